@@ -1,0 +1,52 @@
+# Punchcard. `make help` lists the targets.
+GO        ?= go
+BIN       ?= bin
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
+FUZZTIME  ?= 30s
+BENCHTIME ?= 1s
+BENCHCOUNT ?= 6
+
+.PHONY: help build test unit lint bench fuzz run demo clean tools
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## build every binary into ./bin
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+test: lint unit ## lint, then every test with the race detector
+
+unit: ## go test -race ./... (needs zbarimg and mosquitto; see .ci/run)
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+$(STATICCHECK):
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+tools: $(STATICCHECK) ## install the lint tools from the Go module proxy
+
+lint: $(STATICCHECK) ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+bench: ## run every benchmark ($(BENCHCOUNT) times each, for medians with benchstat)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./...
+
+fuzz: ## run every fuzz target for FUZZTIME each
+	@for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+run: build ## start the hub with its embedded defaults
+	$(BIN)/hub
+
+demo: build ## run the end-to-end story on the embedded defaults
+	$(BIN)/punchcard demo
+
+clean: ## remove build output
+	rm -rf $(BIN)

@@ -1,0 +1,155 @@
+package protocol
+
+// Line is one line of an order. Prices are minor units of the order's
+// currency.
+type Line struct {
+	SKU       string `json:"sku" cbor:"1,keyasint"`
+	Category  string `json:"category,omitempty" cbor:"2,keyasint,omitempty"`
+	Quantity  int64  `json:"quantity" cbor:"3,keyasint"`
+	UnitPrice int64  `json:"unit_price" cbor:"4,keyasint"`
+}
+
+// Total is the line's price before discounts, and false on overflow.
+func (l Line) Total() (int64, bool) { return MulMinor(l.UnitPrice, l.Quantity) }
+
+// Order is the basket a reward is applied to. Shipping is a separate amount
+// so that free-shipping rewards have something to take off.
+type Order struct {
+	ID       string   `json:"id,omitempty" cbor:"1,keyasint,omitempty"`
+	Currency Currency `json:"currency" cbor:"2,keyasint"`
+	Lines    []Line   `json:"lines" cbor:"3,keyasint"`
+	Shipping int64    `json:"shipping,omitempty" cbor:"4,keyasint,omitempty"`
+}
+
+// Limits on orders accepted from the outside.
+const (
+	MaxOrderLines = 500
+	MaxQuantity   = 1_000_000
+	MaxUnitPrice  = 1_000_000_000_00 // a billion major units
+)
+
+// Validate checks an order from the outside and returns a CodeInvalidInput
+// error naming the field path.
+func (o Order) Validate() error {
+	if err := o.Currency.Validate(); err != nil {
+		return FieldError("order.currency", "%s", err.(*Error).Message)
+	}
+	if len(o.Lines) > MaxOrderLines {
+		return FieldError("order.lines", "an order has at most %d lines", MaxOrderLines)
+	}
+	if o.Shipping < 0 || o.Shipping > MaxUnitPrice {
+		return FieldError("order.shipping", "shipping must be between 0 and %d", MaxUnitPrice)
+	}
+	for i, l := range o.Lines {
+		if l.SKU == "" {
+			return FieldError(linePath(i, "sku"), "sku is required")
+		}
+		if l.Quantity <= 0 || l.Quantity > MaxQuantity {
+			return FieldError(linePath(i, "quantity"), "quantity must be between 1 and %d", MaxQuantity)
+		}
+		if l.UnitPrice < 0 || l.UnitPrice > MaxUnitPrice {
+			return FieldError(linePath(i, "unit_price"), "unit price must be between 0 and %d", MaxUnitPrice)
+		}
+	}
+	return nil
+}
+
+func linePath(i int, f string) string { return "order.lines[" + itoa(i) + "]." + f }
+
+func itoa(i int) string {
+	if i == 0 {
+		return "0"
+	}
+	var b [20]byte
+	n := len(b)
+	for i > 0 {
+		n--
+		b[n] = byte('0' + i%10)
+		i /= 10
+	}
+	return string(b[n:])
+}
+
+// Subtotal is the sum of the line totals, without shipping. Validate bounds
+// the inputs so that it cannot overflow for a validated order.
+func (o Order) Subtotal() int64 {
+	var s int64
+	for _, l := range o.Lines {
+		t, _ := l.Total()
+		s += t
+	}
+	return s
+}
+
+// Customer is what the rules may know of a customer: from a known customer
+// record on the hub, or from a signed token's claims offline.
+type Customer struct {
+	ID         CustomerID        `json:"id,omitempty" cbor:"1,keyasint,omitempty"`
+	Segment    string            `json:"segment,omitempty" cbor:"2,keyasint,omitempty"`
+	Tier       string            `json:"tier,omitempty" cbor:"3,keyasint,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty" cbor:"4,keyasint,omitempty"`
+}
+
+// RedemptionKind says what a journal fact is.
+type RedemptionKind uint8
+
+// Redemption kinds. Values travel on the wire; never renumber.
+const (
+	KindRedeem   RedemptionKind = 1 // a reward applied to an order
+	KindRollback RedemptionKind = 2 // a void of an earlier redemption (Ref)
+	KindEarn     RedemptionKind = 3 // loyalty points earned
+	KindBurn     RedemptionKind = 4 // loyalty points spent
+)
+
+func (k RedemptionKind) String() string {
+	switch k {
+	case KindRedeem:
+		return "redeem"
+	case KindRollback:
+		return "rollback"
+	case KindEarn:
+		return "earn"
+	case KindBurn:
+		return "burn"
+	}
+	return "unknown"
+}
+
+// Redemption is a fact recorded by an agent (offline or online) or by the
+// hub: the cashier has already handed over the reward. The hub can account
+// for it but never refuse it.
+type Redemption struct {
+	ID       RedemptionID   `json:"id" cbor:"1,keyasint"`
+	Kind     RedemptionKind `json:"kind" cbor:"2,keyasint"`
+	Tenant   TenantID       `json:"tenant" cbor:"3,keyasint"`
+	Store    StoreID        `json:"store" cbor:"4,keyasint"`
+	TxnID    string         `json:"txn_id" cbor:"5,keyasint"` // the POS's transaction id (idempotency key)
+	Campaign CampaignID     `json:"campaign,omitempty" cbor:"6,keyasint,omitempty"`
+	Code     CodeID         `json:"code,omitempty" cbor:"7,keyasint,omitempty"` // plain code or token serial
+	Customer CustomerID     `json:"customer,omitempty" cbor:"8,keyasint,omitempty"`
+	OrderID  string         `json:"order_id,omitempty" cbor:"9,keyasint,omitempty"`
+	Currency Currency       `json:"currency,omitempty" cbor:"10,keyasint,omitempty"`
+	Discount int64          `json:"discount,omitempty" cbor:"11,keyasint,omitempty"`         // minor units given off the order
+	Spend    int64          `json:"spend,omitempty" cbor:"12,keyasint,omitempty"`            // gift card minor units spent
+	Points   int64          `json:"points,omitempty" cbor:"13,keyasint,omitempty"`           // points earned (+) or burned (-)
+	OrderTot int64          `json:"order_total,omitempty" cbor:"14,keyasint,omitempty"`      // order subtotal, minor units
+	HLC      uint64         `json:"hlc" cbor:"15,keyasint"`                                  // hybrid logical clock of the agent
+	Offline  bool           `json:"offline,omitempty" cbor:"16,keyasint,omitempty"`          // decided without the hub
+	Ref      *RedemptionID  `json:"ref,omitempty" cbor:"17,keyasint,omitempty"`              // for rollbacks: the voided redemption
+	Snapshot uint64         `json:"snapshot_version,omitempty" cbor:"18,keyasint,omitempty"` // rules version used
+}
+
+// Allowance is an agent's escrowed slice of one campaign's budgets: the agent
+// may redeem offline up to these amounts without asking the hub. The hub
+// guarantees that the sum of all granted allowances plus online use never
+// exceeds the budget.
+type Allowance struct {
+	Tenant   TenantID   `json:"tenant" cbor:"1,keyasint"`
+	Agent    AgentID    `json:"agent" cbor:"2,keyasint"`
+	Campaign CampaignID `json:"campaign" cbor:"3,keyasint"`
+	Grant    uint64     `json:"grant" cbor:"4,keyasint"`  // grant number, increasing per (agent, campaign)
+	Count    int64      `json:"count" cbor:"5,keyasint"`  // redemptions allowed, -1 when the campaign has no count limit
+	Amount   int64      `json:"amount" cbor:"6,keyasint"` // discount minor units allowed, -1 when unlimited
+	Currency Currency   `json:"currency,omitempty" cbor:"7,keyasint,omitempty"`
+	Expires  int64      `json:"expires,omitempty" cbor:"8,keyasint,omitempty"` // Unix microseconds; 0 = until returned
+}

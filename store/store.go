@@ -1,0 +1,137 @@
+// Package store is Punchcard's persistence on SQLite (modernc.org/sqlite,
+// pure Go). It is the only package tree that imports the SQLite driver.
+//
+// Open applies the pragmas every database here needs (WAL, foreign keys, a
+// busy timeout) and the embedded migrations of its caller, in order, each in
+// its own transaction. The hub's ledger (store/ledger) and the agent's cache
+// and outbox (store/agentdb) are built on it.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strings"
+
+	_ "modernc.org/sqlite" // the SQLite driver, registered as "sqlite"
+)
+
+// Sync is SQLite's synchronous setting. Punchcard's agent commits
+// redemptions with SyncFull so that a power cut after the POS got its answer
+// loses nothing; WAL with SyncNormal can lose the last commits on power loss
+// (never corrupts).
+type Sync string
+
+// Synchronous settings.
+const (
+	SyncFull   Sync = "FULL"
+	SyncNormal Sync = "NORMAL"
+)
+
+// Options for Open. The zero value is usable: Default* values fill in.
+type Options struct {
+	Sync          Sync  // default SyncFull
+	BusyTimeoutMS int   // default DefaultBusyTimeoutMS
+	MaxOpenConns  int   // default DefaultMaxOpenConns
+	Migrations    fs.FS // *.sql files applied in lexical order; may be nil
+}
+
+// Defaults.
+const (
+	DefaultBusyTimeoutMS = 5000
+	DefaultMaxOpenConns  = 4
+)
+
+func (o *Options) ensureDefaults() {
+	if o.Sync == "" {
+		o.Sync = SyncFull
+	}
+	if o.BusyTimeoutMS == 0 {
+		o.BusyTimeoutMS = DefaultBusyTimeoutMS
+	}
+	if o.MaxOpenConns == 0 {
+		o.MaxOpenConns = DefaultMaxOpenConns
+	}
+}
+
+// Open opens (creating if needed) the SQLite database at path and migrates
+// it. Every pooled connection gets the same pragmas through the DSN.
+func Open(ctx context.Context, path string, opts Options) (*sql.DB, error) {
+	opts.ensureDefaults()
+	if path == "" {
+		return nil, errors.New("store: empty database path")
+	}
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeoutMS))
+	q.Add("_pragma", "synchronous("+string(opts.Sync)+")")
+	q.Add("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(opts.MaxOpenConns)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if opts.Migrations != nil {
+		if err := Migrate(ctx, db, opts.Migrations); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return db, nil
+}
+
+// Migrate applies the *.sql files of migrations that are not yet recorded
+// in the schema_migrations table, in lexical order, each in one transaction.
+func Migrate(ctx context.Context, db *sql.DB, migrations fs.FS) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)`); err != nil {
+		return fmt.Errorf("store: migrations table: %w", err)
+	}
+	names, err := fs.Glob(migrations, "*.sql")
+	if err != nil {
+		return fmt.Errorf("store: list migrations: %w", err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := migrateOne(ctx, db, migrations, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func migrateOne(ctx context.Context, db *sql.DB, migrations fs.FS, name string) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: migrate %s: %w", name, err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil {
+		return fmt.Errorf("store: migrate %s: %w", name, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	body, err := fs.ReadFile(migrations, name)
+	if err != nil {
+		return fmt.Errorf("store: migrate %s: %w", name, err)
+	}
+	if strings.TrimSpace(string(body)) != "" {
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			return fmt.Errorf("store: migrate %s: %w", name, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name) VALUES (?)`, name); err != nil {
+		return fmt.Errorf("store: migrate %s: %w", name, err)
+	}
+	return tx.Commit()
+}
