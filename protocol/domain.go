@@ -26,6 +26,10 @@ const (
 	MaxOrderLines = 500
 	MaxQuantity   = 1_000_000
 	MaxUnitPrice  = 1_000_000_000_00 // a billion major units
+	// MaxOrderTotal bounds lines plus shipping: 10^18 minor units, room for
+	// any one line at the limits above yet a ninth of the int64 range, so
+	// sums of a validated order's amounts cannot overflow.
+	MaxOrderTotal = 1_000_000_000_000_000_000
 )
 
 // Validate checks an order from the outside and returns a CodeInvalidInput
@@ -40,6 +44,7 @@ func (o Order) Validate() error {
 	if o.Shipping < 0 || o.Shipping > MaxUnitPrice {
 		return FieldError("order.shipping", "shipping must be between 0 and %d", MaxUnitPrice)
 	}
+	total := o.Shipping
 	for i, l := range o.Lines {
 		if l.SKU == "" {
 			return FieldError(linePath(i, "sku"), "sku is required")
@@ -49,6 +54,14 @@ func (o Order) Validate() error {
 		}
 		if l.UnitPrice < 0 || l.UnitPrice > MaxUnitPrice {
 			return FieldError(linePath(i, "unit_price"), "unit price must be between 0 and %d", MaxUnitPrice)
+		}
+		// Each line total fits (MaxQuantity*MaxUnitPrice is 1e17), but
+		// MaxOrderLines of them need not: bound the sum, shipping included,
+		// so that Subtotal and every discount computed on it cannot overflow.
+		t, _ := l.Total()
+		var ok bool
+		if total, ok = AddMinor(total, t); !ok || total > MaxOrderTotal {
+			return FieldError("order.lines", "the order total exceeds %d", MaxOrderTotal)
 		}
 	}
 	return nil
@@ -71,7 +84,8 @@ func itoa(i int) string {
 }
 
 // Subtotal is the sum of the line totals, without shipping. Validate bounds
-// the inputs so that it cannot overflow for a validated order.
+// the inputs (MaxOrderTotal) so that it cannot overflow for a validated
+// order; on an unvalidated order the result may be wrong.
 func (o Order) Subtotal() int64 {
 	var s int64
 	for _, l := range o.Lines {

@@ -3,6 +3,7 @@ package protocol
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -37,6 +38,65 @@ func (t MsgType) String() string {
 		return "allowance_recall"
 	}
 	return fmt.Sprintf("msg_type_%d", uint8(t))
+}
+
+// Known reports whether t is a message type of this protocol version. A new
+// message type is a new protocol version, so DecodeEnvelope refuses unknown
+// types as malformed.
+func (t MsgType) Known() bool { return t >= MsgBatch && t <= MsgAllowanceRecall }
+
+// NewBody returns a pointer to a zero body of the type that messages of type
+// t carry (*Batch for MsgBatch, …), ready for DecodeBody, and nil for an
+// unknown type.
+func NewBody(t MsgType) any {
+	switch t {
+	case MsgBatch:
+		return new(Batch)
+	case MsgAck:
+		return new(Ack)
+	case MsgResend:
+		return new(Resend)
+	case MsgSnapshotAnnounce:
+		return new(SnapshotAnnounce)
+	case MsgAgentState:
+		return new(AgentState)
+	case MsgAllowanceRecall:
+		return new(AllowanceRecall)
+	}
+	return nil
+}
+
+// bodyType is the message type whose body v (a pointer) is, and 0 for any
+// other type.
+func bodyType(v any) MsgType {
+	switch v.(type) {
+	case *Batch:
+		return MsgBatch
+	case *Ack:
+		return MsgAck
+	case *Resend:
+		return MsgResend
+	case *SnapshotAnnounce:
+		return MsgSnapshotAnnounce
+	case *AgentState:
+		return MsgAgentState
+	case *AllowanceRecall:
+		return MsgAllowanceRecall
+	}
+	return 0
+}
+
+// batchLen is the number of redemptions when body is a Batch, else -1.
+func batchLen(body any) int {
+	switch b := body.(type) {
+	case Batch:
+		return len(b.Redemptions)
+	case *Batch:
+		if b != nil {
+			return len(b.Redemptions)
+		}
+	}
+	return -1
 }
 
 // Envelope wraps every MQTT payload. The hub checks Tenant and Sender
@@ -111,8 +171,23 @@ func mustDecMode(l DecodeLimits) cbor.DecMode {
 }
 
 // EncodeMessage wraps body in an envelope of type t from sender and returns
-// the CBOR bytes for an MQTT payload.
+// the CBOR bytes for an MQTT payload. It refuses what DecodeEnvelope and
+// DecodeBody would refuse on the other side: an unknown type, an invalid
+// tenant or sender (CodeInvalidInput), a batch of more than MaxBatchSize
+// redemptions or a payload over MaxMessageBytes (CodeMessageTooLarge).
 func EncodeMessage(t MsgType, tenant TenantID, sender AgentID, id string, sentMicros int64, body any) ([]byte, error) {
+	if !t.Known() {
+		return nil, Errorf(CodeInvalidInput, "unknown message type %d", uint8(t))
+	}
+	if err := ValidateID("tenant", string(tenant)); err != nil {
+		return nil, err
+	}
+	if err := ValidateID("sender", string(sender)); err != nil {
+		return nil, err
+	}
+	if n := batchLen(body); n > MaxBatchSize {
+		return nil, Errorf(CodeMessageTooLarge, "batch has %d redemptions, more than %d", n, MaxBatchSize)
+	}
 	b, err := EncMode.Marshal(body)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s body: %w", t, err)
@@ -130,38 +205,163 @@ func EncodeMessage(t MsgType, tenant TenantID, sender AgentID, id string, sentMi
 
 // DecodeEnvelope decodes an MQTT payload within MessageLimits. It returns
 // CodeMessageTooLarge, CodeMessageMalformed or CodeUnsupportedVersion.
+//
+// The version is judged before the rest: a message from a newer peer whose
+// envelope no longer decodes as this version's is still reported as
+// CodeUnsupportedVersion, so the operator learns to upgrade rather than
+// hunt for damage.
 func DecodeEnvelope(data []byte) (Envelope, error) {
 	var env Envelope
 	if len(data) > MaxMessageBytes {
 		return env, Errorf(CodeMessageTooLarge, "message is %d bytes, more than %d", len(data), MaxMessageBytes)
 	}
 	if err := messageDecMode.Unmarshal(data, &env); err != nil {
+		if v, ok := peekVersion(data); ok && v > Version {
+			return Envelope{}, unsupportedVersion(v)
+		}
 		return Envelope{}, malformed("envelope", err)
 	}
 	if env.Version == 0 || env.Version > Version {
-		return Envelope{}, Errorf(CodeUnsupportedVersion, "message version %d; this side speaks %d", env.Version, Version)
+		return Envelope{}, unsupportedVersion(uint64(env.Version))
 	}
 	if env.Type == 0 {
 		return Envelope{}, Errorf(CodeMessageMalformed, "envelope has no type")
 	}
+	if !env.Type.Known() {
+		return Envelope{}, Errorf(CodeMessageMalformed, "envelope has unknown type %d", uint8(env.Type))
+	}
+	if err := ValidateID("tenant", string(env.Tenant)); err != nil {
+		return Envelope{}, Errorf(CodeMessageMalformed, "envelope: %s", err.(*Error).Message)
+	}
+	if err := ValidateID("sender", string(env.Sender)); err != nil {
+		return Envelope{}, Errorf(CodeMessageMalformed, "envelope: %s", err.(*Error).Message)
+	}
+	if len(env.Body) == 0 {
+		return Envelope{}, Errorf(CodeMessageMalformed, "envelope has no body")
+	}
 	return env, nil
 }
 
-// DecodeBody decodes the envelope's body into v, within MessageLimits.
+// peekVersion reads only the version key of an envelope that did not decode
+// in full. Keys of other types are skipped, so a newer envelope layout still
+// yields its version.
+func peekVersion(data []byte) (uint64, bool) {
+	var m map[uint64]cbor.RawMessage
+	if err := messageDecMode.Unmarshal(data, &m); err != nil {
+		return 0, false
+	}
+	raw, ok := m[2]
+	if !ok {
+		return 0, false
+	}
+	var v uint64
+	if err := messageDecMode.Unmarshal(raw, &v); err != nil {
+		return 0, false
+	}
+	return v, true
+}
+
+func unsupportedVersion(v uint64) error {
+	return Errorf(CodeUnsupportedVersion, "message version %d; this side speaks %d", v, Version)
+}
+
+// DecodeBody decodes the envelope's body into v, within MessageLimits. When
+// v is one of this package's body types it must match env.Type (NewBody
+// gives the right one). It returns CodeMessageMalformed, or
+// CodeMessageTooLarge for a batch of more than MaxBatchSize redemptions.
 func DecodeBody(env Envelope, v any) error {
+	if len(env.Body) > MaxMessageBytes {
+		return Errorf(CodeMessageTooLarge, "%s body is %d bytes, more than %d", env.Type, len(env.Body), MaxMessageBytes)
+	}
+	if bt := bodyType(v); bt != 0 && env.Type != 0 && bt != env.Type {
+		return Errorf(CodeMessageMalformed, "a %s message has no %s body", env.Type, bt)
+	}
 	if err := messageDecMode.Unmarshal(env.Body, v); err != nil {
 		return malformed(env.Type.String(), err)
 	}
-	if b, ok := v.(*Batch); ok && len(b.Redemptions) > MaxBatchSize {
-		return Errorf(CodeMessageTooLarge, "batch has %d redemptions, more than %d", len(b.Redemptions), MaxBatchSize)
+	if n := batchLen(v); n > MaxBatchSize {
+		return Errorf(CodeMessageTooLarge, "batch has %d redemptions, more than %d", n, MaxBatchSize)
 	}
 	return nil
 }
 
+// malformed turns a cbor error into CodeMessageMalformed with a message
+// that names the kind of damage, for the hub's logs.
 func malformed(what string, err error) error {
-	var me *cbor.MaxNestedLevelError
-	if errors.As(err, &me) {
+	var (
+		nested *cbor.MaxNestedLevelError
+		arr    *cbor.MaxArrayElementsError
+		pairs  *cbor.MaxMapPairsError
+		dup    *cbor.DupMapKeyError
+		indef  *cbor.IndefiniteLengthError
+		tags   *cbor.TagsMdError
+		extra  *cbor.ExtraneousDataError
+		typ    *cbor.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &nested):
 		return Errorf(CodeMessageMalformed, "%s is nested too deeply", what)
+	case errors.As(err, &arr), errors.As(err, &pairs):
+		return Errorf(CodeMessageMalformed, "%s has too many elements", what)
+	case errors.As(err, &dup):
+		return Errorf(CodeMessageMalformed, "%s has a duplicate map key", what)
+	case errors.As(err, &indef):
+		return Errorf(CodeMessageMalformed, "%s uses an indefinite length", what)
+	case errors.As(err, &tags):
+		return Errorf(CodeMessageMalformed, "%s uses a CBOR tag", what)
+	case errors.As(err, &extra):
+		return Errorf(CodeMessageMalformed, "%s has trailing bytes", what)
+	case errors.As(err, &typ):
+		return Errorf(CodeMessageMalformed, "%s has a field of the wrong type: %v", what, err)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return Errorf(CodeMessageMalformed, "%s is truncated", what)
 	}
 	return Errorf(CodeMessageMalformed, "%s is not valid CBOR: %v", what, err)
+}
+
+// Validate checks what the hub must know of a batch before applying it,
+// beyond what decoding checks: that the agent speaks only for itself under
+// its own tenant (every redemption's ID.Agent is sender and its Tenant is
+// tenant, the values the hub has already matched to the topic), that seqs
+// are positive and strictly increasing, and that each redemption is
+// well-formed (known kind, valid IDs and currency, a Ref on every
+// rollback). It does not judge the business content: a redemption is a
+// fact the hub accounts for, never refuses. It returns CodeMessageMalformed
+// with Field set to the offending path, such as "redemptions[3].ref".
+func (b Batch) Validate(tenant TenantID, sender AgentID) error {
+	var prev uint64
+	for i, r := range b.Redemptions {
+		bad := func(field, format string, args ...any) error {
+			return &Error{Code: CodeMessageMalformed, Message: fmt.Sprintf(format, args...), Field: "redemptions[" + itoa(i) + "]." + field}
+		}
+		switch {
+		case r.ID.Agent != sender:
+			return bad("id.agent", "redemption of agent %q in a batch from %q", r.ID.Agent, sender)
+		case r.Tenant != tenant:
+			return bad("tenant", "redemption of tenant %q in a batch of tenant %q", r.Tenant, tenant)
+		case r.ID.Seq == 0:
+			return bad("id.seq", "sequence numbers start at 1")
+		case r.ID.Seq <= prev:
+			return bad("id.seq", "seq %d follows %d; a batch is in increasing seq order", r.ID.Seq, prev)
+		case r.Kind < KindRedeem || r.Kind > KindBurn:
+			return bad("kind", "unknown redemption kind %d", r.Kind)
+		case r.Kind == KindRollback && r.Ref == nil:
+			return bad("ref", "a rollback names the redemption it voids")
+		}
+		prev = r.ID.Seq
+		if err := ValidateID("store", string(r.Store)); err != nil {
+			return bad("store", "%s", err.(*Error).Message)
+		}
+		if r.Currency != "" {
+			if err := r.Currency.Validate(); err != nil {
+				return bad("currency", "%s", err.(*Error).Message)
+			}
+		}
+		if r.Ref != nil {
+			if err := ValidateID("ref agent", string(r.Ref.Agent)); err != nil || r.Ref.Seq == 0 {
+				return bad("ref", "ref %s is not a redemption ID", r.Ref)
+			}
+		}
+	}
+	return nil
 }

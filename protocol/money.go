@@ -55,10 +55,7 @@ func (m Money) Sub(o Money) (Money, error) {
 	if m.Currency != o.Currency {
 		return Money{}, ErrCurrencyMismatch
 	}
-	if o.Amount == math.MinInt64 {
-		return Money{}, ErrOverflow
-	}
-	s, ok := AddMinor(m.Amount, -o.Amount)
+	s, ok := SubMinor(m.Amount, o.Amount)
 	if !ok {
 		return Money{}, ErrOverflow
 	}
@@ -69,6 +66,17 @@ func (m Money) Sub(o Money) (Money, error) {
 func AddMinor(a, b int64) (int64, bool) {
 	s := a + b
 	if (b > 0 && s < a) || (b < 0 && s > a) {
+		return 0, false
+	}
+	return s, true
+}
+
+// SubMinor subtracts b from a and reports false on overflow. Unlike
+// AddMinor(a, -b) it handles b == math.MinInt64 (for example -1 - MinInt64
+// is MaxInt64, which fits).
+func SubMinor(a, b int64) (int64, bool) {
+	s := a - b
+	if (b > 0 && s > a) || (b < 0 && s < a) {
 		return 0, false
 	}
 	return s, true
@@ -91,17 +99,40 @@ type BasisPoints int64
 
 // PercentOf returns the share bp of amount, rounded toward zero, so a
 // discount computed with it never exceeds what the rule says. It uses
-// 128-bit intermediate arithmetic, so it cannot overflow for bp ≤ 10000.
+// 128-bit intermediate arithmetic, so it cannot overflow for |bp| ≤ 10000;
+// with a larger bp a result outside the int64 range saturates at
+// math.MaxInt64 or math.MinInt64 (still never beyond the exact value).
+// A negative bp gives a result of the opposite sign.
 func PercentOf(amount int64, bp BasisPoints) int64 {
-	neg := amount < 0
-	if neg {
-		amount = -amount
+	neg := (amount < 0) != (bp < 0)
+	hi, lo := mul64(absU64(amount), absU64(int64(bp)))
+	if hi >= 10000 { // the quotient does not fit in 64 bits
+		return saturate(neg)
 	}
-	hi, lo := mul64(uint64(amount), uint64(bp))
 	q, _ := div128(hi, lo, 10000)
-	r := int64(q)
 	if neg {
-		r = -r
+		if q > 1<<63 {
+			return math.MinInt64
+		}
+		return int64(-q) // two's complement; -(1<<63) is MinInt64
 	}
-	return r
+	if q > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(q)
+}
+
+// absU64 is |v| as a uint64; it is exact for math.MinInt64 too.
+func absU64(v int64) uint64 {
+	if v < 0 {
+		return uint64(-(v + 1)) + 1
+	}
+	return uint64(v)
+}
+
+func saturate(neg bool) int64 {
+	if neg {
+		return math.MinInt64
+	}
+	return math.MaxInt64
 }

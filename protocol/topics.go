@@ -38,14 +38,14 @@ func UpFilter(shareGroup string) string {
 }
 
 // ParseUpTopic returns the tenant and agent an up topic names, and false if
-// the topic is not an up topic.
+// the topic is not an up topic or either name is not a valid ID (ValidateID).
 func ParseUpTopic(topic string) (TenantID, AgentID, bool) {
 	rest, ok := strings.CutPrefix(topic, TopicRoot+"/")
 	if !ok {
 		return "", "", false
 	}
 	parts := strings.Split(rest, "/")
-	if len(parts) != 3 || parts[2] != "up" || parts[0] == "" || parts[1] == "" {
+	if len(parts) != 3 || parts[2] != "up" || ValidateID("tenant", parts[0]) != nil || ValidateID("agent", parts[1]) != nil {
 		return "", "", false
 	}
 	return TenantID(parts[0]), AgentID(parts[1]), true
