@@ -1,0 +1,92 @@
+package rules_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/rules"
+)
+
+// benchSetup is the benchmark: one decision for an order of 20
+// lines against 1,000 active campaigns (auto of them automatic, evaluated
+// on every order) with 3 redeemables: a percent coupon, a buy-2-get-1 and a
+// gift card; with loyalty, one of the campaigns is a points program the
+// customer earns in.
+func benchSetup(tb testing.TB, auto int, loyalty bool) (*rules.Catalog, rules.Request) {
+	g := newGen(2026)
+	var cs []rules.Campaign
+	n := 1000 - 3
+	if loyalty {
+		cs = append(cs, g.program("acme"))
+	}
+	for i := 0; len(cs) < n; i++ {
+		c := g.campaign("acme", i)
+		c.Status, c.Currency, c.Trigger = rules.StatusActive, "EUR", ""
+		if c.Reward.Kind != rules.RewardGiftCard && len(cs) < auto {
+			c.Trigger = rules.TriggerAuto
+		}
+		if c.Validate() == nil {
+			cs = append(cs, c)
+		}
+	}
+	cs = append(cs,
+		rules.Campaign{Schema: 1, ID: "coupon", Tenant: "acme", Status: rules.StatusActive, Currency: "EUR",
+			Reward:   rules.Reward{Kind: rules.RewardPercentOff, PercentBP: 1500, MaxDiscount: 5000},
+			Stacking: rules.Stacking{Mode: rules.StackJoint}},
+		rules.Campaign{Schema: 1, ID: "b2g1", Tenant: "acme", Status: rules.StatusActive, Currency: "EUR",
+			Reward:   rules.Reward{Kind: rules.RewardBuyXGetY, Buy: 2, Get: 1, Target: &rules.Target{Categories: []string{"shirts"}}},
+			Stacking: rules.Stacking{Mode: rules.StackJoint}},
+		rules.Campaign{Schema: 1, ID: "gift", Tenant: "acme", Status: rules.StatusActive, Currency: "EUR",
+			Reward: rules.Reward{Kind: rules.RewardGiftCard, MultiUse: true}},
+	)
+	cat, err := rules.NewCatalog(cs)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req := g.request(cs, 20, 0, berlin(tb))
+	req.Customer = &protocol.Customer{ID: "c-1", Tier: "gold"}
+	req.Budgets = nil
+	req.Redeemables = []rules.Redeemable{
+		{Kind: rules.RedeemCode, Code: "SAVE15", Campaign: "coupon"},
+		{Kind: rules.RedeemToken, Code: "T-42", Campaign: "b2g1"},
+		{Kind: rules.RedeemGiftCard, Code: "GIFT-1", Campaign: "gift", Balance: 2500},
+	}
+	d := rules.Evaluate(cat, req)
+	for i := range 3 {
+		if !d.Results[i].Applied {
+			tb.Fatalf("bench redeemable %d not applied: %s %s", i, d.Results[i].Reason, d.Results[i].Message)
+		}
+	}
+	return cat, req
+}
+
+func BenchmarkEvaluate(b *testing.B) {
+	for _, v := range []struct {
+		auto    int
+		loyalty bool
+	}{{0, false}, {0, true}, {50, true}} {
+		name := fmt.Sprintf("lines=20/campaigns=1000/auto=%d/redeemables=3", v.auto)
+		if v.loyalty {
+			name += "/loyalty"
+		}
+		b.Run(name, func(b *testing.B) {
+			cat, req := benchSetup(b, v.auto, v.loyalty)
+			b.ReportAllocs()
+			for b.Loop() {
+				rules.Evaluate(cat, req)
+			}
+		})
+	}
+}
+
+func BenchmarkNewCatalog1000(b *testing.B) {
+	g := newGen(1)
+	cs := g.campaigns("acme", 1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := rules.NewCatalog(cs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
