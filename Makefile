@@ -45,8 +45,12 @@ fuzz: ## run every fuzz target for FUZZTIME each
 run: build ## start the hub with its embedded defaults
 	$(BIN)/hub
 
-demo: build ## run the end-to-end story on the embedded defaults
-	$(BIN)/punchcard demo
+demo: build ## run the end-to-end story with real processes (docs/demo.md); QR PNGs and logs in demo-out/
+	$(BIN)/punchcard demo -bin $(BIN) -out demo-out
+
+.PHONY: chaos
+chaos: ## the long fault-test suite: kills, partitions, broker restarts (needs mosquitto)
+	$(GO) test -race -count=1 -timeout 60m -tags chaos -v ./cmd/punchcard/internal/chaos/
 
 clean: ## remove build output
 	rm -rf $(BIN)

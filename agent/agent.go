@@ -1,0 +1,511 @@
+// Package agent is the edge daemon's core: it decides at the till, online
+// or offline, from the hub's last snapshot, and records every redemption
+// durably before the POS gets its answer.
+//
+// Decisions use the same rules engine as the hub (protocol/rules) and the
+// same token verifier (protocol/token) with the snapshot's cached keys. The
+// compiled snapshot is held in memory for the hot validate path; SQLite
+// (store/agentdb) is the durable truth: the snapshot, redemptions, outbox,
+// allowances, code usage, the sequence counter and the clock.
+//
+// Offline, the agent stays inside its allowances (escrowed budget slices)
+// and its offline risk envelope, and refuses everything once its snapshot
+// is older than the envelope allows. Syncing with the hub is the job of
+// agent/sync, which talks to the Agent through small interfaces.
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/codes"
+	"github.com/punchcard/punchcard/protocol/rules"
+	"github.com/punchcard/punchcard/protocol/snapshot"
+	"github.com/punchcard/punchcard/protocol/token"
+	"github.com/punchcard/punchcard/store/agentdb"
+)
+
+// Log attribute keys.
+const (
+	LogKeyTxn      = "txn"
+	LogKeyVersion  = "snapshot_version"
+	LogKeyCampaign = "campaign"
+)
+
+// DefaultAllowanceWait bounds how long a redeem waits for the hub to top up
+// an exhausted allowance before refusing with allowance_exhausted.
+const DefaultAllowanceWait = 2 * time.Second
+
+// Link is the agent's view of its connection to the hub, implemented by
+// agent/sync. A nil Link means offline.
+type Link interface {
+	// Online reports whether the hub is reachable right now.
+	Online() bool
+	// RequestAllowance asks the hub for more of a campaign's budget and
+	// returns the grant (additive). Reason codes: budget_exhausted,
+	// campaign_stopped, unavailable.
+	RequestAllowance(ctx context.Context, campaign protocol.CampaignID) (protocol.Allowance, error)
+}
+
+// Agent answers the POS. It is safe for concurrent use.
+type Agent struct {
+	Tenant protocol.TenantID
+	ID     protocol.AgentID
+	// Now is the wall clock; preset to time.Now.
+	Now func() time.Time
+	// Logger; preset to slog.Default().
+	Logger *slog.Logger
+	// AllowanceWait; preset to DefaultAllowanceWait.
+	AllowanceWait time.Duration
+
+	db   *agentdb.DB
+	link atomic.Pointer[linkBox]
+	view atomic.Pointer[view]
+}
+
+type linkBox struct{ Link }
+
+// New returns an agent over db, restoring the stored snapshot if any. An
+// agent without a snapshot refuses every reward with never_synced until its
+// first sync.
+func New(ctx context.Context, tenant protocol.TenantID, id protocol.AgentID, db *agentdb.DB) (*Agent, error) {
+	a := &Agent{Tenant: tenant, ID: id, Now: time.Now, Logger: slog.Default(), AllowanceWait: DefaultAllowanceWait, db: db}
+	s, ok, err := db.LoadSnapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		snap, err := snapshot.Decode(s.Body)
+		if err != nil {
+			return nil, fmt.Errorf("agent: stored snapshot: %w", err)
+		}
+		v, err := a.compile(snap)
+		if err != nil {
+			return nil, fmt.Errorf("agent: stored snapshot: %w", err)
+		}
+		v.etag = s.ETag
+		a.view.Store(v)
+	}
+	return a, nil
+}
+
+// SetLink connects the agent to its sync client.
+func (a *Agent) SetLink(l Link) { a.link.Store(&linkBox{l}) }
+
+// DB is the agent's database, for the sync client.
+func (a *Agent) DB() *agentdb.DB { return a.db }
+
+func (a *Agent) online() (Link, bool) {
+	b := a.link.Load()
+	if b == nil || b.Link == nil {
+		return nil, false
+	}
+	return b.Link, b.Online()
+}
+
+// Synced reports whether the agent has a snapshot.
+func (a *Agent) Synced() bool { return a.view.Load() != nil }
+
+// SnapshotVersion is the version in use and its ETag (0 and "" before the
+// first sync).
+func (a *Agent) SnapshotVersion() (uint64, string) {
+	v := a.view.Load()
+	if v == nil {
+		return 0, ""
+	}
+	return v.snap.Version, v.etag
+}
+
+// view is a compiled snapshot: everything the hot path needs, in memory.
+type view struct {
+	snap     *snapshot.Snapshot
+	etag     string
+	cat      *rules.Catalog
+	keys     token.KeyMap
+	codes    map[protocol.CodeID]*snapshot.Code
+	revCode  map[protocol.CodeID]bool
+	revToken map[protocol.CodeID]bool
+	store    rules.Store
+	limited  map[protocol.CampaignID]bool
+	auto     []protocol.CampaignID // limited campaigns that apply without a code
+	env      agentdb.Envelope
+}
+
+func (a *Agent) compile(s *snapshot.Snapshot) (*view, error) {
+	if s.Tenant != a.Tenant || s.Agent != a.ID {
+		return nil, protocol.Errorf(protocol.CodeWrongTenant, "snapshot is for %s/%s, this agent is %s/%s", s.Tenant, s.Agent, a.Tenant, a.ID)
+	}
+	if s.IsDelta() {
+		return nil, protocol.Errorf(protocol.CodeConflict, "cannot start from a delta snapshot")
+	}
+	cat, err := rules.NewCatalog(s.Campaigns)
+	if err != nil {
+		return nil, err
+	}
+	st, err := rules.NewStore(s.Store.ID, s.Store.Region, s.Store.TimeZone)
+	if err != nil {
+		return nil, err
+	}
+	v := &view{
+		snap: s, cat: cat, store: st,
+		keys:     make(token.KeyMap, len(s.Keys)),
+		codes:    make(map[protocol.CodeID]*snapshot.Code, len(s.Codes)),
+		revCode:  map[protocol.CodeID]bool{},
+		revToken: map[protocol.CodeID]bool{},
+		limited:  map[protocol.CampaignID]bool{},
+		env:      envelope(s.Envelope),
+	}
+	for _, k := range s.Keys {
+		pk := token.PublicKey{Tenant: s.Tenant, KeyID: k.KID, Key: k.Public}
+		if k.NotAfter != 0 {
+			pk.NotAfter = time.UnixMicro(k.NotAfter)
+		}
+		v.keys[k.KID] = pk
+	}
+	for i := range s.Codes {
+		v.codes[s.Codes[i].Code] = &s.Codes[i]
+	}
+	for _, r := range s.Revocations {
+		if r.Kind == snapshot.RevokeToken {
+			v.revToken[r.ID] = true
+		} else {
+			v.revCode[r.ID] = true
+		}
+	}
+	for _, c := range s.Campaigns {
+		if c.Limits.MaxRedemptions > 0 || c.Limits.MaxDiscount > 0 {
+			v.limited[c.ID] = true
+			if c.Trigger == rules.TriggerAuto {
+				v.auto = append(v.auto, c.ID)
+			}
+		}
+	}
+	return v, nil
+}
+
+func envelope(e snapshot.RiskEnvelope) agentdb.Envelope {
+	f := func(v int64) int64 {
+		if v < 0 {
+			return math.MaxInt64
+		}
+		return v
+	}
+	return agentdb.Envelope{PerRedemption: f(e.PerRedemption), PerCampaign: f(e.PerCampaign), Total: f(e.TotalAmount), Count: f(e.Count)}
+}
+
+// ApplySnapshot decodes a snapshot body from the hub (full, or a delta on
+// the version in use), stores the full result durably, applies its
+// allowances and switches the decisions to it. It returns the version now
+// in use. A delta that does not fit the version in use returns
+// snapshot.ErrBaseMismatch; the caller then fetches a full snapshot.
+func (a *Agent) ApplySnapshot(ctx context.Context, body []byte, etag string) (uint64, error) {
+	s, err := snapshot.Decode(body)
+	if err != nil {
+		return 0, err
+	}
+	if s.IsDelta() {
+		cur := a.view.Load()
+		if cur == nil {
+			return 0, snapshot.ErrBaseMismatch
+		}
+		if s, err = snapshot.Merge(cur.snap, s); err != nil {
+			return 0, err
+		}
+		if body, err = snapshot.Encode(s); err != nil {
+			return 0, err
+		}
+	}
+	v, err := a.compile(s)
+	if err != nil {
+		return 0, err
+	}
+	v.etag = etag
+	if err := a.db.SaveSnapshot(ctx, agentdb.Snapshot{Version: s.Version, ETag: etag, Body: body, At: a.Now()}); err != nil {
+		return 0, err
+	}
+	for _, al := range s.Allowances {
+		if al.Campaign == "" || al.Grant == 0 {
+			continue
+		}
+		if _, err := a.db.Grant(ctx, al); err != nil {
+			return 0, err
+		}
+	}
+	a.view.Store(v)
+	a.Logger.Info("agent: snapshot applied", LogKeyVersion, s.Version, "campaigns", len(s.Campaigns), "codes", len(s.Codes))
+	return s.Version, nil
+}
+
+// Grant applies an allowance grant from the hub.
+func (a *Agent) Grant(ctx context.Context, al protocol.Allowance) error {
+	_, err := a.db.Grant(ctx, al)
+	return err
+}
+
+// Input is one thing the customer presents: a scanned token text, a plain
+// code or a gift card number, with the amount to spend for gift cards.
+type Input struct {
+	Code   string `json:"code"`
+	Amount int64  `json:"amount,omitempty"` // gift card spend asked for; 0 = as much as the order can use
+}
+
+// Basket is the POS's question: the order, who is buying, what they present.
+type Basket struct {
+	Order       protocol.Order     `json:"order"`
+	Customer    *protocol.Customer `json:"customer,omitempty"`
+	Redeemables []Input            `json:"redeemables,omitempty"`
+}
+
+// resolved is the outcome of checking one input against the snapshot.
+type resolved struct {
+	red      rules.Redeemable
+	err      *protocol.Error // refused before the engine
+	single   bool            // limited to one use: a double spend risk offline
+	bound    bool            // bound to this store: no double spend risk
+	known    int64           // uses known to the hub at the snapshot
+	maxUses  int64
+	balance  int64 // gift card balance per snapshot, -1 when none
+	customer *protocol.Customer
+}
+
+// decision is a full evaluation, ready to answer or commit.
+type decision struct {
+	v        *view
+	dec      rules.Decision
+	inputs   []resolved
+	inputOf  []int // engine redeemable index -> input index
+	offline  bool
+	customer *protocol.Customer
+}
+
+// prepare checks the preconditions every decision shares.
+func (a *Agent) prepare() (*view, bool, error) {
+	v := a.view.Load()
+	if v == nil {
+		return nil, false, protocol.NewError(protocol.CodeNeverSynced)
+	}
+	_, on := a.online()
+	if !on {
+		max := v.snap.Envelope.MaxStaleSeconds
+		if max < 0 {
+			return v, true, nil
+		}
+		syncedAt, err := a.db.SyncedAt(context.Background())
+		if err != nil {
+			return nil, false, err
+		}
+		if a.Now().Sub(syncedAt) > time.Duration(max)*time.Second {
+			return nil, false, protocol.NewError(protocol.CodeSnapshotStale)
+		}
+	}
+	return v, !on, nil
+}
+
+func (a *Agent) evaluate(ctx context.Context, b Basket, noEarn bool) (*decision, error) {
+	if err := b.Order.Validate(); err != nil {
+		return nil, err
+	}
+	if len(b.Redeemables) > rules.MaxRedeemables {
+		return nil, protocol.Errorf(protocol.CodeTooManyRedeemable, "at most %d rewards on one basket", rules.MaxRedeemables)
+	}
+	v, offline, err := a.prepare()
+	if err != nil {
+		return nil, err
+	}
+	now := a.Now()
+	d := &decision{v: v, offline: offline, customer: b.Customer}
+	req := rules.Request{Tenant: a.Tenant, Order: b.Order, Customer: b.Customer, Store: v.store, Now: now, NoEarn: noEarn,
+		Budgets: map[protocol.CampaignID]rules.Budget{}}
+	for _, in := range b.Redeemables {
+		r := a.resolve(ctx, v, in, now)
+		d.inputs = append(d.inputs, r)
+		if r.err == nil {
+			req.Redeemables = append(req.Redeemables, r.red)
+			d.inputOf = append(d.inputOf, len(d.inputs)-1)
+			if req.Customer == nil && r.customer != nil {
+				req.Customer, d.customer = r.customer, r.customer
+			}
+		}
+	}
+	// Every limited campaign that can apply gets its budget: the allowance
+	// left, or nothing when the agent holds none. (The engine would cap a
+	// campaign missing from Budgets only by its own limits.)
+	budget := func(id protocol.CampaignID) error {
+		if _, done := req.Budgets[id]; done || !v.limited[id] {
+			return nil
+		}
+		al, ok, err := a.db.Allowance(ctx, id)
+		if err != nil {
+			return err
+		}
+		req.Budgets[id] = rules.Budget{}
+		if ok && (al.Expires == 0 || now.UnixMicro() < al.Expires) {
+			req.Budgets[id] = rules.Budget{Count: al.Count, Amount: al.Amount}
+		}
+		return nil
+	}
+	for _, r := range req.Redeemables {
+		if err := budget(r.Campaign); err != nil {
+			return nil, err
+		}
+	}
+	for _, id := range v.auto {
+		if err := budget(id); err != nil {
+			return nil, err
+		}
+	}
+	d.dec = rules.Evaluate(v.cat, req)
+	if d.dec.Error != nil {
+		return nil, d.dec.Error
+	}
+	return d, nil
+}
+
+func (a *Agent) resolve(ctx context.Context, v *view, in Input, now time.Time) resolved {
+	text := strings.TrimSpace(in.Code)
+	if text == "" {
+		return resolved{err: protocol.NewError(protocol.CodeTokenEmpty)}
+	}
+	if len(text) >= len(token.Prefix) && strings.EqualFold(text[:len(token.Prefix)], token.Prefix) {
+		if _, isCode := v.codes[protocol.CodeID(codes.Normalize(text))]; !isCode {
+			return a.resolveToken(ctx, v, text, in.Amount, now)
+		}
+	}
+	key := protocol.CodeID(codes.Normalize(text))
+	if v.revCode[key] {
+		return resolved{err: protocol.NewError(protocol.CodeCodeRevoked)}
+	}
+	c, ok := v.codes[key]
+	if !ok {
+		return resolved{err: protocol.NewError(protocol.CodeUnknownCode)}
+	}
+	uses, spent, err := a.db.CodeUses(ctx, key)
+	if err != nil {
+		return resolved{err: protocol.PublicError(err)}
+	}
+	r := resolved{
+		red:     rules.Redeemable{Kind: rules.RedeemCode, Code: key, Campaign: c.Campaign, Uses: max(uses, c.Used), Amount: in.Amount},
+		single:  c.Uses == 1,
+		bound:   c.BoundTo(v.snap.Store),
+		known:   c.Used,
+		balance: -1,
+	}
+	if c.Uses > 0 {
+		r.maxUses = c.Uses
+		r.red.MaxUses = c.Uses
+	}
+	if c.Balance != nil {
+		r.red.Kind = rules.RedeemGiftCard
+		r.balance = c.Balance.Amount
+		r.red.Balance = max(c.Balance.Amount-spent, 0)
+		r.single = true // a balance can be double spent at two offline tills
+	}
+	return r
+}
+
+func (a *Agent) resolveToken(ctx context.Context, v *view, text string, amount int64, now time.Time) resolved {
+	cl, err := token.Verify(v.keys, a.Tenant, text, now)
+	if err != nil {
+		return resolved{err: protocol.PublicError(err)}
+	}
+	if v.revToken[cl.Serial] {
+		return resolved{err: protocol.NewError(protocol.CodeTokenRevoked)}
+	}
+	uses, _, err := a.db.CodeUses(ctx, cl.Serial)
+	if err != nil {
+		return resolved{err: protocol.PublicError(err)}
+	}
+	r := resolved{
+		red: rules.Redeemable{Kind: rules.RedeemToken, Code: cl.Serial, Campaign: cl.Campaign, Uses: uses,
+			MaxUses: int64(cl.Uses), NotBefore: cl.NotBefore, Expires: cl.Expires, Amount: amount},
+		single:  cl.Uses == 1,
+		bound:   (cl.Store != "" && cl.Store == v.snap.Store.ID) || (cl.StoreGroup != "" && cl.StoreGroup == v.snap.Store.Group),
+		maxUses: int64(cl.Uses),
+		balance: -1,
+	}
+	if cl.Customer != "" || cl.Tier != "" || cl.Segment != "" {
+		r.customer = &protocol.Customer{ID: cl.Customer, Tier: cl.Tier, Segment: cl.Segment}
+	}
+	return r
+}
+
+// Outcome is one redeemable's answer.
+type Outcome struct {
+	Code     string              `json:"code,omitempty"`
+	Campaign protocol.CampaignID `json:"campaign,omitempty"`
+	Applied  bool                `json:"applied"`
+	Reason   protocol.Code       `json:"reason,omitempty"`
+	Message  string              `json:"message,omitempty"`
+	Discount int64               `json:"discount,omitempty"`
+	Spend    int64               `json:"spend,omitempty"`
+}
+
+// Quote is the answer to validate: what the basket gets, per redeemable.
+type Quote struct {
+	Offline  bool           `json:"offline"`
+	Currency string         `json:"currency"`
+	Subtotal int64          `json:"subtotal"`
+	Discount int64          `json:"discount"`
+	Total    int64          `json:"total"`
+	Paid     int64          `json:"paid,omitempty"`
+	Due      int64          `json:"due"`
+	Points   int64          `json:"points_earned,omitempty"`
+	Results  []Outcome      `json:"results"`
+	Decision rules.Decision `json:"decision"`
+	// Error is the first refusal, when any redeemable was refused.
+	Error *protocol.Error `json:"error,omitempty"`
+}
+
+func (d *decision) quote(in []Input) Quote {
+	q := Quote{Offline: d.offline, Currency: string(d.dec.Currency), Subtotal: d.dec.Subtotal,
+		Discount: d.dec.Discount + d.dec.ShippingDiscount, Total: d.dec.Total, Paid: d.dec.Paid, Due: d.dec.Due,
+		Points: d.dec.PointsEarned, Decision: d.dec}
+	ri := 0 // index into the engine's results for the inputs that reached it
+	for i, r := range d.inputs {
+		o := Outcome{Code: in[i].Code}
+		if r.err != nil {
+			o.Reason, o.Message = r.err.Code, r.err.Message
+		} else {
+			res := d.dec.Results[ri]
+			ri++
+			o.Campaign, o.Applied, o.Discount, o.Spend = res.Campaign, res.Applied, res.Discount+res.ShippingDiscount, res.Spend
+			if !res.Applied {
+				o.Reason, o.Message = res.Reason, res.Message
+				if o.Reason == protocol.CodeBudgetExhausted && d.v.limited[res.Campaign] {
+					o.Reason, o.Message = protocol.CodeAllowanceExhausted, protocol.CodeAllowanceExhausted.Message()
+				}
+				if o.Message == "" {
+					o.Message = o.Reason.Message()
+				}
+			}
+		}
+		if !o.Applied && q.Error == nil {
+			q.Error = &protocol.Error{Code: o.Reason, Message: o.Message, Field: fmt.Sprintf("redeemables[%d]", i)}
+		}
+		q.Results = append(q.Results, o)
+	}
+	for _, res := range d.dec.Results[ri:] {
+		if res.Applied {
+			q.Results = append(q.Results, Outcome{Campaign: res.Campaign, Applied: true, Discount: res.Discount + res.ShippingDiscount, Spend: res.Spend})
+		}
+	}
+	return q
+}
+
+// Validate answers "what does this basket get?" without side effects.
+// Reason codes: never_synced, snapshot_stale, invalid_input,
+// too_many_redeemables, and per redeemable every code of token.Verify and
+// rules.Evaluate, code_unknown, code_revoked and allowance_exhausted.
+func (a *Agent) Validate(ctx context.Context, b Basket) (Quote, error) {
+	d, err := a.evaluate(ctx, b, false)
+	if err != nil {
+		return Quote{}, err
+	}
+	return d.quote(b.Redeemables), nil
+}

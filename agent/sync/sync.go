@@ -1,0 +1,585 @@
+// Package sync connects an agent to its hub: it publishes the outbox over
+// MQTT (paho, QoS 1, persistent session with a fixed client id), deletes
+// outbox rows only when the hub's Ack says they were applied, republishes on
+// Resend and after silence, pulls snapshots over HTTP (go-retryablehttp,
+// backoff with jitter, ETag and delta since the version in use) when the
+// hub's retained SnapshotAnnounce says so and on every reconnect, and asks
+// for and returns allowances.
+//
+// It is the only agent package that imports paho and retryablehttp; the
+// agent sees it through agent.Link.
+package sync
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	gosync "sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
+	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/punchcard/punchcard/agent"
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/snapshot"
+	"github.com/punchcard/punchcard/store/agentdb"
+)
+
+// Defaults.
+const (
+	DefaultFlushEvery     = 200 * time.Millisecond // outbox poll when nothing kicks the client
+	DefaultResendAfter    = 5 * time.Second        // republish unacknowledged rows after this much silence
+	DefaultHeartbeatEvery = 30 * time.Second
+	DefaultPollEvery      = 5 * time.Minute // snapshot check without an announce
+	DefaultPublishTimeout = 10 * time.Second
+	DefaultHTTPTimeout    = 30 * time.Second
+)
+
+// Hub HTTP paths (hub/api).
+const (
+	PathSnapshot        = "/v1/agent/snapshot"
+	PathAllowance       = "/v1/agent/allowances"
+	PathAllowanceReturn = "/v1/agent/allowances/return"
+)
+
+// Agent is what the client needs of the agent.
+type Agent interface {
+	ApplySnapshot(ctx context.Context, body []byte, etag string) (uint64, error)
+	SnapshotVersion() (uint64, string)
+	Grant(ctx context.Context, a protocol.Allowance) error
+}
+
+// Outbox is the agent's durable outbox and counters (store/agentdb).
+type Outbox interface {
+	Pending(ctx context.Context, after uint64, limit int) ([]protocol.Redemption, error)
+	Range(ctx context.Context, from, to uint64, limit int) ([]protocol.Redemption, error)
+	Ack(ctx context.Context, watermark uint64, beyond []uint64) (int64, error)
+	State(ctx context.Context) (agentdb.State, error)
+	MarkSynced(ctx context.Context, at time.Time) error
+	Recall(ctx context.Context, campaign protocol.CampaignID) ([]agentdb.AllowanceLeft, error)
+}
+
+var (
+	_ Agent  = (*agent.Agent)(nil)
+	_ Outbox = (*agentdb.DB)(nil)
+)
+
+// Options for New. Tenant, Agent, BrokerURL, HubURL and Secret are
+// required; the rest is preset from the Default* constants.
+type Options struct {
+	Tenant    protocol.TenantID
+	Agent     protocol.AgentID
+	BrokerURL string // e.g. tcp://hub.example:1883
+	HubURL    string // e.g. https://hub.example
+	Secret    string // the agent's secret: MQTT password and HTTP bearer key
+	// ClientID is the MQTT client id; default "<tenant>/<agent>", which is
+	// also the username, so the persistent session is the agent's own.
+	ClientID       string
+	BatchSize      int // redemptions per Batch; default protocol.DefaultBatchSize
+	FlushEvery     time.Duration
+	ResendAfter    time.Duration
+	HeartbeatEvery time.Duration
+	PollEvery      time.Duration
+	PublishTimeout time.Duration
+	HTTPRetries    int // default 4
+	Logger         *slog.Logger
+}
+
+func (o *Options) ensureDefaults() {
+	if o.ClientID == "" {
+		o.ClientID = string(o.Tenant) + "/" + string(o.Agent)
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = protocol.DefaultBatchSize
+	}
+	if o.FlushEvery <= 0 {
+		o.FlushEvery = DefaultFlushEvery
+	}
+	if o.ResendAfter <= 0 {
+		o.ResendAfter = DefaultResendAfter
+	}
+	if o.HeartbeatEvery <= 0 {
+		o.HeartbeatEvery = DefaultHeartbeatEvery
+	}
+	if o.PollEvery <= 0 {
+		o.PollEvery = DefaultPollEvery
+	}
+	if o.PublishTimeout <= 0 {
+		o.PublishTimeout = DefaultPublishTimeout
+	}
+	if o.HTTPRetries <= 0 {
+		o.HTTPRetries = 4
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Client is a running sync client. Close stops it.
+type Client struct {
+	opts   Options
+	agent  Agent
+	outbox Outbox
+	mq     mqtt.Client
+	http   *retryablehttp.Client
+	log    *slog.Logger
+
+	connected atomic.Bool
+	kick      chan struct{}
+	events    chan event
+	fetch     chan struct{}
+	msgID     atomic.Uint64
+	idBase    string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     gosync.WaitGroup
+
+	// Counters, for tests and status.
+	Published atomic.Int64 // redemptions published (including republished)
+	Acks      atomic.Int64 // Ack messages applied
+}
+
+type event struct {
+	connected bool // a (re)connect
+	env       protocol.Envelope
+}
+
+var _ agent.Link = (*Client)(nil)
+
+// New starts a client: it connects (and keeps reconnecting) in the
+// background, so an agent starts and serves the POS with no network.
+func New(opts Options, a Agent, outbox Outbox) (*Client, error) {
+	opts.ensureDefaults()
+	for _, f := range []struct{ name, v string }{{"tenant", string(opts.Tenant)}, {"agent", string(opts.Agent)},
+		{"broker URL", opts.BrokerURL}, {"hub URL", opts.HubURL}} {
+		if f.v == "" {
+			return nil, fmt.Errorf("sync: %s is required", f.name)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Client{opts: opts, agent: a, outbox: outbox, log: opts.Logger,
+		kick: make(chan struct{}, 1), events: make(chan event, 1024), fetch: make(chan struct{}, 1),
+		idBase: strconv.FormatInt(time.Now().UnixNano(), 36), ctx: ctx, cancel: cancel}
+
+	hc := retryablehttp.NewClient()
+	hc.RetryMax = opts.HTTPRetries
+	hc.RetryWaitMin = 200 * time.Millisecond
+	hc.RetryWaitMax = 10 * time.Second
+	hc.Backoff = JitterBackoff
+	hc.Logger = nil
+	hc.HTTPClient.Timeout = DefaultHTTPTimeout
+	c.http = hc
+
+	mo := mqtt.NewClientOptions().
+		AddBroker(opts.BrokerURL).
+		SetClientID(opts.ClientID).
+		SetUsername(string(opts.Tenant) + "/" + string(opts.Agent)).
+		SetPassword(opts.Secret).
+		SetCleanSession(false).
+		SetStore(nopStore{}).
+		SetOrderMatters(false).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(10 * time.Second).
+		SetKeepAlive(15 * time.Second).
+		SetOnConnectHandler(c.onConnect).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			c.connected.Store(false)
+			c.log.Warn("sync: connection lost", "err", err)
+		})
+	c.mq = mqtt.NewClient(mo)
+	c.mq.Connect() // completes in the background (ConnectRetry)
+	c.wg.Add(2)
+	go c.run()
+	go c.fetcher()
+	return c, nil
+}
+
+// Close disconnects and waits for the client's goroutines.
+func (c *Client) Close() error {
+	c.cancel()
+	c.wg.Wait()
+	c.mq.Disconnect(250)
+	return nil
+}
+
+// Online implements agent.Link: the MQTT session to the hub's broker is up.
+func (c *Client) Online() bool { return c.connected.Load() && c.mq.IsConnectionOpen() }
+
+// Kick tells the client that the outbox has new rows.
+func (c *Client) Kick() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Client) onConnect(m mqtt.Client) {
+	down := protocol.DownTopic(c.opts.Tenant, c.opts.Agent)
+	snap := protocol.SnapshotTopic(c.opts.Tenant, c.opts.Agent)
+	t := m.SubscribeMultiple(map[string]byte{down: 1, snap: 1}, c.onMessage)
+	if !t.WaitTimeout(c.opts.PublishTimeout) || t.Error() != nil {
+		c.log.Warn("sync: subscribe failed", "err", t.Error())
+		return
+	}
+	c.connected.Store(true)
+	c.log.Info("sync: connected", "broker", c.opts.BrokerURL)
+	c.events <- event{connected: true}
+}
+
+func (c *Client) onMessage(_ mqtt.Client, m mqtt.Message) {
+	env, err := protocol.DecodeEnvelope(m.Payload())
+	if err != nil {
+		c.log.Warn("sync: bad message", "topic", m.Topic(), "err", err)
+		return
+	}
+	if env.Tenant != c.opts.Tenant || env.Sender != protocol.HubSender {
+		c.log.Warn("sync: message not from our hub", "tenant", env.Tenant, "sender", env.Sender)
+		return
+	}
+	select {
+	case c.events <- event{env: env}:
+	case <-c.ctx.Done():
+	}
+}
+
+// run owns publishing: it is the only goroutine that reads the outbox and
+// publishes, so batches leave in seq order.
+func (c *Client) run() {
+	defer c.wg.Done()
+	flush := time.NewTicker(c.opts.FlushEvery)
+	defer flush.Stop()
+	beat := time.NewTicker(c.opts.HeartbeatEvery)
+	defer beat.Stop()
+	poll := time.NewTicker(c.opts.PollEvery)
+	defer poll.Stop()
+	var sentUpTo uint64 // highest seq published since the last (re)connect or resend
+	lastProgress := time.Now()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case ev := <-c.events:
+			if ev.connected {
+				sentUpTo = 0 // republish everything not acknowledged
+				c.triggerFetch()
+				c.heartbeat()
+			} else if c.handle(ev.env, &sentUpTo) {
+				lastProgress = time.Now()
+			}
+		case <-beat.C:
+			c.heartbeat()
+			continue
+		case <-poll.C:
+			c.triggerFetch()
+			continue
+		case <-c.kick:
+		case <-flush.C:
+		}
+		if !c.Online() {
+			continue
+		}
+		if time.Since(lastProgress) > c.opts.ResendAfter {
+			st, err := c.outbox.State(c.ctx)
+			if err == nil && st.OutboxDepth > 0 && sentUpTo > 0 {
+				c.log.Info("sync: no ack, republishing", "from", st.AckedWatermark+1)
+				sentUpTo = 0
+			}
+			lastProgress = time.Now()
+		}
+		if err := c.publishPending(&sentUpTo); err != nil {
+			c.log.Warn("sync: publish", "err", err)
+		}
+	}
+}
+
+func (c *Client) publishPending(sentUpTo *uint64) error {
+	for c.ctx.Err() == nil {
+		rs, err := c.outbox.Pending(c.ctx, *sentUpTo, c.opts.BatchSize)
+		if err != nil || len(rs) == 0 {
+			return err
+		}
+		if err := c.publishBatch(rs); err != nil {
+			return err
+		}
+		*sentUpTo = rs[len(rs)-1].ID.Seq
+	}
+	return nil
+}
+
+func (c *Client) publishBatch(rs []protocol.Redemption) error {
+	return c.publish(protocol.UpTopic(c.opts.Tenant, c.opts.Agent), protocol.MsgBatch, protocol.Batch{Redemptions: rs}, func() {
+		c.Published.Add(int64(len(rs)))
+	})
+}
+
+func (c *Client) publish(topic string, t protocol.MsgType, body any, done func()) error {
+	id := c.idBase + "-" + strconv.FormatUint(c.msgID.Add(1), 36)
+	b, err := protocol.EncodeMessage(t, c.opts.Tenant, c.opts.Agent, id, time.Now().UnixMicro(), body)
+	if err != nil {
+		return err
+	}
+	tok := c.mq.Publish(topic, 1, false, b)
+	if !tok.WaitTimeout(c.opts.PublishTimeout) {
+		return fmt.Errorf("sync: publish %s: timeout", t)
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("sync: publish %s: %w", t, err)
+	}
+	if done != nil {
+		done()
+	}
+	return nil
+}
+
+// handle applies one message from the hub and reports whether it was an
+// acknowledgement (progress).
+func (c *Client) handle(env protocol.Envelope, sentUpTo *uint64) bool {
+	body := protocol.NewBody(env.Type)
+	if body == nil {
+		return false
+	}
+	if err := protocol.DecodeBody(env, body); err != nil {
+		c.log.Warn("sync: bad body", "type", env.Type, "err", err)
+		return false
+	}
+	switch m := body.(type) {
+	case *protocol.Ack:
+		n, err := c.outbox.Ack(c.ctx, m.Watermark, m.Beyond)
+		if err != nil {
+			c.log.Error("sync: apply ack", "err", err)
+			return false
+		}
+		c.Acks.Add(1)
+		c.log.Debug("sync: ack", "watermark", m.Watermark, "removed", n)
+		return true
+	case *protocol.Resend:
+		rs, err := c.outbox.Range(c.ctx, m.From, m.To, protocol.MaxBatchSize)
+		if err != nil {
+			c.log.Error("sync: resend", "err", err)
+			return false
+		}
+		for len(rs) > 0 {
+			n := min(len(rs), c.opts.BatchSize)
+			if err := c.publishBatch(rs[:n]); err != nil {
+				c.log.Warn("sync: resend", "err", err)
+				return false
+			}
+			rs = rs[n:]
+		}
+	case *protocol.SnapshotAnnounce:
+		if v, etag := c.agent.SnapshotVersion(); m.Version != v || (m.ETag != "" && m.ETag != etag) {
+			c.triggerFetch()
+		}
+	case *protocol.AllowanceRecall:
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.returnAllowance(m.Campaign)
+		}()
+	}
+	return false
+}
+
+func (c *Client) heartbeat() {
+	if !c.Online() {
+		return
+	}
+	st, err := c.outbox.State(c.ctx)
+	if err != nil {
+		return
+	}
+	v, _ := c.agent.SnapshotVersion()
+	if err := c.publish(protocol.UpTopic(c.opts.Tenant, c.opts.Agent), protocol.MsgAgentState,
+		protocol.AgentState{SnapshotVersion: v, LastSeq: st.LastSeq, OutboxDepth: st.OutboxDepth, HLC: st.HLC}, nil); err != nil {
+		c.log.Warn("sync: heartbeat", "err", err)
+	}
+}
+
+func (c *Client) triggerFetch() {
+	select {
+	case c.fetch <- struct{}{}:
+	default:
+	}
+}
+
+// fetcher pulls snapshots one at a time.
+func (c *Client) fetcher() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.fetch:
+		}
+		if err := c.FetchSnapshot(c.ctx); err != nil && c.ctx.Err() == nil {
+			c.log.Warn("sync: snapshot", "err", err)
+		}
+	}
+}
+
+// FetchSnapshot pulls the snapshot now: a delta since the version in use,
+// or a full one, and applies it. A 304 (ETag unchanged) only marks the
+// agent synced.
+func (c *Client) FetchSnapshot(ctx context.Context) error {
+	v, etag := c.agent.SnapshotVersion()
+	err := c.fetchSnapshot(ctx, v, etag)
+	if errors.Is(err, snapshot.ErrBaseMismatch) && v != 0 {
+		return c.fetchSnapshot(ctx, 0, "")
+	}
+	return err
+}
+
+func (c *Client) fetchSnapshot(ctx context.Context, since uint64, etag string) error {
+	u := c.opts.HubURL + PathSnapshot
+	if since > 0 {
+		u += "?since=" + strconv.FormatUint(since, 10)
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.opts.Secret)
+	req.Header.Set("Accept", "application/cbor")
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("sync: get snapshot: %w", err)
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusNotModified:
+		return c.outbox.MarkSynced(ctx, time.Now())
+	case http.StatusOK:
+	default:
+		return hubError(resp)
+	}
+	// Read into a buffer of the announced size: io.ReadAll's doubling
+	// would hold up to twice a multi-megabyte snapshot at once.
+	var buf bytes.Buffer
+	if n := resp.ContentLength; n > 0 && n <= protocol.MaxSnapshotBytes {
+		buf.Grow(int(n) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, protocol.MaxSnapshotBytes+1)); err != nil {
+		return fmt.Errorf("sync: read snapshot: %w", err)
+	}
+	body := buf.Bytes()
+	if len(body) > protocol.MaxSnapshotBytes {
+		return protocol.Errorf(protocol.CodeMessageTooLarge, "snapshot is larger than %d bytes", protocol.MaxSnapshotBytes)
+	}
+	ver, err := c.agent.ApplySnapshot(ctx, body, resp.Header.Get("ETag"))
+	if err != nil {
+		return err
+	}
+	c.log.Info("sync: snapshot", "version", ver, "bytes", len(body), "since", since)
+	return nil
+}
+
+// RequestAllowance implements agent.Link: POST /v1/agent/allowances
+// {"campaign": id} answered with the protocol.Allowance granted.
+func (c *Client) RequestAllowance(ctx context.Context, campaign protocol.CampaignID) (protocol.Allowance, error) {
+	var a protocol.Allowance
+	err := c.postJSON(ctx, PathAllowance, map[string]any{"campaign": campaign}, &a)
+	return a, err
+}
+
+func (c *Client) returnAllowance(campaign protocol.CampaignID) {
+	left, err := c.outbox.Recall(c.ctx, campaign)
+	if err != nil {
+		c.log.Error("sync: recall", "err", err)
+		return
+	}
+	for _, l := range left {
+		// hub/api's allowanceReturn: the campaign and what is left.
+		ret := map[string]any{"campaign": l.Campaign, "count": max(l.Count, 0), "amount": max(l.Amount, 0)}
+		var out protocol.Allowance
+		if err := c.postJSON(c.ctx, PathAllowanceReturn, ret, &out); err != nil {
+			c.log.Warn("sync: return allowance", "campaign", l.Campaign, "err", err)
+		}
+	}
+}
+
+func (c *Client) postJSON(ctx context.Context, path string, in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, c.opts.HubURL+path, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.opts.Secret)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return protocol.Errorf(protocol.CodeUnavailable, "hub unreachable: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
+		return hubError(resp)
+	}
+	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out)
+}
+
+// hubError turns a hub error response ({"error": {...}}) into its
+// protocol.Error.
+func hubError(resp *http.Response) error {
+	var body struct {
+		Error *protocol.Error `json:"error"`
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if json.Unmarshal(b, &body) == nil && body.Error != nil && body.Error.Code.Known() {
+		return body.Error
+	}
+	return protocol.Errorf(protocol.CodeUnavailable, "hub answered %s", resp.Status)
+}
+
+// nopStore is paho's message store, keeping nothing. The SQLite outbox is
+// the source of truth and everything unacknowledged is republished after a
+// reconnect, so paho's own persistence adds nothing; and its resume of
+// stored publishes races with its outgoing writer (paho v1.5.1, seen with
+// the race detector).
+type nopStore struct{}
+
+func (nopStore) Open()                             {}
+func (nopStore) Put(string, packets.ControlPacket) {}
+func (nopStore) Get(string) packets.ControlPacket  { return nil }
+func (nopStore) All() []string                     { return nil }
+func (nopStore) Del(string)                        {}
+func (nopStore) Close()                            {}
+func (nopStore) Reset()                            {}
+
+var _ mqtt.Store = nopStore{}
+
+// JitterBackoff is exponential backoff with full jitter, honouring a 429 or
+// 503 Retry-After: a fleet of agents reconnecting after an outage spreads
+// out instead of hitting the hub in waves.
+func JitterBackoff(lo, hi time.Duration, attempt int, resp *http.Response) time.Duration {
+	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+			return min(time.Duration(s)*time.Second, hi)
+		}
+	}
+	ceil := hi
+	if attempt < 30 {
+		ceil = min(lo<<attempt, hi)
+	}
+	if ceil <= lo {
+		return lo
+	}
+	return lo + rand.N(ceil-lo)
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/punchcard/punchcard/agent"
+	"github.com/punchcard/punchcard/agent/agenttest"
+	"github.com/punchcard/punchcard/hub"
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/snapshot"
+	"github.com/punchcard/punchcard/store/catalog"
+)
+
+// runHub opens the whole hub (catalog, ledger, embedded broker, ingest,
+// HTTP API) in-process on loopback, with tenant acme, agent till-1 in store
+// berlin-1, a limited 10% campaign with code SUMMER10 and a 5.00 campaign
+// for tokens. It returns the hub and the agent's secret.
+func runHub(t *testing.T) (*hub.Hub, string) {
+	t.Helper()
+	ctx := context.Background()
+	h, err := hub.Open(ctx, hub.Options{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "-",
+		BootstrapKey: "bootstrap-key-for-agent-tests-0123456789", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.Run(rctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	c := h.Catalog
+	if _, err := c.CreateTenant(ctx, catalog.System, catalog.Tenant{ID: agenttest.Tenant, Name: "Acme", Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RotateSigningKey(ctx, catalog.System, agenttest.Tenant); err != nil {
+		t.Fatal(err)
+	}
+	_, secret, err := c.RegisterAgent(ctx, catalog.System, catalog.Agent{Tenant: agenttest.Tenant, ID: agenttest.Agent,
+		Store: snapshot.Store{ID: agenttest.StoreID, TimeZone: "Europe/Berlin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range []string{
+		`{"schema":1,"id":"summer","tenant":"acme","status":"active","currency":"EUR","reward":{"kind":"percent_off","percent_bp":1000},"limits":{"max_redemptions":100000}}`,
+		`{"schema":1,"id":"five","tenant":"acme","status":"active","currency":"EUR","reward":{"kind":"amount_off","amount":500}}`,
+	} {
+		if _, err := c.CreateCampaign(ctx, catalog.System, agenttest.Tenant, []byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.ImportCodes(ctx, catalog.System, agenttest.Tenant, "summer", []string{agenttest.CodeSummer}, catalog.CodeSpec{Uses: -1}); err != nil {
+		t.Fatal(err)
+	}
+	return h, secret
+}
+
+// TestWithHub runs the agent process against the real hub in-process:
+// first sync over HTTP, allowance granted by the ledger on demand, a token
+// issued by the hub and verified offline by the agent, a rollback, the
+// outbox reconciled into the ledger; then SIGKILLs mid-stream with the
+// ledger checked exactly once and its balances recomputed from the journal.
+func TestWithHub(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills processes")
+	}
+	ctx := context.Background()
+	bin := buildAgent(t)
+	t.Run("OK", func(t *testing.T) {
+		h, secret := runHub(t)
+		start := func(dataDir string) *proc { return startProcAs(t, bin, dataDir, h.Broker.URL(), "http://"+h.HTTPAddr(), secret) }
+		p := start(t.TempDir())
+		waitFor(t, "first sync", func() bool { st := p.status(t); return st.SnapshotVersion > 0 && st.Online })
+		// The limited campaign needs an allowance: the agent asks the hub.
+		if _, ok, err := p.redeemCode("H1", "summer-10"); err != nil || !ok {
+			t.Fatalf("redeem with allowance top-up: %v %v", ok, err)
+		}
+		tok, err := h.Catalog.IssueToken(ctx, catalog.System, agenttest.Tenant, catalog.TokenRequest{Campaign: "five"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := p.redeemCode("H2", strings.ToLower(tok.Text)+"\r\n"); err != nil || !ok {
+			t.Fatalf("redeem hub token: %v %v", ok, err)
+		}
+		if _, ok, err := p.redeemCode("H3", tok.Text); err == nil || ok || !strings.Contains(err.Error(), string(protocol.CodeCodeUsed)) {
+			t.Fatalf("single-use token twice: %v %v", ok, err)
+		}
+		resp, err := http.Post(p.base+"/v1/rollback", "application/json", strings.NewReader(`{"txn_id":"H2"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("rollback: %d", resp.StatusCode)
+		}
+		waitFor(t, "outbox drained", func() bool { return p.status(t).OutboxDepth == 0 })
+		b, err := h.Ledger.Campaign(ctx, agenttest.Tenant, "five")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Count != 0 {
+			t.Fatalf("rolled-back token still counts: %+v", b)
+		}
+		var st agent.Status
+		r, _ := http.Get(p.base + "/v1/status")
+		json.NewDecoder(r.Body).Decode(&st)
+		r.Body.Close()
+		if st.LastAckAt == nil || st.AckedWatermark != st.LastSeq {
+			t.Fatalf("status after sync: %+v", st)
+		}
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+	})
+	t.Run("KillMidStream", func(t *testing.T) {
+		h, secret := runHub(t)
+		start := func(dataDir string) *proc { return startProcAs(t, bin, dataDir, h.Broker.URL(), "http://"+h.HTTPAddr(), secret) }
+		acked, kills := streamWithKills(t, start, agenttest.CodeSummer, 4)
+		time.Sleep(100 * time.Millisecond)
+		verifyLedger(t, h.Ledger.DB(), acked, kills)
+		rep, err := h.Ledger.Verify(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Diffs) != 0 {
+			t.Fatalf("ledger balances differ from the journal: %+v", rep.Diffs)
+		}
+		// The agent stayed within its allowances: no overrun conflicts.
+		cs, err := h.Ledger.Conflicts(ctx, agenttest.Tenant, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs) != 0 {
+			t.Fatalf("conflicts: %+v", cs)
+		}
+	})
+}

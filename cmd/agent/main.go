@@ -1,0 +1,242 @@
+// Command agent is Punchcard's edge daemon on a POS terminal: a local
+// HTTP+JSON API for the till (see docs/agent.md), a SQLite cache and outbox
+// in its data directory, and MQTT/HTTP sync with the hub.
+//
+// It starts with no network at all when it has a snapshot, and says clearly
+// when it has never synced. Every flag has an environment variable
+// (PUNCHCARD_*), flags win.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/punchcard/punchcard/agent"
+	agentsync "github.com/punchcard/punchcard/agent/sync"
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/store/agentdb"
+)
+
+// Defaults.
+const (
+	DefaultListen  = "127.0.0.1:8089"
+	DefaultDataDir = "punchcard-agent"
+	DBFile         = "agent.db"
+	// DefaultMemoryLimitMB is the soft memory limit: about twice the live
+	// heap of 1,000 campaigns and 100,000 codes.
+	DefaultMemoryLimitMB = 24
+)
+
+func main() {
+	m := NewMain()
+	if err := m.ParseFlags(os.Args[1:], os.Getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "agent:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := m.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "agent:", err)
+		os.Exit(1)
+	}
+	<-ctx.Done()
+	if err := m.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "agent:", err)
+		os.Exit(1)
+	}
+}
+
+// Config is the agent's configuration.
+type Config struct {
+	Tenant     string // tenant id (PUNCHCARD_TENANT), required
+	Agent      string // agent id (PUNCHCARD_AGENT), required
+	Store      string // expected store id (PUNCHCARD_STORE); the snapshot names the store, a mismatch is logged
+	HubURL     string // hub HTTP base URL (PUNCHCARD_HUB_URL); empty = never sync
+	MQTTURL    string // broker URL (PUNCHCARD_MQTT_URL), e.g. tcp://hub:1883
+	Secret     string // agent secret: MQTT password and HTTP bearer key (PUNCHCARD_SECRET)
+	SecretFile string // file holding the secret (PUNCHCARD_SECRET_FILE), preferred over a flag
+	DataDir    string // directory of agent.db (PUNCHCARD_DATA_DIR), default DefaultDataDir
+	Listen     string // POS API address (PUNCHCARD_LISTEN), default DefaultListen (loopback)
+	LogLevel   string // debug, info, warn, error (PUNCHCARD_LOG_LEVEL)
+	// MemoryLimitMB is the Go runtime's soft memory limit in MiB
+	// (PUNCHCARD_MEMORY_LIMIT_MB), default DefaultMemoryLimitMB; 0 leaves
+	// the runtime's default (or GOMEMLIMIT). It keeps the heap's peak, when
+	// a large snapshot is decoded, within a till's budget.
+	MemoryLimitMB int
+}
+
+// Main is the program, separated from main() so tests can run it.
+type Main struct {
+	Config Config
+	Stdout io.Writer
+
+	db     *agentdb.DB
+	agent  *agent.Agent
+	sync   *agentsync.Client
+	ln     net.Listener
+	server *http.Server
+	done   chan error
+}
+
+// NewMain returns a Main with defaults.
+func NewMain() *Main {
+	return &Main{Config: Config{Listen: DefaultListen, DataDir: DefaultDataDir, LogLevel: "info", MemoryLimitMB: DefaultMemoryLimitMB}, Stdout: os.Stdout}
+}
+
+// ParseFlags reads flags, with environment variables as defaults.
+func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
+	c := &m.Config
+	env := func(name, def string) string {
+		if v := getenv("PUNCHCARD_" + name); v != "" {
+			return v
+		}
+		return def
+	}
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.StringVar(&c.Tenant, "tenant", env("TENANT", c.Tenant), "tenant id ($PUNCHCARD_TENANT)")
+	fs.StringVar(&c.Agent, "agent", env("AGENT", c.Agent), "agent id ($PUNCHCARD_AGENT)")
+	fs.StringVar(&c.Store, "store", env("STORE", c.Store), "expected store id; the hub's snapshot decides ($PUNCHCARD_STORE)")
+	fs.StringVar(&c.HubURL, "hub-url", env("HUB_URL", c.HubURL), "hub HTTP base URL ($PUNCHCARD_HUB_URL)")
+	fs.StringVar(&c.MQTTURL, "mqtt-url", env("MQTT_URL", c.MQTTURL), "MQTT broker URL, tcp://host:1883 ($PUNCHCARD_MQTT_URL)")
+	fs.StringVar(&c.Secret, "secret", env("SECRET", c.Secret), "agent secret ($PUNCHCARD_SECRET; prefer -secret-file)")
+	fs.StringVar(&c.SecretFile, "secret-file", env("SECRET_FILE", c.SecretFile), "file holding the agent secret ($PUNCHCARD_SECRET_FILE)")
+	fs.StringVar(&c.DataDir, "data-dir", env("DATA_DIR", c.DataDir), "data directory ($PUNCHCARD_DATA_DIR)")
+	fs.StringVar(&c.Listen, "listen", env("LISTEN", c.Listen), "POS API listen address, loopback by default ($PUNCHCARD_LISTEN)")
+	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", c.LogLevel), "debug, info, warn or error ($PUNCHCARD_LOG_LEVEL)")
+	memDef := c.MemoryLimitMB
+	if v := getenv("PUNCHCARD_MEMORY_LIMIT_MB"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("PUNCHCARD_MEMORY_LIMIT_MB: %w", err)
+		}
+		memDef = n
+	}
+	fs.IntVar(&c.MemoryLimitMB, "memory-limit-mb", memDef, "soft memory limit in MiB, 0 = runtime default ($PUNCHCARD_MEMORY_LIMIT_MB)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := protocol.ValidateID("tenant", c.Tenant); err != nil {
+		return err
+	}
+	if err := protocol.ValidateID("agent", c.Agent); err != nil {
+		return err
+	}
+	if c.SecretFile != "" {
+		b, err := os.ReadFile(c.SecretFile)
+		if err != nil {
+			return fmt.Errorf("secret file: %w", err)
+		}
+		c.Secret = strings.TrimSpace(string(b))
+	}
+	if (c.HubURL == "") != (c.MQTTURL == "") {
+		return errors.New("set both -hub-url and -mqtt-url, or neither (offline only)")
+	}
+	if c.HubURL != "" && c.Secret == "" {
+		return errors.New("a secret is required to sync (-secret-file or $PUNCHCARD_SECRET)")
+	}
+	return nil
+}
+
+// Run opens the database, restores the snapshot, starts sync and serves
+// the POS API. It returns once serving.
+func (m *Main) Run(ctx context.Context) error {
+	c := m.Config
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return fmt.Errorf("log level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+	if c.MemoryLimitMB > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(c.MemoryLimitMB) << 20)
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	db, err := agentdb.Open(ctx, filepath.Join(c.DataDir, DBFile), agentdb.Options{})
+	if err != nil {
+		return err
+	}
+	m.db = db
+	a, err := agent.New(ctx, protocol.TenantID(c.Tenant), protocol.AgentID(c.Agent), db)
+	if err != nil {
+		return err
+	}
+	a.Logger = log
+	m.agent = a
+	if v, _ := a.SnapshotVersion(); v == 0 {
+		log.Warn("agent: NEVER SYNCED: this till has no rules yet and refuses every reward (never_synced) until its first sync with the hub")
+	} else {
+		st, _ := a.Status(ctx)
+		log.Info("agent: serving the stored snapshot; no network needed", "snapshot_version", v, "store", st.Store, "synced_at", st.SyncedAt, "outbox", st.OutboxDepth)
+		if c.Store != "" && string(st.Store) != c.Store {
+			log.Warn("agent: the hub's snapshot is for another store", "snapshot_store", st.Store, "flag_store", c.Store)
+		}
+	}
+	if c.HubURL != "" {
+		s, err := agentsync.New(agentsync.Options{Tenant: a.Tenant, Agent: a.ID, BrokerURL: c.MQTTURL, HubURL: strings.TrimRight(c.HubURL, "/"),
+			Secret: c.Secret, Logger: log}, a, db)
+		if err != nil {
+			return err
+		}
+		m.sync = s
+		a.SetLink(s)
+	} else {
+		log.Warn("agent: no hub configured: offline only")
+	}
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	m.ln = ln
+	m.server = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	m.done = make(chan error, 1)
+	go func() { m.done <- m.server.Serve(ln) }()
+	fmt.Fprintf(m.Stdout, "punchcard agent listening on http://%s\n", ln.Addr())
+	return nil
+}
+
+// Addr is the POS API's address once Run returned.
+func (m *Main) Addr() string {
+	if m.ln == nil {
+		return ""
+	}
+	return m.ln.Addr().String()
+}
+
+// Close stops serving, syncing and closes the database.
+func (m *Main) Close() error {
+	var errs []error
+	if m.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, m.server.Shutdown(ctx))
+		cancel()
+		if err := <-m.done; !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if m.sync != nil {
+		errs = append(errs, m.sync.Close())
+	}
+	if m.db != nil {
+		errs = append(errs, m.db.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,166 @@
+// Command hub is Punchcard's central server: the HTTP API, the ledger and
+// catalog in one SQLite file, and the embedded MQTT broker (or an external
+// one) through which agents send their redemptions.
+//
+//	hub [flags]          run the hub
+//	hub verify [flags]   recompute every ledger balance from the journal;
+//	                     exit status 1 when any differs
+//
+// Every flag has an environment variable (PUNCHCARD_*); flags win.
+// docs/operations.md describes them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/punchcard/punchcard/hub"
+	"github.com/punchcard/punchcard/store"
+	"github.com/punchcard/punchcard/store/catalog"
+	"github.com/punchcard/punchcard/store/ledger"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m := NewMain()
+	code, err := m.Main(ctx, os.Args[1:], os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hub:", err)
+	}
+	os.Exit(code)
+}
+
+// Main is the program, separated from main() so tests can run it.
+type Main struct {
+	Options  hub.Options
+	LogLevel string
+	Verify   bool
+	Stdout   io.Writer
+	Stderr   io.Writer
+	// OnStart, when set, is called with the open hub before it serves
+	// (tests use it to learn the addresses and to stop it).
+	OnStart func(*hub.Hub)
+}
+
+// NewMain returns a Main writing to the process's stdout and stderr.
+func NewMain() *Main { return &Main{Stdout: os.Stdout, Stderr: os.Stderr} }
+
+// Main parses args, then runs the hub until ctx is done (or runs verify).
+// It returns the exit status.
+func (m *Main) Main(ctx context.Context, args []string, getenv func(string) string) (int, error) {
+	if err := m.ParseFlags(args, getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, nil
+		}
+		return 2, err
+	}
+	if m.Verify {
+		return m.RunVerify(ctx)
+	}
+	h, err := hub.Open(ctx, m.Options)
+	if err != nil {
+		return 1, err
+	}
+	if m.OnStart != nil {
+		m.OnStart(h)
+	}
+	if err := h.Run(ctx); err != nil {
+		return 1, err
+	}
+	return 0, nil
+}
+
+// ParseFlags reads the configuration from args, with environment variables
+// (read through getenv) as defaults.
+func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
+	if len(args) > 0 && args[0] == "verify" {
+		m.Verify = true
+		args = args[1:]
+	}
+	fs := flag.NewFlagSet("hub", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	env := func(name, def string) string {
+		if v := getenv("PUNCHCARD_" + name); v != "" {
+			return v
+		}
+		return def
+	}
+	o := &m.Options
+	fs.StringVar(&o.DataDir, "data", env("DATA_DIR", hub.DefaultDataDir), "data directory holding "+hub.DefaultDBName+" (PUNCHCARD_DATA_DIR)")
+	fs.StringVar(&o.HTTPAddr, "http", env("HTTP_ADDR", hub.DefaultHTTPAddr), "HTTP API listen address (PUNCHCARD_HTTP_ADDR)")
+	fs.StringVar(&o.MQTTAddr, "mqtt", env("MQTT_ADDR", hub.DefaultMQTTAddr), "embedded MQTT broker listen address (PUNCHCARD_MQTT_ADDR)")
+	fs.StringVar(&o.BrokerURL, "broker", env("BROKER_URL", ""), "external MQTT broker URL, e.g. tcp://mosquitto:1883; disables the embedded broker (PUNCHCARD_BROKER_URL)")
+	fs.StringVar(&o.MQTTUsername, "mqtt-user", env("MQTT_USER", ""), "the hub's MQTT username, default punchcard-hub (PUNCHCARD_MQTT_USER)")
+	fs.StringVar(&o.MQTTPassword, "mqtt-password", env("MQTT_PASSWORD", ""), "the hub's MQTT password; required with -broker (PUNCHCARD_MQTT_PASSWORD)")
+	fs.StringVar(&o.MQTTClientID, "mqtt-client-id", env("MQTT_CLIENT_ID", ""), "the hub's MQTT client id, unique per replica (PUNCHCARD_MQTT_CLIENT_ID)")
+	fs.StringVar(&o.ShareGroup, "share-group", env("SHARE_GROUP", ""), "MQTT shared-subscription group for several hub replicas (PUNCHCARD_SHARE_GROUP)")
+	fs.StringVar(&o.MetricsAddr, "metrics", env("METRICS_ADDR", hub.DefaultMetricsAddr), "Prometheus /metrics listen address, - to disable (PUNCHCARD_METRICS_ADDR)")
+	fs.StringVar(&o.BootstrapKey, "bootstrap-key", env("BOOTSTRAP_KEY", ""), "platform API key to create on first start, 20+ characters (PUNCHCARD_BOOTSTRAP_KEY)")
+	sync := fs.String("sync", env("SYNC", string(store.SyncFull)), "SQLite synchronous: FULL or NORMAL (PUNCHCARD_SYNC)")
+	fs.StringVar(&m.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (PUNCHCARD_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	switch s := store.Sync(strings.ToUpper(*sync)); s {
+	case store.SyncFull, store.SyncNormal:
+		o.Sync = s
+	default:
+		return fmt.Errorf("-sync must be FULL or NORMAL, not %q", *sync)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(m.LogLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	o.Logger = slog.New(slog.NewJSONHandler(m.Stderr, &slog.HandlerOptions{Level: level}))
+	if o.BrokerURL != "" && o.MQTTPassword == "" {
+		return errors.New("-broker needs -mqtt-password (or PUNCHCARD_MQTT_PASSWORD)")
+	}
+	return nil
+}
+
+// RunVerify recomputes the ledger's balances from its journal and prints
+// the differences. Exit status 1 when any balance differs.
+func (m *Main) RunVerify(ctx context.Context) (int, error) {
+	path := filepath.Join(m.Options.DataDir, hub.DefaultDBName)
+	if _, err := os.Stat(path); err != nil {
+		return 1, err
+	}
+	db, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		return 1, err
+	}
+	defer db.Close()
+	cat, err := catalog.New(ctx, db)
+	if err != nil {
+		return 1, err
+	}
+	l, err := ledger.New(ctx, db, ledger.Options{Facts: cat})
+	if err != nil {
+		return 1, err
+	}
+	rep, err := l.Verify(ctx)
+	if err != nil {
+		return 1, err
+	}
+	fmt.Fprintf(m.Stdout, "journal entries: %d, balance rows: %d, differences: %d\n", rep.Entries, rep.Rows, len(rep.Diffs))
+	for _, d := range rep.Diffs {
+		fmt.Fprintln(m.Stdout, d)
+	}
+	if !rep.OK() {
+		return 1, nil
+	}
+	return 0, nil
+}

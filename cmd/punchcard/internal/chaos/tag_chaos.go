@@ -1,0 +1,5 @@
+//go:build chaos
+
+package chaos
+
+const longTag = true

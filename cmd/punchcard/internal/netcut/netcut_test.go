@@ -1,0 +1,256 @@
+package netcut_test
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/punchcard/punchcard/cmd/punchcard/internal/netcut"
+)
+
+// echoServer is a real TCP server on loopback that echoes each line.
+func echoServer(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	done := make(chan struct{})
+	tb.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func mustProxy(tb testing.TB, target string) *netcut.Proxy {
+	tb.Helper()
+	p, err := netcut.Listen("127.0.0.1:0", target)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { p.Close() })
+	return p
+}
+
+// roundTrip writes msg on c and reads the echo within d.
+func roundTrip(c net.Conn, msg string, d time.Duration) (string, error) {
+	_ = c.SetDeadline(time.Now().Add(d))
+	if _, err := io.WriteString(c, msg+"\n"); err != nil {
+		return "", err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return strings.TrimSuffix(line, "\n"), err
+}
+
+func dial(tb testing.TB, addr string) net.Conn {
+	tb.Helper()
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+const short = 300 * time.Millisecond
+
+func TestProxy(t *testing.T) {
+	tests := []struct {
+		name string
+		cut  netcut.Mode
+		// what an open connection sees during the cut
+		wantOpenErr func(error) bool
+		// what a new connection sees during the cut
+		wantNewErr func(error) bool
+	}{
+		{
+			name:        "ErrReset",
+			cut:         netcut.Reset,
+			wantOpenErr: func(err error) bool { return err != nil && !isTimeout(err) },
+			wantNewErr:  func(err error) bool { return err != nil && !isTimeout(err) },
+		},
+		{
+			name:        "ErrBlackhole",
+			cut:         netcut.Blackhole,
+			wantOpenErr: isTimeout,
+			wantNewErr:  isTimeout,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := mustProxy(t, echoServer(t))
+			before := dial(t, p.Addr())
+			if got, err := roundTrip(before, "hello", time.Second); err != nil || got != "hello" {
+				t.Fatalf("up: got %q, %v", got, err)
+			}
+
+			p.Cut(tt.cut)
+			if got, want := p.Mode(), tt.cut; got != want {
+				t.Fatalf("mode = %v, want %v", got, want)
+			}
+			if _, err := roundTrip(before, "during", short); !tt.wantOpenErr(err) {
+				t.Fatalf("open connection during %v cut: err = %v", tt.cut, err)
+			}
+			// A new connection may be accepted by the kernel (the listener is
+			// still there) but must never carry data.
+			if c, err := net.DialTimeout("tcp", p.Addr(), time.Second); err == nil {
+				if got, err := roundTrip(c, "new", short); !tt.wantNewErr(err) {
+					t.Fatalf("new connection during %v cut: got %q, err = %v", tt.cut, got, err)
+				}
+				c.Close()
+			}
+			if p.Stats().Refused == 0 {
+				t.Fatal("stats: no refused connection counted")
+			}
+
+			p.Heal()
+			after := dial(t, p.Addr())
+			if got, err := roundTrip(after, "back", time.Second); err != nil || got != "back" {
+				t.Fatalf("after heal: got %q, %v", got, err)
+			}
+			// The connection that lived through the cut is closed by now, so
+			// its client reconnects rather than read a broken stream.
+			if got, err := roundTrip(before, "stale", short); err == nil {
+				t.Fatalf("connection from before the cut still works after heal: %q", got)
+			}
+			// The proxy counts a chunk after writing it, so the client may
+			// read it a moment before the counter moves.
+			want := int64(len("hello\nback\n"))
+			deadline := time.Now().Add(2 * time.Second)
+			for st := p.Stats(); st.BytesUp < want || st.BytesDn < want; st = p.Stats() {
+				if time.Now().After(deadline) {
+					t.Fatalf("stats bytes = %+v, want ≥ %d each way", st, want)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
+}
+
+func TestProxyTargetDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := ln.Addr().String()
+	ln.Close() // nothing listens there any more
+	p := mustProxy(t, target)
+	// The reset may reach the client while it is still connecting, or on
+	// its first read: either way, never data and never a hang.
+	c, err := net.DialTimeout("tcp", p.Addr(), time.Second)
+	if err != nil {
+		if isTimeout(err) {
+			t.Fatalf("dial = %v, want a reset", err)
+		}
+		return
+	}
+	defer c.Close()
+	if _, err := roundTrip(c, "anyone?", time.Second); err == nil || isTimeout(err) {
+		t.Fatalf("err = %v, want a reset from a down target", err)
+	}
+}
+
+func TestProxyHTTP(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "till ok")
+	}))
+	t.Cleanup(srv.Close)
+	p := mustProxy(t, strings.TrimPrefix(srv.URL, "http://"))
+	client := &http.Client{Timeout: short}
+	get := func() (string, error) {
+		resp, err := client.Get("http://" + p.Addr() + "/")
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	if got, err := get(); err != nil || got != "till ok" {
+		t.Fatalf("up: %q, %v", got, err)
+	}
+	p.Cut(netcut.Reset)
+	if _, err := get(); err == nil {
+		t.Fatal("GET through a reset link succeeded")
+	}
+	p.Cut(netcut.Blackhole)
+	if _, err := get(); err == nil {
+		t.Fatal("GET through a blackholed link succeeded")
+	}
+	p.Heal()
+	if got, err := get(); err != nil || got != "till ok" {
+		t.Fatalf("healed: %q, %v", got, err)
+	}
+}
+
+func TestProxyClose(t *testing.T) {
+	p, err := netcut.Listen("127.0.0.1:0", echoServer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, p.Addr())
+	if _, err := roundTrip(c, "x", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	p.Cut(netcut.Blackhole)
+	held := dial(t, p.Addr())
+	_ = held
+	done := make(chan error, 1)
+	go func() { done <- p.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Close = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close hung with open and held connections")
+	}
+	if _, err := roundTrip(c, "y", short); err == nil {
+		t.Fatal("connection survived Close")
+	}
+	if _, err := net.DialTimeout("tcp", p.Addr(), short); err == nil {
+		t.Fatal("listener survived Close")
+	}
+	if err := p.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+}
+
+func BenchmarkProxyRoundTrip(b *testing.B) {
+	p := mustProxy(b, echoServer(b))
+	c := dial(b, p.Addr())
+	r := bufio.NewReader(c)
+	msg := []byte(strings.Repeat("x", 255) + "\n")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if _, err := c.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := r.ReadString('\n'); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,366 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/snapshot"
+	"github.com/punchcard/punchcard/store/catalog"
+)
+
+// decodeJSON reads the request body strictly: unknown fields, trailing
+// data and wrong types are refused with a CodeInvalidInput error naming
+// the field.
+func decodeJSON(c *fiber.Ctx, v any) error {
+	body := c.Body()
+	if len(bytes.TrimSpace(body)) == 0 {
+		return protocol.FieldError("", "a JSON body is required")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return protocol.FieldError("", "the body has data after its JSON value")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	var pe *protocol.Error
+	switch {
+	case errors.As(err, &pe):
+		return pe
+	case errors.As(err, &se):
+		return protocol.FieldError("", "the body is not valid JSON (at byte %d)", se.Offset)
+	case errors.As(err, &te):
+		return protocol.FieldError(te.Field, "%s must be a JSON %s", te.Field, jsonKind(te.Type.Kind().String()))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return protocol.FieldError("", "the body ends in the middle of its JSON value")
+	}
+	msg := err.Error()
+	if f, ok := strings.CutPrefix(msg, `json: unknown field "`); ok {
+		f = strings.TrimSuffix(f, `"`)
+		return protocol.FieldError(f, "unknown field %q", f)
+	}
+	return protocol.FieldError("", "the body cannot be read: %s", strings.TrimPrefix(msg, "json: "))
+}
+
+func jsonKind(k string) string {
+	switch {
+	case strings.HasPrefix(k, "int"), strings.HasPrefix(k, "uint"), strings.HasPrefix(k, "float"):
+		return "number"
+	case k == "struct", k == "map":
+		return "object"
+	case k == "slice", k == "array":
+		return "array"
+	}
+	return k
+}
+
+func tenantOf(c *fiber.Ctx) protocol.TenantID { return protocol.TenantID(c.Params("tenant")) }
+
+// queryInt reads an optional non-negative integer query parameter.
+func queryInt(c *fiber.Ctx, name string) (int64, error) {
+	v := c.Query(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, protocol.FieldError(name, "%s must be a non-negative integer", name)
+	}
+	return n, nil
+}
+
+func created(c *fiber.Ctx, v any) error { return c.Status(http.StatusCreated).JSON(v) }
+
+// list is the envelope of every list answer.
+type list[T any] struct {
+	Items []T `json:"items"`
+}
+
+// --- tenants ---------------------------------------------------------
+
+type tenantRequest struct {
+	ID       protocol.TenantID `json:"id"`
+	Name     string            `json:"name"`
+	Currency protocol.Currency `json:"currency"`
+	// AdminKeyName, when set, also creates the tenant's first admin key
+	// and returns its secret once.
+	AdminKeyName string `json:"admin_key_name,omitempty"`
+}
+
+type tenantResponse struct {
+	catalog.Tenant
+	AdminKey    *catalog.Key `json:"admin_key,omitempty"`
+	AdminSecret string       `json:"admin_secret,omitempty"`
+}
+
+func (s *Server) createTenant(c *fiber.Ctx, k catalog.Key) error {
+	var req tenantRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	t, err := s.cat.CreateTenant(c.UserContext(), k.Actor(), catalog.Tenant{ID: req.ID, Name: req.Name, Currency: req.Currency})
+	if err != nil {
+		return err
+	}
+	out := tenantResponse{Tenant: t}
+	if req.AdminKeyName != "" {
+		ak, secret, err := s.cat.CreateKey(c.UserContext(), k.Actor(), t.ID, catalog.RoleAdmin, req.AdminKeyName)
+		if err != nil {
+			return err
+		}
+		out.AdminKey, out.AdminSecret = &ak, secret
+		if out.Tenant, err = s.cat.Tenant(c.UserContext(), t.ID); err != nil {
+			return err
+		}
+	}
+	return created(c, out)
+}
+
+func (s *Server) listTenants(c *fiber.Ctx, _ catalog.Key) error {
+	ts, err := s.cat.Tenants(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return c.JSON(list[catalog.Tenant]{ts})
+}
+
+func (s *Server) getTenant(c *fiber.Ctx, _ catalog.Key) error {
+	t, err := s.cat.Tenant(c.UserContext(), tenantOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(t)
+}
+
+func (s *Server) listAudit(c *fiber.Ctx, _ catalog.Key) error {
+	after, err := queryInt(c, "after")
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(c, "limit")
+	if err != nil {
+		return err
+	}
+	if _, err := s.cat.Tenant(c.UserContext(), tenantOf(c)); err != nil {
+		return err
+	}
+	es, err := s.cat.Audit(c.UserContext(), tenantOf(c), after, int(min(limit, catalog.MaxListLimit)))
+	if err != nil {
+		return err
+	}
+	return c.JSON(list[catalog.AuditEntry]{es})
+}
+
+func (s *Server) listConflicts(c *fiber.Ctx, _ catalog.Key) error {
+	if err := s.needLedger(); err != nil {
+		return err
+	}
+	after, err := queryInt(c, "after")
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(c, "limit")
+	if err != nil {
+		return err
+	}
+	if _, err := s.cat.Tenant(c.UserContext(), tenantOf(c)); err != nil {
+		return err
+	}
+	cs, err := s.cfg.Ledger.Conflicts(c.UserContext(), tenantOf(c), after, int(min(limit, catalog.MaxListLimit)))
+	if err != nil {
+		return err
+	}
+	return c.JSON(list[ledgerConflict]{conflictsOut(cs)})
+}
+
+func (s *Server) verifyLedger(c *fiber.Ctx, _ catalog.Key) error {
+	if err := s.needLedger(); err != nil {
+		return err
+	}
+	r, err := s.cfg.Ledger.Verify(c.UserContext())
+	if err != nil {
+		return err
+	}
+	type diff struct {
+		Table   string `json:"table"`
+		Key     string `json:"key"`
+		Column  string `json:"column"`
+		Journal int64  `json:"journal"`
+		Balance int64  `json:"balance"`
+	}
+	out := struct {
+		OK      bool   `json:"ok"`
+		Entries int64  `json:"entries"`
+		Rows    int    `json:"rows"`
+		Diffs   []diff `json:"diffs"`
+	}{OK: r.OK(), Entries: r.Entries, Rows: r.Rows, Diffs: []diff{}}
+	for _, d := range r.Diffs {
+		out.Diffs = append(out.Diffs, diff{d.Table, d.Key, d.Column, d.Journal, d.Balance})
+	}
+	return c.JSON(out)
+}
+
+// --- keys ------------------------------------------------------------
+
+type keyRequest struct {
+	Role catalog.Role `json:"role"`
+	Name string       `json:"name,omitempty"`
+}
+
+type keyResponse struct {
+	catalog.Key
+	Secret string `json:"secret"`
+}
+
+func (s *Server) listKeys(c *fiber.Ctx, _ catalog.Key) error {
+	if _, err := s.cat.Tenant(c.UserContext(), tenantOf(c)); err != nil {
+		return err
+	}
+	ks, err := s.cat.Keys(c.UserContext(), tenantOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(list[catalog.Key]{ks})
+}
+
+func (s *Server) createKey(c *fiber.Ctx, k catalog.Key) error {
+	var req keyRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Role == catalog.RolePlatform {
+		return protocol.FieldError("role", "platform keys are made by the hub's bootstrap, not through a tenant")
+	}
+	nk, secret, err := s.cat.CreateKey(c.UserContext(), k.Actor(), tenantOf(c), req.Role, req.Name)
+	if err != nil {
+		return err
+	}
+	return created(c, keyResponse{nk, secret})
+}
+
+func (s *Server) revokeKey(c *fiber.Ctx, k catalog.Key) error {
+	if err := s.cat.RevokeKey(c.UserContext(), k.Actor(), tenantOf(c), c.Params("key")); err != nil {
+		return err
+	}
+	return c.SendStatus(http.StatusNoContent)
+}
+
+// --- agents ----------------------------------------------------------
+
+type agentRequest struct {
+	ID       protocol.AgentID       `json:"id"`
+	Store    snapshot.Store         `json:"store"`
+	Envelope *snapshot.RiskEnvelope `json:"envelope,omitempty"`
+}
+
+type agentResponse struct {
+	catalog.Agent
+	// Secret is the agent's API key and MQTT password, shown once.
+	Secret string `json:"secret,omitempty"`
+	// MQTTUsername is what the agent logs in to the broker with.
+	MQTTUsername string `json:"mqtt_username"`
+}
+
+func agentOut(a catalog.Agent, secret string) agentResponse {
+	return agentResponse{Agent: a, Secret: secret, MQTTUsername: string(a.Tenant) + "/" + string(a.ID)}
+}
+
+func (s *Server) listAgents(c *fiber.Ctx, _ catalog.Key) error {
+	if _, err := s.cat.Tenant(c.UserContext(), tenantOf(c)); err != nil {
+		return err
+	}
+	as, err := s.cat.Agents(c.UserContext(), tenantOf(c))
+	if err != nil {
+		return err
+	}
+	out := make([]agentResponse, len(as))
+	for i, a := range as {
+		out[i] = agentOut(a, "")
+	}
+	return c.JSON(list[agentResponse]{out})
+}
+
+func (s *Server) registerAgent(c *fiber.Ctx, k catalog.Key) error {
+	var req agentRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	a := catalog.Agent{Tenant: tenantOf(c), ID: req.ID, Store: req.Store}
+	if req.Envelope != nil {
+		a.Envelope = *req.Envelope
+	}
+	a, secret, err := s.cat.RegisterAgent(c.UserContext(), k.Actor(), a)
+	if err != nil {
+		return err
+	}
+	return created(c, agentOut(a, secret))
+}
+
+func (s *Server) getAgent(c *fiber.Ctx, _ catalog.Key) error {
+	a, err := s.cat.Agent(c.UserContext(), tenantOf(c), protocol.AgentID(c.Params("agent")))
+	if err != nil {
+		return err
+	}
+	return c.JSON(agentOut(a, ""))
+}
+
+func (s *Server) rotateAgentSecret(c *fiber.Ctx, k catalog.Key) error {
+	id := protocol.AgentID(c.Params("agent"))
+	secret, err := s.cat.RotateAgentSecret(c.UserContext(), k.Actor(), tenantOf(c), id)
+	if err != nil {
+		return err
+	}
+	a, err := s.cat.Agent(c.UserContext(), tenantOf(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(agentOut(a, secret))
+}
+
+func (s *Server) setEnvelope(c *fiber.Ctx, k catalog.Key) error {
+	var e snapshot.RiskEnvelope
+	if err := decodeJSON(c, &e); err != nil {
+		return err
+	}
+	a, err := s.cat.SetEnvelope(c.UserContext(), k.Actor(), tenantOf(c), protocol.AgentID(c.Params("agent")), e)
+	if err != nil {
+		return err
+	}
+	return c.JSON(agentOut(a, ""))
+}
+
+// --- signing keys ----------------------------------------------------
+
+func (s *Server) listSigningKeys(c *fiber.Ctx, _ catalog.Key) error {
+	if _, err := s.cat.Tenant(c.UserContext(), tenantOf(c)); err != nil {
+		return err
+	}
+	ks, err := s.cat.SigningKeys(c.UserContext(), tenantOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(list[catalog.SigningKeyInfo]{ks})
+}
+
+func (s *Server) rotateSigningKey(c *fiber.Ctx, k catalog.Key) error {
+	info, err := s.cat.RotateSigningKey(c.UserContext(), k.Actor(), tenantOf(c))
+	if err != nil {
+		return err
+	}
+	return created(c, info)
+}

@@ -1,0 +1,355 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/store/catalog"
+)
+
+// --- campaigns -------------------------------------------------------
+
+// campaignResponse is a stored campaign with, when the ledger is there,
+// what it has used so far.
+type campaignResponse struct {
+	catalog.Campaign
+	Used *campaignUse `json:"used,omitempty"`
+}
+
+type campaignUse struct {
+	Count          int64 `json:"count"`
+	Discount       int64 `json:"discount"`
+	OrderValue     int64 `json:"order_value"`
+	ReservedCount  int64 `json:"reserved_count"`  // escrowed in agents' allowances
+	ReservedAmount int64 `json:"reserved_amount"` // escrowed in agents' allowances
+}
+
+func (s *Server) listCampaigns(c *fiber.Ctx, _ catalog.Key) error {
+	since, err := queryInt(c, "since")
+	if err != nil {
+		return err
+	}
+	if _, err := s.cat.Tenant(c.UserContext(), tenantOf(c)); err != nil {
+		return err
+	}
+	cps, err := s.cat.Campaigns(c.UserContext(), tenantOf(c), uint64(since))
+	if err != nil {
+		return err
+	}
+	return c.JSON(list[catalog.Campaign]{cps})
+}
+
+func (s *Server) createCampaign(c *fiber.Ctx, k catalog.Key) error {
+	cp, err := s.cat.CreateCampaign(c.UserContext(), k.Actor(), tenantOf(c), c.Body())
+	if err != nil {
+		return err
+	}
+	return created(c, cp)
+}
+
+func (s *Server) getCampaign(c *fiber.Ctx, _ catalog.Key) error {
+	cp, err := s.cat.Campaign(c.UserContext(), tenantOf(c), protocol.CampaignID(c.Params("campaign")))
+	if err != nil {
+		return err
+	}
+	out := campaignResponse{Campaign: cp}
+	if s.cfg.Ledger != nil {
+		b, err := s.cfg.Ledger.Campaign(c.UserContext(), tenantOf(c), cp.Rules.ID)
+		if err != nil {
+			return err
+		}
+		out.Used = &campaignUse{b.Count, b.Discount, b.OrderValue, b.ReservedCount, b.ReservedAmount}
+	}
+	return c.JSON(out)
+}
+
+func (s *Server) updateCampaign(c *fiber.Ctx, k catalog.Key) error {
+	cp, err := s.cat.UpdateCampaign(c.UserContext(), k.Actor(), tenantOf(c), protocol.CampaignID(c.Params("campaign")), c.Body())
+	if err != nil {
+		return err
+	}
+	return c.JSON(cp)
+}
+
+func (s *Server) startCampaign(c *fiber.Ctx, k catalog.Key) error {
+	cp, err := s.cat.StartCampaign(c.UserContext(), k.Actor(), tenantOf(c), protocol.CampaignID(c.Params("campaign")))
+	if err != nil {
+		return err
+	}
+	return c.JSON(cp)
+}
+
+func (s *Server) stopCampaign(c *fiber.Ctx, k catalog.Key) error {
+	cp, err := s.cat.StopCampaign(c.UserContext(), k.Actor(), tenantOf(c), protocol.CampaignID(c.Params("campaign")))
+	if err != nil {
+		return err
+	}
+	return c.JSON(cp)
+}
+
+// --- codes -----------------------------------------------------------
+
+func (s *Server) listCodes(c *fiber.Ctx, _ catalog.Key) error {
+	limit, err := queryInt(c, "limit")
+	if err != nil {
+		return err
+	}
+	id := protocol.CampaignID(c.Params("campaign"))
+	if _, err := s.cat.Campaign(c.UserContext(), tenantOf(c), id); err != nil {
+		return err
+	}
+	cs, err := s.cat.Codes(c.UserContext(), tenantOf(c), id, c.Query("after"), int(min(limit, catalog.MaxListLimit)))
+	if err != nil {
+		return err
+	}
+	return c.JSON(list[catalog.Code]{cs})
+}
+
+type generateResponse struct {
+	Codes []string `json:"codes"`
+}
+
+func (s *Server) generateCodes(c *fiber.Ctx, k catalog.Key) error {
+	var req catalog.GenerateRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	out, err := s.cat.GenerateCodes(c.UserContext(), k.Actor(), tenantOf(c), protocol.CampaignID(c.Params("campaign")), req)
+	if err != nil {
+		return err
+	}
+	return created(c, generateResponse{out})
+}
+
+type importRequest struct {
+	Codes []string `json:"codes"`
+	catalog.CodeSpec
+}
+
+type importResponse struct {
+	Imported int `json:"imported"`
+}
+
+func (s *Server) importCodes(c *fiber.Ctx, k catalog.Key) error {
+	var req importRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	n, err := s.cat.ImportCodes(c.UserContext(), k.Actor(), tenantOf(c), protocol.CampaignID(c.Params("campaign")), req.Codes, req.CodeSpec)
+	if err != nil {
+		return err
+	}
+	return created(c, importResponse{n})
+}
+
+// codeResponse is a code with, when the ledger is there, its uses and
+// (gift cards) its balance.
+type codeResponse struct {
+	catalog.Code
+	Used      *int64 `json:"used,omitempty"`
+	Remaining *int64 `json:"remaining_balance,omitempty"`
+}
+
+func (s *Server) getCode(c *fiber.Ctx, _ catalog.Key) error {
+	cd, err := s.cat.Code(c.UserContext(), tenantOf(c), c.Params("code"))
+	if err != nil {
+		return err
+	}
+	out := codeResponse{Code: cd}
+	if s.cfg.Ledger != nil {
+		used, err := s.cfg.Ledger.CodeUses(c.UserContext(), tenantOf(c), cd.Key)
+		if err != nil {
+			return err
+		}
+		out.Used = &used
+		if cd.Balance > 0 {
+			spent, err := s.cfg.Ledger.GiftCardSpent(c.UserContext(), tenantOf(c), cd.Key)
+			if err != nil {
+				return err
+			}
+			rem := cd.Balance - spent
+			out.Remaining = &rem
+		}
+	}
+	return c.JSON(out)
+}
+
+func (s *Server) revokeCode(c *fiber.Ctx, k catalog.Key) error {
+	cd, err := s.cat.RevokeCode(c.UserContext(), k.Actor(), tenantOf(c), c.Params("code"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(cd)
+}
+
+// --- tokens ----------------------------------------------------------
+
+type tokenResponse struct {
+	catalog.Token
+	QRURL string `json:"qr_url,omitempty"`
+}
+
+func tokenOut(c *fiber.Ctx, t catalog.Token, k catalog.Key) tokenResponse {
+	if k.Role == catalog.RoleReadOnly {
+		// The text is a bearer credential: whoever holds it can redeem.
+		t.Text = ""
+		return tokenResponse{Token: t}
+	}
+	return tokenResponse{Token: t, QRURL: "/v1/tenants/" + c.Params("tenant") + "/tokens/" + string(t.Serial) + "/qr.png"}
+}
+
+func (s *Server) issueToken(c *fiber.Ctx, k catalog.Key) error {
+	var req catalog.TokenRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	t, err := s.cat.IssueToken(c.UserContext(), k.Actor(), tenantOf(c), req)
+	if err != nil {
+		return err
+	}
+	return created(c, tokenOut(c, t, k))
+}
+
+func (s *Server) getToken(c *fiber.Ctx, k catalog.Key) error {
+	t, err := s.cat.Token(c.UserContext(), tenantOf(c), protocol.CodeID(c.Params("serial")))
+	if err != nil {
+		return err
+	}
+	return c.JSON(tokenOut(c, t, k))
+}
+
+func (s *Server) tokenQR(c *fiber.Ctx, _ catalog.Key) error {
+	t, err := s.cat.Token(c.UserContext(), tenantOf(c), protocol.CodeID(c.Params("serial")))
+	if err != nil {
+		return err
+	}
+	png, err := s.cfg.QR.PNG(t.Text)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "image/png")
+	c.Set(fiber.HeaderCacheControl, "private, no-store")
+	return c.Send(png)
+}
+
+func (s *Server) revokeToken(c *fiber.Ctx, k catalog.Key) error {
+	t, err := s.cat.RevokeToken(c.UserContext(), k.Actor(), tenantOf(c), protocol.CodeID(c.Params("serial")))
+	if err != nil {
+		return err
+	}
+	return c.JSON(tokenOut(c, t, k))
+}
+
+// --- customers -------------------------------------------------------
+
+type customerRequest struct {
+	ID         protocol.CustomerID `json:"id"`
+	Email      string              `json:"email,omitempty"`
+	Name       string              `json:"name,omitempty"`
+	Phone      string              `json:"phone,omitempty"`
+	Segment    string              `json:"segment,omitempty"`
+	Tier       string              `json:"tier,omitempty"`
+	Attributes map[string]string   `json:"attributes,omitempty"`
+}
+
+func (r customerRequest) customer() catalog.Customer {
+	return catalog.Customer{ID: r.ID, Email: r.Email, Name: r.Name, Phone: r.Phone, Segment: r.Segment, Tier: r.Tier, Attributes: r.Attributes}
+}
+
+func (s *Server) listCustomers(c *fiber.Ctx, _ catalog.Key) error {
+	limit, err := queryInt(c, "limit")
+	if err != nil {
+		return err
+	}
+	if _, err := s.cat.Tenant(c.UserContext(), tenantOf(c)); err != nil {
+		return err
+	}
+	cs, err := s.cat.Customers(c.UserContext(), tenantOf(c), c.Query("after"), int(min(limit, catalog.MaxListLimit)))
+	if err != nil {
+		return err
+	}
+	return c.JSON(list[catalog.Customer]{cs})
+}
+
+func (s *Server) createCustomer(c *fiber.Ctx, k catalog.Key) error {
+	var req customerRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	cu, err := s.cat.CreateCustomer(c.UserContext(), k.Actor(), tenantOf(c), req.customer())
+	if err != nil {
+		return err
+	}
+	return created(c, cu)
+}
+
+func (s *Server) getCustomer(c *fiber.Ctx, _ catalog.Key) error {
+	cu, err := s.cat.Customer(c.UserContext(), tenantOf(c), protocol.CustomerID(c.Params("customer")))
+	if err != nil {
+		return err
+	}
+	return c.JSON(cu)
+}
+
+func (s *Server) updateCustomer(c *fiber.Ctx, k catalog.Key) error {
+	var req customerRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	id := protocol.CustomerID(c.Params("customer"))
+	if req.ID == "" {
+		req.ID = id
+	}
+	if req.ID != id {
+		return protocol.FieldError("id", "id must be %q, the customer being updated", id)
+	}
+	cu, err := s.cat.UpdateCustomer(c.UserContext(), k.Actor(), tenantOf(c), req.customer())
+	if err != nil {
+		return err
+	}
+	return c.JSON(cu)
+}
+
+func (s *Server) eraseCustomer(c *fiber.Ctx, k catalog.Key) error {
+	cu, err := s.cat.EraseCustomer(c.UserContext(), k.Actor(), tenantOf(c), protocol.CustomerID(c.Params("customer")))
+	if err != nil {
+		return err
+	}
+	return c.Status(http.StatusOK).JSON(cu)
+}
+
+type historyResponse struct {
+	Customer catalog.Customer     `json:"customer"`
+	Points   *int64               `json:"points,omitempty"`
+	Tokens   []tokenResponse      `json:"tokens"`
+	Changes  []catalog.AuditEntry `json:"changes"`
+}
+
+func (s *Server) customerHistory(c *fiber.Ctx, k catalog.Key) error {
+	ctx, tenant, id := c.UserContext(), tenantOf(c), protocol.CustomerID(c.Params("customer"))
+	cu, err := s.cat.Customer(ctx, tenant, id)
+	if err != nil {
+		return err
+	}
+	out := historyResponse{Customer: cu, Tokens: []tokenResponse{}}
+	ts, err := s.cat.CustomerTokens(ctx, tenant, id, 0)
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		out.Tokens = append(out.Tokens, tokenOut(c, t, k))
+	}
+	if out.Changes, err = s.cat.CustomerHistory(ctx, tenant, id, 0); err != nil {
+		return err
+	}
+	if s.cfg.Ledger != nil {
+		p, err := s.cfg.Ledger.Points(ctx, tenant, id)
+		if err != nil {
+			return err
+		}
+		out.Points = &p
+	}
+	return c.JSON(out)
+}

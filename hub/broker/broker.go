@@ -1,0 +1,266 @@
+// Package broker is the hub's embedded MQTT broker (mochi-mqtt), so that one
+// hub process is a complete installation. It is sized so that a QoS 1
+// burst from many agents is queued rather than dropped, counts whatever it
+// drops anyway, and confines every agent to its own topics:
+//
+//   - an agent connects with username "<tenant>/<agent>" and its secret,
+//     checked through an Authenticator (the catalog's hashed API keys), and
+//     with a client ID that begins with that username, so that no one can
+//     take over another client's session;
+//   - it may publish only to its own up topic and subscribe only to its own
+//     down and snapshot topics (exact topics, no wildcards);
+//   - the hub's own client (username Options.HubUsername) has full access.
+//
+// An external broker (Mosquitto, EMQX) can replace it; docs/operations.md
+// gives the equivalent settings.
+package broker
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/punchcard/punchcard/protocol"
+)
+
+// Authenticator checks an agent's MQTT credentials. It returns nil when
+// secret is the agent's current secret, and an error otherwise
+// (CodeUnauthenticated, or any error when the check itself failed: the
+// connection is refused either way).
+type Authenticator interface {
+	AuthenticateAgent(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, secret string) error
+}
+
+// Defaults.
+const (
+	DefaultAddr        = "127.0.0.1:1883"
+	DefaultHubUsername = "punchcard-hub"
+	// DefaultMaxPendingWrites is the per-client queue of packets waiting to
+	// be written to the socket (mochi's MaximumClientWritesPending; its own
+	// default is 8192). A full queue drops the message, so it is sized for
+	// the hub's subscriber, which takes every agent's burst. The queue is a
+	// channel of pointers: 32768 costs 256 KiB per connected client.
+	DefaultMaxPendingWrites = 32768
+	// DefaultMaxInflight is the QoS 1/2 messages in flight per client
+	// (mochi's MaximumInflight and ReceiveMaximum): the MQTT maximum, as a
+	// packet id is 16 bits.
+	DefaultMaxInflight = 65535
+	// DefaultAuthTimeout bounds one credential check.
+	DefaultAuthTimeout = 5 * time.Second
+)
+
+// Options for New. Auth and HubSecret are required.
+type Options struct {
+	Addr             string        // TCP listen address; default DefaultAddr, "127.0.0.1:0" picks a port
+	Auth             Authenticator // agents' credentials
+	HubUsername      string        // default DefaultHubUsername
+	HubSecret        string        // the hub client's password
+	MaxPendingWrites int32         // default DefaultMaxPendingWrites
+	MaxInflight      uint16        // default DefaultMaxInflight
+	AuthTimeout      time.Duration // default DefaultAuthTimeout
+	Logger           *slog.Logger  // default slog.Default()
+}
+
+func (o *Options) ensureDefaults() {
+	if o.Addr == "" {
+		o.Addr = DefaultAddr
+	}
+	if o.HubUsername == "" {
+		o.HubUsername = DefaultHubUsername
+	}
+	if o.MaxPendingWrites <= 0 {
+		o.MaxPendingWrites = DefaultMaxPendingWrites
+	}
+	if o.MaxInflight == 0 {
+		o.MaxInflight = DefaultMaxInflight
+	}
+	if o.AuthTimeout <= 0 {
+		o.AuthTimeout = DefaultAuthTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Stats are the broker's counters since start.
+type Stats struct {
+	Dropped       int64 // messages dropped for any reason (sum of the next three)
+	QosDropped    int64 // QoS messages given up (expired, refused, cleared)
+	WriteDropped  int64 // messages dropped because a client's write queue was full
+	QuotaDropped  int64 // messages dropped because a client's inflight store was full
+	AuthRefused   int64 // connections refused for bad credentials
+	ACLDenied     int64 // publishes or subscriptions refused by the ACL
+	Clients       int64 // connected now
+	MessagesRecvd int64
+	MessagesSent  int64
+}
+
+// Broker is a running embedded broker.
+type Broker struct {
+	srv  *mqtt.Server
+	tcp  *listeners.TCP
+	hook *hook
+}
+
+// New starts a broker listening on opts.Addr.
+func New(opts Options) (*Broker, error) {
+	opts.ensureDefaults()
+	if opts.Auth == nil {
+		return nil, errors.New("broker: Options.Auth is required")
+	}
+	if opts.HubSecret == "" {
+		return nil, errors.New("broker: Options.HubSecret is required")
+	}
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumClientWritesPending = opts.MaxPendingWrites
+	caps.MaximumInflight = opts.MaxInflight
+	caps.ReceiveMaximum = opts.MaxInflight
+	srv := mqtt.New(&mqtt.Options{
+		Capabilities:           caps,
+		Logger:                 opts.Logger.With(slog.String("component", "mqtt")),
+		SysTopicResendInterval: 60,
+	})
+	h := &hook{opts: opts}
+	if err := srv.AddHook(h, nil); err != nil {
+		return nil, fmt.Errorf("broker: hook: %w", err)
+	}
+	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: opts.Addr})
+	if err := srv.AddListener(tcp); err != nil {
+		return nil, fmt.Errorf("broker: listen %s: %w", opts.Addr, err)
+	}
+	if err := srv.Serve(); err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("broker: serve: %w", err)
+	}
+	return &Broker{srv: srv, tcp: tcp, hook: h}, nil
+}
+
+// Addr is the address the broker listens on (with the real port).
+func (b *Broker) Addr() string { return b.tcp.Address() }
+
+// URL is the broker's address as an MQTT client wants it.
+func (b *Broker) URL() string { return "tcp://" + b.Addr() }
+
+// Stats returns the broker's counters.
+func (b *Broker) Stats() Stats {
+	info := b.srv.Info
+	s := Stats{
+		QosDropped:    b.hook.qosDropped.Load(),
+		WriteDropped:  atomic.LoadInt64(&info.MessagesDropped),
+		QuotaDropped:  atomic.LoadInt64(&info.InflightDropped),
+		AuthRefused:   b.hook.authRefused.Load(),
+		ACLDenied:     b.hook.aclDenied.Load(),
+		Clients:       atomic.LoadInt64(&info.ClientsConnected),
+		MessagesRecvd: atomic.LoadInt64(&info.MessagesReceived),
+		MessagesSent:  atomic.LoadInt64(&info.MessagesSent),
+	}
+	s.Dropped = s.QosDropped + s.WriteDropped + s.QuotaDropped
+	return s
+}
+
+// Close stops the broker and disconnects every client.
+func (b *Broker) Close() error { return b.srv.Close() }
+
+// hook is the broker's auth, ACL and drop-counting hook.
+type hook struct {
+	mqtt.HookBase
+	opts        Options
+	qosDropped  atomic.Int64
+	authRefused atomic.Int64
+	aclDenied   atomic.Int64
+}
+
+func (h *hook) ID() string { return "punchcard" }
+
+func (h *hook) Provides(b byte) bool {
+	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnQosDropped}, []byte{b})
+}
+
+// Identity is who a connected client is, from its username.
+type Identity struct {
+	Hub    bool
+	Tenant protocol.TenantID
+	Agent  protocol.AgentID
+}
+
+// ParseUsername splits an agent's username "<tenant>/<agent>". It returns
+// false for anything else, including the hub's reserved agent ID.
+func ParseUsername(u string) (protocol.TenantID, protocol.AgentID, bool) {
+	t, a, ok := strings.Cut(u, "/")
+	if !ok || protocol.ValidateID("tenant", t) != nil || protocol.ValidateID("agent", a) != nil || protocol.AgentID(a) == protocol.HubSender {
+		return "", "", false
+	}
+	return protocol.TenantID(t), protocol.AgentID(a), true
+}
+
+// Username is an agent's MQTT username.
+func Username(t protocol.TenantID, a protocol.AgentID) string { return string(t) + "/" + string(a) }
+
+func (h *hook) identity(username []byte) (Identity, bool) {
+	if string(username) == h.opts.HubUsername {
+		return Identity{Hub: true}, true
+	}
+	t, a, ok := ParseUsername(string(username))
+	return Identity{Tenant: t, Agent: a}, ok
+}
+
+func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	ok := h.authenticate(cl, pk)
+	if !ok {
+		h.authRefused.Add(1)
+		h.opts.Logger.Warn("mqtt connection refused", slog.String("username", string(pk.Connect.Username)), slog.String("remote", cl.Net.Remote))
+	}
+	return ok
+}
+
+func (h *hook) authenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	id, ok := h.identity(pk.Connect.Username)
+	if !ok {
+		return false
+	}
+	secret := pk.Connect.Password
+	if id.Hub {
+		return subtle.ConstantTimeCompare(secret, []byte(h.opts.HubSecret)) == 1
+	}
+	if !strings.HasPrefix(pk.Connect.ClientIdentifier, Username(id.Tenant, id.Agent)) {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), h.opts.AuthTimeout)
+	defer cancel()
+	if err := h.opts.Auth.AuthenticateAgent(ctx, id.Tenant, id.Agent, string(secret)); err != nil {
+		if protocol.ErrorCode(err) == protocol.CodeInternal {
+			h.opts.Logger.Error("mqtt credential check failed", slog.String("username", string(pk.Connect.Username)), slog.Any("error", err))
+		}
+		return false
+	}
+	return true
+}
+
+func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	id, ok := h.identity(cl.Properties.Username)
+	switch {
+	case ok && id.Hub:
+		return true
+	case ok && write && topic == protocol.UpTopic(id.Tenant, id.Agent):
+		return true
+	case ok && !write && (topic == protocol.DownTopic(id.Tenant, id.Agent) || topic == protocol.SnapshotTopic(id.Tenant, id.Agent)):
+		return true
+	}
+	h.aclDenied.Add(1)
+	h.opts.Logger.Warn("mqtt access denied", slog.String("username", string(cl.Properties.Username)), slog.String("topic", topic), slog.Bool("write", write))
+	return false
+}
+
+func (h *hook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
+	h.qosDropped.Add(1)
+}

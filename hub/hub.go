@@ -1,0 +1,308 @@
+// Package hub ties the hub process together: one SQLite file holding the
+// catalog (store/catalog) and the ledger (store/ledger), the embedded MQTT
+// broker (hub/broker) unless an external one is configured, the MQTT ingest
+// that reconciles the agents' redemptions (hub/ingest), the HTTP API
+// (hub/api), and a small metrics endpoint with the broker's and ingest's
+// counters. cmd/hub is a thin main around Open, Run and Close, so tests can
+// start the whole hub on port 0 in a temp directory.
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/punchcard/punchcard/hub/api"
+	"github.com/punchcard/punchcard/hub/broker"
+	"github.com/punchcard/punchcard/hub/ingest"
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/store"
+	"github.com/punchcard/punchcard/store/catalog"
+	"github.com/punchcard/punchcard/store/ledger"
+)
+
+// Defaults.
+const (
+	DefaultDataDir     = "data"
+	DefaultDBName      = "hub.db"
+	DefaultHTTPAddr    = "127.0.0.1:8080"
+	DefaultMQTTAddr    = broker.DefaultAddr
+	DefaultMetricsAddr = "127.0.0.1:9464"
+	// DefaultShutdownTimeout bounds how long Close waits for open HTTP
+	// requests.
+	DefaultShutdownTimeout = 10 * time.Second
+)
+
+// Options configure Open. The zero value runs everything embedded with the
+// Default* values.
+type Options struct {
+	DataDir  string // directory of the SQLite file (DefaultDBName); default DefaultDataDir
+	HTTPAddr string // the HTTP API; default DefaultHTTPAddr, port 0 picks one
+	// MQTTAddr is where the embedded broker listens; default
+	// DefaultMQTTAddr. Ignored when BrokerURL is set.
+	MQTTAddr string
+	// BrokerURL points the hub at an external broker (Mosquitto, EMQX),
+	// e.g. "tcp://mqtt.example:1883"; the embedded broker is not started.
+	BrokerURL string
+	// MQTTUsername and MQTTPassword are the hub's own MQTT credentials.
+	// The username defaults to broker.DefaultHubUsername; with the
+	// embedded broker an empty password is replaced by a random one (only
+	// the hub itself uses it). An external broker needs both.
+	MQTTUsername string
+	MQTTPassword string
+	MQTTClientID string // default ingest.DefaultClientID
+	ShareGroup   string // MQTT shared-subscription group, for several hub replicas
+	// MetricsAddr serves GET /metrics (Prometheus text) with the broker's
+	// and ingest's counters; default DefaultMetricsAddr, "-" disables it.
+	MetricsAddr string
+	// BootstrapKey, when set (20+ characters), is the platform API key
+	// created on first start; otherwise a random one is created and logged
+	// once.
+	BootstrapKey string
+	Sync         store.Sync   // SQLite synchronous; default store.SyncFull
+	Logger       *slog.Logger // default slog.Default()
+}
+
+func (o *Options) ensureDefaults() {
+	if o.DataDir == "" {
+		o.DataDir = DefaultDataDir
+	}
+	if o.HTTPAddr == "" {
+		o.HTTPAddr = DefaultHTTPAddr
+	}
+	if o.MQTTAddr == "" {
+		o.MQTTAddr = DefaultMQTTAddr
+	}
+	if o.MQTTUsername == "" {
+		o.MQTTUsername = broker.DefaultHubUsername
+	}
+	if o.MQTTClientID == "" {
+		o.MQTTClientID = ingest.DefaultClientID
+	}
+	if o.MetricsAddr == "" {
+		o.MetricsAddr = DefaultMetricsAddr
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Log attribute keys.
+const (
+	logErr    = "err"
+	logAddr   = "addr"
+	logTenant = "tenant"
+)
+
+// Hub is an open hub. Its fields are for tests and tools in-process.
+type Hub struct {
+	Catalog *catalog.Catalog
+	Ledger  *ledger.Ledger
+	Broker  *broker.Broker // nil with an external broker
+	Ingest  *ingest.Ingest
+	API     *api.Server
+
+	opts      Options
+	db        interface{ Close() error }
+	httpLn    net.Listener
+	metricsLn net.Listener
+	metrics   *http.Server
+
+	ctx    context.Context // cancelled by Close, for background work
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// Open opens the database, starts the broker (unless external) and ingest,
+// and binds the HTTP and metrics listeners. Run serves them.
+func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
+	opts.ensureDefaults()
+	log := opts.Logger
+	h := &Hub{opts: opts}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			h.Close()
+		}
+	}()
+	if err := os.MkdirAll(opts.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("hub: data dir: %w", err)
+	}
+	db, err := store.Open(ctx, filepath.Join(opts.DataDir, DefaultDBName), store.Options{Sync: opts.Sync})
+	if err != nil {
+		return nil, err
+	}
+	h.db = db
+	if h.Catalog, err = catalog.New(ctx, db); err != nil {
+		return nil, err
+	}
+	if h.Ledger, err = ledger.New(ctx, db, ledger.Options{Facts: h.Catalog}); err != nil {
+		return nil, err
+	}
+	if _, secret, created, err := h.Catalog.Bootstrap(ctx, opts.BootstrapKey); err != nil {
+		return nil, err
+	} else if created && opts.BootstrapKey == "" {
+		log.Warn("hub: created the platform API key; it is shown only now", slog.String("key", secret))
+	}
+
+	brokerURL, password := opts.BrokerURL, opts.MQTTPassword
+	if brokerURL == "" {
+		if password == "" {
+			password = randomSecret()
+		}
+		h.Broker, err = broker.New(broker.Options{Addr: opts.MQTTAddr, Auth: catalogAuth{h.Catalog}, HubUsername: opts.MQTTUsername,
+			HubSecret: password, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		brokerURL = h.Broker.URL()
+		log.Info("hub: embedded MQTT broker listening", slog.String(logAddr, h.Broker.Addr()))
+	}
+	h.Ingest, err = ingest.New(h.Ledger, ingest.Options{BrokerURL: brokerURL, ClientID: opts.MQTTClientID, Username: opts.MQTTUsername,
+		Password: password, ShareGroup: opts.ShareGroup, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	h.API, err = api.New(api.Config{Catalog: h.Catalog, Ledger: h.Ledger, Logger: log, OnChange: h.announce})
+	if err != nil {
+		return nil, err
+	}
+	if h.httpLn, err = net.Listen("tcp", opts.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("hub: http listen: %w", err)
+	}
+	if opts.MetricsAddr != "-" {
+		if h.metricsLn, err = net.Listen("tcp", opts.MetricsAddr); err != nil {
+			return nil, fmt.Errorf("hub: metrics listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /metrics", h.serveMetrics)
+		h.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	}
+	return h, nil
+}
+
+// HTTPAddr is the HTTP API's address (with the real port).
+func (h *Hub) HTTPAddr() string { return h.httpLn.Addr().String() }
+
+// MetricsAddr is the metrics endpoint's address, "" when disabled.
+func (h *Hub) MetricsAddr() string {
+	if h.metricsLn == nil {
+		return ""
+	}
+	return h.metricsLn.Addr().String()
+}
+
+// Run serves HTTP until ctx is done or a listener fails, then closes the
+// hub.
+func (h *Hub) Run(ctx context.Context) error {
+	errc := make(chan error, 2)
+	h.opts.Logger.Info("hub: HTTP API listening", slog.String(logAddr, h.HTTPAddr()))
+	go func() { errc <- h.API.Serve(h.httpLn) }()
+	if h.metrics != nil {
+		h.opts.Logger.Info("hub: metrics listening", slog.String(logAddr, h.MetricsAddr()))
+		go func() { errc <- h.metrics.Serve(h.metricsLn) }()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+	}
+	if cerr := h.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Close stops everything Open started, in reverse order. It is safe to
+// call more than once.
+func (h *Hub) Close() error {
+	var errs []error
+	h.once.Do(func() {
+		h.cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), DefaultShutdownTimeout)
+		defer cancel()
+		if h.API != nil && h.httpLn != nil {
+			errs = append(errs, h.API.Shutdown(ctx))
+			h.httpLn.Close()
+		}
+		if h.metrics != nil {
+			errs = append(errs, h.metrics.Shutdown(ctx))
+		} else if h.metricsLn != nil {
+			h.metricsLn.Close()
+		}
+		h.wg.Wait()
+		if h.Ingest != nil {
+			errs = append(errs, h.Ingest.Close())
+		}
+		if h.Broker != nil {
+			errs = append(errs, h.Broker.Close())
+		}
+		if h.db != nil {
+			errs = append(errs, h.db.Close())
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// announce tells every agent of the tenant that catalog version v exists,
+// on their retained snapshot topics. The API calls it after a change and
+// must not be blocked, so the work runs in the background.
+func (h *Hub) announce(tenant protocol.TenantID, v uint64) {
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		if err := h.Announce(h.ctx, tenant, v); err != nil && h.ctx.Err() == nil {
+			h.opts.Logger.Error("hub: snapshot announcement", slog.String(logTenant, string(tenant)), slog.Any(logErr, err))
+		}
+	}()
+}
+
+// Announce publishes SnapshotAnnounce{Version: v} to every agent of tenant.
+func (h *Hub) Announce(ctx context.Context, tenant protocol.TenantID, v uint64) error {
+	agents, err := h.Catalog.Agents(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, a := range agents {
+		errs = append(errs, h.Ingest.AnnounceSnapshot(ctx, tenant, a.ID, protocol.SnapshotAnnounce{Version: v}))
+	}
+	return errors.Join(errs...)
+}
+
+// catalogAuth checks agents' MQTT passwords against the catalog.
+type catalogAuth struct{ c *catalog.Catalog }
+
+var _ broker.Authenticator = catalogAuth{}
+
+func (a catalogAuth) AuthenticateAgent(ctx context.Context, t protocol.TenantID, ag protocol.AgentID, secret string) error {
+	ok, err := a.c.CheckAgentSecret(ctx, t, ag, secret)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return protocol.NewError(protocol.CodeUnauthenticated)
+	}
+	return nil
+}
+
+func randomSecret() string {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b)
+}

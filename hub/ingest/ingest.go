@@ -1,0 +1,455 @@
+// Package ingest is the hub's MQTT adapter (paho): it receives the agents'
+// up messages through any MQTT 3.1.1 broker (the embedded one or an external
+// Mosquitto or EMQX), checks that each message speaks for the agent whose
+// topic it arrived on, applies redemption batches to the ledger exactly
+// once per (agent, seq), and answers on the agent's down topic with an Ack
+// of what is durably applied and, when it sees a gap, a Resend.
+//
+// Messages are taken off the MQTT client quickly into a queue, and one
+// worker applies them in ledger transactions of up to MaxMessagesPerTx
+// messages, so that a burst costs few commits. The Ack is published only
+// after the commit: an agent deletes outbox rows on the hub's Ack, never on
+// the broker's PUBACK.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/store/ledger"
+)
+
+// Ledger is what ingest needs of the ledger.
+type Ledger interface {
+	ApplyBatches(ctx context.Context, bs []ledger.Batch) ([]ledger.Result, error)
+	RecordAgentState(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, st protocol.AgentState) error
+}
+
+var _ Ledger = (*ledger.Ledger)(nil)
+
+// Defaults.
+const (
+	DefaultClientID         = "punchcard-hub"
+	DefaultQueueSize        = 16384
+	DefaultMaxMessagesPerTx = 256
+	// DefaultMaxRedemptionsPerTx stops draining the queue into one ledger
+	// transaction once this many redemptions are in it.
+	DefaultMaxRedemptionsPerTx = 16384
+	DefaultResendInterval      = 2 * time.Second
+	DefaultConnectTimeout      = 10 * time.Second
+	DefaultRetryInterval       = time.Second
+)
+
+// Options for New. BrokerURL is required.
+type Options struct {
+	BrokerURL           string        // e.g. "tcp://127.0.0.1:1883"
+	ClientID            string        // default DefaultClientID; the session persists under it
+	Username            string        // the hub's MQTT username
+	Password            string        // and secret
+	ShareGroup          string        // when set, subscribe as $share/<group>/... so replicas split the load
+	QueueSize           int           // messages held between the MQTT client and the worker; default DefaultQueueSize
+	MaxMessagesPerTx    int           // default DefaultMaxMessagesPerTx
+	MaxRedemptionsPerTx int           // default DefaultMaxRedemptionsPerTx
+	ResendInterval      time.Duration // minimum time between two Resends of the same gap; default DefaultResendInterval
+	ConnectTimeout      time.Duration // first connection; default DefaultConnectTimeout
+	Logger              *slog.Logger  // default slog.Default()
+	Now                 func() time.Time
+}
+
+func (o *Options) ensureDefaults() {
+	if o.ClientID == "" {
+		o.ClientID = DefaultClientID
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = DefaultQueueSize
+	}
+	if o.MaxMessagesPerTx <= 0 {
+		o.MaxMessagesPerTx = DefaultMaxMessagesPerTx
+	}
+	if o.MaxRedemptionsPerTx <= 0 {
+		o.MaxRedemptionsPerTx = DefaultMaxRedemptionsPerTx
+	}
+	if o.ResendInterval <= 0 {
+		o.ResendInterval = DefaultResendInterval
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Log attribute keys.
+const (
+	logTopic  = "topic"
+	logTenant = "tenant"
+	logAgent  = "agent"
+	logError  = "error"
+	logKind   = "kind"
+	logClaims = "claims"
+)
+
+// Stats are ingest's counters since start.
+type Stats struct {
+	Messages    int64 // up messages received
+	Batches     int64 // batches applied
+	Redemptions int64 // redemptions in applied batches (including repeats)
+	States      int64 // heartbeats recorded
+	Refused     int64 // messages speaking for another tenant or agent
+	Malformed   int64 // messages that could not be decoded or were not valid
+	Conflicts   int64 // conflicts the ledger found
+	Acks        int64 // Acks published
+	Resends     int64 // Resends published
+	Errors      int64 // ledger or publish failures (the message is retried by the agent)
+}
+
+type counters struct {
+	messages, batches, redemptions, states, refused, malformed, conflicts, acks, resends, errors atomic.Int64
+}
+
+type message struct {
+	topic   string
+	payload []byte
+}
+
+// Ingest is a running ingest client.
+type Ingest struct {
+	opts   Options
+	ledger Ledger
+	client paho.Client
+	queue  chan up
+	done   chan struct{} // closed by Close: receive stops blocking
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	c      counters
+	seq    atomic.Uint64
+	idBase string
+
+	mu          sync.Mutex
+	lastResends map[agentKey]resendMark
+}
+
+type agentKey struct {
+	t protocol.TenantID
+	a protocol.AgentID
+}
+
+type resendMark struct {
+	r  protocol.Resend
+	at time.Time
+}
+
+// New connects to the broker, subscribes to every agent's up topic and
+// starts the worker. Close stops it.
+func New(l Ledger, opts Options) (*Ingest, error) {
+	opts.ensureDefaults()
+	if opts.BrokerURL == "" {
+		return nil, errors.New("ingest: Options.BrokerURL is required")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &Ingest{
+		opts: opts, ledger: l, cancel: cancel,
+		queue:       make(chan up, opts.QueueSize),
+		done:        make(chan struct{}),
+		idBase:      fmt.Sprintf("%x", opts.Now().UnixNano()),
+		lastResends: map[agentKey]resendMark{},
+	}
+	filter := protocol.UpFilter(opts.ShareGroup)
+	co := paho.NewClientOptions().AddBroker(opts.BrokerURL).SetClientID(opts.ClientID).
+		SetUsername(opts.Username).SetPassword(opts.Password).
+		SetProtocolVersion(4).SetCleanSession(false).SetOrderMatters(true).
+		SetAutoReconnect(true).SetMaxReconnectInterval(5 * time.Second).
+		SetConnectRetry(true).SetConnectRetryInterval(DefaultRetryInterval).
+		SetKeepAlive(30 * time.Second).SetWriteTimeout(10 * time.Second).
+		SetMessageChannelDepth(uint(opts.QueueSize))
+	co.SetOnConnectHandler(func(c paho.Client) {
+		// Subscribe on every (re)connect: a broker that lost the session
+		// (a restarted embedded broker) has forgotten the subscription.
+		tok := c.Subscribe(filter, 1, in.receive)
+		go func() {
+			if tok.WaitTimeout(opts.ConnectTimeout) && tok.Error() == nil {
+				return
+			}
+			opts.Logger.Error("ingest: subscribe failed", slog.String(logTopic, filter), slog.Any(logError, tok.Error()))
+		}()
+	})
+	co.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		opts.Logger.Warn("ingest: connection to broker lost", slog.Any(logError, err))
+	})
+	in.client = paho.NewClient(co)
+	tok := in.client.Connect()
+	if !tok.WaitTimeout(opts.ConnectTimeout) {
+		in.client.Disconnect(0)
+		cancel()
+		return nil, fmt.Errorf("ingest: connect %s: timeout", opts.BrokerURL)
+	}
+	if err := tok.Error(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("ingest: connect %s: %w", opts.BrokerURL, err)
+	}
+	in.wg.Add(1)
+	go in.run(ctx)
+	return in, nil
+}
+
+// Close disconnects and stops the worker. Messages still queued are not
+// applied; the agents resend what was not acknowledged.
+func (in *Ingest) Close() error {
+	close(in.done)
+	in.client.Disconnect(250)
+	in.cancel()
+	in.wg.Wait()
+	return nil
+}
+
+// Stats returns ingest's counters.
+func (in *Ingest) Stats() Stats {
+	c := &in.c
+	return Stats{Messages: c.messages.Load(), Batches: c.batches.Load(), Redemptions: c.redemptions.Load(), States: c.states.Load(),
+		Refused: c.refused.Load(), Malformed: c.malformed.Load(), Conflicts: c.conflicts.Load(), Acks: c.acks.Load(),
+		Resends: c.resends.Load(), Errors: c.errors.Load()}
+}
+
+// receive runs on paho's goroutine: it decodes and checks the message
+// (a pipeline stage ahead of the ledger worker) and queues it, blocking
+// when the queue is full, which pushes back on the broker.
+func (in *Ingest) receive(_ paho.Client, m paho.Message) {
+	in.c.messages.Add(1)
+	u, ok := in.decode(message{topic: m.Topic(), payload: m.Payload()})
+	if !ok {
+		return
+	}
+	select {
+	case in.queue <- u:
+	case <-in.done:
+	}
+}
+
+func (in *Ingest) run(ctx context.Context) {
+	defer in.wg.Done()
+	buf := make([]up, 0, in.opts.MaxMessagesPerTx)
+	for {
+		buf = buf[:0]
+		n := 0
+		select {
+		case <-ctx.Done():
+			return
+		case u := <-in.queue:
+			buf = append(buf, u)
+			n += u.size()
+		}
+	drain:
+		for len(buf) < cap(buf) && n < in.opts.MaxRedemptionsPerTx {
+			select {
+			case u := <-in.queue:
+				buf = append(buf, u)
+				n += u.size()
+			default:
+				break drain
+			}
+		}
+		in.process(ctx, buf)
+	}
+}
+
+// up is one decoded, identity-checked up message.
+type up struct {
+	tenant protocol.TenantID
+	agent  protocol.AgentID
+	batch  *protocol.Batch
+	state  *protocol.AgentState
+}
+
+func (u up) size() int {
+	if u.batch != nil {
+		return len(u.batch.Redemptions)
+	}
+	return 1
+}
+
+// decode checks and decodes one message. It never panics on outside input.
+func (in *Ingest) decode(m message) (up, bool) {
+	log := in.opts.Logger
+	tenant, agent, ok := protocol.ParseUpTopic(m.topic)
+	if !ok {
+		in.c.malformed.Add(1)
+		log.Warn("ingest: message on an unexpected topic", slog.String(logTopic, m.topic))
+		return up{}, false
+	}
+	env, err := protocol.DecodeEnvelope(m.payload)
+	if err != nil {
+		in.c.malformed.Add(1)
+		log.Warn("ingest: bad envelope", slog.String(logTenant, string(tenant)), slog.String(logAgent, string(agent)), slog.Any(logError, err))
+		return up{}, false
+	}
+	if env.Tenant != tenant || env.Sender != agent {
+		in.c.refused.Add(1)
+		log.Warn("ingest: message refused: sender does not match its topic",
+			slog.String(logTenant, string(tenant)), slog.String(logAgent, string(agent)),
+			slog.String(logClaims, string(env.Tenant)+"/"+string(env.Sender)), slog.String(logKind, env.Type.String()))
+		return up{}, false
+	}
+	u := up{tenant: tenant, agent: agent}
+	switch env.Type {
+	case protocol.MsgBatch:
+		u.batch = new(protocol.Batch)
+		err = protocol.DecodeBody(env, u.batch)
+	case protocol.MsgAgentState:
+		u.state = new(protocol.AgentState)
+		err = protocol.DecodeBody(env, u.state)
+	default:
+		err = protocol.Errorf(protocol.CodeMessageMalformed, "%s is not an up message", env.Type)
+	}
+	if err != nil {
+		in.c.malformed.Add(1)
+		log.Warn("ingest: bad message body", slog.String(logTenant, string(tenant)), slog.String(logAgent, string(agent)), slog.Any(logError, err))
+		return up{}, false
+	}
+	return u, true
+}
+
+func (in *Ingest) process(ctx context.Context, ups []up) {
+	var batches []ledger.Batch
+	for _, u := range ups {
+		switch {
+		case u.batch != nil:
+			batches = append(batches, ledger.Batch{Tenant: u.tenant, Agent: u.agent, Redemptions: u.batch.Redemptions})
+		case u.state != nil:
+			if err := in.ledger.RecordAgentState(ctx, u.tenant, u.agent, *u.state); err != nil {
+				in.c.errors.Add(1)
+				in.opts.Logger.Error("ingest: agent state", slog.String(logTenant, string(u.tenant)), slog.String(logAgent, string(u.agent)), slog.Any(logError, err))
+				continue
+			}
+			in.c.states.Add(1)
+		}
+	}
+	if len(batches) == 0 {
+		return
+	}
+	res, err := in.ledger.ApplyBatches(ctx, batches)
+	if err != nil {
+		// Nothing was recorded and nothing is acknowledged: the agents
+		// publish again.
+		in.c.errors.Add(1)
+		in.opts.Logger.Error("ingest: apply batches", slog.Int("batches", len(batches)), slog.Any(logError, err))
+		return
+	}
+	// One Ack per agent: the last result holds its latest watermark.
+	last := map[agentKey]int{}
+	for i, b := range batches {
+		r := res[i]
+		if r.Err != nil {
+			if protocol.ErrorCode(r.Err) == protocol.CodeForbidden {
+				in.c.refused.Add(1)
+			} else {
+				in.c.malformed.Add(1)
+			}
+			in.opts.Logger.Warn("ingest: batch refused", slog.String(logTenant, string(b.Tenant)), slog.String(logAgent, string(b.Agent)), slog.Any(logError, r.Err))
+			continue
+		}
+		in.c.batches.Add(1)
+		in.c.redemptions.Add(int64(len(b.Redemptions)))
+		in.c.conflicts.Add(int64(len(r.Conflicts)))
+		for _, c := range r.Conflicts {
+			in.opts.Logger.Warn("ledger conflict", slog.String(logTenant, string(c.Tenant)), slog.String(logKind, string(c.Kind)),
+				slog.String("redemption", c.Redemption.String()), slog.String("detail", c.Detail))
+		}
+		last[agentKey{b.Tenant, b.Agent}] = i
+	}
+	for k, i := range last {
+		ack := res[i].Ack
+		if err := in.publish(k.t, k.a, protocol.MsgAck, ack); err != nil {
+			continue
+		}
+		in.c.acks.Add(1)
+		if rs, ok := ledger.Gap(ack); ok && in.shouldResend(k, rs) {
+			if err := in.publish(k.t, k.a, protocol.MsgResend, rs); err == nil {
+				in.c.resends.Add(1)
+			}
+		}
+	}
+}
+
+// shouldResend throttles Resends: the same gap is asked for at most once
+// per ResendInterval, as batches beyond it keep arriving.
+func (in *Ingest) shouldResend(k agentKey, rs protocol.Resend) bool {
+	now := in.opts.Now()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if prev, ok := in.lastResends[k]; ok && prev.r == rs && now.Sub(prev.at) < in.opts.ResendInterval {
+		return false
+	}
+	in.lastResends[k] = resendMark{r: rs, at: now}
+	return true
+}
+
+func (in *Ingest) publish(t protocol.TenantID, a protocol.AgentID, typ protocol.MsgType, body any) error {
+	return in.publishTo(protocol.DownTopic(t, a), false, t, typ, body)
+}
+
+func (in *Ingest) publishTo(topic string, retain bool, t protocol.TenantID, typ protocol.MsgType, body any) error {
+	now := in.opts.Now()
+	id := fmt.Sprintf("%s-%d", in.idBase, in.seq.Add(1))
+	payload, err := protocol.EncodeMessage(typ, t, protocol.HubSender, id, now.UnixMicro(), body)
+	if err != nil {
+		in.c.errors.Add(1)
+		in.opts.Logger.Error("ingest: encode", slog.String(logKind, typ.String()), slog.Any(logError, err))
+		return err
+	}
+	// Not waited for: a lost Ack makes the agent publish again, which is
+	// a no-op here that is acknowledged again.
+	tok := in.client.Publish(topic, 1, retain, payload)
+	if tok.Error() != nil {
+		in.c.errors.Add(1)
+		in.opts.Logger.Error("ingest: publish", slog.String(logTopic, topic), slog.Any(logError, tok.Error()))
+		return tok.Error()
+	}
+	return nil
+}
+
+// AnnounceSnapshot publishes a SnapshotAnnounce on the agent's retained
+// snapshot topic and waits for the broker to take it, so that an agent that
+// connects later still learns of it.
+func (in *Ingest) AnnounceSnapshot(ctx context.Context, t protocol.TenantID, a protocol.AgentID, s protocol.SnapshotAnnounce) error {
+	return in.publishWait(ctx, protocol.SnapshotTopic(t, a), true, t, protocol.MsgSnapshotAnnounce, s)
+}
+
+// RecallAllowance asks an agent to give back its unused allowance of
+// campaign (of every campaign when campaign is empty).
+func (in *Ingest) RecallAllowance(ctx context.Context, t protocol.TenantID, a protocol.AgentID, campaign protocol.CampaignID) error {
+	return in.publishWait(ctx, protocol.DownTopic(t, a), false, t, protocol.MsgAllowanceRecall, protocol.AllowanceRecall{Campaign: campaign})
+}
+
+func (in *Ingest) publishWait(ctx context.Context, topic string, retain bool, t protocol.TenantID, typ protocol.MsgType, body any) error {
+	if err := protocol.ValidateID("tenant", string(t)); err != nil {
+		return err
+	}
+	now := in.opts.Now()
+	id := fmt.Sprintf("%s-%d", in.idBase, in.seq.Add(1))
+	payload, err := protocol.EncodeMessage(typ, t, protocol.HubSender, id, now.UnixMicro(), body)
+	if err != nil {
+		return err
+	}
+	tok := in.client.Publish(topic, 1, retain, payload)
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("ingest: publish %s: %w", topic, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

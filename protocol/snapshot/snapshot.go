@@ -1,0 +1,430 @@
+// Package snapshot is what the hub hands an agent so that it can decide
+// offline: the tenant's public keys, campaigns, plain codes, revocations,
+// the agent's allowances and its offline risk envelope, all at one catalog
+// version.
+//
+// A snapshot is either full (Since == 0) or a delta (Since > 0) that holds
+// only the campaigns, codes and revocations changed after version Since (a
+// delta with Since == Version changes no catalog entry but still carries
+// fresh keys, allowances and envelope).
+// The small parts that matter most for safety — keys, allowances, the risk
+// envelope and the store — are always sent whole, so an agent never keeps
+// a stale allowance because a delta forgot to mention it. Merge applies a
+// delta to the snapshot it was computed against.
+//
+// Campaigns are rules.Campaign values, the same type the hub validated and
+// evaluates, so agent and hub decide from identical data.
+//
+// Snapshots travel as CBOR (protocol.EncMode, so equal snapshots give equal
+// bytes and a stable ETag). Decode is outside input for the agent and is
+// bounded by protocol.MaxSnapshotBytes and protocol.MaxSnapshotNested.
+package snapshot
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/rules"
+)
+
+// Limits on a decoded snapshot beyond the byte and nesting limits.
+const (
+	MaxItems     = 1 << 20 // elements of any one list (codes, revocations, ...)
+	MaxMapPairs  = 4096    // pairs of one map (customer attributes and the like)
+	MaxKeys      = 64      // public keys of a tenant
+	MaxTZLen     = 64      // IANA time zone name
+	MaxRegionLen = 64
+)
+
+// Revocation kinds.
+const (
+	RevokeCode  = "code"  // a plain code
+	RevokeToken = "token" // a signed token serial
+)
+
+// Snapshot is one agent's view of its tenant's catalog at Version.
+type Snapshot struct {
+	Format      uint16               `json:"format" cbor:"1,keyasint"`                    // protocol.Version of the encoding
+	Version     uint64               `json:"version" cbor:"2,keyasint"`                   // the tenant's catalog version
+	Since       uint64               `json:"since,omitempty" cbor:"3,keyasint,omitempty"` // 0 = full; else a delta after this version
+	Tenant      protocol.TenantID    `json:"tenant" cbor:"4,keyasint"`
+	Agent       protocol.AgentID     `json:"agent" cbor:"5,keyasint"`
+	Store       Store                `json:"store" cbor:"6,keyasint"`
+	GeneratedAt int64                `json:"generated_at" cbor:"7,keyasint"`                  // Unix microseconds, hub clock
+	Keys        []PublicKey          `json:"keys" cbor:"8,keyasint"`                          // always whole
+	Campaigns   []rules.Campaign     `json:"campaigns,omitempty" cbor:"9,keyasint,omitempty"` // only the changed ones in a delta
+	Codes       []Code               `json:"codes,omitempty" cbor:"10,keyasint,omitempty"`
+	Revocations []Revocation         `json:"revocations,omitempty" cbor:"11,keyasint,omitempty"`
+	Allowances  []protocol.Allowance `json:"allowances,omitempty" cbor:"12,keyasint,omitempty"` // always whole
+	Envelope    RiskEnvelope         `json:"envelope" cbor:"13,keyasint"`                       // always whole
+}
+
+// Store is where the agent stands: the rules use its ID, region and time
+// zone (day and hour windows are in the store's local time).
+type Store struct {
+	ID       protocol.StoreID `json:"id" cbor:"1,keyasint"`
+	Region   string           `json:"region,omitempty" cbor:"2,keyasint,omitempty"`
+	TimeZone string           `json:"time_zone,omitempty" cbor:"3,keyasint,omitempty"` // IANA name, e.g. "Europe/Berlin"
+	Group    string           `json:"group,omitempty" cbor:"4,keyasint,omitempty"`     // store group for code binding
+}
+
+// PublicKey is a tenant signing key the agent verifies tokens with. A
+// rotated key stays in the list until NotAfter (the expiry of the last
+// token it signed), so tokens issued before a rotation keep working.
+type PublicKey struct {
+	KID      protocol.KeyID `json:"kid" cbor:"1,keyasint"`
+	Public   []byte         `json:"public" cbor:"2,keyasint"`                        // Ed25519, 32 bytes
+	NotAfter int64          `json:"not_after,omitempty" cbor:"3,keyasint,omitempty"` // Unix microseconds; 0 = current key
+}
+
+// Code is a plain code (printed voucher, gift card number) the agent checks
+// against this list instead of a signature. Uses and balances change in
+// the ledger without a catalog version, so a snapshot cannot be trusted
+// for them: a single-use code or gift card is safe offline only when bound
+// to the store (BoundTo) or within the agent's risk envelope; what slips
+// through is a conflict at reconciliation.
+type Code struct {
+	Code     protocol.CodeID     `json:"code" cbor:"1,keyasint"` // the key: codes.Normalize of the printed code
+	Campaign protocol.CampaignID `json:"campaign" cbor:"2,keyasint"`
+	Uses     int64               `json:"uses" cbor:"3,keyasint"`                        // uses allowed in total, -1 = unlimited
+	Used     int64               `json:"used,omitempty" cbor:"4,keyasint,omitempty"`    // uses the hub knew of; 0 = not known (the hub does not fill it yet)
+	Balance  *protocol.Money     `json:"balance,omitempty" cbor:"5,keyasint,omitempty"` // gift card: the balance loaded, not what is left
+	Stores   []protocol.StoreID  `json:"stores,omitempty" cbor:"6,keyasint,omitempty"`  // bound to these stores; empty = any
+	Group    string              `json:"group,omitempty" cbor:"7,keyasint,omitempty"`   // bound to this store group
+}
+
+// BoundTo reports whether the code is bound to the store s (by ID or
+// group), which is what makes a single-use code safe to redeem offline.
+func (c Code) BoundTo(s Store) bool {
+	if c.Group != "" && c.Group == s.Group {
+		return true
+	}
+	for _, id := range c.Stores {
+		if id == s.ID {
+			return true
+		}
+	}
+	return false
+}
+
+// Revocation withdraws a plain code or a token serial.
+type Revocation struct {
+	Kind string          `json:"kind" cbor:"1,keyasint"` // RevokeCode or RevokeToken
+	ID   protocol.CodeID `json:"id" cbor:"2,keyasint"`
+	At   int64           `json:"at" cbor:"3,keyasint"` // Unix microseconds
+}
+
+// RiskEnvelope bounds what an agent may give away without the hub, like the
+// floor limits of an offline card terminal. Amounts are minor units of
+// Currency; 0 means "nothing offline" for that cap, -1 means unlimited.
+type RiskEnvelope struct {
+	Currency        protocol.Currency `json:"currency,omitempty" cbor:"1,keyasint,omitempty"`
+	PerRedemption   int64             `json:"per_redemption" cbor:"2,keyasint"`    // largest discount or spend of one offline redemption
+	PerCampaign     int64             `json:"per_campaign" cbor:"3,keyasint"`      // offline total per campaign between syncs
+	TotalAmount     int64             `json:"total_amount" cbor:"4,keyasint"`      // offline total over all campaigns between syncs
+	Count           int64             `json:"count" cbor:"5,keyasint"`             // offline redemptions between syncs
+	MaxStaleSeconds int64             `json:"max_stale_seconds" cbor:"6,keyasint"` // refuse offline redemptions this long after the last sync
+}
+
+// DefaultEnvelope is a conservative envelope for a newly registered agent.
+var DefaultEnvelope = RiskEnvelope{
+	PerRedemption:   50_00,
+	PerCampaign:     500_00,
+	TotalAmount:     1000_00,
+	Count:           200,
+	MaxStaleSeconds: 24 * 3600,
+}
+
+// IsDelta reports whether s holds only the changes after s.Since.
+func (s *Snapshot) IsDelta() bool { return s.Since > 0 }
+
+// Key returns the public key kid, if present.
+func (s *Snapshot) Key(kid protocol.KeyID) (PublicKey, bool) {
+	for _, k := range s.Keys {
+		if k.KID == kid {
+			return k, true
+		}
+	}
+	return PublicKey{}, false
+}
+
+// Normalize sorts every list by its key so that equal snapshots encode to
+// equal bytes.
+func (s *Snapshot) Normalize() {
+	sort.Slice(s.Keys, func(i, j int) bool { return s.Keys[i].KID < s.Keys[j].KID })
+	sort.Slice(s.Campaigns, func(i, j int) bool { return s.Campaigns[i].ID < s.Campaigns[j].ID })
+	sort.Slice(s.Codes, func(i, j int) bool { return s.Codes[i].Code < s.Codes[j].Code })
+	sort.Slice(s.Revocations, func(i, j int) bool {
+		a, b := s.Revocations[i], s.Revocations[j]
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		return a.ID < b.ID
+	})
+	sort.Slice(s.Allowances, func(i, j int) bool { return s.Allowances[i].Campaign < s.Allowances[j].Campaign })
+}
+
+// Encode normalizes s and returns its canonical CBOR. It returns
+// CodeMessageTooLarge when the result exceeds protocol.MaxSnapshotBytes.
+func Encode(s *Snapshot) ([]byte, error) {
+	if s.Format == 0 {
+		s.Format = protocol.Version
+	}
+	s.Normalize()
+	b, err := protocol.EncMode.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: encode: %w", err)
+	}
+	if len(b) > protocol.MaxSnapshotBytes {
+		return nil, protocol.Errorf(protocol.CodeMessageTooLarge, "snapshot is %d bytes, more than %d", len(b), protocol.MaxSnapshotBytes)
+	}
+	return b, nil
+}
+
+// ETag is a strong HTTP entity tag for encoded snapshot bytes.
+func ETag(encoded []byte) string {
+	h := sha256.Sum256(encoded)
+	return `"` + hex.EncodeToString(h[:16]) + `"`
+}
+
+// Limits are the CBOR decoding limits for snapshots.
+var Limits = protocol.DecodeLimits{
+	MaxBytes:        protocol.MaxSnapshotBytes,
+	MaxNestedLevels: protocol.MaxSnapshotNested,
+	MaxArrayLen:     MaxItems,
+	MaxMapPairs:     MaxMapPairs,
+}
+
+var decMode = mustDecMode()
+
+func mustDecMode() cbor.DecMode {
+	dm, err := protocol.NewDecMode(Limits)
+	if err != nil {
+		panic(fmt.Sprintf("snapshot: cbor dec mode: %v", err))
+	}
+	return dm
+}
+
+// Decode parses and checks a snapshot from the hub. It returns
+// CodeMessageTooLarge, CodeMessageMalformed (with the offending field when
+// the structure is wrong) or CodeUnsupportedVersion; never a panic.
+func Decode(data []byte) (*Snapshot, error) {
+	if len(data) > protocol.MaxSnapshotBytes {
+		return nil, protocol.Errorf(protocol.CodeMessageTooLarge, "snapshot is %d bytes, more than %d", len(data), protocol.MaxSnapshotBytes)
+	}
+	var s Snapshot
+	if err := decMode.Unmarshal(data, &s); err != nil {
+		var me *cbor.MaxNestedLevelError
+		if errors.As(err, &me) {
+			return nil, protocol.Errorf(protocol.CodeMessageMalformed, "snapshot is nested too deeply")
+		}
+		return nil, protocol.Errorf(protocol.CodeMessageMalformed, "snapshot is not valid CBOR: %v", err)
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func malformed(field, format string, args ...any) error {
+	return &protocol.Error{Code: protocol.CodeMessageMalformed, Message: fmt.Sprintf(format, args...), Field: field}
+}
+
+// Validate checks the structure of a snapshot: identifiers, key sizes,
+// statuses and envelope signs. It does not parse the campaign rules; the
+// rules engine does that and reports its own field paths.
+func (s *Snapshot) Validate() error {
+	if s.Format == 0 || s.Format > protocol.Version {
+		return protocol.Errorf(protocol.CodeUnsupportedVersion, "snapshot format %d; this side speaks %d", s.Format, protocol.Version)
+	}
+	if s.Version == 0 {
+		return malformed("version", "snapshot version is 0")
+	}
+	if s.Since > s.Version {
+		return malformed("since", "delta since %d is after version %d", s.Since, s.Version)
+	}
+	if err := checkID("tenant", string(s.Tenant)); err != nil {
+		return err
+	}
+	if err := checkID("agent", string(s.Agent)); err != nil {
+		return err
+	}
+	if err := checkID("store.id", string(s.Store.ID)); err != nil {
+		return err
+	}
+	if len(s.Store.TimeZone) > MaxTZLen {
+		return malformed("store.time_zone", "time zone is longer than %d", MaxTZLen)
+	}
+	if len(s.Store.Region) > MaxRegionLen || len(s.Store.Group) > MaxRegionLen {
+		return malformed("store.region", "region or group is longer than %d", MaxRegionLen)
+	}
+	if len(s.Keys) > MaxKeys {
+		return malformed("keys", "%d keys, more than %d", len(s.Keys), MaxKeys)
+	}
+	for i, k := range s.Keys {
+		if err := checkIDAt("keys", i, ".kid", string(k.KID)); err != nil {
+			return err
+		}
+		if len(k.Public) != ed25519.PublicKeySize {
+			return malformed(fmt.Sprintf("keys[%d].public", i), "public key is %d bytes, want %d", len(k.Public), ed25519.PublicKeySize)
+		}
+	}
+	for i, c := range s.Campaigns {
+		if err := checkIDAt("campaigns", i, ".id", string(c.ID)); err != nil {
+			return err
+		}
+		if c.Tenant != s.Tenant {
+			return malformed(fmt.Sprintf("campaigns[%d].tenant", i), "campaign of tenant %q in snapshot of %q", c.Tenant, s.Tenant)
+		}
+		if err := c.Validate(); err != nil {
+			var pe *protocol.Error
+			if errors.As(err, &pe) && pe.Code == protocol.CodeUnsupportedVersion {
+				return err
+			}
+			field := fmt.Sprintf("campaigns[%d]", i)
+			if pe != nil && pe.Field != "" {
+				field += "." + pe.Field
+			}
+			return malformed(field, "%s", protocol.PublicError(err).Message)
+		}
+	}
+	for i, c := range s.Codes {
+		if c.Code == "" || len(c.Code) > protocol.MaxIDLen {
+			return malformed(fmt.Sprintf("codes[%d].code", i), "code must be 1 to %d characters", protocol.MaxIDLen)
+		}
+		if err := checkIDAt("codes", i, ".campaign", string(c.Campaign)); err != nil {
+			return err
+		}
+		if c.Uses < -1 || c.Used < 0 {
+			return malformed(fmt.Sprintf("codes[%d].uses", i), "uses %d, used %d", c.Uses, c.Used)
+		}
+		if c.Balance != nil && c.Balance.Currency.Validate() != nil {
+			return malformed(fmt.Sprintf("codes[%d].balance.currency", i), "bad currency %q", c.Balance.Currency)
+		}
+	}
+	for i, r := range s.Revocations {
+		if r.Kind != RevokeCode && r.Kind != RevokeToken {
+			return malformed(fmt.Sprintf("revocations[%d].kind", i), "unknown kind %q", r.Kind)
+		}
+		if r.ID == "" || len(r.ID) > protocol.MaxIDLen {
+			return malformed(fmt.Sprintf("revocations[%d].id", i), "id must be 1 to %d characters", protocol.MaxIDLen)
+		}
+	}
+	for i, a := range s.Allowances {
+		if a.Tenant != s.Tenant || a.Agent != s.Agent {
+			return malformed(fmt.Sprintf("allowances[%d]", i), "allowance for %s/%s in snapshot of %s/%s", a.Tenant, a.Agent, s.Tenant, s.Agent)
+		}
+		if a.Count < -1 || a.Amount < -1 {
+			return malformed(fmt.Sprintf("allowances[%d]", i), "negative allowance")
+		}
+	}
+	e := s.Envelope
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"per_redemption", e.PerRedemption}, {"per_campaign", e.PerCampaign}, {"total_amount", e.TotalAmount}, {"count", e.Count}, {"max_stale_seconds", e.MaxStaleSeconds}} {
+		if f.v < -1 {
+			return malformed("envelope."+f.name, "%s is %d; use -1 for unlimited", f.name, f.v)
+		}
+	}
+	if e.Currency != "" && e.Currency.Validate() != nil {
+		return malformed("envelope.currency", "bad currency %q", e.Currency)
+	}
+	return nil
+}
+
+func checkID(field, s string) error {
+	if err := protocol.ValidateID(field, s); err != nil {
+		return malformed(field, "%s", err.(*protocol.Error).Message)
+	}
+	return nil
+}
+
+// checkIDAt is checkID for list[i].suffix, building the field path only
+// on error: a snapshot can hold a million codes.
+func checkIDAt(list string, i int, suffix, s string) error {
+	if err := protocol.ValidateID("id", s); err != nil {
+		return checkID(fmt.Sprintf("%s[%d]%s", list, i, suffix), s)
+	}
+	return nil
+}
+
+// ErrBaseMismatch is returned by Merge when a delta was computed against
+// another version than the base's. The agent then asks for a full snapshot.
+var ErrBaseMismatch = protocol.Errorf(protocol.CodeConflict, "delta does not apply to this snapshot version")
+
+// Merge applies delta d to the full snapshot base and returns the new full
+// snapshot: campaigns and codes are replaced by key, revocations added (a
+// revoked code leaves Codes, as the hub leaves it out of a full snapshot),
+// keys, allowances, envelope and store taken whole. base is not modified. It returns ErrBaseMismatch unless
+// d.Since == base.Version and both are for the same tenant and agent.
+func Merge(base *Snapshot, d *Snapshot) (*Snapshot, error) {
+	if base.IsDelta() {
+		return nil, protocol.Errorf(protocol.CodeConflict, "base snapshot is itself a delta")
+	}
+	if !d.IsDelta() {
+		c := *d
+		return &c, nil
+	}
+	if d.Since != base.Version || d.Tenant != base.Tenant || d.Agent != base.Agent {
+		return nil, ErrBaseMismatch
+	}
+	out := *d
+	out.Since = 0
+
+	camp := make(map[protocol.CampaignID]rules.Campaign, len(base.Campaigns)+len(d.Campaigns))
+	for _, c := range base.Campaigns {
+		camp[c.ID] = c
+	}
+	for _, c := range d.Campaigns {
+		camp[c.ID] = c
+	}
+	out.Campaigns = make([]rules.Campaign, 0, len(camp))
+	for _, c := range camp {
+		out.Campaigns = append(out.Campaigns, c)
+	}
+
+	codes := make(map[protocol.CodeID]Code, len(base.Codes)+len(d.Codes))
+	for _, c := range base.Codes {
+		codes[c.Code] = c
+	}
+	for _, c := range d.Codes {
+		codes[c.Code] = c
+	}
+	for _, r := range d.Revocations {
+		if r.Kind == RevokeCode {
+			delete(codes, r.ID) // a revoked code leaves the list, as in a full snapshot
+		}
+	}
+	out.Codes = make([]Code, 0, len(codes))
+	for _, c := range codes {
+		out.Codes = append(out.Codes, c)
+	}
+
+	type rk struct {
+		kind string
+		id   protocol.CodeID
+	}
+	revs := make(map[rk]Revocation, len(base.Revocations)+len(d.Revocations))
+	for _, r := range base.Revocations {
+		revs[rk{r.Kind, r.ID}] = r
+	}
+	for _, r := range d.Revocations {
+		revs[rk{r.Kind, r.ID}] = r
+	}
+	out.Revocations = make([]Revocation, 0, len(revs))
+	for _, r := range revs {
+		out.Revocations = append(out.Revocations, r)
+	}
+	out.Keys = append([]PublicKey(nil), d.Keys...)
+	out.Allowances = append([]protocol.Allowance(nil), d.Allowances...)
+	out.Normalize()
+	return &out, nil
+}

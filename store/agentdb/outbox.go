@@ -1,0 +1,323 @@
+package agentdb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/punchcard/punchcard/protocol"
+)
+
+var decMode = func() interface {
+	Unmarshal([]byte, any) error
+} {
+	dm, err := protocol.NewDecMode(protocol.MessageLimits)
+	if err != nil {
+		panic(fmt.Sprintf("agentdb: cbor dec mode: %v", err))
+	}
+	return dm
+}()
+
+func decodeRedemption(b []byte, rd *protocol.Redemption) error { return decMode.Unmarshal(b, rd) }
+
+// Pending returns up to limit outbox redemptions with seq > after, in seq
+// order: what the sync client publishes next.
+func (d *DB) Pending(ctx context.Context, after uint64, limit int) ([]protocol.Redemption, error) {
+	return d.outboxQuery(ctx, `SELECT body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+}
+
+// Range returns the outbox redemptions with from <= seq <= to (to == 0
+// means no upper bound), at most limit, for a Resend.
+func (d *DB) Range(ctx context.Context, from, to uint64, limit int) ([]protocol.Redemption, error) {
+	if to == 0 {
+		return d.outboxQuery(ctx, `SELECT body FROM outbox WHERE seq >= ? ORDER BY seq LIMIT ?`, from, limit)
+	}
+	return d.outboxQuery(ctx, `SELECT body FROM outbox WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`, from, to, limit)
+}
+
+func (d *DB) outboxQuery(ctx context.Context, q string, args ...any) ([]protocol.Redemption, error) {
+	rows, err := d.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("agentdb: outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []protocol.Redemption
+	for rows.Next() {
+		var body []byte
+		if err := rows.Scan(&body); err != nil {
+			return nil, fmt.Errorf("agentdb: outbox: %w", err)
+		}
+		var rd protocol.Redemption
+		if err := decodeRedemption(body, &rd); err != nil {
+			return nil, fmt.Errorf("agentdb: outbox row: %w", err)
+		}
+		out = append(out, rd)
+	}
+	return out, rows.Err()
+}
+
+// Ack removes from the outbox what the hub says it has applied: every seq
+// up to watermark and the listed seqs beyond it. It returns how many rows
+// left the outbox. A watermark beyond the agent's own counter (a wiped
+// database re-enrolled under the same agent id) moves the counter past it,
+// so that the agent never reuses an id the hub already holds.
+func (d *DB) Ack(ctx context.Context, watermark uint64, beyond []uint64) (int64, error) {
+	tx, end, err := d.beginWrite(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("agentdb: ack: %w", err)
+	}
+	defer end()
+	n, err := ackTx(ctx, tx, watermark, beyond, d.now())
+	if err != nil {
+		return 0, err
+	}
+	return n, tx.Commit()
+}
+
+func ackTx(ctx context.Context, tx *sql.Tx, watermark uint64, beyond []uint64, now time.Time) (int64, error) {
+	var total int64
+	res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE seq <= ?`, watermark)
+	if err != nil {
+		return 0, fmt.Errorf("agentdb: ack: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	total += n
+	for _, s := range beyond {
+		res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE seq = ?`, s)
+		if err != nil {
+			return 0, fmt.Errorf("agentdb: ack: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE agent_state SET
+		acked_watermark = MAX(acked_watermark, ?1),
+		acked_at_ms = ?2,
+		next_seq = MAX(next_seq, ?1 + 1)
+		WHERE id = 1`, watermark, now.UnixMilli()); err != nil {
+		return 0, fmt.Errorf("agentdb: ack: %w", err)
+	}
+	return total, nil
+}
+
+// State is the agent's durable counters, for status and heartbeats.
+type State struct {
+	LastSeq         uint64 // highest seq assigned, 0 before the first
+	HLC             uint64
+	AckedWatermark  uint64
+	AckedAt         time.Time // zero when the hub never acknowledged
+	SyncedAt        time.Time // last successful contact with the hub's snapshot endpoint
+	SnapshotVersion uint64    // 0 when the agent never synced
+	SnapshotETag    string
+	SnapshotAt      time.Time // when the snapshot was stored
+	OutboxDepth     int64
+}
+
+// State reads the counters.
+func (d *DB) State(ctx context.Context) (State, error) {
+	var s State
+	var next, hlc, wm, ackedAt, syncedAt, ver, snapAt int64
+	err := d.db.QueryRowContext(ctx, `SELECT next_seq, hlc, acked_watermark, acked_at_ms, synced_at_ms,
+		COALESCE((SELECT version FROM snapshot WHERE id = 1), 0), COALESCE((SELECT etag FROM snapshot WHERE id = 1), ''), COALESCE((SELECT at_ms FROM snapshot WHERE id = 1), 0),
+		(SELECT COUNT(*) FROM outbox) FROM agent_state WHERE id = 1`).Scan(&next, &hlc, &wm, &ackedAt, &syncedAt, &ver, &s.SnapshotETag, &snapAt, &s.OutboxDepth)
+	if err != nil {
+		return State{}, fmt.Errorf("agentdb: state: %w", err)
+	}
+	s.LastSeq = uint64(next - 1)
+	s.HLC = uint64(hlc)
+	s.AckedWatermark = uint64(wm)
+	s.AckedAt = msTime(ackedAt)
+	s.SyncedAt = msTime(syncedAt)
+	s.SnapshotVersion = uint64(ver)
+	s.SnapshotAt = msTime(snapAt)
+	return s, nil
+}
+
+// SyncedAt is when the agent last heard from the hub's snapshot endpoint
+// (zero when never): the start of the staleness clock. Cheaper than State.
+func (d *DB) SyncedAt(ctx context.Context) (time.Time, error) {
+	var ms int64
+	if err := d.db.QueryRowContext(ctx, `SELECT synced_at_ms FROM agent_state WHERE id = 1`).Scan(&ms); err != nil {
+		return time.Time{}, fmt.Errorf("agentdb: synced at: %w", err)
+	}
+	return msTime(ms), nil
+}
+
+func msTime(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+// Snapshot is the hub's rules snapshot as fetched: its version, ETag and
+// encoded body (keys, campaigns, codes, revocations, used codes). The agent
+// decodes and compiles it in memory; this copy is what a restart without
+// network starts from.
+type Snapshot struct {
+	Version uint64
+	ETag    string
+	Body    []byte
+	At      time.Time
+}
+
+// SaveSnapshot replaces the stored snapshot and marks the agent synced,
+// in one transaction.
+func (d *DB) SaveSnapshot(ctx context.Context, s Snapshot) error {
+	if s.At.IsZero() {
+		s.At = d.now()
+	}
+	tx, end, err := d.beginWrite(ctx)
+	if err != nil {
+		return fmt.Errorf("agentdb: save snapshot: %w", err)
+	}
+	defer end()
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO snapshot (id, version, etag, at_ms, body) VALUES (1, ?, ?, ?, ?)`,
+		s.Version, s.ETag, s.At.UnixMilli(), s.Body); err != nil {
+		return fmt.Errorf("agentdb: save snapshot: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE agent_state SET synced_at_ms = ? WHERE id = 1`, s.At.UnixMilli()); err != nil {
+		return fmt.Errorf("agentdb: save snapshot: %w", err)
+	}
+	return tx.Commit()
+}
+
+// LoadSnapshot returns the stored snapshot, and false when the agent never
+// synced.
+func (d *DB) LoadSnapshot(ctx context.Context) (Snapshot, bool, error) {
+	var s Snapshot
+	var at int64
+	err := d.db.QueryRowContext(ctx, `SELECT version, etag, body, at_ms FROM snapshot WHERE id = 1`).Scan(&s.Version, &s.ETag, &s.Body, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Snapshot{}, false, nil
+	}
+	if err != nil {
+		return Snapshot{}, false, fmt.Errorf("agentdb: load snapshot: %w", err)
+	}
+	s.At = msTime(at)
+	return s, true, nil
+}
+
+// MarkSynced records a successful contact with the hub that confirmed the
+// snapshot is current (HTTP 304), which resets the staleness clock.
+func (d *DB) MarkSynced(ctx context.Context, at time.Time) error {
+	if _, err := d.exec(ctx, `UPDATE agent_state SET synced_at_ms = MAX(synced_at_ms, ?) WHERE id = 1`, at.UnixMilli()); err != nil {
+		return fmt.Errorf("agentdb: mark synced: %w", err)
+	}
+	return nil
+}
+
+// AllowanceLeft is what remains of one campaign's allowance; -1 is
+// unlimited.
+type AllowanceLeft struct {
+	Campaign protocol.CampaignID `json:"campaign"`
+	Grant    uint64              `json:"grant"`
+	Count    int64               `json:"count_left"`
+	Amount   int64               `json:"amount_left"`
+	Currency protocol.Currency   `json:"currency,omitempty"`
+	Expires  int64               `json:"expires,omitempty"` // Unix microseconds, 0 = until returned
+}
+
+// Grant adds a hub grant to the campaign's allowance. Grants are additive
+// and applied once each: a grant whose number is not above the stored one
+// is ignored (false). Adding rather than overwriting keeps the local uses
+// made while the grant was in flight counted.
+func (d *DB) Grant(ctx context.Context, a protocol.Allowance) (bool, error) {
+	res, err := d.exec(ctx, `INSERT INTO allowances (campaign, grant_no, count_left, amount_left, currency, expires_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+		ON CONFLICT (campaign) DO UPDATE SET
+			grant_no = ?2,
+			count_left  = CASE WHEN ?3 < 0 OR count_left  < 0 THEN -1 ELSE count_left  + ?3 END,
+			amount_left = CASE WHEN ?4 < 0 OR amount_left < 0 THEN -1 ELSE amount_left + ?4 END,
+			currency = ?5, expires_us = ?6
+		WHERE grant_no < ?2`, string(a.Campaign), a.Grant, a.Count, a.Amount, string(a.Currency), a.Expires)
+	if err != nil {
+		return false, fmt.Errorf("agentdb: grant: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// Allowance returns what is left for a campaign, and false when the agent
+// holds no allowance for it.
+func (d *DB) Allowance(ctx context.Context, c protocol.CampaignID) (AllowanceLeft, bool, error) {
+	a := AllowanceLeft{Campaign: c}
+	var cur string
+	err := d.db.QueryRowContext(ctx, `SELECT grant_no, count_left, amount_left, currency, expires_us FROM allowances WHERE campaign = ?`, string(c)).
+		Scan(&a.Grant, &a.Count, &a.Amount, &cur, &a.Expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return AllowanceLeft{}, false, nil
+	}
+	if err != nil {
+		return AllowanceLeft{}, false, fmt.Errorf("agentdb: allowance: %w", err)
+	}
+	a.Currency = protocol.Currency(cur)
+	return a, true, nil
+}
+
+// Allowances lists every allowance the agent holds.
+func (d *DB) Allowances(ctx context.Context) ([]AllowanceLeft, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT campaign, grant_no, count_left, amount_left, currency, expires_us FROM allowances ORDER BY campaign`)
+	if err != nil {
+		return nil, fmt.Errorf("agentdb: allowances: %w", err)
+	}
+	defer rows.Close()
+	var out []AllowanceLeft
+	for rows.Next() {
+		var a AllowanceLeft
+		var c, cur string
+		if err := rows.Scan(&c, &a.Grant, &a.Count, &a.Amount, &cur, &a.Expires); err != nil {
+			return nil, fmt.Errorf("agentdb: allowances: %w", err)
+		}
+		a.Campaign, a.Currency = protocol.CampaignID(c), protocol.Currency(cur)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// Recall stops using the allowance of campaign (every campaign when empty)
+// and returns what was left, for the agent to report back to the hub. The
+// rows stay, emptied, so that their grant numbers keep old grants out.
+func (d *DB) Recall(ctx context.Context, campaign protocol.CampaignID) ([]AllowanceLeft, error) {
+	tx, end, err := d.beginWrite(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("agentdb: recall: %w", err)
+	}
+	defer end()
+	rows, err := tx.QueryContext(ctx, `SELECT campaign, grant_no, count_left, amount_left, currency, expires_us FROM allowances WHERE (?1 = '' OR campaign = ?1) AND (count_left != 0 OR amount_left != 0)`, string(campaign))
+	if err != nil {
+		return nil, fmt.Errorf("agentdb: recall: %w", err)
+	}
+	var out []AllowanceLeft
+	for rows.Next() {
+		var a AllowanceLeft
+		var c, cur string
+		if err := rows.Scan(&c, &a.Grant, &a.Count, &a.Amount, &cur, &a.Expires); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("agentdb: recall: %w", err)
+		}
+		a.Campaign, a.Currency = protocol.CampaignID(c), protocol.Currency(cur)
+		out = append(out, a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("agentdb: recall: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE allowances SET count_left = 0, amount_left = 0 WHERE (?1 = '' OR campaign = ?1)`, string(campaign)); err != nil {
+		return nil, fmt.Errorf("agentdb: recall: %w", err)
+	}
+	return out, tx.Commit()
+}
+
+// CodeUses returns the local uses and spend of a code.
+func (d *DB) CodeUses(ctx context.Context, code protocol.CodeID) (uses, spent int64, err error) {
+	err = d.db.QueryRowContext(ctx, `SELECT uses, spent FROM code_uses WHERE code = ?`, string(code)).Scan(&uses, &spent)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("agentdb: code uses: %w", err)
+	}
+	return uses, spent, nil
+}

@@ -1,0 +1,280 @@
+// Package catalog is the hub's catalog on SQLite: tenants, API keys and
+// their roles, agents and their credentials, campaigns (the rules JSON with
+// status and revisions), plain codes, issued tokens, customers, tenant
+// signing keys and an audit log.
+//
+// It shares one database file with store/ledger: its migrations are named
+// catalog_NNN_*.sql and its tables catalog_*, so the hub opens one file with
+// store.Open and hands the *sql.DB to both (New applies the catalog's
+// migrations; ledger.New applies the ledger's).
+//
+// Every change runs in one transaction that also writes an audit row (who,
+// what, when, before, after) and bumps the tenant's catalog version. Rows an
+// agent snapshot carries remember the version that last changed them, so a
+// delta snapshot since version N is a "version > N" query.
+package catalog
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"embed"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/store"
+)
+
+//go:embed migrations/catalog_*.sql
+var migrationFS embed.FS
+
+// Migrations are the catalog's schema migrations (catalog_NNN_*.sql), for
+// callers that migrate a shared database themselves; New applies them too.
+var Migrations fs.FS = mustSub(migrationFS, "migrations")
+
+func mustSub(f embed.FS, dir string) fs.FS {
+	sub, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err) // the embedded directory exists at build time
+	}
+	return sub
+}
+
+// Catalog is the hub's catalog. It is safe for concurrent use.
+type Catalog struct {
+	db *sql.DB
+
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Rand is the source of secrets, serials and signing keys; default
+	// crypto/rand.Reader.
+	Rand io.Reader
+	// MaxTokenTTL bounds a token's lifetime; default DefaultMaxTokenTTL.
+	MaxTokenTTL time.Duration
+}
+
+// Defaults.
+const (
+	DefaultMaxTokenTTL = 400 * 24 * time.Hour
+	DefaultTokenTTL    = 90 * 24 * time.Hour
+	DefaultListLimit   = 100
+	MaxListLimit       = 1000
+)
+
+// New uses db (opened by store.Open, possibly shared with store/ledger) and
+// applies the catalog's migrations to it. The caller closes db.
+func New(ctx context.Context, db *sql.DB) (*Catalog, error) {
+	if err := store.Migrate(ctx, db, Migrations); err != nil {
+		return nil, err
+	}
+	return &Catalog{db: db, Now: time.Now, Rand: rand.Reader, MaxTokenTTL: DefaultMaxTokenTTL}, nil
+}
+
+// DB is the underlying database.
+func (c *Catalog) DB() *sql.DB { return c.db }
+
+func (c *Catalog) now() time.Time { return c.Now().UTC() }
+
+// Actor is who makes a change, as the audit log records it.
+type Actor struct {
+	Tenant protocol.TenantID // "" for a platform key
+	KeyID  string            // the API key; "" for the system (bootstrap)
+	Role   Role
+}
+
+func (a Actor) String() string {
+	if a.KeyID == "" {
+		return "system"
+	}
+	return "key:" + a.KeyID
+}
+
+// System is the actor of changes the hub makes by itself (bootstrap).
+var System = Actor{Role: RolePlatform}
+
+func notFound(what, id string) error {
+	return protocol.Errorf(protocol.CodeNotFound, "%s %q not found", what, id)
+}
+
+func conflict(field, format string, args ...any) error {
+	return &protocol.Error{Code: protocol.CodeConflict, Message: fmt.Sprintf(format, args...), Field: field}
+}
+
+// write runs fn in a write transaction for tenant: it bumps the tenant's
+// catalog version first (so fn can stamp rows with it), and commits only if
+// fn succeeds. A tenant of "" is a platform change without a version.
+func (c *Catalog) write(ctx context.Context, tenant protocol.TenantID, fn func(tx *sql.Tx, v uint64, now time.Time) error) error {
+	tx, err := c.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("catalog: begin: %w", err)
+	}
+	defer tx.Rollback()
+	now := c.now()
+	var v uint64
+	if tenant != "" {
+		if v, err = bump(ctx, tx, tenant, now); err != nil {
+			return err
+		}
+	}
+	if err := fn(tx, v, now); err != nil {
+		if errors.Is(err, errNoChange) {
+			return nil // rolled back: no version bump for a no-op
+		}
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("catalog: commit: %w", err)
+	}
+	return nil
+}
+
+// errNoChange, returned by a write's fn, rolls the transaction back and
+// reports success: the change was already in place.
+var errNoChange = errors.New("catalog: no change")
+
+// read runs fn in a read transaction, so it sees one consistent state.
+func (c *Catalog) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := c.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("catalog: begin: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// bump increments the tenant's catalog version and returns the new one.
+func bump(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, now time.Time) (uint64, error) {
+	var v uint64
+	err := tx.QueryRowContext(ctx, `UPDATE catalog_tenants SET version = version + 1, changed_at = ? WHERE id = ? RETURNING version`,
+		now.UnixMicro(), string(tenant)).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, notFound("tenant", string(tenant))
+	}
+	if err != nil {
+		return 0, fmt.Errorf("catalog: bump version: %w", err)
+	}
+	return v, nil
+}
+
+// audit writes one audit row in tx. before and after are marshalled to
+// JSON; nil stays NULL.
+func audit(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, actor Actor, action, target string, before, after any, v uint64, now time.Time) error {
+	b, err := jsonOrNil(before)
+	if err != nil {
+		return err
+	}
+	a, err := jsonOrNil(after)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO catalog_audit (tenant, actor, action, target, before, after, version, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		string(tenant), actor.String(), action, target, b, a, v, now.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("catalog: audit %s: %w", action, err)
+	}
+	return nil
+}
+
+func jsonOrNil(v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: audit json: %w", err)
+	}
+	return string(b), nil
+}
+
+// AuditEntry is one row of the audit log.
+type AuditEntry struct {
+	ID      int64             `json:"id"`
+	Tenant  protocol.TenantID `json:"tenant"`
+	Actor   string            `json:"actor"`
+	Action  string            `json:"action"`
+	Target  string            `json:"target"`
+	Before  json.RawMessage   `json:"before,omitempty"`
+	After   json.RawMessage   `json:"after,omitempty"`
+	Version uint64            `json:"version"`
+	At      time.Time         `json:"at"`
+}
+
+// Audit lists a tenant's audit entries with an ID above after, oldest
+// first, at most limit (DefaultListLimit when 0).
+func (c *Catalog) Audit(ctx context.Context, tenant protocol.TenantID, after int64, limit int) ([]AuditEntry, error) {
+	limit = clampLimit(limit)
+	rows, err := c.db.QueryContext(ctx, `SELECT id, tenant, actor, action, target, before, after, version, at FROM catalog_audit WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?`,
+		string(tenant), after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: audit: %w", err)
+	}
+	defer rows.Close()
+	out := []AuditEntry{}
+	for rows.Next() {
+		var e AuditEntry
+		var before, afterJ sql.NullString
+		var at int64
+		if err := rows.Scan(&e.ID, &e.Tenant, &e.Actor, &e.Action, &e.Target, &before, &afterJ, &e.Version, &at); err != nil {
+			return nil, fmt.Errorf("catalog: audit: %w", err)
+		}
+		if before.Valid {
+			e.Before = json.RawMessage(before.String)
+		}
+		if afterJ.Valid {
+			e.After = json.RawMessage(afterJ.String)
+		}
+		e.At = time.UnixMicro(at).UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func clampLimit(n int) int {
+	if n <= 0 {
+		return DefaultListLimit
+	}
+	return min(n, MaxListLimit)
+}
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// random returns n random bytes as lower-case base-32 text.
+func (c *Catalog) random(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(c.Rand, b); err != nil {
+		return "", fmt.Errorf("catalog: random: %w", err)
+	}
+	return strings.ToLower(b32.EncodeToString(b)), nil
+}
+
+func hashSecret(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+func micros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(n.Int64).UTC()
+}
+
+// isUnique reports whether err is a UNIQUE or PRIMARY KEY violation.
+func isUnique(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint failed") || strings.Contains(err.Error(), "PRIMARY KEY"))
+}

@@ -1,0 +1,50 @@
+package catalog
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/punchcard/punchcard/protocol"
+)
+
+// MaxIdempotencyKey bounds an Idempotency-Key header.
+const MaxIdempotencyKey = 128
+
+// Remembered is the stored answer to a request with an idempotency key.
+type Remembered struct {
+	Status int
+	Body   []byte
+}
+
+// Recall returns the answer remembered for a tenant's idempotency key.
+// found is false for a new key. A key used before for a different request
+// (another request hash) is refused with CodeIdempotencyReuse.
+func (c *Catalog) Recall(ctx context.Context, tenant protocol.TenantID, key string, request []byte) (Remembered, bool, error) {
+	var r Remembered
+	var h []byte
+	err := c.db.QueryRowContext(ctx, `SELECT request, status, body FROM catalog_idempotency WHERE tenant = ? AND key = ?`, string(tenant), key).Scan(&h, &r.Status, &r.Body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Remembered{}, false, nil
+	}
+	if err != nil {
+		return Remembered{}, false, fmt.Errorf("catalog: recall: %w", err)
+	}
+	if subtle.ConstantTimeCompare(h, request) != 1 {
+		return Remembered{}, false, protocol.NewError(protocol.CodeIdempotencyReuse)
+	}
+	return r, true, nil
+}
+
+// Remember stores the answer to a request with an idempotency key. The
+// first answer stored wins; a later one for the same key is ignored.
+func (c *Catalog) Remember(ctx context.Context, tenant protocol.TenantID, key string, request []byte, r Remembered) error {
+	_, err := c.db.ExecContext(ctx, `INSERT INTO catalog_idempotency (tenant, key, request, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		string(tenant), key, request, r.Status, r.Body, c.now().UnixMicro())
+	if err != nil {
+		return fmt.Errorf("catalog: remember: %w", err)
+	}
+	return nil
+}

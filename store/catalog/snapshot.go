@@ -1,0 +1,173 @@
+package catalog
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/rules"
+	"github.com/punchcard/punchcard/protocol/snapshot"
+	"github.com/punchcard/punchcard/store/ledger"
+)
+
+// Snapshot builds the agent's snapshot at the tenant's current catalog
+// version, in one read transaction. With since > 0 (and not beyond the
+// current version) it is a delta of what changed after since; otherwise a
+// full snapshot. Allowances are not filled in: they live in the ledger.
+// Codes are listed by key (codes.Normalize); a revoked code is in
+// Revocations, never in Codes. Reason codes: not_found (tenant, agent).
+func (c *Catalog) Snapshot(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, since uint64) (*snapshot.Snapshot, error) {
+	var s *snapshot.Snapshot
+	err := c.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		s, err = buildSnapshot(ctx, tx, tenant, agent, since, c.now())
+		return err
+	})
+	return s, err
+}
+
+func buildSnapshot(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, agent protocol.AgentID, since uint64, now time.Time) (*snapshot.Snapshot, error) {
+	var version uint64
+	var currency protocol.Currency
+	err := tx.QueryRowContext(ctx, `SELECT version, currency FROM catalog_tenants WHERE id = ?`, string(tenant)).Scan(&version, &currency)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("tenant", string(tenant))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("catalog: snapshot: %w", err)
+	}
+	a, err := getAgent(ctx, tx, tenant, agent)
+	if err != nil {
+		return nil, err
+	}
+	if since > version {
+		since = 0 // the agent's version is from another database: start over
+	}
+	s := &snapshot.Snapshot{
+		Format: protocol.Version, Version: version, Since: since, Tenant: tenant, Agent: agent,
+		Store: a.Store, GeneratedAt: now.UnixMicro(), Envelope: a.Envelope,
+	}
+	keys, err := signingKeys(ctx, tx, tenant, now)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		pk := snapshot.PublicKey{KID: k.KID, Public: k.Public}
+		if !k.NotAfter.IsZero() {
+			pk.NotAfter = k.NotAfter.UnixMicro()
+		}
+		s.Keys = append(s.Keys, pk)
+	}
+	cps, err := listCampaigns(ctx, tx, tenant, since)
+	if err != nil {
+		return nil, err
+	}
+	for _, cp := range cps {
+		s.Campaigns = append(s.Campaigns, cp.Rules)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+codeCols+` FROM catalog_codes WHERE tenant = ? AND version > ? ORDER BY code`, string(tenant), since)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: snapshot codes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		cd, err := scanCode(rows)
+		if err != nil {
+			return nil, err
+		}
+		if !cd.RevokedAt.IsZero() {
+			s.Revocations = append(s.Revocations, snapshot.Revocation{Kind: snapshot.RevokeCode, ID: cd.Key, At: cd.RevokedAt.UnixMicro()})
+			continue
+		}
+		sc := snapshot.Code{Code: cd.Key, Campaign: cd.Campaign, Uses: cd.Uses, Stores: cd.Stores, Group: cd.Group}
+		if cd.Balance != 0 {
+			sc.Balance = &protocol.Money{Amount: cd.Balance, Currency: currency}
+		}
+		s.Codes = append(s.Codes, sc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("catalog: snapshot codes: %w", err)
+	}
+	trows, err := tx.QueryContext(ctx, `SELECT serial, revoked_at FROM catalog_tokens WHERE tenant = ? AND revoked_at IS NOT NULL AND version > ? AND expires_at > ? ORDER BY serial`,
+		string(tenant), since, now.UnixMicro())
+	if err != nil {
+		return nil, fmt.Errorf("catalog: snapshot tokens: %w", err)
+	}
+	defer trows.Close()
+	for trows.Next() {
+		var r snapshot.Revocation
+		if err := trows.Scan(&r.ID, &r.At); err != nil {
+			return nil, fmt.Errorf("catalog: snapshot tokens: %w", err)
+		}
+		r.Kind = snapshot.RevokeToken
+		s.Revocations = append(s.Revocations, r)
+	}
+	if err := trows.Err(); err != nil {
+		return nil, fmt.Errorf("catalog: snapshot tokens: %w", err)
+	}
+	return s, nil
+}
+
+// AgentKey checks an agent's HTTP credential: the key must be an agent key
+// of that tenant and agent. Helper for the API's snapshot route.
+func (c *Catalog) AgentKey(k Key, tenant protocol.TenantID, agent protocol.AgentID) bool {
+	return k.Role == RoleAgent &&
+		subtle.ConstantTimeCompare([]byte(k.Tenant), []byte(tenant)) == 1 &&
+		subtle.ConstantTimeCompare([]byte(k.Agent), []byte(agent)) == 1
+}
+
+var _ ledger.Facts = (*Catalog)(nil)
+
+// CampaignFacts implements ledger.Facts from the stored campaign: its
+// limits, its currency and its kill switch time.
+func (c *Catalog) CampaignFacts(ctx context.Context, tenant protocol.TenantID, campaign protocol.CampaignID) (ledger.CampaignFacts, bool, error) {
+	cp, err := getCampaign(ctx, c.db, tenant, campaign)
+	if protocol.ErrorCode(err) == protocol.CodeNotFound {
+		return ledger.CampaignFacts{}, false, nil
+	}
+	if err != nil {
+		return ledger.CampaignFacts{}, false, err
+	}
+	l := cp.Rules.Limits
+	f := ledger.CampaignFacts{
+		MaxCount: l.MaxRedemptions, MaxDiscount: l.MaxDiscount, PerCustomer: l.PerCustomer,
+		Currency: cp.Rules.Currency, StoppedAt: cp.StoppedAt,
+	}
+	if cp.Rules.Status == rules.StatusDraft {
+		// Never started: treat as stopped since its creation, so a
+		// redemption of a draft is flagged like one after a kill switch.
+		f.StoppedAt = cp.CreatedAt
+	}
+	return f, true, nil
+}
+
+// CodeFacts implements ledger.Facts for plain codes (by key) and token
+// serials.
+func (c *Catalog) CodeFacts(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (ledger.CodeFacts, bool, error) {
+	cd, err := getCode(ctx, c.db, tenant, string(code))
+	if err == nil {
+		f := ledger.CodeFacts{MaxUses: max(cd.Uses, 0), GiftCard: cd.Balance > 0, InitialBalance: cd.Balance}
+		if cp, err := getCampaign(ctx, c.db, tenant, cd.Campaign); err == nil && cp.Rules.Reward.Kind == rules.RewardGiftCard {
+			f.GiftCard = true
+			if cp.Rules.Reward.MultiUse {
+				f.MaxUses = 0
+			}
+		}
+		return f, true, nil
+	}
+	if protocol.ErrorCode(err) != protocol.CodeNotFound {
+		return ledger.CodeFacts{}, false, err
+	}
+	t, err := getToken(ctx, c.db, tenant, code)
+	if protocol.ErrorCode(err) == protocol.CodeNotFound {
+		return ledger.CodeFacts{}, false, nil
+	}
+	if err != nil {
+		return ledger.CodeFacts{}, false, err
+	}
+	return ledger.CodeFacts{MaxUses: t.Uses}, true, nil
+}

@@ -1,0 +1,196 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/rules"
+	"github.com/punchcard/punchcard/protocol/token"
+)
+
+// TokenRequest asks for a signed reward token.
+type TokenRequest struct {
+	Campaign   protocol.CampaignID `json:"campaign"`
+	Customer   protocol.CustomerID `json:"customer,omitempty"`
+	Uses       uint32              `json:"uses,omitempty"`        // default 1
+	Expires    time.Time           `json:"expires,omitzero"`      // default now + DefaultTokenTTL
+	NotBefore  time.Time           `json:"not_before,omitzero"`   // default: at once
+	Value      protocol.Money      `json:"value,omitzero"`        // a fixed value, e.g. a gift amount
+	Store      protocol.StoreID    `json:"store,omitempty"`       // valid only in this store
+	StoreGroup string              `json:"store_group,omitempty"` // valid only in this store group
+}
+
+// Token is an issued token as the catalog remembers it.
+type Token struct {
+	Serial    protocol.CodeID     `json:"serial"`
+	Campaign  protocol.CampaignID `json:"campaign"`
+	Customer  protocol.CustomerID `json:"customer,omitempty"`
+	KID       protocol.KeyID      `json:"kid"`
+	Uses      int64               `json:"uses"`
+	Value     protocol.Money      `json:"value,omitzero"`
+	Text      string              `json:"text"`
+	IssuedAt  time.Time           `json:"issued_at"`
+	Expires   time.Time           `json:"expires"`
+	IssuedBy  string              `json:"issued_by"`
+	RevokedAt time.Time           `json:"revoked_at,omitzero"`
+	Version   uint64              `json:"version"`
+}
+
+// IssueToken signs a token with the tenant's current key and records it.
+// A customer, when named, must exist and not be erased; the token carries
+// their tier and segment. Reason codes: invalid_input (field), not_found
+// (campaign, customer), campaign_stopped.
+func (c *Catalog) IssueToken(ctx context.Context, actor Actor, tenant protocol.TenantID, req TokenRequest) (Token, error) {
+	if req.Uses == 0 {
+		req.Uses = 1
+	}
+	if req.Store != "" {
+		if err := protocol.ValidateID("store", string(req.Store)); err != nil {
+			return Token{}, fieldOf("store", err)
+		}
+	}
+	if len(req.StoreGroup) > 64 {
+		return Token{}, protocol.FieldError("store_group", "store group is longer than 64 characters")
+	}
+	var out Token
+	err := c.write(ctx, tenant, func(tx *sql.Tx, v uint64, now time.Time) error {
+		now = now.Truncate(time.Second)
+		if req.Expires.IsZero() {
+			req.Expires = now.Add(DefaultTokenTTL)
+		}
+		if !req.Expires.After(now) {
+			return protocol.FieldError("expires", "expires must be in the future")
+		}
+		if req.Expires.Sub(now) > c.MaxTokenTTL {
+			return protocol.FieldError("expires", "a token lives at most %s", c.MaxTokenTTL)
+		}
+		cp, err := getCampaign(ctx, tx, tenant, req.Campaign)
+		if err != nil {
+			if protocol.ErrorCode(err) == protocol.CodeNotFound {
+				return &protocol.Error{Code: protocol.CodeNotFound, Message: fmt.Sprintf("campaign %q not found", req.Campaign), Field: "campaign"}
+			}
+			return err
+		}
+		if cp.Rules.Status == rules.StatusStopped {
+			return &protocol.Error{Code: protocol.CodeCampaignStopped, Message: "the campaign is stopped; start it before issuing tokens", Field: "campaign"}
+		}
+		claims := token.Claims{
+			Tenant: tenant, Customer: req.Customer, Expires: req.Expires, NotBefore: req.NotBefore, IssuedAt: now,
+			Campaign: req.Campaign, Uses: req.Uses, Value: req.Value, Store: req.Store, StoreGroup: req.StoreGroup,
+		}
+		if req.Customer != "" {
+			cu, err := getCustomer(ctx, tx, tenant, req.Customer)
+			if err != nil {
+				if protocol.ErrorCode(err) == protocol.CodeNotFound {
+					return &protocol.Error{Code: protocol.CodeNotFound, Message: fmt.Sprintf("customer %q not found", req.Customer), Field: "customer"}
+				}
+				return err
+			}
+			if !cu.ErasedAt.IsZero() {
+				return &protocol.Error{Code: protocol.CodeConflict, Message: "the customer's data has been erased", Field: "customer"}
+			}
+			claims.Tier, claims.Segment = cu.Tier, cu.Segment
+		}
+		r, err := c.random(10)
+		if err != nil {
+			return err
+		}
+		claims.Serial = protocol.CodeID("T" + strings.ToUpper(r))
+		key, err := currentSigningKey(ctx, tx, tenant)
+		if err != nil {
+			return err
+		}
+		text, err := token.Issue(key, claims)
+		if err != nil {
+			return err
+		}
+		out = Token{Serial: claims.Serial, Campaign: req.Campaign, Customer: req.Customer, KID: key.KeyID, Uses: int64(req.Uses),
+			Value: req.Value, Text: text, IssuedAt: now, Expires: req.Expires.UTC(), IssuedBy: actor.String(), Version: v}
+		_, err = tx.ExecContext(ctx, `INSERT INTO catalog_tokens (tenant, serial, campaign, customer, kid, uses, value, currency, text, issued_at, expires_at, issued_by, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			string(tenant), string(out.Serial), string(out.Campaign), string(out.Customer), string(out.KID), out.Uses, out.Value.Amount, string(out.Value.Currency),
+			out.Text, now.UnixMicro(), out.Expires.UnixMicro(), out.IssuedBy, v)
+		if err != nil {
+			return fmt.Errorf("catalog: store token: %w", err)
+		}
+		after := out
+		after.Text = "" // the token is a bearer credential: keep it out of the audit log
+		return audit(ctx, tx, tenant, actor, "token.issue", "token/"+string(out.Serial), nil, after, v, now)
+	})
+	return out, err
+}
+
+const tokenCols = `serial, campaign, customer, kid, uses, value, currency, text, issued_at, expires_at, issued_by, revoked_at, version`
+
+func scanToken(s scanner) (Token, error) {
+	var t Token
+	var issued, expires int64
+	var revoked sql.NullInt64
+	if err := s.Scan(&t.Serial, &t.Campaign, &t.Customer, &t.KID, &t.Uses, &t.Value.Amount, &t.Value.Currency, &t.Text, &issued, &expires, &t.IssuedBy, &revoked, &t.Version); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return Token{}, err
+		}
+		return Token{}, fmt.Errorf("catalog: token: %w", err)
+	}
+	t.IssuedAt, t.Expires, t.RevokedAt = time.UnixMicro(issued).UTC(), time.UnixMicro(expires).UTC(), fromMicros(revoked)
+	return t, nil
+}
+
+func getToken(ctx context.Context, q querier, tenant protocol.TenantID, serial protocol.CodeID) (Token, error) {
+	t, err := scanToken(q.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM catalog_tokens WHERE tenant = ? AND serial = ?`, string(tenant), string(serial)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Token{}, notFound("token", string(serial))
+	}
+	return t, err
+}
+
+// Token returns an issued token. Reason codes: not_found.
+func (c *Catalog) Token(ctx context.Context, tenant protocol.TenantID, serial protocol.CodeID) (Token, error) {
+	return getToken(ctx, c.db, tenant, serial)
+}
+
+// CustomerTokens lists the tokens issued to a customer, newest first.
+func (c *Catalog) CustomerTokens(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID, limit int) ([]Token, error) {
+	rows, err := c.db.QueryContext(ctx, `SELECT `+tokenCols+` FROM catalog_tokens WHERE tenant = ? AND customer = ? ORDER BY issued_at DESC, serial LIMIT ?`,
+		string(tenant), string(customer), clampLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("catalog: customer tokens: %w", err)
+	}
+	defer rows.Close()
+	out := []Token{}
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// RevokeToken withdraws a token serial: agents refuse it from their next
+// snapshot on, the hub at once. Reason codes: not_found, conflict.
+func (c *Catalog) RevokeToken(ctx context.Context, actor Actor, tenant protocol.TenantID, serial protocol.CodeID) (Token, error) {
+	var out Token
+	err := c.write(ctx, tenant, func(tx *sql.Tx, v uint64, now time.Time) error {
+		old, err := getToken(ctx, tx, tenant, serial)
+		if err != nil {
+			return err
+		}
+		if !old.RevokedAt.IsZero() {
+			return conflict("", "token %q is already revoked", serial)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE catalog_tokens SET revoked_at = ?, version = ? WHERE tenant = ? AND serial = ?`, now.UnixMicro(), v, string(tenant), string(serial)); err != nil {
+			return fmt.Errorf("catalog: revoke token: %w", err)
+		}
+		out = old
+		out.RevokedAt, out.Version = now, v
+		return audit(ctx, tx, tenant, actor, "token.revoke", "token/"+string(serial),
+			map[string]any{"revoked": false}, map[string]any{"revoked": true}, v, now)
+	})
+	return out, err
+}

@@ -1,0 +1,270 @@
+// Package ledger is the hub's ledger on SQLite: an append-only journal of
+// every redemption fact, allowance movement and conflict, plus the balances
+// derived from it (per campaign, code, gift card, customer and agent),
+// written in the same transaction as the journal rows they come from.
+//
+// Agents' redemptions are facts: the cashier already handed over the
+// discount, so ApplyBatch records every one of them, once per (agent, seq),
+// and flags what offline operation made possible (a single-use code used
+// twice, an overdrawn gift card, a per-customer limit broken across stores,
+// a redemption after the kill switch, an allowance overrun) as a Conflict.
+// The hub's own online redemptions (Redeem) are checked against limits and
+// budgets before they are recorded, and budgets are split among agents by
+// escrow (GrantAllowance, ReturnAllowance) so that a campaign budget holds
+// while stores are offline. Verify recomputes every balance from the journal.
+//
+// Every write takes SQLite's write lock at BEGIN (store.Open uses
+// _txlock=immediate), so checks and writes in one method are serialized
+// against every other writer: that is what makes Redeem and GrantAllowance
+// strongly consistent.
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/store"
+)
+
+//go:embed migrations/ledger_*.sql
+var migrationFS embed.FS
+
+// Migrations are the ledger's schema migrations, named ledger_NNN_*.sql so
+// that they can share one database file (and one schema_migrations table)
+// with other stores such as store/catalog.
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrationFS, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory exists at build time
+	}
+	return sub
+}
+
+// CampaignFacts are what the ledger needs to know of a campaign to check
+// limits and detect conflicts. Zero limits mean "no limit".
+type CampaignFacts struct {
+	MaxCount      int64             // redemptions, 0 = unlimited
+	MaxDiscount   int64             // total discount, minor units, 0 = unlimited
+	MaxOrderValue int64             // total order value, minor units, 0 = unlimited
+	PerCustomer   int64             // redemptions per customer, 0 = unlimited
+	Currency      protocol.Currency // the currency of the amount limits
+	StoppedAt     time.Time         // kill switch time; zero while running
+}
+
+// Limited reports whether the campaign has a budget that allowances escrow.
+func (f CampaignFacts) Limited() bool { return f.MaxCount > 0 || f.MaxDiscount > 0 }
+
+// CodeFacts are what the ledger needs to know of a plain code, token serial
+// or gift card.
+type CodeFacts struct {
+	MaxUses        int64 // 1 for a single-use code, 0 = unlimited
+	GiftCard       bool
+	InitialBalance int64 // gift cards: the value loaded, minor units
+}
+
+// Facts looks up campaign and code facts. The catalog implements it; the
+// ledger calls it before it takes the write lock. found is false (and err
+// nil) for an unknown campaign or code: its redemptions are still recorded,
+// without limit checks.
+type Facts interface {
+	CampaignFacts(ctx context.Context, tenant protocol.TenantID, campaign protocol.CampaignID) (f CampaignFacts, found bool, err error)
+	CodeFacts(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (f CodeFacts, found bool, err error)
+}
+
+// AllowancePolicy sizes allowance grants from an agent's recent rate:
+//
+//	rate      = the agent's redemptions (and discount) of the campaign
+//	            received in the last Window
+//	target    = clamp(ceil(rate × Horizon / Window), Min, Max)
+//	grant     = min(target − outstanding, budget − used − all outstanding)
+//
+// so an agent holds enough to cover Horizon of offline selling at its recent
+// pace, never less than Min (a quiet till can still sell) nor more than Max
+// (one till cannot hoard a budget), and never more than is left.
+type AllowancePolicy struct {
+	Window    time.Duration // default DefaultAllowanceWindow
+	Horizon   time.Duration // default DefaultAllowanceHorizon
+	MinCount  int64         // default DefaultAllowanceMinCount
+	MaxCount  int64         // default DefaultAllowanceMaxCount
+	MinAmount int64         // minor units, default DefaultAllowanceMinAmount
+	MaxAmount int64         // minor units, default DefaultAllowanceMaxAmount
+}
+
+// Allowance policy defaults.
+const (
+	DefaultAllowanceWindow    = time.Hour
+	DefaultAllowanceHorizon   = 4 * time.Hour
+	DefaultAllowanceMinCount  = 5
+	DefaultAllowanceMaxCount  = 500
+	DefaultAllowanceMinAmount = 50_00
+	DefaultAllowanceMaxAmount = 5_000_00
+)
+
+func (p *AllowancePolicy) ensureDefaults() {
+	if p.Window <= 0 {
+		p.Window = DefaultAllowanceWindow
+	}
+	if p.Horizon <= 0 {
+		p.Horizon = DefaultAllowanceHorizon
+	}
+	if p.MinCount <= 0 {
+		p.MinCount = DefaultAllowanceMinCount
+	}
+	if p.MaxCount <= 0 {
+		p.MaxCount = DefaultAllowanceMaxCount
+	}
+	if p.MinAmount <= 0 {
+		p.MinAmount = DefaultAllowanceMinAmount
+	}
+	if p.MaxAmount <= 0 {
+		p.MaxAmount = DefaultAllowanceMaxAmount
+	}
+	p.MaxCount = max(p.MaxCount, p.MinCount)
+	p.MaxAmount = max(p.MaxAmount, p.MinAmount)
+}
+
+// MaxAckBeyond bounds the seqs listed in Ack.Beyond; seqs past it are
+// acknowledged in a later Ack, once the gap below them is filled.
+const MaxAckBeyond = 1000
+
+// Options for Open and New.
+type Options struct {
+	Facts  Facts            // required
+	Policy AllowancePolicy  // zero value: defaults
+	Now    func() time.Time // default time.Now
+	Store  store.Options    // for Open; Migrations is set by Open
+	// HLCTime turns a redemption's hybrid logical clock into a time, for the
+	// kill-switch check. Default HLCTime.
+	HLCTime func(uint64) time.Time
+}
+
+// Ledger is the hub's ledger. It is safe for concurrent use.
+type Ledger struct {
+	db      *sql.DB
+	ownsDB  bool
+	facts   Facts
+	policy  AllowancePolicy
+	now     func() time.Time
+	hlcTime func(uint64) time.Time
+}
+
+// Open opens (creating and migrating) the ledger database at path.
+func Open(ctx context.Context, path string, opts Options) (*Ledger, error) {
+	so := opts.Store
+	so.Migrations = Migrations()
+	db, err := store.Open(ctx, path, so)
+	if err != nil {
+		return nil, err
+	}
+	l, err := New(ctx, db, opts)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	l.ownsDB = true
+	return l, nil
+}
+
+// New uses db, opened by store.Open and possibly shared with other stores,
+// and applies the ledger's migrations to it. Close does not close db.
+func New(ctx context.Context, db *sql.DB, opts Options) (*Ledger, error) {
+	if opts.Facts == nil {
+		return nil, errors.New("ledger: Options.Facts is required")
+	}
+	if err := store.Migrate(ctx, db, Migrations()); err != nil {
+		return nil, err
+	}
+	opts.Policy.ensureDefaults()
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.HLCTime == nil {
+		opts.HLCTime = HLCTime
+	}
+	return &Ledger{db: db, facts: opts.Facts, policy: opts.Policy, now: opts.Now, hlcTime: opts.HLCTime}, nil
+}
+
+// Close releases the database if Open opened it.
+func (l *Ledger) Close() error {
+	if l.ownsDB {
+		return l.db.Close()
+	}
+	return nil
+}
+
+// DB is the underlying database, for stores that share the file.
+func (l *Ledger) DB() *sql.DB { return l.db }
+
+// HLCTime is the wall-clock part of a hybrid logical clock value as the
+// agent packs it: Unix milliseconds in the top 48 bits, a logical counter in
+// the low 16.
+func HLCTime(h uint64) time.Time { return time.UnixMilli(int64(h >> 16)) }
+
+// HLCFromTime packs t with a zero logical counter, for the hub's own
+// redemptions.
+func HLCFromTime(t time.Time) uint64 { return uint64(t.UnixMilli()) << 16 }
+
+// ConflictKind names a violation that offline operation made possible.
+type ConflictKind string
+
+// Conflict kinds. They are stored and shown; never rename one.
+const (
+	ConflictCodeReused       ConflictKind = "code_reused"        // a code used more often than it allows
+	ConflictGiftCardOverdraw ConflictKind = "giftcard_overdrawn" // a gift card spent beyond its balance
+	ConflictCustomerLimit    ConflictKind = "customer_limit"     // a per-customer limit broken (often across stores)
+	ConflictAfterKillSwitch  ConflictKind = "after_kill_switch"  // redeemed after the campaign was stopped
+	ConflictAllowanceOverrun ConflictKind = "allowance_overrun"  // an agent redeemed beyond its allowance
+	ConflictPointsOverdrawn  ConflictKind = "points_overdrawn"   // more points burned than the customer had
+	ConflictFutureTime       ConflictKind = "future_time"        // the agent's clock is far ahead of the hub's
+)
+
+// MaxClockSkew is how far ahead of the hub's clock a redemption's time may
+// be before it is flagged (ConflictFutureTime): the hub never trusts an
+// agent's clock alone.
+const MaxClockSkew = 5 * time.Minute
+
+// Conflict is one recorded violation, with both sides when there are two:
+// Redemption is the one that broke the limit, Other the earlier one it
+// collides with (nil for a kill switch or an allowance overrun).
+type Conflict struct {
+	ID         int64
+	Tenant     protocol.TenantID
+	Kind       ConflictKind
+	Campaign   protocol.CampaignID
+	Code       protocol.CodeID
+	Customer   protocol.CustomerID
+	Redemption protocol.RedemptionID
+	Other      *protocol.RedemptionID
+	Detail     string
+	At         time.Time
+}
+
+// Gap returns the Resend to ask for when ack shows missing seqs below
+// the ones applied out of order.
+func Gap(ack protocol.Ack) (protocol.Resend, bool) {
+	if len(ack.Beyond) == 0 {
+		return protocol.Resend{}, false
+	}
+	return protocol.Resend{From: ack.Watermark + 1, To: ack.Beyond[0] - 1}, true
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return err
+	}
+	return fmt.Errorf("ledger: %s: %w", op, err)
+}
+
+const timeFormat = "2006-01-02T15:04:05.000Z"

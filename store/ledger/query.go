@@ -1,0 +1,158 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/punchcard/punchcard/protocol"
+)
+
+// CampaignBalance is what a campaign has used, and how much of its budget
+// is escrowed in agents' outstanding allowances.
+type CampaignBalance struct {
+	Count, Discount, OrderValue int64 // used, net of rollbacks
+	ReservedCount               int64 // Σ max(0, outstanding count) over agents
+	ReservedAmount              int64 // Σ max(0, outstanding discount) over agents
+}
+
+// Campaign returns a campaign's balance (zero for one never redeemed).
+func (l *Ledger) Campaign(ctx context.Context, tenant protocol.TenantID, campaign protocol.CampaignID) (CampaignBalance, error) {
+	var b CampaignBalance
+	tx, err := l.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return b, wrap("campaign", err)
+	}
+	defer tx.Rollback()
+	s := l.newState(ctx, tx)
+	c, err := s.campaign(tenant, campaign)
+	if err != nil {
+		return b, wrap("campaign", err)
+	}
+	b.Count, b.Discount, b.OrderValue = c.v.count, c.v.discount, c.v.orderValue
+	if b.ReservedCount, b.ReservedAmount, err = s.reserved(tenant, campaign); err != nil {
+		return b, wrap("campaign", err)
+	}
+	return b, nil
+}
+
+// CodeUses is how often a code has been redeemed, net of rollbacks.
+func (l *Ledger) CodeUses(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error) {
+	return l.scalar(ctx, `SELECT uses FROM ledger_codes WHERE tenant = ? AND code = ?`, string(tenant), string(code))
+}
+
+// GiftCardSpent is what has been spent from a gift card; its balance is
+// the initial value less this (negative after an overdraw conflict).
+func (l *Ledger) GiftCardSpent(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error) {
+	return l.scalar(ctx, `SELECT spent FROM ledger_giftcards WHERE tenant = ? AND code = ?`, string(tenant), string(code))
+}
+
+// Points is a customer's loyalty points balance.
+func (l *Ledger) Points(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID) (int64, error) {
+	return l.scalar(ctx, `SELECT points FROM ledger_customers WHERE tenant = ? AND customer = ?`, string(tenant), string(customer))
+}
+
+// CustomerCount is how often a customer has redeemed a campaign.
+func (l *Ledger) CustomerCount(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID, campaign protocol.CampaignID) (int64, error) {
+	return l.scalar(ctx, `SELECT count FROM ledger_customer_campaigns WHERE tenant = ? AND customer = ? AND campaign = ?`,
+		string(tenant), string(customer), string(campaign))
+}
+
+// Outstanding is an agent's allowance left of a campaign as the hub sees
+// it (negative after an overrun): granted − returned − used.
+func (l *Ledger) Outstanding(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, campaign protocol.CampaignID) (count, amount int64, err error) {
+	err = l.db.QueryRowContext(ctx, `SELECT granted_count - returned_count - used_count, granted_amount - returned_amount - used_amount
+		FROM ledger_allowances WHERE tenant = ? AND agent = ? AND campaign = ?`, string(tenant), string(agent), string(campaign)).Scan(&count, &amount)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, nil
+	}
+	return count, amount, wrap("outstanding", err)
+}
+
+func (l *Ledger) scalar(ctx context.Context, q string, args ...any) (int64, error) {
+	var v int64
+	err := l.db.QueryRowContext(ctx, q, args...).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return v, wrap("query", err)
+}
+
+// Conflicts lists a tenant's conflicts with an ID above after, oldest
+// first, at most limit (default 100).
+func (l *Ledger) Conflicts(ctx context.Context, tenant protocol.TenantID, after int64, limit int) ([]Conflict, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := l.db.QueryContext(ctx, `SELECT id, tenant, kind, campaign, code, customer, agent, seq, other_agent, other_seq, detail, created_at
+		FROM ledger_conflicts WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?`, string(tenant), after, limit)
+	if err != nil {
+		return nil, wrap("conflicts", err)
+	}
+	defer rows.Close()
+	var out []Conflict
+	for rows.Next() {
+		var c Conflict
+		var tenant, kind, campaign, code, customer, agent, detail string
+		var seq, at int64
+		var oa sql.NullString
+		var os sql.NullInt64
+		if err := rows.Scan(&c.ID, &tenant, &kind, &campaign, &code, &customer, &agent, &seq, &oa, &os, &detail, &at); err != nil {
+			return nil, wrap("conflicts", err)
+		}
+		c.Tenant, c.Kind, c.Campaign, c.Code, c.Customer, c.Detail = protocol.TenantID(tenant), ConflictKind(kind),
+			protocol.CampaignID(campaign), protocol.CodeID(code), protocol.CustomerID(customer), detail
+		c.Redemption = protocol.RedemptionID{Agent: protocol.AgentID(agent), Seq: uint64(seq)}
+		if oa.Valid {
+			c.Other = &protocol.RedemptionID{Agent: protocol.AgentID(oa.String), Seq: uint64(os.Int64)}
+		}
+		c.At = time.UnixMicro(at)
+		out = append(out, c)
+	}
+	return out, wrap("conflicts", rows.Err())
+}
+
+// AgentSync is the hub's view of one agent's sync.
+type AgentSync struct {
+	Watermark uint64              // every seq up to here is applied
+	State     protocol.AgentState // the last heartbeat
+	SeenAt    time.Time           // when the hub last heard from it
+}
+
+// Agent returns an agent's sync state (zero for an unknown agent).
+func (l *Ledger) Agent(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID) (AgentSync, error) {
+	var a AgentSync
+	var wm, sv, ls, hlc, seen int64
+	err := l.db.QueryRowContext(ctx, `SELECT watermark, snapshot_version, last_seq, outbox_depth, hlc, seen_at FROM ledger_agents WHERE tenant = ? AND agent = ?`,
+		string(tenant), string(agent)).Scan(&wm, &sv, &ls, &a.State.OutboxDepth, &hlc, &seen)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, nil
+	}
+	if err != nil {
+		return a, wrap("agent", err)
+	}
+	a.Watermark, a.State.SnapshotVersion, a.State.LastSeq, a.State.HLC = uint64(wm), uint64(sv), uint64(ls), uint64(hlc)
+	if seen != 0 {
+		a.SeenAt = time.UnixMicro(seen)
+	}
+	return a, nil
+}
+
+// RecordAgentState stores an agent's heartbeat.
+func (l *Ledger) RecordAgentState(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, st protocol.AgentState) error {
+	if err := protocol.ValidateID("tenant", string(tenant)); err != nil {
+		return err
+	}
+	if err := protocol.ValidateID("agent", string(agent)); err != nil {
+		return err
+	}
+	if st.SnapshotVersion > 1<<62 || st.LastSeq > 1<<62 || st.HLC > 1<<63-1 {
+		return protocol.FieldError("state", "a value is out of range")
+	}
+	_, err := l.db.ExecContext(ctx, `INSERT INTO ledger_agents (tenant, agent, snapshot_version, last_seq, outbox_depth, hlc, seen_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, agent) DO UPDATE SET snapshot_version = excluded.snapshot_version,
+		last_seq = excluded.last_seq, outbox_depth = excluded.outbox_depth, hlc = excluded.hlc, seen_at = excluded.seen_at`,
+		string(tenant), string(agent), int64(st.SnapshotVersion), int64(st.LastSeq), st.OutboxDepth, int64(st.HLC), micros(l.now()))
+	return wrap("agent state", err)
+}

@@ -1,0 +1,238 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/punchcard/punchcard/protocol"
+)
+
+// Redeem records a redemption the hub makes itself, for its online channels
+// (web shop, app, support desk). Unlike an agent's offline fact, it is
+// checked first, under the write lock, against the kill switch, code uses,
+// gift card balance, per-customer limit, points balance and the campaign
+// budget less every agent's outstanding allowance; so N concurrent Redeems
+// of a single-use code give exactly one success.
+//
+// The ledger assigns r.ID (HubSender and the next hub seq) and, when zero,
+// r.HLC. A repeated call with the same TxnID, kind, campaign and code
+// returns the first redemption (CodeIdempotencyReuse if the amounts
+// differ). A rollback copies the voided redemption's fields from the
+// journal.
+//
+// Reason codes: invalid_input, campaign_unknown, campaign_stopped,
+// code_unknown, code_already_used, insufficient_balance, customer_required,
+// customer_limit_reached, insufficient_points, budget_exhausted, not_found,
+// already_rolled_back, idempotency_key_reused.
+func (l *Ledger) Redeem(ctx context.Context, r protocol.Redemption) (protocol.Redemption, error) {
+	if err := protocol.ValidateID("tenant", string(r.Tenant)); err != nil {
+		return r, err
+	}
+	r.ID = protocol.RedemptionID{Agent: protocol.HubSender, Seq: 1}
+	if err := validateRedemption(r); err != nil {
+		return r, err
+	}
+	if r.Kind == protocol.KindBurn && r.Points > 0 {
+		return r, protocol.FieldError("points", "points burned are negative")
+	}
+	facts := factSet{camps: map[key2]CampaignFacts{}, codes: map[key2]CodeFacts{}}
+	if err := facts.add(ctx, l.facts, r, map[key2]bool{}, map[key2]bool{}); err != nil {
+		return r, err
+	}
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return r, wrap("redeem: begin", err)
+	}
+	defer tx.Rollback()
+	s := l.newState(ctx, tx)
+	defer s.close()
+	now := l.now()
+
+	if r.TxnID != "" {
+		prev, found, err := findByTxn(s, r)
+		if err != nil {
+			return r, wrap("redeem", err)
+		}
+		if found {
+			// A rollback's amounts are copied from what it voids.
+			if r.Kind != protocol.KindRollback && (prev.Discount != r.Discount || prev.Spend != r.Spend || prev.Points != r.Points || prev.Customer != r.Customer || prev.OrderTot != r.OrderTot) {
+				return r, protocol.NewError(protocol.CodeIdempotencyReuse)
+			}
+			return prev, nil
+		}
+	}
+	if r.Kind == protocol.KindRollback {
+		orig, err := l.rollbackSource(s, r)
+		if err != nil {
+			return r, err
+		}
+		r.Campaign, r.Code, r.Customer, r.Currency = orig.Campaign, orig.Code, orig.Customer, orig.Currency
+		r.Discount, r.Spend, r.Points, r.OrderTot = orig.Discount, orig.Spend, orig.Points, orig.OrderTot
+	} else if err := l.checkOnline(s, facts, r, now); err != nil {
+		return r, err
+	}
+
+	var wm int64
+	err = tx.QueryRowContext(ctx, `SELECT watermark FROM ledger_agents WHERE tenant = ? AND agent = ?`, string(r.Tenant), string(protocol.HubSender)).Scan(&wm)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return r, wrap("redeem: seq", err)
+	}
+	r.ID = protocol.RedemptionID{Agent: protocol.HubSender, Seq: uint64(wm) + 1}
+	if r.HLC == 0 {
+		r.HLC = HLCFromTime(now)
+	}
+	r.Offline = false
+	if _, _, err := l.applyOne(s, facts, r, now); err != nil {
+		return r, wrap("redeem", err)
+	}
+	if err := s.flush(); err != nil {
+		return r, wrap("redeem", err)
+	}
+	if _, err := advanceWatermark(ctx, tx, r.Tenant, protocol.HubSender, now); err != nil {
+		return r, wrap("redeem: watermark", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return r, wrap("redeem: commit", err)
+	}
+	return r, nil
+}
+
+func (l *Ledger) checkOnline(s *state, facts factSet, r protocol.Redemption, now time.Time) error {
+	cf, campKnown := facts.camps[key2{string(r.Tenant), string(r.Campaign)}]
+	if r.Campaign != "" && !campKnown {
+		return protocol.NewError(protocol.CodeCampaignUnknown)
+	}
+	if r.Kind == protocol.KindRedeem && campKnown && !cf.StoppedAt.IsZero() && !now.Before(cf.StoppedAt) {
+		return protocol.NewError(protocol.CodeCampaignStopped)
+	}
+	if r.Code != "" {
+		kf, ok := facts.codes[key2{string(r.Tenant), string(r.Code)}]
+		if !ok {
+			return protocol.NewError(protocol.CodeUnknownCode)
+		}
+		if r.Kind == protocol.KindRedeem {
+			uses, err := s.code(r.Tenant, r.Code)
+			if err != nil {
+				return wrap("redeem", err)
+			}
+			if !kf.GiftCard && kf.MaxUses > 0 && uses.v+1 > kf.MaxUses {
+				return protocol.NewError(protocol.CodeCodeUsed)
+			}
+			if kf.GiftCard && r.Spend > 0 {
+				spent, err := s.card(r.Tenant, r.Code)
+				if err != nil {
+					return wrap("redeem", err)
+				}
+				if spent.v+r.Spend > kf.InitialBalance {
+					return protocol.NewError(protocol.CodeInsufficientFunds)
+				}
+			}
+		}
+	}
+	if r.Kind == protocol.KindRedeem && campKnown && cf.PerCustomer > 0 {
+		if r.Customer == "" {
+			return protocol.NewError(protocol.CodeCustomerRequired)
+		}
+		n, err := s.customerCampaign(r.Tenant, r.Customer, r.Campaign)
+		if err != nil {
+			return wrap("redeem", err)
+		}
+		if n.v+1 > cf.PerCustomer {
+			return protocol.NewError(protocol.CodeCustomerLimit)
+		}
+	}
+	if r.Points < 0 {
+		if r.Customer == "" {
+			return protocol.NewError(protocol.CodeCustomerRequired)
+		}
+		p, err := s.customer(r.Tenant, r.Customer)
+		if err != nil {
+			return wrap("redeem", err)
+		}
+		if p.v+r.Points < 0 {
+			return protocol.NewError(protocol.CodeInsufficientPts)
+		}
+	}
+	if r.Kind == protocol.KindRedeem && campKnown && (cf.Limited() || cf.MaxOrderValue > 0) {
+		c, err := s.campaign(r.Tenant, r.Campaign)
+		if err != nil {
+			return wrap("redeem", err)
+		}
+		resCount, resAmount, err := s.reserved(r.Tenant, r.Campaign)
+		if err != nil {
+			return wrap("redeem", err)
+		}
+		if (cf.MaxCount > 0 && c.v.count+resCount+1 > cf.MaxCount) ||
+			(cf.MaxDiscount > 0 && c.v.discount+resAmount+r.Discount > cf.MaxDiscount) ||
+			(cf.MaxOrderValue > 0 && c.v.orderValue+r.OrderTot > cf.MaxOrderValue) {
+			return protocol.NewError(protocol.CodeBudgetExhausted)
+		}
+	}
+	return nil
+}
+
+// rollbackSource returns the redemption r.Ref voids, or not_found /
+// already_rolled_back.
+func (l *Ledger) rollbackSource(s *state, r protocol.Redemption) (protocol.Redemption, error) {
+	orig, found, err := scanRedemption(s.tx.QueryRowContext(s.ctx, selectRedemption+` WHERE tenant = ? AND agent = ? AND seq = ?`,
+		string(r.Tenant), string(r.Ref.Agent), int64(r.Ref.Seq)))
+	if err != nil {
+		return orig, wrap("redeem: rollback", err)
+	}
+	if !found || orig.Kind == protocol.KindRollback {
+		return orig, protocol.Errorf(protocol.CodeNotFound, "redemption %s is not known", r.Ref)
+	}
+	var n int64
+	if err := s.tx.QueryRowContext(s.ctx, `SELECT COUNT(*) FROM ledger_journal WHERE tenant = ? AND ref_agent = ? AND ref_seq = ? AND psign != 0`,
+		string(r.Tenant), string(r.Ref.Agent), int64(r.Ref.Seq)).Scan(&n); err != nil {
+		return orig, wrap("redeem: rollback", err)
+	}
+	if n > 0 {
+		return orig, protocol.NewError(protocol.CodeAlreadyRolledBack)
+	}
+	return orig, nil
+}
+
+func findByTxn(s *state, r protocol.Redemption) (protocol.Redemption, bool, error) {
+	q := selectRedemption + ` WHERE tenant = ? AND agent = ? AND txn_id = ? AND entry = ? AND campaign = ? AND code = ?`
+	args := []any{string(r.Tenant), string(protocol.HubSender), r.TxnID, entryName(r.Kind), string(r.Campaign), string(r.Code)}
+	if r.Kind == protocol.KindRollback {
+		q = selectRedemption + ` WHERE tenant = ? AND agent = ? AND txn_id = ? AND entry = ? AND ref_agent = ? AND ref_seq = ?`
+		args = []any{string(r.Tenant), string(protocol.HubSender), r.TxnID, entryName(r.Kind), string(r.Ref.Agent), int64(r.Ref.Seq)}
+	}
+	return scanRedemption(s.tx.QueryRowContext(s.ctx, q+` LIMIT 1`, args...))
+}
+
+const selectRedemption = `SELECT tenant, entry, agent, seq, store, txn_id, campaign, code, customer, order_id, currency,
+	discount, spend, points, order_total, hlc, offline, ref_agent, ref_seq, snapshot FROM ledger_journal`
+
+func scanRedemption(row interface{ Scan(...any) error }) (protocol.Redemption, bool, error) {
+	var r protocol.Redemption
+	var tenant, entry, agent, st, campaign, code, customer, currency string
+	var seq, hlc, snapshot int64
+	var refAgent sql.NullString
+	var refSeq sql.NullInt64
+	err := row.Scan(&tenant, &entry, &agent, &seq, &st, &r.TxnID, &campaign, &code, &customer, &r.OrderID, &currency,
+		&r.Discount, &r.Spend, &r.Points, &r.OrderTot, &hlc, &r.Offline, &refAgent, &refSeq, &snapshot)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	if err != nil {
+		return r, false, err
+	}
+	r.Tenant, r.Store, r.Campaign, r.Code, r.Customer, r.Currency = protocol.TenantID(tenant), protocol.StoreID(st),
+		protocol.CampaignID(campaign), protocol.CodeID(code), protocol.CustomerID(customer), protocol.Currency(currency)
+	r.ID = protocol.RedemptionID{Agent: protocol.AgentID(agent), Seq: uint64(seq)}
+	r.HLC, r.Snapshot = uint64(hlc), uint64(snapshot)
+	for k := protocol.KindRedeem; k <= protocol.KindBurn; k++ {
+		if entryName(k) == entry {
+			r.Kind = k
+		}
+	}
+	if refAgent.Valid {
+		r.Ref = &protocol.RedemptionID{Agent: protocol.AgentID(refAgent.String), Seq: uint64(refSeq.Int64)}
+	}
+	return r, true, nil
+}

@@ -1,0 +1,154 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/punchcard/punchcard/protocol"
+)
+
+// Report is what Verify found.
+type Report struct {
+	Entries int64  // journal entries read
+	Rows    int    // balance rows compared
+	Diffs   []Diff // empty when every balance equals its recomputation
+}
+
+// OK reports whether every balance matched.
+func (r Report) OK() bool { return len(r.Diffs) == 0 }
+
+// Diff is one balance that differs from the journal's recomputation.
+type Diff struct {
+	Table   string // e.g. "ledger_campaigns"
+	Key     string // the row's key columns joined by "/"
+	Column  string
+	Journal int64 // recomputed from the journal
+	Balance int64 // stored
+}
+
+func (d Diff) String() string {
+	return fmt.Sprintf("%s[%s].%s: balance %d, journal says %d", d.Table, d.Key, d.Column, d.Balance, d.Journal)
+}
+
+// balanceCheck pairs a balance table with the query that recomputes it
+// from the journal. Both return the key columns first, then the values.
+type balanceCheck struct {
+	table   string
+	keys    int
+	columns []string
+	stored  string
+	derived string
+}
+
+var hubAgent = string(protocol.HubSender)
+
+var checks = []balanceCheck{
+	{"ledger_campaigns", 2, []string{"count", "discount", "order_value"},
+		`SELECT tenant, campaign, count, discount, order_value FROM ledger_campaigns`,
+		`SELECT tenant, campaign, SUM(sign), SUM(sign * discount), SUM(sign * order_total) FROM ledger_journal
+		 WHERE seq IS NOT NULL AND campaign != '' GROUP BY tenant, campaign`},
+	{"ledger_codes", 2, []string{"uses"},
+		`SELECT tenant, code, uses FROM ledger_codes`,
+		`SELECT tenant, code, SUM(sign) FROM ledger_journal WHERE seq IS NOT NULL AND code != '' GROUP BY tenant, code`},
+	{"ledger_giftcards", 2, []string{"spent"},
+		`SELECT tenant, code, spent FROM ledger_giftcards`,
+		`SELECT tenant, code, SUM(sign * spend) FROM ledger_journal WHERE seq IS NOT NULL AND code != '' AND spend != 0 GROUP BY tenant, code`},
+	{"ledger_customers", 2, []string{"points"},
+		`SELECT tenant, customer, points FROM ledger_customers`,
+		`SELECT tenant, customer, SUM(psign * points) FROM ledger_journal WHERE seq IS NOT NULL AND customer != '' AND points != 0 GROUP BY tenant, customer`},
+	{"ledger_customer_campaigns", 3, []string{"count"},
+		`SELECT tenant, customer, campaign, count FROM ledger_customer_campaigns`,
+		`SELECT tenant, customer, campaign, SUM(sign) FROM ledger_journal WHERE seq IS NOT NULL AND customer != '' AND campaign != ''
+		 GROUP BY tenant, customer, campaign`},
+	{"ledger_allowances", 3, []string{"grants", "granted_count", "granted_amount", "returned_count", "returned_amount", "used_count", "used_amount"},
+		`SELECT tenant, agent, campaign, grants, granted_count, granted_amount, returned_count, returned_amount, used_count, used_amount FROM ledger_allowances`,
+		`SELECT tenant, agent, campaign,
+			SUM(entry = 'allowance_grant'),
+			SUM(CASE WHEN entry = 'allowance_grant' THEN count ELSE 0 END),
+			SUM(CASE WHEN entry = 'allowance_grant' THEN discount ELSE 0 END),
+			SUM(CASE WHEN entry = 'allowance_return' THEN count ELSE 0 END),
+			SUM(CASE WHEN entry = 'allowance_return' THEN discount ELSE 0 END),
+			SUM(CASE WHEN seq IS NOT NULL THEN sign ELSE 0 END),
+			SUM(CASE WHEN seq IS NOT NULL THEN sign * discount ELSE 0 END)
+		 FROM ledger_journal WHERE campaign != '' AND agent != '` + hubAgent + `' GROUP BY tenant, agent, campaign`},
+}
+
+// Verify recomputes every balance from the journal and reports each
+// difference. It reads in one transaction, so it sees one consistent state
+// while ingest keeps writing.
+func (l *Ledger) Verify(ctx context.Context) (Report, error) {
+	var rep Report
+	tx, err := l.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return rep, wrap("verify: begin", err)
+	}
+	defer tx.Rollback()
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM ledger_journal`).Scan(&rep.Entries); err != nil {
+		return rep, wrap("verify", err)
+	}
+	for _, c := range checks {
+		stored, err := readBalances(ctx, tx, c.stored, c.keys, len(c.columns))
+		if err != nil {
+			return rep, wrap("verify "+c.table, err)
+		}
+		derived, err := readBalances(ctx, tx, c.derived, c.keys, len(c.columns))
+		if err != nil {
+			return rep, wrap("verify "+c.table+" from journal", err)
+		}
+		keys := make([]string, 0, len(stored)+len(derived))
+		for k := range stored {
+			keys = append(keys, k)
+		}
+		for k := range derived {
+			if _, ok := stored[k]; !ok {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
+		zero := make([]int64, len(c.columns))
+		for _, k := range keys {
+			rep.Rows++
+			s, d := stored[k], derived[k]
+			if s == nil {
+				s = zero
+			}
+			if d == nil {
+				d = zero
+			}
+			for i, col := range c.columns {
+				if s[i] != d[i] {
+					rep.Diffs = append(rep.Diffs, Diff{Table: c.table, Key: k, Column: col, Journal: d[i], Balance: s[i]})
+				}
+			}
+		}
+	}
+	return rep, nil
+}
+
+func readBalances(ctx context.Context, tx *sql.Tx, q string, nkeys, nvals int) (map[string][]int64, error) {
+	rows, err := tx.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string][]int64{}
+	keys := make([]string, nkeys)
+	for rows.Next() {
+		vals := make([]int64, nvals)
+		dest := make([]any, 0, nkeys+nvals)
+		for i := range keys {
+			dest = append(dest, &keys[i])
+		}
+		for i := range vals {
+			dest = append(dest, &vals[i])
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		out[strings.Join(keys, "/")] = vals
+	}
+	return out, rows.Err()
+}
