@@ -36,6 +36,7 @@ func (h *Hub) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 	}{
 		{"punchcard_broker_dropped_total", "MQTT messages the embedded broker dropped (should stay 0).", m.Broker.Dropped},
 		{"punchcard_broker_qos_dropped_total", "QoS messages the embedded broker gave up.", m.Broker.QosDropped},
+		{"punchcard_broker_qos_discarded_total", "QoS messages in flight to a clean-session client when it left (by design).", m.Broker.QosDiscarded},
 		{"punchcard_broker_write_dropped_total", "Messages dropped on a full client write queue.", m.Broker.WriteDropped},
 		{"punchcard_broker_quota_dropped_total", "Messages dropped on a full client inflight store.", m.Broker.QuotaDropped},
 		{"punchcard_broker_auth_refused_total", "MQTT connections refused for bad credentials.", m.Broker.AuthRefused},

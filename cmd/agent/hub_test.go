@@ -73,7 +73,9 @@ func TestWithHub(t *testing.T) {
 	bin := buildAgent(t)
 	t.Run("OK", func(t *testing.T) {
 		h, secret := runHub(t)
-		start := func(dataDir string) *proc { return startProcAs(t, bin, dataDir, h.Broker.URL(), "http://"+h.HTTPAddr(), secret) }
+		start := func(dataDir string) *proc {
+			return startProcAs(t, bin, dataDir, h.Broker.URL(), "http://"+h.HTTPAddr(), secret)
+		}
 		p := start(t.TempDir())
 		waitFor(t, "first sync", func() bool { st := p.status(t); return st.SnapshotVersion > 0 && st.Online })
 		// The limited campaign needs an allowance: the agent asks the hub.
@@ -118,7 +120,9 @@ func TestWithHub(t *testing.T) {
 	})
 	t.Run("KillMidStream", func(t *testing.T) {
 		h, secret := runHub(t)
-		start := func(dataDir string) *proc { return startProcAs(t, bin, dataDir, h.Broker.URL(), "http://"+h.HTTPAddr(), secret) }
+		start := func(dataDir string) *proc {
+			return startProcAs(t, bin, dataDir, h.Broker.URL(), "http://"+h.HTTPAddr(), secret)
+		}
 		acked, kills := streamWithKills(t, start, agenttest.CodeSummer, 4)
 		time.Sleep(100 * time.Millisecond)
 		verifyLedger(t, h.Ledger.DB(), acked, kills)

@@ -146,12 +146,8 @@ func (p *proc) status(t testing.TB) agent.Status {
 	return st
 }
 
-// redeem posts one redemption. ok is false when the agent gave no answer
+// redeemCode posts one redemption. ok is false when the agent gave no answer
 // (killed mid-request); then the POS does not know and retries.
-func (p *proc) redeem(txn string) (seq uint64, ok bool, err error) {
-	return p.redeemCode(txn, agenttest.CodeSummer)
-}
-
 func (p *proc) redeemCode(txn, code string) (seq uint64, ok bool, err error) {
 	b, _ := json.Marshal(agent.RedeemRequest{TxnID: txn, Basket: agent.Basket{Order: agenttest.Order("o-"+txn, 100_00),
 		Redeemables: []agent.Input{{Code: code}}}})

@@ -383,7 +383,10 @@ func (s *Server) idempotent(c *fiber.Ctx, fn func(key string) (int, any, error))
 		return fmt.Errorf("api: encode answer: %w", err)
 	}
 	if err := s.cat.Remember(c.UserContext(), tenant, key, sum, catalog.Remembered{Status: status, Body: body}); err != nil {
-		return err
+		// The ledger has committed: the answer is true and must reach the
+		// caller. Only a retry of this key will not be replayed (the
+		// ledger still applies it once, by transaction id).
+		s.cfg.Logger.Error("api: remember idempotent answer", logKeyPath, c.Path(), logKeyErr, err)
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Status(status).Send(body)
@@ -444,7 +447,7 @@ func (s *Server) undo(ctx context.Context, tenant protocol.TenantID, key string,
 		id := r.ID
 		_, err := s.cfg.Ledger.Redeem(ctx, protocol.Redemption{Kind: protocol.KindRollback, Tenant: tenant, Store: r.Store, TxnID: key + "/undo", Ref: &id})
 		if err != nil {
-			s.cfg.Logger.Error("api: undo of a partial redemption failed", logKeyErr, err, "redemption", id.String())
+			s.cfg.Logger.Error("api: undo of a partial redemption failed", logKeyErr, err, logKeyRed, id.String())
 		}
 	}
 }

@@ -550,3 +550,23 @@ func BenchmarkSnapshot304(b *testing.B) {
 		}
 	}
 }
+
+// TestRememberFails: when the idempotency record cannot be written after
+// the ledger committed, the caller still gets the true answer.
+func TestRememberFails(t *testing.T) {
+	e := newEnv(t)
+	mk := e.keys[catalog.RoleMarketer]
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns", mk, campaignDoc("summer", "active", percent10, "")), 201, nil)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns/summer/codes/import", mk, map[string]any{"codes": []string{"ONE"}}), 201, nil)
+	if _, err := e.cat.DB().Exec(`CREATE TRIGGER no_remember BEFORE INSERT ON catalog_idempotency BEGIN SELECT RAISE(ABORT, 'disk full'); END`); err != nil {
+		t.Fatal(err)
+	}
+	var out onlineOut
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/redeem", e.keys[catalog.RoleSupport], map[string]any{"store": web, "order": order(10_00), "redeemables": []any{map[string]any{"code": "ONE"}}}, "Idempotency-Key", "r1"), 200, &out)
+	if len(out.Redemptions) != 1 {
+		t.Fatalf("%+v", out)
+	}
+	if !strings.Contains(e.log.String(), "remember idempotent answer") {
+		t.Fatalf("not logged: %s", e.log)
+	}
+}

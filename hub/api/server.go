@@ -141,7 +141,12 @@ const (
 	logKeyMethod = "method"
 	logKeyPath   = "path"
 	logKeyKey    = "key"
+	logKeyRed    = "redemption"
 )
+
+// localKey is where wrap leaves the authenticated key for the error
+// handler's log line.
+const localKey = "punchcard.key"
 
 // New builds the API. It returns an error when Config.Catalog is nil.
 func New(cfg Config) (*Server, error) {
@@ -316,6 +321,7 @@ func (s *Server) wrap(r route) fiber.Handler {
 		if err != nil {
 			return err
 		}
+		c.Locals(localKey, k.ID)
 		if err := s.limit(c, k); err != nil {
 			return err
 		}
@@ -372,7 +378,8 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	case errors.As(err, &fe):
 		pe = fiberError(fe)
 	default:
-		s.cfg.Logger.Error("api: internal error", logKeyMethod, c.Method(), logKeyPath, c.Path(), logKeyErr, err)
+		keyID, _ := c.Locals(localKey).(string)
+		s.cfg.Logger.Error("api: internal error", logKeyMethod, c.Method(), logKeyPath, c.Path(), logKeyKey, keyID, logKeyErr, err)
 		pe = protocol.NewError(protocol.CodeInternal)
 	}
 	status := pe.Code.HTTPStatus()

@@ -95,7 +95,8 @@ func (o *Options) ensureDefaults() {
 // Stats are the broker's counters since start.
 type Stats struct {
 	Dropped       int64 // messages dropped for any reason (sum of the next three)
-	QosDropped    int64 // QoS messages given up (expired, refused, cleared)
+	QosDropped    int64 // QoS messages given up (expired, refused, a persistent session cleared)
+	QosDiscarded  int64 // QoS messages in flight to a clean-session client when it left (by design; not in Dropped)
 	WriteDropped  int64 // messages dropped because a client's write queue was full
 	QuotaDropped  int64 // messages dropped because a client's inflight store was full
 	AuthRefused   int64 // connections refused for bad credentials
@@ -156,6 +157,7 @@ func (b *Broker) Stats() Stats {
 	info := b.srv.Info
 	s := Stats{
 		QosDropped:    b.hook.qosDropped.Load(),
+		QosDiscarded:  b.hook.qosDiscarded.Load(),
 		WriteDropped:  atomic.LoadInt64(&info.MessagesDropped),
 		QuotaDropped:  atomic.LoadInt64(&info.InflightDropped),
 		AuthRefused:   b.hook.authRefused.Load(),
@@ -174,10 +176,11 @@ func (b *Broker) Close() error { return b.srv.Close() }
 // hook is the broker's auth, ACL and drop-counting hook.
 type hook struct {
 	mqtt.HookBase
-	opts        Options
-	qosDropped  atomic.Int64
-	authRefused atomic.Int64
-	aclDenied   atomic.Int64
+	opts         Options
+	qosDropped   atomic.Int64
+	qosDiscarded atomic.Int64
+	authRefused  atomic.Int64
+	aclDenied    atomic.Int64
 }
 
 func (h *hook) ID() string { return "punchcard" }
@@ -261,6 +264,13 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	return false
 }
 
+// OnQosDropped counts QoS messages the broker gave up on. Those of a
+// clean-session client that has gone are discarded by design (MQTT drops
+// the session with the client) and counted apart.
 func (h *hook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
+	if cl.Properties.Clean && cl.Closed() {
+		h.qosDiscarded.Add(1)
+		return
+	}
 	h.qosDropped.Add(1)
 }

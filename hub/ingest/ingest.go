@@ -174,12 +174,15 @@ func New(l Ledger, opts Options) (*Ingest, error) {
 		SetConnectRetry(true).SetConnectRetryInterval(DefaultRetryInterval).
 		SetKeepAlive(30 * time.Second).SetWriteTimeout(10 * time.Second).
 		SetMessageChannelDepth(uint(opts.QueueSize))
+	subscribed := make(chan struct{})
+	var subOnce sync.Once
 	co.SetOnConnectHandler(func(c paho.Client) {
 		// Subscribe on every (re)connect: a broker that lost the session
 		// (a restarted embedded broker) has forgotten the subscription.
 		tok := c.Subscribe(filter, 1, in.receive)
 		go func() {
 			if tok.WaitTimeout(opts.ConnectTimeout) && tok.Error() == nil {
+				subOnce.Do(func() { close(subscribed) })
 				return
 			}
 			opts.Logger.Error("ingest: subscribe failed", slog.String(logTopic, filter), slog.Any(logError, tok.Error()))
@@ -198,6 +201,15 @@ func New(l Ledger, opts Options) (*Ingest, error) {
 	if err := tok.Error(); err != nil {
 		cancel()
 		return nil, fmt.Errorf("ingest: connect %s: %w", opts.BrokerURL, err)
+	}
+	// New returns once the hub is subscribed, so that nothing published
+	// after it returns can miss the hub.
+	select {
+	case <-subscribed:
+	case <-time.After(opts.ConnectTimeout):
+		in.client.Disconnect(0)
+		cancel()
+		return nil, fmt.Errorf("ingest: subscribe %s: timeout", filter)
 	}
 	in.wg.Add(1)
 	go in.run(ctx)

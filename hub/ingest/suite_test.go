@@ -479,6 +479,13 @@ func runSuite(t *testing.T, env brokerEnv) {
 	t.Run("Burst", func(t *testing.T) {
 		// 5,000 single-redemption QoS 1 messages from four agents at once.
 		h := startHub(t, env, nil)
+		var dropped0 int64
+		if env.dropped != nil {
+			// Earlier subtests' clean-session agents leave with messages in
+			// flight, which the broker counts as given up; only this burst
+			// matters here.
+			dropped0 = env.dropped()
+		}
 		const per = 1250
 		var wg sync.WaitGroup
 		for _, id := range agents[:4] {
@@ -508,8 +515,8 @@ func runSuite(t *testing.T, env brokerEnv) {
 				t.Fatalf("%s watermark = %d, want %d", id, s.Watermark, per)
 			}
 		}
-		if env.dropped != nil && env.dropped() != 0 {
-			t.Fatalf("broker dropped %d messages", env.dropped())
+		if env.dropped != nil && env.dropped() != dropped0 {
+			t.Fatalf("broker dropped %d messages during the burst", env.dropped()-dropped0)
 		}
 	})
 }
