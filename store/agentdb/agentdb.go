@@ -44,6 +44,7 @@ type DB struct {
 	done  chan struct{}
 	once  gosync.Once
 	cerr  error
+	sync  store.Sync
 }
 
 // DefaultCheckpointEvery is how often the background loop checkpoints the
@@ -61,6 +62,27 @@ func (d *DB) beginWrite(ctx context.Context) (*sql.Tx, func(), error) {
 		return nil, nil, err
 	}
 	return tx, func() { tx.Rollback(); d.wmu.Unlock() }, nil
+}
+
+// beginRelaxed is beginWrite for changes that may be lost on a power cut
+// without harm (acknowledged outbox rows reappear and are resent; the hub
+// applies each seq once): the commit skips the fsync, so that the hub's
+// acks do not double the disk flushes of the POS path. The next durable
+// commit flushes them anyway.
+func (d *DB) beginRelaxed(ctx context.Context) (*sql.Tx, func(), error) {
+	d.wmu.Lock()
+	if _, err := d.wconn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
+		d.wmu.Unlock()
+		return nil, nil, err
+	}
+	restore := func() { d.wconn.ExecContext(context.Background(), `PRAGMA synchronous = `+string(d.sync)) }
+	tx, err := d.wconn.BeginTx(ctx, nil)
+	if err != nil {
+		restore()
+		d.wmu.Unlock()
+		return nil, nil, err
+	}
+	return tx, func() { tx.Rollback(); restore(); d.wmu.Unlock() }, nil
 }
 
 // exec runs one write statement on the write connection.
@@ -111,7 +133,10 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &DB{db: sdb, now: opts.Now, stop: make(chan struct{}), done: make(chan struct{})}
+	if opts.Sync == "" {
+		opts.Sync = store.SyncFull
+	}
+	d := &DB{db: sdb, now: opts.Now, stop: make(chan struct{}), done: make(chan struct{}), sync: opts.Sync}
 	if d.wconn, err = sdb.Conn(ctx); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("agentdb: write connection: %w", err)

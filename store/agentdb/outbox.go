@@ -64,7 +64,7 @@ func (d *DB) outboxQuery(ctx context.Context, q string, args ...any) ([]protocol
 // database re-enrolled under the same agent id) moves the counter past it,
 // so that the agent never reuses an id the hub already holds.
 func (d *DB) Ack(ctx context.Context, watermark uint64, beyond []uint64) (int64, error) {
-	tx, end, err := d.beginWrite(ctx)
+	tx, end, err := d.beginRelaxed(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("agentdb: ack: %w", err)
 	}
