@@ -235,6 +235,13 @@ func VerifyCOSE(keys KeySet, tenant protocol.TenantID, cose []byte, now time.Tim
 	key, err := keys.LookupKey(msg.KeyID)
 	if err != nil {
 		if errors.Is(err, ErrUnknownKey) {
+			// A key this side does not know, on a token that names another
+			// tenant: say "another brand" rather than suggest a sync would
+			// help. The unverified iss only picks the reason for a refusal;
+			// nothing is ever accepted on it.
+			if claims.Tenant != tenant {
+				return Claims{}, protocol.NewError(protocol.CodeWrongTenant)
+			}
 			return Claims{}, protocol.Errorf(protocol.CodeUnknownKey,
 				"This code was signed with key %q, which the till does not know yet.", msg.KeyID)
 		}

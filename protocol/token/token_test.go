@@ -334,6 +334,7 @@ func generateFixtures(tb testing.TB) tokenFixtures {
 		{Tenant: "acme", KeyID: "acme-k0", Seed: "acme-k0", InSet: true, NotAfter: t0.Add(-time.Hour)},
 		{Tenant: "acme", KeyID: "acme-k9", Seed: "acme-k9", InSet: false},
 		{Tenant: "beta", KeyID: "beta-k1", Seed: "beta-k1", InSet: true},
+		{Tenant: "gamma", KeyID: "gamma-k1", Seed: "gamma-k1", InSet: false},
 	}}
 	acme := f.signingKey(tb, "acme-k1")
 	beta := f.signingKey(tb, "beta-k1")
@@ -434,6 +435,9 @@ func generateFixtures(tb testing.TB) tokenFixtures {
 	bad("kid bit flipped", EncodeText(flip(goodCOSE, strings.Index(string(goodCOSE), "acme-k1")+6, 0x02)), protocol.CodeUnknownKey)
 	bad("unknown kid", issue(f.signingKey(tb, "acme-k9"), typ), protocol.CodeUnknownKey)
 	bad("other tenant's key", issue(beta, betaClaims), protocol.CodeWrongTenant)
+	gammaClaims := typicalClaims()
+	gammaClaims.Tenant = "gamma"
+	bad("foreign brand's token, key unknown here", issue(f.signingKey(tb, "gamma-k1"), gammaClaims), protocol.CodeWrongTenant)
 	bad("other tenant's key claiming our tenant", signed(beta, encodeProtected(beta.KeyID), []byte{0xa0}, payload), protocol.CodeWrongTenant)
 	f.Bad = append(f.Bad, badCase{Name: "our key claiming other tenant", Tenant: "beta", Now: now,
 		Text: signed(beta, encodeProtected(beta.KeyID), []byte{0xa0}, payload), Code: protocol.CodeWrongTenant})
