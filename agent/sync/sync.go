@@ -535,15 +535,13 @@ func (c *Client) postJSON(ctx context.Context, path string, in, out any) error {
 	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out)
 }
 
-// hubError turns a hub error response ({"error": {...}}) into its
-// protocol.Error.
+// hubError turns a hub error response (the flat protocol.Error JSON
+// {"code","message","field"} that hub/api writes) into its protocol.Error.
 func hubError(resp *http.Response) error {
-	var body struct {
-		Error *protocol.Error `json:"error"`
-	}
+	var body protocol.Error
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if json.Unmarshal(b, &body) == nil && body.Error != nil && body.Error.Code.Known() {
-		return body.Error
+	if json.Unmarshal(b, &body) == nil && body.Code.Known() {
+		return &body
 	}
 	return protocol.Errorf(protocol.CodeUnavailable, "hub answered %s", resp.Status)
 }

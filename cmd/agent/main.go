@@ -38,7 +38,7 @@ const (
 	DBFile         = "agent.db"
 	// DefaultMemoryLimitMB is the soft memory limit: about twice the live
 	// heap of 1,000 campaigns and 100,000 codes.
-	DefaultMemoryLimitMB = 24
+	DefaultMemoryLimitMB = 32
 )
 
 func main() {

@@ -294,7 +294,7 @@ func (h *Hub) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/agent/snapshot", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+AgentSecret {
-			http.Error(w, `{"error":{"code":"unauthenticated","message":"no"}}`, http.StatusUnauthorized)
+			http.Error(w, `{"code":"unauthenticated","message":"no"}`, http.StatusUnauthorized)
 			return
 		}
 		h.SnapshotGets.Add(1)
@@ -302,7 +302,7 @@ func (h *Hub) handler() http.Handler {
 		body, etag := h.snapBody, h.snapETag
 		h.mu.Unlock()
 		if body == nil {
-			http.Error(w, `{"error":{"code":"not_found","message":"no snapshot"}}`, http.StatusNotFound)
+			http.Error(w, `{"code":"not_found","message":"no snapshot"}`, http.StatusNotFound)
 			return
 		}
 		if r.Header.Get("If-None-Match") == etag {

@@ -432,6 +432,26 @@ func (p *Process) Stop() error {
 	return fmt.Errorf("%s ignored SIGTERM for %s and was killed", p.spec.Name, p.spec.StopTimeout)
 }
 
+// Signal sends sig to the current run, e.g. SIGHUP to make a broker reload
+// its password file. It fails when the process is not running.
+func (p *Process) Signal(sig os.Signal) error {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	if cmd == nil {
+		return fmt.Errorf("%s: not started", p.spec.Name)
+	}
+	select {
+	case <-done:
+		return fmt.Errorf("%s: not running: %s", p.spec.Name, exitText(p.ExitErr()))
+	default:
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("%s: signal %v: %w", p.spec.Name, sig, err)
+	}
+	return nil
+}
+
 // Kill sends SIGKILL — a crash, with no chance to flush or say goodbye —
 // and waits until the process is gone.
 func (p *Process) Kill() error {
