@@ -48,6 +48,10 @@ run: build ## start the hub with its embedded defaults
 demo: build ## run the end-to-end story with real processes (docs/demo.md); QR PNGs and logs in demo-out/
 	$(BIN)/punchcard demo -bin $(BIN) -out demo-out
 
+.PHONY: demo-mosquitto
+demo-mosquitto: build ## the same story with Debian's Mosquitto as the broker (passwords, ACL; docs/demo.md)
+	$(BIN)/punchcard demo -bin $(BIN) -out demo-out -broker mosquitto
+
 .PHONY: chaos
 chaos: ## the long fault-test suite: kills, partitions, broker restarts (needs mosquitto)
 	$(GO) test -race -count=1 -timeout 60m -tags chaos -v ./cmd/punchcard/internal/chaos/

@@ -4,7 +4,7 @@
 // redemptions, reconnection, reconciliation, a conflict and a budget that
 // holds. See docs/demo.md.
 //
-//	punchcard demo [-bin bin] [-out demo-out] [-keep]
+//	punchcard demo [-bin bin] [-out demo-out] [-keep] [-broker embedded|mosquitto]
 //
 // Exit status: 0 when every expected outcome was observed, 1 when one was
 // not, 2 when a component the story needs is not available yet, 64 on a
@@ -83,8 +83,13 @@ func ParseDemoFlags(args []string, stderr io.Writer) (demo.Options, error) {
 	fs.StringVar(&opts.OutDir, "out", opts.OutDir, "directory for QR code PNGs, data and process logs (emptied first)")
 	fs.BoolVar(&opts.Keep, "keep", opts.Keep, "keep the processes running at the end until Ctrl-C, to explore them")
 	fs.DurationVar(&opts.StepTimeout, "step-timeout", opts.StepTimeout, "how long one step may wait for the system")
+	fs.StringVar(&opts.Broker, "broker", opts.Broker, `MQTT broker: "embedded" (the hub's own) or "mosquitto" (the demo starts /usr/sbin/mosquitto with passwords and ACL, as docs/operations.md configures it)`)
 	if err := fs.Parse(args); err != nil {
 		return opts, err
+	}
+	if opts.Broker != demo.BrokerEmbedded && opts.Broker != demo.BrokerMosquitto {
+		fmt.Fprintf(stderr, "punchcard demo: -broker %q: want %q or %q\n", opts.Broker, demo.BrokerEmbedded, demo.BrokerMosquitto)
+		return opts, errors.New("usage")
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "punchcard demo: unexpected argument %q\n", fs.Arg(0))

@@ -19,6 +19,8 @@ func TestMain_(t *testing.T) {
 		{name: "ErrUnknownCommand", args: []string{"frobnicate"}, wantCode: exitUsage, wantOut: `unknown command "frobnicate"`},
 		{name: "ErrBadFlag", args: []string{"demo", "-nope"}, wantCode: exitUsage, wantOut: "flag provided but not defined"},
 		{name: "OKHelp", args: []string{"help"}, wantCode: exitOK, wantOut: "demo"},
+		{name: "ErrBadBroker", args: []string{"demo", "-broker", "rabbitmq"}, wantCode: exitUsage, wantOut: `-broker "rabbitmq": want "embedded" or "mosquitto"`},
+		{name: "OKDemoHelpNamesBroker", args: []string{"demo", "-h"}, wantCode: exitUsage, wantOut: "-broker"},
 		{name: "ErrUnavailable", args: []string{"demo", "-bin", "EMPTY", "-out", "OUT"}, wantCode: exitUnavailable, wantOut: "not available yet"},
 	}
 	for _, tt := range tests {

@@ -38,6 +38,11 @@ type Options struct {
 	// BrokerURL, when set, makes the hub use this external broker
 	// ("tcp://127.0.0.1:1883") instead of its embedded one.
 	BrokerURL string
+	// Mosquitto, instead, makes the cluster run its own Mosquitto (under
+	// Dir/mosquitto, log in LogDir) configured as docs/operations.md says —
+	// passwords and ACL enforced — put the hub on it, and give the broker
+	// each agent's login before starting the agent. BrokerURL is ignored.
+	Mosquitto bool
 	// Progress receives waiting lines; nil is silent.
 	Progress func(format string, args ...any)
 	// ReadyTimeout bounds each process's start (default 30 s).
@@ -53,7 +58,15 @@ type Cluster struct {
 	Agents []*StoreAgent
 	// Platform is the hub API with the platform key.
 	Platform HubAPI
+	// Mosquitto is the broker the cluster runs (Options.Mosquitto), or nil.
+	Mosquitto *Mosquitto
+	// hubMQTTPassword is the hub's login on an external broker.
+	hubMQTTPassword string
 }
+
+// HubMQTTUser is the hub's MQTT username on an external broker (the hub's
+// default, cmd/hub -mqtt-user).
+const HubMQTTUser = "punchcard-hub"
 
 // FindBinary returns the path of a binary in dir, or an *Unavailable that
 // names the command that would provide it.
@@ -98,7 +111,21 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	sup.Progress = opts.Progress
-	c := &Cluster{opts: opts, Sup: sup}
+	c := &Cluster{opts: opts, Sup: sup, hubMQTTPassword: randomSecret()}
+	if opts.Mosquitto {
+		// Started first, so StopAll stops it last, after the hub and agents.
+		c.Mosquitto, err = StartSecureMosquitto(ctx, sup, MosquittoOptions{
+			Dir:     filepath.Join(opts.Dir, "mosquitto"),
+			LogPath: filepath.Join(opts.LogDir, "mosquitto.log"),
+			HubUser: HubMQTTUser, HubPassword: c.hubMQTTPassword,
+			Persistent: true,
+		})
+		if err != nil {
+			_ = sup.StopAll()
+			return nil, err
+		}
+		c.opts.BrokerURL = c.Mosquitto.URL()
+	}
 	h, err := c.startHub(ctx)
 	if err != nil {
 		_ = sup.StopAll()
@@ -213,6 +240,14 @@ func (c *Cluster) AddAgent(ctx context.Context, reg RegisteredAgent) (*StoreAgen
 	if err != nil {
 		a.closeProxies()
 		return nil, err
+	}
+	if c.Mosquitto != nil {
+		// What an operator does when a till is registered: its login goes
+		// into the broker's password file.
+		if err := c.Mosquitto.AddUser(ctx, string(reg.Tenant)+"/"+string(reg.ID), reg.Secret, c.opts.ReadyTimeout); err != nil {
+			a.closeProxies()
+			return nil, err
+		}
 	}
 	if a.Proc, err = c.Sup.StartReady(ctx, spec); err != nil {
 		a.closeProxies()

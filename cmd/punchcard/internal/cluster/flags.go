@@ -33,8 +33,10 @@ func (c *Cluster) startHub(ctx context.Context) (*Hub, error) {
 	env := []string{"PUNCHCARD_BOOTSTRAP_KEY=" + h.PlatformKey}
 	if c.opts.BrokerURL != "" {
 		args = append(args, "-broker", c.opts.BrokerURL)
-		// The test broker admits anyone; the hub still needs a password.
-		env = append(env, "PUNCHCARD_MQTT_PASSWORD="+randomSecret())
+		// The chaos tests' broker admits anyone, the cluster's own Mosquitto
+		// checks this login; the hub needs a password either way.
+		args = append(args, "-mqtt-user", HubMQTTUser)
+		env = append(env, "PUNCHCARD_MQTT_PASSWORD="+c.hubMQTTPassword)
 		h.MQTTAddr = trimScheme(c.opts.BrokerURL)
 	} else {
 		mqttPort, err := proc.FreePort()

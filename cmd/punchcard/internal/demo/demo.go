@@ -31,12 +31,25 @@ type Options struct {
 	Keep bool
 	// StepTimeout bounds each wait for the system (sync, reconnection).
 	StepTimeout time.Duration
+	// Broker is BrokerEmbedded (the hub's own MQTT broker) or
+	// BrokerMosquitto (a Mosquitto the demo starts, with passwords and ACL,
+	// as docs/operations.md configures it).
+	Broker string
 }
+
+// The brokers the story runs on.
+const (
+	BrokerEmbedded  = "embedded"
+	BrokerMosquitto = "mosquitto"
+)
 
 // DefaultOptions are the flags' defaults.
 func DefaultOptions() Options {
-	return Options{BinDir: "bin", OutDir: "demo-out", StepTimeout: 60 * time.Second}
+	return Options{BinDir: "bin", OutDir: "demo-out", StepTimeout: 60 * time.Second, Broker: BrokerEmbedded}
 }
+
+// ErrBroker is returned for a Broker the demo does not know.
+var ErrBroker = errors.New(`unknown broker: want "embedded" or "mosquitto"`)
 
 // marker marks an output directory as the demo's, so that emptying it can
 // never delete someone's files.
@@ -50,6 +63,13 @@ var ErrFailed = errors.New("the demo did not observe every expected outcome")
 // is missing, and an error wrapping ErrFailed otherwise. Every process it
 // started is stopped before it returns.
 func Run(ctx context.Context, opts Options, w io.Writer) (err error) {
+	switch opts.Broker {
+	case "":
+		opts.Broker = BrokerEmbedded
+	case BrokerEmbedded, BrokerMosquitto:
+	default:
+		return fmt.Errorf("%w: %q", ErrBroker, opts.Broker)
+	}
 	if err := prepareOut(opts.OutDir); err != nil {
 		return err
 	}
@@ -96,6 +116,9 @@ func Run(ctx context.Context, opts Options, w io.Writer) (err error) {
 func (s *story) keep(ctx context.Context, w io.Writer) {
 	fmt.Fprintf(w, "\nThe processes keep running (-keep) until Ctrl-C; then the last step stops them and audits the ledger.\n")
 	fmt.Fprintf(w, "  hub API       %s   (platform key: %s)\n", s.c.Hub.URL, s.c.Hub.PlatformKey)
+	if m := s.c.Mosquitto; m != nil {
+		fmt.Fprintf(w, "  Mosquitto     %s   (config %s, log %s)\n", m.URL(), filepath.Join(m.Dir, "mosquitto.conf"), m.Proc.LogPath())
+	}
 	for _, a := range s.c.Agents {
 		fmt.Fprintf(w, "  till %-16s %s   (POS API, e.g. curl %s/v1/status)\n", a.ID, a.URL, a.URL)
 	}

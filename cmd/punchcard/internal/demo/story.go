@@ -85,8 +85,12 @@ type story struct {
 }
 
 func (s *story) steps() []step {
+	first := "Head office starts the hub (central server, embedded MQTT broker, SQLite ledger)"
+	if s.opts.Broker == BrokerMosquitto {
+		first = "Head office starts Mosquitto (MQTT broker, passwords and ACL) and the hub (central server, SQLite ledger)"
+	}
 	return []step{
-		{"Head office starts the hub (central server, embedded MQTT broker, SQLite ledger)", s.startHub},
+		{first, s.startHub},
 		{"Two brands sign up: Kaffee Nord (Berlin, Hamburg) and Backhaus Süd (München)", s.tenants},
 		{"Marketing sets up the campaigns and the customers", s.campaigns},
 		{"The tills start in three stores and take their first sync", s.tills},
@@ -117,12 +121,20 @@ func (s *story) startHub(ctx context.Context) error {
 		LogDir:       filepath.Join(s.out, "logs"),
 		Progress:     s.n.Progress,
 		ReadyTimeout: s.opts.StepTimeout,
+		Mosquitto:    s.opts.Broker == BrokerMosquitto,
 	})
 	if err != nil {
 		return err
 	}
 	s.c = c
-	s.expect(true, "hub is up: API %s, MQTT broker %s (pid %d)", c.Hub.URL, c.Hub.MQTTAddr, c.Hub.Proc.Pid())
+	if m := c.Mosquitto; m != nil {
+		s.n.Say("Mosquitto runs on %s (pid %d) with the settings of docs/operations.md: %s", m.Addr, m.Proc.Pid(), filepath.Join(m.Dir, "mosquitto.conf"))
+		anon := cluster.MQTTLogin(m.URL(), "", "")
+		s.expect(anon != nil, "Mosquitto refuses an anonymous client (%v); each till will log in as <tenant>/<till> with its secret and reach only its own topics (ACL)", anon)
+		s.expect(true, "hub is up: API %s, on Mosquitto as %s (pid %d)", c.Hub.URL, cluster.HubMQTTUser, c.Hub.Proc.Pid())
+	} else {
+		s.expect(true, "hub is up: API %s, MQTT broker %s (pid %d)", c.Hub.URL, c.Hub.MQTTAddr, c.Hub.Proc.Pid())
+	}
 	s.n.Say("Its log is %s.", c.Hub.Proc.LogPath())
 	return nil
 }
@@ -250,6 +262,9 @@ func (s *story) tills(ctx context.Context) error {
 			return err
 		}
 		*tl.dst = a
+		if s.c.Mosquitto != nil {
+			s.n.Say("till %s's login %s/%s is in Mosquitto's password file, and Mosquitto accepts it", a.ID, a.Tenant, a.ID)
+		}
 		s.n.Say("till %s in store %s started (POS API %s, pid %d)", a.ID, a.Store, a.URL, a.Proc.Pid())
 	}
 	for _, a := range []*cluster.StoreAgent{s.berlin, s.hamburg, s.munich} {
@@ -763,7 +778,11 @@ func (s *story) reconcile(ctx context.Context) error {
 func (s *story) closing(ctx context.Context) error {
 	err := s.c.Close()
 	s.closed = true
-	s.expect(err == nil, "hub and tills stopped cleanly on SIGTERM%s", errText(err))
+	who := "hub and tills"
+	if s.c.Mosquitto != nil {
+		who = "tills, hub and Mosquitto"
+	}
+	s.expect(err == nil, "%s stopped cleanly on SIGTERM%s", who, errText(err))
 	for _, p := range s.c.Sup.Processes() {
 		if p.Running() {
 			s.expect(false, "%s is still running", p.Name())

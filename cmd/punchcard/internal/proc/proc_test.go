@@ -403,3 +403,30 @@ func alive(pid int) bool {
 	i := strings.LastIndexByte(string(b), ')')
 	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
 }
+
+func TestSignal(t *testing.T) {
+	s := mustSupervisor(t)
+	p, err := s.StartReady(context.Background(), helperSpec(t, "listener", "serve"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("OK", func(t *testing.T) {
+		if err := p.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-p.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("the helper did not exit on the signal")
+		}
+		log, _ := os.ReadFile(p.LogPath())
+		if !strings.Contains(string(log), "helper got SIGTERM") {
+			t.Fatalf("the helper did not receive the signal:\n%s", log)
+		}
+	})
+	t.Run("ErrNotRunning", func(t *testing.T) {
+		if err := p.Signal(syscall.SIGHUP); err == nil || !strings.Contains(err.Error(), "not running") {
+			t.Fatalf("Signal after exit = %v, want a not-running error", err)
+		}
+	})
+}
