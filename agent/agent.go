@@ -38,6 +38,10 @@ const (
 	LogKeyCampaign = "campaign"
 )
 
+// DefaultLowWater is the fraction of the last grant at or below which the
+// agent asks the hub for more allowance, in the background.
+const DefaultLowWater = 0.25
+
 // DefaultAllowanceWait bounds how long a redeem waits for the hub to top up
 // an exhausted allowance before refusing with allowance_exhausted.
 const DefaultAllowanceWait = 2 * time.Second
@@ -63,10 +67,24 @@ type Agent struct {
 	Logger *slog.Logger
 	// AllowanceWait; preset to DefaultAllowanceWait.
 	AllowanceWait time.Duration
+	// LowWater is the fraction of the last grant at or below which the
+	// agent tops up an allowance in the background; preset to
+	// DefaultLowWater.
+	LowWater float64
+	// RequireWatermark makes the agent record nothing (redeem, earn) until
+	// its database has heard the hub's watermark once (an Ack, which moves
+	// the sequence counter past every seq the hub holds for this agent).
+	// Set it whenever the agent syncs with a hub: a fresh database under a
+	// re-enrolled agent id would otherwise reuse seqs the hub already
+	// applied, and the hub would drop those redemptions as duplicates.
+	RequireWatermark bool
 
-	db   *agentdb.DB
-	link atomic.Pointer[linkBox]
-	view atomic.Pointer[view]
+	db        *agentdb.DB
+	link      atomic.Pointer[linkBox]
+	view      atomic.Pointer[view]
+	heard     atomic.Bool   // the database heard the hub's watermark (monotonic)
+	refilling atomic.Bool   // a background allowance top-up is running
+	allowTurn chan struct{} // one allowance exchange with the hub at a time
 }
 
 type linkBox struct{ Link }
@@ -75,7 +93,8 @@ type linkBox struct{ Link }
 // agent without a snapshot refuses every reward with never_synced until its
 // first sync.
 func New(ctx context.Context, tenant protocol.TenantID, id protocol.AgentID, db *agentdb.DB) (*Agent, error) {
-	a := &Agent{Tenant: tenant, ID: id, Now: time.Now, Logger: slog.Default(), AllowanceWait: DefaultAllowanceWait, db: db}
+	a := &Agent{Tenant: tenant, ID: id, Now: time.Now, Logger: slog.Default(), AllowanceWait: DefaultAllowanceWait, LowWater: DefaultLowWater, db: db,
+		allowTurn: make(chan struct{}, 1)}
 	s, ok, err := db.LoadSnapshot(ctx)
 	if err != nil {
 		return nil, err
@@ -269,6 +288,7 @@ type resolved struct {
 	single   bool            // limited to one use: a double spend risk offline
 	bound    bool            // bound to this store: no double spend risk
 	known    int64           // uses known to the hub at the snapshot
+	spent    int64           // gift card spending known to the hub at the snapshot
 	maxUses  int64
 	balance  int64 // gift card balance per snapshot, -1 when none
 	customer *protocol.Customer
@@ -282,6 +302,7 @@ type decision struct {
 	inputOf  []int // engine redeemable index -> input index
 	offline  bool
 	customer *protocol.Customer
+	grants   map[protocol.CampaignID]uint64 // allowance grant numbers evaluated with
 }
 
 // prepare checks the preconditions every decision shares.
@@ -344,6 +365,10 @@ func (a *Agent) evaluate(ctx context.Context, b Basket, noEarn bool) (*decision,
 		if err != nil {
 			return err
 		}
+		if d.grants == nil {
+			d.grants = map[protocol.CampaignID]uint64{}
+		}
+		d.grants[id] = al.Grant
 		req.Budgets[id] = rules.Budget{}
 		if ok && (al.Expires == 0 || now.UnixMicro() < al.Expires) {
 			req.Budgets[id] = rules.Budget{Count: al.Count, Amount: al.Amount}
@@ -394,6 +419,7 @@ func (a *Agent) resolve(ctx context.Context, v *view, in Input, now time.Time) r
 		single:  c.Uses == 1,
 		bound:   c.BoundTo(v.snap.Store),
 		known:   c.Used,
+		spent:   c.Spent,
 		balance: -1,
 	}
 	if c.Uses > 0 {
@@ -403,7 +429,10 @@ func (a *Agent) resolve(ctx context.Context, v *view, in Input, now time.Time) r
 	if c.Balance != nil {
 		r.red.Kind = rules.RedeemGiftCard
 		r.balance = c.Balance.Amount
-		r.red.Balance = max(c.Balance.Amount-spent, 0)
+		// The hub's Spent counts every till's synced spending, this till's
+		// included; the local sum counts this till's, synced or not. The
+		// larger is the best lower bound of what is gone.
+		r.red.Balance = max(c.Balance.Amount-max(spent, c.Spent), 0)
 		r.single = true // a balance can be double spent at two offline tills
 	}
 	return r
@@ -502,10 +531,61 @@ func (d *decision) quote(in []Input) Quote {
 // Reason codes: never_synced, snapshot_stale, invalid_input,
 // too_many_redeemables, and per redeemable every code of token.Verify and
 // rules.Evaluate, code_unknown, code_revoked and allowance_exhausted.
+//
+// It reports the decision Redeem would make in the same state: online, an
+// exhausted allowance is topped up first exactly as Redeem does, points
+// are those Redeem records, and a redeemable that needs the hub offline is
+// refused with needs_hub. What it cannot foresee is what changes before
+// the redeem (other sales using the allowance or a single-use code, an
+// allowance recall, the connection dropping) and the offline risk
+// envelope's running totals (offline_limit_reached), checked only when
+// the redemption is recorded.
 func (a *Agent) Validate(ctx context.Context, b Basket) (Quote, error) {
-	d, err := a.evaluate(ctx, b, false)
+	d, q, err := a.decide(ctx, b)
 	if err != nil {
 		return Quote{}, err
 	}
-	return d.quote(b.Redeemables), nil
+	if q.Error == nil {
+		for _, res := range d.dec.Results {
+			if !res.Applied {
+				continue
+			}
+			if i, ok := d.needsHub(res); ok {
+				e := protocol.NewError(protocol.CodeNeedsHub)
+				q.Results[i].Applied, q.Results[i].Reason, q.Results[i].Message = false, e.Code, e.Message
+				q.Error = &protocol.Error{Code: e.Code, Message: e.Message, Field: fmt.Sprintf("redeemables[%d]", i)}
+				break
+			}
+		}
+	}
+	return q, nil
+}
+
+// decide evaluates the basket as Validate and Redeem both do: online, an
+// exhausted allowance is topped up once before the answer.
+func (a *Agent) decide(ctx context.Context, b Basket) (*decision, Quote, error) {
+	d, err := a.evaluate(ctx, b, false)
+	if err != nil {
+		return nil, Quote{}, err
+	}
+	q := d.quote(b.Redeemables)
+	if q.Error != nil && q.Error.Code == protocol.CodeAllowanceExhausted && a.topUp(ctx, d) {
+		if d, err = a.evaluate(ctx, b, false); err != nil {
+			return nil, Quote{}, err
+		}
+		q = d.quote(b.Redeemables)
+	}
+	return d, q, nil
+}
+
+// needsHub reports whether an applied result may only be recorded online
+// (a single-use code or gift card not bound to this store, while offline,
+// with an envelope that allows no such risk), and the input it came from.
+func (d *decision) needsHub(res rules.Result) (int, bool) {
+	if !d.offline || res.Index < 0 || res.Index >= len(d.inputOf) {
+		return 0, false
+	}
+	i := d.inputOf[res.Index]
+	in := d.inputs[i]
+	return i, in.single && !in.bound && (d.v.env.PerRedemption == 0 || d.v.env.Count == 0)
 }

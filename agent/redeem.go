@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
@@ -121,16 +122,12 @@ func (a *Agent) Redeem(ctx context.Context, r RedeemRequest) (*Receipt, error) {
 }
 
 func (a *Agent) redeem(ctx context.Context, r RedeemRequest, hash []byte) (*Receipt, error) {
-	d, err := a.evaluate(ctx, r.Basket, true)
-	if err != nil {
+	if err := a.awaitWatermark(ctx); err != nil {
 		return nil, err
 	}
-	q := d.quote(r.Redeemables)
-	if q.Error != nil && q.Error.Code == protocol.CodeAllowanceExhausted && a.topUp(ctx, d) {
-		if d, err = a.evaluate(ctx, r.Basket, true); err != nil {
-			return nil, err
-		}
-		q = d.quote(r.Redeemables)
+	d, q, err := a.decide(ctx, r.Basket)
+	if err != nil {
+		return nil, err
 	}
 	if q.Error != nil {
 		return nil, &RefusedError{Err: q.Error, Quote: q}
@@ -152,9 +149,9 @@ func (a *Agent) redeem(ctx context.Context, r RedeemRequest, hash []byte) (*Rece
 		}
 		if res.Index >= 0 && res.Index < len(d.inputOf) {
 			in := d.inputs[d.inputOf[res.Index]]
-			fact.Code = &agentdb.CodeUse{Uses: 1, Spend: res.Spend, MaxUses: in.maxUses, KnownUses: in.known, Balance: in.balance}
+			fact.Code = &agentdb.CodeUse{Uses: 1, Spend: res.Spend, MaxUses: in.maxUses, KnownUses: in.known, Balance: in.balance, KnownSpent: in.spent}
 			if d.offline && in.single && !in.bound {
-				if d.v.env.PerRedemption == 0 || d.v.env.Count == 0 {
+				if _, needs := d.needsHub(res); needs {
 					return nil, protocol.NewError(protocol.CodeNeedsHub)
 				}
 				fact.Risk = max(rd.Discount+rd.Spend, 1)
@@ -165,7 +162,51 @@ func (a *Agent) redeem(ctx context.Context, r RedeemRequest, hash []byte) (*Rece
 	if len(req.Facts) == 0 {
 		return nil, &RefusedError{Err: protocol.NewError(protocol.CodeNoEffect), Quote: q}
 	}
-	return a.commit(ctx, req, func(rc *Receipt) { rc.Offline, rc.Quote = d.offline, &q })
+	// The points the quote promises (computed on the order after its
+	// discounts) are recorded with the redemptions, in the same
+	// transaction: quote, receipt and ledger agree, and the hub gets each
+	// earn fact once under its (agent, seq). A sale already credited by
+	// /earn under this txn_id keeps that credit and earns nothing here.
+	points := d.dec.PointsEarned
+	if earn := a.earnFacts(d, r.TxnID, r.Order); len(earn) > 0 {
+		earned, err := a.db.Facts(ctx, agentdb.OpEarn, r.TxnID)
+		if err != nil {
+			return nil, err
+		}
+		if len(earned) > 0 {
+			points = 0
+		} else {
+			req.Facts = append(req.Facts, earn...)
+		}
+	}
+	rc, err := a.commit(ctx, req, func(rc *Receipt) { rc.Offline, rc.Quote, rc.Points = d.offline, &q, points })
+	if err == nil && usesAllowance(req) {
+		a.kickRefresh()
+	}
+	return rc, err
+}
+
+func usesAllowance(req agentdb.Request) bool {
+	for _, f := range req.Facts {
+		if f.Allowance != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// earnFacts are the earn facts of a decision's points, one per program.
+func (a *Agent) earnFacts(d *decision, txn string, o protocol.Order) []agentdb.Fact {
+	var out []agentdb.Fact
+	for _, e := range d.dec.Earnings {
+		if e.Points <= 0 {
+			continue
+		}
+		fact := agentdb.Fact{Redemption: a.redemption(d, txn, o)}
+		fact.Redemption.Kind, fact.Redemption.Campaign, fact.Redemption.Points = protocol.KindEarn, e.Campaign, e.Points
+		out = append(out, fact)
+	}
+	return out
 }
 
 func (a *Agent) redemption(d *decision, txn string, o protocol.Order) protocol.Redemption {
@@ -203,8 +244,112 @@ func (a *Agent) commit(ctx context.Context, req agentdb.Request, fill func(*Rece
 	return &rc, nil
 }
 
+// awaitWatermark holds a redeem or earn until the database has heard the
+// hub's watermark once (RequireWatermark). Online, it waits up to
+// AllowanceWait for the Ack that answers the agent's first heartbeat;
+// otherwise it refuses with never_synced.
+func (a *Agent) awaitWatermark(ctx context.Context) error {
+	if !a.RequireWatermark || a.heard.Load() {
+		return nil
+	}
+	deadline := time.Now().Add(a.AllowanceWait)
+	for {
+		ok, err := a.db.HeardHub(ctx)
+		if err != nil {
+			return err
+		}
+		if ok {
+			a.heard.Store(true)
+			return nil
+		}
+		if _, on := a.online(); !on || time.Now().After(deadline) {
+			return protocol.Errorf(protocol.CodeNeverSynced, "This till has not finished its first sync with the hub. Try again when online.")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// RefreshAllowances asks the hub, when online, for allowance for every
+// limited campaign of the snapshot the agent holds none of, or whose
+// allowance has fallen to the low-water mark (LowWater of the last grant).
+// The sync client calls it after every sync (snapshot applied or
+// confirmed, which includes every reconnect); Redeem triggers it in the
+// background after using an allowance. A till that goes offline before its
+// first sale of a limited campaign can then still sell it. It returns the
+// first error; refusals (budget_exhausted, campaign_stopped) are only
+// logged.
+func (a *Agent) RefreshAllowances(ctx context.Context) error {
+	v := a.view.Load()
+	link, on := a.online()
+	if v == nil || !on {
+		return nil
+	}
+	if !a.lockAllowances(ctx) {
+		return ctx.Err()
+	}
+	defer a.unlockAllowances()
+	ids := make([]protocol.CampaignID, 0, len(v.limited))
+	for id := range v.limited {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	now := a.Now().UnixMicro()
+	var first error
+	for _, id := range ids {
+		al, ok, err := a.db.Allowance(ctx, id)
+		if err != nil {
+			return err
+		}
+		if ok && !al.Low(a.LowWater, now) {
+			continue
+		}
+		g, err := link.RequestAllowance(ctx, id)
+		if err != nil {
+			if c := protocol.ErrorCode(err); c == protocol.CodeBudgetExhausted || c == protocol.CodeCampaignStopped || c == protocol.CodeCampaignUnknown {
+				a.Logger.Debug("agent: no allowance", LogKeyCampaign, id, "err", err)
+				continue
+			}
+			a.Logger.Warn("agent: allowance request failed", LogKeyCampaign, id, "err", err)
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		if g.Count == 0 && g.Amount == 0 {
+			continue
+		}
+		if _, err := a.db.Grant(ctx, g); err != nil {
+			return err
+		}
+	}
+	return first
+}
+
+// kickRefresh runs RefreshAllowances in the background, once at a time:
+// never in the POS request path.
+func (a *Agent) kickRefresh() {
+	if _, on := a.online(); !on || !a.refilling.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer a.refilling.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
+		defer cancel()
+		a.RefreshAllowances(ctx)
+	}()
+}
+
+// refreshTimeout bounds one background allowance refresh.
+const refreshTimeout = 30 * time.Second
+
 // topUp asks the hub for more allowance for every limited campaign that
-// ran out, when online. It reports whether anything was granted.
+// ran out, when online. It reports whether the allowance may have changed
+// (a grant, or one that a concurrent request applied), so that the caller
+// evaluates again.
 func (a *Agent) topUp(ctx context.Context, d *decision) bool {
 	link, on := a.online()
 	if !on {
@@ -212,13 +357,25 @@ func (a *Agent) topUp(ctx context.Context, d *decision) bool {
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.AllowanceWait)
 	defer cancel()
-	granted := false
+	if !a.lockAllowances(ctx) {
+		return false
+	}
+	defer a.unlockAllowances()
+	changed := false
 	seen := map[protocol.CampaignID]bool{}
+	now := a.Now().UnixMicro()
 	for _, res := range d.dec.Results {
 		if res.Applied || res.Reason != protocol.CodeBudgetExhausted || !d.v.limited[res.Campaign] || seen[res.Campaign] {
 			continue
 		}
 		seen[res.Campaign] = true
+		// A background refresh may have filled it while this request
+		// waited its turn.
+		if al, ok, err := a.db.Allowance(ctx, res.Campaign); err == nil && ok && (al.Count != 0 && al.Amount != 0) &&
+			(al.Expires == 0 || now < al.Expires) && al.Grant > d.grants[res.Campaign] {
+			changed = true
+			continue
+		}
 		al, err := link.RequestAllowance(ctx, res.Campaign)
 		if err != nil {
 			a.Logger.Warn("agent: allowance request failed", LogKeyCampaign, res.Campaign, "err", err)
@@ -228,11 +385,26 @@ func (a *Agent) topUp(ctx context.Context, d *decision) bool {
 			continue
 		}
 		if ok, err := a.db.Grant(ctx, al); err == nil && ok {
-			granted = true
+			changed = true
 		}
 	}
-	return granted
+	return changed
 }
+
+// lockAllowances takes the agent's one turn at asking the hub for
+// allowance (background refresh and POS top-up alike), so that a top-up
+// never races a refresh whose grant the hub has counted but the agent not
+// yet stored. It gives up when ctx ends.
+func (a *Agent) lockAllowances(ctx context.Context) bool {
+	select {
+	case a.allowTurn <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (a *Agent) unlockAllowances() { <-a.allowTurn }
 
 // EarnRequest asks to credit loyalty points for a paid order.
 type EarnRequest struct {
@@ -255,20 +427,50 @@ func (a *Agent) Earn(ctx context.Context, r EarnRequest) (*Receipt, error) {
 	if rc, err := a.replay(ctx, agentdb.OpEarn, r.TxnID, hash); err != nil || rc != nil {
 		return rc, err
 	}
+	if rc, err := a.earnedByRedeem(ctx, r.TxnID); err != nil || rc != nil {
+		return rc, err
+	}
+	if err := a.awaitWatermark(ctx); err != nil {
+		return nil, err
+	}
 	d, err := a.evaluate(ctx, Basket{Order: r.Order, Customer: r.Customer}, false)
 	if err != nil {
 		return nil, err
 	}
 	req := agentdb.Request{Op: agentdb.OpEarn, TxnID: r.TxnID, Hash: hash, Envelope: d.v.env}
-	for _, e := range d.dec.Earnings {
-		fact := agentdb.Fact{Redemption: a.redemption(d, r.TxnID, r.Order)}
-		fact.Redemption.Kind, fact.Redemption.Campaign, fact.Redemption.Points = protocol.KindEarn, e.Campaign, e.Points
-		req.Facts = append(req.Facts, fact)
-	}
+	req.Facts = a.earnFacts(d, r.TxnID, r.Order)
 	if len(req.Facts) == 0 {
 		return nil, protocol.NewError(protocol.CodeNoEffect)
 	}
 	return a.commit(ctx, req, func(rc *Receipt) { rc.Offline, rc.Points = d.offline, d.dec.PointsEarned })
+}
+
+// earnedByRedeem answers an earn for a sale that went through redeem. A
+// redeem with a customer already recorded the sale's points (on the order
+// after discounts, as its quote said): the earn replays those and records
+// nothing. A redeem without a customer earned nothing, and an earn now
+// would count whatever order it is sent, not the discounted one: refused
+// with conflict (send the customer with the redeem). Nil when no redeem
+// used txn.
+func (a *Agent) earnedByRedeem(ctx context.Context, txn string) (*Receipt, error) {
+	facts, err := a.db.Facts(ctx, agentdb.OpRedeem, txn)
+	if err != nil || len(facts) == 0 {
+		return nil, err
+	}
+	rc := &Receipt{TxnID: txn, Op: string(agentdb.OpEarn), Replayed: true}
+	for _, f := range facts {
+		r := f.Redemption
+		if r.Kind != protocol.KindEarn {
+			continue
+		}
+		rc.Offline = r.Offline
+		rc.Points += r.Points
+		rc.Facts = append(rc.Facts, Fact{ID: r.ID, Kind: r.Kind.String(), Campaign: r.Campaign, Points: r.Points, HLC: r.HLC})
+	}
+	if len(rc.Facts) == 0 {
+		return nil, protocol.Errorf(protocol.CodeConflict, "This sale was redeemed without a customer; points are given with the redeem.")
+	}
+	return rc, nil
 }
 
 // RollbackRequest voids what an earlier redeem or earn recorded. TxnID is
@@ -366,6 +568,12 @@ func (a *Agent) Status(ctx context.Context) (Status, error) {
 	case v == nil:
 		s.NeverSynced = true
 		s.Message = protocol.CodeNeverSynced.Message()
+	case a.RequireWatermark && st.AckedAt.IsZero():
+		// A snapshot, but the hub's watermark not heard yet: redeem and
+		// earn refuse with never_synced until it is (awaitWatermark).
+		s.NeverSynced = true
+		s.Store = v.snap.Store.ID
+		s.Message = "This till has not finished its first sync with the hub."
 	default:
 		s.Store = v.snap.Store.ID
 		t := st.SyncedAt.UTC()

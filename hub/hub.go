@@ -40,6 +40,8 @@ const (
 	// DefaultShutdownTimeout bounds how long Close waits for open HTTP
 	// requests.
 	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultAnnounceInterval is Options.AnnounceInterval's default.
+	DefaultAnnounceInterval = 2 * time.Second
 )
 
 // Options configure Open. The zero value runs everything embedded with the
@@ -70,6 +72,12 @@ type Options struct {
 	BootstrapKey string
 	Sync         store.Sync   // SQLite synchronous; default store.SyncFull
 	Logger       *slog.Logger // default slog.Default()
+	// AnnounceInterval is the least time between two snapshot
+	// announcements to one tenant's agents; changes in between are
+	// coalesced into one announcement at its end, so a busy store's
+	// redemptions do not cause a snapshot storm. Default
+	// DefaultAnnounceInterval.
+	AnnounceInterval time.Duration
 }
 
 func (o *Options) ensureDefaults() {
@@ -93,6 +101,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.AnnounceInterval <= 0 {
+		o.AnnounceInterval = DefaultAnnounceInterval
 	}
 }
 
@@ -121,6 +132,11 @@ type Hub struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
+
+	amu     sync.Mutex                      // guards the announcement state and closed
+	closed  bool                            // no new background work once set
+	lastAnn map[protocol.TenantID]time.Time // last announcement per tenant
+	pending map[protocol.TenantID]bool      // an announcement is scheduled
 }
 
 // Open opens the database, starts the broker (unless external) and ingest,
@@ -128,7 +144,7 @@ type Hub struct {
 func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	opts.ensureDefaults()
 	log := opts.Logger
-	h := &Hub{opts: opts}
+	h := &Hub{opts: opts, lastAnn: map[protocol.TenantID]time.Time{}, pending: map[protocol.TenantID]bool{}}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -168,12 +184,12 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 		brokerURL = h.Broker.URL()
 		log.Info("hub: embedded MQTT broker listening", slog.String(logAddr, h.Broker.Addr()))
 	}
-	h.Ingest, err = ingest.New(h.Ledger, ingest.Options{BrokerURL: brokerURL, ClientID: opts.MQTTClientID, Username: opts.MQTTUsername,
+	h.Ingest, err = ingest.New(notifyingLedger{h.Ledger, h}, ingest.Options{BrokerURL: brokerURL, ClientID: opts.MQTTClientID, Username: opts.MQTTUsername,
 		Password: password, ShareGroup: opts.ShareGroup, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	h.API, err = api.New(api.Config{Catalog: h.Catalog, Ledger: h.Ledger, Logger: log, OnChange: h.announce})
+	h.API, err = api.New(api.Config{Catalog: h.Catalog, Ledger: h.Ledger, Logger: log, OnChange: h.announce, OnStop: h.recall})
 	if err != nil {
 		return nil, err
 	}
@@ -243,6 +259,9 @@ func (h *Hub) Close() error {
 		} else if h.metricsLn != nil {
 			h.metricsLn.Close()
 		}
+		h.amu.Lock()
+		h.closed = true
+		h.amu.Unlock()
 		h.wg.Wait()
 		if h.Ingest != nil {
 			errs = append(errs, h.Ingest.Close())
@@ -257,30 +276,132 @@ func (h *Hub) Close() error {
 	return errors.Join(errs...)
 }
 
-// announce tells every agent of the tenant that catalog version v exists,
-// on their retained snapshot topics. The API calls it after a change and
-// must not be blocked, so the work runs in the background.
-func (h *Hub) announce(tenant protocol.TenantID, v uint64) {
+// announce tells every agent of the tenant that its snapshot changed, on
+// their retained snapshot topics: after a catalog change (the API), an
+// online redemption of a code, or an ingested batch that used codes. It
+// must not block, so the work runs in the background, and it is coalesced:
+// at most one announcement per tenant per Options.AnnounceInterval, the
+// first at once, later ones at the end of the interval. The version is
+// read when the announcement is sent, so v only says that something
+// changed.
+func (h *Hub) announce(tenant protocol.TenantID, _ uint64) {
+	h.amu.Lock()
+	defer h.amu.Unlock()
+	if h.closed || h.pending[tenant] {
+		return
+	}
+	wait := h.opts.AnnounceInterval - time.Since(h.lastAnn[tenant])
+	h.pending[tenant] = true
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
-		if err := h.Announce(h.ctx, tenant, v); err != nil && h.ctx.Err() == nil {
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			select {
+			case <-h.ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+		h.amu.Lock()
+		h.pending[tenant], h.lastAnn[tenant] = false, time.Now()
+		h.amu.Unlock()
+		v, err := h.Catalog.Version(h.ctx, tenant)
+		if err == nil {
+			err = h.Announce(h.ctx, tenant, v)
+		}
+		if err != nil && h.ctx.Err() == nil {
 			h.opts.Logger.Error("hub: snapshot announcement", slog.String(logTenant, string(tenant)), slog.Any(logErr, err))
 		}
 	}()
 }
 
 // Announce publishes SnapshotAnnounce{Version: v} to every agent of tenant.
+// Its ETag is the ledger's journal mark ("L" and the number), not a real
+// snapshot ETag: it differs from the agent's, so an agent already at
+// version v revalidates with If-None-Match and gets the codes' new uses and
+// spending (or a 304 when none of its codes changed).
 func (h *Hub) Announce(ctx context.Context, tenant protocol.TenantID, v uint64) error {
+	agents, err := h.Catalog.Agents(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	mark, err := h.Ledger.JournalMark(ctx)
+	if err != nil {
+		return err
+	}
+	ann := protocol.SnapshotAnnounce{Version: v, ETag: fmt.Sprintf(`"L%d"`, mark)}
+	var errs []error
+	for _, a := range agents {
+		errs = append(errs, h.Ingest.AnnounceSnapshot(ctx, tenant, a.ID, ann))
+	}
+	return errors.Join(errs...)
+}
+
+// recall asks every agent of tenant to give back its allowance of a
+// campaign just stopped (AllowanceRecall), in the background. An agent
+// offline now gets it when it reconnects only if its session persisted;
+// otherwise its next snapshot no longer offers the campaign and its
+// allowance is returned when it next syncs.
+func (h *Hub) recall(tenant protocol.TenantID, campaign protocol.CampaignID) {
+	h.amu.Lock()
+	defer h.amu.Unlock()
+	if h.closed {
+		return
+	}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		if err := h.Recall(h.ctx, tenant, campaign); err != nil && h.ctx.Err() == nil {
+			h.opts.Logger.Error("hub: allowance recall", slog.String(logTenant, string(tenant)), slog.Any(logErr, err))
+		}
+	}()
+}
+
+// Recall publishes AllowanceRecall{Campaign: campaign} to every agent of
+// tenant.
+func (h *Hub) Recall(ctx context.Context, tenant protocol.TenantID, campaign protocol.CampaignID) error {
 	agents, err := h.Catalog.Agents(ctx, tenant)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, a := range agents {
-		errs = append(errs, h.Ingest.AnnounceSnapshot(ctx, tenant, a.ID, protocol.SnapshotAnnounce{Version: v}))
+		errs = append(errs, h.Ingest.RecallAllowance(ctx, tenant, a.ID, campaign))
 	}
 	return errors.Join(errs...)
+}
+
+// notifyingLedger is the ledger as ingest sees it: after a batch that used
+// a code (or gift card) is applied, the tenant's snapshot is re-announced,
+// since snapshots carry the codes' uses and spending.
+type notifyingLedger struct {
+	*ledger.Ledger
+	h *Hub
+}
+
+var _ ingest.Ledger = notifyingLedger{}
+
+func (n notifyingLedger) ApplyBatches(ctx context.Context, bs []ledger.Batch) ([]ledger.Result, error) {
+	res, err := n.Ledger.ApplyBatches(ctx, bs)
+	if err != nil {
+		return res, err
+	}
+	done := map[protocol.TenantID]bool{}
+	for i, b := range bs {
+		if res[i].Err != nil || done[b.Tenant] {
+			continue
+		}
+		for _, r := range b.Redemptions {
+			if r.Code != "" {
+				done[b.Tenant] = true
+				n.h.announce(b.Tenant, 0)
+				break
+			}
+		}
+	}
+	return res, nil
 }
 
 // catalogAuth checks agents' MQTT passwords against the catalog.

@@ -57,6 +57,9 @@ type Agent interface {
 	ApplySnapshot(ctx context.Context, body []byte, etag string) (uint64, error)
 	SnapshotVersion() (uint64, string)
 	Grant(ctx context.Context, a protocol.Allowance) error
+	// RefreshAllowances asks for the allowances the agent lacks or runs
+	// low on; called after every sync.
+	RefreshAllowances(ctx context.Context) error
 }
 
 // Outbox is the agent's durable outbox and counters (store/agentdb).
@@ -415,7 +418,10 @@ func (c *Client) triggerFetch() {
 	}
 }
 
-// fetcher pulls snapshots one at a time.
+// refreshTimeout bounds the allowance requests after one sync.
+const refreshTimeout = 30 * time.Second
+
+// fetcher pulls snapshots one at a time, then refreshes allowances.
 func (c *Client) fetcher() {
 	defer c.wg.Done()
 	for {
@@ -424,9 +430,20 @@ func (c *Client) fetcher() {
 			return
 		case <-c.fetch:
 		}
-		if err := c.FetchSnapshot(c.ctx); err != nil && c.ctx.Err() == nil {
-			c.log.Warn("sync: snapshot", "err", err)
+		if err := c.FetchSnapshot(c.ctx); err != nil {
+			if c.ctx.Err() == nil {
+				c.log.Warn("sync: snapshot", "err", err)
+			}
+			continue
 		}
+		// Synced (a snapshot applied or confirmed, on every reconnect too):
+		// take a share of every limited campaign now, while online, so the
+		// till can sell it if it goes offline before its first sale of it.
+		ctx, cancel := context.WithTimeout(c.ctx, refreshTimeout)
+		if err := c.agent.RefreshAllowances(ctx); err != nil && c.ctx.Err() == nil {
+			c.log.Warn("sync: allowances", "err", err)
+		}
+		cancel()
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -20,8 +21,8 @@ import (
 
 // runHub opens the whole hub (catalog, ledger, embedded broker, ingest,
 // HTTP API) in-process on loopback, with tenant acme, agent till-1 in store
-// berlin-1, a limited 10% campaign with code SUMMER10 and a 5.00 campaign
-// for tokens. It returns the hub and the agent's secret.
+// berlin-1, a limited 10% campaign with code SUMMER10, a 5.00 campaign
+// for tokens and a loyalty program (1 point per 1.00 after discounts). It returns the hub and the agent's secret.
 func runHub(t *testing.T) (*hub.Hub, string) {
 	t.Helper()
 	ctx := context.Background()
@@ -49,6 +50,7 @@ func runHub(t *testing.T) (*hub.Hub, string) {
 	for _, doc := range []string{
 		`{"schema":1,"id":"summer","tenant":"acme","status":"active","currency":"EUR","reward":{"kind":"percent_off","percent_bp":1000},"limits":{"max_redemptions":100000}}`,
 		`{"schema":1,"id":"five","tenant":"acme","status":"active","currency":"EUR","reward":{"kind":"amount_off","amount":500}}`,
+		`{"schema":1,"id":"loyal","tenant":"acme","status":"active","currency":"EUR","reward":{"kind":"points","points":{"earn":[{"id":"spend","on":"spend","per_amount":100,"milli_points":1000}]}}}`,
 	} {
 		if _, err := c.CreateCampaign(ctx, catalog.System, agenttest.Tenant, []byte(doc)); err != nil {
 			t.Fatal(err)
@@ -142,4 +144,119 @@ func TestWithHub(t *testing.T) {
 			t.Fatalf("conflicts: %+v", cs)
 		}
 	})
+}
+
+// TestSyncFixes runs the demo author's findings against the real hub.
+func TestSyncFixes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs processes")
+	}
+	ctx := context.Background()
+	bin := buildAgent(t)
+	t.Run("OfflineBeforeFirstSale", func(t *testing.T) {
+		// A fresh till syncs, is cut off before its first sale of the
+		// limited campaign, and still sells it within its allowance.
+		h, secret := runHub(t)
+		dir := t.TempDir()
+		p := startProcAs(t, bin, dir, h.Broker.URL(), "http://"+h.HTTPAddr(), secret)
+		waitFor(t, "allowance taken at sync", func() bool {
+			for _, al := range p.status(t).Allowances {
+				if al.Campaign == "summer" && al.Count > 0 {
+					return true
+				}
+			}
+			return false
+		})
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+		off := startProcAs(t, bin, dir, "", "", secret)
+		if st := off.status(t); st.Online {
+			t.Fatalf("not cut off: %+v", st)
+		}
+		if _, ok, err := off.redeemCode("OFF1", agenttest.CodeSummer); err != nil || !ok {
+			t.Fatalf("offline redeem of a limited campaign: %v %v", ok, err)
+		}
+	})
+	t.Run("PointsOnDiscountedBasket", func(t *testing.T) {
+		h, secret := runHub(t)
+		p := startProcAs(t, bin, t.TempDir(), h.Broker.URL(), "http://"+h.HTTPAddr(), secret)
+		waitFor(t, "first sync", func() bool { st := p.status(t); return st.SnapshotVersion > 0 && st.Online && !st.NeverSynced })
+		cust := &protocol.Customer{ID: "cust-1"}
+		b := agent.Basket{Order: agenttest.Order("o-P1", 100_00), Customer: cust, Redeemables: []agent.Input{{Code: agenttest.CodeSummer}}}
+		var q agent.Quote
+		postJSON(t, p.base+"/v1/validate", b, &q)
+		if q.Error != nil {
+			t.Fatalf("validate: %+v", q.Error)
+		}
+		var rc agent.Receipt
+		postJSON(t, p.base+"/v1/redeem", agent.RedeemRequest{TxnID: "P1", Basket: b}, &rc)
+		if q.Points != 90 || rc.Points != q.Points {
+			t.Fatalf("quote promised %d points, redeem recorded %d", q.Points, rc.Points)
+		}
+		var en agent.Receipt // the POS also sends the (undiscounted) order to /earn
+		postJSON(t, p.base+"/v1/earn", agent.EarnRequest{TxnID: "P1", Order: agenttest.Order("o-P1", 100_00), Customer: cust}, &en)
+		if en.Points != 90 || !en.Replayed {
+			t.Fatalf("earn after redeem: %+v", en)
+		}
+		waitFor(t, "outbox drained", func() bool { return p.status(t).OutboxDepth == 0 })
+		if got, err := h.Ledger.Points(ctx, agenttest.Tenant, cust.ID); err != nil || got != 90 {
+			t.Fatalf("ledger points = %d (%v), the quote said 90", got, err)
+		}
+	})
+	t.Run("ReEnrolled", func(t *testing.T) {
+		// A till's database is wiped and it comes back under the same id:
+		// its new redemptions must not reuse seqs the hub already holds.
+		// (Tokens of the unlimited campaign: the old database's allowance
+		// is still escrowed at the hub.)
+		h, secret := runHub(t)
+		token := func() string {
+			tok, err := h.Catalog.IssueToken(ctx, catalog.System, agenttest.Tenant, catalog.TokenRequest{Campaign: "five"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok.Text
+		}
+		start := func() *proc { return startProcAs(t, bin, t.TempDir(), h.Broker.URL(), "http://"+h.HTTPAddr(), secret) }
+		p := start()
+		waitFor(t, "first sync", func() bool { st := p.status(t); return st.SnapshotVersion > 0 && st.Online })
+		for _, txn := range []string{"A1", "A2", "A3"} {
+			if _, ok, err := p.redeemCode(txn, token()); err != nil || !ok {
+				t.Fatalf("redeem %s: %v %v", txn, ok, err)
+			}
+		}
+		waitFor(t, "outbox drained", func() bool { return p.status(t).OutboxDepth == 0 })
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+		p = start()
+		waitFor(t, "first sync of the fresh database", func() bool { st := p.status(t); return st.SnapshotVersion > 0 && st.Online })
+		seq, ok, err := p.redeemCode("B1", token())
+		if err != nil || !ok {
+			t.Fatalf("redeem after re-enrolment: %v %v", ok, err)
+		}
+		if seq <= 3 {
+			t.Fatalf("re-enrolled agent reused seq %d", seq)
+		}
+		waitFor(t, "outbox drained", func() bool { return p.status(t).OutboxDepth == 0 })
+		b, err := h.Ledger.Campaign(ctx, agenttest.Tenant, "five")
+		if err != nil || b.Count != 4 {
+			t.Fatalf("ledger count = %+v (%v), want 4: a redemption was dropped as a duplicate", b, err)
+		}
+	})
+}
+
+func postJSON(t *testing.T, url string, in, out any) {
+	t.Helper()
+	b, _ := json.Marshal(in)
+	resp, err := http.Post(url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST %s: %d %s", url, resp.StatusCode, body)
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		t.Fatal(err)
+	}
 }

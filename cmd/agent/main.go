@@ -197,6 +197,7 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 		m.sync = s
+		a.RequireWatermark = true
 		a.SetLink(s)
 	} else {
 		log.Warn("agent: no hub configured: offline only")

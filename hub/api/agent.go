@@ -12,6 +12,7 @@ import (
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/store/catalog"
+	"github.com/punchcard/punchcard/store/ledger"
 )
 
 // Agent routes: the agent authenticates with its own key (role agent); the
@@ -24,10 +25,14 @@ const ContentTypeCBOR = "application/cbor"
 // (since absent or 0) or the delta after version V, as CBOR (JSON with
 // Accept: application/json, for people). The ETag covers everything but
 // the generation time, so an agent polling with If-None-Match gets 304
-// until its catalog, keys, envelope or allowances change. The last ETag of
-// each agent is remembered with what it was computed from (catalog version,
-// since, allowances), so a poll that changes nothing costs a version lookup
-// and the allowance queries, not a snapshot build.
+// until its catalog, keys, envelope, allowances or the ledger's code uses
+// and gift card spending change. The last ETag of each agent is remembered
+// with what it was computed from (catalog version, since, allowances, the
+// ledger's journal mark), so a poll that changes nothing costs a version
+// lookup, the allowance queries and one journal lookup, not a snapshot
+// build. The mark covers every tenant: a busy ledger means more rebuilds,
+// but the ETag is of the body, so an agent whose codes did not change still
+// gets 304.
 func (s *Server) agentSnapshot(c *fiber.Ctx, k catalog.Key) error {
 	since, err := queryInt(c, "since")
 	if err != nil {
@@ -43,8 +48,12 @@ func (s *Server) agentSnapshot(c *fiber.Ctx, k catalog.Key) error {
 		eff = 0 // as the catalog does: an unknown future version gets a full snapshot
 	}
 	var allow []protocol.Allowance
+	var mark int64
 	if s.cfg.Ledger != nil {
 		if allow, err = s.allowances(c, k, comp); err != nil {
+			return err
+		}
+		if mark, err = s.cfg.Ledger.JournalMark(ctx); err != nil {
 			return err
 		}
 	}
@@ -54,14 +63,20 @@ func (s *Server) agentSnapshot(c *fiber.Ctx, k catalog.Key) error {
 	s.mu.Lock()
 	ent, hit := s.snaps[ck]
 	s.mu.Unlock()
-	hit = hit && ent.since == eff && ent.version == comp.version && now.Before(ent.validUntil) && slices.Equal(ent.allow, allow)
+	hit = hit && ent.since == eff && ent.version == comp.version && ent.mark == mark && now.Before(ent.validUntil) && slices.Equal(ent.allow, allow)
 	if hit && inm != "" && etagMatch(inm, ent.etag) {
 		c.Set(fiber.HeaderETag, ent.etag)
 		c.Set(fiber.HeaderCacheControl, "private, no-cache")
 		c.Set("X-Snapshot-Version", itoa(ent.version))
 		return c.SendStatus(http.StatusNotModified)
 	}
-	snap, err := s.cat.Snapshot(ctx, k.Tenant, k.Agent, eff)
+	var states map[protocol.CodeID]ledger.CodeState
+	if s.cfg.Ledger != nil {
+		if states, err = s.cfg.Ledger.CodeStates(ctx, k.Tenant); err != nil {
+			return err
+		}
+	}
+	snap, err := s.cat.SnapshotWith(ctx, k.Tenant, k.Agent, eff, states)
 	if err != nil {
 		return err
 	}
@@ -75,7 +90,7 @@ func (s *Server) agentSnapshot(c *fiber.Ctx, k catalog.Key) error {
 	etag := snapshot.ETag(body)
 	if snap.Version == comp.version {
 		s.mu.Lock()
-		s.snaps[ck] = snapEntry{since: eff, version: snap.Version, allow: snap.Allowances, etag: etag, validUntil: keysValidUntil(snap, now)}
+		s.snaps[ck] = snapEntry{since: eff, version: snap.Version, mark: mark, allow: snap.Allowances, etag: etag, validUntil: keysValidUntil(snap, now)}
 		s.mu.Unlock()
 	}
 	c.Set(fiber.HeaderETag, etag)
@@ -103,6 +118,7 @@ type snapKey struct {
 
 type snapEntry struct {
 	since, version uint64
+	mark           int64 // ledger.JournalMark when built
 	allow          []protocol.Allowance
 	etag           string
 	validUntil     time.Time // a retired key drops out of the snapshot then

@@ -86,6 +86,11 @@ func (s *Server) stopCampaign(c *fiber.Ctx, k catalog.Key) error {
 	if err != nil {
 		return err
 	}
+	if s.cfg.OnStop != nil {
+		// Also when it was stopped already: a repeated recall is harmless
+		// and reaches agents that missed the first.
+		s.cfg.OnStop(tenantOf(c), cp.Rules.ID)
+	}
 	return c.JSON(cp)
 }
 

@@ -436,8 +436,29 @@ func (s *Server) redeem(c *fiber.Ctx, _ catalog.Key) error {
 			}
 			done = append(done, got)
 		}
+		s.codesChanged(ctx, tenant, done...)
 		return http.StatusOK, onlineResponse{Decision: d, Redemptions: orEmptyRed(done)}, nil
 	})
+}
+
+// codesChanged reports, through Config.OnChange, that online redemptions
+// changed a code's uses or a gift card's spending, which the agents'
+// snapshots carry (Code.Used, Code.Spent): the hub re-announces the
+// snapshot, coalesced per tenant, so tills refuse a code already used
+// online. The version is the unchanged catalog version; the announcement's
+// ETag (the ledger's journal mark) is what tells agents to revalidate.
+func (s *Server) codesChanged(ctx context.Context, tenant protocol.TenantID, rs ...protocol.Redemption) {
+	if s.cfg.OnChange == nil {
+		return
+	}
+	for _, r := range rs {
+		if r.Code != "" {
+			if v, err := s.cat.Version(ctx, tenant); err == nil {
+				s.cfg.OnChange(tenant, v)
+			}
+			return
+		}
+	}
 }
 
 // undo rolls back what one redeem call recorded before a later part of it
@@ -482,6 +503,7 @@ func (s *Server) rollback(c *fiber.Ctx, _ catalog.Key) error {
 		if err != nil {
 			return 0, nil, err
 		}
+		s.codesChanged(ctx, tenant, r)
 		return http.StatusOK, r, nil
 	})
 }
@@ -527,6 +549,7 @@ func (s *Server) earn(c *fiber.Ctx, _ catalog.Key) error {
 			}
 			done = append(done, got)
 		}
+		s.codesChanged(ctx, tenant, done...)
 		return http.StatusOK, onlineResponse{Decision: d, Redemptions: orEmptyRed(done)}, nil
 	})
 }

@@ -61,6 +61,10 @@ type Ledger interface {
 	Points(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID) (int64, error)
 	Conflicts(ctx context.Context, tenant protocol.TenantID, after int64, limit int) ([]ledger.Conflict, error)
 	Verify(ctx context.Context) (ledger.Report, error)
+	// CodeStates and JournalMark put the codes' uses and gift card
+	// spending in the agents' snapshots (ledger/snapshotq.go).
+	CodeStates(ctx context.Context, tenant protocol.TenantID) (map[protocol.CodeID]ledger.CodeState, error)
+	JournalMark(ctx context.Context) (int64, error)
 }
 
 var _ Ledger = (*ledger.Ledger)(nil)
@@ -94,6 +98,10 @@ type Config struct {
 	// tenant's catalog with its new version, so the hub can announce the
 	// snapshot to the tenant's agents (MQTT, retained). It must not block.
 	OnChange func(tenant protocol.TenantID, version uint64)
+	// OnStop, when set, is called after a campaign is stopped (the kill
+	// switch), so the hub can recall the agents' allowances of it
+	// (AllowanceRecall over MQTT). It must not block.
+	OnStop func(tenant protocol.TenantID, campaign protocol.CampaignID)
 }
 
 func (c *Config) ensureDefaults() {

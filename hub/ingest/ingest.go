@@ -31,6 +31,7 @@ import (
 type Ledger interface {
 	ApplyBatches(ctx context.Context, bs []ledger.Batch) ([]ledger.Result, error)
 	RecordAgentState(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, st protocol.AgentState) error
+	Agent(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID) (ledger.AgentSync, error)
 }
 
 var _ Ledger = (*ledger.Ledger)(nil)
@@ -345,6 +346,7 @@ func (in *Ingest) process(ctx context.Context, ups []up) {
 				continue
 			}
 			in.c.states.Add(1)
+			in.ackState(ctx, u)
 		}
 	}
 	if len(batches) == 0 {
@@ -391,6 +393,24 @@ func (in *Ingest) process(ctx context.Context, ups []up) {
 				in.c.resends.Add(1)
 			}
 		}
+	}
+}
+
+// ackState answers a heartbeat with an Ack carrying the agent's watermark,
+// so that an agent learns what the hub holds of it as soon as it connects,
+// before it has published anything. An agent re-enrolled with a fresh
+// database under an existing id uses it to move its sequence counter past
+// every seq the hub already applied; reusing one would make the hub drop
+// the new redemption as a duplicate.
+func (in *Ingest) ackState(ctx context.Context, u up) {
+	s, err := in.ledger.Agent(ctx, u.tenant, u.agent)
+	if err != nil {
+		in.c.errors.Add(1)
+		in.opts.Logger.Error("ingest: agent watermark", slog.String(logTenant, string(u.tenant)), slog.String(logAgent, string(u.agent)), slog.Any(logError, err))
+		return
+	}
+	if err := in.publish(u.tenant, u.agent, protocol.MsgAck, protocol.Ack{Watermark: s.Watermark}); err == nil {
+		in.c.acks.Add(1)
 	}
 }
 

@@ -444,6 +444,24 @@ func runSuite(t *testing.T, env brokerEnv) {
 			t.Fatalf("state = %+v, want %+v", got, want)
 		}
 	})
+	t.Run("AgentStateAcked", func(t *testing.T) {
+		// Every heartbeat is answered with the agent's watermark: a
+		// re-enrolled agent learns it before it numbers anything new.
+		startHub(t, env, nil)
+		a := startAgent(t, env, "till-1")
+		a.publishAs("till-1", protocol.MsgAgentState, protocol.AgentState{LastSeq: 0})
+		if got := a.ack(); got.Watermark != 0 {
+			t.Fatalf("unknown agent: ack = %+v", got)
+		}
+		a.send(1, 2, 3)
+		if got := a.ack(); got.Watermark != 3 {
+			t.Fatalf("ack = %+v", got)
+		}
+		a.publishAs("till-1", protocol.MsgAgentState, protocol.AgentState{LastSeq: 0})
+		if got := a.ack(); got.Watermark != 3 {
+			t.Fatalf("heartbeat ack = %+v, want watermark 3", got)
+		}
+	})
 	t.Run("SnapshotAnnounceRetained", func(t *testing.T) {
 		h := startHub(t, env, nil)
 		if err := h.ingest.AnnounceSnapshot(ctx, tenant, "till-2", protocol.SnapshotAnnounce{Version: 42, ETag: "e42"}); err != nil {

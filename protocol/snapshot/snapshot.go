@@ -6,7 +6,9 @@
 // A snapshot is either full (Since == 0) or a delta (Since > 0) that holds
 // only the campaigns, codes and revocations changed after version Since (a
 // delta with Since == Version changes no catalog entry but still carries
-// fresh keys, allowances and envelope).
+// fresh keys, allowances and envelope). A delta also lists every code
+// the hub's ledger has a use or spending of, changed in the catalog or not,
+// so that Used and Spent stay current between catalog versions.
 // The small parts that matter most for safety — keys, allowances, the risk
 // envelope and the store — are always sent whole, so an agent never keeps
 // a stale allowance because a delta forgot to mention it. Merge applies a
@@ -94,10 +96,16 @@ type Code struct {
 	Code     protocol.CodeID     `json:"code" cbor:"1,keyasint"` // the key: codes.Normalize of the printed code
 	Campaign protocol.CampaignID `json:"campaign" cbor:"2,keyasint"`
 	Uses     int64               `json:"uses" cbor:"3,keyasint"`                        // uses allowed in total, -1 = unlimited
-	Used     int64               `json:"used,omitempty" cbor:"4,keyasint,omitempty"`    // uses the hub knew of; 0 = not known (the hub does not fill it yet)
-	Balance  *protocol.Money     `json:"balance,omitempty" cbor:"5,keyasint,omitempty"` // gift card: the balance loaded, not what is left
+	Used     int64               `json:"used,omitempty" cbor:"4,keyasint,omitempty"`    // uses the hub's ledger knew of (every till's, net of rollbacks)
+	Balance  *protocol.Money     `json:"balance,omitempty" cbor:"5,keyasint,omitempty"` // gift card: the balance loaded; what is left is Balance − Spent
 	Stores   []protocol.StoreID  `json:"stores,omitempty" cbor:"6,keyasint,omitempty"`  // bound to these stores; empty = any
 	Group    string              `json:"group,omitempty" cbor:"7,keyasint,omitempty"`   // bound to this store group
+	// Spent is what the hub's ledger knew to be spent from a gift card
+	// (every till's, net of rollbacks), in Balance's currency. Balance
+	// stays the loaded value so that a till can combine Spent with its own
+	// unsynced spending (max of the two, as with Used) without counting its
+	// synced spending twice.
+	Spent int64 `json:"spent,omitempty" cbor:"8,keyasint,omitempty"`
 }
 
 // BoundTo reports whether the code is bound to the store s (by ID or
@@ -301,6 +309,9 @@ func (s *Snapshot) Validate() error {
 		}
 		if err := checkIDAt("codes", i, ".campaign", string(c.Campaign)); err != nil {
 			return err
+		}
+		if c.Spent < 0 {
+			return malformed(fmt.Sprintf("codes[%d].spent", i), "spent %d is negative", c.Spent)
 		}
 		if c.Uses < -1 || c.Used < 0 {
 			return malformed(fmt.Sprintf("codes[%d].uses", i), "uses %d, used %d", c.Uses, c.Used)

@@ -236,8 +236,11 @@ type CodeUse struct {
 	MaxUses   int64
 	KnownUses int64
 	// Balance is the gift card balance per the snapshot, -1 when the code
-	// has none. Local spend is subtracted from it.
-	Balance int64
+	// has none. KnownSpent is what the snapshot says the hub had recorded
+	// as spent (every till's); the larger of it and the local spend is
+	// subtracted from Balance.
+	Balance    int64
+	KnownSpent int64
 }
 
 // Envelope is the offline risk envelope: caps on the Risk of facts not yet
@@ -386,7 +389,7 @@ func useCode(ctx context.Context, tx *sql.Tx, code string, u CodeUse) error {
 	if u.Uses > 0 && u.MaxUses > 0 && max(uses, u.KnownUses)+u.Uses > u.MaxUses {
 		return protocol.NewError(protocol.CodeCodeUsed)
 	}
-	if u.Spend > 0 && u.Balance >= 0 && u.Balance-spent < u.Spend {
+	if u.Spend > 0 && u.Balance >= 0 && u.Balance-max(spent, u.KnownSpent) < u.Spend {
 		return protocol.NewError(protocol.CodeInsufficientFunds)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO code_uses (code, uses, spent) VALUES (?1, MAX(?2, 0), MAX(?3, 0))

@@ -77,6 +77,16 @@ func (d *DB) Ack(ctx context.Context, watermark uint64, beyond []uint64) (int64,
 }
 
 func ackTx(ctx context.Context, tx *sql.Tx, watermark uint64, beyond []uint64, now time.Time) (int64, error) {
+	// The counter also moves past every seq the hub lists beyond the
+	// watermark: for a live agent those are below it already; for a
+	// re-enrolled one they are ids the hub holds.
+	top := watermark
+	for _, s := range beyond {
+		top = max(top, s)
+	}
+	if top > 1<<62 {
+		return 0, protocol.FieldError("watermark", "ack beyond the sequence range")
+	}
 	var total int64
 	res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE seq <= ?`, watermark)
 	if err != nil {
@@ -95,8 +105,8 @@ func ackTx(ctx context.Context, tx *sql.Tx, watermark uint64, beyond []uint64, n
 	if _, err := tx.ExecContext(ctx, `UPDATE agent_state SET
 		acked_watermark = MAX(acked_watermark, ?1),
 		acked_at_ms = ?2,
-		next_seq = MAX(next_seq, ?1 + 1)
-		WHERE id = 1`, watermark, now.UnixMilli()); err != nil {
+		next_seq = MAX(next_seq, ?3 + 1)
+		WHERE id = 1`, watermark, now.UnixMilli(), top); err != nil {
 		return 0, fmt.Errorf("agentdb: ack: %w", err)
 	}
 	return total, nil
@@ -133,6 +143,19 @@ func (d *DB) State(ctx context.Context) (State, error) {
 	s.SnapshotVersion = uint64(ver)
 	s.SnapshotAt = msTime(snapAt)
 	return s, nil
+}
+
+// HeardHub reports whether the hub ever acknowledged this database (an Ack,
+// whose watermark moves the sequence counter past every seq the hub holds
+// for this agent id). A fresh database that has not must not number
+// redemptions: under a re-enrolled agent id they could reuse seqs the hub
+// already applied, and the hub would drop them as duplicates.
+func (d *DB) HeardHub(ctx context.Context) (bool, error) {
+	var ms int64
+	if err := d.db.QueryRowContext(ctx, `SELECT acked_at_ms FROM agent_state WHERE id = 1`).Scan(&ms); err != nil {
+		return false, fmt.Errorf("agentdb: heard hub: %w", err)
+	}
+	return ms != 0, nil
 }
 
 // SyncedAt is when the agent last heard from the hub's snapshot endpoint
@@ -218,6 +241,26 @@ type AllowanceLeft struct {
 	Amount   int64               `json:"amount_left"`
 	Currency protocol.Currency   `json:"currency,omitempty"`
 	Expires  int64               `json:"expires,omitempty"` // Unix microseconds, 0 = until returned
+	// LastCount and LastAmount are the size of the last grant (-1
+	// unlimited, 0 unknown): the base of the low-water mark.
+	LastCount  int64 `json:"last_grant_count,omitempty"`
+	LastAmount int64 `json:"last_grant_amount,omitempty"`
+}
+
+// Low reports whether what is left has fallen to the low-water mark: at
+// most frac (0..1] of the last grant, or nothing, in a limited dimension.
+// An expired allowance is low.
+func (a AllowanceLeft) Low(frac float64, nowMicros int64) bool {
+	if a.Expires != 0 && nowMicros >= a.Expires {
+		return true
+	}
+	low := func(left, last int64) bool {
+		if left < 0 {
+			return false // unlimited
+		}
+		return left == 0 || (last > 0 && float64(left) <= frac*float64(last))
+	}
+	return low(a.Count, a.LastCount) || low(a.Amount, a.LastAmount)
 }
 
 // Grant adds a hub grant to the campaign's allowance. Grants are additive
@@ -225,9 +268,9 @@ type AllowanceLeft struct {
 // is ignored (false). Adding rather than overwriting keeps the local uses
 // made while the grant was in flight counted.
 func (d *DB) Grant(ctx context.Context, a protocol.Allowance) (bool, error) {
-	res, err := d.exec(ctx, `INSERT INTO allowances (campaign, grant_no, count_left, amount_left, currency, expires_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+	res, err := d.exec(ctx, `INSERT INTO allowances (campaign, grant_no, count_left, amount_left, currency, expires_us, last_count, last_amount) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?3, ?4)
 		ON CONFLICT (campaign) DO UPDATE SET
-			grant_no = ?2,
+			grant_no = ?2, last_count = ?3, last_amount = ?4,
 			count_left  = CASE WHEN ?3 < 0 OR count_left  < 0 THEN -1 ELSE count_left  + ?3 END,
 			amount_left = CASE WHEN ?4 < 0 OR amount_left < 0 THEN -1 ELSE amount_left + ?4 END,
 			currency = ?5, expires_us = ?6
@@ -244,8 +287,8 @@ func (d *DB) Grant(ctx context.Context, a protocol.Allowance) (bool, error) {
 func (d *DB) Allowance(ctx context.Context, c protocol.CampaignID) (AllowanceLeft, bool, error) {
 	a := AllowanceLeft{Campaign: c}
 	var cur string
-	err := d.db.QueryRowContext(ctx, `SELECT grant_no, count_left, amount_left, currency, expires_us FROM allowances WHERE campaign = ?`, string(c)).
-		Scan(&a.Grant, &a.Count, &a.Amount, &cur, &a.Expires)
+	err := d.db.QueryRowContext(ctx, `SELECT grant_no, count_left, amount_left, currency, expires_us, last_count, last_amount FROM allowances WHERE campaign = ?`, string(c)).
+		Scan(&a.Grant, &a.Count, &a.Amount, &cur, &a.Expires, &a.LastCount, &a.LastAmount)
 	if errors.Is(err, sql.ErrNoRows) {
 		return AllowanceLeft{}, false, nil
 	}
@@ -258,7 +301,7 @@ func (d *DB) Allowance(ctx context.Context, c protocol.CampaignID) (AllowanceLef
 
 // Allowances lists every allowance the agent holds.
 func (d *DB) Allowances(ctx context.Context) ([]AllowanceLeft, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT campaign, grant_no, count_left, amount_left, currency, expires_us FROM allowances ORDER BY campaign`)
+	rows, err := d.db.QueryContext(ctx, `SELECT campaign, grant_no, count_left, amount_left, currency, expires_us, last_count, last_amount FROM allowances ORDER BY campaign`)
 	if err != nil {
 		return nil, fmt.Errorf("agentdb: allowances: %w", err)
 	}
@@ -267,7 +310,7 @@ func (d *DB) Allowances(ctx context.Context) ([]AllowanceLeft, error) {
 	for rows.Next() {
 		var a AllowanceLeft
 		var c, cur string
-		if err := rows.Scan(&c, &a.Grant, &a.Count, &a.Amount, &cur, &a.Expires); err != nil {
+		if err := rows.Scan(&c, &a.Grant, &a.Count, &a.Amount, &cur, &a.Expires, &a.LastCount, &a.LastAmount); err != nil {
 			return nil, fmt.Errorf("agentdb: allowances: %w", err)
 		}
 		a.Campaign, a.Currency = protocol.CampaignID(c), protocol.Currency(cur)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
+	"github.com/punchcard/punchcard/store/ledger"
 )
 
 // Campaign is a stored campaign: the rules document plus what the catalog
@@ -48,6 +49,11 @@ func (c *Catalog) CreateCampaign(ctx context.Context, actor Actor, tenant protoc
 		}
 		if err != nil {
 			return fmt.Errorf("catalog: create campaign: %w", err)
+		}
+		if rc.Status != rules.StatusActive {
+			if err := openStop(ctx, tx, tenant, rc.ID, now); err != nil {
+				return err
+			}
 		}
 		return audit(ctx, tx, tenant, actor, "campaign.create", "campaign/"+string(rc.ID), nil, rc, v, now)
 	})
@@ -127,6 +133,14 @@ func (c *Catalog) setStatus(ctx context.Context, actor Actor, tenant protocol.Te
 		if err := putCampaign(ctx, tx, tenant, out); err != nil {
 			return err
 		}
+		if st == rules.StatusStopped {
+			err = openStop(ctx, tx, tenant, id, now)
+		} else {
+			err = closeStops(ctx, tx, tenant, id, now)
+		}
+		if err != nil {
+			return err
+		}
 		action := "campaign.start"
 		if st == rules.StatusStopped {
 			action = "campaign.stop"
@@ -135,6 +149,48 @@ func (c *Catalog) setStatus(ctx context.Context, actor Actor, tenant protocol.Te
 			map[string]any{"status": old.Rules.Status}, map[string]any{"status": st}, v, now)
 	})
 	return out, err
+}
+
+// openStop records the start of an interval the campaign is stopped in;
+// closeStops ends the open ones. The ledger flags redemptions made in any
+// such interval (CampaignFacts.Stops), also after a restart.
+func openStop(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, id protocol.CampaignID, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO catalog_campaign_stops (tenant, campaign, stopped_at) VALUES (?, ?, ?)`,
+		string(tenant), string(id), now.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("catalog: campaign stop: %w", err)
+	}
+	return nil
+}
+
+func closeStops(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, id protocol.CampaignID, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE catalog_campaign_stops SET started_at = ? WHERE tenant = ? AND campaign = ? AND started_at IS NULL`,
+		now.UnixMicro(), string(tenant), string(id))
+	if err != nil {
+		return fmt.Errorf("catalog: campaign start: %w", err)
+	}
+	return nil
+}
+
+// campaignStops lists the intervals a campaign was stopped in, oldest
+// first; To is zero for the open one.
+func campaignStops(ctx context.Context, q querier, tenant protocol.TenantID, id protocol.CampaignID) ([]ledger.StopInterval, error) {
+	rows, err := q.QueryContext(ctx, `SELECT stopped_at, started_at FROM catalog_campaign_stops WHERE tenant = ? AND campaign = ? ORDER BY stopped_at`,
+		string(tenant), string(id))
+	if err != nil {
+		return nil, fmt.Errorf("catalog: campaign stops: %w", err)
+	}
+	defer rows.Close()
+	var out []ledger.StopInterval
+	for rows.Next() {
+		var from int64
+		var to sql.NullInt64
+		if err := rows.Scan(&from, &to); err != nil {
+			return nil, fmt.Errorf("catalog: campaign stops: %w", err)
+		}
+		out = append(out, ledger.StopInterval{From: time.UnixMicro(from).UTC(), To: fromMicros(to)})
+	}
+	return out, rows.Err()
 }
 
 func putCampaign(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, cp Campaign) error {

@@ -21,16 +21,36 @@ import (
 // Codes are listed by key (codes.Normalize); a revoked code is in
 // Revocations, never in Codes. Reason codes: not_found (tenant, agent).
 func (c *Catalog) Snapshot(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, since uint64) (*snapshot.Snapshot, error) {
+	return c.SnapshotWith(ctx, tenant, agent, since, nil)
+}
+
+// SnapshotWith is Snapshot with the ledger's code states
+// (ledger.CodeStates): each listed code gets its Used and Spent, and a delta
+// also lists every code in states (not revoked, known to the catalog)
+// whether or not it changed in the catalog, so that tills learn of uses
+// made elsewhere between catalog versions. Token serials in states are
+// skipped: they are not catalog codes.
+func (c *Catalog) SnapshotWith(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, since uint64, states map[protocol.CodeID]ledger.CodeState) (*snapshot.Snapshot, error) {
 	var s *snapshot.Snapshot
 	err := c.read(ctx, func(tx *sql.Tx) error {
 		var err error
-		s, err = buildSnapshot(ctx, tx, tenant, agent, since, c.now())
+		s, err = buildSnapshot(ctx, tx, tenant, agent, since, c.now(), states)
 		return err
 	})
 	return s, err
 }
 
-func buildSnapshot(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, agent protocol.AgentID, since uint64, now time.Time) (*snapshot.Snapshot, error) {
+// snapshotCode is the snapshot entry of a live code, with its ledger state.
+func snapshotCode(cd Code, currency protocol.Currency, st ledger.CodeState) snapshot.Code {
+	sc := snapshot.Code{Code: cd.Key, Campaign: cd.Campaign, Uses: cd.Uses, Stores: cd.Stores, Group: cd.Group, Used: max(st.Used, 0)}
+	if cd.Balance != 0 {
+		sc.Balance = &protocol.Money{Amount: cd.Balance, Currency: currency}
+		sc.Spent = max(st.Spent, 0)
+	}
+	return sc
+}
+
+func buildSnapshot(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, agent protocol.AgentID, since uint64, now time.Time, states map[protocol.CodeID]ledger.CodeState) (*snapshot.Snapshot, error) {
 	var version uint64
 	var currency protocol.Currency
 	err := tx.QueryRowContext(ctx, `SELECT version, currency FROM catalog_tenants WHERE id = ?`, string(tenant)).Scan(&version, &currency)
@@ -74,23 +94,37 @@ func buildSnapshot(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, ag
 		return nil, fmt.Errorf("catalog: snapshot codes: %w", err)
 	}
 	defer rows.Close()
+	listed := map[protocol.CodeID]bool{}
 	for rows.Next() {
 		cd, err := scanCode(rows)
 		if err != nil {
 			return nil, err
 		}
+		listed[cd.Key] = true
 		if !cd.RevokedAt.IsZero() {
 			s.Revocations = append(s.Revocations, snapshot.Revocation{Kind: snapshot.RevokeCode, ID: cd.Key, At: cd.RevokedAt.UnixMicro()})
 			continue
 		}
-		sc := snapshot.Code{Code: cd.Key, Campaign: cd.Campaign, Uses: cd.Uses, Stores: cd.Stores, Group: cd.Group}
-		if cd.Balance != 0 {
-			sc.Balance = &protocol.Money{Amount: cd.Balance, Currency: currency}
-		}
-		s.Codes = append(s.Codes, sc)
+		s.Codes = append(s.Codes, snapshotCode(cd, currency, states[cd.Key]))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("catalog: snapshot codes: %w", err)
+	}
+	if since > 0 {
+		// A delta: codes whose ledger state may have changed since.
+		for key, st := range states {
+			if listed[key] {
+				continue
+			}
+			cd, err := getCode(ctx, tx, tenant, string(key))
+			if protocol.ErrorCode(err) == protocol.CodeNotFound || (err == nil && (cd.Key != key || !cd.RevokedAt.IsZero())) {
+				continue // a token serial, or revoked (the agent has the revocation)
+			}
+			if err != nil {
+				return nil, err
+			}
+			s.Codes = append(s.Codes, snapshotCode(cd, currency, st))
+		}
 	}
 	trows, err := tx.QueryContext(ctx, `SELECT serial, revoked_at FROM catalog_tokens WHERE tenant = ? AND revoked_at IS NOT NULL AND version > ? AND expires_at > ? ORDER BY serial`,
 		string(tenant), since, now.UnixMicro())
@@ -123,7 +157,9 @@ func (c *Catalog) AgentKey(k Key, tenant protocol.TenantID, agent protocol.Agent
 var _ ledger.Facts = (*Catalog)(nil)
 
 // CampaignFacts implements ledger.Facts from the stored campaign: its
-// limits, its currency and its kill switch time.
+// limits, its currency, its kill switch time and every interval it was
+// stopped in (so a restart does not clear the flag of redemptions made
+// while it was stopped).
 func (c *Catalog) CampaignFacts(ctx context.Context, tenant protocol.TenantID, campaign protocol.CampaignID) (ledger.CampaignFacts, bool, error) {
 	cp, err := getCampaign(ctx, c.db, tenant, campaign)
 	if protocol.ErrorCode(err) == protocol.CodeNotFound {
@@ -136,6 +172,9 @@ func (c *Catalog) CampaignFacts(ctx context.Context, tenant protocol.TenantID, c
 	f := ledger.CampaignFacts{
 		MaxCount: l.MaxRedemptions, MaxDiscount: l.MaxDiscount, PerCustomer: l.PerCustomer,
 		Currency: cp.Rules.Currency, StoppedAt: cp.StoppedAt,
+	}
+	if f.Stops, err = campaignStops(ctx, c.db, tenant, campaign); err != nil {
+		return ledger.CampaignFacts{}, false, err
 	}
 	if cp.Rules.Status == rules.StatusDraft {
 		// Never started: treat as stopped since its creation, so a

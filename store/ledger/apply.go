@@ -69,6 +69,12 @@ func (l *Ledger) ApplyBatches(ctx context.Context, bs []Batch) ([]Result, error)
 		if err := s.prefetch(b.Tenant, b.Agent, b.Redemptions); err != nil {
 			return nil, wrap("apply", err)
 		}
+		if err := s.prefetchBalances(b.Redemptions); err != nil {
+			return nil, wrap("apply", err)
+		}
+		if err := loadVoided(s, facts, b.Tenant, b.Agent, b.Redemptions); err != nil {
+			return nil, wrap("apply", err)
+		}
 		for _, r := range b.Redemptions {
 			cs, _, err := l.applyOne(s, facts, r, now)
 			if err != nil {
@@ -88,7 +94,7 @@ func (l *Ledger) ApplyBatches(ctx context.Context, bs []Batch) ([]Result, error)
 		k := key2{string(b.Tenant), string(b.Agent)}
 		ack, ok := acks[k]
 		if !ok {
-			if ack, err = advanceWatermark(ctx, tx, b.Tenant, b.Agent, now); err != nil {
+			if ack, err = advanceWatermark(s, b.Tenant, b.Agent, now); err != nil {
 				return nil, wrap("apply: watermark", err)
 			}
 			acks[k] = ack
@@ -166,10 +172,13 @@ func validateRedemption(r protocol.Redemption) error {
 type factSet struct {
 	camps map[key2]CampaignFacts // missing: unknown campaign
 	codes map[key2]CodeFacts
+	// voided holds, per (tenant, agent), the seqs a rollback of that agent
+	// names that are voided on arrival (see signs); nil for Redeem.
+	voided map[key2]map[uint64]bool
 }
 
 func (l *Ledger) lookupFacts(ctx context.Context, bs []Batch, res []Result) (factSet, error) {
-	fs := factSet{camps: map[key2]CampaignFacts{}, codes: map[key2]CodeFacts{}}
+	fs := factSet{camps: map[key2]CampaignFacts{}, codes: map[key2]CodeFacts{}, voided: map[key2]map[uint64]bool{}}
 	seenC, seenK := map[key2]bool{}, map[key2]bool{}
 	for i, b := range bs {
 		if res != nil && res[i].Err != nil {
@@ -214,44 +223,117 @@ func (fs factSet) add(ctx context.Context, f Facts, r protocol.Redemption, seenC
 	return nil
 }
 
+// ConflictRollbackForeign flags an agent's rollback of a redemption made
+// by another agent (or the hub): it is recorded with no effect. A till
+// only voids its own sales (agent.Rollback); the hub's online rollback is
+// the way to void another's.
+const ConflictRollbackForeign ConflictKind = "rollback_foreign"
+
 // signs decides the effect of r on the count balances and on points; see
-// the sign and psign columns.
-func signs(s *state, r protocol.Redemption) (sign, psign int64, err error) {
+// the sign and psign columns. For a rollback it also copies the voided
+// redemption's fields into r (what a rollback reverses is what the
+// original applied, never what the rollback claims), and returns the
+// conflict kind to flag, if any.
+//
+// A rollback:
+//   - of an agent must name a redemption of the same agent (the tenant is
+//     the batch's), or it has no effect and is flagged
+//     ConflictRollbackForeign; the hub's (Redeem) may name any;
+//   - whose original is recorded reverses exactly what the original applied
+//     (−sign, −psign), once: a repeated one, or one of a rollback, has none;
+//   - whose original has not arrived yet (batches out of order) is recorded
+//     with no effect, and the original is voided on arrival: it is
+//     recorded with sign and psign 0, so the pair nets to zero and a later
+//     rollback of it has nothing left to reverse.
+func signs(s *state, fs factSet, r *protocol.Redemption) (sign, psign int64, kind ConflictKind, err error) {
 	switch r.Kind {
-	case protocol.KindRedeem:
-		return 1, 1, nil
-	case protocol.KindEarn, protocol.KindBurn:
-		return 0, 1, nil
+	case protocol.KindRedeem, protocol.KindEarn, protocol.KindBurn:
+		if fs.voided[key2{string(r.Tenant), string(r.ID.Agent)}][r.ID.Seq] {
+			return 0, 0, "", nil // its rollback arrived first
+		}
+		if r.Kind == protocol.KindRedeem {
+			return 1, 1, "", nil
+		}
+		return 0, 1, "", nil
 	}
-	// A rollback voids its Ref once; a repeated rollback changes nothing.
+	if r.ID.Agent != protocol.HubSender && r.Ref.Agent != r.ID.Agent {
+		return 0, 0, ConflictRollbackForeign, nil
+	}
 	if err := s.flushJournal(); err != nil {
-		return 0, 0, err
+		return 0, 0, "", err
 	}
 	var n int64
 	err = s.tx.QueryRowContext(s.ctx, `SELECT COUNT(*) FROM ledger_journal WHERE tenant = ? AND ref_agent = ? AND ref_seq = ? AND psign != 0`,
 		string(r.Tenant), string(r.Ref.Agent), int64(r.Ref.Seq)).Scan(&n)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, "", err
 	}
 	if n > 0 {
-		return 0, 0, nil
+		return 0, 0, "", nil // a repeated rollback changes nothing
 	}
-	var entry string
-	err = s.tx.QueryRowContext(s.ctx, `SELECT entry FROM ledger_journal WHERE tenant = ? AND agent = ? AND seq = ?`,
-		string(r.Tenant), string(r.Ref.Agent), int64(r.Ref.Seq)).Scan(&entry)
+	var entry, campaign, code, customer, currency string
+	var oSign, oPsign int64
+	var o protocol.Redemption
+	err = s.tx.QueryRowContext(s.ctx, `SELECT entry, sign, psign, campaign, code, customer, currency, discount, spend, points, order_total
+		FROM ledger_journal WHERE tenant = ? AND agent = ? AND seq = ?`, string(r.Tenant), string(r.Ref.Agent), int64(r.Ref.Seq)).
+		Scan(&entry, &oSign, &oPsign, &campaign, &code, &customer, &currency, &o.Discount, &o.Spend, &o.Points, &o.OrderTot)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		// The original has not arrived yet (or came another way): the
-		// rollback carries the original's fields, so it voids a redeem.
-		return -1, -1, nil
+		// Not arrived yet: record the rollback, void the original when it
+		// comes (in this transaction through fs.voided, later through
+		// loadVoided).
+		if fs.voided != nil {
+			k := key2{string(r.Tenant), string(r.Ref.Agent)}
+			if fs.voided[k] == nil {
+				fs.voided[k] = map[uint64]bool{}
+			}
+			fs.voided[k][r.Ref.Seq] = true
+		}
+		return 0, 0, "", nil
 	case err != nil:
-		return 0, 0, err
-	case entry == entryName(protocol.KindRedeem):
-		return -1, -1, nil
-	case entry == entryName(protocol.KindEarn) || entry == entryName(protocol.KindBurn):
-		return 0, -1, nil
+		return 0, 0, "", err
+	case entry == entryName(protocol.KindRollback):
+		return 0, 0, "", nil // a rollback of a rollback changes nothing
 	}
-	return 0, 0, nil // a rollback of a rollback changes nothing
+	r.Campaign, r.Code, r.Customer, r.Currency = protocol.CampaignID(campaign), protocol.CodeID(code), protocol.CustomerID(customer), protocol.Currency(currency)
+	r.Discount, r.Spend, r.Points, r.OrderTot = o.Discount, o.Spend, o.Points, o.OrderTot
+	return -oSign, -oPsign, "", nil
+}
+
+// loadVoided adds to fs.voided the seqs of rs that an earlier rollback of
+// the same agent names: one range query on the ref index per batch.
+func loadVoided(s *state, fs factSet, t protocol.TenantID, a protocol.AgentID, rs []protocol.Redemption) error {
+	var lo, hi uint64
+	for _, r := range rs {
+		if r.Kind == protocol.KindRollback {
+			continue
+		}
+		if lo == 0 || r.ID.Seq < lo {
+			lo = r.ID.Seq
+		}
+		hi = max(hi, r.ID.Seq)
+	}
+	if lo == 0 {
+		return nil
+	}
+	rows, err := s.tx.QueryContext(s.ctx, `SELECT ref_seq FROM ledger_journal WHERE tenant = ? AND ref_agent = ? AND ref_seq BETWEEN ? AND ?
+		AND agent = ref_agent AND entry = 'rollback'`, string(t), string(a), int64(lo), int64(hi))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	k := key2{string(t), string(a)}
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			return err
+		}
+		if fs.voided[k] == nil {
+			fs.voided[k] = map[uint64]bool{}
+		}
+		fs.voided[k][uint64(seq)] = true
+	}
+	return rows.Err()
 }
 
 func entryName(k protocol.RedemptionKind) string { return k.String() }
@@ -262,16 +344,32 @@ const journalColumns = `tenant, entry, agent, seq, store, txn_id, campaign, code
 
 const journalArity = 23
 
-// journalChunk is how many rows one multi-row INSERT carries: the
-// per-statement cost of database/sql and the driver is paid once per chunk.
-const journalChunk = 32
+// journalChunks are the row counts of the multi-row journal INSERTs, largest
+// first: the per-statement cost of database/sql and the driver is paid once
+// per chunk, and a batch of any size is written with few statements (256
+// rows: 4; 255 rows: 3 + 3 + 3 + 3). Each size is a hot statement, prepared
+// once per connection.
+var journalChunks = [...]int{64, 16, 4, 1}
 
-// insertJournalN is the INSERT of n rows.
+// insertJournalN is the INSERT of n rows. OR IGNORE rather than ABORT: the
+// (tenant, agent, seq) duplicates it would skip were already excluded by
+// state.recorded under the write lock, no NOT NULL column is ever bound to
+// NULL, and a multi-row statement that cannot abort half-way needs no
+// statement journal (which SQLite spills to a temporary file past 64 KiB).
 func insertJournalN(n int) string {
 	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", journalArity), ", ") + ")"
 	rows := strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
-	return "INSERT INTO ledger_journal (" + journalColumns + ") VALUES " + rows + " ON CONFLICT DO NOTHING"
+	return "INSERT OR IGNORE INTO ledger_journal (" + journalColumns + ") VALUES " + rows
 }
+
+// insertJournal holds insertJournalN(n) for every n in journalChunks.
+var insertJournal = func() map[int]string {
+	m := map[int]string{}
+	for _, n := range journalChunks {
+		m[n] = insertJournalN(n)
+	}
+	return m
+}()
 
 // applyOne records r and updates the balances in s. It returns false for a
 // redemption already recorded. The journal row is buffered in s and
@@ -281,7 +379,7 @@ func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now ti
 	if err != nil || dup {
 		return nil, false, err
 	}
-	sign, psign, err := signs(s, r)
+	sign, psign, rbKind, err := signs(s, facts, &r)
 	if err != nil {
 		return nil, false, err
 	}
@@ -298,15 +396,18 @@ func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now ti
 		cs = append(cs, Conflict{Tenant: r.Tenant, Kind: kind, Campaign: r.Campaign, Code: r.Code, Customer: r.Customer,
 			Redemption: r.ID, Other: other, Detail: fmt.Sprintf(format, args...), At: now})
 	}
+	if rbKind == ConflictRollbackForeign {
+		conflict(rbKind, r.Ref, "agent %s cannot roll back %s; recorded without effect", r.ID.Agent, r.Ref)
+	}
 	cf, campKnown := facts.camps[key2{string(r.Tenant), string(r.Campaign)}]
 	kf, codeKnown := facts.codes[key2{string(r.Tenant), string(r.Code)}]
 
 	if r.HLC != 0 && l.hlcTime(r.HLC).After(now.Add(MaxClockSkew)) {
 		conflict(ConflictFutureTime, nil, "redemption time %s is ahead of the hub's %s", l.hlcTime(r.HLC).UTC().Format(timeFormat), now.UTC().Format(timeFormat))
 	}
-	if sign > 0 && campKnown && !cf.StoppedAt.IsZero() {
-		if at := l.hlcTime(r.HLC); !at.Before(cf.StoppedAt) {
-			conflict(ConflictAfterKillSwitch, nil, "redeemed at %s, campaign stopped at %s", at.UTC().Format(timeFormat), cf.StoppedAt.UTC().Format(timeFormat))
+	if sign > 0 && campKnown {
+		if at := l.hlcTime(r.HLC); cf.stoppedAt(at) {
+			conflict(ConflictAfterKillSwitch, nil, "redeemed at %s, when the campaign was stopped (%s)", at.UTC().Format(timeFormat), cf.stopDetail(at))
 		}
 	}
 	if r.Campaign != "" && sign != 0 {
@@ -341,11 +442,10 @@ func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now ti
 		}
 		c.v += sign
 		if sign > 0 && codeKnown && kf.MaxUses > 0 && c.v > kf.MaxUses && !kf.GiftCard {
-			other, err := l.otherSide(s, r, `code = ? AND entry = 'redeem'`, string(r.Code))
-			if err != nil {
-				return nil, false, err
-			}
-			conflict(ConflictCodeReused, other, "code allows %d uses, this is use %d", kf.MaxUses, c.v)
+			conflict(ConflictCodeReused, other(c.last), "code allows %d uses, this is use %d", kf.MaxUses, c.v)
+		}
+		if sign > 0 { // only a redeem counts with sign > 0
+			c.last = r.ID
 		}
 		if r.Spend != 0 {
 			g, err := s.card(r.Tenant, r.Code)
@@ -354,11 +454,10 @@ func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now ti
 			}
 			g.v += sign * r.Spend
 			if sign > 0 && codeKnown && kf.GiftCard && g.v > kf.InitialBalance {
-				other, err := l.otherSide(s, r, `code = ? AND spend > 0 AND sign > 0`, string(r.Code))
-				if err != nil {
-					return nil, false, err
-				}
-				conflict(ConflictGiftCardOverdraw, other, "gift card of %d spent to %d", kf.InitialBalance, g.v)
+				conflict(ConflictGiftCardOverdraw, other(g.last), "gift card of %d spent to %d", kf.InitialBalance, g.v)
+			}
+			if sign > 0 { // r.Spend > 0: amounts are never negative
+				g.last = r.ID
 			}
 		}
 	}
@@ -369,11 +468,10 @@ func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now ti
 		}
 		c.v += sign
 		if sign > 0 && campKnown && cf.PerCustomer > 0 && c.v > cf.PerCustomer {
-			other, err := l.otherSide(s, r, `customer = ? AND campaign = ? AND sign > 0`, string(r.Customer), string(r.Campaign))
-			if err != nil {
-				return nil, false, err
-			}
-			conflict(ConflictCustomerLimit, other, "customer limit is %d, this is redemption %d", cf.PerCustomer, c.v)
+			conflict(ConflictCustomerLimit, other(c.last), "customer limit is %d, this is redemption %d", cf.PerCustomer, c.v)
+		}
+		if sign > 0 {
+			c.last = r.ID
 		}
 	}
 	if r.Customer != "" && r.Points != 0 && psign != 0 {
@@ -394,25 +492,18 @@ func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now ti
 	return cs, true, nil
 }
 
-// otherSide finds the most recent earlier redemption matching cond, the
-// other side of a conflict.
-func (l *Ledger) otherSide(s *state, r protocol.Redemption, cond string, args ...any) (*protocol.RedemptionID, error) {
-	if err := s.flushJournal(); err != nil {
-		return nil, err
+// other is the other side of a conflict: the last earlier redemption that
+// counted against the same code, gift card or customer campaign, as its
+// balance row remembers it (nil if none did). It is the journal's most
+// recent entry of that code with entry = 'redeem' and sign > 0, of that gift card with
+// spend > 0 and sign > 0, of that customer and campaign with sign > 0:
+// applyOne sets last exactly for those entries, in journal order, under
+// the write lock.
+func other(last protocol.RedemptionID) *protocol.RedemptionID {
+	if last.Agent == "" {
+		return nil
 	}
-	q := `SELECT agent, seq FROM ledger_journal WHERE tenant = ? AND ` + cond + ` AND seq IS NOT NULL AND NOT (agent = ? AND seq = ?) ORDER BY id DESC LIMIT 1`
-	all := append([]any{string(r.Tenant)}, args...)
-	all = append(all, string(r.ID.Agent), int64(r.ID.Seq))
-	var agent string
-	var seq int64
-	err := s.tx.QueryRowContext(s.ctx, q, all...).Scan(&agent, &seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &protocol.RedemptionID{Agent: protocol.AgentID(agent), Seq: uint64(seq)}, nil
+	return &last
 }
 
 func insertConflict(s *state, c Conflict) (int64, error) {
@@ -429,19 +520,31 @@ func insertConflict(s *state, c Conflict) (int64, error) {
 	return res.LastInsertId()
 }
 
+// The statements of the watermark.
+const (
+	qWatermark      = `SELECT watermark FROM ledger_agents WHERE tenant = ? AND agent = ?`
+	qAfterWatermark = `SELECT seq FROM ledger_journal WHERE tenant = ? AND agent = ? AND seq > ? ORDER BY seq LIMIT 4096`
+	upWatermark     = `INSERT INTO ledger_agents (tenant, agent, watermark, seen_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (tenant, agent) DO UPDATE SET watermark = excluded.watermark, seen_at = excluded.seen_at`
+)
+
 // advanceWatermark moves the agent's contiguous watermark over every seq
 // now recorded and returns the Ack: the watermark and the seqs recorded
 // beyond it (at most MaxAckBeyond).
-func advanceWatermark(ctx context.Context, tx *sql.Tx, t protocol.TenantID, a protocol.AgentID, now time.Time) (protocol.Ack, error) {
+func advanceWatermark(s *state, t protocol.TenantID, a protocol.AgentID, now time.Time) (protocol.Ack, error) {
 	var wm int64
-	err := tx.QueryRowContext(ctx, `SELECT watermark FROM ledger_agents WHERE tenant = ? AND agent = ?`, string(t), string(a)).Scan(&wm)
+	err := s.queryRow(qWatermark, []any{&wm}, string(t), string(a))
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return protocol.Ack{}, err
 	}
 	orig := wm
 	var beyond []uint64
 	for {
-		rows, err := tx.QueryContext(ctx, `SELECT seq FROM ledger_journal WHERE tenant = ? AND agent = ? AND seq > ? ORDER BY seq LIMIT 4096`, string(t), string(a), wm)
+		st, err := s.stmt(qAfterWatermark)
+		if err != nil {
+			return protocol.Ack{}, err
+		}
+		rows, err := st.QueryContext(s.ctx, string(t), string(a), wm)
 		if err != nil {
 			return protocol.Ack{}, err
 		}
@@ -471,9 +574,7 @@ func advanceWatermark(ctx context.Context, tx *sql.Tx, t protocol.TenantID, a pr
 		}
 	}
 	if wm != orig {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_agents (tenant, agent, watermark, seen_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (tenant, agent) DO UPDATE SET watermark = excluded.watermark, seen_at = excluded.seen_at`,
-			string(t), string(a), wm, micros(now)); err != nil {
+		if _, err := s.exec(upWatermark, string(t), string(a), wm, micros(now)); err != nil {
 			return protocol.Ack{}, err
 		}
 	}

@@ -55,6 +55,45 @@ type CampaignFacts struct {
 	PerCustomer   int64             // redemptions per customer, 0 = unlimited
 	Currency      protocol.Currency // the currency of the amount limits
 	StoppedAt     time.Time         // kill switch time; zero while running
+	// Stops are the intervals the campaign was stopped in before, oldest
+	// first (a draft's counts from its creation), so that an offline
+	// redemption from a stopped window is flagged even after a restart
+	// cleared StoppedAt. An interval's To is zero while it is open.
+	Stops []StopInterval
+}
+
+// StopInterval is one period a campaign was stopped: [From, To).
+type StopInterval struct{ From, To time.Time }
+
+// stoppedAt reports whether the campaign was stopped at t: in one of Stops,
+// or at or after StoppedAt.
+func (f CampaignFacts) stoppedAt(t time.Time) bool {
+	if !f.StoppedAt.IsZero() && !t.Before(f.StoppedAt) {
+		return true
+	}
+	for _, iv := range f.Stops {
+		if !t.Before(iv.From) && (iv.To.IsZero() || t.Before(iv.To)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f CampaignFacts) stopDetail(t time.Time) string {
+	for _, iv := range f.Stops {
+		if !t.Before(iv.From) && !iv.To.IsZero() && t.Before(iv.To) {
+			return "stopped from " + iv.From.UTC().Format(timeFormat) + " to " + iv.To.UTC().Format(timeFormat)
+		}
+	}
+	if !f.StoppedAt.IsZero() {
+		return "stopped at " + f.StoppedAt.UTC().Format(timeFormat)
+	}
+	for _, iv := range f.Stops {
+		if iv.To.IsZero() {
+			return "stopped at " + iv.From.UTC().Format(timeFormat)
+		}
+	}
+	return "stopped"
 }
 
 // Limited reports whether the campaign has a budget that allowances escrow.
@@ -152,6 +191,9 @@ type Ledger struct {
 	policy  AllowancePolicy
 	now     func() time.Time
 	hlcTime func(uint64) time.Time
+	// prepared holds hotStatements prepared on the pool; a transaction
+	// binds them with Tx.StmtContext. Read-only after New.
+	prepared map[string]*sql.Stmt
 }
 
 // Open opens (creating and migrating) the ledger database at path.
@@ -187,11 +229,41 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Ledger, error) {
 	if opts.HLCTime == nil {
 		opts.HLCTime = HLCTime
 	}
-	return &Ledger{db: db, facts: opts.Facts, policy: opts.Policy, now: opts.Now, hlcTime: opts.HLCTime}, nil
+	l := &Ledger{db: db, facts: opts.Facts, policy: opts.Policy, now: opts.Now, hlcTime: opts.HLCTime, prepared: map[string]*sql.Stmt{}}
+	// Prepared here, before any transaction: preparing on the pool while
+	// a transaction holds a connection could wait for another one.
+	for _, q := range hotStatements() {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			l.closeStatements()
+			return nil, fmt.Errorf("ledger: prepare: %w", err)
+		}
+		l.prepared[q] = st
+	}
+	return l, nil
 }
 
-// Close releases the database if Open opened it.
+// hotStatements are the statements ApplyBatches runs in every transaction.
+func hotStatements() []string {
+	qs := []string{qRecorded, qPrefetch, qCampaign, qCode, qCard, qCustomer, qCustCamp, qAllowance,
+		upCampaign, upCode, upCard, upCustomer, upCustCamp, upAllowance, qWatermark, qAfterWatermark, upWatermark,
+		qCodesIn, qCustCampsIn}
+	for _, n := range journalChunks {
+		qs = append(qs, insertJournal[n])
+	}
+	return qs
+}
+
+func (l *Ledger) closeStatements() {
+	for _, st := range l.prepared {
+		st.Close()
+	}
+}
+
+// Close releases the prepared statements, and the database if Open opened
+// it.
 func (l *Ledger) Close() error {
+	l.closeStatements()
 	if l.ownsDB {
 		return l.db.Close()
 	}

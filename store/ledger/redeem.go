@@ -90,7 +90,7 @@ func (l *Ledger) Redeem(ctx context.Context, r protocol.Redemption) (protocol.Re
 	if err := s.flush(); err != nil {
 		return r, wrap("redeem", err)
 	}
-	if _, err := advanceWatermark(ctx, tx, r.Tenant, protocol.HubSender, now); err != nil {
+	if _, err := advanceWatermark(s, r.Tenant, protocol.HubSender, now); err != nil {
 		return r, wrap("redeem: watermark", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -184,9 +184,13 @@ func (l *Ledger) rollbackSource(s *state, r protocol.Redemption) (protocol.Redem
 	if !found || orig.Kind == protocol.KindRollback {
 		return orig, protocol.Errorf(protocol.CodeNotFound, "redemption %s is not known", r.Ref)
 	}
+	// Any rollback by the original's agent or the hub counts, also one
+	// that arrived before the original and voided it on arrival; an
+	// agent's foreign rollback (no effect) does not.
 	var n int64
-	if err := s.tx.QueryRowContext(s.ctx, `SELECT COUNT(*) FROM ledger_journal WHERE tenant = ? AND ref_agent = ? AND ref_seq = ? AND psign != 0`,
-		string(r.Tenant), string(r.Ref.Agent), int64(r.Ref.Seq)).Scan(&n); err != nil {
+	if err := s.tx.QueryRowContext(s.ctx, `SELECT COUNT(*) FROM ledger_journal WHERE tenant = ? AND ref_agent = ? AND ref_seq = ? AND entry = 'rollback'
+		AND (agent = ref_agent OR agent = ?)`,
+		string(r.Tenant), string(r.Ref.Agent), int64(r.Ref.Seq), string(protocol.HubSender)).Scan(&n); err != nil {
 		return orig, wrap("redeem: rollback", err)
 	}
 	if n > 0 {

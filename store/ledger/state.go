@@ -5,8 +5,38 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/punchcard/punchcard/protocol"
+)
+
+// The statements of the apply path, prepared once per connection (see
+// hotStatements).
+const (
+	qRecorded  = `SELECT COUNT(*) FROM ledger_journal WHERE tenant = ? AND agent = ? AND seq = ?`
+	qPrefetch  = `SELECT seq FROM ledger_journal WHERE tenant = ? AND agent = ? AND seq BETWEEN ? AND ?`
+	qCampaign  = `SELECT count, discount, order_value FROM ledger_campaigns WHERE tenant = ? AND campaign = ?`
+	qCode      = `SELECT uses, last_agent, last_seq FROM ledger_codes WHERE tenant = ? AND code = ?`
+	qCard      = `SELECT spent, last_agent, last_seq FROM ledger_giftcards WHERE tenant = ? AND code = ?`
+	qCustomer  = `SELECT points FROM ledger_customers WHERE tenant = ? AND customer = ?`
+	qCustCamp  = `SELECT count, last_agent, last_seq FROM ledger_customer_campaigns WHERE tenant = ? AND customer = ? AND campaign = ?`
+	qAllowance = `SELECT grants, granted_count, granted_amount, returned_count, returned_amount, used_count, used_amount
+		FROM ledger_allowances WHERE tenant = ? AND agent = ? AND campaign = ?`
+	upCampaign = `INSERT INTO ledger_campaigns (tenant, campaign, count, discount, order_value) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (tenant, campaign) DO UPDATE SET count = excluded.count, discount = excluded.discount, order_value = excluded.order_value`
+	upCode = `INSERT INTO ledger_codes (tenant, code, uses, last_agent, last_seq) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (tenant, code) DO UPDATE SET uses = excluded.uses, last_agent = excluded.last_agent, last_seq = excluded.last_seq`
+	upCard = `INSERT INTO ledger_giftcards (tenant, code, spent, last_agent, last_seq) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (tenant, code) DO UPDATE SET spent = excluded.spent, last_agent = excluded.last_agent, last_seq = excluded.last_seq`
+	upCustomer = `INSERT INTO ledger_customers (tenant, customer, points) VALUES (?, ?, ?) ON CONFLICT (tenant, customer) DO UPDATE SET points = excluded.points`
+	upCustCamp = `INSERT INTO ledger_customer_campaigns (tenant, customer, campaign, count, last_agent, last_seq) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (tenant, customer, campaign) DO UPDATE SET count = excluded.count, last_agent = excluded.last_agent, last_seq = excluded.last_seq`
+	upAllowance = `INSERT INTO ledger_allowances (tenant, agent, campaign, grants, granted_count, granted_amount, returned_count, returned_amount, used_count, used_amount)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (tenant, agent, campaign) DO UPDATE SET grants = excluded.grants,
+				granted_count = excluded.granted_count, granted_amount = excluded.granted_amount,
+				returned_count = excluded.returned_count, returned_amount = excluded.returned_amount,
+				used_count = excluded.used_count, used_amount = excluded.used_amount`
 )
 
 // Keys of the balance tables.
@@ -27,13 +57,37 @@ func (a allowBal) outstandingAmount() int64 {
 }
 
 // cell is a balance loaded from its table inside the write transaction;
-// orig tells flush whether it changed.
-type cell[T comparable] struct{ v, orig T }
+// orig tells flush whether it changed. Codes, gift cards and customer
+// campaigns also keep last, the last redemption that counted against them
+// (the other side of a conflict; zero Agent: none).
+type cell[T comparable] struct {
+	v, orig        T
+	last, lastOrig protocol.RedemptionID
+}
+
+func (c *cell[T]) changed() bool { return c.v != c.orig || c.last != c.lastOrig }
+
+// lastID is a last_agent, last_seq pair as stored (NULLs: none).
+func lastID(agent sql.NullString, seq sql.NullInt64) protocol.RedemptionID {
+	if !agent.Valid || !seq.Valid {
+		return protocol.RedemptionID{}
+	}
+	return protocol.RedemptionID{Agent: protocol.AgentID(agent.String), Seq: uint64(seq.Int64)}
+}
+
+// lastArgs binds a last redemption (NULLs for none).
+func lastArgs(id protocol.RedemptionID) (agent, seq any) {
+	if id.Agent == "" {
+		return nil, nil
+	}
+	return string(id.Agent), int64(id.Seq)
+}
 
 // state holds the balances one transaction touches, loaded lazily and
 // written back once at the end, so that a batch of N redemptions costs N
 // journal inserts plus one upsert per distinct balance row.
 type state struct {
+	l         *Ledger
 	ctx       context.Context
 	tx        *sql.Tx
 	camps     map[key2]*cell[campBal]
@@ -49,7 +103,7 @@ type state struct {
 
 func (l *Ledger) newState(ctx context.Context, tx *sql.Tx) *state {
 	return &state{
-		ctx: ctx, tx: tx,
+		l: l, ctx: ctx, tx: tx,
 		camps:     map[key2]*cell[campBal]{},
 		codes:     map[key2]*cell[int64]{},
 		cards:     map[key2]*cell[int64]{},
@@ -64,20 +118,24 @@ func (l *Ledger) newState(ctx context.Context, tx *sql.Tx) *state {
 // queueJournal buffers one journal row.
 func (s *state) queueJournal(args ...any) { s.journal = append(s.journal, args...) }
 
-// flushJournal writes the buffered journal rows, journalChunk per
-// statement.
+// flushJournal writes the buffered journal rows, in chunks of
+// journalChunks rows.
 func (s *state) flushJournal() error {
 	rows := len(s.journal) / journalArity
 	for done := 0; done < rows; {
-		n := journalChunk // one statement for full chunks, one for single rows
-		if rows-done < journalChunk {
-			n = 1
+		n := 1
+		for _, c := range journalChunks {
+			if rows-done >= c {
+				n = c
+				break
+			}
 		}
-		if _, err := s.exec(insertJournalN(n), s.journal[done*journalArity:(done+n)*journalArity]...); err != nil {
+		if _, err := s.exec(insertJournal[n], s.journal[done*journalArity:(done+n)*journalArity]...); err != nil {
 			return fmt.Errorf("journal: %w", err)
 		}
 		done += n
 	}
+	clear(s.journal) // drop the references for the collector
 	s.journal = s.journal[:0]
 	return nil
 }
@@ -95,7 +153,7 @@ func (s *state) recorded(t protocol.TenantID, id protocol.RedemptionID) (bool, e
 	exists, known := m[id.Seq]
 	if !known {
 		var n int64
-		if err := s.queryRow(`SELECT COUNT(*) FROM ledger_journal WHERE tenant = ? AND agent = ? AND seq = ?`, []any{&n}, k.tenant, k.id, int64(id.Seq)); err != nil {
+		if err := s.queryRow(qRecorded, []any{&n}, k.tenant, k.id, int64(id.Seq)); err != nil {
 			return false, err
 		}
 		exists = n > 0
@@ -128,7 +186,7 @@ func (s *state) prefetch(t protocol.TenantID, a protocol.AgentID, rs []protocol.
 			m[r.ID.Seq] = false
 		}
 	}
-	st, err := s.stmt(`SELECT seq FROM ledger_journal WHERE tenant = ? AND agent = ? AND seq BETWEEN ? AND ?`)
+	st, err := s.stmt(qPrefetch)
 	if err != nil {
 		return err
 	}
@@ -154,16 +212,23 @@ func (s *state) close() {
 }
 
 // stmt returns q prepared on the transaction. A batch runs the same few
-// statements thousands of times; they are parsed once per transaction.
-// (Statements prepared on the pool and bound with Tx.Stmt would need a
-// second connection while this one holds the write lock.)
+// statements thousands of times. The hot ones (hotStatements) were
+// prepared on the pool by New, and Tx.StmtContext reuses the copy already
+// prepared on this transaction's connection, so they are parsed once per
+// connection, not once per transaction; any other is parsed once per
+// transaction.
 func (s *state) stmt(q string) (*sql.Stmt, error) {
 	if st, ok := s.stmts[q]; ok {
 		return st, nil
 	}
-	st, err := s.tx.PrepareContext(s.ctx, q)
-	if err != nil {
-		return nil, err
+	var st *sql.Stmt
+	if ps, ok := s.l.prepared[q]; ok {
+		st = s.tx.StmtContext(s.ctx, ps)
+	} else {
+		var err error
+		if st, err = s.tx.PrepareContext(s.ctx, q); err != nil {
+			return nil, err
+		}
 	}
 	s.stmts[q] = st
 	return st, nil
@@ -199,13 +264,31 @@ func loadInt(s *state, m map[key2]*cell[int64], k key2, q string) (*cell[int64],
 	return c, nil
 }
 
+// loadCounted is loadInt for a balance row with a last redemption.
+func loadCounted(s *state, m map[key2]*cell[int64], k key2, q string) (*cell[int64], error) {
+	if c, ok := m[k]; ok {
+		return c, nil
+	}
+	var v int64
+	var la sql.NullString
+	var ls sql.NullInt64
+	err := s.queryRow(q, []any{&v, &la, &ls}, k.tenant, k.id)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	last := lastID(la, ls)
+	c := &cell[int64]{v: v, orig: v, last: last, lastOrig: last}
+	m[k] = c
+	return c, nil
+}
+
 func (s *state) campaign(t protocol.TenantID, c protocol.CampaignID) (*cell[campBal], error) {
 	k := key2{string(t), string(c)}
 	if x, ok := s.camps[k]; ok {
 		return x, nil
 	}
 	var b campBal
-	err := s.queryRow(`SELECT count, discount, order_value FROM ledger_campaigns WHERE tenant = ? AND campaign = ?`,
+	err := s.queryRow(qCampaign,
 		[]any{&b.count, &b.discount, &b.orderValue}, k.tenant, k.id)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
@@ -216,15 +299,15 @@ func (s *state) campaign(t protocol.TenantID, c protocol.CampaignID) (*cell[camp
 }
 
 func (s *state) code(t protocol.TenantID, c protocol.CodeID) (*cell[int64], error) {
-	return loadInt(s, s.codes, key2{string(t), string(c)}, `SELECT uses FROM ledger_codes WHERE tenant = ? AND code = ?`)
+	return loadCounted(s, s.codes, key2{string(t), string(c)}, qCode)
 }
 
 func (s *state) card(t protocol.TenantID, c protocol.CodeID) (*cell[int64], error) {
-	return loadInt(s, s.cards, key2{string(t), string(c)}, `SELECT spent FROM ledger_giftcards WHERE tenant = ? AND code = ?`)
+	return loadCounted(s, s.cards, key2{string(t), string(c)}, qCard)
 }
 
 func (s *state) customer(t protocol.TenantID, c protocol.CustomerID) (*cell[int64], error) {
-	return loadInt(s, s.custs, key2{string(t), string(c)}, `SELECT points FROM ledger_customers WHERE tenant = ? AND customer = ?`)
+	return loadInt(s, s.custs, key2{string(t), string(c)}, qCustomer)
 }
 
 func (s *state) customerCampaign(t protocol.TenantID, cu protocol.CustomerID, ca protocol.CampaignID) (*cell[int64], error) {
@@ -233,11 +316,14 @@ func (s *state) customerCampaign(t protocol.TenantID, cu protocol.CustomerID, ca
 		return x, nil
 	}
 	var v int64
-	err := s.queryRow(`SELECT count FROM ledger_customer_campaigns WHERE tenant = ? AND customer = ? AND campaign = ?`, []any{&v}, k.tenant, k.a, k.b)
+	var la sql.NullString
+	var ls sql.NullInt64
+	err := s.queryRow(qCustCamp, []any{&v, &la, &ls}, k.tenant, k.a, k.b)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
-	x := &cell[int64]{v: v, orig: v}
+	last := lastID(la, ls)
+	x := &cell[int64]{v: v, orig: v, last: last, lastOrig: last}
 	s.custCamps[k] = x
 	return x, nil
 }
@@ -248,8 +334,7 @@ func (s *state) allowance(t protocol.TenantID, a protocol.AgentID, c protocol.Ca
 		return x, nil
 	}
 	var b allowBal
-	err := s.queryRow(`SELECT grants, granted_count, granted_amount, returned_count, returned_amount, used_count, used_amount
-		FROM ledger_allowances WHERE tenant = ? AND agent = ? AND campaign = ?`,
+	err := s.queryRow(qAllowance,
 		[]any{&b.grants, &b.grantedCount, &b.grantedAmount, &b.returnedCount, &b.returnedAmount, &b.usedCount, &b.usedAmount}, k.tenant, k.a, k.b)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
@@ -272,37 +357,38 @@ func (s *state) flush() error {
 		if c.v == c.orig {
 			continue
 		}
-		if err := exec(`INSERT INTO ledger_campaigns (tenant, campaign, count, discount, order_value) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (tenant, campaign) DO UPDATE SET count = excluded.count, discount = excluded.discount, order_value = excluded.order_value`,
+		if err := exec(upCampaign,
 			k.tenant, k.id, c.v.count, c.v.discount, c.v.orderValue); err != nil {
 			return fmt.Errorf("campaign balance: %w", err)
 		}
 	}
 	for k, c := range s.codes {
-		if c.v != c.orig {
-			if err := exec(`INSERT INTO ledger_codes (tenant, code, uses) VALUES (?, ?, ?) ON CONFLICT (tenant, code) DO UPDATE SET uses = excluded.uses`, k.tenant, k.id, c.v); err != nil {
+		if c.changed() {
+			la, ls := lastArgs(c.last)
+			if err := exec(upCode, k.tenant, k.id, c.v, la, ls); err != nil {
 				return fmt.Errorf("code balance: %w", err)
 			}
 		}
 	}
 	for k, c := range s.cards {
-		if c.v != c.orig {
-			if err := exec(`INSERT INTO ledger_giftcards (tenant, code, spent) VALUES (?, ?, ?) ON CONFLICT (tenant, code) DO UPDATE SET spent = excluded.spent`, k.tenant, k.id, c.v); err != nil {
+		if c.changed() {
+			la, ls := lastArgs(c.last)
+			if err := exec(upCard, k.tenant, k.id, c.v, la, ls); err != nil {
 				return fmt.Errorf("gift card balance: %w", err)
 			}
 		}
 	}
 	for k, c := range s.custs {
 		if c.v != c.orig {
-			if err := exec(`INSERT INTO ledger_customers (tenant, customer, points) VALUES (?, ?, ?) ON CONFLICT (tenant, customer) DO UPDATE SET points = excluded.points`, k.tenant, k.id, c.v); err != nil {
+			if err := exec(upCustomer, k.tenant, k.id, c.v); err != nil {
 				return fmt.Errorf("customer balance: %w", err)
 			}
 		}
 	}
 	for k, c := range s.custCamps {
-		if c.v != c.orig {
-			if err := exec(`INSERT INTO ledger_customer_campaigns (tenant, customer, campaign, count) VALUES (?, ?, ?, ?)
-				ON CONFLICT (tenant, customer, campaign) DO UPDATE SET count = excluded.count`, k.tenant, k.a, k.b, c.v); err != nil {
+		if c.changed() {
+			la, ls := lastArgs(c.last)
+			if err := exec(upCustCamp, k.tenant, k.a, k.b, c.v, la, ls); err != nil {
 				return fmt.Errorf("customer campaign balance: %w", err)
 			}
 		}
@@ -312,12 +398,7 @@ func (s *state) flush() error {
 			continue
 		}
 		b := c.v
-		if err := exec(`INSERT INTO ledger_allowances (tenant, agent, campaign, grants, granted_count, granted_amount, returned_count, returned_amount, used_count, used_amount)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (tenant, agent, campaign) DO UPDATE SET grants = excluded.grants,
-				granted_count = excluded.granted_count, granted_amount = excluded.granted_amount,
-				returned_count = excluded.returned_count, returned_amount = excluded.returned_amount,
-				used_count = excluded.used_count, used_amount = excluded.used_amount`,
+		if err := exec(upAllowance,
 			k.tenant, k.a, k.b, b.grants, b.grantedCount, b.grantedAmount, b.returnedCount, b.returnedAmount, b.usedCount, b.usedAmount); err != nil {
 			return fmt.Errorf("allowance balance: %w", err)
 		}
@@ -358,4 +439,111 @@ func (s *state) reserved(t protocol.TenantID, c protocol.CampaignID) (count, amo
 		}
 	}
 	return count, amount, nil
+}
+
+// balanceChunk is how many keys one prefetch query asks for; a shorter
+// list is padded by repeating its last key, so that one prepared statement
+// serves every list.
+const balanceChunk = 32
+
+var (
+	qCodesIn = `SELECT code, uses, last_agent, last_seq FROM ledger_codes WHERE tenant = ? AND code IN (` +
+		strings.TrimSuffix(strings.Repeat("?, ", balanceChunk), ", ") + `)`
+	qCustCampsIn = `SELECT customer, count, last_agent, last_seq FROM ledger_customer_campaigns WHERE tenant = ? AND campaign = ? AND customer IN (` +
+		strings.TrimSuffix(strings.Repeat("?, ", balanceChunk), ", ") + `)`
+)
+
+// prefetchBalances loads, with one query per balanceChunk keys, the code
+// and customer-campaign balances rs will touch that this transaction has
+// not loaded yet: a batch's customers are mostly distinct, and one point
+// query each cost more than their journal rows. A key the query does not
+// return has no row yet: its cell starts at zero, as code and
+// customerCampaign would start it.
+func (s *state) prefetchBalances(rs []protocol.Redemption) error {
+	type group struct{ tenant, campaign string }
+	codes := map[string][]string{}
+	custs := map[group][]string{}
+	seenCode, seenCust := map[key2]bool{}, map[key3]bool{}
+	for _, r := range rs {
+		if r.Code != "" {
+			k := key2{string(r.Tenant), string(r.Code)}
+			if _, ok := s.codes[k]; !ok && !seenCode[k] {
+				seenCode[k] = true
+				codes[k.tenant] = append(codes[k.tenant], k.id)
+			}
+		}
+		if r.Customer != "" && r.Campaign != "" {
+			k := key3{string(r.Tenant), string(r.Customer), string(r.Campaign)}
+			if _, ok := s.custCamps[k]; !ok && !seenCust[k] {
+				seenCust[k] = true
+				g := group{k.tenant, k.b}
+				custs[g] = append(custs[g], k.a)
+			}
+		}
+	}
+	for t, ids := range codes {
+		err := s.loadIn(qCodesIn, []any{t}, ids, func(id string, v int64, last protocol.RedemptionID) {
+			s.codes[key2{t, id}] = &cell[int64]{v: v, orig: v, last: last, lastOrig: last}
+		})
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if _, ok := s.codes[key2{t, id}]; !ok {
+				s.codes[key2{t, id}] = &cell[int64]{}
+			}
+		}
+	}
+	for g, ids := range custs {
+		err := s.loadIn(qCustCampsIn, []any{g.tenant, g.campaign}, ids, func(id string, v int64, last protocol.RedemptionID) {
+			s.custCamps[key3{g.tenant, id, g.campaign}] = &cell[int64]{v: v, orig: v, last: last, lastOrig: last}
+		})
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if _, ok := s.custCamps[key3{g.tenant, id, g.campaign}]; !ok {
+				s.custCamps[key3{g.tenant, id, g.campaign}] = &cell[int64]{}
+			}
+		}
+	}
+	return nil
+}
+
+// loadIn runs q (prefix arguments, then balanceChunk keys) over ids, chunk
+// by chunk, and hands each row to found.
+func (s *state) loadIn(q string, prefix []any, ids []string, found func(id string, v int64, last protocol.RedemptionID)) error {
+	st, err := s.stmt(q)
+	if err != nil {
+		return err
+	}
+	args := make([]any, len(prefix)+balanceChunk)
+	copy(args, prefix)
+	for len(ids) > 0 {
+		n := min(len(ids), balanceChunk)
+		for i := range balanceChunk {
+			args[len(prefix)+i] = ids[min(i, n-1)]
+		}
+		ids = ids[n:]
+		rows, err := st.QueryContext(s.ctx, args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			var v int64
+			var la sql.NullString
+			var ls sql.NullInt64
+			if err := rows.Scan(&id, &v, &la, &ls); err != nil {
+				rows.Close()
+				return err
+			}
+			found(id, v, lastID(la, ls))
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -175,7 +175,11 @@ func (h *Hub) onUp(_ mqtt.Client, m mqtt.Message) {
 	}
 	switch env.Type {
 	case protocol.MsgAgentState:
+		// Like hub/ingest: every heartbeat is answered with the watermark.
 		h.States.Add(1)
+		if h.AckEnabled.Load() {
+			h.Ack(agent)
+		}
 		return
 	case protocol.MsgBatch:
 	default:
