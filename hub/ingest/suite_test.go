@@ -135,7 +135,9 @@ func startMosquitto(tb testing.TB) brokerEnv {
 		cmd.Wait()
 	})
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(10 * time.Second)
+	// Generous: under -race on a busy 2-core machine a 5,000-message
+	// burst takes tens of seconds; the condition, not the time, is tested.
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
@@ -322,7 +324,9 @@ func (a *testAgent) quiet(d time.Duration) {
 
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	// Generous: under -race on a busy 2-core machine a 5,000-message
+	// burst takes tens of seconds; the condition, not the time, is tested.
+	deadline := time.Now().Add(90 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			tb.Fatalf("timed out waiting for %s", what)

@@ -246,10 +246,13 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Ledger, error) {
 // hotStatements are the statements ApplyBatches runs in every transaction.
 func hotStatements() []string {
 	qs := []string{qRecorded, qPrefetch, qCampaign, qCode, qCard, qCustomer, qCustCamp, qAllowance,
-		upCampaign, upCode, upCard, upCustomer, upCustCamp, upAllowance, qWatermark, qAfterWatermark, upWatermark,
+		upCampaign, upCode, upCard, upCustomer, upAllowance, qWatermark, qAfterWatermark, upWatermark,
 		qCodesIn, qCustCampsIn}
 	for _, n := range journalChunks {
 		qs = append(qs, insertJournal[n])
+	}
+	for _, n := range upsertChunks {
+		qs = append(qs, upCustCampN[n])
 	}
 	return qs
 }

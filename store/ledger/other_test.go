@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"testing"
@@ -144,6 +145,44 @@ func TestMigrationBackfillsLastRedemption(t *testing.T) {
 		var got string
 		if err := db.QueryRowContext(ctx, tc.q).Scan(&got); err != nil || got != tc.want {
 			t.Errorf("%s = %q (%v), want %q", tc.q, got, err, tc.want)
+		}
+	}
+}
+
+// TestManyBalancesInOneBatch: a batch touching more balance rows than one
+// prefetch query or one multi-row upsert carries (32 + 8 + 1 + 2 distinct
+// customers and codes, some of them already stored) keeps every one.
+func TestManyBalancesInOneBatch(t *testing.T) {
+	ctx := context.Background()
+	l, _ := MustOpen(t)
+	const n = 43
+	batch := func(from uint64) []protocol.Redemption {
+		rs := make([]protocol.Redemption, 0, n)
+		for i := range uint64(n) {
+			rs = append(rs, red("till-1", from+i, func(r *protocol.Redemption) {
+				r.Customer, r.Code = protocol.CustomerID(fmt.Sprintf("cust-%d", i)), protocol.CodeID(fmt.Sprintf("CODE-%d", i%37))
+			}))
+		}
+		return rs
+	}
+	// The second batch finds the first one's rows and adds to them.
+	for _, from := range []uint64{1, 1 + n} {
+		if _, _, err := l.ApplyBatch(ctx, tenant, "till-1", batch(from)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		if got, err := l.CustomerCount(ctx, tenant, protocol.CustomerID(fmt.Sprintf("cust-%d", i)), "loyalty"); err != nil || got != 2 {
+			t.Fatalf("cust-%d count = %d, %v; want 2", i, got, err)
+		}
+	}
+	for i := range 37 {
+		want := int64(2)
+		if i < n-37 {
+			want = 4
+		}
+		if got, err := l.CodeUses(ctx, tenant, protocol.CodeID(fmt.Sprintf("CODE-%d", i))); err != nil || got != want {
+			t.Fatalf("CODE-%d uses = %d, %v; want %d", i, got, err, want)
 		}
 	}
 }

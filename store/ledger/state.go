@@ -28,9 +28,7 @@ const (
 		ON CONFLICT (tenant, code) DO UPDATE SET uses = excluded.uses, last_agent = excluded.last_agent, last_seq = excluded.last_seq`
 	upCard = `INSERT INTO ledger_giftcards (tenant, code, spent, last_agent, last_seq) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (tenant, code) DO UPDATE SET spent = excluded.spent, last_agent = excluded.last_agent, last_seq = excluded.last_seq`
-	upCustomer = `INSERT INTO ledger_customers (tenant, customer, points) VALUES (?, ?, ?) ON CONFLICT (tenant, customer) DO UPDATE SET points = excluded.points`
-	upCustCamp = `INSERT INTO ledger_customer_campaigns (tenant, customer, campaign, count, last_agent, last_seq) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (tenant, customer, campaign) DO UPDATE SET count = excluded.count, last_agent = excluded.last_agent, last_seq = excluded.last_seq`
+	upCustomer  = `INSERT INTO ledger_customers (tenant, customer, points) VALUES (?, ?, ?) ON CONFLICT (tenant, customer) DO UPDATE SET points = excluded.points`
 	upAllowance = `INSERT INTO ledger_allowances (tenant, agent, campaign, grants, granted_count, granted_amount, returned_count, returned_amount, used_count, used_amount)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (tenant, agent, campaign) DO UPDATE SET grants = excluded.grants,
@@ -98,6 +96,7 @@ type state struct {
 	allows    map[key3]*cell[allowBal]
 	stmts     map[string]*sql.Stmt     // bound to this transaction
 	journal   []any                    // buffered journal rows, journalArity values each
+	full      [][]any                  // buffered chunks of journalChunks[0] rows
 	seen      map[key2]map[uint64]bool // redemption seqs met in this transaction
 }
 
@@ -115,12 +114,30 @@ func (l *Ledger) newState(ctx context.Context, tx *sql.Tx) *state {
 	}
 }
 
-// queueJournal buffers one journal row.
-func (s *state) queueJournal(args ...any) { s.journal = append(s.journal, args...) }
+// queueJournal buffers one journal row. Every journalChunks[0] rows the
+// buffer is set aside whole as the arguments of one INSERT, so that a
+// transaction of thousands of rows never copies a growing buffer.
+func (s *state) queueJournal(args ...any) {
+	if s.journal == nil {
+		s.journal = make([]any, 0, journalChunks[0]*journalArity)
+	}
+	s.journal = append(s.journal, args...)
+	if len(s.journal) == journalChunks[0]*journalArity {
+		s.full = append(s.full, s.journal)
+		s.journal = nil
+	}
+}
 
 // flushJournal writes the buffered journal rows, in chunks of
 // journalChunks rows.
 func (s *state) flushJournal() error {
+	for i, args := range s.full {
+		if _, err := s.exec(insertJournal[journalChunks[0]], args...); err != nil {
+			return fmt.Errorf("journal: %w", err)
+		}
+		s.full[i] = nil
+	}
+	s.full = s.full[:0]
 	rows := len(s.journal) / journalArity
 	for done := 0; done < rows; {
 		n := 1
@@ -385,13 +402,15 @@ func (s *state) flush() error {
 			}
 		}
 	}
+	var rows []any
 	for k, c := range s.custCamps {
 		if c.changed() {
 			la, ls := lastArgs(c.last)
-			if err := exec(upCustCamp, k.tenant, k.a, k.b, c.v, la, ls); err != nil {
-				return fmt.Errorf("customer campaign balance: %w", err)
-			}
+			rows = append(rows, k.tenant, k.a, k.b, c.v, la, ls)
 		}
+	}
+	if err := s.execRows(upCustCampN, 6, rows); err != nil {
+		return fmt.Errorf("customer campaign balance: %w", err)
 	}
 	for k, c := range s.allows {
 		if c.v == c.orig {
@@ -439,6 +458,45 @@ func (s *state) reserved(t protocol.TenantID, c protocol.CampaignID) (count, amo
 		}
 	}
 	return count, amount, nil
+}
+
+// upsertChunks are the row counts of the multi-row balance upserts, largest
+// first: a batch's customers are mostly distinct, and one statement per
+// balance row cost as much as their journal rows.
+var upsertChunks = [...]int{32, 8, 1}
+
+// upCustCampN is the upsert of customer-campaign balances, by row count.
+var upCustCampN = upsertN(`INSERT INTO ledger_customer_campaigns (tenant, customer, campaign, count, last_agent, last_seq) VALUES `, 6,
+	` ON CONFLICT (tenant, customer, campaign) DO UPDATE SET count = excluded.count, last_agent = excluded.last_agent, last_seq = excluded.last_seq`)
+
+// upsertN returns, for every n in upsertChunks, head + n rows of width
+// placeholders + tail.
+func upsertN(head string, width int, tail string) map[int]string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
+	m := map[int]string{}
+	for _, n := range upsertChunks {
+		m[n] = head + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") + tail
+	}
+	return m
+}
+
+// execRows writes args, rows of width values each, with the statements
+// of qs (one per upsertChunks size).
+func (s *state) execRows(qs map[int]string, width int, args []any) error {
+	for rows := len(args) / width; rows > 0; {
+		n := 1
+		for _, c := range upsertChunks {
+			if rows >= c {
+				n = c
+				break
+			}
+		}
+		if _, err := s.exec(qs[n], args[:n*width]...); err != nil {
+			return err
+		}
+		args, rows = args[n*width:], rows-n
+	}
+	return nil
 }
 
 // balanceChunk is how many keys one prefetch query asks for; a shorter
