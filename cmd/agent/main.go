@@ -170,7 +170,12 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	db, err := agentdb.Open(ctx, filepath.Join(c.DataDir, DBFile), agentdb.Options{})
+	now := time.Now
+	if path := os.Getenv(FaultClockEnv); path != "" {
+		log.Warn("agent: FAULT INJECTION: the wall clock is shifted by the offset in "+FaultClockEnv+"; tests only", "file", path)
+		now = newFaultClock(path).Now
+	}
+	db, err := agentdb.Open(ctx, filepath.Join(c.DataDir, DBFile), agentdb.Options{Now: now})
 	if err != nil {
 		return err
 	}
@@ -180,6 +185,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	a.Logger = log
+	a.Now = now
 	m.agent = a
 	if v, _ := a.SnapshotVersion(); v == 0 {
 		log.Warn("agent: NEVER SYNCED: this till has no rules yet and refuses every reward (never_synced) until its first sync with the hub")

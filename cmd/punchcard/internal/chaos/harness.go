@@ -130,10 +130,19 @@ type Env struct {
 // Code, and starts n agents, waiting for their first sync.
 func Setup(tb testing.TB, n int, budget int64, brokerURL string) *Env {
 	tb.Helper()
-	binDir := Build(tb)
+	return SetupWith(tb, n, budget, cluster.Options{BrokerURL: brokerURL})
+}
+
+// SetupWith is Setup with cluster options (BinDir, Dir and Progress are
+// filled in).
+func SetupWith(tb testing.TB, n int, budget int64, opts cluster.Options) *Env {
+	tb.Helper()
+	opts.BinDir = Build(tb)
+	opts.Dir = tb.TempDir()
+	opts.Progress = tb.Logf
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := cluster.Start(ctx, cluster.Options{BinDir: binDir, Dir: tb.TempDir(), BrokerURL: brokerURL, Progress: tb.Logf})
+	c, err := cluster.Start(ctx, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -51,12 +51,13 @@ type Entry struct {
 	Points   int64
 	Offline  bool
 	Sign     int64
+	HLC      uint64 // the agent's hybrid logical clock stamp (agent/hlc)
 }
 
 // Entries returns every redemption fact of a tenant (allowance movements
 // left out), ordered by agent and seq.
 func (a *Audit) Entries(ctx context.Context, tenant protocol.TenantID) ([]Entry, error) {
-	rows, err := a.l.DB().QueryContext(ctx, `SELECT agent, seq, entry, store, txn_id, campaign, code, discount, spend, points, offline, sign
+	rows, err := a.l.DB().QueryContext(ctx, `SELECT agent, seq, entry, store, txn_id, campaign, code, discount, spend, points, offline, sign, hlc
 		FROM ledger_journal WHERE tenant = ? AND seq IS NOT NULL ORDER BY agent, seq`, string(tenant))
 	if err != nil {
 		return nil, fmt.Errorf("audit entries: %w", err)
@@ -65,11 +66,12 @@ func (a *Audit) Entries(ctx context.Context, tenant protocol.TenantID) ([]Entry,
 	var out []Entry
 	for rows.Next() {
 		var e Entry
-		var off int64
-		if err := rows.Scan(&e.Agent, &e.Seq, &e.Entry, &e.Store, &e.TxnID, &e.Campaign, &e.Code, &e.Discount, &e.Spend, &e.Points, &off, &e.Sign); err != nil {
+		var off, hlc int64
+		if err := rows.Scan(&e.Agent, &e.Seq, &e.Entry, &e.Store, &e.TxnID, &e.Campaign, &e.Code, &e.Discount, &e.Spend, &e.Points, &off, &e.Sign, &hlc); err != nil {
 			return nil, fmt.Errorf("audit entries: %w", err)
 		}
 		e.Offline = off != 0
+		e.HLC = uint64(hlc)
 		out = append(out, e)
 	}
 	return out, rows.Err()

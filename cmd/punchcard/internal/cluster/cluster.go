@@ -43,6 +43,9 @@ type Options struct {
 	// passwords and ACL enforced — put the hub on it, and give the broker
 	// each agent's login before starting the agent. BrokerURL is ignored.
 	Mosquitto bool
+	// Metrics serves the hub's Prometheus /metrics on a free loopback port
+	// (Hub.MetricsAddr, Hub.Metric).
+	Metrics bool
 	// Progress receives waiting lines; nil is silent.
 	Progress func(format string, args ...any)
 	// ReadyTimeout bounds each process's start (default 30 s).
@@ -158,6 +161,7 @@ type Hub struct {
 	URL         string // http://127.0.0.1:port
 	HTTPAddr    string
 	MQTTAddr    string // the broker agents connect to (embedded or external)
+	MetricsAddr string // /metrics, when Options.Metrics
 	DataDir     string
 	PlatformKey string
 }
@@ -185,6 +189,23 @@ type StoreAgent struct {
 	// MQTT and HTTP are the links to the broker and to the hub's API.
 	MQTT, HTTP *netcut.Proxy
 	DataDir    string
+	// ClockFile is the agent's fault-injection clock offset file
+	// (PUNCHCARD_FAULT_CLOCK_FILE, docs/agent.md); see SetClockOffset.
+	ClockFile string
+}
+
+// SetClockOffset shifts the agent's wall clock by d (the agent re-reads
+// the offset within about 100 ms): a till whose clock jumps.
+func (a *StoreAgent) SetClockOffset(d time.Duration) error {
+	s := d.String()
+	if d >= 0 {
+		s = "+" + s
+	}
+	tmp := a.ClockFile + ".tmp"
+	if err := os.WriteFile(tmp, []byte(s+"\n"), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, a.ClockFile)
 }
 
 // Cut takes the store off the network: both links break the same way.
@@ -221,7 +242,7 @@ func (a *StoreAgent) closeProxies() {
 // waits for its POS API (not for its first sync).
 func (c *Cluster) AddAgent(ctx context.Context, reg RegisteredAgent) (*StoreAgent, error) {
 	a := &StoreAgent{Tenant: reg.Tenant, ID: reg.ID, Store: reg.Store.ID,
-		DataDir: filepath.Join(c.opts.Dir, "agent-"+string(reg.ID))}
+		DataDir: filepath.Join(c.opts.Dir, "agent-"+string(reg.ID)), ClockFile: filepath.Join(c.opts.Dir, "clock-"+string(reg.ID))}
 	var err error
 	if a.MQTT, err = netcut.Listen("127.0.0.1:0", c.Hub.MQTTAddr); err != nil {
 		return nil, err

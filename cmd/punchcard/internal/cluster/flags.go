@@ -29,7 +29,16 @@ func (c *Cluster) startHub(ctx context.Context) (*Hub, error) {
 		PlatformKey: randomSecret(),
 	}
 	h.URL = "http://" + h.HTTPAddr
-	args := []string{"-http", h.HTTPAddr, "-data", h.DataDir, "-metrics", "-"}
+	metrics := "-"
+	if c.opts.Metrics {
+		port, err := proc.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		h.MetricsAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		metrics = h.MetricsAddr
+	}
+	args := []string{"-http", h.HTTPAddr, "-data", h.DataDir, "-metrics", metrics}
 	env := []string{"PUNCHCARD_BOOTSTRAP_KEY=" + h.PlatformKey}
 	if c.opts.BrokerURL != "" {
 		args = append(args, "-broker", c.opts.BrokerURL)
@@ -79,7 +88,7 @@ func (c *Cluster) agentSpec(a *StoreAgent, reg RegisteredAgent, port int) (proc.
 		},
 		// The secret travels in the environment, not on the command line
 		// where ps would show it.
-		Env:          []string{"PUNCHCARD_SECRET=" + reg.Secret},
+		Env:          []string{"PUNCHCARD_SECRET=" + reg.Secret, "PUNCHCARD_FAULT_CLOCK_FILE=" + a.ClockFile},
 		ReadyURL:     fmt.Sprintf("http://127.0.0.1:%d/healthz", port),
 		ReadyTimeout: c.opts.ReadyTimeout,
 	}, nil

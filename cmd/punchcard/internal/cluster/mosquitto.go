@@ -73,6 +73,14 @@ func StartMosquitto(ctx context.Context, sup *proc.Supervisor, dir string, persi
 	return startMosquitto(ctx, sup, MosquittoOptions{Dir: dir, Persistent: persistent, crashSafe: persistent})
 }
 
+// StartMosquittoWith is StartMosquitto with options (HubUser is ignored:
+// anonymous clients are allowed).
+func StartMosquittoWith(ctx context.Context, sup *proc.Supervisor, opts MosquittoOptions) (*Mosquitto, error) {
+	opts.HubUser, opts.HubPassword = "", ""
+	opts.crashSafe = opts.Persistent
+	return startMosquitto(ctx, sup, opts)
+}
+
 // MosquittoOptions configure StartSecureMosquitto.
 type MosquittoOptions struct {
 	Dir        string // config, password file, ACL, persistence
@@ -83,6 +91,10 @@ type MosquittoOptions struct {
 	// docs/operations.md: the hub reaches punchcard/#, each agent only its
 	// own punchcard/v1/<tenant>/<agent>/ subtree.
 	HubUser, HubPassword string
+	// DefaultQueues leaves Mosquitto's default queue limits
+	// (max_queued_messages 1000): a QoS 1 burst to a client beyond them is
+	// dropped, the fault the tests recover from. Anonymous brokers only.
+	DefaultQueues bool
 	// crashSafe writes the database on every change (the tests SIGKILL
 	// the broker); otherwise Mosquitto saves it on exit and every 30 min.
 	crashSafe bool
@@ -153,7 +165,9 @@ func startMosquitto(ctx context.Context, sup *proc.Supervisor, opts MosquittoOpt
 		conf.WriteString("max_queued_messages 1000000\nmax_queued_bytes 0\nmax_inflight_messages 0\n")
 	} else {
 		conf.WriteString("allow_anonymous true\n")
-		conf.WriteString("max_queued_messages 100000\n")
+		if !opts.DefaultQueues {
+			conf.WriteString("max_queued_messages 100000\n")
+		}
 	}
 	conf.WriteString("log_dest stdout\n")
 	conf.WriteString("log_type error\nlog_type warning\nlog_type notice\nlog_type information\n")
