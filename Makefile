@@ -10,7 +10,7 @@ BENCHCOUNT ?= 6
 .PHONY: help build test unit lint bench fuzz run demo clean tools
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
 build: ## build every binary into ./bin
 	@mkdir -p $(BIN)
@@ -32,7 +32,7 @@ lint: $(STATICCHECK) ## gofmt, go vet and staticcheck
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
-bench: ## run every benchmark ($(BENCHCOUNT) times each, for medians with benchstat)
+bench: ## run every benchmark, BENCHCOUNT (6) times each, for medians with benchstat
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./...
 
 fuzz: ## run every fuzz target for FUZZTIME each
