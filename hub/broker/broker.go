@@ -126,6 +126,10 @@ func New(opts Options) (*Broker, error) {
 	caps.MaximumClientWritesPending = opts.MaxPendingWrites
 	caps.MaximumInflight = opts.MaxInflight
 	caps.ReceiveMaximum = opts.MaxInflight
+	// mochi's default (86400 s) deletes retained messages and queued QoS 1
+	// messages older than a day: a till offline for a weekend would miss
+	// its retained SnapshotAnnounce. 0 disables the forced expiry.
+	caps.MaximumMessageExpiryInterval = 0
 	srv := mqtt.New(&mqtt.Options{
 		Capabilities:           caps,
 		Logger:                 opts.Logger.With(slog.String("component", "mqtt")),
