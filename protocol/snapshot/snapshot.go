@@ -14,6 +14,11 @@
 // a stale allowance because a delta forgot to mention it. Merge applies a
 // delta to the snapshot it was computed against.
 //
+// The hub filters a snapshot to the agent's store: a campaign whose store
+// conditions (Eligibility.Stores, Eligibility.Regions) cannot admit the
+// store is left out with its plain codes, and a delta withdraws such a
+// campaign by ID (Withdrawn) when a change excludes it.
+//
 // Campaigns are rules.Campaign values, the same type the hub validated and
 // evaluates, so agent and hub decide from identical data.
 //
@@ -66,6 +71,12 @@ type Snapshot struct {
 	Revocations []Revocation         `json:"revocations,omitempty" cbor:"11,keyasint,omitempty"`
 	Allowances  []protocol.Allowance `json:"allowances,omitempty" cbor:"12,keyasint,omitempty"` // always whole
 	Envelope    RiskEnvelope         `json:"envelope" cbor:"13,keyasint"`                       // always whole
+	// Withdrawn, only in a delta, lists campaigns the agent must drop with
+	// their codes: they changed after Since and their store conditions no
+	// longer admit this agent's store, so a full snapshot leaves them out.
+	// Additive (an older agent ignores it and keeps enforcing the store
+	// conditions itself).
+	Withdrawn []protocol.CampaignID `json:"withdrawn,omitempty" cbor:"14,keyasint,omitempty"`
 }
 
 // Store is where the agent stands: the rules use its ID, region and time
@@ -177,6 +188,7 @@ func (s *Snapshot) Normalize() {
 		return a.ID < b.ID
 	})
 	sort.Slice(s.Allowances, func(i, j int) bool { return s.Allowances[i].Campaign < s.Allowances[j].Campaign })
+	sort.Slice(s.Withdrawn, func(i, j int) bool { return s.Withdrawn[i] < s.Withdrawn[j] })
 }
 
 // Encode normalizes s and returns its canonical CBOR. It returns
@@ -328,6 +340,11 @@ func (s *Snapshot) Validate() error {
 			return malformed(fmt.Sprintf("revocations[%d].id", i), "id must be 1 to %d characters", protocol.MaxIDLen)
 		}
 	}
+	for i, id := range s.Withdrawn {
+		if err := checkIDAt("withdrawn", i, "", string(id)); err != nil {
+			return err
+		}
+	}
 	for i, a := range s.Allowances {
 		if a.Tenant != s.Tenant || a.Agent != s.Agent {
 			return malformed(fmt.Sprintf("allowances[%d]", i), "allowance for %s/%s in snapshot of %s/%s", a.Tenant, a.Agent, s.Tenant, s.Agent)
@@ -372,10 +389,12 @@ func checkIDAt(list string, i int, suffix, s string) error {
 var ErrBaseMismatch = protocol.Errorf(protocol.CodeConflict, "delta does not apply to this snapshot version")
 
 // Merge applies delta d to the full snapshot base and returns the new full
-// snapshot: campaigns and codes are replaced by key, revocations added (a
+// snapshot: withdrawn campaigns are dropped with their codes, campaigns and
+// codes are replaced by key, revocations added (a
 // revoked code leaves Codes, as the hub leaves it out of a full snapshot),
 // keys, allowances, envelope and store taken whole. base is not modified. It returns ErrBaseMismatch unless
-// d.Since == base.Version and both are for the same tenant and agent.
+// d.Since == base.Version and both are for the same tenant, agent and store
+// (the hub filters a snapshot by the store).
 func Merge(base *Snapshot, d *Snapshot) (*Snapshot, error) {
 	if base.IsDelta() {
 		return nil, protocol.Errorf(protocol.CodeConflict, "base snapshot is itself a delta")
@@ -384,15 +403,23 @@ func Merge(base *Snapshot, d *Snapshot) (*Snapshot, error) {
 		c := *d
 		return &c, nil
 	}
-	if d.Since != base.Version || d.Tenant != base.Tenant || d.Agent != base.Agent {
+	if d.Since != base.Version || d.Tenant != base.Tenant || d.Agent != base.Agent || d.Store != base.Store {
+		// A moved store: the base was filtered for another store.
 		return nil, ErrBaseMismatch
 	}
 	out := *d
 	out.Since = 0
+	out.Withdrawn = nil
+	withdrawn := make(map[protocol.CampaignID]bool, len(d.Withdrawn))
+	for _, id := range d.Withdrawn {
+		withdrawn[id] = true
+	}
 
 	camp := make(map[protocol.CampaignID]rules.Campaign, len(base.Campaigns)+len(d.Campaigns))
 	for _, c := range base.Campaigns {
-		camp[c.ID] = c
+		if !withdrawn[c.ID] {
+			camp[c.ID] = c
+		}
 	}
 	for _, c := range d.Campaigns {
 		camp[c.ID] = c
@@ -404,7 +431,9 @@ func Merge(base *Snapshot, d *Snapshot) (*Snapshot, error) {
 
 	codes := make(map[protocol.CodeID]Code, len(base.Codes)+len(d.Codes))
 	for _, c := range base.Codes {
-		codes[c.Code] = c
+		if !withdrawn[c.Campaign] {
+			codes[c.Code] = c
+		}
 	}
 	for _, c := range d.Codes {
 		codes[c.Code] = c

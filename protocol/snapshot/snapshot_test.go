@@ -176,6 +176,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"ErrUses", enc(func(s *snapshot.Snapshot) { s.Codes[2].Uses = -5 }), protocol.CodeMessageMalformed, "codes[2].uses"},
 		{"ErrRevocationKind", enc(func(s *snapshot.Snapshot) { s.Revocations[0].Kind = "x" }), protocol.CodeMessageMalformed, "revocations[0].kind"},
 		{"ErrForeignAllowance", enc(func(s *snapshot.Snapshot) { s.Allowances[0].Agent = "till-2" }), protocol.CodeMessageMalformed, "allowances[0]"},
+		{"ErrWithdrawn", enc(func(s *snapshot.Snapshot) { s.Since, s.Withdrawn = 6, []protocol.CampaignID{"ok", "a/b"} }), protocol.CodeMessageMalformed, "withdrawn[1]"},
 		{"ErrEnvelope", enc(func(s *snapshot.Snapshot) { s.Envelope.Count = -2 }), protocol.CodeMessageMalformed, "envelope.count"},
 		{"ErrDuplicateKey", []byte{0xa2, 0x01, 0x01, 0x01, 0x01}, protocol.CodeMessageMalformed, ""},
 	}
@@ -245,6 +246,44 @@ func TestMerge(t *testing.T) {
 		d2.Tenant = "other"
 		if _, err := snapshot.Merge(base, &d2); !errors.Is(err, snapshot.ErrBaseMismatch) {
 			t.Fatalf("err = %v", err)
+		}
+		// The base was filtered for another store.
+		d2 = *d
+		d2.Store.ID = "hamburg-1"
+		if _, err := snapshot.Merge(base, &d2); !errors.Is(err, snapshot.ErrBaseMismatch) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("OK/Withdrawn", func(t *testing.T) {
+		d2 := *d
+		d2.Campaigns = nil
+		d2.Codes = []snapshot.Code{{Code: "NEW-2", Campaign: "summer", Uses: 1}}
+		d2.Withdrawn = []protocol.CampaignID{"gift", "never-had"}
+		got, err := snapshot.Merge(base, &d2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Campaigns) != 1 || got.Campaigns[0].ID != "summer" || got.Withdrawn != nil {
+			t.Fatalf("campaigns %+v withdrawn %v", got.Campaigns, got.Withdrawn)
+		}
+		var keys []protocol.CodeID
+		for _, c := range got.Codes {
+			keys = append(keys, c.Code)
+		}
+		// GIFT-1234-5678 leaves with its campaign, ONCE-1 is revoked.
+		if len(keys) != 2 || keys[0] != "NEW-2" || keys[1] != "SUMMER10" {
+			t.Fatalf("codes %v", keys)
+		}
+		if len(base.Campaigns) != 2 || len(base.Codes) != 3 {
+			t.Fatal("Merge modified its base")
+		}
+		b, err := snapshot.Encode(&d2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := snapshot.Decode(b)
+		if err != nil || len(back.Withdrawn) != 2 || back.Withdrawn[0] != "gift" {
+			t.Fatalf("round trip %+v, %v", back, err)
 		}
 	})
 	t.Run("Full", func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
@@ -18,6 +19,11 @@ import (
 // version, in one read transaction. With since > 0 (and not beyond the
 // current version) it is a delta of what changed after since; otherwise a
 // full snapshot. Allowances are not filled in: they live in the ledger.
+// The snapshot is filtered to the agent's store: a campaign whose store
+// conditions cannot admit it (see storeExcludes) is left out with its plain
+// codes; a delta lists such a campaign in Withdrawn when it changed after
+// since, and lists every live code of a changed campaign that is admitted
+// (it may have been withdrawn before). Revocations are not filtered.
 // Codes are listed by key (codes.Normalize); a revoked code is in
 // Revocations, never in Codes. Reason codes: not_found (tenant, agent).
 func (c *Catalog) Snapshot(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, since uint64) (*snapshot.Snapshot, error) {
@@ -82,12 +88,28 @@ func buildSnapshot(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, ag
 		}
 		s.Keys = append(s.Keys, pk)
 	}
-	cps, err := listCampaigns(ctx, tx, tenant, since)
+	// Every campaign, to know which are excluded: a code's campaign may be
+	// unchanged since the delta's base.
+	all, err := listCampaigns(ctx, tx, tenant, 0)
 	if err != nil {
 		return nil, err
 	}
-	for _, cp := range cps {
-		s.Campaigns = append(s.Campaigns, cp.Rules)
+	excluded := map[protocol.CampaignID]bool{}
+	var readmitted []protocol.CampaignID
+	for _, cp := range all {
+		if storeExcludes(cp.Rules.Eligibility, a.Store) {
+			excluded[cp.Rules.ID] = true
+			if since > 0 && cp.Version > since {
+				s.Withdrawn = append(s.Withdrawn, cp.Rules.ID)
+			}
+			continue
+		}
+		if cp.Version > since {
+			s.Campaigns = append(s.Campaigns, cp.Rules)
+			if since > 0 {
+				readmitted = append(readmitted, cp.Rules.ID)
+			}
+		}
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT `+codeCols+` FROM catalog_codes WHERE tenant = ? AND version > ? ORDER BY code`, string(tenant), since)
 	if err != nil {
@@ -105,10 +127,27 @@ func buildSnapshot(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, ag
 			s.Revocations = append(s.Revocations, snapshot.Revocation{Kind: snapshot.RevokeCode, ID: cd.Key, At: cd.RevokedAt.UnixMicro()})
 			continue
 		}
+		if excluded[cd.Campaign] {
+			continue
+		}
 		s.Codes = append(s.Codes, snapshotCode(cd, currency, states[cd.Key]))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("catalog: snapshot codes: %w", err)
+	}
+	rows.Close()
+	// A changed, admitted campaign may have been withdrawn from the agent
+	// by an earlier delta, codes and all: send its live codes again.
+	for _, id := range readmitted {
+		if err := campaignCodes(ctx, tx, tenant, id, func(cd Code) {
+			if listed[cd.Key] || !cd.RevokedAt.IsZero() {
+				return
+			}
+			listed[cd.Key] = true
+			s.Codes = append(s.Codes, snapshotCode(cd, currency, states[cd.Key]))
+		}); err != nil {
+			return nil, err
+		}
 	}
 	if since > 0 {
 		// A delta: codes whose ledger state may have changed since.
@@ -122,6 +161,9 @@ func buildSnapshot(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, ag
 			}
 			if err != nil {
 				return nil, err
+			}
+			if excluded[cd.Campaign] {
+				continue // not for this store
 			}
 			s.Codes = append(s.Codes, snapshotCode(cd, currency, st))
 		}
@@ -144,6 +186,38 @@ func buildSnapshot(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, ag
 		return nil, fmt.Errorf("catalog: snapshot tokens: %w", err)
 	}
 	return s, nil
+}
+
+// storeExcludes reports whether a campaign's store conditions can never
+// admit store st: an explicit store list without st's ID, or a region list
+// without st's region. It mirrors the rules engine's exact-match check and
+// says nothing about other conditions (days, customers), which the agent
+// still evaluates, so it drops only what certainly cannot match.
+func storeExcludes(e rules.Eligibility, st snapshot.Store) bool {
+	if len(e.Stores) > 0 && !slices.Contains(e.Stores, st.ID) {
+		return true
+	}
+	return len(e.Regions) > 0 && !slices.Contains(e.Regions, st.Region)
+}
+
+// campaignCodes calls f with each code of a campaign, in key order.
+func campaignCodes(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, campaign protocol.CampaignID, f func(Code)) error {
+	rows, err := tx.QueryContext(ctx, `SELECT `+codeCols+` FROM catalog_codes WHERE tenant = ? AND campaign = ? ORDER BY code`, string(tenant), string(campaign))
+	if err != nil {
+		return fmt.Errorf("catalog: snapshot campaign codes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		cd, err := scanCode(rows)
+		if err != nil {
+			return err
+		}
+		f(cd)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("catalog: snapshot campaign codes: %w", err)
+	}
+	return nil
 }
 
 // AgentKey checks an agent's HTTP credential: the key must be an agent key
