@@ -145,16 +145,7 @@ func (c *Catalog) Agents(ctx context.Context, tenant protocol.TenantID) ([]Agent
 	if err != nil {
 		return nil, fmt.Errorf("catalog: agents: %w", err)
 	}
-	defer rows.Close()
-	out := []Agent{}
-	for rows.Next() {
-		a, err := scanAgent(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return collect(rows, scanAgent)
 }
 
 // RotateAgentSecret revokes the agent's credential and returns a new

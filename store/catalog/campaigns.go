@@ -250,16 +250,7 @@ func listCampaigns(ctx context.Context, q querier, tenant protocol.TenantID, sin
 	if err != nil {
 		return nil, fmt.Errorf("catalog: campaigns: %w", err)
 	}
-	defer rows.Close()
-	out := []Campaign{}
-	for rows.Next() {
-		cp, err := scanCampaign(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, cp)
-	}
-	return out, rows.Err()
+	return collect(rows, scanCampaign)
 }
 
 // RulesCatalog compiles the tenant's campaigns into a rules.Catalog for

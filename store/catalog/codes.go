@@ -267,16 +267,7 @@ func (c *Catalog) Codes(ctx context.Context, tenant protocol.TenantID, campaign 
 	if err != nil {
 		return nil, fmt.Errorf("catalog: codes: %w", err)
 	}
-	defer rows.Close()
-	out := []Code{}
-	for rows.Next() {
-		cd, err := scanCode(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, cd)
-	}
-	return out, rows.Err()
+	return collect(rows, scanCode)
 }
 
 // RevokeCode withdraws a code: agents refuse it from their next snapshot

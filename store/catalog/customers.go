@@ -198,16 +198,7 @@ func (c *Catalog) Customers(ctx context.Context, tenant protocol.TenantID, after
 	if err != nil {
 		return nil, fmt.Errorf("catalog: customers: %w", err)
 	}
-	defer rows.Close()
-	out := []Customer{}
-	for rows.Next() {
-		cu, err := scanCustomer(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, cu)
-	}
-	return out, rows.Err()
+	return collect(rows, scanCustomer)
 }
 
 // CustomerHistory is the audit entries about one customer, oldest first.

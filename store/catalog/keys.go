@@ -147,6 +147,21 @@ func (c *Catalog) Authenticate(ctx context.Context, secret string) (Key, error) 
 
 type scanner interface{ Scan(dest ...any) error }
 
+// collect scans every row of rows with scan and closes rows. An empty
+// result is a non-nil empty slice, so JSON shows [] rather than null.
+func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 func scanKey(s scanner) (Key, error) {
 	var k Key
 	var created int64
@@ -168,16 +183,7 @@ func (c *Catalog) Keys(ctx context.Context, tenant protocol.TenantID) ([]Key, er
 	if err != nil {
 		return nil, fmt.Errorf("catalog: keys: %w", err)
 	}
-	defer rows.Close()
-	out := []Key{}
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	return collect(rows, scanKey)
 }
 
 // RevokeKey revokes a tenant's key. Reason codes: not_found, conflict

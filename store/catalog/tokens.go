@@ -160,16 +160,7 @@ func (c *Catalog) CustomerTokens(ctx context.Context, tenant protocol.TenantID, 
 	if err != nil {
 		return nil, fmt.Errorf("catalog: customer tokens: %w", err)
 	}
-	defer rows.Close()
-	out := []Token{}
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return collect(rows, scanToken)
 }
 
 // RevokeToken withdraws a token serial: agents refuse it from their next
