@@ -1,6 +1,9 @@
 package protocol
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Typed identifiers keep a store ID from being passed where a tenant ID is
 // expected. They travel as plain strings in JSON and CBOR.
@@ -48,3 +51,31 @@ type RedemptionID struct {
 }
 
 func (id RedemptionID) String() string { return fmt.Sprintf("%s/%d", id.Agent, id.Seq) }
+
+// ReservedIdentities are names no tenant or agent may take, compared
+// without regard to case: the hub's own sender and agent ID (HubSender),
+// the hub's default MQTT username and client ID, and the topic root.
+var ReservedIdentities = []string{string(HubSender), "punchcard", "punchcard-hub"}
+
+// ValidateIdentity is ValidateID for the IDs that name a broker identity,
+// tenants and agents: they become MQTT topic levels, the agent's username
+// "<tenant>/<agent>" and its client ID, so they are restricted to what
+// every supported broker accepts there (the embedded one, Mosquitto, NATS
+// 2.15's MQTT, which refuses '.' in client IDs): 1 to MaxIDLen letters,
+// digits, '-' and '_', and none of ReservedIdentities. It is checked when
+// a tenant is created or an agent registered; IDs registered before this
+// rule keep working. It returns CodeInvalidInput with field named.
+func ValidateIdentity(field, s string) error {
+	if err := ValidateID(field, s); err != nil {
+		return err
+	}
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		return Errorf(CodeInvalidInput, "%s contains %q; use letters, digits, '-' or '_' (it is part of MQTT topics and client IDs)", field, ".")
+	}
+	for _, r := range ReservedIdentities {
+		if strings.EqualFold(s, r) {
+			return Errorf(CodeInvalidInput, "%s %q is reserved", field, s)
+		}
+	}
+	return nil
+}

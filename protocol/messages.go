@@ -45,6 +45,16 @@ func (t MsgType) String() string {
 // types as malformed.
 func (t MsgType) Known() bool { return t >= MsgBatch && t <= MsgAllowanceRecall }
 
+// Down reports whether messages of type t go hub → agent, and so must be
+// signed by the hub (SignDown) and verified by the agent (VerifyDown).
+func (t MsgType) Down() bool {
+	switch t {
+	case MsgAck, MsgResend, MsgSnapshotAnnounce, MsgAllowanceRecall:
+		return true
+	}
+	return false
+}
+
 // NewBody returns a pointer to a zero body of the type that messages of type
 // t carry (*Batch for MsgBatch, …), ready for DecodeBody, and nil for an
 // unknown type.
@@ -110,6 +120,12 @@ type Envelope struct {
 	Sender  AgentID         `cbor:"5,keyasint"` // the agent, or HubSender for down messages
 	Sent    int64           `cbor:"6,keyasint"` // Unix microseconds, sender's clock (advisory only)
 	Body    cbor.RawMessage `cbor:"7,keyasint"`
+	// To is the agent a down message is for (version 2): the signature
+	// binds it, so a genuine message for one till is refused by another.
+	To AgentID `cbor:"8,keyasint,omitempty"`
+	// Sig is the hub's Ed25519 signature of a down message (version 2,
+	// SignDown); up messages carry none.
+	Sig []byte `cbor:"9,keyasint,omitempty"`
 }
 
 // HubSender is the Sender of messages the hub publishes, and the agent ID of
@@ -235,6 +251,11 @@ func DecodeEnvelope(data []byte) (Envelope, error) {
 	}
 	if err := ValidateID("sender", string(env.Sender)); err != nil {
 		return Envelope{}, Errorf(CodeMessageMalformed, "envelope: %s", err.(*Error).Message)
+	}
+	if env.To != "" {
+		if err := ValidateID("recipient", string(env.To)); err != nil {
+			return Envelope{}, Errorf(CodeMessageMalformed, "envelope: %s", err.(*Error).Message)
+		}
 	}
 	if len(env.Body) == 0 {
 		return Envelope{}, Errorf(CodeMessageMalformed, "envelope has no body")

@@ -9,4 +9,11 @@ package protocol
 //	1 (2026-11-23): first version. CBOR envelopes over MQTT, COSE_Sign1
 //	  reward tokens with text prefix "PC1", redemption batches acknowledged
 //	  by (agent, sequence) with a contiguous watermark.
-const Version = 1
+//	2 (2026-12-01): every down message (Ack, Resend, SnapshotAnnounce,
+//	  AllowanceRecall) carries its recipient agent (envelope key 8) and an
+//	  Ed25519 signature by the hub's key (key 9) over its type, version,
+//	  id, tenant, sender, recipient, time and body (SignDown, VerifyDown);
+//	  agents pin the hub's public key at registration and drop anything
+//	  unsigned, badly signed or addressed to another agent. Up messages
+//	  are unchanged, so a v2 hub still reads v1 agents' batches.
+const Version = 2
