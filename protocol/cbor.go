@@ -19,12 +19,12 @@ type DecodeLimits struct {
 // Default limits. Messages are an MQTT payload; a batch of 500 redemptions
 // of roughly 150 bytes each fits in MaxMessageBytes with room to spare.
 const (
-	MaxMessageBytes   = 256 << 10
+	MaxMessageBytes = 256 << 10
 	// MaxPacketBytes is the largest MQTT packet a broker of Punchcard's
 	// should accept (mochi's MaximumPacketSize, Mosquitto's
 	// max_packet_size): a payload of MaxMessageBytes plus 4 KiB for the
 	// fixed header, the topic (two IDs of MaxIDLen) and properties.
-	MaxPacketBytes = MaxMessageBytes + 4<<10
+	MaxPacketBytes    = MaxMessageBytes + 4<<10
 	MaxNestedLevels   = 8
 	MaxArrayLen       = 4096
 	MaxMapPairs       = 256
