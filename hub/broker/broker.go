@@ -5,10 +5,18 @@
 //
 //   - an agent connects with username "<tenant>/<agent>" and its secret,
 //     checked through an Authenticator (the catalog's hashed API keys), and
-//     with a client ID that begins with that username, so that no one can
-//     take over another client's session;
+//     with a client ID exactly equal to that username, so that no one can
+//     take over another client's session (acme/till-1 cannot be client
+//     acme/till-10);
+//   - an agent's CONNECT may not carry a Will: a Will is published by the
+//     broker when the client is gone, and would otherwise escape the
+//     publish ACL. Every Will is also put through the publish ACL when it
+//     is due (OnWill), in case one is ever admitted;
 //   - it may publish only to its own up topic and subscribe only to its own
 //     down and snapshot topics (exact topics, no wildcards);
+//   - no packet may exceed Options.MaxPacketSize (protocol.MaxPacketBytes):
+//     a bigger one is refused on its fixed header, before its body is read,
+//     and the client is disconnected;
 //   - the hub's own client (username Options.HubUsername) has full access.
 //
 // An external broker (Mosquitto, EMQX) can replace it; docs/operations.md
@@ -57,6 +65,12 @@ const (
 	DefaultMaxInflight = 65535
 	// DefaultAuthTimeout bounds one credential check.
 	DefaultAuthTimeout = 5 * time.Second
+	// DefaultMaxPacketSize is the largest MQTT packet the broker reads:
+	// an envelope of protocol.MaxMessageBytes with its topic and headers.
+	DefaultMaxPacketSize = protocol.MaxPacketBytes
+	// refusedWillTopic is where a Will the ACL refuses is sent instead: a
+	// '$' topic, which no wildcard matches and no agent may subscribe to.
+	refusedWillTopic = "$punchcard/refused-will"
 )
 
 // Options for New. Auth and HubSecret are required.
@@ -68,6 +82,7 @@ type Options struct {
 	MaxPendingWrites int32         // default DefaultMaxPendingWrites
 	MaxInflight      uint16        // default DefaultMaxInflight
 	AuthTimeout      time.Duration // default DefaultAuthTimeout
+	MaxPacketSize    uint32        // bytes; default DefaultMaxPacketSize
 	Logger           *slog.Logger  // default slog.Default()
 }
 
@@ -87,6 +102,9 @@ func (o *Options) ensureDefaults() {
 	if o.AuthTimeout <= 0 {
 		o.AuthTimeout = DefaultAuthTimeout
 	}
+	if o.MaxPacketSize == 0 {
+		o.MaxPacketSize = DefaultMaxPacketSize
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -99,8 +117,9 @@ type Stats struct {
 	QosDiscarded  int64 // QoS messages in flight to a clean-session client when it left (by design; not in Dropped)
 	WriteDropped  int64 // messages dropped because a client's write queue was full
 	QuotaDropped  int64 // messages dropped because a client's inflight store was full
-	AuthRefused   int64 // connections refused for bad credentials
-	ACLDenied     int64 // publishes or subscriptions refused by the ACL
+	AuthRefused   int64 // connections refused for bad credentials, a client ID not the username, or a Will
+	WillsRefused  int64 // agents' CONNECTs refused for carrying a Will, plus Wills the ACL refused when due
+	ACLDenied     int64 // publishes, subscriptions or Wills refused by the ACL
 	Clients       int64 // connected now
 	MessagesRecvd int64
 	MessagesSent  int64
@@ -130,6 +149,7 @@ func New(opts Options) (*Broker, error) {
 	// messages older than a day: a till offline for a weekend would miss
 	// its retained SnapshotAnnounce. 0 disables the forced expiry.
 	caps.MaximumMessageExpiryInterval = 0
+	caps.MaximumPacketSize = opts.MaxPacketSize
 	srv := mqtt.New(&mqtt.Options{
 		Capabilities:           caps,
 		Logger:                 opts.Logger.With(slog.String("component", "mqtt")),
@@ -165,6 +185,7 @@ func (b *Broker) Stats() Stats {
 		WriteDropped:  atomic.LoadInt64(&info.MessagesDropped),
 		QuotaDropped:  atomic.LoadInt64(&info.InflightDropped),
 		AuthRefused:   b.hook.authRefused.Load(),
+		WillsRefused:  b.hook.willsRefused.Load(),
 		ACLDenied:     b.hook.aclDenied.Load(),
 		Clients:       atomic.LoadInt64(&info.ClientsConnected),
 		MessagesRecvd: atomic.LoadInt64(&info.MessagesReceived),
@@ -184,13 +205,14 @@ type hook struct {
 	qosDropped   atomic.Int64
 	qosDiscarded atomic.Int64
 	authRefused  atomic.Int64
+	willsRefused atomic.Int64
 	aclDenied    atomic.Int64
 }
 
 func (h *hook) ID() string { return "punchcard" }
 
 func (h *hook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnQosDropped}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnWill, mqtt.OnQosDropped}, []byte{b})
 }
 
 // Identity is who a connected client is, from its username.
@@ -239,7 +261,13 @@ func (h *hook) authenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	if id.Hub {
 		return subtle.ConstantTimeCompare(secret, []byte(h.opts.HubSecret)) == 1
 	}
-	if !strings.HasPrefix(pk.Connect.ClientIdentifier, Username(id.Tenant, id.Agent)) {
+	if pk.Connect.ClientIdentifier != Username(id.Tenant, id.Agent) {
+		return false
+	}
+	if pk.Connect.WillFlag {
+		h.willsRefused.Add(1)
+		h.opts.Logger.Warn("mqtt connection refused: agents may not set a Will", slog.String("username", string(pk.Connect.Username)),
+			slog.String("topic", pk.Connect.WillTopic))
 		return false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.opts.AuthTimeout)
@@ -251,6 +279,19 @@ func (h *hook) authenticate(cl *mqtt.Client, pk packets.Packet) bool {
 		return false
 	}
 	return true
+}
+
+// OnWill puts a Will through the publish ACL when the broker is about to
+// send it: a Will the client could not have published itself goes to
+// refusedWillTopic instead, empty and not retained (mochi has no way to
+// cancel a Will from a hook). Agents' Wills are refused at CONNECT already;
+// this is defence in depth.
+func (h *hook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
+	if h.OnACLCheck(cl, will.TopicName, true) {
+		return will, nil
+	}
+	h.willsRefused.Add(1)
+	return mqtt.Will{TopicName: refusedWillTopic, Flag: will.Flag}, nil
 }
 
 func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {

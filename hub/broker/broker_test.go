@@ -34,7 +34,7 @@ func MustStart(tb testing.TB) *broker.Broker {
 	tb.Helper()
 	b, err := broker.New(broker.Options{
 		Addr:      "127.0.0.1:0",
-		Auth:      secrets{"acme/till-1": "s1", "acme/till-2": "s2"},
+		Auth:      secrets{"acme/till-1": "s1", "acme/till-2": "s2", "acme/till-10": "s10", "beta/till-1": "b1"},
 		HubSecret: hubSecret,
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -78,7 +78,8 @@ func TestAuth(t *testing.T) {
 		ok                         bool
 	}{
 		{"OK", "acme/till-1", "acme/till-1", "s1", true},
-		{"OKSuffixedClientID", "acme/till-1-sync", "acme/till-1", "s1", true},
+		{"ErrSuffixedClientID", "acme/till-1-sync", "acme/till-1", "s1", false},
+		{"ErrPrefixOfOthersClientID", "acme/till-10", "acme/till-1", "s1", false},
 		{"OKHub", "hub-1", broker.DefaultHubUsername, hubSecret, true},
 		{"ErrBadSecret", "acme/till-1", "acme/till-1", "s2", false},
 		{"ErrUnknownAgent", "acme/till-9", "acme/till-9", "s1", false},
