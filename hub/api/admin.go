@@ -272,12 +272,41 @@ type agentResponse struct {
 	catalog.Agent
 	// Secret is the agent's API key and MQTT password, shown once.
 	Secret string `json:"secret,omitempty"`
-	// MQTTUsername is what the agent logs in to the broker with.
+	// MQTTUsername is what the agent logs in to the broker with, and its
+	// MQTT client ID.
 	MQTTUsername string `json:"mqtt_username"`
+	// HubKey is the hub's public key (protocol.FormatHubKey) that the
+	// agent pins (-hub-key) to verify every message the hub sends down.
+	HubKey string `json:"hub_key,omitempty"`
 }
 
 func agentOut(a catalog.Agent, secret string) agentResponse {
 	return agentResponse{Agent: a, Secret: secret, MQTTUsername: string(a.Tenant) + "/" + string(a.ID)}
+}
+
+// withHubKey is agentOut with the hub's public key, for the answers that
+// configure an agent (registration, new credentials, one agent).
+func (s *Server) withHubKey(c *fiber.Ctx, a catalog.Agent, secret string) (agentResponse, error) {
+	out := agentOut(a, secret)
+	pub, err := s.cat.HubPublicKey(c.UserContext())
+	if err != nil {
+		return out, err
+	}
+	out.HubKey = protocol.FormatHubKey(pub)
+	return out, nil
+}
+
+// hubKeyResponse is GET /v1/hub-key.
+type hubKeyResponse struct {
+	HubKey string `json:"hub_key"`
+}
+
+func (s *Server) hubKey(c *fiber.Ctx, _ catalog.Key) error {
+	pub, err := s.cat.HubPublicKey(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return c.JSON(hubKeyResponse{HubKey: protocol.FormatHubKey(pub)})
 }
 
 func (s *Server) listAgents(c *fiber.Ctx, _ catalog.Key) error {
@@ -308,7 +337,11 @@ func (s *Server) registerAgent(c *fiber.Ctx, k catalog.Key) error {
 	if err != nil {
 		return err
 	}
-	return created(c, agentOut(a, secret))
+	out, err := s.withHubKey(c, a, secret)
+	if err != nil {
+		return err
+	}
+	return created(c, out)
 }
 
 func (s *Server) getAgent(c *fiber.Ctx, _ catalog.Key) error {
@@ -316,7 +349,11 @@ func (s *Server) getAgent(c *fiber.Ctx, _ catalog.Key) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(agentOut(a, ""))
+	out, err := s.withHubKey(c, a, "")
+	if err != nil {
+		return err
+	}
+	return c.JSON(out)
 }
 
 func (s *Server) rotateAgentSecret(c *fiber.Ctx, k catalog.Key) error {
@@ -329,7 +366,11 @@ func (s *Server) rotateAgentSecret(c *fiber.Ctx, k catalog.Key) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(agentOut(a, secret))
+	out, err := s.withHubKey(c, a, secret)
+	if err != nil {
+		return err
+	}
+	return c.JSON(out)
 }
 
 func (s *Server) setEnvelope(c *fiber.Ctx, k catalog.Key) error {

@@ -507,6 +507,37 @@ func TestAgents(t *testing.T) {
 	t.Run("ErrConflict", func(t *testing.T) {
 		e.wantErr(e.do("POST", "/v1/tenants/acme/agents", admin, map[string]any{"id": "till-1", "store": map[string]any{"id": "s"}}), 409, protocol.CodeConflict, "id")
 	})
+	t.Run("HubKey", func(t *testing.T) {
+		// Registration answers with the hub's public key, which the agent
+		// pins; the same key is readable by admins later.
+		var a struct {
+			HubKey string `json:"hub_key"`
+			Secret string `json:"secret"`
+		}
+		e.wantJSON(e.do("POST", "/v1/tenants/acme/agents", admin, map[string]any{"id": "till-3", "store": map[string]any{"id": "s"}}), 201, &a)
+		pub, err := protocol.ParseHubKey(a.HubKey)
+		if err != nil {
+			t.Fatalf("hub_key %q: %v", a.HubKey, err)
+		}
+		want, err := e.cat.HubPublicKey(context.Background())
+		if err != nil || !pub.Equal(want) {
+			t.Fatalf("hub_key is not the hub's key: %v", err)
+		}
+		var k struct {
+			HubKey string `json:"hub_key"`
+		}
+		e.wantJSON(e.do("GET", "/v1/hub-key", admin, nil), 200, &k)
+		if k.HubKey != a.HubKey {
+			t.Fatalf("GET /v1/hub-key = %q, want %q", k.HubKey, a.HubKey)
+		}
+		e.wantErr(e.do("GET", "/v1/hub-key", e.keys[catalog.RoleReadOnly], nil), 403, protocol.CodeForbidden, "")
+	})
+	t.Run("ErrReservedOrUnsafeID", func(t *testing.T) {
+		for _, id := range []string{"hub", "Hub", "punchcard-hub", "till.1", "$SYS", "till 1", "till/1", "till+", "till#"} {
+			e.wantErr(e.do("POST", "/v1/tenants/acme/agents", admin, map[string]any{"id": id, "store": map[string]any{"id": "s"}}), 400, protocol.CodeInvalidInput, "id")
+			e.wantErr(e.do("POST", "/v1/tenants", e.platform, map[string]any{"id": id, "name": "X", "currency": "EUR"}), 400, protocol.CodeInvalidInput, "id")
+		}
+	})
 	t.Run("ErrNotFound", func(t *testing.T) {
 		e.wantErr(e.do("GET", "/v1/tenants/acme/agents/till-9", admin, nil), 404, protocol.CodeNotFound, "")
 		e.wantErr(e.do("POST", "/v1/tenants/acme/agents/till-9/credentials", admin, nil), 404, protocol.CodeNotFound, "")

@@ -265,6 +265,7 @@ func (s *Server) routes() []route {
 		{method: "POST", path: "/v1/tenants", roles: rolesPlatform, handler: s.createTenant},
 		{method: "GET", path: "/v1/tenants", roles: rolesPlatform, handler: s.listTenants},
 		{method: "GET", path: "/v1/ledger/verify", roles: rolesPlatform, handler: s.verifyLedger},
+		{method: "GET", path: "/v1/hub-key", roles: rolesAdmin, handler: s.hubKey},
 		{method: "GET", path: t, roles: rolesRead, handler: s.getTenant},
 		{method: "GET", path: t + "/audit", roles: rolesRead, handler: s.listAudit},
 		{method: "GET", path: t + "/conflicts", roles: rolesRead, handler: s.listConflicts},

@@ -25,8 +25,15 @@ type Agent struct {
 // RegisterAgent registers an agent and returns it with its secret: the
 // agent's API key (HTTP bearer) and MQTT password, shown only now. A zero
 // Envelope gets snapshot.DefaultEnvelope in the tenant's currency. Reason
-// codes: invalid_input, not_found (tenant), conflict (registered already).
+// codes: invalid_input (including an ID protocol.ValidateIdentity refuses),
+// not_found (tenant), conflict (registered already).
 func (c *Catalog) RegisterAgent(ctx context.Context, actor Actor, a Agent) (Agent, string, error) {
+	// The agent ID becomes part of MQTT topics, a username and a client
+	// ID: only what every supported broker accepts, and not a reserved
+	// name (protocol.HubSender is the hub's own sender).
+	if err := protocol.ValidateIdentity("id", string(a.ID)); err != nil {
+		return Agent{}, "", fieldOf("id", err)
+	}
 	if err := validateAgent(&a); err != nil {
 		return Agent{}, "", err
 	}

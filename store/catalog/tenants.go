@@ -25,7 +25,7 @@ type Tenant struct {
 // CreateTenant creates a tenant with its first signing key. Reason codes:
 // invalid_input, conflict (the ID exists).
 func (c *Catalog) CreateTenant(ctx context.Context, actor Actor, t Tenant) (Tenant, error) {
-	if err := protocol.ValidateID("id", string(t.ID)); err != nil {
+	if err := protocol.ValidateIdentity("id", string(t.ID)); err != nil {
 		return Tenant{}, fieldOf("id", err)
 	}
 	if t.Name == "" || len(t.Name) > 200 {
