@@ -184,7 +184,13 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 		brokerURL = h.Broker.URL()
 		log.Info("hub: embedded MQTT broker listening", slog.String(logAddr, h.Broker.Addr()))
 	}
-	h.Ingest, err = ingest.New(notifyingLedger{h.Ledger, h}, ingest.Options{BrokerURL: brokerURL, ClientID: opts.MQTTClientID, Username: opts.MQTTUsername,
+	// The key that signs everything sent down to agents: created on first
+	// start, kept in the database, so every hub on it signs alike.
+	hubKey, err := h.Catalog.HubSigningKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h.Ingest, err = ingest.New(notifyingLedger{h.Ledger, h}, ingest.Options{BrokerURL: brokerURL, SigningKey: hubKey, ClientID: opts.MQTTClientID, Username: opts.MQTTUsername,
 		Password: password, ShareGroup: opts.ShareGroup, Logger: log})
 	if err != nil {
 		return nil, err

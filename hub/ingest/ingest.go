@@ -3,7 +3,9 @@
 // Mosquitto or EMQX), checks that each message speaks for the agent whose
 // topic it arrived on, applies redemption batches to the ledger exactly
 // once per (agent, seq), and answers on the agent's down topic with an Ack
-// of what is durably applied and, when it sees a gap, a Resend.
+// of what is durably applied and, when it sees a gap, a Resend. Everything
+// it publishes down is signed with the hub's key (protocol.SignDown) for
+// the one agent it is for; agents drop anything else.
 //
 // Messages are taken off the MQTT client quickly into a queue, and one
 // worker applies them in ledger transactions of up to MaxMessagesPerTx
@@ -14,6 +16,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,9 +52,12 @@ const (
 	DefaultRetryInterval       = time.Second
 )
 
-// Options for New. BrokerURL is required.
+// Options for New. BrokerURL and SigningKey are required.
 type Options struct {
-	BrokerURL           string        // e.g. "tcp://127.0.0.1:1883"
+	BrokerURL string // e.g. "tcp://127.0.0.1:1883"
+	// SigningKey is the hub's key (catalog.HubSigningKey); every down
+	// message is signed with it.
+	SigningKey          ed25519.PrivateKey
 	ClientID            string        // default DefaultClientID; the session persists under it
 	Username            string        // the hub's MQTT username
 	Password            string        // and secret
@@ -110,6 +116,7 @@ type Stats struct {
 	States      int64 // heartbeats recorded
 	Refused     int64 // messages speaking for another tenant or agent
 	Malformed   int64 // messages that could not be decoded or were not valid
+	Oversize    int64 // payloads over protocol.MaxMessageBytes, dropped before decoding
 	Conflicts   int64 // conflicts the ledger found
 	Acks        int64 // Acks published
 	Resends     int64 // Resends published
@@ -117,7 +124,7 @@ type Stats struct {
 }
 
 type counters struct {
-	messages, batches, redemptions, states, refused, malformed, conflicts, acks, resends, errors atomic.Int64
+	messages, batches, redemptions, states, refused, malformed, oversize, conflicts, acks, resends, errors atomic.Int64
 }
 
 type message struct {
@@ -158,6 +165,9 @@ func New(l Ledger, opts Options) (*Ingest, error) {
 	opts.ensureDefaults()
 	if opts.BrokerURL == "" {
 		return nil, errors.New("ingest: Options.BrokerURL is required")
+	}
+	if len(opts.SigningKey) != ed25519.PrivateKeySize {
+		return nil, errors.New("ingest: Options.SigningKey is required (an Ed25519 private key)")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	in := &Ingest{
@@ -231,7 +241,7 @@ func (in *Ingest) Close() error {
 func (in *Ingest) Stats() Stats {
 	c := &in.c
 	return Stats{Messages: c.messages.Load(), Batches: c.batches.Load(), Redemptions: c.redemptions.Load(), States: c.states.Load(),
-		Refused: c.refused.Load(), Malformed: c.malformed.Load(), Conflicts: c.conflicts.Load(), Acks: c.acks.Load(),
+		Refused: c.refused.Load(), Malformed: c.malformed.Load(), Oversize: c.oversize.Load(), Conflicts: c.conflicts.Load(), Acks: c.acks.Load(),
 		Resends: c.resends.Load(), Errors: c.errors.Load()}
 }
 
@@ -240,6 +250,14 @@ func (in *Ingest) Stats() Stats {
 // when the queue is full, which pushes back on the broker.
 func (in *Ingest) receive(_ paho.Client, m paho.Message) {
 	in.c.messages.Add(1)
+	// The broker should have refused it (protocol.MaxPacketBytes); an
+	// external one configured without a limit may not have. Dropped
+	// before any decoding, and not kept.
+	if n := len(m.Payload()); n > protocol.MaxMessageBytes {
+		in.c.oversize.Add(1)
+		in.opts.Logger.Warn("ingest: message over the size limit dropped", slog.String(logTopic, m.Topic()), slog.Int("bytes", n))
+		return
+	}
 	u, ok := in.decode(message{topic: m.Topic(), payload: m.Payload()})
 	if !ok {
 		return
@@ -428,13 +446,8 @@ func (in *Ingest) shouldResend(k agentKey, rs protocol.Resend) bool {
 }
 
 func (in *Ingest) publish(t protocol.TenantID, a protocol.AgentID, typ protocol.MsgType, body any) error {
-	return in.publishTo(protocol.DownTopic(t, a), false, t, typ, body)
-}
-
-func (in *Ingest) publishTo(topic string, retain bool, t protocol.TenantID, typ protocol.MsgType, body any) error {
-	now := in.opts.Now()
-	id := fmt.Sprintf("%s-%d", in.idBase, in.seq.Add(1))
-	payload, err := protocol.EncodeMessage(typ, t, protocol.HubSender, id, now.UnixMicro(), body)
+	topic := protocol.DownTopic(t, a)
+	payload, err := in.sign(t, a, typ, body)
 	if err != nil {
 		in.c.errors.Add(1)
 		in.opts.Logger.Error("ingest: encode", slog.String(logKind, typ.String()), slog.Any(logError, err))
@@ -442,7 +455,7 @@ func (in *Ingest) publishTo(topic string, retain bool, t protocol.TenantID, typ 
 	}
 	// Not waited for: a lost Ack makes the agent publish again, which is
 	// a no-op here that is acknowledged again.
-	tok := in.client.Publish(topic, 1, retain, payload)
+	tok := in.client.Publish(topic, 1, false, payload)
 	if tok.Error() != nil {
 		in.c.errors.Add(1)
 		in.opts.Logger.Error("ingest: publish", slog.String(logTopic, topic), slog.Any(logError, tok.Error()))
@@ -455,22 +468,27 @@ func (in *Ingest) publishTo(topic string, retain bool, t protocol.TenantID, typ 
 // snapshot topic and waits for the broker to take it, so that an agent that
 // connects later still learns of it.
 func (in *Ingest) AnnounceSnapshot(ctx context.Context, t protocol.TenantID, a protocol.AgentID, s protocol.SnapshotAnnounce) error {
-	return in.publishWait(ctx, protocol.SnapshotTopic(t, a), true, t, protocol.MsgSnapshotAnnounce, s)
+	return in.publishWait(ctx, protocol.SnapshotTopic(t, a), true, t, a, protocol.MsgSnapshotAnnounce, s)
 }
 
 // RecallAllowance asks an agent to give back its unused allowance of
 // campaign (of every campaign when campaign is empty).
 func (in *Ingest) RecallAllowance(ctx context.Context, t protocol.TenantID, a protocol.AgentID, campaign protocol.CampaignID) error {
-	return in.publishWait(ctx, protocol.DownTopic(t, a), false, t, protocol.MsgAllowanceRecall, protocol.AllowanceRecall{Campaign: campaign})
+	return in.publishWait(ctx, protocol.DownTopic(t, a), false, t, a, protocol.MsgAllowanceRecall, protocol.AllowanceRecall{Campaign: campaign})
 }
 
-func (in *Ingest) publishWait(ctx context.Context, topic string, retain bool, t protocol.TenantID, typ protocol.MsgType, body any) error {
+// sign encodes a down message for agent a of tenant t, signed with the
+// hub's key.
+func (in *Ingest) sign(t protocol.TenantID, a protocol.AgentID, typ protocol.MsgType, body any) ([]byte, error) {
+	id := fmt.Sprintf("%s-%d", in.idBase, in.seq.Add(1))
+	return protocol.SignDown(in.opts.SigningKey, typ, t, a, id, in.opts.Now().UnixMicro(), body)
+}
+
+func (in *Ingest) publishWait(ctx context.Context, topic string, retain bool, t protocol.TenantID, a protocol.AgentID, typ protocol.MsgType, body any) error {
 	if err := protocol.ValidateID("tenant", string(t)); err != nil {
 		return err
 	}
-	now := in.opts.Now()
-	id := fmt.Sprintf("%s-%d", in.idBase, in.seq.Add(1))
-	payload, err := protocol.EncodeMessage(typ, t, protocol.HubSender, id, now.UnixMicro(), body)
+	payload, err := in.sign(t, a, typ, body)
 	if err != nil {
 		return err
 	}

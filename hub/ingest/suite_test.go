@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,6 +40,10 @@ var agents = []protocol.AgentID{"till-1", "till-2", "till-3", "till-4", "till-5"
 
 func agentPassword(a protocol.AgentID) string { return "secret-" + string(a) }
 
+// hubKey signs the test hub's down messages; the test agents verify every
+// one against its public half, as the real agent does.
+var hubKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{42}, ed25519.SeedSize))
+
 type secrets struct{}
 
 func (secrets) AuthenticateAgent(_ context.Context, t protocol.TenantID, a protocol.AgentID, s string) error {
@@ -73,6 +78,7 @@ user root
 max_queued_messages 1000000
 max_queued_bytes 0
 max_inflight_messages 0
+max_packet_size 266240
 set_tcp_nodelay true
 log_dest stderr
 log_type error
@@ -194,7 +200,7 @@ func startHub(tb testing.TB, env brokerEnv, facts ledger.Facts) *hubSide {
 		tb.Fatal(err)
 	}
 	logs := &logBuffer{}
-	in, err := ingest.New(l, ingest.Options{BrokerURL: env.url, ClientID: uniqueID("hub"), Username: env.hubUser, Password: env.hubPass,
+	in, err := ingest.New(l, ingest.Options{BrokerURL: env.url, SigningKey: hubKey, ClientID: uniqueID("hub"), Username: env.hubUser, Password: env.hubPass,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		l.Close()
@@ -232,9 +238,9 @@ func startAgent(tb testing.TB, env brokerEnv, id protocol.AgentID) *testAgent {
 	tb.Cleanup(func() { a.c.Disconnect(100) })
 	sub := func(topic string, ch chan protocol.Envelope) {
 		tok := a.c.Subscribe(topic, 1, func(_ paho.Client, m paho.Message) {
-			env, err := protocol.DecodeEnvelope(m.Payload())
+			env, _, err := protocol.DecodeDown(m.Payload(), hubKey.Public().(ed25519.PublicKey), tenant, id)
 			if err != nil {
-				tb.Errorf("agent got a bad envelope: %v", err)
+				tb.Errorf("agent got a down message that does not verify: %v", err)
 				return
 			}
 			ch <- env
