@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -280,16 +281,20 @@ func TestAck(t *testing.T) {
 	if len(r) != 1 || r[0].ID.Seq != 3 {
 		t.Fatalf("range = %+v", r)
 	}
-	// A watermark past the agent's counter moves the counter on.
-	if _, err := db.Ack(ctx, 100, nil); err != nil {
-		t.Fatal(err)
+	// A watermark past the agent's counter is refused: nothing deleted,
+	// the counter unchanged.
+	if n, err := db.Ack(ctx, 100, nil); !errors.Is(err, agentdb.ErrAckBeyondLastSeq) || n != 0 {
+		t.Fatalf("ack beyond = %d %v", n, err)
+	}
+	if p, _ := db.Pending(ctx, 0, 10); len(p) != 2 {
+		t.Fatalf("an ack beyond the last seq deleted rows: %+v", p)
 	}
 	res, _, err := db.Commit(ctx, redeemReq("T7", "c1", "", 1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := seqOf(t, res), uint64(101); got != want {
-		t.Fatalf("seq after far ack = %d, want %d", got, want)
+	if got, want := seqOf(t, res), uint64(7); got != want {
+		t.Fatalf("seq after a refused ack = %d, want %d", got, want)
 	}
 }
 

@@ -58,11 +58,21 @@ func (d *DB) outboxQuery(ctx context.Context, q string, args ...any) ([]protocol
 	return out, rows.Err()
 }
 
+// ErrAckBeyondLastSeq is returned by Ack for an acknowledgement of a seq
+// the agent never assigned.
+var ErrAckBeyondLastSeq = errors.New("agentdb: ack beyond the highest seq this agent assigned")
+
 // Ack removes from the outbox what the hub says it has applied: every seq
 // up to watermark and the listed seqs beyond it. It returns how many rows
-// left the outbox. A watermark beyond the agent's own counter (a wiped
-// database re-enrolled under the same agent id) moves the counter past it,
-// so that the agent never reuses an id the hub already holds.
+// left the outbox.
+//
+// An agent that has not numbered anything yet (a wiped database
+// re-enrolled under the same agent id) takes the hub's watermark, and
+// every seq listed beyond it, as the ids the hub already holds, and moves
+// its counter past them so that it never reuses one. Once it has numbered
+// something, an ack of a seq beyond the highest it assigned cannot be a
+// true account of its outbox: Ack changes nothing and returns
+// ErrAckBeyondLastSeq.
 func (d *DB) Ack(ctx context.Context, watermark uint64, beyond []uint64) (int64, error) {
 	tx, end, err := d.beginRelaxed(ctx)
 	if err != nil {
@@ -77,15 +87,19 @@ func (d *DB) Ack(ctx context.Context, watermark uint64, beyond []uint64) (int64,
 }
 
 func ackTx(ctx context.Context, tx *sql.Tx, watermark uint64, beyond []uint64, now time.Time) (int64, error) {
-	// The counter also moves past every seq the hub lists beyond the
-	// watermark: for a live agent those are below it already; for a
-	// re-enrolled one they are ids the hub holds.
 	top := watermark
 	for _, s := range beyond {
 		top = max(top, s)
 	}
 	if top > 1<<62 {
 		return 0, protocol.FieldError("watermark", "ack beyond the sequence range")
+	}
+	var next uint64
+	if err := tx.QueryRowContext(ctx, `SELECT next_seq FROM agent_state WHERE id = 1`).Scan(&next); err != nil {
+		return 0, fmt.Errorf("agentdb: ack: %w", err)
+	}
+	if last := next - 1; last > 0 && top > last {
+		return 0, fmt.Errorf("%w: ack of seq %d, last assigned %d", ErrAckBeyondLastSeq, top, last)
 	}
 	var total int64
 	res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE seq <= ?`, watermark)

@@ -2,6 +2,7 @@ package agentdb_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/punchcard/punchcard/protocol"
@@ -47,6 +48,31 @@ func TestReEnrolled(t *testing.T) {
 		}
 		if got := seqOf(t, res); got != 1 {
 			t.Fatalf("seq = %d, want 1", got)
+		}
+	})
+	t.Run("ErrBeyondLastSeq", func(t *testing.T) {
+		// A forged (or mistaken) Ack{Watermark: 1000000} on a till with
+		// three unsent sales deletes none of them.
+		db, _ := MustOpen(t)
+		for i := range 3 {
+			if _, _, err := db.Commit(ctx, redeemReq("T"+string(rune('1'+i)), "c1", "", 100)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, ack := range []struct {
+			wm     uint64
+			beyond []uint64
+		}{{1000000, nil}, {0, []uint64{2, 4}}, {4, nil}} {
+			n, err := db.Ack(ctx, ack.wm, ack.beyond)
+			if !errors.Is(err, agentdb.ErrAckBeyondLastSeq) || n != 0 {
+				t.Fatalf("ack %+v = %d %v", ack, n, err)
+			}
+		}
+		if st, _ := db.State(ctx); st.OutboxDepth != 3 {
+			t.Fatalf("outbox depth = %d, want 3", st.OutboxDepth)
+		}
+		if n, err := db.Ack(ctx, 3, nil); err != nil || n != 3 {
+			t.Fatalf("a true ack = %d %v", n, err)
 		}
 	})
 	t.Run("ErrOutOfRange", func(t *testing.T) {
