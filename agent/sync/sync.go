@@ -6,6 +6,12 @@
 // hub's retained SnapshotAnnounce says so and on every reconnect, and asks
 // for and returns allowances.
 //
+// The broker is not trusted: every message from the down and snapshot
+// topics must be signed by the hub's key pinned in Options.HubKey and
+// addressed to this agent (protocol.DecodeDown); anything else is dropped,
+// logged and counted (Rejected), and an Ack of a seq this agent never
+// assigned deletes nothing (agentdb.ErrAckBeyondLastSeq).
+//
 // It is the only agent package that imports paho and retryablehttp; the
 // agent sees it through agent.Link.
 package sync
@@ -13,6 +19,7 @@ package sync
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -77,14 +84,18 @@ var (
 	_ Outbox = (*agentdb.DB)(nil)
 )
 
-// Options for New. Tenant, Agent, BrokerURL, HubURL and Secret are
-// required; the rest is preset from the Default* constants.
+// Options for New. Tenant, Agent, BrokerURL, HubURL, Secret and HubKey
+// are required; the rest is preset from the Default* constants.
 type Options struct {
 	Tenant    protocol.TenantID
 	Agent     protocol.AgentID
 	BrokerURL string // e.g. tcp://hub.example:1883
 	HubURL    string // e.g. https://hub.example
 	Secret    string // the agent's secret: MQTT password and HTTP bearer key
+	// HubKey is the hub's public key, pinned at registration (the
+	// "hub_key" of the registration answer): every down message must be
+	// signed with it.
+	HubKey ed25519.PublicKey
 	// ClientID is the MQTT client id; default "<tenant>/<agent>", which is
 	// also the username, so the persistent session is the agent's own.
 	ClientID       string
@@ -151,6 +162,10 @@ type Client struct {
 	// Counters, for tests and status.
 	Published atomic.Int64 // redemptions published (including republished)
 	Acks      atomic.Int64 // Ack messages applied
+	// Rejected counts down messages dropped: unsigned, badly signed,
+	// for another agent or tenant, undecodable, or an Ack beyond the
+	// highest seq assigned.
+	Rejected atomic.Int64
 }
 
 type event struct {
@@ -169,6 +184,9 @@ func New(opts Options, a Agent, outbox Outbox) (*Client, error) {
 		if f.v == "" {
 			return nil, fmt.Errorf("sync: %s is required", f.name)
 		}
+	}
+	if len(opts.HubKey) != ed25519.PublicKeySize {
+		return nil, errors.New("sync: the hub's public key is required to sync (the hub_key of the agent's registration; -hub-key)")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Client{opts: opts, agent: a, outbox: outbox, log: opts.Logger,
@@ -243,13 +261,10 @@ func (c *Client) onConnect(m mqtt.Client) {
 }
 
 func (c *Client) onMessage(_ mqtt.Client, m mqtt.Message) {
-	env, err := protocol.DecodeEnvelope(m.Payload())
+	env, _, err := protocol.DecodeDown(m.Payload(), c.opts.HubKey, c.opts.Tenant, c.opts.Agent)
 	if err != nil {
-		c.log.Warn("sync: bad message", "topic", m.Topic(), "err", err)
-		return
-	}
-	if env.Tenant != c.opts.Tenant || env.Sender != protocol.HubSender {
-		c.log.Warn("sync: message not from our hub", "tenant", env.Tenant, "sender", env.Sender)
+		c.Rejected.Add(1)
+		c.log.Warn("sync: down message dropped", "topic", m.Topic(), "retained", m.Retained(), "err", err)
 		return
 	}
 	select {
@@ -361,6 +376,11 @@ func (c *Client) handle(env protocol.Envelope, sentUpTo *uint64) bool {
 	switch m := body.(type) {
 	case *protocol.Ack:
 		n, err := c.outbox.Ack(c.ctx, m.Watermark, m.Beyond)
+		if errors.Is(err, agentdb.ErrAckBeyondLastSeq) {
+			c.Rejected.Add(1)
+			c.log.Error("sync: ack refused: beyond the highest seq this agent assigned", "watermark", m.Watermark, "beyond", len(m.Beyond), "err", err)
+			return false
+		}
 		if err != nil {
 			c.log.Error("sync: apply ack", "err", err)
 			return false

@@ -33,7 +33,7 @@ func startAgent(t *testing.T, dir, brokerURL, hubURL string) *node {
 		t.Fatal(err)
 	}
 	c, err := agentsync.New(agentsync.Options{Tenant: agenttest.Tenant, Agent: agenttest.Agent, BrokerURL: brokerURL, HubURL: hubURL,
-		Secret: synctest.AgentSecret, FlushEvery: 20 * time.Millisecond, ResendAfter: 500 * time.Millisecond, HTTPRetries: 1}, a, db)
+		Secret: synctest.AgentSecret, HubKey: synctest.HubPublicKey, FlushEvery: 20 * time.Millisecond, ResendAfter: 500 * time.Millisecond, HTTPRetries: 1}, a, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,4 +230,18 @@ func TestJitterBackoff(t *testing.T) {
 	if len(seen) < 2 {
 		t.Fatal("no jitter")
 	}
+}
+
+func startClientErr(t *testing.T) (*agentsync.Client, error) {
+	db, err := agentdb.Open(context.Background(), filepath.Join(t.TempDir(), "agent.db"), agentdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	a, err := agent.New(context.Background(), agenttest.Tenant, agenttest.Agent, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return agentsync.New(agentsync.Options{Tenant: agenttest.Tenant, Agent: agenttest.Agent, BrokerURL: "tcp://127.0.0.1:1", HubURL: "http://127.0.0.1:1",
+		Secret: synctest.AgentSecret}, a, db)
 }

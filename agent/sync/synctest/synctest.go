@@ -7,7 +7,9 @@
 package synctest
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -35,6 +37,13 @@ const (
 	AgentSecret = "agent-secret"
 	HubSecret   = "hub-secret"
 )
+
+// HubKey is the fixture hub's signing key: it signs every down message, and
+// agents under test pin HubPublicKey. Fixed, so runs are reproducible.
+var HubKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x5c}, ed25519.SeedSize))
+
+// HubPublicKey is what an agent under test pins (agentsync.Options.HubKey).
+var HubPublicKey = HubKey.Public().(ed25519.PublicKey)
 
 type auth struct{}
 
@@ -119,6 +128,7 @@ type Hub struct {
 	SnapshotGets  atomic.Int64
 	NotModified   atomic.Int64
 	GrantRequests atomic.Int64
+	Returns       atomic.Int64 // allowance returns received
 
 	mu       sync.Mutex
 	applied  map[protocol.AgentID]map[uint64]protocol.Redemption
@@ -234,7 +244,7 @@ func (h *Hub) publish(agent protocol.AgentID, t protocol.MsgType, body any, reta
 	if t == protocol.MsgSnapshotAnnounce {
 		topic = protocol.SnapshotTopic(h.Tenant, agent)
 	}
-	b, err := protocol.EncodeMessage(t, h.Tenant, protocol.HubSender, strconv.FormatInt(time.Now().UnixNano(), 36), time.Now().UnixMicro(), body)
+	b, err := protocol.SignDown(HubKey, t, h.Tenant, agent, strconv.FormatInt(time.Now().UnixNano(), 36), time.Now().UnixMicro(), body)
 	if err != nil {
 		panic(err)
 	}
@@ -329,6 +339,7 @@ func (h *Hub) handler() http.Handler {
 	mux.HandleFunc("POST /v1/agent/allowances/return", func(w http.ResponseWriter, r *http.Request) {
 		var a protocol.Allowance
 		json.NewDecoder(r.Body).Decode(&a)
+		h.Returns.Add(1)
 		json.NewEncoder(w).Encode(a)
 	})
 	return mux
