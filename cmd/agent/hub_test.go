@@ -62,6 +62,16 @@ func runHub(t *testing.T) (*hub.Hub, string) {
 	return h, secret
 }
 
+// hubKeyOf is the hub's public key as registration gives it to an agent.
+func hubKeyOf(t *testing.T, h *hub.Hub) string {
+	t.Helper()
+	pub, err := h.Catalog.HubPublicKey(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return protocol.FormatHubKey(pub)
+}
+
 // TestWithHub runs the agent process against the real hub in-process:
 // first sync over HTTP, allowance granted by the ledger on demand, a token
 // issued by the hub and verified offline by the agent, a rollback, the
@@ -76,7 +86,7 @@ func TestWithHub(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		h, secret := runHub(t)
 		start := func(dataDir string) *proc {
-			return startProcAs(t, bin, dataDir, h.Broker.URL(), "http://"+h.HTTPAddr(), secret)
+			return startProcAs(t, bin, dataDir, h.Broker.URL(), "http://"+h.HTTPAddr(), secret, hubKeyOf(t, h))
 		}
 		p := start(t.TempDir())
 		waitFor(t, "first sync", func() bool { st := p.status(t); return st.SnapshotVersion > 0 && st.Online })
@@ -123,7 +133,7 @@ func TestWithHub(t *testing.T) {
 	t.Run("KillMidStream", func(t *testing.T) {
 		h, secret := runHub(t)
 		start := func(dataDir string) *proc {
-			return startProcAs(t, bin, dataDir, h.Broker.URL(), "http://"+h.HTTPAddr(), secret)
+			return startProcAs(t, bin, dataDir, h.Broker.URL(), "http://"+h.HTTPAddr(), secret, hubKeyOf(t, h))
 		}
 		acked, kills := streamWithKills(t, start, agenttest.CodeSummer, 4)
 		time.Sleep(100 * time.Millisecond)
@@ -158,7 +168,7 @@ func TestSyncFixes(t *testing.T) {
 		// limited campaign, and still sells it within its allowance.
 		h, secret := runHub(t)
 		dir := t.TempDir()
-		p := startProcAs(t, bin, dir, h.Broker.URL(), "http://"+h.HTTPAddr(), secret)
+		p := startProcAs(t, bin, dir, h.Broker.URL(), "http://"+h.HTTPAddr(), secret, hubKeyOf(t, h))
 		waitFor(t, "allowance taken at sync", func() bool {
 			for _, al := range p.status(t).Allowances {
 				if al.Campaign == "summer" && al.Count > 0 {
@@ -169,7 +179,7 @@ func TestSyncFixes(t *testing.T) {
 		})
 		p.cmd.Process.Kill()
 		p.cmd.Wait()
-		off := startProcAs(t, bin, dir, "", "", secret)
+		off := startProcAs(t, bin, dir, "", "", secret, hubKeyOf(t, h))
 		if st := off.status(t); st.Online {
 			t.Fatalf("not cut off: %+v", st)
 		}
@@ -179,7 +189,7 @@ func TestSyncFixes(t *testing.T) {
 	})
 	t.Run("PointsOnDiscountedBasket", func(t *testing.T) {
 		h, secret := runHub(t)
-		p := startProcAs(t, bin, t.TempDir(), h.Broker.URL(), "http://"+h.HTTPAddr(), secret)
+		p := startProcAs(t, bin, t.TempDir(), h.Broker.URL(), "http://"+h.HTTPAddr(), secret, hubKeyOf(t, h))
 		waitFor(t, "first sync", func() bool { st := p.status(t); return st.SnapshotVersion > 0 && st.Online && !st.NeverSynced })
 		cust := &protocol.Customer{ID: "cust-1"}
 		b := agent.Basket{Order: agenttest.Order("o-P1", 100_00), Customer: cust, Redeemables: []agent.Input{{Code: agenttest.CodeSummer}}}
@@ -216,7 +226,7 @@ func TestSyncFixes(t *testing.T) {
 			}
 			return tok.Text
 		}
-		start := func() *proc { return startProcAs(t, bin, t.TempDir(), h.Broker.URL(), "http://"+h.HTTPAddr(), secret) }
+		start := func() *proc { return startProcAs(t, bin, t.TempDir(), h.Broker.URL(), "http://"+h.HTTPAddr(), secret, hubKeyOf(t, h)) }
 		p := start()
 		waitFor(t, "first sync", func() bool { st := p.status(t); return st.SnapshotVersion > 0 && st.Online })
 		for _, txn := range []string{"A1", "A2", "A3"} {

@@ -72,6 +72,11 @@ type Config struct {
 	MQTTURL    string // broker URL (PUNCHCARD_MQTT_URL), e.g. tcp://hub:1883
 	Secret     string // agent secret: MQTT password and HTTP bearer key (PUNCHCARD_SECRET)
 	SecretFile string // file holding the secret (PUNCHCARD_SECRET_FILE), preferred over a flag
+	// HubKey is the hub's public key (the "hub_key" of the agent's
+	// registration, unpadded base64url) that every message from the hub
+	// must be signed with (PUNCHCARD_HUB_KEY); required to sync.
+	HubKey     string
+	HubKeyFile string // file holding HubKey (PUNCHCARD_HUB_KEY_FILE), read when set
 	DataDir    string // directory of agent.db (PUNCHCARD_DATA_DIR), default DefaultDataDir
 	Listen     string // POS API address (PUNCHCARD_LISTEN), default DefaultListen (loopback)
 	LogLevel   string // debug, info, warn, error (PUNCHCARD_LOG_LEVEL)
@@ -117,6 +122,8 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.StringVar(&c.MQTTURL, "mqtt-url", env("MQTT_URL", c.MQTTURL), "MQTT broker URL, tcp://host:1883 ($PUNCHCARD_MQTT_URL)")
 	fs.StringVar(&c.Secret, "secret", env("SECRET", c.Secret), "agent secret ($PUNCHCARD_SECRET; prefer -secret-file)")
 	fs.StringVar(&c.SecretFile, "secret-file", env("SECRET_FILE", c.SecretFile), "file holding the agent secret ($PUNCHCARD_SECRET_FILE)")
+	fs.StringVar(&c.HubKey, "hub-key", env("HUB_KEY", c.HubKey), "the hub's public key from the agent's registration (hub_key), pinned to verify every message from the hub ($PUNCHCARD_HUB_KEY)")
+	fs.StringVar(&c.HubKeyFile, "hub-key-file", env("HUB_KEY_FILE", c.HubKeyFile), "file holding the hub's public key ($PUNCHCARD_HUB_KEY_FILE)")
 	fs.StringVar(&c.DataDir, "data-dir", env("DATA_DIR", c.DataDir), "data directory ($PUNCHCARD_DATA_DIR)")
 	fs.StringVar(&c.Listen, "listen", env("LISTEN", c.Listen), "POS API listen address, loopback by default ($PUNCHCARD_LISTEN)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", c.LogLevel), "debug, info, warn or error ($PUNCHCARD_LOG_LEVEL)")
@@ -150,6 +157,21 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	}
 	if c.HubURL != "" && c.Secret == "" {
 		return errors.New("a secret is required to sync (-secret-file or $PUNCHCARD_SECRET)")
+	}
+	if c.HubKeyFile != "" {
+		b, err := os.ReadFile(c.HubKeyFile)
+		if err != nil {
+			return fmt.Errorf("hub key file: %w", err)
+		}
+		c.HubKey = strings.TrimSpace(string(b))
+	}
+	if c.HubURL != "" && c.HubKey == "" {
+		return errors.New("the hub's public key is required to sync: pin the hub_key of the agent's registration (-hub-key, -hub-key-file or $PUNCHCARD_HUB_KEY)")
+	}
+	if c.HubKey != "" {
+		if _, err := protocol.ParseHubKey(c.HubKey); err != nil {
+			return fmt.Errorf("-hub-key: %w", err)
+		}
 	}
 	return nil
 }
@@ -197,8 +219,12 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	if c.HubURL != "" {
+		hubKey, err := protocol.ParseHubKey(c.HubKey)
+		if err != nil {
+			return fmt.Errorf("-hub-key: %w", err)
+		}
 		s, err := agentsync.New(agentsync.Options{Tenant: a.Tenant, Agent: a.ID, BrokerURL: c.MQTTURL, HubURL: strings.TrimRight(c.HubURL, "/"),
-			Secret: c.Secret, Logger: log}, a, db)
+			Secret: c.Secret, HubKey: hubKey, Logger: log}, a, db)
 		if err != nil {
 			return err
 		}

@@ -28,6 +28,7 @@ import (
 )
 
 func TestParseFlags(t *testing.T) {
+	hubKey := protocol.FormatHubKey(synctest.HubPublicKey)
 	env := map[string]string{"PUNCHCARD_TENANT": "acme", "PUNCHCARD_AGENT": "till-1", "PUNCHCARD_LISTEN": "127.0.0.1:9999"}
 	getenv := func(k string) string { return env[k] }
 	t.Run("OK", func(t *testing.T) {
@@ -43,11 +44,34 @@ func TestParseFlags(t *testing.T) {
 		f := filepath.Join(t.TempDir(), "secret")
 		os.WriteFile(f, []byte("s3cret\n"), 0o600)
 		m := NewMain()
-		if err := m.ParseFlags([]string{"-hub-url", "http://h", "-mqtt-url", "tcp://h:1883", "-secret-file", f}, getenv); err != nil {
+		if err := m.ParseFlags([]string{"-hub-url", "http://h", "-mqtt-url", "tcp://h:1883", "-secret-file", f, "-hub-key", hubKey}, getenv); err != nil {
 			t.Fatal(err)
 		}
 		if m.Config.Secret != "s3cret" {
 			t.Fatalf("secret = %q", m.Config.Secret)
+		}
+	})
+	t.Run("OKHubKeyFile", func(t *testing.T) {
+		f := filepath.Join(t.TempDir(), "hub.key")
+		os.WriteFile(f, []byte(hubKey+"\n"), 0o644)
+		m := NewMain()
+		if err := m.ParseFlags([]string{"-hub-url", "http://h", "-mqtt-url", "tcp://h:1883", "-secret", "s", "-hub-key-file", f}, getenv); err != nil {
+			t.Fatal(err)
+		}
+		if m.Config.HubKey != hubKey {
+			t.Fatalf("hub key = %q", m.Config.HubKey)
+		}
+	})
+	t.Run("ErrNoHubKey", func(t *testing.T) {
+		// An agent never syncs without the hub's key pinned.
+		err := NewMain().ParseFlags([]string{"-hub-url", "http://h", "-mqtt-url", "tcp://h:1883", "-secret", "s"}, getenv)
+		if err == nil || !strings.Contains(err.Error(), "hub's public key is required") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("ErrBadHubKey", func(t *testing.T) {
+		if err := NewMain().ParseFlags([]string{"-hub-url", "http://h", "-mqtt-url", "tcp://h:1883", "-secret", "s", "-hub-key", "nope"}, getenv); err == nil {
+			t.Fatal("no error")
 		}
 	})
 	t.Run("ErrMissingTenant", func(t *testing.T) {
@@ -106,14 +130,14 @@ type proc struct {
 
 func startProc(t testing.TB, bin, dataDir, brokerURL, hubURL string) *proc {
 	t.Helper()
-	return startProcAs(t, bin, dataDir, brokerURL, hubURL, synctest.AgentSecret)
+	return startProcAs(t, bin, dataDir, brokerURL, hubURL, synctest.AgentSecret, protocol.FormatHubKey(synctest.HubPublicKey))
 }
 
-func startProcAs(t testing.TB, bin, dataDir, brokerURL, hubURL, secret string) *proc {
+func startProcAs(t testing.TB, bin, dataDir, brokerURL, hubURL, secret, hubKey string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, "-tenant", string(agenttest.Tenant), "-agent", string(agenttest.Agent), "-data-dir", dataDir,
 		"-listen", "127.0.0.1:0", "-hub-url", hubURL, "-mqtt-url", brokerURL, "-log-level", "warn")
-	cmd.Env = append(os.Environ(), "PUNCHCARD_SECRET="+secret)
+	cmd.Env = append(os.Environ(), "PUNCHCARD_SECRET="+secret, "PUNCHCARD_HUB_KEY="+hubKey)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -220,7 +244,7 @@ func killAgent(t *testing.T, bin, brokerURL string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { led.Close() })
-	in, err := ingest.New(led, ingest.Options{BrokerURL: brokerURL, Username: broker.DefaultHubUsername, Password: synctest.HubSecret,
+	in, err := ingest.New(led, ingest.Options{BrokerURL: brokerURL, SigningKey: synctest.HubKey, Username: broker.DefaultHubUsername, Password: synctest.HubSecret,
 		ClientID: fmt.Sprintf("punchcard-hub-%d", rand.Int64())})
 	if err != nil {
 		t.Fatal(err)
