@@ -87,8 +87,10 @@ func (c *Cluster) agentSpec(a *StoreAgent, reg RegisteredAgent, port int) (proc.
 			"-data-dir", a.DataDir,
 		},
 		// The secret travels in the environment, not on the command line
-		// where ps would show it.
-		Env:          []string{"PUNCHCARD_SECRET=" + reg.Secret, "PUNCHCARD_FAULT_CLOCK_FILE=" + a.ClockFile},
+		// where ps would show it; the hub key, from the same registration
+		// answer, is pinned to verify everything the hub sends down.
+		Env: []string{"PUNCHCARD_SECRET=" + reg.Secret, "PUNCHCARD_HUB_KEY=" + reg.HubKey,
+			"PUNCHCARD_FAULT_CLOCK_FILE=" + a.ClockFile},
 		ReadyURL:     fmt.Sprintf("http://127.0.0.1:%d/healthz", port),
 		ReadyTimeout: c.opts.ReadyTimeout,
 	}, nil

@@ -68,6 +68,8 @@ type RegisteredAgent struct {
 	Envelope     snapshot.RiskEnvelope `json:"envelope"`
 	Secret       string                `json:"secret"`
 	MQTTUsername string                `json:"mqtt_username"`
+	// HubKey is the hub's public key the agent pins (-hub-key).
+	HubKey string `json:"hub_key"`
 }
 
 // RegisterAgent registers a till; env nil takes the hub's default risk

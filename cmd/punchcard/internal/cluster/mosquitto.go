@@ -19,6 +19,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/proc"
+	"github.com/punchcard/punchcard/protocol"
 )
 
 // MosquittoPaths are where the Debian package installs the broker; PATH is
@@ -100,7 +101,9 @@ type MosquittoOptions struct {
 	crashSafe bool
 }
 
-// mosquittoACL is docs/operations.md's ACL; %u is "<tenant>/<agent>".
+// mosquittoACL is docs/operations.md's ACL; %u is "<tenant>/<agent>". An
+// agent may write only its own up topic, and Mosquitto puts a Will through
+// the same write check, so an agent's Will can reach no other topic.
 const mosquittoACL = `user %s
 topic readwrite punchcard/#
 
@@ -163,12 +166,18 @@ func startMosquitto(ctx context.Context, sup *proc.Supervisor, opts MosquittoOpt
 		}
 		// docs/operations.md: queue a QoS 1 burst to the hub, do not drop it.
 		conf.WriteString("max_queued_messages 1000000\nmax_queued_bytes 0\nmax_inflight_messages 0\n")
+		// docs/operations.md: the client ID is the username, so no agent
+		// can take over another's session (acme/till-1 as acme/till-10).
+		conf.WriteString("use_username_as_clientid true\n")
 	} else {
 		conf.WriteString("allow_anonymous true\n")
 		if !opts.DefaultQueues {
 			conf.WriteString("max_queued_messages 100000\n")
 		}
 	}
+	// docs/operations.md: refuse a packet over protocol.MaxPacketBytes
+	// (an envelope of protocol.MaxMessageBytes with topic and headers).
+	fmt.Fprintf(&conf, "max_packet_size %d\n", protocol.MaxPacketBytes)
 	conf.WriteString("log_dest stdout\n")
 	conf.WriteString("log_type error\nlog_type warning\nlog_type notice\nlog_type information\n")
 	if opts.Persistent {
@@ -280,8 +289,9 @@ func (m *Mosquitto) AddUser(ctx context.Context, username, password string, time
 }
 
 // MQTTLogin connects to the broker at url as username and disconnects; it
-// returns the broker's refusal, if any. Its client id is random, so it
-// never takes over the session of the client it checks the login for.
+// returns the broker's refusal, if any. Its client id is random; a broker
+// with use_username_as_clientid (StartSecureMosquitto) replaces it with the
+// username, so it is called before that agent first connects.
 func MQTTLogin(url, username, password string) error {
 	id := make([]byte, 8)
 	_, _ = rand.Read(id)
