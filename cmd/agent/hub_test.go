@@ -226,7 +226,9 @@ func TestSyncFixes(t *testing.T) {
 			}
 			return tok.Text
 		}
-		start := func() *proc { return startProcAs(t, bin, t.TempDir(), h.Broker.URL(), "http://"+h.HTTPAddr(), secret, hubKeyOf(t, h)) }
+		start := func() *proc {
+			return startProcAs(t, bin, t.TempDir(), h.Broker.URL(), "http://"+h.HTTPAddr(), secret, hubKeyOf(t, h))
+		}
 		p := start()
 		waitFor(t, "first sync", func() bool { st := p.status(t); return st.SnapshotVersion > 0 && st.Online })
 		for _, txn := range []string{"A1", "A2", "A3"} {

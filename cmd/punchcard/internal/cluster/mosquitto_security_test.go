@@ -16,7 +16,9 @@ import (
 	"github.com/punchcard/punchcard/protocol"
 )
 
-func mqttStr(s string) []byte { return append(binary.BigEndian.AppendUint16(nil, uint16(len(s))), s...) }
+func mqttStr(s string) []byte {
+	return append(binary.BigEndian.AppendUint16(nil, uint16(len(s))), s...)
+}
 
 func mqttLen(n int) []byte {
 	var b []byte
