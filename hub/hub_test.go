@@ -92,12 +92,21 @@ func TestHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Disconnect(100)
+	// The agent verifies every down message against the key registration
+	// gave it, as agent/sync does.
+	pub, err := h.Catalog.HubPublicKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	acks := make(chan protocol.Ack, 10)
 	c.Subscribe(protocol.DownTopic("acme", "till-1"), 1, func(_ paho.Client, m paho.Message) {
-		env, err := protocol.DecodeEnvelope(m.Payload())
-		var ack protocol.Ack
-		if err == nil && env.Type == protocol.MsgAck && protocol.DecodeBody(env, &ack) == nil {
-			acks <- ack
+		env, body, err := protocol.DecodeDown(m.Payload(), pub, "acme", "till-1")
+		if err != nil {
+			t.Errorf("the hub's down message does not verify: %v", err)
+			return
+		}
+		if ack, ok := body.(*protocol.Ack); ok && env.Type == protocol.MsgAck {
+			acks <- *ack
 		}
 	}).Wait()
 	r := protocol.Redemption{ID: protocol.RedemptionID{Agent: "till-1", Seq: 1}, Kind: protocol.KindRedeem, Tenant: "acme", Store: "s1",
