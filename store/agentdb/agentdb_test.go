@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -234,6 +235,44 @@ func TestCommit(t *testing.T) {
 			t.Fatalf("after ack: %v", err)
 		}
 	})
+	// A fact the hub's validator refuses is never committed: nothing is
+	// recorded, no seq is used, the outbox stays empty. (The original
+	// Commit queued it, and the hub refused the till's batches for ever.)
+	for _, tc := range []struct {
+		name, field string
+		mod         func(*protocol.Redemption)
+	}{
+		{"ErrOrderIDTooLong", "order_id", func(r *protocol.Redemption) { r.OrderID = strings.Repeat("o", protocol.MaxOrderIDLen+1) }},
+		{"ErrCustomerSpace", "customer", func(r *protocol.Redemption) { r.Customer = "a b" }},
+		{"ErrNoTenant", "tenant", func(r *protocol.Redemption) { r.Tenant = "" }},
+		{"ErrNegativeDiscount", "discount", func(r *protocol.Redemption) { r.Discount = -1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, _ := MustOpen(t)
+			r := redeemReq("T1", "c1", "", 100)
+			r.Facts = append(r.Facts, r.Facts[0])
+			tc.mod(&r.Facts[1].Redemption)
+			_, _, err := db.Commit(ctx, r)
+			var pe *protocol.Error
+			if !errors.As(err, &pe) || pe.Code != protocol.CodeInvalidInput || pe.Field != tc.field {
+				t.Fatalf("err = %v, want invalid_input on %s", err, tc.field)
+			}
+			st, err := db.State(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.OutboxDepth != 0 || st.LastSeq != 0 {
+				t.Fatalf("state after a refused fact: %+v", st)
+			}
+			if fs, _ := db.Facts(ctx, agentdb.OpRedeem, "T1"); len(fs) != 0 {
+				t.Fatalf("recorded %d facts", len(fs))
+			}
+			// The POS may retry the same txn id with a valid request.
+			if _, _, err := db.Commit(ctx, redeemReq("T1", "c1", "", 100)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 	t.Run("ErrAlreadyRolledBack", func(t *testing.T) {
 		db, _ := MustOpen(t)
 		if _, _, err := db.Commit(ctx, redeemReq("T1", "c1", "", 100)); err != nil {
@@ -241,7 +280,7 @@ func TestCommit(t *testing.T) {
 		}
 		rb := func(txn string) error {
 			r := agentdb.Request{Op: agentdb.OpRollback, TxnID: txn, Hash: []byte(txn), Facts: []agentdb.Fact{{
-				Redemption: protocol.Redemption{Kind: protocol.KindRollback, Ref: &protocol.RedemptionID{Agent: "a1", Seq: 1}},
+				Redemption: protocol.Redemption{ID: protocol.RedemptionID{Agent: "a1"}, Tenant: "t1", Kind: protocol.KindRollback, Ref: &protocol.RedemptionID{Agent: "a1", Seq: 1}},
 				Voids:      1,
 			}}}
 			_, _, err := db.Commit(ctx, r)
