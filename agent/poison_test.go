@@ -17,7 +17,7 @@ import (
 // never reached it.
 func TestPOSRefusesPoisonFacts(t *testing.T) {
 	ctx := context.Background()
-	long := strings.Repeat("o", protocol.MaxOrderIDLen+1)
+	long := strings.Repeat("o", 129)
 	for _, tc := range []struct {
 		name, path, field string
 		body              any
@@ -50,7 +50,7 @@ func TestPOSRefusesPoisonFacts(t *testing.T) {
 	t.Run("OKLimits", func(t *testing.T) {
 		e := newEnv(t, agenttest.Small(1, 1000))
 		r := e.post(t, "/v1/redeem", agent.RedeemRequest{TxnID: strings.Repeat("t", agent.MaxTxnIDLen),
-			Basket: agent.Basket{Order: agenttest.Order(strings.Repeat("o", protocol.MaxOrderIDLen), 100_00), Customer: &protocol.Customer{ID: "c-1"},
+			Basket: agent.Basket{Order: agenttest.Order(strings.Repeat("o", 128), 100_00), Customer: &protocol.Customer{ID: "c-1"},
 				Redeemables: []agent.Input{{Code: agenttest.CodeSummer}}}})
 		if r.Status != 200 {
 			t.Fatalf("status %d: %s", r.Status, r.Raw)

@@ -64,7 +64,7 @@ func TestPoisonFactDoesNotStallTill(t *testing.T) {
 	}
 	facts := []protocol.Redemption{
 		fact(1, nil),
-		fact(2, func(r *protocol.Redemption) { r.OrderID = strings.Repeat("o", protocol.MaxOrderIDLen+1) }),
+		fact(2, func(r *protocol.Redemption) { r.OrderID = strings.Repeat("o", 129) }),
 		fact(3, nil),
 		fact(4, nil),
 	}

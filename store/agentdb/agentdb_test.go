@@ -242,7 +242,7 @@ func TestCommit(t *testing.T) {
 		name, field string
 		mod         func(*protocol.Redemption)
 	}{
-		{"ErrOrderIDTooLong", "order_id", func(r *protocol.Redemption) { r.OrderID = strings.Repeat("o", protocol.MaxOrderIDLen+1) }},
+		{"ErrOrderIDTooLong", "order_id", func(r *protocol.Redemption) { r.OrderID = strings.Repeat("o", 129) }},
 		{"ErrCustomerSpace", "customer", func(r *protocol.Redemption) { r.Customer = "a b" }},
 		{"ErrNoTenant", "tenant", func(r *protocol.Redemption) { r.Tenant = "" }},
 		{"ErrNegativeDiscount", "discount", func(r *protocol.Redemption) { r.Discount = -1 }},
