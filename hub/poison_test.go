@@ -26,7 +26,8 @@ const bootstrapKey = "bootstrap-key-for-tests-0123456789"
 
 // TestPoisonFactDoesNotStallTill: a till whose outbox holds a fact the hub
 // cannot apply (written beneath the till's validator, as a tampered till or
-// an older version would) followed by good facts. The real sync client
+// an older version would) and a row that is not even CBOR, each followed
+// by good facts. The real sync client
 // publishes them with the till's real credentials through the real
 // embedded broker. The good facts reach the ledger, the outbox drains, the
 // bad fact is listed by the API with its bytes (to its tenant only),
@@ -67,6 +68,8 @@ func TestPoisonFactDoesNotStallTill(t *testing.T) {
 		fact(2, func(r *protocol.Redemption) { r.OrderID = strings.Repeat("o", 129) }),
 		fact(3, nil),
 		fact(4, nil),
+		fact(5, nil), // its body is damaged below
+		fact(6, nil),
 	}
 	raw, err := store.Open(ctx, path, store.Options{})
 	if err != nil {
@@ -81,11 +84,14 @@ func TestPoisonFactDoesNotStallTill(t *testing.T) {
 		if f.ID.Seq == 2 {
 			poison = body
 		}
+		if f.ID.Seq == 5 {
+			body = []byte{0xff, 0x00} // not CBOR at all
+		}
 		if _, err := raw.ExecContext(ctx, `INSERT INTO outbox (seq, campaign, risk, body) VALUES (?, '', 0, ?)`, f.ID.Seq, body); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := raw.ExecContext(ctx, `UPDATE agent_state SET next_seq = 5 WHERE id = 1`); err != nil {
+	if _, err := raw.ExecContext(ctx, `UPDATE agent_state SET next_seq = 7 WHERE id = 1`); err != nil {
 		t.Fatal(err)
 	}
 	raw.Close()
@@ -115,7 +121,7 @@ func TestPoisonFactDoesNotStallTill(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.OutboxDepth == 0 && st.AckedWatermark == 4 {
+		if st.OutboxDepth == 0 && st.AckedWatermark == 6 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -123,10 +129,10 @@ func TestPoisonFactDoesNotStallTill(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if p, _ := h.Ledger.Points(ctx, "acme", "c-1"); p != 30 {
-		t.Fatalf("points = %d, want 30 (the three good facts)", p)
+	if p, _ := h.Ledger.Points(ctx, "acme", "c-1"); p != 40 {
+		t.Fatalf("points = %d, want 40 (the four good facts)", p)
 	}
-	if rep, err := h.Ledger.Verify(ctx); err != nil || !rep.OK() || rep.Entries != 3 {
+	if rep, err := h.Ledger.Verify(ctx); err != nil || !rep.OK() || rep.Entries != 4 {
 		t.Fatalf("verify = %+v, %v", rep, err)
 	}
 
@@ -157,14 +163,15 @@ func TestPoisonFactDoesNotStallTill(t *testing.T) {
 		return out.Items
 	}
 	qs := list("acme")
-	if len(qs) != 1 || qs[0].Redemption != (protocol.RedemptionID{Agent: "till-1", Seq: 2}) || qs[0].Code != protocol.CodeInvalidInput ||
-		qs[0].Field != "order_id" || !bytes.Equal(qs[0].Raw, poison) {
+	if len(qs) != 2 || qs[0].Redemption != (protocol.RedemptionID{Agent: "till-1", Seq: 2}) || qs[0].Code != protocol.CodeInvalidInput ||
+		qs[0].Field != "order_id" || !bytes.Equal(qs[0].Raw, poison) ||
+		qs[1].Redemption != (protocol.RedemptionID{Agent: "till-1", Seq: 5}) || qs[1].Code != protocol.CodeInvalidInput {
 		t.Fatalf("quarantine = %+v", qs)
 	}
 	if other := list("beta"); len(other) != 0 {
 		t.Fatalf("another tenant sees %+v", other)
 	}
-	if _, metrics := get(t, "http://"+h.MetricsAddr()+"/metrics"); !strings.Contains(metrics, "punchcard_ingest_quarantined_total 1\n") {
+	if _, metrics := get(t, "http://"+h.MetricsAddr()+"/metrics"); !strings.Contains(metrics, "punchcard_ingest_quarantined_total 2\n") {
 		t.Fatalf("metrics lack the quarantined fact:\n%s", metrics)
 	}
 }

@@ -110,11 +110,14 @@ func (r Redemption) Validate() error {
 // identity the hub has matched to the MQTT topic and the publisher): it
 // also refuses, with CodeForbidden, a fact that speaks for another tenant
 // (field "tenant") or agent ("id.agent").
+//
+// A fact that names no tenant or agent at all is not a forgery but a
+// damaged fact: Validate's invalid_input.
 func (r Redemption) ValidateFrom(tenant TenantID, agent AgentID) error {
-	if r.Tenant != tenant {
+	if r.Tenant != tenant && r.Tenant != "" {
 		return &Error{Code: CodeForbidden, Message: "fact of tenant " + quote(string(r.Tenant)) + " from agent " + quote(string(agent)) + " of tenant " + quote(string(tenant)), Field: "tenant"}
 	}
-	if r.ID.Agent != agent {
+	if r.ID.Agent != agent && r.ID.Agent != "" {
 		return &Error{Code: CodeForbidden, Message: "fact of agent " + quote(string(r.ID.Agent)) + " from agent " + quote(string(agent)), Field: "id.agent"}
 	}
 	return r.Validate()

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/store"
 	"github.com/punchcard/punchcard/store/agentdb"
 )
 
@@ -513,6 +514,43 @@ func BenchmarkCommit(b *testing.B) {
 		r.Facts[0].Code = &agentdb.CodeUse{Uses: 1, MaxUses: 1, Balance: -1}
 		if _, _, err := db.Commit(ctx, r); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestPendingDamagedRow: an outbox row whose body no longer decodes (a
+// damaged or tampered database) does not stop the rows after it: it comes
+// back as a bare fact under its seq, for the hub to quarantine and ack.
+// The original Pending failed on it, and the till published nothing more.
+func TestPendingDamagedRow(t *testing.T) {
+	ctx := context.Background()
+	db, path := MustOpen(t)
+	for _, txn := range []string{"T1", "T2", "T3"} {
+		if _, _, err := db.Commit(ctx, redeemReq(txn, "c1", "", 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.ExecContext(ctx, `UPDATE outbox SET body = x'ff00' WHERE seq = 2`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	for _, get := range []func() ([]protocol.Redemption, error){
+		func() ([]protocol.Redemption, error) { return db.Pending(ctx, 0, 10) },
+		func() ([]protocol.Redemption, error) { return db.Range(ctx, 1, 0, 10) },
+	} {
+		p, err := get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p) != 3 || p[0].ID.Seq != 1 || p[0].Tenant != "t1" || p[2].ID.Seq != 3 || p[2].Tenant != "t1" {
+			t.Fatalf("pending = %+v", p)
+		}
+		if p[1] != (protocol.Redemption{ID: protocol.RedemptionID{Seq: 2}}) {
+			t.Fatalf("damaged row = %+v, want a bare fact under seq 2", p[1])
 		}
 	}
 }
