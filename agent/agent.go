@@ -329,8 +329,16 @@ func (a *Agent) prepare() (*view, bool, error) {
 }
 
 func (a *Agent) evaluate(ctx context.Context, b Basket, noEarn bool) (*decision, error) {
+	// The order and customer are checked early against the bounds of the
+	// facts they end up in (order.id, customer.id); Commit checks every
+	// fact with the hub's validator all the same.
 	if err := b.Order.Validate(); err != nil {
 		return nil, err
+	}
+	if b.Customer != nil {
+		if err := b.Customer.Validate(); err != nil {
+			return nil, err
+		}
 	}
 	if len(b.Redeemables) > rules.MaxRedeemables {
 		return nil, protocol.Errorf(protocol.CodeTooManyRedeemable, "at most %d rewards on one basket", rules.MaxRedeemables)

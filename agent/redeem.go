@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -13,8 +14,8 @@ import (
 	"github.com/punchcard/punchcard/store/agentdb"
 )
 
-// MaxTxnIDLen bounds the POS transaction id.
-const MaxTxnIDLen = 128
+// MaxTxnIDLen bounds the POS transaction id: the bound of a fact's TxnID.
+const MaxTxnIDLen = protocol.MaxTxnIDLen
 
 // RedeemRequest asks to apply a basket's rewards for good. TxnID is the
 // POS's transaction id: a retry with the same id and basket gets the same
@@ -231,7 +232,7 @@ func (a *Agent) commit(ctx context.Context, req agentdb.Request, fill func(*Rece
 	}
 	res, replayed, err := a.db.Commit(ctx, req)
 	if err != nil {
-		return nil, err
+		return nil, posError(err)
 	}
 	if replayed {
 		return decodeReceipt(res)
@@ -242,6 +243,30 @@ func (a *Agent) commit(ctx context.Context, req agentdb.Request, fill func(*Rece
 		}
 	}
 	return &rc, nil
+}
+
+// posFields name, for the POS, the request field a fact's field came from.
+var posFields = map[string]string{
+	"order_id": "order.id",
+	"customer": "customer.id",
+	"txn_id":   "txn_id",
+	"currency": "order.currency",
+}
+
+// posError turns the fact validator's refusal at commit (a fact the hub
+// would not apply; nothing was recorded) into one that names the POS
+// request's field: invalid_input on "order.id" rather than the fact's
+// "order_id". A field with no POS counterpart is named "fact.<field>".
+func posError(err error) error {
+	var pe *protocol.Error
+	if !errors.As(err, &pe) || pe.Code != protocol.CodeInvalidInput || pe.Field == "" {
+		return err
+	}
+	f, ok := posFields[pe.Field]
+	if !ok {
+		f = "fact." + pe.Field
+	}
+	return &protocol.Error{Code: pe.Code, Message: pe.Message, Field: f}
 }
 
 // awaitWatermark holds a redeem or earn until the database has heard the

@@ -25,7 +25,7 @@ func MustRun(tb testing.TB) *hub.Hub {
 	tb.Helper()
 	h, err := hub.Open(context.Background(), hub.Options{
 		DataDir: tb.TempDir(), HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0",
-		BootstrapKey: "bootstrap-key-for-tests-0123456789",
+		BootstrapKey: bootstrapKey,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

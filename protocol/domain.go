@@ -38,6 +38,9 @@ func (o Order) Validate() error {
 	if err := o.Currency.Validate(); err != nil {
 		return FieldError("order.currency", "%s", err.(*Error).Message)
 	}
+	if len(o.ID) > MaxOrderIDLen {
+		return FieldError("order.id", "the order id is longer than %d characters", MaxOrderIDLen)
+	}
 	if len(o.Lines) > MaxOrderLines {
 		return FieldError("order.lines", "an order has at most %d lines", MaxOrderLines)
 	}
@@ -102,6 +105,19 @@ type Customer struct {
 	Segment    string            `json:"segment,omitempty" cbor:"2,keyasint,omitempty"`
 	Tier       string            `json:"tier,omitempty" cbor:"3,keyasint,omitempty"`
 	Attributes map[string]string `json:"attributes,omitempty" cbor:"4,keyasint,omitempty"`
+}
+
+// Validate checks a customer from the outside: its ID, when set, is an
+// identifier (ValidateID), as every fact that names it must hold. It
+// returns a CodeInvalidInput error on "customer.id".
+func (c Customer) Validate() error {
+	if c.ID == "" {
+		return nil
+	}
+	if err := ValidateID("customer.id", string(c.ID)); err != nil {
+		return FieldError("customer.id", "%s", err.(*Error).Message)
+	}
+	return nil
 }
 
 // RedemptionKind says what a journal fact is.

@@ -105,6 +105,10 @@ func batchLen(body any) int {
 		if b != nil {
 			return len(b.Redemptions)
 		}
+	case *RawBatch:
+		if b != nil {
+			return len(b.Redemptions)
+		}
 	}
 	return -1
 }
@@ -340,49 +344,25 @@ func malformed(what string, err error) error {
 	return Errorf(CodeMessageMalformed, "%s is not valid CBOR: %v", what, err)
 }
 
-// Validate checks what the hub must know of a batch before applying it,
-// beyond what decoding checks: that the agent speaks only for itself under
-// its own tenant (every redemption's ID.Agent is sender and its Tenant is
-// tenant, the values the hub has already matched to the topic), that seqs
-// are positive and strictly increasing, and that each redemption is
-// well-formed (known kind, valid IDs and currency, a Ref on every
-// rollback). It does not judge the business content: a redemption is a
-// fact the hub accounts for, never refuses. It returns CodeMessageMalformed
-// with Field set to the offending path, such as "redemptions[3].ref".
+// Validate checks a whole batch as its sender should have built it:
+// every fact passes ValidateFrom(tenant, sender) (its error's Field
+// prefixed with "redemptions[i].") and seqs strictly increase
+// (CodeMessageMalformed). It is all or nothing, for tests and tools; the
+// hub judges fact by fact (store/ledger), so that one bad fact never
+// holds back the others.
 func (b Batch) Validate(tenant TenantID, sender AgentID) error {
 	var prev uint64
 	for i, r := range b.Redemptions {
-		bad := func(field, format string, args ...any) error {
-			return &Error{Code: CodeMessageMalformed, Message: fmt.Sprintf(format, args...), Field: "redemptions[" + itoa(i) + "]." + field}
+		at := "redemptions[" + itoa(i) + "]."
+		if err := r.ValidateFrom(tenant, sender); err != nil {
+			e := *err.(*Error)
+			e.Field = at + e.Field
+			return &e
 		}
-		switch {
-		case r.ID.Agent != sender:
-			return bad("id.agent", "redemption of agent %q in a batch from %q", r.ID.Agent, sender)
-		case r.Tenant != tenant:
-			return bad("tenant", "redemption of tenant %q in a batch of tenant %q", r.Tenant, tenant)
-		case r.ID.Seq == 0:
-			return bad("id.seq", "sequence numbers start at 1")
-		case r.ID.Seq <= prev:
-			return bad("id.seq", "seq %d follows %d; a batch is in increasing seq order", r.ID.Seq, prev)
-		case r.Kind < KindRedeem || r.Kind > KindBurn:
-			return bad("kind", "unknown redemption kind %d", r.Kind)
-		case r.Kind == KindRollback && r.Ref == nil:
-			return bad("ref", "a rollback names the redemption it voids")
+		if r.ID.Seq <= prev {
+			return &Error{Code: CodeMessageMalformed, Message: fmt.Sprintf("seq %d follows %d; a batch is in increasing seq order", r.ID.Seq, prev), Field: at + "id.seq"}
 		}
 		prev = r.ID.Seq
-		if err := ValidateID("store", string(r.Store)); err != nil {
-			return bad("store", "%s", err.(*Error).Message)
-		}
-		if r.Currency != "" {
-			if err := r.Currency.Validate(); err != nil {
-				return bad("currency", "%s", err.(*Error).Message)
-			}
-		}
-		if r.Ref != nil {
-			if err := ValidateID("ref agent", string(r.Ref.Agent)); err != nil || r.Ref.Seq == 0 {
-				return bad("ref", "ref %s is not a redemption ID", r.Ref)
-			}
-		}
 	}
 	return nil
 }

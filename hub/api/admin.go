@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -186,6 +187,47 @@ func (s *Server) listConflicts(c *fiber.Ctx, _ catalog.Key) error {
 		return err
 	}
 	return c.JSON(list[ledgerConflict]{conflictsOut(cs)})
+}
+
+// listQuarantine lists the facts of the tenant's tills the ledger could
+// not apply and kept in quarantine, with their bytes as received.
+func (s *Server) listQuarantine(c *fiber.Ctx, _ catalog.Key) error {
+	if err := s.needLedger(); err != nil {
+		return err
+	}
+	after, err := queryInt(c, "after")
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(c, "limit")
+	if err != nil {
+		return err
+	}
+	if _, err := s.cat.Tenant(c.UserContext(), tenantOf(c)); err != nil {
+		return err
+	}
+	qs, err := s.cfg.Ledger.Quarantine(c.UserContext(), tenantOf(c), after, int(min(limit, catalog.MaxListLimit)))
+	if err != nil {
+		return err
+	}
+	out := make([]quarantinedFact, len(qs))
+	for i, q := range qs {
+		out[i] = quarantinedFact{ID: q.ID, Redemption: protocol.RedemptionID{Agent: q.Agent, Seq: q.Seq}, Code: q.Code, Field: q.Field,
+			Message: q.Message, Raw: q.Raw, At: q.At}
+	}
+	return c.JSON(list[quarantinedFact]{out})
+}
+
+// quarantinedFact is a quarantined fact as the API shows it. Raw is the
+// fact's CBOR as the hub received it (base64 in JSON).
+type quarantinedFact struct {
+	ID         int64                 `json:"id"`
+	Redemption protocol.RedemptionID `json:"redemption"`
+	Code       protocol.Code         `json:"code"`
+	Field      string                `json:"field,omitempty"`
+	Message    string                `json:"message"`
+	Raw        []byte                `json:"raw"`
+	At         time.Time             `json:"received_at"`
 }
 
 func (s *Server) verifyLedger(c *fiber.Ctx, _ catalog.Key) error {

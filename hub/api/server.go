@@ -60,6 +60,7 @@ type Ledger interface {
 	CustomerCount(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID, campaign protocol.CampaignID) (int64, error)
 	Points(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID) (int64, error)
 	Conflicts(ctx context.Context, tenant protocol.TenantID, after int64, limit int) ([]ledger.Conflict, error)
+	Quarantine(ctx context.Context, tenant protocol.TenantID, after int64, limit int) ([]ledger.Quarantined, error)
 	Verify(ctx context.Context) (ledger.Report, error)
 	// CodeStates and JournalMark put the codes' uses and gift card
 	// spending in the agents' snapshots (ledger/snapshotq.go).
@@ -269,6 +270,7 @@ func (s *Server) routes() []route {
 		{method: "GET", path: t, roles: rolesRead, handler: s.getTenant},
 		{method: "GET", path: t + "/audit", roles: rolesRead, handler: s.listAudit},
 		{method: "GET", path: t + "/conflicts", roles: rolesRead, handler: s.listConflicts},
+		{method: "GET", path: t + "/quarantine", roles: rolesRead, handler: s.listQuarantine},
 
 		{method: "GET", path: t + "/keys", roles: rolesAdmin, handler: s.listKeys},
 		{method: "POST", path: t + "/keys", roles: rolesAdmin, changes: true, handler: s.createKey},

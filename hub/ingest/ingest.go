@@ -7,6 +7,12 @@
 // it publishes down is signed with the hub's key (protocol.SignDown) for
 // the one agent it is for; agents drop anything else.
 //
+// Batches are decoded fact by fact with each fact's bytes kept: a fact
+// that does not decode or validate, but names its seq, is quarantined by
+// the ledger and acked like an applied one, so that one bad fact never
+// holds back a till's others. Only a message whose envelope cannot be
+// decoded or speaks for another agent is dropped (and counted) whole.
+//
 // Messages are taken off the MQTT client quickly into a queue, and one
 // worker applies them in ledger transactions of up to MaxMessagesPerTx
 // messages, so that a burst costs few commits. The Ack is published only
@@ -106,6 +112,10 @@ const (
 	logError  = "error"
 	logKind   = "kind"
 	logClaims = "claims"
+	logSeq    = "seq"
+	logCode   = "code"
+	logField  = "field"
+	logDetail = "detail"
 )
 
 // Stats are ingest's counters since start.
@@ -115,7 +125,8 @@ type Stats struct {
 	Redemptions int64 // redemptions in applied batches (including repeats)
 	States      int64 // heartbeats recorded
 	Refused     int64 // messages speaking for another tenant or agent
-	Malformed   int64 // messages that could not be decoded or were not valid
+	Malformed   int64 // messages, or facts naming no usable seq, that could not be decoded or were not valid
+	Quarantined int64 // facts recorded in quarantine (not valid, but naming their seq): acked, not applied
 	Oversize    int64 // payloads over protocol.MaxMessageBytes, dropped before decoding
 	Conflicts   int64 // conflicts the ledger found
 	Acks        int64 // Acks published
@@ -124,7 +135,7 @@ type Stats struct {
 }
 
 type counters struct {
-	messages, batches, redemptions, states, refused, malformed, oversize, conflicts, acks, resends, errors atomic.Int64
+	messages, batches, redemptions, states, refused, malformed, oversize, quarantined, conflicts, acks, resends, errors atomic.Int64
 }
 
 type message struct {
@@ -241,7 +252,7 @@ func (in *Ingest) Close() error {
 func (in *Ingest) Stats() Stats {
 	c := &in.c
 	return Stats{Messages: c.messages.Load(), Batches: c.batches.Load(), Redemptions: c.redemptions.Load(), States: c.states.Load(),
-		Refused: c.refused.Load(), Malformed: c.malformed.Load(), Oversize: c.oversize.Load(), Conflicts: c.conflicts.Load(), Acks: c.acks.Load(),
+		Refused: c.refused.Load(), Malformed: c.malformed.Load(), Oversize: c.oversize.Load(), Quarantined: c.quarantined.Load(), Conflicts: c.conflicts.Load(), Acks: c.acks.Load(),
 		Resends: c.resends.Load(), Errors: c.errors.Load()}
 }
 
@@ -299,7 +310,7 @@ func (in *Ingest) run(ctx context.Context) {
 type up struct {
 	tenant protocol.TenantID
 	agent  protocol.AgentID
-	batch  *protocol.Batch
+	batch  *ledger.Batch
 	state  *protocol.AgentState
 }
 
@@ -308,6 +319,30 @@ func (u up) size() int {
 		return len(u.batch.Redemptions)
 	}
 	return 1
+}
+
+// decodeBatch decodes a batch body fact by fact, keeping each fact's bytes:
+// a fact that does not decode is passed on with the error and the ID it
+// still names, for the ledger to quarantine, rather than drop the batch
+// and with it every later fact of the till.
+func decodeBatch(env protocol.Envelope, tenant protocol.TenantID, agent protocol.AgentID) (*ledger.Batch, error) {
+	var raw protocol.RawBatch
+	if err := protocol.DecodeBody(env, &raw); err != nil {
+		return nil, err
+	}
+	b := &ledger.Batch{Tenant: tenant, Agent: agent, Redemptions: make([]protocol.Redemption, len(raw.Redemptions)),
+		Raw: make([][]byte, len(raw.Redemptions))}
+	for i, f := range raw.Redemptions {
+		r, id, err := protocol.DecodeFact(f)
+		if err != nil {
+			if b.Malformed == nil {
+				b.Malformed = make([]error, len(raw.Redemptions))
+			}
+			b.Malformed[i], r = err, protocol.Redemption{ID: id}
+		}
+		b.Redemptions[i], b.Raw[i] = r, f
+	}
+	return b, nil
 }
 
 // decode checks and decodes one message. It never panics on outside input.
@@ -335,8 +370,7 @@ func (in *Ingest) decode(m message) (up, bool) {
 	u := up{tenant: tenant, agent: agent}
 	switch env.Type {
 	case protocol.MsgBatch:
-		u.batch = new(protocol.Batch)
-		err = protocol.DecodeBody(env, u.batch)
+		u.batch, err = decodeBatch(env, tenant, agent)
 	case protocol.MsgAgentState:
 		u.state = new(protocol.AgentState)
 		err = protocol.DecodeBody(env, u.state)
@@ -356,7 +390,7 @@ func (in *Ingest) process(ctx context.Context, ups []up) {
 	for _, u := range ups {
 		switch {
 		case u.batch != nil:
-			batches = append(batches, ledger.Batch{Tenant: u.tenant, Agent: u.agent, Redemptions: u.batch.Redemptions})
+			batches = append(batches, *u.batch)
 		case u.state != nil:
 			if err := in.ledger.RecordAgentState(ctx, u.tenant, u.agent, *u.state); err != nil {
 				in.c.errors.Add(1)
@@ -394,9 +428,19 @@ func (in *Ingest) process(ctx context.Context, ups []up) {
 		in.c.batches.Add(1)
 		in.c.redemptions.Add(int64(len(b.Redemptions)))
 		in.c.conflicts.Add(int64(len(r.Conflicts)))
+		in.c.quarantined.Add(int64(len(r.Quarantined)))
+		for _, q := range r.Quarantined {
+			in.opts.Logger.Warn("ingest: fact quarantined", slog.String(logTenant, string(q.Tenant)), slog.String(logAgent, string(q.Agent)),
+				slog.Uint64(logSeq, q.Seq), slog.String(logCode, string(q.Code)), slog.String(logField, q.Field), slog.String(logDetail, q.Message))
+		}
+		if r.Dropped > 0 {
+			in.c.malformed.Add(int64(r.Dropped))
+			in.opts.Logger.Warn("ingest: facts without a usable seq dropped", slog.String(logTenant, string(b.Tenant)), slog.String(logAgent, string(b.Agent)),
+				slog.Int("facts", r.Dropped))
+		}
 		for _, c := range r.Conflicts {
 			in.opts.Logger.Warn("ledger conflict", slog.String(logTenant, string(c.Tenant)), slog.String(logKind, string(c.Kind)),
-				slog.String("redemption", c.Redemption.String()), slog.String("detail", c.Detail))
+				slog.String("redemption", c.Redemption.String()), slog.String(logDetail, c.Detail))
 		}
 		last[agentKey{b.Tenant, b.Agent}] = i
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/fxamacker/cbor/v2"
 
 	"github.com/punchcard/punchcard/hub/broker"
 	"github.com/punchcard/punchcard/hub/ingest"
@@ -399,24 +400,75 @@ func runSuite(t *testing.T, env brokerEnv) {
 	t.Run("ErrImpersonation", func(t *testing.T) {
 		h := startHub(t, env, nil)
 		x := startAgent(t, env, "till-4")
-		// X publishes on its own topic, claiming to be Y in the envelope.
+		// X publishes on its own topic, claiming to be Y in the envelope:
+		// refused whole, no seq of X's is known.
 		x.publishAs("till-5", protocol.MsgBatch, protocol.Batch{Redemptions: redemptions("till-5", 1)})
-		// X's envelope is its own but the redemptions are Y's.
-		x.publishAs("till-4", protocol.MsgBatch, protocol.Batch{Redemptions: redemptions("till-5", 2)})
-		waitFor(t, "two refusals", func() bool { return h.ingest.Stats().Refused == 2 })
-		x.quiet(100 * time.Millisecond) // no Ack for a refused batch
+		waitFor(t, "a refusal", func() bool { return h.ingest.Stats().Refused == 1 })
+		x.quiet(100 * time.Millisecond) // no Ack for a refused message
 		if !strings.Contains(h.logs.String(), "sender does not match its topic") || !strings.Contains(h.logs.String(), "claims=acme/till-5") {
 			t.Fatalf("refusal not logged:\n%s", h.logs.String())
 		}
-		for _, a := range []protocol.AgentID{"till-4", "till-5"} {
-			s, _ := h.ledger.Agent(ctx, tenant, a)
-			if s.Watermark != 0 {
-				t.Fatalf("%s watermark = %d after refused batches", a, s.Watermark)
-			}
+		// X's envelope is its own but one fact is Y's: that fact is
+		// quarantined under X's seq (never applied for Y), X's own facts
+		// apply, and the Ack covers all three.
+		forged := redemptions("till-5", 2)
+		x.publishAs("till-4", protocol.MsgBatch, protocol.Batch{Redemptions: append(append(redemptions("till-4", 1), forged...), redemptions("till-4", 3)...)})
+		if got := x.ack(); got.Watermark != 3 {
+			t.Fatalf("ack = %+v, want watermark 3", got)
 		}
-		b, _ := h.ledger.Campaign(ctx, tenant, "summer")
-		if b.Count != 0 {
-			t.Fatalf("ledger count = %d, want 0", b.Count)
+		if st := h.ingest.Stats(); st.Quarantined != 1 || st.Refused != 1 {
+			t.Fatalf("stats = %+v", st)
+		}
+		if s, _ := h.ledger.Agent(ctx, tenant, "till-5"); s.Watermark != 0 {
+			t.Fatalf("till-5 watermark = %d after a forged fact", s.Watermark)
+		}
+		if b, _ := h.ledger.Campaign(ctx, tenant, "summer"); b.Count != 2 {
+			t.Fatalf("ledger count = %d, want 2 (X's own facts)", b.Count)
+		}
+		qs, err := h.ledger.Quarantine(ctx, tenant, 0, 0)
+		if err != nil || len(qs) != 1 || qs[0].Agent != "till-4" || qs[0].Seq != 2 || qs[0].Code != protocol.CodeForbidden {
+			t.Fatalf("quarantine = %+v, %v", qs, err)
+		}
+		if !strings.Contains(h.logs.String(), "fact quarantined") {
+			t.Fatalf("quarantine not logged:\n%s", h.logs.String())
+		}
+	})
+	t.Run("PoisonFacts", func(t *testing.T) {
+		// A tampered or older till sends facts the hub cannot apply: one
+		// that fails the fact validator and one that does not even decode
+		// but names its seq. Both are quarantined with their bytes and
+		// acked; the till's good facts around them apply. (The original hub
+		// refused such batches whole, every time they were resent.)
+		h := startHub(t, env, nil)
+		a := startAgent(t, env, "till-9")
+		rs := redemptions("till-9", 1, 2, 3)
+		rs[1].OrderID = strings.Repeat("o", protocol.MaxOrderIDLen+1)
+		a.publishAs("till-9", protocol.MsgBatch, protocol.Batch{Redemptions: rs})
+		if got := a.ack(); got.Watermark != 3 {
+			t.Fatalf("ack = %+v, want watermark 3", got)
+		}
+		good, err := protocol.EncMode.Marshal(redemptions("till-9", 5)[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		damaged := []byte{0xa2, 0x01, 0xa2, 0x01, 0x66, 't', 'i', 'l', 'l', '-', '9', 0x02, 0x04, 0x02, 0x63, 'b', 'a', 'd'} // seq 4, kind "bad"
+		a.publishAs("till-9", protocol.MsgBatch, protocol.RawBatch{Redemptions: []cbor.RawMessage{damaged, good}})
+		if got := a.ack(); got.Watermark != 5 {
+			t.Fatalf("ack = %+v, want watermark 5", got)
+		}
+		if st := h.ingest.Stats(); st.Quarantined != 2 || st.Malformed != 0 || st.Refused != 0 {
+			t.Fatalf("stats = %+v", st)
+		}
+		if b, _ := h.ledger.Campaign(ctx, tenant, "summer"); b.Count != 3 {
+			t.Fatalf("ledger count = %d, want 3", b.Count)
+		}
+		qs, err := h.ledger.Quarantine(ctx, tenant, 0, 0)
+		if err != nil || len(qs) != 2 || qs[0].Seq != 2 || qs[0].Field != "order_id" || qs[1].Seq != 4 || qs[1].Code != protocol.CodeMessageMalformed ||
+			!bytes.Equal(qs[1].Raw, damaged) {
+			t.Fatalf("quarantine = %+v, %v", qs, err)
+		}
+		if rep, err := h.ledger.Verify(ctx); err != nil || !rep.OK() {
+			t.Fatalf("verify = %+v, %v", rep, err)
 		}
 	})
 	t.Run("ErrForeignTopic", func(t *testing.T) {

@@ -254,8 +254,11 @@ type Envelope struct {
 
 // Commit records r's facts in one transaction and returns the stored
 // result; replayed is true when the TxnID was already committed (the facts
-// are then not recorded again). It returns protocol errors
-// idempotency_key_reused, allowance_exhausted, code_already_used,
+// are then not recorded again). Every fact, numbered and stamped, must pass
+// protocol.Redemption.Validate, the check the hub applies: otherwise
+// nothing is recorded and the validator's invalid_input error (its Field
+// the fact's, such as "order_id") is returned. It returns protocol errors
+// invalid_input, idempotency_key_reused, allowance_exhausted, code_already_used,
 // insufficient_balance, offline_limit_reached and already_rolled_back.
 func (d *DB) Commit(ctx context.Context, r Request) (result []byte, replayed bool, err error) {
 	tx, end, err := d.beginWrite(ctx)
@@ -276,6 +279,11 @@ func (d *DB) Commit(ctx context.Context, r Request) (result []byte, replayed boo
 		rd.ID.Seq = uint64(next)
 		rd.HLC = uint64(d.clock.Now())
 		next++
+		// The hub's own fact validator, on the fact exactly as it will
+		// leave: what the hub would not apply never enters the outbox.
+		if err := rd.Validate(); err != nil {
+			return nil, false, err
+		}
 		if err := d.applyFact(ctx, tx, r, f, rd); err != nil {
 			return nil, false, err
 		}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/store"
 	"github.com/punchcard/punchcard/store/agentdb"
 )
 
@@ -235,6 +236,44 @@ func TestCommit(t *testing.T) {
 			t.Fatalf("after ack: %v", err)
 		}
 	})
+	// A fact the hub's validator refuses is never committed: nothing is
+	// recorded, no seq is used, the outbox stays empty. (The original
+	// Commit queued it, and the hub refused the till's batches for ever.)
+	for _, tc := range []struct {
+		name, field string
+		mod         func(*protocol.Redemption)
+	}{
+		{"ErrOrderIDTooLong", "order_id", func(r *protocol.Redemption) { r.OrderID = strings.Repeat("o", 129) }},
+		{"ErrCustomerSpace", "customer", func(r *protocol.Redemption) { r.Customer = "a b" }},
+		{"ErrNoTenant", "tenant", func(r *protocol.Redemption) { r.Tenant = "" }},
+		{"ErrNegativeDiscount", "discount", func(r *protocol.Redemption) { r.Discount = -1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, _ := MustOpen(t)
+			r := redeemReq("T1", "c1", "", 100)
+			r.Facts = append(r.Facts, r.Facts[0])
+			tc.mod(&r.Facts[1].Redemption)
+			_, _, err := db.Commit(ctx, r)
+			var pe *protocol.Error
+			if !errors.As(err, &pe) || pe.Code != protocol.CodeInvalidInput || pe.Field != tc.field {
+				t.Fatalf("err = %v, want invalid_input on %s", err, tc.field)
+			}
+			st, err := db.State(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.OutboxDepth != 0 || st.LastSeq != 0 {
+				t.Fatalf("state after a refused fact: %+v", st)
+			}
+			if fs, _ := db.Facts(ctx, agentdb.OpRedeem, "T1"); len(fs) != 0 {
+				t.Fatalf("recorded %d facts", len(fs))
+			}
+			// The POS may retry the same txn id with a valid request.
+			if _, _, err := db.Commit(ctx, redeemReq("T1", "c1", "", 100)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 	t.Run("ErrAlreadyRolledBack", func(t *testing.T) {
 		db, _ := MustOpen(t)
 		if _, _, err := db.Commit(ctx, redeemReq("T1", "c1", "", 100)); err != nil {
@@ -242,7 +281,7 @@ func TestCommit(t *testing.T) {
 		}
 		rb := func(txn string) error {
 			r := agentdb.Request{Op: agentdb.OpRollback, TxnID: txn, Hash: []byte(txn), Facts: []agentdb.Fact{{
-				Redemption: protocol.Redemption{Kind: protocol.KindRollback, Ref: &protocol.RedemptionID{Agent: "a1", Seq: 1}},
+				Redemption: protocol.Redemption{ID: protocol.RedemptionID{Agent: "a1"}, Tenant: "t1", Kind: protocol.KindRollback, Ref: &protocol.RedemptionID{Agent: "a1", Seq: 1}},
 				Voids:      1,
 			}}}
 			_, _, err := db.Commit(ctx, r)
@@ -479,6 +518,43 @@ func BenchmarkCommit(b *testing.B) {
 		r.Facts[0].Code = &agentdb.CodeUse{Uses: 1, MaxUses: 1, Balance: -1}
 		if _, _, err := db.Commit(ctx, r); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestPendingDamagedRow: an outbox row whose body no longer decodes (a
+// damaged or tampered database) does not stop the rows after it: it comes
+// back as a bare fact under its seq, for the hub to quarantine and ack.
+// The original Pending failed on it, and the till published nothing more.
+func TestPendingDamagedRow(t *testing.T) {
+	ctx := context.Background()
+	db, path := MustOpen(t)
+	for _, txn := range []string{"T1", "T2", "T3"} {
+		if _, _, err := db.Commit(ctx, redeemReq(txn, "c1", "", 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.ExecContext(ctx, `UPDATE outbox SET body = x'ff00' WHERE seq = 2`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	for _, get := range []func() ([]protocol.Redemption, error){
+		func() ([]protocol.Redemption, error) { return db.Pending(ctx, 0, 10) },
+		func() ([]protocol.Redemption, error) { return db.Range(ctx, 1, 0, 10) },
+	} {
+		p, err := get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p) != 3 || p[0].ID.Seq != 1 || p[0].Tenant != "t1" || p[2].ID.Seq != 3 || p[2].Tenant != "t1" {
+			t.Fatalf("pending = %+v", p)
+		}
+		if p[1] != (protocol.Redemption{ID: protocol.RedemptionID{Seq: 2}}) {
+			t.Fatalf("damaged row = %+v, want a bare fact under seq 2", p[1])
 		}
 	}
 }

@@ -24,17 +24,22 @@ func decodeRedemption(b []byte, rd *protocol.Redemption) error { return decMode.
 
 // Pending returns up to limit outbox redemptions with seq > after, in seq
 // order: what the sync client publishes next.
+//
+// A row whose body no longer decodes (a damaged or tampered database) is
+// returned as a bare fact that carries only the row's seq: the hub
+// quarantines it under that seq and acknowledges it, so that the rows
+// after it still reach the hub. Its body stays in the redemptions table.
 func (d *DB) Pending(ctx context.Context, after uint64, limit int) ([]protocol.Redemption, error) {
-	return d.outboxQuery(ctx, `SELECT body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	return d.outboxQuery(ctx, `SELECT seq, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 }
 
 // Range returns the outbox redemptions with from <= seq <= to (to == 0
 // means no upper bound), at most limit, for a Resend.
 func (d *DB) Range(ctx context.Context, from, to uint64, limit int) ([]protocol.Redemption, error) {
 	if to == 0 {
-		return d.outboxQuery(ctx, `SELECT body FROM outbox WHERE seq >= ? ORDER BY seq LIMIT ?`, from, limit)
+		return d.outboxQuery(ctx, `SELECT seq, body FROM outbox WHERE seq >= ? ORDER BY seq LIMIT ?`, from, limit)
 	}
-	return d.outboxQuery(ctx, `SELECT body FROM outbox WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`, from, to, limit)
+	return d.outboxQuery(ctx, `SELECT seq, body FROM outbox WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`, from, to, limit)
 }
 
 func (d *DB) outboxQuery(ctx context.Context, q string, args ...any) ([]protocol.Redemption, error) {
@@ -45,13 +50,15 @@ func (d *DB) outboxQuery(ctx context.Context, q string, args ...any) ([]protocol
 	defer rows.Close()
 	var out []protocol.Redemption
 	for rows.Next() {
+		var seq int64
 		var body []byte
-		if err := rows.Scan(&body); err != nil {
+		if err := rows.Scan(&seq, &body); err != nil {
 			return nil, fmt.Errorf("agentdb: outbox: %w", err)
 		}
 		var rd protocol.Redemption
-		if err := decodeRedemption(body, &rd); err != nil {
-			return nil, fmt.Errorf("agentdb: outbox row: %w", err)
+		if err := decodeRedemption(body, &rd); err != nil || rd.ID.Seq != uint64(seq) {
+			// Damaged: a bare fact under the row's seq (see Pending).
+			rd = protocol.Redemption{ID: protocol.RedemptionID{Seq: uint64(seq)}}
 		}
 		out = append(out, rd)
 	}

@@ -17,23 +17,40 @@ type Batch struct {
 	Tenant      protocol.TenantID
 	Agent       protocol.AgentID
 	Redemptions []protocol.Redemption
+	// Raw, when set, holds each redemption's CBOR as received, by index:
+	// what a quarantined fact is kept as. Without it the ledger keeps the
+	// canonical encoding of the decoded fact.
+	Raw [][]byte
+	// Malformed, when set, holds by index the error of a fact that did not
+	// decode (protocol.DecodeFact); its Redemptions entry holds only the ID
+	// that could still be read. Such a fact is quarantined under its seq.
+	Malformed []error
 }
 
 // Result is what applying one Batch gave: the Ack to send back, the
-// conflicts found, and Err when the batch was refused as a whole (it named
-// another tenant or agent, or held an invalid redemption) without being
-// recorded.
+// conflicts found, the facts quarantined, and Err when the batch was
+// refused as a whole (its tenant or agent is not a valid identity, or is
+// the hub's) without being recorded.
 type Result struct {
 	Ack       protocol.Ack
 	Conflicts []Conflict
-	Err       error
+	// Quarantined are the facts of the batch recorded in quarantine by
+	// this call (a repeat of one already recorded is not listed again).
+	Quarantined []Quarantined
+	// Dropped counts facts neither applied nor quarantined: they name no
+	// usable seq (0 or beyond protocol.MaxSeq), so no Ack can cover them.
+	Dropped int
+	Err     error
 }
 
 // ApplyBatch records an agent's redemptions. Each (agent, seq) is applied
 // once; a repeated one is a no-op. Seqs beyond a gap are recorded too and
-// listed in Ack.Beyond; Gap(ack) gives the Resend to ask for. A batch that
-// speaks for another tenant or agent, or holds an invalid redemption, is
-// refused with CodeForbidden or CodeInvalidInput and nothing is recorded.
+// listed in Ack.Beyond; Gap(ack) gives the Resend to ask for. A fact that
+// fails protocol.Redemption.ValidateFrom (including one that speaks for
+// another tenant or agent) is quarantined, not applied, and counts toward
+// the watermark like an applied one; the rest of the batch applies. Only
+// a batch whose own tenant or agent is invalid (CodeInvalidInput) or the
+// hub's (CodeForbidden) is refused whole, and nothing is recorded.
 func (l *Ledger) ApplyBatch(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, rs []protocol.Redemption) (protocol.Ack, []Conflict, error) {
 	res, err := l.ApplyBatches(ctx, []Batch{{Tenant: tenant, Agent: agent, Redemptions: rs}})
 	if err != nil {
@@ -50,6 +67,7 @@ func (l *Ledger) ApplyBatches(ctx context.Context, bs []Batch) ([]Result, error)
 	for i, b := range bs {
 		res[i].Err = validateBatch(b)
 	}
+	bs, bad := sortFacts(bs, res)
 	facts, err := l.lookupFacts(ctx, bs, res)
 	if err != nil {
 		return nil, err
@@ -82,6 +100,9 @@ func (l *Ledger) ApplyBatches(ctx context.Context, bs []Batch) ([]Result, error)
 			}
 			res[i].Conflicts = append(res[i].Conflicts, cs...)
 		}
+		if res[i].Quarantined, err = quarantine(s, bad[i], now); err != nil {
+			return nil, wrap("apply: quarantine", err)
+		}
 	}
 	if err := s.flush(); err != nil {
 		return nil, wrap("apply", err)
@@ -107,6 +128,8 @@ func (l *Ledger) ApplyBatches(ctx context.Context, bs []Batch) ([]Result, error)
 	return res, nil
 }
 
+// validateBatch checks what is refused of a batch as a whole: the
+// identity it arrived under. Each fact is judged on its own (sortFacts).
 func validateBatch(b Batch) error {
 	if err := protocol.ValidateID("tenant", string(b.Tenant)); err != nil {
 		return err
@@ -116,54 +139,6 @@ func validateBatch(b Batch) error {
 	}
 	if b.Agent == protocol.HubSender {
 		return protocol.Errorf(protocol.CodeForbidden, "agent id %q is reserved for the hub", b.Agent)
-	}
-	for i, r := range b.Redemptions {
-		if err := validateRedemption(r); err != nil {
-			return fmt.Errorf("redemption %d: %w", i, err)
-		}
-		if r.Tenant != b.Tenant || r.ID.Agent != b.Agent {
-			return protocol.Errorf(protocol.CodeForbidden, "redemption %s of tenant %q arrived from agent %q of tenant %q", r.ID, r.Tenant, b.Agent, b.Tenant)
-		}
-	}
-	return nil
-}
-
-// MaxCodeLen bounds a code or token serial in a redemption.
-const MaxCodeLen = 128
-
-func validateRedemption(r protocol.Redemption) error {
-	if r.ID.Seq == 0 || r.ID.Seq > 1<<62 {
-		return protocol.FieldError("id.seq", "seq must be between 1 and 2^62")
-	}
-	if r.Kind < protocol.KindRedeem || r.Kind > protocol.KindBurn {
-		return protocol.FieldError("kind", "unknown redemption kind %d", r.Kind)
-	}
-	if r.Campaign != "" {
-		if err := protocol.ValidateID("campaign", string(r.Campaign)); err != nil {
-			return err
-		}
-	}
-	if r.Customer != "" {
-		if err := protocol.ValidateID("customer", string(r.Customer)); err != nil {
-			return err
-		}
-	}
-	if len(r.Code) > MaxCodeLen || len(r.Store) > protocol.MaxIDLen || len(r.TxnID) > MaxCodeLen || len(r.OrderID) > MaxCodeLen {
-		return protocol.FieldError("code", "an identifier is too long")
-	}
-	const maxAmount = 1 << 50
-	if r.Discount < 0 || r.Discount > maxAmount || r.Spend < 0 || r.Spend > maxAmount || r.OrderTot < 0 || r.OrderTot > maxAmount ||
-		r.Points < -maxAmount || r.Points > maxAmount {
-		return protocol.FieldError("discount", "an amount is out of range")
-	}
-	if r.HLC > 1<<63-1 {
-		return protocol.FieldError("hlc", "hlc is out of range")
-	}
-	if r.Kind == protocol.KindRollback && (r.Ref == nil || r.Ref.Seq == 0 || r.Ref.Agent == "") {
-		return protocol.FieldError("ref", "a rollback names the redemption it voids")
-	}
-	if r.Ref != nil && r.Ref.Seq > 1<<62 {
-		return protocol.FieldError("ref.seq", "ref seq is out of range")
 	}
 	return nil
 }
@@ -523,13 +498,14 @@ func insertConflict(s *state, c Conflict) (int64, error) {
 // The statements of the watermark.
 const (
 	qWatermark      = `SELECT watermark FROM ledger_agents WHERE tenant = ? AND agent = ?`
-	qAfterWatermark = `SELECT seq FROM ledger_journal WHERE tenant = ? AND agent = ? AND seq > ? ORDER BY seq LIMIT 4096`
-	upWatermark     = `INSERT INTO ledger_agents (tenant, agent, watermark, seen_at) VALUES (?, ?, ?, ?)
+	qAfterWatermark = `SELECT seq FROM ledger_journal WHERE tenant = ?1 AND agent = ?2 AND seq > ?3
+		UNION ALL SELECT seq FROM ledger_quarantine WHERE tenant = ?1 AND agent = ?2 AND seq > ?3 ORDER BY seq LIMIT 4096`
+	upWatermark = `INSERT INTO ledger_agents (tenant, agent, watermark, seen_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (tenant, agent) DO UPDATE SET watermark = excluded.watermark, seen_at = excluded.seen_at`
 )
 
 // advanceWatermark moves the agent's contiguous watermark over every seq
-// now recorded and returns the Ack: the watermark and the seqs recorded
+// now recorded (applied or quarantined) and returns the Ack: the watermark and the seqs recorded
 // beyond it (at most MaxAckBeyond).
 func advanceWatermark(s *state, t protocol.TenantID, a protocol.AgentID, now time.Time) (protocol.Ack, error) {
 	var wm int64

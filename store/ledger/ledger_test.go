@@ -1,11 +1,13 @@
 package ledger_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -205,32 +207,107 @@ func TestApplyBatch(t *testing.T) {
 			}
 		}
 	})
+	// A bad fact is quarantined, counted toward the watermark and listed
+	// with its bytes; the facts around it apply (the original ledger
+	// refused the whole batch, forever).
 	for _, tc := range []struct {
-		name string
-		mod  func(*protocol.Redemption)
-		code protocol.Code
+		name  string
+		mod   func(*protocol.Redemption)
+		code  protocol.Code
+		field string
 	}{
-		{"ErrOtherAgent", func(r *protocol.Redemption) { r.ID.Agent = "till-2" }, protocol.CodeForbidden},
-		{"ErrOtherTenant", func(r *protocol.Redemption) { r.Tenant = "evil" }, protocol.CodeForbidden},
-		{"ErrZeroSeq", func(r *protocol.Redemption) { r.ID.Seq = 0 }, protocol.CodeInvalidInput},
-		{"ErrKind", func(r *protocol.Redemption) { r.Kind = 9 }, protocol.CodeInvalidInput},
-		{"ErrNegativeDiscount", func(r *protocol.Redemption) { r.Discount = -5 }, protocol.CodeInvalidInput},
-		{"ErrRollbackWithoutRef", func(r *protocol.Redemption) { r.Kind = protocol.KindRollback }, protocol.CodeInvalidInput},
-		{"ErrBadCampaign", func(r *protocol.Redemption) { r.Campaign = "a/b" }, protocol.CodeInvalidInput},
+		{"QuarantineOtherAgent", func(r *protocol.Redemption) { r.ID.Agent = "till-2" }, protocol.CodeForbidden, "id.agent"},
+		{"QuarantineOtherTenant", func(r *protocol.Redemption) { r.Tenant = "evil" }, protocol.CodeForbidden, "tenant"},
+		{"QuarantineKind", func(r *protocol.Redemption) { r.Kind = 9 }, protocol.CodeInvalidInput, "kind"},
+		{"QuarantineNegativeDiscount", func(r *protocol.Redemption) { r.Discount = -5 }, protocol.CodeInvalidInput, "discount"},
+		{"QuarantineRollbackWithoutRef", func(r *protocol.Redemption) { r.Kind = protocol.KindRollback }, protocol.CodeInvalidInput, "ref"},
+		{"QuarantineBadCampaign", func(r *protocol.Redemption) { r.Campaign = "a/b" }, protocol.CodeInvalidInput, "campaign"},
+		{"QuarantineLongOrderID", func(r *protocol.Redemption) { r.OrderID = strings.Repeat("o", 129) }, protocol.CodeInvalidInput, "order_id"},
+		{"QuarantineCustomerSpace", func(r *protocol.Redemption) { r.Customer = "a b" }, protocol.CodeInvalidInput, "customer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l, _ := MustOpen(t)
-			batch := []protocol.Redemption{red("till-1", 1, nil), red("till-1", 2, tc.mod)}
-			_, _, err := l.ApplyBatch(ctx, tenant, "till-1", batch)
-			if got := protocol.ErrorCode(err); got != tc.code {
-				t.Fatalf("error = %v, want code %s", err, tc.code)
+			poison := red("till-1", 2, tc.mod)
+			batch := []protocol.Redemption{red("till-1", 1, nil), poison, red("till-1", 3, nil)}
+			res, err := l.ApplyBatches(ctx, []ledger.Batch{{Tenant: tenant, Agent: "till-1", Redemptions: batch}})
+			if err != nil {
+				t.Fatal(err)
 			}
-			rep, _ := l.Verify(ctx)
-			if rep.Entries != 0 {
-				t.Fatalf("refused batch left %d journal entries", rep.Entries)
+			r := res[0]
+			if r.Err != nil || r.Ack.Watermark != 3 || len(r.Ack.Beyond) != 0 {
+				t.Fatalf("result = %+v, want watermark 3", r)
+			}
+			if len(r.Quarantined) != 1 || r.Quarantined[0].Seq != 2 || r.Quarantined[0].Code != tc.code || r.Quarantined[0].Field != tc.field {
+				t.Fatalf("quarantined = %+v, want seq 2 %s on %s", r.Quarantined, tc.code, tc.field)
+			}
+			if b, _ := l.Campaign(ctx, tenant, "loyalty"); b.Count != 2 {
+				t.Fatalf("campaign count = %d, want 2 (the good facts)", b.Count)
+			}
+			want, _ := protocol.EncMode.Marshal(poison)
+			qs, err := l.Quarantine(ctx, tenant, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(qs) != 1 || qs[0].Agent != "till-1" || qs[0].Seq != 2 || !bytes.Equal(qs[0].Raw, want) || qs[0].Message == "" {
+				t.Fatalf("listed = %+v", qs)
+			}
+			if other, _ := l.Quarantine(ctx, "evil", 0, 0); len(other) != 0 {
+				t.Fatalf("a forged tenant sees %+v", other)
+			}
+			// A resend of the same batch changes nothing and is acked alike.
+			res, err = l.ApplyBatches(ctx, []ledger.Batch{{Tenant: tenant, Agent: "till-1", Redemptions: batch}})
+			if err != nil || res[0].Ack.Watermark != 3 || len(res[0].Quarantined) != 0 {
+				t.Fatalf("resend = %+v, %v", res, err)
+			}
+			// So does a good fact under the quarantined seq.
+			if ack, _, err := l.ApplyBatch(ctx, tenant, "till-1", reds("till-1", 2)); err != nil || ack.Watermark != 3 {
+				t.Fatalf("good fact under a quarantined seq: %+v %v", ack, err)
+			}
+			if b, _ := l.Campaign(ctx, tenant, "loyalty"); b.Count != 2 {
+				t.Fatalf("campaign count = %d after a fact under a quarantined seq", b.Count)
+			}
+			rep, err := l.Verify(ctx)
+			if err != nil || !rep.OK() || rep.Entries != 2 {
+				t.Fatalf("verify = %+v, %v", rep, err)
 			}
 		})
 	}
+	t.Run("QuarantineMalformedKeepsRawBytes", func(t *testing.T) {
+		l, _ := MustOpen(t)
+		raw := []byte{0xa2, 0x01, 0xa2, 0x01, 0x66, 't', 'i', 'l', 'l', '-', '1', 0x02, 0x02, 0x02, 0x63, 'b', 'a', 'd'}
+		_, id, derr := protocol.DecodeFact(raw)
+		if derr == nil || id.Seq != 2 {
+			t.Fatalf("fixture decodes: %v %v", id, derr)
+		}
+		res, err := l.ApplyBatches(ctx, []ledger.Batch{{Tenant: tenant, Agent: "till-1",
+			Redemptions: []protocol.Redemption{red("till-1", 1, nil), {ID: id}, red("till-1", 3, nil), red("till-1", 0, nil)},
+			Raw:         [][]byte{nil, raw, nil, nil},
+			Malformed:   []error{nil, derr, nil, nil},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := res[0]; r.Err != nil || r.Ack.Watermark != 3 || r.Dropped != 1 || len(r.Quarantined) != 1 || r.Quarantined[0].Code != protocol.CodeMessageMalformed {
+			t.Fatalf("result = %+v", r)
+		}
+		qs, _ := l.Quarantine(ctx, tenant, 0, 10)
+		if len(qs) != 1 || !bytes.Equal(qs[0].Raw, raw) {
+			t.Fatalf("listed = %+v", qs)
+		}
+		if rep, err := l.Verify(ctx); err != nil || !rep.OK() {
+			t.Fatalf("verify = %+v, %v", rep, err)
+		}
+	})
+	t.Run("ErrBadIdentity", func(t *testing.T) {
+		l, _ := MustOpen(t)
+		_, _, err := l.ApplyBatch(ctx, tenant, "till 1", reds("till 1", 1))
+		if got, want := protocol.ErrorCode(err), protocol.CodeInvalidInput; got != want {
+			t.Fatalf("error = %v, want %s", err, want)
+		}
+		if rep, _ := l.Verify(ctx); rep.Entries != 0 {
+			t.Fatalf("refused batch left %d journal entries", rep.Entries)
+		}
+	})
 	t.Run("ErrHubAgent", func(t *testing.T) {
 		l, _ := MustOpen(t)
 		_, _, err := l.ApplyBatch(ctx, tenant, protocol.HubSender, reds(protocol.HubSender, 1))

@@ -31,7 +31,7 @@ func (l *Ledger) Redeem(ctx context.Context, r protocol.Redemption) (protocol.Re
 		return r, err
 	}
 	r.ID = protocol.RedemptionID{Agent: protocol.HubSender, Seq: 1}
-	if err := validateRedemption(r); err != nil {
+	if err := r.Validate(); err != nil {
 		return r, err
 	}
 	if r.Kind == protocol.KindBurn && r.Points > 0 {

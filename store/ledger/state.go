@@ -13,8 +13,11 @@ import (
 // The statements of the apply path, prepared once per connection (see
 // hotStatements).
 const (
-	qRecorded  = `SELECT COUNT(*) FROM ledger_journal WHERE tenant = ? AND agent = ? AND seq = ?`
-	qPrefetch  = `SELECT seq FROM ledger_journal WHERE tenant = ? AND agent = ? AND seq BETWEEN ? AND ?`
+	// A seq is recorded once it is in the journal or in quarantine.
+	qRecorded = `SELECT (SELECT COUNT(*) FROM ledger_journal WHERE tenant = ?1 AND agent = ?2 AND seq = ?3) +
+		(SELECT COUNT(*) FROM ledger_quarantine WHERE tenant = ?1 AND agent = ?2 AND seq = ?3)`
+	qPrefetch = `SELECT seq FROM ledger_journal WHERE tenant = ?1 AND agent = ?2 AND seq BETWEEN ?3 AND ?4
+		UNION ALL SELECT seq FROM ledger_quarantine WHERE tenant = ?1 AND agent = ?2 AND seq BETWEEN ?3 AND ?4`
 	qCampaign  = `SELECT count, discount, order_value FROM ledger_campaigns WHERE tenant = ? AND campaign = ?`
 	qCode      = `SELECT uses, last_agent, last_seq FROM ledger_codes WHERE tenant = ? AND code = ?`
 	qCard      = `SELECT spent, last_agent, last_seq FROM ledger_giftcards WHERE tenant = ? AND code = ?`
@@ -157,8 +160,8 @@ func (s *state) flushJournal() error {
 	return nil
 }
 
-// recorded reports whether redemption id is already in the journal (or
-// in this transaction), and marks it recorded. prefetch answers it for a
+// recorded reports whether redemption id is already in the journal or in
+// quarantine (or in this transaction), and marks it recorded. prefetch answers it for a
 // whole batch with one query.
 func (s *state) recorded(t protocol.TenantID, id protocol.RedemptionID) (bool, error) {
 	k := key2{string(t), string(id.Agent)}
