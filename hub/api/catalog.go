@@ -197,8 +197,9 @@ type tokenResponse struct {
 }
 
 func tokenOut(c *fiber.Ctx, t catalog.Token, k catalog.Key) tokenResponse {
-	if k.Role == catalog.RoleReadOnly {
+	if k.Role == catalog.RoleReadOnly || t.Text == "" {
 		// The text is a bearer credential: whoever holds it can redeem.
+		// An erased customer's tokens have none left.
 		t.Text = ""
 		return tokenResponse{Token: t}
 	}
@@ -229,6 +230,9 @@ func (s *Server) tokenQR(c *fiber.Ctx, _ catalog.Key) error {
 	t, err := s.cat.Token(c.UserContext(), tenantOf(c), protocol.CodeID(c.Params("serial")))
 	if err != nil {
 		return err
+	}
+	if t.Text == "" {
+		return protocol.Errorf(protocol.CodeConflict, "token %q was erased with its customer's data", t.Serial)
 	}
 	png, err := s.cfg.QR.PNG(t.Text)
 	if err != nil {
