@@ -77,7 +77,7 @@ const (
 	// DefaultAnonRateLimit is Config.AnonRateLimit's default: requests
 	// per remote address per DefaultRateWindow without a valid key.
 	DefaultAnonRateLimit = 120
-	DefaultBodyLimit  = 8 << 20     // bytes; a code import of MaxImport codes fits
+	DefaultBodyLimit     = 8 << 20 // bytes; a code import of MaxImport codes fits
 )
 
 // Config configures New. Catalog is required; the rest has defaults.
