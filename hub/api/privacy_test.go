@@ -1,13 +1,18 @@
 package api_test
 
 import (
+	"bytes"
+	"context"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/punchcard/punchcard/hub/api"
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/codes"
 	"github.com/punchcard/punchcard/store/catalog"
+	"github.com/punchcard/punchcard/store/ledger"
 )
 
 // TestTokenUsesCapped: a token cannot carry more uses than its campaign
@@ -108,4 +113,75 @@ func TestRateLimitAnonymous(t *testing.T) {
 	e.wantErr(e.do("GET", "/v1/tenants/acme", e.keys[catalog.RoleReadOnly], nil), 429, protocol.CodeRateLimited, "")
 	e.clk.Add(20 * time.Second)
 	e.wantJSON(e.do("GET", "/v1/tenants/acme", e.keys[catalog.RoleReadOnly], nil), 200, nil)
+}
+
+// TestCodesMasked: gift card numbers and codes of limited use are masked
+// for read-only and support keys in every route that lists or shows them
+// (codes, audit log, conflicts); the roles that manage codes see them.
+func TestCodesMasked(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	mk := e.keys[catalog.RoleMarketer]
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns", mk, campaignDoc("gift", "active", `{"kind":"gift_card"}`, "")), 201, nil)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns", mk, campaignDoc("once", "active", percent10, "")), 201, nil)
+	var g struct {
+		Codes []string `json:"codes"`
+	}
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns/gift/codes/generate", mk, map[string]any{"count": 3, "pattern": "GIFT-####-####-####", "balance": 2500}), 201, &g)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns/once/codes/import", mk, map[string]any{"codes": []string{"ONCE-SECRET-7788"}}), 201, nil)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns/once/codes/import", mk, map[string]any{"codes": []string{"POSTER-CODE"}, "uses": -1}), 201, nil)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/codes/"+g.Codes[2]+"/revoke", mk, nil), 200, nil)
+	// A code used at two tills: a conflict naming it.
+	for i, agent := range []protocol.AgentID{"till-1", "till-2"} {
+		r := protocol.Redemption{ID: protocol.RedemptionID{Agent: agent, Seq: 1}, Kind: protocol.KindRedeem, Tenant: "acme", Store: "berlin-1",
+			TxnID: fmt.Sprintf("t%d", i), Campaign: "once", Code: "ONCESECRET7788", Currency: "EUR", Discount: 100, OrderTot: 1000,
+			HLC: ledger.HLCFromTime(e.clk.Now()), Offline: true}
+		if _, _, err := e.led.ApplyBatch(ctx, "acme", agent, []protocol.Redemption{r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	secrets := []string{"ONCESECRET7788", "ONCE-SECRET-7788"}
+	for _, c := range g.Codes {
+		secrets = append(secrets, c, codes.Normalize(c))
+	}
+	paths := []string{
+		"/v1/tenants/acme/campaigns/gift/codes", "/v1/tenants/acme/campaigns/once/codes", "/v1/tenants/acme/codes/" + g.Codes[0],
+		"/v1/tenants/acme/codes/once-secret-7788", "/v1/tenants/acme/audit?limit=1000", "/v1/tenants/acme/conflicts",
+	}
+	for _, role := range []catalog.Role{catalog.RoleReadOnly, catalog.RoleSupport} {
+		for _, p := range paths {
+			r := e.do("GET", p, e.keys[role], nil)
+			if r.status != 200 {
+				t.Fatalf("%s %s: %d %s", role, p, r.status, r.body)
+			}
+			for _, s := range secrets {
+				if bytes.Contains(r.body, []byte(s)) {
+					t.Errorf("%s key reads %q in %s", role, s, p)
+				}
+			}
+		}
+		var l struct {
+			Items []catalog.Code `json:"items"`
+		}
+		e.wantJSON(e.do("GET", "/v1/tenants/acme/campaigns/once/codes", e.keys[role], nil), 200, &l)
+		if len(l.Items) != 2 || !l.Items[0].Masked || l.Items[0].Key != "***********788" || l.Items[1].Key != "POSTERCODE" || l.Items[1].Masked {
+			t.Fatalf("%s: %+v", role, l.Items)
+		}
+	}
+	for _, role := range []catalog.Role{catalog.RoleMarketer, catalog.RoleAdmin} {
+		for _, p := range paths {
+			r := e.do("GET", p, e.keys[role], nil)
+			seen := false
+			for _, s := range secrets {
+				seen = seen || bytes.Contains(r.body, []byte(s))
+			}
+			if r.status != 200 || !seen {
+				t.Fatalf("%s %s: %d, no code in full: %s", role, p, r.status, r.body)
+			}
+		}
+		r := e.do("GET", "/v1/tenants/acme/campaigns/gift/codes", e.keys[role], nil)
+		if !bytes.Contains(r.body, []byte(codes.Normalize(g.Codes[1]))) {
+			t.Fatalf("%s does not see the gift card numbers: %s", role, r.body)
+		}
+	}
 }
