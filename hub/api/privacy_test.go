@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -182,6 +183,74 @@ func TestCodesMasked(t *testing.T) {
 		r := e.do("GET", "/v1/tenants/acme/campaigns/gift/codes", e.keys[role], nil)
 		if !bytes.Contains(r.body, []byte(codes.Normalize(g.Codes[1]))) {
 			t.Fatalf("%s does not see the gift card numbers: %s", role, r.body)
+		}
+	}
+}
+
+// TestCustomerExport: one route gives everything kept about a customer:
+// profile, tokens, points and ledger entries, and the audit entries about
+// them and their tokens; token texts only for keys that may read them.
+func TestCustomerExport(t *testing.T) {
+	e := newEnv(t)
+	mk, sup := e.keys[catalog.RoleMarketer], e.keys[catalog.RoleSupport]
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns", mk, campaignDoc("summer", "active", percent10, "")), 201, nil)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns/summer/codes/import", mk, map[string]any{"codes": []string{"ONCE-1", "ONCE-2"}}), 201, nil)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/customers", sup, map[string]any{"id": "c1", "email": "ann@example.com", "name": "Ann", "tier": "gold"}), 201, nil)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/customers", sup, map[string]any{"id": "c2", "email": "bob@example.com"}), 201, nil)
+	e.wantJSON(e.do("PUT", "/v1/tenants/acme/customers/c1", sup, map[string]any{"email": "ann@example.org", "name": "Ann", "tier": "gold"}), 200, nil)
+	var tk catalog.Token
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/tokens", sup, map[string]any{"campaign": "summer", "customer": "c1"}), 201, &tk)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/tokens", sup, map[string]any{"campaign": "summer", "customer": "c2"}), 201, nil)
+	for i, cu := range []string{"c1", "c2"} {
+		body := map[string]any{"store": web, "order": order(50_00), "customer": cu,
+			"redeemables": []any{map[string]any{"code": fmt.Sprintf("ONCE-%d", i+1)}}}
+		e.wantJSON(e.do("POST", "/v1/tenants/acme/redeem", sup, body, "Idempotency-Key", "k"+cu), 200, nil)
+	}
+	type export struct {
+		Format   string           `json:"format"`
+		Customer catalog.Customer `json:"customer"`
+		Points   *int64           `json:"points"`
+		Tokens   []catalog.Token  `json:"tokens"`
+		Ledger   []struct {
+			Entry    string              `json:"entry"`
+			Code     protocol.CodeID     `json:"code"`
+			Discount int64               `json:"discount"`
+			Campaign protocol.CampaignID `json:"campaign"`
+		} `json:"ledger"`
+		Audit []catalog.AuditEntry `json:"audit"`
+	}
+	for _, role := range []catalog.Role{catalog.RoleSupport, catalog.RoleReadOnly} {
+		var x export
+		r := e.do("GET", "/v1/tenants/acme/customers/c1/export", e.keys[role], nil)
+		e.wantJSON(r, 200, &x)
+		if x.Format != api.ExportFormat || x.Customer.Email != "ann@example.org" || x.Points == nil || r.header.Get("Cache-Control") != "private, no-store" {
+			t.Fatalf("%s: %s", role, r.body)
+		}
+		if len(x.Tokens) != 1 || x.Tokens[0].Serial != tk.Serial || (x.Tokens[0].Text != "") != (role == catalog.RoleSupport) {
+			t.Fatalf("%s tokens: %+v", role, x.Tokens)
+		}
+		if len(x.Ledger) != 1 || x.Ledger[0].Entry != "redeem" || x.Ledger[0].Code != "ONCE1" || x.Ledger[0].Discount != 5_00 {
+			t.Fatalf("%s ledger: %+v", role, x.Ledger)
+		}
+		var actions []string
+		for _, a := range x.Audit {
+			actions = append(actions, a.Action+" "+a.Target)
+		}
+		if want := []string{"customer.create customer/c1", "customer.update customer/c1", "token.issue token/" + string(tk.Serial)}; !slices.Equal(actions, want) {
+			t.Fatalf("%s audit %v, want %v", role, actions, want)
+		}
+		if bytes.Contains(r.body, []byte("bob@example.com")) || bytes.Contains(r.body, []byte(`"c2"`)) {
+			t.Fatalf("another customer's data in the export: %s", r.body)
+		}
+	}
+	e.wantErr(e.do("GET", "/v1/tenants/acme/customers/nobody/export", sup, nil), 404, protocol.CodeNotFound, "")
+	e.wantErr(e.do("GET", "/v1/tenants/acme/customers/c1/export", e.other, nil), 403, protocol.CodeForbidden, "")
+	// After the erase the export shows what is left: no personal data.
+	e.wantJSON(e.do("DELETE", "/v1/tenants/acme/customers/c1", sup, nil), 200, nil)
+	r := e.do("GET", "/v1/tenants/acme/customers/c1/export", sup, nil)
+	for _, s := range []string{"ann@example", "Ann", "gold", tk.Text} {
+		if bytes.Contains(r.body, []byte(s)) {
+			t.Fatalf("export after erase holds %q: %s", s, r.body)
 		}
 	}
 }

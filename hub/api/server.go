@@ -326,6 +326,7 @@ func (s *Server) routes() []route {
 		{method: "PUT", path: t + "/customers/:customer", roles: rolesSupport, changes: true, handler: s.updateCustomer},
 		{method: "DELETE", path: t + "/customers/:customer", roles: rolesErase, changes: true, handler: s.eraseCustomer},
 		{method: "GET", path: t + "/customers/:customer/history", roles: rolesRead, handler: s.customerHistory},
+		{method: "GET", path: t + "/customers/:customer/export", roles: rolesRead, handler: s.exportCustomer},
 
 		{method: "POST", path: t + "/validate", roles: rolesRead, handler: s.validate},
 		{method: "POST", path: t + "/redeem", roles: rolesRedeem, handler: s.redeem},
