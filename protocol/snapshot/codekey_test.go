@@ -41,11 +41,16 @@ func TestCodeKey(t *testing.T) {
 		}
 	})
 	t.Run("OK", func(t *testing.T) {
-		s := sample()
-		s.CodeKey = bytes.Repeat([]byte{1}, snapshot.CodeKeySize)
+		s := hashedSample()
 		enc, err := snapshot.Encode(s)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if want := golden(t, "hashed.cbor", enc); !bytes.Equal(enc, want) {
+			t.Fatalf("encoding changed: got %x, want %x", enc, want)
+		}
+		if bytes.Contains(enc, []byte("GIFT-1234-5678")) {
+			t.Fatal("a hashed snapshot holds a code")
 		}
 		got, err := snapshot.Decode(enc)
 		if err != nil || !bytes.Equal(got.CodeKey, s.CodeKey) {
@@ -61,4 +66,19 @@ func TestCodeKey(t *testing.T) {
 			t.Fatalf("a delta hashed with another key: %v", err)
 		}
 	})
+}
+
+// hashedSample is sample() as a hub with keyed code hashes sends it.
+func hashedSample() *snapshot.Snapshot {
+	s := sample()
+	s.CodeKey = bytes.Repeat([]byte{1}, snapshot.CodeKeySize)
+	for i := range s.Codes {
+		s.Codes[i].Code = snapshot.HashCode(s.CodeKey, s.Codes[i].Code)
+	}
+	for i, r := range s.Revocations {
+		if r.Kind == snapshot.RevokeCode {
+			s.Revocations[i].ID = snapshot.HashCode(s.CodeKey, r.ID)
+		}
+	}
+	return s
 }
