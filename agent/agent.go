@@ -147,8 +147,8 @@ type view struct {
 	etag     string
 	cat      *rules.Catalog
 	keys     token.KeyMap
-	codes    map[protocol.CodeID]*snapshot.Code
-	revCode  map[protocol.CodeID]bool
+	codes    map[protocol.CodeID]*snapshot.Code // by snapshot.LookupID
+	revCode  map[protocol.CodeID]bool           // by snapshot.LookupID
 	revToken map[protocol.CodeID]bool
 	store    rules.Store
 	limited  map[protocol.CampaignID]bool
@@ -405,16 +405,20 @@ func (a *Agent) resolve(ctx context.Context, v *view, in Input, now time.Time) r
 	if text == "" {
 		return resolved{err: protocol.NewError(protocol.CodeTokenEmpty)}
 	}
+	// The snapshot lists codes by their keyed hash (snapshot.LookupID):
+	// hash what is presented to find it. The plain key is what the
+	// redemption carries to the hub and what local uses are counted by.
+	key := protocol.CodeID(codes.Normalize(text))
+	id := v.snap.LookupID(key)
 	if len(text) >= len(token.Prefix) && strings.EqualFold(text[:len(token.Prefix)], token.Prefix) {
-		if _, isCode := v.codes[protocol.CodeID(codes.Normalize(text))]; !isCode {
+		if _, isCode := v.codes[id]; !isCode {
 			return a.resolveToken(ctx, v, text, in.Amount, now)
 		}
 	}
-	key := protocol.CodeID(codes.Normalize(text))
-	if v.revCode[key] {
+	if v.revCode[id] {
 		return resolved{err: protocol.NewError(protocol.CodeCodeRevoked)}
 	}
-	c, ok := v.codes[key]
+	c, ok := v.codes[id]
 	if !ok {
 		return resolved{err: protocol.NewError(protocol.CodeUnknownCode)}
 	}

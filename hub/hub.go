@@ -154,7 +154,7 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if err := os.MkdirAll(opts.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("hub: data dir: %w", err)
 	}
-	db, err := store.Open(ctx, filepath.Join(opts.DataDir, DefaultDBName), store.Options{Sync: opts.Sync})
+	db, err := store.Open(ctx, filepath.Join(opts.DataDir, DefaultDBName), store.Options{Sync: opts.Sync, SecureDelete: true})
 	if err != nil {
 		return nil, err
 	}

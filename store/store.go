@@ -38,6 +38,11 @@ type Options struct {
 	BusyTimeoutMS int   // default DefaultBusyTimeoutMS
 	MaxOpenConns  int   // default DefaultMaxOpenConns
 	Migrations    fs.FS // *.sql files applied in lexical order; may be nil
+	// SecureDelete has SQLite overwrite deleted and replaced content with
+	// zeros (PRAGMA secure_delete), so that an erased customer's data does
+	// not linger in free space of the file. It costs some write I/O; the
+	// hub turns it on, the agent does not need it. Default off.
+	SecureDelete bool
 }
 
 // Defaults.
@@ -70,6 +75,9 @@ func Open(ctx context.Context, path string, opts Options) (*sql.DB, error) {
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeoutMS))
 	q.Add("_pragma", "synchronous("+string(opts.Sync)+")")
+	if opts.SecureDelete {
+		q.Add("_pragma", "secure_delete(ON)")
+	}
 	q.Add("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
@@ -87,6 +95,19 @@ func Open(ctx context.Context, path string, opts Options) (*sql.DB, error) {
 		}
 	}
 	return db, nil
+}
+
+// Checkpoint copies the WAL into the database file and truncates the WAL
+// to zero bytes (PRAGMA wal_checkpoint(TRUNCATE)), so that content an
+// erase overwrote is gone from the WAL too. It reports false, without an
+// error, when a reader kept it from completing (SQLITE_BUSY); the WAL is
+// then truncated by a later checkpoint.
+func Checkpoint(ctx context.Context, db *sql.DB) (bool, error) {
+	var busy, logFrames, done int
+	if err := db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
+		return false, fmt.Errorf("store: checkpoint: %w", err)
+	}
+	return busy == 0, nil
 }
 
 // Migrate applies the *.sql files of migrations that are not yet recorded

@@ -55,3 +55,27 @@ func TestOpenBadMigration(t *testing.T) {
 		t.Fatal("bad migration: no error")
 	}
 }
+
+func TestSecureDeleteAndCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	for _, on := range []bool{false, true} {
+		db, err := store.Open(ctx, filepath.Join(t.TempDir(), "t.db"), store.Options{SecureDelete: on})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got int
+		if err := db.QueryRowContext(ctx, `PRAGMA secure_delete`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]int{false: 0, true: 1}[on]; got != want {
+			t.Fatalf("secure_delete = %d with SecureDelete %v", got, on)
+		}
+		if _, err := db.ExecContext(ctx, `CREATE TABLE t (x TEXT)`); err != nil {
+			t.Fatal(err)
+		}
+		if done, err := store.Checkpoint(ctx, db); err != nil || !done {
+			t.Fatalf("checkpoint: %v %v", done, err)
+		}
+		db.Close()
+	}
+}

@@ -148,7 +148,7 @@ func (s *Server) getTenant(c *fiber.Ctx, _ catalog.Key) error {
 	return c.JSON(t)
 }
 
-func (s *Server) listAudit(c *fiber.Ctx, _ catalog.Key) error {
+func (s *Server) listAudit(c *fiber.Ctx, k catalog.Key) error {
 	after, err := queryInt(c, "after")
 	if err != nil {
 		return err
@@ -164,10 +164,15 @@ func (s *Server) listAudit(c *fiber.Ctx, _ catalog.Key) error {
 	if err != nil {
 		return err
 	}
+	if !seesCodes(k) {
+		for i := range es {
+			es[i] = catalog.MaskAudit(es[i])
+		}
+	}
 	return c.JSON(list[catalog.AuditEntry]{es})
 }
 
-func (s *Server) listConflicts(c *fiber.Ctx, _ catalog.Key) error {
+func (s *Server) listConflicts(c *fiber.Ctx, k catalog.Key) error {
 	if err := s.needLedger(); err != nil {
 		return err
 	}
@@ -186,7 +191,13 @@ func (s *Server) listConflicts(c *fiber.Ctx, _ catalog.Key) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(list[ledgerConflict]{conflictsOut(cs)})
+	out := conflictsOut(cs)
+	if !seesCodes(k) {
+		for i := range out {
+			out[i].Code = protocol.CodeID(catalog.MaskCode(string(out[i].Code)))
+		}
+	}
+	return c.JSON(list[ledgerConflict]{out})
 }
 
 // listQuarantine lists the facts of the tenant's tills the ledger could

@@ -96,7 +96,12 @@ func (s *Server) stopCampaign(c *fiber.Ctx, k catalog.Key) error {
 
 // --- codes -----------------------------------------------------------
 
-func (s *Server) listCodes(c *fiber.Ctx, _ catalog.Key) error {
+// seesCodes reports whether key k may read gift card numbers and codes of
+// limited use in full: the roles that manage codes. Others (support,
+// read-only) get them masked (catalog.Code.Mask).
+func seesCodes(k catalog.Key) bool { return hasRole(rolesMarketer, k.Role) }
+
+func (s *Server) listCodes(c *fiber.Ctx, k catalog.Key) error {
 	limit, err := queryInt(c, "limit")
 	if err != nil {
 		return err
@@ -108,6 +113,11 @@ func (s *Server) listCodes(c *fiber.Ctx, _ catalog.Key) error {
 	cs, err := s.cat.Codes(c.UserContext(), tenantOf(c), id, c.Query("after"), int(min(limit, catalog.MaxListLimit)))
 	if err != nil {
 		return err
+	}
+	if !seesCodes(k) {
+		for i := range cs {
+			cs[i] = cs[i].Mask()
+		}
 	}
 	return c.JSON(list[catalog.Code]{cs})
 }
@@ -157,7 +167,7 @@ type codeResponse struct {
 	Remaining *int64 `json:"remaining_balance,omitempty"`
 }
 
-func (s *Server) getCode(c *fiber.Ctx, _ catalog.Key) error {
+func (s *Server) getCode(c *fiber.Ctx, k catalog.Key) error {
 	cd, err := s.cat.Code(c.UserContext(), tenantOf(c), c.Params("code"))
 	if err != nil {
 		return err
@@ -178,6 +188,9 @@ func (s *Server) getCode(c *fiber.Ctx, _ catalog.Key) error {
 			out.Remaining = &rem
 		}
 	}
+	if !seesCodes(k) {
+		out.Code = cd.Mask()
+	}
 	return c.JSON(out)
 }
 
@@ -197,8 +210,9 @@ type tokenResponse struct {
 }
 
 func tokenOut(c *fiber.Ctx, t catalog.Token, k catalog.Key) tokenResponse {
-	if k.Role == catalog.RoleReadOnly {
+	if k.Role == catalog.RoleReadOnly || t.Text == "" {
 		// The text is a bearer credential: whoever holds it can redeem.
+		// An erased customer's tokens have none left.
 		t.Text = ""
 		return tokenResponse{Token: t}
 	}
@@ -229,6 +243,9 @@ func (s *Server) tokenQR(c *fiber.Ctx, _ catalog.Key) error {
 	t, err := s.cat.Token(c.UserContext(), tenantOf(c), protocol.CodeID(c.Params("serial")))
 	if err != nil {
 		return err
+	}
+	if t.Text == "" {
+		return protocol.Errorf(protocol.CodeConflict, "token %q was erased with its customer's data", t.Serial)
 	}
 	png, err := s.cfg.QR.PNG(t.Text)
 	if err != nil {

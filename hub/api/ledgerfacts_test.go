@@ -15,7 +15,7 @@ import (
 func codeOf(t *testing.T, s *snapshot.Snapshot, key protocol.CodeID) snapshot.Code {
 	t.Helper()
 	for _, c := range s.Codes {
-		if c.Code == key {
+		if c.Code == s.LookupID(key) {
 			return c
 		}
 	}

@@ -1,79 +1,123 @@
 package api
 
 import (
+	"math"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"golang.org/x/time/rate"
 
 	"github.com/punchcard/punchcard/protocol"
-	"github.com/punchcard/punchcard/store/catalog"
 )
 
-// limiter is a fixed-window request counter per API key. It is in memory:
-// each hub replica limits on its own, which is enough to stop a runaway
-// client; a shared limit would need the database on every request.
+// limiter is a token bucket per caller (an API key, or a remote address
+// for requests without a valid key), from golang.org/x/time/rate: limit
+// requests per window on average with bursts of up to limit. Unlike a
+// fixed window, which lets a client spend its whole budget at the end of
+// one window and again at the start of the next (twice the limit in a
+// moment), a bucket refills steadily, so no interval of one window ever
+// admits much more than limit. It is in memory: each hub replica limits on
+// its own, which is enough to stop a runaway client; a shared limit would
+// need the database on every request.
 type limiter struct {
 	limit  int
 	window time.Duration
-	now    func() time.Time
+	every  rate.Limit // tokens per second
 
 	mu      sync.Mutex
-	buckets map[string]*bucket
+	buckets map[string]*rate.Limiter
 }
 
-type bucket struct {
-	start time.Time
-	n     int
-}
-
-// maxBuckets triggers a sweep of expired windows, bounding memory.
+// maxBuckets bounds memory: when reached, full buckets (which behave as a
+// new one would) are dropped; if every bucket is in use, new callers share
+// one overflow bucket until some refill.
 const maxBuckets = 10_000
 
-func newLimiter(limit int, window time.Duration, now func() time.Time) *limiter {
-	return &limiter{limit: limit, window: window, now: now, buckets: map[string]*bucket{}}
+// overflowKey is the shared bucket's key; no API key ID or address is
+// empty.
+const overflowKey = ""
+
+func newLimiter(limit int, window time.Duration) *limiter {
+	return &limiter{limit: limit, window: window, every: rate.Limit(float64(limit) / window.Seconds()), buckets: map[string]*rate.Limiter{}}
 }
 
-// take counts one request of key and returns what is left in its window,
-// when the window resets, and false when the limit is exceeded.
-func (l *limiter) take(key string) (remaining int, reset time.Time, ok bool) {
-	now := l.now()
+// bucket returns key's bucket, creating it (l.mu held).
+func (l *limiter) bucket(key string, now time.Time) *rate.Limiter {
+	if b := l.buckets[key]; b != nil {
+		return b
+	}
+	if len(l.buckets) >= maxBuckets {
+		for k, b := range l.buckets {
+			if b.TokensAt(now) >= float64(l.limit) {
+				delete(l.buckets, k)
+			}
+		}
+		if len(l.buckets) >= maxBuckets {
+			key = overflowKey
+			if b := l.buckets[key]; b != nil {
+				return b
+			}
+		}
+	}
+	b := rate.NewLimiter(l.every, l.limit)
+	l.buckets[key] = b
+	return b
+}
+
+// take spends one request of key at now. It returns the whole requests
+// left, how long until the bucket is full again, how long until the next
+// request is allowed (0 when ok), and whether this one is.
+func (l *limiter) take(key string, now time.Time) (remaining int, full, retry time.Duration, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.bucket(key, now)
+	ok = b.AllowN(now, 1)
+	tokens := b.TokensAt(now)
+	remaining = max(int(math.Floor(tokens)), 0)
+	full = l.wait(float64(l.limit) - tokens)
+	if !ok {
+		retry = l.wait(1 - tokens)
+	}
+	return remaining, full, retry, ok
+}
+
+// empty reports whether key has no request left at now, without spending
+// one.
+func (l *limiter) empty(key string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.buckets[key]
-	if b == nil || now.Sub(b.start) >= l.window {
-		if b == nil && len(l.buckets) >= maxBuckets {
-			for k, old := range l.buckets {
-				if now.Sub(old.start) >= l.window {
-					delete(l.buckets, k)
-				}
-			}
-		}
-		b = &bucket{start: now}
-		l.buckets[key] = b
-	}
-	b.n++
-	reset = b.start.Add(l.window)
-	if b.n > l.limit {
-		return 0, reset, false
-	}
-	return l.limit - b.n, reset, true
+	return b != nil && b.TokensAt(now) < 1
 }
 
-// limit applies the key's rate limit and sets X-RateLimit-Limit,
-// X-RateLimit-Remaining and X-RateLimit-Reset (seconds until the window
-// resets), plus Retry-After on a 429.
-func (s *Server) limit(c *fiber.Ctx, k catalog.Key) error {
-	remaining, reset, ok := s.limiter.take(k.ID)
-	secs := int(reset.Sub(s.cfg.Now()).Seconds() + 0.999)
-	secs = max(secs, 1)
-	c.Set("X-RateLimit-Limit", strconv.Itoa(s.limiter.limit))
+// wait is how long the bucket takes to refill n tokens.
+func (l *limiter) wait(n float64) time.Duration {
+	if n <= 0 {
+		return 0
+	}
+	return time.Duration(n / float64(l.every) * float64(time.Second))
+}
+
+// limit applies lim to the caller key and sets X-RateLimit-Limit,
+// X-RateLimit-Remaining and X-RateLimit-Reset (seconds until the bucket
+// is full again), plus Retry-After (seconds until the next request is
+// allowed) on a 429.
+func (s *Server) limit(c *fiber.Ctx, lim *limiter, key string) error {
+	remaining, full, retry, ok := lim.take(key, s.cfg.Now())
+	c.Set("X-RateLimit-Limit", strconv.Itoa(lim.limit))
 	c.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
-	c.Set("X-RateLimit-Reset", strconv.Itoa(secs))
+	c.Set("X-RateLimit-Reset", strconv.Itoa(ceilSeconds(full)))
 	if !ok {
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(max(ceilSeconds(retry), 1)))
 		return protocol.NewError(protocol.CodeRateLimited)
 	}
 	return nil
 }
+
+func ceilSeconds(d time.Duration) int { return int(math.Ceil(d.Seconds())) }
+
+// limitAnon limits a request without a valid API key by its remote
+// address (the TCP peer; the hub trusts no forwarding header).
+func (s *Server) limitAnon(c *fiber.Ctx) error { return s.limit(c, s.anon, c.IP()) }

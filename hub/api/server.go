@@ -8,7 +8,8 @@
 // a key of one tenant never reaches another tenant's data. Errors are
 // protocol.Error JSON ({code, message, field}) with the status of
 // Code.HTTPStatus; internal errors are logged once and answered with a
-// generic message. Every key has a rate limit with the usual headers.
+// generic message. Every key has a rate limit with the usual headers, and
+// so has every remote address for requests without a valid key.
 //
 // The hub (cmd/hub through hub.go) builds a Server with New and serves it
 // on its listener:
@@ -74,7 +75,10 @@ var _ Ledger = (*ledger.Ledger)(nil)
 const (
 	DefaultRateLimit  = 600         // requests per key per DefaultRateWindow
 	DefaultRateWindow = time.Minute //
-	DefaultBodyLimit  = 8 << 20     // bytes; a code import of MaxImport codes fits
+	// DefaultAnonRateLimit is Config.AnonRateLimit's default: requests
+	// per remote address per DefaultRateWindow without a valid key.
+	DefaultAnonRateLimit = 120
+	DefaultBodyLimit     = 8 << 20 // bytes; a code import of MaxImport codes fits
 )
 
 // Config configures New. Catalog is required; the rest has defaults.
@@ -88,9 +92,17 @@ type Config struct {
 	// Now is the clock for online decisions; default time.Now.
 	Now func() time.Time
 	// RateLimit is the requests one key may make per RateWindow; default
-	// DefaultRateLimit. RateWindow defaults to DefaultRateWindow.
+	// DefaultRateLimit. RateWindow defaults to DefaultRateWindow. The
+	// limit is a token bucket: RateLimit at once, then refilled evenly
+	// over RateWindow.
 	RateLimit  int
 	RateWindow time.Duration
+	// AnonRateLimit is the requests one remote address may make per
+	// RateWindow without a valid API key: public routes, unknown routes
+	// and failed authentications. While an address has none left, even a
+	// valid key from it is answered 429, so that keys cannot be guessed
+	// faster than this. Default DefaultAnonRateLimit.
+	AnonRateLimit int
 	// BodyLimit bounds request bodies in bytes; default DefaultBodyLimit.
 	BodyLimit int
 	// QR renders token QR codes; default qr.NewEncoder().
@@ -115,6 +127,9 @@ func (c *Config) ensureDefaults() {
 	if c.RateLimit == 0 {
 		c.RateLimit = DefaultRateLimit
 	}
+	if c.AnonRateLimit == 0 {
+		c.AnonRateLimit = DefaultAnonRateLimit
+	}
 	if c.RateWindow == 0 {
 		c.RateWindow = DefaultRateWindow
 	}
@@ -131,7 +146,8 @@ type Server struct {
 	cfg     Config
 	cat     *catalog.Catalog
 	app     *fiber.App
-	limiter *limiter
+	limiter *limiter // per API key
+	anon    *limiter // per remote address, without a valid key
 
 	mu    sync.Mutex
 	rules map[protocol.TenantID]compiled // compiled rules by tenant, for online decisions
@@ -164,7 +180,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.ensureDefaults()
 	s := &Server{cfg: cfg, cat: cfg.Catalog, rules: map[protocol.TenantID]compiled{}, snaps: map[snapKey]snapEntry{}}
-	s.limiter = newLimiter(cfg.RateLimit, cfg.RateWindow, cfg.Now)
+	s.limiter = newLimiter(cfg.RateLimit, cfg.RateWindow)
+	s.anon = newLimiter(cfg.AnonRateLimit, cfg.RateWindow)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "punchcard-hub",
 		DisableStartupMessage: true,
@@ -179,6 +196,9 @@ func New(cfg Config) (*Server, error) {
 		s.app.Add(r.method, r.path, s.wrap(r))
 	}
 	s.app.Use(func(c *fiber.Ctx) error {
+		if err := s.limitAnon(c); err != nil {
+			return err
+		}
 		return protocol.Errorf(protocol.CodeNotFound, "no route %s %s", c.Method(), c.Path())
 	})
 	return s, nil
@@ -309,6 +329,7 @@ func (s *Server) routes() []route {
 		{method: "PUT", path: t + "/customers/:customer", roles: rolesSupport, changes: true, handler: s.updateCustomer},
 		{method: "DELETE", path: t + "/customers/:customer", roles: rolesErase, changes: true, handler: s.eraseCustomer},
 		{method: "GET", path: t + "/customers/:customer/history", roles: rolesRead, handler: s.customerHistory},
+		{method: "GET", path: t + "/customers/:customer/export", roles: rolesRead, handler: s.exportCustomer},
 
 		{method: "POST", path: t + "/validate", roles: rolesRead, handler: s.validate},
 		{method: "POST", path: t + "/redeem", roles: rolesRedeem, handler: s.redeem},
@@ -326,14 +347,25 @@ func (s *Server) routes() []route {
 func (s *Server) wrap(r route) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if r.roles == nil {
+			if err := s.limitAnon(c); err != nil {
+				return err
+			}
 			return r.handler(c, catalog.Key{})
+		}
+		if s.anon.empty(c.IP(), s.cfg.Now()) {
+			// Answer before looking at the key: otherwise a 429 for a
+			// wrong key and a 200 for a right one would still tell.
+			return s.limitAnon(c)
 		}
 		k, err := s.authenticate(c)
 		if err != nil {
+			if lerr := s.limitAnon(c); lerr != nil {
+				return lerr
+			}
 			return err
 		}
 		c.Locals(localKey, k.ID)
-		if err := s.limit(c, k); err != nil {
+		if err := s.limit(c, s.limiter, k.ID); err != nil {
 			return err
 		}
 		if !hasRole(r.roles, k.Role) {

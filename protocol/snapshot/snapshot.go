@@ -28,7 +28,9 @@
 package snapshot
 
 import (
+	"bytes"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -77,6 +79,47 @@ type Snapshot struct {
 	// Additive (an older agent ignores it and keeps enforcing the store
 	// conditions itself).
 	Withdrawn []protocol.CampaignID `json:"withdrawn,omitempty" cbor:"14,keyasint,omitempty"`
+	// CodeKey, when set (CodeKeySize bytes, always whole), means that
+	// Codes[].Code and the IDs of code Revocations are not the codes but
+	// their keyed hashes (HashCode): a till's disk or a copied snapshot
+	// then holds no gift card number or single-use code, and the till
+	// hashes what is presented to look it up (LookupID). Token serials
+	// are not hashed. Empty: plain codes (a hub before keyed hashes).
+	CodeKey []byte `json:"code_key,omitempty" cbor:"15,keyasint,omitempty"`
+}
+
+// Keyed code hashes.
+const (
+	// CodeKeySize is the size of a tenant's code hashing key.
+	CodeKeySize = 32
+	// CodeHashSize is how much of the HMAC-SHA256 a snapshot keeps: 128
+	// bits, hex-encoded to 32 characters. Collisions among the at most
+	// MaxItems codes of a snapshot (birthday bound about 2^-88) and a
+	// presented code matching a listed hash by chance (2^-108) are out of
+	// reach, and guessing a code from its hash is no easier than
+	// with the full 256 bits: it is the key plus the code's own entropy
+	// that protect it, not the hash length. Half the bytes of the full
+	// HMAC matter for a snapshot of a million codes.
+	CodeHashSize = 16
+)
+
+// HashCode is the keyed hash a snapshot lists a code under:
+// hex(HMAC-SHA256(key, code)[:CodeHashSize]), code being the code's key
+// (codes.Normalize of the printed form).
+func HashCode(key []byte, code protocol.CodeID) protocol.CodeID {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(code))
+	return protocol.CodeID(hex.EncodeToString(m.Sum(nil)[:CodeHashSize]))
+}
+
+// LookupID is the ID a code (its key, codes.Normalize of what was
+// presented) has in s's Codes and code Revocations: its HashCode when s
+// has a CodeKey, else the code itself.
+func (s *Snapshot) LookupID(code protocol.CodeID) protocol.CodeID {
+	if len(s.CodeKey) == 0 {
+		return code
+	}
+	return HashCode(s.CodeKey, code)
 }
 
 // Store is where the agent stands: the rules use its ID, region and time
@@ -285,6 +328,9 @@ func (s *Snapshot) Validate() error {
 	if len(s.Store.Region) > MaxRegionLen || len(s.Store.Group) > MaxRegionLen {
 		return malformed("store.region", "region or group is longer than %d", MaxRegionLen)
 	}
+	if len(s.CodeKey) != 0 && len(s.CodeKey) != CodeKeySize {
+		return malformed("code_key", "code key is %d bytes, want %d", len(s.CodeKey), CodeKeySize)
+	}
 	if len(s.Keys) > MaxKeys {
 		return malformed("keys", "%d keys, more than %d", len(s.Keys), MaxKeys)
 	}
@@ -394,7 +440,8 @@ var ErrBaseMismatch = protocol.Errorf(protocol.CodeConflict, "delta does not app
 // revoked code leaves Codes, as the hub leaves it out of a full snapshot),
 // keys, allowances, envelope and store taken whole. base is not modified. It returns ErrBaseMismatch unless
 // d.Since == base.Version and both are for the same tenant, agent and store
-// (the hub filters a snapshot by the store).
+// (the hub filters a snapshot by the store) and hash codes with the same
+// CodeKey.
 func Merge(base *Snapshot, d *Snapshot) (*Snapshot, error) {
 	if base.IsDelta() {
 		return nil, protocol.Errorf(protocol.CodeConflict, "base snapshot is itself a delta")
@@ -405,6 +452,10 @@ func Merge(base *Snapshot, d *Snapshot) (*Snapshot, error) {
 	}
 	if d.Since != base.Version || d.Tenant != base.Tenant || d.Agent != base.Agent || d.Store != base.Store {
 		// A moved store: the base was filtered for another store.
+		return nil, ErrBaseMismatch
+	}
+	if !bytes.Equal(d.CodeKey, base.CodeKey) {
+		// The base's codes are listed under other IDs.
 		return nil, ErrBaseMismatch
 	}
 	out := *d

@@ -323,8 +323,10 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add(b)
 	f.Add(b[:len(b)/2])
-	if d, err := os.ReadFile(filepath.Join("testdata", "delta.cbor")); err == nil {
-		f.Add(d)
+	for _, name := range []string{"delta.cbor", "hashed.cbor"} {
+		if d, err := os.ReadFile(filepath.Join("testdata", name)); err == nil {
+			f.Add(d)
+		}
 	}
 	f.Add([]byte{0xa0})
 	f.Fuzz(func(t *testing.T, data []byte) {

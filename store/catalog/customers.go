@@ -10,6 +10,7 @@ import (
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
+	"github.com/punchcard/punchcard/store"
 )
 
 // Customer is a tenant's customer. Email, Name and Phone are personal data
@@ -121,10 +122,16 @@ func (c *Catalog) UpdateCustomer(ctx context.Context, actor Actor, tenant protoc
 }
 
 // EraseCustomer removes a customer's personal data (GDPR erasure): email,
-// name, phone, segment, tier and attributes are cleared, and the audit
-// log's copies of them are replaced by a marker. The ID, the tokens issued
-// and every ledger amount stay, so budgets and balances still add up.
-// Reason codes: not_found, conflict (already erased).
+// name, phone, segment, tier and attributes are cleared; the audit log's
+// entries about the customer keep who did what and when but lose their
+// before and after copies; the tokens issued to the customer lose their
+// text (which carries tier and segment, and is a bearer credential support
+// no longer needs). The ID, the token rows and every ledger amount stay,
+// so budgets and balances still add up. The hub opens its database with
+// store.Options.SecureDelete, so the old bytes are overwritten, and the
+// WAL is checkpointed and truncated after the erase (see store.Checkpoint)
+// so no copy stays there either. Reason codes: not_found, conflict
+// (already erased).
 func (c *Catalog) EraseCustomer(ctx context.Context, actor Actor, tenant protocol.TenantID, id protocol.CustomerID) (Customer, error) {
 	var out Customer
 	err := c.write(ctx, tenant, func(tx *sql.Tx, v uint64, now time.Time) error {
@@ -147,11 +154,35 @@ func (c *Catalog) EraseCustomer(ctx context.Context, actor Actor, tenant protoco
 		if err != nil {
 			return fmt.Errorf("catalog: erase customer audit: %w", err)
 		}
+		_, err = tx.ExecContext(ctx, `UPDATE catalog_tokens SET text = '' WHERE tenant = ? AND customer = ?`, string(tenant), string(id))
+		if err != nil {
+			return fmt.Errorf("catalog: erase customer tokens: %w", err)
+		}
 		out = Customer{ID: id, CreatedAt: old.CreatedAt, UpdatedAt: now, ErasedAt: now}
 		return audit(ctx, tx, tenant, actor, "customer.erase", "customer/"+string(id), nil, map[string]any{"erased": true}, v, now)
 	})
-	return out, err
+	if err != nil {
+		return out, err
+	}
+	// The erase is committed; the WAL still holds the pages as they were
+	// before it. A reader in the middle of a query can keep the checkpoint
+	// from finishing: try a few times, then leave it to the next one.
+	for i := range eraseCheckpointTries {
+		done, err := store.Checkpoint(ctx, c.db)
+		if err != nil || done {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return out, nil
+		case <-time.After(time.Duration(i+1) * 20 * time.Millisecond):
+		}
+	}
+	return out, nil
 }
+
+// eraseCheckpointTries bounds EraseCustomer's attempts to truncate the WAL.
+const eraseCheckpointTries = 5
 
 const customerCols = `id, email, name, phone, segment, tier, attributes, created_at, updated_at, erased_at`
 

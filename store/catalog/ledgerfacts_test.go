@@ -44,7 +44,7 @@ func mustHub(tb testing.TB) (*catalog.Catalog, *ledger.Ledger, *clock) {
 
 func snapCode(s *snapshot.Snapshot, key protocol.CodeID) (snapshot.Code, bool) {
 	for _, c := range s.Codes {
-		if c.Code == key {
+		if c.Code == s.LookupID(key) {
 			return c, true
 		}
 	}

@@ -24,8 +24,10 @@ import (
 // codes; a delta lists such a campaign in Withdrawn when it changed after
 // since, and lists every live code of a changed campaign that is admitted
 // (it may have been withdrawn before). Revocations are not filtered.
-// Codes are listed by key (codes.Normalize); a revoked code is in
-// Revocations, never in Codes. Reason codes: not_found (tenant, agent).
+// Codes are listed by the keyed hash of their key (codes.Normalize), never
+// in clear: the snapshot carries the tenant's CodeKey and the agent hashes
+// what is presented (snapshot.LookupID). A revoked code is in Revocations
+// (by the same hash), never in Codes. Reason codes: not_found (tenant, agent).
 func (c *Catalog) Snapshot(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, since uint64) (*snapshot.Snapshot, error) {
 	return c.SnapshotWith(ctx, tenant, agent, since, nil)
 }
@@ -46,9 +48,10 @@ func (c *Catalog) SnapshotWith(ctx context.Context, tenant protocol.TenantID, ag
 	return s, err
 }
 
-// snapshotCode is the snapshot entry of a live code, with its ledger state.
-func snapshotCode(cd Code, currency protocol.Currency, st ledger.CodeState) snapshot.Code {
-	sc := snapshot.Code{Code: cd.Key, Campaign: cd.Campaign, Uses: cd.Uses, Stores: cd.Stores, Group: cd.Group, Used: max(st.Used, 0)}
+// snapshotCode is the snapshot entry of a live code, with its ledger state,
+// listed under its keyed hash (snapshot.HashCode with the tenant's key).
+func snapshotCode(cd Code, key []byte, currency protocol.Currency, st ledger.CodeState) snapshot.Code {
+	sc := snapshot.Code{Code: snapshot.HashCode(key, cd.Key), Campaign: cd.Campaign, Uses: cd.Uses, Stores: cd.Stores, Group: cd.Group, Used: max(st.Used, 0)}
 	if cd.Balance != 0 {
 		sc.Balance = &protocol.Money{Amount: cd.Balance, Currency: currency}
 		sc.Spent = max(st.Spent, 0)
@@ -76,6 +79,9 @@ func buildSnapshot(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, ag
 	s := &snapshot.Snapshot{
 		Format: protocol.Version, Version: version, Since: since, Tenant: tenant, Agent: agent,
 		Store: a.Store, GeneratedAt: now.UnixMicro(), Envelope: a.Envelope,
+	}
+	if s.CodeKey, err = codeKey(ctx, tx, tenant); err != nil {
+		return nil, err
 	}
 	keys, err := signingKeys(ctx, tx, tenant, now)
 	if err != nil {
@@ -124,13 +130,13 @@ func buildSnapshot(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, ag
 		}
 		listed[cd.Key] = true
 		if !cd.RevokedAt.IsZero() {
-			s.Revocations = append(s.Revocations, snapshot.Revocation{Kind: snapshot.RevokeCode, ID: cd.Key, At: cd.RevokedAt.UnixMicro()})
+			s.Revocations = append(s.Revocations, snapshot.Revocation{Kind: snapshot.RevokeCode, ID: snapshot.HashCode(s.CodeKey, cd.Key), At: cd.RevokedAt.UnixMicro()})
 			continue
 		}
 		if excluded[cd.Campaign] {
 			continue
 		}
-		s.Codes = append(s.Codes, snapshotCode(cd, currency, states[cd.Key]))
+		s.Codes = append(s.Codes, snapshotCode(cd, s.CodeKey, currency, states[cd.Key]))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("catalog: snapshot codes: %w", err)
@@ -144,7 +150,7 @@ func buildSnapshot(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, ag
 				return
 			}
 			listed[cd.Key] = true
-			s.Codes = append(s.Codes, snapshotCode(cd, currency, states[cd.Key]))
+			s.Codes = append(s.Codes, snapshotCode(cd, s.CodeKey, currency, states[cd.Key]))
 		}); err != nil {
 			return nil, err
 		}
@@ -165,7 +171,7 @@ func buildSnapshot(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, ag
 			if excluded[cd.Campaign] {
 				continue // not for this store
 			}
-			s.Codes = append(s.Codes, snapshotCode(cd, currency, st))
+			s.Codes = append(s.Codes, snapshotCode(cd, s.CodeKey, currency, st))
 		}
 	}
 	trows, err := tx.QueryContext(ctx, `SELECT serial, revoked_at FROM catalog_tokens WHERE tenant = ? AND revoked_at IS NOT NULL AND version > ? AND expires_at > ? ORDER BY serial`,

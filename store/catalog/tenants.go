@@ -6,9 +6,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/protocol/token"
 )
 
@@ -52,6 +54,13 @@ func (c *Catalog) CreateTenant(ctx context.Context, actor Actor, t Tenant) (Tena
 	kid, err := c.newSigningKey(ctx, tx, t.ID, now)
 	if err != nil {
 		return Tenant{}, err
+	}
+	codeKey := make([]byte, snapshot.CodeKeySize)
+	if _, err := io.ReadFull(c.Rand, codeKey); err != nil {
+		return Tenant{}, fmt.Errorf("catalog: code key: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO catalog_code_keys (tenant, key) VALUES (?, ?)`, string(t.ID), codeKey); err != nil {
+		return Tenant{}, fmt.Errorf("catalog: code key: %w", err)
 	}
 	if err := audit(ctx, tx, t.ID, actor, "tenant.create", "tenant/"+string(t.ID), nil, t, t.Version, now); err != nil {
 		return Tenant{}, err
@@ -270,4 +279,18 @@ func (c *Catalog) KeySet(ctx context.Context, tenant protocol.TenantID) (token.K
 		m.Add(token.PublicKey{Tenant: tenant, KeyID: k.KID, Key: ed25519.PublicKey(k.Public), NotAfter: k.NotAfter})
 	}
 	return m, nil
+}
+
+// codeKey is the tenant's key for the keyed code hashes of its snapshots
+// (snapshot.HashCode).
+func codeKey(ctx context.Context, q querier, tenant protocol.TenantID) ([]byte, error) {
+	var key []byte
+	err := q.QueryRowContext(ctx, `SELECT key FROM catalog_code_keys WHERE tenant = ?`, string(tenant)).Scan(&key)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("tenant", string(tenant))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("catalog: code key: %w", err)
+	}
+	return key, nil
 }

@@ -79,6 +79,9 @@ func (c *Catalog) IssueToken(ctx context.Context, actor Actor, tenant protocol.T
 		if cp.Rules.Status == rules.StatusStopped {
 			return &protocol.Error{Code: protocol.CodeCampaignStopped, Message: "the campaign is stopped; start it before issuing tokens", Field: "campaign"}
 		}
+		if limit, why := maxTokenUses(cp.Rules, req.Customer != ""); limit > 0 && int64(req.Uses) > limit {
+			return protocol.FieldError("uses", "the campaign allows at most %d uses of one token (%s)", limit, why)
+		}
 		claims := token.Claims{
 			Tenant: tenant, Customer: req.Customer, Expires: req.Expires, NotBefore: req.NotBefore, IssuedAt: now,
 			Campaign: req.Campaign, Uses: req.Uses, Value: req.Value, Store: req.Store, StoreGroup: req.StoreGroup,
@@ -122,6 +125,30 @@ func (c *Catalog) IssueToken(ctx context.Context, actor Actor, tenant protocol.T
 		return audit(ctx, tx, tenant, actor, "token.issue", "token/"+string(out.Serial), nil, after, v, now)
 	})
 	return out, err
+}
+
+// maxTokenUses is the most uses a token of campaign cp may carry, and the
+// limit that sets it; 0 when the campaign sets none. A token's own uses
+// take the place of the campaign's per-code limit when the rules decide
+// (rules.Redeemable.MaxUses), so minting more than the campaign allows
+// would lift its limits: a single-use gift card, per_code, per_customer
+// (for a token naming a customer) and max_redemptions all cap it.
+func maxTokenUses(cp rules.Campaign, forCustomer bool) (int64, string) {
+	limit, why := int64(0), ""
+	lower := func(n int64, name string) {
+		if n > 0 && (limit == 0 || n < limit) {
+			limit, why = n, name
+		}
+	}
+	if cp.Reward.Kind == rules.RewardGiftCard && !cp.Reward.MultiUse {
+		lower(1, "a single-use gift card")
+	}
+	lower(cp.Limits.PerCode, "limits.per_code")
+	if forCustomer {
+		lower(cp.Limits.PerCustomer, "limits.per_customer")
+	}
+	lower(cp.Limits.MaxRedemptions, "limits.max_redemptions")
+	return limit, why
 }
 
 const tokenCols = `serial, campaign, customer, kid, uses, value, currency, text, issued_at, expires_at, issued_by, revoked_at, version`
