@@ -199,7 +199,7 @@ func TestAckFixtureByHand(t *testing.T) {
 	}
 	byHand := "a7" + // map, 7 pairs
 		"0102" + // key 1 type: 2 (ack)
-		"0201" + // key 2 version: 1
+		"0202" + // key 2 version: 2
 		"03" + "626831" + // key 3 id: text(2) "h1"
 		"04" + "6174" + // key 4 tenant: text(1) "t"
 		"05" + "63687562" + // key 5 sender: text(3) "hub"

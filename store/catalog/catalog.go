@@ -59,6 +59,12 @@ type Catalog struct {
 	Rand io.Reader
 	// MaxTokenTTL bounds a token's lifetime; default DefaultMaxTokenTTL.
 	MaxTokenTTL time.Duration
+	// RulesRetention is how long a campaign's superseded state stays in
+	// the rules history for re-deriving tills' facts (RulesAt); default
+	// DefaultRulesRetention.
+	RulesRetention time.Duration
+
+	rules rulesCache
 }
 
 // Defaults.
@@ -75,7 +81,7 @@ func New(ctx context.Context, db *sql.DB) (*Catalog, error) {
 	if err := store.Migrate(ctx, db, Migrations); err != nil {
 		return nil, err
 	}
-	return &Catalog{db: db, Now: time.Now, Rand: rand.Reader, MaxTokenTTL: DefaultMaxTokenTTL}, nil
+	return &Catalog{db: db, Now: time.Now, Rand: rand.Reader, MaxTokenTTL: DefaultMaxTokenTTL, RulesRetention: DefaultRulesRetention}, nil
 }
 
 // DB is the underlying database.

@@ -1,0 +1,295 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/rules"
+)
+
+// ConflictEffectMismatch flags a till's fact whose discount or points the
+// rules do not give: the hub re-ran the decision on the sale the fact
+// carries, with the rules version the till used, and got another effect
+// (or none, or the fact carries no sale to re-run). The fact is recorded
+// all the same; the conflict names the till and the fact.
+const ConflictEffectMismatch ConflictKind = "effect_mismatch"
+
+// Rules is what re-deriving a till's decision needs of the catalog; store/
+// catalog implements it. Without it (Options.Rules nil) the ledger takes a
+// till's effects as reported.
+type Rules interface {
+	// RulesAt returns the tenant's rules as of catalog version v; found is
+	// false for a version the hub never had or no longer holds.
+	RulesAt(ctx context.Context, tenant protocol.TenantID, v uint64) (cat *rules.Catalog, found bool, err error)
+	// Presented resolves a presented code, gift card or token at time at
+	// as the hub knows it. A *protocol.Error says the till could not have
+	// accepted it (code_unknown, or a token's verification code).
+	Presented(ctx context.Context, tenant protocol.TenantID, p protocol.Presented, at time.Time) (rules.Redeemable, error)
+	// AgentStore returns the store an agent sells in; found is false for
+	// an unknown agent.
+	AgentStore(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID) (st rules.Store, found bool, err error)
+}
+
+// factKey names one fact.
+type factKey struct {
+	tenant protocol.TenantID
+	agent  protocol.AgentID
+	seq    uint64
+}
+
+// saleKey names the facts of one kind one transaction of a till may
+// record once per campaign and code.
+type saleKey struct {
+	tenant         protocol.TenantID
+	agent          protocol.AgentID
+	txn            string
+	kind           protocol.RedemptionKind
+	campaign, code string
+}
+
+// rederiver re-derives the facts of one ApplyBatches call, remembering
+// what it looked up.
+type rederiver struct {
+	l      *Ledger
+	ctx    context.Context
+	cats   map[rulesKey]*rules.Catalog // nil value: not held
+	stores map[key2]*rules.Store       // nil value: unknown agent
+	seen   map[saleKey]map[uint64]int64
+}
+
+type rulesKey struct {
+	tenant protocol.TenantID
+	v      uint64
+}
+
+// rederive re-runs the decision of every till fact in bs (not refused as
+// a batch) and returns, per fact whose effect the rules do not give, the
+// conflict's detail. It reads (catalog and journal) before the write
+// lock is taken, as lookupFacts does.
+func (l *Ledger) rederive(ctx context.Context, bs []Batch, res []Result) (map[factKey]string, error) {
+	if l.rules == nil {
+		return nil, nil
+	}
+	rd := &rederiver{l: l, ctx: ctx, cats: map[rulesKey]*rules.Catalog{}, stores: map[key2]*rules.Store{}, seen: map[saleKey]map[uint64]int64{}}
+	var out map[factKey]string
+	for i, b := range bs {
+		if res[i].Err != nil {
+			continue
+		}
+		for j := range b.Redemptions {
+			r := &b.Redemptions[j]
+			if r.ID.Agent == protocol.HubSender || r.Kind == protocol.KindRollback {
+				continue
+			}
+			detail, err := rd.check(r)
+			if err != nil {
+				return nil, fmt.Errorf("ledger: re-derive %s: %w", r.ID, err)
+			}
+			if detail != "" {
+				if out == nil {
+					out = map[factKey]string{}
+				}
+				out[factKey{r.Tenant, r.ID.Agent, r.ID.Seq}] = detail
+			}
+		}
+	}
+	return out, nil
+}
+
+// check re-derives one fact: "" when the rules give what it reports.
+func (rd *rederiver) check(r *protocol.Redemption) (string, error) {
+	if r.Kind == protocol.KindBurn {
+		return "a till records no points burn", nil
+	}
+	s := r.Sale
+	if s == nil {
+		return "the fact carries no sale to re-derive it from", nil
+	}
+	if err := s.Validate(r.Currency); err != nil {
+		return "its sale is invalid: " + protocol.PublicError(err).Message, nil
+	}
+	cat, err := rd.rulesAt(r.Tenant, r.Snapshot)
+	if err != nil || cat == nil {
+		return fmt.Sprintf("rules version %d is not held by the hub (never published, or older than the rules history kept)", r.Snapshot), err
+	}
+	st, err := rd.store(r.Tenant, r.ID.Agent)
+	if err != nil || st == nil {
+		return "the agent is unknown to the catalog", err
+	}
+	if r.Store != st.ID {
+		return fmt.Sprintf("reported store %q, the agent sells in %q", r.Store, st.ID), nil
+	}
+	at := time.UnixMilli(s.At)
+	req := rules.Request{Tenant: r.Tenant, Order: protocol.Order{ID: r.OrderID, Currency: r.Currency, Lines: s.Lines, Shipping: s.Shipping},
+		Customer: s.Customer, Store: *st, Now: at}
+	for _, p := range s.Presented {
+		red, err := rd.l.rules.Presented(rd.ctx, r.Tenant, p, at)
+		if pe := protocolError(err); pe != nil {
+			return fmt.Sprintf("presented %s: %s", p.Code, pe.Message), nil
+		}
+		if err != nil {
+			return "", err
+		}
+		req.Redeemables = append(req.Redeemables, red)
+	}
+	if len(s.Budgets) > 0 {
+		req.Budgets = make(map[protocol.CampaignID]rules.Budget, len(s.Budgets))
+		for _, b := range s.Budgets {
+			req.Budgets[b.Campaign] = rules.Budget{Count: b.Count, Amount: b.Amount}
+		}
+	}
+	d := rules.Evaluate(cat, req)
+	if d.Error != nil {
+		return "the rules refuse the sale: " + d.Error.Message, nil
+	}
+	if r.OrderTot != d.Subtotal {
+		return fmt.Sprintf("order total %d, the sale's lines make %d", r.OrderTot, d.Subtotal), nil
+	}
+	prior, err := rd.prior(r)
+	if err != nil {
+		return "", err
+	}
+	switch r.Kind {
+	case protocol.KindRedeem:
+		res, ok := result(d, r.Campaign, r.Code)
+		if !ok {
+			return fmt.Sprintf("the rules give nothing for campaign %s%s on this sale", r.Campaign, codeSuffix(r.Code)), nil
+		}
+		if got := res.Discount + res.ShippingDiscount; r.Discount != got {
+			return fmt.Sprintf("discount %d, the rules give %d", r.Discount, got), nil
+		}
+		if r.Points != -res.PointsBurned {
+			return fmt.Sprintf("points %d, the rules give %d", r.Points, -res.PointsBurned), nil
+		}
+		if prior.n > 0 {
+			return fmt.Sprintf("transaction %q already redeemed campaign %s%s", r.TxnID, r.Campaign, codeSuffix(r.Code)), nil
+		}
+	case protocol.KindEarn:
+		var total int64
+		var each []int64
+		for _, e := range d.Earnings {
+			if e.Campaign == r.Campaign {
+				total += e.Points
+				each = append(each, e.Points)
+			}
+		}
+		if !slices.Contains(each, r.Points) {
+			return fmt.Sprintf("points %d, the rules give %s", r.Points, pointsList(each)), nil
+		}
+		if prior.points+r.Points > total {
+			return fmt.Sprintf("transaction %q earns %d points of %s in all, the rules give %d", r.TxnID, prior.points+r.Points, r.Campaign, total), nil
+		}
+	}
+	return "", nil
+}
+
+func protocolError(err error) *protocol.Error {
+	if pe, ok := err.(*protocol.Error); ok {
+		return pe
+	}
+	return nil
+}
+
+// result is the applied result of campaign (and code: "" for an automatic
+// campaign) in d.
+func result(d rules.Decision, campaign protocol.CampaignID, code protocol.CodeID) (rules.Result, bool) {
+	for _, res := range d.Results {
+		if res.Applied && res.Campaign == campaign && res.Code == code && (code != "" || res.Index < 0) {
+			return res, true
+		}
+	}
+	return rules.Result{}, false
+}
+
+func codeSuffix(code protocol.CodeID) string {
+	if code == "" {
+		return ""
+	}
+	return " (code " + string(code) + ")"
+}
+
+func pointsList(ps []int64) string {
+	if len(ps) == 0 {
+		return "none"
+	}
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = strconv.FormatInt(p, 10)
+	}
+	return strings.Join(s, " or ")
+}
+
+func (rd *rederiver) rulesAt(t protocol.TenantID, v uint64) (*rules.Catalog, error) {
+	k := rulesKey{t, v}
+	if cat, ok := rd.cats[k]; ok {
+		return cat, nil
+	}
+	cat, found, err := rd.l.rules.RulesAt(rd.ctx, t, v)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		cat = nil
+	}
+	rd.cats[k] = cat
+	return cat, nil
+}
+
+func (rd *rederiver) store(t protocol.TenantID, a protocol.AgentID) (*rules.Store, error) {
+	k := key2{string(t), string(a)}
+	if st, ok := rd.stores[k]; ok {
+		return st, nil
+	}
+	st, found, err := rd.l.rules.AgentStore(rd.ctx, t, a)
+	if err != nil {
+		return nil, err
+	}
+	var p *rules.Store
+	if found {
+		p = &st
+	}
+	rd.stores[k] = p
+	return p, nil
+}
+
+// priorFacts are the other facts of the same kind, transaction, campaign
+// and code as a fact: recorded in the journal, or earlier in this call.
+type priorFacts struct {
+	n      int64
+	points int64
+}
+
+func (rd *rederiver) prior(r *protocol.Redemption) (priorFacts, error) {
+	k := saleKey{r.Tenant, r.ID.Agent, r.TxnID, r.Kind, string(r.Campaign), string(r.Code)}
+	var p priorFacts
+	err := rd.l.db.QueryRowContext(rd.ctx, qPriorFacts, string(r.Tenant), string(r.ID.Agent), r.TxnID, entryName(r.Kind),
+		string(r.Campaign), string(r.Code), int64(r.ID.Seq)).Scan(&p.n, &p.points)
+	if err != nil && err != sql.ErrNoRows {
+		return p, err
+	}
+	seqs := rd.seen[k]
+	if seqs == nil {
+		seqs = map[uint64]int64{}
+		rd.seen[k] = seqs
+	}
+	for seq, pts := range seqs {
+		if seq != r.ID.Seq {
+			p.n++
+			p.points += pts
+		}
+	}
+	seqs[r.ID.Seq] = r.Points
+	return p, nil
+}
+
+// qPriorFacts counts a transaction's other facts of one kind, campaign and
+// code (index ledger_journal_txn). A fact already recorded under the same
+// seq is a repeat, not another fact.
+const qPriorFacts = `SELECT COUNT(*), COALESCE(SUM(points), 0) FROM ledger_journal
+	WHERE tenant = ? AND agent = ? AND txn_id = ? AND entry = ? AND campaign = ? AND code = ? AND seq != ?`
