@@ -106,7 +106,10 @@ func TestEffectRederived(t *testing.T) {
 		t.Fatal(err)
 	}
 	on := startProcAs(t, bin, dir, h.Broker.URL(), "http://"+h.HTTPAddr(), secret)
-	waitFor(t, "offline sales reconciled", func() bool { st := on.status(t); return st.Online && st.OutboxDepth == 0 && st.AckedWatermark == st.LastSeq })
+	waitFor(t, "offline sales reconciled", func() bool {
+		st := on.status(t)
+		return st.Online && st.OutboxDepth == 0 && st.AckedWatermark == st.LastSeq
+	})
 	if rc := sell(on, "ON2", 90_00, agenttest.CodeSummer); len(rc.Facts) != 3 {
 		t.Fatalf("online sale after the change: %+v", rc)
 	}
