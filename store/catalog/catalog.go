@@ -27,6 +27,7 @@ import (
 	"io"
 	"io/fs"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
@@ -64,7 +65,8 @@ type Catalog struct {
 	// DefaultRulesRetention.
 	RulesRetention time.Duration
 
-	rules rulesCache
+	rules  rulesCache
+	stores sync.Map // agentKey -> rules.Store
 }
 
 // Defaults.

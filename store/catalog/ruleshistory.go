@@ -209,6 +209,24 @@ func (c *Catalog) Presented(ctx context.Context, tenant protocol.TenantID, p pro
 // AgentStore implements ledger.Rules: the store an agent sells in, as its
 // snapshots carry it. found is false for an unknown agent.
 func (c *Catalog) AgentStore(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID) (rules.Store, bool, error) {
+	// An agent's store is set at registration and never changes.
+	k := agentKey{tenant, agent}
+	if st, ok := c.stores.Load(k); ok {
+		return st.(rules.Store), true, nil
+	}
+	st, found, err := c.agentStore(ctx, tenant, agent)
+	if found {
+		c.stores.Store(k, st)
+	}
+	return st, found, err
+}
+
+type agentKey struct {
+	tenant protocol.TenantID
+	agent  protocol.AgentID
+}
+
+func (c *Catalog) agentStore(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID) (rules.Store, bool, error) {
 	a, err := getAgent(ctx, c.db, tenant, agent)
 	if protocol.ErrorCode(err) == protocol.CodeNotFound {
 		return rules.Store{}, false, nil

@@ -2,8 +2,8 @@ package ledger
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,16 +43,6 @@ type factKey struct {
 	seq    uint64
 }
 
-// saleKey names the facts of one kind one transaction of a till may
-// record once per campaign and code.
-type saleKey struct {
-	tenant         protocol.TenantID
-	agent          protocol.AgentID
-	txn            string
-	kind           protocol.RedemptionKind
-	campaign, code string
-}
-
 // rederiver re-derives the facts of one ApplyBatches call, remembering
 // what it looked up.
 type rederiver struct {
@@ -60,7 +50,23 @@ type rederiver struct {
 	ctx    context.Context
 	cats   map[rulesKey]*rules.Catalog // nil value: not held
 	stores map[key2]*rules.Store       // nil value: unknown agent
-	seen   map[saleKey]map[uint64]int64
+	memo   map[memoKey]*saleMemo
+	txns   map[txnKey][]txnFact
+	codes  map[codeKey]codeMemo
+}
+
+// codeKey names a presented plain code or gift card (a token depends on
+// the time too and is not remembered).
+type codeKey struct {
+	tenant protocol.TenantID
+	code   protocol.CodeID
+	kind   protocol.PresentedKind
+	amount int64
+}
+
+type codeMemo struct {
+	r   rules.Redeemable
+	err error
 }
 
 type rulesKey struct {
@@ -76,7 +82,7 @@ func (l *Ledger) rederive(ctx context.Context, bs []Batch, res []Result) (map[fa
 	if l.rules == nil {
 		return nil, nil
 	}
-	rd := &rederiver{l: l, ctx: ctx, cats: map[rulesKey]*rules.Catalog{}, stores: map[key2]*rules.Store{}, seen: map[saleKey]map[uint64]int64{}}
+	rd := &rederiver{l: l, ctx: ctx, cats: map[rulesKey]*rules.Catalog{}, stores: map[key2]*rules.Store{}, memo: map[memoKey]*saleMemo{}, txns: map[txnKey][]txnFact{}, codes: map[codeKey]codeMemo{}}
 	var out map[factKey]string
 	for i, b := range bs {
 		if res[i].Err != nil {
@@ -107,10 +113,47 @@ func (rd *rederiver) check(r *protocol.Redemption) (string, error) {
 	if r.Kind == protocol.KindBurn {
 		return "a till records no points burn", nil
 	}
-	s := r.Sale
-	if s == nil {
+	if r.Sale == nil {
 		return "the fact carries no sale to re-derive it from", nil
 	}
+	// The facts of one sale carry the same sale: decide it once.
+	mk := memoKey{r.Tenant, r.ID.Agent, r.TxnID, r.Snapshot, r.Store, r.Currency, r.OrderID}
+	m, ok := rd.memo[mk]
+	if !ok || !reflect.DeepEqual(m.sale, r.Sale) {
+		m = &saleMemo{sale: r.Sale}
+		var err error
+		if m.detail, err = rd.decide(r, &m.dec); err != nil {
+			return "", err
+		}
+		rd.memo[mk] = m
+	}
+	if m.detail != "" {
+		return m.detail, nil
+	}
+	return rd.compare(r, m.dec)
+}
+
+// memoKey is what a sale's decision depends on besides the sale itself.
+type memoKey struct {
+	tenant   protocol.TenantID
+	agent    protocol.AgentID
+	txn      string
+	snapshot uint64
+	store    protocol.StoreID
+	currency protocol.Currency
+	order    string
+}
+
+type saleMemo struct {
+	sale   *protocol.Sale
+	dec    rules.Decision
+	detail string // the sale itself cannot be re-derived
+}
+
+// decide re-runs the decision r's sale carries into d, or returns why it
+// cannot.
+func (rd *rederiver) decide(r *protocol.Redemption, out *rules.Decision) (string, error) {
+	s := r.Sale
 	if err := s.Validate(r.Currency); err != nil {
 		return "its sale is invalid: " + protocol.PublicError(err).Message, nil
 	}
@@ -129,7 +172,7 @@ func (rd *rederiver) check(r *protocol.Redemption) (string, error) {
 	req := rules.Request{Tenant: r.Tenant, Order: protocol.Order{ID: r.OrderID, Currency: r.Currency, Lines: s.Lines, Shipping: s.Shipping},
 		Customer: s.Customer, Store: *st, Now: at}
 	for _, p := range s.Presented {
-		red, err := rd.l.rules.Presented(rd.ctx, r.Tenant, p, at)
+		red, err := rd.presented(r.Tenant, p, at)
 		if pe := protocolError(err); pe != nil {
 			return fmt.Sprintf("presented %s: %s", p.Code, pe.Message), nil
 		}
@@ -144,10 +187,15 @@ func (rd *rederiver) check(r *protocol.Redemption) (string, error) {
 			req.Budgets[b.Campaign] = rules.Budget{Count: b.Count, Amount: b.Amount}
 		}
 	}
-	d := rules.Evaluate(cat, req)
-	if d.Error != nil {
-		return "the rules refuse the sale: " + d.Error.Message, nil
+	*out = rules.Evaluate(cat, req)
+	if out.Error != nil {
+		return "the rules refuse the sale: " + out.Error.Message, nil
 	}
+	return "", nil
+}
+
+// compare checks r's effect against the re-derived decision d.
+func (rd *rederiver) compare(r *protocol.Redemption, d rules.Decision) (string, error) {
 	if r.OrderTot != d.Subtotal {
 		return fmt.Sprintf("order total %d, the sale's lines make %d", r.OrderTot, d.Subtotal), nil
 	}
@@ -225,6 +273,21 @@ func pointsList(ps []int64) string {
 	return strings.Join(s, " or ")
 }
 
+func (rd *rederiver) presented(t protocol.TenantID, p protocol.Presented, at time.Time) (rules.Redeemable, error) {
+	if p.Kind == protocol.PresentedToken {
+		return rd.l.rules.Presented(rd.ctx, t, p, at)
+	}
+	k := codeKey{t, p.Code, p.Kind, p.Amount}
+	if m, ok := rd.codes[k]; ok {
+		return m.r, m.err
+	}
+	r, err := rd.l.rules.Presented(rd.ctx, t, p, at)
+	if err == nil || protocolError(err) != nil {
+		rd.codes[k] = codeMemo{r, err}
+	}
+	return r, err
+}
+
 func (rd *rederiver) rulesAt(t protocol.TenantID, v uint64) (*rules.Catalog, error) {
 	k := rulesKey{t, v}
 	if cat, ok := rd.cats[k]; ok {
@@ -266,30 +329,72 @@ type priorFacts struct {
 }
 
 func (rd *rederiver) prior(r *protocol.Redemption) (priorFacts, error) {
-	k := saleKey{r.Tenant, r.ID.Agent, r.TxnID, r.Kind, string(r.Campaign), string(r.Code)}
-	var p priorFacts
-	err := rd.l.db.QueryRowContext(rd.ctx, qPriorFacts, string(r.Tenant), string(r.ID.Agent), r.TxnID, entryName(r.Kind),
-		string(r.Campaign), string(r.Code), int64(r.ID.Seq)).Scan(&p.n, &p.points)
-	if err != nil && err != sql.ErrNoRows {
-		return p, err
-	}
-	seqs := rd.seen[k]
-	if seqs == nil {
-		seqs = map[uint64]int64{}
-		rd.seen[k] = seqs
-	}
-	for seq, pts := range seqs {
-		if seq != r.ID.Seq {
-			p.n++
-			p.points += pts
+	tk := txnKey{r.Tenant, r.ID.Agent, r.TxnID}
+	rows, ok := rd.txns[tk]
+	if !ok {
+		var err error
+		if rows, err = rd.journalFacts(tk); err != nil {
+			return priorFacts{}, err
 		}
 	}
-	seqs[r.ID.Seq] = r.Points
+	var p priorFacts
+	for _, f := range rows {
+		if f.seq != r.ID.Seq && f.kind == r.Kind && f.campaign == r.Campaign && f.code == r.Code {
+			p.n++
+			p.points += f.points
+		}
+	}
+	// Later facts of this call see this one (once, should it repeat).
+	if !slices.ContainsFunc(rows, func(f txnFact) bool { return f.seq == r.ID.Seq }) {
+		rows = append(rows, txnFact{seq: r.ID.Seq, kind: r.Kind, campaign: r.Campaign, code: r.Code, points: r.Points})
+	}
+	rd.txns[tk] = rows
 	return p, nil
 }
 
-// qPriorFacts counts a transaction's other facts of one kind, campaign and
-// code (index ledger_journal_txn). A fact already recorded under the same
-// seq is a repeat, not another fact.
-const qPriorFacts = `SELECT COUNT(*), COALESCE(SUM(points), 0) FROM ledger_journal
-	WHERE tenant = ? AND agent = ? AND txn_id = ? AND entry = ? AND campaign = ? AND code = ? AND seq != ?`
+type txnKey struct {
+	tenant protocol.TenantID
+	agent  protocol.AgentID
+	txn    string
+}
+
+// txnFact is one redeem or earn fact of a till's transaction.
+type txnFact struct {
+	seq      uint64
+	kind     protocol.RedemptionKind
+	campaign protocol.CampaignID
+	code     protocol.CodeID
+	points   int64
+}
+
+// journalFacts are the recorded redeem and earn facts of a transaction.
+func (rd *rederiver) journalFacts(k txnKey) ([]txnFact, error) {
+	rows, err := rd.l.prepared[qTxnFacts].QueryContext(rd.ctx, string(k.tenant), string(k.agent), k.txn)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []txnFact
+	for rows.Next() {
+		var f txnFact
+		var entry, campaign, code string
+		var seq int64
+		if err := rows.Scan(&seq, &entry, &campaign, &code, &f.points); err != nil {
+			return nil, err
+		}
+		f.seq, f.campaign, f.code = uint64(seq), protocol.CampaignID(campaign), protocol.CodeID(code)
+		switch entry {
+		case entryName(protocol.KindRedeem):
+			f.kind = protocol.KindRedeem
+		case entryName(protocol.KindEarn):
+			f.kind = protocol.KindEarn
+		default:
+			continue
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// qTxnFacts lists a till transaction's facts (index ledger_journal_txn).
+const qTxnFacts = `SELECT seq, entry, campaign, code, points FROM ledger_journal WHERE tenant = ? AND agent = ? AND txn_id = ?`
