@@ -19,7 +19,8 @@ import (
 
 // TestEffectRederived runs the agent process against the real hub: honest
 // sales of every reward kind (percent code with an allowance, amount token,
-// automatic promotion, points earned with the sale and on their own),
+// automatic promotion, points earned with the sale and on their own, a
+// gift card paying the rest, whose spend is not compared),
 // offline and online, with the rules changed on the hub before the
 // offline sales arrive, give no effect_mismatch: the hub re-derives each
 // fact with the rules version the till used. Then facts tampered with the
@@ -35,6 +36,14 @@ func TestEffectRederived(t *testing.T) {
 	h, secret := runHub(t)
 	if _, err := h.Catalog.CreateCampaign(ctx, catalog.System, agenttest.Tenant, []byte(
 		`{"schema":1,"id":"auto3","tenant":"acme","status":"active","currency":"EUR","trigger":"auto","reward":{"kind":"amount_off","amount":300},"eligibility":{"min_subtotal":5000}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Catalog.CreateCampaign(ctx, catalog.System, agenttest.Tenant, []byte(
+		`{"schema":1,"id":"gift","tenant":"acme","status":"active","currency":"EUR","reward":{"kind":"gift_card","multi_use":true}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Catalog.ImportCodes(ctx, catalog.System, agenttest.Tenant, "gift", []string{"GIFT-0001"},
+		catalog.CodeSpec{Uses: -1, Balance: 500_00, Stores: []protocol.StoreID{agenttest.StoreID}}); err != nil {
 		t.Fatal(err)
 	}
 	tok, err := h.Catalog.IssueToken(ctx, catalog.System, agenttest.Tenant, catalog.TokenRequest{Campaign: "five"})
@@ -82,9 +91,10 @@ func TestEffectRederived(t *testing.T) {
 		txn   string
 		total int64
 		codes []string
-	}{{"OFF1", 100_00, []string{agenttest.CodeSummer}}, {"OFF2", 60_00, []string{tok.Text}}, {"OFF3", 70_00, nil}, {"OFF4", 20_00, []string{agenttest.CodeSummer}}} {
+	}{{"OFF1", 100_00, []string{agenttest.CodeSummer}}, {"OFF2", 60_00, []string{tok.Text}}, {"OFF3", 70_00, nil}, {"OFF4", 20_00, []string{agenttest.CodeSummer}},
+		{"OFF6", 120_00, []string{agenttest.CodeSummer, "gift-0001"}}} {
 		rc := sell(off, s.txn, s.total, s.codes...)
-		if !rc.Offline || len(rc.Facts) < 2 {
+		if !rc.Offline || len(rc.Facts) < 2 || (s.txn == "OFF6" && (len(rc.Facts) != 4 || rc.Facts[1].Spend == 0)) {
 			t.Fatalf("offline sale %s: %+v", s.txn, rc)
 		}
 		facts += len(rc.Facts)
