@@ -25,7 +25,7 @@ const rederiveTills = 50
 // an automatic promotion, a percent code, an amount code, a points program
 // and a few campaigns that never apply. With rederive the ledger re-runs
 // every till fact (Options.Rules).
-func hubLedger(b *testing.B, rederive bool) (*ledger.Ledger, *catalog.Catalog, uint64) {
+func hubLedger(b testing.TB, rederive bool) (*ledger.Ledger, *catalog.Catalog, uint64) {
 	b.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "hub.db"), store.Options{})
