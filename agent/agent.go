@@ -475,6 +475,10 @@ func (a *Agent) resolveToken(ctx context.Context, v *view, text string, amount i
 	if v.revToken[cl.Serial] {
 		return resolved{err: protocol.NewError(protocol.CodeTokenRevoked)}
 	}
+	// A token's store claim limits where it is valid, here as at the hub.
+	if (cl.Store != "" && cl.Store != v.snap.Store.ID) || (cl.StoreGroup != "" && cl.StoreGroup != v.snap.Store.Group) {
+		return resolved{err: protocol.NewError(protocol.CodeWrongStore)}
+	}
 	uses, _, err := a.db.CodeUses(ctx, cl.Serial)
 	if err != nil {
 		return resolved{err: protocol.PublicError(err)}

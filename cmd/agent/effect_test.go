@@ -25,7 +25,8 @@ import (
 // offline sales arrive, give no effect_mismatch: the hub re-derives each
 // fact with the rules version the till used. Then facts tampered with the
 // agent's own credentials, published through the real broker (discount
-// inflated, points inflated, an earn reported twice, no sale at all), are
+// inflated, points inflated, an earn reported twice, no sale at all, a
+// token valid only in another store), are
 // recorded, and each is one effect_mismatch naming the till and the fact.
 func TestEffectRederived(t *testing.T) {
 	if testing.Short() {
@@ -154,7 +155,14 @@ func TestEffectRederived(t *testing.T) {
 	again.ID.Seq = seq
 	noSale := base("T4")
 	noSale.Kind, noSale.Campaign, noSale.Discount, noSale.Sale = protocol.KindRedeem, "auto3", 9_00, nil
-	publish(t, h, secret, [][]protocol.Redemption{{discount}, {points, honest}, {again}, {noSale}})
+	elsewhere, err := h.Catalog.IssueToken(ctx, catalog.System, agenttest.Tenant, catalog.TokenRequest{Campaign: "summer", Store: "other-store"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongStore := base("T5") // a token valid only in another store
+	wrongStore.Kind, wrongStore.Campaign, wrongStore.Code, wrongStore.Discount = protocol.KindRedeem, "summer", elsewhere.Serial, 10_00
+	wrongStore.Sale.Presented = []protocol.Presented{{Kind: protocol.PresentedToken, Code: elsewhere.Serial}}
+	publish(t, h, secret, [][]protocol.Redemption{{discount}, {points, honest}, {again}, {noSale, wrongStore}})
 	waitFor(t, "tampered facts recorded", func() bool { return journalRows(t, h, "till-1") == int(seq) })
 	cs := conflicts(t, h)
 	flagged := map[uint64]ledger.Conflict{}
@@ -174,14 +182,14 @@ func TestEffectRederived(t *testing.T) {
 	for _, want := range []struct {
 		r      protocol.Redemption
 		detail string
-	}{{discount, "discount 9000, the rules give 900"}, {points, "points 1000000, the rules give 91"}, {again, `earns 182 points of loyal in all, the rules give 91`}, {noSale, "no sale"}} {
+	}{{discount, "discount 9000, the rules give 900"}, {points, "points 1000000, the rules give 91"}, {again, `earns 182 points of loyal in all, the rules give 91`}, {noSale, "no sale"}, {wrongStore, "presented " + string(elsewhere.Serial)}} {
 		c, ok := flagged[want.r.ID.Seq]
 		if !ok || !strings.Contains(c.Detail, want.detail) {
 			t.Errorf("fact %d (%s): conflict %+v, want effect_mismatch %q", want.r.ID.Seq, want.r.TxnID, c, want.detail)
 		}
 	}
-	if _, ok := flagged[honest.ID.Seq]; ok || len(flagged) != 4 {
-		t.Errorf("flagged %d facts (honest one: %v), want the 4 tampered", len(flagged), ok)
+	if _, ok := flagged[honest.ID.Seq]; ok || len(flagged) != 5 {
+		t.Errorf("flagged %d facts (honest one: %v), want the 5 tampered", len(flagged), ok)
 	}
 	// Recorded all the same: an offline fact is a fact.
 	if pts, err := h.Ledger.Points(ctx, agenttest.Tenant, cust.ID); err != nil || pts < 1_000_000 {

@@ -159,13 +159,15 @@ func (c *Catalog) RulesAt(ctx context.Context, tenant protocol.TenantID, v uint6
 }
 
 // Presented implements ledger.Rules: what the hub knows of a code, gift
-// card or token a till says was presented at time at, as the engine's
-// Redeemable. Uses is left 0 and a gift card's Balance unbounded: how
+// card or token a till (agent) says was presented at time at, as the
+// engine's Redeemable. Uses is left 0 and a gift card's Balance unbounded: how
 // often a code was used and what a card held are the till's view, checked
-// by the code_reused and giftcard_overdrawn conflicts instead. Reason codes
+// by the code_reused and giftcard_overdrawn conflicts instead. A plain
+// code's store binding says only where it is safe offline and is not
+// checked; a token's store claim limits where it is valid. Reason codes
 // (the till could not have accepted it): code_unknown, and for a token
-// every code of token.Verify at time at.
-func (c *Catalog) Presented(ctx context.Context, tenant protocol.TenantID, p protocol.Presented, at time.Time) (rules.Redeemable, error) {
+// every code of token.Verify at time at, and wrong_store.
+func (c *Catalog) Presented(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, p protocol.Presented, at time.Time) (rules.Redeemable, error) {
 	if p.Kind == protocol.PresentedToken {
 		t, err := getToken(ctx, c.db, tenant, p.Code)
 		if protocol.ErrorCode(err) == protocol.CodeNotFound {
@@ -185,6 +187,15 @@ func (c *Catalog) Presented(ctx context.Context, tenant protocol.TenantID, p pro
 		cl, err := token.Verify(m, tenant, t.Text, at)
 		if err != nil {
 			return rules.Redeemable{}, protocol.PublicError(err)
+		}
+		if cl.Store != "" || cl.StoreGroup != "" {
+			a, err := getAgent(ctx, c.db, tenant, agent)
+			if err != nil && protocol.ErrorCode(err) != protocol.CodeNotFound {
+				return rules.Redeemable{}, err
+			}
+			if (cl.Store != "" && cl.Store != a.Store.ID) || (cl.StoreGroup != "" && cl.StoreGroup != a.Store.Group) {
+				return rules.Redeemable{}, protocol.NewError(protocol.CodeWrongStore)
+			}
 		}
 		return rules.Redeemable{Kind: rules.RedeemToken, Code: cl.Serial, Campaign: cl.Campaign, MaxUses: int64(cl.Uses),
 			NotBefore: cl.NotBefore, Expires: cl.Expires, Amount: p.Amount}, nil

@@ -121,18 +121,18 @@ func TestPresented(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := c.Now()
-	r, err := c.Presented(ctx, "acme", protocol.Presented{Kind: protocol.PresentedCode, Code: "SUMMER10"}, now)
+	r, err := c.Presented(ctx, "acme", "till-1", protocol.Presented{Kind: protocol.PresentedCode, Code: "SUMMER10"}, now)
 	if err != nil || r.Campaign != "summer" || r.MaxUses != 3 || r.Kind != rules.RedeemCode {
 		t.Fatalf("code: %+v %v", r, err)
 	}
-	r, err = c.Presented(ctx, "acme", protocol.Presented{Kind: protocol.PresentedToken, Code: tok.Serial}, now)
+	r, err = c.Presented(ctx, "acme", "till-1", protocol.Presented{Kind: protocol.PresentedToken, Code: tok.Serial}, now)
 	if err != nil || r.Campaign != "summer" || r.MaxUses != 2 || r.Kind != rules.RedeemToken || !r.Expires.Equal(tok.Expires) {
 		t.Fatalf("token: %+v %v", r, err)
 	}
-	if _, err := c.Presented(ctx, "acme", protocol.Presented{Kind: protocol.PresentedToken, Code: tok.Serial}, tok.Expires.Add(time.Second)); protocol.ErrorCode(err) != protocol.CodeTokenExpired {
+	if _, err := c.Presented(ctx, "acme", "till-1", protocol.Presented{Kind: protocol.PresentedToken, Code: tok.Serial}, tok.Expires.Add(time.Second)); protocol.ErrorCode(err) != protocol.CodeTokenExpired {
 		t.Fatalf("expired token: %v", err)
 	}
-	if _, err := c.Presented(ctx, "acme", protocol.Presented{Kind: protocol.PresentedCode, Code: "NOPE"}, now); protocol.ErrorCode(err) != protocol.CodeUnknownCode {
+	if _, err := c.Presented(ctx, "acme", "till-1", protocol.Presented{Kind: protocol.PresentedCode, Code: "NOPE"}, now); protocol.ErrorCode(err) != protocol.CodeUnknownCode {
 		t.Fatalf("unknown code: %v", err)
 	}
 }

@@ -27,10 +27,10 @@ type Rules interface {
 	// RulesAt returns the tenant's rules as of catalog version v; found is
 	// false for a version the hub never had or no longer holds.
 	RulesAt(ctx context.Context, tenant protocol.TenantID, v uint64) (cat *rules.Catalog, found bool, err error)
-	// Presented resolves a presented code, gift card or token at time at
-	// as the hub knows it. A *protocol.Error says the till could not have
+	// Presented resolves a code, gift card or token presented at agent's
+	// till at time at as the hub knows it. A *protocol.Error says the till could not have
 	// accepted it (code_unknown, or a token's verification code).
-	Presented(ctx context.Context, tenant protocol.TenantID, p protocol.Presented, at time.Time) (rules.Redeemable, error)
+	Presented(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, p protocol.Presented, at time.Time) (rules.Redeemable, error)
 	// AgentStore returns the store an agent sells in; found is false for
 	// an unknown agent.
 	AgentStore(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID) (st rules.Store, found bool, err error)
@@ -172,7 +172,7 @@ func (rd *rederiver) decide(r *protocol.Redemption, out *rules.Decision) (string
 	req := rules.Request{Tenant: r.Tenant, Order: protocol.Order{ID: r.OrderID, Currency: r.Currency, Lines: s.Lines, Shipping: s.Shipping},
 		Customer: s.Customer, Store: *st, Now: at}
 	for _, p := range s.Presented {
-		red, err := rd.presented(r.Tenant, p, at)
+		red, err := rd.presented(r.Tenant, r.ID.Agent, p, at)
 		if pe := protocolError(err); pe != nil {
 			return fmt.Sprintf("presented %s: %s", p.Code, pe.Message), nil
 		}
@@ -273,15 +273,15 @@ func pointsList(ps []int64) string {
 	return strings.Join(s, " or ")
 }
 
-func (rd *rederiver) presented(t protocol.TenantID, p protocol.Presented, at time.Time) (rules.Redeemable, error) {
+func (rd *rederiver) presented(t protocol.TenantID, a protocol.AgentID, p protocol.Presented, at time.Time) (rules.Redeemable, error) {
 	if p.Kind == protocol.PresentedToken {
-		return rd.l.rules.Presented(rd.ctx, t, p, at)
+		return rd.l.rules.Presented(rd.ctx, t, a, p, at)
 	}
 	k := codeKey{t, p.Code, p.Kind, p.Amount}
 	if m, ok := rd.codes[k]; ok {
 		return m.r, m.err
 	}
-	r, err := rd.l.rules.Presented(rd.ctx, t, p, at)
+	r, err := rd.l.rules.Presented(rd.ctx, t, a, p, at)
 	if err == nil || protocolError(err) != nil {
 		rd.codes[k] = codeMemo{r, err}
 	}
