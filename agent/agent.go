@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -303,6 +304,7 @@ type decision struct {
 	offline  bool
 	customer *protocol.Customer
 	grants   map[protocol.CampaignID]uint64 // allowance grant numbers evaluated with
+	sale     *protocol.Sale                 // the decision's inputs, for the hub to re-derive it
 }
 
 // prepare checks the preconditions every decision shares.
@@ -347,7 +349,9 @@ func (a *Agent) evaluate(ctx context.Context, b Basket, noEarn bool) (*decision,
 	if err != nil {
 		return nil, err
 	}
-	now := a.Now()
+	// Milliseconds, as the fact's Sale carries the moment: the hub then
+	// re-derives with the very time the till decided with.
+	now := time.UnixMilli(a.Now().UnixMilli())
 	d := &decision{v: v, offline: offline, customer: b.Customer}
 	req := rules.Request{Tenant: a.Tenant, Order: b.Order, Customer: b.Customer, Store: v.store, Now: now, NoEarn: noEarn,
 		Budgets: map[protocol.CampaignID]rules.Budget{}}
@@ -397,7 +401,32 @@ func (a *Agent) evaluate(ctx context.Context, b Basket, noEarn bool) (*decision,
 	if d.dec.Error != nil {
 		return nil, d.dec.Error
 	}
+	d.sale = saleOf(v.cat, req)
 	return d, nil
+}
+
+// saleOf is what the fact carries of req for the hub to re-run the
+// decision: the compacted order lines, the redeemables as presented (the
+// hub looks up their campaigns and limits itself), the customer, the
+// moment and the allowances.
+func saleOf(cat *rules.Catalog, req rules.Request) *protocol.Sale {
+	o := cat.CompactOrder(req.Order)
+	s := &protocol.Sale{Lines: o.Lines, Shipping: o.Shipping, Customer: req.Customer, At: req.Now.UnixMilli()}
+	for _, r := range req.Redeemables {
+		k := protocol.PresentedCode
+		switch r.Kind {
+		case rules.RedeemToken:
+			k = protocol.PresentedToken
+		case rules.RedeemGiftCard:
+			k = protocol.PresentedGiftCard
+		}
+		s.Presented = append(s.Presented, protocol.Presented{Kind: k, Code: r.Code, Amount: r.Amount})
+	}
+	for id, b := range req.Budgets {
+		s.Budgets = append(s.Budgets, protocol.SaleBudget{Campaign: id, Count: b.Count, Amount: b.Amount})
+	}
+	slices.SortFunc(s.Budgets, func(a, b protocol.SaleBudget) int { return strings.Compare(string(a.Campaign), string(b.Campaign)) })
+	return s
 }
 
 func (a *Agent) resolve(ctx context.Context, v *view, in Input, now time.Time) resolved {
@@ -457,6 +486,10 @@ func (a *Agent) resolveToken(ctx context.Context, v *view, text string, amount i
 	}
 	if v.revToken[cl.Serial] {
 		return resolved{err: protocol.NewError(protocol.CodeTokenRevoked)}
+	}
+	// A token's store claim limits where it is valid, here as at the hub.
+	if (cl.Store != "" && cl.Store != v.snap.Store.ID) || (cl.StoreGroup != "" && cl.StoreGroup != v.snap.Store.Group) {
+		return resolved{err: protocol.NewError(protocol.CodeWrongStore)}
 	}
 	uses, _, err := a.db.CodeUses(ctx, cl.Serial)
 	if err != nil {

@@ -174,9 +174,15 @@ func TestValidate(t *testing.T) {
 		{"ErrRevoked", agenttest.CodeRevoked, protocol.CodeCodeRevoked},
 		{"ErrEmpty", "  ", protocol.CodeTokenEmpty},
 		{"ErrTampered", "", protocol.CodeBadSignature},
+		{"ErrTokenOtherStore", "", protocol.CodeWrongStore},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code := tc.code
+			if tc.name == "ErrTokenOtherStore" {
+				// A token's store claim limits where it is valid, at every
+				// till as at the hub (which re-derives the fact).
+				code = agenttest.Token(t, agenttest.CampAmount, "S3", 1, "another-store")
+			}
 			if tc.name == "ErrTampered" {
 				tok := []byte(agenttest.Token(t, agenttest.CampAmount, "S2", 1, ""))
 				i := len(tok) - 10

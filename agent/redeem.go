@@ -212,7 +212,7 @@ func (a *Agent) earnFacts(d *decision, txn string, o protocol.Order) []agentdb.F
 
 func (a *Agent) redemption(d *decision, txn string, o protocol.Order) protocol.Redemption {
 	rd := protocol.Redemption{ID: protocol.RedemptionID{Agent: a.ID}, Tenant: a.Tenant, Store: d.v.snap.Store.ID, TxnID: txn,
-		OrderID: o.ID, Currency: o.Currency, OrderTot: o.Subtotal(), Offline: d.offline, Snapshot: d.v.snap.Version}
+		OrderID: o.ID, Currency: o.Currency, OrderTot: o.Subtotal(), Offline: d.offline, Snapshot: d.v.snap.Version, Sale: d.sale}
 	if d.customer != nil {
 		rd.Customer = d.customer.ID
 	}
@@ -535,7 +535,7 @@ func (a *Agent) Rollback(ctx context.Context, r RollbackRequest) (*Receipt, erro
 		orig := f.Redemption
 		rd := orig
 		ref := orig.ID
-		rd.ID, rd.Kind, rd.Ref, rd.Offline = protocol.RedemptionID{Agent: a.ID}, protocol.KindRollback, &ref, !on
+		rd.ID, rd.Kind, rd.Ref, rd.Offline, rd.Sale = protocol.RedemptionID{Agent: a.ID}, protocol.KindRollback, &ref, !on, nil
 		fact := agentdb.Fact{Redemption: rd, Voids: orig.ID.Seq}
 		if v != nil && v.limited[orig.Campaign] && orig.Kind == protocol.KindRedeem {
 			fact.Allowance = &agentdb.AllowanceUse{Count: -1, Amount: -orig.Discount}

@@ -162,7 +162,7 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if h.Catalog, err = catalog.New(ctx, db); err != nil {
 		return nil, err
 	}
-	if h.Ledger, err = ledger.New(ctx, db, ledger.Options{Facts: h.Catalog}); err != nil {
+	if h.Ledger, err = ledger.New(ctx, db, ledger.Options{Facts: h.Catalog, Rules: h.Catalog}); err != nil {
 		return nil, err
 	}
 	if _, secret, created, err := h.Catalog.Bootstrap(ctx, opts.BootstrapKey); err != nil {

@@ -167,6 +167,10 @@ type Redemption struct {
 	Offline  bool           `json:"offline,omitempty" cbor:"16,keyasint,omitempty"`          // decided without the hub
 	Ref      *RedemptionID  `json:"ref,omitempty" cbor:"17,keyasint,omitempty"`              // for rollbacks: the voided redemption
 	Snapshot uint64         `json:"snapshot_version,omitempty" cbor:"18,keyasint,omitempty"` // rules version used
+	// Sale is what the till decided on, so that the hub can re-run the
+	// decision (protocol version 2); nil on the hub's own facts and on
+	// rollbacks.
+	Sale *Sale `json:"sale,omitempty" cbor:"19,keyasint,omitempty"`
 }
 
 // Allowance is an agent's escrowed slice of one campaign's budgets: the agent

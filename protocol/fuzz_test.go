@@ -91,6 +91,14 @@ func FuzzDecodeBody(f *testing.F) {
 			if err := b.Validate("t", "a"); err != nil && !protocol.ErrorCode(err).Known() {
 				t.Fatalf("Batch.Validate: %v", err)
 			}
+			for _, r := range b.Redemptions {
+				if r.Sale == nil {
+					continue
+				}
+				if err := r.Sale.Validate(r.Currency); err != nil && protocol.ErrorCode(err) != protocol.CodeInvalidInput {
+					t.Fatalf("Sale.Validate: %v", err)
+				}
+			}
 		}
 		// Canonical round trip: encode(decode(encode(v))) == encode(v).
 		b1, err := protocol.EncMode.Marshal(v)

@@ -15,5 +15,11 @@ package protocol
 //	  id, tenant, sender, recipient, time and body (SignDown, VerifyDown);
 //	  agents pin the hub's public key at registration and drop anything
 //	  unsigned, badly signed or addressed to another agent. Up messages
-//	  are unchanged, so a v2 hub still reads v1 agents' batches.
+//	  are not signed; a v2 hub still reads v1 agents' batches.
+//	  Also Redemption.Sale (key 19): the order lines, what was
+//	  presented, the customer, the moment and the allowances a till decided
+//	  on, so that the hub re-derives each fact's effect (effect_mismatch).
+//	  Snapshots list gift cards and codes of limited use by a keyed hash
+//	  (HMAC-SHA256 under the tenant's code key, snapshot key 15), not in
+//	  clear; the till hashes what is presented.
 const Version = 2

@@ -337,10 +337,20 @@ func (c *Client) publishPending(sentUpTo *uint64) error {
 	return nil
 }
 
+// publishBatch publishes rs as one message, or, when the facts' sales make
+// it larger than protocol.MaxMessageBytes, as two halves (recursively).
 func (c *Client) publishBatch(rs []protocol.Redemption) error {
-	return c.publish(protocol.UpTopic(c.opts.Tenant, c.opts.Agent), protocol.MsgBatch, protocol.Batch{Redemptions: rs}, func() {
+	err := c.publish(protocol.UpTopic(c.opts.Tenant, c.opts.Agent), protocol.MsgBatch, protocol.Batch{Redemptions: rs}, func() {
 		c.Published.Add(int64(len(rs)))
 	})
+	if protocol.ErrorCode(err) == protocol.CodeMessageTooLarge && len(rs) > 1 {
+		h := len(rs) / 2
+		if err := c.publishBatch(rs[:h]); err != nil {
+			return err
+		}
+		return c.publishBatch(rs[h:])
+	}
+	return err
 }
 
 func (c *Client) publish(topic string, t protocol.MsgType, body any, done func()) error {

@@ -12,6 +12,7 @@ import (
 	"github.com/punchcard/punchcard/agent/agenttest"
 	agentsync "github.com/punchcard/punchcard/agent/sync"
 	"github.com/punchcard/punchcard/agent/sync/synctest"
+	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/store/agentdb"
 )
 
@@ -244,4 +245,43 @@ func startClientErr(t *testing.T) (*agentsync.Client, error) {
 	}
 	return agentsync.New(agentsync.Options{Tenant: agenttest.Tenant, Agent: agenttest.Agent, BrokerURL: "tcp://127.0.0.1:1", HubURL: "http://127.0.0.1:1",
 		Secret: synctest.AgentSecret}, a, db)
+}
+
+// TestLargeSales: facts carry their sale's lines (protocol 2), so a
+// batch of DefaultBatchSize facts of large baskets exceeds
+// MaxMessageBytes; the client splits it and every fact still reaches the
+// hub.
+func TestLargeSales(t *testing.T) {
+	url := synctest.Embedded(t, "127.0.0.1:0").URL()
+	hub := synctest.StartHub(t, agenttest.Tenant, url)
+	hub.SetSnapshot(t, agenttest.Small(1, 1000))
+	dir := t.TempDir()
+	n := startAgent(t, dir, url, hub.URL)
+	eventually(t, "first snapshot", n.a.Synced)
+	n.close()
+	n = startAgent(t, dir, "tcp://"+synctest.FreeAddr(t), "http://"+synctest.FreeAddr(t))
+	const sales = 80
+	for i := range sales {
+		o := agenttest.Order(fmt.Sprintf("o-%d", i), 100_00)
+		for j := range protocol.MaxOrderLines - 1 {
+			o.Lines = append(o.Lines, protocol.Line{SKU: fmt.Sprintf("sku-%d", j), Quantity: 1, UnitPrice: 1_00})
+		}
+		if _, err := n.a.Redeem(context.Background(), agent.RedeemRequest{TxnID: fmt.Sprintf("T%d", i),
+			Basket: agent.Basket{Order: o, Redeemables: []agent.Input{{Code: agenttest.CodeSummer}}}}); err != nil {
+			t.Fatalf("redeem %d: %v", i, err)
+		}
+	}
+	rs, err := n.db.Pending(context.Background(), 0, protocol.DefaultBatchSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := protocol.EncodeMessage(protocol.MsgBatch, agenttest.Tenant, agenttest.Agent, "x", 0, protocol.Batch{Redemptions: rs}); protocol.ErrorCode(err) != protocol.CodeMessageTooLarge {
+		t.Fatalf("one batch of the outbox encodes (%v): the test needs larger sales", err)
+	}
+	n.close()
+	n = startAgent(t, dir, url, hub.URL)
+	eventually(t, "drained", func() bool { return depth(t, n.db) == 0 && len(hub.Applied(agenttest.Agent)) == sales })
+	if r := hub.Applied(agenttest.Agent)[1]; r.Sale == nil || len(r.Sale.Lines) != protocol.MaxOrderLines {
+		t.Fatalf("fact without its sale: %+v", r)
+	}
 }

@@ -382,3 +382,31 @@ func compile(c *Campaign, sy symbols) *compiled {
 	}
 	return cc
 }
+
+// CompactPlaceholder replaces, in CompactOrder, a SKU or category that no
+// campaign names.
+const CompactPlaceholder = "~"
+
+// CompactOrder returns o with every SKU and category that no campaign of
+// the catalog names replaced by CompactPlaceholder (a category by ""): the
+// engine matches lines only through the names campaigns use, so the
+// compacted order gets the same decision from this catalog, and a till's
+// fact carries it in fewer bytes. Should a campaign name the placeholder
+// itself, o is returned unchanged.
+func (cat *Catalog) CompactOrder(o protocol.Order) protocol.Order {
+	if cat.sym(CompactPlaceholder) >= 0 {
+		return o
+	}
+	lines := make([]protocol.Line, len(o.Lines))
+	for i, l := range o.Lines {
+		if cat.sym(l.SKU) < 0 {
+			l.SKU = CompactPlaceholder
+		}
+		if cat.sym(l.Category) < 0 {
+			l.Category = ""
+		}
+		lines[i] = l
+	}
+	o.Lines = lines
+	return o
+}

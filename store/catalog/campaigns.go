@@ -50,6 +50,9 @@ func (c *Catalog) CreateCampaign(ctx context.Context, actor Actor, tenant protoc
 		if err != nil {
 			return fmt.Errorf("catalog: create campaign: %w", err)
 		}
+		if err := c.recordHistory(ctx, tx, tenant, rc, v, now); err != nil {
+			return err
+		}
 		if rc.Status != rules.StatusActive {
 			if err := openStop(ctx, tx, tenant, rc.ID, now); err != nil {
 				return err
@@ -96,6 +99,9 @@ func (c *Catalog) UpdateCampaign(ctx context.Context, actor Actor, tenant protoc
 		if err := putCampaign(ctx, tx, tenant, out); err != nil {
 			return err
 		}
+		if err := c.recordHistory(ctx, tx, tenant, out.Rules, v, now); err != nil {
+			return err
+		}
 		return audit(ctx, tx, tenant, actor, "campaign.update", "campaign/"+string(id), old.Rules, rc, v, now)
 	})
 	return out, err
@@ -131,6 +137,9 @@ func (c *Catalog) setStatus(ctx context.Context, actor Actor, tenant protocol.Te
 			out.StoppedAt = now
 		}
 		if err := putCampaign(ctx, tx, tenant, out); err != nil {
+			return err
+		}
+		if err := c.recordHistory(ctx, tx, tenant, out.Rules, v, now); err != nil {
 			return err
 		}
 		if st == rules.StatusStopped {

@@ -27,6 +27,7 @@ import (
 	"io"
 	"io/fs"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
@@ -59,6 +60,13 @@ type Catalog struct {
 	Rand io.Reader
 	// MaxTokenTTL bounds a token's lifetime; default DefaultMaxTokenTTL.
 	MaxTokenTTL time.Duration
+	// RulesRetention is how long a campaign's superseded state stays in
+	// the rules history for re-deriving tills' facts (RulesAt); default
+	// DefaultRulesRetention.
+	RulesRetention time.Duration
+
+	rules  rulesCache
+	stores sync.Map // agentKey -> rules.Store
 }
 
 // Defaults.
@@ -75,7 +83,7 @@ func New(ctx context.Context, db *sql.DB) (*Catalog, error) {
 	if err := store.Migrate(ctx, db, Migrations); err != nil {
 		return nil, err
 	}
-	return &Catalog{db: db, Now: time.Now, Rand: rand.Reader, MaxTokenTTL: DefaultMaxTokenTTL}, nil
+	return &Catalog{db: db, Now: time.Now, Rand: rand.Reader, MaxTokenTTL: DefaultMaxTokenTTL, RulesRetention: DefaultRulesRetention}, nil
 }
 
 // DB is the underlying database.

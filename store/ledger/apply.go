@@ -72,6 +72,9 @@ func (l *Ledger) ApplyBatches(ctx context.Context, bs []Batch) ([]Result, error)
 	if err != nil {
 		return nil, err
 	}
+	if facts.mismatch, err = l.rederive(ctx, bs, res); err != nil {
+		return nil, err
+	}
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, wrap("apply: begin", err)
@@ -150,6 +153,9 @@ type factSet struct {
 	// voided holds, per (tenant, agent), the seqs a rollback of that agent
 	// names that are voided on arrival (see signs); nil for Redeem.
 	voided map[key2]map[uint64]bool
+	// mismatch holds the facts whose effect the rules do not give, with
+	// the conflict's detail (see rederive).
+	mismatch map[factKey]string
 }
 
 func (l *Ledger) lookupFacts(ctx context.Context, bs []Batch, res []Result) (factSet, error) {
@@ -370,6 +376,9 @@ func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now ti
 	conflict := func(kind ConflictKind, other *protocol.RedemptionID, format string, args ...any) {
 		cs = append(cs, Conflict{Tenant: r.Tenant, Kind: kind, Campaign: r.Campaign, Code: r.Code, Customer: r.Customer,
 			Redemption: r.ID, Other: other, Detail: fmt.Sprintf(format, args...), At: now})
+	}
+	if d, ok := facts.mismatch[factKey{r.Tenant, r.ID.Agent, r.ID.Seq}]; ok {
+		conflict(ConflictEffectMismatch, nil, "agent %s: %s", r.ID.Agent, d)
 	}
 	if rbKind == ConflictRollbackForeign {
 		conflict(rbKind, r.Ref, "agent %s cannot roll back %s; recorded without effect", r.ID.Agent, r.Ref)

@@ -181,6 +181,9 @@ type Options struct {
 	// HLCTime turns a redemption's hybrid logical clock into a time, for the
 	// kill-switch check. Default HLCTime.
 	HLCTime func(uint64) time.Time
+	// Rules, when set, makes ApplyBatches re-derive every till fact's
+	// effect (ConflictEffectMismatch); nil takes them as reported.
+	Rules Rules
 }
 
 // Ledger is the hub's ledger. It is safe for concurrent use.
@@ -191,6 +194,7 @@ type Ledger struct {
 	policy  AllowancePolicy
 	now     func() time.Time
 	hlcTime func(uint64) time.Time
+	rules   Rules
 	// prepared holds hotStatements prepared on the pool; a transaction
 	// binds them with Tx.StmtContext. Read-only after New.
 	prepared map[string]*sql.Stmt
@@ -229,7 +233,7 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Ledger, error) {
 	if opts.HLCTime == nil {
 		opts.HLCTime = HLCTime
 	}
-	l := &Ledger{db: db, facts: opts.Facts, policy: opts.Policy, now: opts.Now, hlcTime: opts.HLCTime, prepared: map[string]*sql.Stmt{}}
+	l := &Ledger{db: db, facts: opts.Facts, policy: opts.Policy, now: opts.Now, hlcTime: opts.HLCTime, rules: opts.Rules, prepared: map[string]*sql.Stmt{}}
 	// Prepared here, before any transaction: preparing on the pool while
 	// a transaction holds a connection could wait for another one.
 	for _, q := range hotStatements() {
@@ -247,7 +251,7 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Ledger, error) {
 func hotStatements() []string {
 	qs := []string{qRecorded, qPrefetch, qCampaign, qCode, qCard, qCustomer, qCustCamp, qAllowance,
 		upCampaign, upCode, upCard, upCustomer, upAllowance, qWatermark, qAfterWatermark, upWatermark,
-		qCodesIn, qCustCampsIn}
+		qCodesIn, qCustCampsIn, qTxnFacts}
 	for _, n := range journalChunks {
 		qs = append(qs, insertJournal[n])
 	}
@@ -297,6 +301,8 @@ const (
 	ConflictAllowanceOverrun ConflictKind = "allowance_overrun"  // an agent redeemed beyond its allowance
 	ConflictPointsOverdrawn  ConflictKind = "points_overdrawn"   // more points burned than the customer had
 	ConflictFutureTime       ConflictKind = "future_time"        // the agent's clock is far ahead of the hub's
+	// ConflictEffectMismatch (rederive.go): a till's discount or points
+	// are not what the rules give its sale.
 )
 
 // MaxClockSkew is how far ahead of the hub's clock a redemption's time may

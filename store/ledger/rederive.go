@@ -1,0 +1,400 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/rules"
+)
+
+// ConflictEffectMismatch flags a till's fact whose discount or points the
+// rules do not give: the hub re-ran the decision on the sale the fact
+// carries, with the rules version the till used, and got another effect
+// (or none, or the fact carries no sale to re-run). The fact is recorded
+// all the same; the conflict names the till and the fact.
+const ConflictEffectMismatch ConflictKind = "effect_mismatch"
+
+// Rules is what re-deriving a till's decision needs of the catalog; store/
+// catalog implements it. Without it (Options.Rules nil) the ledger takes a
+// till's effects as reported.
+type Rules interface {
+	// RulesAt returns the tenant's rules as of catalog version v; found is
+	// false for a version the hub never had or no longer holds.
+	RulesAt(ctx context.Context, tenant protocol.TenantID, v uint64) (cat *rules.Catalog, found bool, err error)
+	// Presented resolves a code, gift card or token presented at agent's
+	// till at time at as the hub knows it. A *protocol.Error says the till could not have
+	// accepted it (code_unknown, or a token's verification code).
+	Presented(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, p protocol.Presented, at time.Time) (rules.Redeemable, error)
+	// AgentStore returns the store an agent sells in; found is false for
+	// an unknown agent.
+	AgentStore(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID) (st rules.Store, found bool, err error)
+}
+
+// factKey names one fact.
+type factKey struct {
+	tenant protocol.TenantID
+	agent  protocol.AgentID
+	seq    uint64
+}
+
+// rederiver re-derives the facts of one ApplyBatches call, remembering
+// what it looked up.
+type rederiver struct {
+	l      *Ledger
+	ctx    context.Context
+	cats   map[rulesKey]*rules.Catalog // nil value: not held
+	stores map[key2]*rules.Store       // nil value: unknown agent
+	memo   map[memoKey]*saleMemo
+	txns   map[txnKey][]txnFact
+	codes  map[codeKey]codeMemo
+}
+
+// codeKey names a presented plain code or gift card (a token depends on
+// the time too and is not remembered).
+type codeKey struct {
+	tenant protocol.TenantID
+	code   protocol.CodeID
+	kind   protocol.PresentedKind
+	amount int64
+}
+
+type codeMemo struct {
+	r   rules.Redeemable
+	err error
+}
+
+type rulesKey struct {
+	tenant protocol.TenantID
+	v      uint64
+}
+
+// rederive re-runs the decision of every till fact in bs (not refused as
+// a batch) and returns, per fact whose effect the rules do not give, the
+// conflict's detail. It reads (catalog and journal) before the write
+// lock is taken, as lookupFacts does.
+func (l *Ledger) rederive(ctx context.Context, bs []Batch, res []Result) (map[factKey]string, error) {
+	if l.rules == nil {
+		return nil, nil
+	}
+	rd := &rederiver{l: l, ctx: ctx, cats: map[rulesKey]*rules.Catalog{}, stores: map[key2]*rules.Store{}, memo: map[memoKey]*saleMemo{}, txns: map[txnKey][]txnFact{}, codes: map[codeKey]codeMemo{}}
+	var out map[factKey]string
+	for i, b := range bs {
+		if res[i].Err != nil {
+			continue
+		}
+		for j := range b.Redemptions {
+			r := &b.Redemptions[j]
+			if r.ID.Agent == protocol.HubSender || r.Kind == protocol.KindRollback {
+				continue
+			}
+			detail, err := rd.check(r)
+			if err != nil {
+				return nil, fmt.Errorf("ledger: re-derive %s: %w", r.ID, err)
+			}
+			if detail != "" {
+				if out == nil {
+					out = map[factKey]string{}
+				}
+				out[factKey{r.Tenant, r.ID.Agent, r.ID.Seq}] = detail
+			}
+		}
+	}
+	return out, nil
+}
+
+// check re-derives one fact: "" when the rules give what it reports.
+func (rd *rederiver) check(r *protocol.Redemption) (string, error) {
+	if r.Kind == protocol.KindBurn {
+		return "a till records no points burn", nil
+	}
+	if r.Sale == nil {
+		return "the fact carries no sale to re-derive it from", nil
+	}
+	// The facts of one sale carry the same sale: decide it once.
+	mk := memoKey{r.Tenant, r.ID.Agent, r.TxnID, r.Snapshot, r.Store, r.Currency, r.OrderID}
+	m, ok := rd.memo[mk]
+	if !ok || !reflect.DeepEqual(m.sale, r.Sale) {
+		m = &saleMemo{sale: r.Sale}
+		var err error
+		if m.detail, err = rd.decide(r, &m.dec); err != nil {
+			return "", err
+		}
+		rd.memo[mk] = m
+	}
+	if m.detail != "" {
+		return m.detail, nil
+	}
+	return rd.compare(r, m.dec)
+}
+
+// memoKey is what a sale's decision depends on besides the sale itself.
+type memoKey struct {
+	tenant   protocol.TenantID
+	agent    protocol.AgentID
+	txn      string
+	snapshot uint64
+	store    protocol.StoreID
+	currency protocol.Currency
+	order    string
+}
+
+type saleMemo struct {
+	sale   *protocol.Sale
+	dec    rules.Decision
+	detail string // the sale itself cannot be re-derived
+}
+
+// decide re-runs the decision r's sale carries into d, or returns why it
+// cannot.
+func (rd *rederiver) decide(r *protocol.Redemption, out *rules.Decision) (string, error) {
+	s := r.Sale
+	if err := s.Validate(r.Currency); err != nil {
+		return "its sale is invalid: " + protocol.PublicError(err).Message, nil
+	}
+	cat, err := rd.rulesAt(r.Tenant, r.Snapshot)
+	if err != nil || cat == nil {
+		return fmt.Sprintf("rules version %d is not held by the hub (never published, or older than the rules history kept)", r.Snapshot), err
+	}
+	st, err := rd.store(r.Tenant, r.ID.Agent)
+	if err != nil || st == nil {
+		return "the agent is unknown to the catalog", err
+	}
+	if r.Store != st.ID {
+		return fmt.Sprintf("reported store %q, the agent sells in %q", r.Store, st.ID), nil
+	}
+	at := time.UnixMilli(s.At)
+	req := rules.Request{Tenant: r.Tenant, Order: protocol.Order{ID: r.OrderID, Currency: r.Currency, Lines: s.Lines, Shipping: s.Shipping},
+		Customer: s.Customer, Store: *st, Now: at}
+	for _, p := range s.Presented {
+		red, err := rd.presented(r.Tenant, r.ID.Agent, p, at)
+		if pe := protocolError(err); pe != nil {
+			return fmt.Sprintf("presented %s: %s", p.Code, pe.Message), nil
+		}
+		if err != nil {
+			return "", err
+		}
+		req.Redeemables = append(req.Redeemables, red)
+	}
+	if len(s.Budgets) > 0 {
+		req.Budgets = make(map[protocol.CampaignID]rules.Budget, len(s.Budgets))
+		for _, b := range s.Budgets {
+			req.Budgets[b.Campaign] = rules.Budget{Count: b.Count, Amount: b.Amount}
+		}
+	}
+	*out = rules.Evaluate(cat, req)
+	if out.Error != nil {
+		return "the rules refuse the sale: " + out.Error.Message, nil
+	}
+	return "", nil
+}
+
+// compare checks r's effect against the re-derived decision d.
+func (rd *rederiver) compare(r *protocol.Redemption, d rules.Decision) (string, error) {
+	if r.OrderTot != d.Subtotal {
+		return fmt.Sprintf("order total %d, the sale's lines make %d", r.OrderTot, d.Subtotal), nil
+	}
+	prior, err := rd.prior(r)
+	if err != nil {
+		return "", err
+	}
+	switch r.Kind {
+	case protocol.KindRedeem:
+		res, ok := result(d, r.Campaign, r.Code)
+		if !ok {
+			return fmt.Sprintf("the rules give nothing for campaign %s%s on this sale", r.Campaign, codeSuffix(r.Code)), nil
+		}
+		if got := res.Discount + res.ShippingDiscount; r.Discount != got {
+			return fmt.Sprintf("discount %d, the rules give %d", r.Discount, got), nil
+		}
+		if r.Points != -res.PointsBurned {
+			return fmt.Sprintf("points %d, the rules give %d", r.Points, -res.PointsBurned), nil
+		}
+		if prior.n > 0 {
+			return fmt.Sprintf("transaction %q already redeemed campaign %s%s", r.TxnID, r.Campaign, codeSuffix(r.Code)), nil
+		}
+	case protocol.KindEarn:
+		var total int64
+		var each []int64
+		for _, e := range d.Earnings {
+			if e.Campaign == r.Campaign {
+				total += e.Points
+				each = append(each, e.Points)
+			}
+		}
+		if !slices.Contains(each, r.Points) {
+			return fmt.Sprintf("points %d, the rules give %s", r.Points, pointsList(each)), nil
+		}
+		if prior.points+r.Points > total {
+			return fmt.Sprintf("transaction %q earns %d points of %s in all, the rules give %d", r.TxnID, prior.points+r.Points, r.Campaign, total), nil
+		}
+	}
+	return "", nil
+}
+
+func protocolError(err error) *protocol.Error {
+	if pe, ok := err.(*protocol.Error); ok {
+		return pe
+	}
+	return nil
+}
+
+// result is the applied result of campaign (and code: "" for an automatic
+// campaign) in d.
+func result(d rules.Decision, campaign protocol.CampaignID, code protocol.CodeID) (rules.Result, bool) {
+	for _, res := range d.Results {
+		if res.Applied && res.Campaign == campaign && res.Code == code && (code != "" || res.Index < 0) {
+			return res, true
+		}
+	}
+	return rules.Result{}, false
+}
+
+func codeSuffix(code protocol.CodeID) string {
+	if code == "" {
+		return ""
+	}
+	return " (code " + string(code) + ")"
+}
+
+func pointsList(ps []int64) string {
+	if len(ps) == 0 {
+		return "none"
+	}
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = strconv.FormatInt(p, 10)
+	}
+	return strings.Join(s, " or ")
+}
+
+func (rd *rederiver) presented(t protocol.TenantID, a protocol.AgentID, p protocol.Presented, at time.Time) (rules.Redeemable, error) {
+	if p.Kind == protocol.PresentedToken {
+		return rd.l.rules.Presented(rd.ctx, t, a, p, at)
+	}
+	k := codeKey{t, p.Code, p.Kind, p.Amount}
+	if m, ok := rd.codes[k]; ok {
+		return m.r, m.err
+	}
+	r, err := rd.l.rules.Presented(rd.ctx, t, a, p, at)
+	if err == nil || protocolError(err) != nil {
+		rd.codes[k] = codeMemo{r, err}
+	}
+	return r, err
+}
+
+func (rd *rederiver) rulesAt(t protocol.TenantID, v uint64) (*rules.Catalog, error) {
+	k := rulesKey{t, v}
+	if cat, ok := rd.cats[k]; ok {
+		return cat, nil
+	}
+	cat, found, err := rd.l.rules.RulesAt(rd.ctx, t, v)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		cat = nil
+	}
+	rd.cats[k] = cat
+	return cat, nil
+}
+
+func (rd *rederiver) store(t protocol.TenantID, a protocol.AgentID) (*rules.Store, error) {
+	k := key2{string(t), string(a)}
+	if st, ok := rd.stores[k]; ok {
+		return st, nil
+	}
+	st, found, err := rd.l.rules.AgentStore(rd.ctx, t, a)
+	if err != nil {
+		return nil, err
+	}
+	var p *rules.Store
+	if found {
+		p = &st
+	}
+	rd.stores[k] = p
+	return p, nil
+}
+
+// priorFacts are the other facts of the same kind, transaction, campaign
+// and code as a fact: recorded in the journal, or earlier in this call.
+type priorFacts struct {
+	n      int64
+	points int64
+}
+
+func (rd *rederiver) prior(r *protocol.Redemption) (priorFacts, error) {
+	tk := txnKey{r.Tenant, r.ID.Agent, r.TxnID}
+	rows, ok := rd.txns[tk]
+	if !ok {
+		var err error
+		if rows, err = rd.journalFacts(tk); err != nil {
+			return priorFacts{}, err
+		}
+	}
+	var p priorFacts
+	for _, f := range rows {
+		if f.seq != r.ID.Seq && f.kind == r.Kind && f.campaign == r.Campaign && f.code == r.Code {
+			p.n++
+			p.points += f.points
+		}
+	}
+	// Later facts of this call see this one (once, should it repeat).
+	if !slices.ContainsFunc(rows, func(f txnFact) bool { return f.seq == r.ID.Seq }) {
+		rows = append(rows, txnFact{seq: r.ID.Seq, kind: r.Kind, campaign: r.Campaign, code: r.Code, points: r.Points})
+	}
+	rd.txns[tk] = rows
+	return p, nil
+}
+
+type txnKey struct {
+	tenant protocol.TenantID
+	agent  protocol.AgentID
+	txn    string
+}
+
+// txnFact is one redeem or earn fact of a till's transaction.
+type txnFact struct {
+	seq      uint64
+	kind     protocol.RedemptionKind
+	campaign protocol.CampaignID
+	code     protocol.CodeID
+	points   int64
+}
+
+// journalFacts are the recorded redeem and earn facts of a transaction.
+func (rd *rederiver) journalFacts(k txnKey) ([]txnFact, error) {
+	rows, err := rd.l.prepared[qTxnFacts].QueryContext(rd.ctx, string(k.tenant), string(k.agent), k.txn)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []txnFact
+	for rows.Next() {
+		var f txnFact
+		var entry, campaign, code string
+		var seq int64
+		if err := rows.Scan(&seq, &entry, &campaign, &code, &f.points); err != nil {
+			return nil, err
+		}
+		f.seq, f.campaign, f.code = uint64(seq), protocol.CampaignID(campaign), protocol.CodeID(code)
+		switch entry {
+		case entryName(protocol.KindRedeem):
+			f.kind = protocol.KindRedeem
+		case entryName(protocol.KindEarn):
+			f.kind = protocol.KindEarn
+		default:
+			continue
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// qTxnFacts lists a till transaction's facts (index ledger_journal_txn).
+const qTxnFacts = `SELECT seq, entry, campaign, code, points FROM ledger_journal WHERE tenant = ? AND agent = ? AND txn_id = ?`
