@@ -52,7 +52,7 @@ func TestEffectRederived(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	p := startProcAs(t, bin, dir, h.Broker.URL(), "http://"+h.HTTPAddr(), secret)
+	p := startProcAs(t, bin, dir, h.Broker.URL(), "http://"+h.HTTPAddr(), secret, hubKeyOf(t, h))
 	waitFor(t, "first sync with an allowance", func() bool {
 		st := p.status(t)
 		for _, al := range st.Allowances {
@@ -83,7 +83,7 @@ func TestEffectRederived(t *testing.T) {
 
 	// Offline: percent code, amount token, auto promotion alone, a small
 	// basket the promotion does not reach, and points earned on their own.
-	off := startProcAs(t, bin, dir, "", "", secret)
+	off := startProcAs(t, bin, dir, "", "", secret, hubKeyOf(t, h))
 	if st := off.status(t); st.Online {
 		t.Fatalf("not offline: %+v", st)
 	}
@@ -116,7 +116,7 @@ func TestEffectRederived(t *testing.T) {
 	if _, err := h.Catalog.StopCampaign(ctx, catalog.System, agenttest.Tenant, "five"); err != nil {
 		t.Fatal(err)
 	}
-	on := startProcAs(t, bin, dir, h.Broker.URL(), "http://"+h.HTTPAddr(), secret)
+	on := startProcAs(t, bin, dir, h.Broker.URL(), "http://"+h.HTTPAddr(), secret, hubKeyOf(t, h))
 	waitFor(t, "offline sales reconciled", func() bool {
 		st := on.status(t)
 		return st.Online && st.OutboxDepth == 0 && st.AckedWatermark == st.LastSeq
