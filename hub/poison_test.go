@@ -107,8 +107,12 @@ func TestPoisonFactDoesNotStallTill(t *testing.T) {
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a.Logger = quiet
+	hubKey, err := h.Catalog.HubPublicKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	c, err := agentsync.New(agentsync.Options{Tenant: "acme", Agent: "till-1", BrokerURL: h.Broker.URL(), HubURL: "http://" + h.HTTPAddr(),
-		Secret: secret, FlushEvery: 20 * time.Millisecond, ResendAfter: 500 * time.Millisecond, HTTPRetries: 1, Logger: quiet}, a, db)
+		Secret: secret, HubKey: hubKey, FlushEvery: 20 * time.Millisecond, ResendAfter: 500 * time.Millisecond, HTTPRetries: 1, Logger: quiet}, a, db)
 	if err != nil {
 		t.Fatal(err)
 	}
