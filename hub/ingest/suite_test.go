@@ -36,7 +36,7 @@ type brokerEnv struct {
 
 const tenant protocol.TenantID = "acme"
 
-var agents = []protocol.AgentID{"till-1", "till-2", "till-3", "till-4", "till-5", "till-6", "till-7", "till-8"}
+var agents = []protocol.AgentID{"till-1", "till-2", "till-3", "till-4", "till-5", "till-6", "till-7", "till-8", "till-9"}
 
 func agentPassword(a protocol.AgentID) string { return "secret-" + string(a) }
 
