@@ -514,8 +514,8 @@ const (
 )
 
 // advanceWatermark moves the agent's contiguous watermark over every seq
-// now recorded (applied or quarantined) and returns the Ack: the watermark and the seqs recorded
-// beyond it (at most MaxAckBeyond).
+// now recorded, applied or quarantined, and returns the Ack: the watermark
+// and the seqs recorded beyond it (at most MaxAckBeyond).
 func advanceWatermark(s *state, t protocol.TenantID, a protocol.AgentID, now time.Time) (protocol.Ack, error) {
 	var wm int64
 	err := s.queryRow(qWatermark, []any{&wm}, string(t), string(a))
