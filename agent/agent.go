@@ -304,7 +304,17 @@ type decision struct {
 	offline  bool
 	customer *protocol.Customer
 	grants   map[protocol.CampaignID]uint64 // allowance grant numbers evaluated with
-	sale     *protocol.Sale                 // the decision's inputs, for the hub to re-derive it
+	req      rules.Request                  // what the engine was asked
+	sale     *protocol.Sale                 // req as a fact carries it (sale), made once
+}
+
+// saleOf is what the decision's facts carry for the hub to re-derive it,
+// made on first use: Validate never needs it.
+func (d *decision) saleOf() *protocol.Sale {
+	if d.sale == nil {
+		d.sale = saleOf(d.v.cat, d.req)
+	}
+	return d.sale
 }
 
 // prepare checks the preconditions every decision shares.
@@ -401,7 +411,7 @@ func (a *Agent) evaluate(ctx context.Context, b Basket, noEarn bool) (*decision,
 	if d.dec.Error != nil {
 		return nil, d.dec.Error
 	}
-	d.sale = saleOf(v.cat, req)
+	d.req = req
 	return d, nil
 }
 

@@ -212,7 +212,7 @@ func (a *Agent) earnFacts(d *decision, txn string, o protocol.Order) []agentdb.F
 
 func (a *Agent) redemption(d *decision, txn string, o protocol.Order) protocol.Redemption {
 	rd := protocol.Redemption{ID: protocol.RedemptionID{Agent: a.ID}, Tenant: a.Tenant, Store: d.v.snap.Store.ID, TxnID: txn,
-		OrderID: o.ID, Currency: o.Currency, OrderTot: o.Subtotal(), Offline: d.offline, Snapshot: d.v.snap.Version, Sale: d.sale}
+		OrderID: o.ID, Currency: o.Currency, OrderTot: o.Subtotal(), Offline: d.offline, Snapshot: d.v.snap.Version, Sale: d.saleOf()}
 	if d.customer != nil {
 		rd.Customer = d.customer.ID
 	}

@@ -196,6 +196,13 @@ func (rd *rederiver) decide(r *protocol.Redemption, out *rules.Decision) (string
 
 // compare checks r's effect against the re-derived decision d.
 func (rd *rederiver) compare(r *protocol.Redemption, d rules.Decision) (string, error) {
+	var cust protocol.CustomerID
+	if r.Sale.Customer != nil {
+		cust = r.Sale.Customer.ID
+	}
+	if r.Customer != cust {
+		return fmt.Sprintf("customer %q, the sale's is %q", r.Customer, cust), nil
+	}
 	if r.OrderTot != d.Subtotal {
 		return fmt.Sprintf("order total %d, the sale's lines make %d", r.OrderTot, d.Subtotal), nil
 	}
