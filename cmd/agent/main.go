@@ -80,6 +80,18 @@ type Config struct {
 	// the runtime's default (or GOMEMLIMIT). It keeps the heap's peak, when
 	// a large snapshot is decoded, within a till's budget.
 	MemoryLimitMB int
+	// POSTokenFile holds the POS API's access token
+	// (PUNCHCARD_POS_TOKEN_FILE); default <DataDir>/agent.DefaultPOSTokenFile.
+	// The agent creates it (mode 0640) with a random token on first start.
+	POSTokenFile string
+	// POSTokenOff turns the POS API token off (PUNCHCARD_POS_TOKEN_OFF),
+	// for a POS that cannot send it yet: allowed on a loopback listener
+	// only. The browser, Host and Content-Type checks stay on.
+	POSTokenOff bool
+	// POSHosts are extra host names the POS API accepts in the Host
+	// header (PUNCHCARD_POS_ALLOWED_HOSTS, comma-separated), for a POS
+	// reaching the till over the LAN by name.
+	POSHosts []string
 }
 
 // Main is the program, separated from main() so tests can run it.
@@ -119,6 +131,13 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.StringVar(&c.SecretFile, "secret-file", env("SECRET_FILE", c.SecretFile), "file holding the agent secret ($PUNCHCARD_SECRET_FILE)")
 	fs.StringVar(&c.DataDir, "data-dir", env("DATA_DIR", c.DataDir), "data directory ($PUNCHCARD_DATA_DIR)")
 	fs.StringVar(&c.Listen, "listen", env("LISTEN", c.Listen), "POS API listen address, loopback by default ($PUNCHCARD_LISTEN)")
+	fs.StringVar(&c.POSTokenFile, "pos-token-file", env("POS_TOKEN_FILE", c.POSTokenFile), "POS API token file, created on first start; default <data-dir>/"+agent.DefaultPOSTokenFile+" ($PUNCHCARD_POS_TOKEN_FILE)")
+	tokenOff, err := strconv.ParseBool(env("POS_TOKEN_OFF", strconv.FormatBool(c.POSTokenOff)))
+	if err != nil {
+		return fmt.Errorf("PUNCHCARD_POS_TOKEN_OFF: %w", err)
+	}
+	fs.BoolVar(&c.POSTokenOff, "pos-token-off", tokenOff, "serve the POS API without its token; loopback -listen only ($PUNCHCARD_POS_TOKEN_OFF)")
+	hosts := fs.String("pos-allowed-hosts", env("POS_ALLOWED_HOSTS", strings.Join(c.POSHosts, ",")), "host names besides loopback and localhost the POS API answers to, comma-separated ($PUNCHCARD_POS_ALLOWED_HOSTS)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", c.LogLevel), "debug, info, warn or error ($PUNCHCARD_LOG_LEVEL)")
 	memDef := c.MemoryLimitMB
 	if v := getenv("PUNCHCARD_MEMORY_LIMIT_MB"); v != "" {
@@ -131,6 +150,12 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.IntVar(&c.MemoryLimitMB, "memory-limit-mb", memDef, "soft memory limit in MiB, 0 = runtime default ($PUNCHCARD_MEMORY_LIMIT_MB)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	c.POSHosts = nil
+	for _, h := range strings.Split(*hosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			c.POSHosts = append(c.POSHosts, h)
+		}
 	}
 	if err := protocol.ValidateID("tenant", c.Tenant); err != nil {
 		return err
@@ -208,9 +233,33 @@ func (m *Main) Run(ctx context.Context) error {
 	} else {
 		log.Warn("agent: no hub configured: offline only")
 	}
+	if c.POSTokenOff {
+		log.Warn("agent: the POS API token is off (-pos-token-off): any local program can drive the POS API")
+	} else {
+		path := c.POSTokenFile
+		if path == "" {
+			path = filepath.Join(c.DataDir, agent.DefaultPOSTokenFile)
+		}
+		tok, created, err := agent.LoadPOSToken(path)
+		if err != nil {
+			return err
+		}
+		if created {
+			log.Info("agent: created the POS API token; the POS sends it as Authorization: Bearer", "file", path)
+		}
+		a.POSToken = tok
+	}
+	a.POSHosts = c.POSHosts
+	if c.POSTokenOff && !loopbackListen(c.Listen) {
+		return fmt.Errorf("listen: -listen %s reaches beyond loopback: the POS API needs its token there (drop -pos-token-off)", c.Listen)
+	}
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	if ta, ok := ln.Addr().(*net.TCPAddr); c.POSTokenOff && (!ok || !ta.IP.IsLoopback()) {
+		ln.Close()
+		return fmt.Errorf("listen: the POS API listens on %s, beyond loopback: it needs its token there (drop -pos-token-off)", ln.Addr())
 	}
 	m.ln = ln
 	m.server = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
@@ -218,6 +267,20 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() { m.done <- m.server.Serve(ln) }()
 	fmt.Fprintf(m.Stdout, "punchcard agent listening on http://%s\n", ln.Addr())
 	return nil
+}
+
+// loopbackListen reports whether a listen address is on loopback only
+// (an empty host or 0.0.0.0 is every interface).
+func loopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Addr is the POS API's address once Run returned.
