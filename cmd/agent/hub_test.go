@@ -25,9 +25,19 @@ import (
 // for tokens and a loyalty program (1 point per 1.00 after discounts). It returns the hub and the agent's secret.
 func runHub(t *testing.T) (*hub.Hub, string) {
 	t.Helper()
+	return runHubWith(t, nil)
+}
+
+// runHubWith is runHub with the hub's options changed by edit (when set).
+func runHubWith(t *testing.T, edit func(*hub.Options)) (*hub.Hub, string) {
+	t.Helper()
 	ctx := context.Background()
-	h, err := hub.Open(ctx, hub.Options{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "-",
-		BootstrapKey: "bootstrap-key-for-agent-tests-0123456789", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	opts := hub.Options{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "-",
+		BootstrapKey: "bootstrap-key-for-agent-tests-0123456789", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if edit != nil {
+		edit(&opts)
+	}
+	h, err := hub.Open(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

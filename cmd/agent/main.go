@@ -29,6 +29,7 @@ import (
 	agentsync "github.com/punchcard/punchcard/agent/sync"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/store/agentdb"
+	"github.com/punchcard/punchcard/tlsconf"
 )
 
 // Defaults.
@@ -92,6 +93,16 @@ type Config struct {
 	// header (PUNCHCARD_POS_ALLOWED_HOSTS, comma-separated), for a POS
 	// reaching the till over the LAN by name.
 	POSHosts []string
+	// CAFile is a PEM file of the CA certificates that verify the hub
+	// over TLS (PUNCHCARD_CA_FILE), for an https:// -hub-url and an
+	// ssl:// (tls://, mqtts://) -mqtt-url; default the system roots. A hub
+	// with a self-signed certificate: that certificate is the CA file.
+	CAFile string
+	// HubCertSHA256 pins the hub: SHA-256 fingerprints
+	// (PUNCHCARD_HUB_CERT_SHA256, comma-separated) of which one must be a
+	// certificate of the verified chain. It narrows verification, never
+	// replaces it.
+	HubCertSHA256 []string
 }
 
 // Main is the program, separated from main() so tests can run it.
@@ -137,6 +148,8 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 		return fmt.Errorf("PUNCHCARD_POS_TOKEN_OFF: %w", err)
 	}
 	fs.BoolVar(&c.POSTokenOff, "pos-token-off", tokenOff, "serve the POS API without its token; loopback -listen only ($PUNCHCARD_POS_TOKEN_OFF)")
+	fs.StringVar(&c.CAFile, "ca-file", env("CA_FILE", c.CAFile), "PEM CA certificates verifying the hub's TLS; default the system roots ($PUNCHCARD_CA_FILE)")
+	pins := fs.String("hub-cert-sha256", env("HUB_CERT_SHA256", strings.Join(c.HubCertSHA256, ",")), "SHA-256 fingerprints, one of which the hub's verified TLS chain must hold, comma-separated ($PUNCHCARD_HUB_CERT_SHA256)")
 	hosts := fs.String("pos-allowed-hosts", env("POS_ALLOWED_HOSTS", strings.Join(c.POSHosts, ",")), "host names besides loopback and localhost the POS API answers to, comma-separated ($PUNCHCARD_POS_ALLOWED_HOSTS)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", c.LogLevel), "debug, info, warn or error ($PUNCHCARD_LOG_LEVEL)")
 	memDef := c.MemoryLimitMB
@@ -151,12 +164,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	c.POSHosts = nil
-	for _, h := range strings.Split(*hosts, ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			c.POSHosts = append(c.POSHosts, h)
-		}
-	}
+	c.POSHosts, c.HubCertSHA256 = splitList(*hosts), splitList(*pins)
 	if err := protocol.ValidateID("tenant", c.Tenant); err != nil {
 		return err
 	}
@@ -175,6 +183,11 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	}
 	if c.HubURL != "" && c.Secret == "" {
 		return errors.New("a secret is required to sync (-secret-file or $PUNCHCARD_SECRET)")
+	}
+	if c.CAFile != "" || len(c.HubCertSHA256) > 0 {
+		if c.HubURL == "" || !tlsURL(c.HubURL) || !tlsURL(c.MQTTURL) {
+			return errors.New("-ca-file and -hub-cert-sha256 verify TLS: use an https:// -hub-url and an ssl:// -mqtt-url")
+		}
 	}
 	return nil
 }
@@ -222,8 +235,17 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	if c.HubURL != "" {
+		tc, err := tlsconf.Client(c.CAFile, c.HubCertSHA256)
+		if err != nil {
+			return err
+		}
+		for _, u := range []string{c.HubURL, c.MQTTURL} {
+			if plainRemote(u) {
+				log.Warn("agent: SENDS ITS SECRET IN CLEAR: the hub is reached without TLS beyond loopback; use https:// and ssl:// (docs/agent.md)", "url", u)
+			}
+		}
 		s, err := agentsync.New(agentsync.Options{Tenant: a.Tenant, Agent: a.ID, BrokerURL: c.MQTTURL, HubURL: strings.TrimRight(c.HubURL, "/"),
-			Secret: c.Secret, Logger: log}, a, db)
+			Secret: c.Secret, Logger: log, TLS: tc}, a, db)
 		if err != nil {
 			return err
 		}
@@ -267,6 +289,38 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() { m.done <- m.server.Serve(ln) }()
 	fmt.Fprintf(m.Stdout, "punchcard agent listening on http://%s\n", ln.Addr())
 	return nil
+}
+
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// tlsURL reports whether a hub or broker URL uses TLS.
+func tlsURL(u string) bool {
+	scheme, _, _ := strings.Cut(strings.ToLower(u), "://")
+	switch scheme {
+	case "https", "ssl", "tls", "mqtts", "mqtt+ssl", "tcps":
+		return true
+	}
+	return false
+}
+
+// plainRemote reports whether u is a plaintext URL to a host beyond
+// loopback.
+func plainRemote(u string) bool {
+	if tlsURL(u) {
+		return false
+	}
+	_, rest, _ := strings.Cut(u, "://")
+	host, _, _ := strings.Cut(rest, "/")
+	return !loopbackListen(host) && !loopbackListen(host+":0")
 }
 
 // loopbackListen reports whether a listen address is on loopback only

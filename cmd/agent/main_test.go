@@ -106,10 +106,26 @@ func buildAgent(t testing.TB) string {
 }
 
 type proc struct {
-	cmd   *exec.Cmd
-	base  string
-	token string // the POS API token, from the data dir
+	cmd    *exec.Cmd
+	base   string
+	token  string        // the POS API token, from the data dir
+	stderr *lockedBuffer // the agent's log
 }
+
+// lockedBuffer is the agent's stderr, written by exec's copier while the
+// test reads it.
+type lockedBuffer struct {
+	mu gosync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // do sends a POS API request as the POS does: with the token and, with a
 // body, as JSON.
@@ -132,15 +148,21 @@ func startProc(t testing.TB, bin, dataDir, brokerURL, hubURL string) *proc {
 
 func startProcAs(t testing.TB, bin, dataDir, brokerURL, hubURL, secret string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, "-tenant", string(agenttest.Tenant), "-agent", string(agenttest.Agent), "-data-dir", dataDir,
-		"-listen", "127.0.0.1:0", "-hub-url", hubURL, "-mqtt-url", brokerURL, "-log-level", "warn")
+	return startProcArgs(t, bin, dataDir, brokerURL, hubURL, secret)
+}
+
+// startProcArgs is startProcAs with extra flags.
+func startProcArgs(t testing.TB, bin, dataDir, brokerURL, hubURL, secret string, extra ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"-tenant", string(agenttest.Tenant), "-agent", string(agenttest.Agent), "-data-dir", dataDir,
+		"-listen", "127.0.0.1:0", "-hub-url", hubURL, "-mqtt-url", brokerURL, "-log-level", "warn"}, extra...)...)
 	cmd.Env = append(os.Environ(), "PUNCHCARD_SECRET="+secret)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +176,7 @@ func startProcAs(t testing.TB, bin, dataDir, brokerURL, hubURL, secret string) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &proc{cmd: cmd, base: url, token: token}
+	return &proc{cmd: cmd, base: url, token: token, stderr: stderr}
 }
 
 func (p *proc) status(t testing.TB) agent.Status {
