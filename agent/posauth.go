@@ -142,7 +142,7 @@ func (a *Agent) guard(next http.Handler) http.Handler {
 			refuse(w, protocol.NewError(protocol.CodeBrowserRefused))
 			return
 		}
-		if a.POSToken != "" && !(r.Method == http.MethodGet && r.URL.Path == "/healthz") {
+		if a.POSToken != "" && !((r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.Path == "/healthz") {
 			got := sha256.Sum256([]byte(bearer(r.Header.Get("Authorization"))))
 			if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 				refuse(w, protocol.NewError(protocol.CodePOSTokenInvalid))

@@ -454,6 +454,8 @@ func TestRunPOSToken(t *testing.T) {
 			var once gosync.Once
 			closers[m] = func() { once.Do(func() { m.Close() }) }
 			t.Cleanup(closers[m])
+		} else {
+			m.Close()
 		}
 		return m, err
 	}

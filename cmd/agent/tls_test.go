@@ -199,8 +199,9 @@ func TestParseFlagsTLS(t *testing.T) {
 		m.Stdout = io.Discard
 		m.Config = Config{Tenant: "acme", Agent: "till-1", DataDir: t.TempDir(), Listen: "127.0.0.1:0", LogLevel: "error",
 			HubURL: "https://127.0.0.1:1", MQTTURL: "ssl://127.0.0.1:1", Secret: "s", CAFile: t.TempDir() + "/missing.pem"}
-		if err := m.Run(context.Background()); err == nil {
-			m.Close()
+		err := m.Run(context.Background())
+		m.Close()
+		if err == nil {
 			t.Fatal("a missing CA file was accepted")
 		}
 	})
