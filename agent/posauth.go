@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"mime"
 	"net"
@@ -108,9 +109,11 @@ func ReadPOSToken(path string) (string, error) {
 	if runtime.GOOS != "windows" && st.Mode().Perm()&0o007 != 0 {
 		return "", fmt.Errorf("pos token: %s is readable by every user (mode %#o); chmod 0640 it", path, st.Mode().Perm())
 	}
-	b := make([]byte, 1024)
-	n, _ := f.Read(b)
-	token := strings.TrimSpace(string(b[:n]))
+	b, err := io.ReadAll(io.LimitReader(f, 1024))
+	if err != nil {
+		return "", fmt.Errorf("pos token: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
 	if len(token) < minPOSToken || strings.ContainsAny(token, " \t\r\n") {
 		return "", fmt.Errorf("pos token: %s must hold one token of at least %d characters and no spaces", path, minPOSToken)
 	}
