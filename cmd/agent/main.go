@@ -234,6 +234,26 @@ func (m *Main) Run(ctx context.Context) error {
 			log.Warn("agent: the hub's snapshot is for another store", "snapshot_store", st.Store, "flag_store", c.Store)
 		}
 	}
+	if c.POSTokenOff {
+		log.Warn("agent: the POS API token is off (-pos-token-off): any local program can drive the POS API")
+	} else {
+		path := c.POSTokenFile
+		if path == "" {
+			path = filepath.Join(c.DataDir, agent.DefaultPOSTokenFile)
+		}
+		tok, created, err := agent.LoadPOSToken(path)
+		if err != nil {
+			return err
+		}
+		if created {
+			log.Info("agent: created the POS API token; the POS sends it as Authorization: Bearer", "file", path)
+		}
+		a.POSToken = tok
+	}
+	a.POSHosts = c.POSHosts
+	if c.POSTokenOff && !loopbackListen(c.Listen) {
+		return fmt.Errorf("listen: -listen %s reaches beyond loopback: the POS API needs its token there (drop -pos-token-off)", c.Listen)
+	}
 	if c.HubURL != "" {
 		tc, err := tlsconf.Client(c.CAFile, c.HubCertSHA256)
 		if err != nil {
@@ -254,26 +274,6 @@ func (m *Main) Run(ctx context.Context) error {
 		a.SetLink(s)
 	} else {
 		log.Warn("agent: no hub configured: offline only")
-	}
-	if c.POSTokenOff {
-		log.Warn("agent: the POS API token is off (-pos-token-off): any local program can drive the POS API")
-	} else {
-		path := c.POSTokenFile
-		if path == "" {
-			path = filepath.Join(c.DataDir, agent.DefaultPOSTokenFile)
-		}
-		tok, created, err := agent.LoadPOSToken(path)
-		if err != nil {
-			return err
-		}
-		if created {
-			log.Info("agent: created the POS API token; the POS sends it as Authorization: Bearer", "file", path)
-		}
-		a.POSToken = tok
-	}
-	a.POSHosts = c.POSHosts
-	if c.POSTokenOff && !loopbackListen(c.Listen) {
-		return fmt.Errorf("listen: -listen %s reaches beyond loopback: the POS API needs its token there (drop -pos-token-off)", c.Listen)
 	}
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
