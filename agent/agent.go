@@ -79,6 +79,15 @@ type Agent struct {
 	// re-enrolled agent id would otherwise reuse seqs the hub already
 	// applied, and the hub would drop those redemptions as duplicates.
 	RequireWatermark bool
+	// POSToken, when set, is the token every POS API call but GET /healthz
+	// must carry (Authorization: Bearer; see LoadPOSToken and posauth.go).
+	// Empty turns the check off: cmd/agent allows that on a loopback
+	// listener only. Read when Handler is called.
+	POSToken string
+	// POSHosts are host names (or addresses), besides localhost and
+	// loopback addresses, that the POS API accepts in a request's Host
+	// header: the till's own name when the POS reaches it over the LAN.
+	POSHosts []string
 
 	db        *agentdb.DB
 	link      atomic.Pointer[linkBox]

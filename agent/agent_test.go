@@ -61,6 +61,7 @@ func newEnv(t *testing.T, snap *snapshot.Snapshot) *env {
 	e.now.Store(&n)
 	a.Now = func() time.Time { return *e.now.Load() }
 	a.SetLink(e.link)
+	a.POSToken = agenttest.POSToken
 	if snap != nil {
 		if _, err := a.ApplySnapshot(ctx, agenttest.Encode(t, snap), "etag"); err != nil {
 			t.Fatal(err)
@@ -87,16 +88,27 @@ func (r reply) code() string {
 func (e *env) post(t *testing.T, path string, body any) reply {
 	t.Helper()
 	b, _ := json.Marshal(body)
-	resp, err := http.Post(e.srv.URL+path, "application/json", bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return readReply(t, resp)
+	return e.do(t, http.MethodPost, path, "application/json", bytes.NewReader(b))
 }
 
 func (e *env) get(t *testing.T, path string) reply {
 	t.Helper()
-	resp, err := http.Get(e.srv.URL + path)
+	return e.do(t, http.MethodGet, path, "", nil)
+}
+
+// do sends a request as the POS does: with the token and, when body is set,
+// with ctype.
+func (e *env) do(t *testing.T, method, path, ctype string, body io.Reader) reply {
+	t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	agenttest.AuthorizePOS(req, agenttest.POSToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,11 +222,7 @@ func TestValidate(t *testing.T) {
 		})
 	}
 	t.Run("ErrInvalidInput", func(t *testing.T) {
-		resp, err := http.Post(e.srv.URL+"/v1/validate", "application/json", strings.NewReader(`{"order": 5}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r := readReply(t, resp); r.Status != 400 || r.code() != string(protocol.CodeInvalidInput) {
+		if r := e.do(t, http.MethodPost, "/v1/validate", "application/json", strings.NewReader(`{"order": 5}`)); r.Status != 400 || r.code() != string(protocol.CodeInvalidInput) {
 			t.Fatalf("bad json: %d %s", r.Status, r.Raw)
 		}
 		if r := e.post(t, "/v1/validate", agent.Basket{Order: protocol.Order{Currency: "eur"}}); r.Status != 400 {

@@ -38,6 +38,7 @@ func benchServer(b *testing.B) *httptest.Server {
 		b.Fatal(err)
 	}
 	a.Logger = discardLogger()
+	a.POSToken = agenttest.POSToken
 	if _, err := a.ApplySnapshot(ctx, agenttest.Encode(b, agenttest.Large(benchCampaigns, benchCodes)), "large"); err != nil {
 		b.Fatal(err)
 	}
@@ -59,7 +60,13 @@ func (l latencies) report(b *testing.B) {
 }
 
 func postBench(b *testing.B, c *http.Client, url string, body []byte) {
-	resp, err := c.Post(url, "application/json", bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	agenttest.AuthorizePOS(req, agenttest.POSToken)
+	resp, err := c.Do(req)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -64,6 +64,7 @@ func handlerFor(tb testing.TB, sync store.Sync) http.Handler {
 		tb.Fatal(err)
 	}
 	a.Logger = discardLogger()
+	a.POSToken = agenttest.POSToken
 	if _, err := a.ApplySnapshot(ctx, agenttest.Encode(tb, agenttest.Small(1, 1000)), "e"); err != nil {
 		tb.Fatal(err)
 	}
@@ -93,7 +94,10 @@ func checkReply(t *testing.T, rec *httptest.ResponseRecorder) {
 
 func serve(h http.Handler, endpoint string, body []byte) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/"+endpoint, bytes.NewReader(body)))
+	req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8089/v1/"+endpoint, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	agenttest.AuthorizePOS(req, agenttest.POSToken)
+	h.ServeHTTP(rec, req)
 	return rec
 }
 

@@ -24,6 +24,9 @@ const MaxBodyBytes = 1 << 20
 //
 // Every refusal is {"error": {"code", "message", "field"}} with the status
 // of protocol.Code.HTTPStatus; a refused redeem also carries "quote".
+//
+// Every request first passes the access checks of posauth.go: the token
+// (Agent.POSToken), no browser, a loopback Host, a JSON body.
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/validate", func(w http.ResponseWriter, r *http.Request) {
@@ -69,7 +72,7 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: protocol.Errorf(protocol.CodeNotFound, "No such endpoint: %s %s.", r.Method, r.URL.Path)})
 	})
-	return mux
+	return a.guard(mux)
 }
 
 type errorBody struct {

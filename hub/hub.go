@@ -10,6 +10,7 @@ package hub
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -37,6 +38,7 @@ const (
 	DefaultHTTPAddr    = "127.0.0.1:8080"
 	DefaultMQTTAddr    = broker.DefaultAddr
 	DefaultMetricsAddr = "127.0.0.1:9464"
+	DefaultMQTTTLSAddr = broker.DefaultTLSAddr // the embedded broker's TLS listener, with Options.TLS
 	// DefaultShutdownTimeout bounds how long Close waits for open HTTP
 	// requests.
 	DefaultShutdownTimeout = 10 * time.Second
@@ -78,6 +80,16 @@ type Options struct {
 	// redemptions do not cause a snapshot storm. Default
 	// DefaultAnnounceInterval.
 	AnnounceInterval time.Duration
+	// TLS, when set, serves the HTTP API over TLS only, and adds the
+	// embedded broker's MQTT-over-TLS listener on MQTTTLSAddr (default
+	// DefaultMQTTTLSAddr); the plain MQTTAddr listener stays for the hub's
+	// own client and should stay on loopback. cmd/hub builds it with
+	// tlsconf.Server from -tls-cert and -tls-key.
+	TLS         *tls.Config
+	MQTTTLSAddr string
+	// BrokerTLS verifies an external broker reached at an ssl:// BrokerURL
+	// (tlsconf.Client from -broker-ca-file); nil uses the system roots.
+	BrokerTLS *tls.Config
 }
 
 func (o *Options) ensureDefaults() {
@@ -177,12 +189,20 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 			password = randomSecret()
 		}
 		h.Broker, err = broker.New(broker.Options{Addr: opts.MQTTAddr, Auth: catalogAuth{h.Catalog}, HubUsername: opts.MQTTUsername,
-			HubSecret: password, Logger: log})
+			HubSecret: password, Logger: log, TLS: opts.TLS, TLSAddr: opts.MQTTTLSAddr})
 		if err != nil {
 			return nil, err
 		}
 		brokerURL = h.Broker.URL()
 		log.Info("hub: embedded MQTT broker listening", slog.String(logAddr, h.Broker.Addr()))
+		if opts.TLS != nil {
+			log.Info("hub: embedded MQTT broker listening with TLS", slog.String(logAddr, h.Broker.TLSAddr()))
+		}
+		warnPlain(log, "the embedded MQTT broker", h.Broker.Addr())
+	}
+	var brokerTLS *tls.Config
+	if opts.BrokerURL != "" {
+		brokerTLS = opts.BrokerTLS
 	}
 	// The key that signs everything sent down to agents: created on first
 	// start, kept in the database, so every hub on it signs alike.
@@ -191,7 +211,7 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 		return nil, err
 	}
 	h.Ingest, err = ingest.New(notifyingLedger{h.Ledger, h}, ingest.Options{BrokerURL: brokerURL, SigningKey: hubKey, ClientID: opts.MQTTClientID, Username: opts.MQTTUsername,
-		Password: password, ShareGroup: opts.ShareGroup, Logger: log})
+		Password: password, ShareGroup: opts.ShareGroup, Logger: log, TLS: brokerTLS})
 	if err != nil {
 		return nil, err
 	}
@@ -201,6 +221,11 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	}
 	if h.httpLn, err = net.Listen("tcp", opts.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("hub: http listen: %w", err)
+	}
+	if opts.TLS != nil {
+		h.httpLn = tls.NewListener(h.httpLn, opts.TLS)
+	} else {
+		warnPlain(log, "the HTTP API", h.httpLn.Addr().String())
 	}
 	if opts.MetricsAddr != "-" {
 		if h.metricsLn, err = net.Listen("tcp", opts.MetricsAddr); err != nil {
@@ -215,6 +240,27 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 
 // HTTPAddr is the HTTP API's address (with the real port).
 func (h *Hub) HTTPAddr() string { return h.httpLn.Addr().String() }
+
+// HTTPURL is the HTTP API's base URL: https:// with Options.TLS.
+func (h *Hub) HTTPURL() string {
+	if h.opts.TLS != nil {
+		return "https://" + h.HTTPAddr()
+	}
+	return "http://" + h.HTTPAddr()
+}
+
+// warnPlain logs a warning when a plaintext listener is reachable beyond
+// loopback: agents' secrets would cross the network in clear.
+func warnPlain(log *slog.Logger, what, addr string) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return
+	}
+	log.Warn("hub: "+what+" listens without TLS beyond loopback: agents' secrets cross the network in clear (docs/operations.md, TLS)", slog.String(logAddr, addr))
+}
 
 // MetricsAddr is the metrics endpoint's address, "" when disabled.
 func (h *Hub) MetricsAddr() string {

@@ -85,6 +85,12 @@ const (
 	CodeCurrencyMismatch   Code = "currency_mismatch"
 	CodeUnavailable        Code = "unavailable"
 
+	// The agent's POS API: who may drive it (agent/posauth.go).
+	CodePOSTokenInvalid      Code = "pos_token_invalid"
+	CodeBrowserRefused       Code = "browser_request_refused"
+	CodeHostNotAllowed       Code = "host_not_allowed"
+	CodeUnsupportedMediaType Code = "unsupported_media_type"
+
 	// Reward token text and structure.
 	CodeTokenEmpty       Code = "token_empty"
 	CodeTokenPrefix      Code = "token_bad_prefix"
@@ -156,6 +162,11 @@ var codes = map[Code]codeInfo{
 	CodeUnsupportedVersion: {http.StatusBadRequest, "This version is not supported. Please update."},
 	CodeCurrencyMismatch:   {http.StatusUnprocessableEntity, "This reward is in a different currency."},
 	CodeUnavailable:        {http.StatusServiceUnavailable, "The service is not available right now. Please try again."},
+
+	CodePOSTokenInvalid:      {http.StatusUnauthorized, "The POS API access token is missing or wrong (see the agent's pos-token file)."},
+	CodeBrowserRefused:       {http.StatusForbidden, "The POS API does not answer web pages; only the POS software may call it."},
+	CodeHostNotAllowed:       {http.StatusForbidden, "The POS API answers only on a loopback address, localhost or a configured host name."},
+	CodeUnsupportedMediaType: {http.StatusUnsupportedMediaType, "The request body must be JSON (Content-Type: application/json)."},
 
 	CodeTokenEmpty:       {http.StatusBadRequest, "Nothing was scanned. Please scan again."},
 	CodeTokenPrefix:      {http.StatusUnprocessableEntity, "This is not a Punchcard code."},

@@ -6,6 +6,7 @@ package agenttest
 import (
 	"crypto/ed25519"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -22,6 +23,15 @@ const (
 	StoreID protocol.StoreID  = "berlin-1"
 	KeyID   protocol.KeyID    = "acme-k1"
 )
+
+// POSToken is the POS API token the agent tests set (Agent.POSToken) and
+// send (AuthorizePOS).
+const POSToken = "agenttest-pos-token-0123456789"
+
+// AuthorizePOS adds the POS API's token header to req.
+func AuthorizePOS(req *http.Request, token string) {
+	req.Header.Set("Authorization", "Bearer "+token)
+}
 
 // Campaigns and codes of Small.
 const (

@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -107,6 +108,11 @@ type Options struct {
 	PublishTimeout time.Duration
 	HTTPRetries    int // default 4
 	Logger         *slog.Logger
+	// TLS verifies the hub for an https:// HubURL and an ssl:// (tls://,
+	// mqtts://) BrokerURL, both with this one configuration (cmd/agent
+	// builds it with tlsconf.Client from -ca-file and -hub-cert-sha256);
+	// nil uses the system roots.
+	TLS *tls.Config
 }
 
 func (o *Options) ensureDefaults() {
@@ -200,6 +206,14 @@ func New(opts Options, a Agent, outbox Outbox) (*Client, error) {
 	hc.Backoff = JitterBackoff
 	hc.Logger = nil
 	hc.HTTPClient.Timeout = DefaultHTTPTimeout
+	if opts.TLS != nil {
+		tr, ok := hc.HTTPClient.Transport.(*http.Transport)
+		if !ok {
+			cancel()
+			return nil, fmt.Errorf("sync: retryablehttp's transport is a %T, not *http.Transport", hc.HTTPClient.Transport)
+		}
+		tr.TLSClientConfig = opts.TLS.Clone()
+	}
 	c.http = hc
 
 	mo := mqtt.NewClientOptions().
@@ -220,6 +234,23 @@ func New(opts Options, a Agent, outbox Outbox) (*Client, error) {
 			c.connected.Store(false)
 			c.log.Warn("sync: connection lost", "err", err)
 		})
+	if opts.TLS != nil {
+		mo.SetTLSConfig(opts.TLS.Clone())
+	}
+	// A broker that cannot be reached is retried silently by paho; say
+	// why once per distinct reason (a refused TLS certificate, say).
+	var lastFail atomic.Pointer[string]
+	mo.SetConnectionNotificationHandler(func(_ mqtt.Client, n mqtt.ConnectionNotification) {
+		switch n := n.(type) {
+		case mqtt.ConnectionNotificationBrokerFailed:
+			msg := n.Reason.Error()
+			if old := lastFail.Swap(&msg); old == nil || *old != msg {
+				c.log.Warn("sync: cannot connect to the broker", "broker", opts.BrokerURL, "err", n.Reason)
+			}
+		case mqtt.ConnectionNotificationConnected:
+			lastFail.Store(nil)
+		}
+	})
 	c.mq = mqtt.NewClient(mo)
 	c.mq.Connect() // completes in the background (ConnectRetry)
 	c.wg.Add(2)

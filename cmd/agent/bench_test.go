@@ -51,7 +51,13 @@ func BenchmarkProcess(b *testing.B) {
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 	post := func(path string, body []byte) time.Duration {
 		t0 := time.Now()
-		resp, err := c.Post(p.base+path, "application/json", bytes.NewReader(body))
+		req, err := http.NewRequest(http.MethodPost, p.base+path, bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		agenttest.AuthorizePOS(req, p.token)
+		resp, err := c.Do(req)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -71,7 +71,7 @@ func TestEffectRederived(t *testing.T) {
 			b.Redeemables = append(b.Redeemables, agent.Input{Code: c})
 		}
 		var rc agent.Receipt
-		postJSON(t, p.base+"/v1/redeem", agent.RedeemRequest{TxnID: txn, Basket: b}, &rc)
+		p.postJSON(t, "/v1/redeem", agent.RedeemRequest{TxnID: txn, Basket: b}, &rc)
 		return rc
 	}
 	// Online: a percent code with the auto promotion and points.
@@ -101,7 +101,7 @@ func TestEffectRederived(t *testing.T) {
 		facts += len(rc.Facts)
 	}
 	var en agent.Receipt
-	postJSON(t, off.base+"/v1/earn", agent.EarnRequest{TxnID: "OFF5", Order: agenttest.Order("o-OFF5", 42_00), Customer: cust}, &en)
+	off.postJSON(t, "/v1/earn", agent.EarnRequest{TxnID: "OFF5", Order: agenttest.Order("o-OFF5", 42_00), Customer: cust}, &en)
 	if en.Points != 42 {
 		t.Fatalf("earn: %+v", en)
 	}

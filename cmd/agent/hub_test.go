@@ -25,9 +25,19 @@ import (
 // for tokens and a loyalty program (1 point per 1.00 after discounts). It returns the hub and the agent's secret.
 func runHub(t *testing.T) (*hub.Hub, string) {
 	t.Helper()
+	return runHubWith(t, nil)
+}
+
+// runHubWith is runHub with the hub's options changed by edit (when set).
+func runHubWith(t *testing.T, edit func(*hub.Options)) (*hub.Hub, string) {
+	t.Helper()
 	ctx := context.Background()
-	h, err := hub.Open(ctx, hub.Options{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "-",
-		BootstrapKey: "bootstrap-key-for-agent-tests-0123456789", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	opts := hub.Options{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "-",
+		BootstrapKey: "bootstrap-key-for-agent-tests-0123456789", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if edit != nil {
+		edit(&opts)
+	}
+	h, err := hub.Open(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +114,7 @@ func TestWithHub(t *testing.T) {
 		if _, ok, err := p.redeemCode("H3", tok.Text); err == nil || ok || !strings.Contains(err.Error(), string(protocol.CodeCodeUsed)) {
 			t.Fatalf("single-use token twice: %v %v", ok, err)
 		}
-		resp, err := http.Post(p.base+"/v1/rollback", "application/json", strings.NewReader(`{"txn_id":"H2"}`))
+		resp, err := p.do(http.MethodPost, "/v1/rollback", strings.NewReader(`{"txn_id":"H2"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +131,7 @@ func TestWithHub(t *testing.T) {
 			t.Fatalf("rolled-back token still counts: %+v", b)
 		}
 		var st agent.Status
-		r, _ := http.Get(p.base + "/v1/status")
+		r, _ := p.do(http.MethodGet, "/v1/status", nil)
 		json.NewDecoder(r.Body).Decode(&st)
 		r.Body.Close()
 		if st.LastAckAt == nil || st.AckedWatermark != st.LastSeq {
@@ -194,17 +204,17 @@ func TestSyncFixes(t *testing.T) {
 		cust := &protocol.Customer{ID: "cust-1"}
 		b := agent.Basket{Order: agenttest.Order("o-P1", 100_00), Customer: cust, Redeemables: []agent.Input{{Code: agenttest.CodeSummer}}}
 		var q agent.Quote
-		postJSON(t, p.base+"/v1/validate", b, &q)
+		p.postJSON(t, "/v1/validate", b, &q)
 		if q.Error != nil {
 			t.Fatalf("validate: %+v", q.Error)
 		}
 		var rc agent.Receipt
-		postJSON(t, p.base+"/v1/redeem", agent.RedeemRequest{TxnID: "P1", Basket: b}, &rc)
+		p.postJSON(t, "/v1/redeem", agent.RedeemRequest{TxnID: "P1", Basket: b}, &rc)
 		if q.Points != 90 || rc.Points != q.Points {
 			t.Fatalf("quote promised %d points, redeem recorded %d", q.Points, rc.Points)
 		}
 		var en agent.Receipt // the POS also sends the (undiscounted) order to /earn
-		postJSON(t, p.base+"/v1/earn", agent.EarnRequest{TxnID: "P1", Order: agenttest.Order("o-P1", 100_00), Customer: cust}, &en)
+		p.postJSON(t, "/v1/earn", agent.EarnRequest{TxnID: "P1", Order: agenttest.Order("o-P1", 100_00), Customer: cust}, &en)
 		if en.Points != 90 || !en.Replayed {
 			t.Fatalf("earn after redeem: %+v", en)
 		}
@@ -256,10 +266,10 @@ func TestSyncFixes(t *testing.T) {
 	})
 }
 
-func postJSON(t *testing.T, url string, in, out any) {
+func (p *proc) postJSON(t *testing.T, url string, in, out any) {
 	t.Helper()
 	b, _ := json.Marshal(in)
-	resp, err := http.Post(url, "application/json", bytes.NewReader(b))
+	resp, err := p.do(http.MethodPost, url, bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}

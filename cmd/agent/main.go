@@ -29,6 +29,7 @@ import (
 	agentsync "github.com/punchcard/punchcard/agent/sync"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/store/agentdb"
+	"github.com/punchcard/punchcard/protocol/tlsconf"
 )
 
 // Defaults.
@@ -85,6 +86,28 @@ type Config struct {
 	// the runtime's default (or GOMEMLIMIT). It keeps the heap's peak, when
 	// a large snapshot is decoded, within a till's budget.
 	MemoryLimitMB int
+	// POSTokenFile holds the POS API's access token
+	// (PUNCHCARD_POS_TOKEN_FILE); default <DataDir>/agent.DefaultPOSTokenFile.
+	// The agent creates it (mode 0640) with a random token on first start.
+	POSTokenFile string
+	// POSTokenOff turns the POS API token off (PUNCHCARD_POS_TOKEN_OFF),
+	// for a POS that cannot send it yet: allowed on a loopback listener
+	// only. The browser, Host and Content-Type checks stay on.
+	POSTokenOff bool
+	// POSHosts are extra host names the POS API accepts in the Host
+	// header (PUNCHCARD_POS_ALLOWED_HOSTS, comma-separated), for a POS
+	// reaching the till over the LAN by name.
+	POSHosts []string
+	// CAFile is a PEM file of the CA certificates that verify the hub
+	// over TLS (PUNCHCARD_CA_FILE), for an https:// -hub-url and an
+	// ssl:// (tls://, mqtts://) -mqtt-url; default the system roots. A hub
+	// with a self-signed certificate: that certificate is the CA file.
+	CAFile string
+	// HubCertSHA256 pins the hub: SHA-256 fingerprints
+	// (PUNCHCARD_HUB_CERT_SHA256, comma-separated) of which one must be a
+	// certificate of the verified chain. It narrows verification, never
+	// replaces it.
+	HubCertSHA256 []string
 }
 
 // Main is the program, separated from main() so tests can run it.
@@ -126,6 +149,15 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.StringVar(&c.HubKeyFile, "hub-key-file", env("HUB_KEY_FILE", c.HubKeyFile), "file holding the hub's public key ($PUNCHCARD_HUB_KEY_FILE)")
 	fs.StringVar(&c.DataDir, "data-dir", env("DATA_DIR", c.DataDir), "data directory ($PUNCHCARD_DATA_DIR)")
 	fs.StringVar(&c.Listen, "listen", env("LISTEN", c.Listen), "POS API listen address, loopback by default ($PUNCHCARD_LISTEN)")
+	fs.StringVar(&c.POSTokenFile, "pos-token-file", env("POS_TOKEN_FILE", c.POSTokenFile), "POS API token file, created on first start; default <data-dir>/"+agent.DefaultPOSTokenFile+" ($PUNCHCARD_POS_TOKEN_FILE)")
+	tokenOff, err := strconv.ParseBool(env("POS_TOKEN_OFF", strconv.FormatBool(c.POSTokenOff)))
+	if err != nil {
+		return fmt.Errorf("PUNCHCARD_POS_TOKEN_OFF: %w", err)
+	}
+	fs.BoolVar(&c.POSTokenOff, "pos-token-off", tokenOff, "serve the POS API without its token; loopback -listen only ($PUNCHCARD_POS_TOKEN_OFF)")
+	fs.StringVar(&c.CAFile, "ca-file", env("CA_FILE", c.CAFile), "PEM CA certificates verifying the hub's TLS; default the system roots ($PUNCHCARD_CA_FILE)")
+	pins := fs.String("hub-cert-sha256", env("HUB_CERT_SHA256", strings.Join(c.HubCertSHA256, ",")), "SHA-256 fingerprints, one of which the hub's verified TLS chain must hold, comma-separated ($PUNCHCARD_HUB_CERT_SHA256)")
+	hosts := fs.String("pos-allowed-hosts", env("POS_ALLOWED_HOSTS", strings.Join(c.POSHosts, ",")), "host names besides loopback and localhost the POS API answers to, comma-separated ($PUNCHCARD_POS_ALLOWED_HOSTS)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", c.LogLevel), "debug, info, warn or error ($PUNCHCARD_LOG_LEVEL)")
 	memDef := c.MemoryLimitMB
 	if v := getenv("PUNCHCARD_MEMORY_LIMIT_MB"); v != "" {
@@ -139,6 +171,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	c.POSHosts, c.HubCertSHA256 = splitList(*hosts), splitList(*pins)
 	if err := protocol.ValidateID("tenant", c.Tenant); err != nil {
 		return err
 	}
@@ -171,6 +204,11 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	if c.HubKey != "" {
 		if _, err := protocol.ParseHubKey(c.HubKey); err != nil {
 			return fmt.Errorf("-hub-key: %w", err)
+		}
+	}
+	if c.CAFile != "" || len(c.HubCertSHA256) > 0 {
+		if c.HubURL == "" || !tlsURL(c.HubURL) || !tlsURL(c.MQTTURL) {
+			return errors.New("-ca-file and -hub-cert-sha256 verify TLS: use an https:// -hub-url and an ssl:// -mqtt-url")
 		}
 	}
 	return nil
@@ -218,13 +256,42 @@ func (m *Main) Run(ctx context.Context) error {
 			log.Warn("agent: the hub's snapshot is for another store", "snapshot_store", st.Store, "flag_store", c.Store)
 		}
 	}
+	if c.POSTokenOff {
+		log.Warn("agent: the POS API token is off (-pos-token-off): any local program can drive the POS API")
+	} else {
+		path := c.POSTokenFile
+		if path == "" {
+			path = filepath.Join(c.DataDir, agent.DefaultPOSTokenFile)
+		}
+		tok, created, err := agent.LoadPOSToken(path)
+		if err != nil {
+			return err
+		}
+		if created {
+			log.Info("agent: created the POS API token; the POS sends it as Authorization: Bearer", "file", path)
+		}
+		a.POSToken = tok
+	}
+	a.POSHosts = c.POSHosts
+	if c.POSTokenOff && !loopbackListen(c.Listen) {
+		return fmt.Errorf("listen: -listen %s reaches beyond loopback: the POS API needs its token there (drop -pos-token-off)", c.Listen)
+	}
 	if c.HubURL != "" {
 		hubKey, err := protocol.ParseHubKey(c.HubKey)
 		if err != nil {
 			return fmt.Errorf("-hub-key: %w", err)
 		}
+		tc, err := tlsconf.Client(c.CAFile, c.HubCertSHA256)
+		if err != nil {
+			return err
+		}
+		for _, u := range []string{c.HubURL, c.MQTTURL} {
+			if plainRemote(u) {
+				log.Warn("agent: SENDS ITS SECRET IN CLEAR: the hub is reached without TLS beyond loopback; use https:// and ssl:// (docs/agent.md)", "url", u)
+			}
+		}
 		s, err := agentsync.New(agentsync.Options{Tenant: a.Tenant, Agent: a.ID, BrokerURL: c.MQTTURL, HubURL: strings.TrimRight(c.HubURL, "/"),
-			Secret: c.Secret, HubKey: hubKey, Logger: log}, a, db)
+			Secret: c.Secret, HubKey: hubKey, Logger: log, TLS: tc}, a, db)
 		if err != nil {
 			return err
 		}
@@ -238,12 +305,62 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if ta, ok := ln.Addr().(*net.TCPAddr); c.POSTokenOff && (!ok || !ta.IP.IsLoopback()) {
+		ln.Close()
+		return fmt.Errorf("listen: the POS API listens on %s, beyond loopback: it needs its token there (drop -pos-token-off)", ln.Addr())
+	}
 	m.ln = ln
 	m.server = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	m.done = make(chan error, 1)
 	go func() { m.done <- m.server.Serve(ln) }()
 	fmt.Fprintf(m.Stdout, "punchcard agent listening on http://%s\n", ln.Addr())
 	return nil
+}
+
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// tlsURL reports whether a hub or broker URL uses TLS.
+func tlsURL(u string) bool {
+	scheme, _, _ := strings.Cut(strings.ToLower(u), "://")
+	switch scheme {
+	case "https", "ssl", "tls", "mqtts", "mqtt+ssl", "tcps":
+		return true
+	}
+	return false
+}
+
+// plainRemote reports whether u is a plaintext URL to a host beyond
+// loopback.
+func plainRemote(u string) bool {
+	if tlsURL(u) {
+		return false
+	}
+	_, rest, _ := strings.Cut(u, "://")
+	host, _, _ := strings.Cut(rest, "/")
+	return !loopbackListen(host) && !loopbackListen(host+":0")
+}
+
+// loopbackListen reports whether a listen address is on loopback only
+// (an empty host or 0.0.0.0 is every interface).
+func loopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Addr is the POS API's address once Run returned.

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	gosync "sync"
 	"syscall"
 	"testing"
 	"time"
@@ -99,7 +100,12 @@ func TestRunNeverSynced(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	resp, err := http.Get("http://" + m.Addr() + "/v1/status")
+	token, err := agent.ReadPOSToken(filepath.Join(m.Config.DataDir, agent.DefaultPOSTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{base: "http://" + m.Addr(), token: token}
+	resp, err := p.do(http.MethodGet, "/v1/status", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,8 +130,39 @@ func buildAgent(t testing.TB) string {
 }
 
 type proc struct {
-	cmd  *exec.Cmd
-	base string
+	cmd    *exec.Cmd
+	base   string
+	token  string        // the POS API token, from the data dir
+	stderr *lockedBuffer // the agent's log
+}
+
+// lockedBuffer is the agent's stderr, written by exec's copier while the
+// test reads it.
+type lockedBuffer struct {
+	mu gosync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// do sends a POS API request as the POS does: with the token and, with a
+// body, as JSON.
+func (p *proc) do(method, path string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequest(method, p.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	agenttest.AuthorizePOS(req, p.token)
+	return http.DefaultClient.Do(req)
 }
 
 func startProc(t testing.TB, bin, dataDir, brokerURL, hubURL string) *proc {
@@ -135,15 +172,21 @@ func startProc(t testing.TB, bin, dataDir, brokerURL, hubURL string) *proc {
 
 func startProcAs(t testing.TB, bin, dataDir, brokerURL, hubURL, secret, hubKey string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, "-tenant", string(agenttest.Tenant), "-agent", string(agenttest.Agent), "-data-dir", dataDir,
-		"-listen", "127.0.0.1:0", "-hub-url", hubURL, "-mqtt-url", brokerURL, "-log-level", "warn")
+	return startProcArgs(t, bin, dataDir, brokerURL, hubURL, secret, hubKey)
+}
+
+// startProcArgs is startProcAs with extra flags.
+func startProcArgs(t testing.TB, bin, dataDir, brokerURL, hubURL, secret, hubKey string, extra ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"-tenant", string(agenttest.Tenant), "-agent", string(agenttest.Agent), "-data-dir", dataDir,
+		"-listen", "127.0.0.1:0", "-hub-url", hubURL, "-mqtt-url", brokerURL, "-log-level", "warn"}, extra...)...)
 	cmd.Env = append(os.Environ(), "PUNCHCARD_SECRET="+secret, "PUNCHCARD_HUB_KEY="+hubKey)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -153,12 +196,16 @@ func startProcAs(t testing.TB, bin, dataDir, brokerURL, hubURL, secret, hubKey s
 		t.Fatalf("agent did not start: %v\n%s", err, stderr.String())
 	}
 	url := strings.TrimSpace(line[strings.Index(line, "http://"):])
-	return &proc{cmd: cmd, base: url}
+	token, err := agent.ReadPOSToken(filepath.Join(dataDir, agent.DefaultPOSTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &proc{cmd: cmd, base: url, token: token, stderr: stderr}
 }
 
 func (p *proc) status(t testing.TB) agent.Status {
 	t.Helper()
-	resp, err := http.Get(p.base + "/v1/status")
+	resp, err := p.do(http.MethodGet, "/v1/status", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +222,7 @@ func (p *proc) status(t testing.TB) agent.Status {
 func (p *proc) redeemCode(txn, code string) (seq uint64, ok bool, err error) {
 	b, _ := json.Marshal(agent.RedeemRequest{TxnID: txn, Basket: agent.Basket{Order: agenttest.Order("o-"+txn, 100_00),
 		Redeemables: []agent.Input{{Code: code}}}})
-	resp, err := http.Post(p.base+"/v1/redeem", "application/json", bytes.NewReader(b))
+	resp, err := p.do(http.MethodPost, "/v1/redeem", bytes.NewReader(b))
 	if err != nil {
 		return 0, false, nil
 	}
@@ -409,4 +456,121 @@ func verifyLedger(t *testing.T, db *sql.DB, acked map[string]uint64, kills int) 
 		t.Fatalf("gap: ledger watermark %d, %d facts, %d redemptions", wm, facts, n)
 	}
 	t.Logf("%d redemptions over %d kills, all in the ledger exactly once", len(acked), kills)
+}
+
+func TestRunPOSToken(t *testing.T) {
+	// run starts the agent; closing it twice is fine (the test closes one
+	// before starting another on the same data dir).
+	closers := map[*Main]func(){}
+	run := func(t *testing.T, c Config) (*Main, error) {
+		m := NewMain()
+		m.Stdout = io.Discard
+		c.Tenant, c.Agent, c.LogLevel = "acme", "till-1", "error"
+		if c.DataDir == "" {
+			c.DataDir = t.TempDir()
+		}
+		if c.Listen == "" {
+			c.Listen = "127.0.0.1:0"
+		}
+		m.Config = c
+		err := m.Run(context.Background())
+		if err == nil {
+			var once gosync.Once
+			closers[m] = func() { once.Do(func() { m.Close() }) }
+			t.Cleanup(closers[m])
+		} else {
+			m.Close()
+		}
+		return m, err
+	}
+	statusCode := func(t *testing.T, p *proc) int {
+		resp, err := p.do(http.MethodGet, "/v1/status", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	t.Run("OK", func(t *testing.T) {
+		m, err := run(t, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(m.Config.DataDir, agent.DefaultPOSTokenFile)
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Mode().Perm(); got != agent.POSTokenFileMode {
+			t.Fatalf("token file mode %#o", got)
+		}
+		token, err := agent.ReadPOSToken(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := statusCode(t, &proc{base: "http://" + m.Addr(), token: token}); got != 200 {
+			t.Fatalf("with the token: %d", got)
+		}
+		if got := statusCode(t, &proc{base: "http://" + m.Addr(), token: "guess"}); got != 401 {
+			t.Fatalf("with a wrong token: %d", got)
+		}
+		// A restart keeps the token the POS was given.
+		closers[m]()
+		m2, err := run(t, Config{DataDir: m.Config.DataDir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := statusCode(t, &proc{base: "http://" + m2.Addr(), token: token}); got != 200 {
+			t.Fatalf("after a restart: %d", got)
+		}
+	})
+	t.Run("OKTokenFile", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "pos", "token")
+		os.Mkdir(filepath.Dir(path), 0o750)
+		m, err := run(t, Config{POSTokenFile: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		token, err := agent.ReadPOSToken(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := statusCode(t, &proc{base: "http://" + m.Addr(), token: token}); got != 200 {
+			t.Fatalf("with the token: %d", got)
+		}
+	})
+	t.Run("OKTokenOffOnLoopback", func(t *testing.T) {
+		m, err := run(t, Config{POSTokenOff: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := statusCode(t, &proc{base: "http://" + m.Addr()}); got != 200 {
+			t.Fatalf("token off: %d", got)
+		}
+		if _, err := os.Stat(filepath.Join(m.Config.DataDir, agent.DefaultPOSTokenFile)); err == nil {
+			t.Fatal("token file created with the token off")
+		}
+	})
+	t.Run("ErrTokenOffBeyondLoopback", func(t *testing.T) {
+		for _, addr := range []string{":0", "0.0.0.0:0", "[::]:0", "192.0.2.1:0", "till.example:0"} {
+			if _, err := run(t, Config{POSTokenOff: true, Listen: addr}); err == nil || !strings.Contains(err.Error(), "beyond loopback") {
+				t.Fatalf("-listen %s with the token off: %v", addr, err)
+			}
+		}
+	})
+	t.Run("OKFlags", func(t *testing.T) {
+		env := map[string]string{"PUNCHCARD_TENANT": "acme", "PUNCHCARD_AGENT": "till-1", "PUNCHCARD_POS_TOKEN_FILE": "/run/pos/token",
+			"PUNCHCARD_POS_ALLOWED_HOSTS": "till-3.lan, till-3", "PUNCHCARD_POS_TOKEN_OFF": "true"}
+		m := NewMain()
+		if err := m.ParseFlags(nil, func(k string) string { return env[k] }); err != nil {
+			t.Fatal(err)
+		}
+		if c := m.Config; c.POSTokenFile != "/run/pos/token" || !c.POSTokenOff || strings.Join(c.POSHosts, "|") != "till-3.lan|till-3" {
+			t.Fatalf("config = %+v", c)
+		}
+		m = NewMain()
+		if err := m.ParseFlags([]string{"-pos-token-off=false"}, func(k string) string { return env[k] }); err != nil || m.Config.POSTokenOff {
+			t.Fatalf("flag does not win: %v %+v", err, m.Config)
+		}
+	})
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/punchcard/punchcard/store"
 	"github.com/punchcard/punchcard/store/catalog"
 	"github.com/punchcard/punchcard/store/ledger"
+	"github.com/punchcard/punchcard/protocol/tlsconf"
 )
 
 func main() {
@@ -106,6 +107,10 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.StringVar(&o.ShareGroup, "share-group", env("SHARE_GROUP", ""), "MQTT shared-subscription group for several hub replicas (PUNCHCARD_SHARE_GROUP)")
 	fs.StringVar(&o.MetricsAddr, "metrics", env("METRICS_ADDR", hub.DefaultMetricsAddr), "Prometheus /metrics listen address, - to disable (PUNCHCARD_METRICS_ADDR)")
 	fs.StringVar(&o.BootstrapKey, "bootstrap-key", env("BOOTSTRAP_KEY", ""), "platform API key to create on first start, 20+ characters (PUNCHCARD_BOOTSTRAP_KEY)")
+	certFile := fs.String("tls-cert", env("TLS_CERT_FILE", ""), "PEM certificate chain: serve the HTTP API and an MQTT listener (-mqtt-tls) over TLS; reloaded when renewed (PUNCHCARD_TLS_CERT_FILE)")
+	keyFile := fs.String("tls-key", env("TLS_KEY_FILE", ""), "PEM private key of -tls-cert (PUNCHCARD_TLS_KEY_FILE)")
+	fs.StringVar(&o.MQTTTLSAddr, "mqtt-tls", env("MQTT_TLS_ADDR", hub.DefaultMQTTTLSAddr), "embedded broker's MQTT-over-TLS listen address, with -tls-cert (PUNCHCARD_MQTT_TLS_ADDR)")
+	brokerCA := fs.String("broker-ca-file", env("BROKER_CA_FILE", ""), "PEM CA certificates verifying an external broker at an ssl:// -broker URL; default the system roots (PUNCHCARD_BROKER_CA_FILE)")
 	sync := fs.String("sync", env("SYNC", string(store.SyncFull)), "SQLite synchronous: FULL or NORMAL (PUNCHCARD_SYNC)")
 	fs.StringVar(&m.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (PUNCHCARD_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
@@ -127,6 +132,23 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	o.Logger = slog.New(slog.NewJSONHandler(m.Stderr, &slog.HandlerOptions{Level: level}))
 	if o.BrokerURL != "" && o.MQTTPassword == "" {
 		return errors.New("-broker needs -mqtt-password (or PUNCHCARD_MQTT_PASSWORD)")
+	}
+	if (*certFile == "") != (*keyFile == "") {
+		return errors.New("-tls-cert and -tls-key go together")
+	}
+	if *certFile != "" && !m.Verify {
+		cfg, err := tlsconf.Server(*certFile, *keyFile)
+		if err != nil {
+			return err
+		}
+		o.TLS = cfg
+	}
+	if *brokerCA != "" {
+		cfg, err := tlsconf.Client(*brokerCA, nil)
+		if err != nil {
+			return err
+		}
+		o.BrokerTLS = cfg
 	}
 	return nil
 }

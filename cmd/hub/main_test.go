@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/punchcard/punchcard/hub"
+	"github.com/punchcard/punchcard/protocol/tlsconf/tlstest"
 )
 
 func noenv(string) string { return "" }
@@ -87,4 +88,45 @@ func TestVerifyMissing(t *testing.T) {
 	if code, err := m.Main(context.Background(), []string{"verify", "-data", filepath.Join(t.TempDir(), "nope")}, noenv); code != 1 || err == nil {
 		t.Fatalf("verify of a missing ledger: %d %v", code, err)
 	}
+}
+
+func TestParseFlagsTLS(t *testing.T) {
+	ca := tlstest.NewCA(t, "punchcard hub CA")
+	cert := ca.Issue(t)
+	parse := func(args []string, env map[string]string) (*Main, error) {
+		m := &Main{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}
+		return m, m.ParseFlags(args, func(k string) string { return env[k] })
+	}
+	t.Run("OK", func(t *testing.T) {
+		m, err := parse([]string{"-tls-cert", cert.CertFile, "-tls-key", cert.KeyFile, "-mqtt-tls", "0.0.0.0:8883"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Options.TLS == nil || m.Options.MQTTTLSAddr != "0.0.0.0:8883" {
+			t.Fatalf("options = %+v", m.Options)
+		}
+	})
+	t.Run("OKEnv", func(t *testing.T) {
+		m, err := parse(nil, map[string]string{"PUNCHCARD_TLS_CERT_FILE": cert.CertFile, "PUNCHCARD_TLS_KEY_FILE": cert.KeyFile,
+			"PUNCHCARD_BROKER_URL": "ssl://mqtt.example:8883", "PUNCHCARD_MQTT_PASSWORD": "p", "PUNCHCARD_BROKER_CA_FILE": ca.File})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Options.TLS == nil || m.Options.BrokerTLS == nil || m.Options.MQTTTLSAddr != hub.DefaultMQTTTLSAddr {
+			t.Fatalf("options = %+v", m.Options)
+		}
+	})
+	t.Run("ErrCertWithoutKey", func(t *testing.T) {
+		if _, err := parse([]string{"-tls-cert", cert.CertFile}, nil); err == nil {
+			t.Fatal("no error")
+		}
+	})
+	t.Run("ErrBadFiles", func(t *testing.T) {
+		if _, err := parse([]string{"-tls-cert", ca.File, "-tls-key", cert.KeyFile}, nil); err == nil {
+			t.Fatal("a key that does not match the certificate was accepted")
+		}
+		if _, err := parse([]string{"-broker-ca-file", cert.KeyFile}, nil); err == nil {
+			t.Fatal("a key file was accepted as a CA file")
+		}
+	})
 }

@@ -27,6 +27,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,6 +53,7 @@ type Authenticator interface {
 // Defaults.
 const (
 	DefaultAddr        = "127.0.0.1:1883"
+	DefaultTLSAddr     = "127.0.0.1:8883"
 	DefaultHubUsername = "punchcard-hub"
 	// DefaultMaxPendingWrites is the per-client queue of packets waiting to
 	// be written to the socket (mochi's MaximumClientWritesPending; its own
@@ -84,6 +86,11 @@ type Options struct {
 	AuthTimeout      time.Duration // default DefaultAuthTimeout
 	MaxPacketSize    uint32        // bytes; default DefaultMaxPacketSize
 	Logger           *slog.Logger  // default slog.Default()
+	// TLS, when set, adds a listener speaking MQTT over TLS on TLSAddr
+	// (default DefaultTLSAddr), for agents across a network; the plain
+	// listener on Addr stays for the hub's own client on loopback.
+	TLS     *tls.Config
+	TLSAddr string
 }
 
 func (o *Options) ensureDefaults() {
@@ -92,6 +99,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.HubUsername == "" {
 		o.HubUsername = DefaultHubUsername
+	}
+	if o.TLS != nil && o.TLSAddr == "" {
+		o.TLSAddr = DefaultTLSAddr
 	}
 	if o.MaxPendingWrites <= 0 {
 		o.MaxPendingWrites = DefaultMaxPendingWrites
@@ -129,6 +139,7 @@ type Stats struct {
 type Broker struct {
 	srv  *mqtt.Server
 	tcp  *listeners.TCP
+	tls  *listeners.TCP // nil without Options.TLS
 	hook *hook
 }
 
@@ -163,11 +174,19 @@ func New(opts Options) (*Broker, error) {
 	if err := srv.AddListener(tcp); err != nil {
 		return nil, fmt.Errorf("broker: listen %s: %w", opts.Addr, err)
 	}
+	var tlsl *listeners.TCP
+	if opts.TLS != nil {
+		tlsl = listeners.NewTCP(listeners.Config{ID: "tls", Address: opts.TLSAddr, TLSConfig: opts.TLS})
+		if err := srv.AddListener(tlsl); err != nil {
+			srv.Close()
+			return nil, fmt.Errorf("broker: listen %s: %w", opts.TLSAddr, err)
+		}
+	}
 	if err := srv.Serve(); err != nil {
 		srv.Close()
 		return nil, fmt.Errorf("broker: serve: %w", err)
 	}
-	return &Broker{srv: srv, tcp: tcp, hook: h}, nil
+	return &Broker{srv: srv, tcp: tcp, tls: tlsl, hook: h}, nil
 }
 
 // Addr is the address the broker listens on (with the real port).
@@ -175,6 +194,24 @@ func (b *Broker) Addr() string { return b.tcp.Address() }
 
 // URL is the broker's address as an MQTT client wants it.
 func (b *Broker) URL() string { return "tcp://" + b.Addr() }
+
+// TLSAddr is the TLS listener's address (with the real port), "" without
+// Options.TLS.
+func (b *Broker) TLSAddr() string {
+	if b.tls == nil {
+		return ""
+	}
+	return b.tls.Address()
+}
+
+// TLSURL is the TLS listener as an MQTT client wants it (ssl://), ""
+// without Options.TLS.
+func (b *Broker) TLSURL() string {
+	if b.tls == nil {
+		return ""
+	}
+	return "ssl://" + b.TLSAddr()
+}
 
 // Stats returns the broker's counters.
 func (b *Broker) Stats() Stats {

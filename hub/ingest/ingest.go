@@ -23,6 +23,7 @@ package ingest
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -75,6 +76,9 @@ type Options struct {
 	ConnectTimeout      time.Duration // first connection; default DefaultConnectTimeout
 	Logger              *slog.Logger  // default slog.Default()
 	Now                 func() time.Time
+	// TLS verifies an external broker reached at an ssl:// (tls://,
+	// mqtts://) BrokerURL; nil uses the system roots.
+	TLS *tls.Config
 }
 
 func (o *Options) ensureDefaults() {
@@ -196,6 +200,9 @@ func New(l Ledger, opts Options) (*Ingest, error) {
 		SetConnectRetry(true).SetConnectRetryInterval(DefaultRetryInterval).
 		SetKeepAlive(30 * time.Second).SetWriteTimeout(10 * time.Second).
 		SetMessageChannelDepth(uint(opts.QueueSize))
+	if opts.TLS != nil {
+		co.SetTLSConfig(opts.TLS)
+	}
 	subscribed := make(chan struct{})
 	var subOnce sync.Once
 	co.SetOnConnectHandler(func(c paho.Client) {

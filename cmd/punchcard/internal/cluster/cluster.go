@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/punchcard/punchcard/agent"
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/netcut"
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/proc"
 	"github.com/punchcard/punchcard/protocol"
@@ -185,7 +186,10 @@ type StoreAgent struct {
 	Store  protocol.StoreID
 	Proc   *proc.Process
 	URL    string // the POS API, http://127.0.0.1:port
-	POS    AgentAPI
+	// POS is the POS API's client; it sends the token the agent keeps in
+	// its data dir (agent.DefaultPOSTokenFile), read when the agent is
+	// ready, as a POS integration does.
+	POS AgentAPI
 	// MQTT and HTTP are the links to the broker and to the hub's API.
 	MQTT, HTTP *netcut.Proxy
 	DataDir    string
@@ -226,7 +230,20 @@ func (a *StoreAgent) Restart(ctx context.Context) error {
 	if err := a.Proc.Restart(); err != nil {
 		return err
 	}
-	return a.Proc.WaitReady(ctx)
+	if err := a.Proc.WaitReady(ctx); err != nil {
+		return err
+	}
+	return a.readPOSToken()
+}
+
+// readPOSToken points a.POS at the agent's POS API with its token.
+func (a *StoreAgent) readPOSToken() error {
+	token, err := agent.ReadPOSToken(filepath.Join(a.DataDir, agent.DefaultPOSTokenFile))
+	if err != nil {
+		return fmt.Errorf("agent %s: %w", a.ID, err)
+	}
+	a.POS = AgentAPI{C: NewClient(a.URL, token)}
+	return nil
 }
 
 func (a *StoreAgent) closeProxies() {
@@ -274,7 +291,10 @@ func (c *Cluster) AddAgent(ctx context.Context, reg RegisteredAgent) (*StoreAgen
 		a.closeProxies()
 		return nil, err
 	}
-	a.POS = AgentAPI{C: NewClient(a.URL, "")}
+	if err := a.readPOSToken(); err != nil {
+		a.closeProxies()
+		return nil, err
+	}
 	c.Agents = append(c.Agents, a)
 	return a, nil
 }

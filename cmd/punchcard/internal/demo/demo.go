@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/punchcard/punchcard/agent"
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/cluster"
 	"github.com/punchcard/punchcard/protocol"
 )
@@ -120,7 +121,8 @@ func (s *story) keep(ctx context.Context, w io.Writer) {
 		fmt.Fprintf(w, "  Mosquitto     %s   (config %s, log %s)\n", m.URL(), filepath.Join(m.Dir, "mosquitto.conf"), m.Proc.LogPath())
 	}
 	for _, a := range s.c.Agents {
-		fmt.Fprintf(w, "  till %-16s %s   (POS API, e.g. curl %s/v1/status)\n", a.ID, a.URL, a.URL)
+		fmt.Fprintf(w, "  till %-16s %s   (POS API, e.g. curl -H \"Authorization: Bearer $(cat %s)\" %s/v1/status)\n", a.ID, a.URL,
+			filepath.Join(a.DataDir, agent.DefaultPOSTokenFile), a.URL)
 	}
 	<-ctx.Done()
 }
