@@ -13,9 +13,9 @@ import (
 	"github.com/punchcard/punchcard/agent/agenttest"
 	agentsync "github.com/punchcard/punchcard/agent/sync"
 	"github.com/punchcard/punchcard/agent/sync/synctest"
-	"github.com/punchcard/punchcard/store/agentdb"
 	"github.com/punchcard/punchcard/protocol/tlsconf"
 	"github.com/punchcard/punchcard/protocol/tlsconf/tlstest"
+	"github.com/punchcard/punchcard/store/agentdb"
 )
 
 // TestTLSHTTP: the snapshot and allowance client verifies the hub's
@@ -55,7 +55,7 @@ func TestTLSHTTP(t *testing.T) {
 		}
 		// No broker: only the HTTP link is under test.
 		c, err := agentsync.New(agentsync.Options{Tenant: agenttest.Tenant, Agent: agenttest.Agent, BrokerURL: "ssl://127.0.0.1:1",
-			HubURL: srv.URL, Secret: synctest.AgentSecret, HTTPRetries: 1, TLS: cfg}, a, db)
+			HubURL: srv.URL, Secret: synctest.AgentSecret, HubKey: synctest.HubPublicKey, HTTPRetries: 1, TLS: cfg}, a, db)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,8 +28,8 @@ import (
 	"github.com/punchcard/punchcard/agent"
 	agentsync "github.com/punchcard/punchcard/agent/sync"
 	"github.com/punchcard/punchcard/protocol"
-	"github.com/punchcard/punchcard/store/agentdb"
 	"github.com/punchcard/punchcard/protocol/tlsconf"
+	"github.com/punchcard/punchcard/store/agentdb"
 )
 
 // Defaults.

@@ -10,7 +10,9 @@ import (
 	"testing"
 
 	"github.com/punchcard/punchcard/agent/agenttest"
+	"github.com/punchcard/punchcard/agent/sync/synctest"
 	"github.com/punchcard/punchcard/hub"
+	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/tlsconf"
 	"github.com/punchcard/punchcard/protocol/tlsconf/tlstest"
 )
@@ -176,7 +178,8 @@ func TestTLS(t *testing.T) {
 
 func TestParseFlagsTLS(t *testing.T) {
 	env := func(k string) string {
-		return map[string]string{"PUNCHCARD_TENANT": "acme", "PUNCHCARD_AGENT": "till-1", "PUNCHCARD_SECRET": "s"}[k]
+		return map[string]string{"PUNCHCARD_TENANT": "acme", "PUNCHCARD_AGENT": "till-1", "PUNCHCARD_SECRET": "s",
+			"PUNCHCARD_HUB_KEY": protocol.FormatHubKey(synctest.HubPublicKey)}[k]
 	}
 	t.Run("OK", func(t *testing.T) {
 		m := NewMain()

@@ -24,10 +24,10 @@ import (
 	"syscall"
 
 	"github.com/punchcard/punchcard/hub"
+	"github.com/punchcard/punchcard/protocol/tlsconf"
 	"github.com/punchcard/punchcard/store"
 	"github.com/punchcard/punchcard/store/catalog"
 	"github.com/punchcard/punchcard/store/ledger"
-	"github.com/punchcard/punchcard/protocol/tlsconf"
 )
 
 func main() {
