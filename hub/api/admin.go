@@ -172,22 +172,31 @@ func (s *Server) listAudit(c *fiber.Ctx, k catalog.Key) error {
 	return c.JSON(list[catalog.AuditEntry]{es})
 }
 
-func (s *Server) listConflicts(c *fiber.Ctx, k catalog.Key) error {
+// ledgerPage reads the after and limit of a list of the tenant's ledger
+// rows, once the ledger and the tenant are known to exist.
+func (s *Server) ledgerPage(c *fiber.Ctx) (after int64, limit int, err error) {
 	if err := s.needLedger(); err != nil {
-		return err
+		return 0, 0, err
 	}
-	after, err := queryInt(c, "after")
-	if err != nil {
-		return err
+	if after, err = queryInt(c, "after"); err != nil {
+		return 0, 0, err
 	}
-	limit, err := queryInt(c, "limit")
+	l, err := queryInt(c, "limit")
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	if _, err := s.cat.Tenant(c.UserContext(), tenantOf(c)); err != nil {
+		return 0, 0, err
+	}
+	return after, int(min(l, catalog.MaxListLimit)), nil
+}
+
+func (s *Server) listConflicts(c *fiber.Ctx, k catalog.Key) error {
+	after, limit, err := s.ledgerPage(c)
+	if err != nil {
 		return err
 	}
-	cs, err := s.cfg.Ledger.Conflicts(c.UserContext(), tenantOf(c), after, int(min(limit, catalog.MaxListLimit)))
+	cs, err := s.cfg.Ledger.Conflicts(c.UserContext(), tenantOf(c), after, limit)
 	if err != nil {
 		return err
 	}
@@ -203,21 +212,11 @@ func (s *Server) listConflicts(c *fiber.Ctx, k catalog.Key) error {
 // listQuarantine lists the facts of the tenant's tills the ledger could
 // not apply and kept in quarantine, with their bytes as received.
 func (s *Server) listQuarantine(c *fiber.Ctx, _ catalog.Key) error {
-	if err := s.needLedger(); err != nil {
-		return err
-	}
-	after, err := queryInt(c, "after")
+	after, limit, err := s.ledgerPage(c)
 	if err != nil {
 		return err
 	}
-	limit, err := queryInt(c, "limit")
-	if err != nil {
-		return err
-	}
-	if _, err := s.cat.Tenant(c.UserContext(), tenantOf(c)); err != nil {
-		return err
-	}
-	qs, err := s.cfg.Ledger.Quarantine(c.UserContext(), tenantOf(c), after, int(min(limit, catalog.MaxListLimit)))
+	qs, err := s.cfg.Ledger.Quarantine(c.UserContext(), tenantOf(c), after, limit)
 	if err != nil {
 		return err
 	}
