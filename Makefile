@@ -16,10 +16,25 @@ build: ## build every binary into ./bin
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-test: lint unit ## lint, then every test with the race detector
+test: lint unit cross test-32 ## lint, every test with the race detector, the agent for every till platform, 32-bit tests
 
 unit: ## go test -race ./... (needs zbarimg and mosquitto; see .ci/run)
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+# The till platforms the agent is built for (GOOS/GOARCH): money and counters
+# never depend on the size of int, so 32-bit tills run it too.
+AGENT_PLATFORMS ?= linux/amd64 linux/arm64 linux/arm linux/386 windows/amd64 windows/386
+
+.PHONY: cross test-32
+cross: ## build the agent for every till platform (AGENT_PLATFORMS) into $(BIN)/cross
+	@for p in $(AGENT_PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; ext=""; [ "$$os" = windows ] && ext=.exe; \
+	  echo "agent $$os/$$arch"; \
+	  GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 $(GO) build -o $(BIN)/cross/agent-$$os-$$arch$$ext ./cmd/agent || exit 1; \
+	done
+
+test-32: ## the protocol and till-database tests on a 32-bit platform (GOARCH=386)
+	GOARCH=386 CGO_ENABLED=0 $(GO) test -count=1 ./protocol/... ./store/agentdb/...
 
 $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -23,13 +23,13 @@ type Order struct {
 
 // Limits on orders accepted from the outside.
 const (
-	MaxOrderLines = 500
-	MaxQuantity   = 1_000_000
-	MaxUnitPrice  = 1_000_000_000_00 // a billion major units
+	MaxOrderLines       = 500
+	MaxQuantity         = 1_000_000
+	MaxUnitPrice  int64 = 1_000_000_000_00 // a billion major units
 	// MaxOrderTotal bounds lines plus shipping: 10^18 minor units, room for
 	// any one line at the limits above yet a ninth of the int64 range, so
 	// sums of a validated order's amounts cannot overflow.
-	MaxOrderTotal = 1_000_000_000_000_000_000
+	MaxOrderTotal int64 = 1_000_000_000_000_000_000
 )
 
 // Validate checks an order from the outside and returns a CodeInvalidInput

@@ -30,7 +30,7 @@ func TestTokenUsesCapped(t *testing.T) {
 	e.wantJSON(e.do("POST", "/v1/tenants/acme/customers", sup, map[string]any{"id": "c1"}), 201, nil)
 	t.Run("ErrInvalid", func(t *testing.T) {
 		for _, req := range []map[string]any{
-			{"campaign": "once", "uses": 4294967295},
+			{"campaign": "once", "uses": int64(4294967295)},
 			{"campaign": "once", "uses": 2},
 			{"campaign": "pc", "customer": "c1", "uses": 3},
 			{"campaign": "pc", "uses": 51},
@@ -44,7 +44,7 @@ func TestTokenUsesCapped(t *testing.T) {
 			{"campaign": "once", "uses": 1},
 			{"campaign": "pc", "customer": "c1", "uses": 2},
 			{"campaign": "pc", "uses": 50},
-			{"campaign": "free", "uses": 4294967295},
+			{"campaign": "free", "uses": int64(4294967295)},
 		} {
 			var tk catalog.Token
 			e.wantJSON(e.do("POST", "/v1/tenants/acme/tokens", sup, req), 201, &tk)

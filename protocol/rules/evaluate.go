@@ -234,7 +234,7 @@ func checkRedeemable(r *Redeemable) (protocol.Code, string) {
 	case r.Campaign == "":
 		return protocol.CodeCampaignUnknown, "the redeemable names no campaign"
 	case r.Amount < 0 || r.Amount > MaxAmount:
-		return protocol.CodeInvalidInput, "amount must be between 0 and " + itoa(MaxAmount)
+		return protocol.CodeInvalidInput, "amount must be between 0 and " + itoa64(MaxAmount)
 	case r.Balance < 0:
 		return protocol.CodeInvalidInput, "balance must not be negative"
 	case r.Uses < 0 || r.MaxUses < 0:

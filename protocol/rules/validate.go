@@ -10,14 +10,14 @@ import (
 // Bounds on campaign data. They keep evaluation cost linear and small and
 // keep every intermediate product inside int64.
 const (
-	MaxAmount     = 1_000_000_000_000 // ten billion major units: any amount or threshold
-	MaxPoints     = 1_000_000_000_000
-	MaxMilliRate  = 1_000_000_000 // milli-points per step
-	MaxMultiplier = 100_000       // ×10 in basis points
-	MaxListLen    = 1000          // SKUs, categories, stores, ...
-	MaxSmallList  = 32            // tiers, hours, bundle items, earning rules, ...
-	MaxNameLen    = 200
-	MaxStringLen  = 64 // SKUs, categories, segments, tiers, attribute keys and values
+	MaxAmount     int64 = 1_000_000_000_000 // ten billion major units: any amount or threshold
+	MaxPoints           = 1_000_000_000_000
+	MaxMilliRate        = 1_000_000_000 // milli-points per step
+	MaxMultiplier       = 100_000       // ×10 in basis points
+	MaxListLen          = 1000          // SKUs, categories, stores, ...
+	MaxSmallList        = 32            // tiers, hours, bundle items, earning rules, ...
+	MaxNameLen          = 200
+	MaxStringLen        = 64 // SKUs, categories, segments, tiers, attribute keys and values
 )
 
 var dayNames = [...]string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
