@@ -52,6 +52,9 @@ func OpenAPI() []byte { return openAPI }
 // redemptions, allowances and verification go through it.
 type Ledger interface {
 	Redeem(ctx context.Context, r protocol.Redemption) (protocol.Redemption, error)
+	// RedeemBasket records an online write all or nothing, with its
+	// idempotency record, through the ledger's group-commit writer.
+	RedeemBasket(ctx context.Context, b ledger.Basket) ([]protocol.Redemption, bool, error)
 	GrantAllowance(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, campaign protocol.CampaignID) (protocol.Allowance, error)
 	ReturnAllowance(ctx context.Context, ret protocol.Allowance) (protocol.Allowance, error)
 	Outstanding(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, campaign protocol.CampaignID) (count, amount int64, err error)
