@@ -91,6 +91,7 @@ func newEnv(t testing.TB, mod ...func(*api.Config)) *env {
 	if e.led, err = ledger.New(ctx, db, ledger.Options{Facts: hookedFacts{cat, e}, Now: e.clk.Now}); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { e.led.Close() })
 	var mu sync.Mutex
 	cfg := api.Config{
 		Catalog: cat, Ledger: e.led, Now: e.clk.Now,
