@@ -579,3 +579,44 @@ func TestRememberFails(t *testing.T) {
 		t.Fatalf("%+v", out)
 	}
 }
+
+// TestRateLimitPerKeyAndTenant: a key's own limit overrides the default,
+// and a tenant's limit is shared by all its keys.
+func TestRateLimitPerKeyAndTenant(t *testing.T) {
+	perKey := map[string]int{}
+	e := newEnv(t, func(c *api.Config) {
+		c.RateLimit = 1000
+		c.RateWindow = time.Minute
+		c.TenantRateLimits = map[protocol.TenantID]int{"other": 3}
+		c.KeyRateLimits = perKey
+	})
+	// newEnv made the keys: give acme's read-only key its own limit.
+	var keys struct{ Items []catalog.Key }
+	e.wantJSON(e.do("GET", "/v1/tenants/acme/keys", e.keys[catalog.RoleAdmin], nil), 200, &keys)
+	for _, k := range keys.Items {
+		if k.Role == catalog.RoleReadOnly {
+			perKey[k.ID] = 2
+		}
+	}
+	ro := e.keys[catalog.RoleReadOnly]
+	for range 2 {
+		if r := e.do("GET", "/v1/tenants/acme", ro, nil); r.status != 200 || r.header.Get("X-RateLimit-Limit") != "2" {
+			t.Fatalf("read-only key: %d %v", r.status, r.header)
+		}
+	}
+	e.wantErr(e.do("GET", "/v1/tenants/acme", ro, nil), 429, protocol.CodeRateLimited, "")
+	sup := e.keys[catalog.RoleSupport]
+	r := e.do("GET", "/v1/tenants/acme", sup, nil)
+	if got := r.header.Get("X-RateLimit-Limit"); got != "1000" {
+		t.Fatalf("acme key limit %q, want the default 1000", got)
+	}
+	for i := range 3 {
+		if r := e.do("GET", "/v1/tenants/other", e.other, nil); r.status != 200 || r.header.Get("X-RateLimit-Limit") != "3" {
+			t.Fatalf("request %d of other: %d %v", i, r.status, r.header)
+		}
+	}
+	e.wantErr(e.do("GET", "/v1/tenants/other", e.other, nil), 429, protocol.CodeRateLimited, "")
+	if r := e.do("GET", "/v1/tenants/acme", sup, nil); r.status != 200 {
+		t.Fatalf("acme limited by other's tenant limit: %d", r.status)
+	}
+}

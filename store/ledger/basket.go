@@ -125,8 +125,9 @@ func (l *Ledger) runWriter() {
 	}
 }
 
-// isBusy reports SQLite's "database is locked" (SQLITE_BUSY).
-func isBusy(err error) bool {
+// IsBusy reports SQLite's "database is locked" (SQLITE_BUSY): the API
+// answers it 503 with Retry-After, never as an internal error.
+func IsBusy(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "SQLITE_BUSY") || strings.Contains(err.Error(), "database is locked"))
 }
 
@@ -137,14 +138,14 @@ func (l *Ledger) commitGroup(batch []*job) {
 	var err error
 	for deadline := time.Now().Add(writerBusyRetry); ; {
 		tx, err = l.db.BeginTx(ctx, nil)
-		if !isBusy(err) || time.Now().After(deadline) {
+		if !IsBusy(err) || time.Now().After(deadline) {
 			break
 		}
 	}
 	if err != nil {
 		for _, j := range batch {
 			j.err = wrap("redeem: begin", err)
-			if isBusy(err) {
+			if IsBusy(err) {
 				j.err = ErrQueueFull
 			}
 		}
