@@ -95,7 +95,9 @@ func TestOnlinePathQueryPlans(t *testing.T) {
 			}
 		}
 	}
-	if checked < 15 {
+	// The ledger's prepared statements are prepared before the trace
+	// starts; store/ledger's TestHotStatementPlans checks those.
+	if checked < 10 {
 		t.Fatalf("only %d statements traced", checked)
 	}
 	t.Logf("%d statements checked", checked)

@@ -174,6 +174,7 @@ type compiled struct {
 	version uint64
 	cat     *rules.Catalog
 	camps   map[protocol.CampaignID]catalog.Campaign
+	facts   *campFacts
 }
 
 // Log attribute keys.

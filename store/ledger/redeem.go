@@ -144,14 +144,25 @@ func (l *Ledger) rollbackSource(s *state, r protocol.Redemption) (protocol.Redem
 	return orig, nil
 }
 
+// The statements of findByTxn (prepared: the online path runs them on
+// every redemption; indexed by ledger_journal_txn).
+const (
+	qByTxn         = selectRedemption + ` WHERE tenant = ? AND agent = ? AND txn_id = ? AND entry = ? AND campaign = ? AND code = ? LIMIT 1`
+	qByTxnRollback = selectRedemption + ` WHERE tenant = ? AND agent = ? AND txn_id = ? AND entry = ? AND ref_agent = ? AND ref_seq = ? LIMIT 1`
+)
+
 func findByTxn(s *state, r protocol.Redemption) (protocol.Redemption, bool, error) {
-	q := selectRedemption + ` WHERE tenant = ? AND agent = ? AND txn_id = ? AND entry = ? AND campaign = ? AND code = ?`
+	q := qByTxn
 	args := []any{string(r.Tenant), string(protocol.HubSender), r.TxnID, entryName(r.Kind), string(r.Campaign), string(r.Code)}
 	if r.Kind == protocol.KindRollback {
-		q = selectRedemption + ` WHERE tenant = ? AND agent = ? AND txn_id = ? AND entry = ? AND ref_agent = ? AND ref_seq = ?`
+		q = qByTxnRollback
 		args = []any{string(r.Tenant), string(protocol.HubSender), r.TxnID, entryName(r.Kind), string(r.Ref.Agent), int64(r.Ref.Seq)}
 	}
-	return scanRedemption(s.tx.QueryRowContext(s.ctx, q+` LIMIT 1`, args...))
+	st, err := s.stmt(q)
+	if err != nil {
+		return protocol.Redemption{}, false, err
+	}
+	return scanRedemption(st.QueryRowContext(s.ctx, args...))
 }
 
 const selectRedemption = `SELECT tenant, entry, agent, seq, store, txn_id, campaign, code, customer, order_id, currency,
