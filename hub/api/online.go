@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -82,8 +81,7 @@ func (s *Server) rulesFor(ctx context.Context, tenant protocol.TenantID) (compil
 		return compiled{}, err
 	}
 	rcs := make([]rules.Campaign, len(cps))
-	c = compiled{version: v, camps: make(map[protocol.CampaignID]catalog.Campaign, len(cps)),
-		facts: &campFacts{Facts: s.cat, camps: map[protocol.CampaignID]campFact{}}}
+	c = compiled{version: v, camps: make(map[protocol.CampaignID]catalog.Campaign, len(cps))}
 	for i, cp := range cps {
 		rcs[i] = cp.Rules
 		c.camps[cp.Rules.ID] = cp
@@ -97,38 +95,6 @@ func (s *Server) rulesFor(ctx context.Context, tenant protocol.TenantID) (compil
 	}
 	s.mu.Unlock()
 	return c, nil
-}
-
-// campFacts caches the ledger's campaign facts of one catalog version of
-// a tenant (compiled.facts): every online redemption needs them, and they
-// change only with the catalog (a stop, a new limit), which moves the
-// version and so replaces the cache. Code facts are looked up each time.
-type campFacts struct {
-	ledger.Facts
-	mu    sync.Mutex
-	camps map[protocol.CampaignID]campFact
-}
-
-type campFact struct {
-	f     ledger.CampaignFacts
-	found bool
-}
-
-func (c *campFacts) CampaignFacts(ctx context.Context, tenant protocol.TenantID, id protocol.CampaignID) (ledger.CampaignFacts, bool, error) {
-	c.mu.Lock()
-	cf, ok := c.camps[id]
-	c.mu.Unlock()
-	if ok {
-		return cf.f, cf.found, nil
-	}
-	f, found, err := c.Facts.CampaignFacts(ctx, tenant, id)
-	if err != nil {
-		return f, found, err
-	}
-	c.mu.Lock()
-	c.camps[id] = campFact{f, found}
-	c.mu.Unlock()
-	return f, found, nil
 }
 
 // prepared is a request resolved into the engine's input.
@@ -334,22 +300,10 @@ func boundOK(stores []protocol.StoreID, group string, st onlineStore) bool {
 // decide evaluates and merges the results refused before the engine, in
 // request order.
 func (s *Server) decide(ctx context.Context, tenant protocol.TenantID, in onlineRequest, noEarn bool) (rules.Decision, error) {
-	d, _, err := s.decideFacts(ctx, tenant, in, noEarn)
-	return d, err
-}
-
-// decideFacts is decide, also returning the campaign facts of the catalog
-// version it decided with, for the ledger's checks.
-func (s *Server) decideFacts(ctx context.Context, tenant protocol.TenantID, in onlineRequest, noEarn bool) (rules.Decision, ledger.Facts, error) {
 	comp, err := s.rulesFor(ctx, tenant)
 	if err != nil {
-		return rules.Decision{}, nil, err
+		return rules.Decision{}, err
 	}
-	d, err := s.decideWith(ctx, tenant, in, noEarn, comp)
-	return d, comp.facts, err
-}
-
-func (s *Server) decideWith(ctx context.Context, tenant protocol.TenantID, in onlineRequest, noEarn bool, comp compiled) (rules.Decision, error) {
 	p, err := s.prepare(ctx, tenant, in, comp)
 	if err != nil {
 		return rules.Decision{}, err
@@ -417,7 +371,6 @@ func idemKey(c *fiber.Ctx) (string, []byte, error) {
 // to build from them as recorded, and the request field each one came
 // from (for a refusal's Field).
 type basketPlan struct {
-	facts  ledger.Facts // the decision's cached campaign facts; nil: the catalog
 	reds   []protocol.Redemption
 	fields []string
 	answer func(recorded []protocol.Redemption) any
@@ -479,7 +432,7 @@ func (s *Server) idempotent(c *fiber.Ctx, plan func(key string) (basketPlan, err
 		}
 		return catalog.RememberTx(ctx, tx, tenant, key, sum, catalog.Remembered{Status: status, Body: body}, s.cfg.Now().UTC())
 	}
-	recorded, replayed, err := s.cfg.Ledger.RedeemBasket(ctx, ledger.Basket{Tenant: tenant, Redemptions: p.reds, Recall: recall, Remember: remember, Facts: p.facts})
+	recorded, replayed, err := s.cfg.Ledger.RedeemBasket(ctx, ledger.Basket{Tenant: tenant, Redemptions: p.reds, Recall: recall, Remember: remember})
 	if err != nil {
 		return s.writeErr(c, err, p.fields)
 	}
@@ -522,11 +475,10 @@ func (s *Server) redeem(c *fiber.Ctx, _ catalog.Key) error {
 	ctx, tenant := c.UserContext(), tenantOf(c)
 	return s.idempotent(c, func(key string) (basketPlan, error) {
 		var p basketPlan
-		d, facts, err := s.decideFacts(ctx, tenant, in, true)
+		d, err := s.decide(ctx, tenant, in, true)
 		if err != nil {
 			return p, err
 		}
-		p.facts = facts
 		// A redeemable the customer presented that does not apply fails
 		// the whole redemption: the channel asked for it by name.
 		for _, r := range d.Results {
@@ -627,11 +579,10 @@ func (s *Server) earn(c *fiber.Ctx, _ catalog.Key) error {
 	ctx, tenant := c.UserContext(), tenantOf(c)
 	return s.idempotent(c, func(key string) (basketPlan, error) {
 		var p basketPlan
-		d, facts, err := s.decideFacts(ctx, tenant, in, false)
+		d, err := s.decide(ctx, tenant, in, false)
 		if err != nil {
 			return p, err
 		}
-		p.facts = facts
 		perCampaign := map[protocol.CampaignID]int64{}
 		var order []protocol.CampaignID
 		for _, e := range d.Earnings {

@@ -219,7 +219,7 @@ func TestOnline(t *testing.T) {
 	t.Run("KillSwitchDuringRedeem", func(t *testing.T) {
 		// Campaign "late" is stopped after the hub decided but before the
 		// ledger recorded: the ledger refuses it, and the order's other
-		// redemption, already recorded, is rolled back.
+		// redemption, in the same basket transaction, is not recorded.
 		for _, id := range []string{"early", "late"} {
 			e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns", mk, campaignDoc(id, "active", percent10, "")), 201, nil)
 			e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns/"+id+"/codes/import", mk, map[string]any{"codes": []string{strings.ToUpper(id) + "-1"}}), 201, nil)

@@ -174,7 +174,6 @@ type compiled struct {
 	version uint64
 	cat     *rules.Catalog
 	camps   map[protocol.CampaignID]catalog.Campaign
-	facts   *campFacts
 }
 
 // Log attribute keys.

@@ -27,10 +27,6 @@ type Basket struct {
 	// Remember, when set, runs last inside the transaction with the
 	// redemptions as recorded; an error undoes the whole basket.
 	Remember func(ctx context.Context, tx *sql.Tx, recorded []protocol.Redemption) error
-	// Facts, when set, looks up the campaign and code facts instead of
-	// Options.Facts (the API passes one that caches them per catalog
-	// version).
-	Facts Facts
 }
 
 // ItemError is the refusal of one redemption of a basket, by its index in
@@ -213,10 +209,6 @@ func (l *Ledger) RedeemBasket(ctx context.Context, b Basket) (out []protocol.Red
 	j := &job{ctx: ctx, b: b, done: make(chan struct{}),
 		facts: factSet{camps: map[key2]CampaignFacts{}, codes: map[key2]CodeFacts{}}}
 	seenC, seenK := map[key2]bool{}, map[key2]bool{}
-	facts := l.facts
-	if b.Facts != nil {
-		facts = b.Facts
-	}
 	for i := range j.b.Redemptions {
 		r := j.b.Redemptions[i]
 		r.Tenant = b.Tenant
@@ -227,7 +219,7 @@ func (l *Ledger) RedeemBasket(ctx context.Context, b Basket) (out []protocol.Red
 		if r.Kind == protocol.KindBurn && r.Points > 0 {
 			return nil, false, &ItemError{i, protocol.FieldError("points", "points burned are negative")}
 		}
-		if err := j.facts.add(ctx, facts, r, seenC, seenK); err != nil {
+		if err := j.facts.add(ctx, l.facts, r, seenC, seenK); err != nil {
 			return nil, false, err
 		}
 	}
