@@ -329,6 +329,9 @@ func (h *Hub) Close() error {
 		if h.Broker != nil {
 			errs = append(errs, h.Broker.Close())
 		}
+		if h.Ledger != nil {
+			errs = append(errs, h.Ledger.Close()) // stops the online writer
+		}
 		if h.db != nil {
 			errs = append(errs, h.db.Close())
 		}

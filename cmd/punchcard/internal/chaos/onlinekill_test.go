@@ -39,8 +39,8 @@ func TestHubKilledMidBasket(t *testing.T) {
 	}
 	basket := func(i int) cluster.OnlineRequest {
 		return cluster.OnlineRequest{
-			Store: cluster.OnlineStore{ID: "web", TimeZone: "Europe/Berlin"},
-			Order: protocol.Order{ID: fmt.Sprintf("o-%d", i), Currency: chaos.Currency, Lines: []protocol.Line{{SKU: "shirt", Quantity: 1, UnitPrice: 50_00}}},
+			Store:       cluster.OnlineStore{ID: "web", TimeZone: "Europe/Berlin"},
+			Order:       protocol.Order{ID: fmt.Sprintf("o-%d", i), Currency: chaos.Currency, Lines: []protocol.Line{{SKU: "shirt", Quantity: 1, UnitPrice: 50_00}}},
 			Redeemables: []cluster.Presented{{Code: chaos.Code}, {Code: "SECOND"}},
 		}
 	}
