@@ -50,6 +50,12 @@ lint: $(STATICCHECK) ## gofmt, go vet and staticcheck
 bench: ## run every benchmark, BENCHCOUNT (6) times each, for medians with benchstat
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./...
 
+.PHONY: bench-online
+BENCH_ONLINE_ROWS ?= 0,100000,1000000
+BENCH_ONLINE_TIME ?= 1000x
+bench-online: ## online redeem at 1/16/64 clients over HTTP, ledger pre-filled to BENCH_ONLINE_ROWS, with same-run baselines
+	PUNCHCARD_BENCH_ROWS=$(BENCH_ONLINE_ROWS) $(GO) test -run '^$$' -bench 'BenchmarkOnlineRedeem' -benchtime $(BENCH_ONLINE_TIME) -count $(BENCHCOUNT) -timeout 60m ./hub/
+
 fuzz: ## run every fuzz target for FUZZTIME each
 	@for pkg in $$($(GO) list ./...); do \
 	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \

@@ -90,6 +90,13 @@ type Options struct {
 	// BrokerTLS verifies an external broker reached at an ssl:// BrokerURL
 	// (tlsconf.Client from -broker-ca-file); nil uses the system roots.
 	BrokerTLS *tls.Config
+	// RateLimit, TenantRateLimit, KeyRateLimits and TenantRateLimits are
+	// the API's request limits per minute (api.Config); zero values take
+	// api's defaults (api.DefaultRateLimit per key, no tenant limit).
+	RateLimit        int
+	TenantRateLimit  int
+	KeyRateLimits    map[string]int
+	TenantRateLimits map[protocol.TenantID]int
 }
 
 func (o *Options) ensureDefaults() {
@@ -215,7 +222,8 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if err != nil {
 		return nil, err
 	}
-	h.API, err = api.New(api.Config{Catalog: h.Catalog, Ledger: h.Ledger, Logger: log, OnChange: h.announce, OnStop: h.recall})
+	h.API, err = api.New(api.Config{Catalog: h.Catalog, Ledger: h.Ledger, Logger: log, OnChange: h.announce, OnStop: h.recall,
+		RateLimit: opts.RateLimit, TenantRateLimit: opts.TenantRateLimit, KeyRateLimits: opts.KeyRateLimits, TenantRateLimits: opts.TenantRateLimits})
 	if err != nil {
 		return nil, err
 	}
@@ -320,6 +328,9 @@ func (h *Hub) Close() error {
 		}
 		if h.Broker != nil {
 			errs = append(errs, h.Broker.Close())
+		}
+		if h.Ledger != nil {
+			errs = append(errs, h.Ledger.Close()) // stops the online writer
 		}
 		if h.db != nil {
 			errs = append(errs, h.db.Close())

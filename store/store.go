@@ -43,6 +43,10 @@ type Options struct {
 	// not linger in free space of the file. It costs some write I/O; the
 	// hub turns it on, the agent does not need it. Default off.
 	SecureDelete bool
+	// Trace, when set, is called with the text of every statement the
+	// database prepares or runs, on the caller's goroutine: tests use it
+	// to check the query plan of every statement a path runs. Default nil.
+	Trace func(query string)
 }
 
 // Defaults.
@@ -79,9 +83,15 @@ func Open(ctx context.Context, path string, opts Options) (*sql.DB, error) {
 		q.Add("_pragma", "secure_delete(ON)")
 	}
 	q.Add("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	dsn := "file:" + path + "?" + q.Encode()
+	var db *sql.DB
+	if opts.Trace != nil {
+		db = sql.OpenDB(tracer{dsn: dsn, trace: opts.Trace})
+	} else {
+		var err error
+		if db, err = sql.Open("sqlite", dsn); err != nil {
+			return nil, fmt.Errorf("store: open %s: %w", path, err)
+		}
 	}
 	db.SetMaxOpenConns(opts.MaxOpenConns)
 	if err := db.PingContext(ctx); err != nil {

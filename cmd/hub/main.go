@@ -20,10 +20,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/punchcard/punchcard/hub"
+	"github.com/punchcard/punchcard/hub/api"
+	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/tlsconf"
 	"github.com/punchcard/punchcard/store"
 	"github.com/punchcard/punchcard/store/catalog"
@@ -112,12 +115,31 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.StringVar(&o.MQTTTLSAddr, "mqtt-tls", env("MQTT_TLS_ADDR", hub.DefaultMQTTTLSAddr), "embedded broker's MQTT-over-TLS listen address, with -tls-cert (PUNCHCARD_MQTT_TLS_ADDR)")
 	brokerCA := fs.String("broker-ca-file", env("BROKER_CA_FILE", ""), "PEM CA certificates verifying an external broker at an ssl:// -broker URL; default the system roots (PUNCHCARD_BROKER_CA_FILE)")
 	sync := fs.String("sync", env("SYNC", string(store.SyncFull)), "SQLite synchronous: FULL or NORMAL (PUNCHCARD_SYNC)")
+	fs.IntVar(&o.RateLimit, "rate-limit", envInt(env("RATE_LIMIT", ""), api.DefaultRateLimit), "API requests per key per minute (PUNCHCARD_RATE_LIMIT)")
+	fs.IntVar(&o.TenantRateLimit, "tenant-rate-limit", envInt(env("TENANT_RATE_LIMIT", ""), 0), "API requests per tenant per minute, all its keys together; 0 = no tenant limit (PUNCHCARD_TENANT_RATE_LIMIT)")
+	keyLimits := fs.String("key-rate-limits", env("KEY_RATE_LIMITS", ""), "per-key overrides of -rate-limit: key-id=n,key-id=n (PUNCHCARD_KEY_RATE_LIMITS)")
+	tenantLimits := fs.String("tenant-rate-limits", env("TENANT_RATE_LIMITS", ""), "per-tenant overrides of -tenant-rate-limit: tenant=n,tenant=n (PUNCHCARD_TENANT_RATE_LIMITS)")
 	fs.StringVar(&m.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (PUNCHCARD_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	kl, err := parseLimits(*keyLimits)
+	if err != nil {
+		return fmt.Errorf("-key-rate-limits: %w", err)
+	}
+	o.KeyRateLimits = kl
+	tl, err := parseLimits(*tenantLimits)
+	if err != nil {
+		return fmt.Errorf("-tenant-rate-limits: %w", err)
+	}
+	if len(tl) > 0 {
+		o.TenantRateLimits = map[protocol.TenantID]int{}
+		for t, n := range tl {
+			o.TenantRateLimits[protocol.TenantID(t)] = n
+		}
 	}
 	switch s := store.Sync(strings.ToUpper(*sync)); s {
 	case store.SyncFull, store.SyncNormal:
@@ -185,4 +207,30 @@ func (m *Main) RunVerify(ctx context.Context) (int, error) {
 		return 1, nil
 	}
 	return 0, nil
+}
+
+// envInt is an integer flag's default from the environment (def when unset
+// or not a number; flag parsing reports a bad -flag value itself).
+func envInt(v string, def int) int {
+	if n, err := strconv.Atoi(v); err == nil {
+		return n
+	}
+	return def
+}
+
+// parseLimits reads "name=n,name=n" (n > 0).
+func parseLimits(s string) (map[string]int, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	out := map[string]int{}
+	for _, part := range strings.Split(s, ",") {
+		name, num, ok := strings.Cut(strings.TrimSpace(part), "=")
+		n, err := strconv.Atoi(num)
+		if !ok || name == "" || err != nil || n <= 0 {
+			return nil, fmt.Errorf("%q is not name=n with n > 0", part)
+		}
+		out[name] = n
+	}
+	return out, nil
 }

@@ -76,8 +76,14 @@ func (h hookedFacts) CampaignFacts(ctx context.Context, t protocol.TenantID, c p
 
 func newEnv(t testing.TB, mod ...func(*api.Config)) *env {
 	t.Helper()
+	return newEnvStore(t, store.Options{Sync: store.SyncNormal}, mod...)
+}
+
+// newEnvStore is newEnv on a database opened with so.
+func newEnvStore(t testing.TB, so store.Options, mod ...func(*api.Config)) *env {
+	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "hub.db"), store.Options{Sync: store.SyncNormal})
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "hub.db"), so)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +97,7 @@ func newEnv(t testing.TB, mod ...func(*api.Config)) *env {
 	if e.led, err = ledger.New(ctx, db, ledger.Options{Facts: hookedFacts{cat, e}, Now: e.clk.Now}); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { e.led.Close() })
 	var mu sync.Mutex
 	cfg := api.Config{
 		Catalog: cat, Ledger: e.led, Now: e.clk.Now,

@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -349,47 +351,114 @@ func (s *Server) validate(c *fiber.Ctx, _ catalog.Key) error {
 	return c.JSON(onlineResponse{Decision: d})
 }
 
-// idempotent runs fn once per Idempotency-Key: a retry with the same key
-// and body gets the first answer again (header Idempotent-Replayed: true),
-// the same key with another body is refused. The key is also the ledger
-// transaction id, so the ledger applies the redemptions once even when two
-// retries race.
-func (s *Server) idempotent(c *fiber.Ctx, fn func(key string) (int, any, error)) error {
+// idemKey reads and checks the Idempotency-Key header and hashes the
+// request (method, path, body) it names.
+func idemKey(c *fiber.Ctx) (string, []byte, error) {
 	key := c.Get("Idempotency-Key")
 	if key == "" {
-		return protocol.FieldError("Idempotency-Key", "the Idempotency-Key header is required")
+		return "", nil, protocol.FieldError("Idempotency-Key", "the Idempotency-Key header is required")
 	}
 	if len(key) > catalog.MaxIdempotencyKey {
-		return protocol.FieldError("Idempotency-Key", "the Idempotency-Key header is longer than %d characters", catalog.MaxIdempotencyKey)
+		return "", nil, protocol.FieldError("Idempotency-Key", "the Idempotency-Key header is longer than %d characters", catalog.MaxIdempotencyKey)
 	}
 	h := sha256.New()
 	h.Write([]byte(c.Method() + " " + c.Path() + "\n"))
 	h.Write(c.Body())
-	sum := h.Sum(nil)
-	tenant := tenantOf(c)
-	if r, found, err := s.cat.Recall(c.UserContext(), tenant, key, sum); err != nil {
+	return key, h.Sum(nil), nil
+}
+
+// basketPlan is what an online write records: the redemptions, the answer
+// to build from them as recorded, and the request field each one came
+// from (for a refusal's Field).
+type basketPlan struct {
+	reds   []protocol.Redemption
+	fields []string
+	answer func(recorded []protocol.Redemption) any
+}
+
+// idempotent records one online write once per Idempotency-Key. A retry
+// with the same key and body gets the first answer again (header
+// Idempotent-Replayed: true); the same key with another body is refused
+// (idempotency_key_reused, 422). The redemptions and the idempotency
+// record are written in one transaction by the ledger's online writer,
+// which checks the record again inside it: of concurrent requests under
+// one key exactly one is recorded, and the others get its answer (or 422).
+// A full writer queue answers 503 with Retry-After.
+func (s *Server) idempotent(c *fiber.Ctx, plan func(key string) (basketPlan, error)) error {
+	key, sum, err := idemKey(c)
+	if err != nil {
 		return err
-	} else if found {
+	}
+	ctx, tenant := c.UserContext(), tenantOf(c)
+	replay := func(r catalog.Remembered) error {
 		c.Set("Idempotent-Replayed", "true")
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 		return c.Status(r.Status).Send(r.Body)
 	}
-	status, v, err := fn(key)
-	if err != nil {
+	if r, found, err := s.cat.Recall(ctx, tenant, key, sum); err != nil {
 		return err
+	} else if found {
+		return replay(r)
 	}
-	body, err := json.Marshal(v)
+	var prev catalog.Remembered
+	recall := func(ctx context.Context, tx *sql.Tx) (bool, error) {
+		r, found, err := catalog.RecallTx(ctx, tx, tenant, key, sum)
+		prev = r
+		return found, err
+	}
+	p, perr := plan(key)
+	if perr != nil {
+		// Refused: unless a concurrent request under this key was
+		// recorded meanwhile (then its answer is the answer), checked in
+		// the writer's order.
+		if protocol.ErrorCode(perr) == protocol.CodeInternal {
+			return perr
+		}
+		_, replayed, err := s.cfg.Ledger.RedeemBasket(ctx, ledger.Basket{Tenant: tenant, Recall: recall})
+		if err != nil {
+			return s.writeErr(c, err, nil)
+		}
+		if replayed {
+			return replay(prev)
+		}
+		return perr
+	}
+	var body []byte
+	status := http.StatusOK
+	remember := func(ctx context.Context, tx *sql.Tx, recorded []protocol.Redemption) error {
+		var err error
+		if body, err = json.Marshal(p.answer(recorded)); err != nil {
+			return fmt.Errorf("api: encode answer: %w", err)
+		}
+		return catalog.RememberTx(ctx, tx, tenant, key, sum, catalog.Remembered{Status: status, Body: body}, s.cfg.Now().UTC())
+	}
+	recorded, replayed, err := s.cfg.Ledger.RedeemBasket(ctx, ledger.Basket{Tenant: tenant, Redemptions: p.reds, Recall: recall, Remember: remember})
 	if err != nil {
-		return fmt.Errorf("api: encode answer: %w", err)
+		return s.writeErr(c, err, p.fields)
 	}
-	if err := s.cat.Remember(c.UserContext(), tenant, key, sum, catalog.Remembered{Status: status, Body: body}); err != nil {
-		// The ledger has committed: the answer is true and must reach the
-		// caller. Only a retry of this key will not be replayed (the
-		// ledger still applies it once, by transaction id).
-		s.cfg.Logger.Error("api: remember idempotent answer", logKeyPath, c.Path(), logKeyErr, err)
+	if replayed {
+		return replay(prev)
 	}
+	s.codesChanged(ctx, tenant, recorded...)
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Status(status).Send(body)
+}
+
+// writeErr maps a ledger refusal: a refused redemption names its request
+// field, a full writer queue asks to retry.
+func (s *Server) writeErr(c *fiber.Ctx, err error, fields []string) error {
+	if errors.Is(err, ledger.ErrQueueFull) {
+		c.Set(fiber.HeaderRetryAfter, "1")
+		return err
+	}
+	var ie *ledger.ItemError
+	if errors.As(err, &ie) && ie.Index < len(fields) && fields[ie.Index] != "" {
+		return fieldOf(fields[ie.Index], ie.Err)
+	}
+	if ie != nil {
+		return ie.Err
+	}
+	return err
 }
 
 func (s *Server) redeem(c *fiber.Ctx, _ catalog.Key) error {
@@ -404,40 +473,38 @@ func (s *Server) redeem(c *fiber.Ctx, _ catalog.Key) error {
 		return protocol.FieldError("redeemables", "name at least one redeemable to redeem")
 	}
 	ctx, tenant := c.UserContext(), tenantOf(c)
-	return s.idempotent(c, func(key string) (int, any, error) {
+	return s.idempotent(c, func(key string) (basketPlan, error) {
+		var p basketPlan
 		d, err := s.decide(ctx, tenant, in, true)
 		if err != nil {
-			return 0, nil, err
+			return p, err
 		}
 		// A redeemable the customer presented that does not apply fails
 		// the whole redemption: the channel asked for it by name.
 		for _, r := range d.Results {
 			if r.Index >= 0 && !r.Applied {
-				return 0, nil, &protocol.Error{Code: r.Reason, Message: r.Message, Field: fmt.Sprintf("redeemables[%d]", r.Index)}
+				return p, &protocol.Error{Code: r.Reason, Message: r.Message, Field: fmt.Sprintf("redeemables[%d]", r.Index)}
 			}
 		}
-		var done []protocol.Redemption
 		for _, r := range d.Results {
 			if !r.Applied {
 				continue
 			}
-			red := protocol.Redemption{
+			p.reds = append(p.reds, protocol.Redemption{
 				Kind: protocol.KindRedeem, Tenant: tenant, Store: in.Store.ID, TxnID: key, Campaign: r.Campaign, Code: r.Code,
 				Customer: in.Customer, OrderID: in.Order.ID, Currency: d.Currency, Discount: r.Discount + r.ShippingDiscount,
 				Spend: r.Spend, Points: -r.PointsBurned, OrderTot: d.Subtotal,
+			})
+			field := ""
+			if r.Index >= 0 {
+				field = fmt.Sprintf("redeemables[%d]", r.Index)
 			}
-			got, err := s.cfg.Ledger.Redeem(ctx, red)
-			if err != nil {
-				s.undo(ctx, tenant, key, done)
-				if r.Index >= 0 {
-					return 0, nil, fieldOf(fmt.Sprintf("redeemables[%d]", r.Index), err)
-				}
-				return 0, nil, err
-			}
-			done = append(done, got)
+			p.fields = append(p.fields, field)
 		}
-		s.codesChanged(ctx, tenant, done...)
-		return http.StatusOK, onlineResponse{Decision: d, Redemptions: orEmptyRed(done)}, nil
+		p.answer = func(rs []protocol.Redemption) any {
+			return onlineResponse{Decision: d, Redemptions: orEmptyRed(rs)}
+		}
+		return p, nil
 	})
 }
 
@@ -457,18 +524,6 @@ func (s *Server) codesChanged(ctx context.Context, tenant protocol.TenantID, rs 
 				s.cfg.OnChange(tenant, v)
 			}
 			return
-		}
-	}
-}
-
-// undo rolls back what one redeem call recorded before a later part of it
-// failed, so that an order is redeemed whole or not at all.
-func (s *Server) undo(ctx context.Context, tenant protocol.TenantID, key string, done []protocol.Redemption) {
-	for _, r := range done {
-		id := r.ID
-		_, err := s.cfg.Ledger.Redeem(ctx, protocol.Redemption{Kind: protocol.KindRollback, Tenant: tenant, Store: r.Store, TxnID: key + "/undo", Ref: &id})
-		if err != nil {
-			s.cfg.Logger.Error("api: undo of a partial redemption failed", logKeyErr, err, logKeyRed, id.String())
 		}
 	}
 }
@@ -496,15 +551,14 @@ func (s *Server) rollback(c *fiber.Ctx, _ catalog.Key) error {
 	if in.Redemption.Agent == "" || in.Redemption.Seq == 0 {
 		return protocol.FieldError("redemption", "name the redemption to roll back: {agent, seq}")
 	}
-	ctx, tenant := c.UserContext(), tenantOf(c)
-	return s.idempotent(c, func(key string) (int, any, error) {
+	tenant := tenantOf(c)
+	return s.idempotent(c, func(key string) (basketPlan, error) {
 		ref := in.Redemption
-		r, err := s.cfg.Ledger.Redeem(ctx, protocol.Redemption{Kind: protocol.KindRollback, Tenant: tenant, Store: in.Store, TxnID: key, Ref: &ref})
-		if err != nil {
-			return 0, nil, err
-		}
-		s.codesChanged(ctx, tenant, r)
-		return http.StatusOK, r, nil
+		return basketPlan{
+			reds:   []protocol.Redemption{{Kind: protocol.KindRollback, Tenant: tenant, Store: in.Store, TxnID: key, Ref: &ref}},
+			fields: []string{""},
+			answer: func(rs []protocol.Redemption) any { return rs[0] },
+		}, nil
 	})
 }
 
@@ -523,10 +577,11 @@ func (s *Server) earn(c *fiber.Ctx, _ catalog.Key) error {
 		return protocol.FieldError("redeemables", "earn takes no redeemables; redeem them first")
 	}
 	ctx, tenant := c.UserContext(), tenantOf(c)
-	return s.idempotent(c, func(key string) (int, any, error) {
+	return s.idempotent(c, func(key string) (basketPlan, error) {
+		var p basketPlan
 		d, err := s.decide(ctx, tenant, in, false)
 		if err != nil {
-			return 0, nil, err
+			return p, err
 		}
 		perCampaign := map[protocol.CampaignID]int64{}
 		var order []protocol.CampaignID
@@ -536,21 +591,18 @@ func (s *Server) earn(c *fiber.Ctx, _ catalog.Key) error {
 			}
 			perCampaign[e.Campaign] += e.Points
 		}
-		var done []protocol.Redemption
 		for _, id := range order {
 			if perCampaign[id] <= 0 {
 				continue
 			}
-			got, err := s.cfg.Ledger.Redeem(ctx, protocol.Redemption{Kind: protocol.KindEarn, Tenant: tenant, Store: in.Store.ID, TxnID: key,
+			p.reds = append(p.reds, protocol.Redemption{Kind: protocol.KindEarn, Tenant: tenant, Store: in.Store.ID, TxnID: key,
 				Campaign: id, Customer: in.Customer, OrderID: in.Order.ID, Currency: d.Currency, Points: perCampaign[id], OrderTot: d.Subtotal})
-			if err != nil {
-				s.undo(ctx, tenant, key, done)
-				return 0, nil, err
-			}
-			done = append(done, got)
+			p.fields = append(p.fields, "")
 		}
-		s.codesChanged(ctx, tenant, done...)
-		return http.StatusOK, onlineResponse{Decision: d, Redemptions: orEmptyRed(done)}, nil
+		p.answer = func(rs []protocol.Redemption) any {
+			return onlineResponse{Decision: d, Redemptions: orEmptyRed(rs)}
+		}
+		return p, nil
 	})
 }
 

@@ -219,7 +219,7 @@ func TestOnline(t *testing.T) {
 	t.Run("KillSwitchDuringRedeem", func(t *testing.T) {
 		// Campaign "late" is stopped after the hub decided but before the
 		// ledger recorded: the ledger refuses it, and the order's other
-		// redemption, already recorded, is rolled back.
+		// redemption, in the same basket transaction, is not recorded.
 		for _, id := range []string{"early", "late"} {
 			e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns", mk, campaignDoc(id, "active", percent10, "")), 201, nil)
 			e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns/"+id+"/codes/import", mk, map[string]any{"codes": []string{strings.ToUpper(id) + "-1"}}), 201, nil)
@@ -551,8 +551,9 @@ func BenchmarkSnapshot304(b *testing.B) {
 	}
 }
 
-// TestRememberFails: when the idempotency record cannot be written after
-// the ledger committed, the caller still gets the true answer.
+// TestRememberFails: the idempotency record is written in the basket's
+// own transaction, so when it cannot be written nothing of the basket is
+// recorded, and a retry under the same key records it once.
 func TestRememberFails(t *testing.T) {
 	e := newEnv(t)
 	mk := e.keys[catalog.RoleMarketer]
@@ -561,12 +562,61 @@ func TestRememberFails(t *testing.T) {
 	if _, err := e.cat.DB().Exec(`CREATE TRIGGER no_remember BEFORE INSERT ON catalog_idempotency BEGIN SELECT RAISE(ABORT, 'disk full'); END`); err != nil {
 		t.Fatal(err)
 	}
+	body := map[string]any{"store": web, "order": order(10_00), "redeemables": []any{map[string]any{"code": "ONE"}}}
+	if r := e.do("POST", "/v1/tenants/acme/redeem", e.keys[catalog.RoleSupport], body, "Idempotency-Key", "r1"); r.status != 500 {
+		t.Fatalf("status %d, want 500: %s", r.status, r.body)
+	}
+	var n int
+	if err := e.cat.DB().QueryRow(`SELECT COUNT(*) FROM ledger_journal`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("journal rows after a failed record: %d %v", n, err)
+	}
+	if _, err := e.cat.DB().Exec(`DROP TRIGGER no_remember`); err != nil {
+		t.Fatal(err)
+	}
 	var out onlineOut
-	e.wantJSON(e.do("POST", "/v1/tenants/acme/redeem", e.keys[catalog.RoleSupport], map[string]any{"store": web, "order": order(10_00), "redeemables": []any{map[string]any{"code": "ONE"}}}, "Idempotency-Key", "r1"), 200, &out)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/redeem", e.keys[catalog.RoleSupport], body, "Idempotency-Key", "r1"), 200, &out)
 	if len(out.Redemptions) != 1 {
 		t.Fatalf("%+v", out)
 	}
-	if !strings.Contains(e.log.String(), "remember idempotent answer") {
-		t.Fatalf("not logged: %s", e.log)
+}
+
+// TestRateLimitPerKeyAndTenant: a key's own limit overrides the default,
+// and a tenant's limit is shared by all its keys.
+func TestRateLimitPerKeyAndTenant(t *testing.T) {
+	perKey := map[string]int{}
+	e := newEnv(t, func(c *api.Config) {
+		c.RateLimit = 1000
+		c.RateWindow = time.Minute
+		c.TenantRateLimits = map[protocol.TenantID]int{"other": 3}
+		c.KeyRateLimits = perKey
+	})
+	// newEnv made the keys: give acme's read-only key its own limit.
+	var keys struct{ Items []catalog.Key }
+	e.wantJSON(e.do("GET", "/v1/tenants/acme/keys", e.keys[catalog.RoleAdmin], nil), 200, &keys)
+	for _, k := range keys.Items {
+		if k.Role == catalog.RoleReadOnly {
+			perKey[k.ID] = 2
+		}
+	}
+	ro := e.keys[catalog.RoleReadOnly]
+	for range 2 {
+		if r := e.do("GET", "/v1/tenants/acme", ro, nil); r.status != 200 || r.header.Get("X-RateLimit-Limit") != "2" {
+			t.Fatalf("read-only key: %d %v", r.status, r.header)
+		}
+	}
+	e.wantErr(e.do("GET", "/v1/tenants/acme", ro, nil), 429, protocol.CodeRateLimited, "")
+	sup := e.keys[catalog.RoleSupport]
+	r := e.do("GET", "/v1/tenants/acme", sup, nil)
+	if got := r.header.Get("X-RateLimit-Limit"); got != "1000" {
+		t.Fatalf("acme key limit %q, want the default 1000", got)
+	}
+	for i := range 3 {
+		if r := e.do("GET", "/v1/tenants/other", e.other, nil); r.status != 200 || r.header.Get("X-RateLimit-Limit") != "3" {
+			t.Fatalf("request %d of other: %d %v", i, r.status, r.header)
+		}
+	}
+	e.wantErr(e.do("GET", "/v1/tenants/other", e.other, nil), 429, protocol.CodeRateLimited, "")
+	if r := e.do("GET", "/v1/tenants/acme", sup, nil); r.status != 200 {
+		t.Fatalf("acme limited by other's tenant limit: %d", r.status)
 	}
 }

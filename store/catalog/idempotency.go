@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/punchcard/punchcard/protocol"
 )
@@ -23,9 +24,35 @@ type Remembered struct {
 // found is false for a new key. A key used before for a different request
 // (another request hash) is refused with CodeIdempotencyReuse.
 func (c *Catalog) Recall(ctx context.Context, tenant protocol.TenantID, key string, request []byte) (Remembered, bool, error) {
+	return RecallTx(ctx, c.db, tenant, key, request)
+}
+
+// Querier is what RecallTx and RememberTx run on: the database, or a
+// transaction of another store sharing the file (the ledger's online
+// writer, which records a basket and its idempotency record in one
+// commit).
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+var (
+	_ Querier = (*sql.DB)(nil)
+	_ Querier = (*sql.Tx)(nil)
+)
+
+// Statements of the idempotency records (the online path checks their
+// query plans).
+const (
+	QueryRecall   = `SELECT request, status, body FROM catalog_idempotency WHERE tenant = ? AND key = ?`
+	QueryRemember = `INSERT INTO catalog_idempotency (tenant, key, request, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+)
+
+// RecallTx is Recall on q.
+func RecallTx(ctx context.Context, q Querier, tenant protocol.TenantID, key string, request []byte) (Remembered, bool, error) {
 	var r Remembered
 	var h []byte
-	err := c.db.QueryRowContext(ctx, `SELECT request, status, body FROM catalog_idempotency WHERE tenant = ? AND key = ?`, string(tenant), key).Scan(&h, &r.Status, &r.Body)
+	err := q.QueryRowContext(ctx, QueryRecall, string(tenant), key).Scan(&h, &r.Status, &r.Body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Remembered{}, false, nil
 	}
@@ -41,8 +68,12 @@ func (c *Catalog) Recall(ctx context.Context, tenant protocol.TenantID, key stri
 // Remember stores the answer to a request with an idempotency key. The
 // first answer stored wins; a later one for the same key is ignored.
 func (c *Catalog) Remember(ctx context.Context, tenant protocol.TenantID, key string, request []byte, r Remembered) error {
-	_, err := c.db.ExecContext(ctx, `INSERT INTO catalog_idempotency (tenant, key, request, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		string(tenant), key, request, r.Status, r.Body, c.now().UnixMicro())
+	return RememberTx(ctx, c.db, tenant, key, request, r, c.now())
+}
+
+// RememberTx is Remember on q, at now.
+func RememberTx(ctx context.Context, q Querier, tenant protocol.TenantID, key string, request []byte, r Remembered, now time.Time) error {
+	_, err := q.ExecContext(ctx, QueryRemember, string(tenant), key, request, r.Status, r.Body, now.UnixMicro())
 	if err != nil {
 		return fmt.Errorf("catalog: remember: %w", err)
 	}

@@ -184,6 +184,13 @@ type Options struct {
 	// Rules, when set, makes ApplyBatches re-derive every till fact's
 	// effect (ConflictEffectMismatch); nil takes them as reported.
 	Rules Rules
+	// WriterQueue bounds the baskets waiting for the online writer
+	// (RedeemBasket); beyond it they are refused with ErrQueueFull.
+	// Default DefaultWriterQueue.
+	WriterQueue int
+	// WriterGroup bounds the baskets of one group commit. Default
+	// DefaultWriterGroup.
+	WriterGroup int
 }
 
 // Ledger is the hub's ledger. It is safe for concurrent use.
@@ -198,6 +205,7 @@ type Ledger struct {
 	// prepared holds hotStatements prepared on the pool; a transaction
 	// binds them with Tx.StmtContext. Read-only after New.
 	prepared map[string]*sql.Stmt
+	w        *writer // the online writer (basket.go)
 }
 
 // Open opens (creating and migrating) the ledger database at path.
@@ -244,6 +252,13 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Ledger, error) {
 		}
 		l.prepared[q] = st
 	}
+	if opts.WriterQueue <= 0 {
+		opts.WriterQueue = DefaultWriterQueue
+	}
+	if opts.WriterGroup <= 0 {
+		opts.WriterGroup = DefaultWriterGroup
+	}
+	l.startWriter(opts.WriterQueue, opts.WriterGroup)
 	return l, nil
 }
 
@@ -251,7 +266,8 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Ledger, error) {
 func hotStatements() []string {
 	qs := []string{qRecorded, qPrefetch, qCampaign, qCode, qCard, qCustomer, qCustCamp, qAllowance,
 		upCampaign, upCode, upCard, upCustomer, upAllowance, qWatermark, qAfterWatermark, upWatermark,
-		qCodesIn, qCustCampsIn, qTxnFacts}
+		qCodesIn, qCustCampsIn, qTxnFacts,
+		qByTxn, qByTxnRollback, qReserved, qCodeUses, qCardSpent, qCustCount}
 	for _, n := range journalChunks {
 		qs = append(qs, insertJournal[n])
 	}
@@ -270,6 +286,7 @@ func (l *Ledger) closeStatements() {
 // Close releases the prepared statements, and the database if Open opened
 // it.
 func (l *Ledger) Close() error {
+	l.stopWriter()
 	l.closeStatements()
 	if l.ownsDB {
 		return l.db.Close()

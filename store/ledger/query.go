@@ -39,24 +39,23 @@ func (l *Ledger) Campaign(ctx context.Context, tenant protocol.TenantID, campaig
 
 // CodeUses is how often a code has been redeemed, net of rollbacks.
 func (l *Ledger) CodeUses(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error) {
-	return l.scalar(ctx, `SELECT uses FROM ledger_codes WHERE tenant = ? AND code = ?`, string(tenant), string(code))
+	return l.scalar(ctx, qCodeUses, string(tenant), string(code))
 }
 
 // GiftCardSpent is what has been spent from a gift card; its balance is
 // the initial value less this (negative after an overdraw conflict).
 func (l *Ledger) GiftCardSpent(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error) {
-	return l.scalar(ctx, `SELECT spent FROM ledger_giftcards WHERE tenant = ? AND code = ?`, string(tenant), string(code))
+	return l.scalar(ctx, qCardSpent, string(tenant), string(code))
 }
 
 // Points is a customer's loyalty points balance.
 func (l *Ledger) Points(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID) (int64, error) {
-	return l.scalar(ctx, `SELECT points FROM ledger_customers WHERE tenant = ? AND customer = ?`, string(tenant), string(customer))
+	return l.scalar(ctx, qCustomer, string(tenant), string(customer))
 }
 
 // CustomerCount is how often a customer has redeemed a campaign.
 func (l *Ledger) CustomerCount(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID, campaign protocol.CampaignID) (int64, error) {
-	return l.scalar(ctx, `SELECT count FROM ledger_customer_campaigns WHERE tenant = ? AND customer = ? AND campaign = ?`,
-		string(tenant), string(customer), string(campaign))
+	return l.scalar(ctx, qCustCount, string(tenant), string(customer), string(campaign))
 }
 
 // Outstanding is an agent's allowance left of a campaign as the hub sees
@@ -70,9 +69,22 @@ func (l *Ledger) Outstanding(ctx context.Context, tenant protocol.TenantID, agen
 	return count, amount, wrap("outstanding", err)
 }
 
+// The online decision's reads (prepared by New: every online request runs
+// them).
+const (
+	qCodeUses  = `SELECT uses FROM ledger_codes WHERE tenant = ? AND code = ?`
+	qCardSpent = `SELECT spent FROM ledger_giftcards WHERE tenant = ? AND code = ?`
+	qCustCount = `SELECT count FROM ledger_customer_campaigns WHERE tenant = ? AND customer = ? AND campaign = ?`
+)
+
 func (l *Ledger) scalar(ctx context.Context, q string, args ...any) (int64, error) {
 	var v int64
-	err := l.db.QueryRowContext(ctx, q, args...).Scan(&v)
+	var err error
+	if st, ok := l.prepared[q]; ok {
+		err = st.QueryRowContext(ctx, args...).Scan(&v)
+	} else {
+		err = l.db.QueryRowContext(ctx, q, args...).Scan(&v)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}

@@ -16,6 +16,8 @@ import (
 // budget less every agent's outstanding allowance; so N concurrent Redeems
 // of a single-use code give exactly one success.
 //
+// It goes through the online writer as a basket of one (RedeemBasket).
+//
 // The ledger assigns r.ID (HubSender and the next hub seq) and, when zero,
 // r.HLC. A repeated call with the same TxnID, kind, campaign and code
 // returns the first redemption (CodeIdempotencyReuse if the amounts
@@ -30,73 +32,16 @@ func (l *Ledger) Redeem(ctx context.Context, r protocol.Redemption) (protocol.Re
 	if err := protocol.ValidateID("tenant", string(r.Tenant)); err != nil {
 		return r, err
 	}
-	r.ID = protocol.RedemptionID{Agent: protocol.HubSender, Seq: 1}
-	if err := r.Validate(); err != nil {
-		return r, err
-	}
-	if r.Kind == protocol.KindBurn && r.Points > 0 {
-		return r, protocol.FieldError("points", "points burned are negative")
-	}
-	facts := factSet{camps: map[key2]CampaignFacts{}, codes: map[key2]CodeFacts{}}
-	if err := facts.add(ctx, l.facts, r, map[key2]bool{}, map[key2]bool{}); err != nil {
-		return r, err
-	}
-	tx, err := l.db.BeginTx(ctx, nil)
+	out, _, err := l.RedeemBasket(ctx, Basket{Tenant: r.Tenant, Redemptions: []protocol.Redemption{r}})
 	if err != nil {
-		return r, wrap("redeem: begin", err)
-	}
-	defer tx.Rollback()
-	s := l.newState(ctx, tx)
-	defer s.close()
-	now := l.now()
-
-	if r.TxnID != "" {
-		prev, found, err := findByTxn(s, r)
-		if err != nil {
-			return r, wrap("redeem", err)
+		var ie *ItemError
+		if errors.As(err, &ie) {
+			err = ie.Err
 		}
-		if found {
-			// A rollback's amounts are copied from what it voids.
-			if r.Kind != protocol.KindRollback && (prev.Discount != r.Discount || prev.Spend != r.Spend || prev.Points != r.Points || prev.Customer != r.Customer || prev.OrderTot != r.OrderTot) {
-				return r, protocol.NewError(protocol.CodeIdempotencyReuse)
-			}
-			return prev, nil
-		}
-	}
-	if r.Kind == protocol.KindRollback {
-		orig, err := l.rollbackSource(s, r)
-		if err != nil {
-			return r, err
-		}
-		r.Campaign, r.Code, r.Customer, r.Currency = orig.Campaign, orig.Code, orig.Customer, orig.Currency
-		r.Discount, r.Spend, r.Points, r.OrderTot = orig.Discount, orig.Spend, orig.Points, orig.OrderTot
-	} else if err := l.checkOnline(s, facts, r, now); err != nil {
+		r.ID = protocol.RedemptionID{Agent: protocol.HubSender, Seq: 1}
 		return r, err
 	}
-
-	var wm int64
-	err = tx.QueryRowContext(ctx, `SELECT watermark FROM ledger_agents WHERE tenant = ? AND agent = ?`, string(r.Tenant), string(protocol.HubSender)).Scan(&wm)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return r, wrap("redeem: seq", err)
-	}
-	r.ID = protocol.RedemptionID{Agent: protocol.HubSender, Seq: uint64(wm) + 1}
-	if r.HLC == 0 {
-		r.HLC = HLCFromTime(now)
-	}
-	r.Offline = false
-	if _, _, err := l.applyOne(s, facts, r, now); err != nil {
-		return r, wrap("redeem", err)
-	}
-	if err := s.flush(); err != nil {
-		return r, wrap("redeem", err)
-	}
-	if _, err := advanceWatermark(s, r.Tenant, protocol.HubSender, now); err != nil {
-		return r, wrap("redeem: watermark", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return r, wrap("redeem: commit", err)
-	}
-	return r, nil
+	return out[0], nil
 }
 
 func (l *Ledger) checkOnline(s *state, facts factSet, r protocol.Redemption, now time.Time) error {
@@ -199,14 +144,25 @@ func (l *Ledger) rollbackSource(s *state, r protocol.Redemption) (protocol.Redem
 	return orig, nil
 }
 
+// The statements of findByTxn (prepared: the online path runs them on
+// every redemption; indexed by ledger_journal_txn).
+const (
+	qByTxn         = selectRedemption + ` WHERE tenant = ? AND agent = ? AND txn_id = ? AND entry = ? AND campaign = ? AND code = ? LIMIT 1`
+	qByTxnRollback = selectRedemption + ` WHERE tenant = ? AND agent = ? AND txn_id = ? AND entry = ? AND ref_agent = ? AND ref_seq = ? LIMIT 1`
+)
+
 func findByTxn(s *state, r protocol.Redemption) (protocol.Redemption, bool, error) {
-	q := selectRedemption + ` WHERE tenant = ? AND agent = ? AND txn_id = ? AND entry = ? AND campaign = ? AND code = ?`
+	q := qByTxn
 	args := []any{string(r.Tenant), string(protocol.HubSender), r.TxnID, entryName(r.Kind), string(r.Campaign), string(r.Code)}
 	if r.Kind == protocol.KindRollback {
-		q = selectRedemption + ` WHERE tenant = ? AND agent = ? AND txn_id = ? AND entry = ? AND ref_agent = ? AND ref_seq = ?`
+		q = qByTxnRollback
 		args = []any{string(r.Tenant), string(protocol.HubSender), r.TxnID, entryName(r.Kind), string(r.Ref.Agent), int64(r.Ref.Seq)}
 	}
-	return scanRedemption(s.tx.QueryRowContext(s.ctx, q+` LIMIT 1`, args...))
+	st, err := s.stmt(q)
+	if err != nil {
+		return protocol.Redemption{}, false, err
+	}
+	return scanRedemption(st.QueryRowContext(s.ctx, args...))
 }
 
 const selectRedemption = `SELECT tenant, entry, agent, seq, store, txn_id, campaign, code, customer, order_id, currency,

@@ -428,11 +428,18 @@ func (s *state) flush() error {
 	return nil
 }
 
+// qReserved lists a campaign's allowances (ledger_allowances_campaign).
+const qReserved = `SELECT agent, grants, granted_count, granted_amount, returned_count, returned_amount, used_count, used_amount
+		FROM ledger_allowances WHERE tenant = ? AND campaign = ?`
+
 // reserved is the sum of every agent's outstanding allowance of a
 // campaign, in count and amount, including changes not yet flushed.
 func (s *state) reserved(t protocol.TenantID, c protocol.CampaignID) (count, amount int64, err error) {
-	rows, err := s.tx.QueryContext(s.ctx, `SELECT agent, grants, granted_count, granted_amount, returned_count, returned_amount, used_count, used_amount
-		FROM ledger_allowances WHERE tenant = ? AND campaign = ?`, string(t), string(c))
+	st, err := s.stmt(qReserved)
+	if err != nil {
+		return 0, 0, err
+	}
+	rows, err := st.QueryContext(s.ctx, string(t), string(c))
 	if err != nil {
 		return 0, 0, err
 	}

@@ -1,0 +1,405 @@
+package hub_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/punchcard/punchcard/hub"
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/store"
+)
+
+// The online-redeem benchmark (make bench-online): a web shop's baskets
+// over real HTTP on loopback against a hub whose ledger is pre-filled to
+// 0, 100k and 1M rows, at 1, 16 and 64 concurrent clients. Each basket
+// names a multi-use code (a campaign with a per-customer limit and a
+// budget) and a points burn for one of 1,000 customers, and gets two
+// automatic promotions: four ledger rows per basket. Two baselines run in
+// the same process, over the same kind of HTTP (net/http on loopback), one
+// row per request into a table of their own in a SQLite file with
+// synchronous=FULL: "fsync" commits each row in its own transaction,
+// "group" hands it to one writer goroutine that commits what is queued
+// together (the best this hardware does for a durable one-row write).
+//
+// Metrics: redeems/s (or rows/s), p50-ms and p99-ms per request, errors
+// (any non-200; the benchmark fails on one).
+//
+// PUNCHCARD_BENCH_ROWS (e.g. "0,100000,1000000", as make bench-online
+// sets it) replaces the pre-fill sizes, by default 0 and 100k.
+
+const benchCustomers = 1000
+
+// benchHub is one pre-filled hub, shared by every run of a -count.
+type benchHub struct {
+	h      *hub.Hub
+	url    string
+	secret string // a support key of tenant "shop"
+}
+
+var (
+	benchMu   sync.Mutex
+	benchHubs = map[int]*benchHub{}
+)
+
+func benchRows() []int {
+	v := os.Getenv("PUNCHCARD_BENCH_ROWS")
+	if v == "" {
+		return []int{0, 100_000} // make bench-online adds 1M
+	}
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err == nil && n >= 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+var benchClient = &http.Client{Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256}}
+
+func benchDo(tb testing.TB, method, url, secret string, body any, hdr ...string) (int, []byte) {
+	tb.Helper()
+	var r io.Reader
+	if body != nil {
+		j, err := json.Marshal(body)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		r = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, url, r)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+secret)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := benchClient.Do(req)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, b
+}
+
+func mustDo(tb testing.TB, want int, method, url, secret string, body any) []byte {
+	tb.Helper()
+	st, b := benchDo(tb, method, url, secret, body)
+	if st != want {
+		tb.Fatalf("%s %s: %d %s", method, url, st, b)
+	}
+	return b
+}
+
+// openBenchHub starts a hub (synchronous=FULL, as shipped) and fills its
+// ledger with rows journal entries by direct SQL: online redemptions of
+// the campaign the benchmark redeems, by the hub's own sender, with
+// distinct transaction ids, spread over the customers, and the hub's
+// watermark past them. Balances are set from the filled journal, so
+// Verify stays clean.
+func openBenchHub(b *testing.B, rows int) *benchHub {
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	if bh := benchHubs[rows]; bh != nil {
+		return bh
+	}
+	dir, err := os.MkdirTemp("", "punchcard-bench-online-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := hub.Open(context.Background(), hub.Options{
+		DataDir: dir, HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "-",
+		BootstrapKey: bootstrapKey, RateLimit: 1 << 30,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go h.Run(context.Background()) // runs until the process ends
+	url := h.HTTPURL()
+	for i := 0; ; i++ { // Run starts serving asynchronously
+		if c, err := net.Dial("tcp", h.HTTPAddr()); err == nil {
+			c.Close()
+			break
+		}
+		if i > 500 {
+			b.Fatal("the hub does not serve")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var tr struct {
+		AdminSecret string `json:"admin_secret"`
+	}
+	json.Unmarshal(mustDo(b, 201, "POST", url+"/v1/tenants", bootstrapKey, map[string]any{"id": "shop", "name": "Shop", "currency": "EUR", "admin_key_name": "first"}), &tr)
+	var k struct {
+		Secret string `json:"secret"`
+	}
+	json.Unmarshal(mustDo(b, 201, "POST", url+"/v1/tenants/shop/keys", tr.AdminSecret, map[string]any{"role": "marketer"}), &k)
+	mk := k.Secret
+	json.Unmarshal(mustDo(b, 201, "POST", url+"/v1/tenants/shop/keys", tr.AdminSecret, map[string]any{"role": "support"}), &k)
+	sup := k.Secret
+	camp := func(id, trigger, reward, limits string) {
+		var rw, lm any
+		json.Unmarshal([]byte(reward), &rw)
+		doc := map[string]any{"schema": 1, "id": id, "tenant": "shop", "status": "active", "currency": "EUR", "reward": rw, "trigger": trigger}
+		if limits != "" {
+			json.Unmarshal([]byte(limits), &lm)
+			doc["limits"] = lm
+		}
+		mustDo(b, 201, "POST", url+"/v1/tenants/shop/campaigns", mk, doc)
+	}
+	camp("promo", "code", `{"kind":"amount_off","amount":500}`, `{"max_discount":1000000000000,"per_customer":1000000000}`)
+	camp("auto-a", "auto", `{"kind":"amount_off","amount":100}`, "")
+	camp("auto-b", "auto", `{"kind":"percent_off","percent_bp":200}`, "")
+	camp("club", "auto", `{"kind":"points","points":{"earn":[{"id":"spend","on":"spend","per_amount":100,"milli_points":1000}],"burn_points":100,"burn_value":100}}`, "")
+	mustDo(b, 201, "POST", url+"/v1/tenants/shop/campaigns/promo/codes/import", mk, map[string]any{"codes": []string{"PROMO"}, "uses": -1})
+	for i := range benchCustomers {
+		mustDo(b, 201, "POST", url+"/v1/tenants/shop/customers", sup, map[string]any{"id": fmt.Sprintf("c%d", i)})
+	}
+	start := time.Now()
+	if err := fillLedger(h.Ledger.DB(), rows); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("pre-filled %d ledger rows in %s", rows, time.Since(start).Round(time.Millisecond))
+	bh := &benchHub{h: h, url: url, secret: sup}
+	benchHubs[rows] = bh
+	return bh
+}
+
+// fillLedger writes rows journal entries in one transaction with a
+// recursive CTE, then sets the balances the entries imply and gives every
+// customer points to burn (an earn entry each).
+func fillLedger(db *sql.DB, rows int) error {
+	ctx := context.Background()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	now := time.Now().UnixMicro()
+	hlc := uint64(time.Now().UnixMilli()) << 16
+	stmts := []string{
+		`WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < ?1)
+		INSERT INTO ledger_journal (tenant, entry, agent, seq, store, txn_id, campaign, code, customer, order_id, currency,
+			discount, order_total, hlc, sign, psign, received_at)
+		SELECT 'shop', 'redeem', ?2, i, 'web', 'fill-' || i, 'promo', 'PROMO', 'c' || (i % ?3), 'o-' || i, 'EUR', 500, 10000, ?4, 1, 1, ?5 FROM s`,
+		`WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < ?3 - 1)
+		INSERT INTO ledger_journal (tenant, entry, agent, seq, store, txn_id, campaign, customer, currency, points, hlc, sign, psign, received_at)
+		SELECT 'shop', 'earn', ?2, ?1 + 1 + i, 'web', 'earn-' || i, 'club', 'c' || i, 'EUR', 1000000000, ?4, 1, 1, ?5 FROM s`,
+		`INSERT INTO ledger_agents (tenant, agent, watermark, seen_at) VALUES ('shop', ?2, ?1 + ?3, ?5)`,
+		`INSERT INTO ledger_campaigns (tenant, campaign, count, discount, order_value)
+		SELECT tenant, campaign, COUNT(*), SUM(discount), SUM(order_total) FROM ledger_journal WHERE entry = 'redeem' GROUP BY tenant, campaign`,
+		`INSERT INTO ledger_codes (tenant, code, uses) SELECT tenant, code, COUNT(*) FROM ledger_journal WHERE entry = 'redeem' GROUP BY tenant, code`,
+		`INSERT INTO ledger_customer_campaigns (tenant, customer, campaign, count)
+		SELECT tenant, customer, campaign, COUNT(*) FROM ledger_journal WHERE entry = 'redeem' GROUP BY tenant, customer, campaign`,
+		`INSERT INTO ledger_customers (tenant, customer, points) SELECT tenant, customer, SUM(points) FROM ledger_journal WHERE entry = 'earn' GROUP BY tenant, customer`,
+	}
+	for _, q := range stmts {
+		if rows == 0 && strings.Contains(q, "'redeem', ?2") {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, q, rows, string(protocol.HubSender), benchCustomers, int64(hlc), now); err != nil {
+			return fmt.Errorf("fill: %w\n%s", err, q)
+		}
+	}
+	return tx.Commit()
+}
+
+// load runs n requests from clients goroutines with do, and reports
+// requests/s under unit, p50 and p99 latency, and errors.
+func load(b *testing.B, clients int, unit string, do func(i int) error) {
+	n := b.N
+	lat := make([]time.Duration, n)
+	var next, errs atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				t0 := time.Now()
+				if err := do(i); err != nil {
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+				lat[i] = time.Since(t0)
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(n)/el.Seconds(), unit+"/s")
+	b.ReportMetric(float64(lat[n/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[min(n-1, n*99/100)].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(errs.Load()), "errors")
+	if errs.Load() > 0 {
+		b.Errorf("%d errors, the first: %v", errs.Load(), firstErr.Load())
+	}
+}
+
+var benchRun atomic.Int64 // makes idempotency keys unique across runs
+
+func BenchmarkOnlineRedeem(b *testing.B) {
+	base := openBaselines(b)
+	for _, rows := range benchRows() {
+		bh := openBenchHub(b, rows)
+		for _, clients := range []int{1, 16, 64} {
+			b.Run(fmt.Sprintf("rows=%d/clients=%d/redeem", rows, clients), func(b *testing.B) {
+				run := benchRun.Add(1)
+				load(b, clients, "redeems", func(i int) error {
+					body := map[string]any{
+						"store":    map[string]any{"id": "web", "time_zone": "Europe/Berlin"},
+						"customer": fmt.Sprintf("c%d", i%benchCustomers),
+						"order": map[string]any{"id": fmt.Sprintf("o-%d-%d", run, i), "currency": "EUR", "lines": []any{
+							map[string]any{"sku": "shirt", "quantity": 2, "unit_price": 25_00},
+							map[string]any{"sku": "socks", "quantity": 1, "unit_price": 50_00}}},
+						"redeemables": []any{map[string]any{"code": "PROMO"}, map[string]any{"campaign": "club", "amount": 100}},
+					}
+					st, out := benchDo(b, "POST", bh.url+"/v1/tenants/shop/redeem", bh.secret, body, "Idempotency-Key", fmt.Sprintf("b-%d-%d", run, i))
+					if st != 200 {
+						return fmt.Errorf("%d %s", st, out)
+					}
+					return nil
+				})
+			})
+		}
+	}
+	for _, clients := range []int{1, 16, 64} {
+		for _, mode := range []string{"fsync", "group"} {
+			b.Run(fmt.Sprintf("baseline=%s/clients=%d", mode, clients), func(b *testing.B) {
+				load(b, clients, "rows", func(int) error {
+					res, err := benchClient.Post(base.url+"/"+mode, "text/plain", strings.NewReader("x"))
+					if err != nil {
+						return err
+					}
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if res.StatusCode != 200 {
+						return fmt.Errorf("baseline %s: %d", mode, res.StatusCode)
+					}
+					return nil
+				})
+			})
+		}
+	}
+}
+
+// baselines serves the two one-row baselines over net/http on loopback.
+type baselines struct {
+	url string
+	db  *sql.DB
+	q   chan chan error
+}
+
+var (
+	baseOnce sync.Once
+	base     *baselines
+)
+
+func openBaselines(b *testing.B) *baselines {
+	baseOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "punchcard-bench-baseline-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		db, err := store.Open(context.Background(), filepath.Join(dir, "base.db"), store.Options{Sync: store.SyncFull})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.Exec(`CREATE TABLE rows (id INTEGER PRIMARY KEY, v TEXT NOT NULL, at INTEGER NOT NULL)`); err != nil {
+			b.Fatal(err)
+		}
+		bl := &baselines{db: db, q: make(chan chan error, 4096)}
+		go bl.writer()
+		mux := http.NewServeMux()
+		mux.HandleFunc("POST /fsync", func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			if _, err := db.ExecContext(r.Context(), `INSERT INTO rows (v, at) VALUES ('x', ?)`, time.Now().UnixMicro()); err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			w.Write([]byte("ok"))
+		})
+		mux.HandleFunc("POST /group", func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			done := make(chan error, 1)
+			bl.q <- done
+			if err := <-done; err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			w.Write([]byte("ok"))
+		})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		go http.Serve(ln, mux)
+		bl.url = "http://" + ln.Addr().String()
+		base = bl
+	})
+	return base
+}
+
+// writer is the group-commit baseline: one row per queued request, one
+// commit for all that are queued, each answered after the commit.
+func (bl *baselines) writer() {
+	for first := range bl.q {
+		group := []chan error{first}
+	fill:
+		for len(group) < 256 {
+			select {
+			case d := <-bl.q:
+				group = append(group, d)
+			default:
+				break fill
+			}
+		}
+		err := func() error {
+			tx, err := bl.db.Begin()
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback()
+			now := time.Now().UnixMicro()
+			for range group {
+				if _, err := tx.Exec(`INSERT INTO rows (v, at) VALUES ('x', ?)`, now); err != nil {
+					return err
+				}
+			}
+			return tx.Commit()
+		}()
+		for _, d := range group {
+			d <- err
+		}
+	}
+}

@@ -1,0 +1,325 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/punchcard/punchcard/protocol"
+)
+
+// Basket is one online order's redemptions (its rewards, gift card spend,
+// points burned or earned, or one rollback), recorded all or nothing in one
+// transaction together with whatever Recall and Remember read and write
+// there: the API keeps its idempotency record in the same commit, so a
+// crash never leaves half a basket or a basket without its record.
+type Basket struct {
+	Tenant      protocol.TenantID
+	Redemptions []protocol.Redemption
+	// Recall, when set, runs first inside the transaction. found stops
+	// the basket with nothing recorded (RedeemBasket reports replayed); an
+	// error refuses it.
+	Recall func(ctx context.Context, tx *sql.Tx) (found bool, err error)
+	// Remember, when set, runs last inside the transaction with the
+	// redemptions as recorded; an error undoes the whole basket.
+	Remember func(ctx context.Context, tx *sql.Tx, recorded []protocol.Redemption) error
+}
+
+// ItemError is the refusal of one redemption of a basket, by its index in
+// Basket.Redemptions; nothing of the basket was recorded.
+type ItemError struct {
+	Index int
+	Err   error
+}
+
+func (e *ItemError) Error() string { return fmt.Sprintf("redemption %d: %v", e.Index, e.Err) }
+func (e *ItemError) Unwrap() error { return e.Err }
+
+// ErrQueueFull refuses a basket when the online writer's queue is full;
+// the caller should retry after a moment (HTTP 503 with Retry-After).
+var ErrQueueFull = &protocol.Error{Code: protocol.CodeUnavailable, Message: "The hub is busy. Please try again in a moment."}
+
+// Defaults of the online writer (Options.WriterQueue, Options.WriterGroup).
+const (
+	DefaultWriterQueue = 4096 // baskets waiting for the writer
+	DefaultWriterGroup = 256  // baskets at most in one commit
+	// writerBusyRetry bounds how long the writer keeps retrying a BEGIN
+	// that another writer of the file (ingest, admin) holds off.
+	writerBusyRetry = time.Minute
+)
+
+// job is one basket waiting for the writer.
+type job struct {
+	ctx      context.Context
+	b        Basket
+	facts    factSet
+	out      []protocol.Redemption
+	replayed bool
+	err      error
+	done     chan struct{}
+}
+
+// writer is the online path's single writer: it takes the queued baskets
+// and records up to group of them in one transaction (group commit, one
+// fsync), each in its own savepoint so that a refused basket undoes only
+// itself, and hands every basket its result after the commit.
+type writer struct {
+	q     chan *job
+	group int
+	stop  chan struct{}
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (l *Ledger) startWriter(queue, group int) {
+	l.w = &writer{q: make(chan *job, queue), group: group, stop: make(chan struct{}), done: make(chan struct{})}
+	go l.runWriter()
+}
+
+func (l *Ledger) stopWriter() {
+	if l.w == nil {
+		return
+	}
+	l.w.once.Do(func() { close(l.w.stop) })
+	<-l.w.done
+}
+
+var errClosed = errors.New("ledger: closed")
+
+func (l *Ledger) runWriter() {
+	w := l.w
+	defer close(w.done)
+	batch := make([]*job, 0, w.group)
+	for {
+		select {
+		case j := <-w.q:
+			batch = append(batch[:0], j)
+		case <-w.stop:
+			for {
+				select {
+				case j := <-w.q:
+					j.err = errClosed
+					close(j.done)
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < w.group {
+			select {
+			case j := <-w.q:
+				batch = append(batch, j)
+			default:
+				break fill
+			}
+		}
+		l.commitGroup(batch)
+		for _, j := range batch {
+			close(j.done)
+		}
+	}
+}
+
+// IsBusy reports SQLite's "database is locked" (SQLITE_BUSY): the API
+// answers it 503 with Retry-After, never as an internal error.
+func IsBusy(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "SQLITE_BUSY") || strings.Contains(err.Error(), "database is locked"))
+}
+
+// commitGroup records the baskets of one group commit.
+func (l *Ledger) commitGroup(batch []*job) {
+	ctx := context.Background() // one caller's cancel must not undo the others
+	var tx *sql.Tx
+	var err error
+	for deadline := time.Now().Add(writerBusyRetry); ; {
+		tx, err = l.db.BeginTx(ctx, nil)
+		if !IsBusy(err) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		for _, j := range batch {
+			j.err = wrap("redeem: begin", err)
+			if IsBusy(err) {
+				j.err = ErrQueueFull
+			}
+		}
+		return
+	}
+	defer tx.Rollback()
+	var ok []*job
+	for _, j := range batch {
+		if j.ctx.Err() != nil {
+			j.err = j.ctx.Err() // the caller is gone: record nothing
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT basket`); err != nil {
+			j.err = wrap("redeem: savepoint", err)
+			continue
+		}
+		out, replayed, err := l.applyBasket(ctx, tx, j)
+		if err != nil {
+			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO basket`); rerr != nil {
+				// The transaction is unusable: fail the whole group.
+				for _, o := range batch {
+					if o.err == nil {
+						o.err = wrap("redeem: rollback to savepoint", rerr)
+					}
+				}
+				return
+			}
+		}
+		if _, rerr := tx.ExecContext(ctx, `RELEASE basket`); rerr != nil {
+			for _, o := range batch {
+				if o.err == nil {
+					o.err = wrap("redeem: release savepoint", rerr)
+				}
+			}
+			return
+		}
+		j.out, j.replayed, j.err = out, replayed, err
+		if err == nil {
+			ok = append(ok, j)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		for _, j := range ok {
+			j.out, j.replayed, j.err = nil, false, wrap("redeem: commit", err)
+		}
+	}
+}
+
+// RedeemBasket records a basket of the hub's own redemptions (see Redeem
+// for the checks each one gets), all or nothing, through the online
+// writer: concurrent callers share group commits. It returns the
+// redemptions as recorded, or replayed when Basket.Recall found the basket
+// already answered. A refused redemption comes back as *ItemError;
+// ErrQueueFull when the writer's queue is full.
+//
+// Reason codes: those of Redeem, and unavailable.
+func (l *Ledger) RedeemBasket(ctx context.Context, b Basket) (out []protocol.Redemption, replayed bool, err error) {
+	if err := protocol.ValidateID("tenant", string(b.Tenant)); err != nil {
+		return nil, false, err
+	}
+	j := &job{ctx: ctx, b: b, done: make(chan struct{}),
+		facts: factSet{camps: map[key2]CampaignFacts{}, codes: map[key2]CodeFacts{}}}
+	seenC, seenK := map[key2]bool{}, map[key2]bool{}
+	for i := range j.b.Redemptions {
+		r := j.b.Redemptions[i]
+		r.Tenant = b.Tenant
+		r.ID = protocol.RedemptionID{Agent: protocol.HubSender, Seq: 1}
+		if err := r.Validate(); err != nil {
+			return nil, false, &ItemError{i, err}
+		}
+		if r.Kind == protocol.KindBurn && r.Points > 0 {
+			return nil, false, &ItemError{i, protocol.FieldError("points", "points burned are negative")}
+		}
+		if err := j.facts.add(ctx, l.facts, r, seenC, seenK); err != nil {
+			return nil, false, err
+		}
+	}
+	select {
+	case l.w.q <- j:
+	default:
+		return nil, false, ErrQueueFull
+	}
+	select {
+	case <-j.done:
+	case <-l.w.done: // closed: the writer answered j while draining, or never saw it
+		select {
+		case <-j.done:
+		default:
+			return nil, false, errClosed
+		}
+	}
+	return j.out, j.replayed, j.err
+}
+
+// applyBasket records one basket inside the group's transaction.
+func (l *Ledger) applyBasket(ctx context.Context, tx *sql.Tx, j *job) ([]protocol.Redemption, bool, error) {
+	b := j.b
+	if b.Recall != nil {
+		found, err := b.Recall(ctx, tx)
+		if err != nil || found {
+			return nil, found, err
+		}
+	}
+	s := l.newState(ctx, tx)
+	defer s.close()
+	now := l.now()
+	out := make([]protocol.Redemption, len(b.Redemptions))
+	fresh := make([]bool, len(b.Redemptions))
+	// Repeats by transaction id first, before this basket's own rows.
+	for i, r := range b.Redemptions {
+		r.Tenant = b.Tenant
+		out[i] = r
+		if r.TxnID == "" {
+			fresh[i] = true
+			continue
+		}
+		prev, found, err := findByTxn(s, r)
+		if err != nil {
+			return nil, false, wrap("redeem", err)
+		}
+		if !found {
+			fresh[i] = true
+			continue
+		}
+		// A rollback's amounts are copied from what it voids.
+		if r.Kind != protocol.KindRollback && (prev.Discount != r.Discount || prev.Spend != r.Spend || prev.Points != r.Points || prev.Customer != r.Customer || prev.OrderTot != r.OrderTot) {
+			return nil, false, &ItemError{i, protocol.NewError(protocol.CodeIdempotencyReuse)}
+		}
+		out[i] = prev
+	}
+	var wm int64
+	if err := s.queryRow(qWatermark, []any{&wm}, string(b.Tenant), string(protocol.HubSender)); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, false, wrap("redeem: seq", err)
+	}
+	applied := false
+	for i := range out {
+		if !fresh[i] {
+			continue
+		}
+		r := out[i]
+		if r.Kind == protocol.KindRollback {
+			orig, err := l.rollbackSource(s, r)
+			if err != nil {
+				return nil, false, &ItemError{i, err}
+			}
+			r.Campaign, r.Code, r.Customer, r.Currency = orig.Campaign, orig.Code, orig.Customer, orig.Currency
+			r.Discount, r.Spend, r.Points, r.OrderTot = orig.Discount, orig.Spend, orig.Points, orig.OrderTot
+		} else if err := l.checkOnline(s, j.facts, r, now); err != nil {
+			return nil, false, &ItemError{i, err}
+		}
+		wm++
+		r.ID = protocol.RedemptionID{Agent: protocol.HubSender, Seq: uint64(wm)}
+		if r.HLC == 0 {
+			r.HLC = HLCFromTime(now)
+		}
+		r.Offline = false
+		if _, _, err := l.applyOne(s, j.facts, r, now); err != nil {
+			return nil, false, wrap("redeem", err)
+		}
+		out[i] = r
+		applied = true
+	}
+	if applied {
+		if err := s.flush(); err != nil {
+			return nil, false, wrap("redeem", err)
+		}
+		if _, err := advanceWatermark(s, b.Tenant, protocol.HubSender, now); err != nil {
+			return nil, false, wrap("redeem: watermark", err)
+		}
+	}
+	if b.Remember != nil {
+		if err := b.Remember(ctx, tx, out); err != nil {
+			return nil, false, err
+		}
+	}
+	return out, false, nil
+}

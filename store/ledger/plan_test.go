@@ -1,0 +1,65 @@
+package ledger
+
+import (
+	"context"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/punchcard/punchcard/store"
+)
+
+// TestHotStatementPlans checks with EXPLAIN QUERY PLAN that every statement
+// prepared for the apply and online paths (hotStatements, which New
+// prepares before any trace in hub/api's TestOnlinePathQueryPlans could see
+// them) and the online path's own queries reach their tables by an index
+// search, never a scan that grows with the journal.
+func TestHotStatementPlans(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "l.db"), store.Options{Migrations: Migrations()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	qs := append(hotStatements(),
+		selectRedemption+` WHERE tenant = ? AND agent = ? AND txn_id = ? AND entry = ? AND campaign = ? AND code = ? LIMIT 1`,
+		selectRedemption+` WHERE tenant = ? AND agent = ? AND txn_id = ? AND entry = ? AND ref_agent = ? AND ref_seq = ? LIMIT 1`,
+		selectRedemption+` WHERE tenant = ? AND agent = ? AND seq = ?`,
+		`SELECT agent, grants, granted_count, granted_amount, returned_count, returned_amount, used_count, used_amount
+		FROM ledger_allowances WHERE tenant = ? AND campaign = ?`,
+		`SELECT COUNT(*) FROM ledger_journal WHERE tenant = ? AND ref_agent = ? AND ref_seq = ? AND entry = 'rollback'
+		AND (agent = ref_agent OR agent = ?)`)
+	scan := regexp.MustCompile(`(^|\s)SCAN (\S+)`)
+	for _, q := range qs {
+		var args []any
+		for _, m := range regexp.MustCompile(`\?(\d*)`).FindAllStringSubmatch(q, -1) {
+			if m[1] == "" {
+				args = append(args, nil)
+			} else if i, _ := strconv.Atoi(m[1]); i > len(args) {
+				args = append(args, make([]any, i-len(args))...)
+			}
+		}
+		rows, err := db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
+		if err != nil {
+			t.Fatalf("explain %s: %v", q, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		for _, d := range plan {
+			if m := scan.FindStringSubmatch(d); m != nil && m[2] != "CONSTANT" && !strings.Contains(d, "VALUES CLAUSE") {
+				t.Errorf("a scan:\n%s\nplan:\n  %s", q, strings.Join(plan, "\n  "))
+				break
+			}
+		}
+	}
+}
