@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"cmp"
 	"slices"
 	"sort"
 	"sync"
@@ -68,6 +69,17 @@ func NewCatalog(campaigns []Campaign) (*Catalog, error) {
 	}
 	for _, l := range cat.auto {
 		sort.Slice(l, func(i, j int) bool { return l[i].c.ID < l[j].c.ID })
+	}
+	// Rank every campaign in the evaluator's tie-break order (higher
+	// priority first, then ID), so that sorting hundreds of candidates
+	// compares integers, not strings. Equal keys get equal ranks.
+	byRank := slices.Clone(cat.list)
+	slices.SortFunc(byRank, rankOrder)
+	for i, cc := range byRank {
+		cc.rank = int32(i)
+		if i > 0 && rankOrder(byRank[i-1], cc) == 0 {
+			cc.rank = byRank[i-1].rank
+		}
 	}
 	return cat, nil
 }
@@ -309,6 +321,16 @@ type compiled struct {
 	mode     StackMode
 	initial  bool
 	points   *compiledPoints
+	rank     int32 // position in rankOrder across the catalog
+}
+
+// rankOrder is the campaign part of the evaluator's tie-break: higher
+// priority first, then campaign ID.
+func rankOrder(a, b *compiled) int {
+	if c := cmp.Compare(b.c.Stacking.Priority, a.c.Stacking.Priority); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.c.ID, b.c.ID)
 }
 
 type compiledPoints struct {

@@ -446,15 +446,19 @@ func (ev *evaluator) orderOK(cc *compiled) (protocol.Code, string) {
 // candidates in the application order.
 func (ev *evaluator) selectAndApply() {
 	// Drop candidates that give nothing on their own, so that a useless
-	// exclusive coupon cannot push out a useful one.
+	// exclusive coupon cannot push out a useful one. A redeemable is
+	// checked here, so that this reason comes before not_combinable; an
+	// automatic campaign says nothing when refused, so its check waits
+	// until it would be accepted (standalone below): most automatic
+	// campaigns of a large catalog are never combinable, and the accepted
+	// set is the same either way.
 	kept := ev.cands[:0]
 	for _, cd := range ev.cands {
-		if cd.cc.phase == phasePayment {
+		if cd.cc.phase == phasePayment || cd.r == nil {
 			kept = append(kept, cd)
 			continue
 		}
-		_, _, code, msg := ev.effect(cd.cc, ev.initial, ev.req.Order.Shipping, true)
-		if code != "" {
+		if code, msg := ev.standalone(cd); code != "" {
 			ev.refuse(cd, code, msg)
 			continue
 		}
@@ -477,6 +481,11 @@ func (ev *evaluator) selectAndApply() {
 		if code, msg := ev.combinable(cd, accepted, exclusive); code != "" {
 			ev.refuse(cd, code, msg)
 			continue
+		}
+		if cd.r == nil && cd.cc.phase != phasePayment {
+			if code, _ := ev.standalone(cd); code != "" {
+				continue // automatic: refused silently, as above
+			}
 		}
 		if cd.cc.mode == StackExclusive && cd.cc.phase != phasePayment {
 			exclusive++
@@ -515,6 +524,13 @@ func (ev *evaluator) selectAndApply() {
 	}
 }
 
+// standalone is what cd gives on the initial order on its own: a reason
+// when nothing.
+func (ev *evaluator) standalone(cd cand) (protocol.Code, string) {
+	_, _, code, msg := ev.effect(cd.cc, ev.initial, ev.req.Order.Shipping, true)
+	return code, msg
+}
+
 func (ev *evaluator) refuse(cd cand, code protocol.Code, msg string) {
 	if cd.res < 0 {
 		return // automatic campaigns report only what they give
@@ -547,10 +563,8 @@ func payOrder(cc *compiled) int {
 // first, then campaign ID, then the redeemable's own fields, so that only
 // identical redeemables tie.
 func (ev *evaluator) tiebreak(a, b cand) int {
-	if c := cmp.Compare(b.cc.c.Stacking.Priority, a.cc.c.Stacking.Priority); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.cc.c.ID, b.cc.c.ID); c != 0 {
+	// rank is the catalog's precomputed (priority, ID) order.
+	if c := cmp.Compare(a.cc.rank, b.cc.rank); c != 0 {
 		return c
 	}
 	if (a.r == nil) != (b.r == nil) {
