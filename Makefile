@@ -35,6 +35,13 @@ lint: $(STATICCHECK) ## gofmt, go vet and staticcheck
 bench: ## run every benchmark, BENCHCOUNT (6) times each, for medians with benchstat
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./...
 
+.PHONY: bench-rules bench-disk
+bench-rules: ## rules engine: 20 lines, 1,000 campaigns, 0/50/200 automatic (auto=0 is the same-run baseline)
+	$(GO) test -run '^$$' -bench 'BenchmarkEvaluate$$' -benchmem -count $(BENCHCOUNT) ./protocol/rules/
+
+bench-disk: ## till disk per sale over 100,000 sales past the retention window, with and without pruning
+	$(GO) test -run '^$$' -bench BenchmarkDiskPerSale -benchtime 100000x -count 1 -timeout 60m ./agent/
+
 fuzz: ## run every fuzz target for FUZZTIME each
 	@for pkg in $$($(GO) list ./...); do \
 	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
