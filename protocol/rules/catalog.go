@@ -19,6 +19,11 @@ const MaxCatalogCampaigns = 100_000
 type Catalog struct {
 	byID map[campaignKey]*compiled
 	auto map[protocol.TenantID][]*compiled // automatic campaigns, sorted by ID
+	// sel is each tenant's automatic discounts (auto without the points
+	// programs) in the evaluator's selection order (selOrder), so that an
+	// evaluation merges them with its few redeemables instead of sorting
+	// hundreds of candidates.
+	sel  map[protocol.TenantID][]*compiled
 	list []*compiled                       // in campaign order, for Campaigns
 	syms symbols                           // interned SKUs and categories
 	locs sync.Map                          // time zone name → *time.Location
@@ -41,6 +46,7 @@ func NewCatalog(campaigns []Campaign) (*Catalog, error) {
 	cat := &Catalog{
 		byID: make(map[campaignKey]*compiled, len(campaigns)),
 		auto: make(map[protocol.TenantID][]*compiled),
+		sel:  make(map[protocol.TenantID][]*compiled),
 		list: make([]*compiled, 0, len(campaigns)),
 		syms: make(symbols),
 	}
@@ -81,7 +87,27 @@ func NewCatalog(campaigns []Campaign) (*Catalog, error) {
 			cc.rank = byRank[i-1].rank
 		}
 	}
+	for t, l := range cat.auto {
+		var sel []*compiled
+		for _, cc := range l {
+			if cc.c.Reward.Kind != RewardPoints {
+				sel = append(sel, cc)
+			}
+		}
+		slices.SortStableFunc(sel, selOrder)
+		cat.sel[t] = sel
+	}
 	return cat, nil
+}
+
+// selOrder is the evaluator's selection order of automatic candidates:
+// by selection class, then rank (cand's comparator without the
+// redeemable's fields).
+func selOrder(a, b *compiled) int {
+	if c := cmp.Compare(selClass(a), selClass(b)); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.rank, b.rank)
 }
 
 // Len is the number of campaigns.

@@ -44,6 +44,7 @@ type scratch struct {
 	units    []unitRef
 	cands    []cand
 	accepted []cand
+	merged   []cand
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -52,6 +53,7 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 func (b *scratch) release() {
 	clear(b.cands[:cap(b.cands)])
 	clear(b.accepted[:cap(b.accepted)])
+	clear(b.merged[:cap(b.merged)])
 	scratchPool.Put(b)
 }
 
@@ -212,10 +214,9 @@ func (ev *evaluator) collect() {
 		}
 		ev.cands = append(ev.cands, cand{res: i, cc: cc, r: r, index: i})
 	}
-	for _, cc := range ev.cat.auto[req.Tenant] {
-		if cc.c.Reward.Kind == RewardPoints {
-			continue // earning, not a discount: see earn
-		}
+	// Automatic discounts (points programs earn, see earn), in selection
+	// order: selectAndApply merges them with the redeemables.
+	for _, cc := range ev.cat.sel[req.Tenant] {
 		if code, _ := ev.eligible(cc, nil); code != "" {
 			continue // an automatic campaign that does not apply says nothing
 		}
@@ -468,13 +469,33 @@ func (ev *evaluator) selectAndApply() {
 
 	// Selection: exclusive first, then joint, then normal, then payments;
 	// within a class by priority, campaign, code. Greedy and stable, so
-	// the request order never matters.
-	slices.SortFunc(ev.cands, func(a, b cand) int {
+	// the request order never matters. The automatic candidates come in
+	// this order already (Catalog.sel, after the redeemables): sort the
+	// redeemables and merge. The order is total, so this is the one a
+	// full sort gives.
+	selCmp := func(a, b cand) int {
 		if c := cmp.Compare(selClass(a.cc), selClass(b.cc)); c != 0 {
 			return c
 		}
 		return ev.tiebreak(a, b)
-	})
+	}
+	k := 0
+	for k < len(ev.cands) && ev.cands[k].r != nil {
+		k++
+	}
+	red, auto := ev.cands[:k], ev.cands[k:]
+	slices.SortFunc(red, selCmp)
+	merged := ev.buf.merged[:0]
+	for len(red) > 0 && len(auto) > 0 {
+		if selCmp(red[0], auto[0]) <= 0 {
+			merged, red = append(merged, red[0]), red[1:]
+		} else {
+			merged, auto = append(merged, auto[0]), auto[1:]
+		}
+	}
+	merged = append(append(merged, red...), auto...)
+	ev.buf.merged = merged
+	ev.cands = merged
 	accepted := ev.buf.accepted[:0]
 	exclusive := 0
 	for _, cd := range ev.cands {
@@ -504,6 +525,14 @@ func (ev *evaluator) selectAndApply() {
 		}
 		return ev.tiebreak(a, b)
 	})
+	// One allocation for the automatic results instead of a growth each.
+	autos := 0
+	for _, cd := range accepted {
+		if cd.res < 0 {
+			autos++
+		}
+	}
+	ev.d.Results = slices.Grow(ev.d.Results, autos)
 	ev.due = -1
 	step := 0
 	for _, cd := range accepted {
