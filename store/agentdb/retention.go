@@ -36,8 +36,10 @@ const (
 	// multi-megabyte snapshot, and the rollbacks and acks that still pass
 	// when new sales are refused.
 	DefaultMinFreeBytes = 256 << 20
-	// DefaultWALLimit (32 MiB, about a thousand sales) bounds the WAL.
-	DefaultWALLimit = 32 << 20
+	// DefaultWALLimit (8 MiB, a few hundred sales of WAL frames) bounds
+	// the WAL: a TRUNCATE checkpoint that often costs a sale a few
+	// milliseconds, and the WAL stays a small part of the disk per sale.
+	DefaultWALLimit = 8 << 20
 	// DefaultPruneEvery is how often the background loop prunes.
 	DefaultPruneEvery = 10 * time.Minute
 )
