@@ -273,7 +273,8 @@ func (d *DB) Close() error {
 		<-d.done
 		d.wmu.Lock()
 		defer d.wmu.Unlock()
-		d.wconn.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`)
+		var busy, logFrames, done int
+		d.wconn.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done)
 		d.cerr = errors.Join(d.wconn.Close(), d.db.Close())
 	})
 	return d.cerr
