@@ -49,6 +49,7 @@ func (c *Cluster) startHub(ctx context.Context) (*Hub, error) {
 		Args:         args,
 		Env:          env,
 		ReadyLog:     hubHTTPLine,
+		ReadyURL:     "http://{addr}/healthz",
 		ReadyTimeout: c.opts.ReadyTimeout,
 	})
 	if err != nil {
@@ -114,6 +115,7 @@ func (c *Cluster) agentSpec(a *StoreAgent, reg RegisteredAgent, listen string) (
 		Env: []string{"PUNCHCARD_SECRET=" + reg.Secret, "PUNCHCARD_HUB_KEY=" + reg.HubKey,
 			"PUNCHCARD_FAULT_CLOCK_FILE=" + a.ClockFile},
 		ReadyLog:     agentListenLine,
+		ReadyURL:     "http://{addr}/healthz",
 		ReadyTimeout: c.opts.ReadyTimeout,
 	}, nil
 }

@@ -71,11 +71,12 @@ type Spec struct {
 	// TCP address polled until it accepts a connection. Ignored when
 	// ReadyURL is set.
 	ReadyAddr string
-	// ReadyLog, when set, makes the process ready once a line it writes in
-	// the current run matches (ReadyURL and ReadyAddr are then ignored);
+	// ReadyLog, when set, is waited for first: a line the process writes
+	// in the current run that matches (ReadyAddr is then ignored);
 	// Reported returns the match. With it a process binds port 0 and
 	// reports the address it got, so no port is picked, released and
-	// handed over for another process to take meanwhile.
+	// handed over for another process to take meanwhile. A ReadyURL is
+	// then polled too, with "{addr}" replaced by the first submatch.
 	ReadyLog *regexp.Regexp
 	// ReadyTimeout bounds the wait for ReadyURL (DefaultReadyTimeout).
 	ReadyTimeout time.Duration
@@ -382,7 +383,17 @@ func (p *Process) WaitReady(ctx context.Context) error {
 	switch {
 	case p.spec.ReadyLog != nil:
 		target = "its log"
-		check = func(context.Context) (bool, string) { return p.logMatch() }
+		check = func(ctx context.Context) (bool, string) {
+			if p.Reported() == nil {
+				if ok, why := p.logMatch(); !ok {
+					return false, why
+				}
+			}
+			if p.spec.ReadyURL == "" {
+				return true, ""
+			}
+			return probe(ctx, client, strings.ReplaceAll(p.spec.ReadyURL, "{addr}", p.Reported()[1]))
+		}
 	case p.spec.ReadyURL == "":
 		target = "tcp://" + p.spec.ReadyAddr
 		check = func(ctx context.Context) (bool, string) { return dialProbe(ctx, p.spec.ReadyAddr) }
