@@ -56,6 +56,13 @@ BENCH_ONLINE_TIME ?= 1000x
 bench-online: ## online redeem at 1/16/64 clients over HTTP, ledger pre-filled to BENCH_ONLINE_ROWS, with same-run baselines
 	PUNCHCARD_BENCH_ROWS=$(BENCH_ONLINE_ROWS) $(GO) test -run '^$$' -bench 'BenchmarkOnlineRedeem' -benchtime $(BENCH_ONLINE_TIME) -count $(BENCHCOUNT) -timeout 60m ./hub/
 
+.PHONY: bench-rules bench-disk
+bench-rules: ## rules engine: 20 lines, 1,000 campaigns, 0/50/200 automatic (auto=0 is the same-run baseline)
+	$(GO) test -run '^$$' -bench 'BenchmarkEvaluate$$' -benchmem -count $(BENCHCOUNT) ./protocol/rules/
+
+bench-disk: ## till disk per sale over 100,000 sales past the retention window, with and without pruning
+	$(GO) test -run '^$$' -bench BenchmarkDiskPerSale -benchtime 100000x -count 1 -timeout 60m ./agent/
+
 fuzz: ## run every fuzz target for FUZZTIME each
 	@for pkg in $$($(GO) list ./...); do \
 	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \

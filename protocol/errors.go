@@ -141,6 +141,7 @@ const (
 	CodeNeverSynced        Code = "never_synced"
 	CodeAlreadyRolledBack  Code = "already_rolled_back"
 	CodeIdempotencyReuse   Code = "idempotency_key_reused"
+	CodeStorageFull        Code = "storage_full"
 )
 
 type codeInfo struct {
@@ -215,6 +216,7 @@ var codes = map[Code]codeInfo{
 	CodeNeverSynced:        {http.StatusServiceUnavailable, "The till has never been connected and has no rewards yet."},
 	CodeAlreadyRolledBack:  {http.StatusConflict, "This redemption has already been cancelled."},
 	CodeIdempotencyReuse:   {http.StatusUnprocessableEntity, "This transaction id was already used for a different request."},
+	CodeStorageFull:        {http.StatusInsufficientStorage, "The till's disk is nearly full: it cannot record more sales. Call support."},
 }
 
 // HTTPStatus is the HTTP status for the code; unknown codes map to 500.

@@ -86,6 +86,11 @@ type Config struct {
 	// the runtime's default (or GOMEMLIMIT). It keeps the heap's peak, when
 	// a large snapshot is decoded, within a till's budget.
 	MemoryLimitMB int
+	// MinFreeDiskMB is the free space (MiB) the data directory's file
+	// system must keep (PUNCHCARD_MIN_FREE_DISK_MB): below it the till
+	// refuses new sales with storage_full. Default
+	// agentdb.DefaultMinFreeBytes (256 MiB); -1 turns the check off.
+	MinFreeDiskMB int
 	// POSTokenFile holds the POS API's access token
 	// (PUNCHCARD_POS_TOKEN_FILE); default <DataDir>/agent.DefaultPOSTokenFile.
 	// The agent creates it (mode 0640) with a random token on first start.
@@ -125,7 +130,7 @@ type Main struct {
 
 // NewMain returns a Main with defaults.
 func NewMain() *Main {
-	return &Main{Config: Config{Listen: DefaultListen, DataDir: DefaultDataDir, LogLevel: "info", MemoryLimitMB: DefaultMemoryLimitMB}, Stdout: os.Stdout}
+	return &Main{Config: Config{Listen: DefaultListen, DataDir: DefaultDataDir, LogLevel: "info", MemoryLimitMB: DefaultMemoryLimitMB, MinFreeDiskMB: agentdb.DefaultMinFreeBytes >> 20}, Stdout: os.Stdout}
 }
 
 // ParseFlags reads flags, with environment variables as defaults.
@@ -168,6 +173,15 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 		memDef = n
 	}
 	fs.IntVar(&c.MemoryLimitMB, "memory-limit-mb", memDef, "soft memory limit in MiB, 0 = runtime default ($PUNCHCARD_MEMORY_LIMIT_MB)")
+	freeDef := c.MinFreeDiskMB
+	if v := getenv("PUNCHCARD_MIN_FREE_DISK_MB"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("PUNCHCARD_MIN_FREE_DISK_MB: %w", err)
+		}
+		freeDef = n
+	}
+	fs.IntVar(&c.MinFreeDiskMB, "min-free-disk-mb", freeDef, "free MiB the data directory must keep; below it new sales are refused with storage_full, -1 = no check ($PUNCHCARD_MIN_FREE_DISK_MB)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -235,7 +249,12 @@ func (m *Main) Run(ctx context.Context) error {
 		log.Warn("agent: FAULT INJECTION: the wall clock is shifted by the offset in "+FaultClockEnv+"; tests only", "file", path)
 		now = newFaultClock(path).Now
 	}
-	db, err := agentdb.Open(ctx, filepath.Join(c.DataDir, DBFile), agentdb.Options{Now: now})
+	minFree := int64(c.MinFreeDiskMB) << 20
+	if c.MinFreeDiskMB < 0 {
+		minFree = -1
+	}
+	db, err := agentdb.Open(ctx, filepath.Join(c.DataDir, DBFile), agentdb.Options{Now: now, MinFreeBytes: minFree,
+		Logf: func(msg string, err error) { log.Warn(msg, "err", err) }})
 	if err != nil {
 		return err
 	}

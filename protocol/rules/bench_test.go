@@ -2,7 +2,9 @@ package rules_test
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
@@ -14,6 +16,11 @@ import (
 // gift card; with loyalty, one of the campaigns is a points program the
 // customer earns in.
 func benchSetup(tb testing.TB, auto int, loyalty bool) (*rules.Catalog, rules.Request) {
+	_, cat, req := benchInput(tb, auto, loyalty)
+	return cat, req
+}
+
+func benchInput(tb testing.TB, auto int, loyalty bool) ([]rules.Campaign, *rules.Catalog, rules.Request) {
 	g := newGen(2026)
 	var cs []rules.Campaign
 	n := 1000 - 3
@@ -58,14 +65,18 @@ func benchSetup(tb testing.TB, auto int, loyalty bool) (*rules.Catalog, rules.Re
 			tb.Fatalf("bench redeemable %d not applied: %s %s", i, d.Results[i].Reason, d.Results[i].Message)
 		}
 	}
-	return cat, req
+	return cs, cat, req
 }
 
+// BenchmarkEvaluate measures one decision. The auto=0 case is the same-run
+// baseline for the others: every automatic promotion is checked on every
+// order, so auto=200 against auto=0 is the price of the promotions
+// (issue 10's target: at most 30 us per decision at auto=200).
 func BenchmarkEvaluate(b *testing.B) {
 	for _, v := range []struct {
 		auto    int
 		loyalty bool
-	}{{0, false}, {0, true}, {50, true}} {
+	}{{0, false}, {0, true}, {50, true}, {200, true}} {
 		name := fmt.Sprintf("lines=20/campaigns=1000/auto=%d/redeemables=3", v.auto)
 		if v.loyalty {
 			name += "/loyalty"
@@ -87,6 +98,41 @@ func BenchmarkNewCatalog1000(b *testing.B) {
 	for b.Loop() {
 		if _, err := rules.NewCatalog(cs); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEvaluateInterleaved evaluates the auto=0, auto=50 and
+// auto=200 setups of BenchmarkEvaluate in turn within each iteration and
+// reports each one's mean CPU time (the thread's, so that other processes
+// of a shared machine do not count) and its ratio to auto=0: the baseline
+// runs in the same moments as what it is the baseline of.
+func BenchmarkEvaluateInterleaved(b *testing.B) {
+	type setup struct {
+		name string
+		cat  *rules.Catalog
+		req  rules.Request
+		cpu  time.Duration
+	}
+	var ss []*setup
+	for _, auto := range []int{0, 50, 200} {
+		cat, req := benchSetup(b, auto, true)
+		ss = append(ss, &setup{name: fmt.Sprintf("auto=%d", auto), cat: cat, req: req})
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, s := range ss {
+			t0 := threadCPU()
+			rules.Evaluate(s.cat, s.req)
+			s.cpu += threadCPU() - t0
+		}
+	}
+	for _, s := range ss {
+		b.ReportMetric(float64(s.cpu.Nanoseconds())/float64(b.N), "cpu-ns/"+s.name)
+		if s != ss[0] {
+			b.ReportMetric(float64(s.cpu)/float64(ss[0].cpu), "x/"+s.name)
 		}
 	}
 }

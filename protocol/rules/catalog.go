@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"cmp"
 	"slices"
 	"sort"
 	"sync"
@@ -18,6 +19,11 @@ const MaxCatalogCampaigns = 100_000
 type Catalog struct {
 	byID map[campaignKey]*compiled
 	auto map[protocol.TenantID][]*compiled // automatic campaigns, sorted by ID
+	// sel is each tenant's automatic discounts (auto without the points
+	// programs) in the evaluator's selection order (selOrder), so that an
+	// evaluation merges them with its few redeemables instead of sorting
+	// hundreds of candidates.
+	sel  map[protocol.TenantID][]*compiled
 	list []*compiled                       // in campaign order, for Campaigns
 	syms symbols                           // interned SKUs and categories
 	locs sync.Map                          // time zone name → *time.Location
@@ -40,6 +46,7 @@ func NewCatalog(campaigns []Campaign) (*Catalog, error) {
 	cat := &Catalog{
 		byID: make(map[campaignKey]*compiled, len(campaigns)),
 		auto: make(map[protocol.TenantID][]*compiled),
+		sel:  make(map[protocol.TenantID][]*compiled),
 		list: make([]*compiled, 0, len(campaigns)),
 		syms: make(symbols),
 	}
@@ -69,7 +76,38 @@ func NewCatalog(campaigns []Campaign) (*Catalog, error) {
 	for _, l := range cat.auto {
 		sort.Slice(l, func(i, j int) bool { return l[i].c.ID < l[j].c.ID })
 	}
+	// Rank every campaign in the evaluator's tie-break order (higher
+	// priority first, then ID), so that sorting hundreds of candidates
+	// compares integers, not strings. Equal keys get equal ranks.
+	byRank := slices.Clone(cat.list)
+	slices.SortFunc(byRank, rankOrder)
+	for i, cc := range byRank {
+		cc.rank = int32(i)
+		if i > 0 && rankOrder(byRank[i-1], cc) == 0 {
+			cc.rank = byRank[i-1].rank
+		}
+	}
+	for t, l := range cat.auto {
+		var sel []*compiled
+		for _, cc := range l {
+			if cc.c.Reward.Kind != RewardPoints {
+				sel = append(sel, cc)
+			}
+		}
+		slices.SortStableFunc(sel, selOrder)
+		cat.sel[t] = sel
+	}
 	return cat, nil
+}
+
+// selOrder is the evaluator's selection order of automatic candidates:
+// by selection class, then rank (cand's comparator without the
+// redeemable's fields).
+func selOrder(a, b *compiled) int {
+	if c := cmp.Compare(selClass(a), selClass(b)); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.rank, b.rank)
 }
 
 // Len is the number of campaigns.
@@ -309,6 +347,16 @@ type compiled struct {
 	mode     StackMode
 	initial  bool
 	points   *compiledPoints
+	rank     int32 // position in rankOrder across the catalog
+}
+
+// rankOrder is the campaign part of the evaluator's tie-break: higher
+// priority first, then campaign ID.
+func rankOrder(a, b *compiled) int {
+	if c := cmp.Compare(b.c.Stacking.Priority, a.c.Stacking.Priority); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.c.ID, b.c.ID)
 }
 
 type compiledPoints struct {

@@ -44,6 +44,7 @@ type scratch struct {
 	units    []unitRef
 	cands    []cand
 	accepted []cand
+	merged   []cand
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -52,6 +53,7 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 func (b *scratch) release() {
 	clear(b.cands[:cap(b.cands)])
 	clear(b.accepted[:cap(b.accepted)])
+	clear(b.merged[:cap(b.merged)])
 	scratchPool.Put(b)
 }
 
@@ -212,10 +214,9 @@ func (ev *evaluator) collect() {
 		}
 		ev.cands = append(ev.cands, cand{res: i, cc: cc, r: r, index: i})
 	}
-	for _, cc := range ev.cat.auto[req.Tenant] {
-		if cc.c.Reward.Kind == RewardPoints {
-			continue // earning, not a discount: see earn
-		}
+	// Automatic discounts (points programs earn, see earn), in selection
+	// order: selectAndApply merges them with the redeemables.
+	for _, cc := range ev.cat.sel[req.Tenant] {
 		if code, _ := ev.eligible(cc, nil); code != "" {
 			continue // an automatic campaign that does not apply says nothing
 		}
@@ -446,15 +447,19 @@ func (ev *evaluator) orderOK(cc *compiled) (protocol.Code, string) {
 // candidates in the application order.
 func (ev *evaluator) selectAndApply() {
 	// Drop candidates that give nothing on their own, so that a useless
-	// exclusive coupon cannot push out a useful one.
+	// exclusive coupon cannot push out a useful one. A redeemable is
+	// checked here, so that this reason comes before not_combinable; an
+	// automatic campaign says nothing when refused, so its check waits
+	// until it would be accepted (standalone below): most automatic
+	// campaigns of a large catalog are never combinable, and the accepted
+	// set is the same either way.
 	kept := ev.cands[:0]
 	for _, cd := range ev.cands {
-		if cd.cc.phase == phasePayment {
+		if cd.cc.phase == phasePayment || cd.r == nil {
 			kept = append(kept, cd)
 			continue
 		}
-		_, _, code, msg := ev.effect(cd.cc, ev.initial, ev.req.Order.Shipping, true)
-		if code != "" {
+		if code, msg := ev.standalone(cd); code != "" {
 			ev.refuse(cd, code, msg)
 			continue
 		}
@@ -464,19 +469,44 @@ func (ev *evaluator) selectAndApply() {
 
 	// Selection: exclusive first, then joint, then normal, then payments;
 	// within a class by priority, campaign, code. Greedy and stable, so
-	// the request order never matters.
-	slices.SortFunc(ev.cands, func(a, b cand) int {
+	// the request order never matters. The automatic candidates come in
+	// this order already (Catalog.sel, after the redeemables): sort the
+	// redeemables and merge. The order is total, so this is the one a
+	// full sort gives.
+	selCmp := func(a, b cand) int {
 		if c := cmp.Compare(selClass(a.cc), selClass(b.cc)); c != 0 {
 			return c
 		}
 		return ev.tiebreak(a, b)
-	})
+	}
+	k := 0
+	for k < len(ev.cands) && ev.cands[k].r != nil {
+		k++
+	}
+	red, auto := ev.cands[:k], ev.cands[k:]
+	slices.SortFunc(red, selCmp)
+	merged := ev.buf.merged[:0]
+	for len(red) > 0 && len(auto) > 0 {
+		if selCmp(red[0], auto[0]) <= 0 {
+			merged, red = append(merged, red[0]), red[1:]
+		} else {
+			merged, auto = append(merged, auto[0]), auto[1:]
+		}
+	}
+	merged = append(append(merged, red...), auto...)
+	ev.buf.merged = merged
+	ev.cands = merged
 	accepted := ev.buf.accepted[:0]
 	exclusive := 0
 	for _, cd := range ev.cands {
 		if code, msg := ev.combinable(cd, accepted, exclusive); code != "" {
 			ev.refuse(cd, code, msg)
 			continue
+		}
+		if cd.r == nil && cd.cc.phase != phasePayment {
+			if code, _ := ev.standalone(cd); code != "" {
+				continue // automatic: refused silently, as above
+			}
 		}
 		if cd.cc.mode == StackExclusive && cd.cc.phase != phasePayment {
 			exclusive++
@@ -495,6 +525,14 @@ func (ev *evaluator) selectAndApply() {
 		}
 		return ev.tiebreak(a, b)
 	})
+	// One allocation for the automatic results instead of a growth each.
+	autos := 0
+	for _, cd := range accepted {
+		if cd.res < 0 {
+			autos++
+		}
+	}
+	ev.d.Results = slices.Grow(ev.d.Results, autos)
 	ev.due = -1
 	step := 0
 	for _, cd := range accepted {
@@ -513,6 +551,13 @@ func (ev *evaluator) selectAndApply() {
 			ev.d.Results[cd.res] = res
 		}
 	}
+}
+
+// standalone is what cd gives on the initial order on its own: a reason
+// when nothing.
+func (ev *evaluator) standalone(cd cand) (protocol.Code, string) {
+	_, _, code, msg := ev.effect(cd.cc, ev.initial, ev.req.Order.Shipping, true)
+	return code, msg
 }
 
 func (ev *evaluator) refuse(cd cand, code protocol.Code, msg string) {
@@ -547,10 +592,8 @@ func payOrder(cc *compiled) int {
 // first, then campaign ID, then the redeemable's own fields, so that only
 // identical redeemables tie.
 func (ev *evaluator) tiebreak(a, b cand) int {
-	if c := cmp.Compare(b.cc.c.Stacking.Priority, a.cc.c.Stacking.Priority); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.cc.c.ID, b.cc.c.ID); c != 0 {
+	// rank is the catalog's precomputed (priority, ID) order.
+	if c := cmp.Compare(a.cc.rank, b.cc.rank); c != 0 {
 		return c
 	}
 	if (a.r == nil) != (b.r == nil) {

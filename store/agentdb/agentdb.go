@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io/fs"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/punchcard/punchcard/agent/hlc"
@@ -45,6 +46,11 @@ type DB struct {
 	once  gosync.Once
 	cerr  error
 	sync  store.Sync
+	path  string
+	opts  Options
+	kick  chan struct{}
+	// commits counts commits, for afterCommit.
+	commits atomic.Int64
 }
 
 // DefaultCheckpointEvery is how often the background loop checkpoints the
@@ -92,36 +98,139 @@ func (d *DB) exec(ctx context.Context, q string, args ...any) (sql.Result, error
 	return d.wconn.ExecContext(ctx, q, args...)
 }
 
-func (d *DB) checkpointer(every time.Duration) {
+func (d *DB) checkpointer(every, pruneEvery time.Duration) {
 	defer close(d.done)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	lastPrune := time.Time{}
 	for {
 		select {
 		case <-d.stop:
 			return
+		case <-d.kick:
+			// A writer saw the WAL past its limit between two ticks.
+			d.checkpoint()
 		case <-t.C:
-			// PASSIVE never blocks writers; readers keep their snapshots.
-			d.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+			if pruneEvery > 0 && time.Since(lastPrune) >= pruneEvery {
+				lastPrune = time.Now()
+				if _, err := d.Prune(context.Background()); err != nil {
+					d.logf("agentdb: prune", err)
+				}
+			}
+			d.checkpoint()
 		}
 	}
 }
 
-// Options for Open.
+func (d *DB) checkpoint() {
+	// PASSIVE never blocks writers; readers keep their snapshots. Its
+	// result row is read: a PRAGMA run with Exec leaves its statement
+	// open on the connection, a read transaction that kept every later
+	// checkpoint from finishing, and the WAL grew without end (4.3 GB in
+	// a day of offline sales).
+	var busy, logFrames, done int
+	d.db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &done)
+	// Readers that always overlap the writer keep SQLite from rewinding
+	// the WAL after a PASSIVE checkpoint: past the limit, a TRUNCATE
+	// checkpoint on the write connection waits for the readers, copies
+	// the rest and empties it.
+	if d.walSize() > d.opts.WALLimit {
+		if _, err := d.truncateWAL(context.Background()); err != nil {
+			d.logf("agentdb: checkpoint", err)
+		}
+	}
+}
+
+// walCheckEvery is how many commits pass between two looks at the WAL's
+// size by the writer (a stat): the WAL stays within WALLimit plus that many
+// commits even between two ticks of the checkpoint loop.
+const walCheckEvery = 32
+
+// afterCommit kicks the checkpoint loop when the WAL has passed its limit.
+func (d *DB) afterCommit() {
+	if d.commits.Add(1)%walCheckEvery != 0 || d.walSize() <= d.opts.WALLimit {
+		return
+	}
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Options for Open. The zero value is usable: Default* values fill in.
 type Options struct {
 	// Now is the wall clock; nil means time.Now.
 	Now func() time.Time
 	// Sync is SQLite's synchronous setting; empty means store.SyncFull,
 	// which is what makes a commit survive a power cut.
 	Sync store.Sync
+
+	// IdempotencyRetention is how long the stored answer of a POS request
+	// (its idempotency record) is kept for a retry; default
+	// DefaultIdempotencyRetention. See Prune.
+	IdempotencyRetention time.Duration
+	// RedemptionRetention is how long a redemption the hub acknowledged is
+	// kept for rollbacks and earn-after-redeem; default
+	// DefaultRedemptionRetention. A negative value keeps them forever.
+	RedemptionRetention time.Duration
+	// MinFreeBytes is the free space the data directory's file system must
+	// keep: below it, Commit refuses new sales (redeem, earn) with
+	// storage_full. Default DefaultMinFreeBytes; negative turns the check
+	// off.
+	MinFreeBytes int64
+	// WALLimit is the WAL size (bytes) past which the checkpoint loop
+	// empties it with a TRUNCATE checkpoint; also SQLite's
+	// journal_size_limit. Default DefaultWALLimit.
+	WALLimit int64
+	// CheckpointEvery is the checkpoint loop's period; default
+	// DefaultCheckpointEvery.
+	CheckpointEvery time.Duration
+	// PruneEvery is how often the loop prunes (Prune); default
+	// DefaultPruneEvery, negative never (tests call Prune).
+	PruneEvery time.Duration
+	// FreeBytes reports the free bytes of the file system holding dir,
+	// and false when unknown (the check then passes); nil means the
+	// operating system's (statfs). Tests inject a threshold through
+	// MinFreeBytes rather than fill a disk.
+	FreeBytes func(dir string) (uint64, bool)
+	// Logf reports a background failure (prune, checkpoint); nil drops it.
+	Logf func(msg string, err error)
+}
+
+func (o *Options) ensureDefaults() {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Sync == "" {
+		o.Sync = store.SyncFull
+	}
+	if o.IdempotencyRetention == 0 {
+		o.IdempotencyRetention = DefaultIdempotencyRetention
+	}
+	if o.RedemptionRetention == 0 {
+		o.RedemptionRetention = DefaultRedemptionRetention
+	}
+	if o.MinFreeBytes == 0 {
+		o.MinFreeBytes = DefaultMinFreeBytes
+	}
+	if o.WALLimit == 0 {
+		o.WALLimit = DefaultWALLimit
+	}
+	if o.CheckpointEvery == 0 {
+		o.CheckpointEvery = DefaultCheckpointEvery
+	}
+	if o.PruneEvery == 0 {
+		o.PruneEvery = DefaultPruneEvery
+	}
+	if o.FreeBytes == nil {
+		o.FreeBytes = freeBytes
+	}
 }
 
 // Open opens or creates the database at path, migrates it and restores the
 // hybrid logical clock from its persisted value.
 func Open(ctx context.Context, path string, opts Options) (*DB, error) {
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts.ensureDefaults()
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return nil, err
@@ -133,21 +242,19 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.Sync == "" {
-		opts.Sync = store.SyncFull
-	}
-	d := &DB{db: sdb, now: opts.Now, stop: make(chan struct{}), done: make(chan struct{}), sync: opts.Sync}
+	d := &DB{db: sdb, now: opts.Now, stop: make(chan struct{}), done: make(chan struct{}), sync: opts.Sync, path: path, opts: opts, kick: make(chan struct{}, 1)}
 	if d.wconn, err = sdb.Conn(ctx); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("agentdb: write connection: %w", err)
 	}
-	// A small page cache: the writer appends and rarely rereads.
-	if _, err := d.wconn.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -512`); err != nil {
+	// A small page cache: the writer appends and rarely rereads. The
+	// journal size limit trims the WAL file each time SQLite rewinds it.
+	if _, err := d.wconn.ExecContext(ctx, fmt.Sprintf(`PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -512; PRAGMA journal_size_limit = %d`, opts.WALLimit)); err != nil {
 		d.wconn.Close()
 		sdb.Close()
 		return nil, fmt.Errorf("agentdb: write connection: %w", err)
 	}
-	go d.checkpointer(DefaultCheckpointEvery)
+	go d.checkpointer(opts.CheckpointEvery, opts.PruneEvery)
 	var last int64
 	if err := sdb.QueryRowContext(ctx, `SELECT hlc FROM agent_state WHERE id = 1`).Scan(&last); err != nil {
 		d.Close()
@@ -157,8 +264,8 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	return d, nil
 }
 
-// Close stops the checkpoint loop, checkpoints once more and closes the
-// database.
+// Close stops the checkpoint loop, checkpoints once more (emptying the
+// WAL) and closes the database.
 // It is safe to call more than once.
 func (d *DB) Close() error {
 	d.once.Do(func() {
@@ -166,7 +273,8 @@ func (d *DB) Close() error {
 		<-d.done
 		d.wmu.Lock()
 		defer d.wmu.Unlock()
-		d.wconn.ExecContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`)
+		var busy, logFrames, done int
+		d.wconn.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done)
 		d.cerr = errors.Join(d.wconn.Close(), d.db.Close())
 	})
 	return d.cerr
@@ -259,8 +367,17 @@ type Envelope struct {
 // nothing is recorded and the validator's invalid_input error (its Field
 // the fact's, such as "order_id") is returned. It returns protocol errors
 // invalid_input, idempotency_key_reused, allowance_exhausted, code_already_used,
-// insufficient_balance, offline_limit_reached and already_rolled_back.
+// insufficient_balance, offline_limit_reached and already_rolled_back; and
+// storage_full for a redeem or earn when the data directory's free space is
+// below Options.MinFreeBytes (rollbacks still pass: they give value back).
+// A TxnID whose idempotency record was pruned (Prune) but whose
+// redemptions are still kept is refused with idempotency_key_reused.
 func (d *DB) Commit(ctx context.Context, r Request) (result []byte, replayed bool, err error) {
+	if r.Op != OpRollback {
+		if err := d.checkFree(); err != nil {
+			return nil, false, err
+		}
+	}
 	tx, end, err := d.beginWrite(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("agentdb: begin: %w", err)
@@ -268,6 +385,11 @@ func (d *DB) Commit(ctx context.Context, r Request) (result []byte, replayed boo
 	defer end()
 	if res, ok, err := lookupTxn(ctx, tx, r.Op, r.TxnID, r.Hash); err != nil || ok {
 		return res, ok, err
+	}
+	if r.Op != OpRollback {
+		if err := checkPruned(ctx, tx, r.Op, r.TxnID); err != nil {
+			return nil, false, err
+		}
 	}
 	var next int64
 	if err := tx.QueryRowContext(ctx, `SELECT next_seq FROM agent_state WHERE id = 1`).Scan(&next); err != nil {
@@ -308,6 +430,7 @@ func (d *DB) Commit(ctx context.Context, r Request) (result []byte, replayed boo
 	if err := tx.Commit(); err != nil {
 		return nil, false, fmt.Errorf("agentdb: commit: %w", err)
 	}
+	d.afterCommit()
 	return result, false, nil
 }
 

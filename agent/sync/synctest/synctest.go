@@ -67,7 +67,9 @@ func Embedded(tb testing.TB, addr string) *broker.Broker {
 }
 
 // FreeAddr returns a loopback address with a port that was free a moment
-// ago.
+// ago. Use it only for an address where nothing must listen (a dead
+// broker); never hand it to a process that should bind it, since another
+// process can take it meanwhile (see StartMosquitto).
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -89,27 +91,77 @@ func Mosquitto(tb testing.TB) string {
 	if _, err := os.Stat(MosquittoPath); err != nil {
 		tb.Skip("mosquitto not installed")
 	}
-	addr := FreeAddr(tb)
-	host, port, _ := net.SplitHostPort(addr)
-	conf := filepath.Join(tb.TempDir(), "mosquitto.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf("listener %s %s\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n", port, host)), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	cmd := exec.Command(MosquittoPath, "-c", conf)
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for i := 0; i < 100; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return "tcp://" + addr
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	tb.Fatal("mosquitto did not start")
-	return ""
+	return "tcp://" + StartMosquitto(tb, func(port int) string {
+		return fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n", port)
+	})
 }
+
+// StartMosquitto runs Mosquitto with the configuration conf(port) (without
+// log settings) on a loopback port and returns its address once it
+// listens; it is killed when tb ends. Mosquitto cannot bind port 0 and
+// report it, so a port is picked, and Mosquitto's own log proves that it
+// bound that port: "Opening ipv4 listen socket on port N", then "running".
+// When another process took the port in between, Mosquitto logs "Address
+// already in use" and exits, and another port is tried. There is no time
+// limit but the test binary's: the condition is waited for.
+func StartMosquitto(tb testing.TB, conf func(port int) string) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	for attempt := 0; ; attempt++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		path := filepath.Join(dir, fmt.Sprintf("mosquitto-%d.conf", attempt))
+		text := conf(port) + "log_dest stderr\nlog_type error\nlog_type information\n"
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			tb.Fatal(err)
+		}
+		log := &mosquittoLog{ready: make(chan struct{})}
+		cmd := exec.Command(MosquittoPath, "-c", path)
+		cmd.Stderr = log
+		if err := cmd.Start(); err != nil {
+			tb.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		select {
+		case <-log.ready:
+			tb.Cleanup(func() { cmd.Process.Kill(); <-exited })
+			return fmt.Sprintf("127.0.0.1:%d", port)
+		case <-exited:
+			if attempt >= 20 {
+				tb.Fatalf("mosquitto did not start:\n%s", log.String())
+			}
+			// The port was taken between pick and bind: another one.
+		}
+	}
+}
+
+// mosquittoLog collects Mosquitto's log and closes ready when it says it
+// is running.
+type mosquittoLog struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	ready chan struct{}
+	once  sync.Once
+}
+
+func (m *mosquittoLog) Write(p []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.buf.Len() < 1<<16 {
+		m.buf.Write(p)
+	}
+	if bytes.Contains(m.buf.Bytes(), []byte(" running")) {
+		m.once.Do(func() { close(m.ready) })
+	}
+	return len(p), nil
+}
+
+func (m *mosquittoLog) String() string { m.mu.Lock(); defer m.mu.Unlock(); return m.buf.String() }
 
 // Hub is a minimal hub: MQTT ingest with exactly-once apply and acks, and
 // the agent HTTP endpoints (snapshot, allowances).

@@ -268,13 +268,7 @@ func (c *Cluster) AddAgent(ctx context.Context, reg RegisteredAgent) (*StoreAgen
 		a.closeProxies()
 		return nil, err
 	}
-	port, err := proc.FreePort()
-	if err != nil {
-		a.closeProxies()
-		return nil, err
-	}
-	a.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
-	spec, err := c.agentSpec(a, reg, port)
+	spec, err := c.agentSpec(a, reg, "127.0.0.1:0")
 	if err != nil {
 		a.closeProxies()
 		return nil, err
@@ -290,6 +284,12 @@ func (c *Cluster) AddAgent(ctx context.Context, reg RegisteredAgent) (*StoreAgen
 	if a.Proc, err = c.Sup.StartReady(ctx, spec); err != nil {
 		a.closeProxies()
 		return nil, err
+	}
+	// The agent bound port 0 and reported it; restarts pin that port.
+	listen := a.Proc.Reported()[1]
+	a.URL = "http://" + listen
+	if pinned, err := c.agentSpec(a, reg, listen); err == nil {
+		a.Proc.SetArgs(pinned.Args...)
 	}
 	if err := a.readPOSToken(); err != nil {
 		a.closeProxies()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"regexp"
 
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/proc"
 )
@@ -19,26 +20,18 @@ func (c *Cluster) startHub(ctx context.Context) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	httpPort, err := proc.FreePort()
-	if err != nil {
-		return nil, err
-	}
+	// The hub binds port 0 and logs the addresses it got: no port is
+	// picked, released and handed over for another process to take
+	// meanwhile. Restarts pin what the first run reported.
 	h := &Hub{
-		HTTPAddr:    fmt.Sprintf("127.0.0.1:%d", httpPort),
 		DataDir:     filepath.Join(c.opts.Dir, "hub"),
 		PlatformKey: randomSecret(),
 	}
-	h.URL = "http://" + h.HTTPAddr
 	metrics := "-"
 	if c.opts.Metrics {
-		port, err := proc.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		h.MetricsAddr = fmt.Sprintf("127.0.0.1:%d", port)
-		metrics = h.MetricsAddr
+		metrics = "127.0.0.1:0"
 	}
-	args := []string{"-http", h.HTTPAddr, "-data", h.DataDir, "-metrics", metrics}
+	args := []string{"-http", "127.0.0.1:0", "-data", h.DataDir, "-metrics", metrics}
 	env := []string{"PUNCHCARD_BOOTSTRAP_KEY=" + h.PlatformKey}
 	if c.opts.BrokerURL != "" {
 		args = append(args, "-broker", c.opts.BrokerURL)
@@ -48,28 +41,58 @@ func (c *Cluster) startHub(ctx context.Context) (*Hub, error) {
 		env = append(env, "PUNCHCARD_MQTT_PASSWORD="+c.hubMQTTPassword)
 		h.MQTTAddr = trimScheme(c.opts.BrokerURL)
 	} else {
-		mqttPort, err := proc.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		h.MQTTAddr = fmt.Sprintf("127.0.0.1:%d", mqttPort)
-		args = append(args, "-mqtt", h.MQTTAddr)
+		args = append(args, "-mqtt", "127.0.0.1:0")
 	}
 	h.Proc, err = c.Sup.StartReady(ctx, proc.Spec{
 		Name:         "hub",
 		Path:         bin,
 		Args:         args,
 		Env:          env,
-		ReadyURL:     h.URL + "/healthz",
+		ReadyLog:     hubHTTPLine,
+		ReadyURL:     "http://{addr}/healthz",
 		ReadyTimeout: c.opts.ReadyTimeout,
 	})
 	if err != nil {
 		return nil, err
 	}
+	h.HTTPAddr = h.Proc.Reported()[1]
+	h.URL = "http://" + h.HTTPAddr
+	pin := map[string]string{"-http": h.HTTPAddr}
+	if c.opts.Metrics {
+		if m := h.Proc.FindLog(hubMetricsLine); m != nil {
+			h.MetricsAddr = m[1]
+			pin["-metrics"] = h.MetricsAddr
+		}
+	}
+	if c.opts.BrokerURL == "" {
+		m := h.Proc.FindLog(hubMQTTLine)
+		if m == nil {
+			return nil, fmt.Errorf("hub: no MQTT address in its log %s", h.Proc.LogPath())
+		}
+		h.MQTTAddr = m[1]
+		pin["-mqtt"] = h.MQTTAddr
+	}
+	for i := 0; i+1 < len(args); i++ {
+		if v, ok := pin[args[i]]; ok {
+			args[i+1] = v
+		}
+	}
+	h.Proc.SetArgs(args...)
 	return h, nil
 }
 
-func (c *Cluster) agentSpec(a *StoreAgent, reg RegisteredAgent, port int) (proc.Spec, error) {
+// The lines of the hub's JSON log that report the addresses it bound.
+var (
+	hubHTTPLine    = regexp.MustCompile(`"msg":"hub: HTTP API listening","addr":"([^"]+)"`)
+	hubMQTTLine    = regexp.MustCompile(`"msg":"hub: embedded MQTT broker listening","addr":"([^"]+)"`)
+	hubMetricsLine = regexp.MustCompile(`"msg":"hub: metrics listening","addr":"([^"]+)"`)
+	// agentListenLine is cmd/agent's report of its POS API address.
+	agentListenLine = regexp.MustCompile(`punchcard agent listening on http://(\S+)`)
+)
+
+// agentSpec is the agent's command line; listen is its POS API address,
+// "127.0.0.1:0" for the first run (the agent reports the port it got).
+func (c *Cluster) agentSpec(a *StoreAgent, reg RegisteredAgent, listen string) (proc.Spec, error) {
 	bin, err := FindBinary(c.opts.BinDir, AgentBinary)
 	if err != nil {
 		return proc.Spec{}, err
@@ -78,7 +101,7 @@ func (c *Cluster) agentSpec(a *StoreAgent, reg RegisteredAgent, port int) (proc.
 		Name: "agent-" + string(reg.ID),
 		Path: bin,
 		Args: []string{
-			"-listen", fmt.Sprintf("127.0.0.1:%d", port),
+			"-listen", listen,
 			"-hub-url", "http://" + a.HTTP.Addr(),
 			"-mqtt-url", "tcp://" + a.MQTT.Addr(),
 			"-tenant", string(reg.Tenant),
@@ -91,7 +114,8 @@ func (c *Cluster) agentSpec(a *StoreAgent, reg RegisteredAgent, port int) (proc.
 		// answer, is pinned to verify everything the hub sends down.
 		Env: []string{"PUNCHCARD_SECRET=" + reg.Secret, "PUNCHCARD_HUB_KEY=" + reg.HubKey,
 			"PUNCHCARD_FAULT_CLOCK_FILE=" + a.ClockFile},
-		ReadyURL:     fmt.Sprintf("http://127.0.0.1:%d/healthz", port),
+		ReadyLog:     agentListenLine,
+		ReadyURL:     "http://{addr}/healthz",
 		ReadyTimeout: c.opts.ReadyTimeout,
 	}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -148,69 +149,88 @@ func startMosquitto(ctx context.Context, sup *proc.Supervisor, opts MosquittoOpt
 			return nil, err
 		}
 	}
-	port, err := proc.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	m.Addr = fmt.Sprintf("127.0.0.1:%d", port)
-	var conf strings.Builder
-	fmt.Fprintf(&conf, "listener %d 127.0.0.1\n", port)
-	if m.auth != nil {
-		conf.WriteString("allow_anonymous false\n")
-		fmt.Fprintf(&conf, "password_file %s\n", m.auth.file)
-		fmt.Fprintf(&conf, "acl_file %s\n", filepath.Join(dir, "punchcard.acl"))
-		// Started as root, mosquitto would switch to the user "mosquitto",
-		// which cannot read the files made here; stay who we are.
-		if u, err := user.Current(); err == nil {
-			fmt.Fprintf(&conf, "user %s\n", u.Username)
+	// Mosquitto cannot bind port 0 and report it: a port is picked and
+	// released, and when another process took it meanwhile Mosquitto logs
+	// "Address already in use" and exits; then another port is tried.
+	try := func() error {
+		port, err := proc.FreePort()
+		if err != nil {
+			return err
 		}
-		// docs/operations.md: queue a QoS 1 burst to the hub, do not drop it.
-		conf.WriteString("max_queued_messages 1000000\nmax_queued_bytes 0\nmax_inflight_messages 0\n")
-		// docs/operations.md: the client ID is the username, so no agent
-		// can take over another's session (acme/till-1 as acme/till-10).
-		conf.WriteString("use_username_as_clientid true\n")
-	} else {
-		conf.WriteString("allow_anonymous true\n")
-		if !opts.DefaultQueues {
-			conf.WriteString("max_queued_messages 100000\n")
+		m.Addr = fmt.Sprintf("127.0.0.1:%d", port)
+		var conf strings.Builder
+		fmt.Fprintf(&conf, "listener %d 127.0.0.1\n", port)
+		if m.auth != nil {
+			conf.WriteString("allow_anonymous false\n")
+			fmt.Fprintf(&conf, "password_file %s\n", m.auth.file)
+			fmt.Fprintf(&conf, "acl_file %s\n", filepath.Join(dir, "punchcard.acl"))
+			// Started as root, mosquitto would switch to the user "mosquitto",
+			// which cannot read the files made here; stay who we are.
+			if u, err := user.Current(); err == nil {
+				fmt.Fprintf(&conf, "user %s\n", u.Username)
+			}
+			// docs/operations.md: queue a QoS 1 burst to the hub, do not drop it.
+			conf.WriteString("max_queued_messages 1000000\nmax_queued_bytes 0\nmax_inflight_messages 0\n")
+			// docs/operations.md: the client ID is the username, so no agent
+			// can take over another's session (acme/till-1 as acme/till-10).
+			conf.WriteString("use_username_as_clientid true\n")
+		} else {
+			conf.WriteString("allow_anonymous true\n")
+			if !opts.DefaultQueues {
+				conf.WriteString("max_queued_messages 100000\n")
+			}
+		}
+		// docs/operations.md: refuse a packet over protocol.MaxPacketBytes
+		// (an envelope of protocol.MaxMessageBytes with topic and headers).
+		fmt.Fprintf(&conf, "max_packet_size %d\n", protocol.MaxPacketBytes)
+		// stderr: Mosquitto buffers its stdout into a file, and the "running"
+		// line is how startMosquitto knows it listens.
+		conf.WriteString("log_dest stderr\n")
+		conf.WriteString("log_type error\nlog_type warning\nlog_type notice\nlog_type information\n")
+		if opts.Persistent {
+			conf.WriteString("persistence true\n")
+			fmt.Fprintf(&conf, "persistence_location %s/\n", dir)
+			if opts.crashSafe {
+				// Write the database on every change, so a SIGKILL loses
+				// nothing the broker acknowledged: the tests kill it.
+				conf.WriteString("autosave_interval 1\nautosave_on_changes true\n")
+			}
+		} else {
+			conf.WriteString("persistence false\n")
+		}
+		cfgPath := filepath.Join(dir, "mosquitto.conf")
+		if err := os.WriteFile(cfgPath, []byte(conf.String()), 0o644); err != nil {
+			return err
+		}
+		logPath := opts.LogPath
+		if logPath == "" {
+			logPath = filepath.Join(dir, "mosquitto.log")
+		}
+		m.Proc, err = sup.StartReady(ctx, proc.Spec{
+			Name:    "mosquitto",
+			Path:    bin,
+			Args:    []string{"-c", cfgPath},
+			LogPath: logPath,
+			// Its own log says it bound the port ("Opening ... on port N",
+			// then "running"), not a connection that another process on a
+			// port taken meanwhile could answer.
+			ReadyLog: mosquittoRunning,
+		})
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		err := try()
+		if err == nil {
+			return m, nil
+		}
+		if attempt >= 10 || !errors.Is(err, proc.ErrExited) || !strings.Contains(err.Error(), "Address already in use") {
+			return nil, err
 		}
 	}
-	// docs/operations.md: refuse a packet over protocol.MaxPacketBytes
-	// (an envelope of protocol.MaxMessageBytes with topic and headers).
-	fmt.Fprintf(&conf, "max_packet_size %d\n", protocol.MaxPacketBytes)
-	conf.WriteString("log_dest stdout\n")
-	conf.WriteString("log_type error\nlog_type warning\nlog_type notice\nlog_type information\n")
-	if opts.Persistent {
-		conf.WriteString("persistence true\n")
-		fmt.Fprintf(&conf, "persistence_location %s/\n", dir)
-		if opts.crashSafe {
-			// Write the database on every change, so a SIGKILL loses
-			// nothing the broker acknowledged: the tests kill it.
-			conf.WriteString("autosave_interval 1\nautosave_on_changes true\n")
-		}
-	} else {
-		conf.WriteString("persistence false\n")
-	}
-	cfgPath := filepath.Join(dir, "mosquitto.conf")
-	if err := os.WriteFile(cfgPath, []byte(conf.String()), 0o644); err != nil {
-		return nil, err
-	}
-	logPath := opts.LogPath
-	if logPath == "" {
-		logPath = filepath.Join(dir, "mosquitto.log")
-	}
-	m.Proc, err = sup.StartReady(ctx, proc.Spec{
-		Name:      "mosquitto",
-		Path:      bin,
-		Args:      []string{"-c", cfgPath},
-		LogPath:   logPath,
-		ReadyAddr: m.Addr,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return m, nil
 }
+
+// mosquittoRunning is Mosquitto's log line once it listens.
+var mosquittoRunning = regexp.MustCompile(`mosquitto version \S+ running`)
 
 // FindMosquittoPasswd returns the mosquitto_passwd binary (same package as
 // the broker), or an *Unavailable.

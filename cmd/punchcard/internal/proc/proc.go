@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -70,6 +71,13 @@ type Spec struct {
 	// TCP address polled until it accepts a connection. Ignored when
 	// ReadyURL is set.
 	ReadyAddr string
+	// ReadyLog, when set, is waited for first: a line the process writes
+	// in the current run that matches (ReadyAddr is then ignored);
+	// Reported returns the match. With it a process binds port 0 and
+	// reports the address it got, so no port is picked, released and
+	// handed over for another process to take meanwhile. A ReadyURL is
+	// then polled too, with "{addr}" replaced by the first submatch.
+	ReadyLog *regexp.Regexp
 	// ReadyTimeout bounds the wait for ReadyURL (DefaultReadyTimeout).
 	ReadyTimeout time.Duration
 	// StopTimeout is how long Stop waits after SIGTERM before SIGKILL
@@ -202,6 +210,8 @@ type Process struct {
 	done    chan struct{} // closed when the current run has exited
 	waitErr error         // the current run's exit status, after done
 	runs    int
+	logFrom int64    // offset of the current run's output in the log
+	matched []string // the ReadyLog match of the current run
 }
 
 // Name is the spec's label.
@@ -228,6 +238,7 @@ func (p *Process) start() error {
 		return fmt.Errorf("%s: log file: %w", p.spec.Name, err)
 	}
 	fmt.Fprintf(logf, "==== %s: start %s %s (%s)\n", p.spec.Name, p.spec.Path, strings.Join(p.spec.Args, " "), time.Now().UTC().Format(time.RFC3339Nano))
+	from, _ := logf.Seek(0, io.SeekEnd)
 	cmd := exec.Command(p.spec.Path, p.spec.Args...)
 	cmd.Dir = p.spec.Dir
 	cmd.Env = append(os.Environ(), p.spec.Env...)
@@ -241,6 +252,7 @@ func (p *Process) start() error {
 	done := make(chan struct{})
 	p.mu.Lock()
 	p.cmd, p.logf, p.done, p.waitErr = cmd, logf, done, nil
+	p.logFrom, p.matched = from, nil
 	p.runs++
 	p.mu.Unlock()
 	go func() {
@@ -271,6 +283,58 @@ func (p *Process) Pid() int {
 		return 0
 	}
 	return p.cmd.Process.Pid
+}
+
+// SetArgs replaces the arguments of the runs Restart starts, for example
+// to pin the port the first run reported (Spec.ReadyLog).
+func (p *Process) SetArgs(args ...string) {
+	p.sup.mu.Lock()
+	defer p.sup.mu.Unlock()
+	p.spec.Args = append([]string(nil), args...)
+}
+
+// Reported is the ReadyLog match (whole line match, then submatches) of
+// the current run once WaitReady saw it; nil before.
+func (p *Process) Reported() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.matched
+}
+
+// logMatch looks for ReadyLog in the current run's output.
+func (p *Process) logMatch() (bool, string) {
+	m := p.FindLog(p.spec.ReadyLog)
+	if m == nil {
+		return false, "no line matching " + p.spec.ReadyLog.String() + " yet"
+	}
+	p.mu.Lock()
+	p.matched = m
+	p.mu.Unlock()
+	return true, ""
+}
+
+// FindLog returns the first match of re in a line of the current run's
+// output (whole match, then submatches), nil when none.
+func (p *Process) FindLog(re *regexp.Regexp) []string {
+	p.mu.Lock()
+	from := p.logFrom
+	p.mu.Unlock()
+	f, err := os.Open(p.spec.LogPath)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		return nil
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			return m
+		}
+	}
+	return nil
 }
 
 // Runs is how many times the process has been started.
@@ -310,13 +374,27 @@ func (p *Process) ExitErr() error {
 // waits it reports progress through the Supervisor. Errors quote the end of
 // the process's log.
 func (p *Process) WaitReady(ctx context.Context) error {
-	if p.spec.ReadyURL == "" && p.spec.ReadyAddr == "" {
+	if p.spec.ReadyURL == "" && p.spec.ReadyAddr == "" && p.spec.ReadyLog == nil {
 		return nil
 	}
 	client := &http.Client{Timeout: 2 * time.Second}
 	target := p.spec.ReadyURL
 	check := func(ctx context.Context) (bool, string) { return probe(ctx, client, p.spec.ReadyURL) }
-	if p.spec.ReadyURL == "" {
+	switch {
+	case p.spec.ReadyLog != nil:
+		target = "its log"
+		check = func(ctx context.Context) (bool, string) {
+			if p.Reported() == nil {
+				if ok, why := p.logMatch(); !ok {
+					return false, why
+				}
+			}
+			if p.spec.ReadyURL == "" {
+				return true, ""
+			}
+			return probe(ctx, client, strings.ReplaceAll(p.spec.ReadyURL, "{addr}", p.Reported()[1]))
+		}
+	case p.spec.ReadyURL == "":
 		target = "tcp://" + p.spec.ReadyAddr
 		check = func(ctx context.Context) (bool, string) { return dialProbe(ctx, p.spec.ReadyAddr) }
 	}
