@@ -115,6 +115,14 @@ type Config struct {
 	// switch), so the hub can recall the agents' allowances of it
 	// (AllowanceRecall over MQTT). It must not block.
 	OnStop func(tenant protocol.TenantID, campaign protocol.CampaignID)
+	// MaxCodeChanges is how many code-use changes a snapshot delta lists
+	// at most; an agent further behind gets a full snapshot. Default
+	// ledger.DefaultMaxCodeChanges.
+	MaxCodeChanges int
+	// BuildMaxAge is how long a built snapshot is kept for the other
+	// agents of its store (it is reused only while the ledger's code uses
+	// have not changed); default DefaultBuildMaxAge, negative: never.
+	BuildMaxAge time.Duration
 }
 
 func (c *Config) ensureDefaults() {
@@ -139,6 +147,12 @@ func (c *Config) ensureDefaults() {
 	if c.QR == nil {
 		c.QR = qr.NewEncoder()
 	}
+	if c.MaxCodeChanges <= 0 {
+		c.MaxCodeChanges = ledger.DefaultMaxCodeChanges
+	}
+	if c.BuildMaxAge == 0 {
+		c.BuildMaxAge = DefaultBuildMaxAge
+	}
 }
 
 // Server is the hub's HTTP API.
@@ -152,6 +166,8 @@ type Server struct {
 	mu    sync.Mutex
 	rules map[protocol.TenantID]compiled // compiled rules by tenant, for online decisions
 	snaps map[snapKey]snapEntry          // each agent's last snapshot ETag
+
+	builds *buildCache // snapshots built per store, shared by its agents
 }
 
 type compiled struct {
@@ -180,6 +196,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.ensureDefaults()
 	s := &Server{cfg: cfg, cat: cfg.Catalog, rules: map[protocol.TenantID]compiled{}, snaps: map[snapKey]snapEntry{}}
+	s.builds = newBuildCache(cfg.BuildMaxAge)
 	s.limiter = newLimiter(cfg.RateLimit, cfg.RateWindow)
 	s.anon = newLimiter(cfg.AnonRateLimit, cfg.RateWindow)
 	s.app = fiber.New(fiber.Config{
