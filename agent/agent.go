@@ -336,6 +336,10 @@ func envelope(e snapshot.RiskEnvelope) agentdb.Envelope {
 	return agentdb.Envelope{PerRedemption: f(e.PerRedemption), PerCampaign: f(e.PerCampaign), Total: f(e.TotalAmount), Count: f(e.Count)}
 }
 
+// applyHook, set by tests only, runs inside ApplySnapshot while it holds
+// the apply lock.
+var applyHook func()
+
 // DefaultCompactAfter is how many deltas the agent lays over its stored
 // snapshot before it folds them into a full one.
 const DefaultCompactAfter = 64
@@ -361,6 +365,9 @@ func (a *Agent) ApplySnapshot(ctx context.Context, body []byte, etag string) (ui
 	}
 	a.applyMu.Lock()
 	defer a.applyMu.Unlock()
+	if applyHook != nil {
+		applyHook() // tests: an apply in progress
+	}
 	var v *view
 	if s.IsDelta() {
 		cur := a.view.Load()
