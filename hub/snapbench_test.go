@@ -243,7 +243,7 @@ func BenchmarkTillOnlineVsOffline(b *testing.B) {
 				sale++
 				t0 := time.Now()
 				_, err := a.Redeem(ctx, agent.RedeemRequest{TxnID: fmt.Sprintf("sale-%d", sale), Basket: agent.Basket{
-					Order: protocol.Order{ID: fmt.Sprintf("o%d", sale), Currency: "EUR", Lines: []protocol.Line{{SKU: "sku-1", Category: "food", Quantity: 1, UnitPrice: 10_00}}},
+					Order:       protocol.Order{ID: fmt.Sprintf("o%d", sale), Currency: "EUR", Lines: []protocol.Line{{SKU: "sku-1", Category: "food", Quantity: 1, UnitPrice: 10_00}}},
 					Redeemables: []agent.Input{{Code: printed[sale%len(printed)]}}}})
 				if err != nil {
 					b.Fatalf("sale %d: %v", sale, err)
