@@ -142,3 +142,39 @@ func TestSnapshotFarBehind(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkSnapshotDelta is the cost of a snapshot delta with one code
+// changed after 10k and 100k used codes (100k with PUNCHCARD_LARGE=1): the
+// agent's delta since its code-use position (Position), against the same
+// delta without a position, which lists every used code as every delta
+// did before the sequence (AllUsed), and a full snapshot (Full), in the
+// same run. Builds are not cached (BuildMaxAge < 0): each op builds.
+func BenchmarkSnapshotDelta(b *testing.B) {
+	for _, n := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprintf("used=%d", n), func(b *testing.B) {
+			if n == 100_000 && os.Getenv("PUNCHCARD_LARGE") == "" {
+				b.Skip("PUNCHCARD_LARGE=1 for 100k used codes")
+			}
+			e := newEnv(b, func(c *api.Config) { c.BuildMaxAge = -1 })
+			keys, seq := useCodes(b, e, n)
+			full, _ := e.snapshot(b, "")
+			if _, _, err := e.led.ApplyBatch(context.Background(), "acme", "till-1", []protocol.Redemption{useOf(seq, keys[0])}); err != nil {
+				b.Fatal(err)
+			}
+			v := strconv.FormatUint(full.Version, 10)
+			for _, q := range []struct{ name, query string }{
+				{"Position", "?since=" + v + "&uses=" + strconv.FormatUint(full.Uses, 10)},
+				{"AllUsed", "?since=" + v},
+				{"Full", ""},
+			} {
+				b.Run(q.name, func(b *testing.B) {
+					var size int
+					for b.Loop() {
+						_, size = e.snapshot(b, q.query)
+					}
+					b.ReportMetric(float64(size), "bytes")
+				})
+			}
+		})
+	}
+}
