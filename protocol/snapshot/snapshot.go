@@ -6,9 +6,11 @@
 // A snapshot is either full (Since == 0) or a delta (Since > 0) that holds
 // only the campaigns, codes and revocations changed after version Since (a
 // delta with Since == Version changes no catalog entry but still carries
-// fresh keys, allowances and envelope). A delta also lists every code
-// the hub's ledger has a use or spending of, changed in the catalog or not,
-// so that Used and Spent stay current between catalog versions.
+// fresh keys, allowances and envelope). A delta also lists the codes whose
+// use or spending changed in the hub's ledger after UsesSince (every used
+// code when UsesSince is 0), changed in the catalog or not, so that Used
+// and Spent stay current between catalog versions at a cost of the
+// changes since.
 // The small parts that matter most for safety — keys, allowances, the risk
 // envelope and the store — are always sent whole, so an agent never keeps
 // a stale allowance because a delta forgot to mention it. Merge applies a
