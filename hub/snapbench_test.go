@@ -84,7 +84,7 @@ func BenchmarkTillOnlineVsOffline(b *testing.B) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	var on, off []time.Duration
-	var sent, fetches atomic.Int64
+	var sent, fetches, journal, conflicts atomic.Int64
 	for range b.N {
 		h, err := hub.Open(ctx, hub.Options{DataDir: b.TempDir(), HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "-",
 			BootstrapKey: testKey, Logger: quiet})
@@ -268,6 +268,13 @@ func BenchmarkTillOnlineVsOffline(b *testing.B) {
 		b.StopTimer()
 		stop()
 		wg.Wait()
+		// What the hub did with the load: its journal rows and conflicts.
+		if m, err := h.Ledger.JournalMark(ctx); err == nil {
+			journal.Add(m)
+		}
+		if cs, err := h.Ledger.Conflicts(ctx, "acme", 0, 100_000); err == nil {
+			conflicts.Add(int64(len(cs)))
+		}
 		cl.Close()
 		db.Close()
 		cancel()
@@ -286,16 +293,18 @@ func BenchmarkTillOnlineVsOffline(b *testing.B) {
 	b.ReportMetric(onP99/offP99, "ratio-p99")
 	b.ReportMetric(float64(len(on)+len(off))/float64(b.N), "sales/op")
 	b.ReportMetric(float64(sent.Load())/float64(b.N), "load-redemptions/op")
-	b.ReportMetric(float64(fetches.Load())/float64(b.N), "snapshot-fetches/op")
+	b.ReportMetric(float64(fetches.Load())/float64(b.N), "snapshot-applies/op")
+	b.ReportMetric(float64(journal.Load())/float64(b.N), "hub-journal-rows/op")
+	b.ReportMetric(float64(conflicts.Load())/float64(b.N), "hub-conflicts/op")
 }
 
-// countHandler counts the sync client's "sync: snapshot" lines (one per
-// snapshot or delta applied) and discards everything.
+// countHandler counts the sync client's "sync: snapshot" lines at Info
+// (one per snapshot or delta applied, not 304s) and discards everything.
 type countHandler struct{ n *atomic.Int64 }
 
 func (h countHandler) Enabled(context.Context, slog.Level) bool { return true }
 func (h countHandler) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == "sync: snapshot" {
+	if r.Message == "sync: snapshot" && r.Level == slog.LevelInfo {
 		h.n.Add(1)
 	}
 	return nil
