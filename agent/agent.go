@@ -15,12 +15,14 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"math"
 	"slices"
 	"strings"
+	gosync "sync"
 	"sync/atomic"
 	"time"
 
@@ -90,6 +92,7 @@ type Agent struct {
 	POSHosts []string
 
 	db        *agentdb.DB
+	applyMu   gosync.Mutex // one snapshot apply at a time; sales never take it
 	link      atomic.Pointer[linkBox]
 	view      atomic.Pointer[view]
 	heard     atomic.Bool   // the database heard the hub's watermark (monotonic)
@@ -118,10 +121,47 @@ func New(ctx context.Context, tenant protocol.TenantID, id protocol.AgentID, db 
 		if err != nil {
 			return nil, fmt.Errorf("agent: stored snapshot: %w", err)
 		}
+		deltas, err := db.SnapshotDeltas(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range deltas {
+			d, err := snapshot.Decode(b)
+			if err != nil {
+				return nil, fmt.Errorf("agent: stored snapshot delta: %w", err)
+			}
+			if v, err = a.layer(v, d); err != nil {
+				return nil, fmt.Errorf("agent: stored snapshot delta: %w", err)
+			}
+		}
 		v.etag = s.ETag
 		a.view.Store(v)
 	}
 	return a, nil
+}
+
+// layer applies delta d to the view v: incrementally when it can, else
+// merged into a full snapshot and compiled.
+func (a *Agent) layer(v *view, d *snapshot.Snapshot) (*view, error) {
+	if nv, ok := a.incremental(v, d); ok {
+		return nv, nil
+	}
+	full, err := snapshot.Merge(v.full(), d)
+	if err != nil {
+		return nil, err
+	}
+	return a.compile(full)
+}
+
+// SnapshotUses is the code-use position of the snapshot in use
+// (snapshot.Snapshot.Uses): the sync client asks for the codes changed
+// after it.
+func (a *Agent) SnapshotUses() uint64 {
+	v := a.view.Load()
+	if v == nil {
+		return 0
+	}
+	return v.snap.Uses
 }
 
 // SetLink connects the agent to its sync client.
@@ -152,12 +192,19 @@ func (a *Agent) SnapshotVersion() (uint64, string) {
 }
 
 // view is a compiled snapshot: everything the hot path needs, in memory.
+// It is never changed once published: an apply builds a new view and
+// swaps it in (Agent.view), so a sale reads one consistent view and never
+// waits for an apply. Code-use deltas are laid over the compiled base as
+// a small overlay (over) instead of recompiling the whole snapshot; snap
+// then carries the delta's version, position, keys, envelope and
+// allowances but the base's Codes (full() merges them).
 type view struct {
 	snap     *snapshot.Snapshot
 	etag     string
 	cat      *rules.Catalog
 	keys     token.KeyMap
 	codes    map[protocol.CodeID]*snapshot.Code // by snapshot.LookupID
+	over     map[protocol.CodeID]*snapshot.Code // newer entries than codes (and snap.Codes)
 	revCode  map[protocol.CodeID]bool           // by snapshot.LookupID
 	revToken map[protocol.CodeID]bool
 	store    rules.Store
@@ -218,6 +265,67 @@ func (a *Agent) compile(s *snapshot.Snapshot) (*view, error) {
 	return v, nil
 }
 
+// code looks a code up by its snapshot.LookupID.
+func (v *view) code(id protocol.CodeID) (*snapshot.Code, bool) {
+	if c, ok := v.over[id]; ok {
+		return c, true
+	}
+	c, ok := v.codes[id]
+	return c, ok
+}
+
+// full is the view's snapshot with the overlay merged into its Codes.
+func (v *view) full() *snapshot.Snapshot {
+	if len(v.over) == 0 {
+		return v.snap
+	}
+	s := *v.snap
+	s.Codes = make([]snapshot.Code, 0, len(v.snap.Codes)+len(v.over))
+	for _, c := range v.snap.Codes {
+		if _, ok := v.over[c.Code]; !ok {
+			s.Codes = append(s.Codes, c)
+		}
+	}
+	for _, c := range v.over {
+		s.Codes = append(s.Codes, *c)
+	}
+	s.Normalize()
+	return &s
+}
+
+// incremental lays delta d over v without recompiling, when d changes
+// no campaign or revocation (a code-use increment, new codes, keys or
+// envelope), fits v's version and code-use position, and is for the same
+// store and code key. Its cost is d's size plus v's overlay.
+func (a *Agent) incremental(v *view, d *snapshot.Snapshot) (*view, bool) {
+	b := v.snap
+	if !d.IsDelta() || d.Since != b.Version || len(d.Campaigns) > 0 || len(d.Withdrawn) > 0 || len(d.Revocations) > 0 ||
+		d.Tenant != b.Tenant || d.Agent != b.Agent || d.Store != b.Store || !bytes.Equal(d.CodeKey, b.CodeKey) || !snapshot.UsesFit(b, d) {
+		return nil, false
+	}
+	nv := *v
+	hdr := *b
+	hdr.Version, hdr.Uses, hdr.Keys, hdr.Allowances, hdr.Envelope, hdr.GeneratedAt = d.Version, d.Uses, d.Keys, d.Allowances, d.Envelope, d.GeneratedAt
+	nv.snap = &hdr
+	nv.over = make(map[protocol.CodeID]*snapshot.Code, len(v.over)+len(d.Codes))
+	for id, c := range v.over {
+		nv.over[id] = c
+	}
+	for i := range d.Codes {
+		nv.over[d.Codes[i].Code] = &d.Codes[i]
+	}
+	nv.keys = make(token.KeyMap, len(d.Keys))
+	for _, k := range d.Keys {
+		pk := token.PublicKey{Tenant: d.Tenant, KeyID: k.KID, Key: k.Public}
+		if k.NotAfter != 0 {
+			pk.NotAfter = time.UnixMicro(k.NotAfter)
+		}
+		nv.keys[k.KID] = pk
+	}
+	nv.env = envelope(d.Envelope)
+	return &nv, true
+}
+
 func envelope(e snapshot.RiskEnvelope) agentdb.Envelope {
 	f := func(v int64) int64 {
 		if v < 0 {
@@ -228,47 +336,114 @@ func envelope(e snapshot.RiskEnvelope) agentdb.Envelope {
 	return agentdb.Envelope{PerRedemption: f(e.PerRedemption), PerCampaign: f(e.PerCampaign), Total: f(e.TotalAmount), Count: f(e.Count)}
 }
 
+// applyHook, set by tests only, runs inside ApplySnapshot while it holds
+// the apply lock.
+var applyHook func()
+
+// DefaultCompactAfter is how many deltas the agent lays over its stored
+// snapshot before it folds them into a full one.
+const DefaultCompactAfter = 64
+
 // ApplySnapshot decodes a snapshot body from the hub (full, or a delta on
-// the version in use), stores the full result durably, applies its
-// allowances and switches the decisions to it. It returns the version now
-// in use. A delta that does not fit the version in use returns
+// the version in use), stores it durably, applies its allowances and
+// switches the decisions to it. It returns the version now in use. A
+// delta that does not fit the version in use returns
 // snapshot.ErrBaseMismatch; the caller then fetches a full snapshot.
+//
+// A delta that changes no campaign or revocation (code uses and spending,
+// new codes, keys, envelope: the frequent kind) is laid over the view in
+// use (incremental) and appended to the database as received, without
+// decoding, merging, re-encoding or recompiling the whole snapshot; every
+// DefaultCompactAfter such deltas are folded into a full one. Sales never
+// wait for an apply: it builds a new view aside and swaps it in, and
+// holds the database's write lock only for its own small writes (a full
+// snapshot's body is one write of its size).
 func (a *Agent) ApplySnapshot(ctx context.Context, body []byte, etag string) (uint64, error) {
 	s, err := snapshot.Decode(body)
 	if err != nil {
 		return 0, err
 	}
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	if applyHook != nil {
+		applyHook() // tests: an apply in progress
+	}
+	var v *view
 	if s.IsDelta() {
 		cur := a.view.Load()
 		if cur == nil {
 			return 0, snapshot.ErrBaseMismatch
 		}
-		if s, err = snapshot.Merge(cur.snap, s); err != nil {
+		if nv, ok := a.incremental(cur, s); ok {
+			nv.etag = etag
+			n, err := a.db.AppendSnapshotDelta(ctx, agentdb.Snapshot{Version: s.Version, ETag: etag, Body: body, At: a.Now()})
+			if err != nil {
+				return 0, err
+			}
+			if err := a.grants(ctx, s.Allowances); err != nil {
+				return 0, err
+			}
+			a.view.Store(nv)
+			if n >= DefaultCompactAfter {
+				if err := a.compact(ctx, nv); err != nil {
+					a.Logger.Warn("agent: snapshot compaction", "err", err)
+				}
+			}
+			a.Logger.Debug("agent: snapshot delta applied", LogKeyVersion, s.Version, "codes", len(s.Codes))
+			return s.Version, nil
+		}
+		if s, err = snapshot.Merge(cur.full(), s); err != nil {
 			return 0, err
 		}
 		if body, err = snapshot.Encode(s); err != nil {
 			return 0, err
 		}
 	}
-	v, err := a.compile(s)
-	if err != nil {
+	if v, err = a.compile(s); err != nil {
 		return 0, err
 	}
 	v.etag = etag
 	if err := a.db.SaveSnapshot(ctx, agentdb.Snapshot{Version: s.Version, ETag: etag, Body: body, At: a.Now()}); err != nil {
 		return 0, err
 	}
-	for _, al := range s.Allowances {
-		if al.Campaign == "" || al.Grant == 0 {
-			continue
-		}
-		if _, err := a.db.Grant(ctx, al); err != nil {
-			return 0, err
-		}
+	if err := a.grants(ctx, s.Allowances); err != nil {
+		return 0, err
 	}
 	a.view.Store(v)
 	a.Logger.Info("agent: snapshot applied", LogKeyVersion, s.Version, "campaigns", len(s.Campaigns), "codes", len(s.Codes))
 	return s.Version, nil
+}
+
+func (a *Agent) grants(ctx context.Context, als []protocol.Allowance) error {
+	for _, al := range als {
+		if al.Campaign == "" || al.Grant == 0 {
+			continue
+		}
+		if _, err := a.db.Grant(ctx, al); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// compact folds the deltas laid over v into one full stored snapshot and
+// swaps in its compiled view. The caller holds applyMu.
+func (a *Agent) compact(ctx context.Context, v *view) error {
+	full := v.full()
+	body, err := snapshot.Encode(full)
+	if err != nil {
+		return err
+	}
+	nv, err := a.compile(full)
+	if err != nil {
+		return err
+	}
+	nv.etag = v.etag
+	if err := a.db.SaveSnapshot(ctx, agentdb.Snapshot{Version: full.Version, ETag: v.etag, Body: body, At: a.Now()}); err != nil {
+		return err
+	}
+	a.view.Store(nv)
+	return nil
 }
 
 // Grant applies an allowance grant from the hub.
@@ -459,14 +634,14 @@ func (a *Agent) resolve(ctx context.Context, v *view, in Input, now time.Time) r
 	key := protocol.CodeID(codes.Normalize(text))
 	id := v.snap.LookupID(key)
 	if len(text) >= len(token.Prefix) && strings.EqualFold(text[:len(token.Prefix)], token.Prefix) {
-		if _, isCode := v.codes[id]; !isCode {
+		if _, isCode := v.code(id); !isCode {
 			return a.resolveToken(ctx, v, text, in.Amount, now)
 		}
 	}
 	if v.revCode[id] {
 		return resolved{err: protocol.NewError(protocol.CodeCodeRevoked)}
 	}
-	c, ok := v.codes[id]
+	c, ok := v.code(id)
 	if !ok {
 		return resolved{err: protocol.NewError(protocol.CodeUnknownCode)}
 	}

@@ -156,6 +156,7 @@ type Hub struct {
 	closed  bool                            // no new background work once set
 	lastAnn map[protocol.TenantID]time.Time // last announcement per tenant
 	pending map[protocol.TenantID]bool      // an announcement is scheduled
+	sentVer map[protocol.TenantID]uint64    // catalog version last announced per tenant
 }
 
 // Open opens the database, starts the broker (unless external) and ingest,
@@ -163,7 +164,7 @@ type Hub struct {
 func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	opts.ensureDefaults()
 	log := opts.Logger
-	h := &Hub{opts: opts, lastAnn: map[protocol.TenantID]time.Time{}, pending: map[protocol.TenantID]bool{}}
+	h := &Hub{opts: opts, lastAnn: map[protocol.TenantID]time.Time{}, pending: map[protocol.TenantID]bool{}, sentVer: map[protocol.TenantID]uint64{}}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -217,7 +218,7 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if err != nil {
 		return nil, err
 	}
-	h.Ingest, err = ingest.New(notifyingLedger{h.Ledger, h}, ingest.Options{BrokerURL: brokerURL, SigningKey: hubKey, ClientID: opts.MQTTClientID, Username: opts.MQTTUsername,
+	h.Ingest, err = ingest.New(h.Ledger, ingest.Options{BrokerURL: brokerURL, SigningKey: hubKey, ClientID: opts.MQTTClientID, Username: opts.MQTTUsername,
 		Password: password, ShareGroup: opts.ShareGroup, Logger: log, TLS: brokerTLS})
 	if err != nil {
 		return nil, err
@@ -339,18 +340,24 @@ func (h *Hub) Close() error {
 	return errors.Join(errs...)
 }
 
-// announce tells every agent of the tenant that its snapshot changed, on
-// their retained snapshot topics: after a catalog change (the API), an
-// online redemption of a code, or an ingested batch that used codes. It
-// must not block, so the work runs in the background, and it is coalesced:
-// at most one announcement per tenant per Options.AnnounceInterval, the
-// first at once, later ones at the end of the interval. The version is
-// read when the announcement is sent, so v only says that something
-// changed.
-func (h *Hub) announce(tenant protocol.TenantID, _ uint64) {
+// announce tells every agent of the tenant that its catalog changed, on
+// their retained snapshot topics, after a change through the API. Only a
+// new catalog version is announced: code uses and gift card spending
+// (ingested batches, online redemptions) are not, because the agents pick
+// them up as small increments on their own schedule (agent/sync's
+// UsesEvery poll, a delta of the codes changed since the agent's
+// position). Announcing them made every till of the tenant refetch every
+// AnnounceInterval under load; and the one decision they matter for, a
+// single-use code or gift card at an offline till, only ever sees what the
+// till held when it lost the hub, which a poll keeps as fresh. It must not
+// block, so the work runs in the background, and it is coalesced: at most
+// one announcement per tenant per Options.AnnounceInterval, the first at
+// once, later ones at the end of the interval. The version is read when
+// the announcement is sent.
+func (h *Hub) announce(tenant protocol.TenantID, v uint64) {
 	h.amu.Lock()
 	defer h.amu.Unlock()
-	if h.closed || h.pending[tenant] {
+	if h.closed || h.pending[tenant] || (v != 0 && h.sentVer[tenant] == v) {
 		return
 	}
 	wait := h.opts.AnnounceInterval - time.Since(h.lastAnn[tenant])
@@ -374,27 +381,27 @@ func (h *Hub) announce(tenant protocol.TenantID, _ uint64) {
 		if err == nil {
 			err = h.Announce(h.ctx, tenant, v)
 		}
+		if err == nil {
+			h.amu.Lock()
+			h.sentVer[tenant] = max(h.sentVer[tenant], v)
+			h.amu.Unlock()
+		}
 		if err != nil && h.ctx.Err() == nil {
 			h.opts.Logger.Error("hub: snapshot announcement", slog.String(logTenant, string(tenant)), slog.Any(logErr, err))
 		}
 	}()
 }
 
-// Announce publishes SnapshotAnnounce{Version: v} to every agent of tenant.
-// Its ETag is the ledger's journal mark ("L" and the number), not a real
-// snapshot ETag: it differs from the agent's, so an agent already at
-// version v revalidates with If-None-Match and gets the codes' new uses and
-// spending (or a 304 when none of its codes changed).
+// Announce publishes SnapshotAnnounce{Version: v} to every agent of
+// tenant. Its ETag is "C" and the version, never a real snapshot ETag: it
+// differs from the agent's, so an agent already at version v revalidates
+// with If-None-Match (a 304 when nothing changed for it).
 func (h *Hub) Announce(ctx context.Context, tenant protocol.TenantID, v uint64) error {
 	agents, err := h.Catalog.Agents(ctx, tenant)
 	if err != nil {
 		return err
 	}
-	mark, err := h.Ledger.JournalMark(ctx)
-	if err != nil {
-		return err
-	}
-	ann := protocol.SnapshotAnnounce{Version: v, ETag: fmt.Sprintf(`"L%d"`, mark)}
+	ann := protocol.SnapshotAnnounce{Version: v, ETag: fmt.Sprintf(`"C%d"`, v)}
 	var errs []error
 	for _, a := range agents {
 		errs = append(errs, h.Ingest.AnnounceSnapshot(ctx, tenant, a.ID, ann))
@@ -434,37 +441,6 @@ func (h *Hub) Recall(ctx context.Context, tenant protocol.TenantID, campaign pro
 		errs = append(errs, h.Ingest.RecallAllowance(ctx, tenant, a.ID, campaign))
 	}
 	return errors.Join(errs...)
-}
-
-// notifyingLedger is the ledger as ingest sees it: after a batch that used
-// a code (or gift card) is applied, the tenant's snapshot is re-announced,
-// since snapshots carry the codes' uses and spending.
-type notifyingLedger struct {
-	*ledger.Ledger
-	h *Hub
-}
-
-var _ ingest.Ledger = notifyingLedger{}
-
-func (n notifyingLedger) ApplyBatches(ctx context.Context, bs []ledger.Batch) ([]ledger.Result, error) {
-	res, err := n.Ledger.ApplyBatches(ctx, bs)
-	if err != nil {
-		return res, err
-	}
-	done := map[protocol.TenantID]bool{}
-	for i, b := range bs {
-		if res[i].Err != nil || done[b.Tenant] {
-			continue
-		}
-		for _, r := range b.Redemptions {
-			if r.Code != "" {
-				done[b.Tenant] = true
-				n.h.announce(b.Tenant, 0)
-				break
-			}
-		}
-	}
-	return res, nil
 }
 
 // catalogAuth checks agents' MQTT passwords against the catalog.

@@ -48,7 +48,12 @@ const (
 	DefaultFlushEvery     = 200 * time.Millisecond // outbox poll when nothing kicks the client
 	DefaultResendAfter    = 5 * time.Second        // republish unacknowledged rows after this much silence
 	DefaultHeartbeatEvery = 30 * time.Second
-	DefaultPollEvery      = 5 * time.Minute // snapshot check without an announce
+	// DefaultPollEvery is how often the client asks for the snapshot
+	// without an announcement: the hub announces only catalog changes, and
+	// code uses and gift card spending made elsewhere arrive with this
+	// poll as a small delta of the codes changed since the agent's
+	// position (a 304 when none).
+	DefaultPollEvery      = 30 * time.Second
 	DefaultPublishTimeout = 10 * time.Second
 	DefaultHTTPTimeout    = 30 * time.Second
 )
@@ -69,6 +74,12 @@ type Agent interface {
 	// low on; called after every sync.
 	RefreshAllowances(ctx context.Context) error
 }
+
+// usesPositioner is an Agent that knows its snapshot's code-use position
+// (agent.Agent.SnapshotUses).
+type usesPositioner interface{ SnapshotUses() uint64 }
+
+var _ usesPositioner = (*agent.Agent)(nil)
 
 // Outbox is the agent's durable outbox and counters (store/agentdb).
 type Outbox interface {
@@ -524,6 +535,10 @@ func (c *Client) fetchSnapshot(ctx context.Context, since uint64, etag string) e
 	u := c.opts.HubURL + PathSnapshot
 	if since > 0 {
 		u += "?since=" + strconv.FormatUint(since, 10)
+		if p, ok := c.agent.(usesPositioner); ok {
+			// Only the codes changed after the agent's code-use position.
+			u += "&uses=" + strconv.FormatUint(p.SnapshotUses(), 10)
+		}
 	}
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {

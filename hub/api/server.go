@@ -130,6 +130,14 @@ type Config struct {
 	// switch), so the hub can recall the agents' allowances of it
 	// (AllowanceRecall over MQTT). It must not block.
 	OnStop func(tenant protocol.TenantID, campaign protocol.CampaignID)
+	// MaxCodeChanges is how many code-use changes a snapshot delta lists
+	// at most; an agent further behind gets a full snapshot. Default
+	// ledger.DefaultMaxCodeChanges.
+	MaxCodeChanges int
+	// BuildMaxAge is how long a built snapshot is kept for the other
+	// agents of its store (it is reused only while the ledger's code uses
+	// have not changed); default DefaultBuildMaxAge, negative: never.
+	BuildMaxAge time.Duration
 }
 
 func (c *Config) ensureDefaults() {
@@ -154,6 +162,12 @@ func (c *Config) ensureDefaults() {
 	if c.QR == nil {
 		c.QR = qr.NewEncoder()
 	}
+	if c.MaxCodeChanges <= 0 {
+		c.MaxCodeChanges = ledger.DefaultMaxCodeChanges
+	}
+	if c.BuildMaxAge == 0 {
+		c.BuildMaxAge = DefaultBuildMaxAge
+	}
 }
 
 // Server is the hub's HTTP API.
@@ -168,6 +182,8 @@ type Server struct {
 	mu    sync.Mutex
 	rules map[protocol.TenantID]compiled // compiled rules by tenant, for online decisions
 	snaps map[snapKey]snapEntry          // each agent's last snapshot ETag
+
+	builds *buildCache // snapshots built per store, shared by its agents
 }
 
 type compiled struct {
@@ -196,6 +212,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.ensureDefaults()
 	s := &Server{cfg: cfg, cat: cfg.Catalog, rules: map[protocol.TenantID]compiled{}, snaps: map[snapKey]snapEntry{}}
+	s.builds = newBuildCache(cfg.BuildMaxAge)
 	s.limiter = newLimiter(cfg.RateLimit, cfg.RateWindow)
 	s.anon = newLimiter(cfg.AnonRateLimit, cfg.RateWindow)
 	s.tenants = newLimiter(cfg.TenantRateLimit, cfg.RateWindow)

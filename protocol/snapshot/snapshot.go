@@ -6,9 +6,11 @@
 // A snapshot is either full (Since == 0) or a delta (Since > 0) that holds
 // only the campaigns, codes and revocations changed after version Since (a
 // delta with Since == Version changes no catalog entry but still carries
-// fresh keys, allowances and envelope). A delta also lists every code
-// the hub's ledger has a use or spending of, changed in the catalog or not,
-// so that Used and Spent stay current between catalog versions.
+// fresh keys, allowances and envelope). A delta also lists the codes whose
+// use or spending changed in the hub's ledger after UsesSince (every used
+// code when UsesSince is 0), changed in the catalog or not, so that Used
+// and Spent stay current between catalog versions at a cost of the
+// changes since.
 // The small parts that matter most for safety — keys, allowances, the risk
 // envelope and the store — are always sent whole, so an agent never keeps
 // a stale allowance because a delta forgot to mention it. Merge applies a
@@ -86,6 +88,18 @@ type Snapshot struct {
 	// hashes what is presented to look it up (LookupID). Token serials
 	// are not hashed. Empty: plain codes (a hub before keyed hashes).
 	CodeKey []byte `json:"code_key,omitempty" cbor:"15,keyasint,omitempty"`
+	// Uses is the code-use position the Used and Spent of Codes were read
+	// at: the tenant's count of code-use changes in the hub's ledger. The
+	// agent keeps it and asks for the codes changed after it (the uses
+	// query parameter), so a delta costs the changes since, never every
+	// code ever used. 0: unknown (a hub before the sequence).
+	Uses uint64 `json:"uses,omitempty" cbor:"16,keyasint,omitempty"`
+	// UsesSince, only in a delta, is the code-use position the delta's
+	// code states start from: it lists only the codes whose uses or
+	// spending changed after it (besides those changed in the catalog).
+	// 0 in a delta: it lists every code the ledger has a use of (a hub
+	// before the sequence, or an agent that sent no position).
+	UsesSince uint64 `json:"uses_since,omitempty" cbor:"17,keyasint,omitempty"`
 }
 
 // Keyed code hashes.
@@ -218,20 +232,28 @@ func (s *Snapshot) Key(kid protocol.KeyID) (PublicKey, bool) {
 }
 
 // Normalize sorts every list by its key so that equal snapshots encode to
-// equal bytes.
+// equal bytes. A list already sorted is only read, so that several
+// goroutines may encode copies of one normalized snapshot that share its
+// lists (the hub's per-store build cache).
 func (s *Snapshot) Normalize() {
-	sort.Slice(s.Keys, func(i, j int) bool { return s.Keys[i].KID < s.Keys[j].KID })
-	sort.Slice(s.Campaigns, func(i, j int) bool { return s.Campaigns[i].ID < s.Campaigns[j].ID })
-	sort.Slice(s.Codes, func(i, j int) bool { return s.Codes[i].Code < s.Codes[j].Code })
-	sort.Slice(s.Revocations, func(i, j int) bool {
+	sortIf(s.Keys, func(i, j int) bool { return s.Keys[i].KID < s.Keys[j].KID })
+	sortIf(s.Campaigns, func(i, j int) bool { return s.Campaigns[i].ID < s.Campaigns[j].ID })
+	sortIf(s.Codes, func(i, j int) bool { return s.Codes[i].Code < s.Codes[j].Code })
+	sortIf(s.Revocations, func(i, j int) bool {
 		a, b := s.Revocations[i], s.Revocations[j]
 		if a.Kind != b.Kind {
 			return a.Kind < b.Kind
 		}
 		return a.ID < b.ID
 	})
-	sort.Slice(s.Allowances, func(i, j int) bool { return s.Allowances[i].Campaign < s.Allowances[j].Campaign })
-	sort.Slice(s.Withdrawn, func(i, j int) bool { return s.Withdrawn[i] < s.Withdrawn[j] })
+	sortIf(s.Allowances, func(i, j int) bool { return s.Allowances[i].Campaign < s.Allowances[j].Campaign })
+	sortIf(s.Withdrawn, func(i, j int) bool { return s.Withdrawn[i] < s.Withdrawn[j] })
+}
+
+func sortIf(x any, less func(i, j int) bool) {
+	if !sort.SliceIsSorted(x, less) {
+		sort.Slice(x, less)
+	}
 }
 
 // Encode normalizes s and returns its canonical CBOR. It returns
@@ -312,6 +334,9 @@ func (s *Snapshot) Validate() error {
 	}
 	if s.Since > s.Version {
 		return malformed("since", "delta since %d is after version %d", s.Since, s.Version)
+	}
+	if s.UsesSince > s.Uses || (s.UsesSince != 0 && !s.IsDelta()) {
+		return malformed("uses_since", "code uses since %d in a snapshot at %d (delta since %d)", s.UsesSince, s.Uses, s.Since)
 	}
 	if err := checkID("tenant", string(s.Tenant)); err != nil {
 		return err
@@ -434,6 +459,14 @@ func checkIDAt(list string, i int, suffix, s string) error {
 // another version than the base's. The agent then asks for a full snapshot.
 var ErrBaseMismatch = protocol.Errorf(protocol.CodeConflict, "delta does not apply to this snapshot version")
 
+// UsesFit reports whether the code states of delta d can be laid over
+// base: d lists every code changed after base's code-use position (it
+// starts at or before it) and was read no earlier. A delta with
+// UsesSince 0 lists every used code and always fits.
+func UsesFit(base, d *Snapshot) bool {
+	return d.UsesSince == 0 || (d.UsesSince <= base.Uses && d.Uses >= base.Uses)
+}
+
 // Merge applies delta d to the full snapshot base and returns the new full
 // snapshot: withdrawn campaigns are dropped with their codes, campaigns and
 // codes are replaced by key, revocations added (a
@@ -458,8 +491,12 @@ func Merge(base *Snapshot, d *Snapshot) (*Snapshot, error) {
 		// The base's codes are listed under other IDs.
 		return nil, ErrBaseMismatch
 	}
+	if !UsesFit(base, d) {
+		return nil, ErrBaseMismatch
+	}
 	out := *d
 	out.Since = 0
+	out.UsesSince = 0
 	out.Withdrawn = nil
 	withdrawn := make(map[protocol.CampaignID]bool, len(d.Withdrawn))
 	for _, id := range d.Withdrawn {

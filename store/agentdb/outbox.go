@@ -222,6 +222,9 @@ func (d *DB) SaveSnapshot(ctx context.Context, s Snapshot) error {
 		s.Version, s.ETag, s.At.UnixMilli(), s.Body); err != nil {
 		return fmt.Errorf("agentdb: save snapshot: %w", err)
 	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM snapshot_deltas`); err != nil {
+		return fmt.Errorf("agentdb: save snapshot: %w", err)
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE agent_state SET synced_at_ms = ? WHERE id = 1`, s.At.UnixMilli()); err != nil {
 		return fmt.Errorf("agentdb: save snapshot: %w", err)
 	}

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"errors"
 
 	"github.com/punchcard/punchcard/protocol"
 )
@@ -22,11 +23,28 @@ type CodeState struct {
 // ledger_codes and ledger_giftcards with one query each, in one read
 // transaction, so the two agree.
 func (l *Ledger) CodeStates(ctx context.Context, tenant protocol.TenantID) (map[protocol.CodeID]CodeState, error) {
+	out, _, err := l.CodeStatesAt(ctx, tenant)
+	return out, err
+}
+
+// CodeStatesAt is CodeStates with the tenant's code-use position the
+// states were read at (CodeHead, same transaction): a till that holds
+// them asks for CodeChanges after it.
+func (l *Ledger) CodeStatesAt(ctx context.Context, tenant protocol.TenantID) (map[protocol.CodeID]CodeState, uint64, error) {
 	tx, err := l.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, wrap("code states", err)
+		return nil, 0, wrap("code states", err)
 	}
 	defer tx.Rollback()
+	head, err := codeHead(ctx, tx, tenant)
+	if err != nil {
+		return nil, 0, wrap("code states", err)
+	}
+	out, err := allCodeStates(ctx, tx, tenant)
+	return out, head, err
+}
+
+func allCodeStates(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID) (map[protocol.CodeID]CodeState, error) {
 	out := map[protocol.CodeID]CodeState{}
 	if err := codeStates(ctx, tx, `SELECT code, uses FROM ledger_codes WHERE tenant = ?`, string(tenant), func(c protocol.CodeID, v int64) {
 		s := out[c]
@@ -72,4 +90,77 @@ func (l *Ledger) JournalMark(ctx context.Context) (int64, error) {
 		return 0, wrap("journal mark", err)
 	}
 	return m.Int64, nil
+}
+
+// DefaultMaxCodeChanges is how many code-use changes a delta carries at
+// most; a till further behind gets a full snapshot.
+const DefaultMaxCodeChanges = 20_000
+
+// CodeChanges returns the state of every code of tenant whose uses or
+// gift card spending changed after the code-use position after, with the
+// current position (head), in one read transaction. It reads the
+// (tenant, useq) index from after on, so its cost is the number of
+// changes since, whatever the number of codes ever used. ok is false
+// when more than limit codes changed, or after is beyond head (a
+// position of another database): the caller then sends the full states
+// (CodeStatesAt).
+func (l *Ledger) CodeChanges(ctx context.Context, tenant protocol.TenantID, after uint64, limit int) (states map[protocol.CodeID]CodeState, head uint64, ok bool, err error) {
+	tx, err := l.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, 0, false, wrap("code changes", err)
+	}
+	defer tx.Rollback()
+	if head, err = codeHead(ctx, tx, tenant); err != nil {
+		return nil, 0, false, wrap("code changes", err)
+	}
+	if after > head {
+		return nil, head, false, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT c.code, c.uses, COALESCE(g.spent, 0) FROM ledger_codes c
+			LEFT JOIN ledger_giftcards g ON g.tenant = c.tenant AND g.code = c.code WHERE c.tenant = ?1 AND c.useq > ?2
+		UNION
+		SELECT g.code, COALESCE(c.uses, 0), g.spent FROM ledger_giftcards g
+			LEFT JOIN ledger_codes c ON c.tenant = g.tenant AND c.code = g.code WHERE g.tenant = ?1 AND g.useq > ?2
+		LIMIT ?3`, string(tenant), int64(after), limit+1)
+	if err != nil {
+		return nil, 0, false, wrap("code changes", err)
+	}
+	defer rows.Close()
+	states = map[protocol.CodeID]CodeState{}
+	for rows.Next() {
+		var code string
+		var st CodeState
+		if err := rows.Scan(&code, &st.Used, &st.Spent); err != nil {
+			return nil, 0, false, wrap("code changes", err)
+		}
+		states[protocol.CodeID(code)] = st
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, false, wrap("code changes", err)
+	}
+	if len(states) > limit {
+		return nil, head, false, nil
+	}
+	return states, head, true, nil
+}
+
+// CodeHead is the tenant's code-use position: the number of changes of
+// its codes' uses and gift cards' spending so far (0: none).
+func (l *Ledger) CodeHead(ctx context.Context, tenant protocol.TenantID) (uint64, error) {
+	tx, err := l.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return 0, wrap("code head", err)
+	}
+	defer tx.Rollback()
+	h, err := codeHead(ctx, tx, tenant)
+	return h, wrap("code head", err)
+}
+
+func codeHead(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID) (uint64, error) {
+	var h int64
+	err := tx.QueryRowContext(ctx, `SELECT seq FROM ledger_code_seq WHERE tenant = ?`, string(tenant)).Scan(&h)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return uint64(h), err
 }
