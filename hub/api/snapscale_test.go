@@ -72,10 +72,12 @@ func (e *env) snapshot(t testing.TB, query string) (*snapshot.Snapshot, int) {
 // codes. A delta without the position (an agent from before it) lists
 // every used code, as it did.
 func TestSnapshotDeltaSize(t *testing.T) {
-	for _, n := range []int{0, 10_000, 100_000} {
+	for _, n := range []int{0, 2_000, 10_000, 100_000} {
 		t.Run(fmt.Sprintf("OK/%d", n), func(t *testing.T) {
-			if n == 100_000 && os.Getenv("PUNCHCARD_LARGE") == "" {
-				t.Skip("100k used codes take a minute and more to set up; PUNCHCARD_LARGE=1 (make bench-snapshot) runs it")
+			if n >= 10_000 && os.Getenv("PUNCHCARD_LARGE") == "" {
+				// Under -race on CI the 10k setup alone takes minutes: make
+				// test shows the bound at 0 and 2k used codes.
+				t.Skip("10k and 100k used codes take minutes to set up; PUNCHCARD_LARGE=1 (make bench-snapshot) runs them")
 			}
 			e := newEnv(t)
 			keys, seq := useCodes(t, e, n)
