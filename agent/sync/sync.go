@@ -131,6 +131,8 @@ type Options struct {
 	// builds it with tlsconf.Client from -ca-file and -hub-cert-sha256);
 	// nil uses the system roots.
 	TLS *tls.Config
+	// Faults, for tests only, lose messages on purpose.
+	Faults Faults
 }
 
 func (o *Options) ensureDefaults() {
@@ -188,14 +190,9 @@ type Client struct {
 	acked       chan protocol.Ack
 	resends     chan protocol.Resend
 	reconnected chan struct{}
-	// dropPublish, set by tests, loses a batch (by its first seq) as a
-	// broken network would: it is counted but never sent.
-	dropPublish atomic.Pointer[func(first uint64) bool]
-	// dropDown, set by tests, loses a message from the hub.
-	dropDown atomic.Pointer[func(protocol.Envelope) bool]
-	fetch    chan struct{}
-	msgID    atomic.Uint64
-	idBase   string
+	fetch       chan struct{}
+	msgID       atomic.Uint64
+	idBase      string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -336,13 +333,24 @@ func (c *Client) onMessage(_ mqtt.Client, m mqtt.Message) {
 		c.log.Warn("sync: down message dropped", "topic", m.Topic(), "retained", m.Retained(), "err", err)
 		return
 	}
-	if f := c.dropDown.Load(); f != nil && (*f)(env) {
+	if f := c.opts.Faults.DropDown; f != nil && f(env) {
 		return
 	}
 	select {
 	case c.events <- event{env: env}:
 	case <-c.ctx.Done():
 	}
+}
+
+// Faults lose messages on purpose, as a broken network would, for the
+// fault tests of catch-up (hub TestCatchUpLosses); Options.Faults. Never
+// set in production. The functions are called from the client's goroutines.
+type Faults struct {
+	// DropPublish loses a batch, by its first seq, for which it is true:
+	// counted as published, never sent.
+	DropPublish func(first uint64) bool
+	// DropDown loses a (verified) message from the hub for which it is true.
+	DropDown func(protocol.Envelope) bool
 }
 
 // receive applies what the hub sends, on its own goroutine, so that an
@@ -486,7 +494,7 @@ func (c *Client) republish(from, to uint64) {
 // does not wait for the broker's PUBACK: the hub's Ack is what counts, and
 // a batch it never acknowledges times out and is published again.
 func (c *Client) publishBatch(rs []protocol.Redemption) error {
-	if f := c.dropPublish.Load(); f != nil && (*f)(rs[0].ID.Seq) {
+	if f := c.opts.Faults.DropPublish; f != nil && f(rs[0].ID.Seq) {
 		c.Published.Add(int64(len(rs)))
 		return nil
 	}
