@@ -151,13 +151,27 @@ func heapInUse() uint64 {
 // run in this process too, so the broker's share is measured apart: the
 // same clients connected to a plain TCP sink that only accepts (the
 // client side alone) are the baseline, subtracted.
+//
+// config=old is the same run with the old per-client write queue (32768),
+// the baseline of the ratio.
 func BenchmarkBrokerMemoryPerTill(b *testing.B) {
 	for _, n := range []int{1000, 5000} {
-		b.Run(fmt.Sprintf("tills=%d", n), func(b *testing.B) {
+		for _, cfg := range []struct {
+			name string
+			opts broker.Options
+		}{{"default", broker.Options{}}, {"old", broker.Options{MaxPendingWrites: 32768}}} {
+			benchMemory(b, n, cfg.name, cfg.opts)
+		}
+	}
+}
+
+func benchMemory(b *testing.B, n int, name string, opts broker.Options) {
+	{
+		b.Run(fmt.Sprintf("tills=%d/config=%s", n, name), func(b *testing.B) {
 			raiseFileLimit(b, n)
 			var per []float64
 			for range b.N {
-				br := startQuiet(b, broker.Options{})
+				br := startQuiet(b, opts)
 				before := heapInUse()
 				cs := connectIdle(b, br, n)
 				withBroker := heapInUse()
@@ -165,7 +179,6 @@ func BenchmarkBrokerMemoryPerTill(b *testing.B) {
 					c.Disconnect(0)
 				}
 				eventually(b, "disconnects", func() bool { return br.Stats().Clients == 0 }, func() string { return fmt.Sprint(br.Stats()) })
-				br.Close()
 				clientOnly := clientSideBytes(b, n)
 				per = append(per, (float64(withBroker)-float64(before)-clientOnly)/float64(n))
 			}
@@ -202,7 +215,7 @@ func clientSideBytes(tb testing.TB, n int) float64 {
 	cs := make([]paho.Client, 0, n)
 	for i := range n {
 		user := fmt.Sprintf("acme/till-%d", i)
-		o := paho.NewClientOptions().AddBroker("tcp://"+ln.Addr().String()).SetClientID(user).SetUsername(user).SetPassword("s").
+		o := paho.NewClientOptions().AddBroker("tcp://" + ln.Addr().String()).SetClientID(user).SetUsername(user).SetPassword("s").
 			SetAutoReconnect(false).SetCleanSession(false).SetProtocolVersion(4).SetConnectTimeout(10 * time.Second)
 		c := paho.NewClient(o)
 		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -315,7 +328,6 @@ func BenchmarkIdleOffline(b *testing.B) {
 				time.Sleep(5 * time.Second)
 				cpu = append(cpu, float64((cpuTime()-c0).Milliseconds())/time.Since(t0).Seconds())
 				hub.Disconnect(0)
-				br.Close()
 			}
 			slices.Sort(cpu)
 			b.ReportMetric(cpu[len(cpu)/2], "cpu-ms/s")
