@@ -345,7 +345,8 @@ func TestCatchUpLosses(t *testing.T) {
 }
 
 // BenchmarkCatchUp drains one till's backlog of PUNCHCARD_CATCHUP facts
-// (default 50,000; make bench-catchup sets 1,000,000) end to end: the real
+// (default 50,000; make bench-catchup sets 1,000,000) with a window of
+// PUNCHCARD_CATCHUP_WINDOW batches (default agentsync.DefaultWindow) end to end: the real
 // sync client, the embedded broker, the hub's ingest and ledger with the
 // re-derivation of every fact. One op is one whole drain. Same run
 // baseline: the same facts applied directly with Ledger.ApplyBatches on a
@@ -361,6 +362,13 @@ func BenchmarkCatchUp(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	window := agentsync.DefaultWindow
+	if s := os.Getenv("PUNCHCARD_CATCHUP_WINDOW"); s != "" {
+		var err error
+		if window, err = strconv.Atoi(s); err != nil {
+			b.Fatal(err)
+		}
+	}
 	var secs, rate, base, work []float64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -370,7 +378,7 @@ func BenchmarkCatchUp(b *testing.B) {
 		path := tillWithBacklog(b, facts)
 		b.StartTimer()
 		t0 := time.Now()
-		d := startDrain(b, h, path, secret, nil)
+		d := startDrain(b, h, path, secret, func(o *agentsync.Options) { o.Window = window })
 		d.drained(b, h, n)
 		el := time.Since(t0)
 		b.StopTimer()

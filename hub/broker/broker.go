@@ -91,6 +91,13 @@ const (
 	// one (never expired) is delivered again when the agent subscribes on
 	// reconnect, and the agent pulls its snapshot then anyway.
 	DefaultSnapshotExpiry = 5 * time.Second
+	// DefaultSessionExpiry is how long the session of a disconnected
+	// client (its subscriptions and queue) is kept. Agents and the hub
+	// subscribe again on every connect, so an expired session loses
+	// nothing; a till offline for longer then costs the broker nothing
+	// (each session left costs a little CPU every second: mochi's expiry
+	// loops visit every client).
+	DefaultSessionExpiry = DefaultDownExpiry
 	// DefaultAuthTimeout bounds one credential check.
 	DefaultAuthTimeout = 5 * time.Second
 	// DefaultMaxPacketSize is the largest MQTT packet the broker reads:
@@ -111,6 +118,7 @@ type Options struct {
 	MaxInflight      uint16        // default DefaultMaxInflight
 	DownExpiry       time.Duration // whole seconds; default DefaultDownExpiry
 	SnapshotExpiry   time.Duration // whole seconds; default DefaultSnapshotExpiry
+	SessionExpiry    time.Duration // whole seconds; default DefaultSessionExpiry
 	AuthTimeout      time.Duration // default DefaultAuthTimeout
 	MaxPacketSize    uint32        // bytes; default DefaultMaxPacketSize
 	Logger           *slog.Logger  // default slog.Default()
@@ -142,6 +150,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.SnapshotExpiry < time.Second {
 		o.SnapshotExpiry = DefaultSnapshotExpiry
+	}
+	if o.SessionExpiry < time.Second {
+		o.SessionExpiry = DefaultSessionExpiry
 	}
 	if o.AuthTimeout <= 0 {
 		o.AuthTimeout = DefaultAuthTimeout
@@ -200,6 +211,7 @@ func New(opts Options) (*Broker, error) {
 	// instead, which mochi applies to queued copies, not retained ones.
 	caps.MaximumMessageExpiryInterval = 0
 	caps.MaximumPacketSize = opts.MaxPacketSize
+	caps.MaximumSessionExpiryInterval = uint32(min(opts.SessionExpiry/time.Second, 1<<32-1))
 	srv := mqtt.New(&mqtt.Options{
 		Capabilities:           caps,
 		Logger:                 opts.Logger.With(slog.String("component", "mqtt")),
