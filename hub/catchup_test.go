@@ -268,9 +268,10 @@ func checkAppliedOnce(tb testing.TB, h *hub.Hub, n int) {
 	}
 }
 
-// catchupSize is the backlog of TestCatchUp; -short takes a tenth.
+// catchupSize is the backlog of TestCatchUp; -short and the race
+// detector take a tenth.
 func catchupSize() int {
-	if testing.Short() {
+	if testing.Short() || raceDetector {
 		return 5_000
 	}
 	return 50_000
