@@ -108,6 +108,9 @@ type Config struct {
 	// certificate of the verified chain. It narrows verification, never
 	// replaces it.
 	HubCertSHA256 []string
+	// SyncWindow is the most batches in flight to the hub
+	// (PUNCHCARD_SYNC_WINDOW), default agentsync.DefaultWindow.
+	SyncWindow int
 }
 
 // Main is the program, separated from main() so tests can run it.
@@ -168,6 +171,15 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 		memDef = n
 	}
 	fs.IntVar(&c.MemoryLimitMB, "memory-limit-mb", memDef, "soft memory limit in MiB, 0 = runtime default ($PUNCHCARD_MEMORY_LIMIT_MB)")
+	winDef := c.SyncWindow
+	if v := getenv("PUNCHCARD_SYNC_WINDOW"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("PUNCHCARD_SYNC_WINDOW: %w", err)
+		}
+		winDef = n
+	}
+	fs.IntVar(&c.SyncWindow, "sync-window", winDef, "most batches in flight to the hub, 0 = the default ($PUNCHCARD_SYNC_WINDOW)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -291,7 +303,7 @@ func (m *Main) Run(ctx context.Context) error {
 			}
 		}
 		s, err := agentsync.New(agentsync.Options{Tenant: a.Tenant, Agent: a.ID, BrokerURL: c.MQTTURL, HubURL: strings.TrimRight(c.HubURL, "/"),
-			Secret: c.Secret, HubKey: hubKey, Logger: log, TLS: tc}, a, db)
+			Secret: c.Secret, HubKey: hubKey, Logger: log, TLS: tc, Window: c.SyncWindow}, a, db)
 		if err != nil {
 			return err
 		}
