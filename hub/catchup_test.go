@@ -232,10 +232,22 @@ func (d *drainer) close() {
 }
 
 // drained waits until the outbox is empty and the hub's watermark covers
-// all n facts. It polls: no deadline but the test's own.
+// all n facts. It polls (no deadline but the test's own): first the hub's
+// watermark, an indexed read, then the till's state, whose outbox count
+// scans the outbox and would otherwise compete with the drain.
 func (d *drainer) drained(tb testing.TB, h *hub.Hub, n int) {
 	tb.Helper()
 	ctx := context.Background()
+	for {
+		s, err := h.Ledger.Agent(ctx, "acme", catchupTill)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if s.Watermark == uint64(n) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	for {
 		st, err := d.db.State(ctx)
 		if err != nil {
@@ -244,7 +256,7 @@ func (d *drainer) drained(tb testing.TB, h *hub.Hub, n int) {
 		if st.OutboxDepth == 0 && st.AckedWatermark == uint64(n) {
 			return
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
