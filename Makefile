@@ -80,6 +80,11 @@ demo: build ## run the end-to-end story with real processes (docs/demo.md); QR P
 demo-mosquitto: build ## the same story with Debian's Mosquitto as the broker (passwords, ACL; docs/demo.md)
 	$(BIN)/punchcard demo -bin $(BIN) -out demo-out -broker mosquitto
 
+.PHONY: bench-catchup
+CATCHUP ?= 1000000
+bench-catchup: ## one till drains a backlog of CATCHUP (1M) facts end to end, against the ledger's own ApplyBatches (BENCHCOUNT runs)
+	PUNCHCARD_CATCHUP=$(CATCHUP) $(GO) test -run '^$$' -bench '^BenchmarkCatchUp$$' -benchtime 1x -count $(BENCHCOUNT) -timeout 60m ./hub/
+
 .PHONY: chaos
 chaos: ## the long fault-test suite: kills, partitions, broker restarts (needs mosquitto)
 	$(GO) test -race -count=1 -timeout 60m -tags chaos -v ./cmd/punchcard/internal/chaos/

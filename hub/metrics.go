@@ -39,6 +39,7 @@ func (h *Hub) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 		{"punchcard_broker_qos_discarded_total", "QoS messages in flight to a clean-session client when it left (by design).", m.Broker.QosDiscarded},
 		{"punchcard_broker_write_dropped_total", "Messages dropped on a full client write queue.", m.Broker.WriteDropped},
 		{"punchcard_broker_quota_dropped_total", "Messages dropped on a full client inflight store.", m.Broker.QuotaDropped},
+		{"punchcard_broker_expired_total", "Queued messages for offline tills that expired (by design; not drops).", m.Broker.Expired},
 		{"punchcard_broker_auth_refused_total", "MQTT connections refused for bad credentials.", m.Broker.AuthRefused},
 		{"punchcard_broker_acl_denied_total", "Publishes or subscriptions refused by the ACL.", m.Broker.ACLDenied},
 		{"punchcard_broker_wills_refused_total", "Agents' CONNECTs refused for carrying a Will, and Wills the ACL refused.", m.Broker.WillsRefused},

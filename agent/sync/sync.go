@@ -1,7 +1,10 @@
 // Package sync connects an agent to its hub: it publishes the outbox over
 // MQTT (paho, QoS 1, persistent session with a fixed client id), deletes
-// outbox rows only when the hub's Ack says they were applied, republishes on
-// Resend and after silence, pulls snapshots over HTTP (go-retryablehttp,
+// outbox rows only when the hub's Ack says they were applied, keeps a
+// sliding window of batches in flight (acks are taken on their own
+// goroutine while it publishes), republishes on Resend and, one batch at a
+// time, what was not acknowledged within a timeout measured from the round
+// trip, pulls snapshots over HTTP (go-retryablehttp,
 // backoff with jitter, ETag and delta since the version in use) when the
 // hub's retained SnapshotAnnounce says so and on every reconnect, and asks
 // for and returns allowances.
@@ -45,8 +48,15 @@ import (
 
 // Defaults.
 const (
-	DefaultFlushEvery     = 200 * time.Millisecond // outbox poll when nothing kicks the client
-	DefaultResendAfter    = 5 * time.Second        // republish unacknowledged rows after this much silence
+	DefaultFlushEvery  = 200 * time.Millisecond // outbox poll when nothing kicks the client
+	DefaultResendAfter = time.Second            // retransmission timeout before a round trip is measured (RFC 6298's 1 s)
+	DefaultMinRTO      = 200 * time.Millisecond // floor of the measured retransmission timeout
+	DefaultMaxRTO      = 60 * time.Second       // ceiling of the timeout and of its backoff
+	// DefaultWindow is the batches in flight (published, not yet acked by
+	// the hub): 64 of DefaultBatchSize is what the hub's ingest takes into
+	// one ledger transaction (ingest.DefaultMaxRedemptionsPerTx), so one
+	// window is in the hub's queue while the previous one commits.
+	DefaultWindow         = 64
 	DefaultHeartbeatEvery = 30 * time.Second
 	// DefaultPollEvery is how often the client asks for the snapshot
 	// without an announcement: the hub announces only catalog changes, and
@@ -110,10 +120,18 @@ type Options struct {
 	HubKey ed25519.PublicKey
 	// ClientID is the MQTT client id; default "<tenant>/<agent>", which is
 	// also the username, so the persistent session is the agent's own.
-	ClientID       string
-	BatchSize      int // redemptions per Batch; default protocol.DefaultBatchSize
-	FlushEvery     time.Duration
-	ResendAfter    time.Duration
+	ClientID   string
+	BatchSize  int // redemptions per Batch; default protocol.DefaultBatchSize
+	FlushEvery time.Duration
+	// ResendAfter is the retransmission timeout until a round trip to
+	// the hub's Ack is measured; then the timeout is SRTT + 4·RTTVAR,
+	// within MinRTO..MaxRTO. Only the oldest unacknowledged batch is
+	// republished on a timeout, and the timeout doubles until progress.
+	ResendAfter time.Duration
+	MinRTO      time.Duration
+	MaxRTO      time.Duration
+	// Window is the most batches in flight at once; default DefaultWindow.
+	Window         int
 	HeartbeatEvery time.Duration
 	PollEvery      time.Duration
 	PublishTimeout time.Duration
@@ -124,6 +142,8 @@ type Options struct {
 	// builds it with tlsconf.Client from -ca-file and -hub-cert-sha256);
 	// nil uses the system roots.
 	TLS *tls.Config
+	// Faults, for tests only, lose messages on purpose.
+	Faults Faults
 }
 
 func (o *Options) ensureDefaults() {
@@ -138,6 +158,15 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.ResendAfter <= 0 {
 		o.ResendAfter = DefaultResendAfter
+	}
+	if o.MinRTO <= 0 {
+		o.MinRTO = DefaultMinRTO
+	}
+	if o.MaxRTO <= 0 {
+		o.MaxRTO = DefaultMaxRTO
+	}
+	if o.Window <= 0 {
+		o.Window = DefaultWindow
 	}
 	if o.HeartbeatEvery <= 0 {
 		o.HeartbeatEvery = DefaultHeartbeatEvery
@@ -168,9 +197,13 @@ type Client struct {
 	connected atomic.Bool
 	kick      chan struct{}
 	events    chan event
-	fetch     chan struct{}
-	msgID     atomic.Uint64
-	idBase    string
+	// The receiver hands the publisher what it must act on.
+	acked       chan protocol.Ack
+	resends     chan protocol.Resend
+	reconnected chan struct{}
+	fetch       chan struct{}
+	msgID       atomic.Uint64
+	idBase      string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -208,6 +241,7 @@ func New(opts Options, a Agent, outbox Outbox) (*Client, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Client{opts: opts, agent: a, outbox: outbox, log: opts.Logger,
 		kick: make(chan struct{}, 1), events: make(chan event, 1024), fetch: make(chan struct{}, 1),
+		acked: make(chan protocol.Ack, 256), resends: make(chan protocol.Resend, 64), reconnected: make(chan struct{}, 1),
 		idBase: strconv.FormatInt(time.Now().UnixNano(), 36), ctx: ctx, cancel: cancel}
 
 	hc := retryablehttp.NewClient()
@@ -264,8 +298,9 @@ func New(opts Options, a Agent, outbox Outbox) (*Client, error) {
 	})
 	c.mq = mqtt.NewClient(mo)
 	c.mq.Connect() // completes in the background (ConnectRetry)
-	c.wg.Add(2)
+	c.wg.Add(3)
 	go c.run()
+	go c.receive()
 	go c.fetcher()
 	return c, nil
 }
@@ -309,14 +344,55 @@ func (c *Client) onMessage(_ mqtt.Client, m mqtt.Message) {
 		c.log.Warn("sync: down message dropped", "topic", m.Topic(), "retained", m.Retained(), "err", err)
 		return
 	}
+	if f := c.opts.Faults.DropDown; f != nil && f(env) {
+		return
+	}
 	select {
 	case c.events <- event{env: env}:
 	case <-c.ctx.Done():
 	}
 }
 
-// run owns publishing: it is the only goroutine that reads the outbox and
-// publishes, so batches leave in seq order.
+// Faults lose messages on purpose, as a broken network would, for the
+// fault tests of catch-up (hub TestCatchUpLosses); Options.Faults. Never
+// set in production. The functions are called from the client's goroutines.
+type Faults struct {
+	// DropPublish loses a batch, by its first seq, for which it is true:
+	// counted as published, never sent.
+	DropPublish func(first uint64) bool
+	// DropDown loses a (verified) message from the hub for which it is true.
+	DropDown func(protocol.Envelope) bool
+}
+
+// receive applies what the hub sends, on its own goroutine, so that an
+// Ack is taken (and its outbox rows deleted) while the publisher is busy:
+// the publisher learns of it through c.acked.
+func (c *Client) receive() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case ev := <-c.events:
+			if ev.connected {
+				c.signal(c.reconnected)
+				continue
+			}
+			c.handle(ev.env)
+		}
+	}
+}
+
+func (c *Client) signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// run owns publishing: it is the only goroutine that reads the outbox for
+// new batches and publishes, so batches leave in seq order, at most
+// Options.Window of them unacknowledged at once.
 func (c *Client) run() {
 	defer c.wg.Done()
 	flush := time.NewTicker(c.opts.FlushEvery)
@@ -325,20 +401,27 @@ func (c *Client) run() {
 	defer beat.Stop()
 	poll := time.NewTicker(c.opts.PollEvery)
 	defer poll.Stop()
-	var sentUpTo uint64 // highest seq published since the last (re)connect or resend
-	lastProgress := time.Now()
+	w := newWindow(c.opts.ResendAfter, c.opts.MinRTO, c.opts.MaxRTO)
+	// synced is false from a (re)connect until the hub's first Ack (the
+	// answer to the heartbeat) or one timeout: what the hub already holds
+	// is not published again.
+	synced := true
+	var connectedAt time.Time
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
-		case ev := <-c.events:
-			if ev.connected {
-				sentUpTo = 0 // republish everything not acknowledged
-				c.triggerFetch()
-				c.heartbeat()
-			} else if c.handle(ev.env, &sentUpTo) {
-				lastProgress = time.Now()
-			}
+		case <-c.reconnected:
+			w.reset(0)
+			synced, connectedAt = false, time.Now()
+			c.triggerFetch()
+			c.heartbeat()
+		case a := <-c.acked:
+			w.ack(a.Watermark, a.Beyond, time.Now())
+			synced = true
+			c.drainAcks(w)
+		case rs := <-c.resends:
+			c.resend(w, rs)
 		case <-beat.C:
 			c.heartbeat()
 			continue
@@ -351,40 +434,82 @@ func (c *Client) run() {
 		if !c.Online() {
 			continue
 		}
-		if time.Since(lastProgress) > c.opts.ResendAfter {
-			st, err := c.outbox.State(c.ctx)
-			if err == nil && st.OutboxDepth > 0 && sentUpTo > 0 {
-				c.log.Info("sync: no ack, republishing", "from", st.AckedWatermark+1)
-				sentUpTo = 0
-			}
-			lastProgress = time.Now()
+		if !synced && time.Since(connectedAt) > c.opts.ResendAfter {
+			synced = true
 		}
-		if err := c.publishPending(&sentUpTo); err != nil {
+		if !synced {
+			continue
+		}
+		if f, ok := w.due(time.Now()); ok {
+			c.log.Info("sync: no ack in time, republishing the oldest batch", "from", f.first, "to", f.last)
+			c.republish(f.first, f.last)
+		}
+		if err := c.fill(w); err != nil {
 			c.log.Warn("sync: publish", "err", err)
 		}
 	}
 }
 
-func (c *Client) publishPending(sentUpTo *uint64) error {
-	for c.ctx.Err() == nil {
-		rs, err := c.outbox.Pending(c.ctx, *sentUpTo, c.opts.BatchSize)
+// drainAcks takes every Ack already waiting, so that one wake fills the
+// window once.
+func (c *Client) drainAcks(w *window) {
+	for {
+		select {
+		case a := <-c.acked:
+			w.ack(a.Watermark, a.Beyond, time.Now())
+		default:
+			return
+		}
+	}
+}
+
+// fill publishes new batches while the window has room.
+func (c *Client) fill(w *window) error {
+	for len(w.flights) < c.opts.Window && c.ctx.Err() == nil {
+		rs, err := c.outbox.Pending(c.ctx, w.next, c.opts.BatchSize)
 		if err != nil || len(rs) == 0 {
 			return err
 		}
 		if err := c.publishBatch(rs); err != nil {
 			return err
 		}
-		*sentUpTo = rs[len(rs)-1].ID.Seq
+		w.sent(rs[0].ID.Seq, rs[len(rs)-1].ID.Seq, time.Now())
 	}
 	return nil
 }
 
+// resend answers a hub's Resend: what is left of the range in the outbox.
+func (c *Client) resend(w *window, m protocol.Resend) {
+	w.resent(m.From, m.To, time.Now())
+	c.republish(m.From, m.To)
+}
+
+func (c *Client) republish(from, to uint64) {
+	rs, err := c.outbox.Range(c.ctx, from, to, protocol.MaxBatchSize)
+	if err != nil {
+		c.log.Error("sync: resend", "err", err)
+		return
+	}
+	for len(rs) > 0 {
+		n := min(len(rs), c.opts.BatchSize)
+		if err := c.publishBatch(rs[:n]); err != nil {
+			c.log.Warn("sync: resend", "err", err)
+			return
+		}
+		rs = rs[n:]
+	}
+}
+
 // publishBatch publishes rs as one message, or, when the facts' sales make
-// it larger than protocol.MaxMessageBytes, as two halves (recursively).
+// it larger than protocol.MaxMessageBytes, as two halves (recursively). It
+// does not wait for the broker's PUBACK: the hub's Ack is what counts, and
+// a batch it never acknowledges times out and is published again.
 func (c *Client) publishBatch(rs []protocol.Redemption) error {
-	err := c.publish(protocol.UpTopic(c.opts.Tenant, c.opts.Agent), protocol.MsgBatch, protocol.Batch{Redemptions: rs}, func() {
+	if f := c.opts.Faults.DropPublish; f != nil && f(rs[0].ID.Seq) {
 		c.Published.Add(int64(len(rs)))
-	})
+		return nil
+	}
+	b, err := c.encode(protocol.MsgBatch, protocol.Batch{Redemptions: rs})
 	if protocol.ErrorCode(err) == protocol.CodeMessageTooLarge && len(rs) > 1 {
 		h := len(rs) / 2
 		if err := c.publishBatch(rs[:h]); err != nil {
@@ -392,12 +517,21 @@ func (c *Client) publishBatch(rs []protocol.Redemption) error {
 		}
 		return c.publishBatch(rs[h:])
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	c.mq.Publish(protocol.UpTopic(c.opts.Tenant, c.opts.Agent), 1, false, b)
+	c.Published.Add(int64(len(rs)))
+	return nil
 }
 
-func (c *Client) publish(topic string, t protocol.MsgType, body any, done func()) error {
+func (c *Client) encode(t protocol.MsgType, body any) ([]byte, error) {
 	id := c.idBase + "-" + strconv.FormatUint(c.msgID.Add(1), 36)
-	b, err := protocol.EncodeMessage(t, c.opts.Tenant, c.opts.Agent, id, time.Now().UnixMicro(), body)
+	return protocol.EncodeMessage(t, c.opts.Tenant, c.opts.Agent, id, time.Now().UnixMicro(), body)
+}
+
+func (c *Client) publish(topic string, t protocol.MsgType, body any) error {
+	b, err := c.encode(t, body)
 	if err != nil {
 		return err
 	}
@@ -408,22 +542,19 @@ func (c *Client) publish(topic string, t protocol.MsgType, body any, done func()
 	if err := tok.Error(); err != nil {
 		return fmt.Errorf("sync: publish %s: %w", t, err)
 	}
-	if done != nil {
-		done()
-	}
 	return nil
 }
 
-// handle applies one message from the hub and reports whether it was an
-// acknowledgement (progress).
-func (c *Client) handle(env protocol.Envelope, sentUpTo *uint64) bool {
+// handle applies one message from the hub. An Ack deletes outbox rows here
+// and then reaches the publisher's window; a Resend is the publisher's.
+func (c *Client) handle(env protocol.Envelope) {
 	body := protocol.NewBody(env.Type)
 	if body == nil {
-		return false
+		return
 	}
 	if err := protocol.DecodeBody(env, body); err != nil {
 		c.log.Warn("sync: bad body", "type", env.Type, "err", err)
-		return false
+		return
 	}
 	switch m := body.(type) {
 	case *protocol.Ack:
@@ -431,28 +562,22 @@ func (c *Client) handle(env protocol.Envelope, sentUpTo *uint64) bool {
 		if errors.Is(err, agentdb.ErrAckBeyondLastSeq) {
 			c.Rejected.Add(1)
 			c.log.Error("sync: ack refused: beyond the highest seq this agent assigned", "watermark", m.Watermark, "beyond", len(m.Beyond), "err", err)
-			return false
+			return
 		}
 		if err != nil {
 			c.log.Error("sync: apply ack", "err", err)
-			return false
+			return
 		}
 		c.Acks.Add(1)
 		c.log.Debug("sync: ack", "watermark", m.Watermark, "removed", n)
-		return true
-	case *protocol.Resend:
-		rs, err := c.outbox.Range(c.ctx, m.From, m.To, protocol.MaxBatchSize)
-		if err != nil {
-			c.log.Error("sync: resend", "err", err)
-			return false
+		select {
+		case c.acked <- *m:
+		case <-c.ctx.Done():
 		}
-		for len(rs) > 0 {
-			n := min(len(rs), c.opts.BatchSize)
-			if err := c.publishBatch(rs[:n]); err != nil {
-				c.log.Warn("sync: resend", "err", err)
-				return false
-			}
-			rs = rs[n:]
+	case *protocol.Resend:
+		select {
+		case c.resends <- *m:
+		case <-c.ctx.Done():
 		}
 	case *protocol.SnapshotAnnounce:
 		if v, etag := c.agent.SnapshotVersion(); m.Version != v || (m.ETag != "" && m.ETag != etag) {
@@ -465,7 +590,6 @@ func (c *Client) handle(env protocol.Envelope, sentUpTo *uint64) bool {
 			c.returnAllowance(m.Campaign)
 		}()
 	}
-	return false
 }
 
 func (c *Client) heartbeat() {
@@ -478,7 +602,7 @@ func (c *Client) heartbeat() {
 	}
 	v, _ := c.agent.SnapshotVersion()
 	if err := c.publish(protocol.UpTopic(c.opts.Tenant, c.opts.Agent), protocol.MsgAgentState,
-		protocol.AgentState{SnapshotVersion: v, LastSeq: st.LastSeq, OutboxDepth: st.OutboxDepth, HLC: st.HLC}, nil); err != nil {
+		protocol.AgentState{SnapshotVersion: v, LastSeq: st.LastSeq, OutboxDepth: st.OutboxDepth, HLC: st.HLC}); err != nil {
 		c.log.Warn("sync: heartbeat", "err", err)
 	}
 }

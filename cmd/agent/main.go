@@ -113,6 +113,9 @@ type Config struct {
 	// certificate of the verified chain. It narrows verification, never
 	// replaces it.
 	HubCertSHA256 []string
+	// SyncWindow is the most batches in flight to the hub
+	// (PUNCHCARD_SYNC_WINDOW), default agentsync.DefaultWindow.
+	SyncWindow int
 }
 
 // Main is the program, separated from main() so tests can run it.
@@ -182,6 +185,15 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 		freeDef = n
 	}
 	fs.IntVar(&c.MinFreeDiskMB, "min-free-disk-mb", freeDef, "free MiB the data directory must keep; below it new sales are refused with storage_full, -1 = no check ($PUNCHCARD_MIN_FREE_DISK_MB)")
+	winDef := c.SyncWindow
+	if v := getenv("PUNCHCARD_SYNC_WINDOW"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("PUNCHCARD_SYNC_WINDOW: %w", err)
+		}
+		winDef = n
+	}
+	fs.IntVar(&c.SyncWindow, "sync-window", winDef, "most batches in flight to the hub, 0 = the default ($PUNCHCARD_SYNC_WINDOW)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -310,7 +322,7 @@ func (m *Main) Run(ctx context.Context) error {
 			}
 		}
 		s, err := agentsync.New(agentsync.Options{Tenant: a.Tenant, Agent: a.ID, BrokerURL: c.MQTTURL, HubURL: strings.TrimRight(c.HubURL, "/"),
-			Secret: c.Secret, HubKey: hubKey, Logger: log, TLS: tc}, a, db)
+			Secret: c.Secret, HubKey: hubKey, Logger: log, TLS: tc, Window: c.SyncWindow}, a, db)
 		if err != nil {
 			return err
 		}

@@ -17,7 +17,16 @@
 //   - no packet may exceed Options.MaxPacketSize (protocol.MaxPacketBytes):
 //     a bigger one is refused on its fixed header, before its body is read,
 //     and the client is disconnected;
-//   - the hub's own client (username Options.HubUsername) has full access.
+//   - the hub's own client (username Options.HubUsername) has full access;
+//   - nothing waits without bound for a till that is offline: the queued
+//     copies of what the hub sends down expire (Options.DownExpiry,
+//     Options.SnapshotExpiry), while the retained SnapshotAnnounce, the
+//     till's state, stays retained. Nothing is lost by it: the agent's
+//     SQLite outbox keeps every sale until the hub's Ack, the hub answers
+//     the heartbeat of a reconnecting agent with a fresh Ack, and the agent
+//     pulls its snapshot on every reconnect;
+//   - each connection is small (Options.MaxPendingWrites), so ten thousand
+//     tills fit in a few hundred megabytes.
 //
 // An external broker (Mosquitto, EMQX) can replace it; docs/operations.md
 // gives the equivalent settings.
@@ -57,14 +66,38 @@ const (
 	DefaultHubUsername = "punchcard-hub"
 	// DefaultMaxPendingWrites is the per-client queue of packets waiting to
 	// be written to the socket (mochi's MaximumClientWritesPending; its own
-	// default is 8192). A full queue drops the message, so it is sized for
-	// the hub's subscriber, which takes every agent's burst. The queue is a
-	// channel of pointers: 32768 costs 256 KiB per connected client.
-	DefaultMaxPendingWrites = 32768
+	// default is 8192). It is a channel of pointers made when a connection
+	// is accepted, before its CONNECT says who it is, so mochi v2 sizes it
+	// alike for every client: 1024 costs 8 KiB per connected till (32768,
+	// the old setting, cost 256 KiB). A till is sent a few Acks at a time.
+	// The hub's subscriber takes every till's burst, but it reads into its
+	// own queues (ingest.Options.QueueSize, twice) before this one fills;
+	// a message dropped beyond that is one the till publishes again when
+	// the hub's Ack does not come (agent/sync's retransmission timeout).
+	DefaultMaxPendingWrites = 1024
 	// DefaultMaxInflight is the QoS 1/2 messages in flight per client
 	// (mochi's MaximumInflight and ReceiveMaximum): the MQTT maximum, as a
-	// packet id is 16 bits.
+	// packet id is 16 bits. A bound, not an allocation: an offline till's
+	// queue is bounded sooner by DownExpiry.
 	DefaultMaxInflight = 65535
+	// DefaultDownExpiry is how long a message the hub publishes on an
+	// agent's down topic (Ack, Resend, AllowanceRecall) waits for an
+	// offline agent. An Ack or Resend is stale by then (a reconnecting
+	// agent's heartbeat is answered with a fresh Ack); an AllowanceRecall
+	// still reaches a till offline for up to a day.
+	DefaultDownExpiry = 24 * time.Hour
+	// DefaultSnapshotExpiry is how long a queued copy of a SnapshotAnnounce
+	// waits for an offline agent. Queued copies are history: the retained
+	// one (never expired) is delivered again when the agent subscribes on
+	// reconnect, and the agent pulls its snapshot then anyway.
+	DefaultSnapshotExpiry = 5 * time.Second
+	// DefaultSessionExpiry is how long the session of a disconnected
+	// client (its subscriptions and queue) is kept. Agents and the hub
+	// subscribe again on every connect, so an expired session loses
+	// nothing; a till offline for longer then costs the broker nothing
+	// (each session left costs a little CPU every second: mochi's expiry
+	// loops visit every client).
+	DefaultSessionExpiry = DefaultDownExpiry
 	// DefaultAuthTimeout bounds one credential check.
 	DefaultAuthTimeout = 5 * time.Second
 	// DefaultMaxPacketSize is the largest MQTT packet the broker reads:
@@ -83,6 +116,9 @@ type Options struct {
 	HubSecret        string        // the hub client's password
 	MaxPendingWrites int32         // default DefaultMaxPendingWrites
 	MaxInflight      uint16        // default DefaultMaxInflight
+	DownExpiry       time.Duration // whole seconds; default DefaultDownExpiry
+	SnapshotExpiry   time.Duration // whole seconds; default DefaultSnapshotExpiry
+	SessionExpiry    time.Duration // whole seconds; default DefaultSessionExpiry
 	AuthTimeout      time.Duration // default DefaultAuthTimeout
 	MaxPacketSize    uint32        // bytes; default DefaultMaxPacketSize
 	Logger           *slog.Logger  // default slog.Default()
@@ -109,6 +145,15 @@ func (o *Options) ensureDefaults() {
 	if o.MaxInflight == 0 {
 		o.MaxInflight = DefaultMaxInflight
 	}
+	if o.DownExpiry < time.Second {
+		o.DownExpiry = DefaultDownExpiry
+	}
+	if o.SnapshotExpiry < time.Second {
+		o.SnapshotExpiry = DefaultSnapshotExpiry
+	}
+	if o.SessionExpiry < time.Second {
+		o.SessionExpiry = DefaultSessionExpiry
+	}
 	if o.AuthTimeout <= 0 {
 		o.AuthTimeout = DefaultAuthTimeout
 	}
@@ -124,6 +169,9 @@ func (o *Options) ensureDefaults() {
 type Stats struct {
 	Dropped       int64 // messages dropped for any reason (sum of the next three)
 	QosDropped    int64 // QoS messages given up (expired, refused, a persistent session cleared)
+	QueuedOffline int64 // QoS messages queued for a client while it was offline (each expires: Options.DownExpiry, SnapshotExpiry)
+	Expired       int64 // queued QoS messages that expired unsent or unacknowledged (not in Dropped)
+	Inflight      int64 // QoS messages held for clients now, online or not
 	QosDiscarded  int64 // QoS messages in flight to a clean-session client when it left (by design; not in Dropped)
 	WriteDropped  int64 // messages dropped because a client's write queue was full
 	QuotaDropped  int64 // messages dropped because a client's inflight store was full
@@ -158,9 +206,12 @@ func New(opts Options) (*Broker, error) {
 	caps.ReceiveMaximum = opts.MaxInflight
 	// mochi's default (86400 s) deletes retained messages and queued QoS 1
 	// messages older than a day: a till offline for a weekend would miss
-	// its retained SnapshotAnnounce. 0 disables the forced expiry.
+	// its retained SnapshotAnnounce. 0 disables the forced expiry; the
+	// hook's OnPublish gives the hub's down messages their own expiry
+	// instead, which mochi applies to queued copies, not retained ones.
 	caps.MaximumMessageExpiryInterval = 0
 	caps.MaximumPacketSize = opts.MaxPacketSize
+	caps.MaximumSessionExpiryInterval = uint32(min(opts.SessionExpiry/time.Second, 1<<32-1))
 	srv := mqtt.New(&mqtt.Options{
 		Capabilities:           caps,
 		Logger:                 opts.Logger.With(slog.String("component", "mqtt")),
@@ -219,6 +270,9 @@ func (b *Broker) Stats() Stats {
 	s := Stats{
 		QosDropped:    b.hook.qosDropped.Load(),
 		QosDiscarded:  b.hook.qosDiscarded.Load(),
+		QueuedOffline: b.hook.queuedOffline.Load(),
+		Inflight:      atomic.LoadInt64(&info.Inflight),
+		Expired:       b.hook.expired.Load(),
 		WriteDropped:  atomic.LoadInt64(&info.MessagesDropped),
 		QuotaDropped:  atomic.LoadInt64(&info.InflightDropped),
 		AuthRefused:   b.hook.authRefused.Load(),
@@ -238,18 +292,20 @@ func (b *Broker) Close() error { return b.srv.Close() }
 // hook is the broker's auth, ACL and drop-counting hook.
 type hook struct {
 	mqtt.HookBase
-	opts         Options
-	qosDropped   atomic.Int64
-	qosDiscarded atomic.Int64
-	authRefused  atomic.Int64
-	willsRefused atomic.Int64
-	aclDenied    atomic.Int64
+	opts          Options
+	qosDropped    atomic.Int64
+	qosDiscarded  atomic.Int64
+	authRefused   atomic.Int64
+	willsRefused  atomic.Int64
+	aclDenied     atomic.Int64
+	queuedOffline atomic.Int64
+	expired       atomic.Int64
 }
 
 func (h *hook) ID() string { return "punchcard" }
 
 func (h *hook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnWill, mqtt.OnQosDropped}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnWill, mqtt.OnQosDropped, mqtt.OnPublish, mqtt.OnQosPublish}, []byte{b})
 }
 
 // Identity is who a connected client is, from its username.
@@ -346,13 +402,57 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	return false
 }
 
+// OnPublish gives what the hub publishes on an agent's down or snapshot
+// topic a message expiry (MQTT v5's Message Expiry Interval; the hub's
+// client speaks 3.1.1, so the broker sets it), unless the publisher set
+// one. mochi computes each subscriber's queued copy's deadline from it
+// when it fans the message out, after keeping the retained copy, which
+// thus never expires; it drops a queued copy past its deadline only for
+// a message marked as version 5, hence the mark (the version a packet is
+// written with is always the receiving client's own).
+func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.Properties.MessageExpiryInterval != 0 {
+		return pk, nil
+	}
+	var exp time.Duration
+	switch {
+	case strings.HasSuffix(pk.TopicName, "/down"):
+		exp = h.opts.DownExpiry
+	case strings.HasSuffix(pk.TopicName, "/snapshot"):
+		exp = h.opts.SnapshotExpiry
+	default:
+		return pk, nil
+	}
+	if !strings.HasPrefix(pk.TopicName, protocol.TopicRoot+"/") {
+		return pk, nil
+	}
+	pk.Properties.MessageExpiryInterval = uint32(exp / time.Second)
+	pk.ProtocolVersion = 5
+	return pk, nil
+}
+
+// OnQosPublish counts the QoS messages queued for clients that are offline.
+func (h *hook) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int64, resends int) {
+	if resends == 0 && cl.Closed() {
+		h.queuedOffline.Add(1)
+	}
+}
+
 // OnQosDropped counts QoS messages the broker gave up on. Those of a
 // clean-session client that has gone are discarded by design (MQTT drops
-// the session with the client) and counted apart.
+// the session with the client) and counted apart, and so are those that
+// expired (OnPublish): neither is a drop to alert on.
 func (h *hook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
-	if cl.Properties.Clean && cl.Closed() {
-		h.qosDiscarded.Add(1)
+	switch {
+	case pk.FixedHeader.Type == 0 && pk.TopicName == "":
+		// mochi v2.7.9 reports each expired message twice, the second
+		// time by its packet ID alone: counted once, below.
 		return
+	case pk.FixedHeader.Type == packets.Publish && pk.Expiry > 0 && pk.Expiry <= time.Now().Unix():
+		h.expired.Add(1)
+	case cl.Properties.Clean && cl.Closed():
+		h.qosDiscarded.Add(1)
+	default:
+		h.qosDropped.Add(1)
 	}
-	h.qosDropped.Add(1)
 }

@@ -37,6 +37,10 @@ func TestBrokerQueueLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sup.StopAll() })
+	// The tills' sync window (64 batches in flight) keeps them from ever
+	// filling the broker's queue: lift it, so that they flood the broker
+	// as a fleet of tills would and the drops this test needs happen.
+	t.Setenv("PUNCHCARD_SYNC_WINDOW", "1000000")
 	ctx := context.Background()
 	mqDir := filepath.Join(t.TempDir(), "mosquitto")
 	mq, err := cluster.StartMosquittoWith(ctx, sup, cluster.MosquittoOptions{Dir: mqDir, DefaultQueues: true})

@@ -171,6 +171,9 @@ func startMosquitto(ctx context.Context, sup *proc.Supervisor, opts MosquittoOpt
 			}
 			// docs/operations.md: queue a QoS 1 burst to the hub, do not drop it.
 			conf.WriteString("max_queued_messages 1000000\nmax_queued_bytes 0\nmax_inflight_messages 0\n")
+			// docs/operations.md: bound what waits for a till that stays
+			// offline (Mosquitto cannot expire MQTT 3.1.1 messages).
+			conf.WriteString("persistent_client_expiration 1d\n")
 			// docs/operations.md: the client ID is the username, so no agent
 			// can take over another's session (acme/till-1 as acme/till-10).
 			conf.WriteString("use_username_as_clientid true\n")
