@@ -24,9 +24,9 @@ type Catalog struct {
 	// evaluation merges them with its few redeemables instead of sorting
 	// hundreds of candidates.
 	sel  map[protocol.TenantID][]*compiled
-	list []*compiled                       // in campaign order, for Campaigns
-	syms symbols                           // interned SKUs and categories
-	locs sync.Map                          // time zone name → *time.Location
+	list []*compiled // in campaign order, for Campaigns
+	syms symbols     // interned SKUs and categories
+	locs sync.Map    // time zone name → *time.Location
 }
 
 type campaignKey struct {
