@@ -7,17 +7,20 @@ import (
 	"github.com/punchcard/punchcard/protocol"
 )
 
+// MaxAmount bounds any amount or threshold: ten billion major units. It is
+// an int64, not an untyped constant, so that no 32-bit int ever holds it.
+const MaxAmount int64 = 1_000_000_000_000
+
 // Bounds on campaign data. They keep evaluation cost linear and small and
 // keep every intermediate product inside int64.
 const (
-	MaxAmount     int64 = 1_000_000_000_000 // ten billion major units: any amount or threshold
-	MaxPoints           = 1_000_000_000_000
-	MaxMilliRate        = 1_000_000_000 // milli-points per step
-	MaxMultiplier       = 100_000       // ×10 in basis points
-	MaxListLen          = 1000          // SKUs, categories, stores, ...
-	MaxSmallList        = 32            // tiers, hours, bundle items, earning rules, ...
-	MaxNameLen          = 200
-	MaxStringLen        = 64 // SKUs, categories, segments, tiers, attribute keys and values
+	MaxPoints     = 1_000_000_000_000
+	MaxMilliRate  = 1_000_000_000 // milli-points per step
+	MaxMultiplier = 100_000       // ×10 in basis points
+	MaxListLen    = 1000          // SKUs, categories, stores, ...
+	MaxSmallList  = 32            // tiers, hours, bundle items, earning rules, ...
+	MaxNameLen    = 200
+	MaxStringLen  = 64 // SKUs, categories, segments, tiers, attribute keys and values
 )
 
 var dayNames = [...]string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
