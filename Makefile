@@ -35,6 +35,12 @@ lint: $(STATICCHECK) ## gofmt, go vet and staticcheck
 bench: ## run every benchmark, BENCHCOUNT (6) times each, for medians with benchstat
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./...
 
+FLEET_TILLS ?= 10000
+.PHONY: bench-fleet
+bench-fleet: build ## the fleet benchmark: FLEET_TILLS (10000) simulated tills against bin/hub; FLEET_RATE, FLEET_DURATION, FLEET_WARMUP, FLEET_FETCH (docs/operations.md)
+	PUNCHCARD_FLEET_BENCH=1 FLEET_TILLS=$(FLEET_TILLS) FLEET_HUB_BIN=$(abspath $(BIN))/hub \
+	  $(GO) test -run '^$$' -bench '^BenchmarkFleet$$' -benchtime 1x -count 1 -timeout 60m ./cmd/punchcard/internal/fleet/
+
 fuzz: ## run every fuzz target for FUZZTIME each
 	@for pkg in $$($(GO) list ./...); do \
 	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/fleet"
+	"github.com/punchcard/punchcard/hub"
+	"github.com/punchcard/punchcard/protocol"
 )
 
 // BenchmarkFleet is `make bench-fleet`: FLEET_TILLS simulated tills
@@ -95,4 +97,95 @@ func envDur(tb testing.TB, name string, def time.Duration) time.Duration {
 		return d
 	}
 	return def
+}
+
+// BenchmarkIngestTills is the honest ingest benchmark: INGEST_TILLS
+// simulated tills (default 32), each with its own MQTT client and
+// credentials, through the real embedded broker into the real hub
+// (hub.Open in-process on 127.0.0.1:0, synchronous=FULL), each sending
+// sales of 1-2 redemptions per message, the next as soon as the previous
+// is acknowledged: the automatic limited campaign (allowances requested
+// and topped up over HTTP), the multi-use code in half the sales (every
+// use re-announces snapshots, which the tills fetch as the agent does),
+// customers on half, heartbeats every second, every Ack verified with the
+// hub key. One op is one redemption acknowledged.
+//
+// The same-run baselines apply the very same facts to a fresh ledger of
+// an identically provisioned catalog, without MQTT: ledger-msg one
+// ApplyBatch per message as the tills sent them (ratio-msg = redemptions/s
+// ÷ its rows/s), ledger-256 in ApplyBatch calls of 256 facts per till,
+// the shape of hub/ingest's BenchmarkIngest (ratio-256).
+func BenchmarkIngestTills(b *testing.B) {
+	ctx := context.Background()
+	tills := envInt(b, "INGEST_TILLS", 32)
+	p := startHub(b, tills, hub.DefaultAnnounceInterval)
+	f := p.fleet(b, fleet.Options{Heartbeat: time.Second, Record: true})
+	sales := max(1, int(float64(b.N)/1.5/float64(tills)+0.5))
+	b.ResetTimer()
+	if err := f.Burst(ctx, sales); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	s := f.Stats()
+	if s.Acked != s.Sent || s.Rejected != 0 || s.BadAcks != 0 || s.Errors != 0 {
+		b.Fatalf("%+v", s)
+	}
+	perSec := float64(s.Acked) / b.Elapsed().Seconds()
+	b.ReportMetric(perSec, "redemptions/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(s.Acked), "ns/redemption")
+	b.ReportMetric(float64(s.AckP50)/1e6, "ack-p50-ms")
+	b.ReportMetric(float64(s.AckP99)/1e6, "ack-p99-ms")
+	b.ReportMetric(float64(s.Sent)/float64(s.Messages), "facts/msg")
+	b.ReportMetric(float64(s.Fetches+s.NotMod)/b.Elapsed().Seconds(), "fetches/s")
+
+	msgs, grants := f.Sent()
+	f.Close()
+	base := func(per int) time.Duration {
+		q := startHub(b, tills, time.Hour)
+		for i, c := range q.setup.Tills {
+			for range grants[i] {
+				if _, err := q.h.Ledger.GrantAllowance(ctx, c.Tenant, c.Agent, fleet.AutoCampaign); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		// Round-robin over the tills, message by message (or 256 facts
+		// of one till at a time), as they arrived.
+		type call struct {
+			agent int
+			rs    []protocol.Redemption
+		}
+		var calls []call
+		for i, ms := range msgs {
+			if per == 0 {
+				for _, m := range ms {
+					calls = append(calls, call{i, m})
+				}
+				continue
+			}
+			var all []protocol.Redemption
+			for _, m := range ms {
+				all = append(all, m...)
+			}
+			for len(all) > 0 {
+				n := min(per, len(all))
+				calls = append(calls, call{i, all[:n]})
+				all = all[n:]
+			}
+		}
+		t0 := time.Now()
+		for _, c := range calls {
+			cred := q.setup.Tills[c.agent]
+			if _, _, err := q.h.Ledger.ApplyBatch(ctx, cred.Tenant, cred.Agent, c.rs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return time.Since(t0)
+	}
+	msgTime := base(0)
+	b256 := base(256)
+	b.ReportMetric(float64(s.Sent)/msgTime.Seconds(), "ledger-msg-rows/s")
+	b.ReportMetric(float64(s.Sent)/b256.Seconds(), "ledger-256-rows/s")
+	b.ReportMetric(msgTime.Seconds()/b.Elapsed().Seconds(), "ratio-msg")
+	b.ReportMetric(b256.Seconds()/b.Elapsed().Seconds(), "ratio-256")
 }

@@ -75,7 +75,10 @@ type Options struct {
 	Connects    int           // connections made at once by Start
 	Customers   int           // size of the customer pool
 	Fetch       FetchMode     // default FetchAgent
-	Logger      *slog.Logger
+	// Record keeps every message's facts (Sent), for a baseline that
+	// applies the same facts without MQTT.
+	Record bool
+	Logger *slog.Logger
 }
 
 // Fleet is a set of simulated tills.
@@ -294,6 +297,18 @@ func (f *Fleet) Stats() Stats {
 		s.AckP50, s.AckP99, s.AckMax = lat[len(lat)*50/100], lat[min(len(lat)-1, len(lat)*99/100)], lat[len(lat)-1]
 	}
 	return s
+}
+
+// Sent returns, per till, the facts of each message it sent first (with
+// Options.Record), and how many allowance grants it got.
+func (f *Fleet) Sent() (msgs [][][]protocol.Redemption, grants []int64) {
+	for _, t := range f.tills {
+		t.mu.Lock()
+		msgs = append(msgs, slices.Clone(t.log))
+		grants = append(grants, t.grants)
+		t.mu.Unlock()
+	}
+	return msgs, grants
 }
 
 // ResetLatency forgets the latencies recorded so far (after a warm-up).

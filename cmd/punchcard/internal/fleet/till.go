@@ -62,6 +62,7 @@ type till struct {
 	// till first saw an announcement of each version and applied it.
 	annSeen, fetchSeen []verAt
 	lat                []time.Duration
+	log                [][]protocol.Redemption // with Options.Record
 
 	sales, acked, republish, messages, heartbeats int64
 	announces, fetches, notMod, grants            int64
@@ -407,6 +408,9 @@ func (t *till) decide(now time.Time) ([]protocol.Redemption, error) {
 		t.seq++
 		rs[i].ID = protocol.RedemptionID{Agent: t.cred.Agent, Seq: t.seq}
 		t.pending[t.seq] = &sentFact{r: rs[i], at: now}
+	}
+	if t.f.opts.Record {
+		t.log = append(t.log, slices.Clone(rs))
 	}
 	return rs, nil
 }
