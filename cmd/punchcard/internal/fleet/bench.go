@@ -54,6 +54,8 @@ type Report struct {
 	RSSMax, RSSEnd int64   // the largest VmRSS sampled during the load, and at its end
 	HWM            int64   // VmHWM at the end
 	HubCPU         float64 // hub CPU seconds per second of load (cores)
+	FleetCPU       float64 // the same for this process, the simulated tills
+	Load           string  // /proc/loadavg at the end: how busy the machine was
 	Version        uint64  // the catalog version of the change
 	// Announce and Fetch are from the change (the API's answer) to the
 	// last till seeing it announced / applying it; P50 the median till.
@@ -68,13 +70,14 @@ func (r Report) String() string {
 	return fmt.Sprintf(`tills %d at %.3g redemptions/s each; connected and synced in %s
 load: %.0f redemptions/s acked (%d facts in %d messages, %d republished), %d heartbeats, %d announcements, %d snapshot fetches (%d not modified), %d allowance grants
 ack latency: p50 %s  p99 %s  max %s
-hub RSS: idle %.0f MB, connected %.0f MB (%.1f KB per till), max under load %.0f MB, end %.0f MB, peak (VmHWM) %.0f MB; hub CPU %.2f cores
+hub RSS: idle %.0f MB, connected %.0f MB (%.1f KB per till), max under load %.0f MB, end %.0f MB, peak (VmHWM) %.0f MB
+CPU: hub %.2f cores, simulated tills %.2f cores; load average %s
 campaign change (version %d): every till announced after %s (median %s, %d missing), fetched after %s (median %s, %d missing)
 checks: %d pending, %d down messages refused, %d acks of unsent seqs, %d errors`,
 		r.Tills, r.Rate, r.Connect.Round(time.Millisecond),
 		r.Redemptions, s.Sent, s.Messages, s.Republish, s.Heartbeats, s.Announces, s.Fetches, s.NotMod, s.Grants,
 		s.AckP50.Round(10*time.Microsecond), s.AckP99.Round(10*time.Microsecond), s.AckMax.Round(time.Millisecond),
-		mb(r.RSSIdle), mb(r.RSSConnected), float64(r.RSSConnected-r.RSSIdle)/1024/float64(max(r.Tills, 1)), mb(r.RSSMax), mb(r.RSSEnd), mb(r.HWM), r.HubCPU,
+		mb(r.RSSIdle), mb(r.RSSConnected), float64(r.RSSConnected-r.RSSIdle)/1024/float64(max(r.Tills, 1)), mb(r.RSSMax), mb(r.RSSEnd), mb(r.HWM), r.HubCPU, r.FleetCPU, r.Load,
 		r.Version, r.AnnounceAll.Round(time.Millisecond), r.AnnounceP50.Round(time.Millisecond), r.MissingAnnounce,
 		r.FetchAll.Round(time.Millisecond), r.FetchP50.Round(time.Millisecond), r.MissingFetch,
 		s.Pending, s.Rejected, s.BadAcks, s.Errors)
@@ -146,6 +149,7 @@ func Bench(ctx context.Context, o BenchOptions) (Report, error) {
 	f.ResetLatency()
 	before := f.Stats()
 	cpu0, _ := hp.cpu()
+	self0, _ := procCPU(os.Getpid())
 	sampler := hp.sample()
 	start := time.Now()
 	if err := sleepCtx(ctx, o.Duration/2); err != nil {
@@ -178,6 +182,11 @@ func Bench(ctx context.Context, o BenchOptions) (Report, error) {
 	}
 	elapsed := time.Since(start)
 	cpu1, _ := hp.cpu()
+	self1, _ := procCPU(os.Getpid())
+	r.FleetCPU = (self1 - self0).Seconds() / elapsed.Seconds()
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		r.Load = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
 	r.RSSMax = sampler.stop()
 	r.RSSEnd, _ = hp.rss()
 	r.HWM, _ = hp.status("VmHWM")
@@ -369,8 +378,10 @@ func (p *hubProc) rss() (int64, error) { return p.status("VmRSS") }
 
 // cpu is the hub's user+system CPU time (/proc/<pid>/stat, clock ticks
 // of 10 ms).
-func (p *hubProc) cpu() (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+func (p *hubProc) cpu() (time.Duration, error) { return procCPU(p.cmd.Process.Pid) }
+
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}

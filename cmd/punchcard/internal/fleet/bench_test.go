@@ -60,6 +60,7 @@ func BenchmarkFleet(b *testing.B) {
 		b.ReportMetric(float64(r.RSSMax)/(1<<20), "rss-max-MB")
 		b.ReportMetric(float64(r.RSSConnected-r.RSSIdle)/1024/float64(r.Tills), "rss-per-till-KB")
 		b.ReportMetric(r.HubCPU, "hub-cores")
+		b.ReportMetric(r.FleetCPU, "tills-cores")
 		b.ReportMetric(r.AnnounceAll.Seconds(), "announced-all-s")
 		b.ReportMetric(r.FetchAll.Seconds(), "fetched-all-s")
 		b.ReportMetric(float64(r.MissingFetch), "tills-missing-rules")
