@@ -41,6 +41,7 @@ type till struct {
 	mq     paho.Client
 	rnd    *rand.Rand // used by the till's own goroutines under mu
 	fetchC chan struct{}
+	ackC   chan struct{} // signalled on every ack
 	resend chan protocol.Resend
 	ready  chan struct{} // closed on the first subscription
 
@@ -75,7 +76,7 @@ type sentFact struct {
 }
 
 func newTill(f *Fleet, i int, c Cred) *till {
-	return &till{f: f, cred: c, rnd: rand.New(rand.NewPCG(uint64(i)+1, 0x9e3779b97f4a7c15)), fetchC: make(chan struct{}, 1),
+	return &till{f: f, cred: c, rnd: rand.New(rand.NewPCG(uint64(i)+1, 0x9e3779b97f4a7c15)), fetchC: make(chan struct{}, 1), ackC: make(chan struct{}, 1),
 		resend: make(chan protocol.Resend, 16), ready: make(chan struct{}), pending: map[uint64]*sentFact{},
 		budget: map[protocol.CampaignID]*rules.Budget{}}
 }
@@ -198,6 +199,12 @@ func (t *till) requestFetch() {
 
 // ack removes the facts an Ack covers, each once, recording its latency.
 func (t *till) ack(a *protocol.Ack, now time.Time) {
+	defer func() {
+		select {
+		case t.ackC <- struct{}{}:
+		default:
+		}
+	}()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if a.Watermark > t.seq {
@@ -305,7 +312,8 @@ func (t *till) saleAndWait(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(200 * time.Microsecond):
+		case <-t.ackC:
+		case <-time.After(time.Second): // a resend may have been acked meanwhile
 		}
 	}
 }
