@@ -73,14 +73,14 @@ ack latency: p50 %s  p99 %s  max %s
 hub RSS: idle %.0f MB, connected %.0f MB (%.1f KB per till), max under load %.0f MB, end %.0f MB, peak (VmHWM) %.0f MB
 CPU: hub %.2f cores, simulated tills %.2f cores; load average %s
 campaign change (version %d): every till announced after %s (median %s, %d missing), fetched after %s (median %s, %d missing)
-checks: %d pending, %d down messages refused, %d acks of unsent seqs, %d errors`,
+checks: %d pending, %d down messages refused, %d acks of unsent seqs, %d errors, %d HTTP requests retried (429, 5xx)`,
 		r.Tills, r.Rate, r.Connect.Round(time.Millisecond),
 		r.Redemptions, s.Sent, s.Messages, s.Republish, s.Heartbeats, s.Announces, s.Fetches, s.NotMod, s.Grants,
 		s.AckP50.Round(10*time.Microsecond), s.AckP99.Round(10*time.Microsecond), s.AckMax.Round(time.Millisecond),
 		mb(r.RSSIdle), mb(r.RSSConnected), float64(r.RSSConnected-r.RSSIdle)/1024/float64(max(r.Tills, 1)), mb(r.RSSMax), mb(r.RSSEnd), mb(r.HWM), r.HubCPU, r.FleetCPU, r.Load,
 		r.Version, r.AnnounceAll.Round(time.Millisecond), r.AnnounceP50.Round(time.Millisecond), r.MissingAnnounce,
 		r.FetchAll.Round(time.Millisecond), r.FetchP50.Round(time.Millisecond), r.MissingFetch,
-		s.Pending, s.Rejected, s.BadAcks, s.Errors)
+		s.Pending, s.Rejected, s.BadAcks, s.Errors, s.HTTPRetries)
 }
 
 const benchTenant protocol.TenantID = "chain"
@@ -136,7 +136,7 @@ func Bench(ctx context.Context, o BenchOptions) (Report, error) {
 	defer f.Close()
 	t0 = time.Now()
 	if err := f.Start(ctx); err != nil {
-		return r, fmt.Errorf("fleet: start: %w (hub log %s)", err, hp.logPath)
+		return r, fmt.Errorf("fleet: start: %w; the hub's log ends:\n%s", err, tail(hp.logPath, 2048))
 	}
 	r.Connect = time.Since(t0)
 	r.RSSConnected, _ = hp.rss()
@@ -203,6 +203,15 @@ func Bench(ctx context.Context, o BenchOptions) (Report, error) {
 		return r, derr
 	}
 	return r, nil
+}
+
+// tail is the last n bytes of the file at path.
+func tail(path string, n int64) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b[max(0, int64(len(b))-n):])
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -262,7 +262,10 @@ type Stats struct {
 	Grants     int64 // allowance requests answered
 	Rejected   int64 // down messages refused by protocol.DecodeDown (must stay 0)
 	BadAcks    int64 // acks of seqs never sent (must stay 0)
-	Errors     int64 // failed publishes and HTTP requests
+	Errors     int64 // failed publishes, and HTTP requests failed after their retries
+	// HTTPRetries are agent requests retried after a 429, a 5xx or a
+	// transport error (the hub refused or failed; the agent retries too).
+	HTTPRetries int64
 	// Ack latency from the publish of a fact's message to the Ack covering
 	// it, over every fact acknowledged.
 	AckP50, AckP99, AckMax time.Duration
@@ -289,6 +292,7 @@ func (f *Fleet) Stats() Stats {
 		s.Rejected += t.rejected
 		s.BadAcks += t.badAcks
 		s.Errors += t.errors
+		s.HTTPRetries += t.httpRetries
 		lat = append(lat, t.lat...)
 		t.mu.Unlock()
 	}

@@ -67,7 +67,7 @@ type till struct {
 
 	sales, acked, republish, messages, heartbeats int64
 	announces, fetches, notMod, grants            int64
-	rejected, badAcks, errors                     int64
+	rejected, badAcks, errors, httpRetries        int64
 }
 
 type sentFact struct {
@@ -518,6 +518,53 @@ func (t *till) republishRange(from, to uint64) {
 	}
 }
 
+// do sends an agent request with the agent's retry policy
+// (agent/sync: retryablehttp with jittered backoff): 429 and 5xx answers
+// and transport errors are retried up to 5 times, each retry counted in
+// Stats.HTTPRetries. It returns the final answer's status and body.
+func (t *till) do(ctx context.Context, method, path string, body []byte, hdr map[string]string) (*http.Response, []byte, error) {
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			t.count(&t.httpRetries)
+			t.mu.Lock()
+			d := time.Duration(float64(200*time.Millisecond<<min(attempt-1, 5)) * (0.5 + t.rnd.Float64()))
+			t.mu.Unlock()
+			if err := sleepCtx(ctx, d); err != nil {
+				return nil, nil, err
+			}
+		}
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, t.f.opts.HubURL+path, rd)
+		if err != nil {
+			return nil, nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+t.cred.Secret)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := t.f.http.Do(req)
+		if err == nil {
+			b, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if rerr == nil && resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500 {
+				return resp, b, nil
+			}
+			err = rerr
+			if err == nil {
+				err = fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(b))
+			}
+		}
+		lastErr = err
+		if attempt == 5 || ctx.Err() != nil {
+			return nil, nil, lastErr
+		}
+	}
+}
+
 // fetch gets the till's snapshot as the agent does: a delta since its
 // version with If-None-Match, or a full one (full, or when the fleet does
 // not know the delta's rules yet).
@@ -528,21 +575,11 @@ func (t *till) fetch(ctx context.Context, full bool) error {
 	if full {
 		since, etag = 0, ""
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.f.opts.HubURL+pathSnapshot+"?since="+strconv.FormatUint(since, 10), nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+t.cred.Secret)
-	req.Header.Set("Accept", "application/cbor")
+	hdr := map[string]string{"Accept": "application/cbor"}
 	if etag != "" {
-		req.Header.Set("If-None-Match", etag)
+		hdr["If-None-Match"] = etag
 	}
-	resp, err := t.f.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	resp, body, err := t.do(ctx, http.MethodGet, pathSnapshot+"?since="+strconv.FormatUint(since, 10), nil, hdr)
 	if err != nil {
 		return err
 	}
@@ -603,18 +640,7 @@ func (t *till) fetch(ctx context.Context, full bool) error {
 // grant requests an allowance of campaign and adds it to the till's.
 func (t *till) grant(ctx context.Context, campaign protocol.CampaignID) error {
 	in, _ := json.Marshal(map[string]any{"campaign": campaign})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.f.opts.HubURL+pathAllowance, bytes.NewReader(in))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+t.cred.Secret)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := t.f.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	resp, body, err := t.do(ctx, http.MethodPost, pathAllowance, in, map[string]string{"Content-Type": "application/json"})
 	if err != nil {
 		return err
 	}
