@@ -74,12 +74,13 @@ func (p *inProcess) fleet(tb testing.TB, o fleet.Options) *fleet.Fleet {
 // fetches it, and the hub re-derives every fact to the till's effect.
 func TestFleet(t *testing.T) {
 	p := startHub(t, 20, 100*time.Millisecond)
-	f := p.fleet(t, fleet.Options{Heartbeat: 200 * time.Millisecond, Fetch: fleet.FetchAgent})
+	f := p.fleet(t, fleet.Options{Heartbeat: 200 * time.Millisecond, Fetch: fleet.FetchAgent,
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	f.SetRate(20) // 20 redemptions per till per second: a short run
-	waitFor(t, ctx, "200 facts acknowledged", func() bool { return f.Stats().Acked >= 200 })
+	f.SetRate(5) // 5 redemptions per till per second: a short run
+	waitFor(t, ctx, f, "200 facts acknowledged", func() bool { return f.Stats().Acked >= 200 })
 	c, err := p.h.Catalog.UpdateCampaign(ctx, catalog.System, "acme", fleet.AutoCampaign, fleet.AutoCampaignDoc("acme", 700))
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +94,7 @@ func TestFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	acked := f.Stats().Acked
-	waitFor(t, ctx, "200 more facts on the new rules", func() bool { return f.Stats().Acked >= acked+200 })
+	waitFor(t, ctx, f, "200 more facts on the new rules", func() bool { return f.Stats().Acked >= acked+200 })
 	f.SetRate(0)
 	if err := f.Drain(ctx); err != nil {
 		t.Fatal(err)
@@ -135,6 +136,11 @@ func TestFleet(t *testing.T) {
 	}
 }
 
+// testWriter sends the fleet's warnings to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
+
 // ledgerFacts counts the tills' facts in the hub's journal, read from its
 // SQLite file.
 func (p *inProcess) ledgerFacts(tb testing.TB) (rows, distinct int64) {
@@ -153,12 +159,12 @@ func (p *inProcess) ledgerFacts(tb testing.TB) (rows, distinct int64) {
 	return rows, distinct
 }
 
-func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
+func waitFor(t *testing.T, ctx context.Context, f *fleet.Fleet, what string, cond func() bool) {
 	t.Helper()
 	for !cond() {
 		select {
 		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+			t.Fatalf("waiting for %s: %v; %+v", what, ctx.Err(), f.Stats())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -333,7 +333,10 @@ func (t *till) sale(ctx context.Context) (int, error) {
 	t.mu.Unlock()
 	for _, c := range low {
 		if err := t.grant(ctx, c); err != nil {
-			return 0, err
+			// As the agent: a failed top-up leaves the sale to what is
+			// left (the campaign then does not apply); it is counted.
+			t.count(&t.errors)
+			t.f.log.Warn("fleet: allowance", "agent", t.cred.Agent, "err", err)
 		}
 	}
 	rs, err := t.decide(time.Now())
