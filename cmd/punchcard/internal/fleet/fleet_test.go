@@ -80,7 +80,7 @@ func TestFleet(t *testing.T) {
 	defer cancel()
 
 	f.SetRate(5) // 5 redemptions per till per second: a short run
-	waitFor(t, ctx, f, "200 facts acknowledged", func() bool { return f.Stats().Acked >= 200 })
+	waitFor(t, ctx, f, "60 facts acknowledged", func() bool { return f.Stats().Acked >= 60 })
 	c, err := p.h.Catalog.UpdateCampaign(ctx, catalog.System, "acme", fleet.AutoCampaign, fleet.AutoCampaignDoc("acme", 700))
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +94,7 @@ func TestFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	acked := f.Stats().Acked
-	waitFor(t, ctx, f, "200 more facts on the new rules", func() bool { return f.Stats().Acked >= acked+200 })
+	waitFor(t, ctx, f, "60 more facts on the new rules", func() bool { return f.Stats().Acked >= acked+60 })
 	f.SetRate(0)
 	if err := f.Drain(ctx); err != nil {
 		t.Fatal(err)
