@@ -5,6 +5,11 @@
 // holds. See docs/demo.md.
 //
 //	punchcard demo [-bin bin] [-out demo-out] [-keep] [-broker embedded|mosquitto]
+//	punchcard fleet [-hub-bin bin/hub] [-tills 10000] [-rate 0.1] [-duration 1m] [-fetch agent|version|none]
+//
+// fleet is the fleet benchmark (docs/operations.md, Benchmarks): simulated
+// tills, each with its own MQTT connection and credentials, against a hub
+// binary it starts on a temp data directory.
 //
 // Exit status: 0 when every expected outcome was observed, 1 when one was
 // not, 2 when a component the story needs is not available yet, 64 on a
