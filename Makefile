@@ -63,6 +63,12 @@ bench-rules: ## rules engine: 20 lines, 1,000 campaigns, 0/50/200 automatic (aut
 bench-disk: ## till disk per sale over 100,000 sales past the retention window, with and without pruning
 	$(GO) test -run '^$$' -bench BenchmarkDiskPerSale -benchtime 100000x -count 1 -timeout 60m ./agent/
 
+FLEET_TILLS ?= 10000
+.PHONY: bench-fleet
+bench-fleet: build ## the fleet benchmark: FLEET_TILLS (10000) simulated tills against bin/hub; FLEET_RATE, FLEET_DURATION, FLEET_WARMUP, FLEET_FETCH (docs/operations.md)
+	PUNCHCARD_FLEET_BENCH=1 FLEET_TILLS=$(FLEET_TILLS) FLEET_HUB_BIN=$(abspath $(BIN))/hub \
+	  $(GO) test -run '^$$' -bench '^BenchmarkFleet$$' -benchtime 1x -count 1 -timeout 60m ./cmd/punchcard/internal/fleet/
+
 fuzz: ## run every fuzz target for FUZZTIME each
 	@for pkg in $$($(GO) list ./...); do \
 	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \

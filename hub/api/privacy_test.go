@@ -41,14 +41,14 @@ func TestTokenUsesCapped(t *testing.T) {
 	})
 	t.Run("OK", func(t *testing.T) {
 		for _, req := range []map[string]any{
-			{"campaign": "once", "uses": 1},
-			{"campaign": "pc", "customer": "c1", "uses": 2},
-			{"campaign": "pc", "uses": 50},
+			{"campaign": "once", "uses": int64(1)},
+			{"campaign": "pc", "customer": "c1", "uses": int64(2)},
+			{"campaign": "pc", "uses": int64(50)},
 			{"campaign": "free", "uses": int64(4294967295)},
 		} {
 			var tk catalog.Token
 			e.wantJSON(e.do("POST", "/v1/tenants/acme/tokens", sup, req), 201, &tk)
-			if want := int64(req["uses"].(int)); tk.Uses != want {
+			if want := req["uses"].(int64); tk.Uses != want {
 				t.Fatalf("uses %d, want %d", tk.Uses, want)
 			}
 		}

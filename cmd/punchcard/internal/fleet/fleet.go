@@ -1,0 +1,424 @@
+// Package fleet simulates a chain's tills against a hub, for the ingest and
+// fleet benchmarks (docs/operations.md, Benchmarks) and `punchcard fleet`.
+//
+// A simulated till is small but speaks the real protocol with its own
+// credentials: its own MQTT client (the agent's client ID, username and
+// persistent session), the agent's topics, every down message checked with
+// protocol.DecodeDown against the pinned hub key, heartbeats (AgentState),
+// snapshot fetches over HTTP as the agent does them (a full one on
+// connect, then on every announcement whose version or ETag differs, with
+// If-None-Match), an allowance of the limited campaign requested over HTTP
+// and topped up when used, and sales decided with protocol/rules on the
+// fetched rules: 1-2 redemptions per message (the automatic promotion,
+// plus the code in about half the sales), each fact carrying its Sale so
+// the hub re-derives it, customers on half the sales. What it leaves out is
+// the till's own SQLite outbox: unacknowledged facts stay in memory and
+// are republished on Resend or after ResendAfter without an ack.
+//
+// It measures what a till sees: ack latency (publish to the signed Ack
+// covering the fact), every fact acknowledged exactly once, the time each
+// till first saw each announced snapshot version and fetched it.
+package fleet
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/rules"
+)
+
+// Cred is one till's registration.
+type Cred struct {
+	Tenant protocol.TenantID
+	Agent  protocol.AgentID
+	Secret string
+}
+
+// FetchMode says when a till fetches its snapshot after the first.
+type FetchMode string
+
+// Fetch modes.
+const (
+	FetchAgent   FetchMode = "agent"   // as agent/sync: on every announcement whose version or ETag differs
+	FetchVersion FetchMode = "version" // only when the announced version is newer
+	FetchNone    FetchMode = "none"    // never (announcements are only recorded)
+)
+
+// Defaults.
+const (
+	DefaultHeartbeat   = 30 * time.Second // agent/sync.DefaultHeartbeatEvery
+	DefaultResendAfter = 10 * time.Second
+	DefaultConnects    = 32
+	DefaultCustomers   = 2000
+	DefaultKeepAlive   = 15 * time.Second // as agent/sync
+)
+
+// Options configure a Fleet.
+type Options struct {
+	BrokerURL string // the hub's broker, tcp://host:port
+	HubURL    string // the hub's HTTP API, http://host:port
+	HubKey    ed25519.PublicKey
+	Tills     []Cred
+	// Heartbeat is the AgentState period (default DefaultHeartbeat); each
+	// till's first one comes at a random point of the first period.
+	Heartbeat   time.Duration
+	ResendAfter time.Duration // republish unacknowledged facts after this long without an ack
+	Connects    int           // connections made at once by Start
+	Customers   int           // size of the customer pool
+	Fetch       FetchMode     // default FetchAgent
+	// Record keeps every message's facts (Sent), for a baseline that
+	// applies the same facts without MQTT.
+	Record bool
+	Logger *slog.Logger
+}
+
+// Fleet is a set of simulated tills.
+type Fleet struct {
+	opts  Options
+	tills []*till
+	http  *http.Client
+	log   *slog.Logger
+
+	rate atomic.Uint64 // float64 bits: redemptions per till per second (open loop)
+
+	rmu   sync.Mutex
+	rules map[uint64]*rules.Catalog // compiled rules by catalog version
+
+	cmu     sync.Mutex
+	changed chan struct{} // closed and replaced when rate changes
+
+	wg     sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// New returns a fleet; Start connects it.
+func New(opts Options) (*Fleet, error) {
+	if opts.BrokerURL == "" || opts.HubURL == "" {
+		return nil, errors.New("fleet: broker and hub URLs are required")
+	}
+	if len(opts.HubKey) != ed25519.PublicKeySize {
+		return nil, errors.New("fleet: the hub's public key is required")
+	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = DefaultHeartbeat
+	}
+	if opts.ResendAfter <= 0 {
+		opts.ResendAfter = DefaultResendAfter
+	}
+	if opts.Connects <= 0 {
+		opts.Connects = DefaultConnects
+	}
+	if opts.Customers <= 0 {
+		opts.Customers = DefaultCustomers
+	}
+	if opts.Fetch == "" {
+		opts.Fetch = FetchAgent
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 512, 512
+	f := &Fleet{opts: opts, http: &http.Client{Transport: tr, Timeout: 60 * time.Second}, log: opts.Logger,
+		rules: map[uint64]*rules.Catalog{}, changed: make(chan struct{})}
+	f.ctx, f.cancel = context.WithCancel(context.Background())
+	for i, c := range opts.Tills {
+		f.tills = append(f.tills, newTill(f, i, c))
+	}
+	return f, nil
+}
+
+// Start connects every till (Options.Connects at a time), each then
+// subscribes, fetches its snapshot and requests its allowance, as an agent
+// does on start. It returns when every till is ready or the first fails.
+func (f *Fleet) Start(ctx context.Context) error {
+	sem := make(chan struct{}, f.opts.Connects)
+	errc := make(chan error, len(f.tills))
+	var wg sync.WaitGroup
+	for _, t := range f.tills {
+		sem <- struct{}{}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := t.start(ctx); err != nil {
+				errc <- fmt.Errorf("%s: %w", t.cred.Agent, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, t := range f.tills {
+		f.wg.Add(1)
+		go t.run()
+	}
+	return nil
+}
+
+// SetRate sets the open-loop load: each till makes a sale (1-2
+// redemptions, 1.5 on average) at jittered intervals (uniform between 0.5
+// and 1.5 times the mean) so that it sends perTill redemptions per second
+// on average. 0 stops the sales.
+func (f *Fleet) SetRate(perTill float64) {
+	f.rate.Store(mathFloat64bits(perTill))
+	f.cmu.Lock()
+	close(f.changed)
+	f.changed = make(chan struct{})
+	f.cmu.Unlock()
+}
+
+func (f *Fleet) rateNow() (float64, <-chan struct{}) {
+	f.cmu.Lock()
+	defer f.cmu.Unlock()
+	return mathFloat64frombits(f.rate.Load()), f.changed
+}
+
+// Burst is the closed loop: every till makes sales sales, each as soon as
+// the previous one's facts are acknowledged (one message in flight per
+// till). It returns when all are acknowledged.
+func (f *Fleet) Burst(ctx context.Context, sales int) error {
+	errc := make(chan error, len(f.tills))
+	var wg sync.WaitGroup
+	for _, t := range f.tills {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range sales {
+				if err := t.saleAndWait(ctx); err != nil {
+					errc <- fmt.Errorf("%s: %w", t.cred.Agent, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	return <-errc
+}
+
+// Drain waits until every fact sent is acknowledged.
+func (f *Fleet) Drain(ctx context.Context) error {
+	for {
+		if f.Stats().Pending == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("fleet: %d facts unacknowledged: %w", f.Stats().Pending, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Close stops the tills and disconnects them.
+func (f *Fleet) Close() {
+	f.cancel()
+	f.wg.Wait()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 256)
+	for _, t := range f.tills {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			t.close()
+		}()
+	}
+	wg.Wait()
+	f.http.CloseIdleConnections()
+}
+
+// Stats are the fleet's counters so far.
+type Stats struct {
+	Tills      int
+	Sales      int64 // sales that produced facts
+	Sent       int64 // facts (redemptions) published, each counted once
+	Acked      int64 // facts acknowledged (each exactly once: a fact leaves Pending on its first ack)
+	Pending    int64 // facts sent and not yet acknowledged
+	Republish  int64 // facts published again (Resend, or no ack within ResendAfter)
+	Messages   int64 // batch messages published (first sends)
+	Heartbeats int64
+	Announces  int64 // SnapshotAnnounce messages received
+	Fetches    int64 // snapshot fetches answered 200
+	NotMod     int64 // snapshot fetches answered 304
+	Grants     int64 // allowance requests answered
+	Rejected   int64 // down messages refused by protocol.DecodeDown (must stay 0)
+	BadAcks    int64 // acks of seqs never sent (must stay 0)
+	Errors     int64 // failed publishes, and HTTP requests failed after their retries
+	// HTTPRetries are agent requests retried after a 429, a 5xx or a
+	// transport error (the hub refused or failed; the agent retries too).
+	HTTPRetries int64
+	// Ack latency from the publish of a fact's message to the Ack covering
+	// it, over every fact acknowledged.
+	AckP50, AckP99, AckMax time.Duration
+}
+
+// Stats sums the tills' counters; it sorts every latency seen, so call it
+// at the end or now and then, not in a hot loop.
+func (f *Fleet) Stats() Stats {
+	s := Stats{Tills: len(f.tills)}
+	var lat []time.Duration
+	for _, t := range f.tills {
+		t.mu.Lock()
+		s.Sales += t.sales
+		s.Sent += int64(t.seq)
+		s.Acked += t.acked
+		s.Pending += int64(len(t.pending))
+		s.Republish += t.republish
+		s.Messages += t.messages
+		s.Heartbeats += t.heartbeats
+		s.Announces += t.announces
+		s.Fetches += t.fetches
+		s.NotMod += t.notMod
+		s.Grants += t.grants
+		s.Rejected += t.rejected
+		s.BadAcks += t.badAcks
+		s.Errors += t.errors
+		s.HTTPRetries += t.httpRetries
+		lat = append(lat, t.lat...)
+		t.mu.Unlock()
+	}
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		s.AckP50, s.AckP99, s.AckMax = lat[len(lat)*50/100], lat[min(len(lat)-1, len(lat)*99/100)], lat[len(lat)-1]
+	}
+	return s
+}
+
+// Sent returns, per till, the facts of each message it sent first (with
+// Options.Record), and how many allowance grants it got.
+func (f *Fleet) Sent() (msgs [][][]protocol.Redemption, grants []int64) {
+	for _, t := range f.tills {
+		t.mu.Lock()
+		msgs = append(msgs, slices.Clone(t.log))
+		grants = append(grants, t.grants)
+		t.mu.Unlock()
+	}
+	return msgs, grants
+}
+
+// ResetLatency forgets the latencies recorded so far (after a warm-up).
+func (f *Fleet) ResetLatency() {
+	for _, t := range f.tills {
+		t.mu.Lock()
+		t.lat = t.lat[:0]
+		t.mu.Unlock()
+	}
+}
+
+// Reached is how far the fleet is on one snapshot version.
+type Reached struct {
+	Announced, Fetched int // tills that saw an announcement of the version (or newer) / applied a snapshot of it
+	// LastAnnounced and LastFetched are when the last of those tills got
+	// there (zero while any is missing).
+	LastAnnounced, LastFetched time.Time
+	// P50Announced and P50Fetched are the median moments.
+	P50Announced, P50Fetched time.Time
+}
+
+// Reached reports how many tills have seen and fetched version v or newer.
+func (f *Fleet) Reached(v uint64) Reached {
+	var r Reached
+	var ann, fet []time.Time
+	for _, t := range f.tills {
+		t.mu.Lock()
+		if at, ok := firstAt(t.annSeen, v); ok {
+			r.Announced++
+			ann = append(ann, at)
+		}
+		if at, ok := firstAt(t.fetchSeen, v); ok {
+			r.Fetched++
+			fet = append(fet, at)
+		}
+		t.mu.Unlock()
+	}
+	sortTimes := func(ts []time.Time) { slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) }) }
+	sortTimes(ann)
+	sortTimes(fet)
+	if len(ann) > 0 {
+		r.P50Announced = ann[len(ann)/2]
+		if len(ann) == len(f.tills) {
+			r.LastAnnounced = ann[len(ann)-1]
+		}
+	}
+	if len(fet) > 0 {
+		r.P50Fetched = fet[len(fet)/2]
+		if len(fet) == len(f.tills) {
+			r.LastFetched = fet[len(fet)-1]
+		}
+	}
+	return r
+}
+
+// WaitReached waits until every till has seen an announcement of version
+// v or newer, and, with fetched, applied a snapshot of it.
+func (f *Fleet) WaitReached(ctx context.Context, v uint64, fetched bool) (Reached, error) {
+	for {
+		r := f.Reached(v)
+		if r.Announced == len(f.tills) && (!fetched || r.Fetched == len(f.tills)) {
+			return r, nil
+		}
+		select {
+		case <-ctx.Done():
+			return r, fmt.Errorf("fleet: version %d: announced at %d of %d tills, fetched at %d: %w", v, r.Announced, len(f.tills), r.Fetched, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// verAt is the first moment a till saw a version.
+type verAt struct {
+	v  uint64
+	at time.Time
+}
+
+// firstAt is the first moment of a version >= v in l (increasing).
+func firstAt(l []verAt, v uint64) (time.Time, bool) {
+	for _, e := range l {
+		if e.v >= v {
+			return e.at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// rulesFor returns the compiled rules of version v, nil when not known yet.
+func (f *Fleet) rulesFor(v uint64) *rules.Catalog {
+	f.rmu.Lock()
+	defer f.rmu.Unlock()
+	return f.rules[v]
+}
+
+// learnRules compiles the campaigns of a full snapshot of version v once
+// for the whole fleet (the tills of one tenant share their campaigns).
+func (f *Fleet) learnRules(v uint64, cs []rules.Campaign) error {
+	f.rmu.Lock()
+	defer f.rmu.Unlock()
+	if f.rules[v] != nil {
+		return nil
+	}
+	cat, err := rules.NewCatalog(cs)
+	if err != nil {
+		return err
+	}
+	f.rules[v] = cat
+	return nil
+}

@@ -1,0 +1,687 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/rules"
+	"github.com/punchcard/punchcard/protocol/snapshot"
+)
+
+// The agent's HTTP paths (agent/sync.PathSnapshot, PathAllowance).
+const (
+	pathSnapshot  = "/v1/agent/snapshot"
+	pathAllowance = "/v1/agent/allowances"
+)
+
+const publishTimeout = 10 * time.Second
+
+func mathFloat64bits(f float64) uint64     { return math.Float64bits(f) }
+func mathFloat64frombits(b uint64) float64 { return math.Float64frombits(b) }
+
+// till is one simulated till.
+type till struct {
+	f      *Fleet
+	cred   Cred
+	mq     paho.Client
+	rnd    *rand.Rand // used by the till's own goroutines under mu
+	fetchC chan struct{}
+	ackC   chan struct{} // signalled on every ack
+	resend chan protocol.Resend
+	ready  chan struct{} // closed on the first subscription
+
+	pmu sync.Mutex // serialises publishes: batches leave in seq order
+
+	mu       sync.Mutex
+	seq      uint64
+	pending  map[uint64]*sentFact
+	lastAck  time.Time
+	version  uint64
+	etag     string
+	store    rules.Store
+	codeCamp protocol.CampaignID // Code's campaign in the snapshot, "" when not listed
+	limited  []protocol.CampaignID
+	budget   map[protocol.CampaignID]*rules.Budget
+	lastAnn  protocol.SnapshotAnnounce
+	readyOK  bool
+	// annSeen and fetchSeen hold, in increasing version order, when the
+	// till first saw an announcement of each version and applied it.
+	annSeen, fetchSeen []verAt
+	lat                []time.Duration
+	log                [][]protocol.Redemption // with Options.Record
+
+	sales, acked, republish, messages, heartbeats int64
+	announces, fetches, notMod, grants            int64
+	rejected, badAcks, errors, httpRetries        int64
+}
+
+type sentFact struct {
+	r  protocol.Redemption
+	at time.Time // first publish
+}
+
+func newTill(f *Fleet, i int, c Cred) *till {
+	return &till{f: f, cred: c, rnd: rand.New(rand.NewPCG(uint64(i)+1, 0x9e3779b97f4a7c15)), fetchC: make(chan struct{}, 1), ackC: make(chan struct{}, 1),
+		resend: make(chan protocol.Resend, 16), ready: make(chan struct{}), pending: map[uint64]*sentFact{},
+		budget: map[protocol.CampaignID]*rules.Budget{}}
+}
+
+func (t *till) count(p *int64) {
+	t.mu.Lock()
+	*p++
+	t.mu.Unlock()
+}
+
+// start connects as the agent does (persistent session, its client ID
+// and credentials), subscribes to the down and snapshot topics, fetches
+// a full snapshot and requests the limited campaigns' allowances.
+func (t *till) start(ctx context.Context) error {
+	user := string(t.cred.Tenant) + "/" + string(t.cred.Agent)
+	o := paho.NewClientOptions().AddBroker(t.f.opts.BrokerURL).SetClientID(user).SetUsername(user).SetPassword(t.cred.Secret).
+		SetProtocolVersion(4).SetCleanSession(false).SetStore(nopStore{}).SetOrderMatters(false).
+		SetAutoReconnect(true).SetConnectRetry(false).SetMaxReconnectInterval(10 * time.Second).SetKeepAlive(DefaultKeepAlive).
+		SetConnectTimeout(30 * time.Second).SetOnConnectHandler(t.onConnect)
+	t.mq = paho.NewClient(o)
+	tok := t.mq.Connect()
+	if !tok.WaitTimeout(60 * time.Second) {
+		return fmt.Errorf("connect: timeout")
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	select {
+	case <-t.ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(60 * time.Second):
+		return fmt.Errorf("subscribe: timeout")
+	}
+	if err := t.fetch(ctx, true); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	limited := slices.Clone(t.limited)
+	t.mu.Unlock()
+	for _, c := range limited {
+		if err := t.grant(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *till) onConnect(c paho.Client) {
+	tok := c.SubscribeMultiple(map[string]byte{
+		protocol.DownTopic(t.cred.Tenant, t.cred.Agent):     1,
+		protocol.SnapshotTopic(t.cred.Tenant, t.cred.Agent): 1,
+	}, t.onMessage)
+	if !tok.WaitTimeout(publishTimeout) || tok.Error() != nil {
+		t.count(&t.errors)
+		return
+	}
+	t.mu.Lock()
+	first := !t.readyOK
+	t.readyOK = true
+	t.mu.Unlock()
+	if first {
+		close(t.ready)
+	} else {
+		t.requestFetch() // as the agent: a reconnect checks the snapshot
+	}
+}
+
+func (t *till) close() {
+	if t.mq != nil {
+		t.mq.Disconnect(100)
+	}
+}
+
+// onMessage checks every down message as the agent does (DecodeDown with
+// the pinned hub key) and handles it.
+func (t *till) onMessage(_ paho.Client, m paho.Message) {
+	_, body, err := protocol.DecodeDown(m.Payload(), t.f.opts.HubKey, t.cred.Tenant, t.cred.Agent)
+	if err != nil {
+		t.count(&t.rejected)
+		t.f.log.Warn("fleet: down message refused", "agent", t.cred.Agent, "topic", m.Topic(), "err", err)
+		return
+	}
+	now := time.Now()
+	switch b := body.(type) {
+	case *protocol.Ack:
+		t.ack(b, now)
+	case *protocol.Resend:
+		select {
+		case t.resend <- *b:
+		default:
+		}
+	case *protocol.SnapshotAnnounce:
+		t.mu.Lock()
+		t.announces++
+		if n := len(t.annSeen); n == 0 || b.Version > t.annSeen[n-1].v {
+			t.annSeen = append(t.annSeen, verAt{b.Version, now})
+		}
+		t.lastAnn = *b
+		var want bool
+		switch t.f.opts.Fetch {
+		case FetchAgent:
+			want = b.Version != t.version || (b.ETag != "" && b.ETag != t.etag)
+		case FetchVersion:
+			want = b.Version > t.version
+		}
+		t.mu.Unlock()
+		if want {
+			t.requestFetch()
+		}
+	}
+}
+
+func (t *till) requestFetch() {
+	select {
+	case t.fetchC <- struct{}{}:
+	default:
+	}
+}
+
+// ack removes the facts an Ack covers, each once, recording its latency.
+func (t *till) ack(a *protocol.Ack, now time.Time) {
+	defer func() {
+		select {
+		case t.ackC <- struct{}{}:
+		default:
+		}
+	}()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if a.Watermark > t.seq {
+		t.badAcks++
+	}
+	t.lastAck = now
+	done := func(seq uint64) {
+		if sf, ok := t.pending[seq]; ok {
+			delete(t.pending, seq)
+			t.acked++
+			t.lat = append(t.lat, now.Sub(sf.at))
+		}
+	}
+	for seq := range t.pending {
+		if seq <= a.Watermark {
+			done(seq)
+		}
+	}
+	for _, seq := range a.Beyond {
+		if seq > t.seq {
+			t.badAcks++
+			continue
+		}
+		done(seq)
+	}
+}
+
+// run is the till's own loop: open-loop sales at the fleet's rate,
+// heartbeats, snapshot fetches, resends.
+func (t *till) run() {
+	defer t.f.wg.Done()
+	t.mu.Lock()
+	first := time.Duration(t.rnd.Int64N(int64(t.f.opts.Heartbeat)))
+	t.mu.Unlock()
+	beat := time.NewTimer(first)
+	defer beat.Stop()
+	check := time.NewTicker(t.f.opts.ResendAfter / 2)
+	defer check.Stop()
+	var sale *time.Timer
+	stopSale := func() {
+		if sale != nil {
+			sale.Stop()
+			sale = nil
+		}
+	}
+	defer stopSale()
+	firstSale := true
+	for {
+		rate, changed := t.f.rateNow()
+		var saleC <-chan time.Time
+		if rate > 0 {
+			if sale == nil {
+				mean := 1.5 / rate // 1.5 redemptions per sale on average
+				t.mu.Lock()
+				k := 0.5 + t.rnd.Float64()
+				if firstSale {
+					k = t.rnd.Float64() // spread the tills' phases
+				}
+				t.mu.Unlock()
+				firstSale = false
+				sale = time.NewTimer(time.Duration(k * mean * float64(time.Second)))
+			}
+			saleC = sale.C
+		}
+		select {
+		case <-t.f.ctx.Done():
+			return
+		case <-changed:
+			stopSale()
+			firstSale = true
+		case <-saleC:
+			sale = nil
+			if _, err := t.sale(t.f.ctx); err != nil && t.f.ctx.Err() == nil {
+				t.count(&t.errors)
+				t.f.log.Warn("fleet: sale", "agent", t.cred.Agent, "err", err)
+			}
+		case <-beat.C:
+			t.heartbeat()
+			beat.Reset(t.f.opts.Heartbeat)
+		case <-check.C:
+			t.checkResend()
+		case <-t.fetchC:
+			if err := t.fetch(t.f.ctx, false); err != nil && t.f.ctx.Err() == nil {
+				t.count(&t.errors)
+				t.f.log.Warn("fleet: snapshot", "agent", t.cred.Agent, "err", err)
+			}
+		case r := <-t.resend:
+			t.republishRange(r.From, r.To)
+		}
+	}
+}
+
+// saleAndWait makes one sale and waits for its facts' acks (Burst).
+func (t *till) saleAndWait(ctx context.Context) error {
+	if _, err := t.sale(ctx); err != nil {
+		return err
+	}
+	for {
+		t.mu.Lock()
+		n := len(t.pending)
+		t.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.ackC:
+		case <-time.After(time.Second): // a resend may have been acked meanwhile
+		}
+	}
+}
+
+// sale decides one sale with the till's rules and publishes its facts as
+// one message. It returns the number of facts.
+func (t *till) sale(ctx context.Context) (int, error) {
+	// Top up an allowance running low first, as the agent does (over
+	// HTTP, outside the lock).
+	t.mu.Lock()
+	var low []protocol.CampaignID
+	for _, c := range t.limited {
+		if b := t.budget[c]; b == nil || (b.Count >= 0 && b.Count < 2) || (b.Amount >= 0 && b.Amount < 10_000) {
+			low = append(low, c)
+		}
+	}
+	t.mu.Unlock()
+	for _, c := range low {
+		if err := t.grant(ctx, c); err != nil {
+			// As the agent: a failed top-up leaves the sale to what is
+			// left (the campaign then does not apply); it is counted.
+			t.count(&t.errors)
+			t.f.log.Warn("fleet: allowance", "agent", t.cred.Agent, "err", err)
+		}
+	}
+	rs, err := t.decide(time.Now())
+	if err != nil || len(rs) == 0 {
+		return 0, err
+	}
+	return len(rs), t.publishBatch(rs, true)
+}
+
+// decide evaluates a random basket and returns its facts, seqs assigned.
+func (t *till) decide(now time.Time) ([]protocol.Redemption, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cat := t.f.rulesFor(t.version)
+	if cat == nil {
+		return nil, fmt.Errorf("no rules for version %d", t.version)
+	}
+	n := t.sales + 1
+	o := protocol.Order{ID: fmt.Sprintf("o-%d", n), Currency: Currency}
+	for range 1 + t.rnd.IntN(3) {
+		k := t.rnd.IntN(50)
+		o.Lines = append(o.Lines, protocol.Line{SKU: fmt.Sprintf("sku-%02d", k), Category: fmt.Sprintf("cat-%d", k%7),
+			Quantity: 1 + t.rnd.Int64N(3), UnitPrice: 199 + t.rnd.Int64N(4800)})
+	}
+	req := rules.Request{Tenant: t.cred.Tenant, Order: o, Store: t.store, Now: now, Budgets: map[protocol.CampaignID]rules.Budget{}}
+	if t.rnd.IntN(2) == 0 {
+		req.Customer = &protocol.Customer{ID: protocol.CustomerID(fmt.Sprintf("cust-%d", t.rnd.IntN(t.f.opts.Customers)))}
+	}
+	if t.codeCamp != "" && t.rnd.IntN(2) == 0 {
+		req.Redeemables = []rules.Redeemable{{Kind: rules.RedeemCode, Code: Code, Campaign: t.codeCamp}}
+	}
+	for _, c := range t.limited {
+		if b := t.budget[c]; b != nil {
+			req.Budgets[c] = *b
+		}
+	}
+	d := rules.Evaluate(cat, req)
+	if d.Error != nil {
+		return nil, d.Error
+	}
+	sale := saleOf(cat, req)
+	base := protocol.Redemption{Tenant: t.cred.Tenant, Store: t.store.ID, TxnID: fmt.Sprintf("txn-%d", n), OrderID: o.ID, Currency: o.Currency,
+		OrderTot: o.Subtotal(), HLC: uint64(now.UnixMilli()) << 16, Snapshot: t.version, Sale: sale}
+	if req.Customer != nil {
+		base.Customer = req.Customer.ID
+	}
+	var rs []protocol.Redemption
+	for _, res := range d.Results {
+		if !res.Applied {
+			continue
+		}
+		r := base
+		r.Kind, r.Campaign, r.Code = protocol.KindRedeem, res.Campaign, res.Code
+		r.Discount, r.Spend = res.Discount+res.ShippingDiscount, res.Spend
+		if res.PointsBurned > 0 {
+			r.Points = -res.PointsBurned
+		}
+		if b := t.budget[res.Campaign]; b != nil {
+			if b.Count > 0 {
+				b.Count--
+			}
+			if b.Amount > 0 {
+				b.Amount = max(0, b.Amount-r.Discount)
+			}
+		}
+		rs = append(rs, r)
+	}
+	for _, e := range d.Earnings {
+		if e.Points > 0 {
+			r := base
+			r.Kind, r.Campaign, r.Points = protocol.KindEarn, e.Campaign, e.Points
+			rs = append(rs, r)
+		}
+	}
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	t.sales++
+	for i := range rs {
+		t.seq++
+		rs[i].ID = protocol.RedemptionID{Agent: t.cred.Agent, Seq: t.seq}
+		t.pending[t.seq] = &sentFact{r: rs[i], at: now}
+	}
+	if t.f.opts.Record {
+		t.log = append(t.log, slices.Clone(rs))
+	}
+	return rs, nil
+}
+
+// saleOf is agent.saleOf: what the hub needs to re-run the decision.
+func saleOf(cat *rules.Catalog, req rules.Request) *protocol.Sale {
+	o := cat.CompactOrder(req.Order)
+	s := &protocol.Sale{Lines: o.Lines, Shipping: o.Shipping, Customer: req.Customer, At: req.Now.UnixMilli()}
+	for _, r := range req.Redeemables {
+		s.Presented = append(s.Presented, protocol.Presented{Kind: protocol.PresentedCode, Code: r.Code, Amount: r.Amount})
+	}
+	for id, b := range req.Budgets {
+		s.Budgets = append(s.Budgets, protocol.SaleBudget{Campaign: id, Count: b.Count, Amount: b.Amount})
+	}
+	slices.SortFunc(s.Budgets, func(a, b protocol.SaleBudget) int { return strings.Compare(string(a.Campaign), string(b.Campaign)) })
+	return s
+}
+
+// publishBatch publishes rs as one Batch message.
+func (t *till) publishBatch(rs []protocol.Redemption, first bool) error {
+	t.pmu.Lock()
+	defer t.pmu.Unlock()
+	err := t.publish(protocol.MsgBatch, protocol.Batch{Redemptions: rs})
+	t.mu.Lock()
+	if err != nil {
+		t.errors++
+	} else if first {
+		t.messages++
+	} else {
+		t.republish += int64(len(rs))
+	}
+	t.mu.Unlock()
+	return err
+}
+
+func (t *till) publish(typ protocol.MsgType, body any) error {
+	id := strconv.FormatInt(time.Now().UnixNano(), 36)
+	b, err := protocol.EncodeMessage(typ, t.cred.Tenant, t.cred.Agent, id, time.Now().UnixMicro(), body)
+	if err != nil {
+		return err
+	}
+	tok := t.mq.Publish(protocol.UpTopic(t.cred.Tenant, t.cred.Agent), 1, false, b)
+	if !tok.WaitTimeout(publishTimeout) {
+		return fmt.Errorf("publish %s: timeout", typ)
+	}
+	return tok.Error()
+}
+
+func (t *till) heartbeat() {
+	t.mu.Lock()
+	st := protocol.AgentState{SnapshotVersion: t.version, LastSeq: t.seq, OutboxDepth: int64(len(t.pending)), HLC: uint64(time.Now().UnixMilli()) << 16}
+	t.mu.Unlock()
+	t.pmu.Lock()
+	err := t.publish(protocol.MsgAgentState, st)
+	t.pmu.Unlock()
+	if err != nil {
+		t.count(&t.errors)
+		return
+	}
+	t.count(&t.heartbeats)
+}
+
+// checkResend republishes everything unacknowledged when nothing was
+// acknowledged for ResendAfter (the agent's ResendAfter).
+func (t *till) checkResend() {
+	t.mu.Lock()
+	var oldest time.Time
+	for _, sf := range t.pending {
+		if oldest.IsZero() || sf.at.Before(oldest) {
+			oldest = sf.at
+		}
+	}
+	stale := !oldest.IsZero() && time.Since(oldest) > t.f.opts.ResendAfter && time.Since(t.lastAck) > t.f.opts.ResendAfter
+	t.mu.Unlock()
+	if stale {
+		t.republishRange(1, 0)
+	}
+}
+
+// republishRange publishes again the pending facts from..to (to 0: all).
+func (t *till) republishRange(from, to uint64) {
+	t.mu.Lock()
+	var rs []protocol.Redemption
+	for seq, sf := range t.pending {
+		if seq >= from && (to == 0 || seq <= to) {
+			rs = append(rs, sf.r)
+		}
+	}
+	t.mu.Unlock()
+	slices.SortFunc(rs, func(a, b protocol.Redemption) int { return int(a.ID.Seq - b.ID.Seq) })
+	for len(rs) > 0 {
+		n := min(len(rs), protocol.DefaultBatchSize)
+		if err := t.publishBatch(rs[:n], false); err != nil {
+			return
+		}
+		rs = rs[n:]
+	}
+}
+
+// do sends an agent request with the agent's retry policy
+// (agent/sync: retryablehttp with jittered backoff): 429 and 5xx answers
+// and transport errors are retried up to 5 times, each retry counted in
+// Stats.HTTPRetries. It returns the final answer's status and body.
+func (t *till) do(ctx context.Context, method, path string, body []byte, hdr map[string]string) (*http.Response, []byte, error) {
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			t.count(&t.httpRetries)
+			t.mu.Lock()
+			d := time.Duration(float64(200*time.Millisecond<<min(attempt-1, 5)) * (0.5 + t.rnd.Float64()))
+			t.mu.Unlock()
+			if err := sleepCtx(ctx, d); err != nil {
+				return nil, nil, err
+			}
+		}
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, t.f.opts.HubURL+path, rd)
+		if err != nil {
+			return nil, nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+t.cred.Secret)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := t.f.http.Do(req)
+		if err == nil {
+			b, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if rerr == nil && resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500 {
+				return resp, b, nil
+			}
+			err = rerr
+			if err == nil {
+				err = fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(b))
+			}
+		}
+		lastErr = err
+		if attempt == 5 || ctx.Err() != nil {
+			return nil, nil, lastErr
+		}
+	}
+}
+
+// fetch gets the till's snapshot as the agent does: a delta since its
+// version with If-None-Match, or a full one (full, or when the fleet does
+// not know the delta's rules yet).
+func (t *till) fetch(ctx context.Context, full bool) error {
+	t.mu.Lock()
+	since, etag := t.version, t.etag
+	t.mu.Unlock()
+	if full {
+		since, etag = 0, ""
+	}
+	hdr := map[string]string{"Accept": "application/cbor"}
+	if etag != "" {
+		hdr["If-None-Match"] = etag
+	}
+	resp, body, err := t.do(ctx, http.MethodGet, pathSnapshot+"?since="+strconv.FormatUint(since, 10), nil, hdr)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	switch resp.StatusCode {
+	case http.StatusNotModified:
+		t.mu.Lock()
+		t.notMod++
+		t.mu.Unlock()
+		return nil
+	case http.StatusOK:
+	default:
+		return fmt.Errorf("snapshot: %s: %s", resp.Status, bytes.TrimSpace(body))
+	}
+	snap, err := snapshot.Decode(body)
+	if err != nil {
+		return err
+	}
+	if !snap.IsDelta() {
+		if err := t.f.learnRules(snap.Version, snap.Campaigns); err != nil {
+			return err
+		}
+	} else if t.f.rulesFor(snap.Version) == nil {
+		return t.fetch(ctx, true)
+	}
+	st, err := rules.NewStore(snap.Store.ID, snap.Store.Region, snap.Store.TimeZone)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.fetches++
+	if snap.Version < t.version {
+		return nil // an older answer overtaken by a newer one
+	}
+	t.version, t.etag, t.store = snap.Version, resp.Header.Get("ETag"), st
+	if n := len(t.fetchSeen); n == 0 || snap.Version > t.fetchSeen[n-1].v {
+		t.fetchSeen = append(t.fetchSeen, verAt{snap.Version, now})
+	}
+	if !snap.IsDelta() {
+		t.codeCamp = ""
+		id := snap.LookupID(Code)
+		for _, c := range snap.Codes {
+			if c.Code == id {
+				t.codeCamp = c.Campaign
+			}
+		}
+		t.limited = t.limited[:0]
+		for _, c := range snap.Campaigns {
+			if c.Status == rules.StatusActive && (c.Limits.MaxRedemptions > 0 || c.Limits.MaxDiscount > 0) {
+				t.limited = append(t.limited, c.ID)
+			}
+		}
+	}
+	return nil
+}
+
+// grant requests an allowance of campaign and adds it to the till's.
+func (t *till) grant(ctx context.Context, campaign protocol.CampaignID) error {
+	in, _ := json.Marshal(map[string]any{"campaign": campaign})
+	resp, body, err := t.do(ctx, http.MethodPost, pathAllowance, in, map[string]string{"Content-Type": "application/json"})
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("allowance: %s: %s", resp.Status, bytes.TrimSpace(body))
+	}
+	var a protocol.Allowance
+	if err := json.Unmarshal(body, &a); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.grants++
+	b := t.budget[campaign]
+	if b == nil {
+		b = &rules.Budget{}
+		t.budget[campaign] = b
+	}
+	add := func(have *int64, n int64) {
+		if n < 0 || *have < 0 {
+			*have = -1
+			return
+		}
+		*have += n
+	}
+	add(&b.Count, a.Count)
+	add(&b.Amount, a.Amount)
+	return nil
+}
+
+// nopStore keeps no in-flight MQTT state, as agent/sync's: the facts
+// themselves are what the till resends.
+type nopStore struct{}
+
+func (nopStore) Open()                             {}
+func (nopStore) Put(string, packets.ControlPacket) {}
+func (nopStore) Get(string) packets.ControlPacket  { return nil }
+func (nopStore) All() []string                     { return nil }
+func (nopStore) Del(string)                        {}
+func (nopStore) Close()                            {}
+func (nopStore) Reset()                            {}
