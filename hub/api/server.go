@@ -238,8 +238,11 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Serve answers requests on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+// Serve answers requests on ln until Shutdown. Running out of file
+// descriptors does not stop it: it waits until a connection closes.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.app.Listener(patientListener{Listener: ln, log: s.cfg.Logger})
+}
 
 // Shutdown stops accepting connections and waits for open requests.
 func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
