@@ -287,7 +287,26 @@ func (b *Broker) Stats() Stats {
 }
 
 // Close stops the broker and disconnects every client.
-func (b *Broker) Close() error { return b.srv.Close() }
+//
+// It closes the listeners and their clients itself before mochi's Close:
+// mochi v2.7.9 closes a listener's clients through Clients.GetByListener,
+// which takes the clients' read lock twice (it calls Len inside), so a
+// client leaving at that moment (Clients.Delete waiting for the write
+// lock) deadlocks the close (seen in agent/sync's tests on a clean clone).
+// closeClients takes the read lock once; CloseAll then waits for every
+// client goroutine, and mochi's own pass finds its listeners closed.
+func (b *Broker) Close() error {
+	b.srv.Listeners.CloseAll(b.closeClients)
+	return b.srv.Close()
+}
+
+func (b *Broker) closeClients(listener string) {
+	for _, cl := range b.srv.Clients.GetAll() {
+		if cl.Net.Listener == listener && !cl.Closed() {
+			_ = b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	}
+}
 
 // hook is the broker's auth, ACL and drop-counting hook.
 type hook struct {
