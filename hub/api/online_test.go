@@ -395,6 +395,11 @@ func TestAgentSnapshot(t *testing.T) {
 	t.Run("ErrSince", func(t *testing.T) {
 		e.wantErr(e.do("GET", "/v1/agent/snapshot?since=abc", e.agent, nil), 400, protocol.CodeInvalidInput, "since")
 	})
+	t.Run("ErrUses", func(t *testing.T) {
+		for _, q := range []string{"uses=abc", "uses=-1", "uses=99999999999999999999"} {
+			e.wantErr(e.do("GET", "/v1/agent/snapshot?since=1&"+q, e.agent, nil), 400, protocol.CodeInvalidInput, "uses")
+		}
+	})
 	t.Run("ErrNotAgent", func(t *testing.T) {
 		e.wantErr(e.do("GET", "/v1/agent/snapshot", e.keys[catalog.RoleAdmin], nil), 403, protocol.CodeForbidden, "")
 	})
