@@ -11,7 +11,7 @@
 // Offline, the agent stays inside its allowances (escrowed budget slices)
 // and its offline risk envelope, and refuses everything once its snapshot
 // is older than the envelope allows. Syncing with the hub is the job of
-// agent/sync, which talks to the Agent through small interfaces.
+// agent/uplink, which talks to the Agent through small interfaces.
 package agent
 
 import (
@@ -50,7 +50,7 @@ const DefaultLowWater = 0.25
 const DefaultAllowanceWait = 2 * time.Second
 
 // Link is the agent's view of its connection to the hub, implemented by
-// agent/sync. A nil Link means offline.
+// agent/uplink. A nil Link means offline.
 type Link interface {
 	// Online reports whether the hub is reachable right now.
 	Online() bool

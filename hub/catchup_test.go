@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/punchcard/punchcard/agent"
-	agentsync "github.com/punchcard/punchcard/agent/sync"
+	"github.com/punchcard/punchcard/agent/uplink"
 	"github.com/punchcard/punchcard/hub"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
@@ -185,12 +185,12 @@ func tillWithBacklog(tb testing.TB, facts []protocol.Redemption) string {
 // drainer is a till with a backlog, syncing with a hub.
 type drainer struct {
 	db     *agentdb.DB
-	client *agentsync.Client
+	client *uplink.Client
 }
 
 // startDrain opens the till at path and starts its real sync client
 // against h, through the hub's embedded broker, with its own credentials.
-func startDrain(tb testing.TB, h *hub.Hub, path, secret string, tweak func(*agentsync.Options)) *drainer {
+func startDrain(tb testing.TB, h *hub.Hub, path, secret string, tweak func(*uplink.Options)) *drainer {
 	tb.Helper()
 	ctx := context.Background()
 	db, err := agentdb.Open(ctx, path, agentdb.Options{})
@@ -207,12 +207,12 @@ func startDrain(tb testing.TB, h *hub.Hub, path, secret string, tweak func(*agen
 	if err != nil {
 		tb.Fatal(err)
 	}
-	opts := agentsync.Options{Tenant: "acme", Agent: catchupTill, BrokerURL: h.Broker.URL(), HubURL: "http://" + h.HTTPAddr(),
+	opts := uplink.Options{Tenant: "acme", Agent: catchupTill, BrokerURL: h.Broker.URL(), HubURL: "http://" + h.HTTPAddr(),
 		Secret: secret, HubKey: hubKey, HTTPRetries: 1, Logger: quiet}
 	if tweak != nil {
 		tweak(&opts)
 	}
-	c, err := agentsync.New(opts, a, db)
+	c, err := uplink.New(opts, a, db)
 	if err != nil {
 		db.Close()
 		tb.Fatal(err)
@@ -327,7 +327,7 @@ func TestCatchUpLosses(t *testing.T) {
 	// the client's goroutines.
 	var mu gosync.Mutex
 	lost := map[uint64]bool{1001: true, n - 99: true}
-	faults := agentsync.Faults{DropPublish: func(first uint64) bool {
+	faults := uplink.Faults{DropPublish: func(first uint64) bool {
 		mu.Lock()
 		defer mu.Unlock()
 		if lost[first] {
@@ -343,7 +343,7 @@ func TestCatchUpLosses(t *testing.T) {
 		}
 		return false
 	}}
-	d := startDrain(t, h, path, secret, func(o *agentsync.Options) { o.BatchSize, o.Window, o.Faults = 100, 8, faults })
+	d := startDrain(t, h, path, secret, func(o *uplink.Options) { o.BatchSize, o.Window, o.Faults = 100, 8, faults })
 	d.drained(t, h, n)
 	checkAppliedOnce(t, h, n)
 	work := h.Ingest.Stats().Redemptions
@@ -359,7 +359,7 @@ func TestCatchUpLosses(t *testing.T) {
 
 // BenchmarkCatchUp drains one till's backlog of PUNCHCARD_CATCHUP facts
 // (default 50,000; make bench-catchup sets 1,000,000) with a window of
-// PUNCHCARD_CATCHUP_WINDOW batches (default agentsync.DefaultWindow) end to end: the real
+// PUNCHCARD_CATCHUP_WINDOW batches (default uplink.DefaultWindow) end to end: the real
 // sync client, the embedded broker, the hub's ingest and ledger with the
 // re-derivation of every fact. One op is one whole drain. Same run
 // baseline: the same facts applied directly with Ledger.ApplyBatches on a
@@ -375,7 +375,7 @@ func BenchmarkCatchUp(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	window := agentsync.DefaultWindow
+	window := uplink.DefaultWindow
 	if s := os.Getenv("PUNCHCARD_CATCHUP_WINDOW"); s != "" {
 		var err error
 		if window, err = strconv.Atoi(s); err != nil {
@@ -391,7 +391,7 @@ func BenchmarkCatchUp(b *testing.B) {
 		path := tillWithBacklog(b, facts)
 		b.StartTimer()
 		t0 := time.Now()
-		d := startDrain(b, h, path, secret, func(o *agentsync.Options) { o.Window = window })
+		d := startDrain(b, h, path, secret, func(o *uplink.Options) { o.Window = window })
 		d.drained(b, h, n)
 		el := time.Since(t0)
 		b.StopTimer()

@@ -344,7 +344,7 @@ func (h *Hub) Close() error {
 // their retained snapshot topics, after a change through the API. Only a
 // new catalog version is announced: code uses and gift card spending
 // (ingested batches, online redemptions) are not, because the agents pick
-// them up as small increments on their own schedule (agent/sync's
+// them up as small increments on their own schedule (agent/uplink's
 // UsesEvery poll, a delta of the codes changed since the agent's
 // position). Announcing them made every till of the tenant refetch every
 // AnnounceInterval under load; and the one decision they matter for, a

@@ -93,7 +93,7 @@ func TestHub(t *testing.T) {
 	}
 	defer c.Disconnect(100)
 	// The agent verifies every down message against the key registration
-	// gave it, as agent/sync does.
+	// gave it, as agent/uplink does.
 	pub, err := h.Catalog.HubPublicKey(ctx)
 	if err != nil {
 		t.Fatal(err)

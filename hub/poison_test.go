@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/punchcard/punchcard/agent"
-	agentsync "github.com/punchcard/punchcard/agent/sync"
+	"github.com/punchcard/punchcard/agent/uplink"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/store"
@@ -111,7 +111,7 @@ func TestPoisonFactDoesNotStallTill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := agentsync.New(agentsync.Options{Tenant: "acme", Agent: "till-1", BrokerURL: h.Broker.URL(), HubURL: "http://" + h.HTTPAddr(),
+	c, err := uplink.New(uplink.Options{Tenant: "acme", Agent: "till-1", BrokerURL: h.Broker.URL(), HubURL: "http://" + h.HTTPAddr(),
 		Secret: secret, HubKey: hubKey, FlushEvery: 20 * time.Millisecond, ResendAfter: 500 * time.Millisecond, HTTPRetries: 1, Logger: quiet}, a, db)
 	if err != nil {
 		t.Fatal(err)

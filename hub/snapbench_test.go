@@ -20,7 +20,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/punchcard/punchcard/agent"
-	agentsync "github.com/punchcard/punchcard/agent/sync"
+	"github.com/punchcard/punchcard/agent/uplink"
 	"github.com/punchcard/punchcard/hub"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/codes"
@@ -153,8 +153,8 @@ func BenchmarkTillOnlineVsOffline(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		connect := func() *agentsync.Client {
-			cl, err := agentsync.New(agentsync.Options{Tenant: "acme", Agent: "till-0", BrokerURL: h.Broker.URL(), HubURL: h.HTTPURL(),
+		connect := func() *uplink.Client {
+			cl, err := uplink.New(uplink.Options{Tenant: "acme", Agent: "till-0", BrokerURL: h.Broker.URL(), HubURL: h.HTTPURL(),
 				Secret: secrets[0], HubKey: hubKey, Logger: slog.New(countHandler{&fetches})}, a, db)
 			if err != nil {
 				b.Fatal(err)

@@ -16,7 +16,7 @@ import (
 
 	"github.com/punchcard/punchcard/agent"
 	"github.com/punchcard/punchcard/agent/agenttest"
-	"github.com/punchcard/punchcard/agent/sync/synctest"
+	"github.com/punchcard/punchcard/agent/uplink/mqtttest"
 )
 
 // peakRSS is the process's peak resident set size (VmHWM) in MB.
@@ -42,8 +42,8 @@ func peakRSS(b *testing.B, pid int) float64 {
 // latency and the process's peak RSS.
 func BenchmarkProcess(b *testing.B) {
 	bin := buildAgent(b)
-	brokerURL := synctest.Embedded(b, "127.0.0.1:0").URL()
-	hub := synctest.StartHub(b, agenttest.Tenant, brokerURL)
+	brokerURL := mqtttest.Embedded(b, "127.0.0.1:0").URL()
+	hub := mqtttest.StartHub(b, agenttest.Tenant, brokerURL)
 	const codes = 100_000
 	hub.SetSnapshot(b, agenttest.Large(1000, codes))
 	p := startProc(b, bin, b.TempDir(), brokerURL, hub.URL)

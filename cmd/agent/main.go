@@ -26,7 +26,7 @@ import (
 	"time"
 
 	"github.com/punchcard/punchcard/agent"
-	agentsync "github.com/punchcard/punchcard/agent/sync"
+	"github.com/punchcard/punchcard/agent/uplink"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/tlsconf"
 	"github.com/punchcard/punchcard/store/agentdb"
@@ -114,7 +114,7 @@ type Config struct {
 	// replaces it.
 	HubCertSHA256 []string
 	// SyncWindow is the most batches in flight to the hub
-	// (PUNCHCARD_SYNC_WINDOW), default agentsync.DefaultWindow.
+	// (PUNCHCARD_SYNC_WINDOW), default uplink.DefaultWindow.
 	SyncWindow int
 }
 
@@ -125,7 +125,7 @@ type Main struct {
 
 	db     *agentdb.DB
 	agent  *agent.Agent
-	sync   *agentsync.Client
+	sync   *uplink.Client
 	ln     net.Listener
 	server *http.Server
 	done   chan error
@@ -321,7 +321,7 @@ func (m *Main) Run(ctx context.Context) error {
 				log.Warn("agent: SENDS ITS SECRET IN CLEAR: the hub is reached without TLS beyond loopback; use https:// and ssl:// (docs/agent.md)", "url", u)
 			}
 		}
-		s, err := agentsync.New(agentsync.Options{Tenant: a.Tenant, Agent: a.ID, BrokerURL: c.MQTTURL, HubURL: strings.TrimRight(c.HubURL, "/"),
+		s, err := uplink.New(uplink.Options{Tenant: a.Tenant, Agent: a.ID, BrokerURL: c.MQTTURL, HubURL: strings.TrimRight(c.HubURL, "/"),
 			Secret: c.Secret, HubKey: hubKey, Logger: log, TLS: tc, Window: c.SyncWindow}, a, db)
 		if err != nil {
 			return err

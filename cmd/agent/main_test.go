@@ -21,7 +21,7 @@ import (
 
 	"github.com/punchcard/punchcard/agent"
 	"github.com/punchcard/punchcard/agent/agenttest"
-	"github.com/punchcard/punchcard/agent/sync/synctest"
+	"github.com/punchcard/punchcard/agent/uplink/mqtttest"
 	"github.com/punchcard/punchcard/hub/broker"
 	"github.com/punchcard/punchcard/hub/ingest"
 	"github.com/punchcard/punchcard/protocol"
@@ -29,7 +29,7 @@ import (
 )
 
 func TestParseFlags(t *testing.T) {
-	hubKey := protocol.FormatHubKey(synctest.HubPublicKey)
+	hubKey := protocol.FormatHubKey(mqtttest.HubPublicKey)
 	env := map[string]string{"PUNCHCARD_TENANT": "acme", "PUNCHCARD_AGENT": "till-1", "PUNCHCARD_LISTEN": "127.0.0.1:9999"}
 	getenv := func(k string) string { return env[k] }
 	t.Run("OK", func(t *testing.T) {
@@ -167,7 +167,7 @@ func (p *proc) do(method, path string, body io.Reader) (*http.Response, error) {
 
 func startProc(t testing.TB, bin, dataDir, brokerURL, hubURL string) *proc {
 	t.Helper()
-	return startProcAs(t, bin, dataDir, brokerURL, hubURL, synctest.AgentSecret, protocol.FormatHubKey(synctest.HubPublicKey))
+	return startProcAs(t, bin, dataDir, brokerURL, hubURL, mqtttest.AgentSecret, protocol.FormatHubKey(mqtttest.HubPublicKey))
 }
 
 func startProcAs(t testing.TB, bin, dataDir, brokerURL, hubURL, secret, hubKey string) *proc {
@@ -277,10 +277,10 @@ func TestKillAgent(t *testing.T) {
 	}
 	bin := buildAgent(t)
 	t.Run("Embedded", func(t *testing.T) {
-		killAgent(t, bin, synctest.Embedded(t, "127.0.0.1:0").URL())
+		killAgent(t, bin, mqtttest.Embedded(t, "127.0.0.1:0").URL())
 	})
 	t.Run("Mosquitto", func(t *testing.T) {
-		killAgent(t, bin, synctest.Mosquitto(t))
+		killAgent(t, bin, mqtttest.Mosquitto(t))
 	})
 }
 
@@ -291,13 +291,13 @@ func killAgent(t *testing.T, bin, brokerURL string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { led.Close() })
-	in, err := ingest.New(led, ingest.Options{BrokerURL: brokerURL, SigningKey: synctest.HubKey, Username: broker.DefaultHubUsername, Password: synctest.HubSecret,
+	in, err := ingest.New(led, ingest.Options{BrokerURL: brokerURL, SigningKey: mqtttest.HubKey, Username: broker.DefaultHubUsername, Password: mqtttest.HubSecret,
 		ClientID: fmt.Sprintf("punchcard-hub-%d", rand.Int64())})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { in.Close() })
-	hub := synctest.StartHTTP(t, agenttest.Tenant)
+	hub := mqtttest.StartHTTP(t, agenttest.Tenant)
 	hub.SetSnapshot(t, agenttest.Small(1, -1))
 	start := func(dataDir string) *proc { return startProc(t, bin, dataDir, brokerURL, hub.URL) }
 	acked, kills := streamWithKills(t, start, agenttest.CodeSummer, 5)

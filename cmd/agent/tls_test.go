@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/punchcard/punchcard/agent/agenttest"
-	"github.com/punchcard/punchcard/agent/sync/synctest"
+	"github.com/punchcard/punchcard/agent/uplink/mqtttest"
 	"github.com/punchcard/punchcard/hub"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/tlsconf"
@@ -179,7 +179,7 @@ func TestTLS(t *testing.T) {
 func TestParseFlagsTLS(t *testing.T) {
 	env := func(k string) string {
 		return map[string]string{"PUNCHCARD_TENANT": "acme", "PUNCHCARD_AGENT": "till-1", "PUNCHCARD_SECRET": "s",
-			"PUNCHCARD_HUB_KEY": protocol.FormatHubKey(synctest.HubPublicKey)}[k]
+			"PUNCHCARD_HUB_KEY": protocol.FormatHubKey(mqtttest.HubPublicKey)}[k]
 	}
 	t.Run("OK", func(t *testing.T) {
 		m := NewMain()

@@ -125,7 +125,7 @@ func ParseFleetFlags(args []string, stderr io.Writer) (fleet.BenchOptions, error
 	fs.DurationVar(&o.Warmup, "warmup", o.Warmup, "load before latencies count")
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "measured load; the campaign changes in its middle")
 	fs.DurationVar(&o.Settle, "settle", o.Settle, "longest wait for every till to get the new rules")
-	fetch := fs.String("fetch", string(fleet.FetchAgent), "when tills fetch snapshots: agent (as agent/sync), version (newer versions only) or none")
+	fetch := fs.String("fetch", string(fleet.FetchAgent), "when tills fetch snapshots: agent (as agent/uplink), version (newer versions only) or none")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

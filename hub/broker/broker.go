@@ -73,7 +73,7 @@ const (
 	// The hub's subscriber takes every till's burst, but it reads into its
 	// own queues (ingest.Options.QueueSize, twice) before this one fills;
 	// a message dropped beyond that is one the till publishes again when
-	// the hub's Ack does not come (agent/sync's retransmission timeout).
+	// the hub's Ack does not come (agent/uplink's retransmission timeout).
 	DefaultMaxPendingWrites = 1024
 	// DefaultMaxInflight is the QoS 1/2 messages in flight per client
 	// (mochi's MaximumInflight and ReceiveMaximum): the MQTT maximum, as a
@@ -292,7 +292,7 @@ func (b *Broker) Stats() Stats {
 // mochi v2.7.9 closes a listener's clients through Clients.GetByListener,
 // which takes the clients' read lock twice (it calls Len inside), so a
 // client leaving at that moment (Clients.Delete waiting for the write
-// lock) deadlocks the close (seen in agent/sync's tests on a clean clone).
+// lock) deadlocks the close (seen in agent/uplink's tests on a clean clone).
 // closeClients takes the read lock once; CloseAll then waits for every
 // client goroutine, and mochi's own pass finds its listeners closed.
 func (b *Broker) Close() error {

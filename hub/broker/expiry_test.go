@@ -41,7 +41,7 @@ func startQuiet(tb testing.TB, opts broker.Options) *broker.Broker {
 	return b
 }
 
-// tillSession connects as a till with a persistent session (as agent/sync
+// tillSession connects as a till with a persistent session (as agent/uplink
 // does) and subscribes to its down and snapshot topics, counting what it
 // receives.
 func tillSession(tb testing.TB, b *broker.Broker, agent protocol.AgentID, got *atomic.Int64) paho.Client {
@@ -127,7 +127,7 @@ func TestOfflineQueueExpires(t *testing.T) {
 }
 
 // connectIdle connects n idle tills (persistent sessions, subscribed like
-// agent/sync) from this process.
+// agent/uplink) from this process.
 func connectIdle(tb testing.TB, b *broker.Broker, n int) []paho.Client {
 	tb.Helper()
 	cs := make([]paho.Client, 0, n)

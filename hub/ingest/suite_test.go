@@ -18,7 +18,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/fxamacker/cbor/v2"
 
-	"github.com/punchcard/punchcard/agent/sync/synctest"
+	"github.com/punchcard/punchcard/agent/uplink/mqtttest"
 	"github.com/punchcard/punchcard/hub/broker"
 	"github.com/punchcard/punchcard/hub/ingest"
 	"github.com/punchcard/punchcard/protocol"
@@ -122,7 +122,7 @@ func startMosquitto(tb testing.TB) brokerEnv {
 	// Mosquitto cannot bind port 0 and report it: StartMosquitto proves
 	// from Mosquitto's own log that it bound the port it was given, and
 	// tries another when the port was taken meanwhile.
-	addr := synctest.StartMosquitto(tb, func(port int) string { return fmt.Sprintf(mosquittoConf, port, pw, acl) })
+	addr := mqtttest.StartMosquitto(tb, func(port int) string { return fmt.Sprintf(mosquittoConf, port, pw, acl) })
 	return brokerEnv{url: "tcp://" + addr, hubUser: broker.DefaultHubUsername, hubPass: "hub-pass", agentPwd: agentPassword}
 }
 

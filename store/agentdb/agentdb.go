@@ -21,8 +21,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/punchcard/punchcard/agent/hlc"
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/hlc"
 	"github.com/punchcard/punchcard/store"
 )
 

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/punchcard/punchcard/agent/hlc"
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/hlc"
 )
 
 // The till's disk stays bounded: the WAL is emptied past WALLimit, the

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/punchcard/punchcard/agent/hlc"
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/chaos"
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/netcut"
+	"github.com/punchcard/punchcard/protocol/hlc"
 	"github.com/punchcard/punchcard/store/ledger"
 )
 

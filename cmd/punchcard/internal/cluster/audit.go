@@ -51,7 +51,7 @@ type Entry struct {
 	Points   int64
 	Offline  bool
 	Sign     int64
-	HLC      uint64 // the agent's hybrid logical clock stamp (agent/hlc)
+	HLC      uint64 // the agent's hybrid logical clock stamp (protocol/hlc)
 }
 
 // Entries returns every redemption fact of a tenant (allowance movements

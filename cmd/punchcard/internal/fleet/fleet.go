@@ -48,18 +48,18 @@ type FetchMode string
 
 // Fetch modes.
 const (
-	FetchAgent   FetchMode = "agent"   // as agent/sync: on every announcement whose version or ETag differs
+	FetchAgent   FetchMode = "agent"   // as agent/uplink: on every announcement whose version or ETag differs
 	FetchVersion FetchMode = "version" // only when the announced version is newer
 	FetchNone    FetchMode = "none"    // never (announcements are only recorded)
 )
 
 // Defaults.
 const (
-	DefaultHeartbeat   = 30 * time.Second // agent/sync.DefaultHeartbeatEvery
+	DefaultHeartbeat   = 30 * time.Second // agent/uplink.DefaultHeartbeatEvery
 	DefaultResendAfter = 10 * time.Second
 	DefaultConnects    = 32
 	DefaultCustomers   = 2000
-	DefaultKeepAlive   = 15 * time.Second // as agent/sync
+	DefaultKeepAlive   = 15 * time.Second // as agent/uplink
 )
 
 // Options configure a Fleet.

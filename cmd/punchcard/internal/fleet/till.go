@@ -23,7 +23,7 @@ import (
 	"github.com/punchcard/punchcard/protocol/snapshot"
 )
 
-// The agent's HTTP paths (agent/sync.PathSnapshot, PathAllowance).
+// The agent's HTTP paths (agent/uplink.PathSnapshot, PathAllowance).
 const (
 	pathSnapshot  = "/v1/agent/snapshot"
 	pathAllowance = "/v1/agent/allowances"
@@ -522,7 +522,7 @@ func (t *till) republishRange(from, to uint64) {
 }
 
 // do sends an agent request with the agent's retry policy
-// (agent/sync: retryablehttp with jittered backoff): 429 and 5xx answers
+// (agent/uplink: retryablehttp with jittered backoff): 429 and 5xx answers
 // and transport errors are retried up to 5 times, each retry counted in
 // Stats.HTTPRetries. It returns the final answer's status and body.
 func (t *till) do(ctx context.Context, method, path string, body []byte, hdr map[string]string) (*http.Response, []byte, error) {
@@ -674,7 +674,7 @@ func (t *till) grant(ctx context.Context, campaign protocol.CampaignID) error {
 	return nil
 }
 
-// nopStore keeps no in-flight MQTT state, as agent/sync's: the facts
+// nopStore keeps no in-flight MQTT state, as agent/uplink's: the facts
 // themselves are what the till resends.
 type nopStore struct{}
 

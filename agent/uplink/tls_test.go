@@ -1,4 +1,4 @@
-package sync_test
+package uplink_test
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 
 	"github.com/punchcard/punchcard/agent"
 	"github.com/punchcard/punchcard/agent/agenttest"
-	agentsync "github.com/punchcard/punchcard/agent/sync"
-	"github.com/punchcard/punchcard/agent/sync/synctest"
+	"github.com/punchcard/punchcard/agent/uplink"
+	"github.com/punchcard/punchcard/agent/uplink/mqtttest"
 	"github.com/punchcard/punchcard/protocol/tlsconf"
 	"github.com/punchcard/punchcard/protocol/tlsconf/tlstest"
 	"github.com/punchcard/punchcard/store/agentdb"
@@ -26,7 +26,7 @@ func TestTLSHTTP(t *testing.T) {
 	var requests, withSecret atomic.Int64
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
-		if r.Header.Get("Authorization") == "Bearer "+synctest.AgentSecret {
+		if r.Header.Get("Authorization") == "Bearer "+mqtttest.AgentSecret {
 			withSecret.Add(1)
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -37,7 +37,7 @@ func TestTLSHTTP(t *testing.T) {
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 
-	client := func(t *testing.T, caFile string) *agentsync.Client {
+	client := func(t *testing.T, caFile string) *uplink.Client {
 		t.Helper()
 		ctx := context.Background()
 		db, err := agentdb.Open(ctx, filepath.Join(t.TempDir(), "agent.db"), agentdb.Options{})
@@ -54,8 +54,8 @@ func TestTLSHTTP(t *testing.T) {
 			t.Fatal(err)
 		}
 		// No broker: only the HTTP link is under test.
-		c, err := agentsync.New(agentsync.Options{Tenant: agenttest.Tenant, Agent: agenttest.Agent, BrokerURL: "ssl://127.0.0.1:1",
-			HubURL: srv.URL, Secret: synctest.AgentSecret, HubKey: synctest.HubPublicKey, HTTPRetries: 1, TLS: cfg}, a, db)
+		c, err := uplink.New(uplink.Options{Tenant: agenttest.Tenant, Agent: agenttest.Agent, BrokerURL: "ssl://127.0.0.1:1",
+			HubURL: srv.URL, Secret: mqtttest.AgentSecret, HubKey: mqtttest.HubPublicKey, HTTPRetries: 1, TLS: cfg}, a, db)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/punchcard/punchcard/agent/hlc"
+	"github.com/punchcard/punchcard/protocol/hlc"
 )
 
 type fakeWall struct{ t time.Time }

@@ -1,4 +1,4 @@
-package sync_test
+package uplink_test
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 
 	"github.com/punchcard/punchcard/agent"
 	"github.com/punchcard/punchcard/agent/agenttest"
-	agentsync "github.com/punchcard/punchcard/agent/sync"
-	"github.com/punchcard/punchcard/agent/sync/synctest"
+	"github.com/punchcard/punchcard/agent/uplink"
+	"github.com/punchcard/punchcard/agent/uplink/mqtttest"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/store/agentdb"
 )
@@ -19,7 +19,7 @@ import (
 type node struct {
 	a      *agent.Agent
 	db     *agentdb.DB
-	client *agentsync.Client
+	client *uplink.Client
 }
 
 func startAgent(t *testing.T, dir, brokerURL, hubURL string) *node {
@@ -33,8 +33,8 @@ func startAgent(t *testing.T, dir, brokerURL, hubURL string) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := agentsync.New(agentsync.Options{Tenant: agenttest.Tenant, Agent: agenttest.Agent, BrokerURL: brokerURL, HubURL: hubURL,
-		Secret: synctest.AgentSecret, HubKey: synctest.HubPublicKey, FlushEvery: 20 * time.Millisecond, ResendAfter: 500 * time.Millisecond, HTTPRetries: 1}, a, db)
+	c, err := uplink.New(uplink.Options{Tenant: agenttest.Tenant, Agent: agenttest.Agent, BrokerURL: brokerURL, HubURL: hubURL,
+		Secret: mqtttest.AgentSecret, HubKey: mqtttest.HubPublicKey, FlushEvery: 20 * time.Millisecond, ResendAfter: 500 * time.Millisecond, HTTPRetries: 1}, a, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func depth(t *testing.T, db *agentdb.DB) int64 {
 func suite(t *testing.T, newBroker func(t *testing.T) string) {
 	t.Run("OK", func(t *testing.T) {
 		url := newBroker(t)
-		hub := synctest.StartHub(t, agenttest.Tenant, url)
+		hub := mqtttest.StartHub(t, agenttest.Tenant, url)
 		hub.SetSnapshot(t, agenttest.Small(1, 1000))
 		n := startAgent(t, t.TempDir(), url, hub.URL)
 		eventually(t, "first snapshot", n.a.Synced)
@@ -114,7 +114,7 @@ func suite(t *testing.T, newBroker func(t *testing.T) string) {
 	})
 	t.Run("AckNotPuback", func(t *testing.T) {
 		url := newBroker(t)
-		hub := synctest.StartHub(t, agenttest.Tenant, url)
+		hub := mqtttest.StartHub(t, agenttest.Tenant, url)
 		hub.AckEnabled.Store(false)
 		hub.SetSnapshot(t, agenttest.Small(1, 1000))
 		n := startAgent(t, t.TempDir(), url, hub.URL)
@@ -133,7 +133,7 @@ func suite(t *testing.T, newBroker func(t *testing.T) string) {
 	})
 	t.Run("Resend", func(t *testing.T) {
 		url := newBroker(t)
-		hub := synctest.StartHub(t, agenttest.Tenant, url)
+		hub := mqtttest.StartHub(t, agenttest.Tenant, url)
 		hub.AckEnabled.Store(false)
 		hub.SetSnapshot(t, agenttest.Small(1, 1000))
 		n := startAgent(t, t.TempDir(), url, hub.URL)
@@ -147,14 +147,14 @@ func suite(t *testing.T, newBroker func(t *testing.T) string) {
 	t.Run("OfflineThenReconnect", func(t *testing.T) {
 		dir := t.TempDir()
 		url := newBroker(t)
-		hub := synctest.StartHub(t, agenttest.Tenant, url)
+		hub := mqtttest.StartHub(t, agenttest.Tenant, url)
 		hub.SetSnapshot(t, agenttest.Small(1, 1000))
 		n := startAgent(t, dir, url, hub.URL)
 		eventually(t, "first snapshot", n.a.Synced)
 		n.close()
 		// Restart with the hub unreachable: the stored snapshot serves.
-		dead := "tcp://" + synctest.FreeAddr(t)
-		n = startAgent(t, dir, dead, "http://"+synctest.FreeAddr(t))
+		dead := "tcp://" + mqtttest.FreeAddr(t)
+		n = startAgent(t, dir, dead, "http://"+mqtttest.FreeAddr(t))
 		if n.client.Online() || !n.a.Synced() {
 			t.Fatalf("online=%v synced=%v", n.client.Online(), n.a.Synced())
 		}
@@ -172,16 +172,16 @@ func suite(t *testing.T, newBroker func(t *testing.T) string) {
 }
 
 func TestEmbeddedBroker(t *testing.T) {
-	suite(t, func(t *testing.T) string { return synctest.Embedded(t, "127.0.0.1:0").URL() })
+	suite(t, func(t *testing.T) string { return mqtttest.Embedded(t, "127.0.0.1:0").URL() })
 }
 
 func TestMosquitto(t *testing.T) {
-	suite(t, func(t *testing.T) string { return synctest.Mosquitto(t) })
+	suite(t, func(t *testing.T) string { return mqtttest.Mosquitto(t) })
 }
 
 func TestSnapshotETag(t *testing.T) {
-	url := synctest.Embedded(t, "127.0.0.1:0").URL()
-	hub := synctest.StartHub(t, agenttest.Tenant, url)
+	url := mqtttest.Embedded(t, "127.0.0.1:0").URL()
+	hub := mqtttest.StartHub(t, agenttest.Tenant, url)
 	hub.SetSnapshot(t, agenttest.Small(1, 1000))
 	n := startAgent(t, t.TempDir(), url, hub.URL)
 	eventually(t, "first snapshot", n.a.Synced)
@@ -194,8 +194,8 @@ func TestSnapshotETag(t *testing.T) {
 }
 
 func TestRequestAllowance(t *testing.T) {
-	url := synctest.Embedded(t, "127.0.0.1:0").URL()
-	hub := synctest.StartHub(t, agenttest.Tenant, url)
+	url := mqtttest.Embedded(t, "127.0.0.1:0").URL()
+	hub := mqtttest.StartHub(t, agenttest.Tenant, url)
 	hub.SetSnapshot(t, agenttest.Small(1, 1))
 	n := startAgent(t, t.TempDir(), url, hub.URL)
 	eventually(t, "online", func() bool { return n.a.Synced() && n.client.Online() })
@@ -214,26 +214,26 @@ func TestJitterBackoff(t *testing.T) {
 	lo, hi := 100*time.Millisecond, 2*time.Second
 	for attempt := 0; attempt < 10; attempt++ {
 		for range 50 {
-			d := agentsync.JitterBackoff(lo, hi, attempt, nil)
+			d := uplink.JitterBackoff(lo, hi, attempt, nil)
 			if d < lo || d > hi {
 				t.Fatalf("attempt %d: %v outside [%v, %v]", attempt, d, lo, hi)
 			}
 		}
 	}
 	resp := &http.Response{StatusCode: 429, Header: http.Header{"Retry-After": []string{"1"}}}
-	if got := agentsync.JitterBackoff(lo, hi, 0, resp); got != time.Second {
+	if got := uplink.JitterBackoff(lo, hi, 0, resp); got != time.Second {
 		t.Fatalf("retry-after: %v", got)
 	}
 	seen := map[time.Duration]bool{}
 	for range 20 {
-		seen[agentsync.JitterBackoff(lo, hi, 5, nil)] = true
+		seen[uplink.JitterBackoff(lo, hi, 5, nil)] = true
 	}
 	if len(seen) < 2 {
 		t.Fatal("no jitter")
 	}
 }
 
-func startClientErr(t *testing.T) (*agentsync.Client, error) {
+func startClientErr(t *testing.T) (*uplink.Client, error) {
 	db, err := agentdb.Open(context.Background(), filepath.Join(t.TempDir(), "agent.db"), agentdb.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -243,8 +243,8 @@ func startClientErr(t *testing.T) (*agentsync.Client, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return agentsync.New(agentsync.Options{Tenant: agenttest.Tenant, Agent: agenttest.Agent, BrokerURL: "tcp://127.0.0.1:1", HubURL: "http://127.0.0.1:1",
-		Secret: synctest.AgentSecret}, a, db)
+	return uplink.New(uplink.Options{Tenant: agenttest.Tenant, Agent: agenttest.Agent, BrokerURL: "tcp://127.0.0.1:1", HubURL: "http://127.0.0.1:1",
+		Secret: mqtttest.AgentSecret}, a, db)
 }
 
 // TestLargeSales: facts carry their sale's lines (protocol 2), so a
@@ -252,14 +252,14 @@ func startClientErr(t *testing.T) (*agentsync.Client, error) {
 // MaxMessageBytes; the client splits it and every fact still reaches the
 // hub.
 func TestLargeSales(t *testing.T) {
-	url := synctest.Embedded(t, "127.0.0.1:0").URL()
-	hub := synctest.StartHub(t, agenttest.Tenant, url)
+	url := mqtttest.Embedded(t, "127.0.0.1:0").URL()
+	hub := mqtttest.StartHub(t, agenttest.Tenant, url)
 	hub.SetSnapshot(t, agenttest.Small(1, 1000))
 	dir := t.TempDir()
 	n := startAgent(t, dir, url, hub.URL)
 	eventually(t, "first snapshot", n.a.Synced)
 	n.close()
-	n = startAgent(t, dir, "tcp://"+synctest.FreeAddr(t), "http://"+synctest.FreeAddr(t))
+	n = startAgent(t, dir, "tcp://"+mqtttest.FreeAddr(t), "http://"+mqtttest.FreeAddr(t))
 	const sales = 80
 	for i := range sales {
 		o := agenttest.Order(fmt.Sprintf("o-%d", i), 100_00)

@@ -1,4 +1,4 @@
-// Package sync connects an agent to its hub: it publishes the outbox over
+// Package uplink connects an agent to its hub: it publishes the outbox over
 // MQTT (paho, QoS 1, persistent session with a fixed client id), deletes
 // outbox rows only when the hub's Ack says they were applied, keeps a
 // sliding window of batches in flight (acks are taken on their own
@@ -17,7 +17,7 @@
 //
 // It is the only agent package that imports paho and retryablehttp; the
 // agent sees it through agent.Link.
-package sync
+package uplink
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package sync_test
+package uplink_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/punchcard/punchcard/agent/agenttest"
-	"github.com/punchcard/punchcard/agent/sync/synctest"
+	"github.com/punchcard/punchcard/agent/uplink/mqtttest"
 	"github.com/punchcard/punchcard/hub/broker"
 	"github.com/punchcard/punchcard/protocol"
 )
@@ -22,8 +22,8 @@ import (
 // no snapshot, resends nothing and returns no allowance. Each is dropped
 // and counted.
 func TestForgedDownMessages(t *testing.T) {
-	b := synctest.Embedded(t, "127.0.0.1:0")
-	hub := synctest.StartHub(t, agenttest.Tenant, b.URL())
+	b := mqtttest.Embedded(t, "127.0.0.1:0")
+	hub := mqtttest.StartHub(t, agenttest.Tenant, b.URL())
 	hub.SetSnapshot(t, agenttest.Small(1, 1000))
 	n := startAgent(t, t.TempDir(), b.URL(), hub.URL)
 	eventually(t, "first snapshot", n.a.Synced)
@@ -33,7 +33,7 @@ func TestForgedDownMessages(t *testing.T) {
 	eventually(t, "published", func() bool { return len(hub.Applied(agenttest.Agent)) == 3 })
 
 	o := paho.NewClientOptions().AddBroker(b.URL()).SetClientID("forger").SetUsername(broker.DefaultHubUsername).
-		SetPassword(synctest.HubSecret).SetAutoReconnect(false)
+		SetPassword(mqtttest.HubSecret).SetAutoReconnect(false)
 	forger := paho.NewClient(o)
 	if tok := forger.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
@@ -63,8 +63,8 @@ func TestForgedDownMessages(t *testing.T) {
 	}{
 		{"UnsignedAck", down, unsigned(protocol.MsgAck, bigAck)},
 		{"AckSignedByAnotherKey", down, signed(otherKey, agenttest.Tenant, agenttest.Agent, protocol.MsgAck, bigAck)},
-		{"GenuineAckForAnotherTill", down, signed(synctest.HubKey, agenttest.Tenant, "till-2", protocol.MsgAck, bigAck)},
-		{"GenuineAckForAnotherTenant", down, signed(synctest.HubKey, "beta", agenttest.Agent, protocol.MsgAck, bigAck)},
+		{"GenuineAckForAnotherTill", down, signed(mqtttest.HubKey, agenttest.Tenant, "till-2", protocol.MsgAck, bigAck)},
+		{"GenuineAckForAnotherTenant", down, signed(mqtttest.HubKey, "beta", agenttest.Agent, protocol.MsgAck, bigAck)},
 		{"UnsignedResend", down, unsigned(protocol.MsgResend, protocol.Resend{From: 1})},
 		{"UnsignedRecall", down, unsigned(protocol.MsgAllowanceRecall, protocol.AllowanceRecall{})},
 		{"UnsignedAnnounce", snap, unsigned(protocol.MsgSnapshotAnnounce, protocol.SnapshotAnnounce{Version: 99, ETag: `"x"`})},
@@ -97,7 +97,7 @@ func TestForgedDownMessages(t *testing.T) {
 		// Even signed by the hub, an ack of seqs the till never assigned
 		// deletes nothing.
 		before := n.client.Rejected.Load()
-		forger.Publish(down, 1, false, signed(synctest.HubKey, agenttest.Tenant, agenttest.Agent, protocol.MsgAck, bigAck)).WaitTimeout(5 * time.Second)
+		forger.Publish(down, 1, false, signed(mqtttest.HubKey, agenttest.Tenant, agenttest.Agent, protocol.MsgAck, bigAck)).WaitTimeout(5 * time.Second)
 		eventually(t, "refused", func() bool { return n.client.Rejected.Load() == before+1 })
 		if got := depth(t, n.db); got != 3 {
 			t.Fatalf("outbox = %d, want 3", got)

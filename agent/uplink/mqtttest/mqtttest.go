@@ -1,10 +1,10 @@
-// Package synctest runs the far side of the agent's sync in tests: real
+// Package mqtttest runs the far side of the agent's sync in tests: real
 // MQTT brokers on loopback (the hub's embedded mochi broker and a Mosquitto
 // process) and a minimal hub that applies batches by (agent, seq) exactly
 // once, acknowledges with a contiguous watermark, serves snapshots with
-// ETags and grants allowances. It is a test fixture of agent/sync (and so
+// ETags and grants allowances. It is a test fixture of agent/uplink (and so
 // may import paho); the real hub's ingest is tested in hub/.
-package synctest
+package mqtttest
 
 import (
 	"bytes"
@@ -42,7 +42,7 @@ const (
 // agents under test pin HubPublicKey. Fixed, so runs are reproducible.
 var HubKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x5c}, ed25519.SeedSize))
 
-// HubPublicKey is what an agent under test pins (agentsync.Options.HubKey).
+// HubPublicKey is what an agent under test pins (uplink.Options.HubKey).
 var HubPublicKey = HubKey.Public().(ed25519.PublicKey)
 
 type auth struct{}
