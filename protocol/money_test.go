@@ -170,3 +170,25 @@ func TestCurrencyValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestMulDiv(t *testing.T) {
+	const maxI = int64(math.MaxInt64)
+	for _, c := range []struct{ a, b, c, floor, ceil int64 }{
+		{7, 3, 2, 10, 11},
+		{10, 10, 5, 20, 20},
+		{0, 5, 3, 0, 0},
+		{-1, 5, 3, 0, 0},
+		{5, 3, 0, 0, 0},
+		{maxI, maxI, maxI, maxI, maxI},               // 128-bit intermediate
+		{maxI, 3, 2, maxI, maxI},                     // saturates
+		{1 << 62, 6, 8, 3 << 60, 3 << 60},            // exact past 64 bits
+		{maxI, 2, 3, (maxI / 3) * 2, (maxI/3)*2 + 1}, // rounds
+	} {
+		if got := protocol.MulDiv(c.a, c.b, c.c); got != c.floor {
+			t.Errorf("MulDiv(%d, %d, %d) = %d, want %d", c.a, c.b, c.c, got, c.floor)
+		}
+		if got := protocol.MulDivCeil(c.a, c.b, c.c); got != c.ceil {
+			t.Errorf("MulDivCeil(%d, %d, %d) = %d, want %d", c.a, c.b, c.c, got, c.ceil)
+		}
+	}
+}

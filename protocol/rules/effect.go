@@ -3,7 +3,6 @@ package rules
 import (
 	"cmp"
 	"math"
-	"math/bits"
 	"slices"
 
 	"github.com/punchcard/punchcard/protocol"
@@ -398,18 +397,5 @@ func shrink(v, qty, w []int64, total, limit int64) {
 }
 
 // mulDiv is floor(a*b/c) for non-negative a, b and positive c, with a
-// 128-bit intermediate; it saturates at math.MaxInt64.
-func mulDiv(a, b, c int64) int64 {
-	if a <= 0 || b <= 0 || c <= 0 {
-		return 0
-	}
-	hi, lo := bits.Mul64(uint64(a), uint64(b))
-	if hi >= uint64(c) {
-		return math.MaxInt64
-	}
-	q, _ := bits.Div64(hi, lo, uint64(c))
-	if q > math.MaxInt64 {
-		return math.MaxInt64
-	}
-	return int64(q)
-}
+// 128-bit intermediate; it saturates at math.MaxInt64 (protocol.MulDiv).
+func mulDiv(a, b, c int64) int64 { return protocol.MulDiv(a, b, c) }

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"math/bits"
 	"slices"
 	"time"
 
@@ -316,12 +315,7 @@ func takeBack(order protocol.Order, earned []Earning, back []int64) int64 {
 			}
 			q := order.Lines[lp.Line].Quantity
 			// ceil(points * back / q), exact in 128 bits
-			t := mulDiv(lp.Points, back[lp.Line], q)
-			hi, lo := bits.Mul64(uint64(t), uint64(q))
-			whi, wlo := bits.Mul64(uint64(lp.Points), uint64(back[lp.Line]))
-			if hi < whi || (hi == whi && lo < wlo) {
-				t++
-			}
+			t := protocol.MulDivCeil(lp.Points, back[lp.Line], q)
 			take += min(t, lp.Points)
 		}
 		total += min(take, e.Points)

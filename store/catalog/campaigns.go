@@ -10,7 +10,6 @@ import (
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
-	"github.com/punchcard/punchcard/store/ledger"
 )
 
 // Campaign is a stored campaign: the rules document plus what the catalog
@@ -183,21 +182,21 @@ func closeStops(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, id pr
 
 // campaignStops lists the intervals a campaign was stopped in, oldest
 // first; To is zero for the open one.
-func campaignStops(ctx context.Context, q querier, tenant protocol.TenantID, id protocol.CampaignID) ([]ledger.StopInterval, error) {
+func campaignStops(ctx context.Context, q querier, tenant protocol.TenantID, id protocol.CampaignID) ([]protocol.StopInterval, error) {
 	rows, err := q.QueryContext(ctx, `SELECT stopped_at, started_at FROM catalog_campaign_stops WHERE tenant = ? AND campaign = ? ORDER BY stopped_at`,
 		string(tenant), string(id))
 	if err != nil {
 		return nil, fmt.Errorf("catalog: campaign stops: %w", err)
 	}
 	defer rows.Close()
-	var out []ledger.StopInterval
+	var out []protocol.StopInterval
 	for rows.Next() {
 		var from int64
 		var to sql.NullInt64
 		if err := rows.Scan(&from, &to); err != nil {
 			return nil, fmt.Errorf("catalog: campaign stops: %w", err)
 		}
-		out = append(out, ledger.StopInterval{From: time.UnixMicro(from).UTC(), To: fromMicros(to)})
+		out = append(out, protocol.StopInterval{From: time.UnixMicro(from).UTC(), To: fromMicros(to)})
 	}
 	return out, rows.Err()
 }

@@ -130,7 +130,7 @@ func TestSnapshotCodeStates(t *testing.T) {
 		}
 	})
 	t.Run("OK/SkipsRevokedAndSerials", func(t *testing.T) {
-		extra := map[protocol.CodeID]ledger.CodeState{"A3": {Used: 1}, "TK-SERIAL": {Used: 1}}
+		extra := map[protocol.CodeID]protocol.CodeState{"A3": {Used: 1}, "TK-SERIAL": {Used: 1}}
 		d, err := c.SnapshotWith(ctx, "acme", "till-1", base.Version, extra)
 		if err != nil || len(d.Codes) != 0 {
 			t.Fatalf("delta %+v %v; want no codes", d.Codes, err)

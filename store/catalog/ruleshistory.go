@@ -13,7 +13,6 @@ import (
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/token"
-	"github.com/punchcard/punchcard/store/ledger"
 )
 
 // DefaultRulesRetention is how long a campaign's superseded state is kept
@@ -23,8 +22,6 @@ const DefaultRulesRetention = 90 * 24 * time.Hour
 
 // rulesCacheSize bounds the compiled rules versions kept in memory.
 const rulesCacheSize = 64
-
-var _ ledger.Rules = (*Catalog)(nil)
 
 // recordHistory appends the campaign's state at catalog version v to the
 // rules history, in the transaction that changes it, and drops the states

@@ -12,7 +12,6 @@ import (
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/snapshot"
-	"github.com/punchcard/punchcard/store/ledger"
 )
 
 // Snapshot builds the agent's snapshot at the tenant's current catalog
@@ -33,12 +32,12 @@ func (c *Catalog) Snapshot(ctx context.Context, tenant protocol.TenantID, agent 
 }
 
 // SnapshotWith is Snapshot with the ledger's code states
-// (ledger.CodeStates): each listed code gets its Used and Spent, and a delta
+// (protocol.CodeStates): each listed code gets its Used and Spent, and a delta
 // also lists every code in states (not revoked, known to the catalog)
 // whether or not it changed in the catalog, so that tills learn of uses
 // made elsewhere between catalog versions. Token serials in states are
 // skipped: they are not catalog codes.
-func (c *Catalog) SnapshotWith(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, since uint64, states map[protocol.CodeID]ledger.CodeState) (*snapshot.Snapshot, error) {
+func (c *Catalog) SnapshotWith(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, since uint64, states map[protocol.CodeID]protocol.CodeState) (*snapshot.Snapshot, error) {
 	var s *snapshot.Snapshot
 	err := c.read(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -50,7 +49,7 @@ func (c *Catalog) SnapshotWith(ctx context.Context, tenant protocol.TenantID, ag
 
 // snapshotCode is the snapshot entry of a live code, with its ledger state,
 // listed under its keyed hash (snapshot.HashCode with the tenant's key).
-func snapshotCode(cd Code, key []byte, currency protocol.Currency, st ledger.CodeState) snapshot.Code {
+func snapshotCode(cd Code, key []byte, currency protocol.Currency, st protocol.CodeState) snapshot.Code {
 	sc := snapshot.Code{Code: snapshot.HashCode(key, cd.Key), Campaign: cd.Campaign, Uses: cd.Uses, Stores: cd.Stores, Group: cd.Group, Used: max(st.Used, 0)}
 	if cd.Balance != 0 {
 		sc.Balance = &protocol.Money{Amount: cd.Balance, Currency: currency}
@@ -59,7 +58,7 @@ func snapshotCode(cd Code, key []byte, currency protocol.Currency, st ledger.Cod
 	return sc
 }
 
-func buildSnapshot(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, agent protocol.AgentID, since uint64, now time.Time, states map[protocol.CodeID]ledger.CodeState) (*snapshot.Snapshot, error) {
+func buildSnapshot(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, agent protocol.AgentID, since uint64, now time.Time, states map[protocol.CodeID]protocol.CodeState) (*snapshot.Snapshot, error) {
 	var version uint64
 	var currency protocol.Currency
 	err := tx.QueryRowContext(ctx, `SELECT version, currency FROM catalog_tenants WHERE id = ?`, string(tenant)).Scan(&version, &currency)
@@ -234,27 +233,25 @@ func (c *Catalog) AgentKey(k Key, tenant protocol.TenantID, agent protocol.Agent
 		subtle.ConstantTimeCompare([]byte(k.Agent), []byte(agent)) == 1
 }
 
-var _ ledger.Facts = (*Catalog)(nil)
-
 // CampaignFacts implements ledger.Facts from the stored campaign: its
 // limits, its currency, its kill switch time and every interval it was
 // stopped in (so a restart does not clear the flag of redemptions made
 // while it was stopped).
-func (c *Catalog) CampaignFacts(ctx context.Context, tenant protocol.TenantID, campaign protocol.CampaignID) (ledger.CampaignFacts, bool, error) {
+func (c *Catalog) CampaignFacts(ctx context.Context, tenant protocol.TenantID, campaign protocol.CampaignID) (protocol.CampaignFacts, bool, error) {
 	cp, err := getCampaign(ctx, c.db, tenant, campaign)
 	if protocol.ErrorCode(err) == protocol.CodeNotFound {
-		return ledger.CampaignFacts{}, false, nil
+		return protocol.CampaignFacts{}, false, nil
 	}
 	if err != nil {
-		return ledger.CampaignFacts{}, false, err
+		return protocol.CampaignFacts{}, false, err
 	}
 	l := cp.Rules.Limits
-	f := ledger.CampaignFacts{
+	f := protocol.CampaignFacts{
 		MaxCount: l.MaxRedemptions, MaxDiscount: l.MaxDiscount, PerCustomer: l.PerCustomer,
 		Currency: cp.Rules.Currency, StoppedAt: cp.StoppedAt,
 	}
 	if f.Stops, err = campaignStops(ctx, c.db, tenant, campaign); err != nil {
-		return ledger.CampaignFacts{}, false, err
+		return protocol.CampaignFacts{}, false, err
 	}
 	if cp.Rules.Status == rules.StatusDraft {
 		// Never started: treat as stopped since its creation, so a
@@ -266,10 +263,10 @@ func (c *Catalog) CampaignFacts(ctx context.Context, tenant protocol.TenantID, c
 
 // CodeFacts implements ledger.Facts for plain codes (by key) and token
 // serials.
-func (c *Catalog) CodeFacts(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (ledger.CodeFacts, bool, error) {
+func (c *Catalog) CodeFacts(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (protocol.CodeFacts, bool, error) {
 	cd, err := getCode(ctx, c.db, tenant, string(code))
 	if err == nil {
-		f := ledger.CodeFacts{MaxUses: max(cd.Uses, 0), GiftCard: cd.Balance > 0, InitialBalance: cd.Balance}
+		f := protocol.CodeFacts{MaxUses: max(cd.Uses, 0), GiftCard: cd.Balance > 0, InitialBalance: cd.Balance}
 		if cp, err := getCampaign(ctx, c.db, tenant, cd.Campaign); err == nil && cp.Rules.Reward.Kind == rules.RewardGiftCard {
 			f.GiftCard = true
 			if cp.Rules.Reward.MultiUse {
@@ -279,14 +276,14 @@ func (c *Catalog) CodeFacts(ctx context.Context, tenant protocol.TenantID, code 
 		return f, true, nil
 	}
 	if protocol.ErrorCode(err) != protocol.CodeNotFound {
-		return ledger.CodeFacts{}, false, err
+		return protocol.CodeFacts{}, false, err
 	}
 	t, err := getToken(ctx, c.db, tenant, code)
 	if protocol.ErrorCode(err) == protocol.CodeNotFound {
-		return ledger.CodeFacts{}, false, nil
+		return protocol.CodeFacts{}, false, nil
 	}
 	if err != nil {
-		return ledger.CodeFacts{}, false, err
+		return protocol.CodeFacts{}, false, err
 	}
-	return ledger.CodeFacts{MaxUses: t.Uses}, true, nil
+	return protocol.CodeFacts{MaxUses: t.Uses}, true, nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/store/catalog"
-	"github.com/punchcard/punchcard/store/ledger"
 )
 
 // scopedJSON is campaignJSON with store conditions (a JSON object, "" for none).
@@ -136,7 +135,7 @@ func TestSnapshotStoreFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The ledger knows of uses of a code A may keep and of one it may not.
-	states := map[protocol.CodeID]ledger.CodeState{"ALL1": {Used: 1}, "F1": {Used: 1}, "B1": {Used: 1}}
+	states := map[protocol.CodeID]protocol.CodeState{"ALL1": {Used: 1}, "F1": {Used: 1}, "B1": {Used: 1}}
 	for _, tc := range []struct {
 		agent               protocol.AgentID
 		base                *snapshot.Snapshot

@@ -3,8 +3,6 @@ package ledger
 import (
 	"context"
 	"fmt"
-	"math"
-	"math/bits"
 
 	"github.com/punchcard/punchcard/protocol"
 )
@@ -168,22 +166,6 @@ func validateAllowanceIDs(t protocol.TenantID, a protocol.AgentID, c protocol.Ca
 
 // scale is ceil(v × num / den) in 128-bit arithmetic, saturating at
 // MaxInt64; 0 for non-positive inputs.
-func scale(v, num, den int64) int64 {
-	if v <= 0 || num <= 0 || den <= 0 {
-		return 0
-	}
-	hi, lo := bits.Mul64(uint64(v), uint64(num))
-	if hi >= uint64(den) {
-		return math.MaxInt64
-	}
-	q, r := bits.Div64(hi, lo, uint64(den))
-	if r != 0 {
-		q++
-	}
-	if q > math.MaxInt64 {
-		return math.MaxInt64
-	}
-	return int64(q)
-}
+func scale(v, num, den int64) int64 { return protocol.MulDivCeil(v, num, den) }
 
 func clamp(v, lo, hi int64) int64 { return min(max(v, lo), hi) }

@@ -390,8 +390,8 @@ func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now ti
 		conflict(ConflictFutureTime, nil, "redemption time %s is ahead of the hub's %s", l.hlcTime(r.HLC).UTC().Format(timeFormat), now.UTC().Format(timeFormat))
 	}
 	if sign > 0 && campKnown {
-		if at := l.hlcTime(r.HLC); cf.stoppedAt(at) {
-			conflict(ConflictAfterKillSwitch, nil, "redeemed at %s, when the campaign was stopped (%s)", at.UTC().Format(timeFormat), cf.stopDetail(at))
+		if at := l.hlcTime(r.HLC); stoppedAt(cf, at) {
+			conflict(ConflictAfterKillSwitch, nil, "redeemed at %s, when the campaign was stopped (%s)", at.UTC().Format(timeFormat), stopDetail(cf, at))
 		}
 	}
 	if r.Campaign != "" && sign != 0 {

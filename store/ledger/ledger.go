@@ -46,28 +46,18 @@ func Migrations() fs.FS {
 	return sub
 }
 
-// CampaignFacts are what the ledger needs to know of a campaign to check
-// limits and detect conflicts. Zero limits mean "no limit".
-type CampaignFacts struct {
-	MaxCount      int64             // redemptions, 0 = unlimited
-	MaxDiscount   int64             // total discount, minor units, 0 = unlimited
-	MaxOrderValue int64             // total order value, minor units, 0 = unlimited
-	PerCustomer   int64             // redemptions per customer, 0 = unlimited
-	Currency      protocol.Currency // the currency of the amount limits
-	StoppedAt     time.Time         // kill switch time; zero while running
-	// Stops are the intervals the campaign was stopped in before, oldest
-	// first (a draft's counts from its creation), so that an offline
-	// redemption from a stopped window is flagged even after a restart
-	// cleared StoppedAt. An interval's To is zero while it is open.
-	Stops []StopInterval
-}
-
-// StopInterval is one period a campaign was stopped: [From, To).
-type StopInterval struct{ From, To time.Time }
+// CampaignFacts, StopInterval and CodeFacts are what the catalog tells the
+// ledger (protocol/ledgerfacts.go): the two stores share them through
+// protocol rather than importing each other.
+type (
+	CampaignFacts = protocol.CampaignFacts
+	StopInterval  = protocol.StopInterval
+	CodeFacts     = protocol.CodeFacts
+)
 
 // stoppedAt reports whether the campaign was stopped at t: in one of Stops,
 // or at or after StoppedAt.
-func (f CampaignFacts) stoppedAt(t time.Time) bool {
+func stoppedAt(f CampaignFacts, t time.Time) bool {
 	if !f.StoppedAt.IsZero() && !t.Before(f.StoppedAt) {
 		return true
 	}
@@ -79,7 +69,7 @@ func (f CampaignFacts) stoppedAt(t time.Time) bool {
 	return false
 }
 
-func (f CampaignFacts) stopDetail(t time.Time) string {
+func stopDetail(f CampaignFacts, t time.Time) string {
 	for _, iv := range f.Stops {
 		if !t.Before(iv.From) && !iv.To.IsZero() && t.Before(iv.To) {
 			return "stopped from " + iv.From.UTC().Format(timeFormat) + " to " + iv.To.UTC().Format(timeFormat)
@@ -94,17 +84,6 @@ func (f CampaignFacts) stopDetail(t time.Time) string {
 		}
 	}
 	return "stopped"
-}
-
-// Limited reports whether the campaign has a budget that allowances escrow.
-func (f CampaignFacts) Limited() bool { return f.MaxCount > 0 || f.MaxDiscount > 0 }
-
-// CodeFacts are what the ledger needs to know of a plain code, token serial
-// or gift card.
-type CodeFacts struct {
-	MaxUses        int64 // 1 for a single-use code, 0 = unlimited
-	GiftCard       bool
-	InitialBalance int64 // gift cards: the value loaded, minor units
 }
 
 // Facts looks up campaign and code facts. The catalog implements it; the

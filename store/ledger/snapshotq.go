@@ -8,14 +8,8 @@ import (
 	"github.com/punchcard/punchcard/protocol"
 )
 
-// CodeState is what the ledger knows of one code, for the agents'
-// snapshots: tills that see a code's uses and a gift card's spending made
-// elsewhere refuse a reuse or an overdraw at once instead of flagging it as a
-// conflict after the next sync.
-type CodeState struct {
-	Used  int64 // redemptions of the code, net of rollbacks
-	Spent int64 // gift cards: the amount spent, net of rollbacks
-}
+// CodeState is what the ledger knows of one code (protocol.CodeState).
+type CodeState = protocol.CodeState
 
 // CodeStates returns the state of every code of tenant the ledger has a
 // balance row for (a code used once and rolled back stays listed with zero,
