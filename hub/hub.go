@@ -25,6 +25,8 @@ import (
 	"github.com/punchcard/punchcard/hub/api"
 	"github.com/punchcard/punchcard/hub/broker"
 	"github.com/punchcard/punchcard/hub/ingest"
+	"github.com/punchcard/punchcard/hub/manage"
+	"github.com/punchcard/punchcard/hub/snapshots"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/store"
 	"github.com/punchcard/punchcard/store/catalog"
@@ -140,6 +142,10 @@ type Hub struct {
 	Broker  *broker.Broker // nil with an external broker
 	Ingest  *ingest.Ingest
 	API     *api.Server
+	// Manage and Snapshots are the hub's services (hub/manage,
+	// hub/snapshots), which the API calls.
+	Manage    *manage.Service
+	Snapshots *snapshots.Service
 
 	opts      Options
 	db        interface{ Close() error }
@@ -223,7 +229,15 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if err != nil {
 		return nil, err
 	}
-	h.API, err = api.New(api.Config{Catalog: h.Catalog, Ledger: h.Ledger, Logger: log, OnChange: h.announce, OnStop: h.recall,
+	// The services every adapter calls: the HTTP API today, the console
+	// and webhooks next.
+	if h.Manage, err = manage.New(h.Catalog, manage.Options{Ledger: h.Ledger, OnChange: h.announce, OnStop: h.recall}); err != nil {
+		return nil, err
+	}
+	if h.Snapshots, err = snapshots.New(h.Catalog, snapshots.Options{Ledger: h.Ledger}); err != nil {
+		return nil, err
+	}
+	h.API, err = api.New(api.Config{Manage: h.Manage, Snapshots: h.Snapshots, Catalog: h.Catalog, Ledger: h.Ledger, Logger: log, OnChange: h.announce, OnStop: h.recall,
 		RateLimit: opts.RateLimit, TenantRateLimit: opts.TenantRateLimit, KeyRateLimits: opts.KeyRateLimits, TenantRateLimits: opts.TenantRateLimits})
 	if err != nil {
 		return nil, err

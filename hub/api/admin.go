@@ -12,9 +12,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/punchcard/punchcard/hub/manage"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/snapshot"
-	"github.com/punchcard/punchcard/store/catalog"
 )
 
 // decodeJSON reads the request body strictly: unknown fields, trailing
@@ -104,51 +104,40 @@ type tenantRequest struct {
 }
 
 type tenantResponse struct {
-	catalog.Tenant
-	AdminKey    *catalog.Key `json:"admin_key,omitempty"`
-	AdminSecret string       `json:"admin_secret,omitempty"`
+	manage.Tenant
+	AdminKey    *manage.Key `json:"admin_key,omitempty"`
+	AdminSecret string      `json:"admin_secret,omitempty"`
 }
 
-func (s *Server) createTenant(c *fiber.Ctx, k catalog.Key) error {
+func (s *Server) createTenant(c *fiber.Ctx, k manage.Key) error {
 	var req tenantRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	t, err := s.cat.CreateTenant(c.UserContext(), k.Actor(), catalog.Tenant{ID: req.ID, Name: req.Name, Currency: req.Currency})
+	t, err := s.mg.CreateTenant(c.UserContext(), k.Actor(), manage.Tenant{ID: req.ID, Name: req.Name, Currency: req.Currency}, req.AdminKeyName)
 	if err != nil {
 		return err
 	}
-	out := tenantResponse{Tenant: t}
-	if req.AdminKeyName != "" {
-		ak, secret, err := s.cat.CreateKey(c.UserContext(), k.Actor(), t.ID, catalog.RoleAdmin, req.AdminKeyName)
-		if err != nil {
-			return err
-		}
-		out.AdminKey, out.AdminSecret = &ak, secret
-		if out.Tenant, err = s.cat.Tenant(c.UserContext(), t.ID); err != nil {
-			return err
-		}
-	}
-	return created(c, out)
+	return created(c, tenantResponse{Tenant: t.Tenant, AdminKey: t.AdminKey, AdminSecret: t.AdminSecret})
 }
 
-func (s *Server) listTenants(c *fiber.Ctx, _ catalog.Key) error {
-	ts, err := s.cat.Tenants(c.UserContext())
+func (s *Server) listTenants(c *fiber.Ctx, _ manage.Key) error {
+	ts, err := s.mg.Tenants(c.UserContext())
 	if err != nil {
 		return err
 	}
-	return c.JSON(list[catalog.Tenant]{ts})
+	return c.JSON(list[manage.Tenant]{ts})
 }
 
-func (s *Server) getTenant(c *fiber.Ctx, _ catalog.Key) error {
-	t, err := s.cat.Tenant(c.UserContext(), tenantOf(c))
+func (s *Server) getTenant(c *fiber.Ctx, _ manage.Key) error {
+	t, err := s.mg.Tenant(c.UserContext(), tenantOf(c))
 	if err != nil {
 		return err
 	}
 	return c.JSON(t)
 }
 
-func (s *Server) listAudit(c *fiber.Ctx, k catalog.Key) error {
+func (s *Server) listAudit(c *fiber.Ctx, k manage.Key) error {
 	after, err := queryInt(c, "after")
 	if err != nil {
 		return err
@@ -157,53 +146,41 @@ func (s *Server) listAudit(c *fiber.Ctx, k catalog.Key) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.cat.Tenant(c.UserContext(), tenantOf(c)); err != nil {
-		return err
-	}
-	es, err := s.cat.Audit(c.UserContext(), tenantOf(c), after, int(min(limit, catalog.MaxListLimit)))
+	es, err := s.mg.Audit(c.UserContext(), tenantOf(c), after, limit)
 	if err != nil {
 		return err
 	}
 	if !seesCodes(k) {
 		for i := range es {
-			es[i] = catalog.MaskAudit(es[i])
+			es[i] = manage.MaskAudit(es[i])
 		}
 	}
-	return c.JSON(list[catalog.AuditEntry]{es})
+	return c.JSON(list[manage.AuditEntry]{es})
 }
 
 // ledgerPage reads the after and limit of a list of the tenant's ledger
-// rows, once the ledger and the tenant are known to exist.
-func (s *Server) ledgerPage(c *fiber.Ctx) (after int64, limit int, err error) {
-	if err := s.needLedger(); err != nil {
-		return 0, 0, err
-	}
+// rows.
+func ledgerPage(c *fiber.Ctx) (after, limit int64, err error) {
 	if after, err = queryInt(c, "after"); err != nil {
 		return 0, 0, err
 	}
-	l, err := queryInt(c, "limit")
-	if err != nil {
-		return 0, 0, err
-	}
-	if _, err := s.cat.Tenant(c.UserContext(), tenantOf(c)); err != nil {
-		return 0, 0, err
-	}
-	return after, int(min(l, catalog.MaxListLimit)), nil
+	limit, err = queryInt(c, "limit")
+	return after, limit, err
 }
 
-func (s *Server) listConflicts(c *fiber.Ctx, k catalog.Key) error {
-	after, limit, err := s.ledgerPage(c)
+func (s *Server) listConflicts(c *fiber.Ctx, k manage.Key) error {
+	after, limit, err := ledgerPage(c)
 	if err != nil {
 		return err
 	}
-	cs, err := s.cfg.Ledger.Conflicts(c.UserContext(), tenantOf(c), after, limit)
+	cs, err := s.mg.Conflicts(c.UserContext(), tenantOf(c), after, limit)
 	if err != nil {
 		return err
 	}
 	out := conflictsOut(cs)
 	if !seesCodes(k) {
 		for i := range out {
-			out[i].Code = protocol.CodeID(catalog.MaskCode(string(out[i].Code)))
+			out[i].Code = protocol.CodeID(manage.MaskCode(string(out[i].Code)))
 		}
 	}
 	return c.JSON(list[ledgerConflict]{out})
@@ -211,12 +188,12 @@ func (s *Server) listConflicts(c *fiber.Ctx, k catalog.Key) error {
 
 // listQuarantine lists the facts of the tenant's tills the ledger could
 // not apply and kept in quarantine, with their bytes as received.
-func (s *Server) listQuarantine(c *fiber.Ctx, _ catalog.Key) error {
-	after, limit, err := s.ledgerPage(c)
+func (s *Server) listQuarantine(c *fiber.Ctx, _ manage.Key) error {
+	after, limit, err := ledgerPage(c)
 	if err != nil {
 		return err
 	}
-	qs, err := s.cfg.Ledger.Quarantine(c.UserContext(), tenantOf(c), after, limit)
+	qs, err := s.mg.Quarantine(c.UserContext(), tenantOf(c), after, limit)
 	if err != nil {
 		return err
 	}
@@ -240,11 +217,8 @@ type quarantinedFact struct {
 	At         time.Time             `json:"received_at"`
 }
 
-func (s *Server) verifyLedger(c *fiber.Ctx, _ catalog.Key) error {
-	if err := s.needLedger(); err != nil {
-		return err
-	}
-	r, err := s.cfg.Ledger.Verify(c.UserContext())
+func (s *Server) verifyLedger(c *fiber.Ctx, _ manage.Key) error {
+	r, err := s.mg.VerifyLedger(c.UserContext())
 	if err != nil {
 		return err
 	}
@@ -270,43 +244,37 @@ func (s *Server) verifyLedger(c *fiber.Ctx, _ catalog.Key) error {
 // --- keys ------------------------------------------------------------
 
 type keyRequest struct {
-	Role catalog.Role `json:"role"`
-	Name string       `json:"name,omitempty"`
+	Role manage.Role `json:"role"`
+	Name string      `json:"name,omitempty"`
 }
 
 type keyResponse struct {
-	catalog.Key
+	manage.Key
 	Secret string `json:"secret"`
 }
 
-func (s *Server) listKeys(c *fiber.Ctx, _ catalog.Key) error {
-	if _, err := s.cat.Tenant(c.UserContext(), tenantOf(c)); err != nil {
-		return err
-	}
-	ks, err := s.cat.Keys(c.UserContext(), tenantOf(c))
+func (s *Server) listKeys(c *fiber.Ctx, _ manage.Key) error {
+	ks, err := s.mg.Keys(c.UserContext(), tenantOf(c))
 	if err != nil {
 		return err
 	}
-	return c.JSON(list[catalog.Key]{ks})
+	return c.JSON(list[manage.Key]{ks})
 }
 
-func (s *Server) createKey(c *fiber.Ctx, k catalog.Key) error {
+func (s *Server) createKey(c *fiber.Ctx, k manage.Key) error {
 	var req keyRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if req.Role == catalog.RolePlatform {
-		return protocol.FieldError("role", "platform keys are made by the hub's bootstrap, not through a tenant")
-	}
-	nk, secret, err := s.cat.CreateKey(c.UserContext(), k.Actor(), tenantOf(c), req.Role, req.Name)
+	nk, secret, err := s.mg.CreateKey(c.UserContext(), k.Actor(), tenantOf(c), req.Role, req.Name)
 	if err != nil {
 		return err
 	}
 	return created(c, keyResponse{nk, secret})
 }
 
-func (s *Server) revokeKey(c *fiber.Ctx, k catalog.Key) error {
-	if err := s.cat.RevokeKey(c.UserContext(), k.Actor(), tenantOf(c), c.Params("key")); err != nil {
+func (s *Server) revokeKey(c *fiber.Ctx, k manage.Key) error {
+	if err := s.mg.RevokeKey(c.UserContext(), k.Actor(), tenantOf(c), c.Params("key")); err != nil {
 		return err
 	}
 	return c.SendStatus(http.StatusNoContent)
@@ -321,7 +289,7 @@ type agentRequest struct {
 }
 
 type agentResponse struct {
-	catalog.Agent
+	manage.Agent
 	// Secret is the agent's API key and MQTT password, shown once.
 	Secret string `json:"secret,omitempty"`
 	// MQTTUsername is what the agent logs in to the broker with, and its
@@ -332,20 +300,17 @@ type agentResponse struct {
 	HubKey string `json:"hub_key,omitempty"`
 }
 
-func agentOut(a catalog.Agent, secret string) agentResponse {
+func agentOut(a manage.Agent, secret string) agentResponse {
 	return agentResponse{Agent: a, Secret: secret, MQTTUsername: string(a.Tenant) + "/" + string(a.ID)}
 }
 
 // withHubKey is agentOut with the hub's public key, for the answers that
 // configure an agent (registration, new credentials, one agent).
-func (s *Server) withHubKey(c *fiber.Ctx, a catalog.Agent, secret string) (agentResponse, error) {
+func (s *Server) withHubKey(c *fiber.Ctx, a manage.Agent, secret string) (agentResponse, error) {
 	out := agentOut(a, secret)
-	pub, err := s.cat.HubPublicKey(c.UserContext())
-	if err != nil {
-		return out, err
-	}
-	out.HubKey = protocol.FormatHubKey(pub)
-	return out, nil
+	var err error
+	out.HubKey, err = s.mg.HubKey(c.UserContext())
+	return out, err
 }
 
 // hubKeyResponse is GET /v1/hub-key.
@@ -353,19 +318,16 @@ type hubKeyResponse struct {
 	HubKey string `json:"hub_key"`
 }
 
-func (s *Server) hubKey(c *fiber.Ctx, _ catalog.Key) error {
-	pub, err := s.cat.HubPublicKey(c.UserContext())
+func (s *Server) hubKey(c *fiber.Ctx, _ manage.Key) error {
+	key, err := s.mg.HubKey(c.UserContext())
 	if err != nil {
 		return err
 	}
-	return c.JSON(hubKeyResponse{HubKey: protocol.FormatHubKey(pub)})
+	return c.JSON(hubKeyResponse{HubKey: key})
 }
 
-func (s *Server) listAgents(c *fiber.Ctx, _ catalog.Key) error {
-	if _, err := s.cat.Tenant(c.UserContext(), tenantOf(c)); err != nil {
-		return err
-	}
-	as, err := s.cat.Agents(c.UserContext(), tenantOf(c))
+func (s *Server) listAgents(c *fiber.Ctx, _ manage.Key) error {
+	as, err := s.mg.Agents(c.UserContext(), tenantOf(c))
 	if err != nil {
 		return err
 	}
@@ -376,16 +338,16 @@ func (s *Server) listAgents(c *fiber.Ctx, _ catalog.Key) error {
 	return c.JSON(list[agentResponse]{out})
 }
 
-func (s *Server) registerAgent(c *fiber.Ctx, k catalog.Key) error {
+func (s *Server) registerAgent(c *fiber.Ctx, k manage.Key) error {
 	var req agentRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	a := catalog.Agent{Tenant: tenantOf(c), ID: req.ID, Store: req.Store}
+	a := manage.Agent{Tenant: tenantOf(c), ID: req.ID, Store: req.Store}
 	if req.Envelope != nil {
 		a.Envelope = *req.Envelope
 	}
-	a, secret, err := s.cat.RegisterAgent(c.UserContext(), k.Actor(), a)
+	a, secret, err := s.mg.RegisterAgent(c.UserContext(), k.Actor(), a)
 	if err != nil {
 		return err
 	}
@@ -396,8 +358,8 @@ func (s *Server) registerAgent(c *fiber.Ctx, k catalog.Key) error {
 	return created(c, out)
 }
 
-func (s *Server) getAgent(c *fiber.Ctx, _ catalog.Key) error {
-	a, err := s.cat.Agent(c.UserContext(), tenantOf(c), protocol.AgentID(c.Params("agent")))
+func (s *Server) getAgent(c *fiber.Ctx, _ manage.Key) error {
+	a, err := s.mg.Agent(c.UserContext(), tenantOf(c), protocol.AgentID(c.Params("agent")))
 	if err != nil {
 		return err
 	}
@@ -408,13 +370,8 @@ func (s *Server) getAgent(c *fiber.Ctx, _ catalog.Key) error {
 	return c.JSON(out)
 }
 
-func (s *Server) rotateAgentSecret(c *fiber.Ctx, k catalog.Key) error {
-	id := protocol.AgentID(c.Params("agent"))
-	secret, err := s.cat.RotateAgentSecret(c.UserContext(), k.Actor(), tenantOf(c), id)
-	if err != nil {
-		return err
-	}
-	a, err := s.cat.Agent(c.UserContext(), tenantOf(c), id)
+func (s *Server) rotateAgentSecret(c *fiber.Ctx, k manage.Key) error {
+	a, secret, err := s.mg.RotateAgentSecret(c.UserContext(), k.Actor(), tenantOf(c), protocol.AgentID(c.Params("agent")))
 	if err != nil {
 		return err
 	}
@@ -425,12 +382,12 @@ func (s *Server) rotateAgentSecret(c *fiber.Ctx, k catalog.Key) error {
 	return c.JSON(out)
 }
 
-func (s *Server) setEnvelope(c *fiber.Ctx, k catalog.Key) error {
+func (s *Server) setEnvelope(c *fiber.Ctx, k manage.Key) error {
 	var e snapshot.RiskEnvelope
 	if err := decodeJSON(c, &e); err != nil {
 		return err
 	}
-	a, err := s.cat.SetEnvelope(c.UserContext(), k.Actor(), tenantOf(c), protocol.AgentID(c.Params("agent")), e)
+	a, err := s.mg.SetEnvelope(c.UserContext(), k.Actor(), tenantOf(c), protocol.AgentID(c.Params("agent")), e)
 	if err != nil {
 		return err
 	}
@@ -439,19 +396,16 @@ func (s *Server) setEnvelope(c *fiber.Ctx, k catalog.Key) error {
 
 // --- signing keys ----------------------------------------------------
 
-func (s *Server) listSigningKeys(c *fiber.Ctx, _ catalog.Key) error {
-	if _, err := s.cat.Tenant(c.UserContext(), tenantOf(c)); err != nil {
-		return err
-	}
-	ks, err := s.cat.SigningKeys(c.UserContext(), tenantOf(c))
+func (s *Server) listSigningKeys(c *fiber.Ctx, _ manage.Key) error {
+	ks, err := s.mg.SigningKeys(c.UserContext(), tenantOf(c))
 	if err != nil {
 		return err
 	}
-	return c.JSON(list[catalog.SigningKeyInfo]{ks})
+	return c.JSON(list[manage.SigningKeyInfo]{ks})
 }
 
-func (s *Server) rotateSigningKey(c *fiber.Ctx, k catalog.Key) error {
-	info, err := s.cat.RotateSigningKey(c.UserContext(), k.Actor(), tenantOf(c))
+func (s *Server) rotateSigningKey(c *fiber.Ctx, k manage.Key) error {
+	info, err := s.mg.RotateSigningKey(c.UserContext(), k.Actor(), tenantOf(c))
 	if err != nil {
 		return err
 	}

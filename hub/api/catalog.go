@@ -5,8 +5,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/punchcard/punchcard/hub/manage"
 	"github.com/punchcard/punchcard/protocol"
-	"github.com/punchcard/punchcard/store/catalog"
 )
 
 // --- campaigns -------------------------------------------------------
@@ -14,7 +14,7 @@ import (
 // campaignResponse is a stored campaign with, when the ledger is there,
 // what it has used so far.
 type campaignResponse struct {
-	catalog.Campaign
+	manage.Campaign
 	Used *campaignUse `json:"used,omitempty"`
 }
 
@@ -26,70 +26,58 @@ type campaignUse struct {
 	ReservedAmount int64 `json:"reserved_amount"` // escrowed in agents' allowances
 }
 
-func (s *Server) listCampaigns(c *fiber.Ctx, _ catalog.Key) error {
+func (s *Server) listCampaigns(c *fiber.Ctx, _ manage.Key) error {
 	since, err := queryInt(c, "since")
 	if err != nil {
 		return err
 	}
-	if _, err := s.cat.Tenant(c.UserContext(), tenantOf(c)); err != nil {
-		return err
-	}
-	cps, err := s.cat.Campaigns(c.UserContext(), tenantOf(c), uint64(since))
+	cps, err := s.mg.Campaigns(c.UserContext(), tenantOf(c), uint64(since))
 	if err != nil {
 		return err
 	}
-	return c.JSON(list[catalog.Campaign]{cps})
+	return c.JSON(list[manage.Campaign]{cps})
 }
 
-func (s *Server) createCampaign(c *fiber.Ctx, k catalog.Key) error {
-	cp, err := s.cat.CreateCampaign(c.UserContext(), k.Actor(), tenantOf(c), c.Body())
+func (s *Server) createCampaign(c *fiber.Ctx, k manage.Key) error {
+	cp, err := s.mg.CreateCampaign(c.UserContext(), k.Actor(), tenantOf(c), c.Body())
 	if err != nil {
 		return err
 	}
 	return created(c, cp)
 }
 
-func (s *Server) getCampaign(c *fiber.Ctx, _ catalog.Key) error {
-	cp, err := s.cat.Campaign(c.UserContext(), tenantOf(c), protocol.CampaignID(c.Params("campaign")))
+func (s *Server) getCampaign(c *fiber.Ctx, _ manage.Key) error {
+	v, err := s.mg.Campaign(c.UserContext(), tenantOf(c), protocol.CampaignID(c.Params("campaign")))
 	if err != nil {
 		return err
 	}
-	out := campaignResponse{Campaign: cp}
-	if s.cfg.Ledger != nil {
-		b, err := s.cfg.Ledger.Campaign(c.UserContext(), tenantOf(c), cp.Rules.ID)
-		if err != nil {
-			return err
-		}
+	out := campaignResponse{Campaign: v.Campaign}
+	if b := v.Used; b != nil {
 		out.Used = &campaignUse{b.Count, b.Discount, b.OrderValue, b.ReservedCount, b.ReservedAmount}
 	}
 	return c.JSON(out)
 }
 
-func (s *Server) updateCampaign(c *fiber.Ctx, k catalog.Key) error {
-	cp, err := s.cat.UpdateCampaign(c.UserContext(), k.Actor(), tenantOf(c), protocol.CampaignID(c.Params("campaign")), c.Body())
+func (s *Server) updateCampaign(c *fiber.Ctx, k manage.Key) error {
+	cp, err := s.mg.UpdateCampaign(c.UserContext(), k.Actor(), tenantOf(c), protocol.CampaignID(c.Params("campaign")), c.Body())
 	if err != nil {
 		return err
 	}
 	return c.JSON(cp)
 }
 
-func (s *Server) startCampaign(c *fiber.Ctx, k catalog.Key) error {
-	cp, err := s.cat.StartCampaign(c.UserContext(), k.Actor(), tenantOf(c), protocol.CampaignID(c.Params("campaign")))
+func (s *Server) startCampaign(c *fiber.Ctx, k manage.Key) error {
+	cp, err := s.mg.StartCampaign(c.UserContext(), k.Actor(), tenantOf(c), protocol.CampaignID(c.Params("campaign")))
 	if err != nil {
 		return err
 	}
 	return c.JSON(cp)
 }
 
-func (s *Server) stopCampaign(c *fiber.Ctx, k catalog.Key) error {
-	cp, err := s.cat.StopCampaign(c.UserContext(), k.Actor(), tenantOf(c), protocol.CampaignID(c.Params("campaign")))
+func (s *Server) stopCampaign(c *fiber.Ctx, k manage.Key) error {
+	cp, err := s.mg.StopCampaign(c.UserContext(), k.Actor(), tenantOf(c), protocol.CampaignID(c.Params("campaign")))
 	if err != nil {
 		return err
-	}
-	if s.cfg.OnStop != nil {
-		// Also when it was stopped already: a repeated recall is harmless
-		// and reaches agents that missed the first.
-		s.cfg.OnStop(tenantOf(c), cp.Rules.ID)
 	}
 	return c.JSON(cp)
 }
@@ -98,19 +86,15 @@ func (s *Server) stopCampaign(c *fiber.Ctx, k catalog.Key) error {
 
 // seesCodes reports whether key k may read gift card numbers and codes of
 // limited use in full: the roles that manage codes. Others (support,
-// read-only) get them masked (catalog.Code.Mask).
-func seesCodes(k catalog.Key) bool { return hasRole(rolesMarketer, k.Role) }
+// read-only) get them masked (manage.Code.Mask).
+func seesCodes(k manage.Key) bool { return hasRole(rolesMarketer, k.Role) }
 
-func (s *Server) listCodes(c *fiber.Ctx, k catalog.Key) error {
+func (s *Server) listCodes(c *fiber.Ctx, k manage.Key) error {
 	limit, err := queryInt(c, "limit")
 	if err != nil {
 		return err
 	}
-	id := protocol.CampaignID(c.Params("campaign"))
-	if _, err := s.cat.Campaign(c.UserContext(), tenantOf(c), id); err != nil {
-		return err
-	}
-	cs, err := s.cat.Codes(c.UserContext(), tenantOf(c), id, c.Query("after"), int(min(limit, catalog.MaxListLimit)))
+	cs, err := s.mg.Codes(c.UserContext(), tenantOf(c), protocol.CampaignID(c.Params("campaign")), c.Query("after"), limit)
 	if err != nil {
 		return err
 	}
@@ -119,19 +103,19 @@ func (s *Server) listCodes(c *fiber.Ctx, k catalog.Key) error {
 			cs[i] = cs[i].Mask()
 		}
 	}
-	return c.JSON(list[catalog.Code]{cs})
+	return c.JSON(list[manage.Code]{cs})
 }
 
 type generateResponse struct {
 	Codes []string `json:"codes"`
 }
 
-func (s *Server) generateCodes(c *fiber.Ctx, k catalog.Key) error {
-	var req catalog.GenerateRequest
+func (s *Server) generateCodes(c *fiber.Ctx, k manage.Key) error {
+	var req manage.GenerateRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	out, err := s.cat.GenerateCodes(c.UserContext(), k.Actor(), tenantOf(c), protocol.CampaignID(c.Params("campaign")), req)
+	out, err := s.mg.GenerateCodes(c.UserContext(), k.Actor(), tenantOf(c), protocol.CampaignID(c.Params("campaign")), req)
 	if err != nil {
 		return err
 	}
@@ -140,19 +124,19 @@ func (s *Server) generateCodes(c *fiber.Ctx, k catalog.Key) error {
 
 type importRequest struct {
 	Codes []string `json:"codes"`
-	catalog.CodeSpec
+	manage.CodeSpec
 }
 
 type importResponse struct {
 	Imported int `json:"imported"`
 }
 
-func (s *Server) importCodes(c *fiber.Ctx, k catalog.Key) error {
+func (s *Server) importCodes(c *fiber.Ctx, k manage.Key) error {
 	var req importRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	n, err := s.cat.ImportCodes(c.UserContext(), k.Actor(), tenantOf(c), protocol.CampaignID(c.Params("campaign")), req.Codes, req.CodeSpec)
+	n, err := s.mg.ImportCodes(c.UserContext(), k.Actor(), tenantOf(c), protocol.CampaignID(c.Params("campaign")), req.Codes, req.CodeSpec)
 	if err != nil {
 		return err
 	}
@@ -162,40 +146,25 @@ func (s *Server) importCodes(c *fiber.Ctx, k catalog.Key) error {
 // codeResponse is a code with, when the ledger is there, its uses and
 // (gift cards) its balance.
 type codeResponse struct {
-	catalog.Code
+	manage.Code
 	Used      *int64 `json:"used,omitempty"`
 	Remaining *int64 `json:"remaining_balance,omitempty"`
 }
 
-func (s *Server) getCode(c *fiber.Ctx, k catalog.Key) error {
-	cd, err := s.cat.Code(c.UserContext(), tenantOf(c), c.Params("code"))
+func (s *Server) getCode(c *fiber.Ctx, k manage.Key) error {
+	v, err := s.mg.Code(c.UserContext(), tenantOf(c), c.Params("code"))
 	if err != nil {
 		return err
 	}
-	out := codeResponse{Code: cd}
-	if s.cfg.Ledger != nil {
-		used, err := s.cfg.Ledger.CodeUses(c.UserContext(), tenantOf(c), cd.Key)
-		if err != nil {
-			return err
-		}
-		out.Used = &used
-		if cd.Balance > 0 {
-			spent, err := s.cfg.Ledger.GiftCardSpent(c.UserContext(), tenantOf(c), cd.Key)
-			if err != nil {
-				return err
-			}
-			rem := cd.Balance - spent
-			out.Remaining = &rem
-		}
-	}
+	out := codeResponse{Code: v.Code, Used: v.Used, Remaining: v.Remaining}
 	if !seesCodes(k) {
-		out.Code = cd.Mask()
+		out.Code = v.Code.Mask()
 	}
 	return c.JSON(out)
 }
 
-func (s *Server) revokeCode(c *fiber.Ctx, k catalog.Key) error {
-	cd, err := s.cat.RevokeCode(c.UserContext(), k.Actor(), tenantOf(c), c.Params("code"))
+func (s *Server) revokeCode(c *fiber.Ctx, k manage.Key) error {
+	cd, err := s.mg.RevokeCode(c.UserContext(), k.Actor(), tenantOf(c), c.Params("code"))
 	if err != nil {
 		return err
 	}
@@ -205,12 +174,12 @@ func (s *Server) revokeCode(c *fiber.Ctx, k catalog.Key) error {
 // --- tokens ----------------------------------------------------------
 
 type tokenResponse struct {
-	catalog.Token
+	manage.Token
 	QRURL string `json:"qr_url,omitempty"`
 }
 
-func tokenOut(c *fiber.Ctx, t catalog.Token, k catalog.Key) tokenResponse {
-	if k.Role == catalog.RoleReadOnly || t.Text == "" {
+func tokenOut(c *fiber.Ctx, t manage.Token, k manage.Key) tokenResponse {
+	if k.Role == manage.RoleReadOnly || t.Text == "" {
 		// The text is a bearer credential: whoever holds it can redeem.
 		// An erased customer's tokens have none left.
 		t.Text = ""
@@ -219,28 +188,28 @@ func tokenOut(c *fiber.Ctx, t catalog.Token, k catalog.Key) tokenResponse {
 	return tokenResponse{Token: t, QRURL: "/v1/tenants/" + c.Params("tenant") + "/tokens/" + string(t.Serial) + "/qr.png"}
 }
 
-func (s *Server) issueToken(c *fiber.Ctx, k catalog.Key) error {
-	var req catalog.TokenRequest
+func (s *Server) issueToken(c *fiber.Ctx, k manage.Key) error {
+	var req manage.TokenRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	t, err := s.cat.IssueToken(c.UserContext(), k.Actor(), tenantOf(c), req)
+	t, err := s.mg.IssueToken(c.UserContext(), k.Actor(), tenantOf(c), req)
 	if err != nil {
 		return err
 	}
 	return created(c, tokenOut(c, t, k))
 }
 
-func (s *Server) getToken(c *fiber.Ctx, k catalog.Key) error {
-	t, err := s.cat.Token(c.UserContext(), tenantOf(c), protocol.CodeID(c.Params("serial")))
+func (s *Server) getToken(c *fiber.Ctx, k manage.Key) error {
+	t, err := s.mg.Token(c.UserContext(), tenantOf(c), protocol.CodeID(c.Params("serial")))
 	if err != nil {
 		return err
 	}
 	return c.JSON(tokenOut(c, t, k))
 }
 
-func (s *Server) tokenQR(c *fiber.Ctx, _ catalog.Key) error {
-	t, err := s.cat.Token(c.UserContext(), tenantOf(c), protocol.CodeID(c.Params("serial")))
+func (s *Server) tokenQR(c *fiber.Ctx, _ manage.Key) error {
+	t, err := s.mg.Token(c.UserContext(), tenantOf(c), protocol.CodeID(c.Params("serial")))
 	if err != nil {
 		return err
 	}
@@ -256,8 +225,8 @@ func (s *Server) tokenQR(c *fiber.Ctx, _ catalog.Key) error {
 	return c.Send(png)
 }
 
-func (s *Server) revokeToken(c *fiber.Ctx, k catalog.Key) error {
-	t, err := s.cat.RevokeToken(c.UserContext(), k.Actor(), tenantOf(c), protocol.CodeID(c.Params("serial")))
+func (s *Server) revokeToken(c *fiber.Ctx, k manage.Key) error {
+	t, err := s.mg.RevokeToken(c.UserContext(), k.Actor(), tenantOf(c), protocol.CodeID(c.Params("serial")))
 	if err != nil {
 		return err
 	}
@@ -276,46 +245,43 @@ type customerRequest struct {
 	Attributes map[string]string   `json:"attributes,omitempty"`
 }
 
-func (r customerRequest) customer() catalog.Customer {
-	return catalog.Customer{ID: r.ID, Email: r.Email, Name: r.Name, Phone: r.Phone, Segment: r.Segment, Tier: r.Tier, Attributes: r.Attributes}
+func (r customerRequest) customer() manage.Customer {
+	return manage.Customer{ID: r.ID, Email: r.Email, Name: r.Name, Phone: r.Phone, Segment: r.Segment, Tier: r.Tier, Attributes: r.Attributes}
 }
 
-func (s *Server) listCustomers(c *fiber.Ctx, _ catalog.Key) error {
+func (s *Server) listCustomers(c *fiber.Ctx, _ manage.Key) error {
 	limit, err := queryInt(c, "limit")
 	if err != nil {
 		return err
 	}
-	if _, err := s.cat.Tenant(c.UserContext(), tenantOf(c)); err != nil {
-		return err
-	}
-	cs, err := s.cat.Customers(c.UserContext(), tenantOf(c), c.Query("after"), int(min(limit, catalog.MaxListLimit)))
+	cs, err := s.mg.Customers(c.UserContext(), tenantOf(c), c.Query("after"), limit)
 	if err != nil {
 		return err
 	}
-	return c.JSON(list[catalog.Customer]{cs})
+	return c.JSON(list[manage.Customer]{cs})
 }
 
-func (s *Server) createCustomer(c *fiber.Ctx, k catalog.Key) error {
+func (s *Server) createCustomer(c *fiber.Ctx, k manage.Key) error {
 	var req customerRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	cu, err := s.cat.CreateCustomer(c.UserContext(), k.Actor(), tenantOf(c), req.customer())
+	cu, err := s.mg.CreateCustomer(c.UserContext(), k.Actor(), tenantOf(c), req.customer())
 	if err != nil {
 		return err
 	}
 	return created(c, cu)
 }
 
-func (s *Server) getCustomer(c *fiber.Ctx, _ catalog.Key) error {
-	cu, err := s.cat.Customer(c.UserContext(), tenantOf(c), protocol.CustomerID(c.Params("customer")))
+func (s *Server) getCustomer(c *fiber.Ctx, _ manage.Key) error {
+	cu, err := s.mg.Customer(c.UserContext(), tenantOf(c), protocol.CustomerID(c.Params("customer")))
 	if err != nil {
 		return err
 	}
 	return c.JSON(cu)
 }
 
-func (s *Server) updateCustomer(c *fiber.Ctx, k catalog.Key) error {
+func (s *Server) updateCustomer(c *fiber.Ctx, k manage.Key) error {
 	var req customerRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
@@ -327,15 +293,15 @@ func (s *Server) updateCustomer(c *fiber.Ctx, k catalog.Key) error {
 	if req.ID != id {
 		return protocol.FieldError("id", "id must be %q, the customer being updated", id)
 	}
-	cu, err := s.cat.UpdateCustomer(c.UserContext(), k.Actor(), tenantOf(c), req.customer())
+	cu, err := s.mg.UpdateCustomer(c.UserContext(), k.Actor(), tenantOf(c), req.customer())
 	if err != nil {
 		return err
 	}
 	return c.JSON(cu)
 }
 
-func (s *Server) eraseCustomer(c *fiber.Ctx, k catalog.Key) error {
-	cu, err := s.cat.EraseCustomer(c.UserContext(), k.Actor(), tenantOf(c), protocol.CustomerID(c.Params("customer")))
+func (s *Server) eraseCustomer(c *fiber.Ctx, k manage.Key) error {
+	cu, err := s.mg.EraseCustomer(c.UserContext(), k.Actor(), tenantOf(c), protocol.CustomerID(c.Params("customer")))
 	if err != nil {
 		return err
 	}
@@ -343,35 +309,20 @@ func (s *Server) eraseCustomer(c *fiber.Ctx, k catalog.Key) error {
 }
 
 type historyResponse struct {
-	Customer catalog.Customer     `json:"customer"`
-	Points   *int64               `json:"points,omitempty"`
-	Tokens   []tokenResponse      `json:"tokens"`
-	Changes  []catalog.AuditEntry `json:"changes"`
+	Customer manage.Customer     `json:"customer"`
+	Points   *int64              `json:"points,omitempty"`
+	Tokens   []tokenResponse     `json:"tokens"`
+	Changes  []manage.AuditEntry `json:"changes"`
 }
 
-func (s *Server) customerHistory(c *fiber.Ctx, k catalog.Key) error {
-	ctx, tenant, id := c.UserContext(), tenantOf(c), protocol.CustomerID(c.Params("customer"))
-	cu, err := s.cat.Customer(ctx, tenant, id)
+func (s *Server) customerHistory(c *fiber.Ctx, k manage.Key) error {
+	h, err := s.mg.CustomerHistory(c.UserContext(), tenantOf(c), protocol.CustomerID(c.Params("customer")))
 	if err != nil {
 		return err
 	}
-	out := historyResponse{Customer: cu, Tokens: []tokenResponse{}}
-	ts, err := s.cat.CustomerTokens(ctx, tenant, id, 0)
-	if err != nil {
-		return err
-	}
-	for _, t := range ts {
+	out := historyResponse{Customer: h.Customer, Points: h.Points, Tokens: []tokenResponse{}, Changes: h.Changes}
+	for _, t := range h.Tokens {
 		out.Tokens = append(out.Tokens, tokenOut(c, t, k))
-	}
-	if out.Changes, err = s.cat.CustomerHistory(ctx, tenant, id, 0); err != nil {
-		return err
-	}
-	if s.cfg.Ledger != nil {
-		p, err := s.cfg.Ledger.Points(ctx, tenant, id)
-		if err != nil {
-			return err
-		}
-		out.Points = &p
 	}
 	return c.JSON(out)
 }

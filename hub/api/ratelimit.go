@@ -9,8 +9,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"golang.org/x/time/rate"
 
+	"github.com/punchcard/punchcard/hub/manage"
 	"github.com/punchcard/punchcard/protocol"
-	"github.com/punchcard/punchcard/store/catalog"
 )
 
 // limiter is a token bucket per caller (an API key, or a remote address
@@ -137,7 +137,7 @@ func (s *Server) limitAnon(c *fiber.Ctx) error { return s.limit(c, s.anon, c.IP(
 // RateLimit), then its tenant's, which all the tenant's keys share
 // (Config.TenantRateLimits, else TenantRateLimit; none when 0). The
 // headers show the limit that answered last.
-func (s *Server) limitKey(c *fiber.Ctx, k catalog.Key) error {
+func (s *Server) limitKey(c *fiber.Ctx, k manage.Key) error {
 	if err := s.limit(c, s.limiter, k.ID, s.cfg.KeyRateLimits[k.ID]); err != nil {
 		return err
 	}

@@ -35,11 +35,10 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/punchcard/punchcard/hub/manage"
+	"github.com/punchcard/punchcard/hub/snapshots"
 	"github.com/punchcard/punchcard/protocol"
-	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/qr"
-	"github.com/punchcard/punchcard/store/catalog"
-	"github.com/punchcard/punchcard/store/ledger"
 )
 
 //go:embed openapi.yaml
@@ -47,32 +46,6 @@ var openAPI []byte
 
 // OpenAPI returns the OpenAPI document the server serves at /openapi.yaml.
 func OpenAPI() []byte { return openAPI }
-
-// Ledger is what the API needs of the hub's ledger (store/ledger). Online
-// redemptions, allowances and verification go through it.
-type Ledger interface {
-	Redeem(ctx context.Context, r protocol.Redemption) (protocol.Redemption, error)
-	// RedeemBasket records an online write all or nothing, with its
-	// idempotency record, through the ledger's group-commit writer.
-	RedeemBasket(ctx context.Context, b ledger.Basket) ([]protocol.Redemption, bool, error)
-	GrantAllowance(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, campaign protocol.CampaignID) (protocol.Allowance, error)
-	ReturnAllowance(ctx context.Context, ret protocol.Allowance) (protocol.Allowance, error)
-	Outstanding(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, campaign protocol.CampaignID) (count, amount int64, err error)
-	Campaign(ctx context.Context, tenant protocol.TenantID, campaign protocol.CampaignID) (ledger.CampaignBalance, error)
-	CodeUses(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error)
-	GiftCardSpent(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error)
-	CustomerCount(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID, campaign protocol.CampaignID) (int64, error)
-	Points(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID) (int64, error)
-	Conflicts(ctx context.Context, tenant protocol.TenantID, after int64, limit int) ([]ledger.Conflict, error)
-	Quarantine(ctx context.Context, tenant protocol.TenantID, after int64, limit int) ([]ledger.Quarantined, error)
-	Verify(ctx context.Context) (ledger.Report, error)
-	// CodeStates and JournalMark put the codes' uses and gift card
-	// spending in the agents' snapshots (ledger/snapshotq.go).
-	CodeStates(ctx context.Context, tenant protocol.TenantID) (map[protocol.CodeID]ledger.CodeState, error)
-	JournalMark(ctx context.Context) (int64, error)
-}
-
-var _ Ledger = (*ledger.Ledger)(nil)
 
 // Defaults for Config.
 const (
@@ -90,7 +63,14 @@ const (
 
 // Config configures New. Catalog is required; the rest has defaults.
 type Config struct {
-	Catalog *catalog.Catalog
+	// Manage is the management service the catalog routes call, and
+	// Snapshots the service that assembles the agents' snapshots; when nil,
+	// New makes them over Catalog and Ledger.
+	Manage    *manage.Service
+	Snapshots *snapshots.Service
+	// Catalog is the catalog store, which the online routes (online.go)
+	// still use directly.
+	Catalog Catalog
 	// Ledger serves online redemptions, allowances and verification; when
 	// nil those routes answer 503 unavailable.
 	Ledger Ledger
@@ -125,19 +105,18 @@ type Config struct {
 	// OnChange, when set, is called after every successful change of a
 	// tenant's catalog with its new version, so the hub can announce the
 	// snapshot to the tenant's agents (MQTT, retained). It must not block.
+	// The services New makes report their changes to it; the online
+	// routes report code uses to it.
 	OnChange func(tenant protocol.TenantID, version uint64)
 	// OnStop, when set, is called after a campaign is stopped (the kill
 	// switch), so the hub can recall the agents' allowances of it
-	// (AllowanceRecall over MQTT). It must not block.
+	// (AllowanceRecall over MQTT); for the Manage service New makes. It
+	// must not block.
 	OnStop func(tenant protocol.TenantID, campaign protocol.CampaignID)
-	// MaxCodeChanges is how many code-use changes a snapshot delta lists
-	// at most; an agent further behind gets a full snapshot. Default
-	// ledger.DefaultMaxCodeChanges.
+	// MaxCodeChanges and BuildMaxAge configure the Snapshots service New
+	// makes (snapshots.Options).
 	MaxCodeChanges int
-	// BuildMaxAge is how long a built snapshot is kept for the other
-	// agents of its store (it is reused only while the ledger's code uses
-	// have not changed); default DefaultBuildMaxAge, negative: never.
-	BuildMaxAge time.Duration
+	BuildMaxAge    time.Duration
 }
 
 func (c *Config) ensureDefaults() {
@@ -162,18 +141,14 @@ func (c *Config) ensureDefaults() {
 	if c.QR == nil {
 		c.QR = qr.NewEncoder()
 	}
-	if c.MaxCodeChanges <= 0 {
-		c.MaxCodeChanges = ledger.DefaultMaxCodeChanges
-	}
-	if c.BuildMaxAge == 0 {
-		c.BuildMaxAge = DefaultBuildMaxAge
-	}
 }
 
 // Server is the hub's HTTP API.
 type Server struct {
 	cfg     Config
-	cat     *catalog.Catalog
+	mg      *manage.Service
+	snap    *snapshots.Service
+	cat     Catalog // for the online routes
 	app     *fiber.App
 	limiter *limiter // per API key
 	tenants *limiter // per tenant, all its keys
@@ -181,15 +156,6 @@ type Server struct {
 
 	mu    sync.Mutex
 	rules map[protocol.TenantID]compiled // compiled rules by tenant, for online decisions
-	snaps map[snapKey]snapEntry          // each agent's last snapshot ETag
-
-	builds *buildCache // snapshots built per store, shared by its agents
-}
-
-type compiled struct {
-	version uint64
-	cat     *rules.Catalog
-	camps   map[protocol.CampaignID]catalog.Campaign
 }
 
 // Log attribute keys.
@@ -211,8 +177,24 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("api: Config.Catalog is required")
 	}
 	cfg.ensureDefaults()
-	s := &Server{cfg: cfg, cat: cfg.Catalog, rules: map[protocol.TenantID]compiled{}, snaps: map[snapKey]snapEntry{}}
-	s.builds = newBuildCache(cfg.BuildMaxAge)
+	s := &Server{cfg: cfg, mg: cfg.Manage, snap: cfg.Snapshots, cat: cfg.Catalog, rules: map[protocol.TenantID]compiled{}}
+	var err error
+	if s.mg == nil {
+		opts := manage.Options{OnChange: cfg.OnChange, OnStop: cfg.OnStop}
+		opts.Ledger, _ = cfg.Ledger.(manage.Ledger)
+		if s.mg, err = manage.New(cfg.Catalog, opts); err != nil {
+			return nil, err
+		}
+	}
+	if s.snap == nil {
+		opts := snapshots.Options{Now: cfg.Now, MaxCodeChanges: cfg.MaxCodeChanges, BuildMaxAge: cfg.BuildMaxAge}
+		if cfg.Ledger != nil {
+			opts.Ledger = cfg.Ledger
+		}
+		if s.snap, err = snapshots.New(cfg.Catalog, opts); err != nil {
+			return nil, err
+		}
+	}
 	s.limiter = newLimiter(cfg.RateLimit, cfg.RateWindow)
 	s.anon = newLimiter(cfg.AnonRateLimit, cfg.RateWindow)
 	s.tenants = newLimiter(cfg.TenantRateLimit, cfg.RateWindow)
@@ -255,7 +237,7 @@ func (s *Server) Test(req *http.Request) (*http.Response, error) { return s.app.
 type Route struct {
 	Method string
 	Path   string // OpenAPI form: /v1/tenants/{tenant}
-	Roles  []catalog.Role
+	Roles  []manage.Role
 }
 
 // Routes lists every route with the roles allowed on it (empty for public
@@ -296,22 +278,22 @@ func openAPIPath(p string) string {
 type route struct {
 	method  string
 	path    string
-	roles   []catalog.Role // nil: public
-	changes bool           // a successful call changes the tenant's catalog
-	handler func(c *fiber.Ctx, k catalog.Key) error
+	roles   []manage.Role // nil: public
+	changes bool          // a successful call changes the tenant's catalog (the service reports it)
+	handler func(c *fiber.Ctx, k manage.Key) error
 }
 
 // Role sets used in the route table. The platform role is allowed
 // everywhere a tenant admin is.
 var (
-	rolesAdmin    = []catalog.Role{catalog.RolePlatform, catalog.RoleAdmin}
-	rolesMarketer = []catalog.Role{catalog.RolePlatform, catalog.RoleAdmin, catalog.RoleMarketer}
-	rolesSupport  = []catalog.Role{catalog.RolePlatform, catalog.RoleAdmin, catalog.RoleMarketer, catalog.RoleSupport}
-	rolesRedeem   = []catalog.Role{catalog.RolePlatform, catalog.RoleAdmin, catalog.RoleSupport}
-	rolesErase    = []catalog.Role{catalog.RolePlatform, catalog.RoleAdmin, catalog.RoleSupport}
-	rolesRead     = []catalog.Role{catalog.RolePlatform, catalog.RoleAdmin, catalog.RoleMarketer, catalog.RoleSupport, catalog.RoleReadOnly}
-	rolesPlatform = []catalog.Role{catalog.RolePlatform}
-	rolesAgent    = []catalog.Role{catalog.RoleAgent}
+	rolesAdmin    = []manage.Role{manage.RolePlatform, manage.RoleAdmin}
+	rolesMarketer = []manage.Role{manage.RolePlatform, manage.RoleAdmin, manage.RoleMarketer}
+	rolesSupport  = []manage.Role{manage.RolePlatform, manage.RoleAdmin, manage.RoleMarketer, manage.RoleSupport}
+	rolesRedeem   = []manage.Role{manage.RolePlatform, manage.RoleAdmin, manage.RoleSupport}
+	rolesErase    = []manage.Role{manage.RolePlatform, manage.RoleAdmin, manage.RoleSupport}
+	rolesRead     = []manage.Role{manage.RolePlatform, manage.RoleAdmin, manage.RoleMarketer, manage.RoleSupport, manage.RoleReadOnly}
+	rolesPlatform = []manage.Role{manage.RolePlatform}
+	rolesAgent    = []manage.Role{manage.RoleAgent}
 )
 
 func (s *Server) routes() []route {
@@ -380,14 +362,14 @@ func (s *Server) routes() []route {
 }
 
 // wrap authenticates, rate-limits and authorizes a request before its
-// handler runs, and reports catalog changes afterwards.
+// handler runs. The services report catalog changes themselves.
 func (s *Server) wrap(r route) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if r.roles == nil {
 			if err := s.limitAnon(c); err != nil {
 				return err
 			}
-			return r.handler(c, catalog.Key{})
+			return r.handler(c, manage.Key{})
 		}
 		if s.anon.empty(c.IP(), s.cfg.Now()) {
 			// Answer before looking at the key: otherwise a 429 for a
@@ -409,22 +391,17 @@ func (s *Server) wrap(r route) fiber.Handler {
 			return protocol.Errorf(protocol.CodeForbidden, "a %s key cannot do this", k.Role)
 		}
 		tenant := protocol.TenantID(c.Params("tenant"))
-		if tenant != "" && k.Role != catalog.RolePlatform && k.Tenant != tenant {
+		if tenant != "" && k.Role != manage.RolePlatform && k.Tenant != tenant {
 			return protocol.Errorf(protocol.CodeForbidden, "this key belongs to another tenant")
 		}
 		if err := r.handler(c, k); err != nil {
 			return err
 		}
-		if r.changes && tenant != "" && s.cfg.OnChange != nil && c.Response().StatusCode() < 300 {
-			if v, err := s.cat.Version(c.UserContext(), tenant); err == nil {
-				s.cfg.OnChange(tenant, v)
-			}
-		}
 		return nil
 	}
 }
 
-func hasRole(roles []catalog.Role, r catalog.Role) bool {
+func hasRole(roles []manage.Role, r manage.Role) bool {
 	for _, x := range roles {
 		if x == r {
 			return true
@@ -433,17 +410,17 @@ func hasRole(roles []catalog.Role, r catalog.Role) bool {
 	return false
 }
 
-func (s *Server) authenticate(c *fiber.Ctx) (catalog.Key, error) {
+func (s *Server) authenticate(c *fiber.Ctx) (manage.Key, error) {
 	h := c.Get(fiber.HeaderAuthorization)
 	secret, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || secret == "" {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="punchcard"`)
-		return catalog.Key{}, protocol.Errorf(protocol.CodeUnauthenticated, "send an API key as Authorization: Bearer <key>")
+		return manage.Key{}, protocol.Errorf(protocol.CodeUnauthenticated, "send an API key as Authorization: Bearer <key>")
 	}
-	k, err := s.cat.Authenticate(c.UserContext(), strings.TrimSpace(secret))
+	k, err := s.mg.Authenticate(c.UserContext(), strings.TrimSpace(secret))
 	if err != nil {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="punchcard"`)
-		return catalog.Key{}, err
+		return manage.Key{}, err
 	}
 	return k, nil
 }
@@ -457,7 +434,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	case errors.As(err, &pe):
 	case errors.As(err, &fe):
 		pe = fiberError(fe)
-	case ledger.IsBusy(err):
+	case isBusy(err):
 		// Another writer held the file past every busy timeout: the
 		// caller may retry; "database is locked" never reaches it.
 		c.Set(fiber.HeaderRetryAfter, "1")
@@ -495,15 +472,15 @@ func fiberError(fe *fiber.Error) *protocol.Error {
 	return protocol.Errorf(protocol.CodeInvalidInput, "%s", fe.Message)
 }
 
-func (s *Server) healthz(c *fiber.Ctx, _ catalog.Key) error {
-	if err := s.cat.DB().PingContext(c.UserContext()); err != nil {
+func (s *Server) healthz(c *fiber.Ctx, _ manage.Key) error {
+	if err := s.mg.Health(c.UserContext()); err != nil {
 		s.cfg.Logger.Error("api: healthz", logKeyErr, err)
 		return c.Status(http.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable"})
 	}
 	return c.JSON(fiber.Map{"status": "ok", "protocol": protocol.Version})
 }
 
-func (s *Server) openapi(c *fiber.Ctx, _ catalog.Key) error {
+func (s *Server) openapi(c *fiber.Ctx, _ manage.Key) error {
 	c.Set(fiber.HeaderContentType, "application/yaml")
 	return c.Send(openAPI)
 }

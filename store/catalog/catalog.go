@@ -89,7 +89,9 @@ func New(ctx context.Context, db *sql.DB) (*Catalog, error) {
 // DB is the underlying database.
 func (c *Catalog) DB() *sql.DB { return c.db }
 
-func (c *Catalog) now() time.Time { return c.Now().UTC() }
+// now is the catalog's clock cut to protocol.TimePrecision, so that a
+// time answered on a write is the time a later read answers.
+func (c *Catalog) now() time.Time { return protocol.APITime(c.Now()) }
 
 // Actor is who makes a change, as the audit log records it.
 type Actor struct {

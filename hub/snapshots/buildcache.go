@@ -1,4 +1,4 @@
-package api
+package snapshots
 
 import (
 	"context"
@@ -11,9 +11,6 @@ import (
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 )
-
-// DefaultBuildMaxAge is Config.BuildMaxAge's default.
-const DefaultBuildMaxAge = 10 * time.Second
 
 // buildKey is what a built snapshot depends on besides the agent's own
 // fields (agent ID, envelope, allowances), which each request fills in:

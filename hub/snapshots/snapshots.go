@@ -1,0 +1,371 @@
+// Package snapshots assembles the agents' snapshots: what a till holds to
+// decide offline (docs/protocol.md). A snapshot is the catalog's view for
+// the agent's store at the tenant's catalog version, the ledger's code uses
+// and gift card spending (all of them, or the changes since the agent's
+// position), the agent's envelope and the allowances the hub counts it as
+// holding. The HTTP API serves it (GET /v1/agent/snapshot), and the hub
+// announces new versions through Announcer; the agent fetches on its own
+// schedule.
+//
+// Storage sits behind interfaces declared here (Catalog, Ledger,
+// CodeLedger), which store/catalog and store/ledger implement (hub/
+// wiring.go checks it).
+package snapshots
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/rules"
+	"github.com/punchcard/punchcard/protocol/snapshot"
+	"github.com/punchcard/punchcard/store/catalog"
+)
+
+// Catalog is what snapshots need of the catalog store.
+type Catalog interface {
+	Version(ctx context.Context, tenant protocol.TenantID) (uint64, error)
+	Campaigns(ctx context.Context, tenant protocol.TenantID, since uint64) ([]catalog.Campaign, error)
+	Agent(ctx context.Context, tenant protocol.TenantID, id protocol.AgentID) (catalog.Agent, error)
+	// SnapshotWith builds the agent's snapshot (its store's view) at the
+	// current version: a delta since catalog version since (0: full), with
+	// states as the codes' uses.
+	SnapshotWith(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, since uint64, states map[protocol.CodeID]protocol.CodeState) (*snapshot.Snapshot, error)
+}
+
+// Ledger is what the allowances in a snapshot need of the ledger store:
+// what the agent holds of a campaign as the hub counts it.
+type Ledger interface {
+	Outstanding(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, campaign protocol.CampaignID) (count, amount int64, err error)
+}
+
+// CodeLedger is the ledger's code-use sequence (store/ledger/snapshotq.go).
+// A ledger without it gets snapshots without code states.
+type CodeLedger interface {
+	CodeHead(ctx context.Context, tenant protocol.TenantID) (uint64, error)
+	CodeStatesAt(ctx context.Context, tenant protocol.TenantID) (map[protocol.CodeID]protocol.CodeState, uint64, error)
+	CodeChanges(ctx context.Context, tenant protocol.TenantID, after uint64, limit int) (map[protocol.CodeID]protocol.CodeState, uint64, bool, error)
+}
+
+// Defaults for Options.
+const (
+	// DefaultMaxCodeChanges is Options.MaxCodeChanges' default (the
+	// ledger's own, store/ledger.DefaultMaxCodeChanges).
+	DefaultMaxCodeChanges = 20_000
+	// DefaultBuildMaxAge is Options.BuildMaxAge's default.
+	DefaultBuildMaxAge = 10 * time.Second
+)
+
+// Options configure New.
+type Options struct {
+	// Ledger fills in the allowances; nil leaves them out. When it also
+	// implements CodeLedger, it fills in the codes' uses.
+	Ledger Ledger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// MaxCodeChanges is how many code-use changes a delta lists at most;
+	// an agent further behind gets a full snapshot. Default
+	// DefaultMaxCodeChanges.
+	MaxCodeChanges int
+	// BuildMaxAge is how long a built snapshot is kept for the other
+	// agents of its store (it is reused only while the ledger's code uses
+	// have not moved); default DefaultBuildMaxAge, negative: never.
+	BuildMaxAge time.Duration
+}
+
+func (o *Options) ensureDefaults() {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MaxCodeChanges <= 0 {
+		o.MaxCodeChanges = DefaultMaxCodeChanges
+	}
+	if o.BuildMaxAge == 0 {
+		o.BuildMaxAge = DefaultBuildMaxAge
+	}
+}
+
+// Service assembles snapshots. It is safe for concurrent use.
+type Service struct {
+	cat  Catalog
+	opts Options
+	led  CodeLedger // nil without the code-use sequence
+
+	builds *buildCache // snapshots built per store, shared by its agents
+
+	mu    sync.Mutex
+	snaps map[snapKey]snapEntry                  // each agent's last ETag
+	camps map[protocol.TenantID]limitedCampaigns // by tenant, at a version
+}
+
+// New returns the service over cat.
+func New(cat Catalog, opts Options) (*Service, error) {
+	if cat == nil {
+		return nil, errors.New("snapshots: a catalog is required")
+	}
+	opts.ensureDefaults()
+	s := &Service{cat: cat, opts: opts, builds: newBuildCache(opts.BuildMaxAge),
+		snaps: map[snapKey]snapEntry{}, camps: map[protocol.TenantID]limitedCampaigns{}}
+	s.led, _ = opts.Ledger.(CodeLedger)
+	return s, nil
+}
+
+// Request is one agent's snapshot request.
+type Request struct {
+	Tenant protocol.TenantID
+	Agent  protocol.AgentID
+	// Since is the catalog version the agent holds (0: a full snapshot).
+	Since uint64
+	// Uses is the agent's code-use position (snapshot.Snapshot.Uses);
+	// HasUses is false when it sent none (a delta then lists every used
+	// code, as before the sequence).
+	Uses    uint64
+	HasUses bool
+	// IfNoneMatch is the agent's If-None-Match header, "" when none.
+	IfNoneMatch string
+}
+
+// Answer is a snapshot, or that the agent's is current.
+type Answer struct {
+	// NotModified: the agent's If-None-Match matched; Snapshot is nil.
+	NotModified bool
+	ETag        string
+	Version     uint64
+	// Snapshot is the snapshot with its generation time; the ETag covers
+	// everything but that time.
+	Snapshot *snapshot.Snapshot
+}
+
+// Snapshot assembles the snapshot req asks for: a full snapshot or the
+// delta after req.Since, for the agent's store.
+//
+// With req.HasUses a delta lists only the codes whose uses or spending
+// changed after req.Uses (an index range), so it costs the changes since,
+// not every code ever used. An agent more than MaxCodeChanges changes
+// behind, or at a position the ledger does not know, gets a full snapshot.
+//
+// Builds are shared by the agents of one store (buildCache): concurrent
+// requests for the same store, versions and positions build once, and a
+// build is reused while the ledger's code-use position has not moved. The
+// last ETag of each agent is remembered with the state it was computed at
+// (catalog version, code-use position, allowances), so a poll that changes
+// nothing costs a version lookup, the allowance queries and one position
+// lookup, and answers NotModified. Reason codes: not_found (the agent).
+func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
+	version, camps, err := s.campaigns(ctx, req.Tenant)
+	if err != nil {
+		return Answer{}, err
+	}
+	eff := req.Since
+	if eff > version {
+		eff = 0 // as the catalog does: an unknown future version gets a full snapshot
+	}
+	var allow []protocol.Allowance
+	var head uint64
+	if s.opts.Ledger != nil {
+		if allow, err = s.allowances(ctx, req.Tenant, req.Agent, camps); err != nil {
+			return Answer{}, err
+		}
+	}
+	if s.led != nil {
+		if head, err = s.led.CodeHead(ctx, req.Tenant); err != nil {
+			return Answer{}, err
+		}
+	}
+	ck := snapKey{req.Tenant, req.Agent}
+	now := s.opts.Now()
+	s.mu.Lock()
+	ent, hit := s.snaps[ck]
+	s.mu.Unlock()
+	// The agent holds the body of ent.etag, so it is at ent's state.
+	hit = hit && ent.version == version && ent.head == head && now.Before(ent.validUntil) && slices.Equal(ent.allow, allow)
+	if hit && req.IfNoneMatch != "" && ETagMatch(req.IfNoneMatch, ent.etag) {
+		return Answer{NotModified: true, ETag: ent.etag, Version: ent.version}, nil
+	}
+	ag, err := s.cat.Agent(ctx, req.Tenant, req.Agent)
+	if err != nil {
+		return Answer{}, err
+	}
+	bk := buildKey{tenant: req.Tenant, store: ag.Store, since: eff, uses: req.Uses, hasUses: req.HasUses, version: version}
+	if eff == 0 {
+		bk.uses, bk.hasUses = 0, false // a full snapshot is the same for every position
+	}
+	shared, err := s.builds.get(ctx, bk, head, now,
+		func(ctx context.Context, bk buildKey) (*snapshot.Snapshot, error) {
+			return s.build(ctx, req.Agent, bk)
+		})
+	if err != nil {
+		return Answer{}, err
+	}
+	snap := *shared // shared lists are read only from here on
+	snap.Agent, snap.Envelope, snap.Allowances = req.Agent, ag.Envelope, allow
+	generated := snap.GeneratedAt
+	snap.GeneratedAt = 0
+	body, err := snapshot.Encode(&snap)
+	if err != nil {
+		return Answer{}, err
+	}
+	etag := snapshot.ETag(body)
+	if snap.Version == version {
+		s.mu.Lock()
+		s.snaps[ck] = snapEntry{version: snap.Version, head: snap.Uses, allow: snap.Allowances, etag: etag, validUntil: keysValidUntil(&snap, now)}
+		s.mu.Unlock()
+	}
+	if req.IfNoneMatch != "" && ETagMatch(req.IfNoneMatch, etag) {
+		return Answer{NotModified: true, ETag: etag, Version: snap.Version}, nil
+	}
+	snap.GeneratedAt = generated
+	return Answer{ETag: etag, Version: snap.Version, Snapshot: &snap}, nil
+}
+
+// build builds the snapshot of bk's store (with agent's record: the
+// catalog filters by the agent's store) at the catalog's current version:
+// a delta since bk.since with the codes changed after bk.uses when the
+// ledger still has them within MaxCodeChanges, else a full one. Its lists
+// are normalized, so that concurrent encodes only read them.
+func (s *Service) build(ctx context.Context, agent protocol.AgentID, bk buildKey) (*snapshot.Snapshot, error) {
+	since, usesSince := bk.since, uint64(0)
+	var states map[protocol.CodeID]protocol.CodeState
+	var head uint64
+	var err error
+	if led := s.led; led != nil {
+		ok := false
+		if since > 0 && bk.hasUses {
+			states, head, ok, err = led.CodeChanges(ctx, bk.tenant, bk.uses, s.opts.MaxCodeChanges)
+			if err != nil {
+				return nil, err
+			}
+			usesSince = bk.uses
+		}
+		if !ok {
+			if since > 0 && bk.hasUses {
+				since = 0 // too far behind, or another ledger's position: start over
+			}
+			usesSince = 0
+			if states, head, err = led.CodeStatesAt(ctx, bk.tenant); err != nil {
+				return nil, err
+			}
+		}
+	}
+	snap, err := s.cat.SnapshotWith(ctx, bk.tenant, agent, since, states)
+	if err != nil {
+		return nil, err
+	}
+	if snap.Since == 0 {
+		usesSince = 0 // the catalog started over
+	}
+	snap.Uses, snap.UsesSince = head, usesSince
+	snap.Normalize()
+	return snap, nil
+}
+
+// limitedCampaigns are a tenant's active campaigns with a budget that
+// allowances escrow, at one catalog version, sorted by ID.
+type limitedCampaigns struct {
+	version uint64
+	camps   []catalog.Campaign
+}
+
+// campaigns returns the tenant's catalog version and its limited
+// campaigns, read again only when the version moved.
+func (s *Service) campaigns(ctx context.Context, tenant protocol.TenantID) (uint64, []catalog.Campaign, error) {
+	v, err := s.cat.Version(ctx, tenant)
+	if err != nil {
+		return 0, nil, err
+	}
+	s.mu.Lock()
+	lc, ok := s.camps[tenant]
+	s.mu.Unlock()
+	if ok && lc.version == v {
+		return v, lc.camps, nil
+	}
+	cps, err := s.cat.Campaigns(ctx, tenant, 0)
+	if err != nil {
+		return 0, nil, err
+	}
+	lc = limitedCampaigns{version: v}
+	for _, cp := range cps {
+		l := cp.Rules.Limits
+		if cp.Rules.Status == rules.StatusActive && (l.MaxRedemptions > 0 || l.MaxDiscount > 0) {
+			lc.camps = append(lc.camps, cp)
+		}
+	}
+	slices.SortFunc(lc.camps, func(a, b catalog.Campaign) int { return strings.Compare(string(a.Rules.ID), string(b.Rules.ID)) })
+	s.mu.Lock()
+	if cur, ok := s.camps[tenant]; !ok || cur.version <= v {
+		s.camps[tenant] = lc
+	}
+	s.mu.Unlock()
+	return v, lc.camps, nil
+}
+
+// allowances lists what the agent holds of every active limited campaign,
+// as the hub sees it (granted − returned − used and synced), by campaign.
+func (s *Service) allowances(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, camps []catalog.Campaign) ([]protocol.Allowance, error) {
+	var out []protocol.Allowance
+	for _, cp := range camps {
+		l := cp.Rules.Limits
+		n, amt, err := s.opts.Ledger.Outstanding(ctx, tenant, agent, cp.Rules.ID)
+		if err != nil {
+			return nil, err
+		}
+		a := protocol.Allowance{Tenant: tenant, Agent: agent, Campaign: cp.Rules.ID, Count: max(n, 0), Amount: max(amt, 0), Currency: cp.Rules.Currency}
+		if l.MaxRedemptions == 0 {
+			a.Count = -1
+		}
+		if l.MaxDiscount == 0 {
+			a.Amount = -1
+		}
+		if a.Count == 0 || a.Amount == 0 {
+			continue // nothing to redeem offline
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// snapKey and snapEntry remember each agent's last snapshot ETag.
+type snapKey struct {
+	tenant protocol.TenantID
+	agent  protocol.AgentID
+}
+
+type snapEntry struct {
+	version    uint64
+	head       uint64 // the code-use position of the body
+	allow      []protocol.Allowance
+	etag       string
+	validUntil time.Time // a retired key drops out of the snapshot then
+}
+
+// maxETagAge bounds how long a remembered ETag is trusted without a
+// rebuild, whatever the keys say.
+const maxETagAge = 10 * time.Minute
+
+func keysValidUntil(snap *snapshot.Snapshot, now time.Time) time.Time {
+	until := now.Add(maxETagAge)
+	for _, k := range snap.Keys {
+		if k.NotAfter != 0 {
+			if t := time.UnixMicro(k.NotAfter); t.Before(until) {
+				until = t
+			}
+		}
+	}
+	return until
+}
+
+// ETagMatch implements If-None-Match: a list of tags or "*"; weak
+// comparison, as RFC 9110 asks for If-None-Match.
+func ETagMatch(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == etag {
+			return true
+		}
+	}
+	return false
+}
