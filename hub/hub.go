@@ -143,9 +143,11 @@ type Hub struct {
 	Ingest  *ingest.Ingest
 	API     *api.Server
 	// Manage and Snapshots are the hub's services (hub/manage,
-	// hub/snapshots), which the API calls.
+	// hub/snapshots), which the API calls; Announcer tells the agents of
+	// their changes over MQTT.
 	Manage    *manage.Service
 	Snapshots *snapshots.Service
+	Announcer *snapshots.Announcer
 
 	opts      Options
 	db        interface{ Close() error }
@@ -157,12 +159,6 @@ type Hub struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
-
-	amu     sync.Mutex                      // guards the announcement state and closed
-	closed  bool                            // no new background work once set
-	lastAnn map[protocol.TenantID]time.Time // last announcement per tenant
-	pending map[protocol.TenantID]bool      // an announcement is scheduled
-	sentVer map[protocol.TenantID]uint64    // catalog version last announced per tenant
 }
 
 // Open opens the database, starts the broker (unless external) and ingest,
@@ -170,7 +166,7 @@ type Hub struct {
 func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	opts.ensureDefaults()
 	log := opts.Logger
-	h := &Hub{opts: opts, lastAnn: map[protocol.TenantID]time.Time{}, pending: map[protocol.TenantID]bool{}, sentVer: map[protocol.TenantID]uint64{}}
+	h := &Hub{opts: opts}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -229,6 +225,7 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if err != nil {
 		return nil, err
 	}
+	h.Announcer = snapshots.NewAnnouncer(h.Catalog, h.Ingest, snapshots.AnnouncerOptions{Interval: opts.AnnounceInterval, Logger: log})
 	// The services every adapter calls: the HTTP API today, the console
 	// and webhooks next.
 	if h.Manage, err = manage.New(h.Catalog, manage.Options{Ledger: h.Ledger, OnChange: h.announce, OnStop: h.recall}); err != nil {
@@ -334,9 +331,9 @@ func (h *Hub) Close() error {
 		} else if h.metricsLn != nil {
 			h.metricsLn.Close()
 		}
-		h.amu.Lock()
-		h.closed = true
-		h.amu.Unlock()
+		if h.Announcer != nil {
+			errs = append(errs, h.Announcer.Close())
+		}
 		h.wg.Wait()
 		if h.Ingest != nil {
 			errs = append(errs, h.Ingest.Close())
@@ -354,107 +351,33 @@ func (h *Hub) Close() error {
 	return errors.Join(errs...)
 }
 
-// announce tells every agent of the tenant that its catalog changed, on
-// their retained snapshot topics, after a change through the API. Only a
-// new catalog version is announced: code uses and gift card spending
-// (ingested batches, online redemptions) are not, because the agents pick
-// them up as small increments on their own schedule (agent/uplink's
-// UsesEvery poll, a delta of the codes changed since the agent's
-// position). Announcing them made every till of the tenant refetch every
-// AnnounceInterval under load; and the one decision they matter for, a
-// single-use code or gift card at an offline till, only ever sees what the
-// till held when it lost the hub, which a poll keeps as fresh. It must not
-// block, so the work runs in the background, and it is coalesced: at most
-// one announcement per tenant per Options.AnnounceInterval, the first at
-// once, later ones at the end of the interval. The version is read when
-// the announcement is sent.
+// announce tells every agent of the tenant that its catalog changed
+// (snapshots.Announcer.Changed: coalesced, in the background). It must
+// not block.
 func (h *Hub) announce(tenant protocol.TenantID, v uint64) {
-	h.amu.Lock()
-	defer h.amu.Unlock()
-	if h.closed || h.pending[tenant] || (v != 0 && h.sentVer[tenant] == v) {
-		return
+	if h.Announcer != nil {
+		h.Announcer.Changed(tenant, v)
 	}
-	wait := h.opts.AnnounceInterval - time.Since(h.lastAnn[tenant])
-	h.pending[tenant] = true
-	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		if wait > 0 {
-			t := time.NewTimer(wait)
-			defer t.Stop()
-			select {
-			case <-h.ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-		h.amu.Lock()
-		h.pending[tenant], h.lastAnn[tenant] = false, time.Now()
-		h.amu.Unlock()
-		v, err := h.Catalog.Version(h.ctx, tenant)
-		if err == nil {
-			err = h.Announce(h.ctx, tenant, v)
-		}
-		if err == nil {
-			h.amu.Lock()
-			h.sentVer[tenant] = max(h.sentVer[tenant], v)
-			h.amu.Unlock()
-		}
-		if err != nil && h.ctx.Err() == nil {
-			h.opts.Logger.Error("hub: snapshot announcement", slog.String(logTenant, string(tenant)), slog.Any(logErr, err))
-		}
-	}()
 }
 
 // Announce publishes SnapshotAnnounce{Version: v} to every agent of
-// tenant. Its ETag is "C" and the version, never a real snapshot ETag: it
-// differs from the agent's, so an agent already at version v revalidates
-// with If-None-Match (a 304 when nothing changed for it).
+// tenant now (snapshots.Announcer.Announce).
 func (h *Hub) Announce(ctx context.Context, tenant protocol.TenantID, v uint64) error {
-	agents, err := h.Catalog.Agents(ctx, tenant)
-	if err != nil {
-		return err
-	}
-	ann := protocol.SnapshotAnnounce{Version: v, ETag: fmt.Sprintf(`"C%d"`, v)}
-	var errs []error
-	for _, a := range agents {
-		errs = append(errs, h.Ingest.AnnounceSnapshot(ctx, tenant, a.ID, ann))
-	}
-	return errors.Join(errs...)
+	return h.Announcer.Announce(ctx, tenant, v)
 }
 
 // recall asks every agent of tenant to give back its allowance of a
-// campaign just stopped (AllowanceRecall), in the background. An agent
-// offline now gets it when it reconnects only if its session persisted;
-// otherwise its next snapshot no longer offers the campaign and its
-// allowance is returned when it next syncs.
+// campaign just stopped, in the background (snapshots.Announcer.Stopped).
 func (h *Hub) recall(tenant protocol.TenantID, campaign protocol.CampaignID) {
-	h.amu.Lock()
-	defer h.amu.Unlock()
-	if h.closed {
-		return
+	if h.Announcer != nil {
+		h.Announcer.Stopped(tenant, campaign)
 	}
-	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		if err := h.Recall(h.ctx, tenant, campaign); err != nil && h.ctx.Err() == nil {
-			h.opts.Logger.Error("hub: allowance recall", slog.String(logTenant, string(tenant)), slog.Any(logErr, err))
-		}
-	}()
 }
 
 // Recall publishes AllowanceRecall{Campaign: campaign} to every agent of
-// tenant.
+// tenant now (snapshots.Announcer.Recall).
 func (h *Hub) Recall(ctx context.Context, tenant protocol.TenantID, campaign protocol.CampaignID) error {
-	agents, err := h.Catalog.Agents(ctx, tenant)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, a := range agents {
-		errs = append(errs, h.Ingest.RecallAllowance(ctx, tenant, a.ID, campaign))
-	}
-	return errors.Join(errs...)
+	return h.Announcer.Recall(ctx, tenant, campaign)
 }
 
 // catalogAuth checks agents' MQTT passwords against the catalog.

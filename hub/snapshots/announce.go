@@ -1,0 +1,193 @@
+package snapshots
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/store/catalog"
+)
+
+// Publisher sends the hub's signed messages down to one agent; hub/ingest
+// implements it over MQTT.
+type Publisher interface {
+	AnnounceSnapshot(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, ann protocol.SnapshotAnnounce) error
+	RecallAllowance(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, campaign protocol.CampaignID) error
+}
+
+// Agents lists a tenant's agents, to announce to each; store/catalog
+// implements it.
+type Agents interface {
+	Version(ctx context.Context, tenant protocol.TenantID) (uint64, error)
+	Agents(ctx context.Context, tenant protocol.TenantID) ([]catalog.Agent, error)
+}
+
+// DefaultAnnounceInterval is AnnouncerOptions.Interval's default.
+const DefaultAnnounceInterval = 2 * time.Second
+
+// AnnouncerOptions configure NewAnnouncer.
+type AnnouncerOptions struct {
+	// Interval is the least time between two announcements to one
+	// tenant's agents; changes in between are coalesced into one
+	// announcement at its end. Default DefaultAnnounceInterval.
+	Interval time.Duration
+	Logger   *slog.Logger // default slog.Default()
+}
+
+// Log attribute keys.
+const (
+	logKeyErr    = "err"
+	logKeyTenant = "tenant"
+)
+
+// Announcer tells a tenant's agents that its catalog changed
+// (SnapshotAnnounce), and asks them to give back the allowance of a
+// stopped campaign (AllowanceRecall). Its Changed and Stopped never block:
+// the work runs in the background until Close.
+//
+// Only a new catalog version is announced: code uses and gift card
+// spending (ingested batches, online redemptions) are not, because the
+// agents pick them up as small increments on their own schedule
+// (agent/uplink's UsesEvery poll, a delta of the codes changed since the
+// agent's position). Announcing them made every till of the tenant refetch
+// every interval under load; and the one decision they matter for, a
+// single-use code or gift card at an offline till, only ever sees what the
+// till held when it lost the hub, which a poll keeps as fresh.
+type Announcer struct {
+	agents Agents
+	pub    Publisher
+	opts   AnnouncerOptions
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	closed  bool                            // no new background work once set
+	lastAnn map[protocol.TenantID]time.Time // last announcement per tenant
+	pending map[protocol.TenantID]bool      // an announcement is scheduled
+	sentVer map[protocol.TenantID]uint64    // catalog version last announced per tenant
+}
+
+// NewAnnouncer returns an announcer that lists agents with agents and
+// publishes with pub.
+func NewAnnouncer(agents Agents, pub Publisher, opts AnnouncerOptions) *Announcer {
+	if opts.Interval <= 0 {
+		opts.Interval = DefaultAnnounceInterval
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	a := &Announcer{agents: agents, pub: pub, opts: opts, lastAnn: map[protocol.TenantID]time.Time{},
+		pending: map[protocol.TenantID]bool{}, sentVer: map[protocol.TenantID]uint64{}}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	return a
+}
+
+// Close stops the background work and waits for it.
+func (a *Announcer) Close() error {
+	a.mu.Lock()
+	a.closed = true
+	a.mu.Unlock()
+	a.cancel()
+	a.wg.Wait()
+	return nil
+}
+
+// Changed reports that tenant's catalog is at version v (0: unknown), for
+// manage.Options.OnChange. It is coalesced: at most one announcement per
+// tenant per Interval, the first at once, later ones at the end of the
+// interval; a version already announced is not announced again. The
+// version is read again when the announcement is sent.
+func (a *Announcer) Changed(tenant protocol.TenantID, v uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed || a.pending[tenant] || (v != 0 && a.sentVer[tenant] == v) {
+		return
+	}
+	wait := a.opts.Interval - time.Since(a.lastAnn[tenant])
+	a.pending[tenant] = true
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			select {
+			case <-a.ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+		a.mu.Lock()
+		a.pending[tenant], a.lastAnn[tenant] = false, time.Now()
+		a.mu.Unlock()
+		v, err := a.agents.Version(a.ctx, tenant)
+		if err == nil {
+			err = a.Announce(a.ctx, tenant, v)
+		}
+		if err == nil {
+			a.mu.Lock()
+			a.sentVer[tenant] = max(a.sentVer[tenant], v)
+			a.mu.Unlock()
+		}
+		if err != nil && a.ctx.Err() == nil {
+			a.opts.Logger.Error("hub: snapshot announcement", slog.String(logKeyTenant, string(tenant)), slog.Any(logKeyErr, err))
+		}
+	}()
+}
+
+// Announce publishes SnapshotAnnounce{Version: v} to every agent of
+// tenant, now. Its ETag is "C" and the version, never a real snapshot
+// ETag: it differs from the agent's, so an agent already at version v
+// revalidates with If-None-Match (a 304 when nothing changed for it).
+func (a *Announcer) Announce(ctx context.Context, tenant protocol.TenantID, v uint64) error {
+	agents, err := a.agents.Agents(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	ann := protocol.SnapshotAnnounce{Version: v, ETag: fmt.Sprintf(`"C%d"`, v)}
+	var errs []error
+	for _, ag := range agents {
+		errs = append(errs, a.pub.AnnounceSnapshot(ctx, tenant, ag.ID, ann))
+	}
+	return errors.Join(errs...)
+}
+
+// Stopped asks every agent of tenant to give back its allowance of a
+// campaign just stopped, in the background, for manage.Options.OnStop. An
+// agent offline now gets it when it reconnects only if its session
+// persisted; otherwise its next snapshot no longer offers the campaign and
+// its allowance is returned when it next syncs.
+func (a *Announcer) Stopped(tenant protocol.TenantID, campaign protocol.CampaignID) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.Recall(a.ctx, tenant, campaign); err != nil && a.ctx.Err() == nil {
+			a.opts.Logger.Error("hub: allowance recall", slog.String(logKeyTenant, string(tenant)), slog.Any(logKeyErr, err))
+		}
+	}()
+}
+
+// Recall publishes AllowanceRecall{Campaign: campaign} to every agent of
+// tenant, now.
+func (a *Announcer) Recall(ctx context.Context, tenant protocol.TenantID, campaign protocol.CampaignID) error {
+	agents, err := a.agents.Agents(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, ag := range agents {
+		errs = append(errs, a.pub.RecallAllowance(ctx, tenant, ag.ID, campaign))
+	}
+	return errors.Join(errs...)
+}
