@@ -130,31 +130,31 @@ func (a *Agent) guard(next http.Handler) http.Handler {
 	for _, h := range a.POSHosts {
 		hosts[strings.ToLower(h)] = true
 	}
-	refuse := func(w http.ResponseWriter, e *protocol.Error) {
+	refuse := func(w http.ResponseWriter, r *http.Request, e *protocol.Error) {
 		if e.Code == protocol.CodePOSTokenInvalid {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="punchcard-pos"`)
 		}
-		writeJSON(w, e.Code.HTTPStatus(), errorBody{Error: e})
+		writeProblem(w, r, e, nil)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !allowedHost(r.Host, hosts) {
-			refuse(w, protocol.Errorf(protocol.CodeHostNotAllowed, "The POS API answers only on a loopback address or localhost, not %q.", r.Host))
+			refuse(w, r, protocol.Errorf(protocol.CodeHostNotAllowed, "The POS API answers only on a loopback address or localhost, not %q.", r.Host))
 			return
 		}
 		if r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") != "" {
-			refuse(w, protocol.NewError(protocol.CodeBrowserRefused))
+			refuse(w, r, protocol.NewError(protocol.CodeBrowserRefused))
 			return
 		}
 		if a.POSToken != "" && !((r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.Path == "/healthz") {
 			got := sha256.Sum256([]byte(bearer(r.Header.Get("Authorization"))))
 			if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-				refuse(w, protocol.NewError(protocol.CodePOSTokenInvalid))
+				refuse(w, r, protocol.NewError(protocol.CodePOSTokenInvalid))
 				return
 			}
 		}
 		if r.Method == http.MethodPost {
 			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-				refuse(w, protocol.NewError(protocol.CodeUnsupportedMediaType))
+				refuse(w, r, protocol.NewError(protocol.CodeUnsupportedMediaType))
 				return
 			}
 		}

@@ -84,6 +84,7 @@ const (
 	CodeUnsupportedVersion Code = "unsupported_version"
 	CodeCurrencyMismatch   Code = "currency_mismatch"
 	CodeUnavailable        Code = "unavailable"
+	CodeMethodNotAllowed   Code = "method_not_allowed" // with an Allow header
 
 	// The agent's POS API: who may drive it (agent/posauth.go).
 	CodePOSTokenInvalid      Code = "pos_token_invalid"
@@ -163,6 +164,7 @@ var codes = map[Code]codeInfo{
 	CodeUnsupportedVersion: {http.StatusBadRequest, "This version is not supported. Please update."},
 	CodeCurrencyMismatch:   {http.StatusUnprocessableEntity, "This reward is in a different currency."},
 	CodeUnavailable:        {http.StatusServiceUnavailable, "The service is not available right now. Please try again."},
+	CodeMethodNotAllowed:   {http.StatusMethodNotAllowed, "This method is not allowed here; the Allow header lists those that are."},
 
 	CodePOSTokenInvalid:      {http.StatusUnauthorized, "The POS API access token is missing or wrong (see the agent's pos-token file)."},
 	CodeBrowserRefused:       {http.StatusForbidden, "The POS API does not answer web pages; only the POS software may call it."},

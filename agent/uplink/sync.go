@@ -43,6 +43,7 @@ import (
 	"github.com/punchcard/punchcard/agent"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/snapshot"
+	"github.com/punchcard/punchcard/protocol/wire"
 	"github.com/punchcard/punchcard/store/agentdb"
 )
 
@@ -68,11 +69,11 @@ const (
 	DefaultHTTPTimeout    = 30 * time.Second
 )
 
-// Hub HTTP paths (hub/api).
+// Hub HTTP paths (protocol/wire).
 const (
-	PathSnapshot        = "/v1/agent/snapshot"
-	PathAllowance       = "/v1/agent/allowances"
-	PathAllowanceReturn = "/v1/agent/allowances/return"
+	PathSnapshot        = wire.PathSnapshot
+	PathAllowance       = wire.PathAllowances
+	PathAllowanceReturn = wire.PathAllowanceReturn
 )
 
 // Agent is what the client needs of the agent.
@@ -656,20 +657,18 @@ func (c *Client) FetchSnapshot(ctx context.Context) error {
 }
 
 func (c *Client) fetchSnapshot(ctx context.Context, since uint64, etag string) error {
-	u := c.opts.HubURL + PathSnapshot
-	if since > 0 {
-		u += "?since=" + strconv.FormatUint(since, 10)
-		if p, ok := c.agent.(usesPositioner); ok {
-			// Only the codes changed after the agent's code-use position.
-			u += "&uses=" + strconv.FormatUint(p.SnapshotUses(), 10)
-		}
+	var uses uint64
+	p, hasUses := c.agent.(usesPositioner)
+	if hasUses && since > 0 {
+		uses = p.SnapshotUses() // only the codes changed after the agent's code-use position
 	}
+	u := c.opts.HubURL + wire.SnapshotPath(since, uses, hasUses && since > 0)
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.opts.Secret)
-	req.Header.Set("Accept", "application/cbor")
+	req.Header.Set("Accept", wire.ContentTypeCBOR)
 	if etag != "" {
 		req.Header.Set("If-None-Match", etag)
 	}
@@ -710,7 +709,7 @@ func (c *Client) fetchSnapshot(ctx context.Context, since uint64, etag string) e
 // {"campaign": id} answered with the protocol.Allowance granted.
 func (c *Client) RequestAllowance(ctx context.Context, campaign protocol.CampaignID) (protocol.Allowance, error) {
 	var a protocol.Allowance
-	err := c.postJSON(ctx, PathAllowance, map[string]any{"campaign": campaign}, &a)
+	err := c.postJSON(ctx, PathAllowance, wire.AllowanceRequest{Campaign: campaign}, &a)
 	return a, err
 }
 
@@ -721,8 +720,7 @@ func (c *Client) returnAllowance(campaign protocol.CampaignID) {
 		return
 	}
 	for _, l := range left {
-		// hub/api's allowanceReturn: the campaign and what is left.
-		ret := map[string]any{"campaign": l.Campaign, "count": max(l.Count, 0), "amount": max(l.Amount, 0)}
+		ret := wire.AllowanceReturn{Campaign: l.Campaign, Count: max(l.Count, 0), Amount: max(l.Amount, 0)}
 		var out protocol.Allowance
 		if err := c.postJSON(c.ctx, PathAllowanceReturn, ret, &out); err != nil {
 			c.log.Warn("sync: return allowance", "campaign", l.Campaign, "err", err)
@@ -752,16 +750,9 @@ func (c *Client) postJSON(ctx context.Context, path string, in, out any) error {
 	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out)
 }
 
-// hubError turns a hub error response (the flat protocol.Error JSON
-// {"code","message","field"} that hub/api writes) into its protocol.Error.
-func hubError(resp *http.Response) error {
-	var body protocol.Error
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if json.Unmarshal(b, &body) == nil && body.Code.Known() {
-		return &body
-	}
-	return protocol.Errorf(protocol.CodeUnavailable, "hub answered %s", resp.Status)
-}
+// hubError turns a hub error response (the problem body wire.Problem that
+// hub/api writes) into its protocol.Error.
+func hubError(resp *http.Response) error { return wire.ReadProblem(resp) }
 
 // nopStore is paho's message store, keeping nothing. The SQLite outbox is
 // the source of truth and everything unacknowledged is republished after a

@@ -15,6 +15,7 @@ import (
 	"github.com/punchcard/punchcard/hub/manage"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/snapshot"
+	"github.com/punchcard/punchcard/protocol/wire"
 )
 
 // decodeJSON reads the request body strictly: unknown fields, trailing
@@ -282,26 +283,14 @@ func (s *Server) revokeKey(c *fiber.Ctx, k manage.Key) error {
 
 // --- agents ----------------------------------------------------------
 
-type agentRequest struct {
-	ID       protocol.AgentID       `json:"id"`
-	Store    snapshot.Store         `json:"store"`
-	Envelope *snapshot.RiskEnvelope `json:"envelope,omitempty"`
-}
+type agentRequest = wire.AgentRegistration
 
-type agentResponse struct {
-	manage.Agent
-	// Secret is the agent's API key and MQTT password, shown once.
-	Secret string `json:"secret,omitempty"`
-	// MQTTUsername is what the agent logs in to the broker with, and its
-	// MQTT client ID.
-	MQTTUsername string `json:"mqtt_username"`
-	// HubKey is the hub's public key (protocol.FormatHubKey) that the
-	// agent pins (-hub-key) to verify every message the hub sends down.
-	HubKey string `json:"hub_key,omitempty"`
-}
+// agentResponse is an agent as the API answers it (wire.AgentCredentials).
+type agentResponse = wire.AgentCredentials
 
 func agentOut(a manage.Agent, secret string) agentResponse {
-	return agentResponse{Agent: a, Secret: secret, MQTTUsername: string(a.Tenant) + "/" + string(a.ID)}
+	return agentResponse{Tenant: a.Tenant, ID: a.ID, Store: a.Store, Envelope: a.Envelope, KeyID: a.KeyID, CreatedAt: a.CreatedAt,
+		Secret: secret, MQTTUsername: wire.MQTTUsername(a.Tenant, a.ID)}
 }
 
 // withHubKey is agentOut with the hub's public key, for the answers that

@@ -11,13 +11,14 @@ import (
 	"github.com/punchcard/punchcard/hub/snapshots"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/snapshot"
+	"github.com/punchcard/punchcard/protocol/wire"
 )
 
 // Agent routes: the agent authenticates with its own key (role agent); the
 // tenant and agent come from the key, never from the request.
 
 // ContentTypeCBOR is the media type of snapshots.
-const ContentTypeCBOR = "application/cbor"
+const ContentTypeCBOR = wire.ContentTypeCBOR
 
 // agentSnapshot serves GET /v1/agent/snapshot?since=V&uses=U: a full
 // snapshot (since absent or 0) or the delta after catalog version V, as
@@ -26,22 +27,22 @@ const ContentTypeCBOR = "application/cbor"
 // this adapter reads the query and If-None-Match and writes ETag,
 // Cache-Control and X-Snapshot-Version.
 func (s *Server) agentSnapshot(c *fiber.Ctx, k manage.Key) error {
-	since, err := queryInt(c, "since")
+	since, err := queryInt(c, wire.QuerySince)
 	if err != nil {
 		return err
 	}
-	uses, err := queryInt(c, "uses")
+	uses, err := queryInt(c, wire.QueryUses)
 	if err != nil {
 		return err
 	}
 	ans, err := s.snap.Snapshot(c.UserContext(), snapshots.Request{Tenant: k.Tenant, Agent: k.Agent, Since: uint64(since),
-		Uses: uint64(uses), HasUses: c.Query("uses") != "", IfNoneMatch: c.Get(fiber.HeaderIfNoneMatch)})
+		Uses: uint64(uses), HasUses: c.Query(wire.QueryUses) != "", IfNoneMatch: c.Get(fiber.HeaderIfNoneMatch)})
 	if err != nil {
 		return err
 	}
 	c.Set(fiber.HeaderETag, ans.ETag)
 	c.Set(fiber.HeaderCacheControl, "private, no-cache")
-	c.Set("X-Snapshot-Version", strconv.FormatUint(ans.Version, 10))
+	c.Set(wire.HeaderSnapshotVersion, strconv.FormatUint(ans.Version, 10))
 	if ans.NotModified {
 		return c.SendStatus(http.StatusNotModified)
 	}
@@ -56,9 +57,7 @@ func (s *Server) agentSnapshot(c *fiber.Ctx, k manage.Key) error {
 	return c.Send(body)
 }
 
-type allowanceRequest struct {
-	Campaign protocol.CampaignID `json:"campaign"`
-}
+type allowanceRequest = wire.AllowanceRequest
 
 // requestAllowance tops up the agent's allowance of one campaign through
 // the ledger's escrow.
@@ -80,11 +79,7 @@ func (s *Server) requestAllowance(c *fiber.Ctx, k manage.Key) error {
 	return c.JSON(a)
 }
 
-type allowanceReturn struct {
-	Campaign protocol.CampaignID `json:"campaign"`
-	Count    int64               `json:"count"`
-	Amount   int64               `json:"amount"`
-}
+type allowanceReturn = wire.AllowanceReturn
 
 // returnAllowance gives unused allowance back to the campaign's pool.
 func (s *Server) returnAllowance(c *fiber.Ctx, k manage.Key) error {

@@ -6,9 +6,11 @@
 // Every route is declared once in routes(): method, path, the roles allowed
 // and the handler. Authentication is an API key in "Authorization: Bearer";
 // a key of one tenant never reaches another tenant's data. Errors are
-// protocol.Error JSON ({code, message, field}) with the status of
-// Code.HTTPStatus; internal errors are logged once and answered with a
-// generic message. Every key has a rate limit with the usual headers, and
+// RFC 9457 problems (wire.Problem: type, title, status, detail, instance,
+// and our stable code, message and field) with the status of
+// Code.HTTPStatus; a known path with another method is answered 405 with
+// Allow; internal errors are logged once and answered with a generic
+// message. Every key has a rate limit with the usual headers, and
 // so has every remote address for requests without a valid key.
 //
 // The hub (cmd/hub through hub.go) builds a Server with New and serves it
@@ -38,6 +40,7 @@ import (
 	"github.com/punchcard/punchcard/hub/manage"
 	"github.com/punchcard/punchcard/hub/snapshots"
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/wire"
 	"github.com/punchcard/punchcard/qr"
 )
 
@@ -215,6 +218,10 @@ func New(cfg Config) (*Server, error) {
 		if err := s.limitAnon(c); err != nil {
 			return err
 		}
+		if allow := s.allowed(c.Path()); len(allow) > 0 {
+			c.Set(fiber.HeaderAllow, wire.AllowHeader(allow))
+			return protocol.Errorf(protocol.CodeMethodNotAllowed, "%s is not allowed on %s", c.Method(), c.Path())
+		}
 		return protocol.Errorf(protocol.CodeNotFound, "no route %s %s", c.Method(), c.Path())
 	})
 	return s, nil
@@ -260,6 +267,30 @@ func (s *Server) RegisteredRoutes() []Route {
 			continue
 		}
 		out = append(out, Route{Method: r.Method, Path: openAPIPath(r.Path)})
+	}
+	return out
+}
+
+// allowed lists the methods of the routes whose path matches p, for the
+// Allow header of a 405.
+func (s *Server) allowed(p string) []string {
+	got := strings.Split(strings.TrimSuffix(p, "/"), "/")
+	var out []string
+	for _, r := range s.routes() {
+		want := strings.Split(r.path, "/")
+		if len(want) != len(got) {
+			continue
+		}
+		match := true
+		for i, w := range want {
+			if got[i] != w && !(strings.HasPrefix(w, ":") && got[i] != "") {
+				match = false
+				break
+			}
+		}
+		if match {
+			out = append(out, r.method)
+		}
 	}
 	return out
 }
@@ -425,8 +456,10 @@ func (s *Server) authenticate(c *fiber.Ctx) (manage.Key, error) {
 	return k, nil
 }
 
-// handleError turns any error into the one JSON error shape. Internal
-// errors are logged once here, with the route, and answered generically.
+// handleError turns any error into the one error body of both APIs, an
+// RFC 9457 problem (wire.Problem, application/problem+json) with our
+// stable code. Internal errors are logged once here, with the route, and
+// answered generically.
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	var fe *fiber.Error
 	var pe *protocol.Error
@@ -448,7 +481,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	if fe != nil && pe.Code == protocol.CodeInvalidInput {
 		status = fe.Code // 405, 413 and the like keep their own status
 	}
-	return c.Status(status).JSON(pe)
+	return c.Status(status).JSON(wire.NewProblem(pe, status, c.Path()), wire.ContentTypeProblem)
 }
 
 func fiberError(fe *fiber.Error) *protocol.Error {
@@ -465,6 +498,8 @@ func fiberError(fe *fiber.Error) *protocol.Error {
 		return protocol.NewError(protocol.CodeForbidden)
 	case http.StatusServiceUnavailable:
 		return protocol.NewError(protocol.CodeUnavailable)
+	case http.StatusMethodNotAllowed:
+		return protocol.NewError(protocol.CodeMethodNotAllowed)
 	}
 	if fe.Code >= 500 {
 		return protocol.NewError(protocol.CodeInternal)

@@ -10,6 +10,7 @@ import (
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/snapshot"
+	"github.com/punchcard/punchcard/protocol/wire"
 )
 
 // HubAPI is the head office's view of the hub: the HTTP API in docs/api.md.
@@ -61,26 +62,13 @@ func (h HubAPI) CreateKey(ctx context.Context, t protocol.TenantID, role, name s
 }
 
 // RegisteredAgent is an agent with its one-time secret.
-type RegisteredAgent struct {
-	Tenant       protocol.TenantID     `json:"tenant"`
-	ID           protocol.AgentID      `json:"id"`
-	Store        snapshot.Store        `json:"store"`
-	Envelope     snapshot.RiskEnvelope `json:"envelope"`
-	Secret       string                `json:"secret"`
-	MQTTUsername string                `json:"mqtt_username"`
-	// HubKey is the hub's public key the agent pins (-hub-key).
-	HubKey string `json:"hub_key"`
-}
+type RegisteredAgent = wire.AgentCredentials
 
 // RegisterAgent registers a till; env nil takes the hub's default risk
 // envelope.
 func (h HubAPI) RegisterAgent(ctx context.Context, t protocol.TenantID, id protocol.AgentID, st snapshot.Store, env *snapshot.RiskEnvelope) (RegisteredAgent, error) {
 	var a RegisteredAgent
-	body := map[string]any{"id": id, "store": st}
-	if env != nil {
-		body["envelope"] = env
-	}
-	err := h.C.Do(ctx, http.MethodPost, tpath(t, "/agents"), body, &a)
+	err := h.C.Do(ctx, http.MethodPost, wire.AgentsPath(t), wire.AgentRegistration{ID: id, Store: st, Envelope: env}, &a)
 	return a, err
 }
 

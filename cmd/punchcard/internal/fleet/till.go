@@ -21,12 +21,13 @@ import (
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/snapshot"
+	"github.com/punchcard/punchcard/protocol/wire"
 )
 
-// The agent's HTTP paths (agent/uplink.PathSnapshot, PathAllowance).
+// The agent's HTTP paths (protocol/wire).
 const (
-	pathSnapshot  = "/v1/agent/snapshot"
-	pathAllowance = "/v1/agent/allowances"
+	pathSnapshot  = wire.PathSnapshot
+	pathAllowance = wire.PathAllowances
 )
 
 const publishTimeout = 10 * time.Second
