@@ -80,3 +80,21 @@ func TestTimeWriteThenRead(t *testing.T) {
 		t.Errorf("customer created_at on POST %q, on GET %q", got, want)
 	}
 }
+
+// TestTokenTimesWriteThenRead: a token's expiry given with nanoseconds is
+// answered as it is stored, on the write as on a read.
+func TestTokenTimesWriteThenRead(t *testing.T) {
+	e := newEnv(t)
+	mk, sp := e.keys[catalog.RoleMarketer], e.keys[catalog.RoleSupport]
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns", mk, campaignDoc("summer", "active", percent10, "")), 201, nil)
+	exp := e.clk.Now().Add(48*time.Hour + 123456789*time.Nanosecond).Format(time.RFC3339Nano)
+	var w, r struct {
+		Serial  string `json:"serial"`
+		Expires string `json:"expires"`
+	}
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/tokens", sp, map[string]any{"campaign": "summer", "expires": exp}), 201, &w)
+	e.wantJSON(e.do("GET", "/v1/tenants/acme/tokens/"+w.Serial, sp, nil), 200, &r)
+	if w.Expires != r.Expires || w.Expires == exp {
+		t.Errorf("expires sent %q, answered on POST %q, on GET %q", exp, w.Expires, r.Expires)
+	}
+}

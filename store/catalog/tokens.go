@@ -63,6 +63,8 @@ func (c *Catalog) IssueToken(ctx context.Context, actor Actor, tenant protocol.T
 		if req.Expires.IsZero() {
 			req.Expires = now.Add(DefaultTokenTTL)
 		}
+		// One precision on the answer and on a later read.
+		req.Expires, req.NotBefore = protocol.APITime(req.Expires), protocol.APITime(req.NotBefore)
 		if !req.Expires.After(now) {
 			return protocol.FieldError("expires", "expires must be in the future")
 		}
