@@ -16,8 +16,9 @@ import (
 // Catalog is the catalog store.
 type Catalog = *catalog.Catalog
 
-// Ledger is what the API needs of the hub's ledger (store/ledger). Online
-// redemptions, allowances and verification go through it.
+// Ledger is what the API needs of the hub's ledger (store/ledger): online
+// redemptions and allowances go through it, and New builds the services it
+// is not given (manage, snapshots) over it.
 type Ledger interface {
 	Redeem(ctx context.Context, r protocol.Redemption) (protocol.Redemption, error)
 	// RedeemBasket records an online write all or nothing, with its
