@@ -111,6 +111,11 @@ func (a *Agent) Redeem(ctx context.Context, r RedeemRequest) (*Receipt, error) {
 		return rc, err
 	}
 	rc, err := a.redeem(ctx, r, hash)
+	for i := 0; i < 3 && errors.Is(err, agentdb.ErrStaleFigure); i++ {
+		// Decided with a snapshot older than the own facts a prune just
+		// dropped: decide again with the one in use.
+		rc, err = a.redeem(ctx, r, hash)
+	}
 	if err != nil {
 		// A concurrent retry of the same request may have committed first
 		// (its redemption then makes this evaluation refuse): answer as a
@@ -150,7 +155,7 @@ func (a *Agent) redeem(ctx context.Context, r RedeemRequest, hash []byte) (*Rece
 		}
 		if res.Index >= 0 && res.Index < len(d.inputOf) {
 			in := d.inputs[d.inputOf[res.Index]]
-			fact.Code = &agentdb.CodeUse{Uses: 1, Spend: res.Spend, MaxUses: in.maxUses, KnownUses: in.known, Balance: in.balance, KnownSpent: in.spent}
+			fact.Code = &agentdb.CodeUse{Uses: 1, Spend: res.Spend, MaxUses: in.maxUses, KnownUses: in.known, Balance: in.balance, KnownSpent: in.spent, Reflected: in.refl}
 			if d.offline && in.single && !in.bound {
 				if _, needs := d.needsHub(res); needs {
 					return nil, protocol.NewError(protocol.CodeNeedsHub)

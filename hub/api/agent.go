@@ -67,7 +67,15 @@ func (s *Server) agentSnapshot(c *fiber.Ctx, k catalog.Key) error {
 			return err
 		}
 	}
-	if led != nil {
+	var refl *snapshot.Reflected
+	if rl, ok := s.cfg.Ledger.(reflectedLedger); ok && led != nil {
+		// The code-use position and which of this agent's facts the code
+		// states there count, read together (ledger.Reflected).
+		refl = &snapshot.Reflected{}
+		if head, refl.Watermark, refl.Beyond, err = rl.Reflected(ctx, k.Tenant, k.Agent); err != nil {
+			return err
+		}
+	} else if led != nil {
 		if head, err = led.CodeHead(ctx, k.Tenant); err != nil {
 			return err
 		}
@@ -101,8 +109,15 @@ func (s *Server) agentSnapshot(c *fiber.Ctx, k catalog.Key) error {
 	if err != nil {
 		return err
 	}
+	if refl != nil && shared.Uses < head {
+		// A build joined in flight, read before this agent's watermark:
+		// its figures may miss facts the watermark says they count.
+		if shared, err = s.buildSnapshot(ctx, led, k.Agent, bk); err != nil {
+			return err
+		}
+	}
 	snap := *shared // shared lists are read only from here on
-	snap.Agent, snap.Envelope, snap.Allowances = k.Agent, ag.Envelope, allow
+	snap.Agent, snap.Envelope, snap.Allowances, snap.Reflected = k.Agent, ag.Envelope, allow, refl
 	generated := snap.GeneratedAt
 	snap.GeneratedAt = 0
 	body, err := snapshot.Encode(&snap)
@@ -142,6 +157,14 @@ type snapshotLedger interface {
 }
 
 var _ snapshotLedger = (*ledger.Ledger)(nil)
+
+// reflectedLedger tells which of an agent's facts the code states at a
+// code-use position count (store/ledger/reflected.go).
+type reflectedLedger interface {
+	Reflected(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID) (head, watermark uint64, beyond []uint64, err error)
+}
+
+var _ reflectedLedger = (*ledger.Ledger)(nil)
 
 // buildSnapshot builds the snapshot of bk's store (with agent's record:
 // the catalog filters by the agent's store) at the catalog's current

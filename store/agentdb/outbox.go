@@ -205,6 +205,9 @@ type Snapshot struct {
 	ETag    string
 	Body    []byte
 	At      time.Time
+	// Reflected is the watermark of the snapshot's code figures
+	// (snapshot.Reflected): own facts at or below it may be pruned.
+	Reflected uint64
 }
 
 // SaveSnapshot replaces the stored snapshot and marks the agent synced,
@@ -225,7 +228,7 @@ func (d *DB) SaveSnapshot(ctx context.Context, s Snapshot) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM snapshot_deltas`); err != nil {
 		return fmt.Errorf("agentdb: save snapshot: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE agent_state SET synced_at_ms = ? WHERE id = 1`, s.At.UnixMilli()); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE agent_state SET synced_at_ms = ?, reflected_wm = MAX(reflected_wm, ?) WHERE id = 1`, s.At.UnixMilli(), int64(s.Reflected)); err != nil {
 		return fmt.Errorf("agentdb: save snapshot: %w", err)
 	}
 	return tx.Commit()
