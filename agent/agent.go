@@ -415,13 +415,18 @@ func (a *Agent) ApplySnapshot(ctx context.Context, body []byte, etag string) (ui
 	return s.Version, nil
 }
 
+// grants reconciles the allowances with the hub's view of this till's
+// grants in the snapshot: a grant whose answer was lost is adopted here
+// (agentdb.DB.Adopt), so the till gets its share without asking again.
 func (a *Agent) grants(ctx context.Context, als []protocol.Allowance) error {
 	for _, al := range als {
 		if al.Campaign == "" || al.Grant == 0 {
 			continue
 		}
-		if _, err := a.db.Grant(ctx, al); err != nil {
+		if ok, err := a.db.Adopt(ctx, al); err != nil {
 			return err
+		} else if ok {
+			a.Logger.Info("agent: allowance adopted from the snapshot", LogKeyCampaign, al.Campaign, "grant", al.Grant)
 		}
 	}
 	return nil

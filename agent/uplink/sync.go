@@ -204,6 +204,10 @@ type Client struct {
 	fetch       chan struct{}
 	msgID       atomic.Uint64
 	idBase      string
+	// pending is the request id of each allowance request whose answer
+	// never arrived, sent again with the next request for the campaign.
+	pendMu  gosync.Mutex
+	pending map[protocol.CampaignID]string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -242,7 +246,7 @@ func New(opts Options, a Agent, outbox Outbox) (*Client, error) {
 	c := &Client{opts: opts, agent: a, outbox: outbox, log: opts.Logger,
 		kick: make(chan struct{}, 1), events: make(chan event, 1024), fetch: make(chan struct{}, 1),
 		acked: make(chan protocol.Ack, 256), resends: make(chan protocol.Resend, 64), reconnected: make(chan struct{}, 1),
-		idBase: strconv.FormatInt(time.Now().UnixNano(), 36), ctx: ctx, cancel: cancel}
+		idBase: strconv.FormatInt(time.Now().UnixNano(), 36), ctx: ctx, cancel: cancel, pending: map[protocol.CampaignID]string{}}
 
 	hc := retryablehttp.NewClient()
 	hc.RetryMax = opts.HTTPRetries
@@ -707,10 +711,30 @@ func (c *Client) fetchSnapshot(ctx context.Context, since uint64, etag string) e
 }
 
 // RequestAllowance implements agent.Link: POST /v1/agent/allowances
-// {"campaign": id} answered with the protocol.Allowance granted.
+// (protocol.AllowanceRequest) answered with the protocol.Allowance
+// granted. The request carries an id: an answer that never arrived (a
+// dropped response, a timeout) leaves the id pending, and the next request
+// for the campaign sends it again, so the hub answers with the same grant
+// rather than a second one; the snapshot fetched at once carries the
+// hub's view of the grants too (agentdb.DB.Adopt).
 func (c *Client) RequestAllowance(ctx context.Context, campaign protocol.CampaignID) (protocol.Allowance, error) {
+	c.pendMu.Lock()
+	id, ok := c.pending[campaign]
+	if !ok {
+		id = c.idBase + "-a" + strconv.FormatUint(c.msgID.Add(1), 36)
+		c.pending[campaign] = id
+	}
+	c.pendMu.Unlock()
 	var a protocol.Allowance
-	err := c.postJSON(ctx, PathAllowance, map[string]any{"campaign": campaign}, &a)
+	err := c.postJSON(ctx, PathAllowance, protocol.AllowanceRequest{Campaign: campaign, RequestID: id}, &a)
+	var pe *protocol.Error
+	if err != nil && (!errors.As(err, &pe) || pe.Code == protocol.CodeUnavailable) {
+		c.triggerFetch() // the grant may have been made: the snapshot says
+		return a, err
+	}
+	c.pendMu.Lock()
+	delete(c.pending, campaign) // answered: a grant or a refusal
+	c.pendMu.Unlock()
 	return a, err
 }
 

@@ -10,7 +10,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/punchcard/punchcard/protocol"
-	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/store/catalog"
 	"github.com/punchcard/punchcard/store/ledger"
@@ -261,90 +260,4 @@ func etagMatch(header, etag string) bool {
 		}
 	}
 	return false
-}
-
-// allowances lists what the agent holds of every active limited campaign,
-// as the hub sees it (granted − returned − used and synced), by campaign.
-func (s *Server) allowances(c *fiber.Ctx, k catalog.Key, comp compiled) ([]protocol.Allowance, error) {
-	ids := make([]protocol.CampaignID, 0, len(comp.camps))
-	for id := range comp.camps {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	var out []protocol.Allowance
-	for _, id := range ids {
-		cp := comp.camps[id]
-		l := cp.Rules.Limits
-		if cp.Rules.Status != rules.StatusActive || (l.MaxRedemptions == 0 && l.MaxDiscount == 0) {
-			continue
-		}
-		n, amt, err := s.cfg.Ledger.Outstanding(c.UserContext(), k.Tenant, k.Agent, id)
-		if err != nil {
-			return nil, err
-		}
-		a := protocol.Allowance{Tenant: k.Tenant, Agent: k.Agent, Campaign: id, Count: max(n, 0), Amount: max(amt, 0), Currency: cp.Rules.Currency}
-		if l.MaxRedemptions == 0 {
-			a.Count = -1
-		}
-		if l.MaxDiscount == 0 {
-			a.Amount = -1
-		}
-		if a.Count == 0 || a.Amount == 0 {
-			continue // nothing to redeem offline
-		}
-		out = append(out, a)
-	}
-	return out, nil
-}
-
-type allowanceRequest struct {
-	Campaign protocol.CampaignID `json:"campaign"`
-}
-
-// requestAllowance tops up the agent's allowance of one campaign through
-// the ledger's escrow.
-func (s *Server) requestAllowance(c *fiber.Ctx, k catalog.Key) error {
-	if err := s.needLedger(); err != nil {
-		return err
-	}
-	var req allowanceRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	if err := protocol.ValidateID("campaign", string(req.Campaign)); err != nil {
-		return fieldOf("campaign", err)
-	}
-	a, err := s.cfg.Ledger.GrantAllowance(c.UserContext(), k.Tenant, k.Agent, req.Campaign)
-	if err != nil {
-		return err
-	}
-	return c.JSON(a)
-}
-
-type allowanceReturn struct {
-	Campaign protocol.CampaignID `json:"campaign"`
-	Count    int64               `json:"count"`
-	Amount   int64               `json:"amount"`
-}
-
-// returnAllowance gives unused allowance back to the campaign's pool.
-func (s *Server) returnAllowance(c *fiber.Ctx, k catalog.Key) error {
-	if err := s.needLedger(); err != nil {
-		return err
-	}
-	var req allowanceReturn
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	if err := protocol.ValidateID("campaign", string(req.Campaign)); err != nil {
-		return fieldOf("campaign", err)
-	}
-	if req.Count < 0 || req.Amount < 0 {
-		return protocol.FieldError("count", "count and amount must not be negative")
-	}
-	a, err := s.cfg.Ledger.ReturnAllowance(c.UserContext(), protocol.Allowance{Tenant: k.Tenant, Agent: k.Agent, Campaign: req.Campaign, Count: req.Count, Amount: req.Amount})
-	if err != nil {
-		return err
-	}
-	return c.JSON(a)
 }

@@ -35,6 +35,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/punchcard/punchcard/hub/allowance"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/qr"
@@ -184,6 +185,8 @@ type Server struct {
 	snaps map[snapKey]snapEntry          // each agent's last snapshot ETag
 
 	builds *buildCache // snapshots built per store, shared by its agents
+
+	allow *allowance.Service // nil without a ledger that keeps allowances
 }
 
 type compiled struct {
@@ -213,6 +216,9 @@ func New(cfg Config) (*Server, error) {
 	cfg.ensureDefaults()
 	s := &Server{cfg: cfg, cat: cfg.Catalog, rules: map[protocol.TenantID]compiled{}, snaps: map[snapKey]snapEntry{}}
 	s.builds = newBuildCache(cfg.BuildMaxAge)
+	if st, ok := cfg.Ledger.(allowance.Store); ok {
+		s.allow = allowance.New(st)
+	}
 	s.limiter = newLimiter(cfg.RateLimit, cfg.RateWindow)
 	s.anon = newLimiter(cfg.AnonRateLimit, cfg.RateWindow)
 	s.tenants = newLimiter(cfg.TenantRateLimit, cfg.RateWindow)
@@ -336,6 +342,7 @@ func (s *Server) routes() []route {
 		{method: "GET", path: t + "/agents", roles: rolesRead, handler: s.listAgents},
 		{method: "POST", path: t + "/agents", roles: rolesAdmin, changes: true, handler: s.registerAgent},
 		{method: "GET", path: t + "/agents/:agent", roles: rolesRead, handler: s.getAgent},
+		{method: "GET", path: t + "/agents/:agent/allowances", roles: rolesRead, handler: s.agentEscrow},
 		{method: "POST", path: t + "/agents/:agent/credentials", roles: rolesAdmin, changes: true, handler: s.rotateAgentSecret},
 		{method: "PUT", path: t + "/agents/:agent/envelope", roles: rolesAdmin, changes: true, handler: s.setEnvelope},
 
