@@ -78,10 +78,10 @@ func (s *Service) Escrow(ctx context.Context, tenant protocol.TenantID, agent pr
 
 // Limited is an active campaign with a budget, as the snapshot needs it.
 type Limited struct {
-	ID         protocol.CampaignID
-	Currency   protocol.Currency
-	Count      bool // the campaign limits redemptions
-	Amount     bool // the campaign limits the discount
+	ID       protocol.CampaignID
+	Currency protocol.Currency
+	Count    bool // the campaign limits redemptions
+	Amount   bool // the campaign limits the discount
 }
 
 // ForSnapshot is the allowances a till's snapshot carries, one per
