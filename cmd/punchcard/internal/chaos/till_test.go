@@ -141,3 +141,85 @@ func TestLoneTillGiftCardOverdraft(t *testing.T) {
 		t.Fatalf("remaining balance at the hub = %v, want 0", cs.Remaining)
 	}
 }
+
+// allowanceOf is the till's own view of its allowance of campaign.
+func allowanceOf(ctx context.Context, a *cluster.StoreAgent, campaign protocol.CampaignID) (grant uint64, left int64, err error) {
+	st, err := a.POS.Status(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, al := range st.Allowances {
+		if al.Campaign == campaign {
+			return al.Grant, al.Count, nil
+		}
+	}
+	return 0, 0, nil
+}
+
+// TestLostGrantAnswer: the till's request for more allowance reaches the
+// hub, which grants, and the answer is lost (dropped on the way back).
+// The hub then counts the grant as held by a till that has none of it;
+// the till, out of allowance, refuses allowance_exhausted. Once the link
+// is back, the till gets that same grant (its retry carries the same
+// request id; the snapshot carries the hub's view of its grants) without
+// a restart, and the hub's view of its escrow and the till's converge.
+// Before issue 11 the retry got a zero grant reusing the last grant
+// number and the till stayed locked out.
+func TestLostGrantAnswer(t *testing.T) {
+	e := chaos.Setup(t, 1, 1000, "")
+	ctx := context.Background()
+	till := e.Agents[0]
+	waitFor(t, time.Minute, "the first grant", func() (bool, string) {
+		g, left, err := allowanceOf(ctx, till, chaos.Campaign)
+		return err == nil && g == 1 && left > 0, fmt.Sprint(g, left, err)
+	})
+	_, first, _ := allowanceOf(ctx, till, chaos.Campaign)
+
+	till.HTTP.Cut(netcut.DropReplies)
+	// Sell the allowance down: at its low-water mark the till asks for
+	// more in the background; the hub grants, the answer is lost.
+	sold := 0
+	for range first {
+		_, o, err := e.Redeem(ctx, till)
+		if o != chaos.Accepted {
+			t.Fatalf("sale %d of an allowance of %d: %v", sold+1, first, err)
+		}
+		sold++
+	}
+	waitFor(t, time.Minute, "the hub grants the till more", func() (bool, string) {
+		// What the hub holds reserved for the till beyond the one
+		// sale's worth it had left: a new grant.
+		cs, err := e.Admin.Campaign(ctx, chaos.Tenant, chaos.Campaign)
+		return err == nil && cs.Used != nil && cs.Used.Count == int64(sold) && cs.Used.ReservedCount > 1, fmt.Sprint(cs.Used, err)
+	})
+	if g, left, err := allowanceOf(ctx, till, chaos.Campaign); err != nil || g != 1 || left != 0 {
+		t.Fatalf("the till got the lost answer after all: grant %d, %d left, %v", g, left, err)
+	}
+	if _, o, err := e.Redeem(ctx, till); o != chaos.Refused || cluster.Code(err) != protocol.CodeAllowanceExhausted {
+		t.Fatalf("with its grant lost the till answered %v %v, want allowance_exhausted", o, err)
+	}
+
+	till.HTTP.Heal()
+	waitFor(t, time.Minute, "the till gets its share back without a restart", func() (bool, string) {
+		g, left, err := allowanceOf(ctx, till, chaos.Campaign)
+		return err == nil && g >= 2 && left > 0, fmt.Sprint(g, left, err)
+	})
+	if _, o, err := e.Redeem(ctx, till); o != chaos.Accepted {
+		t.Fatalf("after recovering its share: %v", err)
+	}
+	e.Drain(ctx, time.Minute)
+	// The campaign's escrow (what the hub holds reserved for tills: one
+	// till here) is what the till holds: no grant stranded at the hub.
+	waitFor(t, 30*time.Second, "the campaign's reserve and the till's allowance converge", func() (bool, string) {
+		cs, err := e.Admin.Campaign(ctx, chaos.Tenant, chaos.Campaign)
+		_, left, terr := allowanceOf(ctx, till, chaos.Campaign)
+		return err == nil && terr == nil && cs.Used != nil && cs.Used.ReservedCount == left,
+			fmt.Sprintf("hub %+v, till left %d %v %v", cs.Used, left, err, terr)
+	})
+	waitFor(t, time.Minute, "the hub's view of the till's escrow and the till's converge", func() (bool, string) {
+		es, err := e.Admin.Escrow(ctx, chaos.Tenant, till.ID)
+		g, left, terr := allowanceOf(ctx, till, chaos.Campaign)
+		return err == nil && terr == nil && len(es) == 1 && es[0].Grant == g && es[0].Count == left,
+			fmt.Sprintf("hub %+v, till grant %d left %d %v %v", es, g, left, err, terr)
+	})
+}
