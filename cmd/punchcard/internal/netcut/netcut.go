@@ -34,10 +34,10 @@ type Mode int32
 
 // Link states.
 const (
-	Up        Mode = iota // forwarding
-	Reset                 // cut: reset open and new connections
-	Blackhole             // cut: swallow traffic silently
-	DropReplies           // requests pass, answers are dropped
+	Up          Mode = iota // forwarding
+	Reset                   // cut: reset open and new connections
+	Blackhole               // cut: swallow traffic silently
+	DropReplies             // requests pass, answers are dropped
 )
 
 func (m Mode) String() string {
