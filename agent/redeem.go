@@ -571,6 +571,9 @@ type Status struct {
 	HLC             uint64                  `json:"hlc"`
 	Allowances      []agentdb.AllowanceLeft `json:"allowances"`
 	Message         string                  `json:"message"`
+	// Link is the connection to the hub part by part (MQTT, HTTP,
+	// snapshot); Online is all three up. Absent without a sync client.
+	Link *LinkHealth `json:"link,omitempty"`
 }
 
 // Status reports the agent's state.
@@ -588,6 +591,9 @@ func (a *Agent) Status(ctx context.Context) (Status, error) {
 		LastSeq: st.LastSeq, AckedWatermark: st.AckedWatermark, HLC: st.HLC, Allowances: als, SnapshotAge: -1}
 	if als == nil {
 		s.Allowances = []agentdb.AllowanceLeft{}
+	}
+	if h, ok := a.linkHealth(); ok {
+		s.Link = &h
 	}
 	if !st.AckedAt.IsZero() {
 		t := st.AckedAt.UTC()
@@ -616,6 +622,10 @@ func (a *Agent) Status(ctx context.Context) (Status, error) {
 			s.Message = protocol.CodeSnapshotStale.Message()
 		case on:
 			s.Message = "Online."
+		case s.Link != nil && s.Link.MQTT.Up && !s.Link.HTTP.Up:
+			s.Message = "Offline (the hub's API cannot be reached): rewards are checked on this till within its offline limits."
+		case s.Link != nil && s.Link.MQTT.Up && s.Link.HTTP.Up && !s.Link.Snapshot.Fresh:
+			s.Message = "Offline (the rules are not current): rewards are checked on this till within its offline limits."
 		default:
 			s.Message = "Offline: rewards are checked on this till within its offline limits."
 		}

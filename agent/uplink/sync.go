@@ -142,6 +142,19 @@ type Options struct {
 	// builds it with tlsconf.Client from -ca-file and -hub-cert-sha256);
 	// nil uses the system roots.
 	TLS *tls.Config
+	// ProbeEvery is how often the hub's HTTP API is checked when nothing
+	// else was asked of it (default DefaultProbeEvery); ProbeTimeout
+	// bounds one check (default DefaultProbeTimeout).
+	ProbeEvery   time.Duration
+	ProbeTimeout time.Duration
+	// HTTPMaxAge is how long an answer of the hub's HTTP API counts as
+	// reachability; default 3 × ProbeEvery.
+	HTTPMaxAge time.Duration
+	// OnlineMaxAge is the snapshot staleness limit for deciding online:
+	// a snapshot the hub has not confirmed or replaced within it makes the
+	// till decide offline, inside its risk envelope; default 3 ×
+	// PollEvery.
+	OnlineMaxAge time.Duration
 	// Faults, for tests only, lose messages on purpose.
 	Faults Faults
 }
@@ -180,6 +193,18 @@ func (o *Options) ensureDefaults() {
 	if o.HTTPRetries <= 0 {
 		o.HTTPRetries = 4
 	}
+	if o.ProbeEvery <= 0 {
+		o.ProbeEvery = DefaultProbeEvery
+	}
+	if o.ProbeTimeout <= 0 {
+		o.ProbeTimeout = DefaultProbeTimeout
+	}
+	if o.HTTPMaxAge <= 0 {
+		o.HTTPMaxAge = 3 * o.ProbeEvery
+	}
+	if o.OnlineMaxAge <= 0 {
+		o.OnlineMaxAge = 3 * o.PollEvery
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -195,6 +220,7 @@ type Client struct {
 	log    *slog.Logger
 
 	connected atomic.Bool
+	health    health
 	kick      chan struct{}
 	events    chan event
 	// The receiver hands the publisher what it must act on.
@@ -302,10 +328,11 @@ func New(opts Options, a Agent, outbox Outbox) (*Client, error) {
 	})
 	c.mq = mqtt.NewClient(mo)
 	c.mq.Connect() // completes in the background (ConnectRetry)
-	c.wg.Add(3)
+	c.wg.Add(4)
 	go c.run()
 	go c.receive()
 	go c.fetcher()
+	go c.prober()
 	return c, nil
 }
 
@@ -316,9 +343,6 @@ func (c *Client) Close() error {
 	c.mq.Disconnect(250)
 	return nil
 }
-
-// Online implements agent.Link: the MQTT session to the hub's broker is up.
-func (c *Client) Online() bool { return c.connected.Load() && c.mq.IsConnectionOpen() }
 
 // Kick tells the client that the outbox has new rows.
 func (c *Client) Kick() {
@@ -435,7 +459,7 @@ func (c *Client) run() {
 		case <-c.kick:
 		case <-flush.C:
 		}
-		if !c.Online() {
+		if !c.mqttUp() {
 			continue
 		}
 		if !synced && time.Since(connectedAt) > c.opts.ResendAfter {
@@ -597,7 +621,7 @@ func (c *Client) handle(env protocol.Envelope) {
 }
 
 func (c *Client) heartbeat() {
-	if !c.Online() {
+	if !c.mqttUp() {
 		return
 	}
 	st, err := c.outbox.State(c.ctx)
@@ -679,11 +703,14 @@ func (c *Client) fetchSnapshot(ctx context.Context, since uint64, etag string) e
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		c.httpFailed(err)
 		return fmt.Errorf("sync: get snapshot: %w", err)
 	}
+	c.httpAnswered()
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusNotModified:
+		c.snapshotSynced()
 		return c.outbox.MarkSynced(ctx, time.Now())
 	case http.StatusOK:
 	default:
@@ -696,6 +723,7 @@ func (c *Client) fetchSnapshot(ctx context.Context, since uint64, etag string) e
 		buf.Grow(int(n) + bytes.MinRead)
 	}
 	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, protocol.MaxSnapshotBytes+1)); err != nil {
+		c.httpFailed(err)
 		return fmt.Errorf("sync: read snapshot: %w", err)
 	}
 	body := buf.Bytes()
@@ -706,6 +734,7 @@ func (c *Client) fetchSnapshot(ctx context.Context, since uint64, etag string) e
 	if err != nil {
 		return err
 	}
+	c.snapshotSynced()
 	c.log.Info("sync: snapshot", "version", ver, "bytes", len(body), "since", since)
 	return nil
 }
@@ -767,13 +796,20 @@ func (c *Client) postJSON(ctx context.Context, path string, in, out any) error {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
+		c.httpFailed(err)
 		return protocol.Errorf(protocol.CodeUnavailable, "hub unreachable: %v", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
+		c.httpAnswered()
 		return hubError(resp)
 	}
-	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out)
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out); err != nil {
+		c.httpFailed(err) // an answer cut short: not received
+		return protocol.Errorf(protocol.CodeUnavailable, "hub answer lost: %v", err)
+	}
+	c.httpAnswered()
+	return nil
 }
 
 // hubError turns a hub error response (the flat protocol.Error JSON

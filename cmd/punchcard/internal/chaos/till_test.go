@@ -223,3 +223,98 @@ func TestLostGrantAnswer(t *testing.T) {
 			fmt.Sprintf("hub %+v, till grant %d left %d %v %v", es, g, left, err, terr)
 	})
 }
+
+// TestHTTPCutMQTTUp: the till's HTTP link to the hub is cut while its MQTT
+// session stays up. The till is not online (it cannot ask the hub what it
+// must); its status says which part is down; it decides locally inside its
+// risk envelope and marks those decisions offline. Before issue 11
+// "online" meant the MQTT session only, and the till kept selling as
+// online from an ever older snapshot.
+func TestHTTPCutMQTTUp(t *testing.T) {
+	e := chaos.Setup(t, 1, 0, "")
+	ctx := context.Background()
+	till := e.Agents[0]
+	gift := rules.Campaign{Schema: rules.SchemaVersion, ID: giftCampaign, Tenant: chaos.Tenant, Currency: chaos.Currency, Status: rules.StatusActive,
+		Reward: rules.Reward{Kind: rules.RewardGiftCard, MultiUse: true}}
+	if _, err := e.Admin.CreateCampaign(ctx, gift); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Admin.ImportCodes(ctx, chaos.Tenant, giftCampaign, []string{giftCard}, cluster.CodeSpec{Uses: -1, Balance: 100_00}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "the till knows the card, online", func() (bool, string) {
+		left, err := cardLeft(ctx, till)
+		st, serr := till.POS.Status(ctx)
+		return err == nil && serr == nil && left == 100_00 && st.Online, fmt.Sprint(left, err, st.Online, serr)
+	})
+
+	till.HTTP.Cut(netcut.Reset)
+	waitFor(t, time.Minute, "the till reports MQTT up, HTTP down, not online", func() (bool, string) {
+		st, err := till.POS.Status(ctx)
+		if err != nil || st.Link == nil {
+			return false, fmt.Sprint(st.Link, err)
+		}
+		return st.Link.MQTT.Up && !st.Link.HTTP.Up && !st.Online, fmt.Sprintf("%+v online=%v", *st.Link, st.Online)
+	})
+	st, _ := till.POS.Status(ctx)
+	if st.Link.HTTP.Error == "" {
+		t.Errorf("the HTTP part is down without saying why: %+v", st.Link.HTTP)
+	}
+	// A single-use code, not bound to the store, worth 2.00: decided on
+	// the till, inside the envelope, and marked offline.
+	rc, err := till.POS.Redeem(ctx, agent.RedeemRequest{TxnID: "http-cut-1", Basket: agent.Basket{
+		Order:       protocol.Order{Currency: chaos.Currency, Lines: []protocol.Line{{SKU: "coffee", Quantity: 1, UnitPrice: 3_50}}},
+		Redeemables: []agent.Input{{Code: chaos.OnceCode}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rc.Offline {
+		t.Fatalf("a sale decided without the hub's API is marked online: %+v", rc)
+	}
+	// 60.00 from the card is more than the envelope lets one offline
+	// redemption give (50.00 by default).
+	_, o, err := e.RedeemCodeSpend(ctx, till, giftCard, 60_00)
+	if o != chaos.Refused || cluster.Code(err) != protocol.CodeOfflineCap {
+		t.Fatalf("60.00 from a gift card with the hub's API cut: %v %v, want %s", o, err, protocol.CodeOfflineCap)
+	}
+
+	till.HTTP.Heal()
+	waitFor(t, time.Minute, "online again", func() (bool, string) {
+		st, err := till.POS.Status(ctx)
+		return err == nil && st.Online && st.Link != nil && st.Link.HTTP.Up, fmt.Sprint(st.Link, err)
+	})
+	e.Drain(ctx, time.Minute)
+}
+
+// TestStaleSnapshotNotOnline: with both links up, a snapshot the hub has
+// not confirmed within the online age limit (-online-max-age) makes the
+// till decide offline, and its status says the snapshot is the reason.
+func TestStaleSnapshotNotOnline(t *testing.T) {
+	e := chaos.SetupWith(t, 1, 0, cluster.Options{AgentArgs: []string{"-poll-every", "1h", "-online-max-age", "3s"}})
+	ctx := context.Background()
+	till := e.Agents[0]
+	waitFor(t, time.Minute, "the snapshot ages past the limit", func() (bool, string) {
+		st, err := till.POS.Status(ctx)
+		if err != nil || st.Link == nil {
+			return false, fmt.Sprint(err)
+		}
+		return st.Link.MQTT.Up && st.Link.HTTP.Up && !st.Link.Snapshot.Fresh && !st.Online, fmt.Sprintf("%+v online=%v", *st.Link, st.Online)
+	})
+	rc, err := till.POS.Redeem(ctx, agent.RedeemRequest{TxnID: "stale-1", Basket: agent.Basket{
+		Order:       protocol.Order{Currency: chaos.Currency, Lines: []protocol.Line{{SKU: "coffee", Quantity: 1, UnitPrice: 3_50}}},
+		Redeemables: []agent.Input{{Code: chaos.Code}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rc.Offline {
+		t.Fatalf("decided from a stale snapshot, marked online: %+v", rc)
+	}
+	// A catalog change is announced and pulled: fresh, online again.
+	nudge(t, e, 1)
+	waitFor(t, time.Minute, "fresh again after the announced change", func() (bool, string) {
+		st, err := till.POS.Status(ctx)
+		return err == nil && st.Online, fmt.Sprint(err)
+	})
+}
