@@ -190,9 +190,9 @@ type Code struct {
 	Group    string              `json:"group,omitempty" cbor:"7,keyasint,omitempty"`   // bound to this store group
 	// Spent is what the hub's ledger knew to be spent from a gift card
 	// (every till's, net of rollbacks), in Balance's currency. Balance
-	// stays the loaded value so that a till can combine Spent with its own
-	// unsynced spending (max of the two, as with Used) without counting its
-	// synced spending twice.
+	// stays the loaded value so that a till adds to Spent its own spending
+	// the figure does not count yet (Snapshot.Reflected says which), as
+	// with Used: exact, without counting its synced spending twice.
 	Spent int64 `json:"spent,omitempty" cbor:"8,keyasint,omitempty"`
 }
 
