@@ -19,7 +19,7 @@ import (
 
 const (
 	giftCampaign protocol.CampaignID = "gift"
-	giftCard                         = "CARD-0001"
+	giftCard     string              = "CARD-0001"
 )
 
 // waitFor polls cond until it holds or timeout passes.
