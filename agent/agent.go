@@ -306,6 +306,7 @@ func (a *Agent) incremental(v *view, d *snapshot.Snapshot) (*view, bool) {
 	nv := *v
 	hdr := *b
 	hdr.Version, hdr.Uses, hdr.Keys, hdr.Allowances, hdr.Envelope, hdr.GeneratedAt = d.Version, d.Uses, d.Keys, d.Allowances, d.Envelope, d.GeneratedAt
+	hdr.Reflected = d.Reflected
 	nv.snap = &hdr
 	nv.over = make(map[protocol.CodeID]*snapshot.Code, len(v.over)+len(d.Codes))
 	for id, c := range v.over {
@@ -376,7 +377,7 @@ func (a *Agent) ApplySnapshot(ctx context.Context, body []byte, etag string) (ui
 		}
 		if nv, ok := a.incremental(cur, s); ok {
 			nv.etag = etag
-			n, err := a.db.AppendSnapshotDelta(ctx, agentdb.Snapshot{Version: s.Version, ETag: etag, Body: body, At: a.Now()})
+			n, err := a.db.AppendSnapshotDelta(ctx, agentdb.Snapshot{Version: s.Version, ETag: etag, Body: body, At: a.Now(), Reflected: reflectedWM(s)})
 			if err != nil {
 				return 0, err
 			}
@@ -403,7 +404,7 @@ func (a *Agent) ApplySnapshot(ctx context.Context, body []byte, etag string) (ui
 		return 0, err
 	}
 	v.etag = etag
-	if err := a.db.SaveSnapshot(ctx, agentdb.Snapshot{Version: s.Version, ETag: etag, Body: body, At: a.Now()}); err != nil {
+	if err := a.db.SaveSnapshot(ctx, agentdb.Snapshot{Version: s.Version, ETag: etag, Body: body, At: a.Now(), Reflected: reflectedWM(s)}); err != nil {
 		return 0, err
 	}
 	if err := a.grants(ctx, s.Allowances); err != nil {
@@ -414,13 +415,18 @@ func (a *Agent) ApplySnapshot(ctx context.Context, body []byte, etag string) (ui
 	return s.Version, nil
 }
 
+// grants reconciles the allowances with the hub's view of this till's
+// grants in the snapshot: a grant whose answer was lost is adopted here
+// (agentdb.DB.Adopt), so the till gets its share without asking again.
 func (a *Agent) grants(ctx context.Context, als []protocol.Allowance) error {
 	for _, al := range als {
 		if al.Campaign == "" || al.Grant == 0 {
 			continue
 		}
-		if _, err := a.db.Grant(ctx, al); err != nil {
+		if ok, err := a.db.Adopt(ctx, al); err != nil {
 			return err
+		} else if ok {
+			a.Logger.Info("agent: allowance adopted from the snapshot", LogKeyCampaign, al.Campaign, "grant", al.Grant)
 		}
 	}
 	return nil
@@ -439,7 +445,7 @@ func (a *Agent) compact(ctx context.Context, v *view) error {
 		return err
 	}
 	nv.etag = v.etag
-	if err := a.db.SaveSnapshot(ctx, agentdb.Snapshot{Version: full.Version, ETag: v.etag, Body: body, At: a.Now()}); err != nil {
+	if err := a.db.SaveSnapshot(ctx, agentdb.Snapshot{Version: full.Version, ETag: v.etag, Body: body, At: a.Now(), Reflected: reflectedWM(full)}); err != nil {
 		return err
 	}
 	a.view.Store(nv)
@@ -469,11 +475,12 @@ type Basket struct {
 // resolved is the outcome of checking one input against the snapshot.
 type resolved struct {
 	red      rules.Redeemable
-	err      *protocol.Error // refused before the engine
-	single   bool            // limited to one use: a double spend risk offline
-	bound    bool            // bound to this store: no double spend risk
-	known    int64           // uses known to the hub at the snapshot
-	spent    int64           // gift card spending known to the hub at the snapshot
+	err      *protocol.Error    // refused before the engine
+	single   bool               // limited to one use: a double spend risk offline
+	bound    bool               // bound to this store: no double spend risk
+	known    int64              // uses known to the hub at the snapshot
+	spent    int64              // gift card spending known to the hub at the snapshot
+	refl     *agentdb.Reflected // which own facts known and spent count
 	maxUses  int64
 	balance  int64 // gift card balance per snapshot, -1 when none
 	customer *protocol.Customer
@@ -645,16 +652,18 @@ func (a *Agent) resolve(ctx context.Context, v *view, in Input, now time.Time) r
 	if !ok {
 		return resolved{err: protocol.NewError(protocol.CodeUnknownCode)}
 	}
-	uses, spent, err := a.db.CodeUses(ctx, key)
+	refl := reflectedOf(v.snap)
+	fig, err := a.db.CodeFigure(ctx, key, agentdb.HubFigure{Used: c.Used, Spent: c.Spent, Reflected: refl})
 	if err != nil {
 		return resolved{err: protocol.PublicError(err)}
 	}
 	r := resolved{
-		red:     rules.Redeemable{Kind: rules.RedeemCode, Code: key, Campaign: c.Campaign, Uses: max(uses, c.Used), Amount: in.Amount},
+		red:     rules.Redeemable{Kind: rules.RedeemCode, Code: key, Campaign: c.Campaign, Uses: fig.Uses, Amount: in.Amount},
 		single:  c.Uses == 1,
 		bound:   c.BoundTo(v.snap.Store),
 		known:   c.Used,
 		spent:   c.Spent,
+		refl:    refl,
 		balance: -1,
 	}
 	if c.Uses > 0 {
@@ -664,13 +673,28 @@ func (a *Agent) resolve(ctx context.Context, v *view, in Input, now time.Time) r
 	if c.Balance != nil {
 		r.red.Kind = rules.RedeemGiftCard
 		r.balance = c.Balance.Amount
-		// The hub's Spent counts every till's synced spending, this till's
-		// included; the local sum counts this till's, synced or not. The
-		// larger is the best lower bound of what is gone.
-		r.red.Balance = max(c.Balance.Amount-max(spent, c.Spent), 0)
+		// The hub's figure plus this till's own spending it does not
+		// count yet (agentdb.CodeFigure): exact, never a max of the two.
+		r.red.Balance = max(c.Balance.Amount-fig.Spent, 0)
 		r.single = true // a balance can be double spent at two offline tills
 	}
 	return r
+}
+
+// reflectedOf is the snapshot's account of this agent's facts its code
+// figures count, for agentdb.CodeFigure; nil from a hub before it.
+func reflectedOf(s *snapshot.Snapshot) *agentdb.Reflected {
+	if s.Reflected == nil {
+		return nil
+	}
+	return &agentdb.Reflected{Watermark: s.Reflected.Watermark, Beyond: s.Reflected.Beyond}
+}
+
+func reflectedWM(s *snapshot.Snapshot) uint64 {
+	if s.Reflected == nil {
+		return 0
+	}
+	return s.Reflected.Watermark
 }
 
 func (a *Agent) resolveToken(ctx context.Context, v *view, text string, amount int64, now time.Time) resolved {
@@ -685,12 +709,13 @@ func (a *Agent) resolveToken(ctx context.Context, v *view, text string, amount i
 	if (cl.Store != "" && cl.Store != v.snap.Store.ID) || (cl.StoreGroup != "" && cl.StoreGroup != v.snap.Store.Group) {
 		return resolved{err: protocol.NewError(protocol.CodeWrongStore)}
 	}
-	uses, _, err := a.db.CodeUses(ctx, cl.Serial)
+	// Snapshots carry no figure for token serials: every own use counts.
+	fig, err := a.db.CodeFigure(ctx, cl.Serial, agentdb.HubFigure{})
 	if err != nil {
 		return resolved{err: protocol.PublicError(err)}
 	}
 	r := resolved{
-		red: rules.Redeemable{Kind: rules.RedeemToken, Code: cl.Serial, Campaign: cl.Campaign, Uses: uses,
+		red: rules.Redeemable{Kind: rules.RedeemToken, Code: cl.Serial, Campaign: cl.Campaign, Uses: fig.Uses,
 			MaxUses: int64(cl.Uses), NotBefore: cl.NotBefore, Expires: cl.Expires, Amount: amount},
 		single:  cl.Uses == 1,
 		bound:   (cl.Store != "" && cl.Store == v.snap.Store.ID) || (cl.StoreGroup != "" && cl.StoreGroup == v.snap.Store.Group),

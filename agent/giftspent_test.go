@@ -27,13 +27,12 @@ func TestGiftCardHubSpent(t *testing.T) {
 	if r.Status != 200 {
 		t.Fatalf("5.00 of a card with 5.00 left: %d %s", r.Status, r.Raw)
 	}
-	// Once the hub has the till's 5.00 too, its Spent is 50.00: the till's
-	// own spending and the hub's overlap, so the larger counts, not the sum,
-	// and nothing is left. (Between a local spend and the next snapshot the
-	// till counts max(local, hub), a lower bound: a spend at another till
-	// in that window is caught by the hub as giftcard_overdrawn, bounded by
-	// the offline risk envelope.)
+	// Once the hub has the till's 5.00 too, its Spent is 50.00 and the
+	// snapshot says it counts the till's fact (Reflected): the till adds
+	// only its own spending the figure does not count, so the 5.00 counts
+	// once and nothing is left (agentdb.CodeFigure; never a max).
 	snap2 := agenttest.Small(2, 10)
+	snap2.Reflected = &snapshot.Reflected{Watermark: 1}
 	snap2.Codes = append(snap2.Codes, snapshot.Code{Code: "GIFT2", Campaign: agenttest.CampGift, Uses: -1,
 		Balance: &protocol.Money{Amount: 50_00, Currency: "EUR"}, Spent: 50_00})
 	if _, err := e.a.ApplySnapshot(context.Background(), agenttest.Encode(t, snap2), "e2"); err != nil {

@@ -111,6 +111,11 @@ func (a *Agent) Redeem(ctx context.Context, r RedeemRequest) (*Receipt, error) {
 		return rc, err
 	}
 	rc, err := a.redeem(ctx, r, hash)
+	for i := 0; i < 3 && errors.Is(err, agentdb.ErrStaleFigure); i++ {
+		// Decided with a snapshot older than the own facts a prune just
+		// dropped: decide again with the one in use.
+		rc, err = a.redeem(ctx, r, hash)
+	}
 	if err != nil {
 		// A concurrent retry of the same request may have committed first
 		// (its redemption then makes this evaluation refuse): answer as a
@@ -150,7 +155,7 @@ func (a *Agent) redeem(ctx context.Context, r RedeemRequest, hash []byte) (*Rece
 		}
 		if res.Index >= 0 && res.Index < len(d.inputOf) {
 			in := d.inputs[d.inputOf[res.Index]]
-			fact.Code = &agentdb.CodeUse{Uses: 1, Spend: res.Spend, MaxUses: in.maxUses, KnownUses: in.known, Balance: in.balance, KnownSpent: in.spent}
+			fact.Code = &agentdb.CodeUse{Uses: 1, Spend: res.Spend, MaxUses: in.maxUses, KnownUses: in.known, Balance: in.balance, KnownSpent: in.spent, Reflected: in.refl}
 			if d.offline && in.single && !in.bound {
 				if _, needs := d.needsHub(res); needs {
 					return nil, protocol.NewError(protocol.CodeNeedsHub)
@@ -566,6 +571,9 @@ type Status struct {
 	HLC             uint64                  `json:"hlc"`
 	Allowances      []agentdb.AllowanceLeft `json:"allowances"`
 	Message         string                  `json:"message"`
+	// Link is the connection to the hub part by part (MQTT, HTTP,
+	// snapshot); Online is all three up. Absent without a sync client.
+	Link *LinkHealth `json:"link,omitempty"`
 }
 
 // Status reports the agent's state.
@@ -583,6 +591,9 @@ func (a *Agent) Status(ctx context.Context) (Status, error) {
 		LastSeq: st.LastSeq, AckedWatermark: st.AckedWatermark, HLC: st.HLC, Allowances: als, SnapshotAge: -1}
 	if als == nil {
 		s.Allowances = []agentdb.AllowanceLeft{}
+	}
+	if h, ok := a.linkHealth(); ok {
+		s.Link = &h
 	}
 	if !st.AckedAt.IsZero() {
 		t := st.AckedAt.UTC()
@@ -611,6 +622,10 @@ func (a *Agent) Status(ctx context.Context) (Status, error) {
 			s.Message = protocol.CodeSnapshotStale.Message()
 		case on:
 			s.Message = "Online."
+		case s.Link != nil && s.Link.MQTT.Up && !s.Link.HTTP.Up:
+			s.Message = "Offline (the hub's API cannot be reached): rewards are checked on this till within its offline limits."
+		case s.Link != nil && s.Link.MQTT.Up && s.Link.HTTP.Up && !s.Link.Snapshot.Fresh:
+			s.Message = "Offline (the rules are not current): rewards are checked on this till within its offline limits."
 		default:
 			s.Message = "Offline: rewards are checked on this till within its offline limits."
 		}

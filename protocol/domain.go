@@ -186,4 +186,11 @@ type Allowance struct {
 	Amount   int64      `json:"amount" cbor:"6,keyasint"` // discount minor units allowed, -1 when unlimited
 	Currency Currency   `json:"currency,omitempty" cbor:"7,keyasint,omitempty"`
 	Expires  int64      `json:"expires,omitempty" cbor:"8,keyasint,omitempty"` // Unix microseconds; 0 = until returned
+	// GrantedCount and GrantedAmount are everything the hub granted this
+	// agent of the campaign, grants 1 to Grant (-1 for a dimension the
+	// campaign does not limit; both 0: not given, a hub before them). A
+	// grant's answer and the snapshot carry them, so a till that never
+	// received an answer adds what it missed (agentdb.DB.Grant, Adopt).
+	GrantedCount  int64 `json:"granted_count,omitempty" cbor:"9,keyasint,omitempty"`
+	GrantedAmount int64 `json:"granted_amount,omitempty" cbor:"10,keyasint,omitempty"`
 }

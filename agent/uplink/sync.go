@@ -143,6 +143,19 @@ type Options struct {
 	// builds it with tlsconf.Client from -ca-file and -hub-cert-sha256);
 	// nil uses the system roots.
 	TLS *tls.Config
+	// ProbeEvery is how often the hub's HTTP API is checked when nothing
+	// else was asked of it (default DefaultProbeEvery); ProbeTimeout
+	// bounds one check (default DefaultProbeTimeout).
+	ProbeEvery   time.Duration
+	ProbeTimeout time.Duration
+	// HTTPMaxAge is how long an answer of the hub's HTTP API counts as
+	// reachability; default 3 × ProbeEvery.
+	HTTPMaxAge time.Duration
+	// OnlineMaxAge is the snapshot staleness limit for deciding online:
+	// a snapshot the hub has not confirmed or replaced within it makes the
+	// till decide offline, inside its risk envelope; default 3 ×
+	// PollEvery.
+	OnlineMaxAge time.Duration
 	// Faults, for tests only, lose messages on purpose.
 	Faults Faults
 }
@@ -181,6 +194,18 @@ func (o *Options) ensureDefaults() {
 	if o.HTTPRetries <= 0 {
 		o.HTTPRetries = 4
 	}
+	if o.ProbeEvery <= 0 {
+		o.ProbeEvery = DefaultProbeEvery
+	}
+	if o.ProbeTimeout <= 0 {
+		o.ProbeTimeout = DefaultProbeTimeout
+	}
+	if o.HTTPMaxAge <= 0 {
+		o.HTTPMaxAge = 3 * o.ProbeEvery
+	}
+	if o.OnlineMaxAge <= 0 {
+		o.OnlineMaxAge = 3 * o.PollEvery
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -196,6 +221,7 @@ type Client struct {
 	log    *slog.Logger
 
 	connected atomic.Bool
+	health    health
 	kick      chan struct{}
 	events    chan event
 	// The receiver hands the publisher what it must act on.
@@ -205,6 +231,10 @@ type Client struct {
 	fetch       chan struct{}
 	msgID       atomic.Uint64
 	idBase      string
+	// pending is the request id of each allowance request whose answer
+	// never arrived, sent again with the next request for the campaign.
+	pendMu  gosync.Mutex
+	pending map[protocol.CampaignID]string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -243,7 +273,7 @@ func New(opts Options, a Agent, outbox Outbox) (*Client, error) {
 	c := &Client{opts: opts, agent: a, outbox: outbox, log: opts.Logger,
 		kick: make(chan struct{}, 1), events: make(chan event, 1024), fetch: make(chan struct{}, 1),
 		acked: make(chan protocol.Ack, 256), resends: make(chan protocol.Resend, 64), reconnected: make(chan struct{}, 1),
-		idBase: strconv.FormatInt(time.Now().UnixNano(), 36), ctx: ctx, cancel: cancel}
+		idBase: strconv.FormatInt(time.Now().UnixNano(), 36), ctx: ctx, cancel: cancel, pending: map[protocol.CampaignID]string{}}
 
 	hc := retryablehttp.NewClient()
 	hc.RetryMax = opts.HTTPRetries
@@ -299,10 +329,11 @@ func New(opts Options, a Agent, outbox Outbox) (*Client, error) {
 	})
 	c.mq = mqtt.NewClient(mo)
 	c.mq.Connect() // completes in the background (ConnectRetry)
-	c.wg.Add(3)
+	c.wg.Add(4)
 	go c.run()
 	go c.receive()
 	go c.fetcher()
+	go c.prober()
 	return c, nil
 }
 
@@ -313,9 +344,6 @@ func (c *Client) Close() error {
 	c.mq.Disconnect(250)
 	return nil
 }
-
-// Online implements agent.Link: the MQTT session to the hub's broker is up.
-func (c *Client) Online() bool { return c.connected.Load() && c.mq.IsConnectionOpen() }
 
 // Kick tells the client that the outbox has new rows.
 func (c *Client) Kick() {
@@ -432,7 +460,7 @@ func (c *Client) run() {
 		case <-c.kick:
 		case <-flush.C:
 		}
-		if !c.Online() {
+		if !c.mqttUp() {
 			continue
 		}
 		if !synced && time.Since(connectedAt) > c.opts.ResendAfter {
@@ -594,7 +622,7 @@ func (c *Client) handle(env protocol.Envelope) {
 }
 
 func (c *Client) heartbeat() {
-	if !c.Online() {
+	if !c.mqttUp() {
 		return
 	}
 	st, err := c.outbox.State(c.ctx)
@@ -674,11 +702,14 @@ func (c *Client) fetchSnapshot(ctx context.Context, since uint64, etag string) e
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		c.httpFailed(err)
 		return fmt.Errorf("sync: get snapshot: %w", err)
 	}
+	c.httpAnswered()
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusNotModified:
+		c.snapshotSynced()
 		return c.outbox.MarkSynced(ctx, time.Now())
 	case http.StatusOK:
 	default:
@@ -691,6 +722,7 @@ func (c *Client) fetchSnapshot(ctx context.Context, since uint64, etag string) e
 		buf.Grow(int(n) + bytes.MinRead)
 	}
 	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, protocol.MaxSnapshotBytes+1)); err != nil {
+		c.httpFailed(err)
 		return fmt.Errorf("sync: read snapshot: %w", err)
 	}
 	body := buf.Bytes()
@@ -701,15 +733,36 @@ func (c *Client) fetchSnapshot(ctx context.Context, since uint64, etag string) e
 	if err != nil {
 		return err
 	}
+	c.snapshotSynced()
 	c.log.Info("sync: snapshot", "version", ver, "bytes", len(body), "since", since)
 	return nil
 }
 
 // RequestAllowance implements agent.Link: POST /v1/agent/allowances
-// {"campaign": id} answered with the protocol.Allowance granted.
+// (wire.AllowanceRequest) answered with the protocol.Allowance
+// granted. The request carries an id: an answer that never arrived (a
+// dropped response, a timeout) leaves the id pending, and the next request
+// for the campaign sends it again, so the hub answers with the same grant
+// rather than a second one; the snapshot fetched at once carries the
+// hub's view of the grants too (agentdb.DB.Adopt).
 func (c *Client) RequestAllowance(ctx context.Context, campaign protocol.CampaignID) (protocol.Allowance, error) {
+	c.pendMu.Lock()
+	id, ok := c.pending[campaign]
+	if !ok {
+		id = c.idBase + "-a" + strconv.FormatUint(c.msgID.Add(1), 36)
+		c.pending[campaign] = id
+	}
+	c.pendMu.Unlock()
 	var a protocol.Allowance
-	err := c.postJSON(ctx, PathAllowance, wire.AllowanceRequest{Campaign: campaign}, &a)
+	err := c.postJSON(ctx, PathAllowance, wire.AllowanceRequest{Campaign: campaign, RequestID: id}, &a)
+	var pe *protocol.Error
+	if err != nil && (!errors.As(err, &pe) || pe.Code == protocol.CodeUnavailable) {
+		c.triggerFetch() // the grant may have been made: the snapshot says
+		return a, err
+	}
+	c.pendMu.Lock()
+	delete(c.pending, campaign) // answered: a grant or a refusal
+	c.pendMu.Unlock()
 	return a, err
 }
 
@@ -741,13 +794,20 @@ func (c *Client) postJSON(ctx context.Context, path string, in, out any) error {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
+		c.httpFailed(err)
 		return protocol.Errorf(protocol.CodeUnavailable, "hub unreachable: %v", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
+		c.httpAnswered()
 		return hubError(resp)
 	}
-	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out)
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out); err != nil {
+		c.httpFailed(err) // an answer cut short: not received
+		return protocol.Errorf(protocol.CodeUnavailable, "hub answer lost: %v", err)
+	}
+	c.httpAnswered()
+	return nil
 }
 
 // hubError turns a hub error response (the problem body wire.Problem that

@@ -116,6 +116,13 @@ type Config struct {
 	// SyncWindow is the most batches in flight to the hub
 	// (PUNCHCARD_SYNC_WINDOW), default uplink.DefaultWindow.
 	SyncWindow int
+	// PollEvery is how often the snapshot is asked for without an
+	// announcement (PUNCHCARD_POLL_EVERY), default uplink.DefaultPollEvery.
+	PollEvery time.Duration
+	// OnlineMaxAge is the snapshot age past which the till decides offline
+	// even with its links up (PUNCHCARD_ONLINE_MAX_AGE), default three
+	// polls.
+	OnlineMaxAge time.Duration
 }
 
 // Main is the program, separated from main() so tests can run it.
@@ -194,6 +201,24 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 		winDef = n
 	}
 	fs.IntVar(&c.SyncWindow, "sync-window", winDef, "most batches in flight to the hub, 0 = the default ($PUNCHCARD_SYNC_WINDOW)")
+	for _, d := range []struct {
+		p         *time.Duration
+		name, env string
+		usage     string
+	}{
+		{&c.PollEvery, "poll-every", "POLL_EVERY", "how often to ask the hub for the snapshot without an announcement, 0 = the default (30s)"},
+		{&c.OnlineMaxAge, "online-max-age", "ONLINE_MAX_AGE", "snapshot age past which the till decides offline even with its links up, 0 = three polls"},
+	} {
+		def := *d.p
+		if v := getenv("PUNCHCARD_" + d.env); v != "" {
+			n, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("PUNCHCARD_%s: %w", d.env, err)
+			}
+			def = n
+		}
+		fs.DurationVar(d.p, d.name, def, d.usage+" ($PUNCHCARD_"+d.env+")")
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -322,7 +347,8 @@ func (m *Main) Run(ctx context.Context) error {
 			}
 		}
 		s, err := uplink.New(uplink.Options{Tenant: a.Tenant, Agent: a.ID, BrokerURL: c.MQTTURL, HubURL: strings.TrimRight(c.HubURL, "/"),
-			Secret: c.Secret, HubKey: hubKey, Logger: log, TLS: tc, Window: c.SyncWindow}, a, db)
+			Secret: c.Secret, HubKey: hubKey, Logger: log, TLS: tc, Window: c.SyncWindow,
+			PollEvery: c.PollEvery, OnlineMaxAge: c.OnlineMaxAge}, a, db)
 		if err != nil {
 			return err
 		}

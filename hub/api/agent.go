@@ -9,7 +9,6 @@ import (
 
 	"github.com/punchcard/punchcard/hub/manage"
 	"github.com/punchcard/punchcard/hub/snapshots"
-	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/protocol/wire"
 )
@@ -55,50 +54,4 @@ func (s *Server) agentSnapshot(c *fiber.Ctx, k manage.Key) error {
 	}
 	c.Set(fiber.HeaderContentType, ContentTypeCBOR)
 	return c.Send(body)
-}
-
-type allowanceRequest = wire.AllowanceRequest
-
-// requestAllowance tops up the agent's allowance of one campaign through
-// the ledger's escrow.
-func (s *Server) requestAllowance(c *fiber.Ctx, k manage.Key) error {
-	if err := s.needLedger(); err != nil {
-		return err
-	}
-	var req allowanceRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	if err := protocol.ValidateID("campaign", string(req.Campaign)); err != nil {
-		return fieldOf("campaign", err)
-	}
-	a, err := s.cfg.Ledger.GrantAllowance(c.UserContext(), k.Tenant, k.Agent, req.Campaign)
-	if err != nil {
-		return err
-	}
-	return c.JSON(a)
-}
-
-type allowanceReturn = wire.AllowanceReturn
-
-// returnAllowance gives unused allowance back to the campaign's pool.
-func (s *Server) returnAllowance(c *fiber.Ctx, k manage.Key) error {
-	if err := s.needLedger(); err != nil {
-		return err
-	}
-	var req allowanceReturn
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	if err := protocol.ValidateID("campaign", string(req.Campaign)); err != nil {
-		return fieldOf("campaign", err)
-	}
-	if req.Count < 0 || req.Amount < 0 {
-		return protocol.FieldError("count", "count and amount must not be negative")
-	}
-	a, err := s.cfg.Ledger.ReturnAllowance(c.UserContext(), protocol.Allowance{Tenant: k.Tenant, Agent: k.Agent, Campaign: req.Campaign, Count: req.Count, Amount: req.Amount})
-	if err != nil {
-		return err
-	}
-	return c.JSON(a)
 }

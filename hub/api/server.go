@@ -37,6 +37,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/punchcard/punchcard/hub/allowance"
 	"github.com/punchcard/punchcard/hub/manage"
 	"github.com/punchcard/punchcard/hub/snapshots"
 	"github.com/punchcard/punchcard/protocol"
@@ -159,6 +160,8 @@ type Server struct {
 
 	mu    sync.Mutex
 	rules map[protocol.TenantID]compiled // compiled rules by tenant, for online decisions
+
+	allow *allowance.Service // nil without a ledger that keeps allowances
 }
 
 // Log attribute keys.
@@ -189,10 +192,16 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	if st, ok := cfg.Ledger.(allowance.Store); ok {
+		s.allow = allowance.New(st)
+	}
 	if s.snap == nil {
 		opts := snapshots.Options{Now: cfg.Now, MaxCodeChanges: cfg.MaxCodeChanges, BuildMaxAge: cfg.BuildMaxAge}
 		if cfg.Ledger != nil {
 			opts.Ledger = cfg.Ledger
+		}
+		if s.allow != nil {
+			opts.Allowances = s.allow
 		}
 		if s.snap, err = snapshots.New(cfg.Catalog, opts); err != nil {
 			return nil, err
@@ -349,6 +358,7 @@ func (s *Server) routes() []route {
 		{method: "GET", path: t + "/agents", roles: rolesRead, handler: s.listAgents},
 		{method: "POST", path: t + "/agents", roles: rolesAdmin, changes: true, handler: s.registerAgent},
 		{method: "GET", path: t + "/agents/:agent", roles: rolesRead, handler: s.getAgent},
+		{method: "GET", path: t + "/agents/:agent/allowances", roles: rolesRead, handler: s.agentEscrow},
 		{method: "POST", path: t + "/agents/:agent/credentials", roles: rolesAdmin, changes: true, handler: s.rotateAgentSecret},
 		{method: "PUT", path: t + "/agents/:agent/envelope", roles: rolesAdmin, changes: true, handler: s.setEnvelope},
 

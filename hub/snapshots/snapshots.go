@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/punchcard/punchcard/hub/allowance"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/snapshot"
@@ -51,6 +52,21 @@ type CodeLedger interface {
 	CodeChanges(ctx context.Context, tenant protocol.TenantID, after uint64, limit int) (map[protocol.CodeID]protocol.CodeState, uint64, bool, error)
 }
 
+// ReflectedLedger tells which of an agent's facts the code states at a
+// code-use position count (store/ledger/reflected.go): the till adds to
+// the hub's figures only its facts outside that set
+// (snapshot.Snapshot.Reflected, agentdb.CodeFigure).
+type ReflectedLedger interface {
+	Reflected(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID) (head, watermark uint64, beyond []uint64, err error)
+}
+
+// Allowances is what the snapshot carries of a till's allowances, with
+// the grants the hub made, so the till adopts one whose answer was lost
+// (hub/allowance.Service.ForSnapshot).
+type Allowances interface {
+	ForSnapshot(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, camps []allowance.Limited) ([]protocol.Allowance, error)
+}
+
 // Defaults for Options.
 const (
 	// DefaultMaxCodeChanges is Options.MaxCodeChanges' default (the
@@ -63,8 +79,13 @@ const (
 // Options configure New.
 type Options struct {
 	// Ledger fills in the allowances; nil leaves them out. When it also
-	// implements CodeLedger, it fills in the codes' uses.
+	// implements CodeLedger, it fills in the codes' uses, and when it
+	// implements ReflectedLedger, which of the agent's facts they count.
 	Ledger Ledger
+	// Allowances lists a till's allowances with its grants; default: the
+	// allowance service over Ledger when it is an allowance.Store, else
+	// the outstanding figures alone.
+	Allowances Allowances
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// MaxCodeChanges is how many code-use changes a delta lists at most;
@@ -93,7 +114,8 @@ func (o *Options) ensureDefaults() {
 type Service struct {
 	cat  Catalog
 	opts Options
-	led  CodeLedger // nil without the code-use sequence
+	led  CodeLedger      // nil without the code-use sequence
+	refl ReflectedLedger // nil: snapshots say nothing of the agent's facts
 
 	builds *buildCache // snapshots built per store, shared by its agents
 
@@ -111,6 +133,12 @@ func New(cat Catalog, opts Options) (*Service, error) {
 	s := &Service{cat: cat, opts: opts, builds: newBuildCache(opts.BuildMaxAge),
 		snaps: map[snapKey]snapEntry{}, camps: map[protocol.TenantID]limitedCampaigns{}}
 	s.led, _ = opts.Ledger.(CodeLedger)
+	s.refl, _ = opts.Ledger.(ReflectedLedger)
+	if s.opts.Allowances == nil {
+		if st, ok := opts.Ledger.(allowance.Store); ok {
+			s.opts.Allowances = allowance.New(st)
+		}
+	}
 	return s, nil
 }
 
@@ -171,7 +199,15 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 			return Answer{}, err
 		}
 	}
-	if s.led != nil {
+	var refl *snapshot.Reflected
+	if s.refl != nil && s.led != nil {
+		// The code-use position and which of this agent's facts the code
+		// states there count, read together (ledger.Reflected).
+		refl = &snapshot.Reflected{}
+		if head, refl.Watermark, refl.Beyond, err = s.refl.Reflected(ctx, req.Tenant, req.Agent); err != nil {
+			return Answer{}, err
+		}
+	} else if s.led != nil {
 		if head, err = s.led.CodeHead(ctx, req.Tenant); err != nil {
 			return Answer{}, err
 		}
@@ -201,8 +237,15 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 	if err != nil {
 		return Answer{}, err
 	}
+	if refl != nil && shared.Uses < head {
+		// A build joined in flight, read before this agent's watermark:
+		// its figures may miss facts the watermark says they count.
+		if shared, err = s.build(ctx, req.Agent, bk); err != nil {
+			return Answer{}, err
+		}
+	}
 	snap := *shared // shared lists are read only from here on
-	snap.Agent, snap.Envelope, snap.Allowances = req.Agent, ag.Envelope, allow
+	snap.Agent, snap.Envelope, snap.Allowances, snap.Reflected = req.Agent, ag.Envelope, allow, refl
 	generated := snap.GeneratedAt
 	snap.GeneratedAt = 0
 	body, err := snapshot.Encode(&snap)
@@ -306,6 +349,14 @@ func (s *Service) campaigns(ctx context.Context, tenant protocol.TenantID) (uint
 // allowances lists what the agent holds of every active limited campaign,
 // as the hub sees it (granted − returned − used and synced), by campaign.
 func (s *Service) allowances(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, camps []catalog.Campaign) ([]protocol.Allowance, error) {
+	if s.opts.Allowances != nil {
+		lim := make([]allowance.Limited, 0, len(camps))
+		for _, cp := range camps {
+			l := cp.Rules.Limits
+			lim = append(lim, allowance.Limited{ID: cp.Rules.ID, Currency: cp.Rules.Currency, Count: l.MaxRedemptions > 0, Amount: l.MaxDiscount > 0})
+		}
+		return s.opts.Allowances.ForSnapshot(ctx, tenant, agent, lim)
+	}
 	var out []protocol.Allowance
 	for _, cp := range camps {
 		l := cp.Rules.Limits

@@ -100,6 +100,26 @@ type Snapshot struct {
 	// 0 in a delta: it lists every code the ledger has a use of (a hub
 	// before the sequence, or an agent that sent no position).
 	UsesSince uint64 `json:"uses_since,omitempty" cbor:"17,keyasint,omitempty"`
+	// Reflected says which of this agent's own facts the Used and Spent of
+	// Codes count, read with them: the agent adds its own facts beyond
+	// it to the figures, so what it knows of a code is exact (the hub's
+	// figure plus its own facts the figure does not count yet). Always
+	// whole; in a delta it is for the merged codes too (a code unchanged
+	// since the base had no fact of this agent applied meanwhile). Nil: a
+	// hub before Reflected (the agent then adds every own fact).
+	Reflected *Reflected `json:"reflected,omitempty" cbor:"18,keyasint,omitempty"`
+}
+
+// MaxReflectedBeyond bounds Reflected.Beyond (the hub's ack carries as
+// many at most).
+const MaxReflectedBeyond = 1000
+
+// Reflected is the hub's account of an agent's facts that its figures
+// count: every seq up to Watermark (the hub's contiguous watermark for
+// the agent) and each seq of Beyond (applied above a gap), ascending.
+type Reflected struct {
+	Watermark uint64   `json:"watermark" cbor:"1,keyasint"`
+	Beyond    []uint64 `json:"beyond,omitempty" cbor:"2,keyasint,omitempty"`
 }
 
 // Keyed code hashes.
@@ -170,9 +190,9 @@ type Code struct {
 	Group    string              `json:"group,omitempty" cbor:"7,keyasint,omitempty"`   // bound to this store group
 	// Spent is what the hub's ledger knew to be spent from a gift card
 	// (every till's, net of rollbacks), in Balance's currency. Balance
-	// stays the loaded value so that a till can combine Spent with its own
-	// unsynced spending (max of the two, as with Used) without counting its
-	// synced spending twice.
+	// stays the loaded value so that a till adds to Spent its own spending
+	// the figure does not count yet (Snapshot.Reflected says which), as
+	// with Used: exact, without counting its synced spending twice.
 	Spent int64 `json:"spent,omitempty" cbor:"8,keyasint,omitempty"`
 }
 
@@ -248,6 +268,9 @@ func (s *Snapshot) Normalize() {
 	})
 	sortIf(s.Allowances, func(i, j int) bool { return s.Allowances[i].Campaign < s.Allowances[j].Campaign })
 	sortIf(s.Withdrawn, func(i, j int) bool { return s.Withdrawn[i] < s.Withdrawn[j] })
+	if s.Reflected != nil {
+		sortIf(s.Reflected.Beyond, func(i, j int) bool { return s.Reflected.Beyond[i] < s.Reflected.Beyond[j] })
+	}
 }
 
 func sortIf(x any, less func(i, j int) bool) {
@@ -414,6 +437,16 @@ func (s *Snapshot) Validate() error {
 	for i, id := range s.Withdrawn {
 		if err := checkIDAt("withdrawn", i, "", string(id)); err != nil {
 			return err
+		}
+	}
+	if r := s.Reflected; r != nil {
+		if r.Watermark > 1<<62 || len(r.Beyond) > MaxReflectedBeyond {
+			return malformed("reflected", "watermark or beyond out of range")
+		}
+		for i, q := range r.Beyond {
+			if q <= r.Watermark || q > 1<<62 || (i > 0 && q <= r.Beyond[i-1]) {
+				return malformed(fmt.Sprintf("reflected.beyond[%d]", i), "not ascending above the watermark")
+			}
 		}
 	}
 	for i, a := range s.Allowances {

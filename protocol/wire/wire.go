@@ -72,9 +72,12 @@ func uitoa(v uint64) string {
 }
 
 // AllowanceRequest asks the hub to top up the agent's allowance of one
-// campaign (PathAllowances).
+// campaign (PathAllowances). RequestID, chosen by the till, makes it
+// idempotent: a retry with the same id (after a lost answer) gets the same
+// grant back, never a second one.
 type AllowanceRequest struct {
-	Campaign protocol.CampaignID `json:"campaign"`
+	Campaign  protocol.CampaignID `json:"campaign"`
+	RequestID string              `json:"request_id,omitempty"`
 }
 
 // AllowanceReturn gives unused allowance back to the campaign's pool

@@ -337,18 +337,21 @@ type AllowanceUse struct {
 type CodeUse struct {
 	Uses  int64 // 1 for a use, -1 for a rollback
 	Spend int64 // gift card minor units (negative on rollback)
-	// MaxUses is the code's limit, 0 when unlimited. KnownUses is what the
-	// snapshot says the hub had recorded; the local count is compared with
-	// the larger of the two, so a use is never counted twice but a use made
-	// elsewhere after the snapshot is only caught by the hub.
+	// MaxUses is the code's limit, 0 when unlimited. KnownUses is the
+	// hub's figure of its uses (the snapshot's), every till's: the uses
+	// compared with MaxUses are that figure plus this till's own uses it
+	// does not count (CodeFigure, with Reflected).
 	MaxUses   int64
 	KnownUses int64
 	// Balance is the gift card balance per the snapshot, -1 when the code
-	// has none. KnownSpent is what the snapshot says the hub had recorded
-	// as spent (every till's); the larger of it and the local spend is
-	// subtracted from Balance.
+	// has none. KnownSpent is the hub's figure of what was spent (every
+	// till's); Balance less that figure and this till's own spending it
+	// does not count is what is left.
 	Balance    int64
 	KnownSpent int64
+	// Reflected says which of this till's facts KnownUses and KnownSpent
+	// count (the snapshot's); nil counts every own fact on top (tokens).
+	Reflected *Reflected
 }
 
 // Envelope is the offline risk envelope: caps on the Risk of facts not yet
@@ -466,7 +469,7 @@ func (d *DB) applyFact(ctx context.Context, tx *sql.Tx, r Request, f Fact, rd pr
 		}
 	}
 	if f.Code != nil {
-		if err := useCode(ctx, tx, string(rd.Code), *f.Code); err != nil {
+		if err := useCode(ctx, tx, string(rd.Code), rd.ID.Seq, *f.Code); err != nil {
 			return err
 		}
 	}
@@ -511,21 +514,28 @@ func useAllowance(ctx context.Context, tx *sql.Tx, campaign string, u AllowanceU
 	return nil
 }
 
-func useCode(ctx context.Context, tx *sql.Tx, code string, u CodeUse) error {
-	var uses, spent int64
-	err := tx.QueryRowContext(ctx, `SELECT uses, spent FROM code_uses WHERE code = ?`, code).Scan(&uses, &spent)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("agentdb: read code use: %w", err)
-	}
-	if u.Uses > 0 && u.MaxUses > 0 && max(uses, u.KnownUses)+u.Uses > u.MaxUses {
-		return protocol.NewError(protocol.CodeCodeUsed)
-	}
-	if u.Spend > 0 && u.Balance >= 0 && u.Balance-max(spent, u.KnownSpent) < u.Spend {
-		return protocol.NewError(protocol.CodeInsufficientFunds)
+func useCode(ctx context.Context, tx *sql.Tx, code string, seq uint64, u CodeUse) error {
+	if (u.Uses > 0 && u.MaxUses > 0) || (u.Spend > 0 && u.Balance >= 0) {
+		if err := checkFresh(ctx, tx, u.Reflected); err != nil {
+			return err
+		}
+		fig, err := codeFigure(ctx, tx, code, HubFigure{Used: u.KnownUses, Spent: u.KnownSpent, Reflected: u.Reflected})
+		if err != nil {
+			return err
+		}
+		if u.Uses > 0 && u.MaxUses > 0 && fig.Uses+u.Uses > u.MaxUses {
+			return protocol.NewError(protocol.CodeCodeUsed)
+		}
+		if u.Spend > 0 && u.Balance >= 0 && u.Balance-fig.Spent < u.Spend {
+			return protocol.NewError(protocol.CodeInsufficientFunds)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO code_uses (code, uses, spent) VALUES (?1, MAX(?2, 0), MAX(?3, 0))
 		ON CONFLICT (code) DO UPDATE SET uses = MAX(uses + ?2, 0), spent = MAX(spent + ?3, 0)`, code, u.Uses, u.Spend); err != nil {
 		return fmt.Errorf("agentdb: record code use: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO own_uses (code, seq, uses, spent) VALUES (?, ?, ?, ?)`, code, int64(seq), u.Uses, u.Spend); err != nil {
+		return fmt.Errorf("agentdb: record own use: %w", err)
 	}
 	return nil
 }

@@ -205,6 +205,9 @@ type Snapshot struct {
 	ETag    string
 	Body    []byte
 	At      time.Time
+	// Reflected is the watermark of the snapshot's code figures
+	// (snapshot.Reflected): own facts at or below it may be pruned.
+	Reflected uint64
 }
 
 // SaveSnapshot replaces the stored snapshot and marks the agent synced,
@@ -225,7 +228,7 @@ func (d *DB) SaveSnapshot(ctx context.Context, s Snapshot) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM snapshot_deltas`); err != nil {
 		return fmt.Errorf("agentdb: save snapshot: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE agent_state SET synced_at_ms = ? WHERE id = 1`, s.At.UnixMilli()); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE agent_state SET synced_at_ms = ?, reflected_wm = MAX(reflected_wm, ?) WHERE id = 1`, s.At.UnixMilli(), int64(s.Reflected)); err != nil {
 		return fmt.Errorf("agentdb: save snapshot: %w", err)
 	}
 	return tx.Commit()
@@ -285,25 +288,6 @@ func (a AllowanceLeft) Low(frac float64, nowMicros int64) bool {
 		return left == 0 || (last > 0 && float64(left) <= frac*float64(last))
 	}
 	return low(a.Count, a.LastCount) || low(a.Amount, a.LastAmount)
-}
-
-// Grant adds a hub grant to the campaign's allowance. Grants are additive
-// and applied once each: a grant whose number is not above the stored one
-// is ignored (false). Adding rather than overwriting keeps the local uses
-// made while the grant was in flight counted.
-func (d *DB) Grant(ctx context.Context, a protocol.Allowance) (bool, error) {
-	res, err := d.exec(ctx, `INSERT INTO allowances (campaign, grant_no, count_left, amount_left, currency, expires_us, last_count, last_amount) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?3, ?4)
-		ON CONFLICT (campaign) DO UPDATE SET
-			grant_no = ?2, last_count = ?3, last_amount = ?4,
-			count_left  = CASE WHEN ?3 < 0 OR count_left  < 0 THEN -1 ELSE count_left  + ?3 END,
-			amount_left = CASE WHEN ?4 < 0 OR amount_left < 0 THEN -1 ELSE amount_left + ?4 END,
-			currency = ?5, expires_us = ?6
-		WHERE grant_no < ?2`, string(a.Campaign), a.Grant, a.Count, a.Amount, string(a.Currency), a.Expires)
-	if err != nil {
-		return false, fmt.Errorf("agentdb: grant: %w", err)
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
 }
 
 // Allowance returns what is left for a campaign, and false when the agent

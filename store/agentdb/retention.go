@@ -52,6 +52,7 @@ const pruneBatch = 2000
 type PruneStats struct {
 	Txns        int64 // idempotency records
 	Redemptions int64 // acknowledged redemptions
+	OwnUses     int64 // own code uses the stored snapshot's figures count
 }
 
 // Prune deletes the idempotency records older than IdempotencyRetention
@@ -72,6 +73,11 @@ func (d *DB) Prune(ctx context.Context) (PruneStats, error) {
 		if n < pruneBatch {
 			break
 		}
+	}
+	n, err := d.pruneOwnUses(ctx)
+	st.OwnUses = n
+	if err != nil {
+		return st, fmt.Errorf("agentdb: prune own uses: %w", err)
 	}
 	if d.opts.RedemptionRetention < 0 {
 		return st, nil

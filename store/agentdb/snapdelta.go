@@ -30,7 +30,7 @@ func (d *DB) AppendSnapshotDelta(ctx context.Context, s Snapshot) (int, error) {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO snapshot_deltas (body) VALUES (?)`, s.Body); err != nil {
 		return 0, fmt.Errorf("agentdb: append snapshot delta: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE agent_state SET synced_at_ms = ? WHERE id = 1`, s.At.UnixMilli()); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE agent_state SET synced_at_ms = ?, reflected_wm = MAX(reflected_wm, ?) WHERE id = 1`, s.At.UnixMilli(), int64(s.Reflected)); err != nil {
 		return 0, fmt.Errorf("agentdb: append snapshot delta: %w", err)
 	}
 	var n int

@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/punchcard/punchcard/protocol"
@@ -19,12 +21,39 @@ import (
 // any set of agents is offline. A zero grant (Count and Amount 0) means the
 // agent already holds its target.
 //
+// A zero grant carries grant number 0: it is no grant.
+//
 // Reason codes: invalid_input, campaign_unknown, campaign_stopped,
 // budget_exhausted (nothing left to grant).
 func (l *Ledger) GrantAllowance(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, campaign protocol.CampaignID) (protocol.Allowance, error) {
+	return l.GrantAllowanceFor(ctx, tenant, agent, campaign, "")
+}
+
+// MaxRequestIDLen bounds an allowance request id.
+const MaxRequestIDLen = 64
+
+// GrantAllowanceFor is GrantAllowance under the till's request id: the
+// first request with an id that is granted something records the grant,
+// and every later request with the same id (a retry after a lost answer)
+// gets that same grant back, whatever the campaign's state since. An
+// empty id is not recorded. The answer carries the agent's cumulative
+// grants (GrantedCount, GrantedAmount), so that a till that missed an
+// earlier answer adds what it never received.
+func (l *Ledger) GrantAllowanceFor(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, campaign protocol.CampaignID, requestID string) (protocol.Allowance, error) {
 	a := protocol.Allowance{Tenant: tenant, Agent: agent, Campaign: campaign, Count: -1, Amount: -1}
 	if err := validateAllowanceIDs(tenant, agent, campaign); err != nil {
 		return a, err
+	}
+	if len(requestID) > MaxRequestIDLen {
+		return a, protocol.FieldError("request_id", "at most 64 characters")
+	}
+	if requestID != "" {
+		if prev, ok, err := l.grantOf(ctx, tenant, agent, requestID); err != nil || ok {
+			if ok && prev.Campaign != campaign {
+				return a, protocol.NewError(protocol.CodeIdempotencyReuse)
+			}
+			return prev, err
+		}
 	}
 	cf, ok, err := l.facts.CampaignFacts(ctx, tenant, campaign)
 	if err != nil {
@@ -85,13 +114,20 @@ func (l *Ledger) GrantAllowance(ctx context.Context, tenant protocol.TenantID, a
 		if exhausted {
 			return a, protocol.NewError(protocol.CodeBudgetExhausted)
 		}
-		a.Grant = uint64(mine.v.grants)
-		return a, nil
+		return a, nil // no grant: no number (the till keeps what it holds)
 	}
 	mine.v.grants++
 	mine.v.grantedCount += max(0, a.Count)
 	mine.v.grantedAmount += max(0, a.Amount)
 	a.Grant = uint64(mine.v.grants)
+	a.GrantedCount, a.GrantedAmount = granted(cf.MaxCount, mine.v.grantedCount), granted(cf.MaxDiscount, mine.v.grantedAmount)
+	if requestID != "" {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_allowance_requests (tenant, agent, request_id, campaign, grant_no, count, amount, granted_count, granted_amount, currency, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, string(tenant), string(agent), requestID, string(campaign), int64(a.Grant), a.Count, a.Amount,
+			a.GrantedCount, a.GrantedAmount, string(cf.Currency), micros(now)); err != nil {
+			return a, wrap("grant: request", err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_journal (tenant, entry, agent, campaign, currency, count, discount, received_at)
 		VALUES (?, 'allowance_grant', ?, ?, ?, ?, ?, ?)`, string(tenant), string(agent), string(campaign), string(cf.Currency),
 		max(0, a.Count), max(0, a.Amount), micros(now)); err != nil {
@@ -104,6 +140,60 @@ func (l *Ledger) GrantAllowance(ctx context.Context, tenant protocol.TenantID, a
 		return a, wrap("grant: commit", err)
 	}
 	return a, nil
+}
+
+// granted is a cumulative grant as answered: -1 for a dimension the
+// campaign does not limit.
+func granted(limit, v int64) int64 {
+	if limit == 0 {
+		return -1
+	}
+	return v
+}
+
+func (l *Ledger) grantOf(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, requestID string) (protocol.Allowance, bool, error) {
+	a := protocol.Allowance{Tenant: tenant, Agent: agent}
+	var c, cur string
+	var g int64
+	err := l.db.QueryRowContext(ctx, `SELECT campaign, grant_no, count, amount, granted_count, granted_amount, currency FROM ledger_allowance_requests
+		WHERE tenant = ? AND agent = ? AND request_id = ?`, string(tenant), string(agent), requestID).
+		Scan(&c, &g, &a.Count, &a.Amount, &a.GrantedCount, &a.GrantedAmount, &cur)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, false, nil
+	}
+	if err != nil {
+		return a, false, wrap("grant: request", err)
+	}
+	a.Campaign, a.Grant, a.Currency = protocol.CampaignID(c), uint64(g), protocol.Currency(cur)
+	return a, true, nil
+}
+
+// Escrow is the hub's view of what agent holds of each campaign it was
+// ever granted: the last grant number, everything granted
+// (GrantedCount, GrantedAmount) and what is outstanding (Count, Amount:
+// granted − returned − used and synced), by campaign. Snapshots carry it
+// so that a till adopts grants whose answers it never received; the
+// hub's API shows it.
+func (l *Ledger) Escrow(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID) ([]protocol.Allowance, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT campaign, grants, granted_count, granted_amount,
+		granted_count - returned_count - used_count, granted_amount - returned_amount - used_amount
+		FROM ledger_allowances WHERE tenant = ? AND agent = ? ORDER BY campaign`, string(tenant), string(agent))
+	if err != nil {
+		return nil, wrap("escrow", err)
+	}
+	defer rows.Close()
+	var out []protocol.Allowance
+	for rows.Next() {
+		a := protocol.Allowance{Tenant: tenant, Agent: agent}
+		var c string
+		var g int64
+		if err := rows.Scan(&c, &g, &a.GrantedCount, &a.GrantedAmount, &a.Count, &a.Amount); err != nil {
+			return nil, wrap("escrow", err)
+		}
+		a.Campaign, a.Grant = protocol.CampaignID(c), uint64(g)
+		out = append(out, a)
+	}
+	return out, wrap("escrow", rows.Err())
 }
 
 // ReturnAllowance takes back what an agent reports unused of its allowance

@@ -232,6 +232,20 @@ func (e *Env) RedeemCode(ctx context.Context, a *cluster.StoreAgent, code string
 	return txn, o, err
 }
 
+// RedeemCodeSpend sells an order of amount paid with amount from the
+// gift card code, under a new transaction id.
+func (e *Env) RedeemCodeSpend(ctx context.Context, a *cluster.StoreAgent, code string, amount int64) (string, Outcome, error) {
+	e.mu.Lock()
+	e.txn++
+	txn := fmt.Sprintf("%s-txn-%05d", a.ID, e.txn)
+	e.mu.Unlock()
+	o, err := e.sell(ctx, a, agent.RedeemRequest{TxnID: txn, Basket: agent.Basket{
+		Order:       protocol.Order{Currency: Currency, Lines: []protocol.Line{{SKU: "tv", Quantity: 1, UnitPrice: amount}}},
+		Redeemables: []agent.Input{{Code: code, Amount: amount}},
+	}})
+	return txn, o, err
+}
+
 // Retry sends the sale txn again (same id, same basket): the agent answers
 // from its stored receipt if the first attempt committed.
 func (e *Env) Retry(ctx context.Context, a *cluster.StoreAgent, txn string) (Outcome, error) {
@@ -239,10 +253,14 @@ func (e *Env) Retry(ctx context.Context, a *cluster.StoreAgent, txn string) (Out
 }
 
 func (e *Env) retry(ctx context.Context, a *cluster.StoreAgent, txn, code string) (Outcome, error) {
-	rc, err := a.POS.Redeem(ctx, agent.RedeemRequest{TxnID: txn, Basket: agent.Basket{
+	return e.sell(ctx, a, agent.RedeemRequest{TxnID: txn, Basket: agent.Basket{
 		Order:       protocol.Order{Currency: Currency, Lines: []protocol.Line{{SKU: "coffee", Quantity: 1, UnitPrice: 3_50}}},
 		Redeemables: []agent.Input{{Code: code}},
 	}})
+}
+
+func (e *Env) sell(ctx context.Context, a *cluster.StoreAgent, r agent.RedeemRequest) (Outcome, error) {
+	rc, err := a.POS.Redeem(ctx, r)
 	if err != nil {
 		if cluster.Code(err) != "" {
 			return Refused, err

@@ -51,6 +51,9 @@ type Options struct {
 	Progress func(format string, args ...any)
 	// ReadyTimeout bounds each process's start (default 30 s).
 	ReadyTimeout time.Duration
+	// AgentArgs are added to every agent's command line (cmd/agent -h),
+	// e.g. {"-online-max-age", "2s"}.
+	AgentArgs []string
 }
 
 // Cluster is a running installation.

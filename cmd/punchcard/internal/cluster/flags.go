@@ -100,7 +100,7 @@ func (c *Cluster) agentSpec(a *StoreAgent, reg RegisteredAgent, listen string) (
 	return proc.Spec{
 		Name: "agent-" + string(reg.ID),
 		Path: bin,
-		Args: []string{
+		Args: append([]string{
 			"-listen", listen,
 			"-hub-url", "http://" + a.HTTP.Addr(),
 			"-mqtt-url", "tcp://" + a.MQTT.Addr(),
@@ -108,7 +108,7 @@ func (c *Cluster) agentSpec(a *StoreAgent, reg RegisteredAgent, listen string) (
 			"-agent", string(reg.ID),
 			"-store", string(reg.Store.ID),
 			"-data-dir", a.DataDir,
-		},
+		}, c.opts.AgentArgs...),
 		// The secret travels in the environment, not on the command line
 		// where ps would show it; the hub key, from the same registration
 		// answer, is pinned to verify everything the hub sends down.

@@ -273,6 +273,16 @@ type CodeState struct {
 	Remaining *int64              `json:"remaining_balance,omitempty"`
 }
 
+// Escrow is what a till holds of each campaign as the hub sees it (GET
+// /v1/tenants/{t}/agents/{a}/allowances).
+func (h HubAPI) Escrow(ctx context.Context, t protocol.TenantID, agent protocol.AgentID) ([]protocol.Allowance, error) {
+	var out struct {
+		Allowances []protocol.Allowance `json:"allowances"`
+	}
+	err := h.C.Do(ctx, http.MethodGet, tpath(t, "/agents/"+url.PathEscape(string(agent))+"/allowances"), nil, &out)
+	return out.Allowances, err
+}
+
 // Code returns a code's state.
 func (h HubAPI) Code(ctx context.Context, t protocol.TenantID, code string) (CodeState, error) {
 	var c CodeState

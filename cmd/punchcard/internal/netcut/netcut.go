@@ -12,6 +12,10 @@
 //     are accepted and then ignored. The client notices only through its
 //     own timeouts and keep-alives (a dead uplink, a silent firewall).
 //
+// And a third for lost answers: DropReplies forwards what the client sends
+// but drops what comes back (a request that reaches the hub and commits,
+// its response lost on the way).
+//
 // Heal restores forwarding for new connections and closes every connection
 // that lived through a blackhole, since bytes were dropped from its stream.
 package netcut
@@ -30,9 +34,10 @@ type Mode int32
 
 // Link states.
 const (
-	Up        Mode = iota // forwarding
-	Reset                 // cut: reset open and new connections
-	Blackhole             // cut: swallow traffic silently
+	Up          Mode = iota // forwarding
+	Reset                   // cut: reset open and new connections
+	Blackhole               // cut: swallow traffic silently
+	DropReplies             // requests pass, answers are dropped
 )
 
 func (m Mode) String() string {
@@ -43,6 +48,8 @@ func (m Mode) String() string {
 		return "reset"
 	case Blackhole:
 		return "blackhole"
+	case DropReplies:
+		return "drop-replies"
 	}
 	return fmt.Sprintf("mode(%d)", int32(m))
 }
@@ -135,13 +142,16 @@ func (p *Proxy) Stats() Stats {
 	}
 }
 
-// Cut breaks the link in the given way (Reset or Blackhole). With Reset every
-// open connection is reset before Cut returns.
+// Cut breaks the link in the given way (Reset, Blackhole or DropReplies).
+// With Reset every open connection is reset before Cut returns.
 func (p *Proxy) Cut(m Mode) {
-	if m != Reset && m != Blackhole {
+	if m != Reset && m != Blackhole && m != DropReplies {
 		m = Reset
 	}
 	p.mode.Store(int32(m))
+	if m == DropReplies {
+		return // open connections carry on; their answers are dropped
+	}
 	p.mu.Lock()
 	var victims []*pair
 	for c := range p.conns {
@@ -283,21 +293,23 @@ func (p *Proxy) forward(c net.Conn) {
 		pr.tainted.Store(true)
 	}
 	done := make(chan struct{}, 2)
-	go func() { p.pipe(pr, t, c, &p.bytesUp); done <- struct{}{} }()
-	go func() { p.pipe(pr, c, t, &p.bytesDn); done <- struct{}{} }()
+	go func() { p.pipe(pr, t, c, false, &p.bytesUp); done <- struct{}{} }()
+	go func() { p.pipe(pr, c, t, true, &p.bytesDn); done <- struct{}{} }()
 	<-done
 	// One side ended: end the other, so neither end waits forever.
 	pr.close(false)
 	<-done
 }
 
-// pipe copies src to dst, dropping bytes while the link is blackholed.
-func (p *Proxy) pipe(pr *pair, dst, src net.Conn, count *atomic.Int64) {
+// pipe copies src to dst, dropping bytes while the link is blackholed
+// (and answers, down, while it drops replies).
+func (p *Proxy) pipe(pr *pair, dst, src net.Conn, down bool, count *atomic.Int64) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			if p.Mode() != Up || pr.tainted.Load() {
+			m := p.Mode()
+			if (m != Up && m != DropReplies) || (m == DropReplies && down) || pr.tainted.Load() {
 				pr.tainted.Store(true)
 				p.dropped.Add(int64(n))
 			} else {
