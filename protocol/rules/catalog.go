@@ -23,7 +23,7 @@ type Catalog struct {
 	// programs) in the evaluator's selection order (selOrder), so that an
 	// evaluation merges them with its few redeemables instead of sorting
 	// hundreds of candidates.
-	sel  map[protocol.TenantID][]*compiled
+	sel  map[protocol.TenantID]*autoSet
 	list []*compiled // in campaign order, for Campaigns
 	syms symbols     // interned SKUs and categories
 	locs sync.Map    // time zone name → *time.Location
@@ -46,7 +46,7 @@ func NewCatalog(campaigns []Campaign) (*Catalog, error) {
 	cat := &Catalog{
 		byID: make(map[campaignKey]*compiled, len(campaigns)),
 		auto: make(map[protocol.TenantID][]*compiled),
-		sel:  make(map[protocol.TenantID][]*compiled),
+		sel:  make(map[protocol.TenantID]*autoSet),
 		list: make([]*compiled, 0, len(campaigns)),
 		syms: make(symbols),
 	}
@@ -95,7 +95,7 @@ func NewCatalog(campaigns []Campaign) (*Catalog, error) {
 			}
 		}
 		slices.SortStableFunc(sel, selOrder)
-		cat.sel[t] = sel
+		cat.sel[t] = newAutoSet(sel)
 	}
 	return cat, nil
 }
@@ -348,6 +348,8 @@ type compiled struct {
 	initial  bool
 	points   *compiledPoints
 	rank     int32 // position in rankOrder across the catalog
+	selIdx   int32 // position in its tenant's autoSet (automatic discounts)
+	plain    bool  // no stacking allow or forbid list
 }
 
 // rankOrder is the campaign part of the evaluator's tie-break: higher
@@ -374,6 +376,7 @@ func compile(c *Campaign, sy symbols) *compiled {
 	if cc.mode == "" {
 		cc.mode = StackNormal
 	}
+	cc.plain = len(c.Stacking.Allow) == 0 && len(c.Stacking.Forbid) == 0
 	cc.initial = c.Stacking.Base == BaseInitial
 	r := &c.Reward
 	switch r.Kind {

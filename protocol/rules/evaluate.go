@@ -45,6 +45,8 @@ type scratch struct {
 	cands    []cand
 	accepted []cand
 	merged   []cand
+	red      []cand   // accepted redeemables
+	autoBits []uint64 // accepted automatic campaigns, by autoSet index
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -54,6 +56,7 @@ func (b *scratch) release() {
 	clear(b.cands[:cap(b.cands)])
 	clear(b.accepted[:cap(b.accepted)])
 	clear(b.merged[:cap(b.merged)])
+	clear(b.red[:cap(b.red)])
 	scratchPool.Put(b)
 }
 
@@ -90,7 +93,8 @@ type evaluator struct {
 	qty     []int64 // per-line rewarded units
 	units   []unitRef
 	cands   []cand
-	event   bool // EarnForEvent: no order, so no currency or basket checks
+	event   bool     // EarnForEvent: no order, so no currency or basket checks
+	set     *autoSet // the tenant's automatic discounts
 }
 
 type cand struct {
@@ -216,7 +220,12 @@ func (ev *evaluator) collect() {
 	}
 	// Automatic discounts (points programs earn, see earn), in selection
 	// order: selectAndApply merges them with the redeemables.
-	for _, cc := range ev.cat.sel[req.Tenant] {
+	ev.set = ev.cat.sel[req.Tenant]
+	var autos []*compiled
+	if ev.set != nil {
+		autos = ev.set.list
+	}
+	for _, cc := range autos {
 		if code, _ := ev.eligible(cc, nil); code != "" {
 			continue // an automatic campaign that does not apply says nothing
 		}
@@ -497,9 +506,19 @@ func (ev *evaluator) selectAndApply() {
 	ev.buf.merged = merged
 	ev.cands = merged
 	accepted := ev.buf.accepted[:0]
+	accRed := ev.buf.red[:0] // the accepted redeemables
+	var bits []uint64     // the accepted automatic campaigns
+	if ev.set != nil && ev.set.clash != nil {
+		bits = grow(ev.buf.autoBits, ev.set.words)
+		ev.buf.autoBits = bits
+	}
 	exclusive := 0
 	for _, cd := range ev.cands {
-		if code, msg := ev.combinable(cd, accepted, exclusive); code != "" {
+		if cd.r == nil && bits != nil {
+			if !ev.autoCombinable(cd, accRed, bits, exclusive) {
+				continue // automatic: refused silently
+			}
+		} else if code, msg := ev.combinable(cd, accepted, exclusive); code != "" {
 			ev.refuse(cd, code, msg)
 			continue
 		}
@@ -512,8 +531,14 @@ func (ev *evaluator) selectAndApply() {
 			exclusive++
 		}
 		accepted = append(accepted, cd)
+		if cd.r != nil {
+			accRed = append(accRed, cd)
+		} else if bits != nil {
+			bits[cd.cc.selIdx/64] |= 1 << (cd.cc.selIdx % 64)
+		}
 	}
 	ev.buf.accepted = accepted
+	ev.buf.red = accRed
 
 	// Application: by phase, then priority, campaign, code.
 	slices.SortFunc(accepted, func(a, b cand) int {
@@ -663,6 +688,36 @@ func (ev *evaluator) combinable(cd cand, accepted []cand, exclusive int) (protoc
 		}
 	}
 	return "", ""
+}
+
+// autoCombinable is combinable for an automatic candidate, whose refusal
+// nobody reads: red are the accepted redeemables, bits the accepted
+// automatic campaigns (by autoSet index), checked against cd's row of the
+// catalog's precomputed clashes.
+func (ev *evaluator) autoCombinable(cd cand, red []cand, bits []uint64, exclusive int) bool {
+	for _, a := range red {
+		if a.cc == cd.cc && cd.cc.c.Reward.Kind != RewardGiftCard {
+			return false
+		}
+	}
+	if cd.cc.phase == phasePayment {
+		return true
+	}
+	if cd.cc.mode == StackExclusive && exclusive >= MaxExclusive {
+		return false
+	}
+	for _, a := range red {
+		if a.cc.phase != phasePayment && !compatible(a.cc, cd.cc) {
+			return false
+		}
+	}
+	row := ev.set.row(cd.cc.selIdx)
+	for w, b := range row {
+		if b&bits[w] != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // names reports whether list holds cc's category or ID.
