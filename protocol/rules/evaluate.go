@@ -507,7 +507,7 @@ func (ev *evaluator) selectAndApply() {
 	ev.cands = merged
 	accepted := ev.buf.accepted[:0]
 	accRed := ev.buf.red[:0] // the accepted redeemables
-	var bits []uint64     // the accepted automatic campaigns
+	var bits []uint64        // the accepted automatic campaigns
 	if ev.set != nil && ev.set.clash != nil {
 		bits = grow(ev.buf.autoBits, ev.set.words)
 		ev.buf.autoBits = bits
