@@ -109,17 +109,16 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		if d <= 0 {
 			return 0, 0, protocol.CodeNoEffect, protocol.CodeNoEffect.Message()
 		}
+		w := ev.tmp
 		for i := range lines {
 			if in[i] {
 				ev.qty[i] = lines[i].Quantity
+				w[i] = base(i)
+			} else {
+				w[i] = 0
 			}
 		}
-		allocate(d, sum, func(i int) int64 {
-			if ev.qty[i] == 0 {
-				return 0
-			}
-			return base(i)
-		}, ev.scratch)
+		allocate(d, sum, w, ev.scratch)
 		return ev.finishLines(0, left)
 
 	case RewardFixedPrice:
@@ -264,7 +263,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		weights := ev.tmp
 		copy(weights, ev.scratch)
 		clear(ev.scratch)
-		allocate(d, value, func(i int) int64 { return weights[i] }, ev.scratch)
+		allocate(d, value, weights, ev.scratch)
 		return ev.finishLines(0, left)
 
 	case RewardFreeShipping:
@@ -353,18 +352,18 @@ func (ev *evaluator) pickUnits(refs []unitRef, k int64, pick Pick, xcap int64) {
 	}
 }
 
-// allocate spreads total over the lines in proportion to weight(i) (whose
+// allocate spreads total over the lines in proportion to weight[i] (whose
 // sum is sum, at least total): each line gets the floor of its share, and
 // the units left over go one each to the first lines with room, so no line
 // gets more than its weight and the parts add up exactly.
-func allocate(total, sum int64, weight func(int) int64, out []int64) {
+func allocate(total, sum int64, weight []int64, out []int64) {
 	if total <= 0 || sum <= 0 {
 		return
 	}
 	total = min(total, sum)
+	out = out[:len(weight)]
 	var given int64
-	for i := range out {
-		w := weight(i)
+	for i, w := range weight {
 		if w <= 0 {
 			continue
 		}
@@ -372,11 +371,11 @@ func allocate(total, sum int64, weight func(int) int64, out []int64) {
 		out[i] += s
 		given += s
 	}
-	for i := range out {
+	for i, w := range weight {
 		if given >= total {
 			break
 		}
-		if w := weight(i); w > 0 && out[i] < w {
+		if w > 0 && out[i] < w {
 			out[i]++
 			given++
 		}
@@ -389,7 +388,7 @@ func allocate(total, sum int64, weight func(int) int64, out []int64) {
 func shrink(v, qty, w []int64, total, limit int64) {
 	copy(w, v)
 	clear(v)
-	allocate(limit, total, func(i int) int64 { return w[i] }, v)
+	allocate(limit, total, w, v)
 	for i := range v {
 		if v[i] == 0 {
 			qty[i] = 0
@@ -404,6 +403,9 @@ func mulDiv(a, b, c int64) int64 {
 		return 0
 	}
 	hi, lo := bits.Mul64(uint64(a), uint64(b))
+	if hi == 0 { // the usual case: a 64-bit division is much cheaper
+		return int64(min(lo/uint64(c), math.MaxInt64))
+	}
 	if hi >= uint64(c) {
 		return math.MaxInt64
 	}

@@ -66,7 +66,7 @@ func (ev *evaluator) earn() {
 			if rule.On != EarnOrder {
 				lp := ev.tmp
 				clear(lp)
-				allocate(e.Points, milli, func(i int) int64 { return ev.scratch[i] }, lp)
+				allocate(e.Points, milli, ev.scratch, lp)
 				n := 0
 				for _, p := range lp {
 					if p > 0 {
