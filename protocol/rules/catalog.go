@@ -26,7 +26,11 @@ type Catalog struct {
 	sel  map[protocol.TenantID]*autoSet
 	list []*compiled // in campaign order, for Campaigns
 	syms symbols     // interned SKUs and categories
-	locs sync.Map    // time zone name → *time.Location
+	// nMatchers is the number of distinct compiled targets (matcher.id is
+	// below it): an evaluation matches each against the order's lines at
+	// most once (evaluator.lines).
+	nMatchers int32
+	locs      sync.Map // time zone name → *time.Location
 }
 
 type campaignKey struct {
@@ -50,6 +54,7 @@ func NewCatalog(campaigns []Campaign) (*Catalog, error) {
 		list: make([]*compiled, 0, len(campaigns)),
 		syms: make(symbols),
 	}
+	cx := &compiler{syms: cat.syms, byKey: make(map[string]*matcher)}
 	for i := range campaigns {
 		c := campaigns[i] // a copy: the catalog never sees the caller's later edits
 		p := idx("campaigns", i)
@@ -66,13 +71,14 @@ func NewCatalog(campaigns []Campaign) (*Catalog, error) {
 		if _, dup := cat.byID[k]; dup {
 			return nil, protocol.FieldError(p+".id", "campaign %q is listed twice", c.ID)
 		}
-		cc := compile(&c, cat.syms)
+		cc := compile(&c, cx)
 		cat.byID[k] = cc
 		cat.list = append(cat.list, cc)
 		if cc.auto {
 			cat.auto[c.Tenant] = append(cat.auto[c.Tenant], cc)
 		}
 	}
+	cat.nMatchers = cx.n
 	for _, l := range cat.auto {
 		sort.Slice(l, func(i, j int) bool { return l[i].c.ID < l[j].c.ID })
 	}
@@ -174,7 +180,8 @@ func loadLocation(name string) (*time.Location, error) {
 // category once per request, so that matching a line against hundreds of
 // campaigns compares integers, not strings.
 type matcher struct {
-	all  bool // no skus and no categories
+	id   int32 // distinct per catalog (Catalog.nMatchers)
+	all  bool  // no skus and no categories
 	skus symSet
 	cats symSet
 	excl symSet
@@ -197,11 +204,44 @@ func (sy symbols) intern(l []string) symSet {
 	return out
 }
 
-func compileTarget(t *Target, sy symbols) *matcher {
-	if t == nil {
-		return &matcher{all: true}
+// compiler holds what compiling a catalog's campaigns shares: the
+// interned symbols and the distinct targets.
+type compiler struct {
+	syms  symbols
+	byKey map[string]*matcher
+	n     int32
+}
+
+// target compiles t; equal targets (the same sets of SKUs, categories and
+// exclusions) share one matcher.
+func (cx *compiler) target(t *Target) *matcher {
+	m := &matcher{all: true}
+	if t != nil {
+		m = &matcher{all: t.empty(), skus: cx.syms.intern(t.SKUs), cats: cx.syms.intern(t.Categories), excl: cx.syms.intern(t.ExcludeSKUs)}
 	}
-	return &matcher{all: t.empty(), skus: sy.intern(t.SKUs), cats: sy.intern(t.Categories), excl: sy.intern(t.ExcludeSKUs)}
+	key := m.key()
+	if old, ok := cx.byKey[key]; ok {
+		return old
+	}
+	m.id = cx.n
+	cx.n++
+	cx.byKey[key] = m
+	return m
+}
+
+// key identifies what m selects.
+func (m *matcher) key() string {
+	b := make([]byte, 0, 4*(len(m.skus)+len(m.cats)+len(m.excl))+4)
+	if m.all {
+		b = append(b, 'A')
+	}
+	for _, set := range []symSet{m.skus, m.cats, m.excl} {
+		b = append(b, '|')
+		for _, id := range set {
+			b = append(b, byte(id), byte(id>>8), byte(id>>16), byte(id>>24))
+		}
+	}
+	return string(b)
 }
 
 // symSet is a sorted set of symbols.
@@ -366,11 +406,11 @@ type compiledPoints struct {
 	mults []schedule
 }
 
-func compile(c *Campaign, sy symbols) *compiled {
+func compile(c *Campaign, cx *compiler) *compiled {
 	cc := &compiled{
 		c:      c,
 		auto:   c.Trigger == TriggerAuto || c.Reward.Kind == RewardPoints,
-		target: compileTarget(c.Reward.Target, sy),
+		target: cx.target(c.Reward.Target),
 		mode:   c.Stacking.Mode,
 	}
 	if cc.mode == "" {
@@ -394,16 +434,16 @@ func compile(c *Campaign, sy symbols) *compiled {
 		cc.phase = phaseItems
 	}
 	if r.GetTarget != nil {
-		cc.get = compileTarget(r.GetTarget, sy)
+		cc.get = cx.target(r.GetTarget)
 	} else {
 		cc.get = cc.target
 	}
 	for i := range r.Bundle {
-		cc.bundle = append(cc.bundle, compileTarget(&r.Bundle[i].Target, sy))
+		cc.bundle = append(cc.bundle, cx.target(&r.Bundle[i].Target))
 	}
 	e := &c.Eligibility
 	for i := range e.Requires {
-		cc.requires = append(cc.requires, compileTarget(&e.Requires[i].Target, sy))
+		cc.requires = append(cc.requires, cx.target(&e.Requires[i].Target))
 	}
 	cc.sched = compileSchedule(e.Days, e.Hours)
 	stores := make([]string, len(e.Stores))
@@ -421,7 +461,7 @@ func compile(c *Campaign, sy symbols) *compiled {
 		for i := range r.Points.Earn {
 			er := &r.Points.Earn[i]
 			if er.On == EarnSpend || er.On == EarnItem {
-				cp.earn = append(cp.earn, compileTarget(er.Target, sy))
+				cp.earn = append(cp.earn, cx.target(er.Target))
 			} else {
 				cp.earn = append(cp.earn, nil)
 			}

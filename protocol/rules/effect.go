@@ -41,27 +41,16 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		return left[i] / lines[i].Quantity
 	}
 
-	// Match the target once per line; every loop below reads the mask.
-	in := ev.in
-	if r.Kind != RewardBundle && r.Kind != RewardFreeShipping {
-		for i := range lines {
-			in[i] = cc.target.match(ev.lsku[i], ev.lcat[i])
-		}
-	}
-
 	switch r.Kind {
 	case RewardPercentOff, RewardAmountOff, RewardSpendTiers, RewardQuantityTiers:
-		var sum, units int64
-		matched := false
-		for i := range lines {
-			if in[i] {
-				matched = true
-				sum += base(i)
-				units += lines[i].Quantity
-			}
-		}
-		if !matched {
+		idx := ev.lines(cc.target).idx
+		if len(idx) == 0 {
 			return 0, 0, protocol.CodeNoMatchingItems, protocol.CodeNoMatchingItems.Message()
+		}
+		var sum, units int64
+		for _, i := range idx {
+			sum += base(int(i))
+			units += lines[i].Quantity
 		}
 		var d int64
 		switch r.Kind {
@@ -88,15 +77,13 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 			case tier.PercentBP > 0:
 				d = protocol.PercentOf(sum, protocol.BasisPoints(tier.PercentBP))
 			case r.Kind == RewardQuantityTiers: // amount off each unit
-				for i := range lines {
-					if in[i] {
-						off, ok := protocol.MulMinor(tier.Amount, lines[i].Quantity)
-						if !ok {
-							off = math.MaxInt64
-						}
-						ev.scratch[i] = min(off, base(i), left[i])
-						ev.qty[i] = lines[i].Quantity
+				for _, i := range idx {
+					off, ok := protocol.MulMinor(tier.Amount, lines[i].Quantity)
+					if !ok {
+						off = math.MaxInt64
 					}
+					ev.scratch[i] = min(off, base(int(i)), left[i])
+					ev.qty[i] = lines[i].Quantity
 				}
 				return ev.finishLines(r.MaxDiscount, left)
 			default:
@@ -110,26 +97,16 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 			return 0, 0, protocol.CodeNoEffect, protocol.CodeNoEffect.Message()
 		}
 		w := ev.tmp
-		for i := range lines {
-			if in[i] {
-				ev.qty[i] = lines[i].Quantity
-				w[i] = base(i)
-			} else {
-				w[i] = 0
-			}
+		for _, i := range idx {
+			ev.qty[i] = lines[i].Quantity
+			w[i] = base(int(i))
 		}
-		allocate(d, sum, w, ev.scratch)
+		allocateIdx(d, sum, idx, w, ev.scratch)
 		return ev.finishLines(0, left)
 
 	case RewardFixedPrice:
-		refs := ev.units[:0]
-		for i := range lines {
-			if in[i] {
-				refs = append(refs, unitRef{line: i, price: unit(i), avail: lines[i].Quantity})
-			}
-		}
-		ev.units = refs
-		if len(refs) == 0 {
+		ls := ev.lines(cc.target)
+		if len(ls.idx) == 0 {
 			return 0, 0, protocol.CodeNoMatchingItems, protocol.CodeNoMatchingItems.Message()
 		}
 		k := int64(math.MaxInt64)
@@ -138,14 +115,15 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		}
 		// Units already at or below the fixed price gain nothing; pick among
 		// the others.
-		kept := refs[:0]
-		for _, u := range refs {
-			if u.price > r.Amount {
-				kept = append(kept, u)
+		refs := ev.units[:0]
+		for _, i := range ev.byPrice(ls, r.Pick) {
+			if p := unit(int(i)); p > r.Amount {
+				refs = append(refs, unitRef{line: int(i), price: p, avail: lines[i].Quantity})
 			}
 		}
-		ev.pickUnits(kept, k, r.Pick, -1)
-		for _, u := range kept {
+		ev.units = refs
+		ev.pickUnits(refs, k, r.Pick, -1, useInitial)
+		for _, u := range refs {
 			if q := ev.qty[u.line]; q > 0 {
 				ev.scratch[u.line] = min(q*(u.price-r.Amount), left[u.line])
 			}
@@ -153,42 +131,43 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		return ev.finishLines(r.MaxDiscount, left)
 
 	case RewardFreeItem:
-		refs := ev.units[:0]
-		for i := range lines {
-			if in[i] {
-				refs = append(refs, unitRef{line: i, price: unit(i), avail: lines[i].Quantity})
-			}
-		}
-		ev.units = refs
-		if len(refs) == 0 {
+		ls := ev.lines(cc.target)
+		if len(ls.idx) == 0 {
 			return 0, 0, protocol.CodeNoMatchingItems, protocol.CodeNoMatchingItems.Message()
 		}
+		refs := ev.units[:0]
+		for _, i := range ev.byPrice(ls, r.Pick) {
+			refs = append(refs, unitRef{line: int(i), price: unit(int(i)), avail: lines[i].Quantity})
+		}
+		ev.units = refs
 		k := r.Get
 		if k == 0 {
 			k = 1
 		}
-		ev.pickUnits(refs, k, r.Pick, -1)
+		ev.pickUnits(refs, k, r.Pick, -1, useInitial)
 		ev.unitDiscounts(refs, getBP(r), left)
 		return ev.finishLines(r.MaxDiscount, left)
 
 	case RewardBuyXGetY:
+		buy := ev.lines(cc.target).mask
+		get := buy
+		if cc.get != cc.target {
+			get = ev.lines(cc.get).mask
+		}
 		refs := ev.units[:0]
 		var b, g, x int64
-		for i := range lines {
-			inBuy, inGet := in[i], in[i]
-			if cc.get != cc.target {
-				inGet = cc.get.match(ev.lsku[i], ev.lcat[i])
-			}
+		for _, i := range ev.priceOrder(r.Pick) {
+			inBuy, inGet := buy[i], get[i]
 			q := lines[i].Quantity
 			switch {
 			case inBuy && inGet:
 				x += q
-				refs = append(refs, unitRef{line: i, price: unit(i), avail: q, class: 1})
+				refs = append(refs, unitRef{line: int(i), price: unit(int(i)), avail: q, class: 1})
 			case inBuy:
 				b += q
 			case inGet:
 				g += q
-				refs = append(refs, unitRef{line: i, price: unit(i), avail: q})
+				refs = append(refs, unitRef{line: int(i), price: unit(int(i)), avail: q})
 			}
 		}
 		ev.units = refs
@@ -205,18 +184,25 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		// Units matching both sides may be rewarded only while enough
 		// remain to count as bought.
 		xcap := x - max(0, n*r.Buy-b)
-		ev.pickUnits(refs, n*r.Get, r.Pick, xcap)
+		ev.pickUnits(refs, n*r.Get, r.Pick, xcap, useInitial)
 		ev.unitDiscounts(refs, getBP(r), left)
 		return ev.finishLines(r.MaxDiscount, left)
 
 	case RewardBundle:
+		var masks [MaxSmallList][]bool // per bundle item; Validate bounds the items
+		for j, m := range cc.bundle {
+			masks[j] = ev.lines(m).mask
+		}
 		refs := ev.units[:0]
-		var units [MaxSmallList]int64 // per bundle item; Validate bounds the items
+		var units [MaxSmallList]int64
+		// Lines in pick order, each counted for its first matching item,
+		// then grouped by item (stable): each item's units come in pick
+		// order.
 	lineLoop:
-		for i := range lines {
-			for j, m := range cc.bundle {
-				if m.match(ev.lsku[i], ev.lcat[i]) {
-					refs = append(refs, unitRef{line: i, price: unit(i), avail: lines[i].Quantity, class: j})
+		for _, i := range ev.priceOrder(r.Pick) {
+			for j := range cc.bundle {
+				if masks[j][i] {
+					refs = append(refs, unitRef{line: int(i), price: unit(int(i)), avail: lines[i].Quantity, class: j})
 					units[j] += lines[i].Quantity
 					continue lineLoop
 				}
@@ -244,7 +230,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 			for end < len(refs) && refs[end].class == refs[start].class {
 				end++
 			}
-			ev.pickUnits(refs[start:end], n*r.Bundle[refs[start].class].Quantity, r.Pick, -1)
+			ev.pickUnits(refs[start:end], n*r.Bundle[refs[start].class].Quantity, r.Pick, -1, useInitial)
 			start = end
 		}
 		for _, u := range refs {
@@ -323,18 +309,13 @@ func (ev *evaluator) finishLines(maxDiscount int64, left []int64) (int64, int64,
 
 // pickUnits chooses k units among refs, cheapest or most expensive first
 // (ties by line), adding them to ev.qty. Units of class 1 count against
-// xcap when xcap >= 0.
-func (ev *evaluator) pickUnits(refs []unitRef, k int64, pick Pick, xcap int64) {
-	slices.SortFunc(refs, func(a, b unitRef) int {
-		c := cmp.Compare(a.price, b.price)
-		if pick == PickMostExpensive {
-			c = -c
-		}
-		if c != 0 {
-			return c
-		}
-		return cmp.Compare(a.line, b.line)
-	})
+// xcap when xcap >= 0. sorted says refs are in that order already (built
+// from byPrice or priceOrder with the lines' unit prices); otherwise they
+// are sorted here, cheaply, for they come nearly in order.
+func (ev *evaluator) pickUnits(refs []unitRef, k int64, pick Pick, xcap int64, sorted bool) {
+	if !sorted {
+		sortUnits(refs, pick == PickMostExpensive)
+	}
 	for _, u := range refs {
 		if k <= 0 {
 			return
@@ -349,6 +330,37 @@ func (ev *evaluator) pickUnits(refs []unitRef, k int64, pick Pick, xcap int64) {
 		}
 		ev.qty[u.line] += take
 		k -= take
+	}
+}
+
+// unitsBefore is pickUnits' order: by price (descending when desc), then
+// by line.
+func unitsBefore(a, b *unitRef, desc bool) bool {
+	if a.price != b.price {
+		return (a.price < b.price) != desc
+	}
+	return a.line < b.line
+}
+
+// sortUnits sorts refs in pickUnits' order: an insertion sort for the
+// usual few, nearly ordered units, a general sort beyond.
+func sortUnits(refs []unitRef, desc bool) {
+	if len(refs) > 32 {
+		slices.SortFunc(refs, func(a, b unitRef) int {
+			if unitsBefore(&a, &b, desc) {
+				return -1
+			}
+			if unitsBefore(&b, &a, desc) {
+				return 1
+			}
+			return 0
+		})
+		return
+	}
+	for i := 1; i < len(refs); i++ {
+		for j := i; j > 0 && unitsBefore(&refs[j], &refs[j-1], desc); j-- {
+			refs[j], refs[j-1] = refs[j-1], refs[j]
+		}
 	}
 }
 
@@ -376,6 +388,34 @@ func allocate(total, sum int64, weight []int64, out []int64) {
 			break
 		}
 		if w > 0 && out[i] < w {
+			out[i]++
+			given++
+		}
+	}
+}
+
+// allocateIdx is allocate over the lines idx (in line order) only: the
+// other lines' weights count as 0 and are not read.
+func allocateIdx(total, sum int64, idx []int32, weight []int64, out []int64) {
+	if total <= 0 || sum <= 0 {
+		return
+	}
+	total = min(total, sum)
+	var given int64
+	for _, i := range idx {
+		w := weight[i]
+		if w <= 0 {
+			continue
+		}
+		s := mulDiv(total, w, sum)
+		out[i] += s
+		given += s
+	}
+	for _, i := range idx {
+		if given >= total {
+			break
+		}
+		if w := weight[i]; w > 0 && out[i] < w {
 			out[i]++
 			given++
 		}

@@ -39,7 +39,6 @@ func Evaluate(cat *Catalog, req Request) Decision {
 // garbage-collector time. Nothing in it survives into the Decision.
 type scratch struct {
 	i64      []int64
-	flags    []bool
 	syms     []int32
 	units    []unitRef
 	cands    []cand
@@ -47,6 +46,12 @@ type scratch struct {
 	merged   []cand
 	red      []cand   // accepted redeemables
 	autoBits []uint64 // accepted automatic campaigns, by autoSet index
+	// The memo of line sets (lines.go): sets by matcher.id, valid when
+	// their stamp is gen; masks and idx hold their contents.
+	gen   uint32
+	sets  []lineSet
+	masks []bool
+	idx   []int32
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -85,7 +90,6 @@ type evaluator struct {
 	minute  int
 	loc     *time.Location
 
-	in      []bool  // per-line target match of the reward being computed
 	lsku    []int32 // per-line interned SKU (-1 = named by no campaign)
 	lcat    []int32 // per-line interned category
 	tmp     []int64 // per-line weights while spreading a discount
@@ -93,6 +97,8 @@ type evaluator struct {
 	qty     []int64 // per-line rewarded units
 	units   []unitRef
 	cands   []cand
+	asc     []int32  // lines by unit price, cheapest first (priceOrder; nil until used)
+	desc    []int32  // lines by unit price, most expensive first
 	event   bool     // EarnForEvent: no order, so no currency or basket checks
 	set     *autoSet // the tenant's automatic discounts
 }
@@ -165,8 +171,7 @@ func (ev *evaluator) prepare() error {
 	buf := grow(ev.buf.i64, 5*nl)
 	ev.buf.i64 = buf
 	ev.initial, ev.left, ev.scratch, ev.qty, ev.tmp = buf[:nl:nl], buf[nl:2*nl:2*nl], buf[2*nl:3*nl:3*nl], buf[3*nl:4*nl:4*nl], buf[4*nl:]
-	ev.buf.flags = grow(ev.buf.flags, nl)
-	ev.in = ev.buf.flags
+	ev.buf.newGen(ev.cat.nMatchers)
 	syms := grow(ev.buf.syms, 2*nl)
 	ev.buf.syms = syms
 	ev.lsku, ev.lcat = syms[:nl:nl], syms[nl:]
@@ -436,11 +441,9 @@ func (ev *evaluator) orderOK(cc *compiled) (protocol.Code, string) {
 	for i, m := range cc.requires {
 		rq := &e.Requires[i]
 		var q, amt int64
-		for j := range lines {
-			if m.match(ev.lsku[j], ev.lcat[j]) {
-				q += lines[j].Quantity
-				amt += ev.initial[j]
-			}
+		for _, j := range ev.lines(m).idx {
+			q += lines[j].Quantity
+			amt += ev.initial[j]
 		}
 		if q == 0 {
 			return protocol.CodeNoMatchingItems, "the basket lacks an item this reward requires"

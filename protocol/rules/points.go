@@ -36,22 +36,16 @@ func (ev *evaluator) earn() {
 			lines := req.Order.Lines
 			switch rule.On {
 			case EarnSpend:
-				m := cc.points.earn[j]
-				for i := range lines {
-					if m.match(ev.lsku[i], ev.lcat[i]) {
-						v := mulDiv(ev.left[i], rule.MilliPoints, rule.PerAmount)
-						ev.scratch[i] = v
-						milli = satAdd(milli, v)
-					}
+				for _, i := range ev.lines(cc.points.earn[j]).idx {
+					v := mulDiv(ev.left[i], rule.MilliPoints, rule.PerAmount)
+					ev.scratch[i] = v
+					milli = satAdd(milli, v)
 				}
 			case EarnItem:
-				m := cc.points.earn[j]
-				for i := range lines {
-					if m.match(ev.lsku[i], ev.lcat[i]) {
-						v := mulDiv(lines[i].Quantity, rule.MilliPoints, 1)
-						ev.scratch[i] = v
-						milli = satAdd(milli, v)
-					}
+				for _, i := range ev.lines(cc.points.earn[j]).idx {
+					v := mulDiv(lines[i].Quantity, rule.MilliPoints, 1)
+					ev.scratch[i] = v
+					milli = satAdd(milli, v)
 				}
 			case EarnOrder:
 				if ev.d.Subtotal < rule.MinSubtotal {
