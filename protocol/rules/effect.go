@@ -21,7 +21,9 @@ type unitRef struct {
 
 // effect computes what cc gives on the amounts in left (the lines) and
 // shipLeft, into ev.scratch (minor units per line) and ev.qty (units per
-// line). It commits nothing. standalone evaluates on the initial order.
+// line). It commits nothing. standalone evaluates on the initial order
+// and wants only the verdict (code and message, the same as a full
+// computation's): ev.scratch and ev.qty are then not to be read.
 func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalone bool) (lineTotal, ship int64, code protocol.Code, msg string) {
 	clear(ev.scratch)
 	clear(ev.qty)
@@ -77,6 +79,20 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 			case tier.PercentBP > 0:
 				d = protocol.PercentOf(sum, protocol.BasisPoints(tier.PercentBP))
 			case r.Kind == RewardQuantityTiers: // amount off each unit
+				if standalone {
+					// Only the verdict is wanted: finishLines gives something
+					// (at most the cap, which is positive) when a line does.
+					for _, i := range idx {
+						off, ok := protocol.MulMinor(tier.Amount, lines[i].Quantity)
+						if !ok {
+							off = math.MaxInt64
+						}
+						if min(off, ev.initial[i]) > 0 {
+							return 1, 0, "", ""
+						}
+					}
+					return 0, 0, protocol.CodeNoEffect, protocol.CodeNoEffect.Message()
+				}
 				for _, i := range idx {
 					off, ok := protocol.MulMinor(tier.Amount, lines[i].Quantity)
 					if !ok {
@@ -95,6 +111,12 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		}
 		if d <= 0 {
 			return 0, 0, protocol.CodeNoEffect, protocol.CodeNoEffect.Message()
+		}
+		if standalone {
+			// Only the verdict is wanted: d is at most sum, the lines'
+			// initial amounts, so allocate spreads all of it and
+			// finishLines, clamping to those amounts, keeps it.
+			return d, 0, "", ""
 		}
 		w := ev.tmp
 		for _, i := range idx {

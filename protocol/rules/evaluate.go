@@ -97,10 +97,11 @@ type evaluator struct {
 	qty     []int64 // per-line rewarded units
 	units   []unitRef
 	cands   []cand
-	asc     []int32  // lines by unit price, cheapest first (priceOrder; nil until used)
-	desc    []int32  // lines by unit price, most expensive first
-	event   bool     // EarnForEvent: no order, so no currency or basket checks
-	set     *autoSet // the tenant's automatic discounts
+	asc     []int32        // lines by unit price, cheapest first (priceOrder; nil until used)
+	desc    []int32        // lines by unit price, most expensive first
+	slab    []LineDiscount // see lineSlab; belongs to the decision
+	event   bool           // EarnForEvent: no order, so no currency or basket checks
+	set     *autoSet       // the tenant's automatic discounts
 }
 
 type cand struct {
@@ -804,7 +805,7 @@ func (ev *evaluator) apply(cd cand) (Result, bool) {
 			n++
 		}
 	}
-	res.Lines = make([]LineDiscount, 0, n)
+	res.Lines = ev.lineSlab(n)
 	for i, v := range ev.scratch {
 		if v == 0 {
 			continue
@@ -820,6 +821,21 @@ func (ev *evaluator) apply(cd cand) (Result, bool) {
 		res.PointsBurned = c.PointsCost
 	}
 	return res, true
+}
+
+// lineSlab returns an empty slice of capacity n for a result's lines, cut
+// from a block the decision's results share: one allocation for many
+// results instead of one each. Blocks double, from 16 lines.
+func (ev *evaluator) lineSlab(n int) []LineDiscount {
+	if n == 0 {
+		return []LineDiscount{} // empty, not nil, as make gives
+	}
+	if cap(ev.slab)-len(ev.slab) < n {
+		ev.slab = make([]LineDiscount, 0, max(n, 2*cap(ev.slab), 16))
+	}
+	l := len(ev.slab)
+	ev.slab = ev.slab[:l+n]
+	return ev.slab[l : l : l+n]
 }
 
 // budgetLeft is the most this campaign may still give on one order.
