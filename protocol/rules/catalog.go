@@ -73,6 +73,7 @@ func NewCatalog(campaigns []Campaign) (*Catalog, error) {
 		}
 		cc := compile(&c, cx)
 		cat.byID[k] = cc
+		cc.idx = int32(len(cat.list))
 		cat.list = append(cat.list, cc)
 		if cc.auto {
 			cat.auto[c.Tenant] = append(cat.auto[c.Tenant], cc)
@@ -388,6 +389,7 @@ type compiled struct {
 	initial  bool
 	points   *compiledPoints
 	rank     int32 // position in rankOrder across the catalog
+	idx      int32 // position in Catalog.list
 	selIdx   int32 // position in its tenant's autoSet (automatic discounts)
 	plain    bool  // no stacking allow or forbid list
 }

@@ -31,6 +31,9 @@ func Evaluate(cat *Catalog, req Request) Decision {
 	b := scratchPool.Get().(*scratch)
 	defer b.release()
 	ev := evaluator{cat: cat, req: &req, buf: b}
+	if cat != nil {
+		ev.list = cat.list
+	}
 	return ev.run()
 }
 
@@ -56,11 +59,8 @@ type scratch struct {
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
-// release returns b to the pool. Its candidates still point into the
-// last request's redeemables and the catalog: they are not cleared (with
-// hundreds of candidates, clearing cost more than a small decision),
-// since the pool drops what sits idle in it within two garbage
-// collections, and the next evaluation overwrites them.
+// release returns b to the pool. Nothing in it points into the request
+// (candidates are indexes), so there is nothing to clear.
 func (b *scratch) release() {
 	scratchPool.Put(b)
 }
@@ -97,6 +97,7 @@ type evaluator struct {
 	qty     []int64 // per-line rewarded units
 	units   []unitRef
 	cands   []cand
+	list    []*compiled    // Catalog.list, which cand.cc indexes
 	asc     []int32        // lines by unit price, cheapest first (priceOrder; nil until used)
 	desc    []int32        // lines by unit price, most expensive first
 	slab    []LineDiscount // see lineSlab; belongs to the decision
@@ -105,10 +106,8 @@ type evaluator struct {
 }
 
 type cand struct {
-	res   int // index in d.Results
-	cc    *compiled
-	r     *Redeemable // nil for an automatic campaign
-	index int         // request index, -1 for automatic
+	cc    int32 // the campaign, by index in Catalog.list
+	index int32 // the redeemable's index in the request (and Results), -1 for an automatic campaign
 }
 
 func (ev *evaluator) run() Decision {
@@ -222,7 +221,7 @@ func (ev *evaluator) collect() {
 			res.Reason, res.Message = code, msg
 			continue
 		}
-		ev.cands = append(ev.cands, cand{res: i, cc: cc, r: r, index: i})
+		ev.cands = append(ev.cands, cand{cc: cc.idx, index: int32(i)})
 	}
 	// Automatic discounts (points programs earn, see earn), in selection
 	// order: selectAndApply merges them with the redeemables.
@@ -235,7 +234,7 @@ func (ev *evaluator) collect() {
 		if code, _ := ev.eligible(cc, nil); code != "" {
 			continue // an automatic campaign that does not apply says nothing
 		}
-		ev.cands = append(ev.cands, cand{res: -1, cc: cc, index: -1})
+		ev.cands = append(ev.cands, cand{cc: cc.idx, index: -1})
 	}
 	ev.buf.cands = ev.cands // keep the grown slice for the pool
 }
@@ -468,7 +467,7 @@ func (ev *evaluator) selectAndApply() {
 	// set is the same either way.
 	kept := ev.cands[:0]
 	for _, cd := range ev.cands {
-		if cd.cc.phase == phasePayment || cd.r == nil {
+		if ev.list[cd.cc].phase == phasePayment || ev.red(cd) == nil {
 			kept = append(kept, cd)
 			continue
 		}
@@ -487,13 +486,13 @@ func (ev *evaluator) selectAndApply() {
 	// redeemables and merge. The order is total, so this is the one a
 	// full sort gives.
 	selCmp := func(a, b cand) int {
-		if c := cmp.Compare(selClass(a.cc), selClass(b.cc)); c != 0 {
+		if c := cmp.Compare(selClass(ev.list[a.cc]), selClass(ev.list[b.cc])); c != 0 {
 			return c
 		}
 		return ev.tiebreak(a, b)
 	}
 	k := 0
-	for k < len(ev.cands) && ev.cands[k].r != nil {
+	for k < len(ev.cands) && ev.red(ev.cands[k]) != nil {
 		k++
 	}
 	red, auto := ev.cands[:k], ev.cands[k:]
@@ -518,7 +517,7 @@ func (ev *evaluator) selectAndApply() {
 	}
 	exclusive := 0
 	for _, cd := range ev.cands {
-		if cd.r == nil && bits != nil {
+		if ev.red(cd) == nil && bits != nil {
 			if !ev.autoCombinable(cd, accRed, bits, exclusive) {
 				continue // automatic: refused silently
 			}
@@ -526,19 +525,19 @@ func (ev *evaluator) selectAndApply() {
 			ev.refuse(cd, code, msg)
 			continue
 		}
-		if cd.r == nil && cd.cc.phase != phasePayment {
+		if ev.red(cd) == nil && ev.list[cd.cc].phase != phasePayment {
 			if code, _ := ev.standalone(cd); code != "" {
 				continue // automatic: refused silently, as above
 			}
 		}
-		if cd.cc.mode == StackExclusive && cd.cc.phase != phasePayment {
+		if ev.list[cd.cc].mode == StackExclusive && ev.list[cd.cc].phase != phasePayment {
 			exclusive++
 		}
 		accepted = append(accepted, cd)
-		if cd.r != nil {
+		if ev.red(cd) != nil {
 			accRed = append(accRed, cd)
 		} else if bits != nil {
-			bits[cd.cc.selIdx/64] |= 1 << (cd.cc.selIdx % 64)
+			bits[ev.list[cd.cc].selIdx/64] |= 1 << (ev.list[cd.cc].selIdx % 64)
 		}
 	}
 	ev.buf.accepted = accepted
@@ -546,10 +545,10 @@ func (ev *evaluator) selectAndApply() {
 
 	// Application: by phase, then priority, campaign, code.
 	slices.SortFunc(accepted, func(a, b cand) int {
-		if c := cmp.Compare(a.cc.phase, b.cc.phase); c != 0 {
+		if c := cmp.Compare(ev.list[a.cc].phase, ev.list[b.cc].phase); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(payOrder(a.cc), payOrder(b.cc)); c != 0 {
+		if c := cmp.Compare(payOrder(ev.list[a.cc]), payOrder(ev.list[b.cc])); c != 0 {
 			return c
 		}
 		return ev.tiebreak(a, b)
@@ -557,7 +556,7 @@ func (ev *evaluator) selectAndApply() {
 	// One allocation for the automatic results instead of a growth each.
 	autos := 0
 	for _, cd := range accepted {
-		if cd.res < 0 {
+		if cd.index < 0 {
 			autos++
 		}
 	}
@@ -565,7 +564,7 @@ func (ev *evaluator) selectAndApply() {
 	ev.due = -1
 	step := 0
 	for _, cd := range accepted {
-		if cd.cc.phase == phasePayment && ev.due < 0 {
+		if ev.list[cd.cc].phase == phasePayment && ev.due < 0 {
 			ev.due = ev.totalNow()
 		}
 		res, ok := ev.apply(cd)
@@ -574,26 +573,34 @@ func (ev *evaluator) selectAndApply() {
 		}
 		step++
 		res.Step = step
-		if cd.res < 0 {
+		if cd.index < 0 {
 			ev.d.Results = append(ev.d.Results, res)
 		} else {
-			ev.d.Results[cd.res] = res
+			ev.d.Results[cd.index] = res
 		}
 	}
 }
 
 // standalone is what cd gives on the initial order on its own: a reason
 // when nothing.
+// red is cd's redeemable, nil for an automatic campaign.
+func (ev *evaluator) red(cd cand) *Redeemable {
+	if cd.index < 0 {
+		return nil
+	}
+	return &ev.req.Redeemables[cd.index]
+}
+
 func (ev *evaluator) standalone(cd cand) (protocol.Code, string) {
-	_, _, code, msg := ev.effect(cd.cc, ev.initial, ev.req.Order.Shipping, true)
+	_, _, code, msg := ev.effect(ev.list[cd.cc], ev.initial, ev.req.Order.Shipping, true)
 	return code, msg
 }
 
 func (ev *evaluator) refuse(cd cand, code protocol.Code, msg string) {
-	if cd.res < 0 {
+	if cd.index < 0 {
 		return // automatic campaigns report only what they give
 	}
-	r := &ev.d.Results[cd.res]
+	r := &ev.d.Results[cd.index]
 	r.Reason, r.Message = code, msg
 }
 
@@ -622,17 +629,17 @@ func payOrder(cc *compiled) int {
 // identical redeemables tie.
 func (ev *evaluator) tiebreak(a, b cand) int {
 	// rank is the catalog's precomputed (priority, ID) order.
-	if c := cmp.Compare(a.cc.rank, b.cc.rank); c != 0 {
+	if c := cmp.Compare(ev.list[a.cc].rank, ev.list[b.cc].rank); c != 0 {
 		return c
 	}
-	if (a.r == nil) != (b.r == nil) {
-		if a.r == nil {
+	if (ev.red(a) == nil) != (ev.red(b) == nil) {
+		if ev.red(a) == nil {
 			return 1
 		}
 		return -1
 	}
-	if a.r != nil {
-		if c := compareRedeemable(a.r, b.r); c != 0 {
+	if ev.red(a) != nil {
+		if c := compareRedeemable(ev.red(a), ev.red(b)); c != 0 {
 			return c
 		}
 	}
@@ -667,28 +674,28 @@ func compareRedeemable(a, b *Redeemable) int {
 // combinable decides whether cd joins the accepted set.
 func (ev *evaluator) combinable(cd cand, accepted []cand, exclusive int) (protocol.Code, string) {
 	for _, a := range accepted {
-		if cd.r != nil && a.r != nil && cd.r.Code != "" && a.r.Kind == cd.r.Kind && a.r.Code == cd.r.Code {
+		if ev.red(cd) != nil && ev.red(a) != nil && ev.red(cd).Code != "" && ev.red(a).Kind == ev.red(cd).Kind && ev.red(a).Code == ev.red(cd).Code {
 			return protocol.CodeCodeUsed, "this code is already on the basket"
 		}
-		if a.cc == cd.cc && cd.cc.c.Reward.Kind != RewardGiftCard {
+		if ev.list[a.cc] == ev.list[cd.cc] && ev.list[cd.cc].c.Reward.Kind != RewardGiftCard {
 			return protocol.CodeNotCombinable, "this promotion is already on the basket"
 		}
 	}
-	if cd.cc.phase == phasePayment {
+	if ev.list[cd.cc].phase == phasePayment {
 		return "", ""
 	}
-	if cd.cc.mode == StackExclusive && exclusive >= MaxExclusive {
+	if ev.list[cd.cc].mode == StackExclusive && exclusive >= MaxExclusive {
 		return protocol.CodeTooManyRedeemable, "at most " + itoa(MaxExclusive) + " exclusive rewards on one basket"
 	}
 	for _, a := range accepted {
-		if a.cc.phase == phasePayment {
+		if ev.list[a.cc].phase == phasePayment {
 			continue
 		}
-		if !compatible(a.cc, cd.cc) {
-			if cd.res < 0 {
+		if !compatible(ev.list[a.cc], ev.list[cd.cc]) {
+			if cd.index < 0 {
 				return protocol.CodeNotCombinable, "" // automatic: nobody reads the message
 			}
-			return protocol.CodeNotCombinable, "cannot be combined with " + quote(string(a.cc.c.ID))
+			return protocol.CodeNotCombinable, "cannot be combined with " + quote(string(ev.list[a.cc].c.ID))
 		}
 	}
 	return "", ""
@@ -700,22 +707,22 @@ func (ev *evaluator) combinable(cd cand, accepted []cand, exclusive int) (protoc
 // catalog's precomputed clashes.
 func (ev *evaluator) autoCombinable(cd cand, red []cand, bits []uint64, exclusive int) bool {
 	for _, a := range red {
-		if a.cc == cd.cc && cd.cc.c.Reward.Kind != RewardGiftCard {
+		if ev.list[a.cc] == ev.list[cd.cc] && ev.list[cd.cc].c.Reward.Kind != RewardGiftCard {
 			return false
 		}
 	}
-	if cd.cc.phase == phasePayment {
+	if ev.list[cd.cc].phase == phasePayment {
 		return true
 	}
-	if cd.cc.mode == StackExclusive && exclusive >= MaxExclusive {
+	if ev.list[cd.cc].mode == StackExclusive && exclusive >= MaxExclusive {
 		return false
 	}
 	for _, a := range red {
-		if a.cc.phase != phasePayment && !compatible(a.cc, cd.cc) {
+		if ev.list[a.cc].phase != phasePayment && !compatible(ev.list[a.cc], ev.list[cd.cc]) {
 			return false
 		}
 	}
-	row := ev.set.row(cd.cc.selIdx)
+	row := ev.set.row(ev.list[cd.cc].selIdx)
 	for w, b := range row {
 		if b&bits[w] != 0 {
 			return false
@@ -771,19 +778,19 @@ func (ev *evaluator) totalNow() int64 {
 
 // apply computes cd's effect on the current amounts and commits it.
 func (ev *evaluator) apply(cd cand) (Result, bool) {
-	res := Result{Index: cd.index, Campaign: cd.cc.c.ID}
-	if cd.res >= 0 {
-		res = ev.d.Results[cd.res]
+	res := Result{Index: int(cd.index), Campaign: ev.list[cd.cc].c.ID}
+	if cd.index >= 0 {
+		res = ev.d.Results[cd.index]
 	}
-	c := cd.cc.c
-	if cd.cc.phase == phasePayment {
+	c := ev.list[cd.cc].c
+	if ev.list[cd.cc].phase == phasePayment {
 		return ev.pay(cd, res)
 	}
 	if c.PointsCost > ev.points {
 		ev.refuse(cd, protocol.CodeInsufficientPts, "the customer's points are already used by another reward on this basket")
 		return res, false
 	}
-	lineTotal, ship, code, msg := ev.effect(cd.cc, ev.left, ev.shipLeft, false)
+	lineTotal, ship, code, msg := ev.effect(ev.list[cd.cc], ev.left, ev.shipLeft, false)
 	if code != "" {
 		if code != protocol.CodeNoEffect && code != protocol.CodeNoMatchingItems && code != protocol.CodeMinimumNotMet {
 			code = protocol.CodeNoEffect
@@ -866,8 +873,8 @@ func (ev *evaluator) capTo(limit, lineTotal, ship int64) (int64, int64) {
 
 // pay applies a gift card or a points burn to what is due.
 func (ev *evaluator) pay(cd cand, res Result) (Result, bool) {
-	r := cd.r
-	c := cd.cc.c
+	r := ev.red(cd)
+	c := ev.list[cd.cc].c
 	if ev.due <= 0 {
 		ev.refuse(cd, protocol.CodeNoEffect, "nothing is left to pay")
 		return res, false
