@@ -55,6 +55,8 @@ type scratch struct {
 	sets  []lineSet
 	masks []bool
 	idx   []int32
+	// The order's symbols (orderSyms).
+	skuSyms, catSyms []symLines
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -90,19 +92,20 @@ type evaluator struct {
 	minute  int
 	loc     *time.Location
 
-	lsku    []int32 // per-line interned SKU (-1 = named by no campaign)
-	lcat    []int32 // per-line interned category
-	tmp     []int64 // per-line weights while spreading a discount
-	scratch []int64 // per-line discounts of the reward being computed
-	qty     []int64 // per-line rewarded units
-	units   []unitRef
-	cands   []cand
-	list    []*compiled    // Catalog.list, which cand.cc indexes
-	asc     []int32        // lines by unit price, cheapest first (priceOrder; nil until used)
-	desc    []int32        // lines by unit price, most expensive first
-	slab    []LineDiscount // see lineSlab; belongs to the decision
-	event   bool           // EarnForEvent: no order, so no currency or basket checks
-	set     *autoSet       // the tenant's automatic discounts
+	lsku      []int32 // per-line interned SKU (-1 = named by no campaign)
+	lcat      []int32 // per-line interned category
+	tmp       []int64 // per-line weights while spreading a discount
+	scratch   []int64 // per-line discounts of the reward being computed
+	qty       []int64 // per-line rewarded units
+	units     []unitRef
+	cands     []cand
+	list      []*compiled    // Catalog.list, which cand.cc indexes
+	asc       []int32        // lines by unit price, cheapest first (priceOrder; nil until used)
+	desc      []int32        // lines by unit price, most expensive first
+	slab      []LineDiscount // see lineSlab; belongs to the decision
+	symsReady bool           // buf.skuSyms and catSyms are this order's
+	event     bool           // EarnForEvent: no order, so no currency or basket checks
+	set       *autoSet       // the tenant's automatic discounts
 }
 
 type cand struct {

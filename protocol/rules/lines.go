@@ -2,6 +2,7 @@ package rules
 
 import (
 	"cmp"
+	"math/bits"
 	"slices"
 )
 
@@ -31,14 +32,80 @@ func (ev *evaluator) lines(m *matcher) *lineSet {
 	b.masks = slices.Grow(b.masks, nl)[:start+nl]
 	mask := b.masks[start : start+nl : start+nl]
 	istart := len(b.idx)
-	for i := range nl {
-		mask[i] = m.match(ev.lsku[i], ev.lcat[i])
-		if mask[i] {
-			b.idx = append(b.idx, int32(i))
+	if nl <= 64 {
+		// Test each of the order's distinct symbols once, not each line.
+		if !ev.symsReady {
+			ev.orderSyms()
+		}
+		var in uint64
+		if m.all {
+			in = 1<<nl - 1
+		} else {
+			for _, e := range b.skuSyms {
+				if m.skus.has(e.sym) {
+					in |= e.lines
+				}
+			}
+			for _, e := range b.catSyms {
+				if m.cats.has(e.sym) {
+					in |= e.lines
+				}
+			}
+		}
+		if len(m.excl) > 0 {
+			for _, e := range b.skuSyms {
+				if m.excl.has(e.sym) {
+					in &^= e.lines
+				}
+			}
+		}
+		for i := range nl {
+			mask[i] = in>>i&1 != 0
+		}
+		for ; in != 0; in &= in - 1 {
+			b.idx = append(b.idx, int32(bits.TrailingZeros64(in)))
+		}
+	} else {
+		for i := range nl {
+			mask[i] = m.match(ev.lsku[i], ev.lcat[i])
+			if mask[i] {
+				b.idx = append(b.idx, int32(i))
+			}
 		}
 	}
 	*ls = lineSet{stamp: b.gen, mask: mask, idx: b.idx[istart:len(b.idx):len(b.idx)]}
 	return ls
+}
+
+// symLines is one of the order's SKU or category symbols and the lines
+// (a bit each) that hold it.
+type symLines struct {
+	sym   int32
+	lines uint64
+}
+
+// orderSyms lists the order's distinct SKU and category symbols (of an
+// order of at most 64 lines) that some campaign names.
+func (ev *evaluator) orderSyms() {
+	b := ev.buf
+	b.skuSyms, b.catSyms = b.skuSyms[:0], b.catSyms[:0]
+	add := func(l []symLines, sym int32, i int) []symLines {
+		if sym < 0 {
+			return l
+		}
+		for k := range l {
+			if l[k].sym == sym {
+				l[k].lines |= 1 << i
+				return l
+			}
+		}
+		return append(l, symLines{sym, 1 << i})
+	}
+	for i := range ev.lsku {
+		b.skuSyms = add(b.skuSyms, ev.lsku[i], i)
+		b.catSyms = add(b.catSyms, ev.lcat[i], i)
+	}
+	ev.symsReady = true
 }
 
 // byPrice returns ls's lines in pickUnits' order for pick, with the lines'
