@@ -80,7 +80,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 				d = protocol.PercentOf(sum, protocol.BasisPoints(tier.PercentBP))
 			case r.Kind == RewardQuantityTiers: // amount off each unit
 				if standalone {
-					// Only the verdict is wanted: finishLines gives something
+					// Only the verdict is wanted: finishIdx gives something
 					// (at most the cap, which is positive) when a line does.
 					for _, i := range idx {
 						off, ok := protocol.MulMinor(tier.Amount, lines[i].Quantity)
@@ -101,7 +101,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 					ev.scratch[i] = min(off, base(int(i)), left[i])
 					ev.qty[i] = lines[i].Quantity
 				}
-				return ev.finishLines(r.MaxDiscount, left)
+				return ev.finishIdx(r.MaxDiscount, left, idx)
 			default:
 				d = min(tier.Amount, sum)
 			}
@@ -115,7 +115,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		if standalone {
 			// Only the verdict is wanted: d is at most sum, the lines'
 			// initial amounts, so allocate spreads all of it and
-			// finishLines, clamping to those amounts, keeps it.
+			// finishIdx, clamping to those amounts, keeps it.
 			return d, 0, "", ""
 		}
 		w := ev.tmp
@@ -124,7 +124,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 			w[i] = base(int(i))
 		}
 		allocateIdx(d, sum, idx, w, ev.scratch)
-		return ev.finishLines(0, left)
+		return ev.finishIdx(0, left, idx)
 
 	case RewardFixedPrice:
 		ls := ev.lines(cc.target)
@@ -150,7 +150,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 				ev.scratch[u.line] = min(q*(u.price-r.Amount), left[u.line])
 			}
 		}
-		return ev.finishLines(r.MaxDiscount, left)
+		return ev.finishUnits(r.MaxDiscount, left, refs)
 
 	case RewardFreeItem:
 		ls := ev.lines(cc.target)
@@ -168,7 +168,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		}
 		ev.pickUnits(refs, k, r.Pick, -1, useInitial)
 		ev.unitDiscounts(refs, getBP(r), left)
-		return ev.finishLines(r.MaxDiscount, left)
+		return ev.finishUnits(r.MaxDiscount, left, refs)
 
 	case RewardBuyXGetY:
 		buy := ev.lines(cc.target).mask
@@ -208,7 +208,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		xcap := x - max(0, n*r.Buy-b)
 		ev.pickUnits(refs, n*r.Get, r.Pick, xcap, useInitial)
 		ev.unitDiscounts(refs, getBP(r), left)
-		return ev.finishLines(r.MaxDiscount, left)
+		return ev.finishUnits(r.MaxDiscount, left, refs)
 
 	case RewardBundle:
 		var masks [MaxSmallList][]bool // per bundle item; Validate bounds the items
@@ -272,7 +272,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		copy(weights, ev.scratch)
 		clear(ev.scratch)
 		allocate(d, value, weights, ev.scratch)
-		return ev.finishLines(0, left)
+		return ev.finishUnits(0, left, refs)
 
 	case RewardFreeShipping:
 		s := shipLeft
@@ -307,18 +307,39 @@ func (ev *evaluator) unitDiscounts(refs []unitRef, bp protocol.BasisPoints, left
 	}
 }
 
-// finishLines applies the reward's cap to the per-line discounts, clamps
-// each to what is left on its line, and sums them.
-func (ev *evaluator) finishLines(maxDiscount int64, left []int64) (int64, int64, protocol.Code, string) {
+// finishIdx applies the reward's cap to the per-line discounts, clamps
+// each to what is left on its line, and sums them: the lines are idx, the
+// only ones the reward wrote (the others' discounts are 0 and stay so).
+func (ev *evaluator) finishIdx(maxDiscount int64, left []int64, idx []int32) (int64, int64, protocol.Code, string) {
 	var total int64
-	for i, v := range ev.scratch {
-		v = max(0, min(v, left[i]))
+	for _, i := range idx {
+		v := max(0, min(ev.scratch[i], left[i]))
 		ev.scratch[i] = v
 		if v == 0 {
 			ev.qty[i] = 0
 		}
 		total += v
 	}
+	return ev.finishTotal(maxDiscount, total)
+}
+
+// finishUnits is finishIdx for a unit-level reward, which wrote only the
+// lines of refs.
+func (ev *evaluator) finishUnits(maxDiscount int64, left []int64, refs []unitRef) (int64, int64, protocol.Code, string) {
+	var total int64
+	for _, u := range refs {
+		i := u.line
+		v := max(0, min(ev.scratch[i], left[i]))
+		ev.scratch[i] = v
+		if v == 0 {
+			ev.qty[i] = 0
+		}
+		total += v
+	}
+	return ev.finishTotal(maxDiscount, total)
+}
+
+func (ev *evaluator) finishTotal(maxDiscount, total int64) (int64, int64, protocol.Code, string) {
 	if maxDiscount > 0 && total > maxDiscount {
 		shrink(ev.scratch, ev.qty, ev.tmp, total, maxDiscount)
 		total = maxDiscount
