@@ -93,6 +93,7 @@ func NewCatalog(campaigns []Campaign) (*Catalog, error) {
 		if i > 0 && rankOrder(byRank[i-1], cc) == 0 {
 			cc.rank = byRank[i-1].rank
 		}
+		cc.applyKey = int64(cc.phase)<<40 | int64(payOrder(cc))<<32 | int64(cc.rank)
 	}
 	for t, l := range cat.auto {
 		var sel []*compiled
@@ -390,6 +391,9 @@ type compiled struct {
 	points   *compiledPoints
 	rank     int32 // position in rankOrder across the catalog
 	idx      int32 // position in Catalog.list
+	// applyKey is the application order's campaign part: phase, then
+	// gift cards before points, then rank.
+	applyKey int64
 	selIdx   int32 // position in its tenant's autoSet (automatic discounts)
 	plain    bool  // no stacking allow or forbid list
 }

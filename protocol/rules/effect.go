@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"cmp"
 	"math"
 	"math/bits"
 	"slices"
@@ -245,7 +244,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 			return 0, 0, protocol.CodeMinimumNotMet, "the basket does not hold a complete bundle"
 		}
 		// Pick each item's units within its own class.
-		slices.SortStableFunc(refs, func(a, b unitRef) int { return cmp.Compare(a.class, b.class) })
+		refs = ev.groupByClass(refs, len(cc.bundle))
 		var value int64
 		for start := 0; start < len(refs); {
 			end := start
@@ -288,6 +287,26 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		return 0, s, "", ""
 	}
 	return 0, 0, protocol.CodeNoEffect, protocol.CodeNoEffect.Message()
+}
+
+// groupByClass orders refs by class (0 to n-1), keeping their order
+// within a class (a stable counting sort), in place.
+func (ev *evaluator) groupByClass(refs []unitRef, n int) []unitRef {
+	var start [MaxSmallList + 1]int
+	for _, u := range refs {
+		start[u.class+1]++
+	}
+	for j := 1; j <= n; j++ {
+		start[j] += start[j-1]
+	}
+	out := grow(ev.buf.units2, len(refs))
+	ev.buf.units2 = out
+	for _, u := range refs {
+		out[start[u.class]] = u
+		start[u.class]++
+	}
+	copy(refs, out)
+	return refs
 }
 
 func getBP(r *Reward) protocol.BasisPoints {

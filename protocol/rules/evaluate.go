@@ -44,6 +44,7 @@ type scratch struct {
 	i64      []int64
 	syms     []int32
 	units    []unitRef
+	units2   []unitRef // groupByClass
 	cands    []cand
 	accepted []cand
 	merged   []cand
@@ -111,6 +112,7 @@ type evaluator struct {
 type cand struct {
 	cc    int32 // the campaign, by index in Catalog.list
 	index int32 // the redeemable's index in the request (and Results), -1 for an automatic campaign
+	key   int64 // the application order's sort key (compiled.applyKey)
 }
 
 func (ev *evaluator) run() Decision {
@@ -547,12 +549,13 @@ func (ev *evaluator) selectAndApply() {
 	ev.buf.red = accRed
 
 	// Application: by phase, then priority, campaign, code.
+	// The catalog's applyKey orders by the campaigns' part of it.
+	for k := range accepted {
+		accepted[k].key = ev.list[accepted[k].cc].applyKey
+	}
 	slices.SortFunc(accepted, func(a, b cand) int {
-		if c := cmp.Compare(ev.list[a.cc].phase, ev.list[b.cc].phase); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(payOrder(ev.list[a.cc]), payOrder(ev.list[b.cc])); c != 0 {
-			return c
+		if a.key != b.key {
+			return cmp.Compare(a.key, b.key)
 		}
 		return ev.tiebreak(a, b)
 	})
@@ -694,7 +697,7 @@ func (ev *evaluator) combinable(cd cand, accepted []cand, exclusive int) (protoc
 		if ev.list[a.cc].phase == phasePayment {
 			continue
 		}
-		if !compatible(ev.list[a.cc], ev.list[cd.cc]) {
+		if !compatibleFast(ev.list[a.cc], ev.list[cd.cc]) {
 			if cd.index < 0 {
 				return protocol.CodeNotCombinable, "" // automatic: nobody reads the message
 			}
@@ -721,7 +724,7 @@ func (ev *evaluator) autoCombinable(cd cand, red []cand, bits []uint64, exclusiv
 		return false
 	}
 	for _, a := range red {
-		if ev.list[a.cc].phase != phasePayment && !compatible(ev.list[a.cc], ev.list[cd.cc]) {
+		if ev.list[a.cc].phase != phasePayment && !compatibleFast(ev.list[a.cc], ev.list[cd.cc]) {
 			return false
 		}
 	}
