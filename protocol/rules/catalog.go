@@ -390,6 +390,13 @@ type compiled struct {
 	initial  bool
 	points   *compiledPoints
 	rank     int32 // position in rankOrder across the catalog
+	// The campaign's fields autoEligible reads first, and flags for the
+	// checks most campaigns do not need.
+	active   bool // Status is active
+	currency protocol.Currency
+	dated    bool  // StartsAt or EndsAt
+	where    bool  // stores, regions, days or hours
+	basket   bool  // a minimum subtotal or required items
 	idx      int32 // position in Catalog.list
 	// applyKey is the application order's campaign part: phase, then
 	// gift cards before points, then rank.
@@ -423,6 +430,11 @@ func compile(c *Campaign, cx *compiler) *compiled {
 		cc.mode = StackNormal
 	}
 	cc.plain = len(c.Stacking.Allow) == 0 && len(c.Stacking.Forbid) == 0
+	cc.active = c.Status == StatusActive
+	cc.currency = c.Currency
+	cc.dated = !c.StartsAt.IsZero() || !c.EndsAt.IsZero()
+	cc.where = len(c.Eligibility.Stores) > 0 || len(c.Eligibility.Regions) > 0 || len(c.Eligibility.Days) > 0 || len(c.Eligibility.Hours) > 0
+	cc.basket = c.Eligibility.MinSubtotal > 0 || len(c.Eligibility.Requires) > 0
 	cc.initial = c.Stacking.Base == BaseInitial
 	r := &c.Reward
 	switch r.Kind {

@@ -46,7 +46,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 	case RewardPercentOff, RewardAmountOff, RewardSpendTiers, RewardQuantityTiers:
 		idx := ev.lines(cc.target).idx
 		if len(idx) == 0 {
-			return 0, 0, protocol.CodeNoMatchingItems, protocol.CodeNoMatchingItems.Message()
+			return 0, 0, protocol.CodeNoMatchingItems, msgNoMatchingItems
 		}
 		var sum, units int64
 		for _, i := range idx {
@@ -71,6 +71,9 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 				}
 			}
 			if t < 0 {
+				if ev.quiet {
+					return 0, 0, protocol.CodeMinimumNotMet, ""
+				}
 				return 0, 0, protocol.CodeMinimumNotMet, "the basket has not reached the first tier (" + itoa64(r.Tiers[0].Min) + ")"
 			}
 			tier := r.Tiers[t]
@@ -90,7 +93,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 							return 1, 0, "", ""
 						}
 					}
-					return 0, 0, protocol.CodeNoEffect, protocol.CodeNoEffect.Message()
+					return 0, 0, protocol.CodeNoEffect, msgNoEffect
 				}
 				for _, i := range idx {
 					off, ok := protocol.MulMinor(tier.Amount, lines[i].Quantity)
@@ -109,7 +112,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 			d = min(d, r.MaxDiscount)
 		}
 		if d <= 0 {
-			return 0, 0, protocol.CodeNoEffect, protocol.CodeNoEffect.Message()
+			return 0, 0, protocol.CodeNoEffect, msgNoEffect
 		}
 		if standalone {
 			// Only the verdict is wanted: d is at most sum, the lines'
@@ -128,7 +131,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 	case RewardFixedPrice:
 		ls := ev.lines(cc.target)
 		if len(ls.idx) == 0 {
-			return 0, 0, protocol.CodeNoMatchingItems, protocol.CodeNoMatchingItems.Message()
+			return 0, 0, protocol.CodeNoMatchingItems, msgNoMatchingItems
 		}
 		k := int64(math.MaxInt64)
 		if r.MaxQuantity > 0 {
@@ -154,7 +157,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 	case RewardFreeItem:
 		ls := ev.lines(cc.target)
 		if len(ls.idx) == 0 {
-			return 0, 0, protocol.CodeNoMatchingItems, protocol.CodeNoMatchingItems.Message()
+			return 0, 0, protocol.CodeNoMatchingItems, msgNoMatchingItems
 		}
 		refs := ev.units[:0]
 		for _, i := range ev.byPrice(ls, r.Pick) {
@@ -193,13 +196,16 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		}
 		ev.units = refs
 		if b+g+x == 0 {
-			return 0, 0, protocol.CodeNoMatchingItems, protocol.CodeNoMatchingItems.Message()
+			return 0, 0, protocol.CodeNoMatchingItems, msgNoMatchingItems
 		}
 		n := min((b+x)/r.Buy, (g+x)/r.Get, (b+g+x)/(r.Buy+r.Get))
 		if r.MaxApplications > 0 {
 			n = min(n, r.MaxApplications)
 		}
 		if n == 0 {
+			if ev.quiet {
+				return 0, 0, protocol.CodeMinimumNotMet, ""
+			}
 			return 0, 0, protocol.CodeMinimumNotMet, "buy " + itoa64(r.Buy) + " to get " + itoa64(r.Get)
 		}
 		// Units matching both sides may be rewarded only while enough
@@ -231,7 +237,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		}
 		ev.units = refs
 		if len(refs) == 0 {
-			return 0, 0, protocol.CodeNoMatchingItems, protocol.CodeNoMatchingItems.Message()
+			return 0, 0, protocol.CodeNoMatchingItems, msgNoMatchingItems
 		}
 		n := int64(math.MaxInt64)
 		for j, it := range r.Bundle {
@@ -286,7 +292,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		}
 		return 0, s, "", ""
 	}
-	return 0, 0, protocol.CodeNoEffect, protocol.CodeNoEffect.Message()
+	return 0, 0, protocol.CodeNoEffect, msgNoEffect
 }
 
 // groupByClass orders refs by class (0 to n-1), keeping their order
@@ -364,7 +370,7 @@ func (ev *evaluator) finishTotal(maxDiscount, total int64) (int64, int64, protoc
 		total = maxDiscount
 	}
 	if total <= 0 {
-		return 0, 0, protocol.CodeNoEffect, protocol.CodeNoEffect.Message()
+		return 0, 0, protocol.CodeNoEffect, msgNoEffect
 	}
 	return total, 0, "", ""
 }

@@ -105,8 +105,11 @@ type evaluator struct {
 	desc      []int32        // lines by unit price, most expensive first
 	slab      []LineDiscount // see lineSlab; belongs to the decision
 	symsReady bool           // buf.skuSyms and catSyms are this order's
-	event     bool           // EarnForEvent: no order, so no currency or basket checks
-	set       *autoSet       // the tenant's automatic discounts
+	// quiet: the candidate being computed is an automatic campaign, whose
+	// refusals say nothing; effect then leaves their messages out.
+	quiet bool
+	event bool     // EarnForEvent: no order, so no currency or basket checks
+	set   *autoSet // the tenant's automatic discounts
 }
 
 type cand struct {
@@ -236,7 +239,7 @@ func (ev *evaluator) collect() {
 		autos = ev.set.list
 	}
 	for _, cc := range autos {
-		if code, _ := ev.eligible(cc, nil); code != "" {
+		if !ev.autoEligible(cc) {
 			continue // an automatic campaign that does not apply says nothing
 		}
 		ev.cands = append(ev.cands, cand{cc: cc.idx, index: -1})
@@ -276,11 +279,11 @@ func quote(s string) string {
 func (ev *evaluator) eligible(cc *compiled, r *Redeemable) (protocol.Code, string) {
 	req := ev.req
 	if cc == nil {
-		return protocol.CodeCampaignUnknown, protocol.CodeCampaignUnknown.Message()
+		return protocol.CodeCampaignUnknown, msgCampaignUnknown
 	}
 	c := cc.c
 	if c.Status != StatusActive {
-		return protocol.CodeCampaignStopped, protocol.CodeCampaignStopped.Message()
+		return protocol.CodeCampaignStopped, msgCampaignStopped
 	}
 	if r != nil {
 		switch {
@@ -298,24 +301,24 @@ func (ev *evaluator) eligible(cc *compiled, r *Redeemable) (protocol.Code, strin
 		return protocol.CodeCodeNotYet, "valid from " + c.StartsAt.In(ev.loc).Format("2006-01-02 15:04")
 	}
 	if !c.EndsAt.IsZero() && !now.Before(c.EndsAt) {
-		return protocol.CodeCodeExpired, protocol.CodeCodeExpired.Message()
+		return protocol.CodeCodeExpired, msgCodeExpired
 	}
 	if r != nil {
 		if !r.NotBefore.IsZero() && now.Before(r.NotBefore) {
 			return protocol.CodeCodeNotYet, "valid from " + r.NotBefore.In(ev.loc).Format("2006-01-02 15:04")
 		}
 		if !r.Expires.IsZero() && !now.Before(r.Expires) {
-			return protocol.CodeCodeExpired, protocol.CodeCodeExpired.Message()
+			return protocol.CodeCodeExpired, msgCodeExpired
 		}
 	}
 	if !cc.stores.empty() && !cc.stores.has(string(req.Store.ID)) {
-		return protocol.CodeWrongStore, protocol.CodeWrongStore.Message()
+		return protocol.CodeWrongStore, msgWrongStore
 	}
 	if !cc.regions.empty() && !cc.regions.has(req.Store.Region) {
-		return protocol.CodeWrongStore, protocol.CodeWrongStore.Message()
+		return protocol.CodeWrongStore, msgWrongStore
 	}
 	if !cc.sched.empty() && !cc.sched.match(ev.weekday, ev.minute) {
-		return protocol.CodeOutsideHours, protocol.CodeOutsideHours.Message()
+		return protocol.CodeOutsideHours, msgOutsideHours
 	}
 	if code, msg := ev.customerOK(cc, r); code != "" {
 		return code, msg
@@ -365,6 +368,61 @@ func (ev *evaluator) eligible(cc *compiled, r *Redeemable) (protocol.Code, strin
 	return "", ""
 }
 
+// autoEligible is eligible(cc, nil) == "" on an order, without the
+// reasons, which an automatic campaign never gives: the same checks in
+// the same order, the campaign's own fields read from compiled (one
+// cache line) and the rarely set ones skipped by flags.
+func (ev *evaluator) autoEligible(cc *compiled) bool {
+	req := ev.req
+	if !cc.active || cc.currency != req.Order.Currency {
+		return false
+	}
+	c := cc.c
+	if cc.dated {
+		now := req.Now
+		if !c.StartsAt.IsZero() && now.Before(c.StartsAt) {
+			return false
+		}
+		if !c.EndsAt.IsZero() && !now.Before(c.EndsAt) {
+			return false
+		}
+	}
+	if cc.where {
+		if !cc.stores.empty() && !cc.stores.has(string(req.Store.ID)) {
+			return false
+		}
+		if !cc.regions.empty() && !cc.regions.has(req.Store.Region) {
+			return false
+		}
+		if !cc.sched.empty() && !cc.sched.match(ev.weekday, ev.minute) {
+			return false
+		}
+	}
+	if cc.customer {
+		if code, _ := ev.customerOK(cc, nil); code != "" {
+			return false
+		}
+	}
+	if c.Limits.PerCustomer > 0 && req.CustomerUses[c.ID] >= c.Limits.PerCustomer {
+		return false
+	}
+	if len(req.Budgets) > 0 {
+		if b, ok := req.Budgets[c.ID]; ok && (b.Count == 0 || b.Amount == 0) {
+			return false
+		}
+	}
+	if cc.basket {
+		e := &c.Eligibility
+		if e.MinSubtotal > 0 && ev.d.Subtotal < e.MinSubtotal {
+			return false
+		}
+		if code, _ := ev.requiresOK(cc); code != "" {
+			return false
+		}
+	}
+	return true
+}
+
 func itoa64(v int64) string {
 	if v < 0 {
 		return "-" + itoa64(-v)
@@ -389,22 +447,22 @@ func (ev *evaluator) customerOK(cc *compiled, r *Redeemable) (protocol.Code, str
 	}
 	known := cu != nil && (cu.ID != "" || cu.Segment != "" || cu.Tier != "" || len(cu.Attributes) > 0)
 	if !known {
-		return protocol.CodeCustomerRequired, protocol.CodeCustomerRequired.Message()
+		return protocol.CodeCustomerRequired, msgCustomerRequired
 	}
 	c := cc.c
 	if (c.Limits.PerCustomer > 0 || c.PointsCost > 0) && cu.ID == "" {
 		return protocol.CodeCustomerRequired, "this reward needs the customer's account, not only their tier"
 	}
 	if !cc.segments.empty() && !cc.segments.has(cu.Segment) {
-		return protocol.CodeNotEligible, protocol.CodeNotEligible.Message()
+		return protocol.CodeNotEligible, msgNotEligible
 	}
 	if !cc.tiers.empty() && !cc.tiers.has(cu.Tier) {
-		return protocol.CodeNotEligible, protocol.CodeNotEligible.Message()
+		return protocol.CodeNotEligible, msgNotEligible
 	}
 	for _, a := range c.Eligibility.Attributes {
 		v, ok := cu.Attributes[a.Key]
 		if !ok || !slices.Contains(a.Values, v) {
-			return protocol.CodeNotEligible, protocol.CodeNotEligible.Message()
+			return protocol.CodeNotEligible, msgNotEligible
 		}
 	}
 	return "", ""
@@ -421,17 +479,17 @@ func (ev *evaluator) limitsOK(cc *compiled, r *Redeemable) (protocol.Code, strin
 			max = 1
 		}
 		if max > 0 && r.Uses >= max {
-			return protocol.CodeCodeUsed, protocol.CodeCodeUsed.Message()
+			return protocol.CodeCodeUsed, msgCodeUsed
 		}
 	}
 	if c.Limits.PerCustomer > 0 {
 		if ev.req.CustomerUses[c.ID] >= c.Limits.PerCustomer {
-			return protocol.CodeCustomerLimit, protocol.CodeCustomerLimit.Message()
+			return protocol.CodeCustomerLimit, msgCustomerLimit
 		}
 	}
 	if b, ok := ev.req.Budgets[c.ID]; ok {
 		if b.Count == 0 || b.Amount == 0 {
-			return protocol.CodeBudgetExhausted, protocol.CodeBudgetExhausted.Message()
+			return protocol.CodeBudgetExhausted, msgBudgetExhausted
 		}
 	}
 	return "", ""
@@ -442,6 +500,12 @@ func (ev *evaluator) orderOK(cc *compiled) (protocol.Code, string) {
 	if e.MinSubtotal > 0 && ev.d.Subtotal < e.MinSubtotal {
 		return protocol.CodeMinimumNotMet, "the basket needs at least " + itoa64(e.MinSubtotal) + " before discounts"
 	}
+	return ev.requiresOK(cc)
+}
+
+// requiresOK checks the items the campaign requires.
+func (ev *evaluator) requiresOK(cc *compiled) (protocol.Code, string) {
+	e := &cc.c.Eligibility
 	lines := ev.req.Order.Lines
 	for i, m := range cc.requires {
 		rq := &e.Requires[i]
@@ -587,8 +651,6 @@ func (ev *evaluator) selectAndApply() {
 	}
 }
 
-// standalone is what cd gives on the initial order on its own: a reason
-// when nothing.
 // red is cd's redeemable, nil for an automatic campaign.
 func (ev *evaluator) red(cd cand) *Redeemable {
 	if cd.index < 0 {
@@ -597,7 +659,10 @@ func (ev *evaluator) red(cd cand) *Redeemable {
 	return &ev.req.Redeemables[cd.index]
 }
 
+// standalone is what cd gives on the initial order on its own: a reason
+// when nothing.
 func (ev *evaluator) standalone(cd cand) (protocol.Code, string) {
+	ev.quiet = cd.index < 0
 	_, _, code, msg := ev.effect(ev.list[cd.cc], ev.initial, ev.req.Order.Shipping, true)
 	return code, msg
 }
@@ -796,6 +861,7 @@ func (ev *evaluator) apply(cd cand) (Result, bool) {
 		ev.refuse(cd, protocol.CodeInsufficientPts, "the customer's points are already used by another reward on this basket")
 		return res, false
 	}
+	ev.quiet = cd.index < 0
 	lineTotal, ship, code, msg := ev.effect(ev.list[cd.cc], ev.left, ev.shipLeft, false)
 	if code != "" {
 		if code != protocol.CodeNoEffect && code != protocol.CodeNoMatchingItems && code != protocol.CodeMinimumNotMet {
@@ -809,7 +875,7 @@ func (ev *evaluator) apply(cd cand) (Result, bool) {
 		lineTotal, ship = ev.capTo(capAmt, lineTotal, ship)
 	}
 	if lineTotal+ship <= 0 {
-		ev.refuse(cd, protocol.CodeNoEffect, protocol.CodeNoEffect.Message())
+		ev.refuse(cd, protocol.CodeNoEffect, msgNoEffect)
 		return res, false
 	}
 	n := 0

@@ -21,7 +21,7 @@ func (ev *evaluator) earn() {
 		if cc.points == nil {
 			continue
 		}
-		if code, _ := ev.eligible(cc, nil); code != "" {
+		if !ev.autoEligible(cc) {
 			continue
 		}
 		pp := cc.c.Reward.Points
