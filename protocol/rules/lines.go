@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"cmp"
 	"math/bits"
 	"slices"
 )
@@ -9,29 +8,34 @@ import (
 // lineSet is the order lines one matcher selects, worked out once per
 // evaluation: hundreds of campaigns share a few dozen distinct targets,
 // and each is read several times (eligibility, the candidate on its own,
-// its application, points).
+// its application, points). It holds offsets into the scratch's masks
+// and idx, no pointers, so that writing it costs no write barrier.
 type lineSet struct {
-	stamp uint32 // scratch.gen when computed; stale otherwise
-	mask  []bool // per line
-	idx   []int32
-	// asc and desc are idx by unit price, cheapest or most expensive
-	// first, ties by line: pickUnits' order when prices are the lines'
-	// unit prices. Built on first use (nil until then).
-	asc, desc []int32
+	stamp    uint32 // scratch.gen when computed; stale otherwise
+	mask     int32  // offset of the per-line mask in masks
+	idx, n   int32  // the lines, in line order: idx[idx:idx+n]
+	asc, dsc int32  // the lines by unit price (byPrice): offsets in idx, -1 until built
+}
+
+// lset is a lineSet as read: id is the matcher's.
+type lset struct {
+	id   int32
+	mask []bool  // per line
+	idx  []int32 // the selected lines, in line order
 }
 
 // lines returns m's lines on this order.
-func (ev *evaluator) lines(m *matcher) *lineSet {
+func (ev *evaluator) lines(m *matcher) lset {
 	b := ev.buf
 	ls := &b.sets[m.id]
+	nl := int32(len(ev.lsku))
 	if ls.stamp == b.gen {
-		return ls
+		return lset{m.id, b.masks[ls.mask : ls.mask+nl : ls.mask+nl], b.idx[ls.idx : ls.idx+ls.n : ls.idx+ls.n]}
 	}
-	nl := len(ev.lsku)
-	start := len(b.masks)
-	b.masks = slices.Grow(b.masks, nl)[:start+nl]
+	start := int32(len(b.masks))
+	b.masks = slices.Grow(b.masks, int(nl))[:start+nl]
 	mask := b.masks[start : start+nl : start+nl]
-	istart := len(b.idx)
+	istart := int32(len(b.idx))
 	if nl <= 64 {
 		// Test each of the order's distinct symbols once, not each line.
 		if !ev.symsReady {
@@ -69,12 +73,35 @@ func (ev *evaluator) lines(m *matcher) *lineSet {
 		for i := range nl {
 			mask[i] = m.match(ev.lsku[i], ev.lcat[i])
 			if mask[i] {
-				b.idx = append(b.idx, int32(i))
+				b.idx = append(b.idx, i)
 			}
 		}
 	}
-	*ls = lineSet{stamp: b.gen, mask: mask, idx: b.idx[istart:len(b.idx):len(b.idx)]}
-	return ls
+	n := int32(len(b.idx)) - istart
+	*ls = lineSet{stamp: b.gen, mask: start, idx: istart, n: n, asc: -1, dsc: -1}
+	return lset{m.id, mask, b.idx[istart : istart+n : istart+n]}
+}
+
+// byPrice returns l's lines in pickUnits' order for pick, with the lines'
+// unit prices.
+func (ev *evaluator) byPrice(l lset, pick Pick) []int32 {
+	b := ev.buf
+	ls := &b.sets[l.id]
+	p := &ls.asc
+	if pick == PickMostExpensive {
+		p = &ls.dsc
+	}
+	if *p < 0 {
+		all := ev.priceOrder(pick)
+		start := int32(len(b.idx))
+		for _, i := range all {
+			if l.mask[i] {
+				b.idx = append(b.idx, i)
+			}
+		}
+		*p = start
+	}
+	return b.idx[*p : *p+ls.n : *p+ls.n]
 }
 
 // symLines is one of the order's SKU or category symbols and the lines
@@ -108,27 +135,6 @@ func (ev *evaluator) orderSyms() {
 	ev.symsReady = true
 }
 
-// byPrice returns ls's lines in pickUnits' order for pick, with the lines'
-// unit prices.
-func (ev *evaluator) byPrice(ls *lineSet, pick Pick) []int32 {
-	p := &ls.asc
-	if pick == PickMostExpensive {
-		p = &ls.desc
-	}
-	if *p == nil {
-		all := ev.priceOrder(pick)
-		b := ev.buf
-		start := len(b.idx)
-		for _, i := range all {
-			if ls.mask[i] {
-				b.idx = append(b.idx, i)
-			}
-		}
-		*p = b.idx[start:len(b.idx):len(b.idx)]
-	}
-	return *p
-}
-
 // priceOrder is every line in pickUnits' order for pick with the lines'
 // unit prices (cheapest or most expensive first, ties by line).
 func (ev *evaluator) priceOrder(pick Pick) []int32 {
@@ -148,16 +154,30 @@ func (ev *evaluator) priceOrder(pick Pick) []int32 {
 	}
 	o := b.idx[start:len(b.idx):len(b.idx)]
 	lines := ev.req.Order.Lines
-	slices.SortFunc(o, func(x, y int32) int {
-		c := cmp.Compare(lines[x].UnitPrice, lines[y].UnitPrice)
-		if desc {
-			c = -c
+	before := func(x, y int32) bool { // x goes before y
+		px, py := lines[x].UnitPrice, lines[y].UnitPrice
+		if px != py {
+			return (px < py) != desc
 		}
-		if c != 0 {
-			return c
+		return x < y
+	}
+	if len(o) <= 32 {
+		for i := 1; i < len(o); i++ {
+			for j := i; j > 0 && before(o[j], o[j-1]); j-- {
+				o[j], o[j-1] = o[j-1], o[j]
+			}
 		}
-		return cmp.Compare(x, y)
-	})
+	} else {
+		slices.SortFunc(o, func(x, y int32) int {
+			if before(x, y) {
+				return -1
+			}
+			if before(y, x) {
+				return 1
+			}
+			return 0
+		})
+	}
 	*p = o
 	return o
 }
