@@ -14,6 +14,10 @@ type autoSet struct {
 	// payment). nil above maxClashMatrix campaigns: the evaluator then
 	// compares pairs as it does for redeemables.
 	clash []uint64
+	// normal and exclusive have a bit for each plain campaign (no allow
+	// or forbid list) of that mode: what a plain redeemable of the other
+	// mode refuses.
+	normal, exclusive []uint64
 }
 
 // maxClashMatrix bounds the automatic campaigns of one tenant for which
@@ -23,12 +27,24 @@ const maxClashMatrix = 2048
 func newAutoSet(list []*compiled) *autoSet {
 	s := &autoSet{list: list, words: (len(list) + 63) / 64}
 	for i, cc := range list {
-		cc.selIdx = int32(i)
+		cc.selIdx, cc.inSel = int32(i), true
 	}
 	if len(list) > maxClashMatrix {
 		return s
 	}
 	s.clash = make([]uint64, len(list)*s.words)
+	s.normal, s.exclusive = make([]uint64, s.words), make([]uint64, s.words)
+	for i, cc := range list {
+		if !cc.plain || cc.phase == phasePayment {
+			continue
+		}
+		switch cc.mode {
+		case StackNormal:
+			s.normal[i/64] |= 1 << (i % 64)
+		case StackExclusive:
+			s.exclusive[i/64] |= 1 << (i % 64)
+		}
+	}
 	for i, cd := range list {
 		if cd.phase == phasePayment {
 			continue // a payment is never refused for its stacking
@@ -60,4 +76,93 @@ func compatibleFast(a, b *compiled) bool {
 		return !(a.mode == StackExclusive && b.mode == StackNormal || a.mode == StackNormal && b.mode == StackExclusive)
 	}
 	return compatible(a, b)
+}
+
+// autoClash is what the candidates accepted so far refuse of the
+// automatic ones: an evaluation's state, in the scratch.
+type autoClash struct {
+	set   *autoSet
+	bits  []uint64 // the accepted automatic campaigns
+	dup   []uint64 // automatic campaigns a redeemable already brought
+	plain []uint64 // what the accepted plain redeemables refuse
+	red   []cand   // accepted redeemables, payments left out
+	odd   []cand   // those of them with stacking lists
+}
+
+func (ev *evaluator) newAutoClash() *autoClash {
+	b := ev.buf
+	w := ev.set.words
+	b.autoBits = grow(b.autoBits, 3*w)
+	ac := &b.clash
+	*ac = autoClash{set: ev.set, bits: b.autoBits[:w:w], dup: b.autoBits[w : 2*w : 2*w], plain: b.autoBits[2*w:],
+		red: b.red[:0], odd: b.odd[:0]}
+	return ac
+}
+
+// accept records the accepted candidate cd (campaign c).
+func (ac *autoClash) accept(ev *evaluator, cd cand, c *compiled) {
+	if cd.index < 0 {
+		ac.bits[c.selIdx/64] |= 1 << (c.selIdx % 64)
+		return
+	}
+	if c.inSel {
+		ac.dup[c.selIdx/64] |= 1 << (c.selIdx % 64)
+	}
+	if c.phase == phasePayment {
+		return
+	}
+	ac.red = append(ac.red, cd)
+	ev.buf.red = ac.red
+	switch {
+	case !c.plain:
+		ac.odd = append(ac.odd, cd)
+		ev.buf.odd = ac.odd
+	case c.mode == StackNormal:
+		orInto(ac.plain, ac.set.exclusive)
+	case c.mode == StackExclusive:
+		orInto(ac.plain, ac.set.normal)
+	}
+}
+
+// combinable is evaluator.combinable's verdict for the automatic campaign
+// c, whose refusal nobody reads.
+func (ac *autoClash) combinable(ev *evaluator, c *compiled, exclusive int) bool {
+	i, w := c.selIdx/64, uint64(1)<<(c.selIdx%64)
+	if ac.dup[i]&w != 0 { // automatic campaigns are never gift cards
+		return false
+	}
+	if c.phase == phasePayment {
+		return true
+	}
+	if c.mode == StackExclusive && exclusive >= MaxExclusive {
+		return false
+	}
+	if c.plain {
+		if ac.plain[i]&w != 0 {
+			return false
+		}
+		for _, a := range ac.odd {
+			if !compatible(ev.list[a.cc], c) {
+				return false
+			}
+		}
+	} else {
+		for _, a := range ac.red {
+			if !compatibleFast(ev.list[a.cc], c) {
+				return false
+			}
+		}
+	}
+	for k, b := range ac.set.row(c.selIdx) {
+		if b&ac.bits[k] != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func orInto(dst, src []uint64) {
+	for i, v := range src {
+		dst[i] |= v
+	}
 }

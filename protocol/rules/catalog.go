@@ -94,6 +94,7 @@ func NewCatalog(campaigns []Campaign) (*Catalog, error) {
 			cc.rank = byRank[i-1].rank
 		}
 		cc.applyKey = int64(cc.phase)<<40 | int64(payOrder(cc))<<32 | int64(cc.rank)
+		cc.selKey = int64(selClass(cc))<<32 | int64(cc.rank)
 	}
 	for t, l := range cat.auto {
 		var sel []*compiled
@@ -401,8 +402,11 @@ type compiled struct {
 	// applyKey is the application order's campaign part: phase, then
 	// gift cards before points, then rank.
 	applyKey int64
-	selIdx   int32 // position in its tenant's autoSet (automatic discounts)
-	plain    bool  // no stacking allow or forbid list
+	// selKey is the selection order's campaign part: class, then rank.
+	selKey int64
+	selIdx int32 // position in its tenant's autoSet (automatic discounts)
+	inSel  bool  // in its tenant's autoSet
+	plain  bool  // no stacking allow or forbid list
 }
 
 // rankOrder is the campaign part of the evaluator's tie-break: higher

@@ -48,8 +48,10 @@ type scratch struct {
 	cands    []cand
 	accepted []cand
 	merged   []cand
-	red      []cand   // accepted redeemables
-	autoBits []uint64 // accepted automatic campaigns, by autoSet index
+	red      []cand   // accepted redeemables (autoClash)
+	odd      []cand   // accepted redeemables with stacking lists (autoClash)
+	autoBits []uint64 // autoClash's bitsets
+	clash    autoClash
 	// The memo of line sets (lines.go): sets by matcher.id, valid when
 	// their stamp is gen; masks and idx hold their contents.
 	gen   uint32
@@ -101,6 +103,7 @@ type evaluator struct {
 	units     []unitRef
 	cands     []cand
 	list      []*compiled    // Catalog.list, which cand.cc indexes
+	nred      int            // the redeemables among cands (the first ones)
 	asc       []int32        // lines by unit price, cheapest first (priceOrder; nil until used)
 	desc      []int32        // lines by unit price, most expensive first
 	slab      []LineDiscount // see lineSlab; belongs to the decision
@@ -115,7 +118,7 @@ type evaluator struct {
 type cand struct {
 	cc    int32 // the campaign, by index in Catalog.list
 	index int32 // the redeemable's index in the request (and Results), -1 for an automatic campaign
-	key   int64 // the application order's sort key (compiled.applyKey)
+	key   int64 // selKey while selecting, then applyKey
 }
 
 func (ev *evaluator) run() Decision {
@@ -229,8 +232,9 @@ func (ev *evaluator) collect() {
 			res.Reason, res.Message = code, msg
 			continue
 		}
-		ev.cands = append(ev.cands, cand{cc: cc.idx, index: int32(i)})
+		ev.cands = append(ev.cands, cand{cc: cc.idx, index: int32(i), key: cc.selKey})
 	}
+	ev.nred = len(ev.cands)
 	// Automatic discounts (points programs earn, see earn), in selection
 	// order: selectAndApply merges them with the redeemables.
 	ev.set = ev.cat.sel[req.Tenant]
@@ -242,7 +246,7 @@ func (ev *evaluator) collect() {
 		if !ev.autoEligible(cc) {
 			continue // an automatic campaign that does not apply says nothing
 		}
-		ev.cands = append(ev.cands, cand{cc: cc.idx, index: -1})
+		ev.cands = append(ev.cands, cand{cc: cc.idx, index: -1, key: cc.selKey})
 	}
 	ev.buf.cands = ev.cands // keep the grown slice for the pool
 }
@@ -534,83 +538,75 @@ func (ev *evaluator) selectAndApply() {
 	// until it would be accepted (standalone below): most automatic
 	// campaigns of a large catalog are never combinable, and the accepted
 	// set is the same either way.
-	kept := ev.cands[:0]
-	for _, cd := range ev.cands {
-		if ev.list[cd.cc].phase == phasePayment || ev.red(cd) == nil {
-			kept = append(kept, cd)
-			continue
-		}
-		if code, msg := ev.standalone(cd); code != "" {
-			ev.refuse(cd, code, msg)
-			continue
+	red, auto := ev.cands[:ev.nred], ev.cands[ev.nred:] // as collect lists them
+	kept := red[:0]
+	for _, cd := range red {
+		if ev.list[cd.cc].phase != phasePayment {
+			if code, msg := ev.standalone(cd); code != "" {
+				ev.refuse(cd, code, msg)
+				continue
+			}
 		}
 		kept = append(kept, cd)
 	}
-	ev.cands = kept
+	red = kept
 
 	// Selection: exclusive first, then joint, then normal, then payments;
 	// within a class by priority, campaign, code. Greedy and stable, so
 	// the request order never matters. The automatic candidates come in
 	// this order already (Catalog.sel, after the redeemables): sort the
 	// redeemables and merge. The order is total, so this is the one a
-	// full sort gives.
-	selCmp := func(a, b cand) int {
-		if c := cmp.Compare(selClass(ev.list[a.cc]), selClass(ev.list[b.cc])); c != 0 {
-			return c
+	// full sort gives: a redeemable goes before an automatic campaign
+	// unless the campaign's selKey (class, then rank) is lower.
+	slices.SortFunc(red, func(a, b cand) int {
+		if a.key != b.key {
+			return cmp.Compare(a.key, b.key)
 		}
 		return ev.tiebreak(a, b)
-	}
-	k := 0
-	for k < len(ev.cands) && ev.red(ev.cands[k]) != nil {
-		k++
-	}
-	red, auto := ev.cands[:k], ev.cands[k:]
-	slices.SortFunc(red, selCmp)
+	})
 	merged := ev.buf.merged[:0]
-	for len(red) > 0 && len(auto) > 0 {
-		if selCmp(red[0], auto[0]) <= 0 {
-			merged, red = append(merged, red[0]), red[1:]
-		} else {
-			merged, auto = append(merged, auto[0]), auto[1:]
+	for _, rc := range red {
+		j := 0
+		for j < len(auto) && auto[j].key < rc.key {
+			j++
 		}
+		merged = append(append(merged, auto[:j]...), rc)
+		auto = auto[j:]
 	}
-	merged = append(append(merged, red...), auto...)
+	merged = append(merged, auto...)
 	ev.buf.merged = merged
 	ev.cands = merged
+
 	accepted := ev.buf.accepted[:0]
-	accRed := ev.buf.red[:0] // the accepted redeemables
-	var bits []uint64        // the accepted automatic campaigns
+	var ac *autoClash // what the accepted candidates refuse of the automatic ones
 	if ev.set != nil && ev.set.clash != nil {
-		bits = grow(ev.buf.autoBits, ev.set.words)
-		ev.buf.autoBits = bits
+		ac = ev.newAutoClash()
 	}
 	exclusive := 0
 	for _, cd := range ev.cands {
-		if ev.red(cd) == nil && bits != nil {
-			if !ev.autoCombinable(cd, accRed, bits, exclusive) {
+		c := ev.list[cd.cc]
+		if cd.index < 0 && ac != nil {
+			if !ac.combinable(ev, c, exclusive) {
 				continue // automatic: refused silently
 			}
 		} else if code, msg := ev.combinable(cd, accepted, exclusive); code != "" {
 			ev.refuse(cd, code, msg)
 			continue
 		}
-		if ev.red(cd) == nil && ev.list[cd.cc].phase != phasePayment {
+		if cd.index < 0 && c.phase != phasePayment {
 			if code, _ := ev.standalone(cd); code != "" {
 				continue // automatic: refused silently, as above
 			}
 		}
-		if ev.list[cd.cc].mode == StackExclusive && ev.list[cd.cc].phase != phasePayment {
+		if c.mode == StackExclusive && c.phase != phasePayment {
 			exclusive++
 		}
 		accepted = append(accepted, cd)
-		if ev.red(cd) != nil {
-			accRed = append(accRed, cd)
-		} else if bits != nil {
-			bits[ev.list[cd.cc].selIdx/64] |= 1 << (ev.list[cd.cc].selIdx % 64)
+		if ac != nil {
+			ac.accept(ev, cd, c)
 		}
 	}
 	ev.buf.accepted = accepted
-	ev.buf.red = accRed
 
 	// Application: by phase, then priority, campaign, code.
 	// The catalog's applyKey orders by the campaigns' part of it.
@@ -770,36 +766,6 @@ func (ev *evaluator) combinable(cd cand, accepted []cand, exclusive int) (protoc
 		}
 	}
 	return "", ""
-}
-
-// autoCombinable is combinable for an automatic candidate, whose refusal
-// nobody reads: red are the accepted redeemables, bits the accepted
-// automatic campaigns (by autoSet index), checked against cd's row of the
-// catalog's precomputed clashes.
-func (ev *evaluator) autoCombinable(cd cand, red []cand, bits []uint64, exclusive int) bool {
-	for _, a := range red {
-		if ev.list[a.cc] == ev.list[cd.cc] && ev.list[cd.cc].c.Reward.Kind != RewardGiftCard {
-			return false
-		}
-	}
-	if ev.list[cd.cc].phase == phasePayment {
-		return true
-	}
-	if ev.list[cd.cc].mode == StackExclusive && exclusive >= MaxExclusive {
-		return false
-	}
-	for _, a := range red {
-		if ev.list[a.cc].phase != phasePayment && !compatibleFast(ev.list[a.cc], ev.list[cd.cc]) {
-			return false
-		}
-	}
-	row := ev.set.row(ev.list[cd.cc].selIdx)
-	for w, b := range row {
-		if b&bits[w] != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // names reports whether list holds cc's category or ID.
