@@ -26,6 +26,7 @@ type unitRef struct {
 func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalone bool) (lineTotal, ship int64, code protocol.Code, msg string) {
 	clear(ev.scratch)
 	clear(ev.qty)
+	ev.touch = 0
 	r := &cc.c.Reward
 	lines := ev.req.Order.Lines
 	useInitial := standalone || cc.initial
@@ -342,6 +343,8 @@ func (ev *evaluator) finishIdx(maxDiscount int64, left []int64, idx []int32) (in
 		ev.scratch[i] = v
 		if v == 0 {
 			ev.qty[i] = 0
+		} else {
+			ev.touch |= 1 << uint(i) // lines past 64 are not tracked (touchOK)
 		}
 		total += v
 	}
@@ -358,6 +361,8 @@ func (ev *evaluator) finishUnits(maxDiscount int64, left []int64, refs []unitRef
 		ev.scratch[i] = v
 		if v == 0 {
 			ev.qty[i] = 0
+		} else {
+			ev.touch |= 1 << uint(i) // lines past 64 are not tracked (touchOK)
 		}
 		total += v
 	}
@@ -366,7 +371,7 @@ func (ev *evaluator) finishUnits(maxDiscount int64, left []int64, refs []unitRef
 
 func (ev *evaluator) finishTotal(maxDiscount, total int64) (int64, int64, protocol.Code, string) {
 	if maxDiscount > 0 && total > maxDiscount {
-		shrink(ev.scratch, ev.qty, ev.tmp, total, maxDiscount)
+		ev.shrink(total, maxDiscount)
 		total = maxDiscount
 	}
 	if total <= 0 {
@@ -499,6 +504,46 @@ func shrink(v, qty, w []int64, total, limit int64) {
 	allocate(limit, total, w, v)
 	for i := range v {
 		if v[i] == 0 {
+			qty[i] = 0
+		}
+	}
+}
+
+// shrink is shrink on ev.scratch and ev.qty, over the touched lines only
+// when they are known (the others' discounts are 0).
+func (ev *evaluator) shrink(total, limit int64) {
+	if !ev.touchOK {
+		shrink(ev.scratch, ev.qty, ev.tmp, total, limit)
+		return
+	}
+	v, qty, w := ev.scratch, ev.qty, ev.tmp
+	for t := ev.touch; t != 0; t &= t - 1 {
+		i := bits.TrailingZeros64(t)
+		w[i], v[i] = v[i], 0
+	}
+	// allocate over the touched lines, in line order.
+	if limit > 0 && total > 0 {
+		limit = min(limit, total)
+		var given int64
+		for t := ev.touch; t != 0; t &= t - 1 {
+			i := bits.TrailingZeros64(t)
+			if w[i] <= 0 {
+				continue
+			}
+			s := mulDiv(limit, w[i], total)
+			v[i] += s
+			given += s
+		}
+		for t := ev.touch; t != 0 && given < limit; t &= t - 1 {
+			i := bits.TrailingZeros64(t)
+			if w[i] > 0 && v[i] < w[i] {
+				v[i]++
+				given++
+			}
+		}
+	}
+	for t := ev.touch; t != 0; t &= t - 1 {
+		if i := bits.TrailingZeros64(t); v[i] == 0 {
 			qty[i] = 0
 		}
 	}

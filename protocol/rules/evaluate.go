@@ -2,6 +2,7 @@ package rules
 
 import (
 	"cmp"
+	"math/bits"
 	"slices"
 	"strconv"
 	"sync"
@@ -52,6 +53,8 @@ type scratch struct {
 	odd      []cand   // accepted redeemables with stacking lists (autoClash)
 	autoBits []uint64 // autoClash's bitsets
 	clash    autoClash
+	lines    []LineDiscount // the applied results' lines (apply)
+	lineRefs []lineRef
 	// The memo of line sets (lines.go): sets by matcher.id, valid when
 	// their stamp is gen; masks and idx hold their contents.
 	gen   uint32
@@ -95,19 +98,22 @@ type evaluator struct {
 	minute  int
 	loc     *time.Location
 
-	lsku      []int32 // per-line interned SKU (-1 = named by no campaign)
-	lcat      []int32 // per-line interned category
-	tmp       []int64 // per-line weights while spreading a discount
-	scratch   []int64 // per-line discounts of the reward being computed
-	qty       []int64 // per-line rewarded units
-	units     []unitRef
-	cands     []cand
-	list      []*compiled    // Catalog.list, which cand.cc indexes
-	nred      int            // the redeemables among cands (the first ones)
-	asc       []int32        // lines by unit price, cheapest first (priceOrder; nil until used)
-	desc      []int32        // lines by unit price, most expensive first
-	slab      []LineDiscount // see lineSlab; belongs to the decision
-	symsReady bool           // buf.skuSyms and catSyms are this order's
+	lsku    []int32 // per-line interned SKU (-1 = named by no campaign)
+	lcat    []int32 // per-line interned category
+	tmp     []int64 // per-line weights while spreading a discount
+	scratch []int64 // per-line discounts of the reward being computed
+	qty     []int64 // per-line rewarded units
+	units   []unitRef
+	cands   []cand
+	list    []*compiled // Catalog.list, which cand.cc indexes
+	nred    int         // the redeemables among cands (the first ones)
+	asc     []int32     // lines by unit price, cheapest first (priceOrder; nil until used)
+	desc    []int32     // lines by unit price, most expensive first
+	// touch has a bit for each line the last effect gave a discount on,
+	// when touchOK (at most 64 lines).
+	touch     uint64
+	touchOK   bool
+	symsReady bool // buf.skuSyms and catSyms are this order's
 	// quiet: the candidate being computed is an automatic campaign, whose
 	// refusals say nothing; effect then leaves their messages out.
 	quiet bool
@@ -183,6 +189,7 @@ func (ev *evaluator) prepare() error {
 	ev.buf.i64 = buf
 	ev.initial, ev.left, ev.scratch, ev.qty, ev.tmp = buf[:nl:nl], buf[nl:2*nl:2*nl], buf[2*nl:3*nl:3*nl], buf[3*nl:4*nl:4*nl], buf[4*nl:]
 	ev.buf.newGen(ev.cat.nMatchers)
+	ev.touchOK = nl <= 64
 	syms := grow(ev.buf.syms, 2*nl)
 	ev.buf.syms = syms
 	ev.lsku, ev.lcat = syms[:nl:nl], syms[nl:]
@@ -629,23 +636,42 @@ func (ev *evaluator) selectAndApply() {
 	ev.d.Results = slices.Grow(ev.d.Results, autos)
 	ev.due = -1
 	step := 0
+	ev.buf.lines, ev.buf.lineRefs = ev.buf.lines[:0], ev.buf.lineRefs[:0]
 	for _, cd := range accepted {
-		if ev.list[cd.cc].phase == phasePayment && ev.due < 0 {
+		c := ev.list[cd.cc]
+		if c.phase == phasePayment && ev.due < 0 {
 			ev.due = ev.totalNow()
 		}
-		res, ok := ev.apply(cd)
-		if !ok {
+		// The result is written in place: the redeemable's, or a new one
+		// at the end for an automatic campaign (within the capacity
+		// grown above, so nothing moves).
+		ri := int(cd.index)
+		if ri < 0 {
+			ri = len(ev.d.Results)
+			ev.d.Results = ev.d.Results[:ri+1]
+			res := &ev.d.Results[ri]
+			res.Index, res.Campaign = -1, c.c.ID
+		}
+		if !ev.apply(cd, ri) {
+			if cd.index < 0 {
+				ev.d.Results[ri] = Result{}
+				ev.d.Results = ev.d.Results[:ri]
+			}
 			continue
 		}
 		step++
-		res.Step = step
-		if cd.index < 0 {
-			ev.d.Results = append(ev.d.Results, res)
-		} else {
-			ev.d.Results[cd.index] = res
-		}
+		ev.d.Results[ri].Step = step
+	}
+	// The results' lines, in one block of the exact size.
+	block := make([]LineDiscount, len(ev.buf.lines))
+	copy(block, ev.buf.lines)
+	for _, lr := range ev.buf.lineRefs {
+		ev.d.Results[lr.res].Lines = block[lr.start:lr.end:lr.end]
 	}
 }
+
+// lineRef locates a result's lines in scratch.lines while applying.
+type lineRef struct{ res, start, end int32 }
 
 // red is cd's redeemable, nil for an automatic campaign.
 func (ev *evaluator) red(cd cand) *Redeemable {
@@ -814,18 +840,14 @@ func (ev *evaluator) totalNow() int64 {
 }
 
 // apply computes cd's effect on the current amounts and commits it.
-func (ev *evaluator) apply(cd cand) (Result, bool) {
-	res := Result{Index: int(cd.index), Campaign: ev.list[cd.cc].c.ID}
-	if cd.index >= 0 {
-		res = ev.d.Results[cd.index]
-	}
+func (ev *evaluator) apply(cd cand, ri int) bool {
 	c := ev.list[cd.cc].c
 	if ev.list[cd.cc].phase == phasePayment {
-		return ev.pay(cd, res)
+		return ev.pay(cd, &ev.d.Results[ri])
 	}
 	if c.PointsCost > ev.points {
 		ev.refuse(cd, protocol.CodeInsufficientPts, "the customer's points are already used by another reward on this basket")
-		return res, false
+		return false
 	}
 	ev.quiet = cd.index < 0
 	lineTotal, ship, code, msg := ev.effect(ev.list[cd.cc], ev.left, ev.shipLeft, false)
@@ -834,7 +856,7 @@ func (ev *evaluator) apply(cd cand) (Result, bool) {
 			code = protocol.CodeNoEffect
 		}
 		ev.refuse(cd, code, msg)
-		return res, false
+		return false
 	}
 	// Budget left for this caller caps the order's discount.
 	if capAmt, ok := ev.budgetLeft(c); ok && lineTotal+ship > capAmt {
@@ -842,22 +864,28 @@ func (ev *evaluator) apply(cd cand) (Result, bool) {
 	}
 	if lineTotal+ship <= 0 {
 		ev.refuse(cd, protocol.CodeNoEffect, msgNoEffect)
-		return res, false
+		return false
 	}
-	n := 0
-	for _, v := range ev.scratch {
-		if v != 0 {
-			n++
+	b := ev.buf
+	start := len(b.lines)
+	if ev.touchOK {
+		for t := ev.touch; t != 0; t &= t - 1 {
+			i := bits.TrailingZeros64(t)
+			if v := ev.scratch[i]; v != 0 {
+				ev.left[i] -= v
+				b.lines = append(b.lines, LineDiscount{Line: i, Quantity: ev.qty[i], Discount: v})
+			}
+		}
+	} else {
+		for i, v := range ev.scratch {
+			if v != 0 {
+				ev.left[i] -= v
+				b.lines = append(b.lines, LineDiscount{Line: i, Quantity: ev.qty[i], Discount: v})
+			}
 		}
 	}
-	res.Lines = ev.lineSlab(n)
-	for i, v := range ev.scratch {
-		if v == 0 {
-			continue
-		}
-		ev.left[i] -= v
-		res.Lines = append(res.Lines, LineDiscount{Line: i, Quantity: ev.qty[i], Discount: v})
-	}
+	b.lineRefs = append(b.lineRefs, lineRef{int32(ri), int32(start), int32(len(b.lines))})
+	res := &ev.d.Results[ri]
 	ev.shipLeft -= ship
 	res.Discount, res.ShippingDiscount = lineTotal, ship
 	res.Applied, res.Reason, res.Message = true, "", ""
@@ -865,22 +893,7 @@ func (ev *evaluator) apply(cd cand) (Result, bool) {
 		ev.points -= c.PointsCost
 		res.PointsBurned = c.PointsCost
 	}
-	return res, true
-}
-
-// lineSlab returns an empty slice of capacity n for a result's lines, cut
-// from a block the decision's results share: one allocation for many
-// results instead of one each. Blocks double, from 16 lines.
-func (ev *evaluator) lineSlab(n int) []LineDiscount {
-	if n == 0 {
-		return []LineDiscount{} // empty, not nil, as make gives
-	}
-	if cap(ev.slab)-len(ev.slab) < n {
-		ev.slab = make([]LineDiscount, 0, max(n, 2*cap(ev.slab), 16))
-	}
-	l := len(ev.slab)
-	ev.slab = ev.slab[:l+n]
-	return ev.slab[l : l : l+n]
+	return true
 }
 
 // budgetLeft is the most this campaign may still give on one order.
@@ -903,19 +916,19 @@ func (ev *evaluator) capTo(limit, lineTotal, ship int64) (int64, int64) {
 	}
 	rest := limit - ship
 	if lineTotal > rest {
-		shrink(ev.scratch, ev.qty, ev.tmp, lineTotal, rest)
+		ev.shrink(lineTotal, rest)
 		lineTotal = rest
 	}
 	return lineTotal, ship
 }
 
 // pay applies a gift card or a points burn to what is due.
-func (ev *evaluator) pay(cd cand, res Result) (Result, bool) {
+func (ev *evaluator) pay(cd cand, res *Result) bool {
 	r := ev.red(cd)
 	c := ev.list[cd.cc].c
 	if ev.due <= 0 {
 		ev.refuse(cd, protocol.CodeNoEffect, "nothing is left to pay")
-		return res, false
+		return false
 	}
 	switch c.Reward.Kind {
 	case RewardGiftCard:
@@ -939,7 +952,7 @@ func (ev *evaluator) pay(cd cand, res Result) (Result, bool) {
 			} else {
 				ev.refuse(cd, protocol.CodeNoEffect, "what is left to pay is less than one points step")
 			}
-			return res, false
+			return false
 		}
 		spend := steps * pp.BurnValue
 		ev.due -= spend
@@ -948,7 +961,7 @@ func (ev *evaluator) pay(cd cand, res Result) (Result, bool) {
 		res.PointsBurned = steps * pp.BurnPoints
 	}
 	res.Applied, res.Reason, res.Message = true, "", ""
-	return res, true
+	return true
 }
 
 func (ev *evaluator) finish() {
