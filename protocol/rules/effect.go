@@ -174,15 +174,15 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		return ev.finishUnits(r.MaxDiscount, left, refs)
 
 	case RewardBuyXGetY:
-		buy := ev.lines(cc.target).mask
+		buy := ev.lines(cc.target)
 		get := buy
 		if cc.get != cc.target {
-			get = ev.lines(cc.get).mask
+			get = ev.lines(cc.get)
 		}
 		refs := ev.units[:0]
 		var b, g, x int64
 		for _, i := range ev.priceOrder(r.Pick) {
-			inBuy, inGet := buy[i], get[i]
+			inBuy, inGet := buy.has(i), get.has(i)
 			q := lines[i].Quantity
 			switch {
 			case inBuy && inGet:
@@ -217,19 +217,22 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		return ev.finishUnits(r.MaxDiscount, left, refs)
 
 	case RewardBundle:
-		var masks [MaxSmallList][]bool // per bundle item; Validate bounds the items
-		for j, m := range cc.bundle {
-			masks[j] = ev.lines(m).mask
+		// Per bundle item (Validate bounds them): its lines and units.
+		items := ev.buf.items[:0]
+		for _, m := range cc.bundle {
+			items = append(items, ev.lines(m))
 		}
+		ev.buf.items = items
+		units := grow(ev.buf.itemUnits, len(items))
+		ev.buf.itemUnits = units
 		refs := ev.units[:0]
-		var units [MaxSmallList]int64
 		// Lines in pick order, each counted for its first matching item,
 		// then grouped by item (stable): each item's units come in pick
 		// order.
 	lineLoop:
 		for _, i := range ev.priceOrder(r.Pick) {
-			for j := range cc.bundle {
-				if masks[j][i] {
+			for j := range items {
+				if items[j].has(i) {
 					refs = append(refs, unitRef{line: int(i), price: unit(int(i)), avail: lines[i].Quantity, class: j})
 					units[j] += lines[i].Quantity
 					continue lineLoop

@@ -42,19 +42,21 @@ func Evaluate(cat *Catalog, req Request) Decision {
 // with a large catalog on the heap, every byte allocated per decision costs
 // garbage-collector time. Nothing in it survives into the Decision.
 type scratch struct {
-	i64      []int64
-	syms     []int32
-	units    []unitRef
-	units2   []unitRef // groupByClass
-	cands    []cand
-	accepted []cand
-	merged   []cand
-	red      []cand   // accepted redeemables (autoClash)
-	odd      []cand   // accepted redeemables with stacking lists (autoClash)
-	autoBits []uint64 // autoClash's bitsets
-	clash    autoClash
-	lines    []LineDiscount // the applied results' lines (apply)
-	lineRefs []lineRef
+	i64       []int64
+	syms      []int32
+	units     []unitRef
+	units2    []unitRef // groupByClass
+	items     []lset    // a bundle's items' lines
+	itemUnits []int64   // and units
+	cands     []cand
+	accepted  []cand
+	merged    []cand
+	red       []cand   // accepted redeemables (autoClash)
+	odd       []cand   // accepted redeemables with stacking lists (autoClash)
+	autoBits  []uint64 // autoClash's bitsets
+	clash     autoClash
+	lines     []LineDiscount // the applied results' lines (apply)
+	lineRefs  []lineRef
 	// The memo of line sets (lines.go): sets by matcher.id, valid when
 	// their stamp is gen; masks and idx hold their contents.
 	gen   uint32

@@ -12,16 +12,26 @@ import (
 // and idx, no pointers, so that writing it costs no write barrier.
 type lineSet struct {
 	stamp    uint32 // scratch.gen when computed; stale otherwise
-	mask     int32  // offset of the per-line mask in masks
+	mask     int32  // offset of the per-line mask in masks (orders past 64 lines)
 	idx, n   int32  // the lines, in line order: idx[idx:idx+n]
 	asc, dsc int32  // the lines by unit price (byPrice): offsets in idx, -1 until built
+	bits     uint64 // the lines, a bit each (orders of at most 64 lines)
 }
 
 // lset is a lineSet as read: id is the matcher's.
 type lset struct {
 	id   int32
-	mask []bool  // per line
+	bits uint64  // the selected lines, when mask is nil (at most 64 lines)
+	mask []bool  // per line, past 64 lines
 	idx  []int32 // the selected lines, in line order
+}
+
+// has reports whether line i is selected.
+func (l *lset) has(i int32) bool {
+	if l.mask == nil {
+		return l.bits>>uint(i)&1 != 0
+	}
+	return l.mask[i]
 }
 
 // lines returns m's lines on this order.
@@ -30,18 +40,21 @@ func (ev *evaluator) lines(m *matcher) lset {
 	ls := &b.sets[m.id]
 	nl := int32(len(ev.lsku))
 	if ls.stamp == b.gen {
-		return lset{m.id, b.masks[ls.mask : ls.mask+nl : ls.mask+nl], b.idx[ls.idx : ls.idx+ls.n : ls.idx+ls.n]}
+		l := lset{id: m.id, bits: ls.bits, idx: b.idx[ls.idx : ls.idx+ls.n : ls.idx+ls.n]}
+		if nl > 64 {
+			l.mask = b.masks[ls.mask : ls.mask+nl : ls.mask+nl]
+		}
+		return l
 	}
-	start := int32(len(b.masks))
-	b.masks = slices.Grow(b.masks, int(nl))[:start+nl]
-	mask := b.masks[start : start+nl : start+nl]
 	istart := int32(len(b.idx))
+	var in uint64
+	var mask []bool
+	start := int32(len(b.masks))
 	if nl <= 64 {
 		// Test each of the order's distinct symbols once, not each line.
 		if !ev.symsReady {
 			ev.orderSyms()
 		}
-		var in uint64
 		if m.all {
 			in = 1<<nl - 1
 		} else {
@@ -63,13 +76,12 @@ func (ev *evaluator) lines(m *matcher) lset {
 				}
 			}
 		}
-		for i := range nl {
-			mask[i] = in>>i&1 != 0
-		}
-		for ; in != 0; in &= in - 1 {
-			b.idx = append(b.idx, int32(bits.TrailingZeros64(in)))
+		for t := in; t != 0; t &= t - 1 {
+			b.idx = append(b.idx, int32(bits.TrailingZeros64(t)))
 		}
 	} else {
+		b.masks = slices.Grow(b.masks, int(nl))[:start+nl]
+		mask = b.masks[start : start+nl : start+nl]
 		for i := range nl {
 			mask[i] = m.match(ev.lsku[i], ev.lcat[i])
 			if mask[i] {
@@ -78,8 +90,8 @@ func (ev *evaluator) lines(m *matcher) lset {
 		}
 	}
 	n := int32(len(b.idx)) - istart
-	*ls = lineSet{stamp: b.gen, mask: start, idx: istart, n: n, asc: -1, dsc: -1}
-	return lset{m.id, mask, b.idx[istart : istart+n : istart+n]}
+	*ls = lineSet{stamp: b.gen, mask: start, idx: istart, n: n, asc: -1, dsc: -1, bits: in}
+	return lset{id: m.id, bits: in, mask: mask, idx: b.idx[istart : istart+n : istart+n]}
 }
 
 // byPrice returns l's lines in pickUnits' order for pick, with the lines'
@@ -95,7 +107,7 @@ func (ev *evaluator) byPrice(l lset, pick Pick) []int32 {
 		all := ev.priceOrder(pick)
 		start := int32(len(b.idx))
 		for _, i := range all {
-			if l.mask[i] {
+			if l.has(i) {
 				b.idx = append(b.idx, i)
 			}
 		}
@@ -115,37 +127,59 @@ type symLines struct {
 // order of at most 64 lines) that some campaign names.
 func (ev *evaluator) orderSyms() {
 	b := ev.buf
-	b.skuSyms, b.catSyms = b.skuSyms[:0], b.catSyms[:0]
-	add := func(l []symLines, sym int32, i int) []symLines {
-		if sym < 0 {
+	skus, cats := b.skuSyms[:0], b.catSyms[:0]
+	for i := range ev.lsku {
+		skus = addSym(skus, ev.lsku[i], i)
+		cats = addSym(cats, ev.lcat[i], i)
+	}
+	b.skuSyms, b.catSyms = skus, cats
+	ev.symsReady = true
+}
+
+func addSym(l []symLines, sym int32, i int) []symLines {
+	if sym < 0 {
+		return l
+	}
+	for k := range l {
+		if l[k].sym == sym {
+			l[k].lines |= 1 << i
 			return l
 		}
-		for k := range l {
-			if l[k].sym == sym {
-				l[k].lines |= 1 << i
-				return l
-			}
-		}
-		return append(l, symLines{sym, 1 << i})
 	}
-	for i := range ev.lsku {
-		b.skuSyms = add(b.skuSyms, ev.lsku[i], i)
-		b.catSyms = add(b.catSyms, ev.lcat[i], i)
-	}
-	ev.symsReady = true
+	return append(l, symLines{sym, 1 << i})
 }
 
 // priceOrder is every line in pickUnits' order for pick with the lines'
 // unit prices (cheapest or most expensive first, ties by line).
 func (ev *evaluator) priceOrder(pick Pick) []int32 {
-	desc := pick == PickMostExpensive
-	p := &ev.asc
-	if desc {
-		p = &ev.desc
+	if pick != PickMostExpensive {
+		if ev.asc == nil {
+			ev.asc = ev.sortByPrice()
+		}
+		return ev.asc
 	}
-	if *p != nil {
-		return *p
+	if ev.desc == nil {
+		// The cheapest-first order reversed, each run of equal prices
+		// kept in line order.
+		asc := ev.priceOrder(PickCheapest)
+		b := ev.buf
+		start := len(b.idx)
+		lines := ev.req.Order.Lines
+		for end := len(asc); end > 0; {
+			from := end - 1
+			for from > 0 && lines[asc[from-1]].UnitPrice == lines[asc[end-1]].UnitPrice {
+				from--
+			}
+			b.idx = append(b.idx, asc[from:end]...)
+			end = from
+		}
+		ev.desc = b.idx[start:len(b.idx):len(b.idx)]
 	}
+	return ev.desc
+}
+
+// sortByPrice lists the lines cheapest first, ties by line.
+func (ev *evaluator) sortByPrice() []int32 {
 	b := ev.buf
 	nl := len(ev.lsku)
 	start := len(b.idx)
@@ -156,10 +190,7 @@ func (ev *evaluator) priceOrder(pick Pick) []int32 {
 	lines := ev.req.Order.Lines
 	before := func(x, y int32) bool { // x goes before y
 		px, py := lines[x].UnitPrice, lines[y].UnitPrice
-		if px != py {
-			return (px < py) != desc
-		}
-		return x < y
+		return px < py || px == py && x < y
 	}
 	if len(o) <= 32 {
 		for i := 1; i < len(o); i++ {
@@ -178,7 +209,6 @@ func (ev *evaluator) priceOrder(pick Pick) []int32 {
 			return 0
 		})
 	}
-	*p = o
 	return o
 }
 
