@@ -55,6 +55,7 @@ type scratch struct {
 	odd       []cand   // accepted redeemables with stacking lists (autoClash)
 	autoBits  []uint64 // autoClash's bitsets
 	clash     autoClash
+	results   []Result       // the decision's results while evaluating (run)
 	lines     []LineDiscount // the applied results' lines (apply)
 	lineRefs  []lineRef
 	// The memo of line sets (lines.go): sets by matcher.id, valid when
@@ -69,8 +70,8 @@ type scratch struct {
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
-// release returns b to the pool. Nothing in it points into the request
-// (candidates are indexes), so there is nothing to clear.
+// release returns b to the pool. Its candidates are indexes; its results
+// (see results) and line sets are not cleared.
 func (b *scratch) release() {
 	scratchPool.Put(b)
 }
@@ -133,19 +134,34 @@ func (ev *evaluator) run() Decision {
 	req := ev.req
 	ev.d.Currency = req.Order.Currency
 	n := len(req.Redeemables)
-	ev.d.Results = make([]Result, n, n+2)
+	// The results are built in the scratch and copied out once, at their
+	// final length: no growth, no unused capacity in the decision.
+	ev.d.Results = slices.Grow(ev.buf.results[:0], n)[:n]
 	for i := range req.Redeemables {
 		r := &req.Redeemables[i]
 		ev.d.Results[i] = Result{Index: i, Kind: r.Kind, Code: r.Code, Campaign: r.Campaign}
 	}
 	if err := ev.prepare(); err != nil {
-		return ev.fail(err)
+		d := ev.fail(err)
+		d.Results = ev.results()
+		return d
 	}
 	ev.collect()
 	ev.selectAndApply()
 	ev.finish()
 	ev.buf.units = ev.units[:0]
+	ev.d.Results = ev.results()
 	return ev.d
+}
+
+// results copies the results out of the scratch. The scratch keeps its
+// copy (nothing in it is cleared on release): the pool drops it within
+// two garbage collections, and the next evaluation overwrites it.
+func (ev *evaluator) results() []Result {
+	ev.buf.results = ev.d.Results[:0]
+	out := make([]Result, len(ev.d.Results))
+	copy(out, ev.d.Results)
+	return out
 }
 
 func (ev *evaluator) fail(err error) Decision {
@@ -628,7 +644,7 @@ func (ev *evaluator) selectAndApply() {
 		}
 		return ev.tiebreak(a, b)
 	})
-	// One allocation for the automatic results instead of a growth each.
+	// Room for the automatic results (in the scratch, see run).
 	autos := 0
 	for _, cd := range accepted {
 		if cd.index < 0 {
@@ -651,12 +667,10 @@ func (ev *evaluator) selectAndApply() {
 		if ri < 0 {
 			ri = len(ev.d.Results)
 			ev.d.Results = ev.d.Results[:ri+1]
-			res := &ev.d.Results[ri]
-			res.Index, res.Campaign = -1, c.c.ID
+			ev.d.Results[ri] = Result{Index: -1, Campaign: c.c.ID}
 		}
 		if !ev.apply(cd, ri) {
 			if cd.index < 0 {
-				ev.d.Results[ri] = Result{}
 				ev.d.Results = ev.d.Results[:ri]
 			}
 			continue
