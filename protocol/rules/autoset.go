@@ -1,5 +1,10 @@
 package rules
 
+import (
+	"cmp"
+	"slices"
+)
+
 // autoSet is one tenant's automatic discounts (points programs left out)
 // in the evaluator's selection order (selOrder), with their pairwise
 // stacking precomputed: whether two campaigns combine depends on the two
@@ -18,6 +23,22 @@ type autoSet struct {
 	// or forbid list) of that mode: what a plain redeemable of the other
 	// mode refuses.
 	normal, exclusive []uint64
+	// gates are list's first eligibility checks, packed: collect reads
+	// them, not the campaigns, for the many that fail or need nothing
+	// more.
+	gates []autoGate
+	// byApply is list's indexes in the application order (applyKey).
+	byApply []int32
+}
+
+// autoGate is what collect needs of an automatic campaign before
+// autoEligible: its currency, whether any other check applies, and the
+// candidate it becomes.
+type autoGate struct {
+	cur  int32 // Catalog.currencies index
+	more bool  // not active, or dates, stores, regions, hours, customer, limits or basket conditions: see autoEligible
+	cc   int32 // index in Catalog.list
+	key  int64 // selKey
 }
 
 // maxClashMatrix bounds the automatic campaigns of one tenant for which
@@ -26,9 +47,15 @@ const maxClashMatrix = 2048
 
 func newAutoSet(list []*compiled) *autoSet {
 	s := &autoSet{list: list, words: (len(list) + 63) / 64}
+	s.gates = make([]autoGate, len(list))
+	s.byApply = make([]int32, len(list))
 	for i, cc := range list {
 		cc.selIdx, cc.inSel = int32(i), true
+		s.gates[i] = autoGate{cur: cc.cur, cc: cc.idx, key: cc.selKey,
+			more: !cc.active || cc.dated || cc.where || cc.customer || cc.c.Limits.PerCustomer > 0 || cc.basket}
+		s.byApply[i] = int32(i)
 	}
+	slices.SortFunc(s.byApply, func(a, b int32) int { return cmp.Compare(list[a].applyKey, list[b].applyKey) })
 	if len(list) > maxClashMatrix {
 		return s
 	}
@@ -81,12 +108,14 @@ func compatibleFast(a, b *compiled) bool {
 // autoClash is what the candidates accepted so far refuse of the
 // automatic ones: an evaluation's state, in the scratch.
 type autoClash struct {
-	set   *autoSet
-	bits  []uint64 // the accepted automatic campaigns
-	dup   []uint64 // automatic campaigns a redeemable already brought
-	plain []uint64 // what the accepted plain redeemables refuse
-	red   []cand   // accepted redeemables, payments left out
-	odd   []cand   // those of them with stacking lists
+	set     *autoSet
+	bits    []uint64 // the accepted automatic campaigns
+	dup     []uint64 // automatic campaigns a redeemable already brought
+	plain   []uint64 // what the accepted plain redeemables refuse
+	red     []cand   // accepted redeemables, payments left out
+	odd     []cand   // those of them with stacking lists
+	allRed  []cand   // accepted redeemables, payments included
+	oddAuto []cand   // accepted automatic campaigns with stacking lists
 }
 
 func (ev *evaluator) newAutoClash() *autoClash {
@@ -95,7 +124,7 @@ func (ev *evaluator) newAutoClash() *autoClash {
 	b.autoBits = grow(b.autoBits, 3*w)
 	ac := &b.clash
 	*ac = autoClash{set: ev.set, bits: b.autoBits[:w:w], dup: b.autoBits[w : 2*w : 2*w], plain: b.autoBits[2*w:],
-		red: b.red[:0], odd: b.odd[:0]}
+		red: b.red[:0], odd: b.odd[:0], allRed: b.allRed[:0], oddAuto: b.oddAuto[:0]}
 	return ac
 }
 
@@ -103,8 +132,14 @@ func (ev *evaluator) newAutoClash() *autoClash {
 func (ac *autoClash) accept(ev *evaluator, cd cand, c *compiled) {
 	if cd.index < 0 {
 		ac.bits[c.selIdx/64] |= 1 << (c.selIdx % 64)
+		if !c.plain && c.phase != phasePayment {
+			ac.oddAuto = append(ac.oddAuto, cd)
+			ev.buf.oddAuto = ac.oddAuto
+		}
 		return
 	}
+	ac.allRed = append(ac.allRed, cd)
+	ev.buf.allRed = ac.allRed
 	if c.inSel {
 		ac.dup[c.selIdx/64] |= 1 << (c.selIdx % 64)
 	}
@@ -165,4 +200,81 @@ func orInto(dst, src []uint64) {
 	for i, v := range src {
 		dst[i] |= v
 	}
+}
+
+// clears reports that evaluator.combinable certainly accepts the
+// redeemable cd (campaign c): nothing accepted has its code or campaign,
+// nothing accepted refuses it. When it cannot tell, combinable decides,
+// with its reasons.
+func (ac *autoClash) clears(ev *evaluator, cd cand, c *compiled, exclusive int) bool {
+	r := ev.red(cd)
+	for _, a := range ac.allRed {
+		ar := ev.red(a)
+		if a.cc == cd.cc || r.Code != "" && ar.Kind == r.Kind && ar.Code == r.Code {
+			return false
+		}
+	}
+	if c.inSel && ac.bits[c.selIdx/64]&(1<<(c.selIdx%64)) != 0 {
+		return false
+	}
+	if c.phase == phasePayment {
+		return true
+	}
+	if c.mode == StackExclusive && exclusive >= MaxExclusive || !c.plain {
+		return false
+	}
+	for _, a := range ac.red {
+		if !compatibleFast(ev.list[a.cc], c) {
+			return false
+		}
+	}
+	var refused []uint64 // the plain automatic campaigns of the mode c refuses
+	switch c.mode {
+	case StackNormal:
+		refused = ac.set.exclusive
+	case StackExclusive:
+		refused = ac.set.normal
+	}
+	for k, w := range refused {
+		if w&ac.bits[k] != 0 {
+			return false
+		}
+	}
+	for _, a := range ac.oddAuto {
+		if !compatible(ev.list[a.cc], c) {
+			return false
+		}
+	}
+	return true
+}
+
+// applyOrder lists the accepted candidates in the application order: the
+// redeemables sorted, merged with the automatic campaigns taken in the
+// catalog's order (byApply). A redeemable goes first on an equal key (its
+// own campaign), as tiebreak says.
+func (ac *autoClash) applyOrder(ev *evaluator, accepted []cand) []cand {
+	red := ac.allRed
+	for k := range red {
+		red[k].key = ev.list[red[k].cc].applyKey
+	}
+	slices.SortFunc(red, func(a, b cand) int {
+		if a.key != b.key {
+			return cmp.Compare(a.key, b.key)
+		}
+		return ev.tiebreak(a, b)
+	})
+	out := accepted[:0]
+	list := ac.set.list
+	for _, i := range ac.set.byApply {
+		if ac.bits[i/64]&(1<<(i%64)) == 0 {
+			continue
+		}
+		cc := list[i]
+		for len(red) > 0 && red[0].key <= cc.applyKey {
+			out = append(out, red[0])
+			red = red[1:]
+		}
+		out = append(out, cand{cc: cc.idx, index: -1, key: cc.applyKey})
+	}
+	return append(out, red...)
 }

@@ -26,6 +26,8 @@ type Catalog struct {
 	sel  map[protocol.TenantID]*autoSet
 	list []*compiled // in campaign order, for Campaigns
 	syms symbols     // interned SKUs and categories
+	// currencies numbers the currencies campaigns use (compiled.cur).
+	currencies map[protocol.Currency]int32
 	// nMatchers is the number of distinct compiled targets (matcher.id is
 	// below it): an evaluation matches each against the order's lines at
 	// most once (evaluator.lines).
@@ -48,11 +50,12 @@ func NewCatalog(campaigns []Campaign) (*Catalog, error) {
 		return nil, protocol.FieldError("campaigns", "at most %d campaigns", MaxCatalogCampaigns)
 	}
 	cat := &Catalog{
-		byID: make(map[campaignKey]*compiled, len(campaigns)),
-		auto: make(map[protocol.TenantID][]*compiled),
-		sel:  make(map[protocol.TenantID]*autoSet),
-		list: make([]*compiled, 0, len(campaigns)),
-		syms: make(symbols),
+		byID:       make(map[campaignKey]*compiled, len(campaigns)),
+		auto:       make(map[protocol.TenantID][]*compiled),
+		sel:        make(map[protocol.TenantID]*autoSet),
+		list:       make([]*compiled, 0, len(campaigns)),
+		syms:       make(symbols),
+		currencies: make(map[protocol.Currency]int32),
 	}
 	cx := &compiler{syms: cat.syms, byKey: make(map[string]*matcher)}
 	for i := range campaigns {
@@ -72,6 +75,12 @@ func NewCatalog(campaigns []Campaign) (*Catalog, error) {
 			return nil, protocol.FieldError(p+".id", "campaign %q is listed twice", c.ID)
 		}
 		cc := compile(&c, cx)
+		cur, ok := cat.currencies[c.Currency]
+		if !ok {
+			cur = int32(len(cat.currencies))
+			cat.currencies[c.Currency] = cur
+		}
+		cc.cur = cur
 		cat.byID[k] = cc
 		cc.idx = int32(len(cat.list))
 		cat.list = append(cat.list, cc)
@@ -117,6 +126,14 @@ func selOrder(a, b *compiled) int {
 		return c
 	}
 	return cmp.Compare(a.rank, b.rank)
+}
+
+// currency is c's number in currencies, -1 when no campaign uses it.
+func (cat *Catalog) currency(c protocol.Currency) int32 {
+	if i, ok := cat.currencies[c]; ok {
+		return i
+	}
+	return -1
 }
 
 // Len is the number of campaigns.
@@ -395,6 +412,7 @@ type compiled struct {
 	// checks most campaigns do not need.
 	active   bool // Status is active
 	currency protocol.Currency
+	cur      int32 // Catalog.currencies index
 	dated    bool  // StartsAt or EndsAt
 	where    bool  // stores, regions, days or hours
 	basket   bool  // a minimum subtotal or required items

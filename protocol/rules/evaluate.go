@@ -53,6 +53,8 @@ type scratch struct {
 	merged    []cand
 	red       []cand   // accepted redeemables (autoClash)
 	odd       []cand   // accepted redeemables with stacking lists (autoClash)
+	allRed    []cand   // (autoClash)
+	oddAuto   []cand   // (autoClash)
 	autoBits  []uint64 // autoClash's bitsets
 	clash     autoClash
 	results   []Result       // the decision's results while evaluating (run)
@@ -263,15 +265,21 @@ func (ev *evaluator) collect() {
 	// Automatic discounts (points programs earn, see earn), in selection
 	// order: selectAndApply merges them with the redeemables.
 	ev.set = ev.cat.sel[req.Tenant]
-	var autos []*compiled
-	if ev.set != nil {
-		autos = ev.set.list
+	if ev.set == nil {
+		ev.buf.cands = ev.cands
+		return
 	}
-	for _, cc := range autos {
-		if !ev.autoEligible(cc) {
+	cur := ev.cat.currency(req.Order.Currency)
+	budgets := len(req.Budgets) > 0
+	for i := range ev.set.gates {
+		g := &ev.set.gates[i]
+		if g.cur != cur {
 			continue // an automatic campaign that does not apply says nothing
 		}
-		ev.cands = append(ev.cands, cand{cc: cc.idx, index: -1, key: cc.selKey})
+		if (g.more || budgets) && !ev.autoEligible(ev.set.list[i]) {
+			continue
+		}
+		ev.cands = append(ev.cands, cand{cc: g.cc, index: -1, key: g.key})
 	}
 	ev.buf.cands = ev.cands // keep the grown slice for the pool
 }
@@ -614,6 +622,8 @@ func (ev *evaluator) selectAndApply() {
 			if !ac.combinable(ev, c, exclusive) {
 				continue // automatic: refused silently
 			}
+		} else if cd.index >= 0 && ac != nil && ac.clears(ev, cd, c, exclusive) {
+			// combinable would accept it
 		} else if code, msg := ev.combinable(cd, accepted, exclusive); code != "" {
 			ev.refuse(cd, code, msg)
 			continue
@@ -635,15 +645,19 @@ func (ev *evaluator) selectAndApply() {
 
 	// Application: by phase, then priority, campaign, code.
 	// The catalog's applyKey orders by the campaigns' part of it.
-	for k := range accepted {
-		accepted[k].key = ev.list[accepted[k].cc].applyKey
-	}
-	slices.SortFunc(accepted, func(a, b cand) int {
-		if a.key != b.key {
-			return cmp.Compare(a.key, b.key)
+	if ac != nil {
+		accepted = ac.applyOrder(ev, accepted)
+	} else {
+		for k := range accepted {
+			accepted[k].key = ev.list[accepted[k].cc].applyKey
 		}
-		return ev.tiebreak(a, b)
-	})
+		slices.SortFunc(accepted, func(a, b cand) int {
+			if a.key != b.key {
+				return cmp.Compare(a.key, b.key)
+			}
+			return ev.tiebreak(a, b)
+		})
+	}
 	// Room for the automatic results (in the scratch, see run).
 	autos := 0
 	for _, cd := range accepted {
