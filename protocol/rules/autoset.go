@@ -2,6 +2,7 @@ package rules
 
 import (
 	"cmp"
+	"math/bits"
 	"slices"
 )
 
@@ -27,8 +28,9 @@ type autoSet struct {
 	// them, not the campaigns, for the many that fail or need nothing
 	// more.
 	gates []autoGate
-	// byApply is list's indexes in the application order (applyKey).
-	byApply []int32
+	// byApply is list's indexes in the application order (applyKey),
+	// applyPos their positions in it.
+	byApply, applyPos []int32
 }
 
 // autoGate is what collect needs of an automatic campaign before
@@ -56,6 +58,10 @@ func newAutoSet(list []*compiled) *autoSet {
 		s.byApply[i] = int32(i)
 	}
 	slices.SortFunc(s.byApply, func(a, b int32) int { return cmp.Compare(list[a].applyKey, list[b].applyKey) })
+	s.applyPos = make([]int32, len(list))
+	for pos, i := range s.byApply {
+		s.applyPos[i] = int32(pos)
+	}
 	if len(list) > maxClashMatrix {
 		return s
 	}
@@ -110,6 +116,7 @@ func compatibleFast(a, b *compiled) bool {
 type autoClash struct {
 	set     *autoSet
 	bits    []uint64 // the accepted automatic campaigns
+	applied []uint64 // the same, by position in the application order
 	dup     []uint64 // automatic campaigns a redeemable already brought
 	plain   []uint64 // what the accepted plain redeemables refuse
 	red     []cand   // accepted redeemables, payments left out
@@ -121,17 +128,19 @@ type autoClash struct {
 func (ev *evaluator) newAutoClash() *autoClash {
 	b := ev.buf
 	w := ev.set.words
-	b.autoBits = grow(b.autoBits, 3*w)
+	b.autoBits = grow(b.autoBits, 4*w)
 	ac := &b.clash
-	*ac = autoClash{set: ev.set, bits: b.autoBits[:w:w], dup: b.autoBits[w : 2*w : 2*w], plain: b.autoBits[2*w:],
-		red: b.red[:0], odd: b.odd[:0], allRed: b.allRed[:0], oddAuto: b.oddAuto[:0]}
+	*ac = autoClash{set: ev.set, bits: b.autoBits[:w:w], dup: b.autoBits[w : 2*w : 2*w], plain: b.autoBits[2*w : 3*w : 3*w],
+		applied: b.autoBits[3*w:],
+		red:     b.red[:0], odd: b.odd[:0], allRed: b.allRed[:0], oddAuto: b.oddAuto[:0]}
 	return ac
 }
 
 // accept records the accepted candidate cd (campaign c).
 func (ac *autoClash) accept(ev *evaluator, cd cand, c *compiled) {
 	if cd.index < 0 {
-		ac.bits[c.selIdx/64] |= 1 << (c.selIdx % 64)
+		setBit(ac.bits, c.selIdx)
+		setBit(ac.applied, ac.set.applyPos[c.selIdx])
 		if !c.plain && c.phase != phasePayment {
 			ac.oddAuto = append(ac.oddAuto, cd)
 			ev.buf.oddAuto = ac.oddAuto
@@ -141,7 +150,7 @@ func (ac *autoClash) accept(ev *evaluator, cd cand, c *compiled) {
 	ac.allRed = append(ac.allRed, cd)
 	ev.buf.allRed = ac.allRed
 	if c.inSel {
-		ac.dup[c.selIdx/64] |= 1 << (c.selIdx % 64)
+		setBit(ac.dup, c.selIdx)
 	}
 	if c.phase == phasePayment {
 		return
@@ -162,7 +171,7 @@ func (ac *autoClash) accept(ev *evaluator, cd cand, c *compiled) {
 // combinable is evaluator.combinable's verdict for the automatic campaign
 // c, whose refusal nobody reads.
 func (ac *autoClash) combinable(ev *evaluator, c *compiled, exclusive int) bool {
-	i, w := c.selIdx/64, uint64(1)<<(c.selIdx%64)
+	i, w := uint32(c.selIdx)/64, uint64(1)<<(uint32(c.selIdx)%64)
 	if ac.dup[i]&w != 0 { // automatic campaigns are never gift cards
 		return false
 	}
@@ -196,6 +205,10 @@ func (ac *autoClash) combinable(ev *evaluator, c *compiled, exclusive int) bool 
 	return true
 }
 
+func setBit(b []uint64, i int32) { b[uint32(i)/64] |= 1 << (uint32(i) % 64) }
+
+func hasBit(b []uint64, i int32) bool { return b[uint32(i)/64]&(1<<(uint32(i)%64)) != 0 }
+
 func orInto(dst, src []uint64) {
 	for i, v := range src {
 		dst[i] |= v
@@ -214,7 +227,7 @@ func (ac *autoClash) clears(ev *evaluator, cd cand, c *compiled, exclusive int) 
 			return false
 		}
 	}
-	if c.inSel && ac.bits[c.selIdx/64]&(1<<(c.selIdx%64)) != 0 {
+	if c.inSel && hasBit(ac.bits, c.selIdx) {
 		return false
 	}
 	if c.phase == phasePayment {
@@ -265,16 +278,15 @@ func (ac *autoClash) applyOrder(ev *evaluator, accepted []cand) []cand {
 	})
 	out := accepted[:0]
 	list := ac.set.list
-	for _, i := range ac.set.byApply {
-		if ac.bits[i/64]&(1<<(i%64)) == 0 {
-			continue
+	for k, word := range ac.applied {
+		for ; word != 0; word &= word - 1 {
+			cc := list[ac.set.byApply[k*64+bits.TrailingZeros64(word)]]
+			for len(red) > 0 && red[0].key <= cc.applyKey {
+				out = append(out, red[0])
+				red = red[1:]
+			}
+			out = append(out, cand{cc: cc.idx, index: -1, key: cc.applyKey})
 		}
-		cc := list[i]
-		for len(red) > 0 && red[0].key <= cc.applyKey {
-			out = append(out, red[0])
-			red = red[1:]
-		}
-		out = append(out, cand{cc: cc.idx, index: -1, key: cc.applyKey})
 	}
 	return append(out, red...)
 }
