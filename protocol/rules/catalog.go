@@ -23,9 +23,11 @@ type Catalog struct {
 	// programs) in the evaluator's selection order (selOrder), so that an
 	// evaluation merges them with its few redeemables instead of sorting
 	// hundreds of candidates.
-	sel  map[protocol.TenantID]*autoSet
-	list []*compiled // in campaign order, for Campaigns
-	syms symbols     // interned SKUs and categories
+	sel map[protocol.TenantID]*autoSet
+	// programs is each tenant's points programs, in auto's order.
+	programs map[protocol.TenantID][]*compiled
+	list     []*compiled // in campaign order, for Campaigns
+	syms     symbols     // interned SKUs and categories
 	// currencies numbers the currencies campaigns use (compiled.cur).
 	currencies map[protocol.Currency]int32
 	// nMatchers is the number of distinct compiled targets (matcher.id is
@@ -53,6 +55,7 @@ func NewCatalog(campaigns []Campaign) (*Catalog, error) {
 		byID:       make(map[campaignKey]*compiled, len(campaigns)),
 		auto:       make(map[protocol.TenantID][]*compiled),
 		sel:        make(map[protocol.TenantID]*autoSet),
+		programs:   make(map[protocol.TenantID][]*compiled),
 		list:       make([]*compiled, 0, len(campaigns)),
 		syms:       make(symbols),
 		currencies: make(map[protocol.Currency]int32),
@@ -110,6 +113,9 @@ func NewCatalog(campaigns []Campaign) (*Catalog, error) {
 		for _, cc := range l {
 			if cc.c.Reward.Kind != RewardPoints {
 				sel = append(sel, cc)
+			}
+			if cc.points != nil {
+				cat.programs[t] = append(cat.programs[t], cc)
 			}
 		}
 		slices.SortStableFunc(sel, selOrder)

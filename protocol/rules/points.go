@@ -17,10 +17,7 @@ func (ev *evaluator) earn() {
 	if req.NoEarn || req.Customer == nil || req.Customer.ID == "" {
 		return
 	}
-	for _, cc := range ev.cat.auto[req.Tenant] {
-		if cc.points == nil {
-			continue
-		}
+	for _, cc := range ev.cat.programs[req.Tenant] {
 		if !ev.autoEligible(cc) {
 			continue
 		}
