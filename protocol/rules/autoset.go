@@ -72,9 +72,9 @@ func newAutoSet(list []*compiled) *autoSet {
 			continue
 		}
 		switch cc.mode {
-		case StackNormal:
+		case modeNormal:
 			s.normal[i/64] |= 1 << (i % 64)
-		case StackExclusive:
+		case modeExclusive:
 			s.exclusive[i/64] |= 1 << (i % 64)
 		}
 	}
@@ -106,7 +106,7 @@ func compatibleFast(a, b *compiled) bool {
 	if a.plain && b.plain {
 		// No lists: only a normal campaign next to an exclusive one is
 		// refused (an exclusive one names nothing it allows).
-		return !(a.mode == StackExclusive && b.mode == StackNormal || a.mode == StackNormal && b.mode == StackExclusive)
+		return !(a.mode == modeExclusive && b.mode == modeNormal || a.mode == modeNormal && b.mode == modeExclusive)
 	}
 	return compatible(a, b)
 }
@@ -161,9 +161,9 @@ func (ac *autoClash) accept(ev *evaluator, cd cand, c *compiled) {
 	case !c.plain:
 		ac.odd = append(ac.odd, cd)
 		ev.buf.odd = ac.odd
-	case c.mode == StackNormal:
+	case c.mode == modeNormal:
 		orInto(ac.plain, ac.set.exclusive)
-	case c.mode == StackExclusive:
+	case c.mode == modeExclusive:
 		orInto(ac.plain, ac.set.normal)
 	}
 }
@@ -178,7 +178,7 @@ func (ac *autoClash) combinable(ev *evaluator, c *compiled, exclusive int) bool 
 	if c.phase == phasePayment {
 		return true
 	}
-	if c.mode == StackExclusive && exclusive >= MaxExclusive {
+	if c.mode == modeExclusive && exclusive >= MaxExclusive {
 		return false
 	}
 	if c.plain {
@@ -233,7 +233,7 @@ func (ac *autoClash) clears(ev *evaluator, cd cand, c *compiled, exclusive int) 
 	if c.phase == phasePayment {
 		return true
 	}
-	if c.mode == StackExclusive && exclusive >= MaxExclusive || !c.plain {
+	if c.mode == modeExclusive && exclusive >= MaxExclusive || !c.plain {
 		return false
 	}
 	for _, a := range ac.red {
@@ -243,9 +243,9 @@ func (ac *autoClash) clears(ev *evaluator, cd cand, c *compiled, exclusive int) 
 	}
 	var refused []uint64 // the plain automatic campaigns of the mode c refuses
 	switch c.mode {
-	case StackNormal:
+	case modeNormal:
 		refused = ac.set.exclusive
-	case StackExclusive:
+	case modeExclusive:
 		refused = ac.set.normal
 	}
 	for k, w := range refused {

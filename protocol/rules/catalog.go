@@ -397,9 +397,31 @@ const (
 
 // compiled is a campaign with its matchers and schedule prepared.
 type compiled struct {
+	// The fields an evaluation reads for every candidate come first (one
+	// cache line).
 	c        *Campaign
-	auto     bool
 	phase    phase
+	mode     stackMode
+	plain    bool  // no stacking allow or forbid list
+	inSel    bool  // in its tenant's autoSet
+	active   bool  // Status is active
+	dated    bool  // StartsAt or EndsAt
+	where    bool  // stores, regions, days or hours
+	basket   bool  // a minimum subtotal or required items
+	customer bool  // needs a known customer
+	initial  bool  // Stacking.Base is initial
+	auto     bool  // automatic (or a points program)
+	idx      int32 // position in Catalog.list
+	selIdx   int32 // position in its tenant's autoSet (automatic discounts)
+	cur      int32 // Catalog.currencies index
+	rank     int32 // position in rankOrder across the catalog
+	// applyKey is the application order's campaign part: phase, then
+	// gift cards before points, then rank.
+	applyKey int64
+	// selKey is the selection order's campaign part: class, then rank.
+	selKey int64
+
+	currency protocol.Currency
 	target   *matcher
 	get      *matcher // buy_x_get_y rewarded items
 	bundle   []*matcher
@@ -409,29 +431,17 @@ type compiled struct {
 	regions  strSet
 	segments strSet
 	tiers    strSet
-	customer bool // needs a known customer
-	mode     StackMode
-	initial  bool
 	points   *compiledPoints
-	rank     int32 // position in rankOrder across the catalog
-	// The campaign's fields autoEligible reads first, and flags for the
-	// checks most campaigns do not need.
-	active   bool // Status is active
-	currency protocol.Currency
-	cur      int32 // Catalog.currencies index
-	dated    bool  // StartsAt or EndsAt
-	where    bool  // stores, regions, days or hours
-	basket   bool  // a minimum subtotal or required items
-	idx      int32 // position in Catalog.list
-	// applyKey is the application order's campaign part: phase, then
-	// gift cards before points, then rank.
-	applyKey int64
-	// selKey is the selection order's campaign part: class, then rank.
-	selKey int64
-	selIdx int32 // position in its tenant's autoSet (automatic discounts)
-	inSel  bool  // in its tenant's autoSet
-	plain  bool  // no stacking allow or forbid list
 }
+
+// stackMode is StackMode as a number.
+type stackMode uint8
+
+const (
+	modeNormal stackMode = iota
+	modeExclusive
+	modeJoint
+)
 
 // rankOrder is the campaign part of the evaluator's tie-break: higher
 // priority first, then campaign ID.
@@ -452,10 +462,12 @@ func compile(c *Campaign, cx *compiler) *compiled {
 		c:      c,
 		auto:   c.Trigger == TriggerAuto || c.Reward.Kind == RewardPoints,
 		target: cx.target(c.Reward.Target),
-		mode:   c.Stacking.Mode,
 	}
-	if cc.mode == "" {
-		cc.mode = StackNormal
+	switch c.Stacking.Mode {
+	case StackExclusive:
+		cc.mode = modeExclusive
+	case StackJoint:
+		cc.mode = modeJoint
 	}
 	cc.plain = len(c.Stacking.Allow) == 0 && len(c.Stacking.Forbid) == 0
 	cc.active = c.Status == StatusActive

@@ -633,7 +633,7 @@ func (ev *evaluator) selectAndApply() {
 				continue // automatic: refused silently, as above
 			}
 		}
-		if c.mode == StackExclusive && c.phase != phasePayment {
+		if c.mode == modeExclusive && c.phase != phasePayment {
 			exclusive++
 		}
 		accepted = append(accepted, cd)
@@ -732,9 +732,9 @@ func selClass(cc *compiled) int {
 		return 3
 	}
 	switch cc.mode {
-	case StackExclusive:
+	case modeExclusive:
 		return 0
-	case StackJoint:
+	case modeJoint:
 		return 1
 	}
 	return 2
@@ -807,7 +807,7 @@ func (ev *evaluator) combinable(cd cand, accepted []cand, exclusive int) (protoc
 	if ev.list[cd.cc].phase == phasePayment {
 		return "", ""
 	}
-	if ev.list[cd.cc].mode == StackExclusive && exclusive >= MaxExclusive {
+	if ev.list[cd.cc].mode == modeExclusive && exclusive >= MaxExclusive {
 		return protocol.CodeTooManyRedeemable, "at most " + itoa(MaxExclusive) + " exclusive rewards on one basket"
 	}
 	for _, a := range accepted {
@@ -839,23 +839,23 @@ func compatible(a, b *compiled) bool {
 	if names(a.c.Stacking.Forbid, b) || names(b.c.Stacking.Forbid, a) {
 		return false
 	}
-	if a.mode == StackJoint || b.mode == StackJoint {
+	if a.mode == modeJoint || b.mode == modeJoint {
 		return true
 	}
-	if a.mode == StackExclusive && b.mode == StackExclusive {
+	if a.mode == modeExclusive && b.mode == modeExclusive {
 		return true
 	}
 	// A normal campaign with an allow list combines only with what it names.
-	if a.mode == StackNormal && len(a.c.Stacking.Allow) > 0 && !names(a.c.Stacking.Allow, b) {
+	if a.mode == modeNormal && len(a.c.Stacking.Allow) > 0 && !names(a.c.Stacking.Allow, b) {
 		return false
 	}
-	if b.mode == StackNormal && len(b.c.Stacking.Allow) > 0 && !names(b.c.Stacking.Allow, a) {
+	if b.mode == modeNormal && len(b.c.Stacking.Allow) > 0 && !names(b.c.Stacking.Allow, a) {
 		return false
 	}
-	if a.mode == StackExclusive {
+	if a.mode == modeExclusive {
 		return names(a.c.Stacking.Allow, b)
 	}
-	if b.mode == StackExclusive {
+	if b.mode == modeExclusive {
 		return names(b.c.Stacking.Allow, a)
 	}
 	return true
