@@ -41,6 +41,10 @@ type autoGate struct {
 	more bool  // not active, or dates, stores, regions, hours, customer, limits or basket conditions: see autoEligible
 	cc   int32 // index in Catalog.list
 	key  int64 // selKey
+	// What autoClash.combinable reads.
+	mode  stackMode
+	plain bool
+	pay   bool // a payment (phasePayment)
 }
 
 // maxClashMatrix bounds the automatic campaigns of one tenant for which
@@ -53,7 +57,7 @@ func newAutoSet(list []*compiled) *autoSet {
 	s.byApply = make([]int32, len(list))
 	for i, cc := range list {
 		cc.selIdx, cc.inSel = int32(i), true
-		s.gates[i] = autoGate{cur: cc.cur, cc: cc.idx, key: cc.selKey,
+		s.gates[i] = autoGate{cur: cc.cur, cc: cc.idx, key: cc.selKey, mode: cc.mode, plain: cc.plain, pay: cc.phase == phasePayment,
 			more: !cc.active || cc.dated || cc.where || cc.customer || cc.c.Limits.PerCustomer > 0 || cc.basket}
 		s.byApply[i] = int32(i)
 	}
@@ -170,34 +174,35 @@ func (ac *autoClash) accept(ev *evaluator, cd cand, c *compiled) {
 
 // combinable is evaluator.combinable's verdict for the automatic campaign
 // c, whose refusal nobody reads.
-func (ac *autoClash) combinable(ev *evaluator, c *compiled, exclusive int) bool {
-	i, w := uint32(c.selIdx)/64, uint64(1)<<(uint32(c.selIdx)%64)
+func (ac *autoClash) combinable(ev *evaluator, si int32, exclusive int) bool {
+	g := &ac.set.gates[si]
+	i, w := uint32(si)/64, uint64(1)<<(uint32(si)%64)
 	if ac.dup[i]&w != 0 { // automatic campaigns are never gift cards
 		return false
 	}
-	if c.phase == phasePayment {
+	if g.pay {
 		return true
 	}
-	if c.mode == modeExclusive && exclusive >= MaxExclusive {
+	if g.mode == modeExclusive && exclusive >= MaxExclusive {
 		return false
 	}
-	if c.plain {
+	if g.plain {
 		if ac.plain[i]&w != 0 {
 			return false
 		}
 		for _, a := range ac.odd {
-			if !compatible(ev.list[a.cc], c) {
+			if !compatible(ev.list[a.cc], ac.set.list[si]) {
 				return false
 			}
 		}
 	} else {
 		for _, a := range ac.red {
-			if !compatibleFast(ev.list[a.cc], c) {
+			if !compatibleFast(ev.list[a.cc], ac.set.list[si]) {
 				return false
 			}
 		}
 	}
-	for k, b := range ac.set.row(c.selIdx) {
+	for k, b := range ac.set.row(si) {
 		if b&ac.bits[k] != 0 {
 			return false
 		}

@@ -130,6 +130,7 @@ type cand struct {
 	cc    int32 // the campaign, by index in Catalog.list
 	index int32 // the redeemable's index in the request (and Results), -1 for an automatic campaign
 	key   int64 // selKey while selecting, then applyKey
+	si    int32 // an automatic campaign's index in its autoSet
 }
 
 func (ev *evaluator) run() Decision {
@@ -279,7 +280,7 @@ func (ev *evaluator) collect() {
 		if (g.more || budgets) && !ev.autoEligible(ev.set.list[i]) {
 			continue
 		}
-		ev.cands = append(ev.cands, cand{cc: g.cc, index: -1, key: g.key})
+		ev.cands = append(ev.cands, cand{cc: g.cc, index: -1, key: g.key, si: int32(i)})
 	}
 	ev.buf.cands = ev.cands // keep the grown slice for the pool
 }
@@ -617,11 +618,12 @@ func (ev *evaluator) selectAndApply() {
 	}
 	exclusive := 0
 	for _, cd := range ev.cands {
+		if cd.index < 0 && ac != nil && !ac.combinable(ev, cd.si, exclusive) {
+			continue // automatic: refused silently (the campaign not even read)
+		}
 		c := ev.list[cd.cc]
 		if cd.index < 0 && ac != nil {
-			if !ac.combinable(ev, c, exclusive) {
-				continue // automatic: refused silently
-			}
+			// combinable above
 		} else if cd.index >= 0 && ac != nil && ac.clears(ev, cd, c, exclusive) {
 			// combinable would accept it
 		} else if code, msg := ev.combinable(cd, accepted, exclusive); code != "" {
