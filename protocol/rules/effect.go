@@ -57,7 +57,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		var d int64
 		switch r.Kind {
 		case RewardPercentOff:
-			d = protocol.PercentOf(sum, protocol.BasisPoints(r.PercentBP))
+			d = percentOf(sum, protocol.BasisPoints(r.PercentBP))
 		case RewardAmountOff:
 			d = min(r.Amount, sum)
 		case RewardSpendTiers, RewardQuantityTiers:
@@ -80,7 +80,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 			tier := r.Tiers[t]
 			switch {
 			case tier.PercentBP > 0:
-				d = protocol.PercentOf(sum, protocol.BasisPoints(tier.PercentBP))
+				d = percentOf(sum, protocol.BasisPoints(tier.PercentBP))
 			case r.Kind == RewardQuantityTiers: // amount off each unit
 				if standalone {
 					// Only the verdict is wanted: finishIdx gives something
@@ -331,7 +331,7 @@ func getBP(r *Reward) protocol.BasisPoints {
 func (ev *evaluator) unitDiscounts(refs []unitRef, bp protocol.BasisPoints, left []int64) {
 	for _, u := range refs {
 		if q := ev.qty[u.line]; q > 0 {
-			ev.scratch[u.line] = min(protocol.PercentOf(q*u.price, bp), left[u.line])
+			ev.scratch[u.line] = min(percentOf(q*u.price, bp), left[u.line])
 		}
 	}
 }
@@ -468,6 +468,16 @@ func allocate(total, sum int64, weight []int64, out []int64) {
 			given++
 		}
 	}
+}
+
+// percentOf is protocol.PercentOf: when amount*bp fits in 64 bits (the
+// usual case), dividing by the constant 10000 compiles to a multiply,
+// not a 128-bit division.
+func percentOf(amount int64, bp protocol.BasisPoints) int64 {
+	if amount >= 0 && amount <= math.MaxInt64/10000 && bp >= 0 && bp <= 10000 {
+		return amount * int64(bp) / 10000
+	}
+	return protocol.PercentOf(amount, bp)
 }
 
 // allocateIdx is allocate over the lines idx (in line order) only: the
