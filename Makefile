@@ -57,8 +57,8 @@ bench-online: ## online redeem at 1/16/64 clients over HTTP, ledger pre-filled t
 	PUNCHCARD_BENCH_ROWS=$(BENCH_ONLINE_ROWS) $(GO) test -run '^$$' -bench 'BenchmarkOnlineRedeem' -benchtime $(BENCH_ONLINE_TIME) -count $(BENCHCOUNT) -timeout 60m ./hub/
 
 .PHONY: bench-rules bench-disk
-bench-rules: ## rules engine: 20 lines, 1,000 campaigns, 0/50/200 automatic (auto=0 is the same-run baseline)
-	$(GO) test -run '^$$' -bench 'BenchmarkEvaluate$$' -benchmem -count $(BENCHCOUNT) ./protocol/rules/
+bench-rules: ## rules engine: 20 lines, 1,000 campaigns, 0/50/200 automatic (auto=0 and the frozen old engine are the same-run baselines)
+	$(GO) test -run '^$$' -bench 'BenchmarkEvaluate$$|BenchmarkEvaluateInterleaved' -benchmem -count $(BENCHCOUNT) ./protocol/rules/
 
 bench-disk: ## till disk per sale over 100,000 sales past the retention window, with and without pruning
 	$(GO) test -run '^$$' -bench BenchmarkDiskPerSale -benchtime 100000x -count 1 -timeout 60m ./agent/

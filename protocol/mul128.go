@@ -39,6 +39,9 @@ func mulDivRem(a, b, c int64) (q int64, r uint64) {
 		return 0, 0
 	}
 	hi, lo := bits.Mul64(uint64(a), uint64(b))
+	if hi == 0 { // the usual case: a 64-bit division is much cheaper
+		return int64(min(lo/uint64(c), math.MaxInt64)), lo % uint64(c)
+	}
 	if hi >= uint64(c) {
 		return math.MaxInt64, 0
 	}

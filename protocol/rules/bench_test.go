@@ -8,6 +8,7 @@ import (
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
+	"github.com/punchcard/punchcard/protocol/rules/internal/oldrules"
 )
 
 // benchSetup is the benchmark: one decision for an order of 20
@@ -103,34 +104,73 @@ func BenchmarkNewCatalog1000(b *testing.B) {
 }
 
 // BenchmarkEvaluateInterleaved evaluates the auto=0, auto=50 and
-// auto=200 setups of BenchmarkEvaluate in turn within each iteration and
-// reports each one's mean CPU time (the thread's, so that other processes
-// of a shared machine do not count) and its ratio to auto=0: the baseline
-// runs in the same moments as what it is the baseline of.
+// auto=200 setups of BenchmarkEvaluate in turn within each iteration, each
+// with this engine and with its frozen copy from before the precompiled
+// evaluator (internal/oldrules), and reports each one's mean CPU time (the
+// thread's, so that other processes of a shared machine do not count), its
+// ratio to auto=0 and the old engine's time over the new one's: every
+// baseline runs in the same moments as what it is the baseline of.
 func BenchmarkEvaluateInterleaved(b *testing.B) {
 	type setup struct {
-		name string
-		cat  *rules.Catalog
-		req  rules.Request
-		cpu  time.Duration
+		name   string
+		cat    *rules.Catalog
+		req    rules.Request
+		old    *oldrules.Catalog
+		oldReq oldrules.Request
+		cpu    time.Duration
+		oldCPU time.Duration
+
+		allocs, oldAllocs float64
 	}
 	var ss []*setup
 	for _, auto := range []int{0, 50, 200} {
-		cat, req := benchSetup(b, auto, true)
-		ss = append(ss, &setup{name: fmt.Sprintf("auto=%d", auto), cat: cat, req: req})
+		cs, cat, req := benchInput(b, auto, true)
+		p := newOldPair(b, cs)
+		p.sameDecision(b, "bench", req)
+		ss = append(ss, &setup{name: fmt.Sprintf("auto=%d", auto), cat: cat, req: req,
+			old: p.old, oldReq: conv[oldrules.Request](req)})
+	}
+	// Allocations per decision of each engine (the loop's allocs/op sums
+	// all six decisions); reported after the loop, which clears metrics.
+	for _, s := range ss {
+		s.allocs = testing.AllocsPerRun(100, func() { rules.Evaluate(s.cat, s.req) })
+		s.oldAllocs = testing.AllocsPerRun(100, func() { oldrules.Evaluate(s.old, s.oldReq) })
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	b.ReportAllocs()
+	newFirst := true
 	for b.Loop() {
 		for _, s := range ss {
+			// Alternate which engine goes first: the second one finds
+			// the order's lines in the cache.
 			t0 := threadCPU()
-			rules.Evaluate(s.cat, s.req)
-			s.cpu += threadCPU() - t0
+			if newFirst {
+				rules.Evaluate(s.cat, s.req)
+			} else {
+				oldrules.Evaluate(s.old, s.oldReq)
+			}
+			t1 := threadCPU()
+			if newFirst {
+				oldrules.Evaluate(s.old, s.oldReq)
+			} else {
+				rules.Evaluate(s.cat, s.req)
+			}
+			t2 := threadCPU()
+			if newFirst {
+				s.cpu, s.oldCPU = s.cpu+t1-t0, s.oldCPU+t2-t1
+			} else {
+				s.cpu, s.oldCPU = s.cpu+t2-t1, s.oldCPU+t1-t0
+			}
 		}
+		newFirst = !newFirst
 	}
 	for _, s := range ss {
 		b.ReportMetric(float64(s.cpu.Nanoseconds())/float64(b.N), "cpu-ns/"+s.name)
+		b.ReportMetric(float64(s.oldCPU.Nanoseconds())/float64(b.N), "old-cpu-ns/"+s.name)
+		b.ReportMetric(float64(s.oldCPU)/float64(s.cpu), "old/new/"+s.name)
+		b.ReportMetric(s.allocs, "allocs/"+s.name)
+		b.ReportMetric(s.oldAllocs, "old-allocs/"+s.name)
 		if s != ss[0] {
 			b.ReportMetric(float64(s.cpu)/float64(ss[0].cpu), "x/"+s.name)
 		}

@@ -23,10 +23,18 @@ type Catalog struct {
 	// programs) in the evaluator's selection order (selOrder), so that an
 	// evaluation merges them with its few redeemables instead of sorting
 	// hundreds of candidates.
-	sel  map[protocol.TenantID][]*compiled
-	list []*compiled // in campaign order, for Campaigns
-	syms symbols     // interned SKUs and categories
-	locs sync.Map    // time zone name → *time.Location
+	sel map[protocol.TenantID]*autoSet
+	// programs is each tenant's points programs, in auto's order.
+	programs map[protocol.TenantID][]*compiled
+	list     []*compiled // in campaign order, for Campaigns
+	syms     symbols     // interned SKUs and categories
+	// currencies numbers the currencies campaigns use (compiled.cur).
+	currencies map[protocol.Currency]int32
+	// nMatchers is the number of distinct compiled targets (matcher.id is
+	// below it): an evaluation matches each against the order's lines at
+	// most once (evaluator.lines).
+	nMatchers int32
+	locs      sync.Map // time zone name → *time.Location
 }
 
 type campaignKey struct {
@@ -44,12 +52,15 @@ func NewCatalog(campaigns []Campaign) (*Catalog, error) {
 		return nil, protocol.FieldError("campaigns", "at most %d campaigns", MaxCatalogCampaigns)
 	}
 	cat := &Catalog{
-		byID: make(map[campaignKey]*compiled, len(campaigns)),
-		auto: make(map[protocol.TenantID][]*compiled),
-		sel:  make(map[protocol.TenantID][]*compiled),
-		list: make([]*compiled, 0, len(campaigns)),
-		syms: make(symbols),
+		byID:       make(map[campaignKey]*compiled, len(campaigns)),
+		auto:       make(map[protocol.TenantID][]*compiled),
+		sel:        make(map[protocol.TenantID]*autoSet),
+		programs:   make(map[protocol.TenantID][]*compiled),
+		list:       make([]*compiled, 0, len(campaigns)),
+		syms:       make(symbols),
+		currencies: make(map[protocol.Currency]int32),
 	}
+	cx := &compiler{syms: cat.syms, byKey: make(map[string]*matcher)}
 	for i := range campaigns {
 		c := campaigns[i] // a copy: the catalog never sees the caller's later edits
 		p := idx("campaigns", i)
@@ -66,13 +77,21 @@ func NewCatalog(campaigns []Campaign) (*Catalog, error) {
 		if _, dup := cat.byID[k]; dup {
 			return nil, protocol.FieldError(p+".id", "campaign %q is listed twice", c.ID)
 		}
-		cc := compile(&c, cat.syms)
+		cc := compile(&c, cx)
+		cur, ok := cat.currencies[c.Currency]
+		if !ok {
+			cur = int32(len(cat.currencies))
+			cat.currencies[c.Currency] = cur
+		}
+		cc.cur = cur
 		cat.byID[k] = cc
+		cc.idx = int32(len(cat.list))
 		cat.list = append(cat.list, cc)
 		if cc.auto {
 			cat.auto[c.Tenant] = append(cat.auto[c.Tenant], cc)
 		}
 	}
+	cat.nMatchers = cx.n
 	for _, l := range cat.auto {
 		sort.Slice(l, func(i, j int) bool { return l[i].c.ID < l[j].c.ID })
 	}
@@ -86,6 +105,8 @@ func NewCatalog(campaigns []Campaign) (*Catalog, error) {
 		if i > 0 && rankOrder(byRank[i-1], cc) == 0 {
 			cc.rank = byRank[i-1].rank
 		}
+		cc.applyKey = int64(cc.phase)<<40 | int64(payOrder(cc))<<32 | int64(cc.rank)
+		cc.selKey = int64(selClass(cc))<<32 | int64(cc.rank)
 	}
 	for t, l := range cat.auto {
 		var sel []*compiled
@@ -93,9 +114,12 @@ func NewCatalog(campaigns []Campaign) (*Catalog, error) {
 			if cc.c.Reward.Kind != RewardPoints {
 				sel = append(sel, cc)
 			}
+			if cc.points != nil {
+				cat.programs[t] = append(cat.programs[t], cc)
+			}
 		}
 		slices.SortStableFunc(sel, selOrder)
-		cat.sel[t] = sel
+		cat.sel[t] = newAutoSet(sel)
 	}
 	return cat, nil
 }
@@ -108,6 +132,14 @@ func selOrder(a, b *compiled) int {
 		return c
 	}
 	return cmp.Compare(a.rank, b.rank)
+}
+
+// currency is c's number in currencies, -1 when no campaign uses it.
+func (cat *Catalog) currency(c protocol.Currency) int32 {
+	if i, ok := cat.currencies[c]; ok {
+		return i
+	}
+	return -1
 }
 
 // Len is the number of campaigns.
@@ -174,7 +206,8 @@ func loadLocation(name string) (*time.Location, error) {
 // category once per request, so that matching a line against hundreds of
 // campaigns compares integers, not strings.
 type matcher struct {
-	all  bool // no skus and no categories
+	id   int32 // distinct per catalog (Catalog.nMatchers)
+	all  bool  // no skus and no categories
 	skus symSet
 	cats symSet
 	excl symSet
@@ -197,11 +230,44 @@ func (sy symbols) intern(l []string) symSet {
 	return out
 }
 
-func compileTarget(t *Target, sy symbols) *matcher {
-	if t == nil {
-		return &matcher{all: true}
+// compiler holds what compiling a catalog's campaigns shares: the
+// interned symbols and the distinct targets.
+type compiler struct {
+	syms  symbols
+	byKey map[string]*matcher
+	n     int32
+}
+
+// target compiles t; equal targets (the same sets of SKUs, categories and
+// exclusions) share one matcher.
+func (cx *compiler) target(t *Target) *matcher {
+	m := &matcher{all: true}
+	if t != nil {
+		m = &matcher{all: t.empty(), skus: cx.syms.intern(t.SKUs), cats: cx.syms.intern(t.Categories), excl: cx.syms.intern(t.ExcludeSKUs)}
 	}
-	return &matcher{all: t.empty(), skus: sy.intern(t.SKUs), cats: sy.intern(t.Categories), excl: sy.intern(t.ExcludeSKUs)}
+	key := m.key()
+	if old, ok := cx.byKey[key]; ok {
+		return old
+	}
+	m.id = cx.n
+	cx.n++
+	cx.byKey[key] = m
+	return m
+}
+
+// key identifies what m selects.
+func (m *matcher) key() string {
+	b := make([]byte, 0, 4*(len(m.skus)+len(m.cats)+len(m.excl))+4)
+	if m.all {
+		b = append(b, 'A')
+	}
+	for _, set := range []symSet{m.skus, m.cats, m.excl} {
+		b = append(b, '|')
+		for _, id := range set {
+			b = append(b, byte(id), byte(id>>8), byte(id>>16), byte(id>>24))
+		}
+	}
+	return string(b)
 }
 
 // symSet is a sorted set of symbols.
@@ -331,9 +397,31 @@ const (
 
 // compiled is a campaign with its matchers and schedule prepared.
 type compiled struct {
+	// The fields an evaluation reads for every candidate come first (one
+	// cache line).
 	c        *Campaign
-	auto     bool
 	phase    phase
+	mode     stackMode
+	plain    bool  // no stacking allow or forbid list
+	inSel    bool  // in its tenant's autoSet
+	active   bool  // Status is active
+	dated    bool  // StartsAt or EndsAt
+	where    bool  // stores, regions, days or hours
+	basket   bool  // a minimum subtotal or required items
+	customer bool  // needs a known customer
+	initial  bool  // Stacking.Base is initial
+	auto     bool  // automatic (or a points program)
+	idx      int32 // position in Catalog.list
+	selIdx   int32 // position in its tenant's autoSet (automatic discounts)
+	cur      int32 // Catalog.currencies index
+	rank     int32 // position in rankOrder across the catalog
+	// applyKey is the application order's campaign part: phase, then
+	// gift cards before points, then rank.
+	applyKey int64
+	// selKey is the selection order's campaign part: class, then rank.
+	selKey int64
+
+	currency protocol.Currency
 	target   *matcher
 	get      *matcher // buy_x_get_y rewarded items
 	bundle   []*matcher
@@ -343,12 +431,17 @@ type compiled struct {
 	regions  strSet
 	segments strSet
 	tiers    strSet
-	customer bool // needs a known customer
-	mode     StackMode
-	initial  bool
 	points   *compiledPoints
-	rank     int32 // position in rankOrder across the catalog
 }
+
+// stackMode is StackMode as a number.
+type stackMode uint8
+
+const (
+	modeNormal stackMode = iota
+	modeExclusive
+	modeJoint
+)
 
 // rankOrder is the campaign part of the evaluator's tie-break: higher
 // priority first, then campaign ID.
@@ -364,16 +457,24 @@ type compiledPoints struct {
 	mults []schedule
 }
 
-func compile(c *Campaign, sy symbols) *compiled {
+func compile(c *Campaign, cx *compiler) *compiled {
 	cc := &compiled{
 		c:      c,
 		auto:   c.Trigger == TriggerAuto || c.Reward.Kind == RewardPoints,
-		target: compileTarget(c.Reward.Target, sy),
-		mode:   c.Stacking.Mode,
+		target: cx.target(c.Reward.Target),
 	}
-	if cc.mode == "" {
-		cc.mode = StackNormal
+	switch c.Stacking.Mode {
+	case StackExclusive:
+		cc.mode = modeExclusive
+	case StackJoint:
+		cc.mode = modeJoint
 	}
+	cc.plain = len(c.Stacking.Allow) == 0 && len(c.Stacking.Forbid) == 0
+	cc.active = c.Status == StatusActive
+	cc.currency = c.Currency
+	cc.dated = !c.StartsAt.IsZero() || !c.EndsAt.IsZero()
+	cc.where = len(c.Eligibility.Stores) > 0 || len(c.Eligibility.Regions) > 0 || len(c.Eligibility.Days) > 0 || len(c.Eligibility.Hours) > 0
+	cc.basket = c.Eligibility.MinSubtotal > 0 || len(c.Eligibility.Requires) > 0
 	cc.initial = c.Stacking.Base == BaseInitial
 	r := &c.Reward
 	switch r.Kind {
@@ -391,16 +492,16 @@ func compile(c *Campaign, sy symbols) *compiled {
 		cc.phase = phaseItems
 	}
 	if r.GetTarget != nil {
-		cc.get = compileTarget(r.GetTarget, sy)
+		cc.get = cx.target(r.GetTarget)
 	} else {
 		cc.get = cc.target
 	}
 	for i := range r.Bundle {
-		cc.bundle = append(cc.bundle, compileTarget(&r.Bundle[i].Target, sy))
+		cc.bundle = append(cc.bundle, cx.target(&r.Bundle[i].Target))
 	}
 	e := &c.Eligibility
 	for i := range e.Requires {
-		cc.requires = append(cc.requires, compileTarget(&e.Requires[i].Target, sy))
+		cc.requires = append(cc.requires, cx.target(&e.Requires[i].Target))
 	}
 	cc.sched = compileSchedule(e.Days, e.Hours)
 	stores := make([]string, len(e.Stores))
@@ -418,7 +519,7 @@ func compile(c *Campaign, sy symbols) *compiled {
 		for i := range r.Points.Earn {
 			er := &r.Points.Earn[i]
 			if er.On == EarnSpend || er.On == EarnItem {
-				cp.earn = append(cp.earn, compileTarget(er.Target, sy))
+				cp.earn = append(cp.earn, cx.target(er.Target))
 			} else {
 				cp.earn = append(cp.earn, nil)
 			}

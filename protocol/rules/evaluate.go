@@ -2,6 +2,7 @@ package rules
 
 import (
 	"cmp"
+	"math/bits"
 	"slices"
 	"strconv"
 	"sync"
@@ -31,6 +32,9 @@ func Evaluate(cat *Catalog, req Request) Decision {
 	b := scratchPool.Get().(*scratch)
 	defer b.release()
 	ev := evaluator{cat: cat, req: &req, buf: b}
+	if cat != nil {
+		ev.list = cat.list
+	}
 	return ev.run()
 }
 
@@ -38,22 +42,39 @@ func Evaluate(cat *Catalog, req Request) Decision {
 // with a large catalog on the heap, every byte allocated per decision costs
 // garbage-collector time. Nothing in it survives into the Decision.
 type scratch struct {
-	i64      []int64
-	flags    []bool
-	syms     []int32
-	units    []unitRef
-	cands    []cand
-	accepted []cand
-	merged   []cand
+	i64       []int64
+	syms      []int32
+	units     []unitRef
+	units2    []unitRef // groupByClass
+	items     []lset    // a bundle's items' lines
+	itemUnits []int64   // and units
+	cands     []cand
+	accepted  []cand
+	merged    []cand
+	red       []cand   // accepted redeemables (autoClash)
+	odd       []cand   // accepted redeemables with stacking lists (autoClash)
+	allRed    []cand   // (autoClash)
+	oddAuto   []cand   // (autoClash)
+	autoBits  []uint64 // autoClash's bitsets
+	clash     autoClash
+	results   []Result       // the decision's results while evaluating (run)
+	lines     []LineDiscount // the applied results' lines (apply)
+	lineRefs  []lineRef
+	// The memo of line sets (lines.go): sets by matcher.id, valid when
+	// their stamp is gen; masks and idx hold their contents.
+	gen   uint32
+	sets  []lineSet
+	masks []bool
+	idx   []int32
+	// The order's symbols (orderSyms).
+	skuSyms, catSyms []symLines
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
-// release clears the references to the request and returns b to the pool.
+// release returns b to the pool. Its candidates are indexes; its results
+// (see results) and line sets are not cleared.
 func (b *scratch) release() {
-	clear(b.cands[:cap(b.cands)])
-	clear(b.accepted[:cap(b.accepted)])
-	clear(b.merged[:cap(b.merged)])
 	scratchPool.Put(b)
 }
 
@@ -82,7 +103,6 @@ type evaluator struct {
 	minute  int
 	loc     *time.Location
 
-	in      []bool  // per-line target match of the reward being computed
 	lsku    []int32 // per-line interned SKU (-1 = named by no campaign)
 	lcat    []int32 // per-line interned category
 	tmp     []int64 // per-line weights while spreading a discount
@@ -90,33 +110,61 @@ type evaluator struct {
 	qty     []int64 // per-line rewarded units
 	units   []unitRef
 	cands   []cand
-	event   bool // EarnForEvent: no order, so no currency or basket checks
+	list    []*compiled // Catalog.list, which cand.cc indexes
+	nred    int         // the redeemables among cands (the first ones)
+	asc     []int32     // lines by unit price, cheapest first (priceOrder; nil until used)
+	desc    []int32     // lines by unit price, most expensive first
+	// touch has a bit for each line the last effect gave a discount on,
+	// when touchOK (at most 64 lines).
+	touch     uint64
+	touchOK   bool
+	symsReady bool // buf.skuSyms and catSyms are this order's
+	// quiet: the candidate being computed is an automatic campaign, whose
+	// refusals say nothing; effect then leaves their messages out.
+	quiet bool
+	event bool     // EarnForEvent: no order, so no currency or basket checks
+	set   *autoSet // the tenant's automatic discounts
 }
 
 type cand struct {
-	res   int // index in d.Results
-	cc    *compiled
-	r     *Redeemable // nil for an automatic campaign
-	index int         // request index, -1 for automatic
+	cc    int32 // the campaign, by index in Catalog.list
+	index int32 // the redeemable's index in the request (and Results), -1 for an automatic campaign
+	key   int64 // selKey while selecting, then applyKey
+	si    int32 // an automatic campaign's index in its autoSet
 }
 
 func (ev *evaluator) run() Decision {
 	req := ev.req
 	ev.d.Currency = req.Order.Currency
 	n := len(req.Redeemables)
-	ev.d.Results = make([]Result, n, n+2)
+	// The results are built in the scratch and copied out once, at their
+	// final length: no growth, no unused capacity in the decision.
+	ev.d.Results = slices.Grow(ev.buf.results[:0], n)[:n]
 	for i := range req.Redeemables {
 		r := &req.Redeemables[i]
 		ev.d.Results[i] = Result{Index: i, Kind: r.Kind, Code: r.Code, Campaign: r.Campaign}
 	}
 	if err := ev.prepare(); err != nil {
-		return ev.fail(err)
+		d := ev.fail(err)
+		d.Results = ev.results()
+		return d
 	}
 	ev.collect()
 	ev.selectAndApply()
 	ev.finish()
 	ev.buf.units = ev.units[:0]
+	ev.d.Results = ev.results()
 	return ev.d
+}
+
+// results copies the results out of the scratch. The scratch keeps its
+// copy (nothing in it is cleared on release): the pool drops it within
+// two garbage collections, and the next evaluation overwrites it.
+func (ev *evaluator) results() []Result {
+	ev.buf.results = ev.d.Results[:0]
+	out := make([]Result, len(ev.d.Results))
+	copy(out, ev.d.Results)
+	return out
 }
 
 func (ev *evaluator) fail(err error) Decision {
@@ -161,8 +209,8 @@ func (ev *evaluator) prepare() error {
 	buf := grow(ev.buf.i64, 5*nl)
 	ev.buf.i64 = buf
 	ev.initial, ev.left, ev.scratch, ev.qty, ev.tmp = buf[:nl:nl], buf[nl:2*nl:2*nl], buf[2*nl:3*nl:3*nl], buf[3*nl:4*nl:4*nl], buf[4*nl:]
-	ev.buf.flags = grow(ev.buf.flags, nl)
-	ev.in = ev.buf.flags
+	ev.buf.newGen(ev.cat.nMatchers)
+	ev.touchOK = nl <= 64
 	syms := grow(ev.buf.syms, 2*nl)
 	ev.buf.syms = syms
 	ev.lsku, ev.lcat = syms[:nl:nl], syms[nl:]
@@ -212,15 +260,27 @@ func (ev *evaluator) collect() {
 			res.Reason, res.Message = code, msg
 			continue
 		}
-		ev.cands = append(ev.cands, cand{res: i, cc: cc, r: r, index: i})
+		ev.cands = append(ev.cands, cand{cc: cc.idx, index: int32(i), key: cc.selKey})
 	}
+	ev.nred = len(ev.cands)
 	// Automatic discounts (points programs earn, see earn), in selection
 	// order: selectAndApply merges them with the redeemables.
-	for _, cc := range ev.cat.sel[req.Tenant] {
-		if code, _ := ev.eligible(cc, nil); code != "" {
+	ev.set = ev.cat.sel[req.Tenant]
+	if ev.set == nil {
+		ev.buf.cands = ev.cands
+		return
+	}
+	cur := ev.cat.currency(req.Order.Currency)
+	budgets := len(req.Budgets) > 0
+	for i := range ev.set.gates {
+		g := &ev.set.gates[i]
+		if g.cur != cur {
 			continue // an automatic campaign that does not apply says nothing
 		}
-		ev.cands = append(ev.cands, cand{res: -1, cc: cc, index: -1})
+		if (g.more || budgets) && !ev.autoEligible(ev.set.list[i]) {
+			continue
+		}
+		ev.cands = append(ev.cands, cand{cc: g.cc, index: -1, key: g.key, si: int32(i)})
 	}
 	ev.buf.cands = ev.cands // keep the grown slice for the pool
 }
@@ -257,11 +317,11 @@ func quote(s string) string {
 func (ev *evaluator) eligible(cc *compiled, r *Redeemable) (protocol.Code, string) {
 	req := ev.req
 	if cc == nil {
-		return protocol.CodeCampaignUnknown, protocol.CodeCampaignUnknown.Message()
+		return protocol.CodeCampaignUnknown, msgCampaignUnknown
 	}
 	c := cc.c
 	if c.Status != StatusActive {
-		return protocol.CodeCampaignStopped, protocol.CodeCampaignStopped.Message()
+		return protocol.CodeCampaignStopped, msgCampaignStopped
 	}
 	if r != nil {
 		switch {
@@ -279,24 +339,24 @@ func (ev *evaluator) eligible(cc *compiled, r *Redeemable) (protocol.Code, strin
 		return protocol.CodeCodeNotYet, "valid from " + c.StartsAt.In(ev.loc).Format("2006-01-02 15:04")
 	}
 	if !c.EndsAt.IsZero() && !now.Before(c.EndsAt) {
-		return protocol.CodeCodeExpired, protocol.CodeCodeExpired.Message()
+		return protocol.CodeCodeExpired, msgCodeExpired
 	}
 	if r != nil {
 		if !r.NotBefore.IsZero() && now.Before(r.NotBefore) {
 			return protocol.CodeCodeNotYet, "valid from " + r.NotBefore.In(ev.loc).Format("2006-01-02 15:04")
 		}
 		if !r.Expires.IsZero() && !now.Before(r.Expires) {
-			return protocol.CodeCodeExpired, protocol.CodeCodeExpired.Message()
+			return protocol.CodeCodeExpired, msgCodeExpired
 		}
 	}
 	if !cc.stores.empty() && !cc.stores.has(string(req.Store.ID)) {
-		return protocol.CodeWrongStore, protocol.CodeWrongStore.Message()
+		return protocol.CodeWrongStore, msgWrongStore
 	}
 	if !cc.regions.empty() && !cc.regions.has(req.Store.Region) {
-		return protocol.CodeWrongStore, protocol.CodeWrongStore.Message()
+		return protocol.CodeWrongStore, msgWrongStore
 	}
 	if !cc.sched.empty() && !cc.sched.match(ev.weekday, ev.minute) {
-		return protocol.CodeOutsideHours, protocol.CodeOutsideHours.Message()
+		return protocol.CodeOutsideHours, msgOutsideHours
 	}
 	if code, msg := ev.customerOK(cc, r); code != "" {
 		return code, msg
@@ -346,6 +406,61 @@ func (ev *evaluator) eligible(cc *compiled, r *Redeemable) (protocol.Code, strin
 	return "", ""
 }
 
+// autoEligible is eligible(cc, nil) == "" on an order, without the
+// reasons, which an automatic campaign never gives: the same checks in
+// the same order, the campaign's own fields read from compiled (one
+// cache line) and the rarely set ones skipped by flags.
+func (ev *evaluator) autoEligible(cc *compiled) bool {
+	req := ev.req
+	if !cc.active || cc.currency != req.Order.Currency {
+		return false
+	}
+	c := cc.c
+	if cc.dated {
+		now := req.Now
+		if !c.StartsAt.IsZero() && now.Before(c.StartsAt) {
+			return false
+		}
+		if !c.EndsAt.IsZero() && !now.Before(c.EndsAt) {
+			return false
+		}
+	}
+	if cc.where {
+		if !cc.stores.empty() && !cc.stores.has(string(req.Store.ID)) {
+			return false
+		}
+		if !cc.regions.empty() && !cc.regions.has(req.Store.Region) {
+			return false
+		}
+		if !cc.sched.empty() && !cc.sched.match(ev.weekday, ev.minute) {
+			return false
+		}
+	}
+	if cc.customer {
+		if code, _ := ev.customerOK(cc, nil); code != "" {
+			return false
+		}
+	}
+	if c.Limits.PerCustomer > 0 && req.CustomerUses[c.ID] >= c.Limits.PerCustomer {
+		return false
+	}
+	if len(req.Budgets) > 0 {
+		if b, ok := req.Budgets[c.ID]; ok && (b.Count == 0 || b.Amount == 0) {
+			return false
+		}
+	}
+	if cc.basket {
+		e := &c.Eligibility
+		if e.MinSubtotal > 0 && ev.d.Subtotal < e.MinSubtotal {
+			return false
+		}
+		if code, _ := ev.requiresOK(cc); code != "" {
+			return false
+		}
+	}
+	return true
+}
+
 func itoa64(v int64) string {
 	if v < 0 {
 		return "-" + itoa64(-v)
@@ -370,22 +485,22 @@ func (ev *evaluator) customerOK(cc *compiled, r *Redeemable) (protocol.Code, str
 	}
 	known := cu != nil && (cu.ID != "" || cu.Segment != "" || cu.Tier != "" || len(cu.Attributes) > 0)
 	if !known {
-		return protocol.CodeCustomerRequired, protocol.CodeCustomerRequired.Message()
+		return protocol.CodeCustomerRequired, msgCustomerRequired
 	}
 	c := cc.c
 	if (c.Limits.PerCustomer > 0 || c.PointsCost > 0) && cu.ID == "" {
 		return protocol.CodeCustomerRequired, "this reward needs the customer's account, not only their tier"
 	}
 	if !cc.segments.empty() && !cc.segments.has(cu.Segment) {
-		return protocol.CodeNotEligible, protocol.CodeNotEligible.Message()
+		return protocol.CodeNotEligible, msgNotEligible
 	}
 	if !cc.tiers.empty() && !cc.tiers.has(cu.Tier) {
-		return protocol.CodeNotEligible, protocol.CodeNotEligible.Message()
+		return protocol.CodeNotEligible, msgNotEligible
 	}
 	for _, a := range c.Eligibility.Attributes {
 		v, ok := cu.Attributes[a.Key]
 		if !ok || !slices.Contains(a.Values, v) {
-			return protocol.CodeNotEligible, protocol.CodeNotEligible.Message()
+			return protocol.CodeNotEligible, msgNotEligible
 		}
 	}
 	return "", ""
@@ -402,17 +517,17 @@ func (ev *evaluator) limitsOK(cc *compiled, r *Redeemable) (protocol.Code, strin
 			max = 1
 		}
 		if max > 0 && r.Uses >= max {
-			return protocol.CodeCodeUsed, protocol.CodeCodeUsed.Message()
+			return protocol.CodeCodeUsed, msgCodeUsed
 		}
 	}
 	if c.Limits.PerCustomer > 0 {
 		if ev.req.CustomerUses[c.ID] >= c.Limits.PerCustomer {
-			return protocol.CodeCustomerLimit, protocol.CodeCustomerLimit.Message()
+			return protocol.CodeCustomerLimit, msgCustomerLimit
 		}
 	}
 	if b, ok := ev.req.Budgets[c.ID]; ok {
 		if b.Count == 0 || b.Amount == 0 {
-			return protocol.CodeBudgetExhausted, protocol.CodeBudgetExhausted.Message()
+			return protocol.CodeBudgetExhausted, msgBudgetExhausted
 		}
 	}
 	return "", ""
@@ -423,15 +538,19 @@ func (ev *evaluator) orderOK(cc *compiled) (protocol.Code, string) {
 	if e.MinSubtotal > 0 && ev.d.Subtotal < e.MinSubtotal {
 		return protocol.CodeMinimumNotMet, "the basket needs at least " + itoa64(e.MinSubtotal) + " before discounts"
 	}
+	return ev.requiresOK(cc)
+}
+
+// requiresOK checks the items the campaign requires.
+func (ev *evaluator) requiresOK(cc *compiled) (protocol.Code, string) {
+	e := &cc.c.Eligibility
 	lines := ev.req.Order.Lines
 	for i, m := range cc.requires {
 		rq := &e.Requires[i]
 		var q, amt int64
-		for j := range lines {
-			if m.match(ev.lsku[j], ev.lcat[j]) {
-				q += lines[j].Quantity
-				amt += ev.initial[j]
-			}
+		for _, j := range ev.lines(m).idx {
+			q += lines[j].Quantity
+			amt += ev.initial[j]
 		}
 		if q == 0 {
 			return protocol.CodeNoMatchingItems, "the basket lacks an item this reward requires"
@@ -453,118 +572,160 @@ func (ev *evaluator) selectAndApply() {
 	// until it would be accepted (standalone below): most automatic
 	// campaigns of a large catalog are never combinable, and the accepted
 	// set is the same either way.
-	kept := ev.cands[:0]
-	for _, cd := range ev.cands {
-		if cd.cc.phase == phasePayment || cd.r == nil {
-			kept = append(kept, cd)
-			continue
-		}
-		if code, msg := ev.standalone(cd); code != "" {
-			ev.refuse(cd, code, msg)
-			continue
+	red, auto := ev.cands[:ev.nred], ev.cands[ev.nred:] // as collect lists them
+	kept := red[:0]
+	for _, cd := range red {
+		if ev.list[cd.cc].phase != phasePayment {
+			if code, msg := ev.standalone(cd); code != "" {
+				ev.refuse(cd, code, msg)
+				continue
+			}
 		}
 		kept = append(kept, cd)
 	}
-	ev.cands = kept
+	red = kept
 
 	// Selection: exclusive first, then joint, then normal, then payments;
 	// within a class by priority, campaign, code. Greedy and stable, so
 	// the request order never matters. The automatic candidates come in
 	// this order already (Catalog.sel, after the redeemables): sort the
 	// redeemables and merge. The order is total, so this is the one a
-	// full sort gives.
-	selCmp := func(a, b cand) int {
-		if c := cmp.Compare(selClass(a.cc), selClass(b.cc)); c != 0 {
-			return c
+	// full sort gives: a redeemable goes before an automatic campaign
+	// unless the campaign's selKey (class, then rank) is lower.
+	slices.SortFunc(red, func(a, b cand) int {
+		if a.key != b.key {
+			return cmp.Compare(a.key, b.key)
 		}
 		return ev.tiebreak(a, b)
-	}
-	k := 0
-	for k < len(ev.cands) && ev.cands[k].r != nil {
-		k++
-	}
-	red, auto := ev.cands[:k], ev.cands[k:]
-	slices.SortFunc(red, selCmp)
+	})
 	merged := ev.buf.merged[:0]
-	for len(red) > 0 && len(auto) > 0 {
-		if selCmp(red[0], auto[0]) <= 0 {
-			merged, red = append(merged, red[0]), red[1:]
-		} else {
-			merged, auto = append(merged, auto[0]), auto[1:]
+	for _, rc := range red {
+		j := 0
+		for j < len(auto) && auto[j].key < rc.key {
+			j++
 		}
+		merged = append(append(merged, auto[:j]...), rc)
+		auto = auto[j:]
 	}
-	merged = append(append(merged, red...), auto...)
+	merged = append(merged, auto...)
 	ev.buf.merged = merged
 	ev.cands = merged
+
 	accepted := ev.buf.accepted[:0]
+	var ac *autoClash // what the accepted candidates refuse of the automatic ones
+	if ev.set != nil && ev.set.clash != nil {
+		ac = ev.newAutoClash()
+	}
 	exclusive := 0
 	for _, cd := range ev.cands {
-		if code, msg := ev.combinable(cd, accepted, exclusive); code != "" {
+		if cd.index < 0 && ac != nil && !ac.combinable(ev, cd.si, exclusive) {
+			continue // automatic: refused silently (the campaign not even read)
+		}
+		c := ev.list[cd.cc]
+		if cd.index < 0 && ac != nil {
+			// combinable above
+		} else if cd.index >= 0 && ac != nil && ac.clears(ev, cd, c, exclusive) {
+			// combinable would accept it
+		} else if code, msg := ev.combinable(cd, accepted, exclusive); code != "" {
 			ev.refuse(cd, code, msg)
 			continue
 		}
-		if cd.r == nil && cd.cc.phase != phasePayment {
+		if cd.index < 0 && c.phase != phasePayment {
 			if code, _ := ev.standalone(cd); code != "" {
 				continue // automatic: refused silently, as above
 			}
 		}
-		if cd.cc.mode == StackExclusive && cd.cc.phase != phasePayment {
+		if c.mode == modeExclusive && c.phase != phasePayment {
 			exclusive++
 		}
 		accepted = append(accepted, cd)
+		if ac != nil {
+			ac.accept(ev, cd, c)
+		}
 	}
 	ev.buf.accepted = accepted
 
 	// Application: by phase, then priority, campaign, code.
-	slices.SortFunc(accepted, func(a, b cand) int {
-		if c := cmp.Compare(a.cc.phase, b.cc.phase); c != 0 {
-			return c
+	// The catalog's applyKey orders by the campaigns' part of it.
+	if ac != nil {
+		accepted = ac.applyOrder(ev, accepted)
+	} else {
+		for k := range accepted {
+			accepted[k].key = ev.list[accepted[k].cc].applyKey
 		}
-		if c := cmp.Compare(payOrder(a.cc), payOrder(b.cc)); c != 0 {
-			return c
-		}
-		return ev.tiebreak(a, b)
-	})
-	// One allocation for the automatic results instead of a growth each.
+		slices.SortFunc(accepted, func(a, b cand) int {
+			if a.key != b.key {
+				return cmp.Compare(a.key, b.key)
+			}
+			return ev.tiebreak(a, b)
+		})
+	}
+	// Room for the automatic results (in the scratch, see run).
 	autos := 0
 	for _, cd := range accepted {
-		if cd.res < 0 {
+		if cd.index < 0 {
 			autos++
 		}
 	}
 	ev.d.Results = slices.Grow(ev.d.Results, autos)
 	ev.due = -1
 	step := 0
+	ev.buf.lines, ev.buf.lineRefs = ev.buf.lines[:0], ev.buf.lineRefs[:0]
 	for _, cd := range accepted {
-		if cd.cc.phase == phasePayment && ev.due < 0 {
+		c := ev.list[cd.cc]
+		if c.phase == phasePayment && ev.due < 0 {
 			ev.due = ev.totalNow()
 		}
-		res, ok := ev.apply(cd)
-		if !ok {
+		// The result is written in place: the redeemable's, or a new one
+		// at the end for an automatic campaign (within the capacity
+		// grown above, so nothing moves).
+		ri := int(cd.index)
+		if ri < 0 {
+			ri = len(ev.d.Results)
+			ev.d.Results = ev.d.Results[:ri+1]
+			ev.d.Results[ri] = Result{Index: -1, Campaign: c.c.ID}
+		}
+		if !ev.apply(cd, ri) {
+			if cd.index < 0 {
+				ev.d.Results = ev.d.Results[:ri]
+			}
 			continue
 		}
 		step++
-		res.Step = step
-		if cd.res < 0 {
-			ev.d.Results = append(ev.d.Results, res)
-		} else {
-			ev.d.Results[cd.res] = res
-		}
+		ev.d.Results[ri].Step = step
 	}
+	// The results' lines, in one block of the exact size.
+	block := make([]LineDiscount, len(ev.buf.lines))
+	copy(block, ev.buf.lines)
+	for _, lr := range ev.buf.lineRefs {
+		ev.d.Results[lr.res].Lines = block[lr.start:lr.end:lr.end]
+	}
+}
+
+// lineRef locates a result's lines in scratch.lines while applying.
+type lineRef struct{ res, start, end int32 }
+
+// red is cd's redeemable, nil for an automatic campaign.
+func (ev *evaluator) red(cd cand) *Redeemable {
+	if cd.index < 0 {
+		return nil
+	}
+	return &ev.req.Redeemables[cd.index]
 }
 
 // standalone is what cd gives on the initial order on its own: a reason
 // when nothing.
 func (ev *evaluator) standalone(cd cand) (protocol.Code, string) {
-	_, _, code, msg := ev.effect(cd.cc, ev.initial, ev.req.Order.Shipping, true)
+	ev.quiet = cd.index < 0
+	_, _, code, msg := ev.effect(ev.list[cd.cc], ev.initial, ev.req.Order.Shipping, true)
 	return code, msg
 }
 
 func (ev *evaluator) refuse(cd cand, code protocol.Code, msg string) {
-	if cd.res < 0 {
+	if cd.index < 0 {
 		return // automatic campaigns report only what they give
 	}
-	r := &ev.d.Results[cd.res]
+	r := &ev.d.Results[cd.index]
 	r.Reason, r.Message = code, msg
 }
 
@@ -573,9 +734,9 @@ func selClass(cc *compiled) int {
 		return 3
 	}
 	switch cc.mode {
-	case StackExclusive:
+	case modeExclusive:
 		return 0
-	case StackJoint:
+	case modeJoint:
 		return 1
 	}
 	return 2
@@ -593,17 +754,17 @@ func payOrder(cc *compiled) int {
 // identical redeemables tie.
 func (ev *evaluator) tiebreak(a, b cand) int {
 	// rank is the catalog's precomputed (priority, ID) order.
-	if c := cmp.Compare(a.cc.rank, b.cc.rank); c != 0 {
+	if c := cmp.Compare(ev.list[a.cc].rank, ev.list[b.cc].rank); c != 0 {
 		return c
 	}
-	if (a.r == nil) != (b.r == nil) {
-		if a.r == nil {
+	if (ev.red(a) == nil) != (ev.red(b) == nil) {
+		if ev.red(a) == nil {
 			return 1
 		}
 		return -1
 	}
-	if a.r != nil {
-		if c := compareRedeemable(a.r, b.r); c != 0 {
+	if ev.red(a) != nil {
+		if c := compareRedeemable(ev.red(a), ev.red(b)); c != 0 {
 			return c
 		}
 	}
@@ -638,28 +799,28 @@ func compareRedeemable(a, b *Redeemable) int {
 // combinable decides whether cd joins the accepted set.
 func (ev *evaluator) combinable(cd cand, accepted []cand, exclusive int) (protocol.Code, string) {
 	for _, a := range accepted {
-		if cd.r != nil && a.r != nil && cd.r.Code != "" && a.r.Kind == cd.r.Kind && a.r.Code == cd.r.Code {
+		if ev.red(cd) != nil && ev.red(a) != nil && ev.red(cd).Code != "" && ev.red(a).Kind == ev.red(cd).Kind && ev.red(a).Code == ev.red(cd).Code {
 			return protocol.CodeCodeUsed, "this code is already on the basket"
 		}
-		if a.cc == cd.cc && cd.cc.c.Reward.Kind != RewardGiftCard {
+		if ev.list[a.cc] == ev.list[cd.cc] && ev.list[cd.cc].c.Reward.Kind != RewardGiftCard {
 			return protocol.CodeNotCombinable, "this promotion is already on the basket"
 		}
 	}
-	if cd.cc.phase == phasePayment {
+	if ev.list[cd.cc].phase == phasePayment {
 		return "", ""
 	}
-	if cd.cc.mode == StackExclusive && exclusive >= MaxExclusive {
+	if ev.list[cd.cc].mode == modeExclusive && exclusive >= MaxExclusive {
 		return protocol.CodeTooManyRedeemable, "at most " + itoa(MaxExclusive) + " exclusive rewards on one basket"
 	}
 	for _, a := range accepted {
-		if a.cc.phase == phasePayment {
+		if ev.list[a.cc].phase == phasePayment {
 			continue
 		}
-		if !compatible(a.cc, cd.cc) {
-			if cd.res < 0 {
+		if !compatibleFast(ev.list[a.cc], ev.list[cd.cc]) {
+			if cd.index < 0 {
 				return protocol.CodeNotCombinable, "" // automatic: nobody reads the message
 			}
-			return protocol.CodeNotCombinable, "cannot be combined with " + quote(string(a.cc.c.ID))
+			return protocol.CodeNotCombinable, "cannot be combined with " + quote(string(ev.list[a.cc].c.ID))
 		}
 	}
 	return "", ""
@@ -680,23 +841,23 @@ func compatible(a, b *compiled) bool {
 	if names(a.c.Stacking.Forbid, b) || names(b.c.Stacking.Forbid, a) {
 		return false
 	}
-	if a.mode == StackJoint || b.mode == StackJoint {
+	if a.mode == modeJoint || b.mode == modeJoint {
 		return true
 	}
-	if a.mode == StackExclusive && b.mode == StackExclusive {
+	if a.mode == modeExclusive && b.mode == modeExclusive {
 		return true
 	}
 	// A normal campaign with an allow list combines only with what it names.
-	if a.mode == StackNormal && len(a.c.Stacking.Allow) > 0 && !names(a.c.Stacking.Allow, b) {
+	if a.mode == modeNormal && len(a.c.Stacking.Allow) > 0 && !names(a.c.Stacking.Allow, b) {
 		return false
 	}
-	if b.mode == StackNormal && len(b.c.Stacking.Allow) > 0 && !names(b.c.Stacking.Allow, a) {
+	if b.mode == modeNormal && len(b.c.Stacking.Allow) > 0 && !names(b.c.Stacking.Allow, a) {
 		return false
 	}
-	if a.mode == StackExclusive {
+	if a.mode == modeExclusive {
 		return names(a.c.Stacking.Allow, b)
 	}
-	if b.mode == StackExclusive {
+	if b.mode == modeExclusive {
 		return names(b.c.Stacking.Allow, a)
 	}
 	return true
@@ -711,49 +872,52 @@ func (ev *evaluator) totalNow() int64 {
 }
 
 // apply computes cd's effect on the current amounts and commits it.
-func (ev *evaluator) apply(cd cand) (Result, bool) {
-	res := Result{Index: cd.index, Campaign: cd.cc.c.ID}
-	if cd.res >= 0 {
-		res = ev.d.Results[cd.res]
-	}
-	c := cd.cc.c
-	if cd.cc.phase == phasePayment {
-		return ev.pay(cd, res)
+func (ev *evaluator) apply(cd cand, ri int) bool {
+	c := ev.list[cd.cc].c
+	if ev.list[cd.cc].phase == phasePayment {
+		return ev.pay(cd, &ev.d.Results[ri])
 	}
 	if c.PointsCost > ev.points {
 		ev.refuse(cd, protocol.CodeInsufficientPts, "the customer's points are already used by another reward on this basket")
-		return res, false
+		return false
 	}
-	lineTotal, ship, code, msg := ev.effect(cd.cc, ev.left, ev.shipLeft, false)
+	ev.quiet = cd.index < 0
+	lineTotal, ship, code, msg := ev.effect(ev.list[cd.cc], ev.left, ev.shipLeft, false)
 	if code != "" {
 		if code != protocol.CodeNoEffect && code != protocol.CodeNoMatchingItems && code != protocol.CodeMinimumNotMet {
 			code = protocol.CodeNoEffect
 		}
 		ev.refuse(cd, code, msg)
-		return res, false
+		return false
 	}
 	// Budget left for this caller caps the order's discount.
 	if capAmt, ok := ev.budgetLeft(c); ok && lineTotal+ship > capAmt {
 		lineTotal, ship = ev.capTo(capAmt, lineTotal, ship)
 	}
 	if lineTotal+ship <= 0 {
-		ev.refuse(cd, protocol.CodeNoEffect, protocol.CodeNoEffect.Message())
-		return res, false
+		ev.refuse(cd, protocol.CodeNoEffect, msgNoEffect)
+		return false
 	}
-	n := 0
-	for _, v := range ev.scratch {
-		if v != 0 {
-			n++
+	b := ev.buf
+	start := len(b.lines)
+	if ev.touchOK {
+		for t := ev.touch; t != 0; t &= t - 1 {
+			i := bits.TrailingZeros64(t)
+			if v := ev.scratch[i]; v != 0 {
+				ev.left[i] -= v
+				b.lines = append(b.lines, LineDiscount{Line: i, Quantity: ev.qty[i], Discount: v})
+			}
+		}
+	} else {
+		for i, v := range ev.scratch {
+			if v != 0 {
+				ev.left[i] -= v
+				b.lines = append(b.lines, LineDiscount{Line: i, Quantity: ev.qty[i], Discount: v})
+			}
 		}
 	}
-	res.Lines = make([]LineDiscount, 0, n)
-	for i, v := range ev.scratch {
-		if v == 0 {
-			continue
-		}
-		ev.left[i] -= v
-		res.Lines = append(res.Lines, LineDiscount{Line: i, Quantity: ev.qty[i], Discount: v})
-	}
+	b.lineRefs = append(b.lineRefs, lineRef{int32(ri), int32(start), int32(len(b.lines))})
+	res := &ev.d.Results[ri]
 	ev.shipLeft -= ship
 	res.Discount, res.ShippingDiscount = lineTotal, ship
 	res.Applied, res.Reason, res.Message = true, "", ""
@@ -761,7 +925,7 @@ func (ev *evaluator) apply(cd cand) (Result, bool) {
 		ev.points -= c.PointsCost
 		res.PointsBurned = c.PointsCost
 	}
-	return res, true
+	return true
 }
 
 // budgetLeft is the most this campaign may still give on one order.
@@ -784,19 +948,19 @@ func (ev *evaluator) capTo(limit, lineTotal, ship int64) (int64, int64) {
 	}
 	rest := limit - ship
 	if lineTotal > rest {
-		shrink(ev.scratch, ev.qty, ev.tmp, lineTotal, rest)
+		ev.shrink(lineTotal, rest)
 		lineTotal = rest
 	}
 	return lineTotal, ship
 }
 
 // pay applies a gift card or a points burn to what is due.
-func (ev *evaluator) pay(cd cand, res Result) (Result, bool) {
-	r := cd.r
-	c := cd.cc.c
+func (ev *evaluator) pay(cd cand, res *Result) bool {
+	r := ev.red(cd)
+	c := ev.list[cd.cc].c
 	if ev.due <= 0 {
 		ev.refuse(cd, protocol.CodeNoEffect, "nothing is left to pay")
-		return res, false
+		return false
 	}
 	switch c.Reward.Kind {
 	case RewardGiftCard:
@@ -820,7 +984,7 @@ func (ev *evaluator) pay(cd cand, res Result) (Result, bool) {
 			} else {
 				ev.refuse(cd, protocol.CodeNoEffect, "what is left to pay is less than one points step")
 			}
-			return res, false
+			return false
 		}
 		spend := steps * pp.BurnValue
 		ev.due -= spend
@@ -829,7 +993,7 @@ func (ev *evaluator) pay(cd cand, res Result) (Result, bool) {
 		res.PointsBurned = steps * pp.BurnPoints
 	}
 	res.Applied, res.Reason, res.Message = true, "", ""
-	return res, true
+	return true
 }
 
 func (ev *evaluator) finish() {

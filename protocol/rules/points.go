@@ -16,11 +16,8 @@ func (ev *evaluator) earn() {
 	if req.NoEarn || req.Customer == nil || req.Customer.ID == "" {
 		return
 	}
-	for _, cc := range ev.cat.auto[req.Tenant] {
-		if cc.points == nil {
-			continue
-		}
-		if code, _ := ev.eligible(cc, nil); code != "" {
+	for _, cc := range ev.cat.programs[req.Tenant] {
+		if !ev.autoEligible(cc) {
 			continue
 		}
 		pp := cc.c.Reward.Points
@@ -35,22 +32,16 @@ func (ev *evaluator) earn() {
 			lines := req.Order.Lines
 			switch rule.On {
 			case EarnSpend:
-				m := cc.points.earn[j]
-				for i := range lines {
-					if m.match(ev.lsku[i], ev.lcat[i]) {
-						v := mulDiv(ev.left[i], rule.MilliPoints, rule.PerAmount)
-						ev.scratch[i] = v
-						milli = satAdd(milli, v)
-					}
+				for _, i := range ev.lines(cc.points.earn[j]).idx {
+					v := mulDiv(ev.left[i], rule.MilliPoints, rule.PerAmount)
+					ev.scratch[i] = v
+					milli = satAdd(milli, v)
 				}
 			case EarnItem:
-				m := cc.points.earn[j]
-				for i := range lines {
-					if m.match(ev.lsku[i], ev.lcat[i]) {
-						v := mulDiv(lines[i].Quantity, rule.MilliPoints, 1)
-						ev.scratch[i] = v
-						milli = satAdd(milli, v)
-					}
+				for _, i := range ev.lines(cc.points.earn[j]).idx {
+					v := mulDiv(lines[i].Quantity, rule.MilliPoints, 1)
+					ev.scratch[i] = v
+					milli = satAdd(milli, v)
 				}
 			case EarnOrder:
 				if ev.d.Subtotal < rule.MinSubtotal {
@@ -65,7 +56,7 @@ func (ev *evaluator) earn() {
 			if rule.On != EarnOrder {
 				lp := ev.tmp
 				clear(lp)
-				allocate(e.Points, milli, func(i int) int64 { return ev.scratch[i] }, lp)
+				allocate(e.Points, milli, ev.scratch, lp)
 				n := 0
 				for _, p := range lp {
 					if p > 0 {

@@ -1,10 +1,12 @@
 package rules_test
 
 import (
+	"math"
 	"reflect"
 	"sync"
 	"testing"
 
+	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
 )
 
@@ -157,5 +159,23 @@ func TestConcurrentEvaluate(t *testing.T) {
 			})
 		}
 		wg.Wait()
+	}
+}
+
+// TestPercentOfFast: the engine's percentOf is protocol.PercentOf, on its
+// fast path and around its edges.
+func TestPercentOfFast(t *testing.T) {
+	g := newGen(9)
+	amounts := []int64{0, 1, 9999, 10000, 10001, math.MaxInt64 / 10000, math.MaxInt64/10000 + 1, math.MaxInt64, -1, math.MinInt64}
+	bps := []protocol.BasisPoints{0, 1, 5000, 9999, 10000, 10001, -1}
+	for range 10000 {
+		amounts = append(amounts, g.r.Int64N(math.MaxInt64/10000+2))
+	}
+	for _, a := range amounts {
+		for _, bp := range bps {
+			if got, want := rules.PercentOfForTest(a, bp), protocol.PercentOf(a, bp); got != want {
+				t.Fatalf("percentOf(%d, %d) = %d, want %d", a, bp, got, want)
+			}
+		}
 	}
 }

@@ -1,0 +1,4 @@
+package rules
+
+// PercentOfForTest exposes percentOf to the external tests.
+var PercentOfForTest = percentOf
