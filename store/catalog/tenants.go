@@ -122,16 +122,13 @@ func (c *Catalog) Tenants(ctx context.Context) ([]Tenant, error) {
 }
 
 // Version is a tenant's current catalog version. Reason codes: not_found.
+// It is always read from the database (and the read cache follows it).
 func (c *Catalog) Version(ctx context.Context, tenant protocol.TenantID) (uint64, error) {
-	var v uint64
-	err := c.db.QueryRowContext(ctx, `SELECT version FROM catalog_tenants WHERE id = ?`, string(tenant)).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, notFound("tenant", string(tenant))
+	v, err := c.storedVersion(ctx, nil, tenant)
+	if err == nil && c.CacheTTL >= 0 {
+		c.observe(tenant, v)
 	}
-	if err != nil {
-		return 0, fmt.Errorf("catalog: version: %w", err)
-	}
-	return v, nil
+	return v, err
 }
 
 // SigningKeyInfo describes a tenant signing key without its private half.

@@ -64,6 +64,7 @@ func (a allowBal) outstandingAmount() int64 {
 type cell[T comparable] struct {
 	v, orig        T
 	last, lastOrig protocol.RedemptionID
+	epoch          uint64 // the undo epoch this cell was logged in (see logCell)
 }
 
 func (c *cell[T]) changed() bool { return c.v != c.orig || c.last != c.lastOrig }
@@ -101,6 +102,79 @@ type state struct {
 	journal   []any                    // buffered journal rows, journalArity values each
 	full      [][]any                  // buffered chunks of journalChunks[0] rows
 	seen      map[key2]map[uint64]bool // redemption seqs met in this transaction
+	// The undo log of the online writer, which records several baskets
+	// in one state: while epoch is non-zero every cell a basket touches
+	// and every seq it marks is logged, and undo puts them back.
+	epoch   uint64
+	undoLog []func()
+	// pending holds the hub's redemptions recorded in this state and not
+	// yet in the journal, by transaction id (findTxn).
+	pending map[key2][]protocol.Redemption
+	mark    [2]int // journal position at begin: len(full), len(journal)
+}
+
+// begin starts logging changes for undo (one basket of the online writer).
+func (s *state) begin() {
+	s.epoch++
+	s.undoLog = s.undoLog[:0]
+	s.mark = [2]int{len(s.full), len(s.journal)}
+}
+
+// commit ends logging: the changes since begin stay.
+func (s *state) commit() {
+	s.undoLog = s.undoLog[:0]
+	s.epoch++
+}
+
+// undo reverts every cell, seq mark and journal row since begin. The
+// database side (conflict rows) is the caller's savepoint's job.
+func (s *state) undo() {
+	for i := len(s.undoLog) - 1; i >= 0; i-- {
+		s.undoLog[i]()
+	}
+	if len(s.full) > s.mark[0] { // a chunk was set aside since begin
+		s.journal = s.full[s.mark[0]]
+		clear(s.full[s.mark[0]:])
+		s.full = s.full[:s.mark[0]]
+	}
+	if len(s.journal) >= s.mark[1] {
+		clear(s.journal[s.mark[1]:])
+		s.journal = s.journal[:s.mark[1]]
+	}
+	s.commit()
+}
+
+// pendTxn notes a redemption of the hub recorded in this state, for
+// findTxn, until the state is flushed.
+func (s *state) pendTxn(r protocol.Redemption) {
+	if r.TxnID == "" {
+		return
+	}
+	if s.pending == nil {
+		s.pending = map[key2][]protocol.Redemption{}
+	}
+	k := key2{string(r.Tenant), r.TxnID}
+	prev := s.pending[k]
+	s.pending[k] = append(prev[:len(prev):len(prev)], r)
+	if s.epoch != 0 {
+		s.undoLog = append(s.undoLog, func() {
+			if len(prev) == 0 {
+				delete(s.pending, k)
+			} else {
+				s.pending[k] = prev
+			}
+		})
+	}
+}
+
+// logCell records c's value for undo, once per basket.
+func logCell[T comparable](s *state, c *cell[T]) *cell[T] {
+	if s.epoch != 0 && c.epoch != s.epoch {
+		c.epoch = s.epoch
+		v, last := c.v, c.last
+		s.undoLog = append(s.undoLog, func() { c.v, c.last = v, last })
+	}
+	return c
 }
 
 func (l *Ledger) newState(ctx context.Context, tx *sql.Tx) *state {
@@ -177,6 +251,16 @@ func (s *state) recorded(t protocol.TenantID, id protocol.RedemptionID) (bool, e
 			return false, err
 		}
 		exists = n > 0
+	}
+	if s.epoch != 0 {
+		prev, had := m[id.Seq]
+		s.undoLog = append(s.undoLog, func() {
+			if had {
+				m[id.Seq] = prev
+			} else {
+				delete(m, id.Seq)
+			}
+		})
 	}
 	m[id.Seq] = true
 	return exists, nil
@@ -272,7 +356,7 @@ func (s *state) exec(q string, args ...any) (sql.Result, error) {
 
 func loadInt(s *state, m map[key2]*cell[int64], k key2, q string) (*cell[int64], error) {
 	if c, ok := m[k]; ok {
-		return c, nil
+		return logCell(s, c), nil
 	}
 	var v int64
 	err := s.queryRow(q, []any{&v}, k.tenant, k.id)
@@ -281,13 +365,13 @@ func loadInt(s *state, m map[key2]*cell[int64], k key2, q string) (*cell[int64],
 	}
 	c := &cell[int64]{v: v, orig: v}
 	m[k] = c
-	return c, nil
+	return logCell(s, c), nil
 }
 
 // loadCounted is loadInt for a balance row with a last redemption.
 func loadCounted(s *state, m map[key2]*cell[int64], k key2, q string) (*cell[int64], error) {
 	if c, ok := m[k]; ok {
-		return c, nil
+		return logCell(s, c), nil
 	}
 	var v int64
 	var la sql.NullString
@@ -299,13 +383,13 @@ func loadCounted(s *state, m map[key2]*cell[int64], k key2, q string) (*cell[int
 	last := lastID(la, ls)
 	c := &cell[int64]{v: v, orig: v, last: last, lastOrig: last}
 	m[k] = c
-	return c, nil
+	return logCell(s, c), nil
 }
 
 func (s *state) campaign(t protocol.TenantID, c protocol.CampaignID) (*cell[campBal], error) {
 	k := key2{string(t), string(c)}
 	if x, ok := s.camps[k]; ok {
-		return x, nil
+		return logCell(s, x), nil
 	}
 	var b campBal
 	err := s.queryRow(qCampaign,
@@ -315,7 +399,7 @@ func (s *state) campaign(t protocol.TenantID, c protocol.CampaignID) (*cell[camp
 	}
 	x := &cell[campBal]{v: b, orig: b}
 	s.camps[k] = x
-	return x, nil
+	return logCell(s, x), nil
 }
 
 func (s *state) code(t protocol.TenantID, c protocol.CodeID) (*cell[int64], error) {
@@ -333,7 +417,7 @@ func (s *state) customer(t protocol.TenantID, c protocol.CustomerID) (*cell[int6
 func (s *state) customerCampaign(t protocol.TenantID, cu protocol.CustomerID, ca protocol.CampaignID) (*cell[int64], error) {
 	k := key3{string(t), string(cu), string(ca)}
 	if x, ok := s.custCamps[k]; ok {
-		return x, nil
+		return logCell(s, x), nil
 	}
 	var v int64
 	var la sql.NullString
@@ -345,13 +429,13 @@ func (s *state) customerCampaign(t protocol.TenantID, cu protocol.CustomerID, ca
 	last := lastID(la, ls)
 	x := &cell[int64]{v: v, orig: v, last: last, lastOrig: last}
 	s.custCamps[k] = x
-	return x, nil
+	return logCell(s, x), nil
 }
 
 func (s *state) allowance(t protocol.TenantID, a protocol.AgentID, c protocol.CampaignID) (*cell[allowBal], error) {
 	k := key3{string(t), string(a), string(c)}
 	if x, ok := s.allows[k]; ok {
-		return x, nil
+		return logCell(s, x), nil
 	}
 	var b allowBal
 	err := s.queryRow(qAllowance,
@@ -361,7 +445,7 @@ func (s *state) allowance(t protocol.TenantID, a protocol.AgentID, c protocol.Ca
 	}
 	x := &cell[allowBal]{v: b, orig: b}
 	s.allows[k] = x
-	return x, nil
+	return logCell(s, x), nil
 }
 
 // flush writes the buffered journal rows and every changed balance.
