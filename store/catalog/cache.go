@@ -151,7 +151,11 @@ func (c *Catalog) storedVersion(ctx context.Context, tx *sql.Tx, tenant protocol
 	var v uint64
 	var err error
 	if tx != nil {
-		err = tx.QueryRowContext(ctx, queryVersion, string(tenant)).Scan(&v)
+		if st, perr := c.stmt(ctx, queryVersion); perr == nil {
+			err = tx.StmtContext(ctx, st).QueryRowContext(ctx, string(tenant)).Scan(&v)
+		} else {
+			err = tx.QueryRowContext(ctx, queryVersion, string(tenant)).Scan(&v)
+		}
 	} else {
 		err = c.queryRow(ctx, queryVersion, string(tenant)).Scan(&v)
 	}
@@ -167,18 +171,27 @@ func (c *Catalog) storedVersion(ctx context.Context, tx *sql.Tx, tenant protocol
 // queryRow runs a hot read with a statement prepared once on the pool
 // (modernc's SQLite otherwise parses the text on every call).
 func (c *Catalog) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := c.stmt(ctx, q)
+	if err != nil {
+		return c.db.QueryRowContext(ctx, q, args...) // reports the error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// stmt returns q prepared on the pool, once.
+func (c *Catalog) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	if st, ok := c.cache.stmts.Load(q); ok {
-		return st.(*sql.Stmt).QueryRowContext(ctx, args...)
+		return st.(*sql.Stmt), nil
 	}
 	st, err := c.db.PrepareContext(ctx, q)
 	if err != nil {
-		return c.db.QueryRowContext(ctx, q, args...) // reports the error
+		return nil, err
 	}
 	if prev, loaded := c.cache.stmts.LoadOrStore(q, st); loaded {
 		st.Close()
 		st = prev.(*sql.Stmt)
 	}
-	return st.QueryRowContext(ctx, args...)
+	return st, nil
 }
 
 // stmtQuerier runs QueryRowContext through queryRow, for the get* helpers.

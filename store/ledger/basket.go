@@ -168,6 +168,9 @@ func (l *Ledger) commitGroup(batch []*job) {
 		}
 	}
 	for _, j := range batch {
+		g.rows += len(j.b.Redemptions)
+	}
+	for _, j := range batch {
 		if j.ctx.Err() != nil {
 			j.err = j.ctx.Err() // the caller is gone: record nothing
 			continue
@@ -236,6 +239,7 @@ func (l *Ledger) commitGroup(batch []*job) {
 // group is what the baskets of one group commit share.
 type group struct {
 	s        *state
+	rows     int                          // redemptions in the group, at most
 	wm       map[protocol.TenantID]int64  // the hub's last seq per tenant, as assigned so far
 	applied  map[protocol.TenantID]bool   // tenants whose watermark moves
 	versions map[protocol.TenantID]uint64 // facts versions read in the transaction
@@ -378,6 +382,12 @@ func (l *Ledger) applyBasket(ctx context.Context, g *group, j *job) ([]protocol.
 		if err := s.queryRow(qWatermark, []any{&wm}, string(b.Tenant), string(protocol.HubSender)); err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return nil, false, wrap("redeem: seq", err)
 		}
+		// The seqs this group may give, checked in one query rather than
+		// one each (they are all new but for a damaged watermark).
+		if err := s.prefetchRange(b.Tenant, protocol.HubSender, uint64(wm)+1, uint64(wm+int64(g.rows))); err != nil {
+			return nil, false, wrap("redeem: seq", err)
+		}
+		g.wm[b.Tenant] = wm
 	}
 	applied := false
 	for i := range out {

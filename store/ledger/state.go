@@ -266,6 +266,39 @@ func (s *state) recorded(t protocol.TenantID, id protocol.RedemptionID) (bool, e
 	return exists, nil
 }
 
+// prefetchRange learns which of one agent's seqs lo..hi are recorded
+// already, with one range query (the online writer's next hub seqs).
+func (s *state) prefetchRange(t protocol.TenantID, a protocol.AgentID, lo, hi uint64) error {
+	k := key2{string(t), string(a)}
+	m := s.seen[k]
+	if m == nil {
+		m = map[uint64]bool{}
+		s.seen[k] = m
+	}
+	for seq := lo; seq <= hi; seq++ {
+		if _, ok := m[seq]; !ok {
+			m[seq] = false
+		}
+	}
+	st, err := s.stmt(qPrefetch)
+	if err != nil {
+		return err
+	}
+	rows, err := st.QueryContext(s.ctx, k.tenant, k.id, int64(lo), int64(hi))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			return err
+		}
+		m[uint64(seq)] = true
+	}
+	return rows.Err()
+}
+
 // prefetch learns which of one agent's redemptions are recorded already,
 // with one range query when their seqs are dense (as an outbox's are).
 func (s *state) prefetch(t protocol.TenantID, a protocol.AgentID, rs []protocol.Redemption) error {
