@@ -495,6 +495,9 @@ func insertConflict(s *state, c Conflict) (int64, error) {
 	if c.Other != nil {
 		oa, os = string(c.Other.Agent), int64(c.Other.Seq)
 	}
+	if err := s.savepoint(); err != nil {
+		return 0, err
+	}
 	res, err := s.tx.ExecContext(s.ctx, `INSERT INTO ledger_conflicts (tenant, kind, campaign, code, customer, agent, seq, other_agent, other_seq, detail, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, string(c.Tenant), string(c.Kind), string(c.Campaign), string(c.Code), string(c.Customer),
 		string(c.Redemption.Agent), int64(c.Redemption.Seq), oa, os, c.Detail, micros(c.At))

@@ -189,9 +189,16 @@ func (l *Ledger) commitGroup(batch []*job) {
 			g.s.close()
 			g.s = l.newState(ctx, tx)
 		}
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT basket`); err != nil {
-			j.err = wrap("redeem: savepoint", err)
-			continue
+		// A basket writes to the database only through a conflict row or
+		// its Remember (one statement, the last): its savepoint is opened
+		// before the first conflict row (state.savepoint), or at once for
+		// a rollback, which reads and writes the journal.
+		g.s.sp = savepoint{armed: true}
+		if j.rollbacks {
+			if err := g.s.savepoint(); err != nil {
+				j.err = wrap("redeem: savepoint", err)
+				continue
+			}
 		}
 		g.s.begin()
 		wm, hadWM := g.wm[j.b.Tenant]
@@ -203,18 +210,23 @@ func (l *Ledger) commitGroup(batch []*job) {
 			} else {
 				delete(g.wm, j.b.Tenant)
 			}
-			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO basket`); rerr != nil {
-				// The transaction is unusable: fail the whole group.
-				failAll("redeem: rollback to savepoint", rerr)
-				return
+			if g.s.sp.open {
+				if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO basket`); rerr != nil {
+					// The transaction is unusable: fail the whole group.
+					failAll("redeem: rollback to savepoint", rerr)
+					return
+				}
 			}
 		} else {
 			g.s.commit()
 		}
-		if _, rerr := tx.ExecContext(ctx, `RELEASE basket`); rerr != nil {
-			failAll("redeem: release savepoint", rerr)
-			return
+		if g.s.sp.open {
+			if _, rerr := tx.ExecContext(ctx, `RELEASE basket`); rerr != nil {
+				failAll("redeem: release savepoint", rerr)
+				return
+			}
 		}
+		g.s.sp = savepoint{}
 		j.out, j.replayed, j.err = out, replayed, err
 	}
 	err = g.s.flush()

@@ -110,7 +110,30 @@ type state struct {
 	// pending holds the hub's redemptions recorded in this state and not
 	// yet in the journal, by transaction id (findTxn).
 	pending map[key2][]protocol.Redemption
-	mark    [2]int // journal position at begin: len(full), len(journal)
+	resv    map[key2][]agentAllowance // storedAllowances
+	sp      savepoint                 // the online writer's basket savepoint
+	mark    [2]int                    // journal position at begin: len(full), len(journal)
+}
+
+// savepoint is the online writer's savepoint of one basket, opened lazily
+// before the basket's first write to the database.
+type savepoint struct {
+	armed bool // open it before the first write (the online writer)
+	open  bool
+}
+
+// savepoint opens the basket's savepoint if it is due and not open yet.
+// Every write to the database a basket may make before its last step
+// calls it first.
+func (s *state) savepoint() error {
+	if s.sp.open || !s.sp.armed {
+		return nil
+	}
+	if _, err := s.tx.ExecContext(s.ctx, `SAVEPOINT basket`); err != nil {
+		return err
+	}
+	s.sp.open = true
+	return nil
 }
 
 // begin starts logging changes for undo (one basket of the online writer).
@@ -552,31 +575,19 @@ const qReserved = `SELECT agent, grants, granted_count, granted_amount, returned
 // reserved is the sum of every agent's outstanding allowance of a
 // campaign, in count and amount, including changes not yet flushed.
 func (s *state) reserved(t protocol.TenantID, c protocol.CampaignID) (count, amount int64, err error) {
-	st, err := s.stmt(qReserved)
+	stored, err := s.storedAllowances(t, c)
 	if err != nil {
 		return 0, 0, err
 	}
-	rows, err := st.QueryContext(s.ctx, string(t), string(c))
-	if err != nil {
-		return 0, 0, err
-	}
-	defer rows.Close()
 	seen := map[string]bool{}
-	for rows.Next() {
-		var agent string
-		var b allowBal
-		if err := rows.Scan(&agent, &b.grants, &b.grantedCount, &b.grantedAmount, &b.returnedCount, &b.returnedAmount, &b.usedCount, &b.usedAmount); err != nil {
-			return 0, 0, err
-		}
-		if x, ok := s.allows[key3{string(t), agent, string(c)}]; ok {
+	for _, a := range stored {
+		b := a.b
+		if x, ok := s.allows[key3{string(t), a.agent, string(c)}]; ok {
 			b = x.v
 		}
-		seen[agent] = true
+		seen[a.agent] = true
 		count += max(0, b.outstandingCount())
 		amount += max(0, b.outstandingAmount())
-	}
-	if err := rows.Err(); err != nil {
-		return 0, 0, err
 	}
 	for k, x := range s.allows {
 		if k.tenant == string(t) && k.b == string(c) && !seen[k.a] {
@@ -585,6 +596,46 @@ func (s *state) reserved(t protocol.TenantID, c protocol.CampaignID) (count, amo
 		}
 	}
 	return count, amount, nil
+}
+
+type agentAllowance struct {
+	agent string
+	b     allowBal
+}
+
+// storedAllowances lists a campaign's allowance rows as stored, read once
+// per state: only this state's own changes (s.allows) move them while it
+// holds the write lock, and reserved applies those on top.
+func (s *state) storedAllowances(t protocol.TenantID, c protocol.CampaignID) ([]agentAllowance, error) {
+	k := key2{string(t), string(c)}
+	if a, ok := s.resv[k]; ok {
+		return a, nil
+	}
+	st, err := s.stmt(qReserved)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(s.ctx, string(t), string(c))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []agentAllowance
+	for rows.Next() {
+		var a agentAllowance
+		if err := rows.Scan(&a.agent, &a.b.grants, &a.b.grantedCount, &a.b.grantedAmount, &a.b.returnedCount, &a.b.returnedAmount, &a.b.usedCount, &a.b.usedAmount); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if s.resv == nil {
+		s.resv = map[key2][]agentAllowance{}
+	}
+	s.resv[k] = out
+	return out, nil
 }
 
 // upsertChunks are the row counts of the multi-row balance upserts, largest
