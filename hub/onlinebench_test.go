@@ -38,7 +38,7 @@ import (
 // "group" hands it to one writer goroutine that commits what is queued
 // together (the best this hardware does for a durable one-row write).
 //
-// Metrics: redeems/s (or rows/s), p50-ms and p99-ms per request, errors
+// Metrics: baskets/commit (the online writer's mean group), redeems/s (or rows/s), p50-ms and p99-ms per request, errors
 // (any non-200; the benchmark fails on one), and cpu-us/op: the process's
 // CPU time (user and system, server and client together) per request,
 // which other load on the machine disturbs less than the rate does.
@@ -290,6 +290,13 @@ func BenchmarkOnlineRedeem(b *testing.B) {
 		for _, clients := range []int{1, 16, 64} {
 			b.Run(fmt.Sprintf("rows=%d/clients=%d/redeem", rows, clients), func(b *testing.B) {
 				run := benchRun.Add(1)
+				g0, b0 := bh.h.Ledger.WriterStats()
+				defer func() {
+					g1, b1 := bh.h.Ledger.WriterStats()
+					if g1 > g0 {
+						b.ReportMetric(float64(b1-b0)/float64(g1-g0), "baskets/commit")
+					}
+				}()
 				load(b, clients, "redeems", func(i int) error {
 					body := map[string]any{
 						"store":    map[string]any{"id": "web", "time_zone": "Europe/Berlin"},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
@@ -71,11 +72,12 @@ type job struct {
 // fsync), each in its own savepoint so that a refused basket undoes only
 // itself, and hands every basket its result after the commit.
 type writer struct {
-	q     chan *job
-	group int
-	stop  chan struct{}
-	done  chan struct{}
-	once  sync.Once
+	groups, baskets atomic.Int64 // WriterStats
+	q               chan *job
+	group           int
+	stop            chan struct{}
+	done            chan struct{}
+	once            sync.Once
 }
 
 func (l *Ledger) startWriter(queue, group int) {
@@ -92,6 +94,12 @@ func (l *Ledger) stopWriter() {
 }
 
 var errClosed = errors.New("ledger: closed")
+
+// WriterStats reports how many group commits the online writer made and
+// how many baskets they held, for benchmarks and metrics.
+func (l *Ledger) WriterStats() (groups, baskets int64) {
+	return l.w.groups.Load(), l.w.baskets.Load()
+}
 
 func (l *Ledger) runWriter() {
 	w := l.w
@@ -122,6 +130,8 @@ func (l *Ledger) runWriter() {
 			}
 		}
 		l.commitGroup(batch)
+		w.groups.Add(1)
+		w.baskets.Add(int64(len(batch)))
 		for _, j := range batch {
 			close(j.done)
 		}
