@@ -22,11 +22,12 @@ import (
 // version, and drops them all when it sees a newer one.
 //
 // It sees a newer version at once when this process made the change
-// (write), whenever Version or FactsVersionTx reads the stored version (the
-// online decision starts with Version; the ledger's online writer reads it
-// inside its transaction), and otherwise at most CacheTTL after the last
-// time it looked: another process writing the same file (a second hub)
-// never goes unnoticed for longer than that. The ledger's online writer
+// (write) or when FactsVersionTx reads the stored version (the ledger's
+// online writer, inside its transaction, once per group commit), and
+// otherwise at most CacheTTL after the last time it looked: another
+// process writing the same file (a second hub) never goes unnoticed for
+// longer than that, and Version, the online decision's rules and every
+// cached lookup follow it. The ledger's online writer
 // re-checks inside its write transaction that the facts it records under
 // are of the stored version (ledger.VersionedFacts), so a kill switch, a
 // new limit or a revoked code committed between the decision and the

@@ -122,13 +122,17 @@ func (c *Catalog) Tenants(ctx context.Context) ([]Tenant, error) {
 }
 
 // Version is a tenant's current catalog version. Reason codes: not_found.
-// It is always read from the database (and the read cache follows it).
+// It is the read cache's version (cache.go): this process's own changes
+// at once, another process's within CacheTTL.
 func (c *Catalog) Version(ctx context.Context, tenant protocol.TenantID) (uint64, error) {
-	v, err := c.storedVersion(ctx, nil, tenant)
-	if err == nil && c.CacheTTL >= 0 {
-		c.observe(tenant, v)
+	g, err := c.current(ctx, tenant)
+	if err != nil {
+		return 0, err
 	}
-	return v, err
+	if g == nil {
+		return c.storedVersion(ctx, nil, tenant)
+	}
+	return g.version, nil
 }
 
 // SigningKeyInfo describes a tenant signing key without its private half.

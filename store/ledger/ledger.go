@@ -285,7 +285,7 @@ func hotStatements() []string {
 	qs := []string{qRecorded, qPrefetch, qCampaign, qCode, qCard, qCustomer, qCustCamp, qAllowance,
 		upCampaign, upCode, upCard, upCustomer, upAllowance, qWatermark, qAfterWatermark, upWatermark,
 		qCodesIn, qCustCampsIn, qTxnFacts,
-		qByTxn, qReserved, qCodeUses, qCardSpent, qCustCount}
+		qByTxn, qReserved, qCodeUses, qCardSpent, qCustCount, qCampaignBalance}
 	for _, n := range journalChunks {
 		qs = append(qs, insertJournal[n])
 	}
