@@ -446,9 +446,13 @@ func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now ti
 		}
 	}
 	if r.Customer != "" && r.Campaign != "" && sign != 0 {
-		c, err := s.customerCampaign(r.Tenant, r.Customer, r.Campaign)
-		if err != nil {
-			return nil, false, err
+		var c *cell[int64]
+		if campKnown && cf.PerCustomer > 0 {
+			if c, err = s.customerCampaign(r.Tenant, r.Customer, r.Campaign); err != nil {
+				return nil, false, err
+			}
+		} else {
+			c = s.customerCampaignAdd(r.Tenant, r.Customer, r.Campaign) // nobody checks it
 		}
 		c.v += sign
 		if sign > 0 && campKnown && cf.PerCustomer > 0 && c.v > cf.PerCustomer {

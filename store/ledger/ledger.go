@@ -290,7 +290,7 @@ func hotStatements() []string {
 		qs = append(qs, insertJournal[n])
 	}
 	for _, n := range upsertChunks {
-		qs = append(qs, upCustCampN[n])
+		qs = append(qs, upCustCampN[n], addCustCampN[n])
 	}
 	return qs
 }

@@ -97,6 +97,7 @@ type state struct {
 	cards     map[key2]*cell[int64]
 	custs     map[key2]*cell[int64]
 	custCamps map[key3]*cell[int64]
+	custDelta map[key3]*cell[int64] // counts added blind (customerCampaignAdd)
 	allows    map[key3]*cell[allowBal]
 	stmts     map[string]*sql.Stmt     // bound to this transaction
 	journal   []any                    // buffered journal rows, journalArity values each
@@ -484,8 +485,41 @@ func (s *state) customerCampaign(t protocol.TenantID, cu protocol.CustomerID, ca
 	}
 	last := lastID(la, ls)
 	x := &cell[int64]{v: v, orig: v, last: last, lastOrig: last}
+	if d, ok := s.custDelta[k]; ok {
+		// Counted blind so far (customerCampaignAdd): the stored value
+		// plus what was added, and undo can put the blind cell back.
+		x.v += d.v
+		if d.last.Agent != "" {
+			x.last = d.last
+		}
+		delete(s.custDelta, k)
+		if s.epoch != 0 {
+			s.undoLog = append(s.undoLog, func() { delete(s.custCamps, k); s.custDelta[k] = d })
+		}
+	}
 	s.custCamps[k] = x
 	return logCell(s, x), nil
+}
+
+// customerCampaignAdd is customerCampaign for a count nobody checks (a
+// campaign without a per-customer limit): unless the balance is loaded
+// already, it is not read at all, and its cell holds what this state adds
+// to the stored count (flush adds it in SQL). The online writer saves a
+// read per redemption so.
+func (s *state) customerCampaignAdd(t protocol.TenantID, cu protocol.CustomerID, ca protocol.CampaignID) *cell[int64] {
+	k := key3{string(t), string(cu), string(ca)}
+	if x, ok := s.custCamps[k]; ok {
+		return logCell(s, x)
+	}
+	d, ok := s.custDelta[k]
+	if !ok {
+		if s.custDelta == nil {
+			s.custDelta = map[key3]*cell[int64]{}
+		}
+		d = &cell[int64]{}
+		s.custDelta[k] = d
+	}
+	return logCell(s, d)
 }
 
 func (s *state) allowance(t protocol.TenantID, a protocol.AgentID, c protocol.CampaignID) (*cell[allowBal], error) {
@@ -553,6 +587,16 @@ func (s *state) flush() error {
 		}
 	}
 	if err := s.execRows(upCustCampN, 6, rows); err != nil {
+		return fmt.Errorf("customer campaign balance: %w", err)
+	}
+	rows = rows[:0]
+	for k, c := range s.custDelta {
+		if c.changed() {
+			la, ls := lastArgs(c.last)
+			rows = append(rows, k.tenant, k.a, k.b, c.v, la, ls)
+		}
+	}
+	if err := s.execRows(addCustCampN, 6, rows); err != nil {
 		return fmt.Errorf("customer campaign balance: %w", err)
 	}
 	for k, c := range s.allows {
@@ -642,6 +686,12 @@ func (s *state) storedAllowances(t protocol.TenantID, c protocol.CampaignID) ([]
 // first: a batch's customers are mostly distinct, and one statement per
 // balance row cost as much as their journal rows.
 var upsertChunks = [...]int{32, 8, 1}
+
+// addCustCampN adds to customer-campaign balances (customerCampaignAdd),
+// by row count; a NULL last redemption keeps the stored one.
+var addCustCampN = upsertN(`INSERT INTO ledger_customer_campaigns (tenant, customer, campaign, count, last_agent, last_seq) VALUES `, 6,
+	` ON CONFLICT (tenant, customer, campaign) DO UPDATE SET count = count + excluded.count,
+		last_agent = COALESCE(excluded.last_agent, last_agent), last_seq = COALESCE(excluded.last_seq, last_seq)`)
 
 // upCustCampN is the upsert of customer-campaign balances, by row count.
 var upCustCampN = upsertN(`INSERT INTO ledger_customer_campaigns (tenant, customer, campaign, count, last_agent, last_seq) VALUES `, 6,
