@@ -242,7 +242,8 @@ func (c *Catalog) FactsVersionTx(ctx context.Context, tx *sql.Tx, tenant protoco
 var _ ledger.VersionedFacts = (*Catalog)(nil)
 
 // lookup answers key from the generation's map m, or loads it and stores
-// the answer in m (created by mk when nil).
+// the answer in m (made when nil, emptied when full). The generation was
+// taken before load runs, so what load reads is of its version or newer.
 func lookup[K comparable, V any](g *gen, m *map[K]V, key K, load func() (V, error)) (V, error) {
 	g.mu.RLock()
 	v, ok := (*m)[key]
