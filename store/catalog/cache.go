@@ -27,11 +27,10 @@ import (
 // otherwise at most CacheTTL after the last time it looked: another
 // process writing the same file (a second hub) never goes unnoticed for
 // longer than that, and Version, the online decision's rules and every
-// cached lookup follow it. The ledger's online writer
-// re-checks inside its write transaction that the facts it records under
-// are of the stored version (ledger.VersionedFacts), so a kill switch, a
-// new limit or a revoked code committed between the decision and the
-// record still refuses the basket.
+// cached lookup follow it. The ledger's online writer re-checks inside its
+// write transaction that the facts it records under are of the stored
+// version (ledger.VersionedFacts), so a kill switch or a new limit
+// committed between the decision and the record still refuses the basket.
 //
 // An entry is stored only into the per-tenant generation it was looked up
 // in, which was current when the lookup began, so the cache never holds

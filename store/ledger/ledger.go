@@ -121,7 +121,7 @@ type Facts interface {
 // catalog's version, which every catalog change bumps). The online writer
 // reads it once per group commit and tenant: a basket whose facts were
 // looked up at another version has them looked up again there, under the
-// write lock, so a kill switch, limit or code change committed between
+// write lock, so a kill switch or a limit change committed between
 // the hub's decision and the record is never missed, however the Facts
 // caches its answers.
 type VersionedFacts interface {
