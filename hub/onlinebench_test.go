@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,8 +38,10 @@ import (
 // "group" hands it to one writer goroutine that commits what is queued
 // together (the best this hardware does for a durable one-row write).
 //
-// Metrics: redeems/s (or rows/s), p50-ms and p99-ms per request, errors
-// (any non-200; the benchmark fails on one).
+// Metrics: baskets/commit (the online writer's mean group), redeems/s (or rows/s), p50-ms and p99-ms per request, errors
+// (any non-200; the benchmark fails on one), and cpu-us/op: the process's
+// CPU time (user and system, server and client together) per request,
+// which other load on the machine disturbs less than the rate does.
 //
 // PUNCHCARD_BENCH_ROWS (e.g. "0,100000,1000000", as make bench-online
 // sets it) replaces the pre-fill sizes, by default 0 and 100k.
@@ -234,6 +237,7 @@ func load(b *testing.B, clients int, unit string, do func(i int) error) {
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	start := time.Now()
 	for range clients {
 		wg.Add(1)
@@ -255,7 +259,9 @@ func load(b *testing.B, clients int, unit string, do func(i int) error) {
 	}
 	wg.Wait()
 	el := time.Since(start)
+	cpu := cpuTime() - cpu0
 	b.StopTimer()
+	b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-us/op")
 	slices.Sort(lat)
 	b.ReportMetric(float64(n)/el.Seconds(), unit+"/s")
 	b.ReportMetric(float64(lat[n/2].Microseconds())/1000, "p50-ms")
@@ -264,6 +270,15 @@ func load(b *testing.B, clients int, unit string, do func(i int) error) {
 	if errs.Load() > 0 {
 		b.Errorf("%d errors, the first: %v", errs.Load(), firstErr.Load())
 	}
+}
+
+// cpuTime is the process's CPU time so far, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 var benchRun atomic.Int64 // makes idempotency keys unique across runs
@@ -275,6 +290,13 @@ func BenchmarkOnlineRedeem(b *testing.B) {
 		for _, clients := range []int{1, 16, 64} {
 			b.Run(fmt.Sprintf("rows=%d/clients=%d/redeem", rows, clients), func(b *testing.B) {
 				run := benchRun.Add(1)
+				g0, b0 := bh.h.Ledger.WriterStats()
+				defer func() {
+					g1, b1 := bh.h.Ledger.WriterStats()
+					if g1 > g0 {
+						b.ReportMetric(float64(b1-b0)/float64(g1-g0), "baskets/commit")
+					}
+				}()
 				load(b, clients, "redeems", func(i int) error {
 					body := map[string]any{
 						"store":    map[string]any{"id": "web", "time_zone": "Europe/Berlin"},

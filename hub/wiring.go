@@ -13,12 +13,14 @@ import (
 // the ledger's interfaces, in protocol's types, and the hub plugs them
 // together in Open, as it plugs both into the services.
 var (
-	_ ledger.Facts = (*catalog.Catalog)(nil)
-	_ ledger.Rules = (*catalog.Catalog)(nil)
+	_ ledger.Facts          = (*catalog.Catalog)(nil)
+	_ ledger.Rules          = (*catalog.Catalog)(nil)
+	_ ledger.VersionedFacts = (*catalog.Catalog)(nil)
 
-	_ manage.Catalog       = (*catalog.Catalog)(nil)
-	_ manage.Ledger        = (*ledger.Ledger)(nil)
-	_ snapshots.Catalog    = (*catalog.Catalog)(nil)
-	_ snapshots.Ledger     = (*ledger.Ledger)(nil)
-	_ snapshots.CodeLedger = (*ledger.Ledger)(nil)
+	_ manage.Catalog            = (*catalog.Catalog)(nil)
+	_ manage.Ledger             = (*ledger.Ledger)(nil)
+	_ snapshots.Catalog         = (*catalog.Catalog)(nil)
+	_ snapshots.Ledger          = (*ledger.Ledger)(nil)
+	_ snapshots.CodeLedger      = (*ledger.Ledger)(nil)
+	_ snapshots.ReflectedLedger = (*ledger.Ledger)(nil)
 )

@@ -84,16 +84,11 @@ func Open(ctx context.Context, path string, opts Options) (*sql.DB, error) {
 	}
 	q.Add("_txlock", "immediate")
 	dsn := "file:" + path + "?" + q.Encode()
-	var db *sql.DB
-	if opts.Trace != nil {
-		db = sql.OpenDB(tracer{dsn: dsn, trace: opts.Trace})
-	} else {
-		var err error
-		if db, err = sql.Open("sqlite", dsn); err != nil {
-			return nil, fmt.Errorf("store: open %s: %w", path, err)
-		}
-	}
+	db := sql.OpenDB(connector{dsn: dsn, trace: opts.Trace}) // stmtcache.go
 	db.SetMaxOpenConns(opts.MaxOpenConns)
+	// Idle connections are kept, with their prepared statements: the
+	// default of 2 closed and reopened the others under load.
+	db.SetMaxIdleConns(opts.MaxOpenConns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)

@@ -3,30 +3,13 @@ package store
 import (
 	"context"
 	"database/sql/driver"
-
-	"modernc.org/sqlite"
 )
 
-// The DSN is the same with and without tracing; only the connector
-// differs.
-
-// tracer wraps the SQLite driver and reports the text of every statement
-// prepared, executed or queried (Options.Trace), so that a test can check
-// the query plan of each statement a code path runs.
-type tracer struct {
-	dsn   string
-	trace func(query string)
-}
-
-func (t tracer) Connect(context.Context) (driver.Conn, error) {
-	c, err := (&sqlite.Driver{}).Open(t.dsn)
-	if err != nil {
-		return nil, err
-	}
-	return tracedConn{c.(sqliteConn), t.trace}, nil
-}
-
-func (t tracer) Driver() driver.Driver { return &sqlite.Driver{} }
+// Tracing (Options.Trace) wraps the SQLite driver's connection and reports
+// the text of every statement prepared, executed or queried, so that a
+// test can check the query plan of each statement a code path runs. With
+// the statement cache (stmtcache.go) in front, a cached statement is
+// reported when it is prepared, once per connection.
 
 // sqliteConn is what database/sql uses of the SQLite driver's connection.
 type sqliteConn interface {

@@ -65,8 +65,14 @@ type Catalog struct {
 	// DefaultRulesRetention.
 	RulesRetention time.Duration
 
+	// CacheTTL bounds how long the read cache (cache.go) trusts a
+	// tenant's catalog version without reading it again; default
+	// DefaultCacheTTL, negative turns the cache off.
+	CacheTTL time.Duration
+
 	rules  rulesCache
 	stores sync.Map // agentKey -> rules.Store
+	cache  readCache
 }
 
 // Defaults.
@@ -142,6 +148,9 @@ func (c *Catalog) write(ctx context.Context, tenant protocol.TenantID, fn func(t
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("catalog: commit: %w", err)
+	}
+	if tenant != "" && c.CacheTTL >= 0 {
+		c.observe(tenant, v) // this process's own change: drop the cache at once
 	}
 	return nil
 }

@@ -278,12 +278,6 @@ func scanCode(s scanner) (Code, error) {
 	return cd, nil
 }
 
-// Code returns a code by its printed or typed form. Reason codes:
-// not_found.
-func (c *Catalog) Code(ctx context.Context, tenant protocol.TenantID, code string) (Code, error) {
-	return getCode(ctx, c.db, tenant, code)
-}
-
 func getCode(ctx context.Context, q querier, tenant protocol.TenantID, code string) (Code, error) {
 	cd, err := scanCode(q.QueryRowContext(ctx, `SELECT `+codeCols+` FROM catalog_codes WHERE tenant = ? AND code = ?`, string(tenant), codes.Normalize(code)))
 	if errors.Is(err, sql.ErrNoRows) {

@@ -215,12 +215,6 @@ func getCustomer(ctx context.Context, q querier, tenant protocol.TenantID, id pr
 	return cu, err
 }
 
-// Customer returns a customer (an erased one keeps only its ID and times).
-// Reason codes: not_found.
-func (c *Catalog) Customer(ctx context.Context, tenant protocol.TenantID, id protocol.CustomerID) (Customer, error) {
-	return getCustomer(ctx, c.db, tenant, id)
-}
-
 // Customers lists a tenant's customers with an ID after after, at most
 // limit.
 func (c *Catalog) Customers(ctx context.Context, tenant protocol.TenantID, after string, limit int) ([]Customer, error) {

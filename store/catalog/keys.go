@@ -125,26 +125,6 @@ func (c *Catalog) createKey(ctx context.Context, tx *sql.Tx, tenant protocol.Ten
 	return k, secret, nil
 }
 
-// Authenticate returns the key whose secret this is. It returns ErrBadKey
-// (unauthenticated) for an unknown or revoked secret.
-func (c *Catalog) Authenticate(ctx context.Context, secret string) (Key, error) {
-	if secret == "" || len(secret) > 200 {
-		return Key{}, ErrBadKey
-	}
-	row := c.db.QueryRowContext(ctx, `SELECT id, tenant, role, name, agent, created_at, revoked_at FROM catalog_keys WHERE hash = ?`, hashSecret(secret))
-	k, err := scanKey(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Key{}, ErrBadKey
-	}
-	if err != nil {
-		return Key{}, err
-	}
-	if !k.RevokedAt.IsZero() {
-		return Key{}, ErrBadKey
-	}
-	return k, nil
-}
-
 type scanner interface{ Scan(dest ...any) error }
 
 // collect scans every row of rows with scan and closes rows. An empty

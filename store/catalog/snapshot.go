@@ -233,12 +233,9 @@ func (c *Catalog) AgentKey(k Key, tenant protocol.TenantID, agent protocol.Agent
 		subtle.ConstantTimeCompare([]byte(k.Agent), []byte(agent)) == 1
 }
 
-// CampaignFacts implements ledger.Facts from the stored campaign: its
-// limits, its currency, its kill switch time and every interval it was
-// stopped in (so a restart does not clear the flag of redemptions made
-// while it was stopped).
-func (c *Catalog) CampaignFacts(ctx context.Context, tenant protocol.TenantID, campaign protocol.CampaignID) (protocol.CampaignFacts, bool, error) {
-	cp, err := getCampaign(ctx, c.db, tenant, campaign)
+// campaignFacts reads a campaign's facts (CampaignFacts, uncached).
+func (c *Catalog) campaignFacts(ctx context.Context, tenant protocol.TenantID, campaign protocol.CampaignID) (protocol.CampaignFacts, bool, error) {
+	cp, err := getCampaign(ctx, stmtQuerier{c}, tenant, campaign)
 	if protocol.ErrorCode(err) == protocol.CodeNotFound {
 		return protocol.CampaignFacts{}, false, nil
 	}
@@ -261,13 +258,12 @@ func (c *Catalog) CampaignFacts(ctx context.Context, tenant protocol.TenantID, c
 	return f, true, nil
 }
 
-// CodeFacts implements ledger.Facts for plain codes (by key) and token
-// serials.
-func (c *Catalog) CodeFacts(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (protocol.CodeFacts, bool, error) {
-	cd, err := getCode(ctx, c.db, tenant, string(code))
+// codeFacts reads a code's or token's facts (CodeFacts, uncached).
+func (c *Catalog) codeFacts(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (protocol.CodeFacts, bool, error) {
+	cd, err := getCode(ctx, stmtQuerier{c}, tenant, string(code))
 	if err == nil {
 		f := protocol.CodeFacts{MaxUses: max(cd.Uses, 0), GiftCard: cd.Balance > 0, InitialBalance: cd.Balance}
-		if cp, err := getCampaign(ctx, c.db, tenant, cd.Campaign); err == nil && cp.Rules.Reward.Kind == rules.RewardGiftCard {
+		if cp, err := getCampaign(ctx, stmtQuerier{c}, tenant, cd.Campaign); err == nil && cp.Rules.Reward.Kind == rules.RewardGiftCard {
 			f.GiftCard = true
 			if cp.Rules.Reward.MultiUse {
 				f.MaxUses = 0
@@ -278,7 +274,7 @@ func (c *Catalog) CodeFacts(ctx context.Context, tenant protocol.TenantID, code 
 	if protocol.ErrorCode(err) != protocol.CodeNotFound {
 		return protocol.CodeFacts{}, false, err
 	}
-	t, err := getToken(ctx, c.db, tenant, code)
+	t, err := getToken(ctx, stmtQuerier{c}, tenant, code)
 	if protocol.ErrorCode(err) == protocol.CodeNotFound {
 		return protocol.CodeFacts{}, false, nil
 	}

@@ -122,16 +122,17 @@ func (c *Catalog) Tenants(ctx context.Context) ([]Tenant, error) {
 }
 
 // Version is a tenant's current catalog version. Reason codes: not_found.
+// It is the read cache's version (cache.go): this process's own changes
+// at once, another process's within CacheTTL.
 func (c *Catalog) Version(ctx context.Context, tenant protocol.TenantID) (uint64, error) {
-	var v uint64
-	err := c.db.QueryRowContext(ctx, `SELECT version FROM catalog_tenants WHERE id = ?`, string(tenant)).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, notFound("tenant", string(tenant))
-	}
+	g, err := c.current(ctx, tenant)
 	if err != nil {
-		return 0, fmt.Errorf("catalog: version: %w", err)
+		return 0, err
 	}
-	return v, nil
+	if g == nil {
+		return c.storedVersion(ctx, nil, tenant)
+	}
+	return g.version, nil
 }
 
 // SigningKeyInfo describes a tenant signing key without its private half.

@@ -446,9 +446,13 @@ func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now ti
 		}
 	}
 	if r.Customer != "" && r.Campaign != "" && sign != 0 {
-		c, err := s.customerCampaign(r.Tenant, r.Customer, r.Campaign)
-		if err != nil {
-			return nil, false, err
+		var c *cell[int64]
+		if campKnown && cf.PerCustomer > 0 {
+			if c, err = s.customerCampaign(r.Tenant, r.Customer, r.Campaign); err != nil {
+				return nil, false, err
+			}
+		} else {
+			c = s.customerCampaignAdd(r.Tenant, r.Customer, r.Campaign) // nobody checks it
 		}
 		c.v += sign
 		if sign > 0 && campKnown && cf.PerCustomer > 0 && c.v > cf.PerCustomer {
@@ -494,6 +498,9 @@ func insertConflict(s *state, c Conflict) (int64, error) {
 	var oa, os any
 	if c.Other != nil {
 		oa, os = string(c.Other.Agent), int64(c.Other.Seq)
+	}
+	if err := s.savepoint(); err != nil {
+		return 0, err
 	}
 	res, err := s.tx.ExecContext(s.ctx, `INSERT INTO ledger_conflicts (tenant, kind, campaign, code, customer, agent, seq, other_agent, other_seq, detail, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, string(c.Tenant), string(c.Kind), string(c.Campaign), string(c.Code), string(c.Customer),

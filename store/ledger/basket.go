@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
@@ -54,13 +55,16 @@ const (
 
 // job is one basket waiting for the writer.
 type job struct {
-	ctx      context.Context
-	b        Basket
-	facts    factSet
-	out      []protocol.Redemption
-	replayed bool
-	err      error
-	done     chan struct{}
+	ctx       context.Context
+	b         Basket
+	facts     factSet
+	version   uint64 // of facts, when versioned (VersionedFacts)
+	versioned bool
+	rollbacks bool // the basket has a rollback
+	out       []protocol.Redemption
+	replayed  bool
+	err       error
+	done      chan struct{}
 }
 
 // writer is the online path's single writer: it takes the queued baskets
@@ -68,11 +72,12 @@ type job struct {
 // fsync), each in its own savepoint so that a refused basket undoes only
 // itself, and hands every basket its result after the commit.
 type writer struct {
-	q     chan *job
-	group int
-	stop  chan struct{}
-	done  chan struct{}
-	once  sync.Once
+	groups, baskets atomic.Int64 // WriterStats
+	q               chan *job
+	group           int
+	stop            chan struct{}
+	done            chan struct{}
+	once            sync.Once
 }
 
 func (l *Ledger) startWriter(queue, group int) {
@@ -89,6 +94,12 @@ func (l *Ledger) stopWriter() {
 }
 
 var errClosed = errors.New("ledger: closed")
+
+// WriterStats reports how many group commits the online writer made and
+// how many baskets they held, for benchmarks and metrics.
+func (l *Ledger) WriterStats() (groups, baskets int64) {
+	return l.w.groups.Load(), l.w.baskets.Load()
+}
 
 func (l *Ledger) runWriter() {
 	w := l.w
@@ -119,6 +130,8 @@ func (l *Ledger) runWriter() {
 			}
 		}
 		l.commitGroup(batch)
+		w.groups.Add(1)
+		w.baskets.Add(int64(len(batch)))
 		for _, j := range batch {
 			close(j.done)
 		}
@@ -131,7 +144,11 @@ func IsBusy(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "SQLITE_BUSY") || strings.Contains(err.Error(), "database is locked"))
 }
 
-// commitGroup records the baskets of one group commit.
+// commitGroup records the baskets of one group commit. They share one
+// state: the balances they touch are read once and written once for the
+// whole group, and their journal rows go in together. Each basket runs
+// in its own savepoint with the state's undo log, so a refused basket
+// leaves neither rows nor balance changes behind.
 func (l *Ledger) commitGroup(batch []*job) {
 	ctx := context.Background() // one caller's cancel must not undo the others
 	var tx *sql.Tx
@@ -152,46 +169,134 @@ func (l *Ledger) commitGroup(batch []*job) {
 		return
 	}
 	defer tx.Rollback()
-	var ok []*job
+	g := &group{s: l.newState(ctx, tx), wm: map[protocol.TenantID]int64{}, versions: map[protocol.TenantID]uint64{}}
+	failAll := func(what string, err error) {
+		for _, o := range batch {
+			if o.err == nil {
+				o.out, o.replayed, o.err = nil, false, wrap(what, err)
+			}
+		}
+	}
+	for _, j := range batch {
+		g.rows += len(j.b.Redemptions)
+	}
 	for _, j := range batch {
 		if j.ctx.Err() != nil {
 			j.err = j.ctx.Err() // the caller is gone: record nothing
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT basket`); err != nil {
-			j.err = wrap("redeem: savepoint", err)
+		if err := l.recheckFacts(ctx, tx, g, j); err != nil {
+			j.err = err
 			continue
 		}
-		out, replayed, err := l.applyBasket(ctx, tx, j)
+		if j.rollbacks {
+			// A rollback reads the journal: write what the group holds
+			// first, outside this basket's savepoint.
+			if err := g.s.flush(); err != nil {
+				failAll("redeem", err)
+				return
+			}
+			g.s.close()
+			g.s = l.newState(ctx, tx)
+		}
+		// A basket writes to the database only through a conflict row or
+		// its Remember (one statement, the last): its savepoint is opened
+		// before the first conflict row (state.savepoint), or at once for
+		// a rollback, which reads and writes the journal.
+		g.s.sp = savepoint{armed: true}
+		if j.rollbacks {
+			if err := g.s.savepoint(); err != nil {
+				j.err = wrap("redeem: savepoint", err)
+				continue
+			}
+		}
+		g.s.begin()
+		wm, hadWM := g.wm[j.b.Tenant]
+		out, replayed, err := l.applyBasket(ctx, g, j)
 		if err != nil {
-			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO basket`); rerr != nil {
-				// The transaction is unusable: fail the whole group.
-				for _, o := range batch {
-					if o.err == nil {
-						o.err = wrap("redeem: rollback to savepoint", rerr)
-					}
+			g.s.undo()
+			if hadWM {
+				g.wm[j.b.Tenant] = wm
+			} else {
+				delete(g.wm, j.b.Tenant)
+			}
+			if g.s.sp.open {
+				if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO basket`); rerr != nil {
+					// The transaction is unusable: fail the whole group.
+					failAll("redeem: rollback to savepoint", rerr)
+					return
 				}
+			}
+		} else {
+			g.s.commit()
+		}
+		if g.s.sp.open {
+			if _, rerr := tx.ExecContext(ctx, `RELEASE basket`); rerr != nil {
+				failAll("redeem: release savepoint", rerr)
 				return
 			}
 		}
-		if _, rerr := tx.ExecContext(ctx, `RELEASE basket`); rerr != nil {
-			for _, o := range batch {
-				if o.err == nil {
-					o.err = wrap("redeem: release savepoint", rerr)
-				}
-			}
-			return
-		}
+		g.s.sp = savepoint{}
 		j.out, j.replayed, j.err = out, replayed, err
+	}
+	err = g.s.flush()
+	for t := range g.applied {
 		if err == nil {
-			ok = append(ok, j)
+			_, err = advanceWatermark(g.s, t, protocol.HubSender, l.now())
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		for _, j := range ok {
-			j.out, j.replayed, j.err = nil, false, wrap("redeem: commit", err)
+	g.s.close()
+	if err == nil {
+		err = tx.Commit()
+	}
+	if err != nil {
+		for _, j := range batch {
+			if j.err == nil {
+				j.out, j.replayed, j.err = nil, false, wrap("redeem: commit", err)
+			}
 		}
 	}
+}
+
+// group is what the baskets of one group commit share.
+type group struct {
+	s        *state
+	rows     int                          // redemptions in the group, at most
+	wm       map[protocol.TenantID]int64  // the hub's last seq per tenant, as assigned so far
+	applied  map[protocol.TenantID]bool   // tenants whose watermark moves
+	versions map[protocol.TenantID]uint64 // facts versions read in the transaction
+}
+
+// recheckFacts looks j's facts up again, under the write lock, when they
+// were looked up at another version than the one stored now
+// (VersionedFacts): what the basket is checked against is then what is
+// committed, whatever the Facts cached.
+func (l *Ledger) recheckFacts(ctx context.Context, tx *sql.Tx, g *group, j *job) error {
+	vf, ok := l.facts.(VersionedFacts)
+	if !ok || !j.versioned {
+		return nil
+	}
+	v, ok := g.versions[j.b.Tenant]
+	if !ok {
+		var err error
+		if v, err = vf.FactsVersionTx(ctx, tx, j.b.Tenant); err != nil {
+			return wrap("redeem: facts version", err)
+		}
+		g.versions[j.b.Tenant] = v
+	}
+	if v == j.version {
+		return nil
+	}
+	fs := factSet{camps: map[key2]CampaignFacts{}, codes: map[key2]CodeFacts{}}
+	seenC, seenK := map[key2]bool{}, map[key2]bool{}
+	for _, r := range j.b.Redemptions {
+		r.Tenant = j.b.Tenant
+		if err := fs.add(ctx, l.facts, r, seenC, seenK); err != nil {
+			return err
+		}
+	}
+	j.facts, j.version = fs, v
+	return nil
 }
 
 // RedeemBasket records a basket of the hub's own redemptions (see Redeem
@@ -208,6 +313,15 @@ func (l *Ledger) RedeemBasket(ctx context.Context, b Basket) (out []protocol.Red
 	}
 	j := &job{ctx: ctx, b: b, done: make(chan struct{}),
 		facts: factSet{camps: map[key2]CampaignFacts{}, codes: map[key2]CodeFacts{}}}
+	if vf, ok := l.facts.(VersionedFacts); ok {
+		// Read before the facts: they are of this version or newer, and
+		// the writer looks them up again unless it is still the stored one.
+		v, err := vf.FactsVersion(ctx, b.Tenant)
+		if err != nil {
+			return nil, false, wrap("redeem: facts version", err)
+		}
+		j.version, j.versioned = v, true
+	}
 	seenC, seenK := map[key2]bool{}, map[key2]bool{}
 	for i := range j.b.Redemptions {
 		r := j.b.Redemptions[i]
@@ -218,6 +332,9 @@ func (l *Ledger) RedeemBasket(ctx context.Context, b Basket) (out []protocol.Red
 		}
 		if r.Kind == protocol.KindBurn && r.Points > 0 {
 			return nil, false, &ItemError{i, protocol.FieldError("points", "points burned are negative")}
+		}
+		if r.Kind == protocol.KindRollback {
+			j.rollbacks = true
 		}
 		if err := j.facts.add(ctx, l.facts, r, seenC, seenK); err != nil {
 			return nil, false, err
@@ -240,21 +357,23 @@ func (l *Ledger) RedeemBasket(ctx context.Context, b Basket) (out []protocol.Red
 	return j.out, j.replayed, j.err
 }
 
-// applyBasket records one basket inside the group's transaction.
-func (l *Ledger) applyBasket(ctx context.Context, tx *sql.Tx, j *job) ([]protocol.Redemption, bool, error) {
+// applyBasket records one basket in the group's state; the caller undoes
+// it on an error.
+func (l *Ledger) applyBasket(ctx context.Context, g *group, j *job) ([]protocol.Redemption, bool, error) {
 	b := j.b
+	s := g.s
 	if b.Recall != nil {
-		found, err := b.Recall(ctx, tx)
+		found, err := b.Recall(ctx, s.tx)
 		if err != nil || found {
 			return nil, found, err
 		}
 	}
-	s := l.newState(ctx, tx)
-	defer s.close()
 	now := l.now()
 	out := make([]protocol.Redemption, len(b.Redemptions))
 	fresh := make([]bool, len(b.Redemptions))
 	// Repeats by transaction id first, before this basket's own rows.
+	var prior []protocol.Redemption
+	priorRead := false
 	for i, r := range b.Redemptions {
 		r.Tenant = b.Tenant
 		out[i] = r
@@ -262,10 +381,14 @@ func (l *Ledger) applyBasket(ctx context.Context, tx *sql.Tx, j *job) ([]protoco
 			fresh[i] = true
 			continue
 		}
-		prev, found, err := findByTxn(s, r)
-		if err != nil {
-			return nil, false, wrap("redeem", err)
+		if !priorRead {
+			var err error
+			if prior, err = findTxn(s, b.Tenant, r.TxnID); err != nil {
+				return nil, false, wrap("redeem", err)
+			}
+			priorRead = true
 		}
+		prev, found := matchTxn(prior, r)
 		if !found {
 			fresh[i] = true
 			continue
@@ -276,9 +399,17 @@ func (l *Ledger) applyBasket(ctx context.Context, tx *sql.Tx, j *job) ([]protoco
 		}
 		out[i] = prev
 	}
-	var wm int64
-	if err := s.queryRow(qWatermark, []any{&wm}, string(b.Tenant), string(protocol.HubSender)); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, false, wrap("redeem: seq", err)
+	wm, ok := g.wm[b.Tenant]
+	if !ok {
+		if err := s.queryRow(qWatermark, []any{&wm}, string(b.Tenant), string(protocol.HubSender)); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, false, wrap("redeem: seq", err)
+		}
+		// The seqs this group may give, checked in one query rather than
+		// one each (they are all new but for a damaged watermark).
+		if err := s.prefetchRange(b.Tenant, protocol.HubSender, uint64(wm)+1, uint64(wm+int64(g.rows))); err != nil {
+			return nil, false, wrap("redeem: seq", err)
+		}
+		g.wm[b.Tenant] = wm
 	}
 	applied := false
 	for i := range out {
@@ -305,19 +436,19 @@ func (l *Ledger) applyBasket(ctx context.Context, tx *sql.Tx, j *job) ([]protoco
 		if _, _, err := l.applyOne(s, j.facts, r, now); err != nil {
 			return nil, false, wrap("redeem", err)
 		}
+		s.pendTxn(r)
 		out[i] = r
 		applied = true
 	}
 	if applied {
-		if err := s.flush(); err != nil {
-			return nil, false, wrap("redeem", err)
+		g.wm[b.Tenant] = wm
+		if g.applied == nil {
+			g.applied = map[protocol.TenantID]bool{}
 		}
-		if _, err := advanceWatermark(s, b.Tenant, protocol.HubSender, now); err != nil {
-			return nil, false, wrap("redeem: watermark", err)
-		}
+		g.applied[b.Tenant] = true
 	}
 	if b.Remember != nil {
-		if err := b.Remember(ctx, tx, out); err != nil {
+		if err := b.Remember(ctx, s.tx, out); err != nil {
 			return nil, false, err
 		}
 	}

@@ -95,6 +95,24 @@ type Facts interface {
 	CodeFacts(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (f CodeFacts, found bool, err error)
 }
 
+// VersionedFacts is a Facts whose answers change only with a per-tenant
+// version that the ledger can read inside its write transaction (the
+// catalog's version, which every catalog change bumps). The online writer
+// reads it once per group commit and tenant: a basket whose facts were
+// looked up at another version has them looked up again there, under the
+// write lock, so a kill switch or a limit change committed between
+// the hub's decision and the record is never missed, however the Facts
+// caches its answers.
+type VersionedFacts interface {
+	Facts
+	// FactsVersion returns a version v such that every answer the Facts
+	// gives after FactsVersion returns is of version v or newer.
+	FactsVersion(ctx context.Context, tenant protocol.TenantID) (uint64, error)
+	// FactsVersionTx reads the tenant's current version in tx; answers
+	// given after it returns are of that version or newer.
+	FactsVersionTx(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID) (uint64, error)
+}
+
 // AllowancePolicy sizes allowance grants from an agent's recent rate:
 //
 //	rate      = the agent's redemptions (and discount) of the campaign
@@ -246,12 +264,12 @@ func hotStatements() []string {
 	qs := []string{qRecorded, qPrefetch, qCampaign, qCode, qCard, qCustomer, qCustCamp, qAllowance,
 		upCampaign, upCode, upCard, upCustomer, upAllowance, qWatermark, qAfterWatermark, upWatermark,
 		qCodesIn, qCustCampsIn, qTxnFacts,
-		qByTxn, qByTxnRollback, qReserved, qCodeUses, qCardSpent, qCustCount}
+		qByTxn, qReserved, qCodeUses, qCardSpent, qCustCount, qCampaignBalance}
 	for _, n := range journalChunks {
 		qs = append(qs, insertJournal[n])
 	}
 	for _, n := range upsertChunks {
-		qs = append(qs, upCustCampN[n])
+		qs = append(qs, upCustCampN[n], addCustCampN[n])
 	}
 	return qs
 }

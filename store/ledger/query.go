@@ -17,25 +17,23 @@ type CampaignBalance struct {
 	ReservedAmount              int64 // Σ max(0, outstanding discount) over agents
 }
 
-// Campaign returns a campaign's balance (zero for one never redeemed).
+// Campaign returns a campaign's balance (zero for one never redeemed), in
+// one statement (the online decision asks it on every request).
 func (l *Ledger) Campaign(ctx context.Context, tenant protocol.TenantID, campaign protocol.CampaignID) (CampaignBalance, error) {
 	var b CampaignBalance
-	tx, err := l.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return b, wrap("campaign", err)
-	}
-	defer tx.Rollback()
-	s := l.newState(ctx, tx)
-	c, err := s.campaign(tenant, campaign)
-	if err != nil {
-		return b, wrap("campaign", err)
-	}
-	b.Count, b.Discount, b.OrderValue = c.v.count, c.v.discount, c.v.orderValue
-	if b.ReservedCount, b.ReservedAmount, err = s.reserved(tenant, campaign); err != nil {
-		return b, wrap("campaign", err)
-	}
-	return b, nil
+	err := l.prepared[qCampaignBalance].QueryRowContext(ctx, string(tenant), string(campaign)).
+		Scan(&b.Count, &b.Discount, &b.OrderValue, &b.ReservedCount, &b.ReservedAmount)
+	return b, wrap("campaign", err)
 }
+
+// qCampaignBalance is Campaign's statement: the balance row (if any) and
+// the sum of the agents' outstanding allowances, as reserved sums them.
+const qCampaignBalance = `SELECT
+	COALESCE((SELECT count FROM ledger_campaigns WHERE tenant = ?1 AND campaign = ?2), 0),
+	COALESCE((SELECT discount FROM ledger_campaigns WHERE tenant = ?1 AND campaign = ?2), 0),
+	COALESCE((SELECT order_value FROM ledger_campaigns WHERE tenant = ?1 AND campaign = ?2), 0),
+	COALESCE((SELECT SUM(MAX(0, granted_count - returned_count - used_count)) FROM ledger_allowances WHERE tenant = ?1 AND campaign = ?2), 0),
+	COALESCE((SELECT SUM(MAX(0, granted_amount - returned_amount - used_amount)) FROM ledger_allowances WHERE tenant = ?1 AND campaign = ?2), 0)`
 
 // CodeUses is how often a code has been redeemed, net of rollbacks.
 func (l *Ledger) CodeUses(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error) {

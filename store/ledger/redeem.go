@@ -144,25 +144,54 @@ func (l *Ledger) rollbackSource(s *state, r protocol.Redemption) (protocol.Redem
 	return orig, nil
 }
 
-// The statements of findByTxn (prepared: the online path runs them on
-// every redemption; indexed by ledger_journal_txn).
-const (
-	qByTxn         = selectRedemption + ` WHERE tenant = ? AND agent = ? AND txn_id = ? AND entry = ? AND campaign = ? AND code = ? LIMIT 1`
-	qByTxnRollback = selectRedemption + ` WHERE tenant = ? AND agent = ? AND txn_id = ? AND entry = ? AND ref_agent = ? AND ref_seq = ? LIMIT 1`
-)
+// qByTxn is the statement of findTxn (prepared: the online path runs it
+// on every basket; indexed by ledger_journal_txn).
+const qByTxn = selectRedemption + ` WHERE tenant = ? AND agent = ? AND txn_id = ?`
 
-func findByTxn(s *state, r protocol.Redemption) (protocol.Redemption, bool, error) {
-	q := qByTxn
-	args := []any{string(r.Tenant), string(protocol.HubSender), r.TxnID, entryName(r.Kind), string(r.Campaign), string(r.Code)}
-	if r.Kind == protocol.KindRollback {
-		q = qByTxnRollback
-		args = []any{string(r.Tenant), string(protocol.HubSender), r.TxnID, entryName(r.Kind), string(r.Ref.Agent), int64(r.Ref.Seq)}
-	}
-	st, err := s.stmt(q)
+// findTxn returns the hub's redemptions recorded under a transaction id:
+// those in the journal and those of this transaction not yet written.
+func findTxn(s *state, t protocol.TenantID, txn string) ([]protocol.Redemption, error) {
+	st, err := s.stmt(qByTxn)
 	if err != nil {
-		return protocol.Redemption{}, false, err
+		return nil, err
 	}
-	return scanRedemption(st.QueryRowContext(s.ctx, args...))
+	rows, err := st.QueryContext(s.ctx, string(t), string(protocol.HubSender), txn)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []protocol.Redemption
+	for rows.Next() {
+		r, _, err := scanRedemption(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return append(out, s.pending[key2{string(t), txn}]...), nil
+}
+
+// matchTxn finds r's earlier record among rs: the same kind and campaign
+// and code, or for a rollback the same redemption voided.
+func matchTxn(rs []protocol.Redemption, r protocol.Redemption) (protocol.Redemption, bool) {
+	for _, p := range rs {
+		if p.Kind != r.Kind {
+			continue
+		}
+		if r.Kind == protocol.KindRollback {
+			if p.Ref != nil && r.Ref != nil && *p.Ref == *r.Ref {
+				return p, true
+			}
+			continue
+		}
+		if p.Campaign == r.Campaign && p.Code == r.Code {
+			return p, true
+		}
+	}
+	return protocol.Redemption{}, false
 }
 
 const selectRedemption = `SELECT tenant, entry, agent, seq, store, txn_id, campaign, code, customer, order_id, currency,

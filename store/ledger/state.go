@@ -64,6 +64,7 @@ func (a allowBal) outstandingAmount() int64 {
 type cell[T comparable] struct {
 	v, orig        T
 	last, lastOrig protocol.RedemptionID
+	epoch          uint64 // the undo epoch this cell was logged in (see logCell)
 }
 
 func (c *cell[T]) changed() bool { return c.v != c.orig || c.last != c.lastOrig }
@@ -96,11 +97,108 @@ type state struct {
 	cards     map[key2]*cell[int64]
 	custs     map[key2]*cell[int64]
 	custCamps map[key3]*cell[int64]
+	custDelta map[key3]*cell[int64] // counts added blind (customerCampaignAdd)
 	allows    map[key3]*cell[allowBal]
 	stmts     map[string]*sql.Stmt     // bound to this transaction
 	journal   []any                    // buffered journal rows, journalArity values each
 	full      [][]any                  // buffered chunks of journalChunks[0] rows
 	seen      map[key2]map[uint64]bool // redemption seqs met in this transaction
+	// The undo log of the online writer, which records several baskets
+	// in one state: while epoch is non-zero every cell a basket touches
+	// and every seq it marks is logged, and undo puts them back.
+	epoch   uint64
+	undoLog []func()
+	// pending holds the hub's redemptions recorded in this state and not
+	// yet in the journal, by transaction id (findTxn).
+	pending map[key2][]protocol.Redemption
+	resv    map[key2][]agentAllowance // storedAllowances
+	sp      savepoint                 // the online writer's basket savepoint
+	mark    [2]int                    // journal position at begin: len(full), len(journal)
+}
+
+// savepoint is the online writer's savepoint of one basket, opened lazily
+// before the basket's first write to the database.
+type savepoint struct {
+	armed bool // open it before the first write (the online writer)
+	open  bool
+}
+
+// savepoint opens the basket's savepoint if it is due and not open yet.
+// Every write to the database a basket may make before its last step
+// calls it first.
+func (s *state) savepoint() error {
+	if s.sp.open || !s.sp.armed {
+		return nil
+	}
+	if _, err := s.tx.ExecContext(s.ctx, `SAVEPOINT basket`); err != nil {
+		return err
+	}
+	s.sp.open = true
+	return nil
+}
+
+// begin starts logging changes for undo (one basket of the online writer).
+func (s *state) begin() {
+	s.epoch++
+	s.undoLog = s.undoLog[:0]
+	s.mark = [2]int{len(s.full), len(s.journal)}
+}
+
+// commit ends logging: the changes since begin stay.
+func (s *state) commit() {
+	s.undoLog = s.undoLog[:0]
+	s.epoch++
+}
+
+// undo reverts every cell, seq mark and journal row since begin. The
+// database side (conflict rows) is the caller's savepoint's job.
+func (s *state) undo() {
+	for i := len(s.undoLog) - 1; i >= 0; i-- {
+		s.undoLog[i]()
+	}
+	if len(s.full) > s.mark[0] { // a chunk was set aside since begin
+		s.journal = s.full[s.mark[0]]
+		clear(s.full[s.mark[0]:])
+		s.full = s.full[:s.mark[0]]
+	}
+	if len(s.journal) >= s.mark[1] {
+		clear(s.journal[s.mark[1]:])
+		s.journal = s.journal[:s.mark[1]]
+	}
+	s.commit()
+}
+
+// pendTxn notes a redemption of the hub recorded in this state, for
+// findTxn, until the state is flushed.
+func (s *state) pendTxn(r protocol.Redemption) {
+	if r.TxnID == "" {
+		return
+	}
+	if s.pending == nil {
+		s.pending = map[key2][]protocol.Redemption{}
+	}
+	k := key2{string(r.Tenant), r.TxnID}
+	prev := s.pending[k]
+	s.pending[k] = append(prev[:len(prev):len(prev)], r)
+	if s.epoch != 0 {
+		s.undoLog = append(s.undoLog, func() {
+			if len(prev) == 0 {
+				delete(s.pending, k)
+			} else {
+				s.pending[k] = prev
+			}
+		})
+	}
+}
+
+// logCell records c's value for undo, once per basket.
+func logCell[T comparable](s *state, c *cell[T]) *cell[T] {
+	if s.epoch != 0 && c.epoch != s.epoch {
+		c.epoch = s.epoch
+		v, last := c.v, c.last
+		s.undoLog = append(s.undoLog, func() { c.v, c.last = v, last })
+	}
+	return c
 }
 
 func (l *Ledger) newState(ctx context.Context, tx *sql.Tx) *state {
@@ -178,8 +276,51 @@ func (s *state) recorded(t protocol.TenantID, id protocol.RedemptionID) (bool, e
 		}
 		exists = n > 0
 	}
+	if s.epoch != 0 {
+		prev, had := m[id.Seq]
+		s.undoLog = append(s.undoLog, func() {
+			if had {
+				m[id.Seq] = prev
+			} else {
+				delete(m, id.Seq)
+			}
+		})
+	}
 	m[id.Seq] = true
 	return exists, nil
+}
+
+// prefetchRange learns which of one agent's seqs lo..hi are recorded
+// already, with one range query (the online writer's next hub seqs).
+func (s *state) prefetchRange(t protocol.TenantID, a protocol.AgentID, lo, hi uint64) error {
+	k := key2{string(t), string(a)}
+	m := s.seen[k]
+	if m == nil {
+		m = map[uint64]bool{}
+		s.seen[k] = m
+	}
+	for seq := lo; seq <= hi; seq++ {
+		if _, ok := m[seq]; !ok {
+			m[seq] = false
+		}
+	}
+	st, err := s.stmt(qPrefetch)
+	if err != nil {
+		return err
+	}
+	rows, err := st.QueryContext(s.ctx, k.tenant, k.id, int64(lo), int64(hi))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			return err
+		}
+		m[uint64(seq)] = true
+	}
+	return rows.Err()
 }
 
 // prefetch learns which of one agent's redemptions are recorded already,
@@ -272,7 +413,7 @@ func (s *state) exec(q string, args ...any) (sql.Result, error) {
 
 func loadInt(s *state, m map[key2]*cell[int64], k key2, q string) (*cell[int64], error) {
 	if c, ok := m[k]; ok {
-		return c, nil
+		return logCell(s, c), nil
 	}
 	var v int64
 	err := s.queryRow(q, []any{&v}, k.tenant, k.id)
@@ -281,13 +422,13 @@ func loadInt(s *state, m map[key2]*cell[int64], k key2, q string) (*cell[int64],
 	}
 	c := &cell[int64]{v: v, orig: v}
 	m[k] = c
-	return c, nil
+	return logCell(s, c), nil
 }
 
 // loadCounted is loadInt for a balance row with a last redemption.
 func loadCounted(s *state, m map[key2]*cell[int64], k key2, q string) (*cell[int64], error) {
 	if c, ok := m[k]; ok {
-		return c, nil
+		return logCell(s, c), nil
 	}
 	var v int64
 	var la sql.NullString
@@ -299,13 +440,13 @@ func loadCounted(s *state, m map[key2]*cell[int64], k key2, q string) (*cell[int
 	last := lastID(la, ls)
 	c := &cell[int64]{v: v, orig: v, last: last, lastOrig: last}
 	m[k] = c
-	return c, nil
+	return logCell(s, c), nil
 }
 
 func (s *state) campaign(t protocol.TenantID, c protocol.CampaignID) (*cell[campBal], error) {
 	k := key2{string(t), string(c)}
 	if x, ok := s.camps[k]; ok {
-		return x, nil
+		return logCell(s, x), nil
 	}
 	var b campBal
 	err := s.queryRow(qCampaign,
@@ -315,7 +456,7 @@ func (s *state) campaign(t protocol.TenantID, c protocol.CampaignID) (*cell[camp
 	}
 	x := &cell[campBal]{v: b, orig: b}
 	s.camps[k] = x
-	return x, nil
+	return logCell(s, x), nil
 }
 
 func (s *state) code(t protocol.TenantID, c protocol.CodeID) (*cell[int64], error) {
@@ -333,7 +474,7 @@ func (s *state) customer(t protocol.TenantID, c protocol.CustomerID) (*cell[int6
 func (s *state) customerCampaign(t protocol.TenantID, cu protocol.CustomerID, ca protocol.CampaignID) (*cell[int64], error) {
 	k := key3{string(t), string(cu), string(ca)}
 	if x, ok := s.custCamps[k]; ok {
-		return x, nil
+		return logCell(s, x), nil
 	}
 	var v int64
 	var la sql.NullString
@@ -344,14 +485,47 @@ func (s *state) customerCampaign(t protocol.TenantID, cu protocol.CustomerID, ca
 	}
 	last := lastID(la, ls)
 	x := &cell[int64]{v: v, orig: v, last: last, lastOrig: last}
+	if d, ok := s.custDelta[k]; ok {
+		// Counted blind so far (customerCampaignAdd): the stored value
+		// plus what was added, and undo can put the blind cell back.
+		x.v += d.v
+		if d.last.Agent != "" {
+			x.last = d.last
+		}
+		delete(s.custDelta, k)
+		if s.epoch != 0 {
+			s.undoLog = append(s.undoLog, func() { delete(s.custCamps, k); s.custDelta[k] = d })
+		}
+	}
 	s.custCamps[k] = x
-	return x, nil
+	return logCell(s, x), nil
+}
+
+// customerCampaignAdd is customerCampaign for a count nobody checks (a
+// campaign without a per-customer limit): unless the balance is loaded
+// already, it is not read at all, and its cell holds what this state adds
+// to the stored count (flush adds it in SQL). The online writer saves a
+// read per redemption so.
+func (s *state) customerCampaignAdd(t protocol.TenantID, cu protocol.CustomerID, ca protocol.CampaignID) *cell[int64] {
+	k := key3{string(t), string(cu), string(ca)}
+	if x, ok := s.custCamps[k]; ok {
+		return logCell(s, x)
+	}
+	d, ok := s.custDelta[k]
+	if !ok {
+		if s.custDelta == nil {
+			s.custDelta = map[key3]*cell[int64]{}
+		}
+		d = &cell[int64]{}
+		s.custDelta[k] = d
+	}
+	return logCell(s, d)
 }
 
 func (s *state) allowance(t protocol.TenantID, a protocol.AgentID, c protocol.CampaignID) (*cell[allowBal], error) {
 	k := key3{string(t), string(a), string(c)}
 	if x, ok := s.allows[k]; ok {
-		return x, nil
+		return logCell(s, x), nil
 	}
 	var b allowBal
 	err := s.queryRow(qAllowance,
@@ -361,7 +535,7 @@ func (s *state) allowance(t protocol.TenantID, a protocol.AgentID, c protocol.Ca
 	}
 	x := &cell[allowBal]{v: b, orig: b}
 	s.allows[k] = x
-	return x, nil
+	return logCell(s, x), nil
 }
 
 // flush writes the buffered journal rows and every changed balance.
@@ -415,6 +589,16 @@ func (s *state) flush() error {
 	if err := s.execRows(upCustCampN, 6, rows); err != nil {
 		return fmt.Errorf("customer campaign balance: %w", err)
 	}
+	rows = rows[:0]
+	for k, c := range s.custDelta {
+		if c.changed() {
+			la, ls := lastArgs(c.last)
+			rows = append(rows, k.tenant, k.a, k.b, c.v, la, ls)
+		}
+	}
+	if err := s.execRows(addCustCampN, 6, rows); err != nil {
+		return fmt.Errorf("customer campaign balance: %w", err)
+	}
 	for k, c := range s.allows {
 		if c.v == c.orig {
 			continue
@@ -435,31 +619,19 @@ const qReserved = `SELECT agent, grants, granted_count, granted_amount, returned
 // reserved is the sum of every agent's outstanding allowance of a
 // campaign, in count and amount, including changes not yet flushed.
 func (s *state) reserved(t protocol.TenantID, c protocol.CampaignID) (count, amount int64, err error) {
-	st, err := s.stmt(qReserved)
+	stored, err := s.storedAllowances(t, c)
 	if err != nil {
 		return 0, 0, err
 	}
-	rows, err := st.QueryContext(s.ctx, string(t), string(c))
-	if err != nil {
-		return 0, 0, err
-	}
-	defer rows.Close()
 	seen := map[string]bool{}
-	for rows.Next() {
-		var agent string
-		var b allowBal
-		if err := rows.Scan(&agent, &b.grants, &b.grantedCount, &b.grantedAmount, &b.returnedCount, &b.returnedAmount, &b.usedCount, &b.usedAmount); err != nil {
-			return 0, 0, err
-		}
-		if x, ok := s.allows[key3{string(t), agent, string(c)}]; ok {
+	for _, a := range stored {
+		b := a.b
+		if x, ok := s.allows[key3{string(t), a.agent, string(c)}]; ok {
 			b = x.v
 		}
-		seen[agent] = true
+		seen[a.agent] = true
 		count += max(0, b.outstandingCount())
 		amount += max(0, b.outstandingAmount())
-	}
-	if err := rows.Err(); err != nil {
-		return 0, 0, err
 	}
 	for k, x := range s.allows {
 		if k.tenant == string(t) && k.b == string(c) && !seen[k.a] {
@@ -470,10 +642,56 @@ func (s *state) reserved(t protocol.TenantID, c protocol.CampaignID) (count, amo
 	return count, amount, nil
 }
 
+type agentAllowance struct {
+	agent string
+	b     allowBal
+}
+
+// storedAllowances lists a campaign's allowance rows as stored, read once
+// per state: only this state's own changes (s.allows) move them while it
+// holds the write lock, and reserved applies those on top.
+func (s *state) storedAllowances(t protocol.TenantID, c protocol.CampaignID) ([]agentAllowance, error) {
+	k := key2{string(t), string(c)}
+	if a, ok := s.resv[k]; ok {
+		return a, nil
+	}
+	st, err := s.stmt(qReserved)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(s.ctx, string(t), string(c))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []agentAllowance
+	for rows.Next() {
+		var a agentAllowance
+		if err := rows.Scan(&a.agent, &a.b.grants, &a.b.grantedCount, &a.b.grantedAmount, &a.b.returnedCount, &a.b.returnedAmount, &a.b.usedCount, &a.b.usedAmount); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if s.resv == nil {
+		s.resv = map[key2][]agentAllowance{}
+	}
+	s.resv[k] = out
+	return out, nil
+}
+
 // upsertChunks are the row counts of the multi-row balance upserts, largest
 // first: a batch's customers are mostly distinct, and one statement per
 // balance row cost as much as their journal rows.
 var upsertChunks = [...]int{32, 8, 1}
+
+// addCustCampN adds to customer-campaign balances (customerCampaignAdd),
+// by row count; a NULL last redemption keeps the stored one.
+var addCustCampN = upsertN(`INSERT INTO ledger_customer_campaigns (tenant, customer, campaign, count, last_agent, last_seq) VALUES `, 6,
+	` ON CONFLICT (tenant, customer, campaign) DO UPDATE SET count = count + excluded.count,
+		last_agent = COALESCE(excluded.last_agent, last_agent), last_seq = COALESCE(excluded.last_seq, last_seq)`)
 
 // upCustCampN is the upsert of customer-campaign balances, by row count.
 var upCustCampN = upsertN(`INSERT INTO ledger_customer_campaigns (tenant, customer, campaign, count, last_agent, last_seq) VALUES `, 6,
