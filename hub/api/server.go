@@ -36,7 +36,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/punchcard/punchcard/protocol"
-	"github.com/punchcard/punchcard/protocol/rules"
+	"github.com/punchcard/punchcard/hub/online"
 	"github.com/punchcard/punchcard/qr"
 	"github.com/punchcard/punchcard/store/catalog"
 	"github.com/punchcard/punchcard/store/ledger"
@@ -179,17 +179,27 @@ type Server struct {
 	tenants *limiter // per tenant, all its keys
 	anon    *limiter // per remote address, without a valid key
 
+	online *online.Service // validate, redeem, rollback, earn
+
 	mu    sync.Mutex
-	rules map[protocol.TenantID]compiled // compiled rules by tenant, for online decisions
-	snaps map[snapKey]snapEntry          // each agent's last snapshot ETag
+	snaps map[snapKey]snapEntry // each agent's last snapshot ETag
 
 	builds *buildCache // snapshots built per store, shared by its agents
 }
 
 type compiled struct {
 	version uint64
-	cat     *rules.Catalog
 	camps   map[protocol.CampaignID]catalog.Campaign
+}
+
+// rulesFor returns the tenant's compiled campaigns (the online service's,
+// recompiled only when the catalog version moved).
+func (s *Server) rulesFor(ctx context.Context, tenant protocol.TenantID) (compiled, error) {
+	c, err := s.online.Compiled(ctx, tenant)
+	if err != nil {
+		return compiled{}, err
+	}
+	return compiled{version: c.Version, camps: c.Camps}, nil
 }
 
 // Log attribute keys.
@@ -211,7 +221,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("api: Config.Catalog is required")
 	}
 	cfg.ensureDefaults()
-	s := &Server{cfg: cfg, cat: cfg.Catalog, rules: map[protocol.TenantID]compiled{}, snaps: map[snapKey]snapEntry{}}
+	s := &Server{cfg: cfg, cat: cfg.Catalog, snaps: map[snapKey]snapEntry{}}
+	var led online.Ledger
+	if cfg.Ledger != nil {
+		led = cfg.Ledger
+	}
+	s.online = online.New(cfg.Catalog, led)
+	s.online.Now, s.online.OnChange = cfg.Now, cfg.OnChange
 	s.builds = newBuildCache(cfg.BuildMaxAge)
 	s.limiter = newLimiter(cfg.RateLimit, cfg.RateWindow)
 	s.anon = newLimiter(cfg.AnonRateLimit, cfg.RateWindow)
