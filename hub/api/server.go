@@ -35,8 +35,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/hub/online"
+	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/qr"
 	"github.com/punchcard/punchcard/store/catalog"
 	"github.com/punchcard/punchcard/store/ledger"

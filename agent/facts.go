@@ -1,0 +1,110 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/decide"
+	"github.com/punchcard/punchcard/protocol/rules"
+	"github.com/punchcard/punchcard/protocol/token"
+)
+
+// tillFacts is what the till supplies to the decision pipeline
+// (protocol/decide), one per decision: its snapshot's codes, keys and
+// revocations, its own facts of uses and spending laid over the hub's
+// last figures (store/agentdb), and its allowances. What only the hub
+// knows (other tills' uses, a customer's redemptions elsewhere, their
+// points) it answers as unknown: zero. A till online asks the hub for
+// those (online first, onlinefirst.go).
+type tillFacts struct {
+	a      *Agent
+	v      *view
+	now    time.Time
+	grants map[protocol.CampaignID]uint64 // allowance grant numbers used
+}
+
+var _ decide.Source = (*tillFacts)(nil)
+
+// Code implements decide.Source: the snapshot lists codes by their keyed
+// hash (snapshot.LookupID).
+func (f *tillFacts) Code(_ context.Context, key protocol.CodeID) (decide.Code, bool, error) {
+	id := f.v.snap.LookupID(key)
+	if f.v.revCode[id] {
+		return decide.Code{Key: key, Revoked: true}, true, nil
+	}
+	c, ok := f.v.code(id)
+	if !ok {
+		return decide.Code{}, false, nil
+	}
+	dc := decide.Code{Key: key, Campaign: c.Campaign, MaxUses: c.Uses, Stores: c.Stores, Group: c.Group}
+	if c.Balance != nil {
+		dc.GiftCard, dc.Balance = true, c.Balance.Amount
+	}
+	return dc, true, nil
+}
+
+// Keys implements decide.Source.
+func (f *tillFacts) Keys(context.Context) (token.KeySet, error) { return f.v.keys, nil }
+
+// TokenRevoked implements decide.Source.
+func (f *tillFacts) TokenRevoked(_ context.Context, serial protocol.CodeID) (bool, error) {
+	return f.v.revToken[serial], nil
+}
+
+// Uses implements decide.Source: the till's own uses and spending
+// (store/agentdb) combined with the hub's figures in the snapshot.
+func (f *tillFacts) Uses(ctx context.Context, key protocol.CodeID, c decide.Code) (decide.Use, error) {
+	uses, spent, err := f.a.db.CodeUses(ctx, key)
+	if err != nil {
+		return decide.Use{}, err
+	}
+	if c.Key == "" {
+		return decide.Use{Uses: uses}, nil // a token serial: only this till's uses
+	}
+	known, knownSpent := f.v.known(key)
+	// The hub's figures count every till's synced uses and spending, this
+	// till's included; the local ones count this till's, synced or not.
+	// The larger is the best lower bound of what is gone. (The exact
+	// figure, the hub's plus this till's facts not yet in it, belongs to
+	// store/agentdb.)
+	return decide.Use{Uses: max(uses, known), Spent: max(spent, knownSpent)}, nil
+}
+
+// Customer implements decide.Source: the POS's profile as presented; its
+// points are the hub's to know.
+func (f *tillFacts) Customer(_ context.Context, c protocol.Customer) (protocol.Customer, int64, error) {
+	return c, 0, nil
+}
+
+// CustomerUses implements decide.Source: unknown at the till (zero).
+func (f *tillFacts) CustomerUses(context.Context, protocol.CustomerID, protocol.CampaignID) (int64, error) {
+	return 0, nil
+}
+
+// Budget implements decide.Source: the allowance left, or nothing when the
+// till holds none (or it expired).
+func (f *tillFacts) Budget(ctx context.Context, id protocol.CampaignID) (rules.Budget, error) {
+	al, ok, err := f.a.db.Allowance(ctx, id)
+	if err != nil {
+		return rules.Budget{}, err
+	}
+	if f.grants == nil {
+		f.grants = map[protocol.CampaignID]uint64{}
+	}
+	f.grants[id] = al.Grant
+	if ok && (al.Expires == 0 || f.now.UnixMicro() < al.Expires) {
+		return rules.Budget{Count: al.Count, Amount: al.Amount}, nil
+	}
+	return rules.Budget{}, nil
+}
+
+// known is the hub's figures of a plain code's uses and spending at the
+// snapshot (0 for a token serial or an unknown code).
+func (v *view) known(key protocol.CodeID) (used, spent int64) {
+	c, ok := v.code(v.snap.LookupID(key))
+	if !ok {
+		return 0, 0
+	}
+	return c.Used, c.Spent
+}
