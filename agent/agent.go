@@ -70,6 +70,10 @@ type Agent struct {
 	Logger *slog.Logger
 	// AllowanceWait; preset to DefaultAllowanceWait.
 	AllowanceWait time.Duration
+	// OnlineTimeout bounds how long a decision waits for the hub when the
+	// till asks online first (onlinefirst.go); 0 means
+	// DefaultOnlineTimeout, negative never asks.
+	OnlineTimeout time.Duration
 	// LowWater is the fraction of the last grant at or below which the
 	// agent tops up an allowance in the background; preset to
 	// DefaultLowWater.
@@ -472,6 +476,8 @@ type decision struct {
 	customer *protocol.Customer
 	grants   map[protocol.CampaignID]uint64 // allowance grant numbers evaluated with
 	sale     *protocol.Sale                 // the request as a fact carries it (sale), made once
+	opts     evalOpts
+	hubRef   string // the hub's reference when it was asked online first
 }
 
 // item is the resolution of input i.
@@ -492,12 +498,17 @@ func (d *decision) saleOf() *protocol.Sale {
 }
 
 // prepare checks the preconditions every decision shares.
-func (a *Agent) prepare() (*view, bool, error) {
+func (a *Agent) prepare() (*view, bool, error) { return a.prepareAs(false) }
+
+// prepareAs is prepare, offline whatever the link says when offline is
+// set.
+func (a *Agent) prepareAs(offline bool) (*view, bool, error) {
 	v := a.view.Load()
 	if v == nil {
 		return nil, false, protocol.NewError(protocol.CodeNeverSynced)
 	}
 	_, on := a.online()
+	on = on && !offline
 	if !on {
 		max := v.snap.Envelope.MaxStaleSeconds
 		if max < 0 {
@@ -517,17 +528,29 @@ func (a *Agent) prepare() (*view, bool, error) {
 // evaluate runs the one decision pipeline (protocol/decide) with what the
 // till knows (tillFacts): its snapshot, its own facts and its allowances.
 func (a *Agent) evaluate(ctx context.Context, b Basket, noEarn bool) (*decision, error) {
+	return a.evaluateWith(ctx, b, noEarn, evalOpts{})
+}
+
+// evalOpts are the variants of a till decision: offline although the link
+// is up (the hub did not answer in time), or with the hub's figures (it
+// did).
+type evalOpts struct {
+	offline bool
+	hub     *decide.AuthorizeResponse
+}
+
+func (a *Agent) evaluateWith(ctx context.Context, b Basket, noEarn bool, opts evalOpts) (*decision, error) {
 	if len(b.Redeemables) > rules.MaxRedeemables {
 		return nil, protocol.Errorf(protocol.CodeTooManyRedeemable, "at most %d rewards on one basket", rules.MaxRedeemables)
 	}
-	v, offline, err := a.prepare()
+	v, offline, err := a.prepareAs(opts.offline)
 	if err != nil {
 		return nil, err
 	}
 	// Milliseconds, as the fact's Sale carries the moment: the hub then
 	// re-derives with the very time the till decided with.
 	now := time.UnixMilli(a.Now().UnixMilli())
-	src := &tillFacts{a: a, v: v, now: now}
+	src := &tillFacts{a: a, v: v, now: now, hub: opts.hub}
 	req := decide.Request{Tenant: a.Tenant, Where: decide.Where{Store: v.store, Group: v.snap.Store.Group}, Order: b.Order,
 		Customer: b.Customer, Now: now, NoEarn: noEarn}
 	for _, in := range b.Redeemables {
@@ -540,7 +563,12 @@ func (a *Agent) evaluate(ctx context.Context, b Basket, noEarn bool) (*decision,
 	if err != nil {
 		return nil, err
 	}
-	return &decision{v: v, out: out, dec: out.Decision, offline: offline, customer: out.Customer, grants: src.grants}, nil
+	d := &decision{v: v, out: out, dec: out.Decision, offline: offline, customer: out.Customer, grants: src.grants, opts: opts}
+	if opts.hub != nil {
+		d.hubRef = opts.hub.Ref
+		d.hubRefusals(opts.hub.Decision)
+	}
+	return d, nil
 }
 
 // saleOf is what the fact carries of req for the hub to re-run the
@@ -590,6 +618,9 @@ type Quote struct {
 	Points   int64          `json:"points_earned,omitempty"`
 	Results  []Outcome      `json:"results"`
 	Decision rules.Decision `json:"decision"`
+	// HubRef is the hub's reference of an online-first decision (the hub
+	// was asked and answered); empty when the till decided alone.
+	HubRef string `json:"hub_ref,omitempty"`
 	// Error is the first refusal, when any redeemable was refused.
 	Error *protocol.Error `json:"error,omitempty"`
 }
@@ -597,7 +628,7 @@ type Quote struct {
 func (d *decision) quote(in []Input) Quote {
 	q := Quote{Offline: d.offline, Currency: string(d.dec.Currency), Subtotal: d.dec.Subtotal,
 		Discount: d.dec.Discount + d.dec.ShippingDiscount, Total: d.dec.Total, Paid: d.dec.Paid, Due: d.dec.Due,
-		Points: d.dec.PointsEarned, Decision: d.dec}
+		Points: d.dec.PointsEarned, Decision: d.dec, HubRef: d.hubRef}
 	for _, res := range d.dec.Results {
 		if res.Index < 0 {
 			if res.Applied {
@@ -640,7 +671,7 @@ func (d *decision) quote(in []Input) Quote {
 // envelope's running totals (offline_limit_reached), checked only when
 // the redemption is recorded.
 func (a *Agent) Validate(ctx context.Context, b Basket) (Quote, error) {
-	d, q, err := a.decide(ctx, b)
+	d, q, err := a.decide(ctx, b, "", false)
 	if err != nil {
 		return Quote{}, err
 	}
@@ -662,14 +693,24 @@ func (a *Agent) Validate(ctx context.Context, b Basket) (Quote, error) {
 
 // decide evaluates the basket as Validate and Redeem both do: online, an
 // exhausted allowance is topped up once before the answer.
-func (a *Agent) decide(ctx context.Context, b Basket) (*decision, Quote, error) {
+//
+// Online, a decision that depends on what only the hub knows (a
+// single-use code or token, a gift card, a per-customer limit, a points
+// burn: decide.Outcome.NeedsHub) is asked of the hub first
+// (onlinefirst.go), with a hold for txn when hold is set (a redeem).
+func (a *Agent) decide(ctx context.Context, b Basket, txn string, hold bool) (*decision, Quote, error) {
 	d, err := a.evaluate(ctx, b, false)
 	if err != nil {
 		return nil, Quote{}, err
 	}
+	if !d.offline {
+		if d, err = a.onlineFirst(ctx, b, d, txn, hold); err != nil {
+			return nil, Quote{}, err
+		}
+	}
 	q := d.quote(b.Redeemables)
 	if q.Error != nil && q.Error.Code == protocol.CodeAllowanceExhausted && a.topUp(ctx, d) {
-		if d, err = a.evaluate(ctx, b, false); err != nil {
+		if d, err = a.evaluateWith(ctx, b, false, d.opts); err != nil {
 			return nil, Quote{}, err
 		}
 		q = d.quote(b.Redeemables)

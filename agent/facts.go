@@ -22,6 +22,9 @@ type tillFacts struct {
 	v      *view
 	now    time.Time
 	grants map[protocol.CampaignID]uint64 // allowance grant numbers used
+	// hub is the hub's answer when the till asked online first: its
+	// figures stand in for what the till cannot know.
+	hub *decide.AuthorizeResponse
 }
 
 var _ decide.Source = (*tillFacts)(nil)
@@ -59,10 +62,13 @@ func (f *tillFacts) Uses(ctx context.Context, key protocol.CodeID, c decide.Code
 	if err != nil {
 		return decide.Use{}, err
 	}
-	if c.Key == "" {
-		return decide.Use{Uses: uses}, nil // a token serial: only this till's uses
-	}
 	known, knownSpent := f.v.known(key)
+	if c.Key == "" {
+		known, knownSpent = 0, 0 // a token serial: only this till's uses
+	}
+	if h, ok := f.hubKnown(key); ok {
+		known, knownSpent = max(known, h.Uses), max(knownSpent, h.Spent)
+	}
 	// The hub's figures count every till's synced uses and spending, this
 	// till's included; the local ones count this till's, synced or not.
 	// The larger is the best lower bound of what is gone. (The exact
@@ -74,11 +80,17 @@ func (f *tillFacts) Uses(ctx context.Context, key protocol.CodeID, c decide.Code
 // Customer implements decide.Source: the POS's profile as presented; its
 // points are the hub's to know.
 func (f *tillFacts) Customer(_ context.Context, c protocol.Customer) (protocol.Customer, int64, error) {
+	if f.hub != nil {
+		return c, f.hub.Points, nil
+	}
 	return c, 0, nil
 }
 
 // CustomerUses implements decide.Source: unknown at the till (zero).
-func (f *tillFacts) CustomerUses(context.Context, protocol.CustomerID, protocol.CampaignID) (int64, error) {
+func (f *tillFacts) CustomerUses(_ context.Context, _ protocol.CustomerID, campaign protocol.CampaignID) (int64, error) {
+	if f.hub != nil {
+		return f.hub.CustomerUses[campaign], nil
+	}
 	return 0, nil
 }
 

@@ -127,7 +127,7 @@ func (a *Agent) redeem(ctx context.Context, r RedeemRequest, hash []byte) (*Rece
 	if err := a.awaitWatermark(ctx); err != nil {
 		return nil, err
 	}
-	d, q, err := a.decide(ctx, r.Basket)
+	d, q, err := a.decide(ctx, r.Basket, r.TxnID, true)
 	if err != nil {
 		return nil, err
 	}

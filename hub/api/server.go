@@ -37,6 +37,7 @@ import (
 
 	"github.com/punchcard/punchcard/hub/online"
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/decide"
 	"github.com/punchcard/punchcard/qr"
 	"github.com/punchcard/punchcard/store/catalog"
 	"github.com/punchcard/punchcard/store/ledger"
@@ -391,6 +392,7 @@ func (s *Server) routes() []route {
 
 		{method: "GET", path: "/v1/agent/snapshot", roles: rolesAgent, handler: s.agentSnapshot},
 		{method: "POST", path: "/v1/agent/allowances", roles: rolesAgent, handler: s.requestAllowance},
+		{method: "POST", path: decide.PathAuthorize, roles: rolesAgent, handler: s.authorize},
 		{method: "POST", path: "/v1/agent/allowances/return", roles: rolesAgent, handler: s.returnAllowance},
 	}
 }

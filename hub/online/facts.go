@@ -3,6 +3,7 @@ package online
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/decide"
@@ -18,6 +19,15 @@ type Facts struct {
 	led    Ledger
 	tenant protocol.TenantID
 	comp   Compiled
+	// holds are the online-first tills' holds, counted on top of the
+	// ledger's figures except owner's own.
+	holds   *holdBook
+	owner   string
+	now     time.Time
+	lenient bool // a customer the hub does not know is taken as presented
+	// ledgerUse and ledgerCustomer are the ledger's figures without holds.
+	ledgerUse      map[protocol.CodeID]decide.Use
+	ledgerCustomer map[protocol.CampaignID]int64
 }
 
 var _ decide.Source = (*Facts)(nil)
@@ -62,9 +72,26 @@ func (f *Facts) Uses(ctx context.Context, key protocol.CodeID, c decide.Code) (d
 		return u, err
 	}
 	if c.GiftCard {
-		u.Spent, err = f.led.GiftCardSpent(ctx, f.tenant, key)
+		if u.Spent, err = f.led.GiftCardSpent(ctx, f.tenant, key); err != nil {
+			return u, err
+		}
 	}
-	return u, err
+	if f.ledgerUse == nil {
+		f.ledgerUse = map[protocol.CodeID]decide.Use{}
+	}
+	f.ledgerUse[key] = u
+	if f.holds != nil {
+		hu, hs := f.holds.held(holdKey{f.tenant, 'c', string(key), ""}, f.owner, u.Uses, u.Spent, f.clock())
+		u.Uses, u.Spent = u.Uses+hu, u.Spent+hs
+	}
+	return u, nil
+}
+
+func (f *Facts) clock() time.Time {
+	if f.now.IsZero() {
+		f.now = time.Now()
+	}
+	return f.now
 }
 
 // Customer implements decide.Source: the catalog's profile and the
@@ -72,6 +99,9 @@ func (f *Facts) Uses(ctx context.Context, key protocol.CodeID, c decide.Code) (d
 func (f *Facts) Customer(ctx context.Context, c protocol.Customer) (protocol.Customer, int64, error) {
 	cu, err := f.cat.Customer(ctx, f.tenant, c.ID)
 	if err != nil {
+		if protocol.ErrorCode(err) == protocol.CodeNotFound && f.lenient {
+			return c, 0, nil
+		}
 		if protocol.ErrorCode(err) == protocol.CodeNotFound {
 			return c, 0, &protocol.Error{Code: protocol.CodeNotFound, Message: fmt.Sprintf("customer %q not found", c.ID), Field: "customer"}
 		}
@@ -83,7 +113,19 @@ func (f *Facts) Customer(ctx context.Context, c protocol.Customer) (protocol.Cus
 
 // CustomerUses implements decide.Source.
 func (f *Facts) CustomerUses(ctx context.Context, customer protocol.CustomerID, campaign protocol.CampaignID) (int64, error) {
-	return f.led.CustomerCount(ctx, f.tenant, customer, campaign)
+	n, err := f.led.CustomerCount(ctx, f.tenant, customer, campaign)
+	if err != nil {
+		return 0, err
+	}
+	if f.ledgerCustomer == nil {
+		f.ledgerCustomer = map[protocol.CampaignID]int64{}
+	}
+	f.ledgerCustomer[campaign] = n
+	if f.holds != nil {
+		hu, _ := f.holds.held(holdKey{f.tenant, 'u', string(customer), string(campaign)}, f.owner, n, 0, f.clock())
+		n += hu
+	}
+	return n, nil
 }
 
 // Budget implements decide.Source: what is left of the campaign's budgets

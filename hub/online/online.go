@@ -76,13 +76,18 @@ type Service struct {
 	// snapshot. It must not block.
 	OnChange func(tenant protocol.TenantID, version uint64)
 
+	// HoldTTL bounds an online-first till's hold (Authorize); preset to
+	// DefaultHoldTTL.
+	HoldTTL time.Duration
+
 	mu    sync.Mutex
 	rules map[protocol.TenantID]Compiled
+	holds *holdBook
 }
 
 // New returns a service over the catalog and the ledger.
 func New(cat Catalog, led Ledger) *Service {
-	return &Service{cat: cat, led: led, Now: time.Now, rules: map[protocol.TenantID]Compiled{}}
+	return &Service{cat: cat, led: led, Now: time.Now, HoldTTL: DefaultHoldTTL, rules: map[protocol.TenantID]Compiled{}, holds: newHoldBook()}
 }
 
 // Compiled is a tenant's campaigns at one catalog version, compiled once.
@@ -199,7 +204,7 @@ func (s *Service) decision(ctx context.Context, tenant protocol.TenantID, in Req
 	for _, p := range in.Redeemables {
 		req.Presented = append(req.Presented, decide.Presented{Code: p.Code, Token: p.Token, Campaign: p.Campaign, Amount: p.Amount})
 	}
-	return decide.Decide(ctx, &Facts{cat: s.cat, led: s.led, tenant: tenant, comp: comp}, comp.Rules, req)
+	return decide.Decide(ctx, &Facts{cat: s.cat, led: s.led, tenant: tenant, comp: comp, holds: s.holds, now: s.Now()}, comp.Rules, req)
 }
 
 // Validate answers what the order gets, changing nothing. Reason codes:
