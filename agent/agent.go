@@ -540,9 +540,6 @@ type evalOpts struct {
 }
 
 func (a *Agent) evaluateWith(ctx context.Context, b Basket, noEarn bool, opts evalOpts) (*decision, error) {
-	if len(b.Redeemables) > rules.MaxRedeemables {
-		return nil, protocol.Errorf(protocol.CodeTooManyRedeemable, "at most %d rewards on one basket", rules.MaxRedeemables)
-	}
 	v, offline, err := a.prepareAs(opts.offline)
 	if err != nil {
 		return nil, err

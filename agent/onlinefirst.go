@@ -69,7 +69,10 @@ func (a *Agent) onlineFirst(ctx context.Context, b Basket, d *decision, txn stri
 
 // hubRefusals refuses what the hub refused: it knows what the snapshot
 // may not yet (a code used or revoked since, a customer's redemptions
-// elsewhere).
+// elsewhere). A code the till does not know takes the hub's reason (a
+// campaign its store does not admit is not in its snapshot: wrong_store
+// at the hub); one the hub applies stays refused here, as the till cannot
+// record a code it cannot resolve.
 func (d *decision) hubRefusals(hub rules.Decision) {
 	for _, hr := range hub.Results {
 		if hr.Index < 0 || hr.Applied || hr.Reason == "" {
@@ -77,7 +80,10 @@ func (d *decision) hubRefusals(hub rules.Decision) {
 		}
 		for i := range d.dec.Results {
 			r := &d.dec.Results[i]
-			if r.Index == hr.Index && r.Applied {
+			if r.Index == hr.Index && (r.Applied || r.Reason == protocol.CodeUnknownCode) {
+				if !r.Applied {
+					r.Campaign = hr.Campaign
+				}
 				r.Applied, r.Reason, r.Message = false, hr.Reason, hr.Message
 			}
 		}

@@ -182,9 +182,6 @@ type Answer struct {
 
 // decision runs the pipeline for an online request.
 func (s *Service) decision(ctx context.Context, tenant protocol.TenantID, in Request, noEarn bool) (*decide.Outcome, error) {
-	if len(in.Redeemables) > MaxRedeemables {
-		return nil, protocol.FieldError("redeemables", "at most %d redeemables", MaxRedeemables)
-	}
 	if err := protocol.ValidateID("store.id", string(in.Store.ID)); err != nil {
 		return nil, fieldOf("store.id", err)
 	}

@@ -224,7 +224,7 @@ func TestResolve(t *testing.T) {
 		{"CodeBoundHere", decide.Presented{Code: "BOUND-1"}, "", true, true, []decide.HubReason{decide.HubSingleUse}},
 		{"MultiUseLocal", decide.Presented{Code: "MANY"}, "", false, false, nil},
 		{"Revoked", decide.Presented{Code: "GONE"}, protocol.CodeCodeRevoked, false, false, nil},
-		{"Unknown", decide.Presented{Code: "NOPE"}, protocol.CodeUnknownCode, false, false, nil},
+		{"Unknown", decide.Presented{Code: "NOPE"}, protocol.CodeUnknownCode, false, false, []decide.HubReason{decide.HubUnknown}},
 		{"TokenWrongStore", decide.Presented{Token: issue("hamburg-1", 1)}, protocol.CodeWrongStore, false, false, nil},
 		{"TokenInCodeField", decide.Presented{Code: issue("berlin-1", 1)}, "", true, true, []decide.HubReason{decide.HubSingleUse}},
 		{"GiftCard", decide.Presented{Code: "gift-1"}, "", true, false, []decide.HubReason{decide.HubGiftCard}},

@@ -83,11 +83,12 @@ const (
 	HubGiftCard    HubReason = "gift_card"    // a gift card balance: spent elsewhere too
 	HubPerCustomer HubReason = "per_customer" // a per-customer limit: the customer's redemptions elsewhere
 	HubPoints      HubReason = "points"       // a points burn: the customer's balance is the hub's
+	HubUnknown     HubReason = "unknown"      // a code not in the till's snapshot: new since, or of a campaign its store does not admit
 )
 
 // NeedsHub lists why the applied results depend on what only the hub
 // knows: a single-use code or token, a gift card, a campaign with a
-// per-customer limit, a points burn. Empty: the till decides alone (a
+// per-customer limit, a points burn, or a code the side does not know. Empty: the till decides alone (a
 // multi-use code, an automatic campaign, points earned). This is the rule
 // of online first at the till (docs/design.md "decision path"). Refused
 // results count too when the refusal is one the hub could lift (points).
@@ -103,6 +104,9 @@ func (o *Outcome) NeedsHub() []HubReason {
 	}
 	for _, it := range o.Items {
 		if it.Refused != nil {
+			if it.Refused.Code == protocol.CodeUnknownCode {
+				add(HubUnknown)
+			}
 			continue
 		}
 		switch {
