@@ -53,7 +53,7 @@ func TestParityIssue11(t *testing.T) {
 	order := func(id string) protocol.Order {
 		return protocol.Order{ID: id, Currency: "EUR", Lines: []protocol.Line{{SKU: "shirt", Quantity: 1, UnitPrice: 100_00}}}
 	}
-	redeemTill := func(tl *till, txn string, cust *protocol.Customer, codes ...string) (int, agent.Receipt, []byte) {
+	redeemTill := func(t *testing.T, tl *till, txn string, cust *protocol.Customer, codes ...string) (int, agent.Receipt, []byte) {
 		t.Helper()
 		b := agent.RedeemRequest{TxnID: txn, Basket: agent.Basket{Order: order(txn), Customer: cust}}
 		for _, code := range codes {
@@ -64,7 +64,7 @@ func TestParityIssue11(t *testing.T) {
 		json.Unmarshal(body, &rc)
 		return st, rc, body
 	}
-	hubRedeem := func(key string, cust protocol.CustomerID, red map[string]any) (int, []byte) {
+	hubRedeem := func(t *testing.T, key string, cust protocol.CustomerID, red map[string]any) (int, []byte) {
 		t.Helper()
 		b := map[string]any{"store": map[string]any{"id": "web", "time_zone": "Europe/Berlin"}, "order": order(key), "redeemables": []any{red}}
 		if cust != "" {
@@ -72,7 +72,7 @@ func TestParityIssue11(t *testing.T) {
 		}
 		return p.post(t, parityTenant, "/redeem", b, key)
 	}
-	refused := func(what string, st int, body []byte, code protocol.Code) {
+	refused := func(t *testing.T, what string, st int, body []byte, code protocol.Code) {
 		t.Helper()
 		if st == 200 || !strings.Contains(string(body), string(code)) {
 			t.Fatalf("%s: %d %s, want %s", what, st, body, code)
@@ -96,21 +96,21 @@ func TestParityIssue11(t *testing.T) {
 		}
 		tq := question{name: "token-b", order: order("v2"), codes: []string{tok.Text}, amounts: []int64{0}}
 		ask(t, p, a1, tq, true)
-		st, _, body := redeemTill(a1, "tok-b", nil, tok.Text)
-		refused("token bound to store B at till A", st, body, protocol.CodeWrongStore)
+		st, _, body := redeemTill(t, a1, "tok-b", nil, tok.Text)
+		refused(t, "token bound to store B at till A", st, body, protocol.CodeWrongStore)
 	})
 	t.Run("SingleUseTokenUsedOnline", func(t *testing.T) {
 		tok, err := c.IssueToken(ctx, catalog.System, parityTenant, catalog.TokenRequest{Campaign: "ten"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st, body := hubRedeem("web-tok", "", map[string]any{"token": tok.Text}); st != 200 {
+		if st, body := hubRedeem(t, "web-tok", "", map[string]any{"token": tok.Text}); st != 200 {
 			t.Fatalf("hub redeem: %d %s", st, body)
 		}
-		st, _, body := redeemTill(a1, "tok-1", nil, tok.Text)
-		refused("token used online, then at an online till", st, body, protocol.CodeCodeUsed)
-		st, _, body = redeemTill(a2, "tok-2", nil, tok.Text)
-		refused("token used online, then at a second online till", st, body, protocol.CodeCodeUsed)
+		st, _, body := redeemTill(t, a1, "tok-1", nil, tok.Text)
+		refused(t, "token used online, then at an online till", st, body, protocol.CodeCodeUsed)
+		st, _, body = redeemTill(t, a2, "tok-2", nil, tok.Text)
+		refused(t, "token used online, then at a second online till", st, body, protocol.CodeCodeUsed)
 	})
 	t.Run("SingleUseTokenTwoTills", func(t *testing.T) {
 		// The first till's redeem holds the token at the hub: the second
@@ -119,31 +119,31 @@ func TestParityIssue11(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st, _, body := redeemTill(a1, "two-1", nil, tok.Text); st != 200 {
+		if st, _, body := redeemTill(t, a1, "two-1", nil, tok.Text); st != 200 {
 			t.Fatalf("first till: %d %s", st, body)
 		}
-		st, _, body := redeemTill(a2, "two-2", nil, tok.Text)
-		refused("token at a second online till", st, body, protocol.CodeCodeUsed)
-		if st, body := hubRedeem("web-two", "", map[string]any{"token": tok.Text}); st == 200 {
+		st, _, body := redeemTill(t, a2, "two-2", nil, tok.Text)
+		refused(t, "token at a second online till", st, body, protocol.CodeCodeUsed)
+		if st, body := hubRedeem(t, "web-two", "", map[string]any{"token": tok.Text}); st == 200 {
 			t.Fatalf("hub redeemed a token a till holds: %s", body)
 		}
 	})
 	t.Run("PerCustomerLimitAtOnlineTill", func(t *testing.T) {
 		c1 := &protocol.Customer{ID: "c1"}
-		if st, _, body := redeemTill(a1, "w-1", c1, "WELCOME10"); st != 200 {
+		if st, _, body := redeemTill(t, a1, "w-1", c1, "WELCOME10"); st != 200 {
 			t.Fatalf("first welcome: %d %s", st, body)
 		}
-		st, _, body := redeemTill(a1, "w-2", c1, "WELCOME10")
-		refused("WELCOME10 twice for one customer at an online till", st, body, protocol.CodeCustomerLimit)
-		st, _, body = redeemTill(a2, "w-3", c1, "WELCOME10")
-		refused("WELCOME10 again at another online till", st, body, protocol.CodeCustomerLimit)
-		st, body = hubRedeem("web-w", "c1", map[string]any{"code": "WELCOME10"})
-		refused("WELCOME10 again online", st, body, protocol.CodeCustomerLimit)
+		st, _, body := redeemTill(t, a1, "w-2", c1, "WELCOME10")
+		refused(t, "WELCOME10 twice for one customer at an online till", st, body, protocol.CodeCustomerLimit)
+		st, _, body = redeemTill(t, a2, "w-3", c1, "WELCOME10")
+		refused(t, "WELCOME10 again at another online till", st, body, protocol.CodeCustomerLimit)
+		st, body = hubRedeem(t, "web-w", "c1", map[string]any{"code": "WELCOME10"})
+		refused(t, "WELCOME10 again online", st, body, protocol.CodeCustomerLimit)
 	})
 	t.Run("PointsSameOnBothSides", func(t *testing.T) {
 		// 100.00 less 10%: 90 points at the hub and at the till, earned
 		// with the redeem on the amount paid after discounts.
-		st, body := hubRedeem("web-pts", "c2", map[string]any{"code": "TEN"})
+		st, body := hubRedeem(t, "web-pts", "c2", map[string]any{"code": "TEN"})
 		if st != 200 {
 			t.Fatalf("hub redeem: %d %s", st, body)
 		}
@@ -157,7 +157,7 @@ func TestParityIssue11(t *testing.T) {
 				hubPts += r.Points
 			}
 		}
-		tst, rc, tbody := redeemTill(a1, "pts-1", &protocol.Customer{ID: "c2"}, "TEN")
+		tst, rc, tbody := redeemTill(t, a1, "pts-1", &protocol.Customer{ID: "c2"}, "TEN")
 		if tst != 200 {
 			t.Fatalf("till redeem: %d %s", tst, tbody)
 		}
@@ -180,10 +180,10 @@ func TestParityIssue11(t *testing.T) {
 		p.start(t, a1, false)
 		q := question{name: "bound-b-offline", order: order("v3"), codes: []string{"BOUND-B"}, amounts: []int64{0}}
 		ask(t, p, a1, q, false)
-		if st, rc, body := redeemTill(a1, "off-1", nil, "BOUND-B"); st != 200 || !rc.Offline {
+		if st, rc, body := redeemTill(t, a1, "off-1", nil, "BOUND-B"); st != 200 || !rc.Offline {
 			t.Fatalf("single-use code bound elsewhere, offline: %d %s", st, body)
 		}
-		if st, rc, body := redeemTill(a1, "off-2", nil, "TEN"); st != 200 || !rc.Offline {
+		if st, rc, body := redeemTill(t, a1, "off-2", nil, "TEN"); st != 200 || !rc.Offline {
 			t.Fatalf("multi-use code offline: %d %s", st, body)
 		}
 	})
