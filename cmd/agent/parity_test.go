@@ -46,7 +46,7 @@ type parityHub struct {
 	keys map[protocol.TenantID]string // support API key by tenant
 }
 
-func startParityHub(t *testing.T) *parityHub {
+func startParityHub(t testing.TB) *parityHub {
 	t.Helper()
 	ctx := context.Background()
 	opts := hub.Options{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "-",
@@ -66,7 +66,7 @@ func startParityHub(t *testing.T) *parityHub {
 
 // tenant creates a tenant with its signing key and a support API key,
 // once.
-func (p *parityHub) tenant(t *testing.T, id protocol.TenantID) {
+func (p *parityHub) tenant(t testing.TB, id protocol.TenantID) {
 	t.Helper()
 	if _, ok := p.keys[id]; ok {
 		return
@@ -86,7 +86,7 @@ func (p *parityHub) tenant(t *testing.T, id protocol.TenantID) {
 }
 
 // post sends an online API request; it returns the status and body.
-func (p *parityHub) post(t *testing.T, tenant protocol.TenantID, path string, body any, idem string) (int, []byte) {
+func (p *parityHub) post(t testing.TB, tenant protocol.TenantID, path string, body any, idem string) (int, []byte) {
 	t.Helper()
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest(http.MethodPost, "http://"+p.h.HTTPAddr()+"/v1/tenants/"+string(tenant)+path, bytes.NewReader(b))
@@ -115,7 +115,7 @@ type till struct {
 	pos    *proc
 }
 
-func (p *parityHub) register(t *testing.T, tenant protocol.TenantID, id protocol.AgentID, st snapshot.Store) *till {
+func (p *parityHub) register(t testing.TB, tenant protocol.TenantID, id protocol.AgentID, st snapshot.Store) *till {
 	t.Helper()
 	_, secret, err := p.h.Catalog.RegisterAgent(context.Background(), catalog.System, catalog.Agent{Tenant: tenant, ID: id, Store: st})
 	if err != nil {
@@ -135,7 +135,7 @@ func (tl *till) stop() {
 }
 
 // start runs the till online (with the hub's URLs) or offline (without).
-func (p *parityHub) start(t *testing.T, tl *till, online bool) {
+func (p *parityHub) start(t testing.TB, tl *till, online bool) {
 	t.Helper()
 	tl.stop()
 	m := NewMain()
@@ -162,7 +162,7 @@ func (p *parityHub) start(t *testing.T, tl *till, online bool) {
 }
 
 // resync waits until the till holds the hub's current catalog version.
-func (p *parityHub) resync(t *testing.T, tl *till) {
+func (p *parityHub) resync(t testing.TB, tl *till) {
 	t.Helper()
 	v, err := p.h.Catalog.Version(context.Background(), tl.tenant)
 	if err != nil {
@@ -172,7 +172,7 @@ func (p *parityHub) resync(t *testing.T, tl *till) {
 }
 
 // tillPost posts to the till's POS API.
-func (tl *till) post(t *testing.T, path string, body any) (int, []byte) {
+func (tl *till) post(t testing.TB, path string, body any) (int, []byte) {
 	t.Helper()
 	b, _ := json.Marshal(body)
 	resp, err := tl.pos.do(http.MethodPost, path, bytes.NewReader(b))
