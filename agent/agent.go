@@ -497,11 +497,8 @@ func (d *decision) saleOf() *protocol.Sale {
 	return d.sale
 }
 
-// prepare checks the preconditions every decision shares.
-func (a *Agent) prepare() (*view, bool, error) { return a.prepareAs(false) }
-
-// prepareAs is prepare, offline whatever the link says when offline is
-// set.
+// prepareAs checks the preconditions every decision shares; offline set
+// means offline whatever the link says (the hub did not answer in time).
 func (a *Agent) prepareAs(offline bool) (*view, bool, error) {
 	v := a.view.Load()
 	if v == nil {
