@@ -104,10 +104,16 @@ type hold struct {
 // what they guarded falls back to the conflicts of reconciliation, as for
 // offline tills.
 type holdBook struct {
-	mu      sync.Mutex
-	byKey   map[holdKey][]hold
-	byOwner map[string][]holdKey
+	mu        sync.Mutex
+	byKey     map[holdKey][]hold
+	byOwner   map[string][]holdKey
+	nextSweep time.Time
 }
+
+// sweepEvery is how often replace drops expired holds that no decision
+// read since (a till that never synced its fact, a code never asked
+// again), so that the book stays bounded by the holds of the last TTL.
+const sweepEvery = time.Minute
 
 func newHoldBook() *holdBook {
 	return &holdBook{byKey: map[holdKey][]hold{}, byOwner: map[string][]holdKey{}}
@@ -117,6 +123,9 @@ func newHoldBook() *holdBook {
 func (b *holdBook) replace(owner string, _ protocol.TenantID, hs []hold) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if len(hs) > 0 {
+		b.sweep(hs[0].expires)
+	}
 	for _, k := range b.byOwner[owner] {
 		l := b.byKey[k][:0]
 		for _, h := range b.byKey[k] {
@@ -137,6 +146,48 @@ func (b *holdBook) replace(owner string, _ protocol.TenantID, hs []hold) {
 	}
 }
 
+// sweep drops the holds expired at now, at most once per sweepEvery. now
+// is a new hold's expiry: the sweep runs on the hold clock, not the wall's.
+func (b *holdBook) sweep(now time.Time) {
+	if now.Before(b.nextSweep) {
+		return
+	}
+	b.nextSweep = now.Add(sweepEvery)
+	for k, l := range b.byKey {
+		for _, h := range l {
+			if now.After(h.expires.Add(DefaultHoldTTL)) {
+				b.drop(k, h.owner)
+			}
+		}
+	}
+}
+
+// drop removes owner's hold on k from both indexes.
+func (b *holdBook) drop(k holdKey, owner string) {
+	l := b.byKey[k][:0]
+	for _, h := range b.byKey[k] {
+		if h.owner != owner {
+			l = append(l, h)
+		}
+	}
+	if len(l) == 0 {
+		delete(b.byKey, k)
+	} else {
+		b.byKey[k] = l
+	}
+	ks := b.byOwner[owner][:0]
+	for _, x := range b.byOwner[owner] {
+		if x != k {
+			ks = append(ks, x)
+		}
+	}
+	if len(ks) == 0 {
+		delete(b.byOwner, owner)
+	} else {
+		b.byOwner[owner] = ks
+	}
+}
+
 // held sums the live holds on k of owners other than owner, given the
 // ledger's figures now, and drops the ones that lapsed.
 func (b *holdBook) held(k holdKey, owner string, uses, spent int64, now time.Time) (hu, hs int64) {
@@ -146,22 +197,20 @@ func (b *holdBook) held(k holdKey, owner string, uses, spent int64, now time.Tim
 	if len(l) == 0 {
 		return 0, 0
 	}
-	keep := l[:0]
+	var lapsed []string
 	for _, h := range l {
 		reflected := uses >= h.baseUses+h.uses && (h.spend == 0 || spent >= h.baseSpent+h.spend)
 		if reflected || now.After(h.expires) {
+			lapsed = append(lapsed, h.owner)
 			continue
 		}
-		keep = append(keep, h)
 		if h.owner != owner {
 			hu += h.uses
 			hs += h.spend
 		}
 	}
-	if len(keep) == 0 {
-		delete(b.byKey, k)
-	} else {
-		b.byKey[k] = keep
+	for _, o := range lapsed {
+		b.drop(k, o)
 	}
 	return hu, hs
 }
