@@ -571,7 +571,7 @@ func (a *Agent) evaluateWith(ctx context.Context, b Basket, noEarn bool, opts ev
 // moment and the allowances.
 func saleOf(cat *rules.Catalog, req rules.Request) *protocol.Sale {
 	o := cat.CompactOrder(req.Order)
-	s := &protocol.Sale{Lines: o.Lines, Shipping: o.Shipping, Customer: req.Customer, At: req.Now.UnixMilli()}
+	s := &protocol.Sale{Lines: o.Lines, Shipping: o.Shipping, Customer: req.Customer, At: req.Now.UnixMilli(), Points: req.Points}
 	for _, r := range req.Redeemables {
 		k := protocol.PresentedCode
 		switch r.Kind {
