@@ -72,10 +72,12 @@ func (a *Agent) onlineFirst(ctx context.Context, b Basket, d *decision, txn stri
 // elsewhere). A code the till does not know takes the hub's reason (a
 // campaign its store does not admit is not in its snapshot: wrong_store
 // at the hub); one the hub applies stays refused here, as the till cannot
-// record a code it cannot resolve.
+// record a code it cannot resolve. A budget is the till's own to spend
+// (its allowance, escrowed by the hub, which the hub's online budget no
+// longer counts): the hub's budget_exhausted is not adopted.
 func (d *decision) hubRefusals(hub rules.Decision) {
 	for _, hr := range hub.Results {
-		if hr.Index < 0 || hr.Applied || hr.Reason == "" {
+		if hr.Index < 0 || hr.Applied || hr.Reason == "" || hr.Reason == protocol.CodeBudgetExhausted {
 			continue
 		}
 		for i := range d.dec.Results {
