@@ -56,6 +56,10 @@ BENCH_ONLINE_TIME ?= 1000x
 bench-online: ## online redeem at 1/16/64 clients over HTTP, ledger pre-filled to BENCH_ONLINE_ROWS, with same-run baselines
 	PUNCHCARD_BENCH_ROWS=$(BENCH_ONLINE_ROWS) $(GO) test -run '^$$' -bench 'BenchmarkOnlineRedeem' -benchtime $(BENCH_ONLINE_TIME) -count $(BENCHCOUNT) -timeout 60m ./hub/
 
+.PHONY: bench-onlinefirst
+bench-onlinefirst: ## till decisions against the real hub on loopback: the loopback round trip itself, a multi-use code's validate and redeem online (local), a single-use redeem online first vs offline
+	$(GO) test -run '^$$' -bench 'BenchmarkTillOnline' -benchtime 2000x -count $(BENCHCOUNT) -timeout 60m ./cmd/agent/
+
 .PHONY: bench-rules bench-disk
 bench-rules: ## rules engine: 20 lines, 1,000 campaigns, 0/50/200 automatic (auto=0 and the frozen old engine are the same-run baselines)
 	$(GO) test -run '^$$' -bench 'BenchmarkEvaluate$$|BenchmarkEvaluateInterleaved' -benchmem -count $(BENCHCOUNT) ./protocol/rules/

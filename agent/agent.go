@@ -27,7 +27,7 @@ import (
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
-	"github.com/punchcard/punchcard/protocol/codes"
+	"github.com/punchcard/punchcard/protocol/decide"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/protocol/token"
@@ -70,6 +70,10 @@ type Agent struct {
 	Logger *slog.Logger
 	// AllowanceWait; preset to DefaultAllowanceWait.
 	AllowanceWait time.Duration
+	// OnlineTimeout bounds how long a decision waits for the hub when the
+	// till asks online first (onlinefirst.go); 0 means
+	// DefaultOnlineTimeout, negative never asks.
+	OnlineTimeout time.Duration
 	// LowWater is the fraction of the last grant at or below which the
 	// agent tops up an allowance in the background; preset to
 	// DefaultLowWater.
@@ -201,7 +205,8 @@ func (a *Agent) SnapshotVersion() (uint64, string) {
 type view struct {
 	snap     *snapshot.Snapshot
 	etag     string
-	cat      *rules.Catalog
+	cat      *rules.Catalog // rules.Cat
+	rules    *decide.Rules
 	keys     token.KeyMap
 	codes    map[protocol.CodeID]*snapshot.Code // by snapshot.LookupID
 	over     map[protocol.CodeID]*snapshot.Code // newer entries than codes (and snap.Codes)
@@ -209,7 +214,6 @@ type view struct {
 	revToken map[protocol.CodeID]bool
 	store    rules.Store
 	limited  map[protocol.CampaignID]bool
-	auto     []protocol.CampaignID // limited campaigns that apply without a code
 	env      agentdb.Envelope
 }
 
@@ -220,7 +224,7 @@ func (a *Agent) compile(s *snapshot.Snapshot) (*view, error) {
 	if s.IsDelta() {
 		return nil, protocol.Errorf(protocol.CodeConflict, "cannot start from a delta snapshot")
 	}
-	cat, err := rules.NewCatalog(s.Campaigns)
+	rs, err := decide.Compile(s.Campaigns)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +233,7 @@ func (a *Agent) compile(s *snapshot.Snapshot) (*view, error) {
 		return nil, err
 	}
 	v := &view{
-		snap: s, cat: cat, store: st,
+		snap: s, cat: rs.Cat, rules: rs, store: st,
 		keys:     make(token.KeyMap, len(s.Keys)),
 		codes:    make(map[protocol.CodeID]*snapshot.Code, len(s.Codes)),
 		revCode:  map[protocol.CodeID]bool{},
@@ -257,9 +261,6 @@ func (a *Agent) compile(s *snapshot.Snapshot) (*view, error) {
 	for _, c := range s.Campaigns {
 		if c.Limits.MaxRedemptions > 0 || c.Limits.MaxDiscount > 0 {
 			v.limited[c.ID] = true
-			if c.Trigger == rules.TriggerAuto {
-				v.auto = append(v.auto, c.ID)
-			}
 		}
 	}
 	return v, nil
@@ -472,49 +473,45 @@ type Basket struct {
 	Redeemables []Input            `json:"redeemables,omitempty"`
 }
 
-// resolved is the outcome of checking one input against the snapshot.
-type resolved struct {
-	red      rules.Redeemable
-	err      *protocol.Error    // refused before the engine
-	single   bool               // limited to one use: a double spend risk offline
-	bound    bool               // bound to this store: no double spend risk
-	known    int64              // uses known to the hub at the snapshot
-	spent    int64              // gift card spending known to the hub at the snapshot
-	refl     *agentdb.Reflected // which own facts known and spent count
-	maxUses  int64
-	balance  int64 // gift card balance per snapshot, -1 when none
-	customer *protocol.Customer
-}
-
 // decision is a full evaluation, ready to answer or commit.
 type decision struct {
 	v        *view
-	dec      rules.Decision
-	inputs   []resolved
-	inputOf  []int // engine redeemable index -> input index
+	out      *decide.Outcome
+	dec      rules.Decision // out.Decision: one result per input in order, then automatic campaigns
 	offline  bool
 	customer *protocol.Customer
 	grants   map[protocol.CampaignID]uint64 // allowance grant numbers evaluated with
-	req      rules.Request                  // what the engine was asked
-	sale     *protocol.Sale                 // req as a fact carries it (sale), made once
+	sale     *protocol.Sale                 // the request as a fact carries it (sale), made once
+	opts     evalOpts
+	hubRef   string // the hub's reference when it was asked online first
+}
+
+// item is the resolution of input i.
+func (d *decision) item(i int) *decide.Item {
+	if i < 0 || i >= len(d.out.Items) {
+		return nil
+	}
+	return &d.out.Items[i]
 }
 
 // saleOf is what the decision's facts carry for the hub to re-derive it,
 // made on first use: Validate never needs it.
 func (d *decision) saleOf() *protocol.Sale {
 	if d.sale == nil {
-		d.sale = saleOf(d.v.cat, d.req)
+		d.sale = saleOf(d.v.cat, d.out.Request)
 	}
 	return d.sale
 }
 
-// prepare checks the preconditions every decision shares.
-func (a *Agent) prepare() (*view, bool, error) {
+// prepareAs checks the preconditions every decision shares; offline set
+// means offline whatever the link says (the hub did not answer in time).
+func (a *Agent) prepareAs(offline bool) (*view, bool, error) {
 	v := a.view.Load()
 	if v == nil {
 		return nil, false, protocol.NewError(protocol.CodeNeverSynced)
 	}
 	_, on := a.online()
+	on = on && !offline
 	if !on {
 		max := v.snap.Envelope.MaxStaleSeconds
 		if max < 0 {
@@ -531,78 +528,46 @@ func (a *Agent) prepare() (*view, bool, error) {
 	return v, !on, nil
 }
 
+// evaluate runs the one decision pipeline (protocol/decide) with what the
+// till knows (tillFacts): its snapshot, its own facts and its allowances.
 func (a *Agent) evaluate(ctx context.Context, b Basket, noEarn bool) (*decision, error) {
-	// The order and customer are checked early against the bounds of the
-	// facts they end up in (order.id, customer.id); Commit checks every
-	// fact with the hub's validator all the same.
-	if err := b.Order.Validate(); err != nil {
-		return nil, err
-	}
-	if b.Customer != nil {
-		if err := b.Customer.Validate(); err != nil {
-			return nil, err
-		}
-	}
-	if len(b.Redeemables) > rules.MaxRedeemables {
-		return nil, protocol.Errorf(protocol.CodeTooManyRedeemable, "at most %d rewards on one basket", rules.MaxRedeemables)
-	}
-	v, offline, err := a.prepare()
+	return a.evaluateWith(ctx, b, noEarn, evalOpts{})
+}
+
+// evalOpts are the variants of a till decision: offline although the link
+// is up (the hub did not answer in time), or with the hub's figures (it
+// did).
+type evalOpts struct {
+	offline bool
+	hub     *decide.AuthorizeResponse
+}
+
+func (a *Agent) evaluateWith(ctx context.Context, b Basket, noEarn bool, opts evalOpts) (*decision, error) {
+	v, offline, err := a.prepareAs(opts.offline)
 	if err != nil {
 		return nil, err
 	}
 	// Milliseconds, as the fact's Sale carries the moment: the hub then
 	// re-derives with the very time the till decided with.
 	now := time.UnixMilli(a.Now().UnixMilli())
-	d := &decision{v: v, offline: offline, customer: b.Customer}
-	req := rules.Request{Tenant: a.Tenant, Order: b.Order, Customer: b.Customer, Store: v.store, Now: now, NoEarn: noEarn,
-		Budgets: map[protocol.CampaignID]rules.Budget{}}
+	src := &tillFacts{a: a, v: v, now: now, hub: opts.hub}
+	req := decide.Request{Tenant: a.Tenant, Where: decide.Where{Store: v.store, Group: v.snap.Store.Group}, Order: b.Order,
+		Customer: b.Customer, Now: now, NoEarn: noEarn}
 	for _, in := range b.Redeemables {
-		r := a.resolve(ctx, v, in, now)
-		d.inputs = append(d.inputs, r)
-		if r.err == nil {
-			req.Redeemables = append(req.Redeemables, r.red)
-			d.inputOf = append(d.inputOf, len(d.inputs)-1)
-			if req.Customer == nil && r.customer != nil {
-				req.Customer, d.customer = r.customer, r.customer
-			}
-		}
+		// The till's scanner field cannot tell a code from a token: the
+		// pipeline resolves a token-prefixed text that is no known code
+		// as a token.
+		req.Presented = append(req.Presented, decide.Presented{Code: in.Code, Amount: in.Amount})
 	}
-	// Every limited campaign that can apply gets its budget: the allowance
-	// left, or nothing when the agent holds none. (The engine would cap a
-	// campaign missing from Budgets only by its own limits.)
-	budget := func(id protocol.CampaignID) error {
-		if _, done := req.Budgets[id]; done || !v.limited[id] {
-			return nil
-		}
-		al, ok, err := a.db.Allowance(ctx, id)
-		if err != nil {
-			return err
-		}
-		if d.grants == nil {
-			d.grants = map[protocol.CampaignID]uint64{}
-		}
-		d.grants[id] = al.Grant
-		req.Budgets[id] = rules.Budget{}
-		if ok && (al.Expires == 0 || now.UnixMicro() < al.Expires) {
-			req.Budgets[id] = rules.Budget{Count: al.Count, Amount: al.Amount}
-		}
-		return nil
+	out, err := decide.Decide(ctx, src, v.rules, req)
+	if err != nil {
+		return nil, err
 	}
-	for _, r := range req.Redeemables {
-		if err := budget(r.Campaign); err != nil {
-			return nil, err
-		}
+	d := &decision{v: v, out: out, dec: out.Decision, offline: offline, customer: out.Customer, grants: src.grants, opts: opts}
+	if opts.hub != nil {
+		d.hubRef = opts.hub.Ref
+		d.hubRefusals(opts.hub.Decision)
 	}
-	for _, id := range v.auto {
-		if err := budget(id); err != nil {
-			return nil, err
-		}
-	}
-	d.dec = rules.Evaluate(v.cat, req)
-	if d.dec.Error != nil {
-		return nil, d.dec.Error
-	}
-	d.req = req
 	return d, nil
 }
 
@@ -612,7 +577,7 @@ func (a *Agent) evaluate(ctx context.Context, b Basket, noEarn bool) (*decision,
 // moment and the allowances.
 func saleOf(cat *rules.Catalog, req rules.Request) *protocol.Sale {
 	o := cat.CompactOrder(req.Order)
-	s := &protocol.Sale{Lines: o.Lines, Shipping: o.Shipping, Customer: req.Customer, At: req.Now.UnixMilli()}
+	s := &protocol.Sale{Lines: o.Lines, Shipping: o.Shipping, Customer: req.Customer, At: req.Now.UnixMilli(), Points: req.Points}
 	for _, r := range req.Redeemables {
 		k := protocol.PresentedCode
 		switch r.Kind {
@@ -630,57 +595,6 @@ func saleOf(cat *rules.Catalog, req rules.Request) *protocol.Sale {
 	return s
 }
 
-func (a *Agent) resolve(ctx context.Context, v *view, in Input, now time.Time) resolved {
-	text := strings.TrimSpace(in.Code)
-	if text == "" {
-		return resolved{err: protocol.NewError(protocol.CodeTokenEmpty)}
-	}
-	// The snapshot lists codes by their keyed hash (snapshot.LookupID):
-	// hash what is presented to find it. The plain key is what the
-	// redemption carries to the hub and what local uses are counted by.
-	key := protocol.CodeID(codes.Normalize(text))
-	id := v.snap.LookupID(key)
-	if len(text) >= len(token.Prefix) && strings.EqualFold(text[:len(token.Prefix)], token.Prefix) {
-		if _, isCode := v.code(id); !isCode {
-			return a.resolveToken(ctx, v, text, in.Amount, now)
-		}
-	}
-	if v.revCode[id] {
-		return resolved{err: protocol.NewError(protocol.CodeCodeRevoked)}
-	}
-	c, ok := v.code(id)
-	if !ok {
-		return resolved{err: protocol.NewError(protocol.CodeUnknownCode)}
-	}
-	refl := reflectedOf(v.snap)
-	fig, err := a.db.CodeFigure(ctx, key, agentdb.HubFigure{Used: c.Used, Spent: c.Spent, Reflected: refl})
-	if err != nil {
-		return resolved{err: protocol.PublicError(err)}
-	}
-	r := resolved{
-		red:     rules.Redeemable{Kind: rules.RedeemCode, Code: key, Campaign: c.Campaign, Uses: fig.Uses, Amount: in.Amount},
-		single:  c.Uses == 1,
-		bound:   c.BoundTo(v.snap.Store),
-		known:   c.Used,
-		spent:   c.Spent,
-		refl:    refl,
-		balance: -1,
-	}
-	if c.Uses > 0 {
-		r.maxUses = c.Uses
-		r.red.MaxUses = c.Uses
-	}
-	if c.Balance != nil {
-		r.red.Kind = rules.RedeemGiftCard
-		r.balance = c.Balance.Amount
-		// The hub's figure plus this till's own spending it does not
-		// count yet (agentdb.CodeFigure): exact, never a max of the two.
-		r.red.Balance = max(c.Balance.Amount-fig.Spent, 0)
-		r.single = true // a balance can be double spent at two offline tills
-	}
-	return r
-}
-
 // reflectedOf is the snapshot's account of this agent's facts its code
 // figures count, for agentdb.CodeFigure; nil from a hub before it.
 func reflectedOf(s *snapshot.Snapshot) *agentdb.Reflected {
@@ -695,37 +609,6 @@ func reflectedWM(s *snapshot.Snapshot) uint64 {
 		return 0
 	}
 	return s.Reflected.Watermark
-}
-
-func (a *Agent) resolveToken(ctx context.Context, v *view, text string, amount int64, now time.Time) resolved {
-	cl, err := token.Verify(v.keys, a.Tenant, text, now)
-	if err != nil {
-		return resolved{err: protocol.PublicError(err)}
-	}
-	if v.revToken[cl.Serial] {
-		return resolved{err: protocol.NewError(protocol.CodeTokenRevoked)}
-	}
-	// A token's store claim limits where it is valid, here as at the hub.
-	if (cl.Store != "" && cl.Store != v.snap.Store.ID) || (cl.StoreGroup != "" && cl.StoreGroup != v.snap.Store.Group) {
-		return resolved{err: protocol.NewError(protocol.CodeWrongStore)}
-	}
-	// Snapshots carry no figure for token serials: every own use counts.
-	fig, err := a.db.CodeFigure(ctx, cl.Serial, agentdb.HubFigure{})
-	if err != nil {
-		return resolved{err: protocol.PublicError(err)}
-	}
-	r := resolved{
-		red: rules.Redeemable{Kind: rules.RedeemToken, Code: cl.Serial, Campaign: cl.Campaign, Uses: fig.Uses,
-			MaxUses: int64(cl.Uses), NotBefore: cl.NotBefore, Expires: cl.Expires, Amount: amount},
-		single:  cl.Uses == 1,
-		bound:   (cl.Store != "" && cl.Store == v.snap.Store.ID) || (cl.StoreGroup != "" && cl.StoreGroup == v.snap.Store.Group),
-		maxUses: int64(cl.Uses),
-		balance: -1,
-	}
-	if cl.Customer != "" || cl.Tier != "" || cl.Segment != "" {
-		r.customer = &protocol.Customer{ID: cl.Customer, Tier: cl.Tier, Segment: cl.Segment}
-	}
-	return r
 }
 
 // Outcome is one redeemable's answer.
@@ -751,6 +634,9 @@ type Quote struct {
 	Points   int64          `json:"points_earned,omitempty"`
 	Results  []Outcome      `json:"results"`
 	Decision rules.Decision `json:"decision"`
+	// HubRef is the hub's reference of an online-first decision (the hub
+	// was asked and answered); empty when the till decided alone.
+	HubRef string `json:"hub_ref,omitempty"`
 	// Error is the first refusal, when any redeemable was refused.
 	Error *protocol.Error `json:"error,omitempty"`
 }
@@ -758,35 +644,31 @@ type Quote struct {
 func (d *decision) quote(in []Input) Quote {
 	q := Quote{Offline: d.offline, Currency: string(d.dec.Currency), Subtotal: d.dec.Subtotal,
 		Discount: d.dec.Discount + d.dec.ShippingDiscount, Total: d.dec.Total, Paid: d.dec.Paid, Due: d.dec.Due,
-		Points: d.dec.PointsEarned, Decision: d.dec}
-	ri := 0 // index into the engine's results for the inputs that reached it
-	for i, r := range d.inputs {
-		o := Outcome{Code: in[i].Code}
-		if r.err != nil {
-			o.Reason, o.Message = r.err.Code, r.err.Message
-		} else {
-			res := d.dec.Results[ri]
-			ri++
-			o.Campaign, o.Applied, o.Discount, o.Spend = res.Campaign, res.Applied, res.Discount+res.ShippingDiscount, res.Spend
-			if !res.Applied {
-				o.Reason, o.Message = res.Reason, res.Message
-				if o.Reason == protocol.CodeBudgetExhausted && d.v.limited[res.Campaign] {
-					o.Reason, o.Message = protocol.CodeAllowanceExhausted, protocol.CodeAllowanceExhausted.Message()
-				}
-				if o.Message == "" {
-					o.Message = o.Reason.Message()
-				}
+		Points: d.dec.PointsEarned, Decision: d.dec, HubRef: d.hubRef}
+	for _, res := range d.dec.Results {
+		if res.Index < 0 {
+			if res.Applied {
+				q.Results = append(q.Results, Outcome{Campaign: res.Campaign, Applied: true, Discount: res.Discount + res.ShippingDiscount, Spend: res.Spend})
+			}
+			continue
+		}
+		o := Outcome{Code: in[res.Index].Code, Campaign: res.Campaign, Applied: res.Applied, Discount: res.Discount + res.ShippingDiscount, Spend: res.Spend}
+		if it := d.item(res.Index); it != nil && it.Refused != nil {
+			o.Campaign = ""
+		}
+		if !res.Applied {
+			o.Reason, o.Message = res.Reason, res.Message
+			if o.Reason == protocol.CodeBudgetExhausted && d.v.limited[res.Campaign] {
+				o.Reason, o.Message = protocol.CodeAllowanceExhausted, protocol.CodeAllowanceExhausted.Message()
+			}
+			if o.Message == "" {
+				o.Message = o.Reason.Message()
+			}
+			if q.Error == nil {
+				q.Error = &protocol.Error{Code: o.Reason, Message: o.Message, Field: fmt.Sprintf("redeemables[%d]", res.Index)}
 			}
 		}
-		if !o.Applied && q.Error == nil {
-			q.Error = &protocol.Error{Code: o.Reason, Message: o.Message, Field: fmt.Sprintf("redeemables[%d]", i)}
-		}
 		q.Results = append(q.Results, o)
-	}
-	for _, res := range d.dec.Results[ri:] {
-		if res.Applied {
-			q.Results = append(q.Results, Outcome{Campaign: res.Campaign, Applied: true, Discount: res.Discount + res.ShippingDiscount, Spend: res.Spend})
-		}
 	}
 	return q
 }
@@ -805,7 +687,7 @@ func (d *decision) quote(in []Input) Quote {
 // envelope's running totals (offline_limit_reached), checked only when
 // the redemption is recorded.
 func (a *Agent) Validate(ctx context.Context, b Basket) (Quote, error) {
-	d, q, err := a.decide(ctx, b)
+	d, q, err := a.decide(ctx, b, "", false)
 	if err != nil {
 		return Quote{}, err
 	}
@@ -827,14 +709,24 @@ func (a *Agent) Validate(ctx context.Context, b Basket) (Quote, error) {
 
 // decide evaluates the basket as Validate and Redeem both do: online, an
 // exhausted allowance is topped up once before the answer.
-func (a *Agent) decide(ctx context.Context, b Basket) (*decision, Quote, error) {
+//
+// Online, a decision that depends on what only the hub knows (a
+// single-use code or token, a gift card, a per-customer limit, a points
+// burn: decide.Outcome.NeedsHub) is asked of the hub first
+// (onlinefirst.go), with a hold for txn when hold is set (a redeem).
+func (a *Agent) decide(ctx context.Context, b Basket, txn string, hold bool) (*decision, Quote, error) {
 	d, err := a.evaluate(ctx, b, false)
 	if err != nil {
 		return nil, Quote{}, err
 	}
+	if !d.offline {
+		if d, err = a.onlineFirst(ctx, b, d, txn, hold); err != nil {
+			return nil, Quote{}, err
+		}
+	}
 	q := d.quote(b.Redeemables)
 	if q.Error != nil && q.Error.Code == protocol.CodeAllowanceExhausted && a.topUp(ctx, d) {
-		if d, err = a.evaluate(ctx, b, false); err != nil {
+		if d, err = a.evaluateWith(ctx, b, false, d.opts); err != nil {
 			return nil, Quote{}, err
 		}
 		q = d.quote(b.Redeemables)
@@ -846,10 +738,9 @@ func (a *Agent) decide(ctx context.Context, b Basket) (*decision, Quote, error) 
 // (a single-use code or gift card not bound to this store, while offline,
 // with an envelope that allows no such risk), and the input it came from.
 func (d *decision) needsHub(res rules.Result) (int, bool) {
-	if !d.offline || res.Index < 0 || res.Index >= len(d.inputOf) {
+	it := d.item(res.Index)
+	if !d.offline || it == nil {
 		return 0, false
 	}
-	i := d.inputOf[res.Index]
-	in := d.inputs[i]
-	return i, in.single && !in.bound && (d.v.env.PerRedemption == 0 || d.v.env.Count == 0)
+	return res.Index, it.Single && !it.Bound && (d.v.env.PerRedemption == 0 || d.v.env.Count == 0)
 }

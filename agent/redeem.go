@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/store/agentdb"
 )
 
@@ -131,7 +132,7 @@ func (a *Agent) redeem(ctx context.Context, r RedeemRequest, hash []byte) (*Rece
 	if err := a.awaitWatermark(ctx); err != nil {
 		return nil, err
 	}
-	d, q, err := a.decide(ctx, r.Basket)
+	d, q, err := a.decide(ctx, r.Basket, r.TxnID, true)
 	if err != nil {
 		return nil, err
 	}
@@ -139,25 +140,27 @@ func (a *Agent) redeem(ctx context.Context, r RedeemRequest, hash []byte) (*Rece
 		return nil, &RefusedError{Err: q.Error, Quote: q}
 	}
 	req := agentdb.Request{Op: agentdb.OpRedeem, TxnID: r.TxnID, Hash: hash, Envelope: d.v.env}
-	for _, res := range d.dec.Results {
-		if !res.Applied {
+	for _, e := range d.out.Effects() {
+		if e.Redemption.Kind != protocol.KindRedeem {
 			continue
 		}
 		fact := agentdb.Fact{Redemption: a.redemption(d, r.TxnID, r.Order)}
 		rd := &fact.Redemption
-		rd.Kind, rd.Campaign, rd.Code = protocol.KindRedeem, res.Campaign, res.Code
-		rd.Discount, rd.Spend = res.Discount+res.ShippingDiscount, res.Spend
-		if res.PointsBurned > 0 {
-			rd.Points = -res.PointsBurned
-		}
-		if d.v.limited[res.Campaign] {
+		rd.Kind, rd.Campaign, rd.Code = e.Redemption.Kind, e.Redemption.Campaign, e.Redemption.Code
+		rd.Discount, rd.Spend, rd.Points = e.Redemption.Discount, e.Redemption.Spend, e.Redemption.Points
+		if e.Limited {
 			fact.Allowance = &agentdb.AllowanceUse{Count: 1, Amount: rd.Discount}
 		}
-		if res.Index >= 0 && res.Index < len(d.inputOf) {
-			in := d.inputs[d.inputOf[res.Index]]
-			fact.Code = &agentdb.CodeUse{Uses: 1, Spend: res.Spend, MaxUses: in.maxUses, KnownUses: in.known, Balance: in.balance, KnownSpent: in.spent, Reflected: in.refl}
-			if d.offline && in.single && !in.bound {
-				if _, needs := d.needsHub(res); needs {
+		if in := e.Item; in != nil {
+			var known, spent int64
+			var refl *agentdb.Reflected
+			if in.Kind != rules.RedeemToken {
+				known, spent = d.v.known(in.Code)
+				refl = reflectedOf(d.v.snap)
+			}
+			fact.Code = &agentdb.CodeUse{Uses: 1, Spend: rd.Spend, MaxUses: in.MaxUses, KnownUses: known, Balance: in.Balance, KnownSpent: spent, Reflected: refl}
+			if d.offline && in.Single && !in.Bound {
+				if d.v.env.PerRedemption == 0 || d.v.env.Count == 0 {
 					return nil, protocol.NewError(protocol.CodeNeedsHub)
 				}
 				fact.Risk = max(rd.Discount+rd.Spend, 1)
@@ -201,15 +204,16 @@ func usesAllowance(req agentdb.Request) bool {
 	return false
 }
 
-// earnFacts are the earn facts of a decision's points, one per program.
+// earnFacts are the earn facts of a decision's points (decide's earn
+// effects: one per earning, on the order after its discounts).
 func (a *Agent) earnFacts(d *decision, txn string, o protocol.Order) []agentdb.Fact {
 	var out []agentdb.Fact
-	for _, e := range d.dec.Earnings {
-		if e.Points <= 0 {
+	for _, e := range d.out.Effects() {
+		if e.Redemption.Kind != protocol.KindEarn {
 			continue
 		}
 		fact := agentdb.Fact{Redemption: a.redemption(d, txn, o)}
-		fact.Redemption.Kind, fact.Redemption.Campaign, fact.Redemption.Points = protocol.KindEarn, e.Campaign, e.Points
+		fact.Redemption.Kind, fact.Redemption.Campaign, fact.Redemption.Points = protocol.KindEarn, e.Redemption.Campaign, e.Redemption.Points
 		out = append(out, fact)
 	}
 	return out

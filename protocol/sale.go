@@ -24,6 +24,10 @@ type Sale struct {
 	// Budgets are the allowances left, per limited campaign the decision
 	// looked at, when it was made.
 	Budgets []SaleBudget `json:"budgets,omitempty" cbor:"6,keyasint,omitempty"`
+	// Points is the customer's spendable points the decision knew: the
+	// hub's figure when the till asked it online first, else 0 (a till
+	// alone cannot know them). The hub re-derives a points burn with it.
+	Points int64 `json:"points,omitempty" cbor:"7,keyasint,omitempty"`
 }
 
 // PresentedKind says what a customer handed over.
@@ -71,6 +75,9 @@ func (s *Sale) Validate(currency Currency) error {
 		if p.Amount < 0 {
 			return FieldError("sale.presented["+itoa(i)+"].amount", "amount must not be negative")
 		}
+	}
+	if s.Points < 0 {
+		return FieldError("sale.points", "points must not be negative")
 	}
 	if len(s.Budgets) > MaxPresented*2 {
 		return FieldError("sale.budgets", "a sale has at most %d budgets", MaxPresented*2)

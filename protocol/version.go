@@ -22,4 +22,7 @@ package protocol
 //	  Snapshots list gift cards and codes of limited use by a keyed hash
 //	  (HMAC-SHA256 under the tenant's code key, snapshot key 15), not in
 //	  clear; the till hashes what is presented.
+//	  Later, additive: Sale.Points (key 7), the customer's points a till
+//	  decided with when it asked the hub online first (older hubs ignore
+//	  it; an older till never sets it).
 const Version = 2

@@ -42,6 +42,7 @@ import (
 
 	"github.com/punchcard/punchcard/agent"
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/decide"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/protocol/wire"
 	"github.com/punchcard/punchcard/store/agentdb"
@@ -848,4 +849,13 @@ func JitterBackoff(lo, hi time.Duration, attempt int, resp *http.Response) time.
 		return lo
 	}
 	return lo + rand.N(ceil-lo)
+}
+
+// Authorize asks the hub online first (decide.PathAuthorize) what only it
+// knows of a till decision, and with req.Hold to hold it for this till's
+// transaction. The caller bounds it with ctx (the agent's OnlineTimeout).
+func (c *Client) Authorize(ctx context.Context, req decide.AuthorizeRequest) (decide.AuthorizeResponse, error) {
+	var out decide.AuthorizeResponse
+	err := c.postJSON(ctx, decide.PathAuthorize, req, &out)
+	return out, err
 }

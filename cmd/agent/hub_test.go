@@ -73,7 +73,7 @@ func runHubWith(t *testing.T, edit func(*hub.Options)) (*hub.Hub, string) {
 }
 
 // hubKeyOf is the hub's public key as registration gives it to an agent.
-func hubKeyOf(t *testing.T, h *hub.Hub) string {
+func hubKeyOf(t testing.TB, h *hub.Hub) string {
 	t.Helper()
 	pub, err := h.Catalog.HubPublicKey(context.Background())
 	if err != nil {

@@ -123,6 +123,10 @@ type Config struct {
 	// even with its links up (PUNCHCARD_ONLINE_MAX_AGE), default three
 	// polls.
 	OnlineMaxAge time.Duration
+	// OnlineTimeout bounds how long a till decision waits for the hub when
+	// it asks online first (PUNCHCARD_ONLINE_TIMEOUT); then it decides
+	// offline. Default agent.DefaultOnlineTimeout; negative never asks.
+	OnlineTimeout time.Duration
 }
 
 // Main is the program, separated from main() so tests can run it.
@@ -140,7 +144,7 @@ type Main struct {
 
 // NewMain returns a Main with defaults.
 func NewMain() *Main {
-	return &Main{Config: Config{Listen: DefaultListen, DataDir: DefaultDataDir, LogLevel: "info", MemoryLimitMB: DefaultMemoryLimitMB, MinFreeDiskMB: agentdb.DefaultMinFreeBytes >> 20}, Stdout: os.Stdout}
+	return &Main{Config: Config{Listen: DefaultListen, DataDir: DefaultDataDir, LogLevel: "info", MemoryLimitMB: DefaultMemoryLimitMB, MinFreeDiskMB: agentdb.DefaultMinFreeBytes >> 20, OnlineTimeout: agent.DefaultOnlineTimeout}, Stdout: os.Stdout}
 }
 
 // ParseFlags reads flags, with environment variables as defaults.
@@ -219,6 +223,15 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 		}
 		fs.DurationVar(d.p, d.name, def, d.usage+" ($PUNCHCARD_"+d.env+")")
 	}
+	otDef := c.OnlineTimeout
+	if v := getenv("PUNCHCARD_ONLINE_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("PUNCHCARD_ONLINE_TIMEOUT: %w", err)
+		}
+		otDef = d
+	}
+	fs.DurationVar(&c.OnlineTimeout, "online-timeout", otDef, "how long a sale waits for the hub when it asks online first (single-use codes, gift cards, per-customer limits, points burns); then it decides offline; negative never asks ($PUNCHCARD_ONLINE_TIMEOUT)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -302,6 +315,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	a.Logger = log
 	a.Now = now
+	a.OnlineTimeout = c.OnlineTimeout
 	m.agent = a
 	if v, _ := a.SnapshotVersion(); v == 0 {
 		log.Warn("agent: NEVER SYNCED: this till has no rules yet and refuses every reward (never_synced) until its first sync with the hub")

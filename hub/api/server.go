@@ -39,8 +39,10 @@ import (
 
 	"github.com/punchcard/punchcard/hub/allowance"
 	"github.com/punchcard/punchcard/hub/manage"
+	"github.com/punchcard/punchcard/hub/online"
 	"github.com/punchcard/punchcard/hub/snapshots"
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/decide"
 	"github.com/punchcard/punchcard/protocol/wire"
 	"github.com/punchcard/punchcard/qr"
 )
@@ -158,10 +160,20 @@ type Server struct {
 	tenants *limiter // per tenant, all its keys
 	anon    *limiter // per remote address, without a valid key
 
-	mu    sync.Mutex
-	rules map[protocol.TenantID]compiled // compiled rules by tenant, for online decisions
+	online *online.Service // validate, redeem, rollback, earn
 
+	mu    sync.Mutex
 	allow *allowance.Service // nil without a ledger that keeps allowances
+}
+
+// rulesFor returns the tenant's compiled campaigns (the online service's,
+// recompiled only when the catalog version moved).
+func (s *Server) rulesFor(ctx context.Context, tenant protocol.TenantID) (compiled, error) {
+	c, err := s.online.Compiled(ctx, tenant)
+	if err != nil {
+		return compiled{}, err
+	}
+	return compiled{version: c.Version, camps: c.Camps}, nil
 }
 
 // Log attribute keys.
@@ -183,7 +195,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("api: Config.Catalog is required")
 	}
 	cfg.ensureDefaults()
-	s := &Server{cfg: cfg, mg: cfg.Manage, snap: cfg.Snapshots, cat: cfg.Catalog, rules: map[protocol.TenantID]compiled{}}
+	s := &Server{cfg: cfg, mg: cfg.Manage, snap: cfg.Snapshots, cat: cfg.Catalog}
 	var err error
 	if s.mg == nil {
 		opts := manage.Options{OnChange: cfg.OnChange, OnStop: cfg.OnStop}
@@ -207,6 +219,12 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	var led online.Ledger
+	if cfg.Ledger != nil {
+		led = cfg.Ledger
+	}
+	s.online = online.New(cfg.Catalog, led)
+	s.online.Now, s.online.OnChange = cfg.Now, cfg.OnChange
 	s.limiter = newLimiter(cfg.RateLimit, cfg.RateWindow)
 	s.anon = newLimiter(cfg.AnonRateLimit, cfg.RateWindow)
 	s.tenants = newLimiter(cfg.TenantRateLimit, cfg.RateWindow)
@@ -398,6 +416,7 @@ func (s *Server) routes() []route {
 
 		{method: "GET", path: "/v1/agent/snapshot", roles: rolesAgent, handler: s.agentSnapshot},
 		{method: "POST", path: "/v1/agent/allowances", roles: rolesAgent, handler: s.requestAllowance},
+		{method: "POST", path: decide.PathAuthorize, roles: rolesAgent, handler: s.authorize},
 		{method: "POST", path: "/v1/agent/allowances/return", roles: rolesAgent, handler: s.returnAllowance},
 	}
 }

@@ -170,7 +170,7 @@ func (rd *rederiver) decide(r *protocol.Redemption, out *rules.Decision) (string
 	}
 	at := time.UnixMilli(s.At)
 	req := rules.Request{Tenant: r.Tenant, Order: protocol.Order{ID: r.OrderID, Currency: r.Currency, Lines: s.Lines, Shipping: s.Shipping},
-		Customer: s.Customer, Store: *st, Now: at}
+		Customer: s.Customer, Store: *st, Now: at, Points: s.Points}
 	for _, p := range s.Presented {
 		red, err := rd.presented(r.Tenant, r.ID.Agent, p, at)
 		if pe := protocolError(err); pe != nil {

@@ -1,0 +1,124 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/decide"
+	"github.com/punchcard/punchcard/protocol/rules"
+	"github.com/punchcard/punchcard/protocol/token"
+	"github.com/punchcard/punchcard/store/agentdb"
+)
+
+// tillFacts is what the till supplies to the decision pipeline
+// (protocol/decide), one per decision: its snapshot's codes, keys and
+// revocations, its own facts of uses and spending laid over the hub's
+// last figures (store/agentdb), and its allowances. What only the hub
+// knows (other tills' uses, a customer's redemptions elsewhere, their
+// points) it answers as unknown: zero. A till online asks the hub for
+// those (online first, onlinefirst.go).
+type tillFacts struct {
+	a      *Agent
+	v      *view
+	now    time.Time
+	grants map[protocol.CampaignID]uint64 // allowance grant numbers used
+	// hub is the hub's answer when the till asked online first: its
+	// figures stand in for what the till cannot know.
+	hub *decide.AuthorizeResponse
+}
+
+var _ decide.Source = (*tillFacts)(nil)
+
+// Code implements decide.Source: the snapshot lists codes by their keyed
+// hash (snapshot.LookupID).
+func (f *tillFacts) Code(_ context.Context, key protocol.CodeID) (decide.Code, bool, error) {
+	id := f.v.snap.LookupID(key)
+	if f.v.revCode[id] {
+		return decide.Code{Key: key, Revoked: true}, true, nil
+	}
+	c, ok := f.v.code(id)
+	if !ok {
+		return decide.Code{}, false, nil
+	}
+	dc := decide.Code{Key: key, Campaign: c.Campaign, MaxUses: c.Uses, Stores: c.Stores, Group: c.Group}
+	if c.Balance != nil {
+		dc.GiftCard, dc.Balance = true, c.Balance.Amount
+	}
+	return dc, true, nil
+}
+
+// Keys implements decide.Source.
+func (f *tillFacts) Keys(context.Context) (token.KeySet, error) { return f.v.keys, nil }
+
+// TokenRevoked implements decide.Source.
+func (f *tillFacts) TokenRevoked(_ context.Context, serial protocol.CodeID) (bool, error) {
+	return f.v.revToken[serial], nil
+}
+
+// Uses implements decide.Source: the hub's figures in the snapshot plus
+// this till's own uses and spending they do not count yet
+// (agentdb.CodeFigure: exact, never a max of the two). A token serial has
+// no figure in the snapshot: every own use counts. When the till asked the
+// hub online first, the hub's fresher figure stands if it is larger: it
+// counts other tills' uses and the holds of this till's online-first
+// decisions, but not which of this till's other facts it has applied.
+func (f *tillFacts) Uses(ctx context.Context, key protocol.CodeID, c decide.Code) (decide.Use, error) {
+	hub := agentdb.HubFigure{}
+	if c.Key != "" {
+		hub.Used, hub.Spent = f.v.known(key)
+		hub.Reflected = reflectedOf(f.v.snap)
+	}
+	fig, err := f.a.db.CodeFigure(ctx, key, hub)
+	if err != nil {
+		return decide.Use{}, err
+	}
+	if h, ok := f.hubKnown(key); ok {
+		fig.Uses, fig.Spent = max(fig.Uses, h.Uses), max(fig.Spent, h.Spent)
+	}
+	return decide.Use{Uses: fig.Uses, Spent: fig.Spent}, nil
+}
+
+// Customer implements decide.Source: the POS's profile as presented; its
+// points are the hub's to know.
+func (f *tillFacts) Customer(_ context.Context, c protocol.Customer) (protocol.Customer, int64, error) {
+	if f.hub != nil {
+		return c, f.hub.Points, nil
+	}
+	return c, 0, nil
+}
+
+// CustomerUses implements decide.Source: unknown at the till (zero).
+func (f *tillFacts) CustomerUses(_ context.Context, _ protocol.CustomerID, campaign protocol.CampaignID) (int64, error) {
+	if f.hub != nil {
+		return f.hub.CustomerUses[campaign], nil
+	}
+	return 0, nil
+}
+
+// Budget implements decide.Source: the allowance left, or nothing when the
+// till holds none (or it expired).
+func (f *tillFacts) Budget(ctx context.Context, id protocol.CampaignID) (rules.Budget, error) {
+	al, ok, err := f.a.db.Allowance(ctx, id)
+	if err != nil {
+		return rules.Budget{}, err
+	}
+	if f.grants == nil {
+		f.grants = map[protocol.CampaignID]uint64{}
+	}
+	f.grants[id] = al.Grant
+	if ok && (al.Expires == 0 || f.now.UnixMicro() < al.Expires) {
+		return rules.Budget{Count: al.Count, Amount: al.Amount}, nil
+	}
+	return rules.Budget{}, nil
+}
+
+// known is the hub's figures of a plain code's uses and spending at the
+// snapshot (0 for a token serial or an unknown code).
+func (v *view) known(key protocol.CodeID) (used, spent int64) {
+	c, ok := v.code(v.snap.LookupID(key))
+	if !ok {
+		return 0, 0
+	}
+	return c.Used, c.Spent
+}

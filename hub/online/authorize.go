@@ -1,0 +1,216 @@
+package online
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/decide"
+	"github.com/punchcard/punchcard/protocol/rules"
+	"github.com/punchcard/punchcard/protocol/snapshot"
+)
+
+// DefaultHoldTTL is how long the hub holds what an online-first till
+// decision uses when the till's fact does not reach the ledger (the till
+// died before it committed, or went offline before it synced).
+const DefaultHoldTTL = 2 * time.Minute
+
+// Authorize answers a till that asks online first (decide.PathAuthorize):
+// the hub runs the pipeline with the till's store and its own figures,
+// and with in.Hold holds the single-use uses, gift card spends and
+// per-customer uses the decision applies, for the till's (agent, txn)
+// until its fact reaches the ledger or HoldTTL passes. A repeated request
+// of the same (agent, txn) replaces its holds: idempotent. Holds are never
+// recorded in the ledger, only counted by later decisions (of tills and
+// online channels alike), so the till's fact, applied once by (agent,
+// seq), is the only record: nothing is counted twice.
+//
+// Reason codes: those of Validate (a customer the hub does not know is
+// taken as the till presents it, with no points).
+func (s *Service) Authorize(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, st snapshot.Store, in decide.AuthorizeRequest) (decide.AuthorizeResponse, error) {
+	if in.Hold {
+		if err := protocol.ValidateID("txn_id", in.TxnID); err != nil || in.TxnID == "" {
+			return decide.AuthorizeResponse{}, protocol.FieldError("txn_id", "a hold needs the till's txn_id")
+		}
+	}
+	where, err := rules.NewStore(st.ID, st.Region, st.TimeZone)
+	if err != nil {
+		return decide.AuthorizeResponse{}, err
+	}
+	comp, err := s.Compiled(ctx, tenant)
+	if err != nil {
+		return decide.AuthorizeResponse{}, err
+	}
+	owner := string(agent) + "/" + in.TxnID
+	f := &Facts{cat: s.cat, led: s.led, tenant: tenant, comp: comp, holds: s.holds, owner: owner, now: s.Now(), lenient: true}
+	req := decide.Request{Tenant: tenant, Where: decide.Where{Store: where, Group: st.Group}, Order: in.Order, Customer: in.Customer,
+		Now: s.Now().UTC().Truncate(time.Millisecond)}
+	for _, p := range in.Redeemables {
+		req.Presented = append(req.Presented, decide.Presented{Code: p.Code, Amount: p.Amount})
+	}
+	out, err := decide.Decide(ctx, f, comp.Rules, req)
+	if err != nil {
+		return decide.AuthorizeResponse{}, err
+	}
+	resp := decide.AuthorizeResponse{Ref: owner, Decision: out.Decision, CustomerUses: out.Request.CustomerUses, Points: out.Request.Points}
+	for _, it := range out.Items {
+		resp.Known = append(resp.Known, decide.Known{Uses: it.Known.Uses, Spent: it.Known.Spent})
+	}
+	if in.Hold && out.Refusal() == nil {
+		var hs []hold
+		exp := s.Now().Add(s.HoldTTL)
+		for _, e := range out.Effects() {
+			r := e.Redemption
+			if r.Kind != protocol.KindRedeem {
+				continue
+			}
+			if it := e.Item; it != nil && (it.Single || it.Kind == rules.RedeemGiftCard) {
+				base := f.ledgerUse[it.Code]
+				hs = append(hs, hold{key: holdKey{tenant, 'c', string(it.Code), ""}, owner: owner, uses: 1, spend: r.Spend,
+					baseUses: base.Uses, baseSpent: base.Spent, expires: exp})
+			}
+			if c, ok := comp.Rules.Campaign(r.Campaign); ok && c.Limits.PerCustomer > 0 && out.Customer != nil && out.Customer.ID != "" {
+				k := holdKey{tenant, 'u', string(out.Customer.ID), string(r.Campaign)}
+				hs = append(hs, hold{key: k, owner: owner, uses: 1, baseUses: f.ledgerCustomer[r.Campaign], expires: exp})
+			}
+		}
+		s.holds.replace(owner, tenant, hs)
+		resp.Held = len(hs) > 0
+	}
+	return resp, nil
+}
+
+type holdKey struct {
+	tenant protocol.TenantID
+	kind   byte // 'c' a code's uses and spending, 'u' a customer's uses of a campaign
+	a, b   string
+}
+
+// hold is one use held for an online-first till decision. It lapses when
+// the ledger's figure has grown past its base by what it holds (the
+// till's fact arrived), or at expires.
+type hold struct {
+	key       holdKey
+	owner     string // agent/txn
+	uses      int64
+	spend     int64
+	baseUses  int64
+	baseSpent int64
+	expires   time.Time
+}
+
+// holdBook keeps the holds in memory: a hub restart forgets them, and
+// what they guarded falls back to the conflicts of reconciliation, as for
+// offline tills.
+type holdBook struct {
+	mu        sync.Mutex
+	byKey     map[holdKey][]hold
+	byOwner   map[string][]holdKey
+	nextSweep time.Time
+}
+
+// sweepEvery is how often replace drops expired holds that no decision
+// read since (a till that never synced its fact, a code never asked
+// again), so that the book stays bounded by the holds of the last TTL.
+const sweepEvery = time.Minute
+
+func newHoldBook() *holdBook {
+	return &holdBook{byKey: map[holdKey][]hold{}, byOwner: map[string][]holdKey{}}
+}
+
+// replace drops owner's holds and adds hs.
+func (b *holdBook) replace(owner string, _ protocol.TenantID, hs []hold) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(hs) > 0 {
+		b.sweep(hs[0].expires)
+	}
+	for _, k := range b.byOwner[owner] {
+		l := b.byKey[k][:0]
+		for _, h := range b.byKey[k] {
+			if h.owner != owner {
+				l = append(l, h)
+			}
+		}
+		if len(l) == 0 {
+			delete(b.byKey, k)
+		} else {
+			b.byKey[k] = l
+		}
+	}
+	delete(b.byOwner, owner)
+	for _, h := range hs {
+		b.byKey[h.key] = append(b.byKey[h.key], h)
+		b.byOwner[owner] = append(b.byOwner[owner], h.key)
+	}
+}
+
+// sweep drops the holds expired at now, at most once per sweepEvery. now
+// is a new hold's expiry: the sweep runs on the hold clock, not the wall's.
+func (b *holdBook) sweep(now time.Time) {
+	if now.Before(b.nextSweep) {
+		return
+	}
+	b.nextSweep = now.Add(sweepEvery)
+	for k, l := range b.byKey {
+		for _, h := range l {
+			if now.After(h.expires.Add(DefaultHoldTTL)) {
+				b.drop(k, h.owner)
+			}
+		}
+	}
+}
+
+// drop removes owner's hold on k from both indexes.
+func (b *holdBook) drop(k holdKey, owner string) {
+	l := b.byKey[k][:0]
+	for _, h := range b.byKey[k] {
+		if h.owner != owner {
+			l = append(l, h)
+		}
+	}
+	if len(l) == 0 {
+		delete(b.byKey, k)
+	} else {
+		b.byKey[k] = l
+	}
+	ks := b.byOwner[owner][:0]
+	for _, x := range b.byOwner[owner] {
+		if x != k {
+			ks = append(ks, x)
+		}
+	}
+	if len(ks) == 0 {
+		delete(b.byOwner, owner)
+	} else {
+		b.byOwner[owner] = ks
+	}
+}
+
+// held sums the live holds on k of owners other than owner, given the
+// ledger's figures now, and drops the ones that lapsed.
+func (b *holdBook) held(k holdKey, owner string, uses, spent int64, now time.Time) (hu, hs int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l := b.byKey[k]
+	if len(l) == 0 {
+		return 0, 0
+	}
+	var lapsed []string
+	for _, h := range l {
+		reflected := uses >= h.baseUses+h.uses && (h.spend == 0 || spent >= h.baseSpent+h.spend)
+		if reflected || now.After(h.expires) {
+			lapsed = append(lapsed, h.owner)
+			continue
+		}
+		if h.owner != owner {
+			hu += h.uses
+			hs += h.spend
+		}
+	}
+	for _, o := range lapsed {
+		b.drop(k, o)
+	}
+	return hu, hs
+}

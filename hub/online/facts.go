@@ -1,0 +1,151 @@
+package online
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/decide"
+	"github.com/punchcard/punchcard/protocol/rules"
+	"github.com/punchcard/punchcard/protocol/token"
+)
+
+// Facts is what the hub supplies to the decision pipeline: its catalog's
+// codes, keys, revocations and customers, and its ledger's uses, balances,
+// per-customer counts, points and remaining budgets.
+type Facts struct {
+	cat    Catalog
+	led    Ledger
+	tenant protocol.TenantID
+	comp   Compiled
+	// holds are the online-first tills' holds, counted on top of the
+	// ledger's figures except owner's own.
+	holds   *holdBook
+	owner   string
+	now     time.Time
+	lenient bool // a customer the hub does not know is taken as presented
+	// ledgerUse and ledgerCustomer are the ledger's figures without holds.
+	ledgerUse      map[protocol.CodeID]decide.Use
+	ledgerCustomer map[protocol.CampaignID]int64
+}
+
+var _ decide.Source = (*Facts)(nil)
+
+// Code implements decide.Source.
+func (f *Facts) Code(ctx context.Context, key protocol.CodeID) (decide.Code, bool, error) {
+	cd, err := f.cat.Code(ctx, f.tenant, string(key))
+	if protocol.ErrorCode(err) == protocol.CodeNotFound {
+		return decide.Code{}, false, nil
+	}
+	if err != nil {
+		return decide.Code{}, false, err
+	}
+	c := decide.Code{Key: cd.Key, Campaign: cd.Campaign, MaxUses: cd.Uses, Balance: cd.Balance, Stores: cd.Stores, Group: cd.Group,
+		Revoked: !cd.RevokedAt.IsZero()}
+	if cp, ok := f.comp.Camps[cd.Campaign]; ok && cp.Rules.Reward.Kind == rules.RewardGiftCard {
+		c.GiftCard = true
+	}
+	return c, true, nil
+}
+
+// Keys implements decide.Source.
+func (f *Facts) Keys(ctx context.Context) (token.KeySet, error) { return f.cat.KeySet(ctx, f.tenant) }
+
+// TokenRevoked implements decide.Source.
+func (f *Facts) TokenRevoked(ctx context.Context, serial protocol.CodeID) (bool, error) {
+	t, err := f.cat.Token(ctx, f.tenant, serial)
+	if protocol.ErrorCode(err) == protocol.CodeNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !t.RevokedAt.IsZero(), nil
+}
+
+// Uses implements decide.Source: the ledger's figures.
+func (f *Facts) Uses(ctx context.Context, key protocol.CodeID, c decide.Code) (decide.Use, error) {
+	var u decide.Use
+	var err error
+	if u.Uses, err = f.led.CodeUses(ctx, f.tenant, key); err != nil {
+		return u, err
+	}
+	if c.GiftCard {
+		if u.Spent, err = f.led.GiftCardSpent(ctx, f.tenant, key); err != nil {
+			return u, err
+		}
+	}
+	if f.ledgerUse == nil {
+		f.ledgerUse = map[protocol.CodeID]decide.Use{}
+	}
+	f.ledgerUse[key] = u
+	if f.holds != nil {
+		hu, hs := f.holds.held(holdKey{f.tenant, 'c', string(key), ""}, f.owner, u.Uses, u.Spent, f.clock())
+		u.Uses, u.Spent = u.Uses+hu, u.Spent+hs
+	}
+	return u, nil
+}
+
+func (f *Facts) clock() time.Time {
+	if f.now.IsZero() {
+		f.now = time.Now()
+	}
+	return f.now
+}
+
+// Customer implements decide.Source: the catalog's profile and the
+// ledger's points.
+func (f *Facts) Customer(ctx context.Context, c protocol.Customer) (protocol.Customer, int64, error) {
+	cu, err := f.cat.Customer(ctx, f.tenant, c.ID)
+	if err != nil {
+		if protocol.ErrorCode(err) == protocol.CodeNotFound && f.lenient {
+			return c, 0, nil
+		}
+		if protocol.ErrorCode(err) == protocol.CodeNotFound {
+			return c, 0, &protocol.Error{Code: protocol.CodeNotFound, Message: fmt.Sprintf("customer %q not found", c.ID), Field: "customer"}
+		}
+		return c, 0, err
+	}
+	pts, err := f.led.Points(ctx, f.tenant, c.ID)
+	return cu.Protocol(), pts, err
+}
+
+// CustomerUses implements decide.Source.
+func (f *Facts) CustomerUses(ctx context.Context, customer protocol.CustomerID, campaign protocol.CampaignID) (int64, error) {
+	n, err := f.led.CustomerCount(ctx, f.tenant, customer, campaign)
+	if err != nil {
+		return 0, err
+	}
+	if f.ledgerCustomer == nil {
+		f.ledgerCustomer = map[protocol.CampaignID]int64{}
+	}
+	f.ledgerCustomer[campaign] = n
+	if f.holds != nil {
+		hu, _ := f.holds.held(holdKey{f.tenant, 'u', string(customer), string(campaign)}, f.owner, n, 0, f.clock())
+		n += hu
+	}
+	return n, nil
+}
+
+// Budget implements decide.Source: what is left of the campaign's budgets
+// after every redemption and every allowance held by a till.
+func (f *Facts) Budget(ctx context.Context, campaign protocol.CampaignID) (rules.Budget, error) {
+	b, err := f.led.Campaign(ctx, f.tenant, campaign)
+	if err != nil {
+		return rules.Budget{}, err
+	}
+	bud := rules.Budget{Count: -1, Amount: -1}
+	cp, ok := f.comp.Rules.Campaign(campaign)
+	if !ok {
+		return bud, nil
+	}
+	l := cp.Limits
+	if l.MaxRedemptions > 0 {
+		bud.Count = max(l.MaxRedemptions-b.Count-b.ReservedCount, 0)
+	}
+	if l.MaxDiscount > 0 {
+		bud.Amount = max(l.MaxDiscount-b.Discount-b.ReservedAmount, 0)
+	}
+	return bud, nil
+}

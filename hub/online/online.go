@@ -1,0 +1,428 @@
+// Package online is the hub's service for the online channels (web shop,
+// app, support desk) and for tills that ask the hub online first: validate,
+// redeem, rollback and earn. It decides with the one pipeline the tills
+// use (protocol/decide), supplying what only the hub knows (its catalog and
+// ledger: uses, balances, per-customer counts, points, budgets), and
+// records each write through the ledger, which checks limits and budgets
+// again under its write lock: strongly consistent, unlike a till's
+// offline decision.
+//
+// hub/api is a thin HTTP adapter over Service; the MQTT ingest, the
+// console and the webhooks call the same methods.
+package online
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/decide"
+	"github.com/punchcard/punchcard/protocol/rules"
+	"github.com/punchcard/punchcard/protocol/token"
+	"github.com/punchcard/punchcard/store/catalog"
+	"github.com/punchcard/punchcard/store/ledger"
+)
+
+// MaxRedeemables bounds the redeemables of one online request.
+const MaxRedeemables = rules.MaxRedeemables
+
+// Catalog is what the service reads of the hub's catalog (store/catalog).
+type Catalog interface {
+	Version(ctx context.Context, tenant protocol.TenantID) (uint64, error)
+	Campaigns(ctx context.Context, tenant protocol.TenantID, since uint64) ([]catalog.Campaign, error)
+	Customer(ctx context.Context, tenant protocol.TenantID, id protocol.CustomerID) (catalog.Customer, error)
+	Code(ctx context.Context, tenant protocol.TenantID, code string) (catalog.Code, error)
+	KeySet(ctx context.Context, tenant protocol.TenantID) (token.KeySet, error)
+	Token(ctx context.Context, tenant protocol.TenantID, serial protocol.CodeID) (catalog.Token, error)
+	Recall(ctx context.Context, tenant protocol.TenantID, key string, request []byte) (catalog.Remembered, bool, error)
+}
+
+var _ Catalog = (*catalog.Catalog)(nil)
+
+// Ledger is what the service needs of the hub's ledger (store/ledger).
+type Ledger interface {
+	RedeemBasket(ctx context.Context, b ledger.Basket) ([]protocol.Redemption, bool, error)
+	Campaign(ctx context.Context, tenant protocol.TenantID, campaign protocol.CampaignID) (ledger.CampaignBalance, error)
+	CodeUses(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error)
+	GiftCardSpent(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error)
+	CustomerCount(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID, campaign protocol.CampaignID) (int64, error)
+	Points(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID) (int64, error)
+}
+
+var _ Ledger = (*ledger.Ledger)(nil)
+
+// MaxIdempotencyKey bounds an Idempotency-Key, in bytes.
+const MaxIdempotencyKey = catalog.MaxIdempotencyKey
+
+// ErrBusy refuses a write when the ledger's online writer is full: retry
+// after a moment (HTTP 503 with Retry-After).
+var ErrBusy = ledger.ErrQueueFull
+
+// Service decides and records online. It is safe for concurrent use.
+type Service struct {
+	cat Catalog
+	led Ledger
+	// Now is the clock of decisions; preset to time.Now.
+	Now func() time.Time
+	// OnChange, when set, is called after a write changed a code's uses
+	// or a gift card's spending (which the tills' snapshots carry), with
+	// the tenant's catalog version, so that the hub re-announces the
+	// snapshot. It must not block.
+	OnChange func(tenant protocol.TenantID, version uint64)
+
+	// HoldTTL bounds an online-first till's hold (Authorize); preset to
+	// DefaultHoldTTL.
+	HoldTTL time.Duration
+
+	mu    sync.Mutex
+	rules map[protocol.TenantID]Compiled
+	holds *holdBook
+}
+
+// New returns a service over the catalog and the ledger.
+func New(cat Catalog, led Ledger) *Service {
+	return &Service{cat: cat, led: led, Now: time.Now, HoldTTL: DefaultHoldTTL, rules: map[protocol.TenantID]Compiled{}, holds: newHoldBook()}
+}
+
+// Compiled is a tenant's campaigns at one catalog version, compiled once.
+type Compiled struct {
+	Version uint64
+	Rules   *decide.Rules
+	Camps   map[protocol.CampaignID]catalog.Campaign
+}
+
+// Compiled returns the tenant's compiled campaigns, recompiled only when
+// the catalog version moved.
+func (s *Service) Compiled(ctx context.Context, tenant protocol.TenantID) (Compiled, error) {
+	v, err := s.cat.Version(ctx, tenant)
+	if err != nil {
+		return Compiled{}, err
+	}
+	s.mu.Lock()
+	c, ok := s.rules[tenant]
+	s.mu.Unlock()
+	if ok && c.Version == v {
+		return c, nil
+	}
+	cps, err := s.cat.Campaigns(ctx, tenant, 0)
+	if err != nil {
+		return Compiled{}, err
+	}
+	rcs := make([]rules.Campaign, len(cps))
+	c = Compiled{Version: v, Camps: make(map[protocol.CampaignID]catalog.Campaign, len(cps))}
+	for i, cp := range cps {
+		rcs[i] = cp.Rules
+		c.Camps[cp.Rules.ID] = cp
+	}
+	if c.Rules, err = decide.Compile(rcs); err != nil {
+		return Compiled{}, fmt.Errorf("online: compile rules of %s: %w", tenant, err)
+	}
+	s.mu.Lock()
+	if old, ok := s.rules[tenant]; !ok || old.Version < v {
+		s.rules[tenant] = c
+	}
+	s.mu.Unlock()
+	return c, nil
+}
+
+// Store is where an online order happens.
+type Store struct {
+	ID       protocol.StoreID `json:"id"`
+	Region   string           `json:"region,omitempty"`
+	TimeZone string           `json:"time_zone"`
+	Group    string           `json:"group,omitempty"`
+}
+
+// Presented is one thing the customer hands over: exactly one of Code (a
+// plain code or gift card number), Token (a signed token text) or
+// Campaign (points burned as payment in that points campaign).
+type Presented struct {
+	Code     string              `json:"code,omitempty"`
+	Token    string              `json:"token,omitempty"`
+	Campaign protocol.CampaignID `json:"campaign,omitempty"`
+	// Amount is the gift card spend or points burn asked for; 0 = as
+	// much as the order can use.
+	Amount int64 `json:"amount,omitempty"`
+}
+
+// Request is an online channel's question.
+type Request struct {
+	Store       Store               `json:"store"`
+	Order       protocol.Order      `json:"order"`
+	Customer    protocol.CustomerID `json:"customer,omitempty"`
+	Redeemables []Presented         `json:"redeemables,omitempty"`
+}
+
+// Response is the decision and, for redeem and earn, what the ledger
+// recorded.
+type Response struct {
+	Decision    rules.Decision        `json:"decision"`
+	Redemptions []protocol.Redemption `json:"redemptions,omitempty"`
+}
+
+// Idem names an online write for idempotency: the channel's key and the
+// hash of its request (method, path, body).
+type Idem struct {
+	Key string
+	Sum []byte
+}
+
+// Answer is a write's answer as recorded: a retry gets the same bytes.
+type Answer struct {
+	Status   int
+	Body     []byte
+	Replayed bool
+}
+
+// decision runs the pipeline for an online request.
+func (s *Service) decision(ctx context.Context, tenant protocol.TenantID, in Request, noEarn bool) (*decide.Outcome, error) {
+	if err := protocol.ValidateID("store.id", string(in.Store.ID)); err != nil {
+		return nil, fieldOf("store.id", err)
+	}
+	st, err := rules.NewStore(in.Store.ID, in.Store.Region, in.Store.TimeZone)
+	if err != nil {
+		return nil, err
+	}
+	comp, err := s.Compiled(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	req := decide.Request{Tenant: tenant, Where: decide.Where{Store: st, Group: in.Store.Group}, Order: in.Order,
+		Now: s.Now().UTC().Truncate(time.Second), NoEarn: noEarn}
+	if in.Customer != "" {
+		req.Customer = &protocol.Customer{ID: in.Customer}
+	}
+	for _, p := range in.Redeemables {
+		req.Presented = append(req.Presented, decide.Presented{Code: p.Code, Token: p.Token, Campaign: p.Campaign, Amount: p.Amount})
+	}
+	return decide.Decide(ctx, &Facts{cat: s.cat, led: s.led, tenant: tenant, comp: comp, holds: s.holds, now: s.Now()}, comp.Rules, req)
+}
+
+// Validate answers what the order gets, changing nothing. Reason codes:
+// those of decide.Decide.
+func (s *Service) Validate(ctx context.Context, tenant protocol.TenantID, in Request) (Response, error) {
+	out, err := s.decision(ctx, tenant, in, false)
+	if err != nil {
+		return Response{}, err
+	}
+	return Response{Decision: out.Decision}, nil
+}
+
+// Redeem records the basket's redemptions, and with a customer the sale's
+// points on the order after its discounts (points ride on the redeem),
+// once per Idem.Key. A redeemable that does not apply fails the whole
+// redemption with its reason and field. Reason codes: those of Validate,
+// of the ledger's checks (code_already_used, insufficient_balance,
+// customer_limit_reached, insufficient_points, budget_exhausted),
+// idempotency_key_reused, and unavailable (ErrBusy).
+func (s *Service) Redeem(ctx context.Context, tenant protocol.TenantID, idem Idem, in Request) (Answer, error) {
+	if len(in.Redeemables) == 0 {
+		return Answer{}, protocol.FieldError("redeemables", "name at least one redeemable to redeem")
+	}
+	return s.idempotent(ctx, tenant, idem, func() (plan, error) {
+		out, err := s.decision(ctx, tenant, in, in.Customer == "")
+		if err != nil {
+			return plan{}, err
+		}
+		if e := out.Refusal(); e != nil {
+			return plan{}, e
+		}
+		p := s.effects(tenant, idem.Key, in, out)
+		d := out.Decision
+		p.answer = func(rs []protocol.Redemption) any { return Response{Decision: d, Redemptions: orEmpty(rs)} }
+		return p, nil
+	})
+}
+
+// effects are the outcome's redemptions as the ledger records them.
+func (s *Service) effects(tenant protocol.TenantID, txn string, in Request, out *decide.Outcome) plan {
+	var p plan
+	for _, e := range out.Effects() {
+		r := e.Redemption
+		r.Tenant, r.Store, r.TxnID, r.Customer, r.OrderID = tenant, in.Store.ID, txn, in.Customer, in.Order.ID
+		r.Currency, r.OrderTot = out.Decision.Currency, out.Decision.Subtotal
+		p.reds = append(p.reds, r)
+		field := ""
+		if e.Index >= 0 {
+			field = fmt.Sprintf("redeemables[%d]", e.Index)
+		}
+		p.fields = append(p.fields, field)
+	}
+	return p
+}
+
+// RollbackRequest names an online redemption to void.
+type RollbackRequest struct {
+	Redemption protocol.RedemptionID `json:"redemption"`
+	Store      protocol.StoreID      `json:"store,omitempty"`
+}
+
+// Rollback voids an online redemption, once per Idem.Key. Reason codes:
+// invalid_input, not_found, already_rolled_back, idempotency_key_reused,
+// unavailable.
+func (s *Service) Rollback(ctx context.Context, tenant protocol.TenantID, idem Idem, in RollbackRequest) (Answer, error) {
+	if in.Redemption.Agent == "" || in.Redemption.Seq == 0 {
+		return Answer{}, protocol.FieldError("redemption", "name the redemption to roll back: {agent, seq}")
+	}
+	return s.idempotent(ctx, tenant, idem, func() (plan, error) {
+		ref := in.Redemption
+		return plan{
+			reds:   []protocol.Redemption{{Kind: protocol.KindRollback, Tenant: tenant, Store: in.Store, TxnID: idem.Key, Ref: &ref}},
+			fields: []string{""},
+			answer: func(rs []protocol.Redemption) any { return rs[0] },
+		}, nil
+	})
+}
+
+// Earn credits the points of a paid order that was not redeemed (a sale
+// with rewards earns with its redeem), once per Idem.Key. Reason codes:
+// invalid_input (customer, redeemables), those of Validate,
+// idempotency_key_reused, unavailable.
+func (s *Service) Earn(ctx context.Context, tenant protocol.TenantID, idem Idem, in Request) (Answer, error) {
+	if in.Customer == "" {
+		return Answer{}, protocol.FieldError("customer", "earning points needs a customer")
+	}
+	if len(in.Redeemables) > 0 {
+		return Answer{}, protocol.FieldError("redeemables", "earn takes no redeemables; redeem them first")
+	}
+	return s.idempotent(ctx, tenant, idem, func() (plan, error) {
+		out, err := s.decision(ctx, tenant, in, false)
+		if err != nil {
+			return plan{}, err
+		}
+		p := plan{}
+		for _, e := range s.effects(tenant, idem.Key, in, out).reds {
+			if e.Kind == protocol.KindEarn {
+				p.reds = append(p.reds, e)
+				p.fields = append(p.fields, "")
+			}
+		}
+		d := out.Decision
+		if d.Results == nil {
+			d.Results = []rules.Result{}
+		}
+		p.answer = func(rs []protocol.Redemption) any { return Response{Decision: d, Redemptions: orEmpty(rs)} }
+		return p, nil
+	})
+}
+
+// plan is what an online write records: the redemptions, the answer to
+// build from them as recorded, and the request field each one came from
+// (for a refusal's Field).
+type plan struct {
+	reds   []protocol.Redemption
+	fields []string
+	answer func(recorded []protocol.Redemption) any
+}
+
+// idempotent records one online write once per Idem.Key. A retry with the
+// same key and request gets the first answer again (Replayed); the same
+// key with another request is refused (idempotency_key_reused). The
+// redemptions and the idempotency record are written in one transaction
+// by the ledger's online writer, which checks the record again inside it:
+// of concurrent requests under one key exactly one is recorded, and the
+// others get its answer (or the refusal).
+func (s *Service) idempotent(ctx context.Context, tenant protocol.TenantID, idem Idem, mk func() (plan, error)) (Answer, error) {
+	if r, found, err := s.cat.Recall(ctx, tenant, idem.Key, idem.Sum); err != nil {
+		return Answer{}, err
+	} else if found {
+		return Answer{Status: r.Status, Body: r.Body, Replayed: true}, nil
+	}
+	var prev catalog.Remembered
+	recall := func(ctx context.Context, tx *sql.Tx) (bool, error) {
+		r, found, err := catalog.RecallTx(ctx, tx, tenant, idem.Key, idem.Sum)
+		prev = r
+		return found, err
+	}
+	p, perr := mk()
+	if perr != nil {
+		// Refused: unless a concurrent request under this key was
+		// recorded meanwhile (then its answer is the answer), checked in
+		// the writer's order.
+		if protocol.ErrorCode(perr) == protocol.CodeInternal {
+			return Answer{}, perr
+		}
+		_, replayed, err := s.led.RedeemBasket(ctx, ledger.Basket{Tenant: tenant, Recall: recall})
+		if err != nil {
+			return Answer{}, writeErr(err, nil)
+		}
+		if replayed {
+			return Answer{Status: prev.Status, Body: prev.Body, Replayed: true}, nil
+		}
+		return Answer{}, perr
+	}
+	var body []byte
+	status := http.StatusOK
+	remember := func(ctx context.Context, tx *sql.Tx, recorded []protocol.Redemption) error {
+		var err error
+		if body, err = json.Marshal(p.answer(recorded)); err != nil {
+			return fmt.Errorf("online: encode answer: %w", err)
+		}
+		return catalog.RememberTx(ctx, tx, tenant, idem.Key, idem.Sum, catalog.Remembered{Status: status, Body: body}, s.Now().UTC())
+	}
+	recorded, replayed, err := s.led.RedeemBasket(ctx, ledger.Basket{Tenant: tenant, Redemptions: p.reds, Recall: recall, Remember: remember})
+	if err != nil {
+		return Answer{}, writeErr(err, p.fields)
+	}
+	if replayed {
+		return Answer{Status: prev.Status, Body: prev.Body, Replayed: true}, nil
+	}
+	s.codesChanged(ctx, tenant, recorded...)
+	return Answer{Status: status, Body: body}, nil
+}
+
+// writeErr maps a ledger refusal: a refused redemption names its request
+// field.
+func writeErr(err error, fields []string) error {
+	var ie *ledger.ItemError
+	if errors.As(err, &ie) && ie.Index < len(fields) && fields[ie.Index] != "" {
+		return fieldOf(fields[ie.Index], ie.Err)
+	}
+	if ie != nil {
+		return ie.Err
+	}
+	return err
+}
+
+// codesChanged reports, through OnChange, that online redemptions changed
+// a code's uses or a gift card's spending, which the agents' snapshots
+// carry (Code.Used, Code.Spent): the hub re-announces the snapshot,
+// coalesced per tenant, so tills refuse a code already used online. The
+// version is the unchanged catalog version; the announcement's ETag (the
+// ledger's journal mark) is what tells agents to revalidate.
+func (s *Service) codesChanged(ctx context.Context, tenant protocol.TenantID, rs ...protocol.Redemption) {
+	if s.OnChange == nil {
+		return
+	}
+	for _, r := range rs {
+		if r.Code != "" {
+			if v, err := s.cat.Version(ctx, tenant); err == nil {
+				s.OnChange(tenant, v)
+			}
+			return
+		}
+	}
+}
+
+func orEmpty(rs []protocol.Redemption) []protocol.Redemption {
+	if rs == nil {
+		return []protocol.Redemption{}
+	}
+	return rs
+}
+
+func fieldOf(field string, err error) error {
+	pe := protocol.PublicError(err)
+	if pe.Code == protocol.CodeInternal {
+		return err
+	}
+	e := *pe
+	e.Field = field
+	return &e
+}

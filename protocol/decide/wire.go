@@ -1,0 +1,55 @@
+package decide
+
+import (
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/rules"
+)
+
+// PathAuthorize is the hub's route where a till, online, asks what only
+// the hub knows before it decides (online first): authenticated as the
+// till (its agent secret), idempotent on (agent, txn_id).
+const PathAuthorize = "/v1/agent/authorize"
+
+// AuthorizeInput is one thing presented at the till, as scanned.
+type AuthorizeInput struct {
+	Code   string `json:"code"`
+	Amount int64  `json:"amount,omitempty"`
+}
+
+// AuthorizeRequest is a till's online-first question. The hub decides
+// with the till's store (from its registration, not the request) and its
+// own figures. Hold asks the hub to hold what the decision uses (a
+// single-use code's use, a gift card's spend, a per-customer use) for the
+// till's (agent, TxnID) until the till's fact reaches the ledger: a
+// redeem sets it, a validate does not.
+type AuthorizeRequest struct {
+	TxnID       string             `json:"txn_id,omitempty"`
+	Order       protocol.Order     `json:"order"`
+	Customer    *protocol.Customer `json:"customer,omitempty"`
+	Redeemables []AuthorizeInput   `json:"redeemables,omitempty"`
+	Hold        bool               `json:"hold,omitempty"`
+}
+
+// Known is the hub's figure of one presented thing's uses and spending,
+// net of other holds.
+type Known struct {
+	Uses  int64 `json:"uses,omitempty"`
+	Spent int64 `json:"spent,omitempty"`
+}
+
+// AuthorizeResponse is what the hub knows and decided. The till decides
+// again with its own pipeline over Known, CustomerUses and Points (so
+// that its fact re-derives with its snapshot's rules), and refuses what
+// the hub refused (Decision).
+type AuthorizeResponse struct {
+	// Ref is the hub's reference of the decision ("agent/txn"), kept in
+	// the till's receipt.
+	Ref      string         `json:"ref,omitempty"`
+	Decision rules.Decision `json:"decision"`
+	// Known is by presented index (Decision.Results[i].Index).
+	Known        []Known                       `json:"known"`
+	CustomerUses map[protocol.CampaignID]int64 `json:"customer_uses,omitempty"`
+	Points       int64                         `json:"points,omitempty"`
+	// Held reports whether the hub holds what the decision uses.
+	Held bool `json:"held,omitempty"`
+}
