@@ -46,6 +46,18 @@ func FieldError(field, format string, args ...any) *Error {
 	return &Error{Code: CodeInvalidInput, Message: fmt.Sprintf(format, args...), Field: field}
 }
 
+// WithField names the request field a public error is about: a copy of
+// err's *Error with Field set. An internal error is returned unchanged.
+func WithField(field string, err error) error {
+	pe := PublicError(err)
+	if pe.Code == CodeInternal {
+		return err
+	}
+	e := *pe
+	e.Field = field
+	return &e
+}
+
 // ErrorCode returns the code of err, CodeInternal when err carries none, and
 // "" for a nil error.
 func ErrorCode(err error) Code {

@@ -43,11 +43,11 @@ func New(st Store) *Service { return &Service{store: st} }
 // another campaign).
 func (s *Service) Grant(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, req wire.AllowanceRequest) (protocol.Allowance, error) {
 	if err := protocol.ValidateID("campaign", string(req.Campaign)); err != nil {
-		return protocol.Allowance{}, fieldOf("campaign", err)
+		return protocol.Allowance{}, protocol.WithField("campaign", err)
 	}
 	if req.RequestID != "" {
 		if err := protocol.ValidateID("request_id", req.RequestID); err != nil {
-			return protocol.Allowance{}, fieldOf("request_id", err)
+			return protocol.Allowance{}, protocol.WithField("request_id", err)
 		}
 	}
 	return s.store.GrantAllowanceFor(ctx, tenant, agent, req.Campaign, req.RequestID)
@@ -57,7 +57,7 @@ func (s *Service) Grant(ctx context.Context, tenant protocol.TenantID, agent pro
 // invalid_input.
 func (s *Service) Return(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, ret wire.AllowanceReturn) (protocol.Allowance, error) {
 	if err := protocol.ValidateID("campaign", string(ret.Campaign)); err != nil {
-		return protocol.Allowance{}, fieldOf("campaign", err)
+		return protocol.Allowance{}, protocol.WithField("campaign", err)
 	}
 	if ret.Count < 0 || ret.Amount < 0 {
 		return protocol.Allowance{}, protocol.FieldError("count", "count and amount must not be negative")
@@ -122,13 +122,3 @@ func (s *Service) ForSnapshot(ctx context.Context, tenant protocol.TenantID, age
 	return out, nil
 }
 
-// fieldOf names the request field a validation error is about.
-func fieldOf(field string, err error) error {
-	pe := protocol.PublicError(err)
-	if pe.Code == protocol.CodeInternal {
-		return err
-	}
-	e := *pe
-	e.Field = field
-	return &e
-}

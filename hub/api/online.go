@@ -100,12 +100,3 @@ func (s *Server) earn(c *fiber.Ctx, _ catalog.Key) error {
 	})
 }
 
-func fieldOf(field string, err error) error {
-	pe := protocol.PublicError(err)
-	if pe.Code == protocol.CodeInternal {
-		return err
-	}
-	e := *pe
-	e.Field = field
-	return &e
-}

@@ -25,6 +25,7 @@ import (
 	"github.com/punchcard/punchcard/protocol/decide"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/token"
+	"github.com/punchcard/punchcard/protocol/wire"
 	"github.com/punchcard/punchcard/store/catalog"
 	"github.com/punchcard/punchcard/store/ledger"
 )
@@ -131,40 +132,13 @@ func (s *Service) Compiled(ctx context.Context, tenant protocol.TenantID) (Compi
 	return c, nil
 }
 
-// Store is where an online order happens.
-type Store struct {
-	ID       protocol.StoreID `json:"id"`
-	Region   string           `json:"region,omitempty"`
-	TimeZone string           `json:"time_zone"`
-	Group    string           `json:"group,omitempty"`
-}
-
-// Presented is one thing the customer hands over: exactly one of Code (a
-// plain code or gift card number), Token (a signed token text) or
-// Campaign (points burned as payment in that points campaign).
-type Presented struct {
-	Code     string              `json:"code,omitempty"`
-	Token    string              `json:"token,omitempty"`
-	Campaign protocol.CampaignID `json:"campaign,omitempty"`
-	// Amount is the gift card spend or points burn asked for; 0 = as
-	// much as the order can use.
-	Amount int64 `json:"amount,omitempty"`
-}
-
-// Request is an online channel's question.
-type Request struct {
-	Store       Store               `json:"store"`
-	Order       protocol.Order      `json:"order"`
-	Customer    protocol.CustomerID `json:"customer,omitempty"`
-	Redeemables []Presented         `json:"redeemables,omitempty"`
-}
-
-// Response is the decision and, for redeem and earn, what the ledger
-// recorded.
-type Response struct {
-	Decision    rules.Decision        `json:"decision"`
-	Redemptions []protocol.Redemption `json:"redemptions,omitempty"`
-}
+// The online API's bodies are protocol/wire's.
+type (
+	Store     = wire.OnlineStore
+	Presented = wire.Presented
+	Request   = wire.OnlineRequest
+	Response  = wire.OnlineResponse
+)
 
 // Idem names an online write for idempotency: the channel's key and the
 // hash of its request (method, path, body).
@@ -183,7 +157,7 @@ type Answer struct {
 // decision runs the pipeline for an online request.
 func (s *Service) decision(ctx context.Context, tenant protocol.TenantID, in Request, noEarn bool) (*decide.Outcome, error) {
 	if err := protocol.ValidateID("store.id", string(in.Store.ID)); err != nil {
-		return nil, fieldOf("store.id", err)
+		return nil, protocol.WithField("store.id", err)
 	}
 	st, err := rules.NewStore(in.Store.ID, in.Store.Region, in.Store.TimeZone)
 	if err != nil {
@@ -382,7 +356,7 @@ func (s *Service) idempotent(ctx context.Context, tenant protocol.TenantID, idem
 func writeErr(err error, fields []string) error {
 	var ie *ledger.ItemError
 	if errors.As(err, &ie) && ie.Index < len(fields) && fields[ie.Index] != "" {
-		return fieldOf(fields[ie.Index], ie.Err)
+		return protocol.WithField(fields[ie.Index], ie.Err)
 	}
 	if ie != nil {
 		return ie.Err
@@ -415,14 +389,4 @@ func orEmpty(rs []protocol.Redemption) []protocol.Redemption {
 		return []protocol.Redemption{}
 	}
 	return rs
-}
-
-func fieldOf(field string, err error) error {
-	pe := protocol.PublicError(err)
-	if pe.Code == protocol.CodeInternal {
-		return err
-	}
-	e := *pe
-	e.Field = field
-	return &e
 }

@@ -290,36 +290,13 @@ func (h HubAPI) Code(ctx context.Context, t protocol.TenantID, code string) (Cod
 	return c, err
 }
 
-// OnlineStore is where an online order happens (the web shop).
-type OnlineStore struct {
-	ID       protocol.StoreID `json:"id"`
-	Region   string           `json:"region,omitempty"`
-	TimeZone string           `json:"time_zone"`
-	Group    string           `json:"group,omitempty"`
-}
-
-// Presented is one thing a customer hands over online: a plain code, a
-// token text, or a points campaign to burn.
-type Presented struct {
-	Code     string              `json:"code,omitempty"`
-	Token    string              `json:"token,omitempty"`
-	Campaign protocol.CampaignID `json:"campaign,omitempty"`
-	Amount   int64               `json:"amount,omitempty"`
-}
-
-// OnlineRequest is an online channel's basket.
-type OnlineRequest struct {
-	Store       OnlineStore         `json:"store"`
-	Order       protocol.Order      `json:"order"`
-	Customer    protocol.CustomerID `json:"customer,omitempty"`
-	Redeemables []Presented         `json:"redeemables,omitempty"`
-}
-
-// OnlineResponse is the hub's decision and what its ledger recorded.
-type OnlineResponse struct {
-	Decision    rules.Decision        `json:"decision"`
-	Redemptions []protocol.Redemption `json:"redemptions,omitempty"`
-}
+// The web shop's bodies are the online API's (protocol/wire).
+type (
+	OnlineStore    = wire.OnlineStore
+	Presented      = wire.Presented
+	OnlineRequest  = wire.OnlineRequest
+	OnlineResponse = wire.OnlineResponse
+)
 
 // Redeem redeems online (web shop, support desk) under an idempotency key.
 func (h HubAPI) Redeem(ctx context.Context, t protocol.TenantID, key string, req OnlineRequest) (OnlineResponse, error) {
