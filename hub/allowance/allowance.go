@@ -121,4 +121,3 @@ func (s *Service) ForSnapshot(ctx context.Context, tenant protocol.TenantID, age
 	}
 	return out, nil
 }
-

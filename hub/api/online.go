@@ -99,4 +99,3 @@ func (s *Server) earn(c *fiber.Ctx, _ catalog.Key) error {
 		return s.online.Earn(c.UserContext(), tenantOf(c), idem, in)
 	})
 }
-
