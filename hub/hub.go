@@ -218,8 +218,12 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if err != nil {
 		return nil, err
 	}
-	h.Ingest, err = ingest.New(h.Ledger, ingest.Options{BrokerURL: brokerURL, SigningKey: hubKey, ClientID: opts.MQTTClientID, Username: opts.MQTTUsername,
-		Password: password, ShareGroup: opts.ShareGroup, Logger: log, TLS: brokerTLS})
+	iopts := ingest.Options{BrokerURL: brokerURL, SigningKey: hubKey, ClientID: opts.MQTTClientID, Username: opts.MQTTUsername,
+		Password: password, ShareGroup: opts.ShareGroup, Logger: log, TLS: brokerTLS}
+	if h.Broker != nil {
+		iopts.Inline = h.Broker // in-process: no MQTT connection of the hub's own
+	}
+	h.Ingest, err = ingest.New(h.Ledger, iopts)
 	if err != nil {
 		return nil, err
 	}
