@@ -13,13 +13,15 @@
 // holds back a till's others. Only a message whose envelope cannot be
 // decoded or speaks for another agent is dropped (and counted) whole.
 //
-// Messages are taken off the MQTT client quickly into a queue, and one
-// worker applies them in ledger transactions of up to MaxMessagesPerTx
-// messages of any tills, so that a burst costs few commits: the batches in
-// one ApplyBatches call, the heartbeats in one RecordAgentStates call. The
-// Ack is published only after the commit (by a second goroutine, while
-// the worker applies the next messages): an agent deletes outbox rows on
-// the hub's Ack, never on the broker's PUBACK.
+// Messages are taken off the MQTT client quickly into a queue, and a
+// pipeline of three goroutines takes each drain of it (up to
+// MaxMessagesPerTx messages of any tills): the first re-derives the
+// batches' decisions (ledger.PrepareBatches) while the second records the
+// previous drain in one transaction (ledger.ApplyPrepared; the heartbeats
+// in one RecordAgentStates call), so that a burst costs few commits; the
+// third signs and publishes the Acks, in commit order. The Ack is
+// published only after the commit: an agent deletes outbox rows on the
+// hub's Ack, never on the broker's PUBACK.
 //
 // With the embedded broker (Options.Inline) ingest subscribes and
 // publishes in-process, through the broker's inline client: no MQTT
@@ -48,7 +50,8 @@ import (
 
 // Ledger is what ingest needs of the ledger.
 type Ledger interface {
-	ApplyBatches(ctx context.Context, bs []ledger.Batch) ([]ledger.Result, error)
+	PrepareBatches(ctx context.Context, bs []ledger.Batch, inflight *ledger.Prepared) (*ledger.Prepared, error)
+	ApplyPrepared(ctx context.Context, p *ledger.Prepared) ([]ledger.Result, error)
 	RecordAgentStates(ctx context.Context, sts []ledger.StateRecord) ([]ledger.StateResult, error)
 }
 
@@ -188,6 +191,7 @@ type Ingest struct {
 	client paho.Client // nil with Options.Inline
 	unsub  func()      // the inline subscription's end; nil without
 	queue  chan up
+	jobs   chan job      // drains prepared by run, for write
 	acks   chan []down   // to the publisher goroutine
 	done   chan struct{} // closed by Close: receive stops blocking
 	cancel context.CancelFunc
@@ -224,6 +228,7 @@ func New(l Ledger, opts Options) (*Ingest, error) {
 	in := &Ingest{
 		opts: opts, ledger: l, cancel: cancel,
 		queue:       make(chan up, opts.QueueSize),
+		jobs:        make(chan job),
 		acks:        make(chan []down, DefaultAckQueue),
 		done:        make(chan struct{}),
 		idBase:      fmt.Sprintf("%x", opts.Now().UnixNano()),
@@ -292,8 +297,9 @@ func New(l Ledger, opts Options) (*Ingest, error) {
 }
 
 func (in *Ingest) start(ctx context.Context) {
-	in.wg.Add(2)
+	in.wg.Add(3)
 	go in.run(ctx)
+	go in.write(ctx)
 	go in.publisher(ctx)
 }
 
@@ -354,9 +360,23 @@ func (in *Ingest) receiveInline(topic string, payload []byte) {
 	}
 }
 
+// job is one drain of the queue, prepared, for the writer.
+type job struct {
+	states  []ledger.StateRecord
+	batches []ledger.Batch
+	prep    *ledger.Prepared // nil without batches, or when preparing failed
+	// after is the group the writer was applying when prep was prepared
+	// (nil: none): should that one fail, prep is prepared again.
+	after *ledger.Prepared
+}
+
+// run is the pipeline's first stage: it drains the queue and re-derives
+// the batches (ledger.PrepareBatches) while the writer records the
+// previous drain, then hands the drain over when the writer is free.
 func (in *Ingest) run(ctx context.Context) {
 	defer in.wg.Done()
 	buf := make([]up, 0, in.opts.MaxMessagesPerTx)
+	var inflight *ledger.Prepared
 	for {
 		buf = buf[:0]
 		n := 0
@@ -377,7 +397,73 @@ func (in *Ingest) run(ctx context.Context) {
 				break drain
 			}
 		}
-		in.process(ctx, buf)
+		j := job{after: inflight}
+		for _, u := range buf {
+			switch {
+			case u.batch != nil:
+				j.batches = append(j.batches, *u.batch)
+			case u.state != nil:
+				j.states = append(j.states, ledger.StateRecord{Tenant: u.tenant, Agent: u.agent, State: *u.state})
+			}
+		}
+		if len(j.batches) > 0 {
+			var err error
+			if j.prep, err = in.ledger.PrepareBatches(ctx, j.batches, inflight); err != nil {
+				// Nothing is recorded or acknowledged: the agents publish again.
+				in.c.errors.Add(1)
+				in.opts.Logger.Error("ingest: prepare batches", slog.Int("batches", len(j.batches)), slog.Any(logError, err))
+				j.batches = nil
+			}
+		}
+		select {
+		case in.jobs <- j:
+		case <-ctx.Done():
+			return
+		}
+		inflight = j.prep
+	}
+}
+
+// write is the pipeline's second stage: it records each drain, heartbeats
+// and batches, and hands the Acks to the publisher.
+func (in *Ingest) write(ctx context.Context) {
+	defer in.wg.Done()
+	prevFailed := false
+	for {
+		var j job
+		select {
+		case <-ctx.Done():
+			return
+		case j = <-in.jobs:
+		}
+		var out []down
+		if len(j.states) > 0 {
+			out = in.recordStates(ctx, j.states, out)
+		}
+		failed := false
+		if j.prep != nil {
+			if j.after != nil && prevFailed {
+				// Prepared counting on facts that were not recorded.
+				var err error
+				if j.prep, err = in.ledger.PrepareBatches(ctx, j.batches, nil); err != nil {
+					in.c.errors.Add(1)
+					in.opts.Logger.Error("ingest: prepare batches", slog.Int("batches", len(j.batches)), slog.Any(logError, err))
+					j.prep = nil
+				}
+			}
+			if j.prep != nil {
+				out, failed = in.applyBatches(ctx, j.batches, j.prep, out)
+			}
+		}
+		prevFailed = failed
+		if len(out) == 0 {
+			continue
+		}
+		select {
+		case in.acks <- out:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
@@ -460,33 +546,6 @@ func (in *Ingest) decode(m message) (up, bool) {
 	return u, true
 }
 
-func (in *Ingest) process(ctx context.Context, ups []up) {
-	var batches []ledger.Batch
-	var states []ledger.StateRecord
-	for _, u := range ups {
-		switch {
-		case u.batch != nil:
-			batches = append(batches, *u.batch)
-		case u.state != nil:
-			states = append(states, ledger.StateRecord{Tenant: u.tenant, Agent: u.agent, State: *u.state})
-		}
-	}
-	var out []down
-	if len(states) > 0 {
-		out = in.recordStates(ctx, states, out)
-	}
-	if len(batches) > 0 {
-		out = in.applyBatches(ctx, batches, out)
-	}
-	if len(out) == 0 {
-		return
-	}
-	select {
-	case in.acks <- out:
-	case <-ctx.Done():
-	}
-}
-
 // recordStates records heartbeats in one transaction and answers each
 // with an Ack carrying the agent's watermark, so that an agent learns what
 // the hub holds of it as soon as it connects, before it has published
@@ -513,14 +572,15 @@ func (in *Ingest) recordStates(ctx context.Context, states []ledger.StateRecord,
 	return out
 }
 
-func (in *Ingest) applyBatches(ctx context.Context, batches []ledger.Batch, out []down) []down {
-	res, err := in.ledger.ApplyBatches(ctx, batches)
+// applyBatches records prepared batches; failed reports that nothing was.
+func (in *Ingest) applyBatches(ctx context.Context, batches []ledger.Batch, p *ledger.Prepared, out []down) (_ []down, failed bool) {
+	res, err := in.ledger.ApplyPrepared(ctx, p)
 	if err != nil {
 		// Nothing was recorded and nothing is acknowledged: the agents
 		// publish again.
 		in.c.errors.Add(1)
 		in.opts.Logger.Error("ingest: apply batches", slog.Int("batches", len(batches)), slog.Any(logError, err))
-		return out
+		return out, true
 	}
 	// One Ack per agent: the last result holds its latest watermark.
 	last := map[agentKey]int{}
@@ -562,7 +622,7 @@ func (in *Ingest) applyBatches(ctx context.Context, batches []ledger.Batch, out 
 	for _, k := range order {
 		out = append(out, down{k: k, ack: res[last[k]].Ack, resend: true})
 	}
-	return out
+	return out, false
 }
 
 // publisher signs and publishes the Acks of each commit, in commit order,

@@ -79,13 +79,16 @@ type rulesKey struct {
 // a batch) and returns, per fact whose effect the rules do not give, the
 // conflict's detail. It reads (catalog and journal) before the write
 // lock is taken, as lookupFacts does.
-func (l *Ledger) rederive(ctx context.Context, bs []Batch, res []Result) (map[factKey]string, error) {
+func (l *Ledger) rederive(ctx context.Context, bs []Batch, res []Result, inflight *Prepared) (map[factKey]string, error) {
 	if l.rules == nil {
 		return nil, nil
 	}
 	rd := &rederiver{l: l, ctx: ctx, cats: map[rulesKey]*rules.Catalog{}, stores: map[key2]*rules.Store{}, memo: map[memoKey]*saleMemo{}, txns: map[txnKey][]txnFact{}, codes: map[codeKey]codeMemo{}}
 	if err := rd.prefetchTxns(bs, res); err != nil {
 		return nil, fmt.Errorf("ledger: re-derive: %w", err)
+	}
+	if inflight != nil {
+		rd.addInflight(inflight)
 	}
 	var out map[factKey]string
 	for i, b := range bs {
@@ -427,6 +430,28 @@ func (rd *rederiver) prefetchTxns(bs []Batch, res []Result) error {
 		}
 	}
 	return nil
+}
+
+// addInflight adds to the transactions prefetched the facts of inflight,
+// being applied meanwhile: they count as recorded (a fact of the same seq
+// read from the journal already is one of them).
+func (rd *rederiver) addInflight(p *Prepared) {
+	for i, b := range p.bs {
+		if p.res[i].Err != nil {
+			continue
+		}
+		for _, r := range b.Redemptions {
+			if r.ID.Agent == protocol.HubSender || (r.Kind != protocol.KindRedeem && r.Kind != protocol.KindEarn) {
+				continue
+			}
+			tk := txnKey{r.Tenant, r.ID.Agent, r.TxnID}
+			rows, ok := rd.txns[tk]
+			if !ok || slices.ContainsFunc(rows, func(f txnFact) bool { return f.seq == r.ID.Seq }) {
+				continue
+			}
+			rd.txns[tk] = append(rows, txnFact{seq: r.ID.Seq, kind: r.Kind, campaign: r.Campaign, code: r.Code, points: r.Points})
+		}
+	}
 }
 
 func (rd *rederiver) scanTxnFacts(st *sql.Stmt, args []any, t protocol.TenantID, a protocol.AgentID) error {
