@@ -159,6 +159,13 @@ type Hub struct {
 	sentVer map[protocol.TenantID]uint64    // catalog version last announced per tenant
 }
 
+// DefaultDBConns is the hub database's connection pool: ingest holds one
+// for its write transaction and one for the next drain's re-derivation,
+// the online writer one, and the rest serve the API and the broker's
+// credential checks, which at a fleet's reconnect come by the thousand (at
+// store.DefaultMaxOpenConns, 4, they waited behind ingest and timed out).
+const DefaultDBConns = 16
+
 // Open opens the database, starts the broker (unless external) and ingest,
 // and binds the HTTP and metrics listeners. Run serves them.
 func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
@@ -174,7 +181,7 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if err := os.MkdirAll(opts.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("hub: data dir: %w", err)
 	}
-	db, err := store.Open(ctx, filepath.Join(opts.DataDir, DefaultDBName), store.Options{Sync: opts.Sync, SecureDelete: true})
+	db, err := store.Open(ctx, filepath.Join(opts.DataDir, DefaultDBName), store.Options{Sync: opts.Sync, SecureDelete: true, MaxOpenConns: DefaultDBConns})
 	if err != nil {
 		return nil, err
 	}

@@ -77,7 +77,13 @@ const (
 	DefaultMaxRedemptionsPerTx = 16384
 	DefaultResendInterval      = 2 * time.Second
 	DefaultConnectTimeout      = 10 * time.Second
-	DefaultRetryInterval       = time.Second
+	// DefaultInlineWait bounds how long an in-process delivery (Options.
+	// Inline) waits for room in the queue. The wait holds back the
+	// publishing till's connection (the broker reads nothing more from it,
+	// its keepalive pings included); past it the message is shed, counted
+	// in Stats.Shed, and the till publishes it again when no Ack comes.
+	DefaultInlineWait    = 5 * time.Second
+	DefaultRetryInterval = time.Second
 )
 
 // Options for New. SigningKey and one of BrokerURL and Inline are required.
@@ -157,6 +163,7 @@ type Stats struct {
 	Malformed   int64 // messages, or facts naming no usable seq, that could not be decoded or were not valid
 	Quarantined int64 // facts recorded in quarantine (not valid, but naming their seq): acked, not applied
 	Oversize    int64 // payloads over protocol.MaxMessageBytes, dropped before decoding
+	Shed        int64 // in-process deliveries dropped after DefaultInlineWait with the queue full (the till publishes again)
 	Conflicts   int64 // conflicts the ledger found
 	Acks        int64 // Acks published
 	Resends     int64 // Resends published
@@ -164,7 +171,7 @@ type Stats struct {
 }
 
 type counters struct {
-	messages, batches, redemptions, states, refused, malformed, oversize, quarantined, conflicts, acks, resends, errors atomic.Int64
+	messages, batches, redemptions, states, refused, malformed, oversize, quarantined, conflicts, acks, resends, errors, shed atomic.Int64
 }
 
 type message struct {
@@ -321,7 +328,7 @@ func (in *Ingest) Close() error {
 func (in *Ingest) Stats() Stats {
 	c := &in.c
 	return Stats{Messages: c.messages.Load(), Batches: c.batches.Load(), Redemptions: c.redemptions.Load(), States: c.states.Load(),
-		Refused: c.refused.Load(), Malformed: c.malformed.Load(), Oversize: c.oversize.Load(), Quarantined: c.quarantined.Load(), Conflicts: c.conflicts.Load(), Acks: c.acks.Load(),
+		Refused: c.refused.Load(), Malformed: c.malformed.Load(), Oversize: c.oversize.Load(), Shed: c.shed.Load(), Quarantined: c.quarantined.Load(), Conflicts: c.conflicts.Load(), Acks: c.acks.Load(),
 		Resends: c.resends.Load(), Errors: c.errors.Load()}
 }
 
@@ -354,9 +361,26 @@ func (in *Ingest) receiveInline(topic string, payload []byte) {
 	if !ok {
 		return
 	}
+	if in.client != nil {
+		// paho: blocking pushes back on the broker through the session.
+		select {
+		case in.queue <- u:
+		case <-in.done:
+		}
+		return
+	}
+	select {
+	case in.queue <- u:
+		return
+	default:
+	}
+	t := time.NewTimer(DefaultInlineWait)
+	defer t.Stop()
 	select {
 	case in.queue <- u:
 	case <-in.done:
+	case <-t.C:
+		in.c.shed.Add(1)
 	}
 }
 
