@@ -47,10 +47,10 @@ type till struct {
 
 	pmu sync.Mutex // serialises publishes: batches leave in seq order
 
-	mu       sync.Mutex
-	seq      uint64
-	pending  map[uint64]*sentFact
-	lastAck  time.Time
+	mu      sync.Mutex
+	seq     uint64
+	pending map[uint64]*sentFact
+	lastAck time.Time
 	// rto is the wait without an Ack before everything pending is
 	// published again: ResendAfter, doubled after each such republish
 	// up to maxRTO and reset by an Ack, as the agent backs off its
@@ -58,14 +58,14 @@ type till struct {
 	// not sent the fleet's backlog again every ResendAfter.
 	rto       time.Duration
 	lastRepub time.Time
-	version  uint64
-	etag     string
-	store    rules.Store
-	codeCamp protocol.CampaignID // Code's campaign in the snapshot, "" when not listed
-	limited  []protocol.CampaignID
-	budget   map[protocol.CampaignID]*rules.Budget
-	lastAnn  protocol.SnapshotAnnounce
-	readyOK  bool
+	version   uint64
+	etag      string
+	store     rules.Store
+	codeCamp  protocol.CampaignID // Code's campaign in the snapshot, "" when not listed
+	limited   []protocol.CampaignID
+	budget    map[protocol.CampaignID]*rules.Budget
+	lastAnn   protocol.SnapshotAnnounce
+	readyOK   bool
 	// annSeen and fetchSeen hold, in increasing version order, when the
 	// till first saw an announcement of each version and applied it.
 	annSeen, fetchSeen []verAt
