@@ -24,6 +24,7 @@ import (
 	"github.com/punchcard/punchcard/store/agentdb"
 	"github.com/punchcard/punchcard/store/catalog"
 	"github.com/punchcard/punchcard/store/ledger"
+	"github.com/punchcard/punchcard/store/ledger/ledgertest"
 )
 
 // catchupTill is the till whose backlog drains.
@@ -366,7 +367,11 @@ func TestCatchUpLosses(t *testing.T) {
 // second hub set up the same way, in the messages and transactions
 // ingest makes (DefaultBatchSize facts per message, 64 messages per
 // transaction). ratio = catch-up redemptions/s ÷ baseline facts/s;
-// hub-work = redemptions the hub received ÷ backlog.
+// hub-work = redemptions the hub received ÷ backlog. cpu-s/drain is the
+// CPU time of the whole process (till and hub) during the drain and
+// base-cpu-s the baseline's: on a machine shared with other work the wall
+// times stretch, while cpu-s/drain ÷ 2 bounds from below what the drain
+// takes on an idle 2-core machine.
 func BenchmarkCatchUp(b *testing.B) {
 	n := 50_000
 	if s := os.Getenv("PUNCHCARD_CATCHUP"); s != "" {
@@ -382,7 +387,7 @@ func BenchmarkCatchUp(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	var secs, rate, base, work []float64
+	var secs, rate, base, work, cpu, baseCPU []float64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		h := MustRun(b)
@@ -390,10 +395,11 @@ func BenchmarkCatchUp(b *testing.B) {
 		facts := honestBacklog(b, h.Catalog, v, n)
 		path := tillWithBacklog(b, facts)
 		b.StartTimer()
-		t0 := time.Now()
+		t0, c0 := time.Now(), ledgertest.CPUTime()
 		d := startDrain(b, h, path, secret, func(o *uplink.Options) { o.Window = window })
 		d.drained(b, h, n)
 		el := time.Since(t0)
+		cpu = append(cpu, (ledgertest.CPUTime() - c0).Seconds())
 		b.StopTimer()
 		d.close()
 		checkAppliedOnce(b, h, n)
@@ -408,7 +414,7 @@ func BenchmarkCatchUp(b *testing.B) {
 		}
 		ctx := context.Background()
 		per := protocol.DefaultBatchSize
-		t1 := time.Now()
+		t1, c1 := time.Now(), ledgertest.CPUTime()
 		for from := 0; from < n; from += 64 * per {
 			var bs []ledger.Batch
 			for j := from; j < min(from+64*per, n); j += per {
@@ -419,6 +425,7 @@ func BenchmarkCatchUp(b *testing.B) {
 			}
 		}
 		base = append(base, float64(n)/time.Since(t1).Seconds())
+		baseCPU = append(baseCPU, (ledgertest.CPUTime() - c1).Seconds())
 		b.StartTimer()
 	}
 	b.StopTimer()
@@ -427,6 +434,8 @@ func BenchmarkCatchUp(b *testing.B) {
 	b.ReportMetric(median(base), "ledger-facts/s")
 	b.ReportMetric(median(rate)/median(base), "ratio")
 	b.ReportMetric(median(work), "hub-work")
+	b.ReportMetric(median(cpu), "cpu-s/drain")
+	b.ReportMetric(median(baseCPU), "base-cpu-s")
 }
 
 func median(xs []float64) float64 {

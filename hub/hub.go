@@ -161,6 +161,13 @@ type Hub struct {
 	once   sync.Once
 }
 
+// DefaultDBConns is the hub database's connection pool: ingest holds one
+// for its write transaction and one for the next drain's re-derivation,
+// the online writer one, and the rest serve the API and the broker's
+// credential checks, which at a fleet's reconnect come by the thousand (at
+// store.DefaultMaxOpenConns, 4, they waited behind ingest and timed out).
+const DefaultDBConns = 16
+
 // Open opens the database, starts the broker (unless external) and ingest,
 // and binds the HTTP and metrics listeners. Run serves them.
 func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
@@ -176,7 +183,7 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if err := os.MkdirAll(opts.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("hub: data dir: %w", err)
 	}
-	db, err := store.Open(ctx, filepath.Join(opts.DataDir, DefaultDBName), store.Options{Sync: opts.Sync, SecureDelete: true})
+	db, err := store.Open(ctx, filepath.Join(opts.DataDir, DefaultDBName), store.Options{Sync: opts.Sync, SecureDelete: true, MaxOpenConns: DefaultDBConns})
 	if err != nil {
 		return nil, err
 	}
@@ -220,8 +227,12 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if err != nil {
 		return nil, err
 	}
-	h.Ingest, err = ingest.New(h.Ledger, ingest.Options{BrokerURL: brokerURL, SigningKey: hubKey, ClientID: opts.MQTTClientID, Username: opts.MQTTUsername,
-		Password: password, ShareGroup: opts.ShareGroup, Logger: log, TLS: brokerTLS})
+	iopts := ingest.Options{BrokerURL: brokerURL, SigningKey: hubKey, ClientID: opts.MQTTClientID, Username: opts.MQTTUsername,
+		Password: password, ShareGroup: opts.ShareGroup, Logger: log, TLS: brokerTLS}
+	if h.Broker != nil {
+		iopts.Inline = h.Broker // in-process: no MQTT connection of the hub's own
+	}
+	h.Ingest, err = ingest.New(h.Ledger, iopts)
 	if err != nil {
 		return nil, err
 	}

@@ -50,6 +50,7 @@ func (h *Hub) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 		{"punchcard_ingest_malformed_total", "Messages, or facts naming no usable seq, that could not be decoded.", m.Ingest.Malformed},
 		{"punchcard_ingest_quarantined_total", "Facts quarantined (not valid, but naming their seq): acked, kept, not applied.", m.Ingest.Quarantined},
 		{"punchcard_ingest_oversize_total", "Messages over the size limit, dropped before decoding.", m.Ingest.Oversize},
+		{"punchcard_ingest_shed_total", "Messages shed with the ingest queue full (the agent publishes again).", m.Ingest.Shed},
 		{"punchcard_ingest_conflicts_total", "Conflicts found at reconciliation.", m.Ingest.Conflicts},
 		{"punchcard_ingest_acks_total", "Acks published.", m.Ingest.Acks},
 		{"punchcard_ingest_resends_total", "Resends published.", m.Ingest.Resends},

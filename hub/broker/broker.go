@@ -185,10 +185,11 @@ type Stats struct {
 
 // Broker is a running embedded broker.
 type Broker struct {
-	srv  *mqtt.Server
-	tcp  *listeners.TCP
-	tls  *listeners.TCP // nil without Options.TLS
-	hook *hook
+	srv   *mqtt.Server
+	tcp   *listeners.TCP
+	tls   *listeners.TCP // nil without Options.TLS
+	hook  *hook
+	subID atomic.Int32 // the last inline subscription identifier handed out
 }
 
 // New starts a broker listening on opts.Addr.
@@ -213,6 +214,9 @@ func New(opts Options) (*Broker, error) {
 	caps.MaximumPacketSize = opts.MaxPacketSize
 	caps.MaximumSessionExpiryInterval = uint32(min(opts.SessionExpiry/time.Second, 1<<32-1))
 	srv := mqtt.New(&mqtt.Options{
+		// The hub's ingest subscribes and publishes in-process through
+		// mochi's inline client (Subscribe, Publish).
+		InlineClient:           true,
 		Capabilities:           caps,
 		Logger:                 opts.Logger.With(slog.String("component", "mqtt")),
 		SysTopicResendInterval: 60,
@@ -284,6 +288,36 @@ func (b *Broker) Stats() Stats {
 	}
 	s.Dropped = s.QosDropped + s.WriteDropped + s.QuotaDropped
 	return s
+}
+
+// Subscribe delivers every message published on a topic matching filter
+// to fn, in the broker's own process (mochi's inline client): the hub's
+// ingest takes the agents' messages this way, with no MQTT connection of
+// its own and so no packet-id or inflight limit between the fleet and the
+// hub. fn runs on the publishing client's goroutine after the broker has
+// acknowledged the message to it; while fn blocks, the broker reads
+// nothing more from that client. payload is not used by the broker after
+// the call and may be kept. unsubscribe ends the subscription.
+func (b *Broker) Subscribe(filter string, fn func(topic string, payload []byte)) (unsubscribe func(), err error) {
+	id := int(b.subID.Add(1))
+	err = b.srv.Subscribe(filter, id, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+		fn(pk.TopicName, pk.Payload)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("broker: subscribe %s: %w", filter, err)
+	}
+	return func() { _ = b.srv.Unsubscribe(filter, id) }, nil
+}
+
+// Publish publishes a message as the hub, in-process, at QoS 1 (and
+// retained when retain is set), through the same hooks as a message the
+// hub's MQTT client would publish: down messages get their expiry. It
+// returns when every subscriber's copy is queued (or dropped and counted).
+func (b *Broker) Publish(topic string, payload []byte, retain bool) error {
+	if err := b.srv.Publish(topic, payload, retain, 1); err != nil {
+		return fmt.Errorf("broker: publish %s: %w", topic, err)
+	}
+	return nil
 }
 
 // Close stops the broker and disconnects every client.

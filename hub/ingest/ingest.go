@@ -13,11 +13,22 @@
 // holds back a till's others. Only a message whose envelope cannot be
 // decoded or speaks for another agent is dropped (and counted) whole.
 //
-// Messages are taken off the MQTT client quickly into a queue, and one
-// worker applies them in ledger transactions of up to MaxMessagesPerTx
-// messages, so that a burst costs few commits. The Ack is published only
-// after the commit: an agent deletes outbox rows on the hub's Ack, never on
-// the broker's PUBACK.
+// Messages are taken off the MQTT client quickly into a queue, and a
+// pipeline of three goroutines takes each drain of it (up to
+// MaxMessagesPerTx messages of any tills): the first re-derives the
+// batches' decisions (ledger.PrepareBatches) while the second records the
+// previous drain in one transaction (ledger.ApplyPrepared; the heartbeats
+// in one RecordAgentStates call), so that a burst costs few commits; the
+// third signs and publishes the Acks, in commit order. The Ack is
+// published only after the commit: an agent deletes outbox rows on the
+// hub's Ack, never on the broker's PUBACK.
+//
+// With the embedded broker (Options.Inline) ingest subscribes and
+// publishes in-process, through the broker's inline client: no MQTT
+// connection of its own, so no packet-id or inflight limit between the
+// fleet and the hub, and a till whose messages ingest cannot take yet is
+// held back on its own connection (the broker's read of it waits) rather
+// than dropped. With an external broker it is an MQTT client (paho).
 package ingest
 
 import (
@@ -39,9 +50,19 @@ import (
 
 // Ledger is what ingest needs of the ledger.
 type Ledger interface {
-	ApplyBatches(ctx context.Context, bs []ledger.Batch) ([]ledger.Result, error)
-	RecordAgentState(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, st protocol.AgentState) error
-	Agent(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID) (ledger.AgentSync, error)
+	PrepareBatches(ctx context.Context, bs []ledger.Batch, inflight *ledger.Prepared) (*ledger.Prepared, error)
+	ApplyPrepared(ctx context.Context, p *ledger.Prepared) ([]ledger.Result, error)
+	RecordAgentStates(ctx context.Context, sts []ledger.StateRecord) ([]ledger.StateResult, error)
+}
+
+// Inline is a broker in the hub's own process (hub/broker), reached
+// without an MQTT connection. Subscribe calls fn, on the publishing
+// client's goroutine, with every message on a topic matching filter, until
+// unsubscribe is called; fn may block, which holds back that client
+// alone. Publish delivers a message as the hub (QoS 1).
+type Inline interface {
+	Subscribe(filter string, fn func(topic string, payload []byte)) (unsubscribe func(), err error)
+	Publish(topic string, payload []byte, retain bool) error
 }
 
 var _ Ledger = (*ledger.Ledger)(nil)
@@ -56,12 +77,22 @@ const (
 	DefaultMaxRedemptionsPerTx = 16384
 	DefaultResendInterval      = 2 * time.Second
 	DefaultConnectTimeout      = 10 * time.Second
-	DefaultRetryInterval       = time.Second
+	// DefaultInlineWait bounds how long an in-process delivery (Options.
+	// Inline) waits for room in the queue. The wait holds back the
+	// publishing till's connection (the broker reads nothing more from it,
+	// its keepalive pings included); past it the message is shed, counted
+	// in Stats.Shed, and the till publishes it again when no Ack comes.
+	DefaultInlineWait    = 5 * time.Second
+	DefaultRetryInterval = time.Second
 )
 
-// Options for New. BrokerURL and SigningKey are required.
+// Options for New. SigningKey and one of BrokerURL and Inline are required.
 type Options struct {
 	BrokerURL string // e.g. "tcp://127.0.0.1:1883"
+	// Inline, when set, is the embedded broker: ingest subscribes and
+	// publishes through it in-process, and BrokerURL, ClientID, Username,
+	// Password, ShareGroup and TLS are not used.
+	Inline Inline
 	// SigningKey is the hub's key (catalog.HubSigningKey); every down
 	// message is signed with it.
 	SigningKey          ed25519.PrivateKey
@@ -132,6 +163,7 @@ type Stats struct {
 	Malformed   int64 // messages, or facts naming no usable seq, that could not be decoded or were not valid
 	Quarantined int64 // facts recorded in quarantine (not valid, but naming their seq): acked, not applied
 	Oversize    int64 // payloads over protocol.MaxMessageBytes, dropped before decoding
+	Shed        int64 // in-process deliveries dropped after DefaultInlineWait with the queue full (the till publishes again)
 	Conflicts   int64 // conflicts the ledger found
 	Acks        int64 // Acks published
 	Resends     int64 // Resends published
@@ -139,7 +171,7 @@ type Stats struct {
 }
 
 type counters struct {
-	messages, batches, redemptions, states, refused, malformed, oversize, quarantined, conflicts, acks, resends, errors atomic.Int64
+	messages, batches, redemptions, states, refused, malformed, oversize, quarantined, conflicts, acks, resends, errors, shed atomic.Int64
 }
 
 type message struct {
@@ -147,12 +179,27 @@ type message struct {
 	payload []byte
 }
 
+// down is one message the publisher goroutine signs and publishes: an Ack
+// (with the Resend its gap asks for, if any), in commit order.
+type down struct {
+	k      agentKey
+	ack    protocol.Ack
+	resend bool // ask for the ack's gap (throttled by shouldResend)
+}
+
+// DefaultAckQueue is the commits' worth of Acks waiting for the
+// publisher goroutine.
+const DefaultAckQueue = 64
+
 // Ingest is a running ingest client.
 type Ingest struct {
 	opts   Options
 	ledger Ledger
-	client paho.Client
+	client paho.Client // nil with Options.Inline
+	unsub  func()      // the inline subscription's end; nil without
 	queue  chan up
+	jobs   chan job      // drains prepared by run, for write
+	acks   chan []down   // to the publisher goroutine
 	done   chan struct{} // closed by Close: receive stops blocking
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -178,8 +225,8 @@ type resendMark struct {
 // starts the worker. Close stops it.
 func New(l Ledger, opts Options) (*Ingest, error) {
 	opts.ensureDefaults()
-	if opts.BrokerURL == "" {
-		return nil, errors.New("ingest: Options.BrokerURL is required")
+	if opts.BrokerURL == "" && opts.Inline == nil {
+		return nil, errors.New("ingest: Options.BrokerURL or Options.Inline is required")
 	}
 	if len(opts.SigningKey) != ed25519.PrivateKeySize {
 		return nil, errors.New("ingest: Options.SigningKey is required (an Ed25519 private key)")
@@ -188,9 +235,21 @@ func New(l Ledger, opts Options) (*Ingest, error) {
 	in := &Ingest{
 		opts: opts, ledger: l, cancel: cancel,
 		queue:       make(chan up, opts.QueueSize),
+		jobs:        make(chan job),
+		acks:        make(chan []down, DefaultAckQueue),
 		done:        make(chan struct{}),
 		idBase:      fmt.Sprintf("%x", opts.Now().UnixNano()),
 		lastResends: map[agentKey]resendMark{},
+	}
+	if opts.Inline != nil {
+		unsub, err := opts.Inline.Subscribe(protocol.UpFilter(""), in.receiveInline)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("ingest: subscribe in-process: %w", err)
+		}
+		in.unsub = unsub
+		in.start(ctx)
+		return in, nil
 	}
 	filter := protocol.UpFilter(opts.ShareGroup)
 	co := paho.NewClientOptions().AddBroker(opts.BrokerURL).SetClientID(opts.ClientID).
@@ -240,16 +299,26 @@ func New(l Ledger, opts Options) (*Ingest, error) {
 		cancel()
 		return nil, fmt.Errorf("ingest: subscribe %s: timeout", filter)
 	}
-	in.wg.Add(1)
-	go in.run(ctx)
+	in.start(ctx)
 	return in, nil
+}
+
+func (in *Ingest) start(ctx context.Context) {
+	in.wg.Add(3)
+	go in.run(ctx)
+	go in.write(ctx)
+	go in.publisher(ctx)
 }
 
 // Close disconnects and stops the worker. Messages still queued are not
 // applied; the agents resend what was not acknowledged.
 func (in *Ingest) Close() error {
 	close(in.done)
-	in.client.Disconnect(250)
+	if in.unsub != nil {
+		in.unsub()
+	} else {
+		in.client.Disconnect(250)
+	}
 	in.cancel()
 	in.wg.Wait()
 	return nil
@@ -259,7 +328,7 @@ func (in *Ingest) Close() error {
 func (in *Ingest) Stats() Stats {
 	c := &in.c
 	return Stats{Messages: c.messages.Load(), Batches: c.batches.Load(), Redemptions: c.redemptions.Load(), States: c.states.Load(),
-		Refused: c.refused.Load(), Malformed: c.malformed.Load(), Oversize: c.oversize.Load(), Quarantined: c.quarantined.Load(), Conflicts: c.conflicts.Load(), Acks: c.acks.Load(),
+		Refused: c.refused.Load(), Malformed: c.malformed.Load(), Oversize: c.oversize.Load(), Shed: c.shed.Load(), Quarantined: c.quarantined.Load(), Conflicts: c.conflicts.Load(), Acks: c.acks.Load(),
 		Resends: c.resends.Load(), Errors: c.errors.Load()}
 }
 
@@ -267,28 +336,71 @@ func (in *Ingest) Stats() Stats {
 // (a pipeline stage ahead of the ledger worker) and queues it, blocking
 // when the queue is full, which pushes back on the broker.
 func (in *Ingest) receive(_ paho.Client, m paho.Message) {
+	in.receiveInline(m.Topic(), m.Payload())
+}
+
+// receiveInline is receive for Options.Inline: it runs on the publishing
+// till's connection goroutine, so decoding is spread over the fleet's
+// connections, and a full queue holds back that till alone.
+func (in *Ingest) receiveInline(topic string, payload []byte) {
+	select {
+	case <-in.done:
+		return
+	default:
+	}
 	in.c.messages.Add(1)
 	// The broker should have refused it (protocol.MaxPacketBytes); an
 	// external one configured without a limit may not have. Dropped
 	// before any decoding, and not kept.
-	if n := len(m.Payload()); n > protocol.MaxMessageBytes {
+	if n := len(payload); n > protocol.MaxMessageBytes {
 		in.c.oversize.Add(1)
-		in.opts.Logger.Warn("ingest: message over the size limit dropped", slog.String(logTopic, m.Topic()), slog.Int("bytes", n))
+		in.opts.Logger.Warn("ingest: message over the size limit dropped", slog.String(logTopic, topic), slog.Int("bytes", n))
 		return
 	}
-	u, ok := in.decode(message{topic: m.Topic(), payload: m.Payload()})
+	u, ok := in.decode(message{topic: topic, payload: payload})
 	if !ok {
+		return
+	}
+	if in.client != nil {
+		// paho: blocking pushes back on the broker through the session.
+		select {
+		case in.queue <- u:
+		case <-in.done:
+		}
 		return
 	}
 	select {
 	case in.queue <- u:
+		return
+	default:
+	}
+	t := time.NewTimer(DefaultInlineWait)
+	defer t.Stop()
+	select {
+	case in.queue <- u:
 	case <-in.done:
+	case <-t.C:
+		in.c.shed.Add(1)
 	}
 }
 
+// job is one drain of the queue, prepared, for the writer.
+type job struct {
+	states  []ledger.StateRecord
+	batches []ledger.Batch
+	prep    *ledger.Prepared // nil without batches, or when preparing failed
+	// after is the group the writer was applying when prep was prepared
+	// (nil: none): should that one fail, prep is prepared again.
+	after *ledger.Prepared
+}
+
+// run is the pipeline's first stage: it drains the queue and re-derives
+// the batches (ledger.PrepareBatches) while the writer records the
+// previous drain, then hands the drain over when the writer is free.
 func (in *Ingest) run(ctx context.Context) {
 	defer in.wg.Done()
 	buf := make([]up, 0, in.opts.MaxMessagesPerTx)
+	var inflight *ledger.Prepared
 	for {
 		buf = buf[:0]
 		n := 0
@@ -309,7 +421,73 @@ func (in *Ingest) run(ctx context.Context) {
 				break drain
 			}
 		}
-		in.process(ctx, buf)
+		j := job{after: inflight}
+		for _, u := range buf {
+			switch {
+			case u.batch != nil:
+				j.batches = append(j.batches, *u.batch)
+			case u.state != nil:
+				j.states = append(j.states, ledger.StateRecord{Tenant: u.tenant, Agent: u.agent, State: *u.state})
+			}
+		}
+		if len(j.batches) > 0 {
+			var err error
+			if j.prep, err = in.ledger.PrepareBatches(ctx, j.batches, inflight); err != nil {
+				// Nothing is recorded or acknowledged: the agents publish again.
+				in.c.errors.Add(1)
+				in.opts.Logger.Error("ingest: prepare batches", slog.Int("batches", len(j.batches)), slog.Any(logError, err))
+				j.batches = nil
+			}
+		}
+		select {
+		case in.jobs <- j:
+		case <-ctx.Done():
+			return
+		}
+		inflight = j.prep
+	}
+}
+
+// write is the pipeline's second stage: it records each drain, heartbeats
+// and batches, and hands the Acks to the publisher.
+func (in *Ingest) write(ctx context.Context) {
+	defer in.wg.Done()
+	prevFailed := false
+	for {
+		var j job
+		select {
+		case <-ctx.Done():
+			return
+		case j = <-in.jobs:
+		}
+		var out []down
+		if len(j.states) > 0 {
+			out = in.recordStates(ctx, j.states, out)
+		}
+		failed := false
+		if j.prep != nil {
+			if j.after != nil && prevFailed {
+				// Prepared counting on facts that were not recorded.
+				var err error
+				if j.prep, err = in.ledger.PrepareBatches(ctx, j.batches, nil); err != nil {
+					in.c.errors.Add(1)
+					in.opts.Logger.Error("ingest: prepare batches", slog.Int("batches", len(j.batches)), slog.Any(logError, err))
+					j.prep = nil
+				}
+			}
+			if j.prep != nil {
+				out, failed = in.applyBatches(ctx, j.batches, j.prep, out)
+			}
+		}
+		prevFailed = failed
+		if len(out) == 0 {
+			continue
+		}
+		select {
+		case in.acks <- out:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
@@ -392,35 +570,45 @@ func (in *Ingest) decode(m message) (up, bool) {
 	return u, true
 }
 
-func (in *Ingest) process(ctx context.Context, ups []up) {
-	var batches []ledger.Batch
-	for _, u := range ups {
-		switch {
-		case u.batch != nil:
-			batches = append(batches, *u.batch)
-		case u.state != nil:
-			if err := in.ledger.RecordAgentState(ctx, u.tenant, u.agent, *u.state); err != nil {
-				in.c.errors.Add(1)
-				in.opts.Logger.Error("ingest: agent state", slog.String(logTenant, string(u.tenant)), slog.String(logAgent, string(u.agent)), slog.Any(logError, err))
-				continue
-			}
-			in.c.states.Add(1)
-			in.ackState(ctx, u)
+// recordStates records heartbeats in one transaction and answers each
+// with an Ack carrying the agent's watermark, so that an agent learns what
+// the hub holds of it as soon as it connects, before it has published
+// anything. An agent re-enrolled with a fresh database under an existing
+// id uses it to move its sequence counter past every seq the hub already
+// applied; reusing one would make the hub drop the new redemption as a
+// duplicate.
+func (in *Ingest) recordStates(ctx context.Context, states []ledger.StateRecord, out []down) []down {
+	res, err := in.ledger.RecordAgentStates(ctx, states)
+	if err != nil {
+		in.c.errors.Add(int64(len(states)))
+		in.opts.Logger.Error("ingest: agent states", slog.Int("states", len(states)), slog.Any(logError, err))
+		return out
+	}
+	for i, s := range states {
+		if err := res[i].Err; err != nil {
+			in.c.errors.Add(1)
+			in.opts.Logger.Error("ingest: agent state", slog.String(logTenant, string(s.Tenant)), slog.String(logAgent, string(s.Agent)), slog.Any(logError, err))
+			continue
 		}
+		in.c.states.Add(1)
+		out = append(out, down{k: agentKey{s.Tenant, s.Agent}, ack: protocol.Ack{Watermark: res[i].Watermark}})
 	}
-	if len(batches) == 0 {
-		return
-	}
-	res, err := in.ledger.ApplyBatches(ctx, batches)
+	return out
+}
+
+// applyBatches records prepared batches; failed reports that nothing was.
+func (in *Ingest) applyBatches(ctx context.Context, batches []ledger.Batch, p *ledger.Prepared, out []down) (_ []down, failed bool) {
+	res, err := in.ledger.ApplyPrepared(ctx, p)
 	if err != nil {
 		// Nothing was recorded and nothing is acknowledged: the agents
 		// publish again.
 		in.c.errors.Add(1)
 		in.opts.Logger.Error("ingest: apply batches", slog.Int("batches", len(batches)), slog.Any(logError, err))
-		return
+		return out, true
 	}
 	// One Ack per agent: the last result holds its latest watermark.
 	last := map[agentKey]int{}
+	var order []agentKey
 	for i, b := range batches {
 		r := res[i]
 		if r.Err != nil {
@@ -449,37 +637,42 @@ func (in *Ingest) process(ctx context.Context, ups []up) {
 			in.opts.Logger.Warn("ledger conflict", slog.String(logTenant, string(c.Tenant)), slog.String(logKind, string(c.Kind)),
 				slog.String("redemption", c.Redemption.String()), slog.String(logDetail, c.Detail))
 		}
-		last[agentKey{b.Tenant, b.Agent}] = i
-	}
-	for k, i := range last {
-		ack := res[i].Ack
-		if err := in.publish(k.t, k.a, protocol.MsgAck, ack); err != nil {
-			continue
+		k := agentKey{b.Tenant, b.Agent}
+		if _, ok := last[k]; !ok {
+			order = append(order, k)
 		}
-		in.c.acks.Add(1)
-		if rs, ok := ledger.Gap(ack); ok && in.shouldResend(k, rs) {
-			if err := in.publish(k.t, k.a, protocol.MsgResend, rs); err == nil {
-				in.c.resends.Add(1)
-			}
-		}
+		last[k] = i
 	}
+	for _, k := range order {
+		out = append(out, down{k: k, ack: res[last[k]].Ack, resend: true})
+	}
+	return out, false
 }
 
-// ackState answers a heartbeat with an Ack carrying the agent's watermark,
-// so that an agent learns what the hub holds of it as soon as it connects,
-// before it has published anything. An agent re-enrolled with a fresh
-// database under an existing id uses it to move its sequence counter past
-// every seq the hub already applied; reusing one would make the hub drop
-// the new redemption as a duplicate.
-func (in *Ingest) ackState(ctx context.Context, u up) {
-	s, err := in.ledger.Agent(ctx, u.tenant, u.agent)
-	if err != nil {
-		in.c.errors.Add(1)
-		in.opts.Logger.Error("ingest: agent watermark", slog.String(logTenant, string(u.tenant)), slog.String(logAgent, string(u.agent)), slog.Any(logError, err))
-		return
-	}
-	if err := in.publish(u.tenant, u.agent, protocol.MsgAck, protocol.Ack{Watermark: s.Watermark}); err == nil {
-		in.c.acks.Add(1)
+// publisher signs and publishes the Acks of each commit, in commit order,
+// while the worker goes on with the next messages.
+func (in *Ingest) publisher(ctx context.Context) {
+	defer in.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ds := <-in.acks:
+			for _, d := range ds {
+				if err := in.publish(d.k.t, d.k.a, protocol.MsgAck, d.ack); err != nil {
+					continue
+				}
+				in.c.acks.Add(1)
+				if !d.resend {
+					continue
+				}
+				if rs, ok := ledger.Gap(d.ack); ok && in.shouldResend(d.k, rs) {
+					if err := in.publish(d.k.t, d.k.a, protocol.MsgResend, rs); err == nil {
+						in.c.resends.Add(1)
+					}
+				}
+			}
+		}
 	}
 }
 
@@ -506,6 +699,14 @@ func (in *Ingest) publish(t protocol.TenantID, a protocol.AgentID, typ protocol.
 	}
 	// Not waited for: a lost Ack makes the agent publish again, which is
 	// a no-op here that is acknowledged again.
+	if in.opts.Inline != nil {
+		if err := in.opts.Inline.Publish(topic, payload, false); err != nil {
+			in.c.errors.Add(1)
+			in.opts.Logger.Error("ingest: publish", slog.String(logTopic, topic), slog.Any(logError, err))
+			return err
+		}
+		return nil
+	}
 	tok := in.client.Publish(topic, 1, false, payload)
 	if tok.Error() != nil {
 		in.c.errors.Add(1)
@@ -542,6 +743,13 @@ func (in *Ingest) publishWait(ctx context.Context, topic string, retain bool, t 
 	payload, err := in.sign(t, a, typ, body)
 	if err != nil {
 		return err
+	}
+	if in.opts.Inline != nil {
+		// In-process: the broker has taken it when Publish returns.
+		if err := in.opts.Inline.Publish(topic, payload, retain); err != nil {
+			return fmt.Errorf("ingest: publish %s: %w", topic, err)
+		}
+		return nil
 	}
 	tok := in.client.Publish(topic, 1, retain, payload)
 	select {

@@ -32,7 +32,8 @@ type brokerEnv struct {
 	hubUser  string
 	hubPass  string
 	agentPwd func(protocol.AgentID) string
-	dropped  func() int64 // broker-side drop counter, nil when the broker has none
+	dropped  func() int64  // broker-side drop counter, nil when the broker has none
+	inline   ingest.Inline // set: the hub subscribes in-process (the embedded broker's inline client)
 }
 
 const tenant protocol.TenantID = "acme"
@@ -63,6 +64,19 @@ func startEmbedded(tb testing.TB) brokerEnv {
 	tb.Cleanup(func() { b.Close() })
 	return brokerEnv{url: b.URL(), hubUser: broker.DefaultHubUsername, hubPass: "hub-pass", agentPwd: agentPassword,
 		dropped: func() int64 { return b.Stats().Dropped }}
+}
+
+// startInline is the embedded broker with the hub subscribed in-process,
+// as hub.Open wires it.
+func startInline(tb testing.TB) brokerEnv {
+	tb.Helper()
+	b, err := broker.New(broker.Options{Addr: "127.0.0.1:0", Auth: secrets{}, HubSecret: "hub-pass", Logger: discard()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { b.Close() })
+	return brokerEnv{url: b.URL(), hubUser: broker.DefaultHubUsername, hubPass: "hub-pass", agentPwd: agentPassword,
+		dropped: func() int64 { return b.Stats().Dropped }, inline: b}
 }
 
 // mosquittoConf is the configuration the test gives Mosquitto; the same
@@ -169,7 +183,7 @@ func startHub(tb testing.TB, env brokerEnv, facts ledger.Facts) *hubSide {
 	}
 	logs := &logBuffer{}
 	in, err := ingest.New(l, ingest.Options{BrokerURL: env.url, SigningKey: hubKey, ClientID: uniqueID("hub"), Username: env.hubUser, Password: env.hubPass,
-		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+		Inline: env.inline, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		l.Close()
 		tb.Fatal(err)
@@ -322,6 +336,7 @@ func waitFor(tb testing.TB, what string, cond func() bool) {
 }
 
 func TestIngestEmbedded(t *testing.T)  { runSuite(t, startEmbedded(t)) }
+func TestIngestInline(t *testing.T)    { runSuite(t, startInline(t)) }
 func TestIngestMosquitto(t *testing.T) { runSuite(t, startMosquitto(t)) }
 
 // runSuite is the one suite every broker must pass.

@@ -263,7 +263,7 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Ledger, error) {
 func hotStatements() []string {
 	qs := []string{qRecorded, qPrefetch, qCampaign, qCode, qCard, qCustomer, qCustCamp, qAllowance,
 		upCampaign, upCode, upCard, upCustomer, upAllowance, qWatermark, qAfterWatermark, upWatermark,
-		qCodesIn, qCustCampsIn, qTxnFacts,
+		qCodesIn, qCustCampsIn, qTxnFacts, qTxnFactsIn,
 		qByTxn, qReserved, qCodeUses, qCardSpent, qCustCount, qCampaignBalance}
 	for _, n := range journalChunks {
 		qs = append(qs, insertJournal[n])

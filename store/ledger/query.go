@@ -151,18 +151,10 @@ func (l *Ledger) Agent(ctx context.Context, tenant protocol.TenantID, agent prot
 
 // RecordAgentState stores an agent's heartbeat.
 func (l *Ledger) RecordAgentState(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, st protocol.AgentState) error {
-	if err := protocol.ValidateID("tenant", string(tenant)); err != nil {
+	if err := validateState(tenant, agent, st); err != nil {
 		return err
 	}
-	if err := protocol.ValidateID("agent", string(agent)); err != nil {
-		return err
-	}
-	if st.SnapshotVersion > 1<<62 || st.LastSeq > 1<<62 || st.HLC > 1<<63-1 {
-		return protocol.FieldError("state", "a value is out of range")
-	}
-	_, err := l.db.ExecContext(ctx, `INSERT INTO ledger_agents (tenant, agent, snapshot_version, last_seq, outbox_depth, hlc, seen_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, agent) DO UPDATE SET snapshot_version = excluded.snapshot_version,
-		last_seq = excluded.last_seq, outbox_depth = excluded.outbox_depth, hlc = excluded.hlc, seen_at = excluded.seen_at`,
+	_, err := l.db.ExecContext(ctx, upAgentState,
 		string(tenant), string(agent), int64(st.SnapshotVersion), int64(st.LastSeq), st.OutboxDepth, int64(st.HLC), micros(l.now()))
 	return wrap("agent state", err)
 }

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"reflect"
 	"slices"
@@ -78,11 +79,17 @@ type rulesKey struct {
 // a batch) and returns, per fact whose effect the rules do not give, the
 // conflict's detail. It reads (catalog and journal) before the write
 // lock is taken, as lookupFacts does.
-func (l *Ledger) rederive(ctx context.Context, bs []Batch, res []Result) (map[factKey]string, error) {
+func (l *Ledger) rederive(ctx context.Context, bs []Batch, res []Result, inflight *Prepared) (map[factKey]string, error) {
 	if l.rules == nil {
 		return nil, nil
 	}
 	rd := &rederiver{l: l, ctx: ctx, cats: map[rulesKey]*rules.Catalog{}, stores: map[key2]*rules.Store{}, memo: map[memoKey]*saleMemo{}, txns: map[txnKey][]txnFact{}, codes: map[codeKey]codeMemo{}}
+	if err := rd.prefetchTxns(bs, res); err != nil {
+		return nil, fmt.Errorf("ledger: re-derive: %w", err)
+	}
+	if inflight != nil {
+		rd.addInflight(inflight)
+	}
 	var out map[factKey]string
 	for i, b := range bs {
 		if res[i].Err != nil {
@@ -374,6 +381,123 @@ type txnFact struct {
 	points   int64
 }
 
+// prefetchTxns reads the recorded facts of every till transaction the
+// facts of bs name, balanceChunk transactions per query (qTxnFactsIn),
+// rather than one query per transaction in prior: a catch-up of 1-2 facts
+// per sale otherwise pays a query for nearly every fact.
+func (rd *rederiver) prefetchTxns(bs []Batch, res []Result) error {
+	type agentKey struct {
+		tenant protocol.TenantID
+		agent  protocol.AgentID
+	}
+	byAgent := map[agentKey][]string{}
+	var order []agentKey
+	for i, b := range bs {
+		if res[i].Err != nil {
+			continue
+		}
+		for j := range b.Redemptions {
+			r := &b.Redemptions[j]
+			if r.ID.Agent == protocol.HubSender || (r.Kind != protocol.KindRedeem && r.Kind != protocol.KindEarn) || r.Sale == nil {
+				continue
+			}
+			tk := txnKey{r.Tenant, r.ID.Agent, r.TxnID}
+			if _, ok := rd.txns[tk]; ok {
+				continue
+			}
+			rd.txns[tk] = nil
+			ak := agentKey{r.Tenant, r.ID.Agent}
+			if _, ok := byAgent[ak]; !ok {
+				order = append(order, ak)
+			}
+			byAgent[ak] = append(byAgent[ak], r.TxnID)
+		}
+	}
+	st := rd.l.prepared[qTxnFactsIn]
+	args := make([]any, 2+balanceChunk)
+	for _, ak := range order {
+		ids := byAgent[ak]
+		args[0], args[1] = string(ak.tenant), string(ak.agent)
+		for len(ids) > 0 {
+			n := min(len(ids), balanceChunk)
+			for i := range balanceChunk {
+				args[2+i] = ids[min(i, n-1)]
+			}
+			ids = ids[n:]
+			if err := rd.scanTxnFacts(st, args, ak.tenant, ak.agent); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// addInflight adds to the transactions prefetched the facts of inflight,
+// being applied meanwhile: they count as recorded (a fact of the same seq
+// read from the journal already is one of them).
+func (rd *rederiver) addInflight(p *Prepared) {
+	for i, b := range p.bs {
+		if p.res[i].Err != nil {
+			continue
+		}
+		for _, r := range b.Redemptions {
+			if r.ID.Agent == protocol.HubSender || (r.Kind != protocol.KindRedeem && r.Kind != protocol.KindEarn) {
+				continue
+			}
+			tk := txnKey{r.Tenant, r.ID.Agent, r.TxnID}
+			rows, ok := rd.txns[tk]
+			if !ok || slices.ContainsFunc(rows, func(f txnFact) bool { return f.seq == r.ID.Seq }) {
+				continue
+			}
+			rd.txns[tk] = append(rows, txnFact{seq: r.ID.Seq, kind: r.Kind, campaign: r.Campaign, code: r.Code, points: r.Points})
+		}
+	}
+}
+
+func (rd *rederiver) scanTxnFacts(st *sql.Stmt, args []any, t protocol.TenantID, a protocol.AgentID) error {
+	rows, err := st.QueryContext(rd.ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var txn string
+		f, ok, err := scanTxnFact(rows, &txn)
+		if err != nil {
+			return err
+		}
+		if ok {
+			tk := txnKey{t, a, txn}
+			rd.txns[tk] = append(rd.txns[tk], f)
+		}
+	}
+	return rows.Err()
+}
+
+// scanTxnFact reads one row of qTxnFacts (txn nil) or qTxnFactsIn; ok is
+// false for an entry that is neither a redeem nor an earn.
+func scanTxnFact(rows *sql.Rows, txn *string) (f txnFact, ok bool, err error) {
+	var entry, campaign, code string
+	var seq int64
+	dest := []any{&seq, &entry, &campaign, &code, &f.points}
+	if txn != nil {
+		dest = append(dest, txn)
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return f, false, err
+	}
+	f.seq, f.campaign, f.code = uint64(seq), protocol.CampaignID(campaign), protocol.CodeID(code)
+	switch entry {
+	case entryName(protocol.KindRedeem):
+		f.kind = protocol.KindRedeem
+	case entryName(protocol.KindEarn):
+		f.kind = protocol.KindEarn
+	default:
+		return f, false, nil
+	}
+	return f, true, nil
+}
+
 // journalFacts are the recorded redeem and earn facts of a transaction.
 func (rd *rederiver) journalFacts(k txnKey) ([]txnFact, error) {
 	rows, err := rd.l.prepared[qTxnFacts].QueryContext(rd.ctx, string(k.tenant), string(k.agent), k.txn)
@@ -383,25 +507,21 @@ func (rd *rederiver) journalFacts(k txnKey) ([]txnFact, error) {
 	defer rows.Close()
 	var out []txnFact
 	for rows.Next() {
-		var f txnFact
-		var entry, campaign, code string
-		var seq int64
-		if err := rows.Scan(&seq, &entry, &campaign, &code, &f.points); err != nil {
+		f, ok, err := scanTxnFact(rows, nil)
+		if err != nil {
 			return nil, err
 		}
-		f.seq, f.campaign, f.code = uint64(seq), protocol.CampaignID(campaign), protocol.CodeID(code)
-		switch entry {
-		case entryName(protocol.KindRedeem):
-			f.kind = protocol.KindRedeem
-		case entryName(protocol.KindEarn):
-			f.kind = protocol.KindEarn
-		default:
-			continue
+		if ok {
+			out = append(out, f)
 		}
-		out = append(out, f)
 	}
 	return out, rows.Err()
 }
 
 // qTxnFacts lists a till transaction's facts (index ledger_journal_txn).
 const qTxnFacts = `SELECT seq, entry, campaign, code, points FROM ledger_journal WHERE tenant = ? AND agent = ? AND txn_id = ?`
+
+// qTxnFactsIn is qTxnFacts for balanceChunk transactions at once (a
+// shorter list padded by repeating its last), with each row's txn_id.
+var qTxnFactsIn = `SELECT seq, entry, campaign, code, points, txn_id FROM ledger_journal WHERE tenant = ? AND agent = ? AND txn_id IN (` +
+	strings.TrimSuffix(strings.Repeat("?, ", balanceChunk), ", ") + `)`

@@ -60,6 +60,8 @@ const (
 	DefaultConnects    = 32
 	DefaultCustomers   = 2000
 	DefaultKeepAlive   = 15 * time.Second // as agent/uplink
+	DefaultMaxConns    = 512              // HTTP connections to the hub, shared by the tills
+	DefaultIdleConn    = 30 * time.Second // an idle HTTP connection is closed after this
 )
 
 // Options configure a Fleet.
@@ -128,7 +130,14 @@ func New(opts Options) (*Fleet, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 512, 512
+	// The tills share one pool of at most DefaultMaxConns connections to
+	// the hub (requests beyond it wait for one): a fleet of N tills
+	// already holds N MQTT connections in this process and in the hub's,
+	// and N more HTTP connections at an announcement's burst of fetches
+	// would pass a 20,000 open-files limit at N = 10,000 (docs/operations.md,
+	// Open files). Idle ones are closed after DefaultIdleConn.
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost = DefaultMaxConns, DefaultMaxConns, DefaultMaxConns
+	tr.IdleConnTimeout = DefaultIdleConn
 	f := &Fleet{opts: opts, http: &http.Client{Transport: tr, Timeout: 60 * time.Second}, log: opts.Logger,
 		rules: map[uint64]*rules.Catalog{}, changed: make(chan struct{})}
 	f.ctx, f.cancel = context.WithCancel(context.Background())

@@ -48,18 +48,25 @@ type till struct {
 
 	pmu sync.Mutex // serialises publishes: batches leave in seq order
 
-	mu       sync.Mutex
-	seq      uint64
-	pending  map[uint64]*sentFact
-	lastAck  time.Time
-	version  uint64
-	etag     string
-	store    rules.Store
-	codeCamp protocol.CampaignID // Code's campaign in the snapshot, "" when not listed
-	limited  []protocol.CampaignID
-	budget   map[protocol.CampaignID]*rules.Budget
-	lastAnn  protocol.SnapshotAnnounce
-	readyOK  bool
+	mu      sync.Mutex
+	seq     uint64
+	pending map[uint64]*sentFact
+	lastAck time.Time
+	// rto is the wait without an Ack before everything pending is
+	// published again: ResendAfter, doubled after each such republish
+	// up to maxRTO and reset by an Ack, as the agent backs off its
+	// retransmission timeout (agent/uplink), so that an overloaded hub is
+	// not sent the fleet's backlog again every ResendAfter.
+	rto       time.Duration
+	lastRepub time.Time
+	version   uint64
+	etag      string
+	store     rules.Store
+	codeCamp  protocol.CampaignID // Code's campaign in the snapshot, "" when not listed
+	limited   []protocol.CampaignID
+	budget    map[protocol.CampaignID]*rules.Budget
+	lastAnn   protocol.SnapshotAnnounce
+	readyOK   bool
 	// annSeen and fetchSeen hold, in increasing version order, when the
 	// till first saw an announcement of each version and applied it.
 	annSeen, fetchSeen []verAt
@@ -212,6 +219,7 @@ func (t *till) ack(a *protocol.Ack, now time.Time) {
 		t.badAcks++
 	}
 	t.lastAck = now
+	t.rto = 0
 	done := func(seq uint64) {
 		if sf, ok := t.pending[seq]; ok {
 			delete(t.pending, seq)
@@ -485,8 +493,12 @@ func (t *till) heartbeat() {
 	t.count(&t.heartbeats)
 }
 
+// maxRTO bounds a till's backed-off republish wait (agent/uplink's
+// retransmission timeout is at most 60 s).
+const maxRTO = 60 * time.Second
+
 // checkResend republishes everything unacknowledged when nothing was
-// acknowledged for ResendAfter (the agent's ResendAfter).
+// acknowledged for the till's rto (ResendAfter at first).
 func (t *till) checkResend() {
 	t.mu.Lock()
 	var oldest time.Time
@@ -495,7 +507,14 @@ func (t *till) checkResend() {
 			oldest = sf.at
 		}
 	}
-	stale := !oldest.IsZero() && time.Since(oldest) > t.f.opts.ResendAfter && time.Since(t.lastAck) > t.f.opts.ResendAfter
+	if t.rto == 0 {
+		t.rto = t.f.opts.ResendAfter
+	}
+	stale := !oldest.IsZero() && time.Since(oldest) > t.rto && time.Since(t.lastAck) > t.rto && time.Since(t.lastRepub) > t.rto
+	if stale {
+		t.lastRepub = time.Now()
+		t.rto = min(2*t.rto, maxRTO)
+	}
 	t.mu.Unlock()
 	if stale {
 		t.republishRange(1, 0)
