@@ -3,14 +3,14 @@ package api
 import (
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/punchcard/punchcard/hub/manage"
 	"github.com/punchcard/punchcard/protocol/decide"
-	"github.com/punchcard/punchcard/store/catalog"
 )
 
 // authorize answers a till that asks online first (decide.PathAuthorize):
 // the online service decides with the till's registered store and holds
 // what the decision uses for the till's (agent, txn_id).
-func (s *Server) authorize(c *fiber.Ctx, k catalog.Key) error {
+func (s *Server) authorize(c *fiber.Ctx, k manage.Key) error {
 	if err := s.needLedger(); err != nil {
 		return err
 	}

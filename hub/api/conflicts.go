@@ -3,14 +3,14 @@ package api
 import (
 	"time"
 
+	"github.com/punchcard/punchcard/hub/manage"
 	"github.com/punchcard/punchcard/protocol"
-	"github.com/punchcard/punchcard/store/ledger"
 )
 
 // ledgerConflict is a ledger conflict as the API shows it.
 type ledgerConflict struct {
 	ID         int64                  `json:"id"`
-	Kind       ledger.ConflictKind    `json:"kind"`
+	Kind       manage.ConflictKind    `json:"kind"`
 	Campaign   protocol.CampaignID    `json:"campaign,omitempty"`
 	Code       protocol.CodeID        `json:"code,omitempty"`
 	Customer   protocol.CustomerID    `json:"customer,omitempty"`
@@ -20,7 +20,7 @@ type ledgerConflict struct {
 	At         time.Time              `json:"at"`
 }
 
-func conflictsOut(cs []ledger.Conflict) []ledgerConflict {
+func conflictsOut(cs []manage.Conflict) []ledgerConflict {
 	out := make([]ledgerConflict, len(cs))
 	for i, c := range cs {
 		out[i] = ledgerConflict{c.ID, c.Kind, c.Campaign, c.Code, c.Customer, c.Redemption, c.Other, c.Detail, c.At}

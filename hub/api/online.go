@@ -6,9 +6,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/punchcard/punchcard/hub/manage"
 	"github.com/punchcard/punchcard/hub/online"
 	"github.com/punchcard/punchcard/protocol"
-	"github.com/punchcard/punchcard/store/catalog"
 )
 
 // Online channels (web shop, app, support desk) ask the hub what it would
@@ -20,7 +20,7 @@ import (
 // MaxRedeemables bounds the redeemables of one online request.
 const MaxRedeemables = online.MaxRedeemables
 
-func (s *Server) validate(c *fiber.Ctx, _ catalog.Key) error {
+func (s *Server) validate(c *fiber.Ctx, _ manage.Key) error {
 	if err := s.needLedger(); err != nil {
 		return err
 	}
@@ -79,21 +79,21 @@ func (s *Server) write(c *fiber.Ctx, in any, do func(online.Idem) (online.Answer
 	return c.Status(a.Status).Send(a.Body)
 }
 
-func (s *Server) redeem(c *fiber.Ctx, _ catalog.Key) error {
+func (s *Server) redeem(c *fiber.Ctx, _ manage.Key) error {
 	var in online.Request
 	return s.write(c, &in, func(idem online.Idem) (online.Answer, error) {
 		return s.online.Redeem(c.UserContext(), tenantOf(c), idem, in)
 	})
 }
 
-func (s *Server) rollback(c *fiber.Ctx, _ catalog.Key) error {
+func (s *Server) rollback(c *fiber.Ctx, _ manage.Key) error {
 	var in online.RollbackRequest
 	return s.write(c, &in, func(idem online.Idem) (online.Answer, error) {
 		return s.online.Rollback(c.UserContext(), tenantOf(c), idem, in)
 	})
 }
 
-func (s *Server) earn(c *fiber.Ctx, _ catalog.Key) error {
+func (s *Server) earn(c *fiber.Ctx, _ manage.Key) error {
 	var in online.Request
 	return s.write(c, &in, func(idem online.Idem) (online.Answer, error) {
 		return s.online.Earn(c.UserContext(), tenantOf(c), idem, in)

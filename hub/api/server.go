@@ -32,7 +32,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -74,8 +73,7 @@ type Config struct {
 	// New makes them over Catalog and Ledger.
 	Manage    *manage.Service
 	Snapshots *snapshots.Service
-	// Catalog is the catalog store, which the online routes (online.go)
-	// still use directly.
+	// Catalog is the catalog store the services are built over.
 	Catalog Catalog
 	// Ledger serves online redemptions, allowances and verification; when
 	// nil those routes answer 503 unavailable.
@@ -162,18 +160,7 @@ type Server struct {
 
 	online *online.Service // validate, redeem, rollback, earn
 
-	mu    sync.Mutex
 	allow *allowance.Service // nil without a ledger that keeps allowances
-}
-
-// rulesFor returns the tenant's compiled campaigns (the online service's,
-// recompiled only when the catalog version moved).
-func (s *Server) rulesFor(ctx context.Context, tenant protocol.TenantID) (compiled, error) {
-	c, err := s.online.Compiled(ctx, tenant)
-	if err != nil {
-		return compiled{}, err
-	}
-	return compiled{version: c.Version, camps: c.Camps}, nil
 }
 
 // Log attribute keys.

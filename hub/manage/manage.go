@@ -224,3 +224,8 @@ func (s *Service) HubKey(ctx context.Context) (string, error) {
 	}
 	return protocol.FormatHubKey(pub), nil
 }
+
+// IsBusy reports a store error that is another writer holding the
+// database past every busy timeout: the caller may retry (503 +
+// Retry-After at the HTTP API).
+func IsBusy(err error) bool { return ledger.IsBusy(err) }
