@@ -25,7 +25,7 @@ import (
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/snapshot"
-	"github.com/punchcard/punchcard/store/catalog"
+	"github.com/punchcard/punchcard/protocol/catalog"
 	"github.com/punchcard/punchcard/store/ledger"
 )
 

@@ -26,7 +26,7 @@ import (
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/token"
 	"github.com/punchcard/punchcard/protocol/wire"
-	"github.com/punchcard/punchcard/store/catalog"
+	"github.com/punchcard/punchcard/protocol/catalog"
 	"github.com/punchcard/punchcard/store/ledger"
 )
 
@@ -42,9 +42,12 @@ type Catalog interface {
 	KeySet(ctx context.Context, tenant protocol.TenantID) (token.KeySet, error)
 	Token(ctx context.Context, tenant protocol.TenantID, serial protocol.CodeID) (catalog.Token, error)
 	Recall(ctx context.Context, tenant protocol.TenantID, key string, request []byte) (catalog.Remembered, bool, error)
+	// RecallIn and RememberIn are Recall and its record inside the
+	// ledger's write transaction (Basket.Recall, Basket.Remember), which
+	// runs on the same database.
+	RecallIn(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, key string, request []byte) (catalog.Remembered, bool, error)
+	RememberIn(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, key string, request []byte, r catalog.Remembered, now time.Time) error
 }
-
-var _ Catalog = (*catalog.Catalog)(nil)
 
 // Ledger is what the service needs of the hub's ledger (store/ledger).
 type Ledger interface {
@@ -55,8 +58,6 @@ type Ledger interface {
 	CustomerCount(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID, campaign protocol.CampaignID) (int64, error)
 	Points(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID) (int64, error)
 }
-
-var _ Ledger = (*ledger.Ledger)(nil)
 
 // MaxIdempotencyKey bounds an Idempotency-Key, in bytes.
 const MaxIdempotencyKey = catalog.MaxIdempotencyKey
@@ -310,7 +311,7 @@ func (s *Service) idempotent(ctx context.Context, tenant protocol.TenantID, idem
 	}
 	var prev catalog.Remembered
 	recall := func(ctx context.Context, tx *sql.Tx) (bool, error) {
-		r, found, err := catalog.RecallTx(ctx, tx, tenant, idem.Key, idem.Sum)
+		r, found, err := s.cat.RecallIn(ctx, tx, tenant, idem.Key, idem.Sum)
 		prev = r
 		return found, err
 	}
@@ -338,7 +339,7 @@ func (s *Service) idempotent(ctx context.Context, tenant protocol.TenantID, idem
 		if body, err = json.Marshal(p.answer(recorded)); err != nil {
 			return fmt.Errorf("online: encode answer: %w", err)
 		}
-		return catalog.RememberTx(ctx, tx, tenant, idem.Key, idem.Sum, catalog.Remembered{Status: status, Body: body}, s.Now().UTC())
+		return s.cat.RememberIn(ctx, tx, tenant, idem.Key, idem.Sum, catalog.Remembered{Status: status, Body: body}, s.Now().UTC())
 	}
 	recorded, replayed, err := s.led.RedeemBasket(ctx, ledger.Basket{Tenant: tenant, Redemptions: p.reds, Recall: recall, Remember: remember})
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
-	"github.com/punchcard/punchcard/store/catalog"
+	"github.com/punchcard/punchcard/protocol/catalog"
 )
 
 // Publisher sends the hub's signed messages down to one agent; hub/ingest

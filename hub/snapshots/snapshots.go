@@ -24,7 +24,7 @@ import (
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/snapshot"
-	"github.com/punchcard/punchcard/store/catalog"
+	"github.com/punchcard/punchcard/protocol/catalog"
 )
 
 // Catalog is what snapshots need of the catalog store.

@@ -12,16 +12,6 @@ import (
 	"github.com/punchcard/punchcard/protocol/snapshot"
 )
 
-// Agent is a registered agent daemon: one POS terminal in one store.
-type Agent struct {
-	Tenant    protocol.TenantID     `json:"tenant"`
-	ID        protocol.AgentID      `json:"id"`
-	Store     snapshot.Store        `json:"store"`
-	Envelope  snapshot.RiskEnvelope `json:"envelope"`
-	KeyID     string                `json:"key_id"`
-	CreatedAt time.Time             `json:"created_at"`
-}
-
 // RegisterAgent registers an agent and returns it with its secret: the
 // agent's API key (HTTP bearer) and MQTT password, shown only now. A zero
 // Envelope gets snapshot.DefaultEnvelope in the tenant's currency. Reason

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
+	pcatalog "github.com/punchcard/punchcard/protocol/catalog"
 	"github.com/punchcard/punchcard/store"
 )
 
@@ -80,7 +81,7 @@ const (
 	DefaultMaxTokenTTL = 400 * 24 * time.Hour
 	DefaultTokenTTL    = 90 * 24 * time.Hour
 	DefaultListLimit   = 100
-	MaxListLimit       = 1000
+	MaxListLimit       = pcatalog.MaxListLimit
 )
 
 // New uses db (opened by store.Open, possibly shared with store/ledger) and
@@ -98,23 +99,6 @@ func (c *Catalog) DB() *sql.DB { return c.db }
 // now is the catalog's clock cut to protocol.TimePrecision, so that a
 // time answered on a write is the time a later read answers.
 func (c *Catalog) now() time.Time { return protocol.APITime(c.Now()) }
-
-// Actor is who makes a change, as the audit log records it.
-type Actor struct {
-	Tenant protocol.TenantID // "" for a platform key
-	KeyID  string            // the API key; "" for the system (bootstrap)
-	Role   Role
-}
-
-func (a Actor) String() string {
-	if a.KeyID == "" {
-		return "system"
-	}
-	return "key:" + a.KeyID
-}
-
-// System is the actor of changes the hub makes by itself (bootstrap).
-var System = Actor{Role: RolePlatform}
 
 func notFound(what, id string) error {
 	return protocol.Errorf(protocol.CodeNotFound, "%s %q not found", what, id)
@@ -211,19 +195,6 @@ func jsonOrNil(v any) (any, error) {
 		return nil, fmt.Errorf("catalog: audit json: %w", err)
 	}
 	return string(b), nil
-}
-
-// AuditEntry is one row of the audit log.
-type AuditEntry struct {
-	ID      int64             `json:"id"`
-	Tenant  protocol.TenantID `json:"tenant"`
-	Actor   string            `json:"actor"`
-	Action  string            `json:"action"`
-	Target  string            `json:"target"`
-	Before  json.RawMessage   `json:"before,omitempty"`
-	After   json.RawMessage   `json:"after,omitempty"`
-	Version uint64            `json:"version"`
-	At      time.Time         `json:"at"`
 }
 
 // Audit lists a tenant's audit entries with an ID above after, oldest

@@ -13,27 +13,6 @@ import (
 	"github.com/punchcard/punchcard/store"
 )
 
-// Customer is a tenant's customer. Email, Name and Phone are personal data
-// that EraseCustomer removes; the ID stays (as a pseudonym) so that the
-// ledger's amounts and the tokens issued keep adding up.
-type Customer struct {
-	ID         protocol.CustomerID `json:"id"`
-	Email      string              `json:"email,omitempty"`
-	Name       string              `json:"name,omitempty"`
-	Phone      string              `json:"phone,omitempty"`
-	Segment    string              `json:"segment,omitempty"`
-	Tier       string              `json:"tier,omitempty"`
-	Attributes map[string]string   `json:"attributes,omitempty"`
-	CreatedAt  time.Time           `json:"created_at"`
-	UpdatedAt  time.Time           `json:"updated_at"`
-	ErasedAt   time.Time           `json:"erased_at,omitzero"`
-}
-
-// Protocol is what the rules may know of the customer.
-func (cu Customer) Protocol() protocol.Customer {
-	return protocol.Customer{ID: cu.ID, Segment: cu.Segment, Tier: cu.Tier, Attributes: cu.Attributes}
-}
-
 // MaxAttributes bounds a customer's attributes.
 const MaxAttributes = 32
 

@@ -10,15 +10,6 @@ import (
 	"github.com/punchcard/punchcard/protocol"
 )
 
-// CustomerData is everything the catalog keeps about one customer, for a
-// data export (GDPR right of access): the profile, every token issued to
-// them, and every audit entry about them or their tokens.
-type CustomerData struct {
-	Customer Customer     `json:"customer"`
-	Tokens   []Token      `json:"tokens"`
-	Audit    []AuditEntry `json:"audit"`
-}
-
 // CustomerData collects a customer's data in one read transaction, with
 // no limit on the number of tokens or audit entries. An erased customer's
 // data is what is left after the erase. Reason codes: not_found.

@@ -11,15 +11,6 @@ import (
 	"github.com/punchcard/punchcard/protocol"
 )
 
-// MaxIdempotencyKey bounds an Idempotency-Key header.
-const MaxIdempotencyKey = 128
-
-// Remembered is the stored answer to a request with an idempotency key.
-type Remembered struct {
-	Status int
-	Body   []byte
-}
-
 // Recall returns the answer remembered for a tenant's idempotency key.
 // found is false for a new key. A key used before for a different request
 // (another request hash) is refused with CodeIdempotencyReuse.
@@ -78,4 +69,16 @@ func RememberTx(ctx context.Context, q Querier, tenant protocol.TenantID, key st
 		return fmt.Errorf("catalog: remember: %w", err)
 	}
 	return nil
+}
+
+// RecallIn is RecallTx inside tx, as a method for the services that take
+// the catalog as an interface (hub/online).
+func (c *Catalog) RecallIn(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, key string, request []byte) (Remembered, bool, error) {
+	return RecallTx(ctx, tx, tenant, key, request)
+}
+
+// RememberIn is RememberTx inside tx, as a method for the services that
+// take the catalog as an interface (hub/online).
+func (c *Catalog) RememberIn(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, key string, request []byte, r Remembered, now time.Time) error {
+	return RememberTx(ctx, tx, tenant, key, request, r, now)
 }

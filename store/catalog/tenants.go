@@ -14,16 +14,6 @@ import (
 	"github.com/punchcard/punchcard/protocol/token"
 )
 
-// Tenant is a brand or franchise: the unit of isolation.
-type Tenant struct {
-	ID        protocol.TenantID `json:"id"`
-	Name      string            `json:"name"`
-	Currency  protocol.Currency `json:"currency"`
-	Version   uint64            `json:"version"`
-	ChangedAt time.Time         `json:"changed_at"`
-	CreatedAt time.Time         `json:"created_at"`
-}
-
 // CreateTenant creates a tenant with its first signing key. Reason codes:
 // invalid_input, conflict (the ID exists).
 func (c *Catalog) CreateTenant(ctx context.Context, actor Actor, t Tenant) (Tenant, error) {
@@ -133,15 +123,6 @@ func (c *Catalog) Version(ctx context.Context, tenant protocol.TenantID) (uint64
 		return c.storedVersion(ctx, nil, tenant)
 	}
 	return g.version, nil
-}
-
-// SigningKeyInfo describes a tenant signing key without its private half.
-type SigningKeyInfo struct {
-	KID       protocol.KeyID `json:"kid"`
-	Public    []byte         `json:"public"`
-	CreatedAt time.Time      `json:"created_at"`
-	RetiredAt time.Time      `json:"retired_at,omitzero"`
-	NotAfter  time.Time      `json:"not_after,omitzero"`
 }
 
 func (c *Catalog) newSigningKey(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, now time.Time) (protocol.KeyID, error) {
