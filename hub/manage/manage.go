@@ -26,7 +26,7 @@ import (
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/protocol/catalog"
-	"github.com/punchcard/punchcard/store/ledger"
+	"github.com/punchcard/punchcard/protocol/ledger"
 )
 
 // The domain types the service speaks, as its callers see them.

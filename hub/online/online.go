@@ -27,7 +27,7 @@ import (
 	"github.com/punchcard/punchcard/protocol/token"
 	"github.com/punchcard/punchcard/protocol/wire"
 	"github.com/punchcard/punchcard/protocol/catalog"
-	"github.com/punchcard/punchcard/store/ledger"
+	"github.com/punchcard/punchcard/protocol/ledger"
 )
 
 // MaxRedeemables bounds the redeemables of one online request.

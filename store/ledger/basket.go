@@ -4,45 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
 )
-
-// Basket is one online order's redemptions (its rewards, gift card spend,
-// points burned or earned, or one rollback), recorded all or nothing in one
-// transaction together with whatever Recall and Remember read and write
-// there: the API keeps its idempotency record in the same commit, so a
-// crash never leaves half a basket or a basket without its record.
-type Basket struct {
-	Tenant      protocol.TenantID
-	Redemptions []protocol.Redemption
-	// Recall, when set, runs first inside the transaction. found stops
-	// the basket with nothing recorded (RedeemBasket reports replayed); an
-	// error refuses it.
-	Recall func(ctx context.Context, tx *sql.Tx) (found bool, err error)
-	// Remember, when set, runs last inside the transaction with the
-	// redemptions as recorded; an error undoes the whole basket.
-	Remember func(ctx context.Context, tx *sql.Tx, recorded []protocol.Redemption) error
-}
-
-// ItemError is the refusal of one redemption of a basket, by its index in
-// Basket.Redemptions; nothing of the basket was recorded.
-type ItemError struct {
-	Index int
-	Err   error
-}
-
-func (e *ItemError) Error() string { return fmt.Sprintf("redemption %d: %v", e.Index, e.Err) }
-func (e *ItemError) Unwrap() error { return e.Err }
-
-// ErrQueueFull refuses a basket when the online writer's queue is full;
-// the caller should retry after a moment (HTTP 503 with Retry-After).
-var ErrQueueFull = &protocol.Error{Code: protocol.CodeUnavailable, Message: "The hub is busy. Please try again in a moment."}
 
 // Defaults of the online writer (Options.WriterQueue, Options.WriterGroup).
 const (
@@ -136,12 +103,6 @@ func (l *Ledger) runWriter() {
 			close(j.done)
 		}
 	}
-}
-
-// IsBusy reports SQLite's "database is locked" (SQLITE_BUSY): the API
-// answers it 503 with Retry-After, never as an internal error.
-func IsBusy(err error) bool {
-	return err != nil && (strings.Contains(err.Error(), "SQLITE_BUSY") || strings.Contains(err.Error(), "database is locked"))
 }
 
 // commitGroup records the baskets of one group commit. They share one
@@ -328,10 +289,10 @@ func (l *Ledger) RedeemBasket(ctx context.Context, b Basket) (out []protocol.Red
 		r.Tenant = b.Tenant
 		r.ID = protocol.RedemptionID{Agent: protocol.HubSender, Seq: 1}
 		if err := r.Validate(); err != nil {
-			return nil, false, &ItemError{i, err}
+			return nil, false, &ItemError{Index: i, Err: err}
 		}
 		if r.Kind == protocol.KindBurn && r.Points > 0 {
-			return nil, false, &ItemError{i, protocol.FieldError("points", "points burned are negative")}
+			return nil, false, &ItemError{Index: i, Err: protocol.FieldError("points", "points burned are negative")}
 		}
 		if r.Kind == protocol.KindRollback {
 			j.rollbacks = true
@@ -395,7 +356,7 @@ func (l *Ledger) applyBasket(ctx context.Context, g *group, j *job) ([]protocol.
 		}
 		// A rollback's amounts are copied from what it voids.
 		if r.Kind != protocol.KindRollback && (prev.Discount != r.Discount || prev.Spend != r.Spend || prev.Points != r.Points || prev.Customer != r.Customer || prev.OrderTot != r.OrderTot) {
-			return nil, false, &ItemError{i, protocol.NewError(protocol.CodeIdempotencyReuse)}
+			return nil, false, &ItemError{Index: i, Err: protocol.NewError(protocol.CodeIdempotencyReuse)}
 		}
 		out[i] = prev
 	}
@@ -420,12 +381,12 @@ func (l *Ledger) applyBasket(ctx context.Context, g *group, j *job) ([]protocol.
 		if r.Kind == protocol.KindRollback {
 			orig, err := l.rollbackSource(s, r)
 			if err != nil {
-				return nil, false, &ItemError{i, err}
+				return nil, false, &ItemError{Index: i, Err: err}
 			}
 			r.Campaign, r.Code, r.Customer, r.Currency = orig.Campaign, orig.Code, orig.Customer, orig.Currency
 			r.Discount, r.Spend, r.Points, r.OrderTot = orig.Discount, orig.Spend, orig.Points, orig.OrderTot
 		} else if err := l.checkOnline(s, j.facts, r, now); err != nil {
-			return nil, false, &ItemError{i, err}
+			return nil, false, &ItemError{Index: i, Err: err}
 		}
 		wm++
 		r.ID = protocol.RedemptionID{Agent: protocol.HubSender, Seq: uint64(wm)}

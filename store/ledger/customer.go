@@ -8,28 +8,6 @@ import (
 	"github.com/punchcard/punchcard/protocol"
 )
 
-// CustomerEntry is one journal entry naming a customer, as a customer's
-// data export (GDPR right of access) shows it.
-type CustomerEntry struct {
-	ID         int64                  `json:"id"`
-	Entry      string                 `json:"entry"` // redeem, rollback, earn, burn
-	Redemption protocol.RedemptionID  `json:"redemption"`
-	Store      protocol.StoreID       `json:"store,omitempty"`
-	TxnID      string                 `json:"txn_id,omitempty"`
-	Campaign   protocol.CampaignID    `json:"campaign,omitempty"`
-	Code       protocol.CodeID        `json:"code,omitempty"`
-	OrderID    string                 `json:"order_id,omitempty"`
-	Currency   protocol.Currency      `json:"currency,omitempty"`
-	Discount   int64                  `json:"discount"`
-	Spend      int64                  `json:"spend"`
-	Points     int64                  `json:"points"`
-	OrderTotal int64                  `json:"order_total"`
-	Offline    bool                   `json:"offline"`
-	Of         *protocol.RedemptionID `json:"of,omitempty"` // a rollback: the redemption it voids
-	At         time.Time              `json:"at"`           // when the till made it (its HLC)
-	ReceivedAt time.Time              `json:"received_at"`  // when the hub recorded it
-}
-
 // CustomerEntries lists a tenant's journal entries naming customer with
 // an ID above after, oldest first, at most limit (default 100). It scans
 // the tenant's journal (there is no index by customer, see

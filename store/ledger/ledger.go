@@ -303,42 +303,10 @@ func HLCTime(h uint64) time.Time { return time.UnixMilli(int64(h >> 16)) }
 // redemptions.
 func HLCFromTime(t time.Time) uint64 { return uint64(t.UnixMilli()) << 16 }
 
-// ConflictKind names a violation that offline operation made possible.
-type ConflictKind string
-
-// Conflict kinds. They are stored and shown; never rename one.
-const (
-	ConflictCodeReused       ConflictKind = "code_reused"        // a code used more often than it allows
-	ConflictGiftCardOverdraw ConflictKind = "giftcard_overdrawn" // a gift card spent beyond its balance
-	ConflictCustomerLimit    ConflictKind = "customer_limit"     // a per-customer limit broken (often across stores)
-	ConflictAfterKillSwitch  ConflictKind = "after_kill_switch"  // redeemed after the campaign was stopped
-	ConflictAllowanceOverrun ConflictKind = "allowance_overrun"  // an agent redeemed beyond its allowance
-	ConflictPointsOverdrawn  ConflictKind = "points_overdrawn"   // more points burned than the customer had
-	ConflictFutureTime       ConflictKind = "future_time"        // the agent's clock is far ahead of the hub's
-	// ConflictEffectMismatch (rederive.go): a till's discount or points
-	// are not what the rules give its sale.
-)
-
 // MaxClockSkew is how far ahead of the hub's clock a redemption's time may
 // be before it is flagged (ConflictFutureTime): the hub never trusts an
 // agent's clock alone.
 const MaxClockSkew = 5 * time.Minute
-
-// Conflict is one recorded violation, with both sides when there are two:
-// Redemption is the one that broke the limit, Other the earlier one it
-// collides with (nil for a kill switch or an allowance overrun).
-type Conflict struct {
-	ID         int64
-	Tenant     protocol.TenantID
-	Kind       ConflictKind
-	Campaign   protocol.CampaignID
-	Code       protocol.CodeID
-	Customer   protocol.CustomerID
-	Redemption protocol.RedemptionID
-	Other      *protocol.RedemptionID
-	Detail     string
-	At         time.Time
-}
 
 // Gap returns the Resend to ask for when ack shows missing seqs below
 // the ones applied out of order.

@@ -7,30 +7,6 @@ import (
 	"github.com/punchcard/punchcard/protocol"
 )
 
-// Quarantined is a fact the hub received but could not apply: it failed
-// protocol.Redemption.ValidateFrom (a tampered till, or one of an older
-// version whose facts this hub no longer accepts), spoke for another
-// tenant or agent, or did not decode while still naming its seq. It is
-// kept with its bytes as received and counts toward its agent's
-// watermark, so that the Ack covers it and the till's other facts are
-// never held back by it. It touches no balance: Verify is unaffected.
-//
-// It is filed under the identity the fact arrived with (the sending
-// agent's tenant and agent, as matched to the MQTT topic and the broker
-// login), never under the tenant or agent a forged fact claims: a till
-// cannot put anything in another tenant's quarantine.
-type Quarantined struct {
-	ID      int64
-	Tenant  protocol.TenantID
-	Agent   protocol.AgentID
-	Seq     uint64
-	Code    protocol.Code // invalid_input, forbidden or message_malformed
-	Field   string        // the fact's offending field, when known
-	Message string
-	Raw     []byte // the fact's CBOR as received
-	At      time.Time
-}
-
 // sortFacts splits every batch not refused whole into the facts to apply
 // (the returned batches hold only those) and the facts to quarantine, by
 // batch index. A fact that fails and names no usable seq is counted in

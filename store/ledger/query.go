@@ -9,14 +9,6 @@ import (
 	"github.com/punchcard/punchcard/protocol"
 )
 
-// CampaignBalance is what a campaign has used, and how much of its budget
-// is escrowed in agents' outstanding allowances.
-type CampaignBalance struct {
-	Count, Discount, OrderValue int64 // used, net of rollbacks
-	ReservedCount               int64 // Σ max(0, outstanding count) over agents
-	ReservedAmount              int64 // Σ max(0, outstanding discount) over agents
-}
-
 // Campaign returns a campaign's balance (zero for one never redeemed), in
 // one statement (the online decision asks it on every request).
 func (l *Ledger) Campaign(ctx context.Context, tenant protocol.TenantID, campaign protocol.CampaignID) (CampaignBalance, error) {
