@@ -24,9 +24,9 @@ import (
 	"errors"
 
 	"github.com/punchcard/punchcard/protocol"
-	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/protocol/catalog"
 	"github.com/punchcard/punchcard/protocol/ledger"
+	"github.com/punchcard/punchcard/protocol/snapshot"
 )
 
 // The domain types the service speaks, as its callers see them.

@@ -22,12 +22,12 @@ import (
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/catalog"
 	"github.com/punchcard/punchcard/protocol/decide"
+	"github.com/punchcard/punchcard/protocol/ledger"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/token"
 	"github.com/punchcard/punchcard/protocol/wire"
-	"github.com/punchcard/punchcard/protocol/catalog"
-	"github.com/punchcard/punchcard/protocol/ledger"
 )
 
 // MaxRedeemables bounds the redeemables of one online request.

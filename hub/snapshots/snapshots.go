@@ -22,9 +22,9 @@ import (
 
 	"github.com/punchcard/punchcard/hub/allowance"
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/catalog"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/snapshot"
-	"github.com/punchcard/punchcard/protocol/catalog"
 )
 
 // Catalog is what snapshots need of the catalog store.
