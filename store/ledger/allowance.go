@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/punchcard/punchcard/protocol"
 )
@@ -28,6 +29,14 @@ import (
 func (l *Ledger) GrantAllowance(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, campaign protocol.CampaignID) (protocol.Allowance, error) {
 	return l.GrantAllowanceFor(ctx, tenant, agent, campaign, "")
 }
+
+// DefaultRequestRetention is how long a recorded grant answers a retry
+// of its request id (Options.RequestRetention). A till retries a lost
+// answer within seconds, or after a restart within its next allowance
+// top-up; a week covers a till switched off over a long weekend. A retry
+// after that is a new request; the till still adopts any grant it missed
+// from its snapshot's cumulative granted_count and granted_amount.
+const DefaultRequestRetention = 7 * 24 * time.Hour
 
 // MaxRequestIDLen bounds an allowance request id.
 const MaxRequestIDLen = 64
@@ -122,6 +131,14 @@ func (l *Ledger) GrantAllowanceFor(ctx context.Context, tenant protocol.TenantID
 	a.Grant = uint64(mine.v.grants)
 	a.GrantedCount, a.GrantedAmount = granted(cf.MaxCount, mine.v.grantedCount), granted(cf.MaxDiscount, mine.v.grantedAmount)
 	if requestID != "" {
+		// The agent's requests recorded more than the retention ago are
+		// dropped here, with its next recorded grant: the table holds at
+		// most one retention period of grants per agent, plus the last
+		// ones of an agent that asked nothing since.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM ledger_allowance_requests WHERE tenant = ? AND agent = ? AND created_at < ?`,
+			string(tenant), string(agent), micros(now.Add(-l.reqRetention))); err != nil {
+			return a, wrap("grant: prune requests", err)
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_allowance_requests (tenant, agent, request_id, campaign, grant_no, count, amount, granted_count, granted_amount, currency, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, string(tenant), string(agent), requestID, string(campaign), int64(a.Grant), a.Count, a.Amount,
 			a.GrantedCount, a.GrantedAmount, string(cf.Currency), micros(now)); err != nil {

@@ -188,6 +188,10 @@ type Options struct {
 	// WriterGroup bounds the baskets of one group commit. Default
 	// DefaultWriterGroup.
 	WriterGroup int
+	// RequestRetention is how long an allowance grant stays recorded under
+	// its till's request id (GrantAllowanceFor) for a retry to get it
+	// back. Default DefaultRequestRetention.
+	RequestRetention time.Duration
 }
 
 // Ledger is the hub's ledger. It is safe for concurrent use.
@@ -198,6 +202,8 @@ type Ledger struct {
 	policy  AllowancePolicy
 	now     func() time.Time
 	hlcTime func(uint64) time.Time
+	// reqRetention is Options.RequestRetention.
+	reqRetention time.Duration
 	rules   Rules
 	// prepared holds hotStatements prepared on the pool; a transaction
 	// binds them with Tx.StmtContext. Read-only after New.
@@ -238,7 +244,10 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Ledger, error) {
 	if opts.HLCTime == nil {
 		opts.HLCTime = HLCTime
 	}
-	l := &Ledger{db: db, facts: opts.Facts, policy: opts.Policy, now: opts.Now, hlcTime: opts.HLCTime, rules: opts.Rules, prepared: map[string]*sql.Stmt{}}
+	if opts.RequestRetention <= 0 {
+		opts.RequestRetention = DefaultRequestRetention
+	}
+	l := &Ledger{db: db, facts: opts.Facts, policy: opts.Policy, now: opts.Now, hlcTime: opts.HLCTime, rules: opts.Rules, prepared: map[string]*sql.Stmt{}, reqRetention: opts.RequestRetention}
 	// Prepared here, before any transaction: preparing on the pool while
 	// a transaction holds a connection could wait for another one.
 	for _, q := range hotStatements() {
