@@ -228,6 +228,10 @@ func (a *Agent) redemption(d *decision, txn string, o protocol.Order) protocol.R
 	return rd
 }
 
+// commitHook, set by tests only, runs after a decision and before its
+// commit.
+var commitHook func()
+
 func (a *Agent) commit(ctx context.Context, req agentdb.Request, fill func(*Receipt)) (*Receipt, error) {
 	var rc Receipt
 	req.Result = func(rs []protocol.Redemption) ([]byte, error) {
@@ -238,6 +242,9 @@ func (a *Agent) commit(ctx context.Context, req agentdb.Request, fill func(*Rece
 				Discount: r.Discount, Spend: r.Spend, Points: r.Points, HLC: r.HLC, Ref: r.Ref})
 		}
 		return json.Marshal(rc)
+	}
+	if commitHook != nil {
+		commitHook() // tests: between the decision and its commit
 	}
 	res, replayed, err := a.db.Commit(ctx, req)
 	if err != nil {
