@@ -16,6 +16,10 @@
 // but drops what comes back (a request that reaches the hub and commits,
 // its response lost on the way).
 //
+// And a slow link: Delay holds every answer (target → client) for a
+// while before passing it on, the link otherwise up (a hub that answers,
+// but too late for a till's online-first timeout).
+//
 // Heal restores forwarding for new connections and closes every connection
 // that lived through a blackhole, since bytes were dropped from its stream.
 package netcut
@@ -27,6 +31,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Mode is the state of the link.
@@ -70,6 +75,10 @@ type Proxy struct {
 	ln     net.Listener
 
 	mode atomic.Int32
+	// delay holds answers (Delay), in nanoseconds; 0 passes them at once.
+	delay atomic.Int64
+	// quit is closed by Close, ending answers held by a delay.
+	quit chan struct{}
 	mu   sync.Mutex
 	// conns is every open connection pair, so a cut can close them.
 	conns  map[*pair]struct{}
@@ -112,7 +121,7 @@ func Listen(addr, target string) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netcut listen %s: %w", addr, err)
 	}
-	p := &Proxy{target: target, ln: ln, conns: make(map[*pair]struct{})}
+	p := &Proxy{target: target, ln: ln, conns: make(map[*pair]struct{}), quit: make(chan struct{})}
 	p.wg.Add(1)
 	go p.acceptLoop()
 	return p, nil
@@ -168,6 +177,12 @@ func (p *Proxy) Cut(m Mode) {
 	}
 }
 
+// Delay holds every answer (target → client bytes) for d before passing
+// it on, in every mode that forwards answers; 0 ends the delay. Requests
+// pass at once: the target works on time, its answers arrive late. It
+// applies to open connections too, from their next answer on.
+func (p *Proxy) Delay(d time.Duration) { p.delay.Store(int64(max(d, 0))) }
+
 // Heal restores the link. Connections that lived through a blackhole are
 // closed, so clients reconnect on a clean stream.
 func (p *Proxy) Heal() {
@@ -194,6 +209,7 @@ func (p *Proxy) Close() error {
 		return nil
 	}
 	p.closed = true
+	close(p.quit)
 	victims := make([]*pair, 0, len(p.conns))
 	for c := range p.conns {
 		victims = append(victims, c)
@@ -313,6 +329,9 @@ func (p *Proxy) pipe(pr *pair, dst, src net.Conn, down bool, count *atomic.Int64
 				pr.tainted.Store(true)
 				p.dropped.Add(int64(n))
 			} else {
+				if d := time.Duration(p.delay.Load()); down && d > 0 && !p.hold(d) {
+					return
+				}
 				if _, werr := dst.Write(buf[:n]); werr != nil {
 					return
 				}
@@ -324,5 +343,17 @@ func (p *Proxy) pipe(pr *pair, dst, src net.Conn, down bool, count *atomic.Int64
 			// never use it, and forward closes both ends on the first EOF.
 			return
 		}
+	}
+}
+
+// hold waits d for a delayed answer; false when the proxy closed meanwhile.
+func (p *Proxy) hold(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.quit:
+		return false
 	}
 }

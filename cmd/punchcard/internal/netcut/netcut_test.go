@@ -254,3 +254,36 @@ func BenchmarkProxyRoundTrip(b *testing.B) {
 		}
 	}
 }
+
+// TestProxyDelay: with a delay, answers arrive no sooner than the delay
+// (a client with a shorter timeout gives up, the link otherwise up); the
+// request reached the target all the same; without it, at once again.
+func TestProxyDelay(t *testing.T) {
+	p := mustProxy(t, echoServer(t))
+	c := dial(t, p.Addr())
+	if got, err := roundTrip(c, "hello", time.Second); err != nil || got != "hello" {
+		t.Fatalf("up: got %q, %v", got, err)
+	}
+	p.Delay(time.Second)
+	if _, err := roundTrip(c, "slow", short); !isTimeout(err) {
+		t.Fatalf("answer within %s through a 1s delay: err = %v, want a timeout", short, err)
+	}
+	if got := p.Stats().BytesUp; got < int64(len("hello\nslow\n")) {
+		t.Fatalf("bytes up = %d: the request did not pass", got)
+	}
+	// The held answer arrives late on a fresh connection with a patient
+	// client.
+	c2 := dial(t, p.Addr())
+	start := time.Now()
+	if got, err := roundTrip(c2, "late", 10*time.Second); err != nil || got != "late" {
+		t.Fatalf("patient client: got %q, %v", got, err)
+	}
+	if waited := time.Since(start); waited < time.Second {
+		t.Fatalf("answer after %s, want no sooner than the 1s delay", waited)
+	}
+	p.Delay(0)
+	c3 := dial(t, p.Addr())
+	if got, err := roundTrip(c3, "fast", 10*time.Second); err != nil || got != "fast" {
+		t.Fatalf("delay ended: got %q, %v", got, err)
+	}
+}
