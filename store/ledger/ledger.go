@@ -204,7 +204,7 @@ type Ledger struct {
 	hlcTime func(uint64) time.Time
 	// reqRetention is Options.RequestRetention.
 	reqRetention time.Duration
-	rules   Rules
+	rules        Rules
 	// prepared holds hotStatements prepared on the pool; a transaction
 	// binds them with Tx.StmtContext. Read-only after New.
 	prepared map[string]*sql.Stmt
