@@ -124,6 +124,7 @@ type evaluator struct {
 	quiet bool
 	event bool     // EarnForEvent: no order, so no currency or basket checks
 	set   *autoSet // the tenant's automatic discounts
+	out   *Buffer  // where the decision's slices go (Buffer.Evaluate); nil: new ones
 }
 
 type cand struct {
@@ -162,9 +163,7 @@ func (ev *evaluator) run() Decision {
 // two garbage collections, and the next evaluation overwrites it.
 func (ev *evaluator) results() []Result {
 	ev.buf.results = ev.d.Results[:0]
-	out := make([]Result, len(ev.d.Results))
-	copy(out, ev.d.Results)
-	return out
+	return ev.outResults(ev.d.Results)
 }
 
 func (ev *evaluator) fail(err error) Decision {
@@ -695,8 +694,7 @@ func (ev *evaluator) selectAndApply() {
 		ev.d.Results[ri].Step = step
 	}
 	// The results' lines, in one block of the exact size.
-	block := make([]LineDiscount, len(ev.buf.lines))
-	copy(block, ev.buf.lines)
+	block := ev.outLines(ev.buf.lines)
 	for _, lr := range ev.buf.lineRefs {
 		ev.d.Results[lr.res].Lines = block[lr.start:lr.end:lr.end]
 	}
@@ -1013,6 +1011,6 @@ func (ev *evaluator) finish() {
 	}
 	d.Total = d.Subtotal + d.Shipping - d.Discount - d.ShippingDiscount
 	d.Due = d.Total - d.Paid
-	d.LineTotals = append([]int64(nil), ev.left...)
+	d.LineTotals = ev.outTotals(ev.left)
 	ev.earn()
 }
