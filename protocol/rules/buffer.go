@@ -25,7 +25,8 @@ type Buffer struct {
 func (b *Buffer) Evaluate(cat *Catalog, req Request) Decision {
 	s := scratchPool.Get().(*scratch)
 	defer s.release()
-	ev := evaluator{cat: cat, req: &req, buf: s, out: b}
+	s.req = req // see Evaluate
+	ev := evaluator{cat: cat, req: &s.req, buf: s, out: b}
 	if cat != nil {
 		ev.list = cat.list
 	}

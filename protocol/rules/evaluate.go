@@ -31,7 +31,8 @@ const MaxOrderTotal = 1_000_000_000_000_000 // ten trillion major units
 func Evaluate(cat *Catalog, req Request) Decision {
 	b := scratchPool.Get().(*scratch)
 	defer b.release()
-	ev := evaluator{cat: cat, req: &req, buf: b}
+	b.req = req // in the pooled scratch: &req would escape, one allocation
+	ev := evaluator{cat: cat, req: &b.req, buf: b}
 	if cat != nil {
 		ev.list = cat.list
 	}
@@ -68,6 +69,8 @@ type scratch struct {
 	idx   []int32
 	// The order's symbols (orderSyms).
 	skuSyms, catSyms []symLines
+	// req is the evaluation's copy of its Request (cleared on release).
+	req Request
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -75,6 +78,7 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // release returns b to the pool. Its candidates are indexes; its results
 // (see results) and line sets are not cleared.
 func (b *scratch) release() {
+	b.req = Request{}
 	scratchPool.Put(b)
 }
 
@@ -108,6 +112,8 @@ type evaluator struct {
 	tmp     []int64 // per-line weights while spreading a discount
 	scratch []int64 // per-line discounts of the reward being computed
 	qty     []int64 // per-line rewarded units
+	// scratchQty is scratch and qty, which lie side by side: one clear.
+	scratchQty []int64
 	units   []unitRef
 	cands   []cand
 	list    []*compiled // Catalog.list, which cand.cc indexes
@@ -208,6 +214,7 @@ func (ev *evaluator) prepare() error {
 	buf := grow(ev.buf.i64, 5*nl)
 	ev.buf.i64 = buf
 	ev.initial, ev.left, ev.scratch, ev.qty, ev.tmp = buf[:nl:nl], buf[nl:2*nl:2*nl], buf[2*nl:3*nl:3*nl], buf[3*nl:4*nl:4*nl], buf[4*nl:]
+	ev.scratchQty = buf[2*nl : 4*nl : 4*nl]
 	ev.buf.newGen(ev.cat.nMatchers)
 	ev.touchOK = nl <= 64
 	syms := grow(ev.buf.syms, 2*nl)
