@@ -114,12 +114,12 @@ type evaluator struct {
 	qty     []int64 // per-line rewarded units
 	// scratchQty is scratch and qty, which lie side by side: one clear.
 	scratchQty []int64
-	units   []unitRef
-	cands   []cand
-	list    []*compiled // Catalog.list, which cand.cc indexes
-	nred    int         // the redeemables among cands (the first ones)
-	asc     []int32     // lines by unit price, cheapest first (priceOrder; nil until used)
-	desc    []int32     // lines by unit price, most expensive first
+	units      []unitRef
+	cands      []cand
+	list       []*compiled // Catalog.list, which cand.cc indexes
+	nred       int         // the redeemables among cands (the first ones)
+	asc        []int32     // lines by unit price, cheapest first (priceOrder; nil until used)
+	desc       []int32     // lines by unit price, most expensive first
 	// touch has a bit for each line the last effect gave a discount on,
 	// when touchOK (at most 64 lines).
 	touch     uint64
