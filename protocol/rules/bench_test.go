@@ -79,14 +79,25 @@ func BenchmarkEvaluate(b *testing.B) {
 		loyalty bool
 	}{{0, false}, {0, true}, {50, true}, {200, true}} {
 		name := fmt.Sprintf("lines=20/campaigns=1000/auto=%d/redeemables=3", v.auto)
+		bufName := name + "/buffer"
 		if v.loyalty {
 			name += "/loyalty"
+			bufName += "/loyalty"
 		}
 		b.Run(name, func(b *testing.B) {
 			cat, req := benchSetup(b, v.auto, v.loyalty)
 			b.ReportAllocs()
 			for b.Loop() {
 				rules.Evaluate(cat, req)
+			}
+		})
+		// The same decision into a reused Buffer: no garbage per decision.
+		b.Run(bufName, func(b *testing.B) {
+			cat, req := benchSetup(b, v.auto, v.loyalty)
+			var buf rules.Buffer
+			b.ReportAllocs()
+			for b.Loop() {
+				buf.Evaluate(cat, req)
 			}
 		})
 	}
@@ -109,7 +120,9 @@ func BenchmarkNewCatalog1000(b *testing.B) {
 // evaluator (internal/oldrules), and reports each one's mean CPU time (the
 // thread's, so that other processes of a shared machine do not count), its
 // ratio to auto=0 and the old engine's time over the new one's: every
-// baseline runs in the same moments as what it is the baseline of.
+// baseline runs in the same moments as what it is the baseline of. The
+// new engine also runs into a reused Buffer (buf-cpu-ns, old/buf): the
+// same decision without its garbage.
 func BenchmarkEvaluateInterleaved(b *testing.B) {
 	type setup struct {
 		name   string
@@ -119,8 +132,10 @@ func BenchmarkEvaluateInterleaved(b *testing.B) {
 		oldReq oldrules.Request
 		cpu    time.Duration
 		oldCPU time.Duration
+		bufCPU time.Duration
+		buf    rules.Buffer
 
-		allocs, oldAllocs float64
+		allocs, oldAllocs, bufAllocs float64
 	}
 	var ss []*setup
 	for _, auto := range []int{0, 50, 200} {
@@ -135,40 +150,40 @@ func BenchmarkEvaluateInterleaved(b *testing.B) {
 	for _, s := range ss {
 		s.allocs = testing.AllocsPerRun(100, func() { rules.Evaluate(s.cat, s.req) })
 		s.oldAllocs = testing.AllocsPerRun(100, func() { oldrules.Evaluate(s.old, s.oldReq) })
+		s.bufAllocs = testing.AllocsPerRun(100, func() { s.buf.Evaluate(s.cat, s.req) })
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	b.ReportAllocs()
-	newFirst := true
+	turn := 0
 	for b.Loop() {
 		for _, s := range ss {
-			// Alternate which engine goes first: the second one finds
-			// the order's lines in the cache.
-			t0 := threadCPU()
-			if newFirst {
-				rules.Evaluate(s.cat, s.req)
-			} else {
-				oldrules.Evaluate(s.old, s.oldReq)
-			}
-			t1 := threadCPU()
-			if newFirst {
-				oldrules.Evaluate(s.old, s.oldReq)
-			} else {
-				rules.Evaluate(s.cat, s.req)
-			}
-			t2 := threadCPU()
-			if newFirst {
-				s.cpu, s.oldCPU = s.cpu+t1-t0, s.oldCPU+t2-t1
-			} else {
-				s.cpu, s.oldCPU = s.cpu+t2-t1, s.oldCPU+t1-t0
+			// Rotate which engine goes first: the later ones find the
+			// order's lines in the cache.
+			for k := range 3 {
+				t0 := threadCPU()
+				switch (turn + k) % 3 {
+				case 0:
+					rules.Evaluate(s.cat, s.req)
+					s.cpu += threadCPU() - t0
+				case 1:
+					oldrules.Evaluate(s.old, s.oldReq)
+					s.oldCPU += threadCPU() - t0
+				case 2:
+					s.buf.Evaluate(s.cat, s.req)
+					s.bufCPU += threadCPU() - t0
+				}
 			}
 		}
-		newFirst = !newFirst
+		turn++
 	}
 	for _, s := range ss {
 		b.ReportMetric(float64(s.cpu.Nanoseconds())/float64(b.N), "cpu-ns/"+s.name)
 		b.ReportMetric(float64(s.oldCPU.Nanoseconds())/float64(b.N), "old-cpu-ns/"+s.name)
+		b.ReportMetric(float64(s.bufCPU.Nanoseconds())/float64(b.N), "buf-cpu-ns/"+s.name)
 		b.ReportMetric(float64(s.oldCPU)/float64(s.cpu), "old/new/"+s.name)
+		b.ReportMetric(float64(s.oldCPU)/float64(s.bufCPU), "old/buf/"+s.name)
+		b.ReportMetric(s.bufAllocs, "buf-allocs/"+s.name)
 		b.ReportMetric(s.allocs, "allocs/"+s.name)
 		b.ReportMetric(s.oldAllocs, "old-allocs/"+s.name)
 		if s != ss[0] {

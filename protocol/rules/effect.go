@@ -24,8 +24,7 @@ type unitRef struct {
 // and wants only the verdict (code and message, the same as a full
 // computation's): ev.scratch and ev.qty are then not to be read.
 func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalone bool) (lineTotal, ship int64, code protocol.Code, msg string) {
-	clear(ev.scratch)
-	clear(ev.qty)
+	clear(ev.scratchQty) // ev.scratch and ev.qty
 	ev.touch = 0
 	r := &cc.c.Reward
 	lines := ev.req.Order.Lines

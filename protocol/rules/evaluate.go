@@ -31,7 +31,8 @@ const MaxOrderTotal = 1_000_000_000_000_000 // ten trillion major units
 func Evaluate(cat *Catalog, req Request) Decision {
 	b := scratchPool.Get().(*scratch)
 	defer b.release()
-	ev := evaluator{cat: cat, req: &req, buf: b}
+	b.req = req // in the pooled scratch: &req would escape, one allocation
+	ev := evaluator{cat: cat, req: &b.req, buf: b}
 	if cat != nil {
 		ev.list = cat.list
 	}
@@ -68,6 +69,8 @@ type scratch struct {
 	idx   []int32
 	// The order's symbols (orderSyms).
 	skuSyms, catSyms []symLines
+	// req is the evaluation's copy of its Request (cleared on release).
+	req Request
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -75,6 +78,7 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // release returns b to the pool. Its candidates are indexes; its results
 // (see results) and line sets are not cleared.
 func (b *scratch) release() {
+	b.req = Request{}
 	scratchPool.Put(b)
 }
 
@@ -108,12 +112,14 @@ type evaluator struct {
 	tmp     []int64 // per-line weights while spreading a discount
 	scratch []int64 // per-line discounts of the reward being computed
 	qty     []int64 // per-line rewarded units
-	units   []unitRef
-	cands   []cand
-	list    []*compiled // Catalog.list, which cand.cc indexes
-	nred    int         // the redeemables among cands (the first ones)
-	asc     []int32     // lines by unit price, cheapest first (priceOrder; nil until used)
-	desc    []int32     // lines by unit price, most expensive first
+	// scratchQty is scratch and qty, which lie side by side: one clear.
+	scratchQty []int64
+	units      []unitRef
+	cands      []cand
+	list       []*compiled // Catalog.list, which cand.cc indexes
+	nred       int         // the redeemables among cands (the first ones)
+	asc        []int32     // lines by unit price, cheapest first (priceOrder; nil until used)
+	desc       []int32     // lines by unit price, most expensive first
 	// touch has a bit for each line the last effect gave a discount on,
 	// when touchOK (at most 64 lines).
 	touch     uint64
@@ -124,6 +130,7 @@ type evaluator struct {
 	quiet bool
 	event bool     // EarnForEvent: no order, so no currency or basket checks
 	set   *autoSet // the tenant's automatic discounts
+	out   *Buffer  // where the decision's slices go (Buffer.Evaluate); nil: new ones
 }
 
 type cand struct {
@@ -162,9 +169,7 @@ func (ev *evaluator) run() Decision {
 // two garbage collections, and the next evaluation overwrites it.
 func (ev *evaluator) results() []Result {
 	ev.buf.results = ev.d.Results[:0]
-	out := make([]Result, len(ev.d.Results))
-	copy(out, ev.d.Results)
-	return out
+	return ev.outResults(ev.d.Results)
 }
 
 func (ev *evaluator) fail(err error) Decision {
@@ -209,6 +214,7 @@ func (ev *evaluator) prepare() error {
 	buf := grow(ev.buf.i64, 5*nl)
 	ev.buf.i64 = buf
 	ev.initial, ev.left, ev.scratch, ev.qty, ev.tmp = buf[:nl:nl], buf[nl:2*nl:2*nl], buf[2*nl:3*nl:3*nl], buf[3*nl:4*nl:4*nl], buf[4*nl:]
+	ev.scratchQty = buf[2*nl : 4*nl : 4*nl]
 	ev.buf.newGen(ev.cat.nMatchers)
 	ev.touchOK = nl <= 64
 	syms := grow(ev.buf.syms, 2*nl)
@@ -695,8 +701,7 @@ func (ev *evaluator) selectAndApply() {
 		ev.d.Results[ri].Step = step
 	}
 	// The results' lines, in one block of the exact size.
-	block := make([]LineDiscount, len(ev.buf.lines))
-	copy(block, ev.buf.lines)
+	block := ev.outLines(ev.buf.lines)
 	for _, lr := range ev.buf.lineRefs {
 		ev.d.Results[lr.res].Lines = block[lr.start:lr.end:lr.end]
 	}
@@ -1013,6 +1018,6 @@ func (ev *evaluator) finish() {
 	}
 	d.Total = d.Subtotal + d.Shipping - d.Discount - d.ShippingDiscount
 	d.Due = d.Total - d.Paid
-	d.LineTotals = append([]int64(nil), ev.left...)
+	d.LineTotals = ev.outTotals(ev.left)
 	ev.earn()
 }

@@ -71,6 +71,7 @@ func conv[T any](src any) T {
 type oldPair struct {
 	cat *rules.Catalog
 	old *oldrules.Catalog
+	buf *rules.Buffer // reused across the pair's decisions
 }
 
 func newOldPair(tb testing.TB, cs []rules.Campaign) oldPair {
@@ -83,11 +84,12 @@ func newOldPair(tb testing.TB, cs []rules.Campaign) oldPair {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return oldPair{cat, old}
+	return oldPair{cat, old, new(rules.Buffer)}
 }
 
-// sameDecision evaluates req with both engines and fails unless the
-// decisions are deeply equal and encode to the same JSON bytes.
+// sameDecision evaluates req with both engines, and with this one into the
+// pair's reused Buffer, and fails unless the decisions are deeply equal and
+// encode to the same JSON bytes.
 func (p oldPair) sameDecision(tb testing.TB, what string, req rules.Request) rules.Decision {
 	tb.Helper()
 	d := rules.Evaluate(p.cat, req)
@@ -102,6 +104,14 @@ func (p oldPair) sameDecision(tb testing.TB, what string, req rules.Request) rul
 	}
 	if !bytes.Equal(a, b) || !reflect.DeepEqual(d, od) {
 		tb.Fatalf("%s: the engines differ\nnew: %s\nold: %s", what, a, b)
+	}
+	bd := p.buf.Evaluate(p.cat, req)
+	c, err := json.Marshal(bd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if !bytes.Equal(a, c) || !reflect.DeepEqual(d, bd) {
+		tb.Fatalf("%s: Buffer.Evaluate differs from Evaluate\nEvaluate:        %s\nBuffer.Evaluate: %s", what, a, c)
 	}
 	return d
 }

@@ -63,14 +63,14 @@ func (ev *evaluator) earn() {
 						n++
 					}
 				}
-				e.Lines = make([]LinePoints, 0, n)
+				e.Lines = ev.linePoints(n)
 				for i, p := range lp {
 					if p > 0 {
 						e.Lines = append(e.Lines, LinePoints{Line: i, Points: p})
 					}
 				}
 			}
-			ev.d.Earnings = append(ev.d.Earnings, e)
+			ev.addEarning(e)
 			ev.d.PointsEarned += e.Points
 		}
 	}
