@@ -2,6 +2,7 @@ package hub
 
 import (
 	"github.com/punchcard/punchcard/hub/manage"
+	"github.com/punchcard/punchcard/hub/online"
 	"github.com/punchcard/punchcard/hub/snapshots"
 	"github.com/punchcard/punchcard/store/catalog"
 	"github.com/punchcard/punchcard/store/ledger"
@@ -23,4 +24,5 @@ var (
 	_ snapshots.Ledger          = (*ledger.Ledger)(nil)
 	_ snapshots.CodeLedger      = (*ledger.Ledger)(nil)
 	_ snapshots.ReflectedLedger = (*ledger.Ledger)(nil)
+	_ online.ReflectedLedger    = (*ledger.Ledger)(nil)
 )
