@@ -102,6 +102,7 @@ type Agent struct {
 	heard     atomic.Bool   // the database heard the hub's watermark (monotonic)
 	refilling atomic.Bool   // a background allowance top-up is running
 	allowTurn chan struct{} // one allowance exchange with the hub at a time
+	kept      keptFigures   // the hub's figures from online-first answers (hubfigure.go)
 }
 
 type linkBox struct{ Link }

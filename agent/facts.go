@@ -8,7 +8,6 @@ import (
 	"github.com/punchcard/punchcard/protocol/decide"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/token"
-	"github.com/punchcard/punchcard/store/agentdb"
 )
 
 // tillFacts is what the till supplies to the decision pipeline
@@ -56,24 +55,19 @@ func (f *tillFacts) TokenRevoked(_ context.Context, serial protocol.CodeID) (boo
 	return f.v.revToken[serial], nil
 }
 
-// Uses implements decide.Source: the hub's figures in the snapshot plus
-// this till's own uses and spending they do not count yet
+// Uses implements decide.Source: the hub's freshest figure the till holds
+// (the snapshot's, or a later online-first answer's, hubfigure.go) plus
+// this till's own uses and spending it does not count yet
 // (agentdb.CodeFigure: exact, never a max of the two). A token serial has
-// no figure in the snapshot: every own use counts. When the till asked the
-// hub online first, the hub's fresher figure stands if it is larger: it
-// counts other tills' uses and the holds of this till's online-first
-// decisions, but not which of this till's other facts it has applied.
+// no figure in the snapshot: every own use counts. Only a hub before the
+// authorize answer's Reflected leaves the till a bound: the larger of its
+// figure and the hub's.
 func (f *tillFacts) Uses(ctx context.Context, key protocol.CodeID, c decide.Code) (decide.Use, error) {
-	hub := agentdb.HubFigure{}
-	if c.Key != "" {
-		hub.Used, hub.Spent = f.v.known(key)
-		hub.Reflected = reflectedOf(f.v.snap)
-	}
-	fig, err := f.a.db.CodeFigure(ctx, key, hub)
+	fig, err := f.a.db.CodeFigure(ctx, key, f.a.hubFigure(f.v, key, c.Key == ""))
 	if err != nil {
 		return decide.Use{}, err
 	}
-	if h, ok := f.hubKnown(key); ok {
+	if h, ok := f.hubKnown(key); ok && f.hub.Reflected == nil {
 		fig.Uses, fig.Spent = max(fig.Uses, h.Uses), max(fig.Spent, h.Spent)
 	}
 	return decide.Use{Uses: fig.Uses, Spent: fig.Spent}, nil

@@ -64,6 +64,7 @@ func (a *Agent) onlineFirst(ctx context.Context, b Basket, d *decision, txn stri
 		a.Logger.Info("agent: hub not asked in time, deciding offline", LogKeyTxn, txn, "err", err)
 		return a.evaluateWith(ctx, b, false, evalOpts{offline: true})
 	}
+	a.kept.keep(&resp)
 	return a.evaluateWith(ctx, b, false, evalOpts{hub: &resp})
 }
 

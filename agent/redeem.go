@@ -152,13 +152,10 @@ func (a *Agent) redeem(ctx context.Context, r RedeemRequest, hash []byte) (*Rece
 			fact.Allowance = &agentdb.AllowanceUse{Count: 1, Amount: rd.Discount}
 		}
 		if in := e.Item; in != nil {
-			var known, spent int64
-			var refl *agentdb.Reflected
-			if in.Kind != rules.RedeemToken {
-				known, spent = d.v.known(in.Code)
-				refl = reflectedOf(d.v.snap)
-			}
-			fact.Code = &agentdb.CodeUse{Uses: 1, Spend: rd.Spend, MaxUses: in.MaxUses, KnownUses: known, Balance: in.Balance, KnownSpent: spent, Reflected: refl}
+			// The figure the decision used (tillFacts.Uses), checked again
+			// in the commit's transaction.
+			hf := a.hubFigure(d.v, in.Code, in.Kind == rules.RedeemToken)
+			fact.Code = &agentdb.CodeUse{Uses: 1, Spend: rd.Spend, MaxUses: in.MaxUses, KnownUses: hf.Used, Balance: in.Balance, KnownSpent: hf.Spent, Reflected: hf.Reflected}
 			if d.offline && in.Single && !in.Bound {
 				if d.v.env.PerRedemption == 0 || d.v.env.Count == 0 {
 					return nil, protocol.NewError(protocol.CodeNeedsHub)

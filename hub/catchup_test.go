@@ -113,7 +113,7 @@ func honestBacklog(tb testing.TB, cat *catalog.Catalog, v uint64, n int) []proto
 			s.Presented = []protocol.Presented{{Kind: protocol.PresentedCode, Code: "FIVE"}}
 			req.Redeemables = []rules.Redeemable{{Kind: rules.RedeemCode, Code: "FIVE", Campaign: "five"}}
 		}
-		d := rules.Evaluate(rc, req)
+		d := rules.Evaluate(rc.Cat, req)
 		if d.Error != nil {
 			tb.Fatal(d.Error)
 		}

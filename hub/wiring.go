@@ -26,4 +26,5 @@ var (
 	_ snapshots.ReflectedLedger = (*ledger.Ledger)(nil)
 	_ online.Catalog            = (*catalog.Catalog)(nil)
 	_ online.Ledger             = (*ledger.Ledger)(nil)
+	_ online.ReflectedLedger    = (*ledger.Ledger)(nil)
 )

@@ -2,6 +2,7 @@ package online
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,7 +44,18 @@ func (s *Service) Authorize(ctx context.Context, tenant protocol.TenantID, agent
 		return decide.AuthorizeResponse{}, err
 	}
 	owner := string(agent) + "/" + in.TxnID
-	f := &Facts{cat: s.cat, led: s.led, tenant: tenant, comp: comp, holds: s.holds, owner: owner, now: s.Now(), lenient: true}
+	// Which of this till's facts the ledger's figures count, read before
+	// them: a fact applied in between is counted by the till a second
+	// time, never missed (ledger.Reflected).
+	var refl *snapshot.Reflected
+	rl, _ := s.led.(ReflectedLedger)
+	if rl != nil {
+		refl = &snapshot.Reflected{}
+		if _, refl.Watermark, refl.Beyond, err = rl.Reflected(ctx, tenant, agent); err != nil {
+			return decide.AuthorizeResponse{}, err
+		}
+	}
+	f := &Facts{cat: s.cat, led: s.led, tenant: tenant, comp: comp, holds: s.holds, owner: owner, agent: string(agent), now: s.Now(), lenient: true}
 	req := decide.Request{Tenant: tenant, Where: decide.Where{Store: where, Group: st.Group}, Order: in.Order, Customer: in.Customer,
 		Now: s.Now().UTC().Truncate(time.Millisecond)}
 	for _, p := range in.Redeemables {
@@ -55,7 +67,22 @@ func (s *Service) Authorize(ctx context.Context, tenant protocol.TenantID, agent
 	}
 	resp := decide.AuthorizeResponse{Ref: owner, Decision: out.Decision, CustomerUses: out.Request.CustomerUses, Points: out.Request.Points}
 	for _, it := range out.Items {
-		resp.Known = append(resp.Known, decide.Known{Uses: it.Known.Uses, Spent: it.Known.Spent})
+		k := decide.Known{Uses: it.Known.Uses, Spent: it.Known.Spent}
+		if refl != nil {
+			// The till adds its own facts beyond Reflected: its other
+			// transactions' holds are those facts.
+			m := f.mine[it.Code]
+			k.Uses, k.Spent = max(k.Uses-m.Uses, 0), max(k.Spent-m.Spent, 0)
+		}
+		resp.Known = append(resp.Known, k)
+	}
+	if refl != nil {
+		// The code-use position read after the figures: a snapshot at or
+		// after it counts at least what Known counts of the ledger.
+		if resp.Position, err = rl.CodeHead(ctx, tenant); err != nil {
+			return decide.AuthorizeResponse{}, err
+		}
+		resp.Reflected = refl
 	}
 	if in.Hold && out.Refusal() == nil {
 		var hs []hold
@@ -79,6 +106,15 @@ func (s *Service) Authorize(ctx context.Context, tenant protocol.TenantID, agent
 		resp.Held = len(hs) > 0
 	}
 	return resp, nil
+}
+
+// ReflectedLedger is what an exact till figure needs of the ledger
+// (ledger.Ledger implements it): which of a till's facts its figures
+// count, and the code-use position. Without it the authorize answer
+// carries neither, and the till bounds its figure (older hubs alike).
+type ReflectedLedger interface {
+	Reflected(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID) (head, watermark uint64, beyond []uint64, err error)
+	CodeHead(ctx context.Context, tenant protocol.TenantID) (uint64, error)
 }
 
 type holdKey struct {
@@ -186,6 +222,21 @@ func (b *holdBook) drop(k holdKey, owner string) {
 	} else {
 		b.byOwner[owner] = ks
 	}
+}
+
+// ownedBy sums the live holds on k of owners named prefix (one till's
+// "agent/" holds) other than owner: what that till's own facts count once
+// it committed them, so that its figure from the hub leaves them out.
+func (b *holdBook) ownedBy(k holdKey, prefix, owner string, now time.Time) (hu, hs int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, h := range b.byKey[k] {
+		if h.owner != owner && strings.HasPrefix(h.owner, prefix) && !now.After(h.expires) {
+			hu += h.uses
+			hs += h.spend
+		}
+	}
+	return hu, hs
 }
 
 // held sums the live holds on k of owners other than owner, given the

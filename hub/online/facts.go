@@ -23,11 +23,15 @@ type Facts struct {
 	// ledger's figures except owner's own.
 	holds   *holdBook
 	owner   string
+	agent   string // the till asking online first ("" for other channels)
 	now     time.Time
 	lenient bool // a customer the hub does not know is taken as presented
 	// ledgerUse and ledgerCustomer are the ledger's figures without holds.
 	ledgerUse      map[protocol.CodeID]decide.Use
 	ledgerCustomer map[protocol.CampaignID]int64
+	// mine are the asking till's holds of its other transactions, per
+	// code: counted in its decision, left out of the figure it is sent.
+	mine map[protocol.CodeID]decide.Use
 }
 
 var _ decide.Source = (*Facts)(nil)
@@ -81,8 +85,16 @@ func (f *Facts) Uses(ctx context.Context, key protocol.CodeID, c decide.Code) (d
 	}
 	f.ledgerUse[key] = u
 	if f.holds != nil {
-		hu, hs := f.holds.held(holdKey{f.tenant, 'c', string(key), ""}, f.owner, u.Uses, u.Spent, f.clock())
+		hk := holdKey{f.tenant, 'c', string(key), ""}
+		hu, hs := f.holds.held(hk, f.owner, u.Uses, u.Spent, f.clock())
 		u.Uses, u.Spent = u.Uses+hu, u.Spent+hs
+		if f.agent != "" {
+			if f.mine == nil {
+				f.mine = map[protocol.CodeID]decide.Use{}
+			}
+			mu, ms := f.holds.ownedBy(hk, f.agent+"/", f.owner, f.clock())
+			f.mine[key] = decide.Use{Uses: mu, Spent: ms}
+		}
 	}
 	return u, nil
 }

@@ -3,6 +3,7 @@ package decide
 import (
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
+	"github.com/punchcard/punchcard/protocol/snapshot"
 )
 
 // PathAuthorize is the hub's route where a till, online, asks what only
@@ -52,4 +53,15 @@ type AuthorizeResponse struct {
 	Points       int64                         `json:"points,omitempty"`
 	// Held reports whether the hub holds what the decision uses.
 	Held bool `json:"held,omitempty"`
+	// Reflected says which of the asking till's own facts Known counts
+	// (as snapshot.Snapshot.Reflected, read before Known; Known leaves
+	// out the holds of the till's other transactions, which are its own
+	// facts): the till adds its facts outside it, exactly
+	// (agentdb.CodeFigure). Nil from a hub before it: the till then takes
+	// the larger of Known and its own figure.
+	Reflected *snapshot.Reflected `json:"reflected,omitempty"`
+	// Position is the hub's code-use position read after Known: a
+	// snapshot past it (snapshot.Snapshot.Uses) supersedes Known, which
+	// the till keeps until then.
+	Position uint64 `json:"position,omitempty"`
 }

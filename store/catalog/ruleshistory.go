@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/decide"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/token"
 )
@@ -67,7 +68,7 @@ func (c *Catalog) recordHistory(ctx context.Context, tx *sql.Tx, tenant protocol
 // never change once the version exists.
 type rulesCache struct {
 	mu    sync.Mutex
-	m     map[rulesKey]*rules.Catalog
+	m     map[rulesKey]*decide.Rules
 	order []rulesKey
 }
 
@@ -76,17 +77,17 @@ type rulesKey struct {
 	version uint64
 }
 
-func (rc *rulesCache) get(k rulesKey) *rules.Catalog {
+func (rc *rulesCache) get(k rulesKey) *decide.Rules {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	return rc.m[k]
 }
 
-func (rc *rulesCache) put(k rulesKey, cat *rules.Catalog) {
+func (rc *rulesCache) put(k rulesKey, cat *decide.Rules) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if rc.m == nil {
-		rc.m = map[rulesKey]*rules.Catalog{}
+		rc.m = map[rulesKey]*decide.Rules{}
 	}
 	if _, ok := rc.m[k]; ok {
 		return
@@ -100,14 +101,14 @@ func (rc *rulesCache) put(k rulesKey, cat *rules.Catalog) {
 }
 
 // RulesAt implements ledger.Rules: the tenant's campaigns as they were at
-// catalog version v, compiled. found is false for a version the tenant
+// catalog version v, compiled for the decision pipeline. found is false for a version the tenant
 // never had, or one older than the retained history (rules_floor).
-func (c *Catalog) RulesAt(ctx context.Context, tenant protocol.TenantID, v uint64) (*rules.Catalog, bool, error) {
+func (c *Catalog) RulesAt(ctx context.Context, tenant protocol.TenantID, v uint64) (*decide.Rules, bool, error) {
 	k := rulesKey{tenant, v}
 	if cat := c.rules.get(k); cat != nil {
 		return cat, true, nil
 	}
-	var cat *rules.Catalog
+	var cat *decide.Rules
 	found := false
 	err := c.read(ctx, func(tx *sql.Tx) error {
 		var cur, floor uint64
@@ -142,7 +143,7 @@ func (c *Catalog) RulesAt(ctx context.Context, tenant protocol.TenantID, v uint6
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("catalog: rules at %d: %w", v, err)
 		}
-		if cat, err = rules.NewCatalog(cps); err != nil {
+		if cat, err = decide.Compile(cps); err != nil {
 			return fmt.Errorf("catalog: rules at %d: %w", v, err)
 		}
 		found = true
@@ -155,78 +156,73 @@ func (c *Catalog) RulesAt(ctx context.Context, tenant protocol.TenantID, v uint6
 	return cat, true, nil
 }
 
-// Presented implements ledger.Rules: what the hub knows of a code, gift
-// card or token a till (agent) says was presented at time at, as the
-// engine's Redeemable. Uses is left 0 and a gift card's Balance unbounded: how
-// often a code was used and what a card held are the till's view, checked
-// by the code_reused and giftcard_overdrawn conflicts instead. A plain
-// code's store binding says only where it is safe offline and is not
-// checked; a token's store claim limits where it is valid. Reason codes
-// (the till could not have accepted it): code_unknown, and for a token
-// every code of token.Verify at time at, and wrong_store.
-func (c *Catalog) Presented(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, p protocol.Presented, at time.Time) (rules.Redeemable, error) {
-	if p.Kind == protocol.PresentedToken {
-		t, err := getToken(ctx, c.db, tenant, p.Code)
-		if protocol.ErrorCode(err) == protocol.CodeNotFound {
-			return rules.Redeemable{}, protocol.Errorf(protocol.CodeUnknownCode, "token %s was not issued by the hub", p.Code)
-		}
-		if err != nil {
-			return rules.Redeemable{}, err
-		}
-		keys, err := signingKeys(ctx, c.db, tenant, at)
-		if err != nil {
-			return rules.Redeemable{}, err
-		}
-		m := token.KeyMap{}
-		for _, k := range keys {
-			m.Add(token.PublicKey{Tenant: tenant, KeyID: k.KID, Key: ed25519.PublicKey(k.Public), NotAfter: k.NotAfter})
-		}
-		cl, err := token.Verify(m, tenant, t.Text, at)
-		if err != nil {
-			return rules.Redeemable{}, protocol.PublicError(err)
-		}
-		if cl.Store != "" || cl.StoreGroup != "" {
-			a, err := getAgent(ctx, c.db, tenant, agent)
-			if err != nil && protocol.ErrorCode(err) != protocol.CodeNotFound {
-				return rules.Redeemable{}, err
-			}
-			if (cl.Store != "" && cl.Store != a.Store.ID) || (cl.StoreGroup != "" && cl.StoreGroup != a.Store.Group) {
-				return rules.Redeemable{}, protocol.NewError(protocol.CodeWrongStore)
-			}
-		}
-		return rules.Redeemable{Kind: rules.RedeemToken, Code: cl.Serial, Campaign: cl.Campaign, MaxUses: int64(cl.Uses),
-			NotBefore: cl.NotBefore, Expires: cl.Expires, Amount: p.Amount}, nil
-	}
-	cd, err := getCode(ctx, c.db, tenant, string(p.Code))
+// PresentedCode implements ledger.Rules: a plain code or gift card as
+// the hub knows it, for re-deriving a till's fact through the decision
+// pipeline (protocol/decide). A code's campaign and limit never change
+// once imported. Its revocation is not reported: the till may have sold
+// before it (code_revoked is the hub's own decision, not the till's).
+// false: unknown to the hub.
+func (c *Catalog) PresentedCode(ctx context.Context, tenant protocol.TenantID, key protocol.CodeID) (decide.Code, bool, error) {
+	cd, err := getCode(ctx, c.db, tenant, string(key))
 	if protocol.ErrorCode(err) == protocol.CodeNotFound {
-		return rules.Redeemable{}, protocol.Errorf(protocol.CodeUnknownCode, "code %s is unknown to the hub", p.Code)
+		return decide.Code{}, false, nil
 	}
 	if err != nil {
-		return rules.Redeemable{}, err
+		return decide.Code{}, false, err
 	}
-	r := rules.Redeemable{Kind: rules.RedeemCode, Code: cd.Key, Campaign: cd.Campaign, Amount: p.Amount}
-	if cd.Uses > 0 {
-		r.MaxUses = cd.Uses
-	}
-	if cd.Balance != 0 {
-		r.Kind, r.Balance = rules.RedeemGiftCard, rules.MaxAmount
-	}
-	return r, nil
+	return decide.Code{Key: cd.Key, Campaign: cd.Campaign, MaxUses: cd.Uses, GiftCard: cd.Balance != 0, Balance: cd.Balance,
+		Stores: cd.Stores, Group: cd.Group}, true, nil
 }
 
-// AgentStore implements ledger.Rules: the store an agent sells in, as its
-// snapshots carry it. found is false for an unknown agent.
-func (c *Catalog) AgentStore(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID) (rules.Store, bool, error) {
+// TokenText implements ledger.Rules: the text of a token the hub issued,
+// by serial (a till's fact names its serial); false when the hub never
+// issued it.
+func (c *Catalog) TokenText(ctx context.Context, tenant protocol.TenantID, serial protocol.CodeID) (string, bool, error) {
+	t, err := getToken(ctx, c.db, tenant, serial)
+	if protocol.ErrorCode(err) == protocol.CodeNotFound {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	return t.Text, true, nil
+}
+
+// KeysAt implements ledger.Rules: the tenant's token verification keys
+// as they stood at time at (a key retired since still verifies a token
+// presented before its end).
+func (c *Catalog) KeysAt(ctx context.Context, tenant protocol.TenantID, at time.Time) (token.KeySet, error) {
+	keys, err := signingKeys(ctx, c.db, tenant, at)
+	if err != nil {
+		return nil, err
+	}
+	m := token.KeyMap{}
+	for _, k := range keys {
+		m.Add(token.PublicKey{Tenant: tenant, KeyID: k.KID, Key: ed25519.PublicKey(k.Public), NotAfter: k.NotAfter})
+	}
+	return m, nil
+}
+
+// AgentWhere implements ledger.Rules: the store an agent sells in, with
+// its group, as its snapshots carry it. found is false for an unknown
+// agent.
+func (c *Catalog) AgentWhere(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID) (decide.Where, bool, error) {
 	// An agent's store is set at registration and never changes.
 	k := agentKey{tenant, agent}
-	if st, ok := c.stores.Load(k); ok {
-		return st.(rules.Store), true, nil
+	if w, ok := c.stores.Load(k); ok {
+		return w.(decide.Where), true, nil
 	}
-	st, found, err := c.agentStore(ctx, tenant, agent)
+	w, found, err := c.agentWhere(ctx, tenant, agent)
 	if found {
-		c.stores.Store(k, st)
+		c.stores.Store(k, w)
 	}
-	return st, found, err
+	return w, found, err
+}
+
+// AgentStore is AgentWhere's store.
+func (c *Catalog) AgentStore(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID) (rules.Store, bool, error) {
+	w, found, err := c.AgentWhere(ctx, tenant, agent)
+	return w.Store, found, err
 }
 
 type agentKey struct {
@@ -234,18 +230,18 @@ type agentKey struct {
 	agent  protocol.AgentID
 }
 
-func (c *Catalog) agentStore(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID) (rules.Store, bool, error) {
+func (c *Catalog) agentWhere(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID) (decide.Where, bool, error) {
 	a, err := getAgent(ctx, c.db, tenant, agent)
 	if protocol.ErrorCode(err) == protocol.CodeNotFound {
-		return rules.Store{}, false, nil
+		return decide.Where{}, false, nil
 	}
 	if err != nil {
-		return rules.Store{}, false, err
+		return decide.Where{}, false, err
 	}
 	st, err := rules.NewStore(a.Store.ID, a.Store.Region, a.Store.TimeZone)
 	if err != nil {
 		// The till cannot have decided anything with it either.
-		return rules.Store{ID: a.Store.ID, Region: a.Store.Region, TimeZone: a.Store.TimeZone}, true, nil
+		st = rules.Store{ID: a.Store.ID, Region: a.Store.Region, TimeZone: a.Store.TimeZone}
 	}
-	return st, true, nil
+	return decide.Where{Store: st, Group: a.Store.Group}, true, nil
 }

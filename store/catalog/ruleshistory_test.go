@@ -8,6 +8,7 @@ import (
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/snapshot"
+	"github.com/punchcard/punchcard/protocol/token"
 	"github.com/punchcard/punchcard/store/catalog"
 )
 
@@ -30,7 +31,7 @@ func TestRulesAt(t *testing.T) {
 		if err != nil || !ok {
 			t.Fatalf("rules at %d: %v %v", v, ok, err)
 		}
-		cp, ok := cat.Campaign("acme", "summer")
+		cp, ok := cat.Campaign("summer")
 		if !ok {
 			return -1
 		}
@@ -96,14 +97,17 @@ func TestRulesAt(t *testing.T) {
 		}
 		if cat, ok, err := fresh.RulesAt(ctx, "acme", v4); !ok || err != nil {
 			t.Fatalf("version %d within the retention: %v %v", v4, ok, err)
-		} else if cp, _ := cat.Campaign("acme", "summer"); cp.Status != rules.StatusStopped {
+		} else if cp, _ := cat.Campaign("summer"); cp.Status != rules.StatusStopped {
 			t.Fatalf("version %d: %+v", v4, cp)
 		}
 	})
 }
 
-// TestPresented: the hub resolves what a till says was presented from its
-// own records, never from the till's word.
+// TestPresented: what re-derivation asks of the catalog about what a till
+// says was presented comes from the hub's own records, never the till's
+// word: a code's campaign and limit (not its revocation), a token's text
+// by serial, and the keys as of the sale. Resolving them is the decision
+// pipeline's (protocol/decide), as at the till and online.
 func TestPresented(t *testing.T) {
 	ctx := context.Background()
 	c, _ := MustOpen(t)
@@ -121,18 +125,29 @@ func TestPresented(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := c.Now()
-	r, err := c.Presented(ctx, "acme", "till-1", protocol.Presented{Kind: protocol.PresentedCode, Code: "SUMMER10"}, now)
-	if err != nil || r.Campaign != "summer" || r.MaxUses != 3 || r.Kind != rules.RedeemCode {
-		t.Fatalf("code: %+v %v", r, err)
+	cd, ok, err := c.PresentedCode(ctx, "acme", "SUMMER10")
+	if err != nil || !ok || cd.Campaign != "summer" || cd.MaxUses != 3 || cd.GiftCard || cd.Revoked {
+		t.Fatalf("code: %+v %v %v", cd, ok, err)
 	}
-	r, err = c.Presented(ctx, "acme", "till-1", protocol.Presented{Kind: protocol.PresentedToken, Code: tok.Serial}, now)
-	if err != nil || r.Campaign != "summer" || r.MaxUses != 2 || r.Kind != rules.RedeemToken || !r.Expires.Equal(tok.Expires) {
-		t.Fatalf("token: %+v %v", r, err)
+	if _, ok, err := c.PresentedCode(ctx, "acme", "NOPE"); ok || err != nil {
+		t.Fatalf("unknown code: %v %v", ok, err)
 	}
-	if _, err := c.Presented(ctx, "acme", "till-1", protocol.Presented{Kind: protocol.PresentedToken, Code: tok.Serial}, tok.Expires.Add(time.Second)); protocol.ErrorCode(err) != protocol.CodeTokenExpired {
+	text, ok, err := c.TokenText(ctx, "acme", tok.Serial)
+	if err != nil || !ok || text != tok.Text {
+		t.Fatalf("token text: %q %v %v", text, ok, err)
+	}
+	if _, ok, err := c.TokenText(ctx, "acme", "NOPE"); ok || err != nil {
+		t.Fatalf("unknown token: %v %v", ok, err)
+	}
+	keys, err := c.KeysAt(ctx, "acme", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := token.Verify(keys, "acme", text, now)
+	if err != nil || cl.Campaign != "summer" || cl.Uses != 2 {
+		t.Fatalf("token: %+v %v", cl, err)
+	}
+	if _, err := token.Verify(keys, "acme", text, tok.Expires.Add(time.Second)); protocol.ErrorCode(protocol.PublicError(err)) != protocol.CodeTokenExpired {
 		t.Fatalf("expired token: %v", err)
-	}
-	if _, err := c.Presented(ctx, "acme", "till-1", protocol.Presented{Kind: protocol.PresentedCode, Code: "NOPE"}, now); protocol.ErrorCode(err) != protocol.CodeUnknownCode {
-		t.Fatalf("unknown code: %v", err)
 	}
 }

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/decide"
 	"github.com/punchcard/punchcard/protocol/rules"
+	"github.com/punchcard/punchcard/protocol/token"
 )
 
 // ConflictEffectMismatch flags a till's fact whose discount or points the
@@ -21,20 +23,27 @@ import (
 // all the same; the conflict names the till and the fact.
 const ConflictEffectMismatch ConflictKind = "effect_mismatch"
 
-// Rules is what re-deriving a till's decision needs of the catalog; store/
-// catalog implements it. Without it (Options.Rules nil) the ledger takes a
-// till's effects as reported.
+// Rules is what re-deriving a till's decision needs of the catalog, in
+// the decision pipeline's types (protocol/decide); store/catalog
+// implements it. Re-derivation runs the same pipeline as the till and the
+// hub's online API (decide.Decide), over a decide.Source that answers from
+// these and from the figures the fact itself carries (factSource). Without
+// it (Options.Rules nil) the ledger takes a till's effects as reported.
 type Rules interface {
 	// RulesAt returns the tenant's rules as of catalog version v; found is
 	// false for a version the hub never had or no longer holds.
-	RulesAt(ctx context.Context, tenant protocol.TenantID, v uint64) (cat *rules.Catalog, found bool, err error)
-	// Presented resolves a code, gift card or token presented at agent's
-	// till at time at as the hub knows it. A *protocol.Error says the till could not have
-	// accepted it (code_unknown, or a token's verification code).
-	Presented(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, p protocol.Presented, at time.Time) (rules.Redeemable, error)
-	// AgentStore returns the store an agent sells in; found is false for
-	// an unknown agent.
-	AgentStore(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID) (st rules.Store, found bool, err error)
+	RulesAt(ctx context.Context, tenant protocol.TenantID, v uint64) (rs *decide.Rules, found bool, err error)
+	// PresentedCode is a plain code or gift card as the hub knows it;
+	// found is false for a code the hub never had.
+	PresentedCode(ctx context.Context, tenant protocol.TenantID, key protocol.CodeID) (c decide.Code, found bool, err error)
+	// TokenText is the text of a token the hub issued, by serial; found
+	// is false for one it never issued.
+	TokenText(ctx context.Context, tenant protocol.TenantID, serial protocol.CodeID) (text string, found bool, err error)
+	// KeysAt are the tenant's token verification keys at time at.
+	KeysAt(ctx context.Context, tenant protocol.TenantID, at time.Time) (token.KeySet, error)
+	// AgentWhere returns the store (and group) an agent sells in; found
+	// is false for an unknown agent.
+	AgentWhere(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID) (w decide.Where, found bool, err error)
 }
 
 // factKey names one fact.
@@ -49,25 +58,22 @@ type factKey struct {
 type rederiver struct {
 	l      *Ledger
 	ctx    context.Context
-	cats   map[rulesKey]*rules.Catalog // nil value: not held
-	stores map[key2]*rules.Store       // nil value: unknown agent
+	cats   map[rulesKey]*decide.Rules // nil value: not held
+	stores map[key2]*decide.Where     // nil value: unknown agent
 	memo   map[memoKey]*saleMemo
 	txns   map[txnKey][]txnFact
 	codes  map[codeKey]codeMemo
 }
 
-// codeKey names a presented plain code or gift card (a token depends on
-// the time too and is not remembered).
+// codeKey names a plain code or gift card looked up.
 type codeKey struct {
 	tenant protocol.TenantID
 	code   protocol.CodeID
-	kind   protocol.PresentedKind
-	amount int64
 }
 
 type codeMemo struct {
-	r   rules.Redeemable
-	err error
+	c     decide.Code
+	found bool
 }
 
 type rulesKey struct {
@@ -83,7 +89,7 @@ func (l *Ledger) rederive(ctx context.Context, bs []Batch, res []Result, infligh
 	if l.rules == nil {
 		return nil, nil
 	}
-	rd := &rederiver{l: l, ctx: ctx, cats: map[rulesKey]*rules.Catalog{}, stores: map[key2]*rules.Store{}, memo: map[memoKey]*saleMemo{}, txns: map[txnKey][]txnFact{}, codes: map[codeKey]codeMemo{}}
+	rd := &rederiver{l: l, ctx: ctx, cats: map[rulesKey]*decide.Rules{}, stores: map[key2]*decide.Where{}, memo: map[memoKey]*saleMemo{}, txns: map[txnKey][]txnFact{}, codes: map[codeKey]codeMemo{}}
 	if err := rd.prefetchTxns(bs, res); err != nil {
 		return nil, fmt.Errorf("ledger: re-derive: %w", err)
 	}
@@ -157,48 +163,125 @@ type saleMemo struct {
 	detail string // the sale itself cannot be re-derived
 }
 
-// decide re-runs the decision r's sale carries into d, or returns why it
-// cannot.
+// decide re-runs the decision r's sale carries into d through the one
+// decision pipeline (decide.Decide), or returns why it cannot.
 func (rd *rederiver) decide(r *protocol.Redemption, out *rules.Decision) (string, error) {
 	s := r.Sale
 	if err := s.Validate(r.Currency); err != nil {
 		return "its sale is invalid: " + protocol.PublicError(err).Message, nil
 	}
-	cat, err := rd.rulesAt(r.Tenant, r.Snapshot)
-	if err != nil || cat == nil {
+	rs, err := rd.rulesAt(r.Tenant, r.Snapshot)
+	if err != nil || rs == nil {
 		return fmt.Sprintf("rules version %d is not held by the hub (never published, or older than the rules history kept)", r.Snapshot), err
 	}
-	st, err := rd.store(r.Tenant, r.ID.Agent)
-	if err != nil || st == nil {
+	w, err := rd.where(r.Tenant, r.ID.Agent)
+	if err != nil || w == nil {
 		return "the agent is unknown to the catalog", err
 	}
-	if r.Store != st.ID {
-		return fmt.Sprintf("reported store %q, the agent sells in %q", r.Store, st.ID), nil
+	if r.Store != w.Store.ID {
+		return fmt.Sprintf("reported store %q, the agent sells in %q", r.Store, w.Store.ID), nil
 	}
 	at := time.UnixMilli(s.At)
-	req := rules.Request{Tenant: r.Tenant, Order: protocol.Order{ID: r.OrderID, Currency: r.Currency, Lines: s.Lines, Shipping: s.Shipping},
-		Customer: s.Customer, Store: *st, Now: at, Points: s.Points}
-	for _, p := range s.Presented {
-		red, err := rd.presented(r.Tenant, r.ID.Agent, p, at)
-		if pe := protocolError(err); pe != nil {
-			return fmt.Sprintf("presented %s: %s", p.Code, pe.Message), nil
+	in := decide.Request{Tenant: r.Tenant, Where: *w, Order: protocol.Order{ID: r.OrderID, Currency: r.Currency, Lines: s.Lines, Shipping: s.Shipping},
+		Customer: s.Customer, Now: at, Presented: make([]decide.Presented, len(s.Presented))}
+	for i, p := range s.Presented {
+		in.Presented[i] = decide.Presented{Code: string(p.Code), Amount: p.Amount}
+		if p.Kind != protocol.PresentedToken {
+			continue
 		}
+		// A fact names a token by its serial; the pipeline verifies its text.
+		text, found, err := rd.l.rules.TokenText(rd.ctx, r.Tenant, p.Code)
 		if err != nil {
 			return "", err
 		}
-		req.Redeemables = append(req.Redeemables, red)
+		if !found {
+			return fmt.Sprintf("presented %s: token %s was not issued by the hub", p.Code, p.Code), nil
+		}
+		in.Presented[i] = decide.Presented{Token: text, Amount: p.Amount}
 	}
-	if len(s.Budgets) > 0 {
-		req.Budgets = make(map[protocol.CampaignID]rules.Budget, len(s.Budgets))
-		for _, b := range s.Budgets {
-			req.Budgets[b.Campaign] = rules.Budget{Count: b.Count, Amount: b.Amount}
+	o, err := decide.Decide(rd.ctx, &factSource{rd: rd, tenant: r.Tenant, sale: s}, rs, in)
+	if pe := protocolError(err); pe != nil {
+		return "the rules refuse the sale: " + pe.Message, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	for i, it := range o.Items {
+		if it.Refused != nil {
+			return fmt.Sprintf("presented %s: %s", s.Presented[i].Code, it.Refused.Message), nil
 		}
 	}
-	*out = rules.Evaluate(cat, req)
-	if out.Error != nil {
-		return "the rules refuse the sale: " + out.Error.Message, nil
-	}
+	*out = o.Decision
 	return "", nil
+}
+
+// factSource is the decide.Source of re-deriving one fact: the catalog's
+// codes and keys (Rules), and the figures the till decided with as the
+// fact carries them: its allowances left (Sale.Budgets) and the
+// customer's points it knew (Sale.Points). A code's uses, a gift card's
+// spending and a customer's redemptions are not re-checked here: the
+// ledger checks them against its own figures as of the fact, as the
+// code_reused, giftcard_overdrawn and budget conflicts, and a fact that
+// breaks one is flagged there, not twice. A revocation after the catalog
+// version the till decided on is the hub's news, not the till's fault.
+type factSource struct {
+	rd     *rederiver
+	tenant protocol.TenantID
+	sale   *protocol.Sale
+}
+
+var _ decide.Source = (*factSource)(nil)
+
+// Code implements decide.Source: a gift card's balance is left unbounded
+// (giftcard_overdrawn checks it).
+func (f *factSource) Code(_ context.Context, key protocol.CodeID) (decide.Code, bool, error) {
+	rd := f.rd
+	k := codeKey{f.tenant, key}
+	m, ok := rd.codes[k]
+	if !ok {
+		var err error
+		if m.c, m.found, err = rd.l.rules.PresentedCode(rd.ctx, f.tenant, key); err != nil {
+			return decide.Code{}, false, err
+		}
+		m.c.Revoked, m.c.Balance = false, rules.MaxAmount
+		rd.codes[k] = m
+	}
+	return m.c, m.found, nil
+}
+
+// Keys implements decide.Source: the keys as of the sale.
+func (f *factSource) Keys(ctx context.Context) (token.KeySet, error) {
+	return f.rd.l.rules.KeysAt(ctx, f.tenant, time.UnixMilli(f.sale.At))
+}
+
+// TokenRevoked implements decide.Source (see factSource).
+func (f *factSource) TokenRevoked(context.Context, protocol.CodeID) (bool, error) { return false, nil }
+
+// Uses implements decide.Source (see factSource).
+func (f *factSource) Uses(context.Context, protocol.CodeID, decide.Code) (decide.Use, error) {
+	return decide.Use{}, nil
+}
+
+// Customer implements decide.Source: the customer as the rules saw it,
+// with the points the till knew.
+func (f *factSource) Customer(_ context.Context, c protocol.Customer) (protocol.Customer, int64, error) {
+	return c, f.sale.Points, nil
+}
+
+// CustomerUses implements decide.Source (see factSource).
+func (f *factSource) CustomerUses(context.Context, protocol.CustomerID, protocol.CampaignID) (int64, error) {
+	return 0, nil
+}
+
+// Budget implements decide.Source: the allowance the till had left, as
+// its sale carries it; unlimited when it carries none.
+func (f *factSource) Budget(_ context.Context, id protocol.CampaignID) (rules.Budget, error) {
+	for _, b := range f.sale.Budgets {
+		if b.Campaign == id {
+			return rules.Budget{Count: b.Count, Amount: b.Amount}, nil
+		}
+	}
+	return rules.Budget{Count: -1, Amount: -1}, nil
 }
 
 // compare checks r's effect against the re-derived decision d.
@@ -287,22 +370,7 @@ func pointsList(ps []int64) string {
 	return strings.Join(s, " or ")
 }
 
-func (rd *rederiver) presented(t protocol.TenantID, a protocol.AgentID, p protocol.Presented, at time.Time) (rules.Redeemable, error) {
-	if p.Kind == protocol.PresentedToken {
-		return rd.l.rules.Presented(rd.ctx, t, a, p, at)
-	}
-	k := codeKey{t, p.Code, p.Kind, p.Amount}
-	if m, ok := rd.codes[k]; ok {
-		return m.r, m.err
-	}
-	r, err := rd.l.rules.Presented(rd.ctx, t, a, p, at)
-	if err == nil || protocolError(err) != nil {
-		rd.codes[k] = codeMemo{r, err}
-	}
-	return r, err
-}
-
-func (rd *rederiver) rulesAt(t protocol.TenantID, v uint64) (*rules.Catalog, error) {
+func (rd *rederiver) rulesAt(t protocol.TenantID, v uint64) (*decide.Rules, error) {
 	k := rulesKey{t, v}
 	if cat, ok := rd.cats[k]; ok {
 		return cat, nil
@@ -318,18 +386,18 @@ func (rd *rederiver) rulesAt(t protocol.TenantID, v uint64) (*rules.Catalog, err
 	return cat, nil
 }
 
-func (rd *rederiver) store(t protocol.TenantID, a protocol.AgentID) (*rules.Store, error) {
+func (rd *rederiver) where(t protocol.TenantID, a protocol.AgentID) (*decide.Where, error) {
 	k := key2{string(t), string(a)}
-	if st, ok := rd.stores[k]; ok {
-		return st, nil
+	if w, ok := rd.stores[k]; ok {
+		return w, nil
 	}
-	st, found, err := rd.l.rules.AgentStore(rd.ctx, t, a)
+	w, found, err := rd.l.rules.AgentWhere(rd.ctx, t, a)
 	if err != nil {
 		return nil, err
 	}
-	var p *rules.Store
+	var p *decide.Where
 	if found {
-		p = &st
+		p = &w
 	}
 	rd.stores[k] = p
 	return p, nil

@@ -126,7 +126,7 @@ func honestMessages(b *testing.B, cat *catalog.Catalog, v uint64, n int) []ledge
 			s.Presented = []protocol.Presented{{Kind: protocol.PresentedCode, Code: "FIVE"}}
 			req.Redeemables = []rules.Redeemable{{Kind: rules.RedeemCode, Code: "FIVE", Campaign: "five"}}
 		}
-		d := rules.Evaluate(rc, req)
+		d := rules.Evaluate(rc.Cat, req)
 		if d.Error != nil {
 			b.Fatal(d.Error)
 		}
