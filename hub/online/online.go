@@ -18,7 +18,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
@@ -41,7 +43,6 @@ type Catalog interface {
 	Code(ctx context.Context, tenant protocol.TenantID, code string) (catalog.Code, error)
 	KeySet(ctx context.Context, tenant protocol.TenantID) (token.KeySet, error)
 	Token(ctx context.Context, tenant protocol.TenantID, serial protocol.CodeID) (catalog.Token, error)
-	Recall(ctx context.Context, tenant protocol.TenantID, key string, request []byte) (catalog.Remembered, bool, error)
 }
 
 var _ Catalog = (*catalog.Catalog)(nil)
@@ -84,6 +85,38 @@ type Service struct {
 	mu    sync.Mutex
 	rules map[protocol.TenantID]Compiled
 	holds *holdBook
+
+	stores sync.Map // storeKey -> rules.Store: the time zone loaded once
+	nstore atomic.Int64
+}
+
+type storeKey struct {
+	id               protocol.StoreID
+	region, timeZone string
+}
+
+// maxStores bounds the stores kept with their time zone loaded; past it
+// the cache starts again.
+const maxStores = 4096
+
+// store is rules.NewStore, keeping the result: loading the time zone
+// (time.LoadLocation reads the zone file) cost every online request more
+// than its ledger reads.
+func (s *Service) store(in Store) (rules.Store, error) {
+	k := storeKey{in.ID, in.Region, in.TimeZone}
+	if v, ok := s.stores.Load(k); ok {
+		return v.(rules.Store), nil
+	}
+	st, err := rules.NewStore(in.ID, in.Region, in.TimeZone)
+	if err != nil {
+		return st, err
+	}
+	if s.nstore.Add(1) > maxStores {
+		s.stores.Clear()
+		s.nstore.Store(1)
+	}
+	s.stores.Store(k, st)
+	return st, nil
 }
 
 // New returns a service over the catalog and the ledger.
@@ -159,7 +192,7 @@ func (s *Service) decision(ctx context.Context, tenant protocol.TenantID, in Req
 	if err := protocol.ValidateID("store.id", string(in.Store.ID)); err != nil {
 		return nil, protocol.WithField("store.id", err)
 	}
-	st, err := rules.NewStore(in.Store.ID, in.Store.Region, in.Store.TimeZone)
+	st, err := s.store(in.Store)
 	if err != nil {
 		return nil, err
 	}
@@ -208,8 +241,7 @@ func (s *Service) Redeem(ctx context.Context, tenant protocol.TenantID, idem Ide
 			return plan{}, e
 		}
 		p := s.effects(tenant, idem.Key, in, out)
-		d := out.Decision
-		p.answer = func(rs []protocol.Redemption) any { return Response{Decision: d, Redemptions: orEmpty(rs)} }
+		p.decision = &out.Decision
 		return p, nil
 	})
 }
@@ -249,7 +281,6 @@ func (s *Service) Rollback(ctx context.Context, tenant protocol.TenantID, idem I
 		return plan{
 			reds:   []protocol.Redemption{{Kind: protocol.KindRollback, Tenant: tenant, Store: in.Store, TxnID: idem.Key, Ref: &ref}},
 			fields: []string{""},
-			answer: func(rs []protocol.Redemption) any { return rs[0] },
 		}, nil
 	})
 }
@@ -281,46 +312,81 @@ func (s *Service) Earn(ctx context.Context, tenant protocol.TenantID, idem Idem,
 		if d.Results == nil {
 			d.Results = []rules.Result{}
 		}
-		p.answer = func(rs []protocol.Redemption) any { return Response{Decision: d, Redemptions: orEmpty(rs)} }
+		p.decision = &d
 		return p, nil
 	})
 }
 
-// plan is what an online write records: the redemptions, the answer to
-// build from them as recorded, and the request field each one came from
-// (for a refusal's Field).
+// plan is what an online write records: the redemptions, the request
+// field each one came from (for a refusal's Field), and the decision the
+// answer carries (a Response with the redemptions as recorded), or none
+// (a rollback: the answer is the one redemption as recorded).
 type plan struct {
-	reds   []protocol.Redemption
-	fields []string
-	answer func(recorded []protocol.Redemption) any
+	reds     []protocol.Redemption
+	fields   []string
+	decision *rules.Decision
+}
+
+// head is the answer's encoding up to the redemptions, built before the
+// writer: what body completes inside it is only the recorded part.
+func (p plan) head() ([]byte, error) {
+	if p.decision == nil {
+		return nil, nil
+	}
+	d, err := json.Marshal(p.decision)
+	if err != nil {
+		return nil, err
+	}
+	return append(append([]byte(`{"decision":`), d...), ','), nil
+}
+
+// body is the answer: json.Marshal(Response{Decision, Redemptions}) for a
+// decision, byte for byte (TestAnswerEncoding), or the one redemption.
+func (p plan) body(head []byte, recorded []protocol.Redemption) ([]byte, error) {
+	if p.decision == nil {
+		return json.Marshal(recorded[0])
+	}
+	b := slices.Clip(head)
+	if len(recorded) == 0 { // omitempty
+		b = b[:len(b)-1]
+		return append(b, '}'), nil
+	}
+	rs, err := json.Marshal(recorded)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, `"redemptions":`...)
+	b = append(b, rs...)
+	return append(b, '}'), nil
 }
 
 // idempotent records one online write once per Idem.Key. A retry with the
 // same key and request gets the first answer again (Replayed); the same
-// key with another request is refused (idempotency_key_reused). The
-// redemptions and the idempotency record are written in one transaction
-// by the ledger's online writer, which checks the record again inside it:
-// of concurrent requests under one key exactly one is recorded, and the
-// others get its answer (or the refusal).
+// key with another request is refused (idempotency_key_reused).
+//
+// The key is looked up once, in the ledger's online writer, by recording
+// it: the redemptions and the idempotency record are written in one
+// transaction, the record last with INSERT … ON CONFLICT DO NOTHING, and
+// a conflict (the key recorded meanwhile, also earlier in the same group
+// commit) undoes the basket and answers the record found. Of concurrent
+// requests under one key exactly one is recorded, and the others get its
+// answer (or the refusal). A retry therefore decides again before it is
+// answered from the record; retries are rare, first requests are not, and
+// a lookup before the decision would cost every request a read.
 func (s *Service) idempotent(ctx context.Context, tenant protocol.TenantID, idem Idem, mk func() (plan, error)) (Answer, error) {
-	if r, found, err := s.cat.Recall(ctx, tenant, idem.Key, idem.Sum); err != nil {
-		return Answer{}, err
-	} else if found {
-		return Answer{Status: r.Status, Body: r.Body, Replayed: true}, nil
-	}
 	var prev catalog.Remembered
-	recall := func(ctx context.Context, tx *sql.Tx) (bool, error) {
-		r, found, err := catalog.RecallTx(ctx, tx, tenant, idem.Key, idem.Sum)
-		prev = r
-		return found, err
-	}
 	p, perr := mk()
 	if perr != nil {
-		// Refused: unless a concurrent request under this key was
-		// recorded meanwhile (then its answer is the answer), checked in
-		// the writer's order.
+		// Refused: unless this key was recorded (a retry of an answered
+		// request, or a concurrent one recorded meanwhile: then its
+		// answer is the answer), checked in the writer's order.
 		if protocol.ErrorCode(perr) == protocol.CodeInternal {
 			return Answer{}, perr
+		}
+		recall := func(ctx context.Context, tx *sql.Tx) (bool, error) {
+			r, found, err := catalog.RecallTx(ctx, tx, tenant, idem.Key, idem.Sum)
+			prev = r
+			return found, err
 		}
 		_, replayed, err := s.led.RedeemBasket(ctx, ledger.Basket{Tenant: tenant, Recall: recall})
 		if err != nil {
@@ -331,25 +397,48 @@ func (s *Service) idempotent(ctx context.Context, tenant protocol.TenantID, idem
 		}
 		return Answer{}, perr
 	}
+	// The answer's constant part is encoded here, outside the writer;
+	// the writer adds the redemptions as recorded.
+	head, err := p.head()
+	if err != nil {
+		return Answer{}, fmt.Errorf("online: encode answer: %w", err)
+	}
 	var body []byte
 	status := http.StatusOK
 	remember := func(ctx context.Context, tx *sql.Tx, recorded []protocol.Redemption) error {
 		var err error
-		if body, err = json.Marshal(p.answer(recorded)); err != nil {
+		if body, err = p.body(head, recorded); err != nil {
 			return fmt.Errorf("online: encode answer: %w", err)
 		}
-		return catalog.RememberTx(ctx, tx, tenant, idem.Key, idem.Sum, catalog.Remembered{Status: status, Body: body}, s.Now().UTC())
+		added, err := catalog.RememberNewTx(ctx, tx, tenant, idem.Key, idem.Sum, catalog.Remembered{Status: status, Body: body}, s.Now().UTC())
+		if err != nil || added {
+			return err
+		}
+		// Recorded before: undo this basket and answer the record.
+		r, found, err := catalog.RecallTx(ctx, tx, tenant, idem.Key, idem.Sum)
+		if err != nil {
+			return err
+		}
+		if !found { // cannot be: the insert met the key
+			return fmt.Errorf("online: idempotency record %q conflicts but is not found", idem.Key)
+		}
+		prev = r
+		return errReplayed
 	}
-	recorded, replayed, err := s.led.RedeemBasket(ctx, ledger.Basket{Tenant: tenant, Redemptions: p.reds, Recall: recall, Remember: remember})
+	recorded, _, err := s.led.RedeemBasket(ctx, ledger.Basket{Tenant: tenant, Redemptions: p.reds, Remember: remember})
+	if errors.Is(err, errReplayed) {
+		return Answer{Status: prev.Status, Body: prev.Body, Replayed: true}, nil
+	}
 	if err != nil {
 		return Answer{}, writeErr(err, p.fields)
-	}
-	if replayed {
-		return Answer{Status: prev.Status, Body: prev.Body, Replayed: true}, nil
 	}
 	s.codesChanged(ctx, tenant, recorded...)
 	return Answer{Status: status, Body: body}, nil
 }
+
+// errReplayed is Remember's answer when the key was recorded before: the
+// writer undoes the basket, and idempotent answers the record.
+var errReplayed = errors.New("online: idempotency key recorded before")
 
 // writeErr maps a ledger refusal: a refused redemption names its request
 // field.
@@ -382,11 +471,4 @@ func (s *Service) codesChanged(ctx context.Context, tenant protocol.TenantID, rs
 			return
 		}
 	}
-}
-
-func orEmpty(rs []protocol.Redemption) []protocol.Redemption {
-	if rs == nil {
-		return []protocol.Redemption{}
-	}
-	return rs
 }

@@ -73,9 +73,21 @@ func (c *Catalog) Remember(ctx context.Context, tenant protocol.TenantID, key st
 
 // RememberTx is Remember on q, at now.
 func RememberTx(ctx context.Context, q Querier, tenant protocol.TenantID, key string, request []byte, r Remembered, now time.Time) error {
-	_, err := q.ExecContext(ctx, QueryRemember, string(tenant), key, request, r.Status, r.Body, now.UnixMicro())
+	_, err := RememberNewTx(ctx, q, tenant, key, request, r, now)
+	return err
+}
+
+// RememberNewTx is RememberTx that reports whether the record was added:
+// false when the key was recorded before (the record kept is the first).
+// The online writer records a key with it instead of looking it up first.
+func RememberNewTx(ctx context.Context, q Querier, tenant protocol.TenantID, key string, request []byte, r Remembered, now time.Time) (bool, error) {
+	res, err := q.ExecContext(ctx, QueryRemember, string(tenant), key, request, r.Status, r.Body, now.UnixMicro())
 	if err != nil {
-		return fmt.Errorf("catalog: remember: %w", err)
+		return false, fmt.Errorf("catalog: remember: %w", err)
 	}
-	return nil
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("catalog: remember: %w", err)
+	}
+	return n > 0, nil
 }
