@@ -52,6 +52,7 @@ type Ledger interface {
 	RedeemBasket(ctx context.Context, b ledger.Basket) ([]protocol.Redemption, bool, error)
 	Campaign(ctx context.Context, tenant protocol.TenantID, campaign protocol.CampaignID) (ledger.CampaignBalance, error)
 	CodeUses(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error)
+	Figures(ctx context.Context, tenant protocol.TenantID, q ledger.FiguresQuery) (ledger.Figures, error)
 	GiftCardSpent(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error)
 	CustomerCount(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID, campaign protocol.CampaignID) (int64, error)
 	Points(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID) (int64, error)
@@ -208,7 +209,11 @@ func (s *Service) decision(ctx context.Context, tenant protocol.TenantID, in Req
 	for _, p := range in.Redeemables {
 		req.Presented = append(req.Presented, decide.Presented{Code: p.Code, Token: p.Token, Campaign: p.Campaign, Amount: p.Amount})
 	}
-	return decide.Decide(ctx, &Facts{cat: s.cat, led: s.led, tenant: tenant, comp: comp, holds: s.holds, now: s.Now()}, comp.Rules, req)
+	f := &Facts{cat: s.cat, led: s.led, tenant: tenant, comp: comp, holds: s.holds, now: s.Now()}
+	if err := f.prefetch(ctx, in); err != nil {
+		return nil, err
+	}
+	return decide.Decide(ctx, f, comp.Rules, req)
 }
 
 // Validate answers what the order gets, changing nothing. Reason codes:
