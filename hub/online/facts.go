@@ -78,13 +78,17 @@ func (f *Facts) Uses(ctx context.Context, key protocol.CodeID, c decide.Code) (d
 	}
 	if ok {
 		u.Uses = uses
-		if c.GiftCard {
-			u.Spent = f.fig.Spent[key]
-		}
 	} else if u.Uses, err = f.led.CodeUses(ctx, f.tenant, key); err != nil {
 		return u, err
-	} else if c.GiftCard {
-		if u.Spent, err = f.led.GiftCardSpent(ctx, f.tenant, key); err != nil {
+	}
+	if c.GiftCard {
+		spent, ok := int64(0), false
+		if f.fig != nil {
+			spent, ok = f.fig.Spent[key]
+		}
+		if ok {
+			u.Spent = spent
+		} else if u.Spent, err = f.led.GiftCardSpent(ctx, f.tenant, key); err != nil {
 			return u, err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/store/ledger"
 )
 
@@ -42,6 +43,9 @@ func (f *Facts) prefetch(ctx context.Context, in Request) error {
 				continue // the decision meets it again
 			}
 			q.Codes = append(q.Codes, cd.Key)
+			if cp, ok := f.comp.Camps[cd.Campaign]; ok && cp.Rules.Reward.Kind == rules.RewardGiftCard {
+				q.Cards = append(q.Cards, cd.Key)
+			}
 			campaign(cd.Campaign)
 		case p.Campaign != "":
 			campaign(p.Campaign)
