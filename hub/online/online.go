@@ -379,28 +379,9 @@ func (p plan) body(head []byte, recorded []protocol.Redemption) ([]byte, error) 
 // answered from the record; retries are rare, first requests are not, and
 // a lookup before the decision would cost every request a read.
 func (s *Service) idempotent(ctx context.Context, tenant protocol.TenantID, idem Idem, mk func() (plan, error)) (Answer, error) {
-	var prev catalog.Remembered
 	p, perr := mk()
 	if perr != nil {
-		// Refused: unless this key was recorded (a retry of an answered
-		// request, or a concurrent one recorded meanwhile: then its
-		// answer is the answer), checked in the writer's order.
-		if protocol.ErrorCode(perr) == protocol.CodeInternal {
-			return Answer{}, perr
-		}
-		recall := func(ctx context.Context, tx *sql.Tx) (bool, error) {
-			r, found, err := catalog.RecallTx(ctx, tx, tenant, idem.Key, idem.Sum)
-			prev = r
-			return found, err
-		}
-		_, replayed, err := s.led.RedeemBasket(ctx, ledger.Basket{Tenant: tenant, Recall: recall})
-		if err != nil {
-			return Answer{}, writeErr(err, nil)
-		}
-		if replayed {
-			return Answer{Status: prev.Status, Body: prev.Body, Replayed: true}, nil
-		}
-		return Answer{}, perr
+		return s.refused(ctx, tenant, idem, perr)
 	}
 	// The answer's constant part is encoded here, outside the writer;
 	// the writer adds the redemptions as recorded.
@@ -409,6 +390,7 @@ func (s *Service) idempotent(ctx context.Context, tenant protocol.TenantID, idem
 		return Answer{}, fmt.Errorf("online: encode answer: %w", err)
 	}
 	var body []byte
+	var prev catalog.Remembered
 	status := http.StatusOK
 	remember := func(ctx context.Context, tx *sql.Tx, recorded []protocol.Redemption) error {
 		var err error
@@ -435,10 +417,40 @@ func (s *Service) idempotent(ctx context.Context, tenant protocol.TenantID, idem
 		return Answer{Status: prev.Status, Body: prev.Body, Replayed: true}, nil
 	}
 	if err != nil {
-		return Answer{}, writeErr(err, p.fields)
+		if errors.Is(err, ErrBusy) || ctx.Err() != nil {
+			return Answer{}, err
+		}
+		// A retry decided again may differ from the first answer (the
+		// ledger's transaction-id check refuses other amounts, a limit
+		// may be reached now): the record, if any, is the answer.
+		return s.refused(ctx, tenant, idem, writeErr(err, p.fields))
 	}
 	s.codesChanged(ctx, tenant, recorded...)
 	return Answer{Status: status, Body: body}, nil
+}
+
+// refused answers a write refused with perr, unless its key was recorded
+// (a retry of an answered request, or a concurrent one recorded
+// meanwhile: then that answer is the answer), checked in the writer's
+// order.
+func (s *Service) refused(ctx context.Context, tenant protocol.TenantID, idem Idem, perr error) (Answer, error) {
+	if protocol.ErrorCode(perr) == protocol.CodeInternal {
+		return Answer{}, perr
+	}
+	var prev catalog.Remembered
+	recall := func(ctx context.Context, tx *sql.Tx) (bool, error) {
+		r, found, err := catalog.RecallTx(ctx, tx, tenant, idem.Key, idem.Sum)
+		prev = r
+		return found, err
+	}
+	_, replayed, err := s.led.RedeemBasket(ctx, ledger.Basket{Tenant: tenant, Recall: recall})
+	if err != nil {
+		return Answer{}, writeErr(err, nil)
+	}
+	if replayed {
+		return Answer{Status: prev.Status, Body: prev.Body, Replayed: true}, nil
+	}
+	return Answer{}, perr
 }
 
 // errReplayed is Remember's answer when the key was recorded before: the
