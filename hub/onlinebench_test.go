@@ -42,6 +42,9 @@ import (
 // (any non-200; the benchmark fails on one), and cpu-us/op: the process's
 // CPU time (user and system, server and client together) per request,
 // which other load on the machine disturbs less than the rate does.
+// Every redeem run is preceded by the group-commit baseline at the same
+// clients and the same count (group-rows/s), and reports its rate over
+// that baseline's (x-group): a ratio taken under the same load.
 //
 // PUNCHCARD_BENCH_ROWS (e.g. "0,100000,1000000", as make bench-online
 // sets it) replaces the pre-fill sizes, by default 0 and 100k.
@@ -231,12 +234,32 @@ func fillLedger(db *sql.DB, rows int) error {
 // load runs n requests from clients goroutines with do, and reports
 // requests/s under unit, p50 and p99 latency, and errors.
 func load(b *testing.B, clients int, unit string, do func(i int) error) {
-	n := b.N
+	b.ResetTimer()
+	r := measure(clients, b.N, do)
+	b.StopTimer()
+	b.ReportMetric(r.cpuPerOp, "cpu-us/op")
+	b.ReportMetric(r.rate, unit+"/s")
+	b.ReportMetric(r.p50, "p50-ms")
+	b.ReportMetric(r.p99, "p99-ms")
+	b.ReportMetric(float64(r.errs), "errors")
+	if r.errs > 0 {
+		b.Errorf("%d errors, the first: %v", r.errs, r.firstErr)
+	}
+}
+
+// measured is one load's figures.
+type measured struct {
+	rate, p50, p99, cpuPerOp float64
+	errs                     int64
+	firstErr                 any
+}
+
+// measure runs n requests from clients goroutines with do.
+func measure(clients, n int, do func(i int) error) measured {
 	lat := make([]time.Duration, n)
 	var next, errs atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
-	b.ResetTimer()
 	cpu0 := cpuTime()
 	start := time.Now()
 	for range clients {
@@ -260,15 +283,11 @@ func load(b *testing.B, clients int, unit string, do func(i int) error) {
 	wg.Wait()
 	el := time.Since(start)
 	cpu := cpuTime() - cpu0
-	b.StopTimer()
-	b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-us/op")
 	slices.Sort(lat)
-	b.ReportMetric(float64(n)/el.Seconds(), unit+"/s")
-	b.ReportMetric(float64(lat[n/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(lat[min(n-1, n*99/100)].Microseconds())/1000, "p99-ms")
-	b.ReportMetric(float64(errs.Load()), "errors")
-	if errs.Load() > 0 {
-		b.Errorf("%d errors, the first: %v", errs.Load(), firstErr.Load())
+	return measured{
+		rate: float64(n) / el.Seconds(), cpuPerOp: float64(cpu.Microseconds()) / float64(n),
+		p50: float64(lat[n/2].Microseconds()) / 1000, p99: float64(lat[min(n-1, n*99/100)].Microseconds()) / 1000,
+		errs: errs.Load(), firstErr: firstErr.Load(),
 	}
 }
 
@@ -290,6 +309,18 @@ func BenchmarkOnlineRedeem(b *testing.B) {
 		for _, clients := range []int{1, 16, 64} {
 			b.Run(fmt.Sprintf("rows=%d/clients=%d/redeem", rows, clients), func(b *testing.B) {
 				run := benchRun.Add(1)
+				// The group-commit baseline at the same clients right
+				// before, so that the ratio is taken under the same load.
+				gb := measure(clients, b.N, base.do("group"))
+				if gb.errs > 0 {
+					b.Fatalf("baseline: %v", gb.firstErr)
+				}
+				defer func() {
+					if r := b.Elapsed(); r > 0 {
+						b.ReportMetric(gb.rate, "group-rows/s")
+						b.ReportMetric(float64(b.N)/r.Seconds()/gb.rate, "x-group")
+					}
+				}()
 				g0, b0 := bh.h.Ledger.WriterStats()
 				defer func() {
 					g1, b1 := bh.h.Ledger.WriterStats()
@@ -318,20 +349,25 @@ func BenchmarkOnlineRedeem(b *testing.B) {
 	for _, clients := range []int{1, 16, 64} {
 		for _, mode := range []string{"fsync", "group"} {
 			b.Run(fmt.Sprintf("baseline=%s/clients=%d", mode, clients), func(b *testing.B) {
-				load(b, clients, "rows", func(int) error {
-					res, err := benchClient.Post(base.url+"/"+mode, "text/plain", strings.NewReader("x"))
-					if err != nil {
-						return err
-					}
-					io.Copy(io.Discard, res.Body)
-					res.Body.Close()
-					if res.StatusCode != 200 {
-						return fmt.Errorf("baseline %s: %d", mode, res.StatusCode)
-					}
-					return nil
-				})
+				load(b, clients, "rows", base.do(mode))
 			})
 		}
+	}
+}
+
+// do is one request to the baseline mode ("fsync" or "group").
+func (bl *baselines) do(mode string) func(int) error {
+	return func(int) error {
+		res, err := benchClient.Post(bl.url+"/"+mode, "text/plain", strings.NewReader("x"))
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			return fmt.Errorf("baseline %s: %d", mode, res.StatusCode)
+		}
+		return nil
 	}
 }
 

@@ -84,3 +84,52 @@ func TestIdempotencyConcurrent(t *testing.T) {
 		t.Fatalf("verify: %+v %v", rep, err)
 	}
 }
+
+// TestIdempotencyRetryAfterChange: the key is not looked up before the
+// decision, so a retry is decided again over what changed since; it still
+// gets the first answer byte for byte: when a new automatic promotion
+// adds a redemption (the writer meets the key), when the points it earns
+// differ (the ledger's transaction-id check refuses other amounts), and
+// when the campaign was stopped (the decision refuses).
+func TestIdempotencyRetryAfterChange(t *testing.T) {
+	e := newEnv(t)
+	mk, sup := e.keys[catalog.RoleMarketer], e.keys[catalog.RoleSupport]
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns", mk, campaignDoc("summer", "active", percent10, "")), 201, nil)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns/summer/codes/import", mk, map[string]any{"codes": []string{"MANY"}, "uses": -1}), 201, nil)
+	club := campaignDoc("club", "active", `{"kind":"points","points":{"earn":[{"id":"spend","on":"spend","per_amount":100,"milli_points":1000}]}}`, "")
+	club["trigger"] = "auto"
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns", mk, club), 201, nil)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/customers", sup, map[string]any{"id": "c1"}), 201, nil)
+	body := map[string]any{"store": web, "order": order(100_00), "customer": "c1", "redeemables": []any{map[string]any{"code": "MANY"}}}
+	first := e.do("POST", "/v1/tenants/acme/redeem", sup, body, "Idempotency-Key", "k1")
+	if first.status != 200 || first.header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("first: %d %s", first.status, first.body)
+	}
+	rows := func() int {
+		var n int
+		if err := e.cat.DB().QueryRow(`SELECT COUNT(*) FROM ledger_journal WHERE txn_id = 'k1'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	n := rows()
+	retry := func(what string) {
+		t.Helper()
+		r := e.do("POST", "/v1/tenants/acme/redeem", sup, body, "Idempotency-Key", "k1")
+		if r.status != 200 || !bytes.Equal(r.body, first.body) || r.header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("retry %s: %d %q\nwant the first answer %s", what, r.status, r.body, first.body)
+		}
+		if got := rows(); got != n {
+			t.Fatalf("retry %s: %d journal rows, want %d", what, got, n)
+		}
+	}
+	retry("unchanged")
+	auto := campaignDoc("late", "active", `{"kind":"amount_off","amount":1000}`, "")
+	auto["trigger"] = "auto"
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns", mk, auto), 201, nil)
+	retry("after a new automatic promotion (another discount, other points)")
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns/summer/stop", mk, nil), 200, nil)
+	retry("after the code's campaign stopped")
+	other := map[string]any{"store": web, "order": order(50_00), "customer": "c1", "redeemables": []any{map[string]any{"code": "MANY"}}}
+	e.wantErr(e.do("POST", "/v1/tenants/acme/redeem", sup, other, "Idempotency-Key", "k1"), 422, protocol.CodeIdempotencyReuse, "")
+}

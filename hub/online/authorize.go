@@ -35,7 +35,7 @@ func (s *Service) Authorize(ctx context.Context, tenant protocol.TenantID, agent
 			return decide.AuthorizeResponse{}, protocol.FieldError("txn_id", "a hold needs the till's txn_id")
 		}
 	}
-	where, err := rules.NewStore(st.ID, st.Region, st.TimeZone)
+	where, err := s.store(Store{ID: st.ID, Region: st.Region, TimeZone: st.TimeZone})
 	if err != nil {
 		return decide.AuthorizeResponse{}, err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/punchcard/punchcard/protocol/decide"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/token"
+	"github.com/punchcard/punchcard/store/ledger"
 )
 
 // Facts is what the hub supplies to the decision pipeline: its catalog's
@@ -32,6 +33,9 @@ type Facts struct {
 	// mine are the asking till's holds of its other transactions, per
 	// code: counted in its decision, left out of the figure it is sent.
 	mine map[protocol.CodeID]decide.Use
+	// fig are the figures prefetch read, of figCustomer; nil: none.
+	fig         *ledger.Figures
+	figCustomer protocol.CustomerID
 }
 
 var _ decide.Source = (*Facts)(nil)
@@ -72,11 +76,23 @@ func (f *Facts) TokenRevoked(ctx context.Context, serial protocol.CodeID) (bool,
 func (f *Facts) Uses(ctx context.Context, key protocol.CodeID, c decide.Code) (decide.Use, error) {
 	var u decide.Use
 	var err error
-	if u.Uses, err = f.led.CodeUses(ctx, f.tenant, key); err != nil {
+	uses, ok := int64(0), false
+	if f.fig != nil {
+		uses, ok = f.fig.Uses[key]
+	}
+	if ok {
+		u.Uses = uses
+	} else if u.Uses, err = f.led.CodeUses(ctx, f.tenant, key); err != nil {
 		return u, err
 	}
 	if c.GiftCard {
-		if u.Spent, err = f.led.GiftCardSpent(ctx, f.tenant, key); err != nil {
+		spent, ok := int64(0), false
+		if f.fig != nil {
+			spent, ok = f.fig.Spent[key]
+		}
+		if ok {
+			u.Spent = spent
+		} else if u.Spent, err = f.led.GiftCardSpent(ctx, f.tenant, key); err != nil {
 			return u, err
 		}
 	}
@@ -119,15 +135,24 @@ func (f *Facts) Customer(ctx context.Context, c protocol.Customer) (protocol.Cus
 		}
 		return c, 0, err
 	}
+	if f.fig != nil && f.figCustomer == c.ID {
+		return cu.Protocol(), f.fig.Points, nil
+	}
 	pts, err := f.led.Points(ctx, f.tenant, c.ID)
 	return cu.Protocol(), pts, err
 }
 
 // CustomerUses implements decide.Source.
 func (f *Facts) CustomerUses(ctx context.Context, customer protocol.CustomerID, campaign protocol.CampaignID) (int64, error) {
-	n, err := f.led.CustomerCount(ctx, f.tenant, customer, campaign)
-	if err != nil {
-		return 0, err
+	n, ok := int64(0), false
+	if f.fig != nil && f.figCustomer == customer {
+		n, ok = f.fig.Counts[campaign]
+	}
+	if !ok {
+		var err error
+		if n, err = f.led.CustomerCount(ctx, f.tenant, customer, campaign); err != nil {
+			return 0, err
+		}
 	}
 	if f.ledgerCustomer == nil {
 		f.ledgerCustomer = map[protocol.CampaignID]int64{}
@@ -143,9 +168,15 @@ func (f *Facts) CustomerUses(ctx context.Context, customer protocol.CustomerID, 
 // Budget implements decide.Source: what is left of the campaign's budgets
 // after every redemption and every allowance held by a till.
 func (f *Facts) Budget(ctx context.Context, campaign protocol.CampaignID) (rules.Budget, error) {
-	b, err := f.led.Campaign(ctx, f.tenant, campaign)
-	if err != nil {
-		return rules.Budget{}, err
+	b, ok := ledger.CampaignBalance{}, false
+	if f.fig != nil {
+		b, ok = f.fig.Campaigns[campaign]
+	}
+	if !ok {
+		var err error
+		if b, err = f.led.Campaign(ctx, f.tenant, campaign); err != nil {
+			return rules.Budget{}, err
+		}
 	}
 	bud := rules.Budget{Count: -1, Amount: -1}
 	cp, ok := f.comp.Rules.Campaign(campaign)

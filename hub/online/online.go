@@ -18,7 +18,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
@@ -46,7 +48,7 @@ type Catalog interface {
 	// ledger's write transaction (Basket.Recall, Basket.Remember), which
 	// runs on the same database.
 	RecallIn(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, key string, request []byte) (catalog.Remembered, bool, error)
-	RememberIn(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, key string, request []byte, r catalog.Remembered, now time.Time) error
+	RememberIn(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, key string, request []byte, r catalog.Remembered, now time.Time) (bool, error)
 }
 
 // Ledger is what the service needs of the hub's ledger (store/ledger).
@@ -54,6 +56,7 @@ type Ledger interface {
 	RedeemBasket(ctx context.Context, b ledger.Basket) ([]protocol.Redemption, bool, error)
 	Campaign(ctx context.Context, tenant protocol.TenantID, campaign protocol.CampaignID) (ledger.CampaignBalance, error)
 	CodeUses(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error)
+	Figures(ctx context.Context, tenant protocol.TenantID, q ledger.FiguresQuery) (ledger.Figures, error)
 	GiftCardSpent(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error)
 	CustomerCount(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID, campaign protocol.CampaignID) (int64, error)
 	Points(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID) (int64, error)
@@ -85,6 +88,38 @@ type Service struct {
 	mu    sync.Mutex
 	rules map[protocol.TenantID]Compiled
 	holds *holdBook
+
+	stores sync.Map // storeKey -> rules.Store: the time zone loaded once
+	nstore atomic.Int64
+}
+
+type storeKey struct {
+	id               protocol.StoreID
+	region, timeZone string
+}
+
+// maxStores bounds the stores kept with their time zone loaded; past it
+// the cache starts again.
+const maxStores = 4096
+
+// store is rules.NewStore, keeping the result: loading the time zone
+// (time.LoadLocation reads the zone file) cost every online request more
+// than its ledger reads.
+func (s *Service) store(in Store) (rules.Store, error) {
+	k := storeKey{in.ID, in.Region, in.TimeZone}
+	if v, ok := s.stores.Load(k); ok {
+		return v.(rules.Store), nil
+	}
+	st, err := rules.NewStore(in.ID, in.Region, in.TimeZone)
+	if err != nil {
+		return st, err
+	}
+	if s.nstore.Add(1) > maxStores {
+		s.stores.Clear()
+		s.nstore.Store(1)
+	}
+	s.stores.Store(k, st)
+	return st, nil
 }
 
 // New returns a service over the catalog and the ledger.
@@ -160,7 +195,7 @@ func (s *Service) decision(ctx context.Context, tenant protocol.TenantID, in Req
 	if err := protocol.ValidateID("store.id", string(in.Store.ID)); err != nil {
 		return nil, protocol.WithField("store.id", err)
 	}
-	st, err := rules.NewStore(in.Store.ID, in.Store.Region, in.Store.TimeZone)
+	st, err := s.store(in.Store)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +211,11 @@ func (s *Service) decision(ctx context.Context, tenant protocol.TenantID, in Req
 	for _, p := range in.Redeemables {
 		req.Presented = append(req.Presented, decide.Presented{Code: p.Code, Token: p.Token, Campaign: p.Campaign, Amount: p.Amount})
 	}
-	return decide.Decide(ctx, &Facts{cat: s.cat, led: s.led, tenant: tenant, comp: comp, holds: s.holds, now: s.Now()}, comp.Rules, req)
+	f := &Facts{cat: s.cat, led: s.led, tenant: tenant, comp: comp, holds: s.holds, now: s.Now()}
+	if err := f.prefetch(ctx, in); err != nil {
+		return nil, err
+	}
+	return decide.Decide(ctx, f, comp.Rules, req)
 }
 
 // Validate answers what the order gets, changing nothing. Reason codes:
@@ -209,8 +248,7 @@ func (s *Service) Redeem(ctx context.Context, tenant protocol.TenantID, idem Ide
 			return plan{}, e
 		}
 		p := s.effects(tenant, idem.Key, in, out)
-		d := out.Decision
-		p.answer = func(rs []protocol.Redemption) any { return Response{Decision: d, Redemptions: orEmpty(rs)} }
+		p.decision = &out.Decision
 		return p, nil
 	})
 }
@@ -250,7 +288,6 @@ func (s *Service) Rollback(ctx context.Context, tenant protocol.TenantID, idem I
 		return plan{
 			reds:   []protocol.Redemption{{Kind: protocol.KindRollback, Tenant: tenant, Store: in.Store, TxnID: idem.Key, Ref: &ref}},
 			fields: []string{""},
-			answer: func(rs []protocol.Redemption) any { return rs[0] },
 		}, nil
 	})
 }
@@ -282,32 +319,125 @@ func (s *Service) Earn(ctx context.Context, tenant protocol.TenantID, idem Idem,
 		if d.Results == nil {
 			d.Results = []rules.Result{}
 		}
-		p.answer = func(rs []protocol.Redemption) any { return Response{Decision: d, Redemptions: orEmpty(rs)} }
+		p.decision = &d
 		return p, nil
 	})
 }
 
-// plan is what an online write records: the redemptions, the answer to
-// build from them as recorded, and the request field each one came from
-// (for a refusal's Field).
+// plan is what an online write records: the redemptions, the request
+// field each one came from (for a refusal's Field), and the decision the
+// answer carries (a Response with the redemptions as recorded), or none
+// (a rollback: the answer is the one redemption as recorded).
 type plan struct {
-	reds   []protocol.Redemption
-	fields []string
-	answer func(recorded []protocol.Redemption) any
+	reds     []protocol.Redemption
+	fields   []string
+	decision *rules.Decision
+}
+
+// head is the answer's encoding up to the redemptions, built before the
+// writer: what body completes inside it is only the recorded part.
+func (p plan) head() ([]byte, error) {
+	if p.decision == nil {
+		return nil, nil
+	}
+	d, err := json.Marshal(p.decision)
+	if err != nil {
+		return nil, err
+	}
+	return append(append([]byte(`{"decision":`), d...), ','), nil
+}
+
+// body is the answer: json.Marshal(Response{Decision, Redemptions}) for a
+// decision, byte for byte (TestAnswerEncoding), or the one redemption.
+func (p plan) body(head []byte, recorded []protocol.Redemption) ([]byte, error) {
+	if p.decision == nil {
+		return json.Marshal(recorded[0])
+	}
+	b := slices.Clip(head)
+	if len(recorded) == 0 { // omitempty
+		b = b[:len(b)-1]
+		return append(b, '}'), nil
+	}
+	rs, err := json.Marshal(recorded)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, `"redemptions":`...)
+	b = append(b, rs...)
+	return append(b, '}'), nil
 }
 
 // idempotent records one online write once per Idem.Key. A retry with the
 // same key and request gets the first answer again (Replayed); the same
-// key with another request is refused (idempotency_key_reused). The
-// redemptions and the idempotency record are written in one transaction
-// by the ledger's online writer, which checks the record again inside it:
-// of concurrent requests under one key exactly one is recorded, and the
-// others get its answer (or the refusal).
+// key with another request is refused (idempotency_key_reused).
+//
+// The key is looked up once, in the ledger's online writer, by recording
+// it: the redemptions and the idempotency record are written in one
+// transaction, the record last with INSERT … ON CONFLICT DO NOTHING, and
+// a conflict (the key recorded meanwhile, also earlier in the same group
+// commit) undoes the basket and answers the record found. Of concurrent
+// requests under one key exactly one is recorded, and the others get its
+// answer (or the refusal). A retry therefore decides again before it is
+// answered from the record; retries are rare, first requests are not, and
+// a lookup before the decision would cost every request a read.
 func (s *Service) idempotent(ctx context.Context, tenant protocol.TenantID, idem Idem, mk func() (plan, error)) (Answer, error) {
-	if r, found, err := s.cat.Recall(ctx, tenant, idem.Key, idem.Sum); err != nil {
-		return Answer{}, err
-	} else if found {
-		return Answer{Status: r.Status, Body: r.Body, Replayed: true}, nil
+	p, perr := mk()
+	if perr != nil {
+		return s.refused(ctx, tenant, idem, perr)
+	}
+	// The answer's constant part is encoded here, outside the writer;
+	// the writer adds the redemptions as recorded.
+	head, err := p.head()
+	if err != nil {
+		return Answer{}, fmt.Errorf("online: encode answer: %w", err)
+	}
+	var body []byte
+	var prev catalog.Remembered
+	status := http.StatusOK
+	remember := func(ctx context.Context, tx *sql.Tx, recorded []protocol.Redemption) error {
+		var err error
+		if body, err = p.body(head, recorded); err != nil {
+			return fmt.Errorf("online: encode answer: %w", err)
+		}
+		added, err := s.cat.RememberIn(ctx, tx, tenant, idem.Key, idem.Sum, catalog.Remembered{Status: status, Body: body}, s.Now().UTC())
+		if err != nil || added {
+			return err
+		}
+		// Recorded before: undo this basket and answer the record.
+		r, found, err := s.cat.RecallIn(ctx, tx, tenant, idem.Key, idem.Sum)
+		if err != nil {
+			return err
+		}
+		if !found { // cannot be: the insert met the key
+			return fmt.Errorf("online: idempotency record %q conflicts but is not found", idem.Key)
+		}
+		prev = r
+		return errReplayed
+	}
+	recorded, _, err := s.led.RedeemBasket(ctx, ledger.Basket{Tenant: tenant, Redemptions: p.reds, Remember: remember})
+	if errors.Is(err, errReplayed) {
+		return Answer{Status: prev.Status, Body: prev.Body, Replayed: true}, nil
+	}
+	if err != nil {
+		if errors.Is(err, ErrBusy) || ctx.Err() != nil {
+			return Answer{}, err
+		}
+		// A retry decided again may differ from the first answer (the
+		// ledger's transaction-id check refuses other amounts, a limit
+		// may be reached now): the record, if any, is the answer.
+		return s.refused(ctx, tenant, idem, writeErr(err, p.fields))
+	}
+	s.codesChanged(ctx, tenant, recorded...)
+	return Answer{Status: status, Body: body}, nil
+}
+
+// refused answers a write refused with perr, unless its key was recorded
+// (a retry of an answered request, or a concurrent one recorded
+// meanwhile: then that answer is the answer), checked in the writer's
+// order.
+func (s *Service) refused(ctx context.Context, tenant protocol.TenantID, idem Idem, perr error) (Answer, error) {
+	if protocol.ErrorCode(perr) == protocol.CodeInternal {
+		return Answer{}, perr
 	}
 	var prev catalog.Remembered
 	recall := func(ctx context.Context, tx *sql.Tx) (bool, error) {
@@ -315,42 +445,19 @@ func (s *Service) idempotent(ctx context.Context, tenant protocol.TenantID, idem
 		prev = r
 		return found, err
 	}
-	p, perr := mk()
-	if perr != nil {
-		// Refused: unless a concurrent request under this key was
-		// recorded meanwhile (then its answer is the answer), checked in
-		// the writer's order.
-		if protocol.ErrorCode(perr) == protocol.CodeInternal {
-			return Answer{}, perr
-		}
-		_, replayed, err := s.led.RedeemBasket(ctx, ledger.Basket{Tenant: tenant, Recall: recall})
-		if err != nil {
-			return Answer{}, writeErr(err, nil)
-		}
-		if replayed {
-			return Answer{Status: prev.Status, Body: prev.Body, Replayed: true}, nil
-		}
-		return Answer{}, perr
-	}
-	var body []byte
-	status := http.StatusOK
-	remember := func(ctx context.Context, tx *sql.Tx, recorded []protocol.Redemption) error {
-		var err error
-		if body, err = json.Marshal(p.answer(recorded)); err != nil {
-			return fmt.Errorf("online: encode answer: %w", err)
-		}
-		return s.cat.RememberIn(ctx, tx, tenant, idem.Key, idem.Sum, catalog.Remembered{Status: status, Body: body}, s.Now().UTC())
-	}
-	recorded, replayed, err := s.led.RedeemBasket(ctx, ledger.Basket{Tenant: tenant, Redemptions: p.reds, Recall: recall, Remember: remember})
+	_, replayed, err := s.led.RedeemBasket(ctx, ledger.Basket{Tenant: tenant, Recall: recall})
 	if err != nil {
-		return Answer{}, writeErr(err, p.fields)
+		return Answer{}, writeErr(err, nil)
 	}
 	if replayed {
 		return Answer{Status: prev.Status, Body: prev.Body, Replayed: true}, nil
 	}
-	s.codesChanged(ctx, tenant, recorded...)
-	return Answer{Status: status, Body: body}, nil
+	return Answer{}, perr
 }
+
+// errReplayed is Remember's answer when the key was recorded before: the
+// writer undoes the basket, and idempotent answers the record.
+var errReplayed = errors.New("online: idempotency key recorded before")
 
 // writeErr maps a ledger refusal: a refused redemption names its request
 // field.
@@ -383,11 +490,4 @@ func (s *Service) codesChanged(ctx context.Context, tenant protocol.TenantID, rs
 			return
 		}
 	}
-}
-
-func orEmpty(rs []protocol.Redemption) []protocol.Redemption {
-	if rs == nil {
-		return []protocol.Redemption{}
-	}
-	return rs
 }

@@ -64,11 +64,23 @@ func (c *Catalog) Remember(ctx context.Context, tenant protocol.TenantID, key st
 
 // RememberTx is Remember on q, at now.
 func RememberTx(ctx context.Context, q Querier, tenant protocol.TenantID, key string, request []byte, r Remembered, now time.Time) error {
-	_, err := q.ExecContext(ctx, QueryRemember, string(tenant), key, request, r.Status, r.Body, now.UnixMicro())
+	_, err := RememberNewTx(ctx, q, tenant, key, request, r, now)
+	return err
+}
+
+// RememberNewTx is RememberTx that reports whether the record was added:
+// false when the key was recorded before (the record kept is the first).
+// The online writer records a key with it instead of looking it up first.
+func RememberNewTx(ctx context.Context, q Querier, tenant protocol.TenantID, key string, request []byte, r Remembered, now time.Time) (bool, error) {
+	res, err := q.ExecContext(ctx, QueryRemember, string(tenant), key, request, r.Status, r.Body, now.UnixMicro())
 	if err != nil {
-		return fmt.Errorf("catalog: remember: %w", err)
+		return false, fmt.Errorf("catalog: remember: %w", err)
 	}
-	return nil
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("catalog: remember: %w", err)
+	}
+	return n > 0, nil
 }
 
 // RecallIn is RecallTx inside tx, as a method for the services that take
@@ -77,8 +89,9 @@ func (c *Catalog) RecallIn(ctx context.Context, tx *sql.Tx, tenant protocol.Tena
 	return RecallTx(ctx, tx, tenant, key, request)
 }
 
-// RememberIn is RememberTx inside tx, as a method for the services that
+// RememberIn is RememberNewTx inside tx (false: the key was recorded
+// before), as a method for the services that
 // take the catalog as an interface (hub/online).
-func (c *Catalog) RememberIn(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, key string, request []byte, r Remembered, now time.Time) error {
-	return RememberTx(ctx, tx, tenant, key, request, r, now)
+func (c *Catalog) RememberIn(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, key string, request []byte, r Remembered, now time.Time) (bool, error) {
+	return RememberNewTx(ctx, tx, tenant, key, request, r, now)
 }

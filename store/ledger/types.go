@@ -18,6 +18,8 @@ type (
 	Diff            = pledger.Diff
 	Basket          = pledger.Basket
 	ItemError       = pledger.ItemError
+	FiguresQuery    = pledger.FiguresQuery
+	Figures         = pledger.Figures
 )
 
 // Conflict kinds (pledger.ConflictKind; ConflictEffectMismatch is in
