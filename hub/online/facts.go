@@ -7,9 +7,9 @@ import (
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/decide"
+	"github.com/punchcard/punchcard/protocol/ledger"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/token"
-	"github.com/punchcard/punchcard/store/ledger"
 )
 
 // Facts is what the hub supplies to the decision pipeline: its catalog's

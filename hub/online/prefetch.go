@@ -4,8 +4,8 @@ import (
 	"context"
 
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/ledger"
 	"github.com/punchcard/punchcard/protocol/rules"
-	"github.com/punchcard/punchcard/store/ledger"
 )
 
 // prefetch reads, in one ledger statement (ledger.Figures), the figures
