@@ -68,13 +68,14 @@ const (
 	// be written to the socket (mochi's MaximumClientWritesPending; its own
 	// default is 8192). It is a channel of pointers made when a connection
 	// is accepted, before its CONNECT says who it is, so mochi v2 sizes it
-	// alike for every client: 1024 costs 8 KiB per connected till (32768,
-	// the old setting, cost 256 KiB). A till is sent a few Acks at a time.
+	// alike for every client: 128 costs 1 KiB per connected till (1024
+	// cost 8 KiB; 32768, the first setting, 256 KiB). A till is sent a few
+	// Acks at a time, and an announcement or two.
 	// The hub's subscriber takes every till's burst, but it reads into its
 	// own queues (ingest.Options.QueueSize, twice) before this one fills;
 	// a message dropped beyond that is one the till publishes again when
 	// the hub's Ack does not come (agent/uplink's retransmission timeout).
-	DefaultMaxPendingWrites = 1024
+	DefaultMaxPendingWrites = 128
 	// DefaultMaxInflight is the QoS 1/2 messages in flight per client
 	// (mochi's MaximumInflight and ReceiveMaximum): the MQTT maximum, as a
 	// packet id is 16 bits. A bound, not an allocation: an offline till's
@@ -416,9 +417,16 @@ func (h *hook) authenticate(cl *mqtt.Client, pk packets.Packet) bool {
 			slog.String("topic", pk.Connect.WillTopic))
 		return false
 	}
+	// The check runs on a goroutine of its own: it reads the catalog
+	// (SQLite, whose pure-Go calls need a deep stack), and this one is the
+	// connection's reading goroutine for as long as the till stays
+	// connected. A stack grown here would be kept, or shrunk only slowly
+	// by the garbage collector, on every connection: tens of KB per till.
 	ctx, cancel := context.WithTimeout(context.Background(), h.opts.AuthTimeout)
 	defer cancel()
-	if err := h.opts.Auth.AuthenticateAgent(ctx, id.Tenant, id.Agent, string(secret)); err != nil {
+	res := make(chan error, 1)
+	go func() { res <- h.opts.Auth.AuthenticateAgent(ctx, id.Tenant, id.Agent, string(secret)) }()
+	if err := <-res; err != nil {
 		if protocol.ErrorCode(err) == protocol.CodeInternal {
 			h.opts.Logger.Error("mqtt credential check failed", slog.String("username", string(pk.Connect.Username)), slog.Any("error", err))
 		}
