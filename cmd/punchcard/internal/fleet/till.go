@@ -71,7 +71,7 @@ type till struct {
 	// till first saw an announcement of each version and applied it.
 	annSeen, fetchSeen []verAt
 	lat                []time.Duration
-	latAt              []time.Time // when each of lat was acked
+	latAt              []time.Time             // when each of lat was acked
 	log                [][]protocol.Redemption // with Options.Record
 
 	sales, acked, republish, messages, heartbeats int64
