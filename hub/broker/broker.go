@@ -68,14 +68,15 @@ const (
 	// be written to the socket (mochi's MaximumClientWritesPending; its own
 	// default is 8192). It is a channel of pointers made when a connection
 	// is accepted, before its CONNECT says who it is, so mochi v2 sizes it
-	// alike for every client: 128 costs 1 KiB per connected till (1024
-	// cost 8 KiB; 32768, the first setting, 256 KiB). A till is sent a few
-	// Acks at a time, and an announcement or two.
+	// alike for every client: 1024 costs 8 KiB per connected till (32768,
+	// the old setting, cost 256 KiB). A till is sent a few Acks at a time.
+	// 128 (1 KiB) stalled hub/ingest's Burst test: a till publishing
+	// faster than its Acks are written loses Acks and Resends it waits for.
 	// The hub's subscriber takes every till's burst, but it reads into its
 	// own queues (ingest.Options.QueueSize, twice) before this one fills;
 	// a message dropped beyond that is one the till publishes again when
 	// the hub's Ack does not come (agent/uplink's retransmission timeout).
-	DefaultMaxPendingWrites = 128
+	DefaultMaxPendingWrites = 1024
 	// DefaultMaxInflight is the QoS 1/2 messages in flight per client
 	// (mochi's MaximumInflight and ReceiveMaximum): the MQTT maximum, as a
 	// packet id is 16 bits. A bound, not an allocation: an offline till's
