@@ -38,7 +38,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -199,10 +198,9 @@ type Ingest struct {
 	client paho.Client // nil with Options.Inline
 	unsub  func()      // the inline subscription's end; nil without
 	queue  chan up
-	raw    []chan message // Options.Inline: undecoded messages, sharded by topic, for the decoders
-	jobs   chan job       // drains prepared by run, for write
-	acks   chan []down    // to the publisher goroutine
-	done   chan struct{}  // closed by Close: receive stops blocking
+	jobs   chan job      // drains prepared by run, for write
+	acks   chan []down   // to the publisher goroutine
+	done   chan struct{} // closed by Close: receive stops blocking
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	c      counters
@@ -244,10 +242,6 @@ func New(l Ledger, opts Options) (*Ingest, error) {
 		lastResends: map[agentKey]resendMark{},
 	}
 	if opts.Inline != nil {
-		in.raw = make([]chan message, max(2, runtime.GOMAXPROCS(0)))
-		for i := range in.raw {
-			in.raw[i] = make(chan message, DefaultDecodeQueue)
-		}
 		unsub, err := opts.Inline.Subscribe(protocol.UpFilter(""), in.receiveInline)
 		if err != nil {
 			cancel()
@@ -310,10 +304,6 @@ func New(l Ledger, opts Options) (*Ingest, error) {
 }
 
 func (in *Ingest) start(ctx context.Context) {
-	for _, ch := range in.raw {
-		in.wg.Add(1)
-		go in.decoder(ctx, ch)
-	}
 	in.wg.Add(3)
 	go in.run(ctx)
 	go in.write(ctx)
@@ -346,110 +336,52 @@ func (in *Ingest) Stats() Stats {
 // (a pipeline stage ahead of the ledger worker) and queues it, blocking
 // when the queue is full, which pushes back on the broker.
 func (in *Ingest) receive(_ paho.Client, m paho.Message) {
-	select {
-	case <-in.done:
-		return
-	default:
-	}
-	if in.oversize(m.Topic(), m.Payload()) {
-		return
-	}
-	u, ok := in.decode(message{topic: m.Topic(), payload: m.Payload()})
-	if !ok {
-		return
-	}
-	// Blocking pushes back on the broker through the session.
-	select {
-	case in.queue <- u:
-	case <-in.done:
-	}
+	in.receiveInline(m.Topic(), m.Payload())
 }
 
 // receiveInline is receive for Options.Inline: it runs on the publishing
-// till's connection goroutine and only hands the message to a decoder
-// (the one of its topic, so that a till's messages stay in order). The
-// decoding happens on a few long-lived goroutines rather than on each
-// till's: a goroutine's stack grows to the deepest call it made and
-// shrinks back only slowly, so decoding JSON and checking signatures on
-// ten thousand connection goroutines would keep ten thousand deep stacks.
-// A decoder that cannot keep up holds back that till's connection (the
-// broker reads nothing more from it, its keepalive pings included) for up
-// to DefaultInlineWait; past it the message is shed, counted in
-// Stats.Shed, and the till publishes it again when no Ack comes.
+// till's connection goroutine, so decoding is spread over the fleet's
+// connections, and a full queue holds back that till alone.
 func (in *Ingest) receiveInline(topic string, payload []byte) {
 	select {
 	case <-in.done:
 		return
 	default:
 	}
-	if in.oversize(topic, payload) {
+	in.c.messages.Add(1)
+	// The broker should have refused it (protocol.MaxPacketBytes); an
+	// external one configured without a limit may not have. Dropped
+	// before any decoding, and not kept.
+	if n := len(payload); n > protocol.MaxMessageBytes {
+		in.c.oversize.Add(1)
+		in.opts.Logger.Warn("ingest: message over the size limit dropped", slog.String(logTopic, topic), slog.Int("bytes", n))
 		return
 	}
-	ch := in.raw[shard(topic, len(in.raw))]
-	m := message{topic: topic, payload: payload}
+	u, ok := in.decode(message{topic: topic, payload: payload})
+	if !ok {
+		return
+	}
+	if in.client != nil {
+		// paho: blocking pushes back on the broker through the session.
+		select {
+		case in.queue <- u:
+		case <-in.done:
+		}
+		return
+	}
 	select {
-	case ch <- m:
+	case in.queue <- u:
 		return
 	default:
 	}
 	t := time.NewTimer(DefaultInlineWait)
 	defer t.Stop()
 	select {
-	case ch <- m:
+	case in.queue <- u:
 	case <-in.done:
 	case <-t.C:
 		in.c.shed.Add(1)
 	}
-}
-
-// oversize counts the message and reports whether it is over the size
-// limit (counted, logged and dropped before any decoding). The broker
-// should have refused it (protocol.MaxPacketBytes); an external one
-// configured without a limit may not have.
-func (in *Ingest) oversize(topic string, payload []byte) bool {
-	in.c.messages.Add(1)
-	if n := len(payload); n > protocol.MaxMessageBytes {
-		in.c.oversize.Add(1)
-		in.opts.Logger.Warn("ingest: message over the size limit dropped", slog.String(logTopic, topic), slog.Int("bytes", n))
-		return true
-	}
-	return false
-}
-
-// DefaultDecodeQueue is each decoder's queue of undecoded messages
-// (Options.Inline).
-const DefaultDecodeQueue = 256
-
-// decoder decodes the messages of its shard (Options.Inline) and queues
-// them for the pipeline, blocking while the queue is full.
-func (in *Ingest) decoder(ctx context.Context, ch chan message) {
-	defer in.wg.Done()
-	for {
-		var m message
-		select {
-		case <-ctx.Done():
-			return
-		case m = <-ch:
-		}
-		u, ok := in.decode(m)
-		if !ok {
-			continue
-		}
-		select {
-		case in.queue <- u:
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// shard is topic's decoder: FNV-1a of the topic, modulo n.
-func shard(topic string, n int) int {
-	h := uint32(2166136261)
-	for i := 0; i < len(topic); i++ {
-		h = (h ^ uint32(topic[i])) * 16777619
-	}
-	return int(h % uint32(n))
 }
 
 // job is one drain of the queue, prepared, for the writer.
