@@ -418,16 +418,9 @@ func (h *hook) authenticate(cl *mqtt.Client, pk packets.Packet) bool {
 			slog.String("topic", pk.Connect.WillTopic))
 		return false
 	}
-	// The check runs on a goroutine of its own: it reads the catalog
-	// (SQLite, whose pure-Go calls need a deep stack), and this one is the
-	// connection's reading goroutine for as long as the till stays
-	// connected. A stack grown here would be kept, or shrunk only slowly
-	// by the garbage collector, on every connection: tens of KB per till.
 	ctx, cancel := context.WithTimeout(context.Background(), h.opts.AuthTimeout)
 	defer cancel()
-	res := make(chan error, 1)
-	go func() { res <- h.opts.Auth.AuthenticateAgent(ctx, id.Tenant, id.Agent, string(secret)) }()
-	if err := <-res; err != nil {
+	if err := h.opts.Auth.AuthenticateAgent(ctx, id.Tenant, id.Agent, string(secret)); err != nil {
 		if protocol.ErrorCode(err) == protocol.CodeInternal {
 			h.opts.Logger.Error("mqtt credential check failed", slog.String("username", string(pk.Connect.Username)), slog.Any("error", err))
 		}
