@@ -49,6 +49,7 @@ type Main struct {
 	Options  hub.Options
 	LogLevel string
 	Verify   bool
+	Pprof    string // -pprof: serve net/http/pprof on this address ("" = off)
 	Stdout   io.Writer
 	Stderr   io.Writer
 	// OnStart, when set, is called with the open hub before it serves
@@ -70,6 +71,11 @@ func (m *Main) Main(ctx context.Context, args []string, getenv func(string) stri
 	}
 	if m.Verify {
 		return m.RunVerify(ctx)
+	}
+	if m.Pprof != "" {
+		if err := servePprof(ctx, m.Pprof, m.Options.Logger); err != nil {
+			return 1, err
+		}
 	}
 	h, err := hub.Open(ctx, m.Options)
 	if err != nil {
@@ -119,6 +125,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.IntVar(&o.TenantRateLimit, "tenant-rate-limit", envInt(env("TENANT_RATE_LIMIT", ""), 0), "API requests per tenant per minute, all its keys together; 0 = no tenant limit (PUNCHCARD_TENANT_RATE_LIMIT)")
 	keyLimits := fs.String("key-rate-limits", env("KEY_RATE_LIMITS", ""), "per-key overrides of -rate-limit: key-id=n,key-id=n (PUNCHCARD_KEY_RATE_LIMITS)")
 	tenantLimits := fs.String("tenant-rate-limits", env("TENANT_RATE_LIMITS", ""), "per-tenant overrides of -tenant-rate-limit: tenant=n,tenant=n (PUNCHCARD_TENANT_RATE_LIMITS)")
+	fs.StringVar(&m.Pprof, "pprof", env("PPROF_ADDR", ""), "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty (PUNCHCARD_PPROF_ADDR)")
 	fs.StringVar(&m.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (PUNCHCARD_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -70,6 +70,8 @@ const (
 	// is accepted, before its CONNECT says who it is, so mochi v2 sizes it
 	// alike for every client: 1024 costs 8 KiB per connected till (32768,
 	// the old setting, cost 256 KiB). A till is sent a few Acks at a time.
+	// 128 (1 KiB) stalled hub/ingest's Burst test: a till publishing
+	// faster than its Acks are written loses Acks and Resends it waits for.
 	// The hub's subscriber takes every till's burst, but it reads into its
 	// own queues (ingest.Options.QueueSize, twice) before this one fills;
 	// a message dropped beyond that is one the till publishes again when

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,6 +63,11 @@ type Report struct {
 	// Zero with Missing* > 0: some tills never got there within Settle.
 	AnnounceAll, FetchAll, AnnounceP50, FetchP50 time.Duration
 	MissingAnnounce, MissingFetch                int
+	// AckP99Quiet is the ack p99 over the acks that came before the
+	// change or more than 10 s after it (the tills' snapshot fetches
+	// excluded); Timeline is the ack p99 (ms) of each 5 s of the load.
+	AckP99Quiet time.Duration
+	Timeline    []float64
 }
 
 func (r Report) String() string {
@@ -69,14 +75,14 @@ func (r Report) String() string {
 	s := r.Stats
 	return fmt.Sprintf(`tills %d at %.3g redemptions/s each; connected and synced in %s
 load: %.0f redemptions/s acked (%d facts in %d messages, %d republished), %d heartbeats, %d announcements, %d snapshot fetches (%d not modified), %d allowance grants
-ack latency: p50 %s  p99 %s  max %s
+ack latency: p50 %s  p99 %s  max %s; p99 away from the change %s; p99 per 5 s (ms) %.0f
 hub RSS: idle %.0f MB, connected %.0f MB (%.1f KB per till), max under load %.0f MB, end %.0f MB, peak (VmHWM) %.0f MB
 CPU: hub %.2f cores, simulated tills %.2f cores; load average %s
 campaign change (version %d): every till announced after %s (median %s, %d missing), fetched after %s (median %s, %d missing)
 checks: %d pending, %d down messages refused, %d acks of unsent seqs, %d errors, %d HTTP requests retried (429, 5xx)`,
 		r.Tills, r.Rate, r.Connect.Round(time.Millisecond),
 		r.Redemptions, s.Sent, s.Messages, s.Republish, s.Heartbeats, s.Announces, s.Fetches, s.NotMod, s.Grants,
-		s.AckP50.Round(10*time.Microsecond), s.AckP99.Round(10*time.Microsecond), s.AckMax.Round(time.Millisecond),
+		s.AckP50.Round(10*time.Microsecond), s.AckP99.Round(10*time.Microsecond), s.AckMax.Round(time.Millisecond), r.AckP99Quiet.Round(10*time.Microsecond), r.Timeline,
 		mb(r.RSSIdle), mb(r.RSSConnected), float64(r.RSSConnected-r.RSSIdle)/1024/float64(max(r.Tills, 1)), mb(r.RSSMax), mb(r.RSSEnd), mb(r.HWM), r.HubCPU, r.FleetCPU, r.Load,
 		r.Version, r.AnnounceAll.Round(time.Millisecond), r.AnnounceP50.Round(time.Millisecond), r.MissingAnnounce,
 		r.FetchAll.Round(time.Millisecond), r.FetchP50.Round(time.Millisecond), r.MissingFetch,
@@ -192,6 +198,7 @@ func Bench(ctx context.Context, o BenchOptions) (Report, error) {
 	r.HWM, _ = hp.status("VmHWM")
 	r.HubCPU = (cpu1 - cpu0).Seconds() / elapsed.Seconds()
 	after := f.Stats()
+	r.AckP99Quiet, r.Timeline = ackTimeline(f.Acks(), start, changedAt)
 	r.Redemptions = float64(after.Acked-before.Acked) / elapsed.Seconds()
 	f.SetRate(0)
 	drain, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -436,4 +443,32 @@ func (s *rssSampler) stop() int64 {
 	close(s.stopc)
 	s.wg.Wait()
 	return s.max
+}
+
+// ackTimeline is the ack p99 away from the change (before it, or 10 s and
+// more after it) and the p99 in ms of each 5 s from start.
+func ackTimeline(acks []AckSample, start, changedAt time.Time) (quiet time.Duration, timeline []float64) {
+	p99 := func(l []time.Duration) time.Duration {
+		if len(l) == 0 {
+			return 0
+		}
+		slices.Sort(l)
+		return l[min(len(l)-1, len(l)*99/100)]
+	}
+	var q []time.Duration
+	var slots [][]time.Duration
+	for _, a := range acks {
+		if a.At.Before(changedAt) || a.At.Sub(changedAt) >= 10*time.Second {
+			q = append(q, a.Latency)
+		}
+		i := max(0, int(a.At.Sub(start)/(5*time.Second)))
+		for len(slots) <= i {
+			slots = append(slots, nil)
+		}
+		slots[i] = append(slots[i], a.Latency)
+	}
+	for _, l := range slots {
+		timeline = append(timeline, float64(p99(l))/float64(time.Millisecond))
+	}
+	return p99(q), timeline
 }

@@ -58,6 +58,7 @@ func BenchmarkFleet(b *testing.B) {
 		b.ReportMetric(float64(r.Tills), "tills")
 		b.ReportMetric(ms(r.Stats.AckP50), "ack-p50-ms")
 		b.ReportMetric(ms(r.Stats.AckP99), "ack-p99-ms")
+		b.ReportMetric(ms(r.AckP99Quiet), "ack-p99-quiet-ms")
 		b.ReportMetric(r.Redemptions, "redemptions/s")
 		b.ReportMetric(float64(r.RSSIdle)/(1<<20), "rss-idle-MB")
 		b.ReportMetric(float64(r.RSSMax)/(1<<20), "rss-max-MB")

@@ -328,7 +328,7 @@ func (f *Fleet) Sent() (msgs [][][]protocol.Redemption, grants []int64) {
 func (f *Fleet) ResetLatency() {
 	for _, t := range f.tills {
 		t.mu.Lock()
-		t.lat = t.lat[:0]
+		t.lat, t.latAt = t.lat[:0], t.latAt[:0]
 		t.mu.Unlock()
 	}
 }
@@ -430,4 +430,24 @@ func (f *Fleet) learnRules(v uint64, cs []rules.Campaign) error {
 	}
 	f.rules[v] = cat
 	return nil
+}
+
+// AckSample is one acknowledged fact: when its Ack came and how long after
+// the publish.
+type AckSample struct {
+	At      time.Time
+	Latency time.Duration
+}
+
+// Acks returns every ack latency recorded since ResetLatency, with its time.
+func (f *Fleet) Acks() []AckSample {
+	var out []AckSample
+	for _, t := range f.tills {
+		t.mu.Lock()
+		for i, l := range t.lat {
+			out = append(out, AckSample{At: t.latAt[i], Latency: l})
+		}
+		t.mu.Unlock()
+	}
+	return out
 }

@@ -71,6 +71,7 @@ type till struct {
 	// till first saw an announcement of each version and applied it.
 	annSeen, fetchSeen []verAt
 	lat                []time.Duration
+	latAt              []time.Time             // when each of lat was acked
 	log                [][]protocol.Redemption // with Options.Record
 
 	sales, acked, republish, messages, heartbeats int64
@@ -225,6 +226,7 @@ func (t *till) ack(a *protocol.Ack, now time.Time) {
 			delete(t.pending, seq)
 			t.acked++
 			t.lat = append(t.lat, now.Sub(sf.at))
+			t.latAt = append(t.latAt, now)
 		}
 	}
 	for seq := range t.pending {
