@@ -46,3 +46,15 @@ func TestAllowanceRequestID(t *testing.T) {
 		t.Fatalf("snapshot reflected = %+v, want watermark 0", s.Reflected)
 	}
 }
+
+// The escrow route names an agent of the tenant in the path: an unknown
+// one is not_found, another tenant's key is refused, a till's own key may
+// not read the hub's view of every till.
+func TestEscrowRouteRefusals(t *testing.T) {
+	e := newEnv(t)
+	ro := e.keys[catalog.RoleReadOnly]
+	e.wantErr(e.do("GET", "/v1/tenants/acme/agents/till-9/allowances", ro, nil), 404, protocol.CodeNotFound, "")
+	e.wantErr(e.do("GET", "/v1/tenants/acme/agents/till-1/allowances", e.other, nil), 403, protocol.CodeForbidden, "")
+	e.wantErr(e.do("GET", "/v1/tenants/acme/agents/till-1/allowances", e.agent, nil), 403, protocol.CodeForbidden, "")
+	e.wantErr(e.do("GET", "/v1/tenants/acme/agents/till-1/allowances", "", nil), 401, protocol.CodeUnauthenticated, "")
+}
