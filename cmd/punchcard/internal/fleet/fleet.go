@@ -95,7 +95,10 @@ type Fleet struct {
 	rmu   sync.Mutex
 	rules map[uint64]*rules.Catalog // compiled rules by catalog version
 
-	cmu     sync.Mutex
+	cmu sync.Mutex
+	// saleMu is held shared by each open-loop sale and exclusively by
+	// SetRate, so that a rate change waits for the sales in progress.
+	saleMu  sync.RWMutex
 	changed chan struct{} // closed and replaced when rate changes
 
 	wg     sync.WaitGroup
@@ -185,9 +188,12 @@ func (f *Fleet) Start(ctx context.Context) error {
 // SetRate sets the open-loop load: each till makes a sale (1-2
 // redemptions, 1.5 on average) at jittered intervals (uniform between 0.5
 // and 1.5 times the mean) so that it sends perTill redemptions per second
-// on average. 0 stops the sales.
+// on average. 0 stops the sales: when it returns no open-loop sale is in
+// progress and none will start.
 func (f *Fleet) SetRate(perTill float64) {
+	f.saleMu.Lock()
 	f.rate.Store(mathFloat64bits(perTill))
+	f.saleMu.Unlock()
 	f.cmu.Lock()
 	close(f.changed)
 	f.changed = make(chan struct{})

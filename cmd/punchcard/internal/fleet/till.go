@@ -288,10 +288,17 @@ func (t *till) run() {
 			firstSale = true
 		case <-saleC:
 			sale = nil
-			if _, err := t.sale(t.f.ctx); err != nil && t.f.ctx.Err() == nil {
-				t.count(&t.errors)
-				t.f.log.Warn("fleet: sale", "agent", t.cred.Agent, "err", err)
+			// The sale holds the rate's read lock and re-reads the rate
+			// under it: once SetRate(0) returns no sale is in progress
+			// and none starts (select may pick this timer over changed).
+			t.f.saleMu.RLock()
+			if r, _ := t.f.rateNow(); r > 0 {
+				if _, err := t.sale(t.f.ctx); err != nil && t.f.ctx.Err() == nil {
+					t.count(&t.errors)
+					t.f.log.Warn("fleet: sale", "agent", t.cred.Agent, "err", err)
+				}
 			}
+			t.f.saleMu.RUnlock()
 		case <-beat.C:
 			t.heartbeat()
 			beat.Reset(t.f.opts.Heartbeat)
