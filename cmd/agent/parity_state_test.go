@@ -44,7 +44,8 @@ type stager struct {
 	p         *parityHub
 	docs      map[protocol.CampaignID]json.RawMessage
 	customers map[protocol.TenantID]bool
-	n         int // prior orders
+	n         int  // prior orders
+	set       bool // the last case staged had prior state set up
 }
 
 // stage turns a golden case into a question with its prior state set up.
@@ -55,6 +56,15 @@ func (s *stager) stage(t *testing.T, ci int, name string, r rules.Request, earne
 	ctx, c := context.Background(), s.p.h.Catalog
 	st := snapshot.Store{ID: r.Store.ID, Region: r.Store.Region, TimeZone: r.Store.TimeZone}
 	q = question{name: name, order: r.Order}
+	s.set = len(r.CustomerUses) > 0 || len(r.Budgets) > 0 || r.Points > 0 || len(earned) > 0 && string(earned) != "null"
+	for _, rd := range r.Redeemables {
+		if rd.Uses > 0 || !rd.NotBefore.IsZero() || !rd.Expires.IsZero() || rd.Kind == rules.RedeemGiftCard && rd.Balance == 0 {
+			s.set = true
+		}
+		if _, _, ok := s.campaign(r.Tenant, rd.Campaign); !ok && rd.Kind != rules.RedeemPoints {
+			s.set = true
+		}
+	}
 	if r.Store.TimeZone != "" && !validZone(r.Store.TimeZone) {
 		s.unknownZone(t, ci, r, st)
 		return q, true, ""
