@@ -53,7 +53,7 @@ const parityTenant = protocol.TenantID("acme")
 // and an API key for the online routes; no campaigns.
 type parityHub struct {
 	h    *hub.Hub
-	skew atomic.Int64 // the catalog's clock offset (ns): the test's one clock hook
+	skew atomic.Int64                 // the catalog's clock offset (ns): the test's one clock hook
 	keys map[protocol.TenantID]string // support API key by tenant
 }
 
