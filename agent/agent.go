@@ -463,8 +463,11 @@ func (a *Agent) Grant(ctx context.Context, al protocol.Allowance) error {
 // Input is one thing the customer presents: a scanned token text, a plain
 // code or a gift card number, with the amount to spend for gift cards.
 type Input struct {
-	Code   string `json:"code"`
-	Amount int64  `json:"amount,omitempty"` // gift card spend asked for; 0 = as much as the order can use
+	Code string `json:"code,omitempty"`
+	// Campaign is a points burn as payment in this points campaign
+	// (exactly one of Code and Campaign).
+	Campaign protocol.CampaignID `json:"campaign,omitempty"`
+	Amount   int64               `json:"amount,omitempty"` // gift card spend or points burn asked for; 0 = as much as the order can use
 }
 
 // Basket is the POS's question: the order, who is buying, what they present.
@@ -558,7 +561,7 @@ func (a *Agent) evaluateWith(ctx context.Context, b Basket, noEarn bool, opts ev
 		// The till's scanner field cannot tell a code from a token: the
 		// pipeline resolves a token-prefixed text that is no known code
 		// as a token.
-		req.Presented = append(req.Presented, decide.Presented{Code: in.Code, Amount: in.Amount})
+		req.Presented = append(req.Presented, decide.Presented{Code: in.Code, Campaign: in.Campaign, Amount: in.Amount})
 	}
 	out, err := decide.Decide(ctx, src, v.rules, req)
 	if err != nil {
@@ -586,6 +589,9 @@ func saleOf(cat *rules.Catalog, req rules.Request) *protocol.Sale {
 			k = protocol.PresentedToken
 		case rules.RedeemGiftCard:
 			k = protocol.PresentedGiftCard
+		case rules.RedeemPoints:
+			s.Presented = append(s.Presented, protocol.Presented{Kind: protocol.PresentedPoints, Code: protocol.CodeID(r.Campaign), Amount: r.Amount})
+			continue
 		}
 		s.Presented = append(s.Presented, protocol.Presented{Kind: k, Code: r.Code, Amount: r.Amount})
 	}

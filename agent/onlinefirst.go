@@ -48,7 +48,7 @@ func (a *Agent) onlineFirst(ctx context.Context, b Basket, d *decision, txn stri
 	}
 	req := decide.AuthorizeRequest{TxnID: txn, Order: b.Order, Customer: b.Customer, Hold: hold && txn != ""}
 	for _, in := range b.Redeemables {
-		req.Redeemables = append(req.Redeemables, decide.AuthorizeInput{Code: in.Code, Amount: in.Amount})
+		req.Redeemables = append(req.Redeemables, decide.AuthorizeInput{Code: in.Code, Campaign: in.Campaign, Amount: in.Amount})
 	}
 	timeout := a.OnlineTimeout
 	if timeout == 0 {

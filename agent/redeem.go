@@ -151,7 +151,7 @@ func (a *Agent) redeem(ctx context.Context, r RedeemRequest, hash []byte) (*Rece
 		if e.Limited {
 			fact.Allowance = &agentdb.AllowanceUse{Count: 1, Amount: rd.Discount}
 		}
-		if in := e.Item; in != nil {
+		if in := e.Item; in != nil && in.Kind != rules.RedeemPoints {
 			// The figure the decision used (tillFacts.Uses), checked again
 			// in the commit's transaction.
 			hf := a.hubFigure(d.v, in.Code, in.Kind == rules.RedeemToken)

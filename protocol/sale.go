@@ -38,6 +38,7 @@ const (
 	PresentedCode     PresentedKind = 1 // a plain code
 	PresentedToken    PresentedKind = 2 // a signed token (Code is its serial)
 	PresentedGiftCard PresentedKind = 3 // a gift card number
+	PresentedPoints   PresentedKind = 4 // points burned as payment (Code is the points campaign)
 )
 
 // Presented is one code, token or gift card of a sale, in the order the
@@ -66,7 +67,7 @@ func (s *Sale) Validate(currency Currency) error {
 		return FieldError("sale.presented", "a sale has at most %d presented codes", MaxPresented)
 	}
 	for i, p := range s.Presented {
-		if p.Kind < PresentedCode || p.Kind > PresentedGiftCard {
+		if p.Kind < PresentedCode || p.Kind > PresentedPoints {
 			return FieldError("sale.presented["+itoa(i)+"].kind", "unknown presented kind %d", p.Kind)
 		}
 		if p.Code == "" || len(p.Code) > MaxIDLen*2 {

@@ -59,7 +59,7 @@ func (s *Service) Authorize(ctx context.Context, tenant protocol.TenantID, agent
 	req := decide.Request{Tenant: tenant, Where: decide.Where{Store: where, Group: st.Group}, Order: in.Order, Customer: in.Customer,
 		Now: s.Now().UTC().Truncate(time.Millisecond)}
 	for _, p := range in.Redeemables {
-		req.Presented = append(req.Presented, decide.Presented{Code: p.Code, Amount: p.Amount})
+		req.Presented = append(req.Presented, decide.Presented{Code: p.Code, Campaign: p.Campaign, Amount: p.Amount})
 	}
 	out, err := decide.Decide(ctx, f, comp.Rules, req)
 	if err != nil {

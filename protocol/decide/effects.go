@@ -120,6 +120,12 @@ func (o *Outcome) NeedsHub() []HubReason {
 	}
 	cust := o.Customer != nil && o.Customer.ID != ""
 	for _, res := range o.Decision.Results {
+		if cust && !res.Applied && res.Reason == protocol.CodeInsufficientPts {
+			// A catalog reward that costs more points than this side
+			// knows of: the hub knows the customer's balance.
+			add(HubPoints)
+			continue
+		}
 		if !cust || (!res.Applied && res.Reason != protocol.CodeCustomerLimit) {
 			continue
 		}

@@ -13,8 +13,10 @@ const PathAuthorize = "/v1/agent/authorize"
 
 // AuthorizeInput is one thing presented at the till, as scanned.
 type AuthorizeInput struct {
-	Code   string `json:"code"`
-	Amount int64  `json:"amount,omitempty"`
+	Code string `json:"code,omitempty"`
+	// Campaign is a points burn as payment in this points campaign.
+	Campaign protocol.CampaignID `json:"campaign,omitempty"`
+	Amount   int64               `json:"amount,omitempty"`
 }
 
 // AuthorizeRequest is a till's online-first question. The hub decides

@@ -186,6 +186,9 @@ func (rd *rederiver) decide(r *protocol.Redemption, out *rules.Decision) (string
 		Customer: s.Customer, Now: at, Presented: make([]decide.Presented, len(s.Presented))}
 	for i, p := range s.Presented {
 		in.Presented[i] = decide.Presented{Code: string(p.Code), Amount: p.Amount}
+		if p.Kind == protocol.PresentedPoints {
+			in.Presented[i] = decide.Presented{Campaign: protocol.CampaignID(p.Code), Amount: p.Amount}
+		}
 		if p.Kind != protocol.PresentedToken {
 			continue
 		}
