@@ -348,7 +348,8 @@ func protocolError(err error) *protocol.Error {
 // campaign) in d.
 func result(d rules.Decision, campaign protocol.CampaignID, code protocol.CodeID) (rules.Result, bool) {
 	for _, res := range d.Results {
-		if res.Applied && res.Campaign == campaign && res.Code == code && (code != "" || res.Index < 0) {
+		// No code: an automatic campaign, or a points burn as payment.
+		if res.Applied && res.Campaign == campaign && res.Code == code && (code != "" || res.Index < 0 || res.Kind == rules.RedeemPoints) {
 			return res, true
 		}
 	}
