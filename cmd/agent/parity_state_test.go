@@ -278,10 +278,7 @@ func (s *stager) earnTo(t *testing.T, tenant protocol.TenantID, st snapshot.Stor
 			if e == 0 || price <= 100 {
 				return got
 			}
-			price = max(price*rem/e, 100)
-			if e > rem && price*e/rem <= 100 {
-				return got
-			}
+			price = max(price*rem/e, 100) // strictly less: e > rem
 		}
 		got += s.online(t, "/earn", tenant, st, who, priorOrder(price)).Earned
 	}
