@@ -345,8 +345,9 @@ func documented(hub sideView, q agent.Quote) bool {
 }
 
 // ask asks both sides and compares: online the till must agree exactly;
-// offline it may differ only by a documented refusal.
-func ask(t *testing.T, p *parityHub, tl *till, q question, online bool) {
+// offline it may differ only by a documented refusal. It returns how they
+// compared ("same", or the documented difference).
+func ask(t *testing.T, p *parityHub, tl *till, q question, online bool) string {
 	t.Helper()
 	hs, hb := p.post(t, tl.tenant, "/validate", q.hubBody(tl.store), "")
 	ts, tb := tl.post(t, "/v1/validate", q.tillBody())
@@ -356,35 +357,36 @@ func ask(t *testing.T, p *parityHub, tl *till, q question, online bool) {
 	}
 	tv, quote := tillSide(t, ts, tb)
 	if h.Error == protocol.CodeInvalidInput && tv.Error == protocol.CodeInvalidInput {
-		return
+		return "both invalid_input"
 	}
 	if !online && quote.Error != nil && quote.Error.Code == protocol.CodeNeedsHub {
 		// Validate reports needs_hub on top of the engine's decision.
 		if documented(h, quote) {
-			return
+			return "offline " + string(quote.Error.Code)
 		}
 	}
 	if slicesEqual(h, tv) {
 		if online && quote.Error != nil && quote.Error.Code == protocol.CodeNeedsHub {
 			t.Fatalf("%s: online till answered needs_hub", q.name)
 		}
-		return
+		return "same"
 	}
 	if !online && documented(h, quote) {
-		return
+		return "offline " + string(quote.Error.Code)
 	}
 	if escrowed(h, tv) {
-		return
+		return "hub budget_exhausted, till allowance"
 	}
 	if !online && unknownHere(h, tv) {
-		return
+		return "offline code_unknown"
 	}
 	if !online && usedElsewhere(h, tv, q) {
-		return
+		return "offline applies what was used elsewhere"
 	}
 	hj, _ := json.MarshalIndent(h, "", " ")
 	tj, _ := json.MarshalIndent(tv, "", " ")
 	t.Fatalf("%s (online %v): hub and till differ\nhub  %s\ntill %s\nhub body %s\ntill body %s", q.name, online, hj, tj, hb, tb)
+	return ""
 }
 
 // escrowed reports whether the sides differ only where the hub refuses
@@ -671,19 +673,26 @@ func parityFile(t *testing.T, path string) (int, int) {
 		}
 		stores[k] = append(stores[k], s.q)
 	}
+	tally := map[string]int{}
 	for i, st := range order {
 		tl := p.register(t, st.tenant, protocol.AgentID(fmt.Sprintf("till-%d", i)), st.store)
 		p.start(t, tl, true)
 		p.resync(t, tl)
 		for _, q := range stores[st] {
-			ask(t, p, tl, q, true)
+			tally["online: "+ask(t, p, tl, q, true)]++
 		}
 		p.start(t, tl, false)
 		for _, q := range stores[st] {
-			ask(t, p, tl, q, false)
+			tally["offline: "+ask(t, p, tl, q, false)]++
 		}
 		tl.stop()
 	}
+	var how []string
+	for k, n := range tally {
+		how = append(how, fmt.Sprintf("%s %d", k, n))
+	}
+	sort.Strings(how)
+	t.Logf("answers: %s", strings.Join(how, "; "))
 	return ran, len(gf.Cases)
 }
 
