@@ -92,6 +92,14 @@ func (r Redemption) Validate() error {
 	if r.Snapshot > MaxSeq {
 		return FieldError("snapshot_version", "snapshot version is out of range")
 	}
+	if r.Cap != nil {
+		if r.Kind != KindEarn {
+			return FieldError("cap", "only an earn counts against a period cap")
+		}
+		if err := r.Cap.validate(); err != nil {
+			return err
+		}
+	}
 	if r.Kind == KindRollback && r.Ref == nil {
 		return FieldError("ref", "a rollback names the redemption it voids")
 	}

@@ -49,7 +49,8 @@ func (o *Outcome) Effects() []Effect {
 		if ea.Points <= 0 {
 			continue
 		}
-		out = append(out, Effect{Index: -1, Redemption: protocol.Redemption{Kind: protocol.KindEarn, Campaign: ea.Campaign, Points: ea.Points}})
+		out = append(out, Effect{Index: -1, Redemption: protocol.Redemption{Kind: protocol.KindEarn, Campaign: ea.Campaign, Points: ea.Points,
+			Cap: o.rules.capOf(o.periods, rules.EarnKey{Campaign: ea.Campaign, Rule: ea.Rule})}})
 	}
 	return out
 }
@@ -84,6 +85,7 @@ const (
 	HubPerCustomer HubReason = "per_customer" // a per-customer limit: the customer's redemptions elsewhere
 	HubPoints      HubReason = "points"       // a points burn: the customer's balance is the hub's
 	HubUnknown     HubReason = "unknown"      // a code not in the till's snapshot: new since, or of a campaign its store does not admit
+	HubEarnCap     HubReason = "earn_cap"     // points of a period-capped earning rule: the customer's earnings elsewhere
 )
 
 // NeedsHub lists why the applied results depend on what only the hub
@@ -119,6 +121,11 @@ func (o *Outcome) NeedsHub() []HubReason {
 		}
 	}
 	cust := o.Customer != nil && o.Customer.ID != ""
+	for _, e := range o.Decision.Earnings {
+		if _, capped := o.periods[rules.EarnKey{Campaign: e.Campaign, Rule: e.Rule}]; capped && cust && e.Points > 0 {
+			add(HubEarnCap)
+		}
+	}
 	for _, res := range o.Decision.Results {
 		if !cust || (!res.Applied && res.Reason != protocol.CodeCustomerLimit) {
 			continue

@@ -24,7 +24,13 @@ func convert(dst, src reflect.Value) {
 	switch src.Kind() {
 	case reflect.Struct:
 		for i := range src.NumField() {
-			convert(dst.Field(i), src.Field(i))
+			// By name: a field added after the freeze (Limits.MaxOrderValue,
+			// which the engine does not read) has no old counterpart.
+			f := dst.FieldByName(src.Type().Field(i).Name)
+			if !f.IsValid() {
+				continue
+			}
+			convert(f, src.Field(i))
 		}
 	case reflect.Pointer:
 		if src.IsNil() {

@@ -544,6 +544,9 @@ func (l *Limits) validate(p string, c *Campaign) error {
 	if err := amount(p+".per_code", l.PerCode, 1<<40); err != nil {
 		return err
 	}
+	if err := amount(p+".max_order_value", l.MaxOrderValue, MaxAmount); err != nil {
+		return err
+	}
 	if c.Reward.Kind == RewardGiftCard && l.MaxDiscount != 0 {
 		return protocol.FieldError(p+".max_discount", "a gift card gives no discount: its balance is the limit")
 	}
