@@ -148,6 +148,7 @@ func (a *Agent) redeem(ctx context.Context, r RedeemRequest, hash []byte) (*Rece
 		rd := &fact.Redemption
 		rd.Kind, rd.Campaign, rd.Code = e.Redemption.Kind, e.Redemption.Campaign, e.Redemption.Code
 		rd.Discount, rd.Spend, rd.Points = e.Redemption.Discount, e.Redemption.Spend, e.Redemption.Points
+		rd.Cap = e.Redemption.Cap
 		if e.Limited {
 			fact.Allowance = &agentdb.AllowanceUse{Count: 1, Amount: rd.Discount}
 		}

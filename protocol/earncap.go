@@ -9,7 +9,9 @@ package protocol
 // pipeline's Source. The period's start is computed once, where the earn
 // is decided, in the time zone of the store of the sale.
 
-// EarnCap names the period-capped earning rule an earn counts against.
+// EarnCap names the period-capped earning rule an earn counts against,
+// or, on a redeem (Rule ""), the campaign's limit of redemptions per
+// customer and period (limits.per_customer_period).
 type EarnCap struct {
 	Rule   string `json:"rule" cbor:"1,keyasint"`
 	Period string `json:"period" cbor:"2,keyasint"` // day, week, month, quarter or year
@@ -42,8 +44,11 @@ type SaleEarned struct {
 // MaxEarnCaps bounds Sale.Earned.
 const MaxEarnCaps = 64
 
-func (c *EarnCap) validate() error {
-	if c.Rule == "" || len(c.Rule) > MaxIDLen {
+func (c *EarnCap) validate(redeem bool) error {
+	if redeem && c.Rule != "" {
+		return FieldError("cap.rule", "a redeem's period cap names no rule")
+	}
+	if !redeem && (c.Rule == "" || len(c.Rule) > MaxIDLen) {
 		return FieldError("cap.rule", "rule must be 1 to %d bytes", MaxIDLen)
 	}
 	switch c.Period {
@@ -68,7 +73,7 @@ func validateSaleEarned(es []SaleEarned) error {
 		if e.Points < 0 || e.Points > MaxAmount {
 			return FieldError("sale.earned["+itoa(i)+"].points", "points must be between 0 and 2^50")
 		}
-		if e.Rule == "" || len(e.Rule) > MaxIDLen {
+		if len(e.Rule) > MaxIDLen {
 			return FieldError("sale.earned["+itoa(i)+"].rule", "rule must be 1 to %d bytes", MaxIDLen)
 		}
 	}

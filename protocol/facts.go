@@ -93,10 +93,10 @@ func (r Redemption) Validate() error {
 		return FieldError("snapshot_version", "snapshot version is out of range")
 	}
 	if r.Cap != nil {
-		if r.Kind != KindEarn {
-			return FieldError("cap", "only an earn counts against a period cap")
+		if r.Kind != KindEarn && r.Kind != KindRedeem {
+			return FieldError("cap", "only an earn or a redeem counts against a period cap")
 		}
-		if err := r.Cap.validate(); err != nil {
+		if err := r.Cap.validate(r.Kind == KindRedeem); err != nil {
 			return err
 		}
 	}

@@ -186,3 +186,76 @@ func TestOrderValueTillFacts(t *testing.T) {
 		t.Fatalf("verify: %v %+v", err, rep.Diffs)
 	}
 }
+
+// TestRedemptionsPerPeriodTills: limits.per_customer_period across online
+// tills, bounded offline (one period's limit per till), and the hub's
+// customer_limit conflict for the offline overshoot.
+func TestRedemptionsPerPeriodTills(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the hub and tills")
+	}
+	ctx := context.Background()
+	p := startParityHub(t)
+	c := p.h.Catalog
+	doc := `{"schema":1,"id":"weekly","tenant":"acme","status":"active","currency":"EUR","reward":{"kind":"percent_off","percent_bp":1000},"limits":{"per_customer_period":1,"customer_period":"week"}}`
+	if _, err := c.CreateCampaign(ctx, catalog.System, parityTenant, []byte(doc)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ImportCodes(ctx, catalog.System, parityTenant, "weekly", []string{"WEEKLY"}, catalog.CodeSpec{Uses: -1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []protocol.CustomerID{"c1", "c2"} {
+		if _, err := c.CreateCustomer(ctx, catalog.System, parityTenant, catalog.Customer{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	storeA := snapshot.Store{ID: "store-a", TimeZone: "Europe/Berlin"}
+	a1 := p.register(t, parityTenant, "till-a1", storeA)
+	a2 := p.register(t, parityTenant, "till-a2", storeA)
+	p.start(t, a1, true)
+	p.start(t, a2, true)
+	redeem := func(t *testing.T, tl *till, txn string, cust protocol.CustomerID) (int, string) {
+		t.Helper()
+		b := agent.RedeemRequest{TxnID: txn, Basket: agent.Basket{Order: protocol.Order{ID: txn, Currency: "EUR",
+			Lines: []protocol.Line{{SKU: "shirt", Quantity: 1, UnitPrice: 50_00}}}, Customer: &protocol.Customer{ID: cust}, Redeemables: []agent.Input{{Code: "WEEKLY"}}}}
+		st, body := tl.post(t, "/v1/redeem", b)
+		return st, string(body)
+	}
+	if st, body := redeem(t, a1, "r1", "c1"); st != 200 {
+		t.Fatalf("first redeem: %d %s", st, body)
+	}
+	if st, body := redeem(t, a2, "r2", "c1"); st == 200 || !strings.Contains(body, string(protocol.CodeCustomerLimit)) {
+		t.Fatalf("second redeem in the week at another online till: %d %s", st, body)
+	}
+	p.start(t, a1, false)
+	p.start(t, a2, false)
+	if st, body := redeem(t, a1, "r3", "c2"); st != 200 {
+		t.Fatalf("offline at a1: %d %s", st, body)
+	}
+	if st, body := redeem(t, a1, "r4", "c2"); st == 200 || !strings.Contains(body, string(protocol.CodeCustomerLimit)) {
+		t.Fatalf("offline, again at a1: %d %s", st, body)
+	}
+	if st, body := redeem(t, a2, "r5", "c2"); st != 200 {
+		t.Fatalf("offline at a2 (the offline bound): %d %s", st, body)
+	}
+	p.start(t, a1, true)
+	p.start(t, a2, true)
+	var kinds map[ledger.ConflictKind]int
+	waitFor(t, "the customer_limit conflict", func() bool {
+		cs, err := p.h.Ledger.Conflicts(ctx, parityTenant, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds = map[ledger.ConflictKind]int{}
+		for _, c := range cs {
+			kinds[c.Kind]++
+		}
+		return kinds[ledger.ConflictCustomerLimit] > 0
+	})
+	if kinds[ledger.ConflictCustomerLimit] != 1 || len(kinds) != 1 {
+		t.Fatalf("conflicts %v, want one customer_limit", kinds)
+	}
+	if rep, err := p.h.Ledger.Verify(ctx); err != nil || len(rep.Diffs) > 0 {
+		t.Fatalf("verify: %v %+v", err, rep.Diffs)
+	}
+}

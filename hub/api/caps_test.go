@@ -55,8 +55,14 @@ func TestPeriodCapAcrossOrders(t *testing.T) {
 		t.Fatalf("retry of the first order: %d", got)
 	}
 	e.clk.Add(24 * time.Hour)
-	if got := earned(earn("o3")); got != 10 {
+	o3 := earn("o3")
+	if got := earned(o3); got != 10 {
 		t.Fatalf("next day: %d, want 10", got)
+	}
+	// A rollback of the day's earn gives its points back to the period.
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/rollback", sup, map[string]any{"redemption": o3.Redemptions[0].ID}, "Idempotency-Key", "rb3"), 200, nil)
+	if got := earned(earn("o4")); got != 10 {
+		t.Fatalf("after the rollback: %d, want 10", got)
 	}
 	ctx := context.Background()
 	if p, _ := e.led.Points(ctx, "acme", "c1"); p != 20 {
@@ -166,4 +172,38 @@ func TestMaxOrderValue(t *testing.T) {
 	body["order"] = order(500_00)
 	e.wantJSON(e.do("POST", "/v1/tenants/acme/redeem", sup, body, "Idempotency-Key", "m3"), 200, nil)
 	e.wantErr(e.do("PUT", "/v1/tenants/acme/campaigns/summer", mk, campaignDoc("summer", "active", percent10, `{"max_order_value":-1}`)), 400, protocol.CodeInvalidInput, "limits.max_order_value")
+}
+
+// TestRedemptionsPerPeriod: limits.per_customer_period bounds a customer's
+// redemptions of a campaign per calendar period, across orders.
+func TestRedemptionsPerPeriod(t *testing.T) {
+	e := newEnv(t)
+	mk, sup := e.keys[catalog.RoleMarketer], e.keys[catalog.RoleSupport]
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns", mk, campaignDoc("weekly", "active", percent10, `{"per_customer_period":1,"customer_period":"week"}`)), 201, nil)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns/weekly/codes/import", mk, map[string]any{"codes": []string{"WEEKLY"}, "uses": -1}), 201, nil)
+	for _, id := range []string{"c1", "c2"} {
+		e.wantJSON(e.do("POST", "/v1/tenants/acme/customers", sup, map[string]any{"id": id}), 201, nil)
+	}
+	body := func(cust string) map[string]any {
+		return map[string]any{"store": web, "order": order(50_00), "customer": cust, "redeemables": []any{map[string]any{"code": "WEEKLY"}}}
+	}
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/redeem", sup, body("c1"), "Idempotency-Key", "w1"), 200, nil)
+	e.wantErr(e.do("POST", "/v1/tenants/acme/redeem", sup, body("c1"), "Idempotency-Key", "w2"), 422, protocol.CodeCustomerLimit, "redeemables[0]")
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/redeem", sup, body("c2"), "Idempotency-Key", "w3"), 200, nil)
+	anon := body("")
+	delete(anon, "customer")
+	e.wantErr(e.do("POST", "/v1/tenants/acme/redeem", sup, anon, "Idempotency-Key", "w4"), 422, protocol.CodeCustomerRequired, "redeemables[0]")
+	e.clk.Add(7 * 24 * time.Hour)
+	var out onlineOut
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/redeem", sup, body("c1"), "Idempotency-Key", "w5"), 200, &out)
+	// A rollback gives the redemption back to the period.
+	if r := e.do("POST", "/v1/tenants/acme/rollback", sup, map[string]any{"redemption": out.Redemptions[0].ID}, "Idempotency-Key", "w6"); r.status != 200 {
+		t.Fatalf("%d %s\n%s", r.status, r.body, e.log)
+	}
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/redeem", sup, body("c1"), "Idempotency-Key", "w7"), 200, nil)
+	e.wantErr(e.do("POST", "/v1/tenants/acme/redeem", sup, body("c1"), "Idempotency-Key", "w8"), 422, protocol.CodeCustomerLimit, "redeemables[0]")
+	e.wantErr(e.do("PUT", "/v1/tenants/acme/campaigns/weekly", mk, campaignDoc("weekly", "active", percent10, `{"per_customer_period":1}`)), 400, protocol.CodeInvalidInput, "limits.customer_period")
+	if rep, err := e.led.Verify(context.Background()); err != nil || len(rep.Diffs) > 0 {
+		t.Fatalf("verify: %v %+v", err, rep.Diffs)
+	}
 }

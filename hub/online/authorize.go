@@ -103,10 +103,18 @@ func (s *Service) Authorize(ctx context.Context, tenant protocol.TenantID, agent
 				hs = append(hs, hold{key: holdKey{tenant, 'c', string(it.Code), ""}, owner: owner, uses: 1, spend: r.Spend,
 					baseUses: base.Uses, baseSpent: base.Spent, expires: exp})
 			}
-			if r.Kind == protocol.KindEarn && r.Cap != nil && out.Customer != nil && out.Customer.ID != "" {
+			if r.Cap != nil && out.Customer != nil && out.Customer.ID != "" {
+				// Points of a capped rule, or a redemption counted per
+				// customer and period.
 				k := protocol.PeriodKey{Campaign: r.Campaign, Rule: r.Cap.Rule, Period: r.Cap.Period, Start: r.Cap.Start}
-				hs = append(hs, hold{key: periodHold(tenant, out.Customer.ID, k), owner: owner, uses: r.Points, baseUses: f.ledgerEarned[k], expires: exp})
-				continue
+				n := r.Points
+				if r.Kind == protocol.KindRedeem {
+					n = 1
+				}
+				hs = append(hs, hold{key: periodHold(tenant, out.Customer.ID, k), owner: owner, uses: n, baseUses: f.ledgerEarned[k], expires: exp})
+				if r.Kind == protocol.KindEarn {
+					continue
+				}
 			}
 			if c, ok := comp.Rules.Campaign(r.Campaign); ok && c.Limits.PerCustomer > 0 && out.Customer != nil && out.Customer.ID != "" {
 				k := holdKey{tenant, 'u', string(out.Customer.ID), string(r.Campaign)}

@@ -40,6 +40,7 @@ func (o *Outcome) Effects() []Effect {
 		if res.PointsBurned > 0 {
 			r.Points = -res.PointsBurned
 		}
+		r.Cap = o.rules.capOf(o.periods, rules.EarnKey{Campaign: res.Campaign})
 		if res.Index >= 0 && res.Index < len(o.Items) {
 			e.Item = &o.Items[res.Index]
 		}
@@ -130,7 +131,7 @@ func (o *Outcome) NeedsHub() []HubReason {
 		if !cust || (!res.Applied && res.Reason != protocol.CodeCustomerLimit) {
 			continue
 		}
-		if c, ok := o.rules.camps[res.Campaign]; ok && c.Limits.PerCustomer > 0 {
+		if c, ok := o.rules.camps[res.Campaign]; ok && (c.Limits.PerCustomer > 0 || c.Limits.PerCustomerPeriod > 0) {
 			add(HubPerCustomer)
 		}
 		if res.PointsBurned > 0 {

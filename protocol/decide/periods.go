@@ -16,17 +16,26 @@ import (
 // the rule and period (protocol.Redemption.Cap) so that the ledger keeps
 // the customer's total. The period is computed in the store's time zone.
 
-// capRule is one period-capped earning rule.
+// capRule is one period-capped earning rule, or (rule "", redeem) a
+// campaign's limit of redemptions per customer and period
+// (limits.per_customer_period): both are a customer's total per period,
+// kept and asked for alike.
 type capRule struct {
 	campaign protocol.CampaignID
-	rule     *rules.EarnRule
+	on       rules.EarnOn // the earning rule's trigger; "" for a redemption limit
+	period   rules.Period
+	limit    int64
+	redeem   bool
 }
 
-// compileCaps lists the period-capped earning rules of campaigns.
+// compileCaps lists the period caps of campaigns.
 func compileCaps(campaigns []rules.Campaign) map[rules.EarnKey]capRule {
-	var out map[rules.EarnKey]capRule
+	out := map[rules.EarnKey]capRule{}
 	for i := range campaigns {
 		c := &campaigns[i]
+		if l := c.Limits; l.PerCustomerPeriod > 0 && l.CustomerPeriod != "" {
+			out[rules.EarnKey{Campaign: c.ID}] = capRule{campaign: c.ID, period: l.CustomerPeriod, limit: l.PerCustomerPeriod, redeem: true}
+		}
 		if c.Reward.Kind != rules.RewardPoints || c.Reward.Points == nil {
 			continue
 		}
@@ -35,11 +44,11 @@ func compileCaps(campaigns []rules.Campaign) map[rules.EarnKey]capRule {
 			if r.PeriodCap <= 0 || r.Period == "" {
 				continue
 			}
-			if out == nil {
-				out = map[rules.EarnKey]capRule{}
-			}
-			out[rules.EarnKey{Campaign: c.ID, Rule: r.ID}] = capRule{campaign: c.ID, rule: r}
+			out[rules.EarnKey{Campaign: c.ID, Rule: r.ID}] = capRule{campaign: c.ID, on: r.On, period: r.Period, limit: r.PeriodCap}
 		}
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }
@@ -53,10 +62,11 @@ type PeriodSource interface {
 	Earned(ctx context.Context, customer protocol.CustomerID, keys []protocol.PeriodKey) ([]int64, error)
 }
 
-// periods fills req.Earned for the capped rules of kind event (true: the
-// custom event rules; false: the sale's rules) and returns their keys.
+// periods fills req.Earned (and, for a sale, req.CustomerPeriodUses) for
+// the period caps of kind event (true: the custom event rules; false: the
+// sale's earning rules and redemption limits) and returns their keys.
 func (rs *Rules) periods(ctx context.Context, src PeriodSource, req *rules.Request, event bool) (map[rules.EarnKey]protocol.PeriodKey, error) {
-	if len(rs.caps) == 0 || req.Customer == nil || req.Customer.ID == "" || (req.NoEarn && !event) {
+	if len(rs.caps) == 0 || req.Customer == nil || req.Customer.ID == "" {
 		return nil, nil
 	}
 	loc, err := rs.Cat.Location(req.Store)
@@ -66,11 +76,11 @@ func (rs *Rules) periods(ctx context.Context, src PeriodSource, req *rules.Reque
 	var eks []rules.EarnKey
 	var keys []protocol.PeriodKey
 	for ek, cr := range rs.caps {
-		if (cr.rule.On == rules.EarnEvent) != event {
+		if (cr.on == rules.EarnEvent) != event || (event && cr.redeem) || (!cr.redeem && req.NoEarn && !event) {
 			continue
 		}
 		eks = append(eks, ek)
-		keys = append(keys, PeriodKeyOf(ek, cr.rule.Period, req.Now, loc))
+		keys = append(keys, PeriodKeyOf(ek, cr.period, req.Now, loc))
 	}
 	if len(keys) == 0 {
 		return nil, nil
@@ -80,12 +90,23 @@ func (rs *Rules) periods(ctx context.Context, src PeriodSource, req *rules.Reque
 		return nil, err
 	}
 	out := make(map[rules.EarnKey]protocol.PeriodKey, len(keys))
-	req.Earned = make(map[rules.EarnKey]int64, len(keys))
 	for i, ek := range eks {
 		out[ek] = keys[i]
+		var n int64
 		if i < len(got) {
-			req.Earned[ek] = got[i]
+			n = got[i]
 		}
+		if rs.caps[ek].redeem {
+			if req.CustomerPeriodUses == nil {
+				req.CustomerPeriodUses = map[protocol.CampaignID]int64{}
+			}
+			req.CustomerPeriodUses[ek.Campaign] = n
+			continue
+		}
+		if req.Earned == nil {
+			req.Earned = map[rules.EarnKey]int64{}
+		}
+		req.Earned[ek] = n
 	}
 	return out, nil
 }
@@ -102,7 +123,7 @@ func (rs *Rules) capOf(keys map[rules.EarnKey]protocol.PeriodKey, ek rules.EarnK
 	if !ok {
 		return nil
 	}
-	return &protocol.EarnCap{Rule: k.Rule, Period: k.Period, Start: k.Start, Limit: rs.caps[ek].rule.PeriodCap}
+	return &protocol.EarnCap{Rule: k.Rule, Period: k.Period, Start: k.Start, Limit: rs.caps[ek].limit}
 }
 
 // Periods are the period keys the decision counted, with what the Source
@@ -112,13 +133,18 @@ func (rs *Rules) capOf(keys map[rules.EarnKey]protocol.PeriodKey, ek rules.EarnK
 func (o *Outcome) Periods() []PeriodFigure {
 	out := make([]PeriodFigure, 0, len(o.periods))
 	for ek, k := range o.periods {
-		out = append(out, PeriodFigure{PeriodKey: k, Points: o.Request.Earned[ek]})
+		n := o.Request.Earned[ek]
+		if ek.Rule == "" {
+			n = o.Request.CustomerPeriodUses[ek.Campaign]
+		}
+		out = append(out, PeriodFigure{PeriodKey: k, Points: n})
 	}
 	sortFigures(out)
 	return out
 }
 
-// PeriodFigure is what a customer earned in one capped rule's period.
+// PeriodFigure is what a customer earned in one capped rule's period (or,
+// for Rule "", how many times they redeemed the campaign in it).
 type PeriodFigure struct {
 	protocol.PeriodKey
 	Points int64 `json:"points"`

@@ -252,6 +252,12 @@ type Limits struct {
 	// the hub's ledger refuses an online redemption beyond it
 	// (budget_exhausted) and flags a till's (order_value_exceeded).
 	MaxOrderValue int64 `json:"max_order_value,omitempty" cbor:"5,keyasint,omitempty"`
+	// PerCustomerPeriod bounds one customer's redemptions per calendar
+	// CustomerPeriod (day, week, month, quarter or year, in the store's
+	// time zone): the caller passes the customer's redemptions in the
+	// current period (Request.CustomerPeriodUses).
+	PerCustomerPeriod int64  `json:"per_customer_period,omitempty" cbor:"6,keyasint,omitempty"`
+	CustomerPeriod    Period `json:"customer_period,omitempty" cbor:"7,keyasint,omitempty"`
 }
 
 // ErrUnsupportedSchema is returned for a campaign of a newer schema.

@@ -11,11 +11,17 @@ import (
 // recordEarnPeriod keeps an earn of a period-capped rule (Redemption.Cap)
 // in own_earn_periods, in the fact's transaction.
 func recordEarnPeriod(ctx context.Context, tx *sql.Tx, rd protocol.Redemption) error {
-	if rd.Kind != protocol.KindEarn || rd.Cap == nil || rd.Customer == "" || rd.Points <= 0 {
+	n := rd.Points // an earn's points
+	if rd.Kind == protocol.KindRedeem {
+		n = 1 // a redemption counted per customer and period
+	} else if rd.Kind != protocol.KindEarn {
+		return nil
+	}
+	if rd.Cap == nil || rd.Customer == "" || n <= 0 {
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO own_earn_periods (customer, campaign, rule, start, seq, points) VALUES (?, ?, ?, ?, ?, ?)`,
-		string(rd.Customer), string(rd.Campaign), rd.Cap.Rule, rd.Cap.Start, int64(rd.ID.Seq), rd.Points); err != nil {
+		string(rd.Customer), string(rd.Campaign), rd.Cap.Rule, rd.Cap.Start, int64(rd.ID.Seq), n); err != nil {
 		return fmt.Errorf("agentdb: record earn period: %w", err)
 	}
 	return nil

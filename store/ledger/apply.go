@@ -513,10 +513,10 @@ func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now ti
 			conflict(ConflictPointsOverdrawn, nil, "points balance went to %d", c.v)
 		}
 	}
-	if d, err := applyPeriod(s, r, psign); err != nil {
+	if kind, d, err := applyPeriod(s, r, sign, psign); err != nil {
 		return nil, false, err
-	} else if d != "" {
-		conflict(ConflictEarnCapExceeded, nil, "%s", d)
+	} else if kind != "" {
+		conflict(kind, nil, "%s", d)
 	}
 	for i := range cs {
 		if cs[i].ID, err = insertConflict(s, cs[i]); err != nil {

@@ -393,6 +393,9 @@ func (l *Ledger) applyBasket(ctx context.Context, g *group, j *job) ([]protocol.
 			if err := l.checkOnline(s, j.facts, r, now); err != nil {
 				return nil, false, &ItemError{Index: i, Err: err}
 			}
+			if err := checkPeriod(s, r); err != nil {
+				return nil, false, &ItemError{Index: i, Err: err}
+			}
 		}
 		wm++
 		r.ID = protocol.RedemptionID{Agent: protocol.HubSender, Seq: uint64(wm)}

@@ -28,7 +28,7 @@ const (
 	upPeriod = `INSERT INTO ledger_customer_periods (tenant, customer, campaign, rule, period, start, points) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tenant, customer, campaign, rule, period, start) DO UPDATE SET points = points + excluded.points RETURNING points`
 	insEarnP = `INSERT INTO ledger_earn_periods (tenant, agent, seq, customer, campaign, rule, period, start, points) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	qEarnP   = `SELECT customer, campaign, rule, period, start FROM ledger_earn_periods WHERE tenant = ? AND agent = ? AND seq = ?`
+	qEarnP   = `SELECT customer, campaign, rule, period, start, points FROM ledger_earn_periods WHERE tenant = ? AND agent = ? AND seq = ?`
 )
 
 // PeriodEarned is what a customer earned in each period named (one figure
@@ -74,45 +74,82 @@ func clampEarn(s *state, r protocol.Redemption) (protocol.Redemption, error) {
 	return r, nil
 }
 
-// applyPeriod keeps the customer's period total of an earn that counts
-// against a cap (and of a rollback of one) in the same transaction as the
-// fact, and returns the overshoot detail of a till's earn past the cap.
-func applyPeriod(s *state, r protocol.Redemption, psign int64) (string, error) {
-	if psign == 0 || r.Customer == "" || r.Points == 0 {
-		return "", nil
+// applyPeriod keeps the customer's period total of an earn of a capped
+// rule (points), of a redeem of a campaign limited per customer and period
+// (one), and of a rollback of either, in the same transaction as the fact.
+// It returns the conflict a till's fact past the cap makes, if any.
+func applyPeriod(s *state, r protocol.Redemption, sign, psign int64) (ConflictKind, string, error) {
+	if r.Customer == "" {
+		return "", "", nil
 	}
 	var cu, ca string
 	var c protocol.EarnCap
+	var delta int64
 	switch {
-	case r.Kind == protocol.KindEarn && r.Cap != nil:
-		cu, ca, c = string(r.Customer), string(r.Campaign), *r.Cap
-		if err := s.savepoint(); err != nil {
-			return "", err
-		}
-		if _, err := s.exec(insEarnP, string(r.Tenant), string(r.ID.Agent), int64(r.ID.Seq), cu, ca, c.Rule, c.Period, c.Start, r.Points); err != nil {
-			return "", fmt.Errorf("earn period: %w", err)
-		}
-	case r.Kind == protocol.KindRollback && r.Ref != nil:
-		err := s.queryRow(qEarnP, []any{&cu, &ca, &c.Rule, &c.Period, &c.Start}, string(r.Tenant), string(r.Ref.Agent), int64(r.Ref.Seq))
+	case r.Kind == protocol.KindEarn && r.Cap != nil && psign != 0 && r.Points != 0:
+		c, delta = *r.Cap, psign*r.Points
+	case r.Kind == protocol.KindRedeem && r.Cap != nil && sign != 0:
+		c, delta = *r.Cap, sign
+	case r.Kind == protocol.KindRollback && r.Ref != nil && (sign != 0 || psign != 0):
+		var amount int64
+		err := s.queryRow(qEarnP, []any{&cu, &ca, &c.Rule, &c.Period, &c.Start, &amount}, string(r.Tenant), string(r.Ref.Agent), int64(r.Ref.Seq))
 		if errors.Is(err, sql.ErrNoRows) {
-			return "", nil
+			return "", "", nil
 		}
 		if err != nil {
-			return "", fmt.Errorf("earn period: %w", err)
+			return "", "", fmt.Errorf("period: %w", err)
+		}
+		if c.Rule == "" {
+			delta = sign * amount
+		} else {
+			delta = psign * amount
+		}
+		if delta == 0 {
+			return "", "", nil
 		}
 		if err := s.savepoint(); err != nil {
-			return "", err
+			return "", "", err
 		}
 	default:
-		return "", nil
+		return "", "", nil
+	}
+	if r.Kind != protocol.KindRollback {
+		cu, ca = string(r.Customer), string(r.Campaign)
+		if err := s.savepoint(); err != nil {
+			return "", "", err
+		}
+		if _, err := s.exec(insEarnP, string(r.Tenant), string(r.ID.Agent), int64(r.ID.Seq), cu, ca, c.Rule, c.Period, c.Start, max(delta, -delta)); err != nil {
+			return "", "", fmt.Errorf("period: %w", err)
+		}
 	}
 	var total int64
-	if err := s.queryRow(upPeriod, []any{&total}, string(r.Tenant), cu, ca, c.Rule, c.Period, c.Start, psign*r.Points); err != nil {
-		return "", fmt.Errorf("period total: %w", err)
+	if err := s.queryRow(upPeriod, []any{&total}, string(r.Tenant), cu, ca, c.Rule, c.Period, c.Start, delta); err != nil {
+		return "", "", fmt.Errorf("period total: %w", err)
 	}
-	if r.Kind == protocol.KindEarn && psign > 0 && r.ID.Agent != protocol.HubSender && c.Limit > 0 && total > c.Limit {
-		return fmt.Sprintf("rule %s caps %d points per %s; the customer now has %d in the %s from %d",
-			c.Rule, c.Limit, c.Period, total, c.Period, c.Start), nil
+	if r.Kind == protocol.KindRollback || delta <= 0 || r.ID.Agent == protocol.HubSender || c.Limit <= 0 || total <= c.Limit {
+		return "", "", nil
 	}
-	return "", nil
+	if r.Kind == protocol.KindRedeem {
+		return ConflictCustomerLimit, fmt.Sprintf("the campaign allows %d redemptions per customer and %s; this is redemption %d in the %s from %d",
+			c.Limit, c.Period, total, c.Period, c.Start), nil
+	}
+	return ConflictEarnCapExceeded, fmt.Sprintf("rule %s caps %d points per %s; the customer now has %d in the %s from %d",
+		c.Rule, c.Limit, c.Period, total, c.Period, c.Start), nil
+}
+
+// checkPeriod refuses a hub redeem past its campaign's limit of
+// redemptions per customer and period (customer_limit_reached), under the
+// write lock.
+func checkPeriod(s *state, r protocol.Redemption) error {
+	if r.Kind != protocol.KindRedeem || r.Cap == nil || r.Customer == "" {
+		return nil
+	}
+	total, err := periodTotal(s, r.Tenant, r.Customer, r.Campaign, r.Cap)
+	if err != nil {
+		return wrap("redeem", err)
+	}
+	if total+1 > r.Cap.Limit {
+		return protocol.NewError(protocol.CodeCustomerLimit)
+	}
+	return nil
 }

@@ -4,9 +4,10 @@
 -- period, in the same transaction as the fact, so that every decision
 -- reads it with one primary-key lookup, whatever the history.
 
--- Append-only, one row per earn fact that counts against a period: which
--- total it went to, so that a rollback takes exactly that back. psign is
--- the fact's (its sign on points at apply).
+-- Append-only, one row per earn fact that counts against a period (rule:
+-- the earning rule; points: the earn's) and per redeem of a campaign limited
+-- per customer and period (rule '', points 1): which total it went to, so
+-- that a rollback takes exactly that back.
 CREATE TABLE ledger_earn_periods (
     tenant   TEXT    NOT NULL,
     agent    TEXT    NOT NULL,
@@ -20,8 +21,8 @@ CREATE TABLE ledger_earn_periods (
     PRIMARY KEY (tenant, agent, seq)
 ) WITHOUT ROWID;
 
--- Balance: points a customer earned from one capped rule in one period,
--- net of rollbacks. Verify recomputes it from the journal and the rows above.
+-- Balance: points a customer earned from one capped rule in one period
+-- (rule ''; redemptions of the campaign), net of rollbacks. Verify recomputes it from the journal and the rows above.
 CREATE TABLE ledger_customer_periods (
     tenant   TEXT    NOT NULL,
     customer TEXT    NOT NULL,
