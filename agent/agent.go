@@ -503,6 +503,7 @@ func (d *decision) item(i int) *decide.Item {
 func (d *decision) saleOf() *protocol.Sale {
 	if d.sale == nil {
 		d.sale = saleOf(d.v.cat, d.out.Request)
+		d.sale.Earned = d.out.SaleEarned()
 	}
 	return d.sale
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/punchcard/punchcard/protocol/decide"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/token"
+	"github.com/punchcard/punchcard/store/agentdb"
 )
 
 // tillFacts is what the till supplies to the decision pipeline
@@ -115,4 +116,40 @@ func (v *view) known(key protocol.CodeID) (used, spent int64) {
 		return 0, 0
 	}
 	return c.Used, c.Spent
+}
+
+// Earned implements decide.Source: what the customer earned in each
+// capped rule's period. Online first, the hub's figure (every channel's
+// and till's, with holds) plus this till's own earns it does not count
+// yet (outside the answer's Reflected); offline, this till's own earns
+// alone. So offline a customer earns at most one cap per period at each
+// till that cannot reach the hub, and the hub flags what went past the
+// cap on ingest (earn_cap_exceeded).
+func (f *tillFacts) Earned(ctx context.Context, customer protocol.CustomerID, keys []protocol.PeriodKey) ([]int64, error) {
+	out := make([]int64, len(keys))
+	for i, k := range keys {
+		var hub int64
+		found := false
+		if f.hub != nil {
+			for _, pf := range f.hub.Earned {
+				if pf.PeriodKey == k {
+					hub, found = pf.Points, true
+				}
+			}
+		}
+		var refl *agentdb.Reflected
+		if found && f.hub.Reflected != nil {
+			refl = &agentdb.Reflected{Watermark: f.hub.Reflected.Watermark, Beyond: f.hub.Reflected.Beyond}
+		}
+		own, err := f.a.db.PeriodEarned(ctx, customer, k, refl)
+		if err != nil {
+			return nil, err
+		}
+		if found && refl == nil {
+			out[i] = max(hub, own) // a hub that sends no Reflected
+		} else {
+			out[i] = hub + own
+		}
+	}
+	return out, nil
 }

@@ -148,6 +148,7 @@ func (a *Agent) redeem(ctx context.Context, r RedeemRequest, hash []byte) (*Rece
 		rd := &fact.Redemption
 		rd.Kind, rd.Campaign, rd.Code = e.Redemption.Kind, e.Redemption.Campaign, e.Redemption.Code
 		rd.Discount, rd.Spend, rd.Points = e.Redemption.Discount, e.Redemption.Spend, e.Redemption.Points
+		rd.Cap = e.Redemption.Cap
 		if e.Limited {
 			fact.Allowance = &agentdb.AllowanceUse{Count: 1, Amount: rd.Discount}
 		}
@@ -211,6 +212,7 @@ func (a *Agent) earnFacts(d *decision, txn string, o protocol.Order) []agentdb.F
 		}
 		fact := agentdb.Fact{Redemption: a.redemption(d, txn, o)}
 		fact.Redemption.Kind, fact.Redemption.Campaign, fact.Redemption.Points = protocol.KindEarn, e.Redemption.Campaign, e.Redemption.Points
+		fact.Redemption.Cap = e.Redemption.Cap
 		out = append(out, fact)
 	}
 	return out
@@ -471,9 +473,17 @@ func (a *Agent) Earn(ctx context.Context, r EarnRequest) (*Receipt, error) {
 	if err := a.awaitWatermark(ctx); err != nil {
 		return nil, err
 	}
-	d, err := a.evaluate(ctx, Basket{Order: r.Order, Customer: r.Customer}, false)
+	b := Basket{Order: r.Order, Customer: r.Customer}
+	d, err := a.evaluate(ctx, b, false)
 	if err != nil {
 		return nil, err
+	}
+	if !d.offline {
+		// Points of a period-capped rule depend on the customer's earnings
+		// elsewhere (decide.HubEarnCap): online first, held as a redeem's.
+		if d, err = a.onlineFirst(ctx, b, d, r.TxnID, true); err != nil {
+			return nil, err
+		}
 	}
 	req := agentdb.Request{Op: agentdb.OpEarn, TxnID: r.TxnID, Hash: hash, Envelope: d.v.env}
 	req.Facts = a.earnFacts(d, r.TxnID, r.Order)

@@ -171,6 +171,9 @@ type Redemption struct {
 	// decision (protocol version 2); nil on the hub's own facts and on
 	// rollbacks.
 	Sale *Sale `json:"sale,omitempty" cbor:"19,keyasint,omitempty"`
+	// Cap, on an earn of a period-capped earning rule, names the rule and
+	// the period it counts in (earncap.go; additive, key 30).
+	Cap *EarnCap `json:"cap,omitempty" cbor:"30,keyasint,omitempty"`
 }
 
 // Allowance is an agent's escrowed slice of one campaign's budgets: the agent

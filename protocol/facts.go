@@ -92,6 +92,14 @@ func (r Redemption) Validate() error {
 	if r.Snapshot > MaxSeq {
 		return FieldError("snapshot_version", "snapshot version is out of range")
 	}
+	if r.Cap != nil {
+		if r.Kind != KindEarn && r.Kind != KindRedeem {
+			return FieldError("cap", "only an earn or a redeem counts against a period cap")
+		}
+		if err := r.Cap.validate(r.Kind == KindRedeem); err != nil {
+			return err
+		}
+	}
 	if r.Kind == KindRollback && r.Ref == nil {
 		return FieldError("ref", "a rollback names the redemption it voids")
 	}

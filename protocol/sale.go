@@ -28,6 +28,10 @@ type Sale struct {
 	// hub's figure when the till asked it online first, else 0 (a till
 	// alone cannot know them). The hub re-derives a points burn with it.
 	Points int64 `json:"points,omitempty" cbor:"7,keyasint,omitempty"`
+	// Earned is what the till counted as already earned by the customer
+	// in the current period of each capped earning rule (additive, key
+	// 30): the hub re-derives the capped points with it.
+	Earned []SaleEarned `json:"earned,omitempty" cbor:"30,keyasint,omitempty"`
 }
 
 // PresentedKind says what a customer handed over.
@@ -79,6 +83,9 @@ func (s *Sale) Validate(currency Currency) error {
 	}
 	if s.Points < 0 {
 		return FieldError("sale.points", "points must not be negative")
+	}
+	if err := validateSaleEarned(s.Earned); err != nil {
+		return err
 	}
 	if len(s.Budgets) > MaxPresented*2 {
 		return FieldError("sale.budgets", "a sale has at most %d budgets", MaxPresented*2)

@@ -9,6 +9,7 @@ import (
 	"github.com/punchcard/punchcard/hub/manage"
 	"github.com/punchcard/punchcard/hub/online"
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/wire"
 )
 
 // Online channels (web shop, app, support desk) ask the hub what it would
@@ -97,5 +98,13 @@ func (s *Server) earn(c *fiber.Ctx, _ manage.Key) error {
 	var in online.Request
 	return s.write(c, &in, func(idem online.Idem) (online.Answer, error) {
 		return s.online.Earn(c.UserContext(), tenantOf(c), idem, in)
+	})
+}
+
+// customerEvent is POST …/customers/{c}/events (wire.PathCustomerEvents).
+func (s *Server) customerEvent(c *fiber.Ctx, _ manage.Key) error {
+	var in wire.CustomerEvent
+	return s.write(c, &in, func(idem online.Idem) (online.Answer, error) {
+		return s.online.Event(c.UserContext(), tenantOf(c), protocol.CustomerID(c.Params("customer")), idem, in)
 	})
 }

@@ -76,6 +76,12 @@ func (s *Service) Authorize(ctx context.Context, tenant protocol.TenantID, agent
 		}
 		resp.Known = append(resp.Known, k)
 	}
+	for _, pf := range out.Periods() {
+		// The ledger's figure plus other tills' holds, less this till's
+		// other holds (its own facts, which it adds itself).
+		pf.Points = max(pf.Points-f.mineEarned[pf.PeriodKey], 0)
+		resp.Earned = append(resp.Earned, pf)
+	}
 	if refl != nil {
 		// The code-use position read after the figures: a snapshot at or
 		// after it counts at least what Known counts of the ledger.
@@ -89,13 +95,26 @@ func (s *Service) Authorize(ctx context.Context, tenant protocol.TenantID, agent
 		exp := s.Now().Add(s.HoldTTL)
 		for _, e := range out.Effects() {
 			r := e.Redemption
-			if r.Kind != protocol.KindRedeem {
+			if r.Kind != protocol.KindRedeem && (r.Kind != protocol.KindEarn || r.Cap == nil) {
 				continue
 			}
 			if it := e.Item; it != nil && (it.Single || it.Kind == rules.RedeemGiftCard) {
 				base := f.ledgerUse[it.Code]
 				hs = append(hs, hold{key: holdKey{tenant, 'c', string(it.Code), ""}, owner: owner, uses: 1, spend: r.Spend,
 					baseUses: base.Uses, baseSpent: base.Spent, expires: exp})
+			}
+			if r.Cap != nil && out.Customer != nil && out.Customer.ID != "" {
+				// Points of a capped rule, or a redemption counted per
+				// customer and period.
+				k := protocol.PeriodKey{Campaign: r.Campaign, Rule: r.Cap.Rule, Period: r.Cap.Period, Start: r.Cap.Start}
+				n := r.Points
+				if r.Kind == protocol.KindRedeem {
+					n = 1
+				}
+				hs = append(hs, hold{key: periodHold(tenant, out.Customer.ID, k), owner: owner, uses: n, baseUses: f.ledgerEarned[k], expires: exp})
+				if r.Kind == protocol.KindEarn {
+					continue
+				}
 			}
 			if c, ok := comp.Rules.Campaign(r.Campaign); ok && c.Limits.PerCustomer > 0 && out.Customer != nil && out.Customer.ID != "" {
 				k := holdKey{tenant, 'u', string(out.Customer.ID), string(r.Campaign)}

@@ -3,6 +3,7 @@ package online
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
@@ -36,6 +37,10 @@ type Facts struct {
 	// fig are the figures prefetch read, of figCustomer; nil: none.
 	fig         *ledger.Figures
 	figCustomer protocol.CustomerID
+	// ledgerEarned and mineEarned are the ledger's period totals and the
+	// asking till's holds of its other transactions, per period key.
+	ledgerEarned map[protocol.PeriodKey]int64
+	mineEarned   map[protocol.PeriodKey]int64
 }
 
 var _ decide.Source = (*Facts)(nil)
@@ -191,4 +196,37 @@ func (f *Facts) Budget(ctx context.Context, campaign protocol.CampaignID) (rules
 		bud.Amount = max(l.MaxDiscount-b.Discount-b.ReservedAmount, 0)
 	}
 	return bud, nil
+}
+
+// periodHold is the hold key of a customer's total in one period.
+func periodHold(t protocol.TenantID, cu protocol.CustomerID, k protocol.PeriodKey) holdKey {
+	return holdKey{t, 'e', string(cu), string(k.Campaign) + "\x00" + k.Rule + "\x00" + k.Period + "\x00" + strconv.FormatInt(k.Start, 10)}
+}
+
+// Earned implements decide.Source: the ledger's period totals plus the
+// points online-first tills hold (decided, fact not arrived yet).
+func (f *Facts) Earned(ctx context.Context, customer protocol.CustomerID, keys []protocol.PeriodKey) ([]int64, error) {
+	got, err := f.led.PeriodEarned(ctx, f.tenant, customer, keys)
+	if err != nil {
+		return nil, err
+	}
+	if f.ledgerEarned == nil {
+		f.ledgerEarned = map[protocol.PeriodKey]int64{}
+	}
+	for i, k := range keys {
+		f.ledgerEarned[k] = got[i]
+		if f.holds == nil {
+			continue
+		}
+		hk := periodHold(f.tenant, customer, k)
+		hu, _ := f.holds.held(hk, f.owner, got[i], 0, f.clock())
+		if f.agent != "" {
+			if f.mineEarned == nil {
+				f.mineEarned = map[protocol.PeriodKey]int64{}
+			}
+			f.mineEarned[k], _ = f.holds.ownedBy(hk, f.agent+"/", f.owner, f.clock())
+		}
+		got[i] += hu
+	}
+	return got, nil
 }

@@ -60,6 +60,9 @@ type Ledger interface {
 	GiftCardSpent(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error)
 	CustomerCount(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID, campaign protocol.CampaignID) (int64, error)
 	Points(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID) (int64, error)
+	// PeriodEarned is what a customer earned in each capped earning
+	// rule's period named, net of rollbacks.
+	PeriodEarned(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID, keys []protocol.PeriodKey) ([]int64, error)
 }
 
 // MaxIdempotencyKey bounds an Idempotency-Key, in bytes.

@@ -94,6 +94,9 @@ type Source interface {
 	// Budget is what is left of a limited campaign's budgets for this
 	// side: the hub's remaining budget, or the till's allowance.
 	Budget(ctx context.Context, campaign protocol.CampaignID) (rules.Budget, error)
+	// PeriodSource: what the customer earned in the current period of
+	// each period-capped earning rule (periods.go).
+	PeriodSource
 }
 
 // Rules is a tenant's compiled campaigns with what the pipeline needs of
@@ -103,6 +106,7 @@ type Rules struct {
 	camps   map[protocol.CampaignID]*rules.Campaign
 	limited map[protocol.CampaignID]bool
 	auto    []protocol.CampaignID // automatic campaigns with a budget or per-customer limit
+	caps    map[rules.EarnKey]capRule
 }
 
 // Compile compiles campaigns for Decide.
@@ -111,7 +115,8 @@ func Compile(campaigns []rules.Campaign) (*Rules, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Rules{Cat: cat, camps: make(map[protocol.CampaignID]*rules.Campaign, len(campaigns)), limited: map[protocol.CampaignID]bool{}}
+	r := &Rules{Cat: cat, camps: make(map[protocol.CampaignID]*rules.Campaign, len(campaigns)), limited: map[protocol.CampaignID]bool{},
+		caps: compileCaps(campaigns)}
 	for i := range campaigns {
 		c := &campaigns[i]
 		r.camps[c.ID] = c
@@ -201,6 +206,8 @@ type Outcome struct {
 	// Budgeted are the limited campaigns whose budget the decision used.
 	Budgeted []protocol.CampaignID
 	rules    *Rules
+	// periods are the capped rules' period keys the decision counted.
+	periods map[rules.EarnKey]protocol.PeriodKey
 }
 
 // Decide runs the pipeline. Reason codes of the request as a whole:
@@ -284,6 +291,11 @@ func Decide(ctx context.Context, src Source, rs *Rules, in Request) (*Outcome, e
 			return nil, err
 		}
 	}
+	periods, err := rs.periods(ctx, src, &req, false)
+	if err != nil {
+		return nil, err
+	}
+	out.periods = periods
 	d := rules.Evaluate(rs.Cat, req)
 	if d.Error != nil {
 		return nil, d.Error

@@ -64,6 +64,12 @@ func presented(t *testing.T, req rules.Request) ([]decide.Presented, *decide.Mem
 	k := testKey()
 	m := &decide.Mem{Codes: map[protocol.CodeID]decide.Code{}, Used: map[protocol.CodeID]decide.Use{}, KeySet: token.KeyMap{}.Add(k.Public()),
 		Points: req.Points, CustomerUsed: req.CustomerUses, Budgets: req.Budgets}
+	for id, n := range req.CustomerPeriodUses {
+		if m.PeriodEarned == nil {
+			m.PeriodEarned = map[rules.EarnKey]int64{}
+		}
+		m.PeriodEarned[rules.EarnKey{Campaign: id}] = n
+	}
 	var ps []decide.Presented
 	for i := range req.Redeemables {
 		if req.Redeemables[i].Kind != rules.RedeemToken && req.Redeemables[i].Kind != rules.RedeemPoints {

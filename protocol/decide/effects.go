@@ -40,6 +40,7 @@ func (o *Outcome) Effects() []Effect {
 		if res.PointsBurned > 0 {
 			r.Points = -res.PointsBurned
 		}
+		r.Cap = o.rules.capOf(o.periods, rules.EarnKey{Campaign: res.Campaign})
 		if res.Index >= 0 && res.Index < len(o.Items) {
 			e.Item = &o.Items[res.Index]
 		}
@@ -49,7 +50,8 @@ func (o *Outcome) Effects() []Effect {
 		if ea.Points <= 0 {
 			continue
 		}
-		out = append(out, Effect{Index: -1, Redemption: protocol.Redemption{Kind: protocol.KindEarn, Campaign: ea.Campaign, Points: ea.Points}})
+		out = append(out, Effect{Index: -1, Redemption: protocol.Redemption{Kind: protocol.KindEarn, Campaign: ea.Campaign, Points: ea.Points,
+			Cap: o.rules.capOf(o.periods, rules.EarnKey{Campaign: ea.Campaign, Rule: ea.Rule})}})
 	}
 	return out
 }
@@ -84,6 +86,7 @@ const (
 	HubPerCustomer HubReason = "per_customer" // a per-customer limit: the customer's redemptions elsewhere
 	HubPoints      HubReason = "points"       // a points burn: the customer's balance is the hub's
 	HubUnknown     HubReason = "unknown"      // a code not in the till's snapshot: new since, or of a campaign its store does not admit
+	HubEarnCap     HubReason = "earn_cap"     // points of a period-capped earning rule: the customer's earnings elsewhere
 )
 
 // NeedsHub lists why the applied results depend on what only the hub
@@ -119,6 +122,11 @@ func (o *Outcome) NeedsHub() []HubReason {
 		}
 	}
 	cust := o.Customer != nil && o.Customer.ID != ""
+	for _, e := range o.Decision.Earnings {
+		if _, capped := o.periods[rules.EarnKey{Campaign: e.Campaign, Rule: e.Rule}]; capped && cust && e.Points > 0 {
+			add(HubEarnCap)
+		}
+	}
 	for _, res := range o.Decision.Results {
 		if cust && !res.Applied && res.Reason == protocol.CodeInsufficientPts {
 			// A catalog reward that costs more points than this side
@@ -129,7 +137,7 @@ func (o *Outcome) NeedsHub() []HubReason {
 		if !cust || (!res.Applied && res.Reason != protocol.CodeCustomerLimit) {
 			continue
 		}
-		if c, ok := o.rules.camps[res.Campaign]; ok && c.Limits.PerCustomer > 0 {
+		if c, ok := o.rules.camps[res.Campaign]; ok && (c.Limits.PerCustomer > 0 || c.Limits.PerCustomerPeriod > 0) {
 			add(HubPerCustomer)
 		}
 		if res.PointsBurned > 0 {

@@ -20,6 +20,9 @@ type Mem struct {
 	Points       int64
 	CustomerUsed map[protocol.CampaignID]int64
 	Budgets      map[protocol.CampaignID]rules.Budget
+	// PeriodEarned is what the customer earned in the current period of
+	// each capped rule.
+	PeriodEarned map[rules.EarnKey]int64
 }
 
 var _ Source = (*Mem)(nil)
@@ -68,4 +71,13 @@ func (m *Mem) Budget(_ context.Context, campaign protocol.CampaignID) (rules.Bud
 		return b, nil
 	}
 	return rules.Budget{Count: -1, Amount: -1}, nil
+}
+
+// Earned implements Source: PeriodEarned by key, else 0.
+func (m *Mem) Earned(_ context.Context, _ protocol.CustomerID, keys []protocol.PeriodKey) ([]int64, error) {
+	out := make([]int64, len(keys))
+	for i, k := range keys {
+		out[i] = m.PeriodEarned[rules.EarnKey{Campaign: k.Campaign, Rule: k.Rule}]
+	}
+	return out, nil
 }

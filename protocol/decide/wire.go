@@ -66,4 +66,9 @@ type AuthorizeResponse struct {
 	// snapshot past it (snapshot.Snapshot.Uses) supersedes Known, which
 	// the till keeps until then.
 	Position uint64 `json:"position,omitempty"`
+	// Earned is what the customer earned in each period-capped earning
+	// rule's current period, per the ledger and other tills' holds (less
+	// the asking till's own holds, as Known): the till adds its own facts
+	// outside Reflected. Additive; nil from a hub before period caps.
+	Earned []PeriodFigure `json:"earned,omitempty"`
 }

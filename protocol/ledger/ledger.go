@@ -28,6 +28,10 @@ const (
 	ConflictFutureTime       ConflictKind = "future_time"        // the agent's clock is far ahead of the hub's
 	// ConflictEffectMismatch (store/ledger, rederive.go): a till's discount or points
 	// are not what the rules give its sale.
+	// ConflictEarnCapExceeded, "earn_cap_exceeded" (store/ledger, periods.go): a
+	// till's earn took a customer past a period-capped earning rule.
+	// ConflictOrderValueExceeded, "order_value_exceeded" (store/ledger,
+	// periods.go): a till's redemptions took a campaign past max_order_value.
 )
 
 // Conflict is one recorded violation, with both sides when there are two:

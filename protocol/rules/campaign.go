@@ -247,6 +247,17 @@ type Limits struct {
 	MaxDiscount    int64 `json:"max_discount,omitempty" cbor:"2,keyasint,omitempty"`    // in total, minor units
 	PerCustomer    int64 `json:"per_customer,omitempty" cbor:"3,keyasint,omitempty"`    // redemptions per customer
 	PerCode        int64 `json:"per_code,omitempty" cbor:"4,keyasint,omitempty"`        // uses of one code or token
+	// MaxOrderValue bounds the total order value (subtotals) of the
+	// campaign's redemptions, minor units. It is not escrowed to tills:
+	// the hub's ledger refuses an online redemption beyond it
+	// (budget_exhausted) and flags a till's (order_value_exceeded).
+	MaxOrderValue int64 `json:"max_order_value,omitempty" cbor:"5,keyasint,omitempty"`
+	// PerCustomerPeriod bounds one customer's redemptions per calendar
+	// CustomerPeriod (day, week, month, quarter or year, in the store's
+	// time zone): the caller passes the customer's redemptions in the
+	// current period (Request.CustomerPeriodUses).
+	PerCustomerPeriod int64  `json:"per_customer_period,omitempty" cbor:"6,keyasint,omitempty"`
+	CustomerPeriod    Period `json:"customer_period,omitempty" cbor:"7,keyasint,omitempty"`
 }
 
 // ErrUnsupportedSchema is returned for a campaign of a newer schema.

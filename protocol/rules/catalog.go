@@ -513,7 +513,7 @@ func compile(c *Campaign, cx *compiler) *compiled {
 	cc.segments = newStrSet(e.Segments)
 	cc.tiers = newStrSet(e.Tiers)
 	cc.customer = e.CustomerRequired || len(e.Segments) > 0 || len(e.Tiers) > 0 || len(e.Attributes) > 0 ||
-		c.Limits.PerCustomer > 0 || c.PointsCost > 0
+		c.Limits.PerCustomer > 0 || c.Limits.PerCustomerPeriod > 0 || c.PointsCost > 0
 	if r.Points != nil {
 		cp := &compiledPoints{}
 		for i := range r.Points.Earn {

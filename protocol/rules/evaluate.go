@@ -450,6 +450,9 @@ func (ev *evaluator) autoEligible(cc *compiled) bool {
 	if c.Limits.PerCustomer > 0 && req.CustomerUses[c.ID] >= c.Limits.PerCustomer {
 		return false
 	}
+	if c.Limits.PerCustomerPeriod > 0 && req.CustomerPeriodUses[c.ID] >= c.Limits.PerCustomerPeriod {
+		return false
+	}
 	if len(req.Budgets) > 0 {
 		if b, ok := req.Budgets[c.ID]; ok && (b.Count == 0 || b.Amount == 0) {
 			return false
@@ -494,7 +497,7 @@ func (ev *evaluator) customerOK(cc *compiled, r *Redeemable) (protocol.Code, str
 		return protocol.CodeCustomerRequired, msgCustomerRequired
 	}
 	c := cc.c
-	if (c.Limits.PerCustomer > 0 || c.PointsCost > 0) && cu.ID == "" {
+	if (c.Limits.PerCustomer > 0 || c.Limits.PerCustomerPeriod > 0 || c.PointsCost > 0) && cu.ID == "" {
 		return protocol.CodeCustomerRequired, "this reward needs the customer's account, not only their tier"
 	}
 	if !cc.segments.empty() && !cc.segments.has(cu.Segment) {
@@ -530,6 +533,9 @@ func (ev *evaluator) limitsOK(cc *compiled, r *Redeemable) (protocol.Code, strin
 		if ev.req.CustomerUses[c.ID] >= c.Limits.PerCustomer {
 			return protocol.CodeCustomerLimit, msgCustomerLimit
 		}
+	}
+	if c.Limits.PerCustomerPeriod > 0 && ev.req.CustomerPeriodUses[c.ID] >= c.Limits.PerCustomerPeriod {
+		return protocol.CodeCustomerLimit, msgCustomerLimit
 	}
 	if b, ok := ev.req.Budgets[c.ID]; ok {
 		if b.Count == 0 || b.Amount == 0 {

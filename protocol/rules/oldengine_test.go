@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -24,7 +25,13 @@ func convert(dst, src reflect.Value) {
 	switch src.Kind() {
 	case reflect.Struct:
 		for i := range src.NumField() {
-			convert(dst.Field(i), src.Field(i))
+			// By name: a field added after the freeze (Limits.MaxOrderValue,
+			// which the engine does not read) has no old counterpart.
+			f := dst.FieldByName(src.Type().Field(i).Name)
+			if !f.IsValid() {
+				continue
+			}
+			convert(f, src.Field(i))
 		}
 	case reflect.Pointer:
 		if src.IsNil() {
@@ -279,6 +286,9 @@ func TestSameAsOldEngine(t *testing.T) {
 	}
 	for _, file := range caseFiles(t) {
 		_, cs, cases := loadCaseFile(t, file)
+		if slices.ContainsFunc(cs, func(c rules.Campaign) bool { return c.Limits.PerCustomerPeriod > 0 }) {
+			continue // a limit the frozen engine predates
+		}
 		p := newOldPair(t, cs)
 		for _, c := range cases {
 			p.sameDecision(t, file+": "+c.Name, c.Request)

@@ -389,3 +389,8 @@ func BurnPoints(lots []PointsLot, n int64, now time.Time) ([]PointsLot, error) {
 	}
 	return out, nil
 }
+
+// Location is the time zone decisions in store s use (s.Location, or its
+// TimeZone loaded once and cached): callers compute PeriodStart with it.
+// It returns a CodeInvalidInput error naming store.time_zone.
+func (cat *Catalog) Location(s Store) (*time.Location, error) { return cat.location(s) }

@@ -96,6 +96,9 @@ type Request struct {
 	// NoEarn skips points earning (for example a quote before the customer
 	// identified themselves).
 	NoEarn bool `json:"no_earn,omitempty" cbor:"10,keyasint,omitempty"`
+	// CustomerPeriodUses is how many times this customer redeemed each
+	// campaign with a per_customer_period limit in its current period.
+	CustomerPeriodUses map[protocol.CampaignID]int64 `json:"customer_period_uses,omitempty" cbor:"11,keyasint,omitempty"`
 }
 
 // Result is the decision on one redeemable (or one automatic campaign).

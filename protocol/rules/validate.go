@@ -544,6 +544,20 @@ func (l *Limits) validate(p string, c *Campaign) error {
 	if err := amount(p+".per_code", l.PerCode, 1<<40); err != nil {
 		return err
 	}
+	if err := amount(p+".max_order_value", l.MaxOrderValue, MaxAmount); err != nil {
+		return err
+	}
+	if err := amount(p+".per_customer_period", l.PerCustomerPeriod, 1<<40); err != nil {
+		return err
+	}
+	switch {
+	case l.PerCustomerPeriod > 0 && l.CustomerPeriod == "":
+		return protocol.FieldError(p+".customer_period", "per_customer_period needs a customer_period: day, week, month, quarter or year")
+	case l.PerCustomerPeriod == 0 && l.CustomerPeriod != "":
+		return protocol.FieldError(p+".per_customer_period", "customer_period needs per_customer_period")
+	case l.CustomerPeriod != "" && !validPeriod(l.CustomerPeriod):
+		return protocol.FieldError(p+".customer_period", "unknown period %q: use day, week, month, quarter or year", l.CustomerPeriod)
+	}
 	if c.Reward.Kind == RewardGiftCard && l.MaxDiscount != 0 {
 		return protocol.FieldError(p+".max_discount", "a gift card gives no discount: its balance is the limit")
 	}

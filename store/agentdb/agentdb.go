@@ -478,6 +478,9 @@ func (d *DB) applyFact(ctx context.Context, tx *sql.Tx, r Request, f Fact, rd pr
 			return err
 		}
 	}
+	if err := recordEarnPeriod(ctx, tx, rd); err != nil {
+		return err
+	}
 	body, err := protocol.EncMode.Marshal(rd)
 	if err != nil {
 		return fmt.Errorf("agentdb: encode redemption: %w", err)

@@ -74,6 +74,10 @@ func (d *DB) Prune(ctx context.Context) (PruneStats, error) {
 			break
 		}
 	}
+	// Own earns of periods that ended (no period is longer than a year).
+	if _, err := d.pruneBatch(ctx, `DELETE FROM own_earn_periods WHERE start < ?`, now.Add(-367*24*time.Hour).Unix()); err != nil {
+		return st, fmt.Errorf("agentdb: prune own earn periods: %w", err)
+	}
 	n, err := d.pruneOwnUses(ctx)
 	st.OwnUses = n
 	if err != nil {

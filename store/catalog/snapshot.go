@@ -244,7 +244,7 @@ func (c *Catalog) campaignFacts(ctx context.Context, tenant protocol.TenantID, c
 	}
 	l := cp.Rules.Limits
 	f := protocol.CampaignFacts{
-		MaxCount: l.MaxRedemptions, MaxDiscount: l.MaxDiscount, PerCustomer: l.PerCustomer,
+		MaxCount: l.MaxRedemptions, MaxDiscount: l.MaxDiscount, MaxOrderValue: l.MaxOrderValue, PerCustomer: l.PerCustomer,
 		Currency: cp.Rules.Currency, StoppedAt: cp.StoppedAt,
 	}
 	if f.Stops, err = campaignStops(ctx, c.db, tenant, campaign); err != nil {

@@ -440,6 +440,9 @@ func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now ti
 		c.v.count += sign
 		c.v.discount += sign * r.Discount
 		c.v.orderValue += sign * r.OrderTot
+		if sign > 0 && campKnown && cf.MaxOrderValue > 0 && c.v.orderValue > cf.MaxOrderValue && r.ID.Agent != protocol.HubSender {
+			conflict(ConflictOrderValueExceeded, nil, "order value budget of %d spent to %d", cf.MaxOrderValue, c.v.orderValue)
+		}
 		if r.ID.Agent != protocol.HubSender {
 			a, err := s.allowance(r.Tenant, r.ID.Agent, r.Campaign)
 			if err != nil {
@@ -509,6 +512,11 @@ func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now ti
 		if psign > 0 && r.Points < 0 && c.v < 0 {
 			conflict(ConflictPointsOverdrawn, nil, "points balance went to %d", c.v)
 		}
+	}
+	if kind, d, err := applyPeriod(s, r, sign, psign); err != nil {
+		return nil, false, err
+	} else if kind != "" {
+		conflict(kind, nil, "%s", d)
 	}
 	for i := range cs {
 		if cs[i].ID, err = insertConflict(s, cs[i]); err != nil {

@@ -385,8 +385,17 @@ func (l *Ledger) applyBasket(ctx context.Context, g *group, j *job) ([]protocol.
 			}
 			r.Campaign, r.Code, r.Customer, r.Currency = orig.Campaign, orig.Code, orig.Customer, orig.Currency
 			r.Discount, r.Spend, r.Points, r.OrderTot = orig.Discount, orig.Spend, orig.Points, orig.OrderTot
-		} else if err := l.checkOnline(s, j.facts, r, now); err != nil {
-			return nil, false, &ItemError{Index: i, Err: err}
+		} else {
+			var err error
+			if r, err = clampEarn(s, r); err != nil {
+				return nil, false, wrap("redeem", err)
+			}
+			if err := l.checkOnline(s, j.facts, r, now); err != nil {
+				return nil, false, &ItemError{Index: i, Err: err}
+			}
+			if err := checkPeriod(s, r); err != nil {
+				return nil, false, &ItemError{Index: i, Err: err}
+			}
 		}
 		wm++
 		r.ID = protocol.RedemptionID{Agent: protocol.HubSender, Seq: uint64(wm)}

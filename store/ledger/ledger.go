@@ -273,7 +273,8 @@ func hotStatements() []string {
 	qs := []string{qRecorded, qPrefetch, qCampaign, qCode, qCard, qCustomer, qCustCamp, qAllowance,
 		upCampaign, upCode, upCard, upCustomer, upAllowance, qWatermark, qAfterWatermark, upWatermark,
 		qCodesIn, qCustCampsIn, qTxnFacts, qTxnFactsIn,
-		qByTxn, qReserved, qCodeUses, qCardSpent, qCustCount, qCampaignBalance}
+		qByTxn, qReserved, qCodeUses, qCardSpent, qCustCount, qCampaignBalance,
+		qPeriod, upPeriod, insEarnP, qEarnP}
 	for _, n := range journalChunks {
 		qs = append(qs, insertJournal[n])
 	}

@@ -597,3 +597,19 @@ const qTxnFacts = `SELECT seq, entry, campaign, code, points FROM ledger_journal
 // shorter list padded by repeating its last), with each row's txn_id.
 var qTxnFactsIn = `SELECT seq, entry, campaign, code, points, txn_id FROM ledger_journal WHERE tenant = ? AND agent = ? AND txn_id IN (` +
 	strings.TrimSuffix(strings.Repeat("?, ", balanceChunk), ", ") + `)`
+
+// Earned implements decide.Source: what the till counted as already
+// earned in each capped rule's period, as its sale carries it (0 when it
+// carries none). Whether the customer's real total broke the cap is the
+// ledger's check (earn_cap_exceeded), not re-derivation's.
+func (f *factSource) Earned(_ context.Context, _ protocol.CustomerID, keys []protocol.PeriodKey) ([]int64, error) {
+	out := make([]int64, len(keys))
+	for i, k := range keys {
+		for _, e := range f.sale.Earned {
+			if e.Campaign == k.Campaign && e.Rule == k.Rule {
+				out[i] = e.Points
+			}
+		}
+	}
+	return out, nil
+}

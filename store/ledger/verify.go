@@ -50,6 +50,14 @@ var checks = []balanceCheck{
 			SUM(CASE WHEN seq IS NOT NULL THEN sign ELSE 0 END),
 			SUM(CASE WHEN seq IS NOT NULL THEN sign * discount ELSE 0 END)
 		 FROM ledger_journal WHERE campaign != '' AND agent != '` + hubAgent + `' GROUP BY tenant, agent, campaign`},
+	{"ledger_customer_periods", 6, []string{"points"},
+		`SELECT tenant, customer, campaign, rule, period, start, points FROM ledger_customer_periods`,
+		`SELECT p.tenant, p.customer, p.campaign, p.rule, p.period, p.start, SUM(CASE WHEN p.rule = '' THEN j.sign ELSE j.psign * j.points END)
+		 FROM ledger_earn_periods p
+		 JOIN (SELECT tenant, agent AS fa, seq AS fs, sign, psign, points FROM ledger_journal WHERE entry IN ('earn', 'redeem')
+		       UNION ALL SELECT tenant, ref_agent, ref_seq, sign, psign, points FROM ledger_journal WHERE entry = 'rollback' AND ref_agent IS NOT NULL) j
+		   ON j.tenant = p.tenant AND j.fa = p.agent AND j.fs = p.seq
+		 GROUP BY p.tenant, p.customer, p.campaign, p.rule, p.period, p.start`},
 }
 
 // Verify recomputes every balance from the journal and reports each
