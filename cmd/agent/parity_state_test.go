@@ -98,6 +98,7 @@ func (s *stager) stage(t *testing.T, ci int, name string, r rules.Request, earne
 		for _, e := range es {
 			sum += e.Points
 		}
+		q.earnedBefore = sum > 0
 		if got := s.earnTo(t, r.Tenant, st, q.customer.ID, sum); got != sum {
 			t.Logf("%s: earned %d points in the period before the case (golden %d)", name, got, sum)
 		}

@@ -45,7 +45,10 @@ import (
 //     that budget as its allowance (escrow);
 //   - customer_limit_reached, or code_already_used for a token, at the
 //     hub where the offline till applies inside its envelope: uses made
-//     elsewhere are the hub's to know (usedElsewhere).
+//     elsewhere are the hub's to know (usedElsewhere);
+//   - fewer points at the hub, capped, where the offline till earns more:
+//     the customer's earns elsewhere in a capped period are the hub's to
+//     know (earnedElsewhere).
 
 const parityTenant = protocol.TenantID("acme")
 
@@ -277,6 +280,9 @@ type question struct {
 	kinds    []string              // by index: a kind field no API knows (sent as is)
 	timeZone string                // the store's time zone as the hub is told, when not the till's
 	golden   *rules.Decision       // the golden decision of a case whose prior state was set up
+	// earnedBefore: the customer earned points in a capped period at the
+	// hub before the case (prior state).
+	earnedBefore bool
 }
 
 func (q question) redeemable(i int, hub bool) map[string]any {
@@ -383,6 +389,9 @@ func ask(t *testing.T, p *parityHub, tl *till, q question, online bool) string {
 	if !online && usedElsewhere(h, tv, q) {
 		return "offline applies what was used elsewhere"
 	}
+	if !online && earnedElsewhere(h, tv, q) {
+		return "offline earns past a period cap reached elsewhere"
+	}
 	hj, _ := json.MarshalIndent(h, "", " ")
 	tj, _ := json.MarshalIndent(tv, "", " ")
 	t.Fatalf("%s (online %v): hub and till differ\nhub  %s\ntill %s\nhub body %s\ntill body %s", q.name, online, hj, tj, hb, tb)
@@ -463,6 +472,20 @@ func usedElsewhere(hub, till sideView, q question) bool {
 		n++
 	}
 	return n > 0
+}
+
+// earnedElsewhere reports whether the sides differ only in the points
+// earned, the hub capping them (a period cap reached by the customer's
+// earns elsewhere) and the offline till earning more: offline a till counts
+// only its own earns in the period (docs/rules.md "Period caps across
+// orders": at most one cap per period per till that cannot reach the hub;
+// an earn_cap_exceeded conflict follows on ingest).
+func earnedElsewhere(hub, till sideView, q question) bool {
+	if !q.earnedBefore || hub.Error != "" || till.Error != "" || hub.Earned >= till.Earned {
+		return false
+	}
+	till.Earned = hub.Earned
+	return slicesEqual(hub, till)
 }
 
 // sameReason names the engine's reason for the one the APIs give where
