@@ -626,7 +626,7 @@ func (ev *evaluator) selectAndApply() {
 	}
 	exclusive := 0
 	for _, cd := range ev.cands {
-		if cd.index < 0 && ac != nil && !ac.combinable(ev, cd.si, exclusive) {
+		if cd.index < 0 && ac != nil && (ac.clashes(cd.si) || !ac.combinable(ev, cd.si, exclusive)) {
 			continue // automatic: refused silently (the campaign not even read)
 		}
 		c := ev.list[cd.cc]
