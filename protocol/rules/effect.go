@@ -24,9 +24,14 @@ type unitRef struct {
 // and wants only the verdict (code and message, the same as a full
 // computation's): ev.scratch and ev.qty are then not to be read.
 func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalone bool) (lineTotal, ship int64, code protocol.Code, msg string) {
-	clear(ev.scratchQty) // ev.scratch and ev.qty
-	ev.touch = 0
 	r := &cc.c.Reward
+	// The lines start clear, except for a standalone verdict of an
+	// order-level reward, which writes nothing (the unit-level cases clear
+	// them then).
+	if !standalone {
+		clear(ev.scratchQty) // ev.scratch and ev.qty
+	}
+	ev.touch = 0
 	lines := ev.req.Order.Lines
 	useInitial := standalone || cc.initial
 	base := func(i int) int64 {
@@ -129,6 +134,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		return ev.finishIdx(0, left, idx)
 
 	case RewardFixedPrice:
+		ev.clearStandalone(standalone)
 		ls := ev.lines(cc.target)
 		if len(ls.idx) == 0 {
 			return 0, 0, protocol.CodeNoMatchingItems, msgNoMatchingItems
@@ -155,6 +161,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		return ev.finishUnits(r.MaxDiscount, left, refs)
 
 	case RewardFreeItem:
+		ev.clearStandalone(standalone)
 		ls := ev.lines(cc.target)
 		if len(ls.idx) == 0 {
 			return 0, 0, protocol.CodeNoMatchingItems, msgNoMatchingItems
@@ -173,6 +180,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		return ev.finishUnits(r.MaxDiscount, left, refs)
 
 	case RewardBuyXGetY:
+		ev.clearStandalone(standalone)
 		buy := ev.lines(cc.target)
 		get := buy
 		if cc.get != cc.target {
@@ -216,6 +224,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		return ev.finishUnits(r.MaxDiscount, left, refs)
 
 	case RewardBundle:
+		ev.clearStandalone(standalone)
 		// Per bundle item (Validate bounds them): its lines and units.
 		items := ev.buf.items[:0]
 		for _, m := range cc.bundle {
@@ -296,6 +305,14 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		return 0, s, "", ""
 	}
 	return 0, 0, protocol.CodeNoEffect, msgNoEffect
+}
+
+// clearStandalone zeroes ev.scratch and ev.qty for a case of effect that
+// writes them when effect did not (standalone).
+func (ev *evaluator) clearStandalone(standalone bool) {
+	if standalone {
+		clear(ev.scratchQty)
+	}
 }
 
 // groupByClass orders refs by class (0 to n-1), keeping their order
@@ -563,4 +580,10 @@ func (ev *evaluator) shrink(total, limit int64) {
 
 // mulDiv is floor(a*b/c) for non-negative a, b and positive c, with a
 // 128-bit intermediate; it saturates at math.MaxInt64 (protocol.MulDiv).
-func mulDiv(a, b, c int64) int64 { return protocol.MulDiv(a, b, c) }
+// Small operands (the usual amounts) divide inline.
+func mulDiv(a, b, c int64) int64 {
+	if uint64(a|b) < 1<<31 && c > 0 {
+		return a * b / c
+	}
+	return protocol.MulDiv(a, b, c)
+}
