@@ -137,7 +137,7 @@ func (ev *evaluator) newAutoClash() *autoClash {
 	ac := &b.clash
 	*ac = autoClash{set: ev.set, bits: b.autoBits[:w:w], dup: b.autoBits[w : 2*w : 2*w], plain: b.autoBits[2*w : 3*w : 3*w],
 		applied: b.autoBits[3*w : 4*w : 4*w], refused: b.autoBits[4*w:],
-		red:     b.red[:0], odd: b.odd[:0], allRed: b.allRed[:0], oddAuto: b.oddAuto[:0]}
+		red: b.red[:0], odd: b.odd[:0], allRed: b.allRed[:0], oddAuto: b.oddAuto[:0]}
 	return ac
 }
 
