@@ -188,8 +188,8 @@ func (ev *evaluator) orderSyms() {
 }
 
 // maxSymTable bounds the catalogs (by distinct SKUs and categories) for
-// which an evaluation keeps a table of the order's lines by symbol: 16
-// bytes each in every pooled scratch.
+// which an evaluation keeps a table of the order's lines by symbol: 24
+// bytes a symbol in every pooled scratch (1.5 MiB at the bound).
 const maxSymTable = 1 << 16
 
 // symEntry is the order's lines holding one symbol as a SKU and as a
