@@ -15,10 +15,11 @@ import (
 type autoSet struct {
 	list  []*compiled
 	words int // uint64 words per row of clash
-	// clash row i has bit j set when list[j], once accepted, refuses
-	// list[i] (compatible(list[j], list[i]) is false and list[j] is not a
-	// payment). nil above maxClashMatrix campaigns: the evaluator then
-	// compares pairs as it does for redeemables.
+	// clash row j has bit i set when list[j], once accepted, refuses
+	// list[i] (compatible(list[j], list[i]) is false and neither is a
+	// payment): accepting list[j] ORs its row into what is refused. nil
+	// above maxClashMatrix campaigns: the evaluator then compares pairs as
+	// it does for redeemables.
 	clash []uint64
 	// normal and exclusive have a bit for each plain campaign (no allow
 	// or forbid list) of that mode: what a plain redeemable of the other
@@ -86,20 +87,19 @@ func newAutoSet(list []*compiled) *autoSet {
 		if cd.phase == phasePayment {
 			continue // a payment is never refused for its stacking
 		}
-		row := s.clash[i*s.words : (i+1)*s.words]
 		for j, a := range list {
 			if a.phase == phasePayment {
 				continue
 			}
 			if !compatibleFast(a, cd) {
-				row[j/64] |= 1 << (j % 64)
+				s.clash[j*s.words+i/64] |= 1 << (i % 64)
 			}
 		}
 	}
 	return s
 }
 
-// row is the clash row of the campaign at index i.
+// row is the clash row of the campaign at index i: what it refuses.
 func (s *autoSet) row(i int32) []uint64 {
 	return s.clash[int(i)*s.words : (int(i)+1)*s.words]
 }
@@ -120,6 +120,7 @@ func compatibleFast(a, b *compiled) bool {
 type autoClash struct {
 	set     *autoSet
 	bits    []uint64 // the accepted automatic campaigns
+	refused []uint64 // what they refuse of the automatic ones (their clash rows)
 	applied []uint64 // the same, by position in the application order
 	dup     []uint64 // automatic campaigns a redeemable already brought
 	plain   []uint64 // what the accepted plain redeemables refuse
@@ -132,11 +133,11 @@ type autoClash struct {
 func (ev *evaluator) newAutoClash() *autoClash {
 	b := ev.buf
 	w := ev.set.words
-	b.autoBits = grow(b.autoBits, 4*w)
+	b.autoBits = grow(b.autoBits, 5*w)
 	ac := &b.clash
 	*ac = autoClash{set: ev.set, bits: b.autoBits[:w:w], dup: b.autoBits[w : 2*w : 2*w], plain: b.autoBits[2*w : 3*w : 3*w],
-		applied: b.autoBits[3*w:],
-		red:     b.red[:0], odd: b.odd[:0], allRed: b.allRed[:0], oddAuto: b.oddAuto[:0]}
+		applied: b.autoBits[3*w : 4*w : 4*w], refused: b.autoBits[4*w:],
+		red: b.red[:0], odd: b.odd[:0], allRed: b.allRed[:0], oddAuto: b.oddAuto[:0]}
 	return ac
 }
 
@@ -145,6 +146,7 @@ func (ac *autoClash) accept(ev *evaluator, cd cand, c *compiled) {
 	if cd.index < 0 {
 		setBit(ac.bits, c.selIdx)
 		setBit(ac.applied, ac.set.applyPos[c.selIdx])
+		orInto(ac.refused, ac.set.row(c.selIdx))
 		if !c.plain && c.phase != phasePayment {
 			ac.oddAuto = append(ac.oddAuto, cd)
 			ev.buf.oddAuto = ac.oddAuto
@@ -202,12 +204,15 @@ func (ac *autoClash) combinable(ev *evaluator, si int32, exclusive int) bool {
 			}
 		}
 	}
-	for k, b := range ac.set.row(si) {
-		if b&ac.bits[k] != 0 {
-			return false
-		}
-	}
-	return true
+	return ac.refused[i]&w == 0
+}
+
+// clashes reports that an accepted automatic campaign refuses the one at
+// index si: combinable's last check and its commonest refusal, one bit,
+// inlined into the selection loop, which tests it first (combinable's
+// checks are a conjunction; their order changes nothing).
+func (ac *autoClash) clashes(si int32) bool {
+	return ac.refused[uint32(si)/64]&(1<<(uint32(si)%64)) != 0
 }
 
 func setBit(b []uint64, i int32) { b[uint32(i)/64] |= 1 << (uint32(i) % 64) }

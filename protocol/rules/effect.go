@@ -24,9 +24,14 @@ type unitRef struct {
 // and wants only the verdict (code and message, the same as a full
 // computation's): ev.scratch and ev.qty are then not to be read.
 func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalone bool) (lineTotal, ship int64, code protocol.Code, msg string) {
-	clear(ev.scratchQty) // ev.scratch and ev.qty
-	ev.touch = 0
 	r := &cc.c.Reward
+	// The lines start clear, except for a standalone verdict of an
+	// order-level reward, which writes nothing (the unit-level cases clear
+	// them then).
+	if !standalone {
+		clear(ev.scratchQty) // ev.scratch and ev.qty
+	}
+	ev.touch = 0
 	lines := ev.req.Order.Lines
 	useInitial := standalone || cc.initial
 	base := func(i int) int64 {
@@ -120,6 +125,9 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 			// finishIdx, clamping to those amounts, keeps it.
 			return d, 0, "", ""
 		}
+		if !useInitial && d <= sum {
+			return ev.spreadLeft(d, sum, left, idx)
+		}
 		w := ev.tmp
 		for _, i := range idx {
 			ev.qty[i] = lines[i].Quantity
@@ -129,6 +137,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		return ev.finishIdx(0, left, idx)
 
 	case RewardFixedPrice:
+		ev.clearStandalone(standalone)
 		ls := ev.lines(cc.target)
 		if len(ls.idx) == 0 {
 			return 0, 0, protocol.CodeNoMatchingItems, msgNoMatchingItems
@@ -155,6 +164,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		return ev.finishUnits(r.MaxDiscount, left, refs)
 
 	case RewardFreeItem:
+		ev.clearStandalone(standalone)
 		ls := ev.lines(cc.target)
 		if len(ls.idx) == 0 {
 			return 0, 0, protocol.CodeNoMatchingItems, msgNoMatchingItems
@@ -173,6 +183,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		return ev.finishUnits(r.MaxDiscount, left, refs)
 
 	case RewardBuyXGetY:
+		ev.clearStandalone(standalone)
 		buy := ev.lines(cc.target)
 		get := buy
 		if cc.get != cc.target {
@@ -216,6 +227,7 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		return ev.finishUnits(r.MaxDiscount, left, refs)
 
 	case RewardBundle:
+		ev.clearStandalone(standalone)
 		// Per bundle item (Validate bounds them): its lines and units.
 		items := ev.buf.items[:0]
 		for _, m := range cc.bundle {
@@ -296,6 +308,50 @@ func (ev *evaluator) effect(cc *compiled, left []int64, shipLeft int64, standalo
 		return 0, s, "", ""
 	}
 	return 0, 0, protocol.CodeNoEffect, msgNoEffect
+}
+
+// spreadLeft is allocateIdx then finishIdx for an order-level discount d
+// (0 < d <= sum) spread over the lines idx in proportion to what is left
+// on them (sum): the weights are the amounts left, so no line's part
+// exceeds its amount and the clamp of finishIdx changes nothing; one pass
+// fewer and no copy of the weights.
+func (ev *evaluator) spreadLeft(d, sum int64, left []int64, idx []int32) (int64, int64, protocol.Code, string) {
+	out := ev.scratch
+	var given int64
+	for _, i := range idx {
+		if w := left[i]; w > 0 {
+			s := mulDiv(d, w, sum)
+			out[i] = s
+			given += s
+		}
+	}
+	for _, i := range idx {
+		if given >= d {
+			break
+		}
+		if w := left[i]; w > 0 && out[i] < w {
+			out[i]++
+			given++
+		}
+	}
+	lines := ev.req.Order.Lines
+	var total int64
+	for _, i := range idx {
+		if v := out[i]; v > 0 {
+			ev.qty[i] = lines[i].Quantity
+			ev.touch |= 1 << uint(i) // lines past 64 are not tracked (touchOK)
+			total += v
+		}
+	}
+	return ev.finishTotal(0, total)
+}
+
+// clearStandalone zeroes ev.scratch and ev.qty for a case of effect that
+// writes them when effect did not (standalone).
+func (ev *evaluator) clearStandalone(standalone bool) {
+	if standalone {
+		clear(ev.scratchQty)
+	}
 }
 
 // groupByClass orders refs by class (0 to n-1), keeping their order
@@ -563,4 +619,10 @@ func (ev *evaluator) shrink(total, limit int64) {
 
 // mulDiv is floor(a*b/c) for non-negative a, b and positive c, with a
 // 128-bit intermediate; it saturates at math.MaxInt64 (protocol.MulDiv).
-func mulDiv(a, b, c int64) int64 { return protocol.MulDiv(a, b, c) }
+// Small operands (the usual amounts) divide inline.
+func mulDiv(a, b, c int64) int64 {
+	if uint64(a|b) < 1<<31 && c > 0 {
+		return a * b / c
+	}
+	return protocol.MulDiv(a, b, c)
+}

@@ -67,8 +67,10 @@ type scratch struct {
 	sets  []lineSet
 	masks []bool
 	idx   []int32
-	// The order's symbols (orderSyms).
+	// The order's symbols (orderSyms), and by symbol when symTable.
 	skuSyms, catSyms []symLines
+	symTab           []symEntry
+	symTable         bool
 	// req is the evaluation's copy of its Request (cleared on release).
 	req Request
 }
@@ -630,7 +632,7 @@ func (ev *evaluator) selectAndApply() {
 	}
 	exclusive := 0
 	for _, cd := range ev.cands {
-		if cd.index < 0 && ac != nil && !ac.combinable(ev, cd.si, exclusive) {
+		if cd.index < 0 && ac != nil && (ac.clashes(cd.si) || !ac.combinable(ev, cd.si, exclusive)) {
 			continue // automatic: refused silently (the campaign not even read)
 		}
 		c := ev.list[cd.cc]
@@ -728,7 +730,11 @@ func (ev *evaluator) red(cd cand) *Redeemable {
 // when nothing.
 func (ev *evaluator) standalone(cd cand) (protocol.Code, string) {
 	ev.quiet = cd.index < 0
-	_, _, code, msg := ev.effect(ev.list[cd.cc], ev.initial, ev.req.Order.Shipping, true)
+	cc := ev.list[cd.cc]
+	if code, msg, ok := ev.verdict(cc); ok {
+		return code, msg
+	}
+	_, _, code, msg := ev.effect(cc, ev.initial, ev.req.Order.Shipping, true)
 	return code, msg
 }
 

@@ -57,6 +57,14 @@ func (ev *evaluator) lines(m *matcher) lset {
 		}
 		if m.all {
 			in = 1<<nl - 1
+		} else if b.symTable && len(m.skus)+len(m.cats) <= len(b.skuSyms)+len(b.catSyms) {
+			// Look the target's few symbols up in the order's table.
+			for _, s := range m.skus {
+				in |= b.symLines(s).sku
+			}
+			for _, s := range m.cats {
+				in |= b.symLines(s).cat
+			}
 		} else {
 			for _, e := range b.skuSyms {
 				if m.skus.has(e.sym) {
@@ -69,7 +77,13 @@ func (ev *evaluator) lines(m *matcher) lset {
 				}
 			}
 		}
-		if len(m.excl) > 0 {
+		if len(m.excl) == 0 || in == 0 {
+			// nothing to take out
+		} else if b.symTable && len(m.excl) <= len(b.skuSyms) {
+			for _, s := range m.excl {
+				in &^= b.symLines(s).sku
+			}
+		} else {
 			for _, e := range b.skuSyms {
 				if m.excl.has(e.sym) {
 					in &^= e.lines
@@ -104,11 +118,32 @@ func (ev *evaluator) byPrice(l lset, pick Pick) []int32 {
 		p = &ls.dsc
 	}
 	if *p < 0 {
-		all := ev.priceOrder(pick)
+		var all []int32
+		if len(l.idx) > 16 {
+			all = ev.priceOrder(pick) // before start: it may append to b.idx
+		}
 		start := int32(len(b.idx))
-		for _, i := range all {
-			if l.has(i) {
-				b.idx = append(b.idx, i)
+		if all == nil {
+			// A few lines: sort them (stable, from line order) rather
+			// than filter every line of the order.
+			b.idx = append(b.idx, l.idx...)
+			o := b.idx[start:]
+			lines := ev.req.Order.Lines
+			desc := pick == PickMostExpensive
+			for i := 1; i < len(o); i++ {
+				for j := i; j > 0; j-- {
+					pj, pk := lines[o[j]].UnitPrice, lines[o[j-1]].UnitPrice
+					if pj == pk || (pj < pk) == desc {
+						break
+					}
+					o[j], o[j-1] = o[j-1], o[j]
+				}
+			}
+		} else {
+			for _, i := range all {
+				if l.has(i) {
+					b.idx = append(b.idx, i)
+				}
 			}
 		}
 		*p = start
@@ -134,6 +169,51 @@ func (ev *evaluator) orderSyms() {
 	}
 	b.skuSyms, b.catSyms = skus, cats
 	ev.symsReady = true
+	// The same by symbol, for targets that name fewer symbols than the
+	// order holds (the usual case): a lookup each instead of a scan.
+	n := len(ev.cat.syms)
+	b.symTable = n <= maxSymTable
+	if !b.symTable {
+		return
+	}
+	if len(b.symTab) < n {
+		b.symTab = make([]symEntry, n) // gen 0: stale (newGen never uses 0)
+	}
+	for _, e := range skus {
+		b.symEntry(e.sym).sku = e.lines
+	}
+	for _, e := range cats {
+		b.symEntry(e.sym).cat = e.lines
+	}
+}
+
+// maxSymTable bounds the catalogs (by distinct SKUs and categories) for
+// which an evaluation keeps a table of the order's lines by symbol: 24
+// bytes a symbol in every pooled scratch (1.5 MiB at the bound).
+const maxSymTable = 1 << 16
+
+// symEntry is the order's lines holding one symbol as a SKU and as a
+// category: valid when gen is scratch.gen (zero otherwise).
+type symEntry struct {
+	sku, cat uint64
+	gen      uint32
+}
+
+// symLines is the order's lines holding symbol s (catalog symbols only).
+func (b *scratch) symLines(s int32) symEntry {
+	if e := b.symTab[s]; e.gen == b.gen {
+		return e
+	}
+	return symEntry{}
+}
+
+// symEntry is s's entry for this evaluation, cleared if stale.
+func (b *scratch) symEntry(s int32) *symEntry {
+	e := &b.symTab[s]
+	if e.gen != b.gen {
+		*e = symEntry{gen: b.gen}
+	}
+	return e
 }
 
 func addSym(l []symLines, sym int32, i int) []symLines {
@@ -222,6 +302,7 @@ func (b *scratch) newGen(n int32) {
 	b.gen++
 	if b.gen == 0 { // wrapped: no stamp may look current
 		clear(b.sets[:cap(b.sets)])
+		clear(b.symTab)
 		b.gen = 1
 	}
 	b.masks = b.masks[:0]
