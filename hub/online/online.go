@@ -55,6 +55,7 @@ type Ledger interface {
 	GiftCardSpent(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error)
 	CustomerCount(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID, campaign protocol.CampaignID) (int64, error)
 	Points(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID) (int64, error)
+	Holds
 }
 
 // MaxIdempotencyKey bounds an Idempotency-Key, in bytes.
@@ -82,7 +83,6 @@ type Service struct {
 
 	mu    sync.Mutex
 	rules map[protocol.TenantID]Compiled
-	holds *holdBook
 
 	stores sync.Map // storeKey -> rules.Store: the time zone loaded once
 	nstore atomic.Int64
@@ -119,7 +119,7 @@ func (s *Service) store(in Store) (rules.Store, error) {
 
 // New returns a service over the catalog and the ledger.
 func New(cat Catalog, led Ledger) *Service {
-	return &Service{cat: cat, led: led, Now: time.Now, HoldTTL: DefaultHoldTTL, rules: map[protocol.TenantID]Compiled{}, holds: newHoldBook()}
+	return &Service{cat: cat, led: led, Now: time.Now, HoldTTL: DefaultHoldTTL, rules: map[protocol.TenantID]Compiled{}}
 }
 
 // Compiled is a tenant's campaigns at one catalog version, compiled once.
@@ -206,7 +206,7 @@ func (s *Service) decision(ctx context.Context, tenant protocol.TenantID, in Req
 	for _, p := range in.Redeemables {
 		req.Presented = append(req.Presented, decide.Presented{Code: p.Code, Token: p.Token, Campaign: p.Campaign, Amount: p.Amount})
 	}
-	f := &Facts{cat: s.cat, led: s.led, tenant: tenant, comp: comp, holds: s.holds, now: s.Now()}
+	f := &Facts{cat: s.cat, led: s.led, tenant: tenant, comp: comp, holds: s.led != nil, now: s.Now()}
 	if err := f.prefetch(ctx, in); err != nil {
 		return nil, err
 	}
