@@ -101,7 +101,9 @@ func (f *Facts) Uses(ctx context.Context, key protocol.CodeID, c decide.Code) (d
 		f.ledgerUse = map[protocol.CodeID]decide.Use{}
 	}
 	f.ledgerUse[key] = u
-	if f.holds {
+	// Holds are taken only on single-use codes, tokens and gift cards
+	// (Authorize): a multi-use code costs no read of them.
+	if f.holds && (c.Key == "" || c.MaxUses == 1 || c.GiftCard) {
 		held, mine, err := f.held(ctx, ledger.HoldKey{Kind: ledger.HoldCode, A: string(key)}, u.Uses, u.Spent)
 		if err != nil {
 			return u, err
