@@ -317,7 +317,6 @@ func HLCFromTime(t time.Time) uint64 { return uint64(t.UnixMilli()) << 16 }
 // agent's clock alone.
 const MaxClockSkew = 5 * time.Minute
 
-
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
 func wrap(op string, err error) error {
