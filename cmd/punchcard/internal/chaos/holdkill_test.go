@@ -54,10 +54,10 @@ func TestHoldSurvivesHubKill(t *testing.T) {
 		t.Fatalf("no result for the code: %+v", out)
 		return "", false
 	}
+	taken := time.Now() // at or before the hub's clock when it takes the hold
 	if reason, held := authorize(one, "sale-1", true); reason != "" || !held {
 		t.Fatalf("first till: reason %q held %v, want the code applied and held", reason, held)
 	}
-	taken := time.Now()
 	if reason, _ := authorize(two, "sale-2", false); reason != protocol.CodeCodeUsed {
 		t.Fatalf("second till before the kill: %q, want %s", reason, protocol.CodeCodeUsed)
 	}
