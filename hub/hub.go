@@ -99,6 +99,9 @@ type Options struct {
 	TenantRateLimit  int
 	KeyRateLimits    map[string]int
 	TenantRateLimits map[protocol.TenantID]int
+	// HoldTTL bounds an online-first till's hold (api.Config.HoldTTL);
+	// zero takes the online service's default (2 minutes).
+	HoldTTL time.Duration
 }
 
 func (o *Options) ensureDefaults() {
@@ -246,7 +249,8 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 		return nil, err
 	}
 	h.API, err = api.New(api.Config{Manage: h.Manage, Snapshots: h.Snapshots, Catalog: h.Catalog, Ledger: h.Ledger, Logger: log, OnChange: h.announce, OnStop: h.recall,
-		RateLimit: opts.RateLimit, TenantRateLimit: opts.TenantRateLimit, KeyRateLimits: opts.KeyRateLimits, TenantRateLimits: opts.TenantRateLimits})
+		RateLimit: opts.RateLimit, TenantRateLimit: opts.TenantRateLimit, KeyRateLimits: opts.KeyRateLimits, TenantRateLimits: opts.TenantRateLimits,
+		HoldTTL: opts.HoldTTL})
 	if err != nil {
 		return nil, err
 	}

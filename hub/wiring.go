@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"github.com/punchcard/punchcard/hub/ingest"
 	"github.com/punchcard/punchcard/hub/manage"
 	"github.com/punchcard/punchcard/hub/online"
 	"github.com/punchcard/punchcard/hub/snapshots"
@@ -27,4 +28,5 @@ var (
 	_ online.Catalog            = (*catalog.Catalog)(nil)
 	_ online.Ledger             = (*ledger.Ledger)(nil)
 	_ online.ReflectedLedger    = (*ledger.Ledger)(nil)
+	_ ingest.Ledger             = (*ledger.Ledger)(nil)
 )

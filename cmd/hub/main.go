@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/punchcard/punchcard/hub"
 	"github.com/punchcard/punchcard/hub/api"
@@ -125,6 +126,8 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.IntVar(&o.TenantRateLimit, "tenant-rate-limit", envInt(env("TENANT_RATE_LIMIT", ""), 0), "API requests per tenant per minute, all its keys together; 0 = no tenant limit (PUNCHCARD_TENANT_RATE_LIMIT)")
 	keyLimits := fs.String("key-rate-limits", env("KEY_RATE_LIMITS", ""), "per-key overrides of -rate-limit: key-id=n,key-id=n (PUNCHCARD_KEY_RATE_LIMITS)")
 	tenantLimits := fs.String("tenant-rate-limits", env("TENANT_RATE_LIMITS", ""), "per-tenant overrides of -tenant-rate-limit: tenant=n,tenant=n (PUNCHCARD_TENANT_RATE_LIMITS)")
+	holdTTL, _ := time.ParseDuration(env("HOLD_TTL", "0s"))
+	fs.DurationVar(&o.HoldTTL, "hold-ttl", holdTTL, "how long an online-first till's hold counts when its sale does not reach the hub; 0 = 2m (PUNCHCARD_HOLD_TTL)")
 	fs.StringVar(&m.Pprof, "pprof", env("PPROF_ADDR", ""), "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty (PUNCHCARD_PPROF_ADDR)")
 	fs.StringVar(&m.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (PUNCHCARD_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {

@@ -82,6 +82,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for online decisions; default time.Now.
 	Now func() time.Time
+	// HoldTTL bounds an online-first till's hold (online.Service.HoldTTL);
+	// zero: online.DefaultHoldTTL.
+	HoldTTL time.Duration
 	// RateLimit is the requests one key may make per RateWindow; default
 	// DefaultRateLimit. RateWindow defaults to DefaultRateWindow. The
 	// limit is a token bucket: RateLimit at once, then refilled evenly
@@ -212,6 +215,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.online = online.New(cfg.Catalog, led)
 	s.online.Now, s.online.OnChange = cfg.Now, cfg.OnChange
+	if cfg.HoldTTL > 0 {
+		s.online.HoldTTL = cfg.HoldTTL
+	}
 	s.limiter = newLimiter(cfg.RateLimit, cfg.RateWindow)
 	s.anon = newLimiter(cfg.AnonRateLimit, cfg.RateWindow)
 	s.tenants = newLimiter(cfg.TenantRateLimit, cfg.RateWindow)

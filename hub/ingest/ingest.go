@@ -16,8 +16,8 @@
 // Messages are taken off the MQTT client quickly into a queue, and a
 // pipeline of three goroutines takes each drain of it (up to
 // MaxMessagesPerTx messages of any tills): the first re-derives the
-// batches' decisions (ledger.PrepareBatches) while the second records the
-// previous drain in one transaction (ledger.ApplyPrepared; the heartbeats
+// batches' decisions (Ledger.PrepareDrain) while the second records the
+// previous drain in one transaction (Ledger.ApplyDrain; the heartbeats
 // in one RecordAgentStates call), so that a burst costs few commits; the
 // third signs and publishes the Acks, in commit order. The Ack is
 // published only after the commit: an agent deletes outbox rows on the
@@ -45,13 +45,23 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/punchcard/punchcard/protocol"
-	"github.com/punchcard/punchcard/store/ledger"
+	"github.com/punchcard/punchcard/protocol/ledger"
 )
 
-// Ledger is what ingest needs of the ledger.
+// Ledger is what ingest needs of the ledger (store/ledger implements it;
+// hub/hub.go plugs it in). Applying a drain is split in two, so that the
+// next drain is prepared while the previous one is written:
+// PrepareDrain does the read-only work (validation, re-derivation) of
+// the batches, counting those of inflight (the drain being applied
+// meanwhile, or nil) as recorded; ApplyDrain records a prepared drain in
+// one unit of work and returns a Result per batch, in order. A returned
+// error means nothing was recorded. A prepared drain whose inflight did
+// not commit is stale: ingest prepares it again with inflight nil.
 type Ledger interface {
-	PrepareBatches(ctx context.Context, bs []ledger.Batch, inflight *ledger.Prepared) (*ledger.Prepared, error)
-	ApplyPrepared(ctx context.Context, p *ledger.Prepared) ([]ledger.Result, error)
+	PrepareDrain(ctx context.Context, bs []ledger.Batch, inflight ledger.Prepared) (ledger.Prepared, error)
+	ApplyDrain(ctx context.Context, p ledger.Prepared) ([]ledger.Result, error)
+	// RecordAgentStates records heartbeats in one unit of work and
+	// returns each agent's watermark, in order.
 	RecordAgentStates(ctx context.Context, sts []ledger.StateRecord) ([]ledger.StateResult, error)
 }
 
@@ -64,8 +74,6 @@ type Inline interface {
 	Subscribe(filter string, fn func(topic string, payload []byte)) (unsubscribe func(), err error)
 	Publish(topic string, payload []byte, retain bool) error
 }
-
-var _ Ledger = (*ledger.Ledger)(nil)
 
 // Defaults.
 const (
@@ -388,19 +396,19 @@ func (in *Ingest) receiveInline(topic string, payload []byte) {
 type job struct {
 	states  []ledger.StateRecord
 	batches []ledger.Batch
-	prep    *ledger.Prepared // nil without batches, or when preparing failed
+	prep    ledger.Prepared // nil without batches, or when preparing failed
 	// after is the group the writer was applying when prep was prepared
 	// (nil: none): should that one fail, prep is prepared again.
-	after *ledger.Prepared
+	after ledger.Prepared
 }
 
 // run is the pipeline's first stage: it drains the queue and re-derives
-// the batches (ledger.PrepareBatches) while the writer records the
+// the batches (Ledger.PrepareDrain) while the writer records the
 // previous drain, then hands the drain over when the writer is free.
 func (in *Ingest) run(ctx context.Context) {
 	defer in.wg.Done()
 	buf := make([]up, 0, in.opts.MaxMessagesPerTx)
-	var inflight *ledger.Prepared
+	var inflight ledger.Prepared
 	for {
 		buf = buf[:0]
 		n := 0
@@ -432,7 +440,7 @@ func (in *Ingest) run(ctx context.Context) {
 		}
 		if len(j.batches) > 0 {
 			var err error
-			if j.prep, err = in.ledger.PrepareBatches(ctx, j.batches, inflight); err != nil {
+			if j.prep, err = in.ledger.PrepareDrain(ctx, j.batches, inflight); err != nil {
 				// Nothing is recorded or acknowledged: the agents publish again.
 				in.c.errors.Add(1)
 				in.opts.Logger.Error("ingest: prepare batches", slog.Int("batches", len(j.batches)), slog.Any(logError, err))
@@ -469,7 +477,7 @@ func (in *Ingest) write(ctx context.Context) {
 			if j.after != nil && prevFailed {
 				// Prepared counting on facts that were not recorded.
 				var err error
-				if j.prep, err = in.ledger.PrepareBatches(ctx, j.batches, nil); err != nil {
+				if j.prep, err = in.ledger.PrepareDrain(ctx, j.batches, nil); err != nil {
 					in.c.errors.Add(1)
 					in.opts.Logger.Error("ingest: prepare batches", slog.Int("batches", len(j.batches)), slog.Any(logError, err))
 					j.prep = nil
@@ -597,8 +605,8 @@ func (in *Ingest) recordStates(ctx context.Context, states []ledger.StateRecord,
 }
 
 // applyBatches records prepared batches; failed reports that nothing was.
-func (in *Ingest) applyBatches(ctx context.Context, batches []ledger.Batch, p *ledger.Prepared, out []down) (_ []down, failed bool) {
-	res, err := in.ledger.ApplyPrepared(ctx, p)
+func (in *Ingest) applyBatches(ctx context.Context, batches []ledger.Batch, p ledger.Prepared, out []down) (_ []down, failed bool) {
+	res, err := in.ledger.ApplyDrain(ctx, p)
 	if err != nil {
 		// Nothing was recorded and nothing is acknowledged: the agents
 		// publish again.

@@ -2,12 +2,11 @@ package online
 
 import (
 	"context"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/decide"
+	"github.com/punchcard/punchcard/protocol/ledger"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 )
@@ -22,10 +21,12 @@ const DefaultHoldTTL = 2 * time.Minute
 // and with in.Hold holds the single-use uses, gift card spends and
 // per-customer uses the decision applies, for the till's (agent, txn)
 // until its fact reaches the ledger or HoldTTL passes. A repeated request
-// of the same (agent, txn) replaces its holds: idempotent. Holds are never
-// recorded in the ledger, only counted by later decisions (of tills and
-// online channels alike), so the till's fact, applied once by (agent,
-// seq), is the only record: nothing is counted twice.
+// of the same (agent, txn) replaces its holds: idempotent. Holds are kept
+// in the store (Holds), so a restarted hub and every hub on the same
+// database count them, but never as records of the ledger: they are only
+// counted by later decisions (of tills and online channels alike), so the
+// till's fact, applied once by (agent, seq), is the only record: nothing
+// is counted twice.
 //
 // Reason codes: those of Validate (a customer the hub does not know is
 // taken as the till presents it, with no points).
@@ -55,7 +56,7 @@ func (s *Service) Authorize(ctx context.Context, tenant protocol.TenantID, agent
 			return decide.AuthorizeResponse{}, err
 		}
 	}
-	f := &Facts{cat: s.cat, led: s.led, tenant: tenant, comp: comp, holds: s.holds, owner: owner, agent: string(agent), now: s.Now(), lenient: true}
+	f := &Facts{cat: s.cat, led: s.led, tenant: tenant, comp: comp, holds: s.led != nil, owner: owner, agent: string(agent), now: s.Now(), lenient: true}
 	req := decide.Request{Tenant: tenant, Where: decide.Where{Store: where, Group: st.Group}, Order: in.Order, Customer: in.Customer,
 		Now: s.Now().UTC().Truncate(time.Millisecond)}
 	for _, p := range in.Redeemables {
@@ -91,8 +92,9 @@ func (s *Service) Authorize(ctx context.Context, tenant protocol.TenantID, agent
 		resp.Reflected = refl
 	}
 	if in.Hold && out.Refusal() == nil {
-		var hs []hold
-		exp := s.Now().Add(s.HoldTTL)
+		var hs []ledger.Hold
+		now := s.Now()
+		exp := now.Add(s.HoldTTL)
 		for _, e := range out.Effects() {
 			r := e.Redemption
 			if r.Kind != protocol.KindRedeem && (r.Kind != protocol.KindEarn || r.Cap == nil) {
@@ -100,8 +102,8 @@ func (s *Service) Authorize(ctx context.Context, tenant protocol.TenantID, agent
 			}
 			if it := e.Item; it != nil && (it.Single || it.Kind == rules.RedeemGiftCard) {
 				base := f.ledgerUse[it.Code]
-				hs = append(hs, hold{key: holdKey{tenant, 'c', string(it.Code), ""}, owner: owner, uses: 1, spend: r.Spend,
-					baseUses: base.Uses, baseSpent: base.Spent, expires: exp})
+				hs = append(hs, ledger.Hold{HoldKey: ledger.HoldKey{Kind: ledger.HoldCode, A: string(it.Code)}, Owner: owner, Uses: 1, Spend: r.Spend,
+					BaseUses: base.Uses, BaseSpent: base.Spent, Expires: exp})
 			}
 			if r.Cap != nil && out.Customer != nil && out.Customer.ID != "" {
 				// Points of a capped rule, or a redemption counted per
@@ -111,17 +113,20 @@ func (s *Service) Authorize(ctx context.Context, tenant protocol.TenantID, agent
 				if r.Kind == protocol.KindRedeem {
 					n = 1
 				}
-				hs = append(hs, hold{key: periodHold(tenant, out.Customer.ID, k), owner: owner, uses: n, baseUses: f.ledgerEarned[k], expires: exp})
+				hs = append(hs, ledger.Hold{HoldKey: ledger.HoldKey{Kind: ledger.HoldPeriod, A: string(out.Customer.ID), B: ledger.PeriodHoldB(k)},
+					Owner: owner, Uses: n, BaseUses: f.ledgerEarned[k], Expires: exp})
 				if r.Kind == protocol.KindEarn {
 					continue
 				}
 			}
 			if c, ok := comp.Rules.Campaign(r.Campaign); ok && c.Limits.PerCustomer > 0 && out.Customer != nil && out.Customer.ID != "" {
-				k := holdKey{tenant, 'u', string(out.Customer.ID), string(r.Campaign)}
-				hs = append(hs, hold{key: k, owner: owner, uses: 1, baseUses: f.ledgerCustomer[r.Campaign], expires: exp})
+				k := ledger.HoldKey{Kind: ledger.HoldCustomer, A: string(out.Customer.ID), B: string(r.Campaign)}
+				hs = append(hs, ledger.Hold{HoldKey: k, Owner: owner, Uses: 1, BaseUses: f.ledgerCustomer[r.Campaign], Expires: exp})
 			}
 		}
-		s.holds.replace(owner, tenant, hs)
+		if err := s.led.ReplaceHolds(ctx, tenant, owner, hs, now); err != nil {
+			return decide.AuthorizeResponse{}, err
+		}
 		resp.Held = len(hs) > 0
 	}
 	return resp, nil
@@ -136,151 +141,16 @@ type ReflectedLedger interface {
 	CodeHead(ctx context.Context, tenant protocol.TenantID) (uint64, error)
 }
 
-type holdKey struct {
-	tenant protocol.TenantID
-	kind   byte // 'c' a code's uses and spending, 'u' a customer's uses of a campaign
-	a, b   string
-}
-
-// hold is one use held for an online-first till decision. It lapses when
-// the ledger's figure has grown past its base by what it holds (the
-// till's fact arrived), or at expires.
-type hold struct {
-	key       holdKey
-	owner     string // agent/txn
-	uses      int64
-	spend     int64
-	baseUses  int64
-	baseSpent int64
-	expires   time.Time
-}
-
-// holdBook keeps the holds in memory: a hub restart forgets them, and
-// what they guarded falls back to the conflicts of reconciliation, as for
-// offline tills.
-type holdBook struct {
-	mu        sync.Mutex
-	byKey     map[holdKey][]hold
-	byOwner   map[string][]holdKey
-	nextSweep time.Time
-}
-
-// sweepEvery is how often replace drops expired holds that no decision
-// read since (a till that never synced its fact, a code never asked
-// again), so that the book stays bounded by the holds of the last TTL.
-const sweepEvery = time.Minute
-
-func newHoldBook() *holdBook {
-	return &holdBook{byKey: map[holdKey][]hold{}, byOwner: map[string][]holdKey{}}
-}
-
-// replace drops owner's holds and adds hs.
-func (b *holdBook) replace(owner string, _ protocol.TenantID, hs []hold) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(hs) > 0 {
-		b.sweep(hs[0].expires)
-	}
-	for _, k := range b.byOwner[owner] {
-		l := b.byKey[k][:0]
-		for _, h := range b.byKey[k] {
-			if h.owner != owner {
-				l = append(l, h)
-			}
-		}
-		if len(l) == 0 {
-			delete(b.byKey, k)
-		} else {
-			b.byKey[k] = l
-		}
-	}
-	delete(b.byOwner, owner)
-	for _, h := range hs {
-		b.byKey[h.key] = append(b.byKey[h.key], h)
-		b.byOwner[owner] = append(b.byOwner[owner], h.key)
-	}
-}
-
-// sweep drops the holds expired at now, at most once per sweepEvery. now
-// is a new hold's expiry: the sweep runs on the hold clock, not the wall's.
-func (b *holdBook) sweep(now time.Time) {
-	if now.Before(b.nextSweep) {
-		return
-	}
-	b.nextSweep = now.Add(sweepEvery)
-	for k, l := range b.byKey {
-		for _, h := range l {
-			if now.After(h.expires.Add(DefaultHoldTTL)) {
-				b.drop(k, h.owner)
-			}
-		}
-	}
-}
-
-// drop removes owner's hold on k from both indexes.
-func (b *holdBook) drop(k holdKey, owner string) {
-	l := b.byKey[k][:0]
-	for _, h := range b.byKey[k] {
-		if h.owner != owner {
-			l = append(l, h)
-		}
-	}
-	if len(l) == 0 {
-		delete(b.byKey, k)
-	} else {
-		b.byKey[k] = l
-	}
-	ks := b.byOwner[owner][:0]
-	for _, x := range b.byOwner[owner] {
-		if x != k {
-			ks = append(ks, x)
-		}
-	}
-	if len(ks) == 0 {
-		delete(b.byOwner, owner)
-	} else {
-		b.byOwner[owner] = ks
-	}
-}
-
-// ownedBy sums the live holds on k of owners named prefix (one till's
-// "agent/" holds) other than owner: what that till's own facts count once
-// it committed them, so that its figure from the hub leaves them out.
-func (b *holdBook) ownedBy(k holdKey, prefix, owner string, now time.Time) (hu, hs int64) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, h := range b.byKey[k] {
-		if h.owner != owner && strings.HasPrefix(h.owner, prefix) && !now.After(h.expires) {
-			hu += h.uses
-			hs += h.spend
-		}
-	}
-	return hu, hs
-}
-
-// held sums the live holds on k of owners other than owner, given the
-// ledger's figures now, and drops the ones that lapsed.
-func (b *holdBook) held(k holdKey, owner string, uses, spent int64, now time.Time) (hu, hs int64) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	l := b.byKey[k]
-	if len(l) == 0 {
-		return 0, 0
-	}
-	var lapsed []string
-	for _, h := range l {
-		reflected := uses >= h.baseUses+h.uses && (h.spend == 0 || spent >= h.baseSpent+h.spend)
-		if reflected || now.After(h.expires) {
-			lapsed = append(lapsed, h.owner)
-			continue
-		}
-		if h.owner != owner {
-			hu += h.uses
-			hs += h.spend
-		}
-	}
-	for _, o := range lapsed {
-		b.drop(k, o)
-	}
-	return hu, hs
+// Holds is where the service keeps the online-first holds (store/ledger
+// keeps them in the ledger database, ledger_holds): a hub restarted after
+// a kill still counts them, and so does every hub on the same database.
+type Holds interface {
+	// ReplaceHolds drops owner's holds and records hs, all owner's, as
+	// one unit of work; it may sweep holds long expired at now.
+	ReplaceHolds(ctx context.Context, tenant protocol.TenantID, owner string, hs []ledger.Hold, now time.Time) error
+	// Holds returns the holds on k not expired at now.
+	Holds(ctx context.Context, tenant protocol.TenantID, k ledger.HoldKey, now time.Time) ([]ledger.Hold, error)
+	// DropHolds removes holds whose fact reached the ledger, as Holds
+	// returned them; one its owner replaced meanwhile stays.
+	DropHolds(ctx context.Context, tenant protocol.TenantID, hs []ledger.Hold) error
 }

@@ -3,7 +3,7 @@ package online
 import (
 	"context"
 	"fmt"
-	"strconv"
+	"strings"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
@@ -23,7 +23,7 @@ type Facts struct {
 	comp   Compiled
 	// holds are the online-first tills' holds, counted on top of the
 	// ledger's figures except owner's own.
-	holds   *holdBook
+	holds   bool
 	owner   string
 	agent   string // the till asking online first ("" for other channels)
 	now     time.Time
@@ -105,19 +105,56 @@ func (f *Facts) Uses(ctx context.Context, key protocol.CodeID, c decide.Code) (d
 		f.ledgerUse = map[protocol.CodeID]decide.Use{}
 	}
 	f.ledgerUse[key] = u
-	if f.holds != nil {
-		hk := holdKey{f.tenant, 'c', string(key), ""}
-		hu, hs := f.holds.held(hk, f.owner, u.Uses, u.Spent, f.clock())
-		u.Uses, u.Spent = u.Uses+hu, u.Spent+hs
+	// Holds are taken only on single-use codes, tokens and gift cards
+	// (Authorize): a multi-use code costs no read of them.
+	if f.holds && (c.Key == "" || c.MaxUses == 1 || c.GiftCard) {
+		held, mine, err := f.held(ctx, ledger.HoldKey{Kind: ledger.HoldCode, A: string(key)}, u.Uses, u.Spent)
+		if err != nil {
+			return u, err
+		}
+		u.Uses, u.Spent = u.Uses+held.Uses, u.Spent+held.Spent
 		if f.agent != "" {
 			if f.mine == nil {
 				f.mine = map[protocol.CodeID]decide.Use{}
 			}
-			mu, ms := f.holds.ownedBy(hk, f.agent+"/", f.owner, f.clock())
-			f.mine[key] = decide.Use{Uses: mu, Spent: ms}
+			f.mine[key] = mine
 		}
 	}
 	return u, nil
+}
+
+// held sums the live holds on k of owners other than the asking one,
+// given the ledger's figures now (uses, spent), and of them mine, the
+// asking till's holds of its other transactions: what its own facts
+// count once it committed them, so that its figure from the hub leaves
+// them out. Holds whose fact the figures show are dropped.
+func (f *Facts) held(ctx context.Context, k ledger.HoldKey, uses, spent int64) (held, mine decide.Use, err error) {
+	hs, err := f.led.Holds(ctx, f.tenant, k, f.clock())
+	if err != nil || len(hs) == 0 {
+		return held, mine, err
+	}
+	var lapsed []ledger.Hold
+	for _, h := range hs {
+		if h.Reflected(uses, spent) {
+			lapsed = append(lapsed, h)
+			continue
+		}
+		if h.Owner == f.owner {
+			continue
+		}
+		held.Uses += h.Uses
+		held.Spent += h.Spend
+		if f.agent != "" && strings.HasPrefix(h.Owner, f.agent+"/") {
+			mine.Uses += h.Uses
+			mine.Spent += h.Spend
+		}
+	}
+	if len(lapsed) > 0 {
+		if err := f.led.DropHolds(ctx, f.tenant, lapsed); err != nil && !ledger.IsBusy(err) {
+			return held, mine, err
+		}
+	}
+	return held, mine, nil
 }
 
 func (f *Facts) clock() time.Time {
@@ -163,9 +200,12 @@ func (f *Facts) CustomerUses(ctx context.Context, customer protocol.CustomerID, 
 		f.ledgerCustomer = map[protocol.CampaignID]int64{}
 	}
 	f.ledgerCustomer[campaign] = n
-	if f.holds != nil {
-		hu, _ := f.holds.held(holdKey{f.tenant, 'u', string(customer), string(campaign)}, f.owner, n, 0, f.clock())
-		n += hu
+	if f.holds {
+		held, _, err := f.held(ctx, ledger.HoldKey{Kind: ledger.HoldCustomer, A: string(customer), B: string(campaign)}, n, 0)
+		if err != nil {
+			return 0, err
+		}
+		n += held.Uses
 	}
 	return n, nil
 }
@@ -198,11 +238,6 @@ func (f *Facts) Budget(ctx context.Context, campaign protocol.CampaignID) (rules
 	return bud, nil
 }
 
-// periodHold is the hold key of a customer's total in one period.
-func periodHold(t protocol.TenantID, cu protocol.CustomerID, k protocol.PeriodKey) holdKey {
-	return holdKey{t, 'e', string(cu), string(k.Campaign) + "\x00" + k.Rule + "\x00" + k.Period + "\x00" + strconv.FormatInt(k.Start, 10)}
-}
-
 // Earned implements decide.Source: the ledger's period totals plus the
 // points online-first tills hold (decided, fact not arrived yet).
 func (f *Facts) Earned(ctx context.Context, customer protocol.CustomerID, keys []protocol.PeriodKey) ([]int64, error) {
@@ -215,18 +250,20 @@ func (f *Facts) Earned(ctx context.Context, customer protocol.CustomerID, keys [
 	}
 	for i, k := range keys {
 		f.ledgerEarned[k] = got[i]
-		if f.holds == nil {
+		if !f.holds {
 			continue
 		}
-		hk := periodHold(f.tenant, customer, k)
-		hu, _ := f.holds.held(hk, f.owner, got[i], 0, f.clock())
+		held, mine, err := f.held(ctx, ledger.HoldKey{Kind: ledger.HoldPeriod, A: string(customer), B: ledger.PeriodHoldB(k)}, got[i], 0)
+		if err != nil {
+			return nil, err
+		}
 		if f.agent != "" {
 			if f.mineEarned == nil {
 				f.mineEarned = map[protocol.PeriodKey]int64{}
 			}
-			f.mineEarned[k], _ = f.holds.ownedBy(hk, f.agent+"/", f.owner, f.clock())
+			f.mineEarned[k] = mine.Uses
 		}
-		got[i] += hu
+		got[i] += held.Uses
 	}
 	return got, nil
 }

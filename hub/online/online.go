@@ -13,7 +13,6 @@ package online
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,17 +42,13 @@ type Catalog interface {
 	Code(ctx context.Context, tenant protocol.TenantID, code string) (catalog.Code, error)
 	KeySet(ctx context.Context, tenant protocol.TenantID) (token.KeySet, error)
 	Token(ctx context.Context, tenant protocol.TenantID, serial protocol.CodeID) (catalog.Token, error)
-	Recall(ctx context.Context, tenant protocol.TenantID, key string, request []byte) (catalog.Remembered, bool, error)
-	// RecallIn and RememberIn are Recall and its record inside the
-	// ledger's write transaction (Basket.Recall, Basket.Remember), which
-	// runs on the same database.
-	RecallIn(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, key string, request []byte) (catalog.Remembered, bool, error)
-	RememberIn(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, key string, request []byte, r catalog.Remembered, now time.Time) (bool, error)
 }
 
 // Ledger is what the service needs of the hub's ledger (store/ledger).
 type Ledger interface {
-	RedeemBasket(ctx context.Context, b ledger.Basket) ([]protocol.Redemption, bool, error)
+	// RedeemOnce records a basket and its idempotency record as one unit
+	// of work of the store (see ledger.Once), or looks the key up.
+	RedeemOnce(ctx context.Context, b ledger.Basket, once ledger.Once) (ledger.Outcome, error)
 	Campaign(ctx context.Context, tenant protocol.TenantID, campaign protocol.CampaignID) (ledger.CampaignBalance, error)
 	CodeUses(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error)
 	Figures(ctx context.Context, tenant protocol.TenantID, q ledger.FiguresQuery) (ledger.Figures, error)
@@ -63,6 +58,7 @@ type Ledger interface {
 	// PeriodEarned is what a customer earned in each capped earning
 	// rule's period named, net of rollbacks.
 	PeriodEarned(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID, keys []protocol.PeriodKey) ([]int64, error)
+	Holds
 }
 
 // MaxIdempotencyKey bounds an Idempotency-Key, in bytes.
@@ -90,7 +86,6 @@ type Service struct {
 
 	mu    sync.Mutex
 	rules map[protocol.TenantID]Compiled
-	holds *holdBook
 
 	stores sync.Map // storeKey -> rules.Store: the time zone loaded once
 	nstore atomic.Int64
@@ -127,7 +122,7 @@ func (s *Service) store(in Store) (rules.Store, error) {
 
 // New returns a service over the catalog and the ledger.
 func New(cat Catalog, led Ledger) *Service {
-	return &Service{cat: cat, led: led, Now: time.Now, HoldTTL: DefaultHoldTTL, rules: map[protocol.TenantID]Compiled{}, holds: newHoldBook()}
+	return &Service{cat: cat, led: led, Now: time.Now, HoldTTL: DefaultHoldTTL, rules: map[protocol.TenantID]Compiled{}}
 }
 
 // Compiled is a tenant's campaigns at one catalog version, compiled once.
@@ -214,7 +209,7 @@ func (s *Service) decision(ctx context.Context, tenant protocol.TenantID, in Req
 	for _, p := range in.Redeemables {
 		req.Presented = append(req.Presented, decide.Presented{Code: p.Code, Token: p.Token, Campaign: p.Campaign, Amount: p.Amount})
 	}
-	f := &Facts{cat: s.cat, led: s.led, tenant: tenant, comp: comp, holds: s.holds, now: s.Now()}
+	f := &Facts{cat: s.cat, led: s.led, tenant: tenant, comp: comp, holds: s.led != nil, now: s.Now()}
 	if err := f.prefetch(ctx, in); err != nil {
 		return nil, err
 	}
@@ -375,9 +370,9 @@ func (p plan) body(head []byte, recorded []protocol.Redemption) ([]byte, error) 
 // key with another request is refused (idempotency_key_reused).
 //
 // The key is looked up once, in the ledger's online writer, by recording
-// it: the redemptions and the idempotency record are written in one
-// transaction, the record last with INSERT … ON CONFLICT DO NOTHING, and
-// a conflict (the key recorded meanwhile, also earlier in the same group
+// it (Ledger.RedeemOnce): the store writes the redemptions and the
+// idempotency record as one unit of work, the record last, and a
+// conflict (the key recorded meanwhile, also earlier in the same group
 // commit) undoes the basket and answers the record found. Of concurrent
 // requests under one key exactly one is recorded, and the others get its
 // answer (or the refusal). A retry therefore decides again before it is
@@ -394,33 +389,15 @@ func (s *Service) idempotent(ctx context.Context, tenant protocol.TenantID, idem
 	if err != nil {
 		return Answer{}, fmt.Errorf("online: encode answer: %w", err)
 	}
-	var body []byte
-	var prev catalog.Remembered
-	status := http.StatusOK
-	remember := func(ctx context.Context, tx *sql.Tx, recorded []protocol.Redemption) error {
-		var err error
-		if body, err = p.body(head, recorded); err != nil {
-			return fmt.Errorf("online: encode answer: %w", err)
-		}
-		added, err := s.cat.RememberIn(ctx, tx, tenant, idem.Key, idem.Sum, catalog.Remembered{Status: status, Body: body}, s.Now().UTC())
-		if err != nil || added {
-			return err
-		}
-		// Recorded before: undo this basket and answer the record.
-		r, found, err := s.cat.RecallIn(ctx, tx, tenant, idem.Key, idem.Sum)
-		if err != nil {
-			return err
-		}
-		if !found { // cannot be: the insert met the key
-			return fmt.Errorf("online: idempotency record %q conflicts but is not found", idem.Key)
-		}
-		prev = r
-		return errReplayed
-	}
-	recorded, _, err := s.led.RedeemBasket(ctx, ledger.Basket{Tenant: tenant, Redemptions: p.reds, Remember: remember})
-	if errors.Is(err, errReplayed) {
-		return Answer{Status: prev.Status, Body: prev.Body, Replayed: true}, nil
-	}
+	once := ledger.Once{Key: idem.Key, Request: idem.Sum, At: s.Now().UTC(),
+		Answer: func(recorded []protocol.Redemption) (int, []byte, error) {
+			body, err := p.body(head, recorded)
+			if err != nil {
+				return 0, nil, fmt.Errorf("online: encode answer: %w", err)
+			}
+			return http.StatusOK, body, nil
+		}}
+	out, err := s.led.RedeemOnce(ctx, ledger.Basket{Tenant: tenant, Redemptions: p.reds}, once)
 	if err != nil {
 		if errors.Is(err, ErrBusy) || ctx.Err() != nil {
 			return Answer{}, err
@@ -430,8 +407,11 @@ func (s *Service) idempotent(ctx context.Context, tenant protocol.TenantID, idem
 		// may be reached now): the record, if any, is the answer.
 		return s.refused(ctx, tenant, idem, writeErr(err, p.fields))
 	}
-	s.codesChanged(ctx, tenant, recorded...)
-	return Answer{Status: status, Body: body}, nil
+	if out.Replayed {
+		return Answer{Status: out.Status, Body: out.Body, Replayed: true}, nil
+	}
+	s.codesChanged(ctx, tenant, out.Recorded...)
+	return Answer{Status: out.Status, Body: out.Body}, nil
 }
 
 // refused answers a write refused with perr, unless its key was recorded
@@ -442,25 +422,15 @@ func (s *Service) refused(ctx context.Context, tenant protocol.TenantID, idem Id
 	if protocol.ErrorCode(perr) == protocol.CodeInternal {
 		return Answer{}, perr
 	}
-	var prev catalog.Remembered
-	recall := func(ctx context.Context, tx *sql.Tx) (bool, error) {
-		r, found, err := s.cat.RecallIn(ctx, tx, tenant, idem.Key, idem.Sum)
-		prev = r
-		return found, err
-	}
-	_, replayed, err := s.led.RedeemBasket(ctx, ledger.Basket{Tenant: tenant, Recall: recall})
+	out, err := s.led.RedeemOnce(ctx, ledger.Basket{Tenant: tenant}, ledger.Once{Key: idem.Key, Request: idem.Sum})
 	if err != nil {
 		return Answer{}, writeErr(err, nil)
 	}
-	if replayed {
-		return Answer{Status: prev.Status, Body: prev.Body, Replayed: true}, nil
+	if out.Replayed {
+		return Answer{Status: out.Status, Body: out.Body, Replayed: true}, nil
 	}
 	return Answer{}, perr
 }
-
-// errReplayed is Remember's answer when the key was recorded before: the
-// writer undoes the basket, and idempotent answers the record.
-var errReplayed = errors.New("online: idempotency key recorded before")
 
 // writeErr maps a ledger refusal: a refused redemption names its request
 // field.

@@ -1,30 +1,53 @@
 package ledger
 
 import (
-	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/punchcard/punchcard/protocol"
 )
 
 // Basket is one online order's redemptions (its rewards, gift card spend,
 // points burned or earned, or one rollback), recorded all or nothing in one
-// transaction together with whatever Recall and Remember read and write
-// there: the API keeps its idempotency record in the same commit, so a
-// crash never leaves half a basket or a basket without its record.
+// unit of work (one transaction of the store).
 type Basket struct {
 	Tenant      protocol.TenantID
 	Redemptions []protocol.Redemption
-	// Recall, when set, runs first inside the transaction. found stops
-	// the basket with nothing recorded (RedeemBasket reports replayed); an
-	// error refuses it.
-	Recall func(ctx context.Context, tx *sql.Tx) (found bool, err error)
-	// Remember, when set, runs last inside the transaction with the
-	// redemptions as recorded; an error undoes the whole basket.
-	Remember func(ctx context.Context, tx *sql.Tx, recorded []protocol.Redemption) error
+}
+
+// Once makes a basket idempotent under a key (RedeemOnce): the store looks
+// the key up and records the basket's answer in the basket's own unit of
+// work, so a crash never leaves half a basket or a basket without its
+// record, and of concurrent baskets under one key exactly one is recorded
+// (the others get its answer). The store owns the transaction; the
+// service never sees it.
+type Once struct {
+	Key string
+	// Request is the request's hash: the key met with another request is
+	// refused with protocol.CodeIdempotencyReuse.
+	Request []byte
+	// At is when the record is made.
+	At time.Time
+	// Answer encodes the answer recorded with the basket from its
+	// redemptions as recorded. It runs inside the store's unit of work:
+	// it must neither block nor call the store; an error undoes the
+	// basket. nil: a lookup only (a refused request asks whether its key
+	// was answered meanwhile); the basket must then be empty.
+	Answer func(recorded []protocol.Redemption) (status int, body []byte, err error)
+}
+
+// Outcome is what RedeemOnce did.
+type Outcome struct {
+	// Recorded are the redemptions as recorded (none when Replayed).
+	Recorded []protocol.Redemption
+	// Replayed: the key was recorded before (by an earlier or a
+	// concurrent request); nothing of this basket was recorded, and
+	// Status and Body are the answer recorded then.
+	Replayed bool
+	Status   int
+	Body     []byte
 }
 
 // ItemError is the refusal of one redemption of a basket, by its index in

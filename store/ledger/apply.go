@@ -13,37 +13,6 @@ import (
 	"github.com/punchcard/punchcard/protocol"
 )
 
-// Batch is one agent's batch of redemptions, as received.
-type Batch struct {
-	Tenant      protocol.TenantID
-	Agent       protocol.AgentID
-	Redemptions []protocol.Redemption
-	// Raw, when set, holds each redemption's CBOR as received, by index:
-	// what a quarantined fact is kept as. Without it the ledger keeps the
-	// canonical encoding of the decoded fact.
-	Raw [][]byte
-	// Malformed, when set, holds by index the error of a fact that did not
-	// decode (protocol.DecodeFact); its Redemptions entry holds only the ID
-	// that could still be read. Such a fact is quarantined under its seq.
-	Malformed []error
-}
-
-// Result is what applying one Batch gave: the Ack to send back, the
-// conflicts found, the facts quarantined, and Err when the batch was
-// refused as a whole (its tenant or agent is not a valid identity, or is
-// the hub's) without being recorded.
-type Result struct {
-	Ack       protocol.Ack
-	Conflicts []Conflict
-	// Quarantined are the facts of the batch recorded in quarantine by
-	// this call (a repeat of one already recorded is not listed again).
-	Quarantined []Quarantined
-	// Dropped counts facts neither applied nor quarantined: they name no
-	// usable seq (0 or beyond protocol.MaxSeq), so no Ack can cover them.
-	Dropped int
-	Err     error
-}
-
 // ApplyBatch records an agent's redemptions. Each (agent, seq) is applied
 // once; a repeated one is a no-op. Seqs beyond a gap are recorded too and
 // listed in Ack.Beyond; Gap(ack) gives the Resend to ask for. A fact that

@@ -4,11 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
+	pledger "github.com/punchcard/punchcard/protocol/ledger"
+	"github.com/punchcard/punchcard/store"
 )
 
 // Defaults of the online writer (Options.WriterQueue, Options.WriterGroup).
@@ -27,9 +30,12 @@ type job struct {
 	facts     factSet
 	version   uint64 // of facts, when versioned (VersionedFacts)
 	versioned bool
-	rollbacks bool // the basket has a rollback
+	rollbacks bool          // the basket has a rollback
+	once      *pledger.Once // RedeemOnce's key, or nil
 	out       []protocol.Redemption
 	replayed  bool
+	status    int    // the answer recorded under once's key
+	body      []byte // (this basket's, or the earlier one when replayed)
 	err       error
 	done      chan struct{}
 }
@@ -174,6 +180,10 @@ func (l *Ledger) commitGroup(batch []*job) {
 		g.s.begin()
 		wm, hadWM := g.wm[j.b.Tenant]
 		out, replayed, err := l.applyBasket(ctx, g, j)
+		if errors.Is(err, errOnceRecorded) {
+			// The key was recorded before: undo this basket, answer the record.
+			out, replayed = nil, true
+		}
 		if err != nil {
 			g.s.undo()
 			if hadWM {
@@ -198,6 +208,9 @@ func (l *Ledger) commitGroup(batch []*job) {
 			}
 		}
 		g.s.sp = savepoint{}
+		if errors.Is(err, errOnceRecorded) {
+			err = nil
+		}
 		j.out, j.replayed, j.err = out, replayed, err
 	}
 	err = g.s.flush()
@@ -269,17 +282,48 @@ func (l *Ledger) recheckFacts(ctx context.Context, tx *sql.Tx, g *group, j *job)
 //
 // Reason codes: those of Redeem, and unavailable.
 func (l *Ledger) RedeemBasket(ctx context.Context, b Basket) (out []protocol.Redemption, replayed bool, err error) {
-	if err := protocol.ValidateID("tenant", string(b.Tenant)); err != nil {
+	j, err := l.submit(ctx, b, nil)
+	if err != nil {
 		return nil, false, err
 	}
-	j := &job{ctx: ctx, b: b, done: make(chan struct{}),
+	return j.out, j.replayed, j.err
+}
+
+// RedeemOnce is RedeemBasket under an idempotency key: the writer looks
+// the key up and records once.Answer in the basket's own transaction,
+// last (INSERT … ON CONFLICT DO NOTHING); a key recorded meanwhile (also
+// earlier in the same group commit) undoes the basket and answers the
+// record found (Outcome.Replayed). With once.Answer nil the basket must be
+// empty, and the writer only looks the key up, in its order.
+//
+// Reason codes: those of RedeemBasket, and idempotency_key_reused.
+func (l *Ledger) RedeemOnce(ctx context.Context, b Basket, once pledger.Once) (pledger.Outcome, error) {
+	if once.Answer == nil && len(b.Redemptions) > 0 {
+		return pledger.Outcome{}, errors.New("ledger: a lookup-only RedeemOnce with redemptions")
+	}
+	j, err := l.submit(ctx, b, &once)
+	if err == nil {
+		err = j.err
+	}
+	if err != nil {
+		return pledger.Outcome{}, err
+	}
+	return pledger.Outcome{Recorded: j.out, Replayed: j.replayed, Status: j.status, Body: j.body}, nil
+}
+
+// submit checks b, queues it for the writer and waits for its answer.
+func (l *Ledger) submit(ctx context.Context, b Basket, once *pledger.Once) (*job, error) {
+	if err := protocol.ValidateID("tenant", string(b.Tenant)); err != nil {
+		return nil, err
+	}
+	j := &job{ctx: ctx, b: b, once: once, done: make(chan struct{}),
 		facts: factSet{camps: map[key2]CampaignFacts{}, codes: map[key2]CodeFacts{}}}
 	if vf, ok := l.facts.(VersionedFacts); ok {
 		// Read before the facts: they are of this version or newer, and
 		// the writer looks them up again unless it is still the stored one.
 		v, err := vf.FactsVersion(ctx, b.Tenant)
 		if err != nil {
-			return nil, false, wrap("redeem: facts version", err)
+			return nil, wrap("redeem: facts version", err)
 		}
 		j.version, j.versioned = v, true
 	}
@@ -289,22 +333,22 @@ func (l *Ledger) RedeemBasket(ctx context.Context, b Basket) (out []protocol.Red
 		r.Tenant = b.Tenant
 		r.ID = protocol.RedemptionID{Agent: protocol.HubSender, Seq: 1}
 		if err := r.Validate(); err != nil {
-			return nil, false, &ItemError{Index: i, Err: err}
+			return nil, &ItemError{Index: i, Err: err}
 		}
 		if r.Kind == protocol.KindBurn && r.Points > 0 {
-			return nil, false, &ItemError{Index: i, Err: protocol.FieldError("points", "points burned are negative")}
+			return nil, &ItemError{Index: i, Err: protocol.FieldError("points", "points burned are negative")}
 		}
 		if r.Kind == protocol.KindRollback {
 			j.rollbacks = true
 		}
 		if err := j.facts.add(ctx, l.facts, r, seenC, seenK); err != nil {
-			return nil, false, err
+			return nil, err
 		}
 	}
 	select {
 	case l.w.q <- j:
 	default:
-		return nil, false, ErrQueueFull
+		return nil, ErrQueueFull
 	}
 	select {
 	case <-j.done:
@@ -312,10 +356,10 @@ func (l *Ledger) RedeemBasket(ctx context.Context, b Basket) (out []protocol.Red
 		select {
 		case <-j.done:
 		default:
-			return nil, false, errClosed
+			return nil, errClosed
 		}
 	}
-	return j.out, j.replayed, j.err
+	return j, nil
 }
 
 // applyBasket records one basket in the group's state; the caller undoes
@@ -323,11 +367,13 @@ func (l *Ledger) RedeemBasket(ctx context.Context, b Basket) (out []protocol.Red
 func (l *Ledger) applyBasket(ctx context.Context, g *group, j *job) ([]protocol.Redemption, bool, error) {
 	b := j.b
 	s := g.s
-	if b.Recall != nil {
-		found, err := b.Recall(ctx, s.tx)
-		if err != nil || found {
-			return nil, found, err
+	if j.once != nil && j.once.Answer == nil {
+		st, body, found, err := store.RecallIdem(ctx, s.tx, b.Tenant, j.once.Key, j.once.Request)
+		if err != nil || !found {
+			return nil, false, err
 		}
+		j.status, j.body = st, body
+		return nil, true, nil
 	}
 	now := l.now()
 	out := make([]protocol.Redemption, len(b.Redemptions))
@@ -417,10 +463,46 @@ func (l *Ledger) applyBasket(ctx context.Context, g *group, j *job) ([]protocol.
 		}
 		g.applied[b.Tenant] = true
 	}
-	if b.Remember != nil {
-		if err := b.Remember(ctx, s.tx, out); err != nil {
+	if j.once != nil {
+		if err := l.rememberOnce(ctx, s.tx, j, out); err != nil {
 			return nil, false, err
 		}
 	}
 	return out, false, nil
+}
+
+// errOnceRecorded is rememberOnce's answer when the key was recorded
+// before: commitGroup undoes the basket and answers the record.
+var errOnceRecorded = errors.New("ledger: idempotency key recorded before")
+
+// rememberOnce records j's answer under its key, the basket's last
+// statement; a key recorded before sets the answer found and returns
+// errOnceRecorded.
+func (l *Ledger) rememberOnce(ctx context.Context, tx *sql.Tx, j *job, recorded []protocol.Redemption) error {
+	o := j.once
+	st, body, err := o.Answer(recorded)
+	if err != nil {
+		return err
+	}
+	at := o.At
+	if at.IsZero() {
+		at = l.now()
+	}
+	added, err := store.RememberIdem(ctx, tx, j.b.Tenant, o.Key, o.Request, st, body, at)
+	if err != nil {
+		return wrap("redeem", err)
+	}
+	if added {
+		j.status, j.body = st, body
+		return nil
+	}
+	st, body, found, err := store.RecallIdem(ctx, tx, j.b.Tenant, o.Key, o.Request)
+	if err != nil {
+		return err
+	}
+	if !found { // cannot be: the insert met the key
+		return fmt.Errorf("ledger: idempotency record %q conflicts but is not found", o.Key)
+	}
+	j.status, j.body = st, body
+	return errOnceRecorded
 }

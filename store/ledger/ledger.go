@@ -318,15 +318,6 @@ func HLCFromTime(t time.Time) uint64 { return uint64(t.UnixMilli()) << 16 }
 // agent's clock alone.
 const MaxClockSkew = 5 * time.Minute
 
-// Gap returns the Resend to ask for when ack shows missing seqs below
-// the ones applied out of order.
-func Gap(ack protocol.Ack) (protocol.Resend, bool) {
-	if len(ack.Beyond) == 0 {
-		return protocol.Resend{}, false
-	}
-	return protocol.Resend{From: ack.Watermark + 1, To: ack.Beyond[0] - 1}, true
-}
-
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
 func wrap(op string, err error) error {

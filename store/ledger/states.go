@@ -8,22 +8,6 @@ import (
 	"github.com/punchcard/punchcard/protocol"
 )
 
-// StateRecord is one agent's heartbeat, as received.
-type StateRecord struct {
-	Tenant protocol.TenantID
-	Agent  protocol.AgentID
-	State  protocol.AgentState
-}
-
-// StateResult is what recording one StateRecord gave: the agent's
-// watermark after it (for the Ack that answers a heartbeat), or Err when
-// the record was refused (an invalid identity or a value out of range)
-// and not recorded.
-type StateResult struct {
-	Watermark uint64
-	Err       error
-}
-
 // RecordAgentStates stores many agents' heartbeats in one transaction and
 // returns each agent's watermark read in it, so that ingest answers a
 // fleet's heartbeats with one commit rather than one each (at 10,000

@@ -20,6 +20,10 @@ type (
 	ItemError       = pledger.ItemError
 	FiguresQuery    = pledger.FiguresQuery
 	Figures         = pledger.Figures
+	Batch           = pledger.Batch
+	Result          = pledger.Result
+	StateRecord     = pledger.StateRecord
+	StateResult     = pledger.StateResult
 )
 
 // Conflict kinds (pledger.ConflictKind; ConflictEffectMismatch is in
