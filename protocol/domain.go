@@ -171,6 +171,12 @@ type Redemption struct {
 	// decision (protocol version 2); nil on the hub's own facts and on
 	// rollbacks.
 	Sale *Sale `json:"sale,omitempty" cbor:"19,keyasint,omitempty"`
+	// Expires is when the points an earn gives expire, as the rules
+	// engine computed it (rules.Earning.ExpiresAt): Unix microseconds,
+	// 0 = never. The ledger keeps the earn as a lot expiring then
+	// (additive in protocol version 2: an older peer ignores it, and its
+	// earns never expire).
+	Expires int64 `json:"expires,omitempty" cbor:"20,keyasint,omitempty"`
 }
 
 // Allowance is an agent's escrowed slice of one campaign's budgets: the agent
