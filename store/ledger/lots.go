@@ -44,7 +44,7 @@ const (
 		WHERE tenant = ? AND customer = ? AND remaining > 0 AND expires_at > ? ORDER BY expires_at, id`
 	qLotsForever = `SELECT id, remaining FROM ledger_points_lots
 		WHERE tenant = ? AND customer = ? AND remaining > 0 AND expires_at = 0 ORDER BY id`
-	qLotDebt = `SELECT id, remaining FROM ledger_points_lots WHERE tenant = ? AND customer = ? AND debt = 1`
+	qLotDebt  = `SELECT id, remaining FROM ledger_points_lots WHERE tenant = ? AND customer = ? AND debt = 1`
 	qLotBySrc = `SELECT id, remaining, expired FROM ledger_points_lots WHERE tenant = ? AND src_agent = ? AND src_seq = ? AND debt = 0`
 	qLot      = `SELECT remaining, expires_at, voided, campaign FROM ledger_points_lots WHERE id = ?`
 	insLot    = `INSERT INTO ledger_points_lots (tenant, customer, campaign, amount, remaining, earned_at, expires_at, src_agent, src_seq, debt)
