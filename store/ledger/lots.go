@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
 	pledger "github.com/punchcard/punchcard/protocol/ledger"
+	"github.com/punchcard/punchcard/protocol/rules"
 )
 
 // Points as lots (ledger_006_points_lots.sql). Every earn is a lot with
@@ -472,4 +474,21 @@ func (l *Ledger) PointsLots(ctx context.Context, tenant protocol.TenantID, custo
 		out = append(out, lt)
 	}
 	return out, wrap("points lots", rows.Err())
+}
+
+// laterExpiry is the re-derivation's check of an earn's expiry
+// (guarantee 9): a till may not keep points longer than the rules say.
+// An earn without an expiry is taken as the rules give it only from a
+// till that sends none (older than Redemption.Expires): its lot then never
+// expires, as before lots.
+func laterExpiry(r protocol.Redemption, earnings []rules.Earning) string {
+	if r.Expires == 0 {
+		return ""
+	}
+	for _, e := range earnings {
+		if e.Campaign == r.Campaign && e.Points == r.Points && (e.ExpiresAt.IsZero() || r.Expires <= e.ExpiresAt.UnixMicro()) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("points expire %s, later than the rules give", time.UnixMicro(r.Expires).UTC().Format(timeFormat))
 }
