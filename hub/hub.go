@@ -99,6 +99,10 @@ type Options struct {
 	TenantRateLimit  int
 	KeyRateLimits    map[string]int
 	TenantRateLimits map[protocol.TenantID]int
+	// PointsExpiryInterval is how often the hub expires the points lots
+	// that are due (hub/lots.go); default DefaultPointsExpiryInterval,
+	// negative: never (burns and balances leave out due points anyway).
+	PointsExpiryInterval time.Duration
 }
 
 func (o *Options) ensureDefaults() {
@@ -125,6 +129,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.AnnounceInterval <= 0 {
 		o.AnnounceInterval = DefaultAnnounceInterval
+	}
+	if o.PointsExpiryInterval == 0 {
+		o.PointsExpiryInterval = DefaultPointsExpiryInterval
 	}
 }
 
@@ -311,6 +318,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		h.opts.Logger.Info("hub: metrics listening", slog.String(logAddr, h.MetricsAddr()))
 		go func() { errc <- h.metrics.Serve(h.metricsLn) }()
 	}
+	h.runPointsExpiry(h.opts.PointsExpiryInterval)
 	var err error
 	select {
 	case <-ctx.Done():

@@ -126,6 +126,8 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	keyLimits := fs.String("key-rate-limits", env("KEY_RATE_LIMITS", ""), "per-key overrides of -rate-limit: key-id=n,key-id=n (PUNCHCARD_KEY_RATE_LIMITS)")
 	tenantLimits := fs.String("tenant-rate-limits", env("TENANT_RATE_LIMITS", ""), "per-tenant overrides of -tenant-rate-limit: tenant=n,tenant=n (PUNCHCARD_TENANT_RATE_LIMITS)")
 	fs.StringVar(&m.Pprof, "pprof", env("PPROF_ADDR", ""), "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty (PUNCHCARD_PPROF_ADDR)")
+	fs.DurationVar(&o.PointsExpiryInterval, "points-expiry-every", envDuration(env("POINTS_EXPIRY_EVERY", ""), hub.DefaultPointsExpiryInterval),
+		"how often to expire the points lots that are due, e.g. 1h; negative: never (PUNCHCARD_POINTS_EXPIRY_EVERY)")
 	fs.StringVar(&m.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (PUNCHCARD_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return err
