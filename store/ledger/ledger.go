@@ -274,6 +274,7 @@ func hotStatements() []string {
 		upCampaign, upCode, upCard, upCustomer, upAllowance, qWatermark, qAfterWatermark, upWatermark,
 		qCodesIn, qCustCampsIn, qTxnFacts, qTxnFactsIn,
 		qByTxn, qReserved, qCodeUses, qCardSpent, qCustCount, qCampaignBalance}
+	qs = append(qs, lotStatements...) // lots.go
 	for _, n := range journalChunks {
 		qs = append(qs, insertJournal[n])
 	}

@@ -65,6 +65,11 @@ const (
 		FROM ledger_customers WHERE tenant = ?1 AND customer = ?2`
 )
 
+// lotStatements are the lots' statements of the apply and online paths,
+// prepared once per connection (hotStatements) and plan-checked with them.
+var lotStatements = []string{qLotsDue, qLotsLive, qLotsForever, qLotDebt, qLotBySrc, qLot, insLot, upLotAdd, upLotExpire,
+	upLotVoid, insTake, qTakes, insExpired, qPointsLive}
+
 // applyLots records r's effect on its customer's lots, before applyOne
 // journals it; psign is its points sign (signs). For a rollback of an earn
 // it sets r.Points to what the rollback takes back (see the decisions
