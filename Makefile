@@ -60,6 +60,12 @@ bench-online: ## online redeem at 1/16/64 clients over HTTP, ledger pre-filled t
 bench-onlinefirst: ## till decisions against the real hub on loopback: the loopback round trip itself, a multi-use code's validate and redeem online (local), a single-use redeem online first vs offline
 	$(GO) test -run '^$$' -bench 'BenchmarkTillOnline' -benchtime 2000x -count $(BENCHCOUNT) -timeout 60m ./cmd/agent/
 
+.PHONY: bench-lots
+LOTS_EXPIRY_N ?= 1000000
+bench-lots: ## points lots: a burn from a customer with 1,000 lots vs 1 lot, and the expiry of LOTS_EXPIRY_N (1M) lots vs a plain indexed UPDATE of them (same-run baselines)
+	$(GO) test -run '^$$' -bench 'BenchmarkLotsBurn' -benchmem -benchtime 2000x -count $(BENCHCOUNT) ./store/ledger/
+	LOTS_EXPIRY_N=$(LOTS_EXPIRY_N) $(GO) test -run '^$$' -bench 'BenchmarkLotsExpiry' -benchtime 1x -count $(BENCHCOUNT) -timeout 60m ./store/ledger/
+
 .PHONY: bench-rules bench-disk
 bench-rules: ## rules engine: 20 lines, 1,000 campaigns, 0/50/200 automatic (auto=0 and the frozen old engine are the same-run baselines)
 	$(GO) test -run '^$$' -bench 'BenchmarkEvaluate$$|BenchmarkEvaluateInterleaved' -benchmem -count $(BENCHCOUNT) ./protocol/rules/

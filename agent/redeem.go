@@ -213,6 +213,7 @@ func (a *Agent) earnFacts(d *decision, txn string, o protocol.Order) []agentdb.F
 		fact := agentdb.Fact{Redemption: a.redemption(d, txn, o)}
 		fact.Redemption.Kind, fact.Redemption.Campaign, fact.Redemption.Points = protocol.KindEarn, e.Redemption.Campaign, e.Redemption.Points
 		fact.Redemption.Cap = e.Redemption.Cap
+		fact.Redemption.Expires = e.Redemption.Expires
 		out = append(out, fact)
 	}
 	return out

@@ -102,6 +102,10 @@ type Options struct {
 	// HoldTTL bounds an online-first till's hold (api.Config.HoldTTL);
 	// zero takes the online service's default (2 minutes).
 	HoldTTL time.Duration
+	// PointsExpiryInterval is how often the hub expires the points lots
+	// that are due (hub/lots.go); default DefaultPointsExpiryInterval,
+	// negative: never (burns and balances leave out due points anyway).
+	PointsExpiryInterval time.Duration
 }
 
 func (o *Options) ensureDefaults() {
@@ -128,6 +132,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.AnnounceInterval <= 0 {
 		o.AnnounceInterval = DefaultAnnounceInterval
+	}
+	if o.PointsExpiryInterval == 0 {
+		o.PointsExpiryInterval = DefaultPointsExpiryInterval
 	}
 }
 
@@ -315,6 +322,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		h.opts.Logger.Info("hub: metrics listening", slog.String(logAddr, h.MetricsAddr()))
 		go func() { errc <- h.metrics.Serve(h.metricsLn) }()
 	}
+	h.runPointsExpiry(h.opts.PointsExpiryInterval)
 	var err error
 	select {
 	case <-ctx.Done():

@@ -174,6 +174,12 @@ type Redemption struct {
 	// Cap, on an earn of a period-capped earning rule, names the rule and
 	// the period it counts in (earncap.go; additive, key 30).
 	Cap *EarnCap `json:"cap,omitempty" cbor:"30,keyasint,omitempty"`
+	// Expires is when the points an earn gives expire, as the rules
+	// engine computed it (rules.Earning.ExpiresAt): Unix microseconds,
+	// 0 = never. The ledger keeps the earn as a lot expiring then
+	// (additive in protocol version 2: an older peer ignores it, and its
+	// earns never expire).
+	Expires int64 `json:"expires,omitempty" cbor:"20,keyasint,omitempty"`
 }
 
 // Allowance is an agent's escrowed slice of one campaign's budgets: the agent

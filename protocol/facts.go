@@ -12,6 +12,7 @@ const (
 	MaxSeq        = 1 << 62 // ID.Seq, Ref.Seq and Snapshot
 	MaxAmount     = 1 << 50 // Discount, Spend, OrderTot and |Points|, minor units or points
 	MaxHLC        = 1<<63 - 1
+	MaxExpires    = 253402300799999999 // Expires: 9999-12-31T23:59:59.999999Z in Unix microseconds
 )
 
 // Validate is the one check of a fact. The till runs it on every fact
@@ -99,6 +100,9 @@ func (r Redemption) Validate() error {
 		if err := r.Cap.validate(r.Kind == KindRedeem); err != nil {
 			return err
 		}
+	}
+	if r.Expires != 0 && (r.Kind != KindEarn || r.Expires < 0 || r.Expires > MaxExpires) {
+		return FieldError("expires", "only an earn's points expire, at a time between 1970 and 9999")
 	}
 	if r.Kind == KindRollback && r.Ref == nil {
 		return FieldError("ref", "a rollback names the redemption it voids")

@@ -25,4 +25,8 @@ package protocol
 //	  Later, additive: Sale.Points (key 7), the customer's points a till
 //	  decided with when it asked the hub online first (older hubs ignore
 //	  it; an older till never sets it).
+//	  Later, additive (issue 12): Redemption.Expires (key 20), when an
+//	  earn's points expire as the rules engine computed it; the hub keeps
+//	  the earn as a points lot expiring then (an older till never sets
+//	  it: its lots never expire; an older hub ignores it).
 const Version = 2

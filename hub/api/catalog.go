@@ -313,6 +313,9 @@ type historyResponse struct {
 	Points   *int64              `json:"points,omitempty"`
 	Tokens   []tokenResponse     `json:"tokens"`
 	Changes  []manage.AuditEntry `json:"changes"`
+	// Lots and Expiring: which points expire when (issue 12).
+	Lots     []manage.PointsLot `json:"lots,omitempty"`
+	Expiring []manage.Expiring  `json:"expiring,omitempty"`
 }
 
 func (s *Server) customerHistory(c *fiber.Ctx, k manage.Key) error {
@@ -320,7 +323,7 @@ func (s *Server) customerHistory(c *fiber.Ctx, k manage.Key) error {
 	if err != nil {
 		return err
 	}
-	out := historyResponse{Customer: h.Customer, Points: h.Points, Tokens: []tokenResponse{}, Changes: h.Changes}
+	out := historyResponse{Customer: h.Customer, Points: h.Points, Tokens: []tokenResponse{}, Changes: h.Changes, Lots: h.Lots, Expiring: h.Expiring}
 	for _, t := range h.Tokens {
 		out.Tokens = append(out.Tokens, tokenOut(c, t, k))
 	}

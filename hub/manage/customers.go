@@ -46,6 +46,11 @@ type History struct {
 	Points   *int64
 	Tokens   []Token
 	Changes  []AuditEntry
+	// Lots are the customer's points lots still holding points, soonest
+	// expiry first, and Expiring sums them by expiry (lots.go); nil
+	// without a ledger that keeps lots.
+	Lots     []PointsLot
+	Expiring []Expiring
 }
 
 // CustomerHistory returns a customer's history. Reason codes: not_found.
@@ -67,6 +72,9 @@ func (s *Service) CustomerHistory(ctx context.Context, tenant protocol.TenantID,
 			return out, err
 		}
 		out.Points = &p
+		if err := s.customerLots(ctx, tenant, id, &out); err != nil {
+			return out, err
+		}
 	}
 	return out, nil
 }

@@ -50,8 +50,12 @@ func (o *Outcome) Effects() []Effect {
 		if ea.Points <= 0 {
 			continue
 		}
-		out = append(out, Effect{Index: -1, Redemption: protocol.Redemption{Kind: protocol.KindEarn, Campaign: ea.Campaign, Points: ea.Points,
-			Cap: o.rules.capOf(o.periods, rules.EarnKey{Campaign: ea.Campaign, Rule: ea.Rule})}})
+		r := protocol.Redemption{Kind: protocol.KindEarn, Campaign: ea.Campaign, Points: ea.Points,
+			Cap: o.rules.capOf(o.periods, rules.EarnKey{Campaign: ea.Campaign, Rule: ea.Rule})}
+		if !ea.ExpiresAt.IsZero() {
+			r.Expires = ea.ExpiresAt.UnixMicro() // the lot's expiry (protocol.Redemption.Expires)
+		}
+		out = append(out, Effect{Index: -1, Redemption: r})
 	}
 	return out
 }

@@ -371,6 +371,9 @@ func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now ti
 	if err != nil {
 		return nil, false, err
 	}
+	if err := l.applyLots(s, &r, psign, now); err != nil { // lots.go
+		return nil, false, fmt.Errorf("points lots: %w", err)
+	}
 	var refAgent, refSeq any
 	if r.Ref != nil {
 		refAgent, refSeq = string(r.Ref.Agent), int64(r.Ref.Seq)

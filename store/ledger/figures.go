@@ -34,7 +34,7 @@ func (l *Ledger) Figures(ctx context.Context, tenant protocol.TenantID, q Figure
 	for _, c := range q.Campaigns {
 		f.Campaigns[c] = CampaignBalance{}
 	}
-	sqlText, args := figuresSQL(tenant, q)
+	sqlText, args := figuresSQL(tenant, q, micros(l.now()))
 	rows, err := l.db.QueryContext(ctx, sqlText, args...)
 	if err != nil {
 		return f, wrap("figures", err)
@@ -71,7 +71,7 @@ func (l *Ledger) Figures(ctx context.Context, tenant protocol.TenantID, q Figure
 // figuresSQL is Figures' statement: one row per figure found, UNION ALL
 // of the single reads (the text depends only on how many of each are asked, so
 // the statement cache keeps a few shapes).
-func figuresSQL(tenant protocol.TenantID, q FiguresQuery) (string, []any) {
+func figuresSQL(tenant protocol.TenantID, q FiguresQuery, now int64) (string, []any) {
 	var sb strings.Builder
 	args := []any{string(tenant), string(q.Customer)}
 	part := func(s string) {
@@ -85,7 +85,11 @@ func figuresSQL(tenant protocol.TenantID, q FiguresQuery) (string, []any) {
 		return "?" + strconv.Itoa(len(args))
 	}
 	if q.Customer != "" {
-		part(`SELECT 'p', '', points, 0, 0 FROM ledger_customers WHERE tenant = ?1 AND customer = ?2`)
+		// The balance less the lots due and not yet expired (lots.go).
+		args = append(args, now)
+		part(`SELECT 'p', '', points - COALESCE((SELECT SUM(remaining) FROM ledger_points_lots
+			WHERE tenant = ?1 AND customer = ?2 AND remaining > 0 AND expires_at > 0 AND expires_at <= ?3), 0), 0, 0
+			FROM ledger_customers WHERE tenant = ?1 AND customer = ?2`)
 	}
 	for _, c := range q.Codes {
 		p := param(string(c))

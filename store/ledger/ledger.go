@@ -275,6 +275,7 @@ func hotStatements() []string {
 		qCodesIn, qCustCampsIn, qTxnFacts, qTxnFactsIn,
 		qByTxn, qReserved, qCodeUses, qCardSpent, qCustCount, qCampaignBalance,
 		qPeriod, upPeriod, insEarnP, qEarnP}
+	qs = append(qs, lotStatements...) // lots.go
 	for _, n := range journalChunks {
 		qs = append(qs, insertJournal[n])
 	}

@@ -32,7 +32,7 @@ func TestHotStatementPlans(t *testing.T) {
 		FROM ledger_allowances WHERE tenant = ? AND campaign = ?`,
 		`SELECT COUNT(*) FROM ledger_journal WHERE tenant = ? AND ref_agent = ? AND ref_seq = ? AND entry = 'rollback'
 		AND (agent = ref_agent OR agent = ?)`)
-	fq, _ := figuresSQL("t", FiguresQuery{Customer: "c", Codes: []protocol.CodeID{"A", "B"}, Cards: []protocol.CodeID{"B"}, Counts: []protocol.CampaignID{"x"}, Campaigns: []protocol.CampaignID{"x", "y"}})
+	fq, _ := figuresSQL("t", FiguresQuery{Customer: "c", Codes: []protocol.CodeID{"A", "B"}, Cards: []protocol.CodeID{"B"}, Counts: []protocol.CampaignID{"x"}, Campaigns: []protocol.CampaignID{"x", "y"}}, 1)
 	qs = append(qs, fq)
 	scan := regexp.MustCompile(`(^|\s)SCAN (\S+)`)
 	for _, q := range qs {

@@ -40,7 +40,7 @@ func (l *Ledger) GiftCardSpent(ctx context.Context, tenant protocol.TenantID, co
 
 // Points is a customer's loyalty points balance.
 func (l *Ledger) Points(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID) (int64, error) {
-	return l.scalar(ctx, qCustomer, string(tenant), string(customer))
+	return l.scalar(ctx, qPointsLive, string(tenant), string(customer), micros(l.now())) // lots.go
 }
 
 // CustomerCount is how often a customer has redeemed a campaign.

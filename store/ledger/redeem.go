@@ -92,6 +92,14 @@ func (l *Ledger) checkOnline(s *state, facts factSet, r protocol.Redemption, now
 		if r.Customer == "" {
 			return protocol.NewError(protocol.CodeCustomerRequired)
 		}
+		// Lots due now expire first (lots.go): what the customer can
+		// spend is what is live.
+		if err := s.savepoint(); err != nil {
+			return wrap("redeem", err)
+		}
+		if err := s.expireDue(r.Tenant, r.Customer, micros(now)); err != nil {
+			return wrap("redeem: points lots", err)
+		}
 		p, err := s.customer(r.Tenant, r.Customer)
 		if err != nil {
 			return wrap("redeem", err)

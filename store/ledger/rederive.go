@@ -333,6 +333,9 @@ func (rd *rederiver) compare(r *protocol.Redemption, d rules.Decision) (string, 
 		if prior.points+r.Points > total {
 			return fmt.Sprintf("transaction %q earns %d points of %s in all, the rules give %d", r.TxnID, prior.points+r.Points, r.Campaign, total), nil
 		}
+		if d := laterExpiry(*r, d.Earnings); d != "" { // lots.go
+			return d, nil
+		}
 	}
 	return "", nil
 }

@@ -34,7 +34,17 @@ var checks = []balanceCheck{
 		`SELECT tenant, code, SUM(sign * spend) FROM ledger_journal WHERE seq IS NOT NULL AND code != '' AND spend != 0 GROUP BY tenant, code`},
 	{"ledger_customers", 2, []string{"points"},
 		`SELECT tenant, customer, points FROM ledger_customers`,
-		`SELECT tenant, customer, SUM(psign * points) FROM ledger_journal WHERE seq IS NOT NULL AND customer != '' AND points != 0 GROUP BY tenant, customer`},
+		`SELECT tenant, customer, SUM(psign * points) FROM ledger_journal WHERE (seq IS NOT NULL OR entry = 'points_expired') AND customer != '' AND points != 0
+		 GROUP BY tenant, customer`},
+	// Points lots (lots.go): a balance is the sum of its lots, and what
+	// the lots say expired is what the journal's points_expired entries
+	// took.
+	{"ledger_points_lots", 2, []string{"points"},
+		`SELECT tenant, customer, points FROM ledger_customers`,
+		`SELECT tenant, customer, SUM(remaining) FROM ledger_points_lots GROUP BY tenant, customer`},
+	{"ledger_points_lots", 2, []string{"expired"},
+		`SELECT tenant, customer, SUM(expired) FROM ledger_points_lots GROUP BY tenant, customer HAVING SUM(expired) != 0`,
+		`SELECT tenant, customer, -SUM(points) FROM ledger_journal WHERE entry = 'points_expired' GROUP BY tenant, customer`},
 	{"ledger_customer_campaigns", 3, []string{"count"},
 		`SELECT tenant, customer, campaign, count FROM ledger_customer_campaigns`,
 		`SELECT tenant, customer, campaign, SUM(sign) FROM ledger_journal WHERE seq IS NOT NULL AND customer != '' AND campaign != ''
