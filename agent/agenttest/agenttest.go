@@ -132,3 +132,15 @@ func Token(tb testing.TB, campaign protocol.CampaignID, serial protocol.CodeID, 
 func Order(id string, total int64) protocol.Order {
 	return protocol.Order{ID: id, Currency: "EUR", Lines: []protocol.Line{{SKU: "sku-1", Category: "food", Quantity: 1, UnitPrice: total}}}
 }
+
+// Patience is how long a test waits for a condition: until a minute before
+// the test binary's own deadline (go test -timeout), so that a loaded CI
+// machine slows a test down without failing it; 10 minutes without one.
+func Patience(tb testing.TB) time.Duration {
+	if d, ok := tb.(interface{ Deadline() (time.Time, bool) }); ok {
+		if t, ok := d.Deadline(); ok {
+			return max(time.Until(t)-time.Minute, time.Second)
+		}
+	}
+	return 10 * time.Minute
+}

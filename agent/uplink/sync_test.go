@@ -54,7 +54,7 @@ func (n *node) close() {
 
 func eventually(t *testing.T, what string, f func() bool, info ...func() string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(agenttest.Patience(t))
 	for time.Now().Before(deadline) {
 		if f() {
 			return
@@ -125,8 +125,11 @@ func suite(t *testing.T, newBroker func(t *testing.T) string) {
 		if got := depth(t, n.db); got != 20 {
 			t.Fatalf("outbox = %d after PUBACKs without a hub ack, want 20", got)
 		}
-		// Without acks the agent republishes after ResendAfter.
-		eventually(t, "republish", func() bool { return n.client.Published.Load() >= 40 })
+		// Without acks the agent republishes (the oldest batch, after
+		// ResendAfter and then a doubling timeout: a loaded machine
+		// publishes the 20 in many small batches, so wait for the first
+		// republish, not for all 20 again).
+		eventually(t, "republish", func() bool { return n.client.Published.Load() > 20 })
 		hub.AckEnabled.Store(true)
 		hub.Ack(agenttest.Agent)
 		eventually(t, "drained", func() bool { return depth(t, n.db) == 0 })
