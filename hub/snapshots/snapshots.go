@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -92,11 +93,21 @@ type Options struct {
 	// an agent further behind gets a full snapshot. Default
 	// DefaultMaxCodeChanges.
 	MaxCodeChanges int
-	// BuildMaxAge is how long a built snapshot is kept for the other
-	// agents of its store (it is reused only while the ledger's code uses
-	// have not moved); default DefaultBuildMaxAge, negative: never.
+	// BuildMaxAge is how long a store's catalog part (its snapshot
+	// without code states, built once per store and catalog versions) is
+	// kept for the other agents of the store; default DefaultBuildMaxAge,
+	// negative: never.
 	BuildMaxAge time.Duration
+	// MaxConcurrent bounds the snapshot requests assembled at once; the
+	// others wait their turn (or their context), so that a fetch storm
+	// after a catalog change leaves the CPU to ingest's acks. Default
+	// DefaultMaxConcurrent().
+	MaxConcurrent int
 }
+
+// DefaultMaxConcurrent is Options.MaxConcurrent's default: half the
+// processors the Go scheduler uses, at least one.
+func DefaultMaxConcurrent() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
 func (o *Options) ensureDefaults() {
 	if o.Now == nil {
@@ -108,6 +119,9 @@ func (o *Options) ensureDefaults() {
 	if o.BuildMaxAge == 0 {
 		o.BuildMaxAge = DefaultBuildMaxAge
 	}
+	if o.MaxConcurrent <= 0 {
+		o.MaxConcurrent = DefaultMaxConcurrent()
+	}
 }
 
 // Service assembles snapshots. It is safe for concurrent use.
@@ -117,7 +131,8 @@ type Service struct {
 	led  CodeLedger      // nil without the code-use sequence
 	refl ReflectedLedger // nil: snapshots say nothing of the agent's facts
 
-	builds *buildCache // snapshots built per store, shared by its agents
+	builds *buildCache    // catalog parts built per store, shared by its agents
+	turns  chan struct{} // Options.MaxConcurrent requests at once
 
 	mu    sync.Mutex
 	snaps map[snapKey]snapEntry                  // each agent's last ETag
@@ -130,7 +145,7 @@ func New(cat Catalog, opts Options) (*Service, error) {
 		return nil, errors.New("snapshots: a catalog is required")
 	}
 	opts.ensureDefaults()
-	s := &Service{cat: cat, opts: opts, builds: newBuildCache(opts.BuildMaxAge),
+	s := &Service{cat: cat, opts: opts, builds: newBuildCache(opts.BuildMaxAge, opts.MaxConcurrent), turns: make(chan struct{}, opts.MaxConcurrent),
 		snaps: map[snapKey]snapEntry{}, camps: map[protocol.TenantID]limitedCampaigns{}}
 	s.led, _ = opts.Ledger.(CodeLedger)
 	s.refl, _ = opts.Ledger.(ReflectedLedger)
@@ -176,14 +191,23 @@ type Answer struct {
 // not every code ever used. An agent more than MaxCodeChanges changes
 // behind, or at a position the ledger does not know, gets a full snapshot.
 //
-// Builds are shared by the agents of one store (buildCache): concurrent
-// requests for the same store, versions and positions build once, and a
-// build is reused while the ledger's code-use position has not moved. The
+// The catalog part is built once per store and catalog versions
+// (buildCache: concurrent requests join the build in flight, later ones
+// take the cached part without a lock) and shared by the store's agents
+// whatever their code-use positions; the code states are read per request
+// and laid over it (compose). At most Options.MaxConcurrent requests are
+// assembled at once; the others wait their turn. The
 // last ETag of each agent is remembered with the state it was computed at
 // (catalog version, code-use position, allowances), so a poll that changes
 // nothing costs a version lookup, the allowance queries and one position
 // lookup, and answers NotModified. Reason codes: not_found (the agent).
 func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
+	select {
+	case s.turns <- struct{}{}:
+	case <-ctx.Done():
+		return Answer{}, ctx.Err()
+	}
+	defer func() { <-s.turns }()
 	version, camps, err := s.campaigns(ctx, req.Tenant)
 	if err != nil {
 		return Answer{}, err
@@ -226,23 +250,9 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 	if err != nil {
 		return Answer{}, err
 	}
-	bk := buildKey{tenant: req.Tenant, store: ag.Store, since: eff, uses: req.Uses, hasUses: req.HasUses, version: version}
-	if eff == 0 {
-		bk.uses, bk.hasUses = 0, false // a full snapshot is the same for every position
-	}
-	shared, err := s.builds.get(ctx, bk, head, now,
-		func(ctx context.Context, bk buildKey) (*snapshot.Snapshot, error) {
-			return s.build(ctx, req.Agent, bk)
-		})
+	shared, err := s.compose(ctx, req.Agent, buildKey{tenant: req.Tenant, store: ag.Store, since: eff, version: version}, req.Uses, req.HasUses, now)
 	if err != nil {
 		return Answer{}, err
-	}
-	if refl != nil && shared.Uses < head {
-		// A build joined in flight, read before this agent's watermark:
-		// its figures may miss facts the watermark says they count.
-		if shared, err = s.build(ctx, req.Agent, bk); err != nil {
-			return Answer{}, err
-		}
 	}
 	snap := *shared // shared lists are read only from here on
 	snap.Agent, snap.Envelope, snap.Allowances, snap.Reflected = req.Agent, ag.Envelope, allow, refl
@@ -263,47 +273,6 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 	}
 	snap.GeneratedAt = generated
 	return Answer{ETag: etag, Version: snap.Version, Snapshot: &snap}, nil
-}
-
-// build builds the snapshot of bk's store (with agent's record: the
-// catalog filters by the agent's store) at the catalog's current version:
-// a delta since bk.since with the codes changed after bk.uses when the
-// ledger still has them within MaxCodeChanges, else a full one. Its lists
-// are normalized, so that concurrent encodes only read them.
-func (s *Service) build(ctx context.Context, agent protocol.AgentID, bk buildKey) (*snapshot.Snapshot, error) {
-	since, usesSince := bk.since, uint64(0)
-	var states map[protocol.CodeID]protocol.CodeState
-	var head uint64
-	var err error
-	if led := s.led; led != nil {
-		ok := false
-		if since > 0 && bk.hasUses {
-			states, head, ok, err = led.CodeChanges(ctx, bk.tenant, bk.uses, s.opts.MaxCodeChanges)
-			if err != nil {
-				return nil, err
-			}
-			usesSince = bk.uses
-		}
-		if !ok {
-			if since > 0 && bk.hasUses {
-				since = 0 // too far behind, or another ledger's position: start over
-			}
-			usesSince = 0
-			if states, head, err = led.CodeStatesAt(ctx, bk.tenant); err != nil {
-				return nil, err
-			}
-		}
-	}
-	snap, err := s.cat.SnapshotWith(ctx, bk.tenant, agent, since, states)
-	if err != nil {
-		return nil, err
-	}
-	if snap.Since == 0 {
-		usesSince = 0 // the catalog started over
-	}
-	snap.Uses, snap.UsesSince = head, usesSince
-	snap.Normalize()
-	return snap, nil
 }
 
 // limitedCampaigns are a tenant's active campaigns with a budget that
