@@ -15,8 +15,8 @@ package snapshots
 import (
 	"context"
 	"errors"
-	"slices"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -131,7 +131,7 @@ type Service struct {
 	led  CodeLedger      // nil without the code-use sequence
 	refl ReflectedLedger // nil: snapshots say nothing of the agent's facts
 
-	builds *buildCache    // catalog parts built per store, shared by its agents
+	builds *buildCache   // catalog parts built per store, shared by its agents
 	turns  chan struct{} // Options.MaxConcurrent requests at once
 
 	mu    sync.Mutex
