@@ -276,3 +276,31 @@ func sameAsCatalog(t *testing.T, cat *catalog.Catalog, name string, got *snapsho
 		}
 	}
 }
+
+// TestAnnounceSpread: an announcement asks the agents to spread their
+// fetches over agents ÷ FetchRate seconds, at most MaxSpread; none for
+// a single agent or with FetchRate < 0.
+func TestAnnounceSpread(t *testing.T) {
+	ctx := context.Background()
+	cat, _ := mustStores(t)
+	storeFleet(t, cat, 10) // 11 agents in all
+	for _, c := range []struct {
+		opts snapshots.AnnouncerOptions
+		want uint32
+	}{
+		{snapshots.AnnouncerOptions{FetchRate: 10}, 1100},
+		{snapshots.AnnouncerOptions{FetchRate: 10, MaxSpread: 500 * time.Millisecond}, 500},
+		{snapshots.AnnouncerOptions{FetchRate: -1}, 0},
+		{snapshots.AnnouncerOptions{}, 11 * 1000 / snapshots.DefaultFetchRate},
+	} {
+		pub := &publisher{sent: make(chan struct{}, 16)}
+		a := snapshots.NewAnnouncer(cat, pub, c.opts)
+		if err := a.Announce(ctx, "acme", 7); err != nil {
+			t.Fatal(err)
+		}
+		a.Close()
+		if len(pub.anns) != 11 || pub.anns[0].Spread != c.want || pub.anns[10].Spread != c.want {
+			t.Errorf("%+v: %d announcements, spread %d ms, want 11 of %d ms", c.opts, len(pub.anns), pub.anns[0].Spread, c.want)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -42,9 +43,11 @@ type till struct {
 	mq     paho.Client
 	rnd    *rand.Rand // used by the till's own goroutines under mu
 	fetchC chan struct{}
-	ackC   chan struct{} // signalled on every ack
-	resend chan protocol.Resend
-	ready  chan struct{} // closed on the first subscription
+	// fetchLater: a fetch is scheduled within an announcement's Spread.
+	fetchLater atomic.Bool
+	ackC       chan struct{} // signalled on every ack
+	resend     chan protocol.Resend
+	ready      chan struct{} // closed on the first subscription
 
 	pmu sync.Mutex // serialises publishes: batches leave in seq order
 
@@ -194,9 +197,28 @@ func (t *till) onMessage(_ paho.Client, m paho.Message) {
 		}
 		t.mu.Unlock()
 		if want {
-			t.requestFetch()
+			t.fetchWithin(time.Duration(b.Spread) * time.Millisecond)
 		}
 	}
+}
+
+// fetchWithin asks for a fetch at a random moment within spread (at once
+// when 0), one at a time, as the agent does (agent/uplink's fetchWithin).
+func (t *till) fetchWithin(spread time.Duration) {
+	if spread <= 0 {
+		t.requestFetch()
+		return
+	}
+	if !t.fetchLater.CompareAndSwap(false, true) {
+		return
+	}
+	t.mu.Lock()
+	d := time.Duration(t.rnd.Int64N(int64(spread)))
+	t.mu.Unlock()
+	time.AfterFunc(d, func() {
+		t.fetchLater.Store(false)
+		t.requestFetch()
+	})
 }
 
 func (t *till) requestFetch() {
