@@ -32,6 +32,8 @@ import (
 type Catalog interface {
 	Version(ctx context.Context, tenant protocol.TenantID) (uint64, error)
 	Campaigns(ctx context.Context, tenant protocol.TenantID, since uint64) ([]catalog.Campaign, error)
+	// Agent returns an agent's record. Every change to it moves the
+	// tenant's Version (the service keeps the record per version).
 	Agent(ctx context.Context, tenant protocol.TenantID, id protocol.AgentID) (catalog.Agent, error)
 	// SnapshotWith builds the agent's snapshot (its store's view) at the
 	// current version: a delta since catalog version since (0: full), with
@@ -132,6 +134,7 @@ type Service struct {
 	refl ReflectedLedger // nil: snapshots say nothing of the agent's facts
 
 	builds *buildCache   // catalog parts built per store, shared by its agents
+	agents sync.Map      // snapKey -> agentAt: each agent's record at a catalog version
 	turns  chan struct{} // Options.MaxConcurrent requests at once
 
 	mu    sync.Mutex
@@ -246,7 +249,7 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 	if hit && req.IfNoneMatch != "" && ETagMatch(req.IfNoneMatch, ent.etag) {
 		return Answer{NotModified: true, ETag: ent.etag, Version: ent.version}, nil
 	}
-	ag, err := s.cat.Agent(ctx, req.Tenant, req.Agent)
+	ag, err := s.agent(ctx, ck, version)
 	if err != nil {
 		return Answer{}, err
 	}
@@ -273,6 +276,26 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 	}
 	snap.GeneratedAt = generated
 	return Answer{ETag: etag, Version: snap.Version, Snapshot: &snap}, nil
+}
+
+// agentAt is an agent's record read at (or after) a catalog version.
+type agentAt struct {
+	version uint64
+	ag      catalog.Agent
+}
+
+// agent returns the agent's record, read again only when the tenant's
+// catalog version moved from version (a change to it moves the version).
+func (s *Service) agent(ctx context.Context, k snapKey, version uint64) (catalog.Agent, error) {
+	if e, ok := s.agents.Load(k); ok && e.(agentAt).version == version {
+		return e.(agentAt).ag, nil
+	}
+	ag, err := s.cat.Agent(ctx, k.tenant, k.agent)
+	if err != nil {
+		return catalog.Agent{}, err
+	}
+	s.agents.Store(k, agentAt{version: version, ag: ag})
+	return ag, nil
 }
 
 // limitedCampaigns are a tenant's active campaigns with a budget that
