@@ -19,10 +19,15 @@ import (
 // compose.go), so that after a catalog change one build per store serves
 // every till of the store.
 type buildKey struct {
-	tenant  protocol.TenantID
-	store   snapshot.Store
-	since   uint64 // catalog version the delta starts from, 0 full
-	version uint64 // the catalog version it is built at
+	tenant protocol.TenantID
+	// store is the store the part is for, or zero when the part is shared
+	// by every store whose exclusion signature is exclusion (the campaigns
+	// a snapshot leaves out for it, limitedCampaigns.exclusion): the
+	// catalog filters a snapshot by the store only through those.
+	store     snapshot.Store
+	exclusion string
+	since     uint64 // catalog version the delta starts from, 0 full
+	version   uint64 // the catalog version it is built at
 }
 
 // built is a catalog part: the store's snapshot without code states
@@ -73,7 +78,7 @@ func (b *buildCache) get(ctx context.Context, k buildKey, now time.Time, build f
 	if e, ok := b.entries.Load(k); ok && now.Sub(e.(*built).at) < b.maxAge {
 		return e.(*built), nil
 	}
-	name := fmt.Sprintf("%s\x00%v\x00%d\x00%d", k.tenant, k.store, k.since, k.version)
+	name := fmt.Sprintf("%s\x00%v\x00%q\x00%d\x00%d", k.tenant, k.store, k.exclusion, k.since, k.version)
 	ch := b.group.DoChan(name, func() (any, error) {
 		// Detached from the first caller's request: the others wait on it.
 		ctx := context.WithoutCancel(ctx)

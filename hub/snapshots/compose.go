@@ -22,7 +22,7 @@ import (
 // they are at or after its position: an agent's fact they count beyond
 // Reflected the agent counts twice, the safe side (it never counts one
 // the figures miss).
-func (s *Service) compose(ctx context.Context, agent protocol.AgentID, bk buildKey, uses uint64, hasUses bool, now time.Time) (*snapshot.Snapshot, error) {
+func (s *Service) compose(ctx context.Context, agent protocol.AgentID, store snapshot.Store, bk buildKey, uses uint64, hasUses bool, now time.Time) (*snapshot.Snapshot, error) {
 	since, usesSince := bk.since, uint64(0)
 	var states map[protocol.CodeID]protocol.CodeState
 	var head uint64
@@ -60,7 +60,14 @@ func (s *Service) compose(ctx context.Context, agent protocol.AgentID, bk buildK
 			return nil, err
 		}
 	}
+	if part.snap.Version != bk.version {
+		// The catalog moved since the version the part's key (and its
+		// exclusion signature) was read at: build this one the
+		// catalog's way.
+		return s.direct(ctx, bk.tenant, agent, since, states, head, usesSince)
+	}
 	snap := *part.snap // shared lists are read only from here on
+	snap.Store = store // a part may be shared by stores alike
 	snap.Uses, snap.UsesSince = head, usesSince
 	if part.snap.Since == 0 {
 		snap.UsesSince = 0
@@ -86,23 +93,13 @@ func (s *Service) compose(ctx context.Context, agent protocol.AgentID, bk buildK
 		// catalog, live and admitted at this store: what the store's full
 		// part lists (token serials, revoked codes and codes of excluded
 		// campaigns are not in it).
-		full, err := s.part(ctx, agent, buildKey{tenant: bk.tenant, store: bk.store, version: bk.version}, now)
+		full, err := s.part(ctx, agent, buildKey{tenant: bk.tenant, store: bk.store, exclusion: bk.exclusion, version: bk.version}, now)
 		if err != nil {
 			return nil, err
 		}
 		if full.snap.Version != snap.Version {
-			// The catalog moved between the two builds: build this one
-			// the catalog's way.
-			snap2, err := s.cat.SnapshotWith(ctx, bk.tenant, agent, snap.Since, states)
-			if err != nil {
-				return nil, err
-			}
-			snap2.Uses, snap2.UsesSince = head, usesSince
-			if snap2.Since == 0 {
-				snap2.UsesSince = 0
-			}
-			snap2.Normalize()
-			return snap2, nil
+			// The catalog moved between the two builds.
+			return s.direct(ctx, bk.tenant, agent, snap.Since, states, head, usesSince)
 		}
 		idx := full.index()
 		for id, st := range byID {
@@ -116,6 +113,21 @@ func (s *Service) compose(ctx context.Context, agent protocol.AgentID, bk buildK
 	snap.Codes = codes
 	snap.Normalize()
 	return &snap, nil
+}
+
+// direct builds agent's snapshot the catalog's way, with the states,
+// unshared: when the catalog moved under a request.
+func (s *Service) direct(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, since uint64, states map[protocol.CodeID]protocol.CodeState, head, usesSince uint64) (*snapshot.Snapshot, error) {
+	snap, err := s.cat.SnapshotWith(ctx, tenant, agent, since, states)
+	if err != nil {
+		return nil, err
+	}
+	snap.Uses, snap.UsesSince = head, usesSince
+	if snap.Since == 0 {
+		snap.UsesSince = 0 // the catalog started over
+	}
+	snap.Normalize()
+	return snap, nil
 }
 
 // setState sets a listed code's ledger figures (catalog.snapshotCode).

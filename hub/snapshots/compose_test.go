@@ -38,7 +38,7 @@ func (c *countingCatalog) count(since uint64) int {
 }
 
 // storeFleet adds tills till-2..till-n to till-1's store s1, till-x at
-// store s2, a multi-use code campaign "multi" (codes M1, M2, M3), a
+// store s2, till-y at store s3, a multi-use code campaign "multi" (codes M1, M2, M3), a
 // campaign "elsewhere" only for store s2 with code E1, and returns the
 // code keys.
 func storeFleet(t *testing.T, cat *catalog.Catalog, n int) {
@@ -50,6 +50,10 @@ func storeFleet(t *testing.T, cat *catalog.Catalog, n int) {
 		}
 	}
 	if _, _, err := cat.RegisterAgent(ctx, catalog.System, catalog.Agent{Tenant: "acme", ID: "till-x", Store: snapshot.Store{ID: "s2"}}); err != nil {
+		t.Fatal(err)
+	}
+	// Store s3 excludes what s1 excludes ("elsewhere"): one part for both.
+	if _, _, err := cat.RegisterAgent(ctx, catalog.System, catalog.Agent{Tenant: "acme", ID: "till-y", Store: snapshot.Store{ID: "s3", Region: "north"}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, doc := range []string{
@@ -185,6 +189,24 @@ func TestOneBuildPerStore(t *testing.T) {
 	if got := cc.count(v0); got != 1 {
 		t.Errorf("%d builds of the delta since %d for %d tills of one store, want 1", got, v0, n)
 	}
+	// Another store that excludes the same campaigns shares the part; a
+	// store that excludes others builds its own.
+	for _, c := range []struct {
+		agent  protocol.AgentID
+		store  protocol.StoreID
+		builds int
+	}{{"till-y", "s3", 1}, {"till-x", "s2", 2}} {
+		a, err := s.Snapshot(ctx, snapshots.Request{Tenant: "acme", Agent: c.agent, Since: v0, Uses: 0, HasUses: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Snapshot.Store.ID != c.store || a.Snapshot.Agent != c.agent {
+			t.Errorf("%s: store %+v agent %s", c.agent, a.Snapshot.Store, a.Snapshot.Agent)
+		}
+		if got := cc.count(v0); got != c.builds {
+			t.Errorf("after %s (store %s): %d builds of the delta, want %d", c.agent, c.store, got, c.builds)
+		}
+	}
 	// Each answer is exact for its agent: the new campaign, and the code
 	// uses at the position it says.
 	for i := 1; i <= n; i++ {
@@ -251,6 +273,13 @@ func TestComposedSameAsCatalog(t *testing.T) {
 		t.Fatal(ok, err)
 	}
 	sameAsCatalog(t, cat, "delta", d.Snapshot, full.Version, changes)
+	for _, ag := range []protocol.AgentID{"till-y", "till-x"} {
+		dy, err := s.Snapshot(ctx, snapshots.Request{Tenant: "acme", Agent: ag, Since: full.Version, Uses: full.Snapshot.Uses, HasUses: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameAsCatalog(t, cat, "delta of "+string(ag), dy.Snapshot, full.Version, changes)
+	}
 	if len(d.Snapshot.Codes) != 1 || len(d.Snapshot.Revocations) != 1 {
 		t.Errorf("delta: codes %+v revocations %+v, want M2 and M3's revocation", d.Snapshot.Codes, d.Snapshot.Revocations)
 	}
@@ -283,15 +312,15 @@ func sameAsCatalog(t *testing.T, cat *catalog.Catalog, name string, got *snapsho
 func TestAnnounceSpread(t *testing.T) {
 	ctx := context.Background()
 	cat, _ := mustStores(t)
-	storeFleet(t, cat, 10) // 11 agents in all
+	storeFleet(t, cat, 10) // 12 agents in all
 	for _, c := range []struct {
 		opts snapshots.AnnouncerOptions
 		want uint32
 	}{
-		{snapshots.AnnouncerOptions{FetchRate: 10}, 1100},
+		{snapshots.AnnouncerOptions{FetchRate: 10}, 1200},
 		{snapshots.AnnouncerOptions{FetchRate: 10, MaxSpread: 500 * time.Millisecond}, 500},
 		{snapshots.AnnouncerOptions{FetchRate: -1}, 0},
-		{snapshots.AnnouncerOptions{}, 11 * 1000 / snapshots.DefaultFetchRate},
+		{snapshots.AnnouncerOptions{}, 12 * 1000 / snapshots.DefaultFetchRate},
 	} {
 		pub := &publisher{sent: make(chan struct{}, 16)}
 		a := snapshots.NewAnnouncer(cat, pub, c.opts)
@@ -299,8 +328,8 @@ func TestAnnounceSpread(t *testing.T) {
 			t.Fatal(err)
 		}
 		a.Close()
-		if len(pub.anns) != 11 || pub.anns[0].Spread != c.want || pub.anns[10].Spread != c.want {
-			t.Errorf("%+v: %d announcements, spread %d ms, want 11 of %d ms", c.opts, len(pub.anns), pub.anns[0].Spread, c.want)
+		if len(pub.anns) != 12 || pub.anns[0].Spread != c.want || pub.anns[11].Spread != c.want {
+			t.Errorf("%+v: %d announcements, spread %d ms, want 12 of %d ms", c.opts, len(pub.anns), pub.anns[0].Spread, c.want)
 		}
 	}
 }

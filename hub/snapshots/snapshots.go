@@ -211,10 +211,11 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 		return Answer{}, ctx.Err()
 	}
 	defer func() { <-s.turns }()
-	version, camps, err := s.campaigns(ctx, req.Tenant)
+	lc, err := s.campaignsAt(ctx, req.Tenant)
 	if err != nil {
 		return Answer{}, err
 	}
+	version, camps := lc.version, lc.camps
 	eff := req.Since
 	if eff > version {
 		eff = 0 // as the catalog does: an unknown future version gets a full snapshot
@@ -253,7 +254,12 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 	if err != nil {
 		return Answer{}, err
 	}
-	shared, err := s.compose(ctx, req.Agent, buildKey{tenant: req.Tenant, store: ag.Store, since: eff, version: version}, req.Uses, req.HasUses, now)
+	bk := buildKey{tenant: req.Tenant, store: ag.Store, since: eff, version: version}
+	if sig, ok := lc.exclusion(ag.Store); ok {
+		// Shared by every store that excludes the same campaigns.
+		bk.store, bk.exclusion = snapshot.Store{}, sig
+	}
+	shared, err := s.compose(ctx, req.Agent, ag.Store, bk, req.Uses, req.HasUses, now)
 	if err != nil {
 		return Answer{}, err
 	}
@@ -303,26 +309,65 @@ func (s *Service) agent(ctx context.Context, k snapKey, version uint64) (catalog
 type limitedCampaigns struct {
 	version uint64
 	camps   []catalog.Campaign
+	// elig is every campaign's ID and store conditions at version, for
+	// the stores' exclusion signatures; nil when the version moved while
+	// they were read (each store then builds its own).
+	elig []campaignElig
+}
+
+type campaignElig struct {
+	id   protocol.CampaignID
+	elig rules.Eligibility
+}
+
+// exclusion is the signature of the campaigns a store's snapshot leaves
+// out (catalog.StoreExcludes), "" for none: the stores with one signature
+// share their catalog parts. ok is false when it is not known at the
+// version.
+func (lc limitedCampaigns) exclusion(st snapshot.Store) (sig string, ok bool) {
+	if lc.elig == nil {
+		return "", false
+	}
+	var b strings.Builder
+	for _, c := range lc.elig { // sorted by ID
+		if catalog.StoreExcludes(c.elig, st) {
+			b.WriteString(string(c.id))
+			b.WriteByte(0)
+		}
+	}
+	return b.String(), true
 }
 
 // campaigns returns the tenant's catalog version and its limited
 // campaigns, read again only when the version moved.
 func (s *Service) campaigns(ctx context.Context, tenant protocol.TenantID) (uint64, []catalog.Campaign, error) {
+	lc, err := s.campaignsAt(ctx, tenant)
+	return lc.version, lc.camps, err
+}
+
+func (s *Service) campaignsAt(ctx context.Context, tenant protocol.TenantID) (limitedCampaigns, error) {
 	v, err := s.cat.Version(ctx, tenant)
 	if err != nil {
-		return 0, nil, err
+		return limitedCampaigns{}, err
 	}
 	s.mu.Lock()
 	lc, ok := s.camps[tenant]
 	s.mu.Unlock()
 	if ok && lc.version == v {
-		return v, lc.camps, nil
+		return lc, nil
 	}
 	cps, err := s.cat.Campaigns(ctx, tenant, 0)
 	if err != nil {
-		return 0, nil, err
+		return limitedCampaigns{}, err
 	}
 	lc = limitedCampaigns{version: v}
+	if v2, err := s.cat.Version(ctx, tenant); err == nil && v2 == v {
+		lc.elig = make([]campaignElig, 0, len(cps))
+		for _, cp := range cps {
+			lc.elig = append(lc.elig, campaignElig{cp.Rules.ID, cp.Rules.Eligibility})
+		}
+		slices.SortFunc(lc.elig, func(a, b campaignElig) int { return strings.Compare(string(a.id), string(b.id)) })
+	}
 	for _, cp := range cps {
 		l := cp.Rules.Limits
 		if cp.Rules.Status == rules.StatusActive && (l.MaxRedemptions > 0 || l.MaxDiscount > 0) {
@@ -335,7 +380,7 @@ func (s *Service) campaigns(ctx context.Context, tenant protocol.TenantID) (uint
 		s.camps[tenant] = lc
 	}
 	s.mu.Unlock()
-	return v, lc.camps, nil
+	return lc, nil
 }
 
 // allowances lists what the agent holds of every active limited campaign,
