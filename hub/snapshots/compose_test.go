@@ -333,3 +333,51 @@ func TestAnnounceSpread(t *testing.T) {
 		}
 	}
 }
+
+// gatedCatalog is the real catalog whose builds wait for the gate.
+type gatedCatalog struct {
+	*catalog.Catalog
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (g *gatedCatalog) SnapshotWith(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, since uint64, states map[protocol.CodeID]protocol.CodeState) (*snapshot.Snapshot, error) {
+	select {
+	case g.entered <- struct{}{}:
+	default:
+	}
+	<-g.gate
+	return g.Catalog.SnapshotWith(ctx, tenant, agent, since, states)
+}
+
+// TestSnapshotTurns: with every turn taken, a request waits at most
+// MaxWait and is then refused with unavailable (503 and Retry-After at
+// the API), rather than queueing without bound; the request holding the
+// turn completes.
+func TestSnapshotTurns(t *testing.T) {
+	ctx := context.Background()
+	cat, led := mustStores(t)
+	storeFleet(t, cat, 2)
+	g := &gatedCatalog{Catalog: cat, entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	s, err := snapshots.New(g, snapshots.Options{Ledger: led, MaxConcurrent: 1, MaxWait: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.Snapshot(ctx, snapshots.Request{Tenant: "acme", Agent: "till-1"})
+		first <- err
+	}()
+	<-g.entered // till-1 holds the only turn
+	_, err = s.Snapshot(ctx, snapshots.Request{Tenant: "acme", Agent: "till-2"})
+	if got := protocol.ErrorCode(err); got != protocol.CodeUnavailable {
+		t.Errorf("a request while the turn is taken: %v, want unavailable", err)
+	}
+	close(g.gate)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Snapshot(ctx, snapshots.Request{Tenant: "acme", Agent: "till-2"}); err != nil {
+		t.Fatalf("after the turn is free: %v", err)
+	}
+}

@@ -105,7 +105,16 @@ type Options struct {
 	// after a catalog change leaves the CPU to ingest's acks. Default
 	// DefaultMaxConcurrent().
 	MaxConcurrent int
+	// MaxWait bounds a request's wait for its turn: past it the request
+	// is refused with CodeUnavailable (the API answers 503 with
+	// Retry-After, and the agent backs off with jitter), so that a queue
+	// longer than the hub can serve does not grow without bound while its
+	// clients time out and ask again. Default DefaultMaxWait.
+	MaxWait time.Duration
 }
+
+// DefaultMaxWait is Options.MaxWait's default.
+const DefaultMaxWait = 2 * time.Second
 
 // DefaultMaxConcurrent is Options.MaxConcurrent's default: half the
 // processors the Go scheduler uses, at least one.
@@ -123,6 +132,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.MaxConcurrent <= 0 {
 		o.MaxConcurrent = DefaultMaxConcurrent()
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = DefaultMaxWait
 	}
 }
 
@@ -207,8 +219,17 @@ type Answer struct {
 func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 	select {
 	case s.turns <- struct{}{}:
-	case <-ctx.Done():
-		return Answer{}, ctx.Err()
+	default:
+		wait := time.NewTimer(s.opts.MaxWait)
+		select {
+		case s.turns <- struct{}{}:
+			wait.Stop()
+		case <-wait.C:
+			return Answer{}, protocol.Errorf(protocol.CodeUnavailable, "too many snapshot requests at once; retry later")
+		case <-ctx.Done():
+			wait.Stop()
+			return Answer{}, ctx.Err()
+		}
 	}
 	defer func() { <-s.turns }()
 	lc, err := s.campaignsAt(ctx, req.Tenant)
