@@ -361,13 +361,9 @@ func (lc limitedCampaigns) exclusion(st snapshot.Store) (sig string, ok bool) {
 	return b.String(), true
 }
 
-// campaigns returns the tenant's catalog version and its limited
-// campaigns, read again only when the version moved.
-func (s *Service) campaigns(ctx context.Context, tenant protocol.TenantID) (uint64, []catalog.Campaign, error) {
-	lc, err := s.campaignsAt(ctx, tenant)
-	return lc.version, lc.camps, err
-}
-
+// campaignsAt returns the tenant's catalog version with its limited
+// campaigns and every campaign's store conditions, read again only when
+// the version moved.
 func (s *Service) campaignsAt(ctx context.Context, tenant protocol.TenantID) (limitedCampaigns, error) {
 	v, err := s.cat.Version(ctx, tenant)
 	if err != nil {
