@@ -164,6 +164,12 @@ type Resend struct {
 type SnapshotAnnounce struct {
 	Version uint64 `cbor:"1,keyasint"`
 	ETag    string `cbor:"2,keyasint,omitempty"`
+	// Spread, when not 0, is a window in milliseconds: the agent pulls the
+	// snapshot at a random moment within it rather than at once, so that
+	// the tills of a tenant, all told at once, do not all fetch at once.
+	// The hub sets it from the number of agents it announces to. Additive
+	// (an older agent fetches at once).
+	Spread uint32 `cbor:"3,keyasint,omitempty"`
 }
 
 // AgentState is the agent's periodic heartbeat.

@@ -230,6 +230,7 @@ type Client struct {
 	resends     chan protocol.Resend
 	reconnected chan struct{}
 	fetch       chan struct{}
+	fetchLater  atomic.Bool // a fetch is scheduled within an announcement's Spread
 	msgID       atomic.Uint64
 	idBase      string
 	// pending is the request id of each allowance request whose answer
@@ -611,7 +612,7 @@ func (c *Client) handle(env protocol.Envelope) {
 		}
 	case *protocol.SnapshotAnnounce:
 		if v, etag := c.agent.SnapshotVersion(); m.Version != v || (m.ETag != "" && m.ETag != etag) {
-			c.triggerFetch()
+			c.fetchWithin(time.Duration(m.Spread) * time.Millisecond)
 		}
 	case *protocol.AllowanceRecall:
 		c.wg.Add(1)
@@ -635,6 +636,25 @@ func (c *Client) heartbeat() {
 		protocol.AgentState{SnapshotVersion: v, LastSeq: st.LastSeq, OutboxDepth: st.OutboxDepth, HLC: st.HLC}); err != nil {
 		c.log.Warn("sync: heartbeat", "err", err)
 	}
+}
+
+// fetchWithin asks for a fetch at a random moment within spread (at once
+// when 0), as the hub's SnapshotAnnounce.Spread asks: the hub tells every
+// till at once, and spreading their fetches keeps the hub's CPU for its
+// acks. One such fetch is scheduled at a time; a reconnect still fetches
+// at once.
+func (c *Client) fetchWithin(spread time.Duration) {
+	if spread <= 0 {
+		c.triggerFetch()
+		return
+	}
+	if !c.fetchLater.CompareAndSwap(false, true) {
+		return
+	}
+	time.AfterFunc(rand.N(spread), func() {
+		c.fetchLater.Store(false)
+		c.triggerFetch()
+	})
 }
 
 func (c *Client) triggerFetch() {

@@ -111,6 +111,14 @@ func suite(t *testing.T, newBroker func(t *testing.T) string) {
 		// A new snapshot is announced and pulled.
 		hub.SetSnapshot(t, agenttest.Small(2, 1000))
 		eventually(t, "snapshot v2", func() bool { v, _ := n.a.SnapshotVersion(); return v == 2 })
+		// Announced with a spread: pulled at some moment within it, once.
+		gets := hub.SnapshotGets.Load()
+		hub.Spread.Store(300)
+		hub.SetSnapshot(t, agenttest.Small(3, 1000))
+		eventually(t, "snapshot v3 within the spread", func() bool { v, _ := n.a.SnapshotVersion(); return v == 3 })
+		if got := hub.SnapshotGets.Load() - gets; got < 1 {
+			t.Errorf("%d snapshot requests for v3", got)
+		}
 	})
 	t.Run("AckNotPuback", func(t *testing.T) {
 		url := newBroker(t)

@@ -51,6 +51,7 @@ type Main struct {
 	LogLevel string
 	Verify   bool
 	Pprof    string // -pprof: serve net/http/pprof on this address ("" = off)
+	memory   memoryFlags
 	Stdout   io.Writer
 	Stderr   io.Writer
 	// OnStart, when set, is called with the open hub before it serves
@@ -72,6 +73,9 @@ func (m *Main) Main(ctx context.Context, args []string, getenv func(string) stri
 	}
 	if m.Verify {
 		return m.RunVerify(ctx)
+	}
+	if err := m.memory.apply(); err != nil {
+		return 2, err
 	}
 	if m.Pprof != "" {
 		if err := servePprof(ctx, m.Pprof, m.Options.Logger); err != nil {
@@ -131,12 +135,20 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.StringVar(&m.Pprof, "pprof", env("PPROF_ADDR", ""), "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty (PUNCHCARD_PPROF_ADDR)")
 	fs.DurationVar(&o.PointsExpiryInterval, "points-expiry-every", envDuration(env("POINTS_EXPIRY_EVERY", ""), hub.DefaultPointsExpiryInterval),
 		"how often to expire the points lots that are due, e.g. 1h; negative: never (PUNCHCARD_POINTS_EXPIRY_EVERY)")
+	m.memory.defaults(getenv)
+	fs.IntVar(&m.memory.gcPercent, "gc-percent", envInt(env("GC_PERCENT", ""), m.memory.gcPercent), "the collector's target heap growth in percent, -1 off; default 50, or Go's GOGC when set (PUNCHCARD_GC_PERCENT)")
+	fs.StringVar(&m.memory.memoryLimit, "memory-limit", env("MEMORY_LIMIT", ""), "soft memory limit, e.g. 900MiB: the collector works harder near it; default none, or Go's GOMEMLIMIT (PUNCHCARD_MEMORY_LIMIT)")
 	fs.StringVar(&m.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (PUNCHCARD_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if m.memory.memoryLimit != "" {
+		if _, err := parseBytes(m.memory.memoryLimit); err != nil {
+			return fmt.Errorf("-memory-limit: %w", err)
+		}
 	}
 	kl, err := parseLimits(*keyLimits)
 	if err != nil {

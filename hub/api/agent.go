@@ -9,6 +9,7 @@ import (
 
 	"github.com/punchcard/punchcard/hub/manage"
 	"github.com/punchcard/punchcard/hub/snapshots"
+	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/protocol/wire"
 )
@@ -37,6 +38,9 @@ func (s *Server) agentSnapshot(c *fiber.Ctx, k manage.Key) error {
 	ans, err := s.snap.Snapshot(c.UserContext(), snapshots.Request{Tenant: k.Tenant, Agent: k.Agent, Since: uint64(since),
 		Uses: uint64(uses), HasUses: c.Query(wire.QueryUses) != "", IfNoneMatch: c.Get(fiber.HeaderIfNoneMatch)})
 	if err != nil {
+		if protocol.ErrorCode(err) == protocol.CodeUnavailable {
+			c.Set(fiber.HeaderRetryAfter, "2") // the turns are taken: back off
+		}
 		return err
 	}
 	c.Set(fiber.HeaderETag, ans.ETag)

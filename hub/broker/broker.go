@@ -77,6 +77,11 @@ const (
 	// a message dropped beyond that is one the till publishes again when
 	// the hub's Ack does not come (agent/uplink's retransmission timeout).
 	DefaultMaxPendingWrites = 1024
+	// DefaultReadBufferSize is each connection's read buffer (mochi's
+	// ClientNetReadBufferSize; its own default is 2 KiB). A till's messages
+	// are a few hundred bytes; a bigger packet is read past the buffer,
+	// straight into its own. Each KiB here is ~10 MB at 10,000 tills.
+	DefaultReadBufferSize = 1024
 	// DefaultMaxInflight is the QoS 1/2 messages in flight per client
 	// (mochi's MaximumInflight and ReceiveMaximum): the MQTT maximum, as a
 	// packet id is 16 bits. A bound, not an allocation: an offline till's
@@ -117,6 +122,7 @@ type Options struct {
 	HubUsername      string        // default DefaultHubUsername
 	HubSecret        string        // the hub client's password
 	MaxPendingWrites int32         // default DefaultMaxPendingWrites
+	ReadBufferSize   int           // bytes per connection; default DefaultReadBufferSize
 	MaxInflight      uint16        // default DefaultMaxInflight
 	DownExpiry       time.Duration // whole seconds; default DefaultDownExpiry
 	SnapshotExpiry   time.Duration // whole seconds; default DefaultSnapshotExpiry
@@ -143,6 +149,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.MaxPendingWrites <= 0 {
 		o.MaxPendingWrites = DefaultMaxPendingWrites
+	}
+	if o.ReadBufferSize <= 0 {
+		o.ReadBufferSize = DefaultReadBufferSize
 	}
 	if o.MaxInflight == 0 {
 		o.MaxInflight = DefaultMaxInflight
@@ -218,10 +227,11 @@ func New(opts Options) (*Broker, error) {
 	srv := mqtt.New(&mqtt.Options{
 		// The hub's ingest subscribes and publishes in-process through
 		// mochi's inline client (Subscribe, Publish).
-		InlineClient:           true,
-		Capabilities:           caps,
-		Logger:                 opts.Logger.With(slog.String("component", "mqtt")),
-		SysTopicResendInterval: 60,
+		InlineClient:            true,
+		Capabilities:            caps,
+		ClientNetReadBufferSize: opts.ReadBufferSize,
+		Logger:                  opts.Logger.With(slog.String("component", "mqtt")),
+		SysTopicResendInterval:  60,
 	})
 	h := &hook{opts: opts}
 	if err := srv.AddHook(h, nil); err != nil {

@@ -29,13 +29,37 @@ type Agents interface {
 // DefaultAnnounceInterval is AnnouncerOptions.Interval's default.
 const DefaultAnnounceInterval = 2 * time.Second
 
+// Defaults of the fetch spread (AnnouncerOptions.FetchRate, MaxSpread).
+const (
+	DefaultFetchRate = 500
+	DefaultMaxSpread = 8 * time.Second
+)
+
 // AnnouncerOptions configure NewAnnouncer.
 type AnnouncerOptions struct {
 	// Interval is the least time between two announcements to one
 	// tenant's agents; changes in between are coalesced into one
 	// announcement at its end. Default DefaultAnnounceInterval.
 	Interval time.Duration
-	Logger   *slog.Logger // default slog.Default()
+	// FetchRate is the snapshot fetches per second the announcement aims
+	// at: it asks the agents to spread their fetches over (agents ÷
+	// FetchRate) seconds (SnapshotAnnounce.Spread), at most MaxSpread.
+	// Default DefaultFetchRate; negative: no spread, every agent fetches
+	// at once.
+	FetchRate int
+	// MaxSpread caps the spread, so that every till is on the new rules
+	// within it (plus the announcement and the fetch). Default
+	// DefaultMaxSpread.
+	MaxSpread time.Duration
+	Logger    *slog.Logger // default slog.Default()
+}
+
+// spread is the window the agents of one announcement fetch within.
+func (o *AnnouncerOptions) spread(agents int) time.Duration {
+	if o.FetchRate < 0 || agents <= 1 {
+		return 0
+	}
+	return min(o.MaxSpread, time.Duration(agents)*time.Second/time.Duration(o.FetchRate))
 }
 
 // Log attribute keys.
@@ -81,6 +105,12 @@ func NewAnnouncer(agents Agents, pub Publisher, opts AnnouncerOptions) *Announce
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.FetchRate == 0 {
+		opts.FetchRate = DefaultFetchRate
+	}
+	if opts.MaxSpread <= 0 {
+		opts.MaxSpread = DefaultMaxSpread
 	}
 	a := &Announcer{agents: agents, pub: pub, opts: opts, lastAnn: map[protocol.TenantID]time.Time{},
 		pending: map[protocol.TenantID]bool{}, sentVer: map[protocol.TenantID]uint64{}}
@@ -145,12 +175,15 @@ func (a *Announcer) Changed(tenant protocol.TenantID, v uint64) {
 // tenant, now. Its ETag is "C" and the version, never a real snapshot
 // ETag: it differs from the agent's, so an agent already at version v
 // revalidates with If-None-Match (a 304 when nothing changed for it).
+// Its Spread asks the agents to fetch within a window that keeps the
+// fetches near FetchRate per second (at most MaxSpread).
 func (a *Announcer) Announce(ctx context.Context, tenant protocol.TenantID, v uint64) error {
 	agents, err := a.agents.Agents(ctx, tenant)
 	if err != nil {
 		return err
 	}
-	ann := protocol.SnapshotAnnounce{Version: v, ETag: fmt.Sprintf(`"C%d"`, v)}
+	ann := protocol.SnapshotAnnounce{Version: v, ETag: fmt.Sprintf(`"C%d"`, v),
+		Spread: uint32(a.opts.spread(len(agents)) / time.Millisecond)}
 	var errs []error
 	for _, ag := range agents {
 		errs = append(errs, a.pub.AnnounceSnapshot(ctx, tenant, ag.ID, ann))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -12,76 +13,106 @@ import (
 	"github.com/punchcard/punchcard/protocol/snapshot"
 )
 
-// buildKey is what a built snapshot depends on besides the agent's own
-// fields (agent ID, envelope, allowances), which each request fills in:
-// the tills of one store asking for the same versions share one build.
+// buildKey is what a store's catalog part depends on: the tills of one
+// store asking for the same catalog versions share one build, whatever
+// their code-use positions (the code states are laid over it per request,
+// compose.go), so that after a catalog change one build per store serves
+// every till of the store.
 type buildKey struct {
-	tenant  protocol.TenantID
-	store   snapshot.Store
-	since   uint64 // catalog version the delta starts from, 0 full
-	uses    uint64 // the agent's code-use position
-	hasUses bool   // the agent sent one (else a delta lists every used code)
-	version uint64 // the catalog version it is built at
+	tenant protocol.TenantID
+	// store is the store the part is for, or zero when the part is shared
+	// by every store whose exclusion signature is exclusion (the campaigns
+	// a snapshot leaves out for it, limitedCampaigns.exclusion): the
+	// catalog filters a snapshot by the store only through those.
+	store     snapshot.Store
+	exclusion string
+	since     uint64 // catalog version the delta starts from, 0 full
+	version   uint64 // the catalog version it is built at
 }
 
-// buildCache coalesces and caches snapshot builds per buildKey: a
-// request joins a build in flight for its key (singleflight), or takes a
-// finished one built at the ledger's current code-use position (head).
-// Entries are dropped after maxAge. A build joined in flight may be a
-// little behind the position the request saw; it says so itself
-// (Snapshot.Uses), and the agent's next delta starts from there, so
-// nothing is lost.
+// built is a catalog part: the store's snapshot without code states
+// (every listed code at Used 0, Spent 0), normalized, read only.
+type built struct {
+	snap *snapshot.Snapshot
+	at   time.Time
+	// idx maps a listed code's ID (its keyed hash) to its index in
+	// snap.Codes; made once, on the first lookup (a full part, for the
+	// codes a delta's states name but its catalog changes do not list).
+	idxOnce sync.Once
+	idx     map[protocol.CodeID]int
+}
+
+func (b *built) index() map[protocol.CodeID]int {
+	b.idxOnce.Do(func() {
+		b.idx = make(map[protocol.CodeID]int, len(b.snap.Codes))
+		for i, c := range b.snap.Codes {
+			b.idx[c.Code] = i
+		}
+	})
+	return b.idx
+}
+
+// buildCache coalesces and caches the catalog parts per buildKey: a
+// request takes a finished part without a lock (sync.Map), joins a build
+// in flight for its key (singleflight), or starts one. Entries are dropped
+// after maxAge (a part depends on the clock too: retired keys and expired
+// token revocations drop out). Builds counts the builds made (tests and
+// metrics).
 type buildCache struct {
 	maxAge time.Duration
 	group  singleflight.Group
+	sem    chan struct{} // bounds the builds running at once
 
-	mu      sync.Mutex
-	entries map[buildKey]builtEntry
-	swept   time.Time
+	entries sync.Map // buildKey -> *built
+	swept   atomic.Int64
+	Builds  atomic.Int64
 }
 
-type builtEntry struct {
-	snap *snapshot.Snapshot // read only
-	at   time.Time
+func newBuildCache(maxAge time.Duration, maxBuilds int) *buildCache {
+	return &buildCache{maxAge: maxAge, sem: make(chan struct{}, max(maxBuilds, 1))}
 }
 
-func newBuildCache(maxAge time.Duration) *buildCache {
-	return &buildCache{maxAge: maxAge, entries: map[buildKey]builtEntry{}}
-}
-
-// get returns the shared snapshot for k, building it with build when no
-// fresh one is cached. The result must not be modified.
-func (b *buildCache) get(ctx context.Context, k buildKey, head uint64, now time.Time, build func(context.Context, buildKey) (*snapshot.Snapshot, error)) (*snapshot.Snapshot, error) {
-	b.mu.Lock()
-	if e, ok := b.entries[k]; ok && e.snap.Uses == head && now.Sub(e.at) < b.maxAge {
-		b.mu.Unlock()
-		return e.snap, nil
+// get returns the part for k, building it with build when no fresh one is
+// cached. The result must not be modified.
+func (b *buildCache) get(ctx context.Context, k buildKey, now time.Time, build func(context.Context, buildKey) (*snapshot.Snapshot, error)) (*built, error) {
+	if e, ok := b.entries.Load(k); ok && now.Sub(e.(*built).at) < b.maxAge {
+		return e.(*built), nil
 	}
-	b.mu.Unlock()
-	name := fmt.Sprintf("%s\x00%v\x00%d\x00%d\x00%v\x00%d", k.tenant, k.store, k.since, k.uses, k.hasUses, k.version)
-	v, err, _ := b.group.Do(name, func() (any, error) {
+	name := fmt.Sprintf("%s\x00%v\x00%q\x00%d\x00%d", k.tenant, k.store, k.exclusion, k.since, k.version)
+	ch := b.group.DoChan(name, func() (any, error) {
 		// Detached from the first caller's request: the others wait on it.
-		s, err := build(context.WithoutCancel(ctx), k)
+		ctx := context.WithoutCancel(ctx)
+		b.sem <- struct{}{}
+		defer func() { <-b.sem }()
+		if e, ok := b.entries.Load(k); ok && now.Sub(e.(*built).at) < b.maxAge {
+			return e, nil // built while this one waited
+		}
+		s, err := build(ctx, k)
 		if err != nil {
 			return nil, err
 		}
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		if now.Sub(b.swept) >= b.maxAge {
-			for key, e := range b.entries {
-				if now.Sub(e.at) >= b.maxAge {
-					delete(b.entries, key)
-				}
-			}
-			b.swept = now
-		}
+		b.Builds.Add(1)
+		e := &built{snap: s, at: now}
 		if b.maxAge > 0 {
-			b.entries[k] = builtEntry{snap: s, at: now}
+			b.entries.Store(k, e)
 		}
-		return s, nil
+		if last := b.swept.Load(); now.UnixNano()-last >= int64(b.maxAge) && b.swept.CompareAndSwap(last, now.UnixNano()) {
+			b.entries.Range(func(key, v any) bool {
+				if now.Sub(v.(*built).at) >= b.maxAge {
+					b.entries.CompareAndDelete(key, v)
+				}
+				return true
+			})
+		}
+		return e, nil
 	})
-	if err != nil {
-		return nil, err
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*built), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	return v.(*snapshot.Snapshot), nil
 }

@@ -15,6 +15,7 @@ package snapshots
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -31,6 +32,8 @@ import (
 type Catalog interface {
 	Version(ctx context.Context, tenant protocol.TenantID) (uint64, error)
 	Campaigns(ctx context.Context, tenant protocol.TenantID, since uint64) ([]catalog.Campaign, error)
+	// Agent returns an agent's record. Every change to it moves the
+	// tenant's Version (the service keeps the record per version).
 	Agent(ctx context.Context, tenant protocol.TenantID, id protocol.AgentID) (catalog.Agent, error)
 	// SnapshotWith builds the agent's snapshot (its store's view) at the
 	// current version: a delta since catalog version since (0: full), with
@@ -92,11 +95,32 @@ type Options struct {
 	// an agent further behind gets a full snapshot. Default
 	// DefaultMaxCodeChanges.
 	MaxCodeChanges int
-	// BuildMaxAge is how long a built snapshot is kept for the other
-	// agents of its store (it is reused only while the ledger's code uses
-	// have not moved); default DefaultBuildMaxAge, negative: never.
+	// BuildMaxAge is how long a store's catalog part (its snapshot
+	// without code states, built once per store and catalog versions) is
+	// kept for the other agents of the store; default DefaultBuildMaxAge,
+	// negative: never.
 	BuildMaxAge time.Duration
+	// MaxConcurrent bounds the snapshot requests assembled at once; the
+	// others wait their turn (or their context), so that a fetch storm
+	// after a catalog change leaves the CPU to ingest's acks. Default
+	// DefaultMaxConcurrent().
+	MaxConcurrent int
+	// MaxWait bounds a request's wait for its turn: past it the request
+	// is refused with CodeUnavailable (the API answers 503 with
+	// Retry-After, and the agent backs off with jitter), so that a queue
+	// longer than the hub can serve does not grow without bound while its
+	// clients time out and ask again. Default DefaultMaxWait.
+	MaxWait time.Duration
 }
+
+// DefaultMaxWait is Options.MaxWait's default.
+const DefaultMaxWait = 10 * time.Second
+
+// DefaultMaxConcurrent is Options.MaxConcurrent's default: the
+// processors the Go scheduler uses, at least two. (One turn on a 2-core
+// hub starved the fetches at 10,000 tills: no till had the new rules
+// after 2 minutes.)
+func DefaultMaxConcurrent() int { return max(2, runtime.GOMAXPROCS(0)) }
 
 func (o *Options) ensureDefaults() {
 	if o.Now == nil {
@@ -108,6 +132,12 @@ func (o *Options) ensureDefaults() {
 	if o.BuildMaxAge == 0 {
 		o.BuildMaxAge = DefaultBuildMaxAge
 	}
+	if o.MaxConcurrent <= 0 {
+		o.MaxConcurrent = DefaultMaxConcurrent()
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = DefaultMaxWait
+	}
 }
 
 // Service assembles snapshots. It is safe for concurrent use.
@@ -117,7 +147,9 @@ type Service struct {
 	led  CodeLedger      // nil without the code-use sequence
 	refl ReflectedLedger // nil: snapshots say nothing of the agent's facts
 
-	builds *buildCache // snapshots built per store, shared by its agents
+	builds *buildCache   // catalog parts built per store, shared by its agents
+	agents sync.Map      // snapKey -> agentAt: each agent's record at a catalog version
+	turns  chan struct{} // Options.MaxConcurrent requests at once
 
 	mu    sync.Mutex
 	snaps map[snapKey]snapEntry                  // each agent's last ETag
@@ -130,7 +162,7 @@ func New(cat Catalog, opts Options) (*Service, error) {
 		return nil, errors.New("snapshots: a catalog is required")
 	}
 	opts.ensureDefaults()
-	s := &Service{cat: cat, opts: opts, builds: newBuildCache(opts.BuildMaxAge),
+	s := &Service{cat: cat, opts: opts, builds: newBuildCache(opts.BuildMaxAge, opts.MaxConcurrent), turns: make(chan struct{}, opts.MaxConcurrent),
 		snaps: map[snapKey]snapEntry{}, camps: map[protocol.TenantID]limitedCampaigns{}}
 	s.led, _ = opts.Ledger.(CodeLedger)
 	s.refl, _ = opts.Ledger.(ReflectedLedger)
@@ -176,18 +208,37 @@ type Answer struct {
 // not every code ever used. An agent more than MaxCodeChanges changes
 // behind, or at a position the ledger does not know, gets a full snapshot.
 //
-// Builds are shared by the agents of one store (buildCache): concurrent
-// requests for the same store, versions and positions build once, and a
-// build is reused while the ledger's code-use position has not moved. The
+// The catalog part is built once per store and catalog versions
+// (buildCache: concurrent requests join the build in flight, later ones
+// take the cached part without a lock) and shared by the store's agents
+// whatever their code-use positions; the code states are read per request
+// and laid over it (compose). At most Options.MaxConcurrent requests are
+// assembled at once; the others wait their turn. The
 // last ETag of each agent is remembered with the state it was computed at
 // (catalog version, code-use position, allowances), so a poll that changes
 // nothing costs a version lookup, the allowance queries and one position
 // lookup, and answers NotModified. Reason codes: not_found (the agent).
 func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
-	version, camps, err := s.campaigns(ctx, req.Tenant)
+	select {
+	case s.turns <- struct{}{}:
+	default:
+		wait := time.NewTimer(s.opts.MaxWait)
+		select {
+		case s.turns <- struct{}{}:
+			wait.Stop()
+		case <-wait.C:
+			return Answer{}, protocol.Errorf(protocol.CodeUnavailable, "too many snapshot requests at once; retry later")
+		case <-ctx.Done():
+			wait.Stop()
+			return Answer{}, ctx.Err()
+		}
+	}
+	defer func() { <-s.turns }()
+	lc, err := s.campaignsAt(ctx, req.Tenant)
 	if err != nil {
 		return Answer{}, err
 	}
+	version, camps := lc.version, lc.camps
 	eff := req.Since
 	if eff > version {
 		eff = 0 // as the catalog does: an unknown future version gets a full snapshot
@@ -222,27 +273,18 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 	if hit && req.IfNoneMatch != "" && ETagMatch(req.IfNoneMatch, ent.etag) {
 		return Answer{NotModified: true, ETag: ent.etag, Version: ent.version}, nil
 	}
-	ag, err := s.cat.Agent(ctx, req.Tenant, req.Agent)
+	ag, err := s.agent(ctx, ck, version)
 	if err != nil {
 		return Answer{}, err
 	}
-	bk := buildKey{tenant: req.Tenant, store: ag.Store, since: eff, uses: req.Uses, hasUses: req.HasUses, version: version}
-	if eff == 0 {
-		bk.uses, bk.hasUses = 0, false // a full snapshot is the same for every position
+	bk := buildKey{tenant: req.Tenant, store: ag.Store, since: eff, version: version}
+	if sig, ok := lc.exclusion(ag.Store); ok {
+		// Shared by every store that excludes the same campaigns.
+		bk.store, bk.exclusion = snapshot.Store{}, sig
 	}
-	shared, err := s.builds.get(ctx, bk, head, now,
-		func(ctx context.Context, bk buildKey) (*snapshot.Snapshot, error) {
-			return s.build(ctx, req.Agent, bk)
-		})
+	shared, err := s.compose(ctx, req.Agent, ag.Store, bk, req.Uses, req.HasUses, now)
 	if err != nil {
 		return Answer{}, err
-	}
-	if refl != nil && shared.Uses < head {
-		// A build joined in flight, read before this agent's watermark:
-		// its figures may miss facts the watermark says they count.
-		if shared, err = s.build(ctx, req.Agent, bk); err != nil {
-			return Answer{}, err
-		}
 	}
 	snap := *shared // shared lists are read only from here on
 	snap.Agent, snap.Envelope, snap.Allowances, snap.Reflected = req.Agent, ag.Envelope, allow, refl
@@ -265,45 +307,24 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 	return Answer{ETag: etag, Version: snap.Version, Snapshot: &snap}, nil
 }
 
-// build builds the snapshot of bk's store (with agent's record: the
-// catalog filters by the agent's store) at the catalog's current version:
-// a delta since bk.since with the codes changed after bk.uses when the
-// ledger still has them within MaxCodeChanges, else a full one. Its lists
-// are normalized, so that concurrent encodes only read them.
-func (s *Service) build(ctx context.Context, agent protocol.AgentID, bk buildKey) (*snapshot.Snapshot, error) {
-	since, usesSince := bk.since, uint64(0)
-	var states map[protocol.CodeID]protocol.CodeState
-	var head uint64
-	var err error
-	if led := s.led; led != nil {
-		ok := false
-		if since > 0 && bk.hasUses {
-			states, head, ok, err = led.CodeChanges(ctx, bk.tenant, bk.uses, s.opts.MaxCodeChanges)
-			if err != nil {
-				return nil, err
-			}
-			usesSince = bk.uses
-		}
-		if !ok {
-			if since > 0 && bk.hasUses {
-				since = 0 // too far behind, or another ledger's position: start over
-			}
-			usesSince = 0
-			if states, head, err = led.CodeStatesAt(ctx, bk.tenant); err != nil {
-				return nil, err
-			}
-		}
+// agentAt is an agent's record read at (or after) a catalog version.
+type agentAt struct {
+	version uint64
+	ag      catalog.Agent
+}
+
+// agent returns the agent's record, read again only when the tenant's
+// catalog version moved from version (a change to it moves the version).
+func (s *Service) agent(ctx context.Context, k snapKey, version uint64) (catalog.Agent, error) {
+	if e, ok := s.agents.Load(k); ok && e.(agentAt).version == version {
+		return e.(agentAt).ag, nil
 	}
-	snap, err := s.cat.SnapshotWith(ctx, bk.tenant, agent, since, states)
+	ag, err := s.cat.Agent(ctx, k.tenant, k.agent)
 	if err != nil {
-		return nil, err
+		return catalog.Agent{}, err
 	}
-	if snap.Since == 0 {
-		usesSince = 0 // the catalog started over
-	}
-	snap.Uses, snap.UsesSince = head, usesSince
-	snap.Normalize()
-	return snap, nil
+	s.agents.Store(k, agentAt{version: version, ag: ag})
+	return ag, nil
 }
 
 // limitedCampaigns are a tenant's active campaigns with a budget that
@@ -311,26 +332,61 @@ func (s *Service) build(ctx context.Context, agent protocol.AgentID, bk buildKey
 type limitedCampaigns struct {
 	version uint64
 	camps   []catalog.Campaign
+	// elig is every campaign's ID and store conditions at version, for
+	// the stores' exclusion signatures; nil when the version moved while
+	// they were read (each store then builds its own).
+	elig []campaignElig
 }
 
-// campaigns returns the tenant's catalog version and its limited
-// campaigns, read again only when the version moved.
-func (s *Service) campaigns(ctx context.Context, tenant protocol.TenantID) (uint64, []catalog.Campaign, error) {
+type campaignElig struct {
+	id   protocol.CampaignID
+	elig rules.Eligibility
+}
+
+// exclusion is the signature of the campaigns a store's snapshot leaves
+// out (catalog.StoreExcludes), "" for none: the stores with one signature
+// share their catalog parts. ok is false when it is not known at the
+// version.
+func (lc limitedCampaigns) exclusion(st snapshot.Store) (sig string, ok bool) {
+	if lc.elig == nil {
+		return "", false
+	}
+	var b strings.Builder
+	for _, c := range lc.elig { // sorted by ID
+		if catalog.StoreExcludes(c.elig, st) {
+			b.WriteString(string(c.id))
+			b.WriteByte(0)
+		}
+	}
+	return b.String(), true
+}
+
+// campaignsAt returns the tenant's catalog version with its limited
+// campaigns and every campaign's store conditions, read again only when
+// the version moved.
+func (s *Service) campaignsAt(ctx context.Context, tenant protocol.TenantID) (limitedCampaigns, error) {
 	v, err := s.cat.Version(ctx, tenant)
 	if err != nil {
-		return 0, nil, err
+		return limitedCampaigns{}, err
 	}
 	s.mu.Lock()
 	lc, ok := s.camps[tenant]
 	s.mu.Unlock()
 	if ok && lc.version == v {
-		return v, lc.camps, nil
+		return lc, nil
 	}
 	cps, err := s.cat.Campaigns(ctx, tenant, 0)
 	if err != nil {
-		return 0, nil, err
+		return limitedCampaigns{}, err
 	}
 	lc = limitedCampaigns{version: v}
+	if v2, err := s.cat.Version(ctx, tenant); err == nil && v2 == v {
+		lc.elig = make([]campaignElig, 0, len(cps))
+		for _, cp := range cps {
+			lc.elig = append(lc.elig, campaignElig{cp.Rules.ID, cp.Rules.Eligibility})
+		}
+		slices.SortFunc(lc.elig, func(a, b campaignElig) int { return strings.Compare(string(a.id), string(b.id)) })
+	}
 	for _, cp := range cps {
 		l := cp.Rules.Limits
 		if cp.Rules.Status == rules.StatusActive && (l.MaxRedemptions > 0 || l.MaxDiscount > 0) {
@@ -343,7 +399,7 @@ func (s *Service) campaigns(ctx context.Context, tenant protocol.TenantID) (uint
 		s.camps[tenant] = lc
 	}
 	s.mu.Unlock()
-	return v, lc.camps, nil
+	return lc, nil
 }
 
 // allowances lists what the agent holds of every active limited campaign,

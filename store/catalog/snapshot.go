@@ -6,10 +6,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
+	pcatalog "github.com/punchcard/punchcard/protocol/catalog"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 )
@@ -199,10 +199,7 @@ func buildSnapshot(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, ag
 // says nothing about other conditions (days, customers), which the agent
 // still evaluates, so it drops only what certainly cannot match.
 func storeExcludes(e rules.Eligibility, st snapshot.Store) bool {
-	if len(e.Stores) > 0 && !slices.Contains(e.Stores, st.ID) {
-		return true
-	}
-	return len(e.Regions) > 0 && !slices.Contains(e.Regions, st.Region)
+	return pcatalog.StoreExcludes(e, st) // hub/snapshots groups stores by it
 }
 
 // campaignCodes calls f with each code of a campaign, in key order.

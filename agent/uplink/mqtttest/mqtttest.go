@@ -173,6 +173,9 @@ type Hub struct {
 
 	// AckEnabled makes the hub acknowledge batches (default true).
 	AckEnabled atomic.Bool
+	// Spread is the SnapshotAnnounce.Spread (ms) of SetSnapshot's
+	// announcements (default 0: fetch at once).
+	Spread atomic.Uint32
 	// Counters.
 	Batches       atomic.Int64
 	Received      atomic.Int64 // redemptions received, duplicates included
@@ -335,7 +338,7 @@ func (h *Hub) SetSnapshot(tb testing.TB, s *snapshot.Snapshot) {
 	if h.mq == nil {
 		return // HTTP only: the agent pulls on connect
 	}
-	h.publish(s.Agent, protocol.MsgSnapshotAnnounce, protocol.SnapshotAnnounce{Version: s.Version, ETag: snapshot.ETag(b)}, true)
+	h.publish(s.Agent, protocol.MsgSnapshotAnnounce, protocol.SnapshotAnnounce{Version: s.Version, ETag: snapshot.ETag(b), Spread: h.Spread.Load()}, true)
 }
 
 // Applied returns what the hub applied for agent, by seq.

@@ -62,6 +62,7 @@ const (
 	DefaultKeepAlive   = 15 * time.Second // as agent/uplink
 	DefaultMaxConns    = 512              // HTTP connections to the hub, shared by the tills
 	DefaultIdleConn    = 30 * time.Second // an idle HTTP connection is closed after this
+	DefaultPollEvery   = 30 * time.Second // agent/uplink.DefaultPollEvery
 )
 
 // Options configure a Fleet.
@@ -77,6 +78,12 @@ type Options struct {
 	Connects    int           // connections made at once by Start
 	Customers   int           // size of the customer pool
 	Fetch       FetchMode     // default FetchAgent
+	// PollEvery is, with FetchAgent, how often each till asks for its
+	// snapshot without an announcement, as the agent does for code uses
+	// made elsewhere (a delta since its code-use position, or a 304);
+	// each till's first poll comes at a random point of the first period.
+	// Default DefaultPollEvery; negative: no poll.
+	PollEvery time.Duration
 	// Record keeps every message's facts (Sent), for a baseline that
 	// applies the same facts without MQTT.
 	Record bool
@@ -128,6 +135,9 @@ func New(opts Options) (*Fleet, error) {
 	}
 	if opts.Fetch == "" {
 		opts.Fetch = FetchAgent
+	}
+	if opts.PollEvery == 0 {
+		opts.PollEvery = DefaultPollEvery
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -42,9 +43,11 @@ type till struct {
 	mq     paho.Client
 	rnd    *rand.Rand // used by the till's own goroutines under mu
 	fetchC chan struct{}
-	ackC   chan struct{} // signalled on every ack
-	resend chan protocol.Resend
-	ready  chan struct{} // closed on the first subscription
+	// fetchLater: a fetch is scheduled within an announcement's Spread.
+	fetchLater atomic.Bool
+	ackC       chan struct{} // signalled on every ack
+	resend     chan protocol.Resend
+	ready      chan struct{} // closed on the first subscription
 
 	pmu sync.Mutex // serialises publishes: batches leave in seq order
 
@@ -60,6 +63,7 @@ type till struct {
 	rto       time.Duration
 	lastRepub time.Time
 	version   uint64
+	uses      uint64 // the snapshot's code-use position (snapshot.Snapshot.Uses)
 	etag      string
 	store     rules.Store
 	codeCamp  protocol.CampaignID // Code's campaign in the snapshot, "" when not listed
@@ -194,9 +198,28 @@ func (t *till) onMessage(_ paho.Client, m paho.Message) {
 		}
 		t.mu.Unlock()
 		if want {
-			t.requestFetch()
+			t.fetchWithin(time.Duration(b.Spread) * time.Millisecond)
 		}
 	}
+}
+
+// fetchWithin asks for a fetch at a random moment within spread (at once
+// when 0), one at a time, as the agent does (agent/uplink's fetchWithin).
+func (t *till) fetchWithin(spread time.Duration) {
+	if spread <= 0 {
+		t.requestFetch()
+		return
+	}
+	if !t.fetchLater.CompareAndSwap(false, true) {
+		return
+	}
+	t.mu.Lock()
+	d := time.Duration(t.rnd.Int64N(int64(spread)))
+	t.mu.Unlock()
+	time.AfterFunc(d, func() {
+		t.fetchLater.Store(false)
+		t.requestFetch()
+	})
 }
 
 func (t *till) requestFetch() {
@@ -254,6 +277,18 @@ func (t *till) run() {
 	defer beat.Stop()
 	check := time.NewTicker(t.f.opts.ResendAfter / 2)
 	defer check.Stop()
+	// The agent's poll (agent/uplink's PollEvery), FetchAgent only.
+	var pollC <-chan time.Time
+	every := t.f.opts.PollEvery
+	var poll *time.Timer
+	if every > 0 && t.f.opts.Fetch == FetchAgent {
+		t.mu.Lock()
+		first := time.Duration(t.rnd.Int64N(int64(every)))
+		t.mu.Unlock()
+		poll = time.NewTimer(first)
+		defer poll.Stop()
+		pollC = poll.C
+	}
 	var sale *time.Timer
 	stopSale := func() {
 		if sale != nil {
@@ -304,6 +339,9 @@ func (t *till) run() {
 			beat.Reset(t.f.opts.Heartbeat)
 		case <-check.C:
 			t.checkResend()
+		case <-pollC:
+			poll.Reset(every)
+			t.requestFetch()
 		case <-t.fetchC:
 			if err := t.fetch(t.f.ctx, false); err != nil && t.f.ctx.Err() == nil {
 				t.count(&t.errors)
@@ -610,7 +648,7 @@ func (t *till) do(ctx context.Context, method, path string, body []byte, hdr map
 // not know the delta's rules yet).
 func (t *till) fetch(ctx context.Context, full bool) error {
 	t.mu.Lock()
-	since, etag := t.version, t.etag
+	since, etag, uses := t.version, t.etag, t.uses
 	t.mu.Unlock()
 	if full {
 		since, etag = 0, ""
@@ -619,7 +657,8 @@ func (t *till) fetch(ctx context.Context, full bool) error {
 	if etag != "" {
 		hdr["If-None-Match"] = etag
 	}
-	resp, body, err := t.do(ctx, http.MethodGet, pathSnapshot+"?since="+strconv.FormatUint(since, 10), nil, hdr)
+	// As the agent: a delta lists the codes changed after its position.
+	resp, body, err := t.do(ctx, http.MethodGet, wire.SnapshotPath(since, uses, since > 0), nil, hdr)
 	if err != nil {
 		return err
 	}
@@ -655,7 +694,7 @@ func (t *till) fetch(ctx context.Context, full bool) error {
 	if snap.Version < t.version {
 		return nil // an older answer overtaken by a newer one
 	}
-	t.version, t.etag, t.store = snap.Version, resp.Header.Get("ETag"), st
+	t.version, t.etag, t.store, t.uses = snap.Version, resp.Header.Get("ETag"), st, snap.Uses
 	if n := len(t.fetchSeen); n == 0 || snap.Version > t.fetchSeen[n-1].v {
 		t.fetchSeen = append(t.fetchSeen, verAt{snap.Version, now})
 	}
