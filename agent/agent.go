@@ -560,8 +560,13 @@ func (a *Agent) evaluateWith(ctx context.Context, b Basket, noEarn bool, opts ev
 	// Milliseconds, as the fact's Sale carries the moment: the hub then
 	// re-derives with the very time the till decided with.
 	now := time.UnixMilli(a.Now().UnixMilli())
-	src := &tillFacts{a: a, v: v, now: now, hub: opts.hub, stmt: a.statementOf(v, b, now)}
-	if st := src.stmt; st != nil && offline && opts.hub == nil {
+	src := &tillFacts{a: a, v: v, now: now, hub: opts.hub}
+	if offline && opts.hub == nil {
+		// Only an offline decision takes points on a statement
+		// (statement.go); online, the hub knows the points.
+		src.stmt = a.statementOf(v, b, now)
+	}
+	if st := src.stmt; st != nil {
 		if st.err != nil {
 			return nil, st.err
 		}
