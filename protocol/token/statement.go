@@ -38,12 +38,8 @@ type Statement struct {
 	AsOf     time.Time           // -9, required: the instant the balance was read at the hub
 }
 
-// Claim keys of a statement besides the registered ones.
-const (
-	keyPoints = -8
-	keyAsOf   = -9
-)
-
+// statementWire is the claims map: the registered claims, then -8
+// points and -9 as_of.
 type statementWire struct {
 	Iss    string `cbor:"1,keyasint"`
 	Sub    string `cbor:"2,keyasint"`
