@@ -33,7 +33,7 @@ func TestPointsStatementOfflineTill(t *testing.T) {
 	if _, err := c.CreateCampaign(ctx, catalog.System, parityTenant, []byte(doc)); err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []protocol.CustomerID{"c1", "c2"} {
+	for _, id := range []protocol.CustomerID{"c1", "c2", "c3"} {
 		if _, err := c.CreateCustomer(ctx, catalog.System, parityTenant, catalog.Customer{ID: id}); err != nil {
 			t.Fatal(err)
 		}
@@ -43,8 +43,10 @@ func TestPointsStatementOfflineTill(t *testing.T) {
 	if got := st.earnTo(t, parityTenant, store, "c1", 500); got != 500 {
 		t.Fatalf("earned %d points, want 500", got)
 	}
-	if got := st.earnTo(t, parityTenant, store, "c2", 300); got != 300 {
-		t.Fatalf("earned %d points, want 300", got)
+	for _, cu := range []protocol.CustomerID{"c2", "c3"} {
+		if got := st.earnTo(t, parityTenant, store, cu, 300); got != 300 {
+			t.Fatalf("earned %d points, want 300", got)
+		}
 	}
 	statement := func(cu protocol.CustomerID, body any) (string, int64) {
 		t.Helper()
@@ -65,8 +67,21 @@ func TestPointsStatementOfflineTill(t *testing.T) {
 		t.Fatalf("statements of %d and %d points, want 400 and 300", n1, n2)
 	}
 
+	s3, _ := statement("c3", nil)
+	st.online(t, "/redeem", parityTenant, store, &protocol.Customer{ID: "c3"}, priorOrder(10_00), map[string]any{"campaign": "loyal", "amount": 2_50})
+
 	tl := p.register(t, parityTenant, "till-1", store)
 	p.start(t, tl, true) // the snapshot, with the tenant's keys
+	// Online, the statement is not read: the hub's balance (c3 has 57
+	// left of the 300 stated) decides.
+	{
+		o := protocol.Order{ID: "online-c3", Currency: "EUR", Lines: []protocol.Line{{SKU: "shoe", Quantity: 1, UnitPrice: 80_00}}}
+		status, body := tl.post(t, "/v1/redeem", agent.RedeemRequest{TxnID: "online-c3", Basket: agent.Basket{Order: o, Customer: &protocol.Customer{ID: "c3"},
+			Statement: s3, Redeemables: []agent.Input{{Campaign: "loyal", Amount: 2_00}}}})
+		if status == 200 || !strings.Contains(string(body), string(protocol.CodeInsufficientPts)) || !strings.Contains(string(body), `"offline":false`) {
+			t.Fatalf("online burn above the hub's balance with a statement: %d %s, want insufficient_points online", status, body)
+		}
+	}
 	p.start(t, tl, false)
 	order := protocol.Order{Currency: "EUR", Lines: []protocol.Line{{SKU: "shoe", Quantity: 1, UnitPrice: 80_00}}}
 	earned := map[protocol.CustomerID]int64{}
