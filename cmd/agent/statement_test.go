@@ -72,8 +72,8 @@ func TestPointsStatementOfflineTill(t *testing.T) {
 
 	tl := p.register(t, parityTenant, "till-1", store)
 	p.start(t, tl, true) // the snapshot, with the tenant's keys
-	// Online, the statement is not read: the hub's balance (c3 has 57
-	// left of the 300 stated) decides.
+	// Online, the statement is not read: the hub's balance decides (c3
+	// spent 250 of the 300 stated, so a burn of 200 is refused).
 	{
 		o := protocol.Order{ID: "online-c3", Currency: "EUR", Lines: []protocol.Line{{SKU: "shoe", Quantity: 1, UnitPrice: 80_00}}}
 		status, body := tl.post(t, "/v1/redeem", agent.RedeemRequest{TxnID: "online-c3", Basket: agent.Basket{Order: o, Customer: &protocol.Customer{ID: "c3"},
