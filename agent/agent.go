@@ -475,6 +475,10 @@ type Basket struct {
 	Order       protocol.Order     `json:"order"`
 	Customer    *protocol.Customer `json:"customer,omitempty"`
 	Redeemables []Input            `json:"redeemables,omitempty"`
+	// Statement is a points statement's text as scanned from the
+	// customer's QR (statement.go): what lets an offline till take their
+	// points as payment.
+	Statement string `json:"points_statement,omitempty"`
 }
 
 // decision is a full evaluation, ready to answer or commit.
@@ -488,6 +492,7 @@ type decision struct {
 	sale     *protocol.Sale                 // the request as a fact carries it (sale), made once
 	opts     evalOpts
 	hubRef   string // the hub's reference when it was asked online first
+	stmt     *stmt  // the basket's points statement, nil when none
 }
 
 // item is the resolution of input i.
@@ -556,6 +561,19 @@ func (a *Agent) evaluateWith(ctx context.Context, b Basket, noEarn bool, opts ev
 	// re-derives with the very time the till decided with.
 	now := time.UnixMilli(a.Now().UnixMilli())
 	src := &tillFacts{a: a, v: v, now: now, hub: opts.hub}
+	if offline && opts.hub == nil {
+		// Only an offline decision takes points on a statement
+		// (statement.go); online, the hub knows the points.
+		src.stmt = a.statementOf(v, b, now)
+	}
+	if st := src.stmt; st != nil {
+		if st.err != nil {
+			return nil, st.err
+		}
+		if b.Customer == nil {
+			b.Customer = &protocol.Customer{ID: st.s.Customer} // the statement's customer is the one buying
+		}
+	}
 	req := decide.Request{Tenant: a.Tenant, Where: decide.Where{Store: v.store, Group: v.snap.Store.Group}, Order: b.Order,
 		Customer: b.Customer, Now: now, NoEarn: noEarn}
 	for _, in := range b.Redeemables {
@@ -568,7 +586,7 @@ func (a *Agent) evaluateWith(ctx context.Context, b Basket, noEarn bool, opts ev
 	if err != nil {
 		return nil, err
 	}
-	d := &decision{v: v, out: out, dec: out.Decision, offline: offline, customer: out.Customer, grants: src.grants, opts: opts}
+	d := &decision{v: v, out: out, dec: out.Decision, offline: offline, customer: out.Customer, grants: src.grants, opts: opts, stmt: src.stmt}
 	if opts.hub != nil {
 		d.hubRef = opts.hub.Ref
 		d.hubRefusals(opts.hub.Decision)

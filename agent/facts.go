@@ -26,6 +26,8 @@ type tillFacts struct {
 	// hub is the hub's answer when the till asked online first: its
 	// figures stand in for what the till cannot know.
 	hub *decide.AuthorizeResponse
+	// stmt is the basket's points statement (statement.go).
+	stmt *stmt
 }
 
 var _ decide.Source = (*tillFacts)(nil)
@@ -75,10 +77,15 @@ func (f *tillFacts) Uses(ctx context.Context, key protocol.CodeID, c decide.Code
 }
 
 // Customer implements decide.Source: the POS's profile as presented; its
-// points are the hub's to know.
-func (f *tillFacts) Customer(_ context.Context, c protocol.Customer) (protocol.Customer, int64, error) {
+// points are the hub's to know (online first), or, offline, what the
+// customer's points statement still allows here (statement.go).
+func (f *tillFacts) Customer(ctx context.Context, c protocol.Customer) (protocol.Customer, int64, error) {
 	if f.hub != nil {
 		return c, f.hub.Points, nil
+	}
+	if st := f.stmt; st != nil && st.err == nil && st.s.Customer == c.ID {
+		pts, err := f.a.statementPoints(ctx, st)
+		return c, pts, err
 	}
 	return c, 0, nil
 }

@@ -164,6 +164,14 @@ func (a *Agent) redeem(ctx context.Context, r RedeemRequest, hash []byte) (*Rece
 				fact.Risk = max(rd.Discount+rd.Spend, 1)
 			}
 		}
+		if su := d.statementUse(-rd.Points); su != nil && e.Item != nil && e.Item.Kind == rules.RedeemPoints {
+			// Offline points on a statement: within the statement
+			// (agentdb) and the offline risk envelope.
+			if d.v.env.PerRedemption == 0 || d.v.env.Count == 0 {
+				return nil, protocol.NewError(protocol.CodeNeedsHub)
+			}
+			fact.Statement, fact.Risk = su, max(rd.Discount+rd.Spend, 1)
+		}
 		req.Facts = append(req.Facts, fact)
 	}
 	if len(req.Facts) == 0 {

@@ -102,6 +102,8 @@ type Options struct {
 	// HoldTTL bounds an online-first till's hold (api.Config.HoldTTL);
 	// zero takes the online service's default (2 minutes).
 	HoldTTL time.Duration
+	// StatementMax caps a points statement's points (api.Config.StatementMax).
+	StatementMax int64
 	// PointsExpiryInterval is how often the hub expires the points lots
 	// that are due (hub/lots.go); default DefaultPointsExpiryInterval,
 	// negative: never (burns and balances leave out due points anyway).
@@ -257,7 +259,7 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	}
 	h.API, err = api.New(api.Config{Manage: h.Manage, Snapshots: h.Snapshots, Catalog: h.Catalog, Ledger: h.Ledger, Logger: log, OnChange: h.announce, OnStop: h.recall,
 		RateLimit: opts.RateLimit, TenantRateLimit: opts.TenantRateLimit, KeyRateLimits: opts.KeyRateLimits, TenantRateLimits: opts.TenantRateLimits,
-		HoldTTL: opts.HoldTTL})
+		HoldTTL: opts.HoldTTL, StatementMax: opts.StatementMax})
 	if err != nil {
 		return nil, err
 	}

@@ -157,6 +157,14 @@ const (
 	CodeStorageFull        Code = "storage_full"
 )
 
+// CodeStatementCustomer: a points statement (protocol/token.Statement) of
+// another customer than the one buying.
+const CodeStatementCustomer Code = "statement_wrong_customer"
+
+func init() {
+	codes[CodeStatementCustomer] = codeInfo{http.StatusUnprocessableEntity, "This points statement belongs to another customer."}
+}
+
 type codeInfo struct {
 	status  int
 	message string

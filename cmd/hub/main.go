@@ -132,6 +132,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	tenantLimits := fs.String("tenant-rate-limits", env("TENANT_RATE_LIMITS", ""), "per-tenant overrides of -tenant-rate-limit: tenant=n,tenant=n (PUNCHCARD_TENANT_RATE_LIMITS)")
 	holdTTL, _ := time.ParseDuration(env("HOLD_TTL", "0s"))
 	fs.DurationVar(&o.HoldTTL, "hold-ttl", holdTTL, "how long an online-first till's hold counts when its sale does not reach the hub; 0 = 2m (PUNCHCARD_HOLD_TTL)")
+	fs.Int64Var(&o.StatementMax, "points-statement-max", int64(envInt(env("POINTS_STATEMENT_MAX", ""), 0)), "most points one points statement states (what an offline till may take on it); 0 = 10000 (PUNCHCARD_POINTS_STATEMENT_MAX)")
 	fs.StringVar(&m.Pprof, "pprof", env("PPROF_ADDR", ""), "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty (PUNCHCARD_PPROF_ADDR)")
 	fs.DurationVar(&o.PointsExpiryInterval, "points-expiry-every", envDuration(env("POINTS_EXPIRY_EVERY", ""), hub.DefaultPointsExpiryInterval),
 		"how often to expire the points lots that are due, e.g. 1h; negative: never (PUNCHCARD_POINTS_EXPIRY_EVERY)")

@@ -85,6 +85,9 @@ type Config struct {
 	// HoldTTL bounds an online-first till's hold (online.Service.HoldTTL);
 	// zero: online.DefaultHoldTTL.
 	HoldTTL time.Duration
+	// StatementMax caps a points statement's points
+	// (online.Service.StatementMax); zero: online.DefaultStatementMax.
+	StatementMax int64
 	// RateLimit is the requests one key may make per RateWindow; default
 	// DefaultRateLimit. RateWindow defaults to DefaultRateWindow. The
 	// limit is a token bucket: RateLimit at once, then refilled evenly
@@ -218,6 +221,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.HoldTTL > 0 {
 		s.online.HoldTTL = cfg.HoldTTL
 	}
+	s.online.StatementMax = cfg.StatementMax
 	s.limiter = newLimiter(cfg.RateLimit, cfg.RateWindow)
 	s.anon = newLimiter(cfg.AnonRateLimit, cfg.RateWindow)
 	s.tenants = newLimiter(cfg.TenantRateLimit, cfg.RateWindow)
@@ -407,6 +411,7 @@ func (s *Server) routes() []route {
 		{method: "POST", path: t + "/rollback", roles: rolesRedeem, handler: s.rollback},
 		{method: "POST", path: t + "/earn", roles: rolesRedeem, handler: s.earn},
 		{method: "POST", path: t + wire.PathCustomerEvents, roles: rolesRedeem, handler: s.customerEvent},
+		{method: "POST", path: t + "/customers/:customer/points-statement", roles: rolesRedeem, handler: s.pointsStatement},
 
 		{method: "GET", path: "/v1/agent/snapshot", roles: rolesAgent, handler: s.agentSnapshot},
 		{method: "POST", path: "/v1/agent/allowances", roles: rolesAgent, handler: s.requestAllowance},

@@ -83,6 +83,9 @@ type Service struct {
 	// HoldTTL bounds an online-first till's hold (Authorize); preset to
 	// DefaultHoldTTL.
 	HoldTTL time.Duration
+	// StatementMax caps a points statement's points (statement.go);
+	// 0 = DefaultStatementMax.
+	StatementMax int64
 
 	mu    sync.Mutex
 	rules map[protocol.TenantID]Compiled

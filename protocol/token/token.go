@@ -126,6 +126,17 @@ func IssueCOSE(key SigningKey, c Claims) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return signPayload(key, payload)
+}
+
+// signPayload signs a claims payload into COSE_Sign1 bytes.
+func signPayload(key SigningKey, payload []byte) ([]byte, error) {
+	if len(key.Private) != ed25519.PrivateKeySize {
+		return nil, protocol.Errorf(protocol.CodeInternal, "signing key %q has no Ed25519 private key", key.KeyID)
+	}
+	if err := protocol.ValidateID("key id", string(key.KeyID)); err != nil {
+		return nil, err
+	}
 	prot := encodeProtected(key.KeyID)
 	sig := ed25519.Sign(key.Private, sigStructure(prot, payload))
 	out := encodeSign1(prot, payload, sig)
@@ -232,6 +243,24 @@ func VerifyCOSE(keys KeySet, tenant protocol.TenantID, cose []byte, now time.Tim
 	if err != nil {
 		return Claims{}, err
 	}
+	if err := checkSigned(keys, tenant, msg, validity{iss: claims.Tenant, exp: claims.Expires, iat: claims.IssuedAt, nbf: claims.NotBefore}, now); err != nil {
+		return Claims{}, err
+	}
+	return claims, nil
+}
+
+// validity is what checkSigned needs of a parsed, not yet believed claims
+// map: its issuer and times.
+type validity struct {
+	iss           protocol.TenantID
+	exp, iat, nbf time.Time
+}
+
+// checkSigned checks the key, tenant, signature and times of a parsed
+// COSE_Sign1 for tenant at now: unknown_key, wrong_tenant, bad_signature,
+// token_expired, token_not_yet_valid. Reward tokens and points statements
+// share it.
+func checkSigned(keys KeySet, tenant protocol.TenantID, msg sign1, v validity, now time.Time) error {
 	key, err := keys.LookupKey(msg.KeyID)
 	if err != nil {
 		if errors.Is(err, ErrUnknownKey) {
@@ -239,37 +268,37 @@ func VerifyCOSE(keys KeySet, tenant protocol.TenantID, cose []byte, now time.Tim
 			// tenant: say "another brand" rather than suggest a sync would
 			// help. The unverified iss only picks the reason for a refusal;
 			// nothing is ever accepted on it.
-			if claims.Tenant != tenant {
-				return Claims{}, protocol.NewError(protocol.CodeWrongTenant)
+			if v.iss != tenant {
+				return protocol.NewError(protocol.CodeWrongTenant)
 			}
-			return Claims{}, protocol.Errorf(protocol.CodeUnknownKey,
+			return protocol.Errorf(protocol.CodeUnknownKey,
 				"This code was signed with key %q, which the till does not know yet.", msg.KeyID)
 		}
-		return Claims{}, fmt.Errorf("token: look up key %q: %w", msg.KeyID, err)
+		return fmt.Errorf("token: look up key %q: %w", msg.KeyID, err)
 	}
 	if key.Tenant != tenant {
-		return Claims{}, protocol.NewError(protocol.CodeWrongTenant)
+		return protocol.NewError(protocol.CodeWrongTenant)
 	}
 	if len(key.Key) != ed25519.PublicKeySize ||
 		!ed25519.Verify(key.Key, sigStructure(msg.Protected, msg.Payload), msg.Signature) {
-		return Claims{}, protocol.NewError(protocol.CodeBadSignature)
+		return protocol.NewError(protocol.CodeBadSignature)
 	}
 	// From here on the claims are the issuer's.
-	if claims.Tenant != key.Tenant {
-		return Claims{}, protocol.NewError(protocol.CodeWrongTenant)
+	if v.iss != key.Tenant {
+		return protocol.NewError(protocol.CodeWrongTenant)
 	}
 	if !key.NotAfter.IsZero() && now.After(key.NotAfter) {
-		return Claims{}, protocol.Errorf(protocol.CodeTokenExpired, "This code was signed with a retired key and has expired.")
+		return protocol.Errorf(protocol.CodeTokenExpired, "This code was signed with a retired key and has expired.")
 	}
-	if !now.Before(claims.Expires) {
-		return Claims{}, protocol.NewError(protocol.CodeTokenExpired)
+	if !now.Before(v.exp) {
+		return protocol.NewError(protocol.CodeTokenExpired)
 	}
-	start := claims.NotBefore
-	if claims.IssuedAt.After(start) {
-		start = claims.IssuedAt
+	start := v.nbf
+	if v.iat.After(start) {
+		start = v.iat
 	}
 	if now.Add(ClockSkew).Before(start) {
-		return Claims{}, protocol.NewError(protocol.CodeTokenNotYet)
+		return protocol.NewError(protocol.CodeTokenNotYet)
 	}
-	return claims, nil
+	return nil
 }

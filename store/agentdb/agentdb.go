@@ -324,6 +324,9 @@ type Fact struct {
 	Risk int64
 	// Voids is the seq of the redemption a rollback cancels; 0 otherwise.
 	Voids uint64
+	// Statement, when set, is an offline points burn against a points
+	// statement (statements.go).
+	Statement *StatementUse
 }
 
 // AllowanceUse is taken from Redemption.Campaign's allowance. Negative
@@ -461,6 +464,16 @@ func (d *DB) applyFact(ctx context.Context, tx *sql.Tx, r Request, f Fact, rd pr
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
 			return protocol.NewError(protocol.CodeAlreadyRolledBack)
+		}
+	}
+	if f.Voids != 0 {
+		if err := voidStatementBurn(ctx, tx, f.Voids); err != nil {
+			return err
+		}
+	}
+	if f.Statement != nil {
+		if err := useStatement(ctx, tx, rd.ID.Seq, *f.Statement); err != nil {
+			return err
 		}
 	}
 	if f.Allowance != nil {

@@ -78,6 +78,10 @@ func (d *DB) Prune(ctx context.Context) (PruneStats, error) {
 	if _, err := d.pruneBatch(ctx, `DELETE FROM own_earn_periods WHERE start < ?`, now.Add(-367*24*time.Hour).Unix()); err != nil {
 		return st, fmt.Errorf("agentdb: prune own earn periods: %w", err)
 	}
+	// Burns against statements that expired (a day's grace for clocks).
+	if _, err := d.pruneBatch(ctx, `DELETE FROM points_statement_burns WHERE expires < ?`, now.Add(-24*time.Hour).Unix()); err != nil {
+		return st, fmt.Errorf("agentdb: prune statement burns: %w", err)
+	}
 	n, err := d.pruneOwnUses(ctx)
 	st.OwnUses = n
 	if err != nil {
