@@ -157,6 +157,10 @@ func (p *parityHub) start(t testing.TB, tl *till, online bool) {
 	m.Stdout = io.Discard
 	m.Config.Tenant, m.Config.Agent, m.Config.DataDir, m.Config.Listen, m.Config.LogLevel = string(tl.tenant), string(tl.id), tl.dir, "127.0.0.1:0", "error"
 	m.Config.Secret, m.Config.HubKey = tl.secret, hubKeyOf(t, p.h)
+	// These tests compare what an online till decides with the hub: the
+	// 300 ms default would send a loaded CI machine's decisions down the
+	// offline path (tested on its own in the chaos tests).
+	m.Config.OnlineTimeout = time.Minute
 	if online {
 		m.Config.HubURL, m.Config.MQTTURL = "http://"+p.h.HTTPAddr(), p.h.Broker.URL()
 	}

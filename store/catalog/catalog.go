@@ -32,6 +32,7 @@ import (
 
 	"github.com/punchcard/punchcard/protocol"
 	pcatalog "github.com/punchcard/punchcard/protocol/catalog"
+	pledger "github.com/punchcard/punchcard/protocol/ledger"
 	"github.com/punchcard/punchcard/store"
 )
 
@@ -113,6 +114,13 @@ func conflict(field, format string, args ...any) error {
 // fn succeeds. A tenant of "" is a platform change without a version.
 func (c *Catalog) write(ctx context.Context, tenant protocol.TenantID, fn func(tx *sql.Tx, v uint64, now time.Time) error) error {
 	tx, err := c.db.BeginTx(ctx, nil)
+	// A catalog change is rare and nothing is written before BEGIN
+	// IMMEDIATE takes the lock: when the ledger's writers hold the file
+	// past the busy timeout (a loaded machine), wait a few timeouts more
+	// rather than fail the change.
+	for try := 0; try < beginRetries && pledger.IsBusy(err) && ctx.Err() == nil; try++ {
+		tx, err = c.db.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		return fmt.Errorf("catalog: begin: %w", err)
 	}
@@ -138,6 +146,10 @@ func (c *Catalog) write(ctx context.Context, tenant protocol.TenantID, fn func(t
 	}
 	return nil
 }
+
+// beginRetries is how many busy timeouts more a catalog change waits for
+// the write lock.
+const beginRetries = 5
 
 // errNoChange, returned by a write's fn, rolls the transaction back and
 // reports success: the change was already in place.
