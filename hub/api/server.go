@@ -39,6 +39,7 @@ import (
 	"github.com/punchcard/punchcard/hub/allowance"
 	"github.com/punchcard/punchcard/hub/manage"
 	"github.com/punchcard/punchcard/hub/online"
+	"github.com/punchcard/punchcard/hub/segments"
 	"github.com/punchcard/punchcard/hub/snapshots"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/decide"
@@ -217,6 +218,11 @@ func New(cfg Config) (*Server, error) {
 	s.online.Now, s.online.OnChange = cfg.Now, cfg.OnChange
 	if cfg.HoldTTL > 0 {
 		s.online.HoldTTL = cfg.HoldTTL
+	}
+	sc, ok1 := cfg.Catalog.(segments.Catalog)
+	sl, ok2 := cfg.Ledger.(segments.Ledger)
+	if ok1 && ok2 && cfg.Ledger != nil {
+		s.online.Segments = segments.New(sc, sl) // segments from behaviour (the stores have them)
 	}
 	s.limiter = newLimiter(cfg.RateLimit, cfg.RateWindow)
 	s.anon = newLimiter(cfg.AnonRateLimit, cfg.RateWindow)
