@@ -243,7 +243,9 @@ func birthMonth(v string) (time.Month, bool) {
 }
 
 // String is for logs.
-func (r Rule) String() string { return fmt.Sprintf("%s(%d,%d,%s)", r.Kind, r.MinSpend, r.Days, r.Store) }
+func (r Rule) String() string {
+	return fmt.Sprintf("%s(%d,%d,%s)", r.Kind, r.MinSpend, r.Days, r.Store)
+}
 
 // Update is one customer's segments as a periodic run computed them.
 type Update struct {

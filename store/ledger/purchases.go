@@ -74,8 +74,12 @@ type dbq struct {
 func (d dbq) queryRow(q string, dest []any, args ...any) error {
 	return d.db.QueryRowContext(d.ctx, q, args...).Scan(dest...)
 }
-func (d dbq) query(q string, args ...any) (*sql.Rows, error) { return d.db.QueryContext(d.ctx, q, args...) }
-func (d dbq) exec(q string, args ...any) (sql.Result, error) { return d.db.ExecContext(d.ctx, q, args...) }
+func (d dbq) query(q string, args ...any) (*sql.Rows, error) {
+	return d.db.QueryContext(d.ctx, q, args...)
+}
+func (d dbq) exec(q string, args ...any) (sql.Result, error) {
+	return d.db.ExecContext(d.ctx, q, args...)
+}
 
 func (s *state) query(q string, args ...any) (*sql.Rows, error) {
 	st, err := s.stmt(q)
