@@ -407,6 +407,12 @@ func (s *Server) routes() []route {
 		{method: "DELETE", path: t + "/customers/:customer", roles: rolesErase, changes: true, handler: s.eraseCustomer},
 		{method: "GET", path: t + "/customers/:customer/history", roles: rolesRead, handler: s.customerHistory},
 		{method: "GET", path: t + "/customers/:customer/export", roles: rolesRead, handler: s.exportCustomer},
+		{method: "GET", path: t + "/customers/:customer/segments", roles: rolesRead, handler: s.customerSegments},
+		{method: "GET", path: t + "/customers/:customer/purchases", roles: rolesRead, handler: s.customerPurchases},
+		{method: "GET", path: t + "/segments", roles: rolesRead, handler: s.listSegments},
+		{method: "GET", path: t + "/segments/:segment", roles: rolesRead, handler: s.getSegment},
+		{method: "PUT", path: t + "/segments/:segment", roles: rolesMarketer, changes: true, handler: s.putSegment},
+		{method: "DELETE", path: t + "/segments/:segment", roles: rolesMarketer, changes: true, handler: s.deleteSegment},
 
 		{method: "POST", path: t + "/validate", roles: rolesRead, handler: s.validate},
 		{method: "POST", path: t + "/redeem", roles: rolesRedeem, handler: s.redeem},

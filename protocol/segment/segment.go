@@ -70,8 +70,8 @@ type Definition struct {
 // Validate checks a definition from the outside; errors are
 // CodeInvalidInput naming the field.
 func (d Definition) Validate() error {
-	if err := protocol.ValidateID("id", d.ID); err != nil {
-		return err
+	if err := protocol.ValidateID("id", d.ID); err != nil || d.ID == "" {
+		return protocol.FieldError("id", "a segment id is 1 to %d letters, digits, '-', '_' or '.'", MaxIDLen)
 	}
 	if len(d.ID) > MaxIDLen {
 		return protocol.FieldError("id", "a segment id has at most %d bytes", MaxIDLen)
@@ -102,7 +102,7 @@ func (d Definition) Validate() error {
 				return err
 			}
 		case KindStore:
-			if err := protocol.ValidateID(p+".store", string(r.Store)); err != nil || r.Store == "" {
+			if r.Store == "" || protocol.ValidateID(p+".store", string(r.Store)) != nil {
 				return protocol.FieldError(p+".store", "a store rule names a store")
 			}
 			if err := days(false); err != nil {
@@ -251,4 +251,15 @@ func (r Rule) String() string {
 type Update struct {
 	Customer protocol.CustomerID
 	Segments []string
+}
+
+// Purchase is one order of a customer as the hub's purchase history keeps
+// it: the first fact of a sale or an online basket that named the customer.
+type Purchase struct {
+	Store    protocol.StoreID      `json:"store"`
+	Txn      string                `json:"txn"`
+	At       time.Time             `json:"at"`
+	Value    int64                 `json:"value"` // order subtotal, minor units
+	Currency protocol.Currency     `json:"currency,omitempty"`
+	Fact     protocol.RedemptionID `json:"fact"`
 }

@@ -22,16 +22,8 @@ type SegmentFacts interface {
 	CustomerAttributes(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID) (map[string]string, error)
 }
 
-// Purchase is one order of a customer as the hub's purchase history keeps
-// it: the first fact of a sale or an online basket that named the customer.
-type Purchase struct {
-	Store    protocol.StoreID      `json:"store"`
-	Txn      string                `json:"txn"`
-	At       time.Time             `json:"at"`
-	Value    int64                 `json:"value"` // order subtotal, minor units
-	Currency protocol.Currency     `json:"currency,omitempty"`
-	Fact     protocol.RedemptionID `json:"fact"`
-}
+// Purchase is one order of a customer's purchase history (segment.Purchase).
+type Purchase = segment.Purchase
 
 const usPerDay = int64(24 * time.Hour / time.Microsecond)
 
