@@ -74,9 +74,11 @@ func (f *tillFacts) Uses(ctx context.Context, key protocol.CodeID, c decide.Code
 	return decide.Use{Uses: fig.Uses, Spent: fig.Spent}, nil
 }
 
-// Customer implements decide.Source: the POS's profile as presented; its
-// points are the hub's to know.
+// Customer implements decide.Source: the POS's profile as presented, with
+// the segments the snapshot lists for a known customer; its points are
+// the hub's to know.
 func (f *tillFacts) Customer(_ context.Context, c protocol.Customer) (protocol.Customer, int64, error) {
+	c = f.v.withSegments(c)
 	if f.hub != nil {
 		return c, f.hub.Points, nil
 	}

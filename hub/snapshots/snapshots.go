@@ -212,13 +212,18 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 			return Answer{}, err
 		}
 	}
+	segs, err := s.segments(ctx, req.Tenant, camps)
+	if err != nil {
+		return Answer{}, err
+	}
 	ck := snapKey{req.Tenant, req.Agent}
 	now := s.opts.Now()
 	s.mu.Lock()
 	ent, hit := s.snaps[ck]
 	s.mu.Unlock()
 	// The agent holds the body of ent.etag, so it is at ent's state.
-	hit = hit && ent.version == version && ent.head == head && now.Before(ent.validUntil) && slices.Equal(ent.allow, allow)
+	hit = hit && ent.version == version && ent.head == head && now.Before(ent.validUntil) && slices.Equal(ent.allow, allow) &&
+		slices.EqualFunc(ent.segs, segs, sameSegments)
 	if hit && req.IfNoneMatch != "" && ETagMatch(req.IfNoneMatch, ent.etag) {
 		return Answer{NotModified: true, ETag: ent.etag, Version: ent.version}, nil
 	}
@@ -246,6 +251,7 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 	}
 	snap := *shared // shared lists are read only from here on
 	snap.Agent, snap.Envelope, snap.Allowances, snap.Reflected = req.Agent, ag.Envelope, allow, refl
+	snap.Segments = segs
 	generated := snap.GeneratedAt
 	snap.GeneratedAt = 0
 	body, err := snapshot.Encode(&snap)
@@ -255,7 +261,7 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 	etag := snapshot.ETag(body)
 	if snap.Version == version {
 		s.mu.Lock()
-		s.snaps[ck] = snapEntry{version: snap.Version, head: snap.Uses, allow: snap.Allowances, etag: etag, validUntil: keysValidUntil(&snap, now)}
+		s.snaps[ck] = snapEntry{version: snap.Version, head: snap.Uses, allow: snap.Allowances, segs: segs, etag: etag, validUntil: keysValidUntil(&snap, now)}
 		s.mu.Unlock()
 	}
 	if req.IfNoneMatch != "" && ETagMatch(req.IfNoneMatch, etag) {
@@ -389,6 +395,7 @@ type snapEntry struct {
 	version    uint64
 	head       uint64 // the code-use position of the body
 	allow      []protocol.Allowance
+	segs       []snapshot.CustomerSegments
 	etag       string
 	validUntil time.Time // a retired key drops out of the snapshot then
 }

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/segment"
+	"github.com/punchcard/punchcard/protocol/snapshot"
 )
 
 // SegmentFacts is what the ledger needs of the catalog to recompute a
@@ -343,4 +345,37 @@ func (l *Ledger) SetSegments(ctx context.Context, tenant protocol.TenantID, us [
 		}
 	}
 	return n, wrap("set segments: commit", tx.Commit())
+}
+
+// SnapshotSegments lists the stored segments of the customers in any of
+// segs, by customer ascending, at most limit customers (the tills'
+// snapshots, snapshot.Snapshot.Segments). One index range per segment.
+func (l *Ledger) SnapshotSegments(ctx context.Context, tenant protocol.TenantID, segs []string, limit int) ([]snapshot.CustomerSegments, error) {
+	by := map[protocol.CustomerID][]string{}
+	for _, g := range segs {
+		after := protocol.CustomerID("")
+		for {
+			cs, err := l.SegmentMembers(ctx, tenant, g, after, 1000)
+			if err != nil {
+				return nil, err
+			}
+			for _, c := range cs {
+				by[c] = append(by[c], g)
+			}
+			if len(cs) < 1000 || len(by) > limit {
+				break
+			}
+			after = cs[len(cs)-1]
+		}
+	}
+	out := make([]snapshot.CustomerSegments, 0, len(by))
+	for c, gs := range by {
+		slices.Sort(gs)
+		out = append(out, snapshot.CustomerSegments{Customer: c, Segments: slices.Compact(gs)})
+	}
+	slices.SortFunc(out, func(a, b snapshot.CustomerSegments) int { return strings.Compare(string(a.Customer), string(b.Customer)) })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
 }
