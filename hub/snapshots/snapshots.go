@@ -212,7 +212,7 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 			return Answer{}, err
 		}
 	}
-	segs, err := s.segments(ctx, req.Tenant, camps)
+	segs, err := s.segments(ctx, req.Tenant, version)
 	if err != nil {
 		return Answer{}, err
 	}
@@ -317,6 +317,7 @@ func (s *Service) build(ctx context.Context, agent protocol.AgentID, bk buildKey
 type limitedCampaigns struct {
 	version uint64
 	camps   []catalog.Campaign
+	segs    []string // the segments the active campaigns name, sorted (segments.go)
 }
 
 // campaigns returns the tenant's catalog version and its limited
@@ -341,6 +342,9 @@ func (s *Service) campaigns(ctx context.Context, tenant protocol.TenantID) (uint
 		l := cp.Rules.Limits
 		if cp.Rules.Status == rules.StatusActive && (l.MaxRedemptions > 0 || l.MaxDiscount > 0) {
 			lc.camps = append(lc.camps, cp)
+		}
+		if cp.Rules.Status == rules.StatusActive {
+			lc.segs = addSegments(lc.segs, cp.Rules.Eligibility.Segments)
 		}
 	}
 	slices.SortFunc(lc.camps, func(a, b catalog.Campaign) int { return strings.Compare(string(a.Rules.ID), string(b.Rules.ID)) })
