@@ -279,7 +279,8 @@ func hotStatements() []string {
 		qCodesIn, qCustCampsIn, qTxnFacts, qTxnFactsIn,
 		qByTxn, qReserved, qCodeUses, qCardSpent, qCustCount, qCampaignBalance,
 		qPeriod, upPeriod, insEarnP, qEarnP}
-	qs = append(qs, lotStatements...) // lots.go
+	qs = append(qs, lotStatements...)      // lots.go
+	qs = append(qs, purchaseStatements...) // purchases.go
 	for _, n := range journalChunks {
 		qs = append(qs, insertJournal[n])
 	}

@@ -48,6 +48,9 @@ const (
 	qSegMembers = `SELECT customer FROM ledger_customer_segments WHERE tenant = ? AND segment = ? AND customer > ? ORDER BY customer LIMIT ?`
 )
 
+// purchaseStatements are the ones applyOne runs (hotStatements).
+var purchaseStatements = []string{insPurchase, upPurchaseDay, upPurchaseStore, qSpendDays, qSpendEdge, qLastAt, qSegsOf, insSegOf, delSegOf}
+
 // querier is a transaction's or the pool's statements.
 type querier interface {
 	queryRow(q string, dest []any, args ...any) error
