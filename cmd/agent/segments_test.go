@@ -6,11 +6,11 @@ import (
 	"testing"
 
 	"github.com/punchcard/punchcard/agent"
+	"github.com/punchcard/punchcard/hub/snapshots"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/segment"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/store/catalog"
-	"github.com/punchcard/punchcard/hub/snapshots"
 )
 
 // TestSegmentAtTill: issue 12, item 5, at a till (real hub, in-process

@@ -376,7 +376,9 @@ func (l *Ledger) SnapshotSegments(ctx context.Context, tenant protocol.TenantID,
 		slices.Sort(gs)
 		out = append(out, snapshot.CustomerSegments{Customer: c, Segments: slices.Compact(gs)})
 	}
-	slices.SortFunc(out, func(a, b snapshot.CustomerSegments) int { return strings.Compare(string(a.Customer), string(b.Customer)) })
+	slices.SortFunc(out, func(a, b snapshot.CustomerSegments) int {
+		return strings.Compare(string(a.Customer), string(b.Customer))
+	})
 	if len(out) > limit {
 		out = out[:limit]
 	}
