@@ -130,5 +130,5 @@ func (s *Service) Purchases(ctx context.Context, tenant protocol.TenantID, custo
 	if n == 0 {
 		n = MaxListLimit
 	}
-	return pl.Purchases(ctx, tenant, customer, n)
+	return pl.Purchases(ctx, tenant, customer, n) // n > 0: bounded
 }

@@ -278,10 +278,11 @@ func (l *Ledger) PurchaseHistory(ctx context.Context, tenant protocol.TenantID, 
 }
 
 // Purchases lists a customer's most recent purchases, newest first, at
-// most limit (support's customer history).
+// most limit (support's customer history); limit <= 0: all of them (the
+// customer's data export).
 func (l *Ledger) Purchases(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID, limit int) ([]Purchase, error) {
-	if limit <= 0 || limit > 1000 {
-		limit = 1000
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
 	}
 	rows, err := l.db.QueryContext(ctx, qPurchases, string(tenant), string(customer), limit)
 	if err != nil {
