@@ -66,6 +66,10 @@ bench-lots: ## points lots: a burn from a customer with 1,000 lots vs 1 lot, and
 	$(GO) test -run '^$$' -bench 'BenchmarkLotsBurn' -benchmem -benchtime 2000x -count $(BENCHCOUNT) ./store/ledger/
 	LOTS_EXPIRY_N=$(LOTS_EXPIRY_N) $(GO) test -run '^$$' -bench 'BenchmarkLotsExpiry' -benchtime 1x -count $(BENCHCOUNT) -timeout 60m ./store/ledger/
 
+.PHONY: bench-segments
+bench-segments: ## segments from behaviour: ingest of sales with the on-fact recomputation vs without definitions, and one decision's history reads for 10 / 365 (1 y) / 3,650 (10 y) orders (same-run baselines)
+	$(GO) test -run '^$$' -bench 'BenchmarkSegment' -benchtime 2000x -count $(BENCHCOUNT) ./store/ledger/
+
 .PHONY: bench-rules bench-disk
 bench-rules: ## rules engine: 20 lines, 1,000 campaigns, 0/50/200 automatic (auto=0 and the frozen old engine are the same-run baselines)
 	$(GO) test -run '^$$' -bench 'BenchmarkEvaluate$$|BenchmarkEvaluateInterleaved' -benchmem -count $(BENCHCOUNT) ./protocol/rules/

@@ -216,6 +216,7 @@ type view struct {
 	store    rules.Store
 	limited  map[protocol.CampaignID]bool
 	env      agentdb.Envelope
+	segs     map[protocol.CustomerID][]string // snap.Segments by customer (segments.go)
 }
 
 func (a *Agent) compile(s *snapshot.Snapshot) (*view, error) {
@@ -264,6 +265,7 @@ func (a *Agent) compile(s *snapshot.Snapshot) (*view, error) {
 			v.limited[c.ID] = true
 		}
 	}
+	v.segs = segmentIndex(s.Segments)
 	return v, nil
 }
 
@@ -309,6 +311,8 @@ func (a *Agent) incremental(v *view, d *snapshot.Snapshot) (*view, bool) {
 	hdr := *b
 	hdr.Version, hdr.Uses, hdr.Keys, hdr.Allowances, hdr.Envelope, hdr.GeneratedAt = d.Version, d.Uses, d.Keys, d.Allowances, d.Envelope, d.GeneratedAt
 	hdr.Reflected = d.Reflected
+	hdr.Segments = d.Segments // always whole
+	nv.segs = segmentIndex(d.Segments)
 	nv.snap = &hdr
 	nv.over = make(map[protocol.CodeID]*snapshot.Code, len(v.over)+len(d.Codes))
 	for id, c := range v.over {

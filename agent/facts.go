@@ -76,10 +76,12 @@ func (f *tillFacts) Uses(ctx context.Context, key protocol.CodeID, c decide.Code
 	return decide.Use{Uses: fig.Uses, Spent: fig.Spent}, nil
 }
 
-// Customer implements decide.Source: the POS's profile as presented; its
-// points are the hub's to know (online first), or, offline, what the
-// customer's points statement still allows here (statement.go).
+// Customer implements decide.Source: the POS's profile as presented, with
+// the segments the snapshot lists for a known customer; its points are the
+// hub's to know (online first), or, offline, what the customer's points
+// statement still allows here (statement.go).
 func (f *tillFacts) Customer(ctx context.Context, c protocol.Customer) (protocol.Customer, int64, error) {
+	c = f.v.withSegments(c)
 	if f.hub != nil {
 		return c, f.hub.Points, nil
 	}

@@ -108,6 +108,11 @@ type Options struct {
 	// that are due (hub/lots.go); default DefaultPointsExpiryInterval,
 	// negative: never (burns and balances leave out due points anyway).
 	PointsExpiryInterval time.Duration
+	// SegmentsInterval is how often the hub recomputes every customer's
+	// stored segments for the time-based rules (hub/segmentsrun.go);
+	// default DefaultSegmentsInterval, negative: never (each new purchase
+	// still recomputes its customer's).
+	SegmentsInterval time.Duration
 }
 
 func (o *Options) ensureDefaults() {
@@ -137,6 +142,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.PointsExpiryInterval == 0 {
 		o.PointsExpiryInterval = DefaultPointsExpiryInterval
+	}
+	if o.SegmentsInterval == 0 {
+		o.SegmentsInterval = DefaultSegmentsInterval
 	}
 }
 
@@ -203,7 +211,7 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if h.Catalog, err = catalog.New(ctx, db); err != nil {
 		return nil, err
 	}
-	if h.Ledger, err = ledger.New(ctx, db, ledger.Options{Facts: h.Catalog, Rules: h.Catalog}); err != nil {
+	if h.Ledger, err = ledger.New(ctx, db, ledger.Options{Facts: h.Catalog, Rules: h.Catalog, Segments: h.Catalog}); err != nil {
 		return nil, err
 	}
 	if _, secret, created, err := h.Catalog.Bootstrap(ctx, opts.BootstrapKey); err != nil {
@@ -325,6 +333,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		go func() { errc <- h.metrics.Serve(h.metricsLn) }()
 	}
 	h.runPointsExpiry(h.opts.PointsExpiryInterval)
+	h.runSegments(h.opts.SegmentsInterval)
 	var err error
 	select {
 	case <-ctx.Done():

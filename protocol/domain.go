@@ -105,6 +105,28 @@ type Customer struct {
 	Segment    string            `json:"segment,omitempty" cbor:"2,keyasint,omitempty"`
 	Tier       string            `json:"tier,omitempty" cbor:"3,keyasint,omitempty"`
 	Attributes map[string]string `json:"attributes,omitempty" cbor:"4,keyasint,omitempty"`
+	// Segments are the segments the hub computed the customer is in
+	// (protocol/segment), besides the static Segment (additive, key 20:
+	// an older peer ignores them). A campaign naming a segment admits the
+	// customer when Segment or any of Segments is it.
+	Segments []string `json:"segments,omitempty" cbor:"20,keyasint,omitempty"`
+}
+
+// InSegment says whether the customer is in seg: its static Segment or
+// one of its computed Segments.
+func (c *Customer) InSegment(seg string) bool {
+	if c == nil || seg == "" {
+		return false
+	}
+	if c.Segment == seg {
+		return true
+	}
+	for _, s := range c.Segments {
+		if s == seg {
+			return true
+		}
+	}
+	return false
 }
 
 // Validate checks a customer from the outside: its ID, when set, is an

@@ -139,6 +139,8 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	m.memory.defaults(getenv)
 	fs.IntVar(&m.memory.gcPercent, "gc-percent", envInt(env("GC_PERCENT", ""), m.memory.gcPercent), "the collector's target heap growth in percent, -1 off; default 50, or Go's GOGC when set (PUNCHCARD_GC_PERCENT)")
 	fs.StringVar(&m.memory.memoryLimit, "memory-limit", env("MEMORY_LIMIT", ""), "soft memory limit, e.g. 900MiB: the collector works harder near it; default none, or Go's GOMEMLIMIT (PUNCHCARD_MEMORY_LIMIT)")
+	fs.DurationVar(&o.SegmentsInterval, "segments-every", envDuration(env("SEGMENTS_EVERY", ""), hub.DefaultSegmentsInterval),
+		"how often to recompute every customer's segments for the time-based rules, e.g. 1h; negative: never (PUNCHCARD_SEGMENTS_EVERY)")
 	fs.StringVar(&m.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (PUNCHCARD_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 
 	"github.com/punchcard/punchcard/hub/manage"
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/segment"
 )
 
 // ExportFormat names the layout of a customer's data export.
@@ -26,6 +27,8 @@ type customerExport struct {
 	Tokens     []tokenResponse        `json:"tokens"`
 	Ledger     []manage.CustomerEntry `json:"ledger"`
 	Audit      []manage.AuditEntry    `json:"audit"`
+	Purchases  []segment.Purchase     `json:"purchases"`
+	Segments   []string               `json:"segments"`
 }
 
 func (s *Server) exportCustomer(c *fiber.Ctx, k manage.Key) error {
@@ -35,7 +38,8 @@ func (s *Server) exportCustomer(c *fiber.Ctx, k manage.Key) error {
 		return err
 	}
 	out := customerExport{Format: x.Format, ExportedAt: x.ExportedAt, Tenant: x.Tenant, Customer: x.Customer, Points: x.Points,
-		Tokens: make([]tokenResponse, 0, len(x.Tokens)), Ledger: x.Ledger, Audit: x.Audit}
+		Tokens: make([]tokenResponse, 0, len(x.Tokens)), Ledger: x.Ledger, Audit: x.Audit,
+		Purchases: append([]segment.Purchase{}, x.Purchases...), Segments: append([]string{}, x.Segments...)}
 	for _, t := range x.Tokens {
 		out.Tokens = append(out.Tokens, tokenOut(c, t, k))
 	}

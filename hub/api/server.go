@@ -39,6 +39,7 @@ import (
 	"github.com/punchcard/punchcard/hub/allowance"
 	"github.com/punchcard/punchcard/hub/manage"
 	"github.com/punchcard/punchcard/hub/online"
+	"github.com/punchcard/punchcard/hub/segments"
 	"github.com/punchcard/punchcard/hub/snapshots"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/decide"
@@ -222,6 +223,11 @@ func New(cfg Config) (*Server, error) {
 		s.online.HoldTTL = cfg.HoldTTL
 	}
 	s.online.StatementMax = cfg.StatementMax
+	sc, ok1 := cfg.Catalog.(segments.Catalog)
+	sl, ok2 := cfg.Ledger.(segments.Ledger)
+	if ok1 && ok2 && cfg.Ledger != nil {
+		s.online.Segments = segments.New(sc, sl) // segments from behaviour (the stores have them)
+	}
 	s.limiter = newLimiter(cfg.RateLimit, cfg.RateWindow)
 	s.anon = newLimiter(cfg.AnonRateLimit, cfg.RateWindow)
 	s.tenants = newLimiter(cfg.TenantRateLimit, cfg.RateWindow)
@@ -405,6 +411,12 @@ func (s *Server) routes() []route {
 		{method: "DELETE", path: t + "/customers/:customer", roles: rolesErase, changes: true, handler: s.eraseCustomer},
 		{method: "GET", path: t + "/customers/:customer/history", roles: rolesRead, handler: s.customerHistory},
 		{method: "GET", path: t + "/customers/:customer/export", roles: rolesRead, handler: s.exportCustomer},
+		{method: "GET", path: t + "/customers/:customer/segments", roles: rolesRead, handler: s.customerSegments},
+		{method: "GET", path: t + "/customers/:customer/purchases", roles: rolesRead, handler: s.customerPurchases},
+		{method: "GET", path: t + "/segments", roles: rolesRead, handler: s.listSegments},
+		{method: "GET", path: t + "/segments/:segment", roles: rolesRead, handler: s.getSegment},
+		{method: "PUT", path: t + "/segments/:segment", roles: rolesMarketer, changes: true, handler: s.putSegment},
+		{method: "DELETE", path: t + "/segments/:segment", roles: rolesMarketer, changes: true, handler: s.deleteSegment},
 
 		{method: "POST", path: t + "/validate", roles: rolesRead, handler: s.validate},
 		{method: "POST", path: t + "/redeem", roles: rolesRedeem, handler: s.redeem},

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/segment"
 )
 
 // Customers lists the tenant's customers after the ID after, at most
@@ -95,6 +96,11 @@ type Export struct {
 	Tokens     []Token
 	Ledger     []CustomerEntry
 	Audit      []AuditEntry
+	// Purchases is the customer's purchase history, newest first, and
+	// Segments the segments stored for them (segments from behaviour;
+	// empty without a ledger that keeps them).
+	Purchases []segment.Purchase
+	Segments  []string
 }
 
 // CustomerExport collects a customer's data as of now. Reason codes:
@@ -114,6 +120,14 @@ func (s *Service) CustomerExport(ctx context.Context, tenant protocol.TenantID, 
 		return out, err
 	}
 	out.Points = &p
+	if pl, ok := s.opts.Ledger.(PurchaseLedger); ok {
+		if out.Purchases, err = pl.Purchases(ctx, tenant, id, 0); err != nil {
+			return out, err
+		}
+		if out.Segments, err = pl.CustomerSegments(ctx, tenant, id); err != nil {
+			return out, err
+		}
+	}
 	for after := int64(0); ; {
 		es, err := s.opts.Ledger.CustomerEntries(ctx, tenant, id, after, MaxListLimit)
 		if err != nil {

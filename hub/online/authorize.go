@@ -56,7 +56,7 @@ func (s *Service) Authorize(ctx context.Context, tenant protocol.TenantID, agent
 			return decide.AuthorizeResponse{}, err
 		}
 	}
-	f := &Facts{cat: s.cat, led: s.led, tenant: tenant, comp: comp, holds: s.led != nil, owner: owner, agent: string(agent), now: s.Now(), lenient: true}
+	f := &Facts{cat: s.cat, led: s.led, tenant: tenant, comp: comp, holds: s.led != nil, segs: s.Segments, owner: owner, agent: string(agent), now: s.Now(), lenient: true}
 	req := decide.Request{Tenant: tenant, Where: decide.Where{Store: where, Group: st.Group}, Order: in.Order, Customer: in.Customer,
 		Now: s.Now().UTC().Truncate(time.Millisecond)}
 	for _, p := range in.Redeemables {

@@ -47,7 +47,7 @@ func (s *Service) Event(ctx context.Context, tenant protocol.TenantID, customer 
 		if err != nil {
 			return plan{}, err
 		}
-		f := &Facts{cat: s.cat, led: s.led, tenant: tenant, comp: comp, holds: s.led != nil, now: s.Now()}
+		f := &Facts{cat: s.cat, led: s.led, tenant: tenant, comp: comp, holds: s.led != nil, segs: s.Segments, now: s.Now()}
 		reds, es, err := decide.EarnEvent(ctx, f, comp.Rules, decide.Event{Tenant: tenant, Where: decide.Where{Store: st, Group: where.Group},
 			Customer: protocol.Customer{ID: customer}, Type: in.Type, Now: at})
 		if err != nil {

@@ -41,6 +41,8 @@ type Facts struct {
 	// asking till's holds of its other transactions, per period key.
 	ledgerEarned map[protocol.PeriodKey]int64
 	mineEarned   map[protocol.PeriodKey]int64
+	// segs computes the customer's segments from behaviour (nil: none).
+	segs Segmenter
 }
 
 var _ decide.Source = (*Facts)(nil)
@@ -177,11 +179,23 @@ func (f *Facts) Customer(ctx context.Context, c protocol.Customer) (protocol.Cus
 		}
 		return c, 0, err
 	}
+	p := cu.Protocol()
+	if f.segs != nil {
+		if p.Segments, err = f.segs.Of(ctx, f.tenant, c.ID, cu.Attributes, f.clock()); err != nil {
+			return c, 0, err
+		}
+	}
 	if f.fig != nil && f.figCustomer == c.ID {
-		return cu.Protocol(), f.fig.Points, nil
+		return p, f.fig.Points, nil
 	}
 	pts, err := f.led.Points(ctx, f.tenant, c.ID)
-	return cu.Protocol(), pts, err
+	return p, pts, err
+}
+
+// Segmenter computes a customer's segments from behaviour at now
+// (hub/segments.Service.Of).
+type Segmenter interface {
+	Of(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID, attrs map[string]string, now time.Time) ([]string, error)
 }
 
 // CustomerUses implements decide.Source.

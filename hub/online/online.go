@@ -87,6 +87,10 @@ type Service struct {
 	// 0 = DefaultStatementMax.
 	StatementMax int64
 
+	// Segments, when set, computes each known customer's segments from
+	// behaviour for the decision (hub/segments); nil: only the static one.
+	Segments Segmenter
+
 	mu    sync.Mutex
 	rules map[protocol.TenantID]Compiled
 
@@ -212,7 +216,7 @@ func (s *Service) decision(ctx context.Context, tenant protocol.TenantID, in Req
 	for _, p := range in.Redeemables {
 		req.Presented = append(req.Presented, decide.Presented{Code: p.Code, Token: p.Token, Campaign: p.Campaign, Amount: p.Amount})
 	}
-	f := &Facts{cat: s.cat, led: s.led, tenant: tenant, comp: comp, holds: s.led != nil, now: s.Now()}
+	f := &Facts{cat: s.cat, led: s.led, tenant: tenant, comp: comp, holds: s.led != nil, segs: s.Segments, now: s.Now()}
 	if err := f.prefetch(ctx, in); err != nil {
 		return nil, err
 	}

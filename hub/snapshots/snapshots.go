@@ -263,13 +263,18 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 			return Answer{}, err
 		}
 	}
+	segs, err := s.segments(ctx, req.Tenant, version)
+	if err != nil {
+		return Answer{}, err
+	}
 	ck := snapKey{req.Tenant, req.Agent}
 	now := s.opts.Now()
 	s.mu.Lock()
 	ent, hit := s.snaps[ck]
 	s.mu.Unlock()
 	// The agent holds the body of ent.etag, so it is at ent's state.
-	hit = hit && ent.version == version && ent.head == head && now.Before(ent.validUntil) && slices.Equal(ent.allow, allow)
+	hit = hit && ent.version == version && ent.head == head && now.Before(ent.validUntil) && slices.Equal(ent.allow, allow) &&
+		slices.EqualFunc(ent.segs, segs, sameSegments)
 	if hit && req.IfNoneMatch != "" && ETagMatch(req.IfNoneMatch, ent.etag) {
 		return Answer{NotModified: true, ETag: ent.etag, Version: ent.version}, nil
 	}
@@ -288,6 +293,7 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 	}
 	snap := *shared // shared lists are read only from here on
 	snap.Agent, snap.Envelope, snap.Allowances, snap.Reflected = req.Agent, ag.Envelope, allow, refl
+	snap.Segments = segs
 	generated := snap.GeneratedAt
 	snap.GeneratedAt = 0
 	body, err := snapshot.Encode(&snap)
@@ -297,7 +303,7 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 	etag := snapshot.ETag(body)
 	if snap.Version == version {
 		s.mu.Lock()
-		s.snaps[ck] = snapEntry{version: snap.Version, head: snap.Uses, allow: snap.Allowances, etag: etag, validUntil: keysValidUntil(&snap, now)}
+		s.snaps[ck] = snapEntry{version: snap.Version, head: snap.Uses, allow: snap.Allowances, segs: segs, etag: etag, validUntil: keysValidUntil(&snap, now)}
 		s.mu.Unlock()
 	}
 	if req.IfNoneMatch != "" && ETagMatch(req.IfNoneMatch, etag) {
@@ -332,6 +338,7 @@ func (s *Service) agent(ctx context.Context, k snapKey, version uint64) (catalog
 type limitedCampaigns struct {
 	version uint64
 	camps   []catalog.Campaign
+	segs    []string // the segments the active campaigns name, sorted (segments.go)
 	// elig is every campaign's ID and store conditions at version, for
 	// the stores' exclusion signatures; nil when the version moved while
 	// they were read (each store then builds its own).
@@ -392,6 +399,9 @@ func (s *Service) campaignsAt(ctx context.Context, tenant protocol.TenantID) (li
 		if cp.Rules.Status == rules.StatusActive && (l.MaxRedemptions > 0 || l.MaxDiscount > 0) {
 			lc.camps = append(lc.camps, cp)
 		}
+		if cp.Rules.Status == rules.StatusActive {
+			lc.segs = addSegments(lc.segs, cp.Rules.Eligibility.Segments)
+		}
 	}
 	slices.SortFunc(lc.camps, func(a, b catalog.Campaign) int { return strings.Compare(string(a.Rules.ID), string(b.Rules.ID)) })
 	s.mu.Lock()
@@ -445,6 +455,7 @@ type snapEntry struct {
 	version    uint64
 	head       uint64 // the code-use position of the body
 	allow      []protocol.Allowance
+	segs       []snapshot.CustomerSegments
 	etag       string
 	validUntil time.Time // a retired key drops out of the snapshot then
 }

@@ -559,3 +559,17 @@ func (cat *Catalog) CompactOrder(o protocol.Order) protocol.Order {
 	o.Lines = lines
 	return o
 }
+
+// hasAny says whether v or any of vs is in the set (a customer's static
+// segment and its computed ones).
+func (s *strSet) hasAny(v string, vs []string) bool {
+	if v != "" && s.has(v) {
+		return true
+	}
+	for _, x := range vs {
+		if s.has(x) {
+			return true
+		}
+	}
+	return false
+}

@@ -494,7 +494,7 @@ func (ev *evaluator) customerOK(cc *compiled, r *Redeemable) (protocol.Code, str
 	if !cc.customer {
 		return "", ""
 	}
-	known := cu != nil && (cu.ID != "" || cu.Segment != "" || cu.Tier != "" || len(cu.Attributes) > 0)
+	known := cu != nil && (cu.ID != "" || cu.Segment != "" || len(cu.Segments) > 0 || cu.Tier != "" || len(cu.Attributes) > 0)
 	if !known {
 		return protocol.CodeCustomerRequired, msgCustomerRequired
 	}
@@ -502,7 +502,7 @@ func (ev *evaluator) customerOK(cc *compiled, r *Redeemable) (protocol.Code, str
 	if (c.Limits.PerCustomer > 0 || c.Limits.PerCustomerPeriod > 0 || c.PointsCost > 0) && cu.ID == "" {
 		return protocol.CodeCustomerRequired, "this reward needs the customer's account, not only their tier"
 	}
-	if !cc.segments.empty() && !cc.segments.has(cu.Segment) {
+	if !cc.segments.empty() && !cc.segments.hasAny(cu.Segment, cu.Segments) {
 		return protocol.CodeNotEligible, msgNotEligible
 	}
 	if !cc.tiers.empty() && !cc.tiers.has(cu.Tier) {

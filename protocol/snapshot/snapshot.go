@@ -108,7 +108,23 @@ type Snapshot struct {
 	// since the base had no fact of this agent applied meanwhile). Nil: a
 	// hub before Reflected (the agent then adds every own fact).
 	Reflected *Reflected `json:"reflected,omitempty" cbor:"18,keyasint,omitempty"`
+	// Segments are the computed segments (protocol/segment) of the
+	// customers in a segment that one of the snapshot's campaigns names,
+	// as the hub last stored them, by customer ID ascending; always whole
+	// (additive, key 20: an older agent ignores it and admits only by the
+	// static segment). The till adds a known customer's entry to the
+	// customer it decides for.
+	Segments []CustomerSegments `json:"segments,omitempty" cbor:"20,keyasint,omitempty"`
 }
+
+// CustomerSegments is one customer's computed segments in a snapshot.
+type CustomerSegments struct {
+	Customer protocol.CustomerID `json:"customer" cbor:"1,keyasint"`
+	Segments []string            `json:"segments" cbor:"2,keyasint"`
+}
+
+// MaxSegmentCustomers bounds Snapshot.Segments.
+const MaxSegmentCustomers = 100_000
 
 // MaxReflectedBeyond bounds Reflected.Beyond (the hub's ack carries as
 // many at most).
@@ -378,6 +394,17 @@ func (s *Snapshot) Validate() error {
 	}
 	if len(s.CodeKey) != 0 && len(s.CodeKey) != CodeKeySize {
 		return malformed("code_key", "code key is %d bytes, want %d", len(s.CodeKey), CodeKeySize)
+	}
+	if len(s.Segments) > MaxSegmentCustomers {
+		return malformed("segments", "%d customers, more than %d", len(s.Segments), MaxSegmentCustomers)
+	}
+	for i, c := range s.Segments {
+		if err := checkIDAt("segments", i, ".customer", string(c.Customer)); err != nil {
+			return err
+		}
+		if len(c.Segments) > 64 {
+			return malformed(fmt.Sprintf("segments[%d].segments", i), "%d segments, more than 64", len(c.Segments))
+		}
 	}
 	if len(s.Keys) > MaxKeys {
 		return malformed("keys", "%d keys, more than %d", len(s.Keys), MaxKeys)

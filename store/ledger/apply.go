@@ -374,6 +374,9 @@ func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now ti
 	if err := l.applyLots(s, &r, psign, now); err != nil { // lots.go
 		return nil, false, fmt.Errorf("points lots: %w", err)
 	}
+	if err := l.recordPurchase(s, &r, now); err != nil { // purchases.go
+		return nil, false, fmt.Errorf("purchase history: %w", err)
+	}
 	var refAgent, refSeq any
 	if r.Ref != nil {
 		refAgent, refSeq = string(r.Ref.Agent), int64(r.Ref.Seq)

@@ -192,6 +192,9 @@ type Options struct {
 	// its till's request id (GrantAllowanceFor) for a retry to get it
 	// back. Default DefaultRequestRetention.
 	RequestRetention time.Duration
+	// Segments, when set, lets the ledger recompute a customer's segments
+	// on each new purchase, in the fact's transaction (purchases.go).
+	Segments SegmentFacts
 }
 
 // Ledger is the hub's ledger. It is safe for concurrent use.
@@ -209,6 +212,7 @@ type Ledger struct {
 	// binds them with Tx.StmtContext. Read-only after New.
 	prepared map[string]*sql.Stmt
 	w        *writer // the online writer (basket.go)
+	segs     SegmentFacts
 }
 
 // Open opens (creating and migrating) the ledger database at path.
@@ -247,7 +251,7 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Ledger, error) {
 	if opts.RequestRetention <= 0 {
 		opts.RequestRetention = DefaultRequestRetention
 	}
-	l := &Ledger{db: db, facts: opts.Facts, policy: opts.Policy, now: opts.Now, hlcTime: opts.HLCTime, rules: opts.Rules, prepared: map[string]*sql.Stmt{}, reqRetention: opts.RequestRetention}
+	l := &Ledger{db: db, facts: opts.Facts, policy: opts.Policy, now: opts.Now, hlcTime: opts.HLCTime, rules: opts.Rules, prepared: map[string]*sql.Stmt{}, reqRetention: opts.RequestRetention, segs: opts.Segments}
 	// Prepared here, before any transaction: preparing on the pool while
 	// a transaction holds a connection could wait for another one.
 	for _, q := range hotStatements() {
@@ -275,7 +279,8 @@ func hotStatements() []string {
 		qCodesIn, qCustCampsIn, qTxnFacts, qTxnFactsIn,
 		qByTxn, qReserved, qCodeUses, qCardSpent, qCustCount, qCampaignBalance,
 		qPeriod, upPeriod, insEarnP, qEarnP}
-	qs = append(qs, lotStatements...) // lots.go
+	qs = append(qs, lotStatements...)      // lots.go
+	qs = append(qs, purchaseStatements...) // purchases.go
 	for _, n := range journalChunks {
 		qs = append(qs, insertJournal[n])
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/segment"
 )
 
 // The statements of the apply path, prepared once per connection (see
@@ -111,9 +112,10 @@ type state struct {
 	// pending holds the hub's redemptions recorded in this state and not
 	// yet in the journal, by transaction id (findTxn).
 	pending map[key2][]protocol.Redemption
-	resv    map[key2][]agentAllowance // storedAllowances
-	sp      savepoint                 // the online writer's basket savepoint
-	mark    [2]int                    // journal position at begin: len(full), len(journal)
+	resv    map[key2][]agentAllowance                  // storedAllowances
+	sp      savepoint                                  // the online writer's basket savepoint
+	mark    [2]int                                     // journal position at begin: len(full), len(journal)
+	segDefs map[protocol.TenantID][]segment.Definition // segmentDefs, per transaction (purchases.go)
 }
 
 // savepoint is the online writer's savepoint of one basket, opened lazily
