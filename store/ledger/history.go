@@ -43,7 +43,7 @@ const (
 )
 
 // historyStatements are plan-checked (TestHistoryPlans).
-var historyStatements = []string{qHistoryEntries, qRolledBackBy, qHistoryConflicts}
+var historyStatements = []string{qHistoryEntries, qRolledBackBy, qHistoryConflicts, qSale}
 
 // CustomerActivity returns one page of a customer's activity, newest
 // first: the journal entries naming them (redemptions online and at the
@@ -151,4 +151,28 @@ func (l *Ledger) CustomerActivity(ctx context.Context, tenant protocol.TenantID,
 		page.Conflicts = append(page.Conflicts, c)
 	}
 	return page, wrap("customer activity", crow.Err())
+}
+
+// qSale is SaleRedemptions' statement (ledger_journal_txn).
+const qSale = selectRedemption + ` WHERE tenant = ? AND agent = ? AND txn_id = ? ORDER BY id LIMIT 1000`
+
+// SaleRedemptions returns the journal entries of one sale: a till's
+// transaction (agent, txn_id), or an online one (the hub, its
+// Idempotency-Key), oldest first, by index. A reward applied after the
+// sale (hub/online AfterSale) reads the sale as recorded from them.
+func (l *Ledger) SaleRedemptions(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, txn string) ([]protocol.Redemption, error) {
+	rows, err := l.db.QueryContext(ctx, qSale, string(tenant), string(agent), txn)
+	if err != nil {
+		return nil, wrap("sale", err)
+	}
+	defer rows.Close()
+	var out []protocol.Redemption
+	for rows.Next() {
+		r, _, err := scanRedemption(rows)
+		if err != nil {
+			return nil, wrap("sale", err)
+		}
+		out = append(out, r)
+	}
+	return out, wrap("sale", rows.Err())
 }
