@@ -6,6 +6,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/punchcard/punchcard/hub/manage"
+	"github.com/punchcard/punchcard/hub/online"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/wire"
 )
@@ -60,4 +61,13 @@ func (s *Server) adjustPoints(c *fiber.Ctx, k manage.Key) error {
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Status(a.Status).Send(a.Body)
+}
+
+// rewardAfterSale is POST …/customers/{c}/rewards-after-sale
+// (wire.PathRewardAfterSale).
+func (s *Server) rewardAfterSale(c *fiber.Ctx, _ manage.Key) error {
+	var in wire.RewardAfterSale
+	return s.write(c, &in, func(idem online.Idem) (online.Answer, error) {
+		return s.online.AfterSale(c.UserContext(), tenantOf(c), protocol.CustomerID(c.Params("customer")), idem, in)
+	})
 }
