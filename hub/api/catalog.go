@@ -333,7 +333,7 @@ func (s *Server) customerHistory(c *fiber.Ctx, k manage.Key) error {
 	for _, t := range h.Tokens {
 		out.Tokens = append(out.Tokens, tokenOut(c, t, k))
 	}
-	if err := s.activity(c, &out); err != nil {
+	if err := s.activity(c, k, &out); err != nil {
 		return err
 	}
 	return c.JSON(out)

@@ -16,8 +16,9 @@ import (
 // hub/online for a reward applied after the sale).
 
 // activity fills the history's activity page from the query's cursor and
-// limit, when the hub has a ledger.
-func (s *Server) activity(c *fiber.Ctx, out *historyResponse) error {
+// limit, when the hub has a ledger; codes masked for the roles that do not
+// manage codes (seesCodes).
+func (s *Server) activity(c *fiber.Ctx, k manage.Key, out *historyResponse) error {
 	if !s.mg.HasLedger() {
 		return nil
 	}
@@ -34,6 +35,14 @@ func (s *Server) activity(c *fiber.Ctx, out *historyResponse) error {
 		return err
 	}
 	out.Activity, out.Conflicts, out.Next = a.Entries, conflictsOut(a.Conflicts), a.Next
+	if !seesCodes(k) {
+		for i := range out.Activity {
+			out.Activity[i].Code = protocol.CodeID(manage.MaskCode(string(out.Activity[i].Code)))
+		}
+		for i := range out.Conflicts {
+			out.Conflicts[i].Code = protocol.CodeID(manage.MaskCode(string(out.Conflicts[i].Code)))
+		}
+	}
 	return nil
 }
 
