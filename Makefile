@@ -66,6 +66,10 @@ bench-lots: ## points lots: a burn from a customer with 1,000 lots vs 1 lot, and
 	$(GO) test -run '^$$' -bench 'BenchmarkLotsBurn' -benchmem -benchtime 2000x -count $(BENCHCOUNT) ./store/ledger/
 	LOTS_EXPIRY_N=$(LOTS_EXPIRY_N) $(GO) test -run '^$$' -bench 'BenchmarkLotsExpiry' -benchtime 1x -count $(BENCHCOUNT) -timeout 60m ./store/ledger/
 
+.PHONY: bench-support
+bench-support: ## support desk: the history index's write cost (same batches with and without it) and a history page vs the export's read (same run)
+	$(GO) test -run '^$$' -bench 'BenchmarkHistoryIndexApply|BenchmarkCustomerActivity' -benchtime 20000x -count $(BENCHCOUNT) -timeout 60m ./store/ledger/
+
 .PHONY: bench-rules bench-disk
 bench-rules: ## rules engine: 20 lines, 1,000 campaigns, 0/50/200 automatic (auto=0 and the frozen old engine are the same-run baselines)
 	$(GO) test -run '^$$' -bench 'BenchmarkEvaluate$$|BenchmarkEvaluateInterleaved' -benchmem -count $(BENCHCOUNT) ./protocol/rules/

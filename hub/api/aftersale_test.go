@@ -13,7 +13,7 @@ import (
 // afterSaleEnv has a code campaign (10% off, WELCOME-1), an automatic
 // campaign (5% off from 50 EUR), customer c1 and a till sale of c1 a day
 // ago (till-1, txn t1, order pos-1, 100 EUR, its points earned).
-func afterSaleEnv(t *testing.T) *env {
+func afterSaleEnv(t testing.TB) *env {
 	e := newEnv(t)
 	mk, sup := e.keys[catalog.RoleMarketer], e.keys[catalog.RoleSupport]
 	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns", mk, campaignDoc("welcome", "active", percent10, "")), 201, nil)
