@@ -162,3 +162,29 @@ func TestAdjustPointsIdempotent(t *testing.T) {
 		t.Fatalf("another request: %v", err)
 	}
 }
+
+// TestAdjustPointsBurnRollback: points added by hand are spent like any
+// lot, and a rollback of the burn gives them back to the adjustment's lot.
+func TestAdjustPointsBurnRollback(t *testing.T) {
+	ctx := context.Background()
+	l, _ := MustOpen(t)
+	rec, err := adjust(l, "c2", 30, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := onlineBurn(l, "c2", 20, "burn-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPoints(t, l, "c2", 10)
+	mustVerify(t, l)
+	if _, err := l.Redeem(ctx, protocol.Redemption{Kind: protocol.KindRollback, Tenant: tenant, TxnID: "rb-1", Ref: &b.ID}); err != nil {
+		t.Fatal(err)
+	}
+	mustPoints(t, l, "c2", 30)
+	lots, err := l.PointsLots(ctx, tenant, "c2")
+	if err != nil || len(lots) != 1 || lots[0].ID != rec.Lot || lots[0].Remaining != 30 {
+		t.Fatalf("lots %+v %v", lots, err)
+	}
+	mustVerify(t, l)
+}
