@@ -111,6 +111,11 @@ func (l *Ledger) CustomerActivity(ctx context.Context, tenant protocol.TenantID,
 	if err := rows.Err(); err != nil {
 		return page, wrap("customer activity", err)
 	}
+	rb, err := tx.PrepareContext(ctx, qRolledBackBy)
+	if err != nil {
+		return page, wrap("customer activity", err)
+	}
+	defer rb.Close()
 	for i := range page.Entries {
 		e := &page.Entries[i]
 		if e.Redemption.Seq == 0 || e.Entry == entryName(protocol.KindRollback) || e.Entry == pledger.EntryPointsAdjusted {
@@ -118,7 +123,7 @@ func (l *Ledger) CustomerActivity(ctx context.Context, tenant protocol.TenantID,
 		}
 		var a string
 		var s int64
-		err := tx.QueryRowContext(ctx, qRolledBackBy, string(tenant), string(e.Redemption.Agent), int64(e.Redemption.Seq), string(protocol.HubSender)).Scan(&a, &s)
+		err := rb.QueryRowContext(ctx, string(tenant), string(e.Redemption.Agent), int64(e.Redemption.Seq), string(protocol.HubSender)).Scan(&a, &s)
 		switch {
 		case err == sql.ErrNoRows:
 		case err != nil:
