@@ -69,7 +69,7 @@ bench-lots: ## points lots: a burn from a customer with 1,000 lots vs 1 lot, and
 .PHONY: bench-support
 bench-support: ## support desk: the history index's write cost (same batches with and without it) and a history page vs the export's read (same run)
 	$(GO) test -run '^$$' -bench 'BenchmarkHistoryIndexApply' -benchtime 10000x -count $(BENCHCOUNT) -timeout 60m ./store/ledger/
-	$(GO) test -run '^$$' -bench 'BenchmarkCustomerActivity' -benchtime 200x -count $(BENCHCOUNT) -timeout 60m ./store/ledger/
+	$(GO) test -run '^$$' -bench 'BenchmarkCustomerActivity' -benchtime 30x -count $(BENCHCOUNT) -timeout 60m ./store/ledger/
 
 .PHONY: bench-rules bench-disk
 bench-rules: ## rules engine: 20 lines, 1,000 campaigns, 0/50/200 automatic (auto=0 and the frozen old engine are the same-run baselines)
