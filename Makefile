@@ -70,6 +70,11 @@ bench-lots: ## points lots: a burn from a customer with 1,000 lots vs 1 lot, and
 bench-segments: ## segments from behaviour: ingest of sales with the on-fact recomputation vs without definitions, and one decision's history reads for 10 / 365 (1 y) / 3,650 (10 y) orders (same-run baselines)
 	$(GO) test -run '^$$' -bench 'BenchmarkSegment' -benchtime 2000x -count $(BENCHCOUNT) ./store/ledger/
 
+.PHONY: bench-support
+bench-support: ## support desk: the history index's write cost (same batches with and without it) and a history page vs the export's read (same run)
+	$(GO) test -run '^$$' -bench 'BenchmarkHistoryIndexApply' -benchtime 10000x -count $(BENCHCOUNT) -timeout 60m ./store/ledger/
+	$(GO) test -run '^$$' -bench 'BenchmarkCustomerActivity' -benchtime 30x -count $(BENCHCOUNT) -timeout 60m ./store/ledger/
+
 .PHONY: bench-rules bench-disk
 bench-rules: ## rules engine: 20 lines, 1,000 campaigns, 0/50/200 automatic (auto=0 and the frozen old engine are the same-run baselines)
 	$(GO) test -run '^$$' -bench 'BenchmarkEvaluate$$|BenchmarkEvaluateInterleaved' -benchmem -count $(BENCHCOUNT) ./protocol/rules/

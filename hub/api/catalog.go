@@ -316,6 +316,12 @@ type historyResponse struct {
 	// Lots and Expiring: which points expire when (issue 12).
 	Lots     []manage.PointsLot `json:"lots,omitempty"`
 	Expiring []manage.Expiring  `json:"expiring,omitempty"`
+	// Activity, Conflicts and Next: one page of the customer's ledger
+	// activity, newest first (support.go; ?cursor=&limit=). Tier changes
+	// and purchases belong next to them.
+	Activity  []manage.HistoryEntry `json:"activity,omitempty"`
+	Conflicts []ledgerConflict      `json:"conflicts,omitempty"`
+	Next      string                `json:"next_cursor,omitempty"`
 }
 
 func (s *Server) customerHistory(c *fiber.Ctx, k manage.Key) error {
@@ -326,6 +332,9 @@ func (s *Server) customerHistory(c *fiber.Ctx, k manage.Key) error {
 	out := historyResponse{Customer: h.Customer, Points: h.Points, Tokens: []tokenResponse{}, Changes: h.Changes, Lots: h.Lots, Expiring: h.Expiring}
 	for _, t := range h.Tokens {
 		out.Tokens = append(out.Tokens, tokenOut(c, t, k))
+	}
+	if err := s.activity(c, k, &out); err != nil {
+		return err
 	}
 	return c.JSON(out)
 }

@@ -42,3 +42,5 @@ func TestPointsLotsHistory(t *testing.T) {
 		t.Fatalf("lot %+v", l)
 	}
 }
+
+var _ manage.SupportLedger = (*ledger.Ledger)(nil)

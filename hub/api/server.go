@@ -424,6 +424,8 @@ func (s *Server) routes() []route {
 		{method: "POST", path: t + "/earn", roles: rolesRedeem, handler: s.earn},
 		{method: "POST", path: t + wire.PathCustomerEvents, roles: rolesRedeem, handler: s.customerEvent},
 		{method: "POST", path: t + "/customers/:customer/points-statement", roles: rolesRedeem, handler: s.pointsStatement},
+		{method: "POST", path: t + wire.PathPointsAdjustments, roles: rolesRedeem, handler: s.adjustPoints},
+		{method: "POST", path: t + wire.PathRewardAfterSale, roles: rolesRedeem, handler: s.rewardAfterSale},
 
 		{method: "GET", path: "/v1/agent/snapshot", roles: rolesAgent, handler: s.agentSnapshot},
 		{method: "POST", path: "/v1/agent/allowances", roles: rolesAgent, handler: s.requestAllowance},

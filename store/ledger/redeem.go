@@ -137,6 +137,9 @@ func (l *Ledger) rollbackSource(s *state, r protocol.Redemption) (protocol.Redem
 	if !found || orig.Kind == protocol.KindRollback {
 		return orig, protocol.Errorf(protocol.CodeNotFound, "redemption %s is not known", r.Ref)
 	}
+	if orig.Kind == 0 { // a points adjustment (adjust.go): corrected by another adjustment
+		return orig, protocol.Errorf(protocol.CodeNotFound, "redemption %s is a points adjustment, not a redemption: adjust the points again to correct it", r.Ref)
+	}
 	// Any rollback by the original's agent or the hub counts, also one
 	// that arrived before the original and voided it on arrival; an
 	// agent's foreign rollback (no effect) does not.
