@@ -108,6 +108,18 @@ type Snapshot struct {
 	// since the base had no fact of this agent applied meanwhile). Nil: a
 	// hub before Reflected (the agent then adds every own fact).
 	Reflected *Reflected `json:"reflected,omitempty" cbor:"18,keyasint,omitempty"`
+	// Tiers are customers' tiers as the hub's tier programme set them
+	// (protocol/tiers): a full snapshot lists every customer with a tier,
+	// a delta those whose tier changed after Since ("" = no tier any
+	// more). The till's decision takes a listed customer's tier over the
+	// one the POS presents.
+	Tiers []CustomerTier `json:"tiers,omitempty" cbor:"19,keyasint,omitempty"`
+}
+
+// CustomerTier is one customer's current tier.
+type CustomerTier struct {
+	Customer protocol.CustomerID `json:"customer" cbor:"1,keyasint"`
+	Tier     string              `json:"tier,omitempty" cbor:"2,keyasint,omitempty"`
 }
 
 // MaxReflectedBeyond bounds Reflected.Beyond (the hub's ack carries as
@@ -268,6 +280,7 @@ func (s *Snapshot) Normalize() {
 	})
 	sortIf(s.Allowances, func(i, j int) bool { return s.Allowances[i].Campaign < s.Allowances[j].Campaign })
 	sortIf(s.Withdrawn, func(i, j int) bool { return s.Withdrawn[i] < s.Withdrawn[j] })
+	sortIf(s.Tiers, func(i, j int) bool { return s.Tiers[i].Customer < s.Tiers[j].Customer })
 	if s.Reflected != nil {
 		sortIf(s.Reflected.Beyond, func(i, j int) bool { return s.Reflected.Beyond[i] < s.Reflected.Beyond[j] })
 	}
@@ -439,6 +452,14 @@ func (s *Snapshot) Validate() error {
 			return err
 		}
 	}
+	for i, t := range s.Tiers {
+		if err := checkIDAt("tiers", i, ".customer", string(t.Customer)); err != nil {
+			return err
+		}
+		if len(t.Tier) > protocol.MaxIDLen {
+			return malformed(fmt.Sprintf("tiers[%d].tier", i), "tier must be at most %d characters", protocol.MaxIDLen)
+		}
+	}
 	if r := s.Reflected; r != nil {
 		if r.Watermark > 1<<62 || len(r.Beyond) > MaxReflectedBeyond {
 			return malformed("reflected", "watermark or beyond out of range")
@@ -586,6 +607,29 @@ func Merge(base *Snapshot, d *Snapshot) (*Snapshot, error) {
 	}
 	out.Keys = append([]PublicKey(nil), d.Keys...)
 	out.Allowances = append([]protocol.Allowance(nil), d.Allowances...)
+	out.Tiers = MergeTiers(base.Tiers, d.Tiers)
 	out.Normalize()
 	return &out, nil
+}
+
+// MergeTiers lays a delta's tier changes over a full list: a listed
+// customer takes the delta's tier, "" removes them.
+func MergeTiers(base, d []CustomerTier) []CustomerTier {
+	if len(d) == 0 {
+		return append([]CustomerTier(nil), base...)
+	}
+	m := make(map[protocol.CustomerID]string, len(base)+len(d))
+	for _, t := range base {
+		m[t.Customer] = t.Tier
+	}
+	for _, t := range d {
+		m[t.Customer] = t.Tier
+	}
+	out := make([]CustomerTier, 0, len(m))
+	for c, t := range m {
+		if t != "" {
+			out = append(out, CustomerTier{Customer: c, Tier: t})
+		}
+	}
+	return out
 }

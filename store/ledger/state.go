@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/tiers"
 )
 
 // The statements of the apply path, prepared once per connection (see
@@ -114,6 +115,9 @@ type state struct {
 	resv    map[key2][]agentAllowance // storedAllowances
 	sp      savepoint                 // the online writer's basket savepoint
 	mark    [2]int                    // journal position at begin: len(full), len(journal)
+	// tierProgs caches the tenants' tier programmes read in this
+	// transaction (nil: none).
+	tierProgs map[protocol.TenantID]*tiers.Program
 }
 
 // savepoint is the online writer's savepoint of one basket, opened lazily
