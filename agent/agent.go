@@ -216,6 +216,7 @@ type view struct {
 	store    rules.Store
 	limited  map[protocol.CampaignID]bool
 	env      agentdb.Envelope
+	tiers    map[protocol.CustomerID]string // the snapshot's customer tiers (Snapshot.Tiers)
 }
 
 func (a *Agent) compile(s *snapshot.Snapshot) (*view, error) {
@@ -264,6 +265,12 @@ func (a *Agent) compile(s *snapshot.Snapshot) (*view, error) {
 			v.limited[c.ID] = true
 		}
 	}
+	if len(s.Tiers) > 0 {
+		v.tiers = make(map[protocol.CustomerID]string, len(s.Tiers))
+		for _, t := range s.Tiers {
+			v.tiers[t.Customer] = t.Tier
+		}
+	}
 	return v, nil
 }
 
@@ -296,12 +303,12 @@ func (v *view) full() *snapshot.Snapshot {
 }
 
 // incremental lays delta d over v without recompiling, when d changes
-// no campaign or revocation (a code-use increment, new codes, keys or
+// no campaign, revocation or customer tier (a code-use increment, new codes, keys or
 // envelope), fits v's version and code-use position, and is for the same
 // store and code key. Its cost is d's size plus v's overlay.
 func (a *Agent) incremental(v *view, d *snapshot.Snapshot) (*view, bool) {
 	b := v.snap
-	if !d.IsDelta() || d.Since != b.Version || len(d.Campaigns) > 0 || len(d.Withdrawn) > 0 || len(d.Revocations) > 0 ||
+	if !d.IsDelta() || d.Since != b.Version || len(d.Campaigns) > 0 || len(d.Withdrawn) > 0 || len(d.Revocations) > 0 || len(d.Tiers) > 0 ||
 		d.Tenant != b.Tenant || d.Agent != b.Agent || d.Store != b.Store || !bytes.Equal(d.CodeKey, b.CodeKey) || !snapshot.UsesFit(b, d) {
 		return nil, false
 	}

@@ -74,9 +74,14 @@ func (f *tillFacts) Uses(ctx context.Context, key protocol.CodeID, c decide.Code
 	return decide.Use{Uses: fig.Uses, Spent: fig.Spent}, nil
 }
 
-// Customer implements decide.Source: the POS's profile as presented; its
-// points are the hub's to know.
+// Customer implements decide.Source: the POS's profile as presented, with
+// the tier the hub's tier programme set when the snapshot lists the
+// customer (Snapshot.Tiers: it wins over the POS's); its points are the
+// hub's to know.
 func (f *tillFacts) Customer(_ context.Context, c protocol.Customer) (protocol.Customer, int64, error) {
+	if t, ok := f.v.tiers[c.ID]; ok && c.ID != "" {
+		c.Tier = t
+	}
 	if f.hub != nil {
 		return c, f.hub.Points, nil
 	}

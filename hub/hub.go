@@ -106,6 +106,10 @@ type Options struct {
 	// that are due (hub/lots.go); default DefaultPointsExpiryInterval,
 	// negative: never (burns and balances leave out due points anyway).
 	PointsExpiryInterval time.Duration
+	// TierReviewInterval is how often the hub reviews the customer tiers
+	// whose validity and grace period are over (hub/tiers.go); default
+	// DefaultTierReviewInterval, negative: never (no tier is lowered).
+	TierReviewInterval time.Duration
 }
 
 func (o *Options) ensureDefaults() {
@@ -132,6 +136,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.AnnounceInterval <= 0 {
 		o.AnnounceInterval = DefaultAnnounceInterval
+	}
+	if o.TierReviewInterval == 0 {
+		o.TierReviewInterval = DefaultTierReviewInterval
 	}
 	if o.PointsExpiryInterval == 0 {
 		o.PointsExpiryInterval = DefaultPointsExpiryInterval
@@ -201,7 +208,7 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if h.Catalog, err = catalog.New(ctx, db); err != nil {
 		return nil, err
 	}
-	if h.Ledger, err = ledger.New(ctx, db, ledger.Options{Facts: h.Catalog, Rules: h.Catalog}); err != nil {
+	if h.Ledger, err = ledger.New(ctx, db, ledger.Options{Facts: h.Catalog, Rules: h.Catalog, Tiers: h.Catalog, OnTier: h.tierChanged}); err != nil {
 		return nil, err
 	}
 	if _, secret, created, err := h.Catalog.Bootstrap(ctx, opts.BootstrapKey); err != nil {
@@ -323,6 +330,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		go func() { errc <- h.metrics.Serve(h.metricsLn) }()
 	}
 	h.runPointsExpiry(h.opts.PointsExpiryInterval)
+	h.runTierReview(h.opts.TierReviewInterval)
 	var err error
 	select {
 	case <-ctx.Done():

@@ -131,6 +131,8 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.StringVar(&m.Pprof, "pprof", env("PPROF_ADDR", ""), "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty (PUNCHCARD_PPROF_ADDR)")
 	fs.DurationVar(&o.PointsExpiryInterval, "points-expiry-every", envDuration(env("POINTS_EXPIRY_EVERY", ""), hub.DefaultPointsExpiryInterval),
 		"how often to expire the points lots that are due, e.g. 1h; negative: never (PUNCHCARD_POINTS_EXPIRY_EVERY)")
+	fs.DurationVar(&o.TierReviewInterval, "tier-review-every", envDuration(env("TIER_REVIEW_EVERY", ""), hub.DefaultTierReviewInterval),
+		"how often to review the customer tiers whose validity and grace are over (downgrades), e.g. 1h; negative: never (PUNCHCARD_TIER_REVIEW_EVERY)")
 	fs.StringVar(&m.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (PUNCHCARD_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -401,6 +401,9 @@ func (s *Server) routes() []route {
 		{method: "DELETE", path: t + "/customers/:customer", roles: rolesErase, changes: true, handler: s.eraseCustomer},
 		{method: "GET", path: t + "/customers/:customer/history", roles: rolesRead, handler: s.customerHistory},
 		{method: "GET", path: t + "/customers/:customer/export", roles: rolesRead, handler: s.exportCustomer},
+		{method: "GET", path: t + "/customers/:customer/tier", roles: rolesRead, handler: s.customerTier},
+		{method: "GET", path: t + "/tier-program", roles: rolesRead, handler: s.getTierProgram},
+		{method: "PUT", path: t + "/tier-program", roles: rolesMarketer, changes: true, handler: s.setTierProgram},
 
 		{method: "POST", path: t + "/validate", roles: rolesRead, handler: s.validate},
 		{method: "POST", path: t + "/redeem", roles: rolesRedeem, handler: s.redeem},
