@@ -126,6 +126,9 @@ func (c *Catalog) EraseCustomer(ctx context.Context, actor Actor, tenant protoco
 		if err != nil {
 			return fmt.Errorf("catalog: erase customer: %w", err)
 		}
+		if err := eraseTierTx(ctx, tx, tenant, id, v); err != nil { // tiers.go
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `UPDATE catalog_audit SET
 			before = CASE WHEN before IS NULL THEN NULL ELSE '{"erased":true}' END,
 			after = CASE WHEN after IS NULL THEN NULL ELSE '{"erased":true}' END

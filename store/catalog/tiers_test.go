@@ -249,3 +249,29 @@ func TestTierSnapshot(t *testing.T) {
 		t.Fatalf("full after the downgrade %+v, %v", full2.Tiers, err)
 	}
 }
+
+// TestTierErased: erasing a customer takes their tier off the tills (the
+// next delta lists them with none) and off the ledger's review.
+func TestTierErased(t *testing.T) {
+	ctx := context.Background()
+	h := mustTierHub(t)
+	p := tiers.Program{Tiers: []tiers.Level{{Name: "gold", Min: 100}}, Measure: tiers.MeasurePoints, Window: tiers.Window{Kind: tiers.WindowRolling, Days: 10}}
+	if _, err := h.c.SetTierProgram(ctx, admin, "acme", p); err != nil {
+		t.Fatal(err)
+	}
+	h.earn(t, time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC), "t1", 100)
+	v, _ := h.c.Version(ctx, "acme")
+	if _, err := h.c.EraseCustomer(ctx, admin, "acme", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := h.c.Snapshot(ctx, "acme", "till-1", v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Tiers) != 1 || d.Tiers[0] != (snapshot.CustomerTier{Customer: "c1"}) {
+		t.Fatalf("delta after the erase %+v", d.Tiers)
+	}
+	if n, err := h.l.ReviewTiers(ctx, time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)); err != nil || n != 1 {
+		t.Fatalf("review %d, %v", n, err)
+	}
+}
