@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 // tierHub is a catalog and a ledger on one file that keep tiers, with the
 // versions the ledger announced.
 type tierHub struct {
+	db  *sql.DB
 	c   *catalog.Catalog
 	l   *ledger.Ledger
 	clk *clock
@@ -33,7 +35,7 @@ func mustTierHub(tb testing.TB) *tierHub {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
-	h := &tierHub{clk: &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	h := &tierHub{db: db, clk: &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	if h.c, err = catalog.New(ctx, db); err != nil {
 		tb.Fatal(err)
 	}
