@@ -303,12 +303,12 @@ func (v *view) full() *snapshot.Snapshot {
 }
 
 // incremental lays delta d over v without recompiling, when d changes
-// no campaign, revocation or customer tier (a code-use increment, new codes, keys or
+// no campaign or revocation (a code-use increment, new codes, customer tiers, keys or
 // envelope), fits v's version and code-use position, and is for the same
 // store and code key. Its cost is d's size plus v's overlay.
 func (a *Agent) incremental(v *view, d *snapshot.Snapshot) (*view, bool) {
 	b := v.snap
-	if !d.IsDelta() || d.Since != b.Version || len(d.Campaigns) > 0 || len(d.Withdrawn) > 0 || len(d.Revocations) > 0 || len(d.Tiers) > 0 ||
+	if !d.IsDelta() || d.Since != b.Version || len(d.Campaigns) > 0 || len(d.Withdrawn) > 0 || len(d.Revocations) > 0 ||
 		d.Tenant != b.Tenant || d.Agent != b.Agent || d.Store != b.Store || !bytes.Equal(d.CodeKey, b.CodeKey) || !snapshot.UsesFit(b, d) {
 		return nil, false
 	}
@@ -316,6 +316,13 @@ func (a *Agent) incremental(v *view, d *snapshot.Snapshot) (*view, bool) {
 	hdr := *b
 	hdr.Version, hdr.Uses, hdr.Keys, hdr.Allowances, hdr.Envelope, hdr.GeneratedAt = d.Version, d.Uses, d.Keys, d.Allowances, d.Envelope, d.GeneratedAt
 	hdr.Reflected = d.Reflected
+	if len(d.Tiers) > 0 {
+		hdr.Tiers = snapshot.MergeTiers(b.Tiers, d.Tiers)
+		nv.tiers = make(map[protocol.CustomerID]string, len(hdr.Tiers))
+		for _, t := range hdr.Tiers {
+			nv.tiers[t.Customer] = t.Tier
+		}
+	}
 	nv.snap = &hdr
 	nv.over = make(map[protocol.CodeID]*snapshot.Code, len(v.over)+len(d.Codes))
 	for id, c := range v.over {

@@ -631,5 +631,6 @@ func MergeTiers(base, d []CustomerTier) []CustomerTier {
 			out = append(out, CustomerTier{Customer: c, Tier: t})
 		}
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Customer < out[j].Customer })
 	return out
 }
