@@ -62,11 +62,11 @@ type Window struct {
 // Program is a tenant's tier programme. Tiers are ordered from the lowest
 // to the highest, by strictly increasing Min.
 type Program struct {
-	Tiers     []Level `json:"tiers"`
-	Measure   Measure `json:"measure"`
-	Window    Window  `json:"window"`
-	GraceDays int     `json:"grace_days,omitempty"`
-	TimeZone  string  `json:"time_zone,omitempty"` // IANA name; "" = UTC
+	Tiers     []Level   `json:"tiers"`
+	Measure   Measure   `json:"measure"`
+	Window    Window    `json:"window"`
+	GraceDays int       `json:"grace_days,omitempty"`
+	TimeZone  string    `json:"time_zone,omitempty"` // IANA name; "" = UTC
 	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }
 

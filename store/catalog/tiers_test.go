@@ -96,7 +96,9 @@ var berlin = func() *time.Location {
 	return l
 }()
 
-func bt(y int, m time.Month, d, hh, mm, ss int) time.Time { return time.Date(y, m, d, hh, mm, ss, 0, berlin) }
+func bt(y int, m time.Month, d, hh, mm, ss int) time.Time {
+	return time.Date(y, m, d, hh, mm, ss, 0, berlin)
+}
 
 // TestTierLife is the tier programme's table: immediate upgrades, validity
 // and grace measured in Berlin civil days across the DST changes (an
@@ -121,8 +123,8 @@ func TestTierLife(t *testing.T) {
 		steps: []step{
 			{at: bt(2026, 10, 1, 10, 0, 0), earn: 150, want: "silver"},
 			{at: bt(2026, 10, 20, 10, 0, 0), earn: 200, want: "gold"}, // valid until Nov 19 00:00 CET, review Nov 26 00:00 CET
-			{at: bt(2026, 11, 20, 12, 0, 0), want: "gold"},             // validity over, grace running
-			{at: bt(2026, 11, 25, 23, 59, 59), want: "gold"},           // 24-hour days would say 23:00
+			{at: bt(2026, 11, 20, 12, 0, 0), want: "gold"},            // validity over, grace running
+			{at: bt(2026, 11, 25, 23, 59, 59), want: "gold"},          // 24-hour days would say 23:00
 			{at: bt(2026, 11, 26, 0, 0, 0), want: "", review: 1},
 			{at: bt(2026, 11, 26, 0, 0, 1), want: ""}, // idempotent: nothing due
 		},
@@ -143,8 +145,8 @@ func TestTierLife(t *testing.T) {
 		name: "year_keep_then_lower_one_step",
 		p:    tiers.Program{Tiers: two, Measure: tiers.MeasureSpend, Window: tiers.Window{Kind: tiers.WindowCalendar, Period: "year"}, TimeZone: "Europe/Berlin"},
 		steps: []step{
-			{at: bt(2025, 3, 1, 12, 0, 0), earn: 31, want: "gold"},    // spend 310
-			{at: bt(2026, 6, 1, 12, 0, 0), earn: 12, want: "gold"},    // spend 120 in 2026: silver only, gold valid until 2027
+			{at: bt(2025, 3, 1, 12, 0, 0), earn: 31, want: "gold"},   // spend 310
+			{at: bt(2026, 6, 1, 12, 0, 0), earn: 12, want: "gold"},   // spend 120 in 2026: silver only, gold valid until 2027
 			{at: bt(2027, 1, 1, 0, 0, 0), want: "silver", review: 1}, // 2026 qualified for silver
 		},
 		hist: []string{">gold:upgrade", "gold>silver:downgrade"},
