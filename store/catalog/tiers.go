@@ -131,10 +131,11 @@ func snapshotTiers(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, si
 	return out, nil
 }
 
-// eraseTierTx makes an erased customer's tier, if the programme ever set
-// one, leave the tills too: the next delta lists the pseudonym with no
-// tier.
-func eraseTierTx(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, id protocol.CustomerID, v uint64) error {
+// touchTierTx lists a customer's tier in the next delta again when a
+// person changed it (an update, an erase) after the programme had set one,
+// so the tills hold what the profile says: an erased customer's tier
+// leaves them.
+func touchTierTx(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, id protocol.CustomerID, v uint64) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE catalog_customers SET tier_version = ? WHERE tenant = ? AND id = ? AND tier_version > 0`,
 		v, string(tenant), string(id)); err != nil {
 		return fmt.Errorf("catalog: erase customer tier: %w", err)
