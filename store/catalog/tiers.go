@@ -74,10 +74,12 @@ func (c *Catalog) TierProgramTx(ctx context.Context, tx *sql.Tx, tenant protocol
 
 // SetCustomerTierTx sets a customer's tier as the ledger decided it, in
 // the ledger's transaction tx: a catalog change (the tenant's version
-// moves) that the next snapshot lists for the tills. It returns the new
-// catalog version, or 0 when the catalog does not know the customer (or
-// it was erased): nothing to tell the tills then.
-func (c *Catalog) SetCustomerTierTx(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, customer protocol.CustomerID, tier string) (uint64, error) {
+// moves) that the next snapshot lists for the tills. v is a version this
+// transaction already moved the tenant to (several changes share it), 0
+// to move it now. It returns the version of the change, or 0 when the
+// catalog does not know the customer (or it was erased): nothing to tell
+// the tills then.
+func (c *Catalog) SetCustomerTierTx(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, customer protocol.CustomerID, tier string, v uint64) (uint64, error) {
 	var erased sql.NullInt64
 	err := tx.QueryRowContext(ctx, `SELECT erased_at FROM catalog_customers WHERE tenant = ? AND id = ?`, string(tenant), string(customer)).Scan(&erased)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && erased.Valid) {
@@ -87,9 +89,10 @@ func (c *Catalog) SetCustomerTierTx(ctx context.Context, tx *sql.Tx, tenant prot
 		return 0, fmt.Errorf("catalog: customer tier: %w", err)
 	}
 	now := c.now()
-	v, err := bump(ctx, tx, tenant, now)
-	if err != nil {
-		return 0, err
+	if v == 0 {
+		if v, err = bump(ctx, tx, tenant, now); err != nil {
+			return 0, err
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE catalog_customers SET tier = ?, tier_version = ?, updated_at = ? WHERE tenant = ? AND id = ?`,
 		tier, v, now.UnixMicro(), string(tenant), string(customer)); err != nil {

@@ -19,9 +19,10 @@ type TierCatalog interface {
 	// TierProgramTx is the tenant's tier programme; false when none.
 	TierProgramTx(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID) (tiers.Program, bool, error)
 	// SetCustomerTierTx records the customer's new tier where the tills
-	// read it (the snapshot), returning the catalog version it made (0:
-	// the catalog does not know the customer).
-	SetCustomerTierTx(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, customer protocol.CustomerID, tier string) (uint64, error)
+	// read it (the snapshot), returning the catalog version of the change
+	// (0: the catalog does not know the customer). v is a version tx
+	// already moved the tenant to, shared by several changes; 0 moves it.
+	SetCustomerTierTx(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, customer protocol.CustomerID, tier string, v uint64) (uint64, error)
 }
 
 // Tier history reasons.
@@ -105,8 +106,11 @@ func tierMeasure(ctx context.Context, tx *sql.Tx, p *tiers.Program, t protocol.T
 }
 
 // setTier writes the customer's tier (deleting the row for no tier), its
-// history when it changed, and tells the catalog.
-func (l *Ledger) setTier(ctx context.Context, tx *sql.Tx, p *tiers.Program, t protocol.TenantID, cu protocol.CustomerID, old tierRow, tier, reason string, at time.Time, src *protocol.RedemptionID) error {
+// history when it changed, and tells the catalog; versions, when not nil,
+// holds the catalog version tx moved each tenant to (the review shares
+// one per tenant and transaction; a fact's upgrade, under the online
+// writer's savepoints, moves its own).
+func (l *Ledger) setTier(ctx context.Context, tx *sql.Tx, p *tiers.Program, t protocol.TenantID, cu protocol.CustomerID, old tierRow, tier, reason string, at time.Time, src *protocol.RedemptionID, versions map[protocol.TenantID]uint64) error {
 	if tier == "" {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM ledger_customer_tiers WHERE tenant = ? AND customer = ?`, string(t), string(cu)); err != nil {
 			return fmt.Errorf("tier: %w", err)
@@ -127,12 +131,15 @@ func (l *Ledger) setTier(ctx context.Context, tx *sql.Tx, p *tiers.Program, t pr
 		string(t), string(cu), micros(at), old.tier, tier, reason, srcAgent, srcSeq); err != nil {
 		return fmt.Errorf("tier history: %w", err)
 	}
-	v, err := l.tierCat.SetCustomerTierTx(ctx, tx, t, cu, tier)
+	v, err := l.tierCat.SetCustomerTierTx(ctx, tx, t, cu, tier, versions[t])
 	if err != nil {
 		return err
 	}
 	if v > 0 {
 		l.tierNotes.add(t, v)
+		if versions != nil {
+			versions[t] = v
+		}
 	}
 	return nil
 }
@@ -195,7 +202,7 @@ func (l *Ledger) applyTier(s *state, r *protocol.Redemption, now time.Time) erro
 	}
 	switch rq, rc := p.Rank(q), p.Rank(cur.tier); {
 	case rq > rc:
-		return l.setTier(s.ctx, s.tx, p, r.Tenant, r.Customer, cur, q, TierUpgrade, at, &r.ID)
+		return l.setTier(s.ctx, s.tx, p, r.Tenant, r.Customer, cur, q, TierUpgrade, at, &r.ID, nil)
 	case rq == rc && micros(p.ValidUntil(at)) > cur.validUntil:
 		until := p.ValidUntil(at)
 		_, err := s.tx.ExecContext(s.ctx, `UPDATE ledger_customer_tiers SET valid_until = ?, review_at = ? WHERE tenant = ? AND customer = ?`,
@@ -259,6 +266,7 @@ func (l *Ledger) reviewChunk(ctx context.Context, now time.Time, chunk int) (n, 
 		return 0, 0, wrap("review tiers", err)
 	}
 	progs := map[protocol.TenantID]*tiers.Program{}
+	versions := map[protocol.TenantID]uint64{}
 	for _, d := range dues {
 		p, ok := progs[d.t]
 		if !ok {
@@ -272,7 +280,7 @@ func (l *Ledger) reviewChunk(ctx context.Context, now time.Time, chunk int) (n, 
 			progs[d.t] = p
 		}
 		if p == nil { // the programme is gone: so is the tier
-			if err := l.setTier(ctx, tx, &tiers.Program{}, d.t, d.cu, d.r, "", TierDowngrade, now, nil); err != nil {
+			if err := l.setTier(ctx, tx, &tiers.Program{}, d.t, d.cu, d.r, "", TierDowngrade, now, nil, versions); err != nil {
 				return 0, 0, err
 			}
 			lowered++
@@ -295,13 +303,13 @@ func (l *Ledger) reviewChunk(ctx context.Context, now time.Time, chunk int) (n, 
 				return 0, 0, wrap("review tiers", err)
 			}
 			if q != d.r.tier { // qualified higher meanwhile without a fact (a programme change)
-				if err := l.setTier(ctx, tx, p, d.t, d.cu, d.r, q, TierUpgrade, now, nil); err != nil {
+				if err := l.setTier(ctx, tx, p, d.t, d.cu, d.r, q, TierUpgrade, now, nil, versions); err != nil {
 					return 0, 0, err
 				}
 			}
 			continue
 		}
-		if err := l.setTier(ctx, tx, p, d.t, d.cu, d.r, q, TierDowngrade, now, nil); err != nil {
+		if err := l.setTier(ctx, tx, p, d.t, d.cu, d.r, q, TierDowngrade, now, nil, versions); err != nil {
 			return 0, 0, err
 		}
 		lowered++
