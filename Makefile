@@ -75,6 +75,12 @@ bench-support: ## support desk: the history index's write cost (same batches wit
 	$(GO) test -run '^$$' -bench 'BenchmarkHistoryIndexApply' -benchtime 10000x -count $(BENCHCOUNT) -timeout 60m ./store/ledger/
 	$(GO) test -run '^$$' -bench 'BenchmarkCustomerActivity' -benchtime 30x -count $(BENCHCOUNT) -timeout 60m ./store/ledger/
 
+.PHONY: bench-tiers
+TIER_REVIEW_N ?= 10000
+bench-tiers: ## tiers: an earn for a customer with 1,000 lots with a tier programme (points, spend) vs none, and the review of TIER_REVIEW_N (10,000) due tiers vs a plain indexed UPDATE (same-run baselines)
+	$(GO) test -run '^$$' -bench 'BenchmarkTierEarn' -benchtime 300x -count $(BENCHCOUNT) ./store/catalog/
+	TIER_REVIEW_N=$(TIER_REVIEW_N) $(GO) test -run '^$$' -bench 'BenchmarkTierReview' -benchtime 1x -count $(BENCHCOUNT) -timeout 60m ./store/catalog/
+
 .PHONY: bench-rules bench-disk
 bench-rules: ## rules engine: 20 lines, 1,000 campaigns, 0/50/200 automatic (auto=0 and the frozen old engine are the same-run baselines)
 	$(GO) test -run '^$$' -bench 'BenchmarkEvaluate$$|BenchmarkEvaluateInterleaved' -benchmem -count $(BENCHCOUNT) ./protocol/rules/

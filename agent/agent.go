@@ -217,6 +217,7 @@ type view struct {
 	limited  map[protocol.CampaignID]bool
 	env      agentdb.Envelope
 	segs     map[protocol.CustomerID][]string // snap.Segments by customer (segments.go)
+	tiers    map[protocol.CustomerID]string   // the snapshot's customer tiers (Snapshot.Tiers)
 }
 
 func (a *Agent) compile(s *snapshot.Snapshot) (*view, error) {
@@ -266,6 +267,12 @@ func (a *Agent) compile(s *snapshot.Snapshot) (*view, error) {
 		}
 	}
 	v.segs = segmentIndex(s.Segments)
+	if len(s.Tiers) > 0 {
+		v.tiers = make(map[protocol.CustomerID]string, len(s.Tiers))
+		for _, t := range s.Tiers {
+			v.tiers[t.Customer] = t.Tier
+		}
+	}
 	return v, nil
 }
 
@@ -298,7 +305,7 @@ func (v *view) full() *snapshot.Snapshot {
 }
 
 // incremental lays delta d over v without recompiling, when d changes
-// no campaign or revocation (a code-use increment, new codes, keys or
+// no campaign or revocation (a code-use increment, new codes, customer tiers, keys or
 // envelope), fits v's version and code-use position, and is for the same
 // store and code key. Its cost is d's size plus v's overlay.
 func (a *Agent) incremental(v *view, d *snapshot.Snapshot) (*view, bool) {
@@ -313,6 +320,13 @@ func (a *Agent) incremental(v *view, d *snapshot.Snapshot) (*view, bool) {
 	hdr.Reflected = d.Reflected
 	hdr.Segments = d.Segments // always whole
 	nv.segs = segmentIndex(d.Segments)
+	if len(d.Tiers) > 0 {
+		hdr.Tiers = snapshot.MergeTiers(b.Tiers, d.Tiers)
+		nv.tiers = make(map[protocol.CustomerID]string, len(hdr.Tiers))
+		for _, t := range hdr.Tiers {
+			nv.tiers[t.Customer] = t.Tier
+		}
+	}
 	nv.snap = &hdr
 	nv.over = make(map[protocol.CodeID]*snapshot.Code, len(v.over)+len(d.Codes))
 	for id, c := range v.over {

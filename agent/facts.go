@@ -77,11 +77,16 @@ func (f *tillFacts) Uses(ctx context.Context, key protocol.CodeID, c decide.Code
 }
 
 // Customer implements decide.Source: the POS's profile as presented, with
-// the segments the snapshot lists for a known customer; its points are the
-// hub's to know (online first), or, offline, what the customer's points
-// statement still allows here (statement.go).
+// the segments the snapshot lists for a known customer and the tier the
+// hub's tier programme set when the snapshot lists the customer
+// (Snapshot.Tiers: it wins over the POS's); its points are the hub's to
+// know (online first), or, offline, what the customer's points statement
+// still allows here (statement.go).
 func (f *tillFacts) Customer(ctx context.Context, c protocol.Customer) (protocol.Customer, int64, error) {
 	c = f.v.withSegments(c)
+	if t, ok := f.v.tiers[c.ID]; ok && c.ID != "" {
+		c.Tier = t
+	}
 	if f.hub != nil {
 		return c, f.hub.Points, nil
 	}

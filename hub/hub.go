@@ -113,6 +113,10 @@ type Options struct {
 	// default DefaultSegmentsInterval, negative: never (each new purchase
 	// still recomputes its customer's).
 	SegmentsInterval time.Duration
+	// TierReviewInterval is how often the hub reviews the customer tiers
+	// whose validity and grace period are over (hub/tiers.go); default
+	// DefaultTierReviewInterval, negative: never (no tier is lowered).
+	TierReviewInterval time.Duration
 }
 
 func (o *Options) ensureDefaults() {
@@ -139,6 +143,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.AnnounceInterval <= 0 {
 		o.AnnounceInterval = DefaultAnnounceInterval
+	}
+	if o.TierReviewInterval == 0 {
+		o.TierReviewInterval = DefaultTierReviewInterval
 	}
 	if o.PointsExpiryInterval == 0 {
 		o.PointsExpiryInterval = DefaultPointsExpiryInterval
@@ -211,7 +218,7 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if h.Catalog, err = catalog.New(ctx, db); err != nil {
 		return nil, err
 	}
-	if h.Ledger, err = ledger.New(ctx, db, ledger.Options{Facts: h.Catalog, Rules: h.Catalog, Segments: h.Catalog}); err != nil {
+	if h.Ledger, err = ledger.New(ctx, db, ledger.Options{Facts: h.Catalog, Rules: h.Catalog, Segments: h.Catalog, Tiers: h.Catalog, OnTier: h.tierChanged}); err != nil {
 		return nil, err
 	}
 	if _, secret, created, err := h.Catalog.Bootstrap(ctx, opts.BootstrapKey); err != nil {
@@ -334,6 +341,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	h.runPointsExpiry(h.opts.PointsExpiryInterval)
 	h.runSegments(h.opts.SegmentsInterval)
+	h.runTierReview(h.opts.TierReviewInterval)
 	var err error
 	select {
 	case <-ctx.Done():

@@ -29,4 +29,7 @@ var (
 	_ online.Ledger             = (*ledger.Ledger)(nil)
 	_ online.ReflectedLedger    = (*ledger.Ledger)(nil)
 	_ ingest.Ledger             = (*ledger.Ledger)(nil)
+	_ ledger.TierCatalog        = (*catalog.Catalog)(nil)
+	_ manage.TierCatalog        = (*catalog.Catalog)(nil)
+	_ manage.TiersLedger        = (*ledger.Ledger)(nil)
 )

@@ -141,6 +141,8 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.StringVar(&m.memory.memoryLimit, "memory-limit", env("MEMORY_LIMIT", ""), "soft memory limit, e.g. 900MiB: the collector works harder near it; default none, or Go's GOMEMLIMIT (PUNCHCARD_MEMORY_LIMIT)")
 	fs.DurationVar(&o.SegmentsInterval, "segments-every", envDuration(env("SEGMENTS_EVERY", ""), hub.DefaultSegmentsInterval),
 		"how often to recompute every customer's segments for the time-based rules, e.g. 1h; negative: never (PUNCHCARD_SEGMENTS_EVERY)")
+	fs.DurationVar(&o.TierReviewInterval, "tier-review-every", envDuration(env("TIER_REVIEW_EVERY", ""), hub.DefaultTierReviewInterval),
+		"how often to review the customer tiers whose validity and grace are over (downgrades), e.g. 1h; negative: never (PUNCHCARD_TIER_REVIEW_EVERY)")
 	fs.StringVar(&m.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (PUNCHCARD_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -338,3 +338,33 @@ func (s *Server) customerHistory(c *fiber.Ctx, k manage.Key) error {
 	}
 	return c.JSON(out)
 }
+
+// --- tiers -----------------------------------------------------------
+
+func (s *Server) getTierProgram(c *fiber.Ctx, _ manage.Key) error {
+	p, err := s.mg.TierProgram(c.UserContext(), tenantOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(p)
+}
+
+func (s *Server) setTierProgram(c *fiber.Ctx, k manage.Key) error {
+	var req manage.TierProgram
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	p, err := s.mg.SetTierProgram(c.UserContext(), k.Actor(), tenantOf(c), req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(p)
+}
+
+func (s *Server) customerTier(c *fiber.Ctx, _ manage.Key) error {
+	st, err := s.mg.CustomerTiers(c.UserContext(), tenantOf(c), protocol.CustomerID(c.Params("customer")))
+	if err != nil {
+		return err
+	}
+	return c.JSON(st)
+}

@@ -417,6 +417,9 @@ func (s *Server) routes() []route {
 		{method: "GET", path: t + "/segments/:segment", roles: rolesRead, handler: s.getSegment},
 		{method: "PUT", path: t + "/segments/:segment", roles: rolesMarketer, changes: true, handler: s.putSegment},
 		{method: "DELETE", path: t + "/segments/:segment", roles: rolesMarketer, changes: true, handler: s.deleteSegment},
+		{method: "GET", path: t + "/customers/:customer/tier", roles: rolesRead, handler: s.customerTier},
+		{method: "GET", path: t + "/tier-program", roles: rolesRead, handler: s.getTierProgram},
+		{method: "PUT", path: t + "/tier-program", roles: rolesMarketer, changes: true, handler: s.setTierProgram},
 
 		{method: "POST", path: t + "/validate", roles: rolesRead, handler: s.validate},
 		{method: "POST", path: t + "/redeem", roles: rolesRedeem, handler: s.redeem},

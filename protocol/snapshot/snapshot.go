@@ -115,6 +115,18 @@ type Snapshot struct {
 	// static segment). The till adds a known customer's entry to the
 	// customer it decides for.
 	Segments []CustomerSegments `json:"segments,omitempty" cbor:"20,keyasint,omitempty"`
+	// Tiers are customers' tiers as the hub's tier programme set them
+	// (protocol/tiers): a full snapshot lists every customer with a tier,
+	// a delta those whose tier changed after Since ("" = no tier any
+	// more). The till's decision takes a listed customer's tier over the
+	// one the POS presents.
+	Tiers []CustomerTier `json:"tiers,omitempty" cbor:"19,keyasint,omitempty"`
+}
+
+// CustomerTier is one customer's current tier.
+type CustomerTier struct {
+	Customer protocol.CustomerID `json:"customer" cbor:"1,keyasint"`
+	Tier     string              `json:"tier,omitempty" cbor:"2,keyasint,omitempty"`
 }
 
 // CustomerSegments is one customer's computed segments in a snapshot.
@@ -284,6 +296,7 @@ func (s *Snapshot) Normalize() {
 	})
 	sortIf(s.Allowances, func(i, j int) bool { return s.Allowances[i].Campaign < s.Allowances[j].Campaign })
 	sortIf(s.Withdrawn, func(i, j int) bool { return s.Withdrawn[i] < s.Withdrawn[j] })
+	sortIf(s.Tiers, func(i, j int) bool { return s.Tiers[i].Customer < s.Tiers[j].Customer })
 	if s.Reflected != nil {
 		sortIf(s.Reflected.Beyond, func(i, j int) bool { return s.Reflected.Beyond[i] < s.Reflected.Beyond[j] })
 	}
@@ -466,6 +479,14 @@ func (s *Snapshot) Validate() error {
 			return err
 		}
 	}
+	for i, t := range s.Tiers {
+		if err := checkIDAt("tiers", i, ".customer", string(t.Customer)); err != nil {
+			return err
+		}
+		if len(t.Tier) > protocol.MaxIDLen {
+			return malformed(fmt.Sprintf("tiers[%d].tier", i), "tier must be at most %d characters", protocol.MaxIDLen)
+		}
+	}
 	if r := s.Reflected; r != nil {
 		if r.Watermark > 1<<62 || len(r.Beyond) > MaxReflectedBeyond {
 			return malformed("reflected", "watermark or beyond out of range")
@@ -613,6 +634,30 @@ func Merge(base *Snapshot, d *Snapshot) (*Snapshot, error) {
 	}
 	out.Keys = append([]PublicKey(nil), d.Keys...)
 	out.Allowances = append([]protocol.Allowance(nil), d.Allowances...)
+	out.Tiers = MergeTiers(base.Tiers, d.Tiers)
 	out.Normalize()
 	return &out, nil
+}
+
+// MergeTiers lays a delta's tier changes over a full list: a listed
+// customer takes the delta's tier, "" removes them.
+func MergeTiers(base, d []CustomerTier) []CustomerTier {
+	if len(d) == 0 {
+		return append([]CustomerTier(nil), base...)
+	}
+	m := make(map[protocol.CustomerID]string, len(base)+len(d))
+	for _, t := range base {
+		m[t.Customer] = t.Tier
+	}
+	for _, t := range d {
+		m[t.Customer] = t.Tier
+	}
+	out := make([]CustomerTier, 0, len(m))
+	for c, t := range m {
+		if t != "" {
+			out = append(out, CustomerTier{Customer: c, Tier: t})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Customer < out[j].Customer })
+	return out
 }

@@ -95,6 +95,11 @@ func (c *Catalog) UpdateCustomer(ctx context.Context, actor Actor, tenant protoc
 		if err != nil {
 			return fmt.Errorf("catalog: update customer: %w", err)
 		}
+		if old.Tier != cu.Tier {
+			if err := touchTierTx(ctx, tx, tenant, cu.ID, v); err != nil { // tiers.go
+				return err
+			}
+		}
 		return audit(ctx, tx, tenant, actor, "customer.update", "customer/"+string(cu.ID), old, cu, v, now)
 	})
 	return cu, err
@@ -125,6 +130,9 @@ func (c *Catalog) EraseCustomer(ctx context.Context, actor Actor, tenant protoco
 			now.UnixMicro(), now.UnixMicro(), string(tenant), string(id))
 		if err != nil {
 			return fmt.Errorf("catalog: erase customer: %w", err)
+		}
+		if err := touchTierTx(ctx, tx, tenant, id, v); err != nil { // tiers.go
+			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE catalog_audit SET
 			before = CASE WHEN before IS NULL THEN NULL ELSE '{"erased":true}' END,

@@ -190,6 +190,9 @@ func buildSnapshot(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, ag
 	if err := trows.Err(); err != nil {
 		return nil, fmt.Errorf("catalog: snapshot tokens: %w", err)
 	}
+	if s.Tiers, err = snapshotTiers(ctx, tx, tenant, since); err != nil { // tiers.go
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -135,6 +135,7 @@ func (l *Ledger) ApplyPrepared(ctx context.Context, p *Prepared) ([]Result, erro
 	if err := tx.Commit(); err != nil {
 		return nil, wrap("apply: commit", err)
 	}
+	l.tiersCommitted()
 	return res, nil
 }
 
@@ -384,6 +385,9 @@ func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now ti
 	s.queueJournal(string(r.Tenant), entryName(r.Kind), string(r.ID.Agent), int64(r.ID.Seq), string(r.Store), r.TxnID,
 		string(r.Campaign), string(r.Code), string(r.Customer), r.OrderID, string(r.Currency),
 		r.Discount, r.Spend, r.Points, r.OrderTot, int64(r.HLC), r.Offline, refAgent, refSeq, int64(r.Snapshot), sign, psign, micros(now))
+	if err := l.applyTier(s, &r, now); err != nil { // tiers.go
+		return nil, false, fmt.Errorf("tiers: %w", err)
+	}
 
 	var cs []Conflict
 	conflict := func(kind ConflictKind, other *protocol.RedemptionID, format string, args ...any) {

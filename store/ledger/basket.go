@@ -221,7 +221,9 @@ func (l *Ledger) commitGroup(batch []*job) {
 	}
 	g.s.close()
 	if err == nil {
-		err = tx.Commit()
+		if err = tx.Commit(); err == nil {
+			l.tiersCommitted()
+		}
 	}
 	if err != nil {
 		for _, j := range batch {

@@ -195,6 +195,15 @@ type Options struct {
 	// Segments, when set, lets the ledger recompute a customer's segments
 	// on each new purchase, in the fact's transaction (purchases.go).
 	Segments SegmentFacts
+	// Tiers, when set, keeps customers' tiers by the tenants' tier
+	// programmes (tiers.go): upgrades in the transaction of the fact that
+	// qualifies, downgrades by ReviewTiers. The catalog, sharing the
+	// database file.
+	Tiers TierCatalog
+	// OnTier is called after a commit that changed customers' tiers, with
+	// the catalog version the change made (the hub announces it to the
+	// tills). It must not block.
+	OnTier func(protocol.TenantID, uint64)
 }
 
 // Ledger is the hub's ledger. It is safe for concurrent use.
@@ -213,6 +222,10 @@ type Ledger struct {
 	prepared map[string]*sql.Stmt
 	w        *writer // the online writer (basket.go)
 	segs     SegmentFacts
+
+	tierCat   TierCatalog                     // Options.Tiers
+	onTier    func(protocol.TenantID, uint64) // Options.OnTier
+	tierNotes tierNotes                       // tier changes to announce after commit
 }
 
 // Open opens (creating and migrating) the ledger database at path.
@@ -251,7 +264,8 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Ledger, error) {
 	if opts.RequestRetention <= 0 {
 		opts.RequestRetention = DefaultRequestRetention
 	}
-	l := &Ledger{db: db, facts: opts.Facts, policy: opts.Policy, now: opts.Now, hlcTime: opts.HLCTime, rules: opts.Rules, prepared: map[string]*sql.Stmt{}, reqRetention: opts.RequestRetention, segs: opts.Segments}
+	l := &Ledger{db: db, facts: opts.Facts, policy: opts.Policy, now: opts.Now, hlcTime: opts.HLCTime, rules: opts.Rules, prepared: map[string]*sql.Stmt{}, reqRetention: opts.RequestRetention, segs: opts.Segments,
+		tierCat: opts.Tiers, onTier: opts.OnTier}
 	// Prepared here, before any transaction: preparing on the pool while
 	// a transaction holds a connection could wait for another one.
 	for _, q := range hotStatements() {

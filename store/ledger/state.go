@@ -9,6 +9,7 @@ import (
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/segment"
+	"github.com/punchcard/punchcard/protocol/tiers"
 )
 
 // The statements of the apply path, prepared once per connection (see
@@ -116,6 +117,9 @@ type state struct {
 	sp      savepoint                                  // the online writer's basket savepoint
 	mark    [2]int                                     // journal position at begin: len(full), len(journal)
 	segDefs map[protocol.TenantID][]segment.Definition // segmentDefs, per transaction (purchases.go)
+	// tierProgs caches the tenants' tier programmes read in this
+	// transaction (nil: none).
+	tierProgs map[protocol.TenantID]*tiers.Program
 }
 
 // savepoint is the online writer's savepoint of one basket, opened lazily
