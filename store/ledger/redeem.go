@@ -71,7 +71,13 @@ func (l *Ledger) checkOnline(s *state, facts factSet, r protocol.Redemption, now
 					return wrap("redeem", err)
 				}
 				if spent.v+r.Spend > kf.InitialBalance {
-					return protocol.NewError(protocol.CodeInsufficientFunds)
+					loaded, err := cardLoaded(s, r.Tenant, r.Code) // giftcards.go
+					if err != nil {
+						return wrap("redeem", err)
+					}
+					if spent.v+r.Spend > kf.InitialBalance+loaded {
+						return protocol.NewError(protocol.CodeInsufficientFunds)
+					}
 				}
 			}
 		}
