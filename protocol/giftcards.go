@@ -1,5 +1,7 @@
 package protocol
 
+import "net/http"
+
 // Gift card life (issue 12, item 8): a gift card is sold (KindIssue) and
 // topped up (KindTopUp) at a till or online, each a fact like a
 // redemption: numbered, queued in the till's outbox, applied by the hub
@@ -43,4 +45,17 @@ func (r Redemption) validateLoad() error {
 		return FieldError("kind", "a gift card sale or top-up carries only its load")
 	}
 	return nil
+}
+
+// Reason codes of gift card sales and top-ups.
+const (
+	// CodeNotGiftCard: the campaign or code named is not a gift card.
+	CodeNotGiftCard Code = "not_a_gift_card"
+	// CodeGiftCardSold: a sale names a code that is already a card.
+	CodeGiftCardSold Code = "giftcard_already_sold"
+)
+
+func init() {
+	codes[CodeNotGiftCard] = codeInfo{http.StatusUnprocessableEntity, "This is not a gift card."}
+	codes[CodeGiftCardSold] = codeInfo{http.StatusConflict, "This gift card has already been sold."}
 }

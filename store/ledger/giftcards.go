@@ -89,3 +89,23 @@ func (l *Ledger) GiftCardLiability(ctx context.Context, tenant protocol.TenantID
 		FROM ledger_journal WHERE tenant = ? AND currency = ? AND seq IS NOT NULL AND code IN
 		(SELECT code FROM ledger_journal WHERE tenant = ?1 AND entry = 'giftcard_issue')`, string(tenant), string(currency))
 }
+
+// HubFacts returns the hub's own facts recorded under a transaction id
+// (the online sale route finds the card an earlier try of the same
+// transaction sold, so that a retry sells no second card).
+func (l *Ledger) HubFacts(ctx context.Context, tenant protocol.TenantID, txn string) ([]protocol.Redemption, error) {
+	rows, err := l.db.QueryContext(ctx, qByTxn, string(tenant), string(protocol.HubSender), txn)
+	if err != nil {
+		return nil, wrap("hub facts", err)
+	}
+	defer rows.Close()
+	var out []protocol.Redemption
+	for rows.Next() {
+		r, _, err := scanRedemption(rows)
+		if err != nil {
+			return nil, wrap("hub facts", err)
+		}
+		out = append(out, r)
+	}
+	return out, wrap("hub facts", rows.Err())
+}

@@ -234,6 +234,11 @@ func scanRedemption(row interface{ Scan(...any) error }) (protocol.Redemption, b
 			r.Kind = k
 		}
 	}
+	for _, k := range []protocol.RedemptionKind{protocol.KindIssue, protocol.KindTopUp} {
+		if entryName(k) == entry { // giftcards.go: the load rides in spend
+			r.Kind, r.Load, r.Spend = k, r.Spend, 0
+		}
+	}
 	if refAgent.Valid {
 		r.Ref = &protocol.RedemptionID{Agent: protocol.AgentID(refAgent.String), Seq: uint64(refSeq.Int64)}
 	}

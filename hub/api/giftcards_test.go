@@ -1,0 +1,89 @@
+package api_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/wire"
+	"github.com/punchcard/punchcard/store/catalog"
+)
+
+// giftEnv is a hub with a multi-use gift card campaign "gift" and a
+// percent-off campaign "summer".
+func giftEnv(tb testing.TB) *env {
+	e := newEnv(tb)
+	mk := e.keys[catalog.RoleMarketer]
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns", mk, campaignDoc("gift", "active", `{"kind":"gift_card","multi_use":true}`, "")), 201, nil)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns", mk, campaignDoc("summer", "active", percent10, "")), 201, nil)
+	return e
+}
+
+// TestGiftCardSoldOnline: the hub sells a card (minted or pre-printed),
+// tops it up, and the balance route, the redeem route and the ledger's
+// Verify agree; a retry of a sale sells no second card.
+func TestGiftCardSoldOnline(t *testing.T) {
+	e := giftEnv(t)
+	sup, ro := e.keys[catalog.RoleSupport], e.keys[catalog.RoleReadOnly]
+	var card wire.GiftCard
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/giftcards", sup, map[string]any{"txn_id": "s1", "campaign": "gift", "amount": 25_00}), 201, &card)
+	if card.Code == "" || card.Balance.Amount != 25_00 || card.Balance.Currency != "EUR" {
+		t.Fatalf("%+v", card)
+	}
+	var again wire.GiftCard
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/giftcards", sup, map[string]any{"txn_id": "s1", "campaign": "gift", "amount": 25_00}), 201, &again)
+	if again.Code != card.Code {
+		t.Fatalf("retry sold another card: %s then %s", card.Code, again.Code)
+	}
+	var up wire.GiftCard
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/giftcards/"+card.Code+"/topup", sup, map[string]any{"txn_id": "t1", "amount": 10_00}), 200, &up)
+	if up.Balance.Amount != 35_00 {
+		t.Fatalf("after top-up: %+v", up)
+	}
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/giftcards/"+card.Code+"/topup", sup, map[string]any{"txn_id": "t1", "amount": 10_00}), 200, &up)
+	if up.Balance.Amount != 35_00 {
+		t.Fatalf("a repeated top-up loaded twice: %+v", up)
+	}
+	// Spend 30.00 of it online: more than the sale, within the top-up.
+	var out onlineOut
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/redeem", sup, map[string]any{"store": web, "order": order(30_00),
+		"redeemables": []any{map[string]any{"code": card.Code}}}, "Idempotency-Key", "r1"), 200, &out)
+	if out.Decision.Paid != 30_00 {
+		t.Fatalf("paid %d: %+v", out.Decision.Paid, out.Decision)
+	}
+	var bal wire.GiftCard
+	e.wantJSON(e.do("GET", "/v1/tenants/acme/giftcards/"+card.Code, ro, nil), 200, &bal)
+	if bal.Balance.Amount != 5_00 || bal.Loaded != 35_00 || bal.Spent != 30_00 {
+		t.Fatalf("balance %+v", bal)
+	}
+	// Pre-printed: the presented number becomes the card.
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/giftcards", sup, map[string]any{"txn_id": "s2", "campaign": "gift", "code": "plastic-0001", "amount": 5_00}), 201, &card)
+	if card.Code != "plastic-0001" || card.Balance.Amount != 5_00 {
+		t.Fatalf("%+v", card)
+	}
+	rep, err := e.led.Verify(context.Background())
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+	if l, err := e.led.GiftCardLiability(context.Background(), "acme", "EUR"); err != nil || l != 25_00+10_00+5_00-30_00 {
+		t.Fatalf("liability %d %v", l, err)
+	}
+}
+
+// TestGiftCardBadInput: each refusal has its stable reason code.
+func TestGiftCardBadInput(t *testing.T) {
+	e := giftEnv(t)
+	sup := e.keys[catalog.RoleSupport]
+	sell := func(body map[string]any) resp { return e.do("POST", "/v1/tenants/acme/giftcards", sup, body) }
+	e.wantErr(sell(map[string]any{"campaign": "gift", "amount": 5_00}), 400, protocol.CodeInvalidInput, "txn_id")
+	e.wantErr(sell(map[string]any{"txn_id": "a", "campaign": "gift", "amount": 0}), 400, protocol.CodeInvalidInput, "amount")
+	e.wantErr(sell(map[string]any{"txn_id": "a", "campaign": "gift", "amount": -5}), 400, protocol.CodeInvalidInput, "amount")
+	e.wantErr(sell(map[string]any{"txn_id": "a", "campaign": "summer", "amount": 5_00}), 422, protocol.CodeNotGiftCard, "")
+	e.wantErr(sell(map[string]any{"txn_id": "a", "campaign": "nope", "amount": 5_00}), 422, protocol.CodeCampaignUnknown, "")
+	e.wantErr(sell(map[string]any{"txn_id": "a", "campaign": "gift", "amount": 5_00, "currency": "USD"}), 422, protocol.CodeCurrencyMismatch, "")
+	e.wantJSON(sell(map[string]any{"txn_id": "b", "campaign": "gift", "code": "CARD-9", "amount": 5_00}), 201, nil)
+	e.wantErr(sell(map[string]any{"txn_id": "c", "campaign": "gift", "code": "card 9", "amount": 5_00}), 409, protocol.CodeGiftCardSold, "")
+	e.wantErr(e.do("POST", "/v1/tenants/acme/giftcards/NOPE/topup", sup, map[string]any{"txn_id": "d", "amount": 5_00}), 422, protocol.CodeUnknownCode, "")
+	e.wantErr(e.do("GET", "/v1/tenants/acme/giftcards/NOPE", sup, nil), 422, protocol.CodeUnknownCode, "")
+	e.wantErr(e.do("POST", "/v1/tenants/acme/giftcards", e.keys[catalog.RoleReadOnly], map[string]any{"txn_id": "e", "campaign": "gift", "amount": 5_00}), 403, protocol.CodeForbidden, "")
+}
