@@ -148,7 +148,11 @@ func (a *Agent) hubCard(ctx context.Context, code string) (wire.GiftCard, error)
 	if !on || !ok || a.OnlineTimeout < 0 {
 		return wire.GiftCard{}, protocol.NewError(protocol.CodeUnavailable)
 	}
-	actx, cancel := context.WithTimeout(ctx, a.OnlineTimeout)
+	timeout := a.OnlineTimeout
+	if timeout == 0 {
+		timeout = DefaultOnlineTimeout
+	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return lk.GiftCard(actx, code)
 }
