@@ -53,9 +53,13 @@ const (
 	CodeNotGiftCard Code = "not_a_gift_card"
 	// CodeGiftCardSold: a sale names a code that is already a card.
 	CodeGiftCardSold Code = "giftcard_already_sold"
+	// CodeGiftCardRestricted: what is left to pay is all excluded from
+	// what the gift card pays for (rules.PayExclude).
+	CodeGiftCardRestricted Code = "giftcard_restricted"
 )
 
 func init() {
 	codes[CodeNotGiftCard] = codeInfo{http.StatusUnprocessableEntity, "This is not a gift card."}
 	codes[CodeGiftCardSold] = codeInfo{http.StatusConflict, "This gift card has already been sold."}
+	codes[CodeGiftCardRestricted] = codeInfo{http.StatusUnprocessableEntity, "This gift card cannot pay for these items."}
 }

@@ -151,6 +151,9 @@ type Reward struct {
 	// gone; a single-use card is used up by its first spend.
 	MultiUse bool           `json:"multi_use,omitempty" cbor:"15,keyasint,omitempty"`
 	Points   *PointsProgram `json:"points,omitempty" cbor:"16,keyasint,omitempty"`
+	// PayExclude, on a gift card, is what it may not pay for
+	// (giftcards.go; additive, key 40).
+	PayExclude *PayExclude `json:"pay_exclude,omitempty" cbor:"40,keyasint,omitempty"`
 }
 
 // Target selects order lines. A line matches when SKUs and Categories are
