@@ -7,6 +7,7 @@ import (
 	"github.com/punchcard/punchcard/agent"
 	"github.com/punchcard/punchcard/agent/agenttest"
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/protocol/wire"
 )
@@ -118,5 +119,37 @@ func TestTillGiftCardBadInput(t *testing.T) {
 	}
 	if pend, err := e.db.Pending(context.Background(), 0, 10); err != nil || len(pend) != 0 {
 		t.Fatalf("queued: %+v %v", pend, err)
+	}
+}
+
+// restrictedOrder has 30.00 of tobacco, a 25.00 gift card and 20.00 of
+// food.
+func restrictedOrder() protocol.Order {
+	return protocol.Order{ID: "o-r", Currency: "EUR", Lines: []protocol.Line{
+		{SKU: "cigs", Category: "tobacco", Quantity: 1, UnitPrice: 30_00},
+		{SKU: "gc-25", Category: "giftcards", Quantity: 1, UnitPrice: 25_00},
+		{SKU: "bread", Category: "food", Quantity: 2, UnitPrice: 10_00},
+	}}
+}
+
+// TestTillGiftCardRestrictions: a gift card campaign that excludes
+// tobacco and gift cards pays only for the food at the till (the hub's
+// answer is pinned by hub/api TestGiftCardRestrictions, same pipeline).
+func TestTillGiftCardRestrictions(t *testing.T) {
+	snap := agenttest.Small(1, 10)
+	for i := range snap.Campaigns {
+		if snap.Campaigns[i].ID == agenttest.CampGift {
+			snap.Campaigns[i].Reward.PayExclude = &rules.PayExclude{Categories: []string{"tobacco", "giftcards"}}
+		}
+	}
+	e := newEnv(t, snap)
+	b := agent.Basket{Order: restrictedOrder(), Redeemables: []agent.Input{{Code: "GIFT1"}}}
+	r := e.post(t, "/v1/validate", b)
+	if r.Status != 200 || num(r.Body["paid"]) != 20_00 {
+		t.Fatalf("paid: %d %s", r.Status, r.Raw)
+	}
+	b.Order.Lines = b.Order.Lines[:2] // nothing but excluded items
+	if r := e.post(t, "/v1/validate", b); r.code() != string(protocol.CodeGiftCardRestricted) {
+		t.Fatalf("only excluded items: %s", r.Raw)
 	}
 }

@@ -87,3 +87,34 @@ func TestGiftCardBadInput(t *testing.T) {
 	e.wantErr(e.do("GET", "/v1/tenants/acme/giftcards/NOPE", sup, nil), 422, protocol.CodeUnknownCode, "")
 	e.wantErr(e.do("POST", "/v1/tenants/acme/giftcards", e.keys[catalog.RoleReadOnly], map[string]any{"txn_id": "e", "campaign": "gift", "amount": 5_00}), 403, protocol.CodeForbidden, "")
 }
+
+// TestGiftCardRestrictions: the hub's answer for the basket of the
+// till's TestTillGiftCardRestrictions (agent/giftcards_test.go): the
+// card pays for the food only, and nothing when only excluded items are
+// left; a campaign with an empty exclusion is refused.
+func TestGiftCardRestrictions(t *testing.T) {
+	e := newEnv(t)
+	mk, sup := e.keys[catalog.RoleMarketer], e.keys[catalog.RoleSupport]
+	e.wantErr(e.do("POST", "/v1/tenants/acme/campaigns", mk, campaignDoc("bad", "active", `{"kind":"gift_card","pay_exclude":{}}`, "")), 400, protocol.CodeInvalidInput, "reward.pay_exclude")
+	e.wantErr(e.do("POST", "/v1/tenants/acme/campaigns", mk, campaignDoc("bad", "active", `{"kind":"percent_off","percent_bp":1000,"pay_exclude":{"skus":["x"]}}`, "")), 400, protocol.CodeInvalidInput, "reward.pay_exclude")
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns", mk, campaignDoc("gift", "active", `{"kind":"gift_card","multi_use":true,"pay_exclude":{"categories":["tobacco","giftcards"]}}`, "")), 201, nil)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns/gift/codes/import", mk, map[string]any{"codes": []string{"GIFT-1"}, "balance": 50_00, "uses": -1}), 201, nil)
+	lines := []any{
+		map[string]any{"sku": "cigs", "category": "tobacco", "quantity": 1, "unit_price": 30_00},
+		map[string]any{"sku": "gc-25", "category": "giftcards", "quantity": 1, "unit_price": 25_00},
+		map[string]any{"sku": "bread", "category": "food", "quantity": 2, "unit_price": 10_00},
+	}
+	body := func(lines []any) map[string]any {
+		return map[string]any{"store": web, "order": map[string]any{"id": "o-r", "currency": "EUR", "lines": lines},
+			"redeemables": []any{map[string]any{"code": "GIFT-1"}}}
+	}
+	var out onlineOut
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/validate", sup, body(lines)), 200, &out)
+	if out.Decision.Paid != 20_00 {
+		t.Fatalf("paid %d: %+v", out.Decision.Paid, out.Decision)
+	}
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/validate", sup, body(lines[:2])), 200, &out)
+	if len(out.Decision.Results) != 1 || out.Decision.Results[0].Reason != protocol.CodeGiftCardRestricted {
+		t.Fatalf("%+v", out.Decision)
+	}
+}
