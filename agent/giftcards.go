@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/codes"
@@ -114,6 +115,69 @@ func (a *Agent) TopUpCard(ctx context.Context, code string, in wire.GiftCardTopU
 	card.Loaded += in.Amount
 	card.Offline = offline
 	return a.commitCard(ctx, in.TxnID, hash, rd, card)
+}
+
+// CashOutCard pays a card's whole remainder out in cash where its
+// campaign allows it (decide.CheckCashOut). The remainder is this till's
+// figure, or the hub's when it answers and is lower; offline the payout
+// is an offline risk (the envelope bounds it). Reason codes:
+// invalid_input, never_synced, snapshot_stale, code_unknown,
+// code_revoked, not_a_gift_card, insufficient_balance,
+// cashout_not_allowed, offline_limit_reached, idempotency_key_reused.
+func (a *Agent) CashOutCard(ctx context.Context, code string, in wire.GiftCardCashOut) (wire.GiftCard, error) {
+	if err := in.Validate(); err != nil {
+		return wire.GiftCard{}, err
+	}
+	key := protocol.CodeID(codes.Normalize(code))
+	hash := hashOf(struct {
+		Code protocol.CodeID
+		In   wire.GiftCardCashOut
+	}{key, in})
+	if out, ok, err := a.cardReplay(ctx, in.TxnID, hash); err != nil || ok {
+		return out, err
+	}
+	v, offline, err := a.prepareAs(false)
+	if err != nil {
+		return wire.GiftCard{}, err
+	}
+	card, err := a.localCard(ctx, v, code)
+	if err != nil {
+		return wire.GiftCard{}, err
+	}
+	amount := card.Balance.Amount
+	if !offline {
+		if h, err := a.hubCard(ctx, code); err == nil {
+			amount = min(amount, h.Balance.Amount)
+		} else if protocol.ErrorCode(err) != protocol.CodeUnknownCode {
+			offline = true
+		}
+	}
+	c, err := decide.CheckCashOut(v.rules, card.Campaign, amount)
+	if err != nil {
+		return wire.GiftCard{}, err
+	}
+	src := &tillFacts{a: a, v: v}
+	dc, _, err := src.Code(ctx, key)
+	if err != nil {
+		return wire.GiftCard{}, err
+	}
+	hf := a.hubFigure(v, key, false)
+	fact := agentdb.Fact{Redemption: protocol.Redemption{ID: protocol.RedemptionID{Agent: a.ID}, Kind: protocol.KindCashOut, Tenant: a.Tenant,
+		Store: v.snap.Store.ID, TxnID: in.TxnID, Campaign: card.Campaign, Code: key, Currency: c.Currency, Spend: amount, Offline: offline,
+		Snapshot: v.snap.Version},
+		Code: &agentdb.CodeUse{Spend: amount, Balance: dc.Balance, KnownUses: hf.Used, KnownSpent: hf.Spent, Reflected: hf.Reflected}}
+	if offline && !slices.Contains(dc.Stores, v.store.ID) && (dc.Group == "" || dc.Group != v.snap.Store.Group) {
+		fact.Risk = amount
+	}
+	card.Code, card.Offline, card.CashedOut = code, offline, amount
+	card.Balance.Amount -= amount
+	card.Spent += amount
+	req := agentdb.Request{Op: agentdb.OpCard, TxnID: in.TxnID, Hash: hash, Envelope: v.env, Facts: []agentdb.Fact{fact},
+		Result: func(rs []protocol.Redemption) ([]byte, error) {
+			card.Seq = rs[0].ID.Seq
+			return json.Marshal(card)
+		}}
+	return a.commitReq(ctx, req)
 }
 
 // CardBalance answers a card's balance: online the hub's, offline (or
@@ -225,11 +289,14 @@ func (a *Agent) cardReplay(ctx context.Context, txn string, hash []byte) (wire.G
 }
 
 func (a *Agent) commitCard(ctx context.Context, txn string, hash []byte, rd protocol.Redemption, out wire.GiftCard) (wire.GiftCard, error) {
-	req := agentdb.Request{Op: agentdb.OpCard, TxnID: txn, Hash: hash, Facts: []agentdb.Fact{{Redemption: rd}},
+	return a.commitReq(ctx, agentdb.Request{Op: agentdb.OpCard, TxnID: txn, Hash: hash, Facts: []agentdb.Fact{{Redemption: rd}},
 		Result: func(rs []protocol.Redemption) ([]byte, error) {
 			out.Seq = rs[0].ID.Seq
 			return json.Marshal(out)
-		}}
+		}})
+}
+
+func (a *Agent) commitReq(ctx context.Context, req agentdb.Request) (wire.GiftCard, error) {
 	res, _, err := a.db.Commit(ctx, req)
 	if err != nil {
 		return wire.GiftCard{}, posError(err)
@@ -262,6 +329,14 @@ func (a *Agent) cardRoutes(mux *http.ServeMux) {
 			return
 		}
 		out, err := a.TopUpCard(r.Context(), r.PathValue("code"), in)
+		a.reply(w, r, out, err)
+	})
+	mux.HandleFunc("POST /v1/giftcards/{code}/cashout", func(w http.ResponseWriter, r *http.Request) {
+		var in wire.GiftCardCashOut
+		if !decode(w, r, &in) {
+			return
+		}
+		out, err := a.CashOutCard(r.Context(), r.PathValue("code"), in)
 		a.reply(w, r, out, err)
 	})
 	mux.HandleFunc("GET /v1/giftcards/{code}", func(w http.ResponseWriter, r *http.Request) {

@@ -153,3 +153,42 @@ func TestTillGiftCardRestrictions(t *testing.T) {
 		t.Fatalf("only excluded items: %s", r.Raw)
 	}
 }
+
+// TestTillCashOut: with the campaign's cash-out limit at 10.00, a card
+// holding 50.00 is refused, one holding 5.00 is paid out and empty (once,
+// whatever the retries); without a limit, cash-out is refused.
+func TestTillCashOut(t *testing.T) {
+	snap := agenttest.Small(1, 10)
+	for i := range snap.Campaigns {
+		if snap.Campaigns[i].ID == agenttest.CampGift {
+			snap.Campaigns[i].Reward.CashOutMax = 10_00
+		}
+	}
+	e := newEnv(t, snap)
+	if r := e.post(t, "/v1/giftcards/GIFT1/cashout", wire.GiftCardCashOut{TxnID: "c1"}); r.code() != string(protocol.CodeCashOutRefused) {
+		t.Fatalf("50.00 above a 10.00 limit: %s", r.Raw)
+	}
+	b := agent.Basket{Order: agenttest.Order("o1", 100_00), Redeemables: []agent.Input{{Code: "GIFT1", Amount: 45_00}}}
+	if r := e.post(t, "/v1/redeem", redeem("t1", b)); r.Status != 200 {
+		t.Fatalf("spend: %d %s", r.Status, r.Raw)
+	}
+	r := e.post(t, "/v1/giftcards/GIFT1/cashout", wire.GiftCardCashOut{TxnID: "c2"})
+	if r.Status != 200 || num(r.Body["cashed_out"]) != 5_00 || num(r.Body["balance"].(map[string]any)["amount"]) != 0 {
+		t.Fatalf("cash-out: %d %s", r.Status, r.Raw)
+	}
+	if again := e.post(t, "/v1/giftcards/GIFT1/cashout", wire.GiftCardCashOut{TxnID: "c2"}); again.Raw != r.Raw {
+		t.Fatalf("retry: %s", again.Raw)
+	}
+	if r := e.post(t, "/v1/giftcards/GIFT1/cashout", wire.GiftCardCashOut{TxnID: "c3"}); r.code() != string(protocol.CodeInsufficientFunds) {
+		t.Fatalf("an empty card: %s", r.Raw)
+	}
+	pend, err := e.db.Pending(context.Background(), 0, 10)
+	if err != nil || len(pend) != 2 || pend[1].Kind != protocol.KindCashOut || pend[1].Spend != 5_00 {
+		t.Fatalf("outbox: %+v %v", pend, err)
+	}
+
+	off := newEnv(t, agenttest.Small(1, 10))
+	if r := off.post(t, "/v1/giftcards/GIFT1/cashout", wire.GiftCardCashOut{TxnID: "c1"}); r.code() != string(protocol.CodeCashOutRefused) {
+		t.Fatalf("cash-out not enabled: %s", r.Raw)
+	}
+}

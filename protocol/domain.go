@@ -145,6 +145,8 @@ func (k RedemptionKind) String() string {
 		return "giftcard_issue"
 	case KindTopUp:
 		return "giftcard_topup"
+	case KindCashOut:
+		return "giftcard_cashout"
 	}
 	return "unknown"
 }

@@ -66,6 +66,27 @@ func (s *Server) topUpGiftCard(c *fiber.Ctx, _ manage.Key) error {
 	return c.JSON(out)
 }
 
+// cashOutGiftCard is POST …/giftcards/{code}/cashout.
+func (s *Server) cashOutGiftCard(c *fiber.Ctx, _ manage.Key) error {
+	_, led, err := s.cards()
+	if err != nil {
+		return err
+	}
+	var in wire.GiftCardCashOut
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	code, err := pathCode(c)
+	if err != nil {
+		return err
+	}
+	out, err := s.online.CashOutCard(c.UserContext(), tenantOf(c), led, code, in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(out)
+}
+
 // giftCardBalance is GET …/giftcards/{code}.
 func (s *Server) giftCardBalance(c *fiber.Ctx, _ manage.Key) error {
 	if err := s.needLedger(); err != nil {

@@ -118,3 +118,36 @@ func TestGiftCardRestrictions(t *testing.T) {
 		t.Fatalf("%+v", out.Decision)
 	}
 }
+
+// TestGiftCardCashOut: online, a card of a campaign that pays out up to
+// 10.00 is cashed out when 8.00 are left (once), refused above; a
+// campaign without a limit refuses; the ledger verifies.
+func TestGiftCardCashOut(t *testing.T) {
+	e := newEnv(t)
+	mk, sup := e.keys[catalog.RoleMarketer], e.keys[catalog.RoleSupport]
+	e.wantErr(e.do("POST", "/v1/tenants/acme/campaigns", mk, campaignDoc("bad", "active", `{"kind":"gift_card","cash_out_max":-1}`, "")), 400, protocol.CodeInvalidInput, "reward.cash_out_max")
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns", mk, campaignDoc("gift", "active", `{"kind":"gift_card","multi_use":true,"cash_out_max":1000}`, "")), 201, nil)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns", mk, campaignDoc("nocash", "active", `{"kind":"gift_card","multi_use":true}`, "")), 201, nil)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns/gift/codes/import", mk, map[string]any{"codes": []string{"GIFT-1"}, "balance": 20_00, "uses": -1}), 201, nil)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns/nocash/codes/import", mk, map[string]any{"codes": []string{"NOCASH-1"}, "balance": 5_00, "uses": -1}), 201, nil)
+	cashout := func(code, txn string) resp {
+		return e.do("POST", "/v1/tenants/acme/giftcards/"+code+"/cashout", sup, map[string]any{"txn_id": txn})
+	}
+	e.wantErr(cashout("GIFT-1", "c1"), 422, protocol.CodeCashOutRefused, "")
+	e.wantErr(cashout("NOCASH-1", "c1"), 422, protocol.CodeCashOutRefused, "")
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/redeem", sup, map[string]any{"store": web, "order": order(12_00),
+		"redeemables": []any{map[string]any{"code": "GIFT-1"}}}, "Idempotency-Key", "r1"), 200, nil)
+	var out wire.GiftCard
+	e.wantJSON(cashout("GIFT-1", "c2"), 200, &out)
+	if out.CashedOut != 8_00 || out.Balance.Amount != 0 {
+		t.Fatalf("%+v", out)
+	}
+	e.wantJSON(cashout("GIFT-1", "c2"), 200, &out)
+	if out.CashedOut != 8_00 || out.Balance.Amount != 0 {
+		t.Fatalf("retry: %+v", out)
+	}
+	e.wantErr(cashout("GIFT-1", "c3"), 422, protocol.CodeInsufficientFunds, "")
+	if rep, err := e.led.Verify(context.Background()); err != nil || !rep.OK() {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+}

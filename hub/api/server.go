@@ -407,9 +407,10 @@ func (s *Server) routes() []route {
 		{method: "POST", path: t + "/rollback", roles: rolesRedeem, handler: s.rollback},
 		{method: "POST", path: t + "/earn", roles: rolesRedeem, handler: s.earn},
 		{method: "POST", path: t + wire.PathCustomerEvents, roles: rolesRedeem, handler: s.customerEvent},
-		{method: "POST", path: t + "/giftcards", roles: rolesRedeem, handler: s.sellGiftCard},              // giftcards.go
-		{method: "POST", path: t + "/giftcards/:code/topup", roles: rolesRedeem, handler: s.topUpGiftCard}, // giftcards.go
-		{method: "GET", path: t + "/giftcards/:code", roles: rolesRead, handler: s.giftCardBalance},        // giftcards.go
+		{method: "POST", path: t + "/giftcards", roles: rolesRedeem, handler: s.sellGiftCard},                  // giftcards.go
+		{method: "POST", path: t + "/giftcards/:code/topup", roles: rolesRedeem, handler: s.topUpGiftCard},     // giftcards.go
+		{method: "GET", path: t + "/giftcards/:code", roles: rolesRead, handler: s.giftCardBalance},            // giftcards.go
+		{method: "POST", path: t + "/giftcards/:code/cashout", roles: rolesRedeem, handler: s.cashOutGiftCard}, // giftcards.go
 
 		{method: "GET", path: "/v1/agent/snapshot", roles: rolesAgent, handler: s.agentSnapshot},
 		{method: "POST", path: "/v1/agent/allowances", roles: rolesAgent, handler: s.requestAllowance},

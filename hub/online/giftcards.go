@@ -167,3 +167,46 @@ func (s *Service) CardBalance(ctx context.Context, tenant protocol.TenantID, cod
 	return wire.GiftCard{Code: catalog.MaskCode(cd.Printed), Campaign: cd.Campaign,
 		Balance: protocol.Money{Amount: cd.Balance + loaded - spent, Currency: cur}, Loaded: cd.Balance + loaded, Spent: spent}, nil
 }
+
+// CashOutCard pays a card's whole remainder out in cash where its
+// campaign allows it (decide.CheckCashOut), emptying it. A retry of the
+// same txn_id pays nothing twice. Reason codes: invalid_input,
+// code_unknown, code_revoked, not_a_gift_card, insufficient_balance,
+// cashout_not_allowed.
+func (s *Service) CashOutCard(ctx context.Context, tenant protocol.TenantID, led CardLedger, code string, in wire.GiftCardCashOut) (wire.GiftCard, error) {
+	if err := in.Validate(); err != nil {
+		return wire.GiftCard{}, err
+	}
+	bal, err := s.CardBalance(ctx, tenant, code)
+	if err != nil {
+		return wire.GiftCard{}, err
+	}
+	key := protocol.CodeID(codes.Normalize(code))
+	prior, err := led.HubFacts(ctx, tenant, in.TxnID)
+	if err != nil {
+		return wire.GiftCard{}, err
+	}
+	for _, p := range prior {
+		if p.Kind == protocol.KindCashOut && p.Code == key {
+			bal.CashedOut = p.Spend
+			return bal, nil
+		}
+	}
+	comp, err := s.Compiled(ctx, tenant)
+	if err != nil {
+		return wire.GiftCard{}, err
+	}
+	c, err := decide.CheckCashOut(comp.Rules, bal.Campaign, bal.Balance.Amount)
+	if err != nil {
+		return wire.GiftCard{}, err
+	}
+	r := protocol.Redemption{Kind: protocol.KindCashOut, Tenant: tenant, Store: in.Store, TxnID: in.TxnID, Campaign: bal.Campaign,
+		Code: key, Currency: c.Currency, Spend: bal.Balance.Amount, Snapshot: comp.Version}
+	if _, err := led.Redeem(ctx, r); err != nil {
+		return wire.GiftCard{}, err
+	}
+	s.codesChanged(ctx, tenant, r)
+	out, err := s.CardBalance(ctx, tenant, code)
+	out.CashedOut = r.Spend
+	return out, err
+}

@@ -53,3 +53,24 @@ func MintGiftCard(ctx context.Context) (string, error) {
 	}
 	return out[0], nil
 }
+
+// CheckCashOut is the one check of a cash-out of a card of campaign with
+// balance left, at the till and the hub: the campaign is a gift card
+// campaign that pays out remainders up to its CashOutMax, and the balance
+// is above 0 and within it. Reason codes: campaign_unknown,
+// not_a_gift_card, insufficient_balance, cashout_not_allowed.
+func CheckCashOut(r *Rules, campaign protocol.CampaignID, balance int64) (*rules.Campaign, error) {
+	c, err := CheckLoad(r, campaign, "", 1)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case balance <= 0:
+		return nil, protocol.Errorf(protocol.CodeInsufficientFunds, "the gift card is empty")
+	case c.Reward.CashOutMax == 0:
+		return nil, protocol.Errorf(protocol.CodeCashOutRefused, "this gift card's remainder is not paid out in cash")
+	case balance > c.Reward.CashOutMax:
+		return nil, protocol.Errorf(protocol.CodeCashOutRefused, "a remainder of %d is above the cash-out limit of %d", balance, c.Reward.CashOutMax)
+	}
+	return c, nil
+}

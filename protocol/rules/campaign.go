@@ -154,6 +154,10 @@ type Reward struct {
 	// PayExclude, on a gift card, is what it may not pay for
 	// (giftcards.go; additive, key 40).
 	PayExclude *PayExclude `json:"pay_exclude,omitempty" cbor:"40,keyasint,omitempty"`
+	// CashOutMax, on a gift card, is the largest remainder (minor units)
+	// paid out in cash on request, emptying the card; 0 = never
+	// (giftcards.go; additive, key 41).
+	CashOutMax int64 `json:"cash_out_max,omitempty" cbor:"41,keyasint,omitempty"`
 }
 
 // Target selects order lines. A line matches when SKUs and Categories are

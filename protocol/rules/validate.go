@@ -162,11 +162,11 @@ func validStrings(path string, list []string, maxLen int) error {
 
 // rewardFields names the optional reward fields and reports which are set,
 // so that validation can refuse a field the kind does not use.
-func (r *Reward) setFields() [16]struct {
+func (r *Reward) setFields() [17]struct {
 	name string
 	set  bool
 } {
-	return [16]struct {
+	return [17]struct {
 		name string
 		set  bool
 	}{
@@ -186,6 +186,7 @@ func (r *Reward) setFields() [16]struct {
 		{"multi_use", r.MultiUse},
 		{"points", r.Points != nil},
 		{"pay_exclude", r.PayExclude != nil},
+		{"cash_out_max", r.CashOutMax != 0},
 	}
 }
 
@@ -200,7 +201,7 @@ var allowedFields = map[RewardKind][]string{
 	RewardQuantityTiers: {"target", "tiers", "max_discount"},
 	RewardBundle:        {"bundle", "amount", "pick", "max_applications"},
 	RewardFreeShipping:  {"max_discount"},
-	RewardGiftCard:      {"multi_use", "pay_exclude"},
+	RewardGiftCard:      {"multi_use", "pay_exclude", "cash_out_max"},
 	RewardPoints:        {"points"},
 }
 
@@ -299,6 +300,9 @@ func (r *Reward) validate(p string, c *Campaign) error {
 	case RewardGiftCard:
 		if c.Trigger == TriggerAuto {
 			return protocol.FieldError("trigger", "a gift card cannot be automatic")
+		}
+		if r.CashOutMax < 0 || r.CashOutMax > MaxAmount {
+			return protocol.FieldError(p+".cash_out_max", "the cash-out limit is between 0 and %d minor units", int64(MaxAmount))
 		}
 		if r.PayExclude != nil {
 			return r.PayExclude.validate(p + ".pay_exclude")

@@ -80,8 +80,31 @@ type GiftCard struct {
 	Loaded   int64               `json:"loaded"` // the value put on the card: its sale and top-ups
 	Spent    int64               `json:"spent"`
 	Offline  bool                `json:"offline,omitempty"`
-	// Seq is the till's fact of a sale or top-up (its outbox sequence).
+	// CashedOut is what a cash-out paid out in cash (the card is then
+	// empty).
+	CashedOut int64 `json:"cashed_out,omitempty"`
+	// Seq is the till's fact of a sale, top-up or cash-out (its outbox
+	// sequence).
 	Seq uint64 `json:"seq,omitempty"`
+}
+
+// GiftCardCashOut is the body of a cash-out of the card named in the
+// path: its whole remainder, where its campaign allows
+// (rules.Reward.CashOutMax).
+type GiftCardCashOut struct {
+	TxnID string           `json:"txn_id"`
+	Store protocol.StoreID `json:"store,omitempty"`
+}
+
+// Validate checks the cash-out's shape (invalid_input with the field).
+func (g GiftCardCashOut) Validate() error {
+	if err := checkTxn(g.TxnID); err != nil {
+		return err
+	}
+	if g.Store != "" {
+		return protocol.ValidateID("store", string(g.Store))
+	}
+	return nil
 }
 
 // PathAgentGiftCard is the hub route a till online asks a card's balance

@@ -235,7 +235,7 @@ const ConflictRollbackForeign ConflictKind = "rollback_foreign"
 //     rollback of it has nothing left to reverse.
 func signs(s *state, fs factSet, r *protocol.Redemption) (sign, psign int64, kind ConflictKind, err error) {
 	switch r.Kind {
-	case protocol.KindIssue, protocol.KindTopUp:
+	case protocol.KindIssue, protocol.KindTopUp, protocol.KindCashOut:
 		return 0, 0, "", nil // no count, no points: giftcards.go
 	case protocol.KindRedeem, protocol.KindEarn, protocol.KindBurn:
 		if fs.voided[key2{string(r.Tenant), string(r.ID.Agent)}][r.ID.Seq] {
@@ -399,6 +399,12 @@ func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now ti
 	kf, codeKnown := facts.codes[key2{string(r.Tenant), string(r.Code)}]
 	if r.Kind.Loads() {
 		if err := applyLoad(s, r, conflict); err != nil { // giftcards.go
+			return nil, false, err
+		}
+		return cs, true, nil
+	}
+	if r.Kind == protocol.KindCashOut {
+		if err := applyCashOut(s, r, kf, codeKnown, conflict); err != nil { // giftcards.go
 			return nil, false, err
 		}
 		return cs, true, nil

@@ -62,6 +62,28 @@ func applyLoad(s *state, r protocol.Redemption, conflict func(ConflictKind, *pro
 	return err
 }
 
+// applyCashOut takes a cash-out's Spend from the card (sign 0: no use
+// of the code or campaign); one beyond the balance is flagged
+// giftcard_overdrawn as a spend would be.
+func applyCashOut(s *state, r protocol.Redemption, kf CodeFacts, known bool, conflict func(ConflictKind, *protocol.RedemptionID, string, ...any)) error {
+	g, err := s.card(r.Tenant, r.Code)
+	if err != nil {
+		return err
+	}
+	g.v += r.Spend
+	if known && kf.GiftCard && g.v > kf.InitialBalance {
+		loaded, err := cardLoaded(s, r.Tenant, r.Code)
+		if err != nil {
+			return err
+		}
+		if g.v > kf.InitialBalance+loaded {
+			conflict(ConflictGiftCardOverdraw, other(g.last), "gift card of %d cashed out to %d", kf.InitialBalance+loaded, g.v)
+		}
+	}
+	g.last = r.ID
+	return nil
+}
+
 // cardLoaded is what top-ups loaded onto a card, in s's transaction.
 func cardLoaded(s *state, t protocol.TenantID, c protocol.CodeID) (int64, error) {
 	var v int64
@@ -85,7 +107,7 @@ func (l *Ledger) GiftCardLoaded(ctx context.Context, tenant protocol.TenantID, c
 // created at head office without a sale fact are not counted: their
 // value is a catalog figure.
 func (l *Ledger) GiftCardLiability(ctx context.Context, tenant protocol.TenantID, currency protocol.Currency) (int64, error) {
-	return l.scalar(ctx, `SELECT COALESCE(SUM(CASE WHEN entry IN ('giftcard_issue', 'giftcard_topup') THEN spend ELSE -sign * spend END), 0)
+	return l.scalar(ctx, `SELECT COALESCE(SUM(CASE WHEN entry IN ('giftcard_issue', 'giftcard_topup') THEN spend WHEN entry = 'giftcard_cashout' THEN -spend ELSE -sign * spend END), 0)
 		FROM ledger_journal WHERE tenant = ? AND currency = ? AND seq IS NOT NULL AND code IN
 		(SELECT code FROM ledger_journal WHERE tenant = ?1 AND entry = 'giftcard_issue')`, string(tenant), string(currency))
 }

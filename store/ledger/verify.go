@@ -31,7 +31,8 @@ var checks = []balanceCheck{
 		`SELECT tenant, code, SUM(sign) FROM ledger_journal WHERE seq IS NOT NULL AND code != '' GROUP BY tenant, code`},
 	{"ledger_giftcards", 2, []string{"spent"},
 		`SELECT tenant, code, spent FROM ledger_giftcards`,
-		`SELECT tenant, code, SUM(sign * spend) FROM ledger_journal WHERE seq IS NOT NULL AND code != '' AND spend != 0 GROUP BY tenant, code`},
+		`SELECT tenant, code, SUM(CASE WHEN entry = 'giftcard_cashout' THEN spend ELSE sign * spend END) FROM ledger_journal
+		 WHERE seq IS NOT NULL AND code != '' AND spend != 0 GROUP BY tenant, code`},
 	{"ledger_giftcards", 2, []string{"loaded"},
 		`SELECT tenant, code, loaded FROM ledger_giftcards WHERE loaded != 0`,
 		// Every load but a card's first sale (its value is the card's
