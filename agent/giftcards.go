@@ -344,4 +344,3 @@ func (a *Agent) cardRoutes(mux *http.ServeMux) {
 		a.reply(w, r, out, err)
 	})
 }
-
