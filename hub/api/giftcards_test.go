@@ -2,7 +2,9 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/wire"
@@ -149,5 +151,32 @@ func TestGiftCardCashOut(t *testing.T) {
 	e.wantErr(cashout("GIFT-1", "c3"), 422, protocol.CodeInsufficientFunds, "")
 	if rep, err := e.led.Verify(context.Background()); err != nil || !rep.OK() {
 		t.Fatalf("verify: %+v %v", rep, err)
+	}
+}
+
+// BenchmarkGiftCardValidate is one online decision through the whole
+// stack for a gift card (which now also reads the card's top-ups), a
+// topped-up card and a card with product restrictions, against a coupon
+// in the same run (the baseline).
+func BenchmarkGiftCardValidate(b *testing.B) {
+	e := giftEnv(b)
+	mk, sup := e.keys[catalog.RoleMarketer], e.keys[catalog.RoleSupport]
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns/summer/codes/import", mk, map[string]any{"codes": []string{"SUMMER10"}, "uses": -1}), 201, nil)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns", mk, campaignDoc("rgift", "active", `{"kind":"gift_card","multi_use":true,"pay_exclude":{"categories":["tobacco"]}}`, "")), 201, nil)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/giftcards", sup, map[string]any{"txn_id": "s1", "campaign": "gift", "code": "CARD-1", "amount": 50_00}), 201, nil)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/giftcards", sup, map[string]any{"txn_id": "s2", "campaign": "gift", "code": "CARD-2", "amount": 50_00}), 201, nil)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/giftcards/CARD-2/topup", sup, map[string]any{"txn_id": "t2", "amount": 10_00}), 200, nil)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/giftcards", sup, map[string]any{"txn_id": "s3", "campaign": "rgift", "code": "CARD-3", "amount": 50_00}), 201, nil)
+	for _, c := range []struct{ name, code string }{{"Coupon", "SUMMER10"}, {"GiftCard", "CARD-1"}, {"ToppedUp", "CARD-2"}, {"Restricted", "CARD-3"}} {
+		body, _ := json.Marshal(map[string]any{"store": web, "order": order(100_00), "redeemables": []any{map[string]any{"code": c.code}}})
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				e.clk.Add(time.Second)
+				if r := e.do("POST", "/v1/tenants/acme/validate", sup, body); r.status != 200 {
+					b.Fatalf("%d %s", r.status, r.body)
+				}
+			}
+		})
 	}
 }
