@@ -19,8 +19,10 @@ import (
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/protocol/wire"
+	"github.com/punchcard/punchcard/store"
 	"github.com/punchcard/punchcard/store/agentdb"
 	"github.com/punchcard/punchcard/store/catalog"
+	"github.com/punchcard/punchcard/store/ledger"
 )
 
 // giftTill is a till of tenant acme on h, with its real sync client.
@@ -187,5 +189,109 @@ func TestGiftCardSoldOfflineAtTill(t *testing.T) {
 	}
 	if cs, err := h.Ledger.Conflicts(ctx, "acme", 0, 100); err != nil || len(cs) != 0 {
 		t.Fatalf("conflicts: %+v %v", cs, err)
+	}
+}
+
+// TestGiftCardTillFactsJudged: gift card facts a till sent, written
+// beneath its own checks (a tampered or older till): a sale on a campaign
+// that is no gift card creates no card and is flagged effect_mismatch; a
+// second sale of the same number adds to the card and is flagged
+// giftcard_reissued; a top-up of nothing is quarantined; Verify stays
+// clean.
+func TestGiftCardTillFactsJudged(t *testing.T) {
+	ctx := context.Background()
+	h := MustRun(t)
+	if _, err := h.Catalog.CreateTenant(ctx, catalog.System, catalog.Tenant{ID: "acme", Name: "Acme", Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range []string{
+		`{"schema":1,"id":"gift","tenant":"acme","status":"active","currency":"EUR","reward":{"kind":"gift_card","multi_use":true}}`,
+		`{"schema":1,"id":"summer","tenant":"acme","status":"active","currency":"EUR","reward":{"kind":"percent_off","percent_bp":1000}}`,
+	} {
+		if _, err := h.Catalog.CreateCampaign(ctx, catalog.System, "acme", []byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, secret, err := h.Catalog.RegisterAgent(ctx, catalog.System, catalog.Agent{Tenant: "acme", ID: "till-1", Store: snapshot.Store{ID: "s1", TimeZone: "Europe/Berlin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := h.Catalog.Version(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "agent.db")
+	db, err := agentdb.Open(ctx, path, agentdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	fact := func(seq uint64, kind protocol.RedemptionKind, campaign protocol.CampaignID, code protocol.CodeID, load int64) protocol.Redemption {
+		return protocol.Redemption{ID: protocol.RedemptionID{Agent: "till-1", Seq: seq}, Kind: kind, Tenant: "acme", Store: "s1",
+			TxnID: "T" + string(rune('0'+seq)), Campaign: campaign, Code: code, Currency: "EUR", Load: load,
+			HLC: ledger.HLCFromTime(time.Now()), Offline: true, Snapshot: v}
+	}
+	facts := []protocol.Redemption{
+		fact(1, protocol.KindIssue, "summer", "NOTACARD1", 5_00),
+		fact(2, protocol.KindIssue, "gift", "CARDA1", 5_00),
+		fact(3, protocol.KindIssue, "gift", "CARDA1", 7_00),
+		fact(4, protocol.KindTopUp, "gift", "CARDA1", 0),
+	}
+	raw, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range facts {
+		body, err := protocol.EncMode.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.ExecContext(ctx, `INSERT INTO outbox (seq, campaign, risk, body) VALUES (?, ?, 0, ?)`, f.ID.Seq, string(f.Campaign), body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := raw.ExecContext(ctx, `UPDATE agent_state SET next_seq = 5 WHERE id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	db, err = agentdb.Open(ctx, path, agentdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	a, err := agent.New(ctx, "acme", "till-1", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	g := &giftTill{a: a, db: db, secret: secret}
+	g.connect(t, h)
+	waitFor(t, "outbox drained", func() bool {
+		st, err := db.State(ctx)
+		return err == nil && st.OutboxDepth == 0 && st.AckedWatermark == 4
+	})
+	if _, err := h.Catalog.Code(ctx, "acme", "NOTACARD1"); protocol.ErrorCode(err) != protocol.CodeNotFound {
+		t.Fatalf("a sale on a coupon campaign created a code: %v", err)
+	}
+	var bal wire.GiftCard
+	if st := hubJSON(t, h, "GET", "/v1/tenants/acme/giftcards/CARDA1", nil, &bal); st != 200 || bal.Balance.Amount != 12_00 {
+		t.Fatalf("balance after two sales: %d %+v", st, bal)
+	}
+	cs, err := h.Ledger.Conflicts(ctx, "acme", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]uint64{}
+	for _, c := range cs {
+		kinds[string(c.Kind)] = c.Redemption.Seq
+	}
+	if kinds["effect_mismatch"] != 1 || kinds["giftcard_reissued"] != 3 || len(cs) != 2 {
+		t.Fatalf("conflicts: %+v", cs)
+	}
+	if q, err := h.Ledger.Quarantine(ctx, "acme", 0, 10); err != nil || len(q) != 1 || q[0].Seq != 4 || q[0].Field != "load" {
+		t.Fatalf("quarantine: %+v %v", q, err)
+	}
+	if rep, err := h.Ledger.Verify(ctx); err != nil || !rep.OK() {
+		t.Fatalf("verify: %+v %v", rep, err)
 	}
 }

@@ -401,13 +401,13 @@ func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now ti
 		if err := applyLoad(s, r, conflict); err != nil { // giftcards.go
 			return nil, false, err
 		}
-		return cs, true, nil
+		return insertConflicts(s, cs)
 	}
 	if r.Kind == protocol.KindCashOut {
 		if err := applyCashOut(s, r, kf, codeKnown, conflict); err != nil { // giftcards.go
 			return nil, false, err
 		}
-		return cs, true, nil
+		return insertConflicts(s, cs)
 	}
 
 	if r.HLC != 0 && l.hlcTime(r.HLC).After(now.Add(MaxClockSkew)) {

@@ -84,6 +84,18 @@ func applyCashOut(s *state, r protocol.Redemption, kf CodeFacts, known bool, con
 	return nil
 }
 
+// insertConflicts records a gift card fact's conflicts, as applyOne does
+// for the others.
+func insertConflicts(s *state, cs []Conflict) ([]Conflict, bool, error) {
+	for i := range cs {
+		var err error
+		if cs[i].ID, err = insertConflict(s, cs[i]); err != nil {
+			return nil, false, err
+		}
+	}
+	return cs, true, nil
+}
+
 // cardLoaded is what top-ups loaded onto a card, in s's transaction.
 func cardLoaded(s *state, t protocol.TenantID, c protocol.CodeID) (int64, error) {
 	var v int64
