@@ -34,18 +34,27 @@ var _ decide.Source = (*tillFacts)(nil)
 
 // Code implements decide.Source: the snapshot lists codes by their keyed
 // hash (snapshot.LookupID).
-func (f *tillFacts) Code(_ context.Context, key protocol.CodeID) (decide.Code, bool, error) {
+func (f *tillFacts) Code(ctx context.Context, key protocol.CodeID) (decide.Code, bool, error) {
 	id := f.v.snap.LookupID(key)
 	if f.v.revCode[id] {
 		return decide.Code{Key: key, Revoked: true}, true, nil
 	}
 	c, ok := f.v.code(id)
 	if !ok {
-		return decide.Code{}, false, nil
+		// A gift card this till sold, not in the snapshot yet
+		// (giftcards.go).
+		dc, ok, err := f.ownCard(ctx, key)
+		if err == nil && ok {
+			err = f.ownTopUps(ctx, &dc)
+		}
+		return dc, ok, err
 	}
 	dc := decide.Code{Key: key, Campaign: c.Campaign, MaxUses: c.Uses, Stores: c.Stores, Group: c.Group}
 	if c.Balance != nil {
 		dc.GiftCard, dc.Balance = true, c.Balance.Amount
+		if err := f.ownTopUps(ctx, &dc); err != nil { // giftcards.go
+			return decide.Code{}, false, err
+		}
 	}
 	return dc, true, nil
 }

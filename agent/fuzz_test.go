@@ -114,7 +114,7 @@ func TestFixtures(t *testing.T) {
 	}
 }
 
-var endpoints = []string{"validate", "redeem", "rollback", "earn"}
+var endpoints = []string{"validate", "redeem", "rollback", "earn", "giftcards", "giftcards/GIFT1/topup", "giftcards/GIFT1/cashout"}
 
 // FuzzPOSAPI throws arbitrary bodies at every POS endpoint: the agent must
 // answer each with JSON, a known reason code and never a 500.

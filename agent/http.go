@@ -67,6 +67,7 @@ func (a *Agent) Handler() http.Handler {
 		rc, err := a.Earn(r.Context(), req)
 		a.reply(w, r, rc, err)
 	})
+	a.cardRoutes(mux) // giftcards.go
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		s, err := a.Status(r.Context())
 		a.reply(w, r, s, err)

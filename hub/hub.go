@@ -259,7 +259,8 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if h.Broker != nil {
 		iopts.Inline = h.Broker // in-process: no MQTT connection of the hub's own
 	}
-	h.Ingest, err = ingest.New(h.Ledger, iopts)
+	// Gift cards sold at tills get their catalog codes (giftcards.go).
+	h.Ingest, err = ingest.New(issuingLedger{Ledger: h.Ledger, cat: h.Catalog, announce: h.announce, log: log}, iopts)
 	if err != nil {
 		return nil, err
 	}

@@ -163,6 +163,12 @@ func (k RedemptionKind) String() string {
 		return "earn"
 	case KindBurn:
 		return "burn"
+	case KindIssue:
+		return "giftcard_issue"
+	case KindTopUp:
+		return "giftcard_topup"
+	case KindCashOut:
+		return "giftcard_cashout"
 	}
 	return "unknown"
 }
@@ -202,6 +208,10 @@ type Redemption struct {
 	// (additive in protocol version 2: an older peer ignores it, and its
 	// earns never expire).
 	Expires int64 `json:"expires,omitempty" cbor:"20,keyasint,omitempty"`
+	// Load, on a gift card sale (KindIssue) or top-up (KindTopUp), is the
+	// minor units put on the card (Code, of the gift card campaign
+	// Campaign, in Currency); see giftcards.go. Additive, key 23.
+	Load int64 `json:"load,omitempty" cbor:"23,keyasint,omitempty"`
 }
 
 // Allowance is an agent's escrowed slice of one campaign's budgets: the agent

@@ -140,7 +140,7 @@ func TestRedemptionID(t *testing.T) {
 		t.Errorf("String = %q, want %q", got, want)
 	}
 	for k, want := range map[protocol.RedemptionKind]string{
-		protocol.KindRedeem: "redeem", protocol.KindRollback: "rollback", protocol.KindEarn: "earn", protocol.KindBurn: "burn", 0: "unknown", 9: "unknown",
+		protocol.KindRedeem: "redeem", protocol.KindRollback: "rollback", protocol.KindEarn: "earn", protocol.KindBurn: "burn", protocol.KindIssue: "giftcard_issue", protocol.KindTopUp: "giftcard_topup", 0: "unknown", 99: "unknown",
 	} {
 		if got := k.String(); got != want {
 			t.Errorf("kind %d = %q, want %q", k, got, want)

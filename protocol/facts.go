@@ -53,7 +53,7 @@ func (r Redemption) Validate() error {
 	if r.ID.Seq == 0 || r.ID.Seq > MaxSeq {
 		return FieldError("id.seq", "seq must be between 1 and 2^62")
 	}
-	if r.Kind < KindRedeem || r.Kind > KindBurn {
+	if (r.Kind < KindRedeem || r.Kind > KindBurn) && !r.Kind.Loads() && r.Kind != KindCashOut {
 		return FieldError("kind", "unknown redemption kind %d", r.Kind)
 	}
 	if err := opt("store", string(r.Store)); err != nil {
@@ -103,6 +103,12 @@ func (r Redemption) Validate() error {
 	}
 	if r.Expires != 0 && (r.Kind != KindEarn || r.Expires < 0 || r.Expires > MaxExpires) {
 		return FieldError("expires", "only an earn's points expire, at a time between 1970 and 9999")
+	}
+	if err := r.validateLoad(); err != nil {
+		return err
+	}
+	if err := r.validateCashOut(); err != nil {
+		return err
 	}
 	if r.Kind == KindRollback && r.Ref == nil {
 		return FieldError("ref", "a rollback names the redemption it voids")

@@ -44,4 +44,8 @@ type CodeFacts struct {
 type CodeState struct {
 	Used  int64 // redemptions of the code, net of rollbacks
 	Spent int64 // gift cards: the amount spent, net of rollbacks
+	// Loaded is what top-ups put on a gift card on top of its catalog
+	// balance (giftcards.go): a snapshot lists the card's balance as
+	// both.
+	Loaded int64
 }

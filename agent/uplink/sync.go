@@ -31,6 +31,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	gosync "sync"
 	"sync/atomic"
@@ -878,4 +879,31 @@ func (c *Client) Authorize(ctx context.Context, req decide.AuthorizeRequest) (de
 	var out decide.AuthorizeResponse
 	err := c.postJSON(ctx, decide.PathAuthorize, req, &out)
 	return out, err
+}
+
+// GiftCard asks the hub a gift card's balance (wire.PathAgentGiftCard).
+// The caller bounds it with ctx (the agent's OnlineTimeout).
+func (c *Client) GiftCard(ctx context.Context, code string) (wire.GiftCard, error) {
+	var out wire.GiftCard
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, c.opts.HubURL+wire.PathAgentGiftCard+"/"+url.PathEscape(code), nil)
+	if err != nil {
+		return out, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.opts.Secret)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.httpFailed(err)
+		return out, protocol.Errorf(protocol.CodeUnavailable, "hub unreachable: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		c.httpAnswered()
+		return out, hubError(resp)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
+		c.httpFailed(err)
+		return out, protocol.Errorf(protocol.CodeUnavailable, "hub answer lost: %v", err)
+	}
+	c.httpAnswered()
+	return out, nil
 }

@@ -429,10 +429,15 @@ func (s *Server) routes() []route {
 		{method: "POST", path: t + "/customers/:customer/points-statement", roles: rolesRedeem, handler: s.pointsStatement},
 		{method: "POST", path: t + wire.PathPointsAdjustments, roles: rolesRedeem, handler: s.adjustPoints},
 		{method: "POST", path: t + wire.PathRewardAfterSale, roles: rolesRedeem, handler: s.rewardAfterSale},
+		{method: "POST", path: t + "/giftcards", roles: rolesRedeem, handler: s.sellGiftCard},                  // giftcards.go
+		{method: "POST", path: t + "/giftcards/:code/topup", roles: rolesRedeem, handler: s.topUpGiftCard},     // giftcards.go
+		{method: "GET", path: t + "/giftcards/:code", roles: rolesRead, handler: s.giftCardBalance},            // giftcards.go
+		{method: "POST", path: t + "/giftcards/:code/cashout", roles: rolesRedeem, handler: s.cashOutGiftCard}, // giftcards.go
 
 		{method: "GET", path: "/v1/agent/snapshot", roles: rolesAgent, handler: s.agentSnapshot},
 		{method: "POST", path: "/v1/agent/allowances", roles: rolesAgent, handler: s.requestAllowance},
 		{method: "POST", path: decide.PathAuthorize, roles: rolesAgent, handler: s.authorize},
+		{method: "GET", path: wire.PathAgentGiftCard + "/:code", roles: rolesAgent, handler: s.agentGiftCard}, // giftcards.go
 		{method: "POST", path: "/v1/agent/allowances/return", roles: rolesAgent, handler: s.returnAllowance},
 	}
 }

@@ -124,7 +124,11 @@ func (s *Service) Code(ctx context.Context, tenant protocol.TenantID, code strin
 		if err != nil {
 			return out, err
 		}
-		rem := cd.Balance - spent
+		loaded, err := s.opts.Ledger.GiftCardLoaded(ctx, tenant, cd.Key)
+		if err != nil {
+			return out, err
+		}
+		rem := cd.Balance + loaded - spent
 		out.Remaining = &rem
 	}
 	return out, nil

@@ -141,6 +141,7 @@ type Ledger interface {
 	Campaign(ctx context.Context, tenant protocol.TenantID, campaign protocol.CampaignID) (CampaignBalance, error)
 	CodeUses(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error)
 	GiftCardSpent(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error)
+	GiftCardLoaded(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error)
 	Points(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID) (int64, error)
 	CustomerEntries(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID, after int64, limit int) ([]CustomerEntry, error)
 	Conflicts(ctx context.Context, tenant protocol.TenantID, after int64, limit int) ([]Conflict, error)

@@ -60,6 +60,13 @@ func (f *Facts) Code(ctx context.Context, key protocol.CodeID) (decide.Code, boo
 		Revoked: !cd.RevokedAt.IsZero()}
 	if cp, ok := f.comp.Camps[cd.Campaign]; ok && cp.Rules.Reward.Kind == rules.RewardGiftCard {
 		c.GiftCard = true
+		// Top-ups raise the balance loaded (the snapshot's Balance
+		// likewise); Spent stays what was spent.
+		loaded, err := f.led.GiftCardLoaded(ctx, f.tenant, cd.Key)
+		if err != nil {
+			return decide.Code{}, false, err
+		}
+		c.Balance += loaded
 	}
 	return c, true, nil
 }

@@ -53,6 +53,9 @@ type Ledger interface {
 	CodeUses(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error)
 	Figures(ctx context.Context, tenant protocol.TenantID, q ledger.FiguresQuery) (ledger.Figures, error)
 	GiftCardSpent(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error)
+	// GiftCardLoaded is what top-ups put on a card beyond its catalog
+	// balance (giftcards.go).
+	GiftCardLoaded(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error)
 	CustomerCount(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID, campaign protocol.CampaignID) (int64, error)
 	Points(ctx context.Context, tenant protocol.TenantID, customer protocol.CustomerID) (int64, error)
 	// PeriodEarned is what a customer earned in each capped earning

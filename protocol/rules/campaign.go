@@ -151,6 +151,13 @@ type Reward struct {
 	// gone; a single-use card is used up by its first spend.
 	MultiUse bool           `json:"multi_use,omitempty" cbor:"15,keyasint,omitempty"`
 	Points   *PointsProgram `json:"points,omitempty" cbor:"16,keyasint,omitempty"`
+	// PayExclude, on a gift card, is what it may not pay for
+	// (giftcards.go; additive, key 40).
+	PayExclude *PayExclude `json:"pay_exclude,omitempty" cbor:"40,keyasint,omitempty"`
+	// CashOutMax, on a gift card, is the largest remainder (minor units)
+	// paid out in cash on request, emptying the card; 0 = never
+	// (giftcards.go; additive, key 41).
+	CashOutMax int64 `json:"cash_out_max,omitempty" cbor:"41,keyasint,omitempty"`
 }
 
 // Target selects order lines. A line matches when SKUs and Categories are

@@ -985,7 +985,11 @@ func (ev *evaluator) pay(cd cand, res *Result) bool {
 		if r.Amount > 0 {
 			spend = r.Amount
 		}
-		spend = min(spend, ev.due)
+		spend = min(spend, ev.payLimit(c, ev.due)) // giftcards.go
+		if spend <= 0 {
+			ev.refuse(cd, protocol.CodeGiftCardRestricted, "this gift card cannot pay for what is left on this basket")
+			return false
+		}
 		ev.due -= spend
 		res.Spend = spend
 	case RewardPoints:

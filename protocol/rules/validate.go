@@ -162,11 +162,11 @@ func validStrings(path string, list []string, maxLen int) error {
 
 // rewardFields names the optional reward fields and reports which are set,
 // so that validation can refuse a field the kind does not use.
-func (r *Reward) setFields() [15]struct {
+func (r *Reward) setFields() [17]struct {
 	name string
 	set  bool
 } {
-	return [15]struct {
+	return [17]struct {
 		name string
 		set  bool
 	}{
@@ -185,6 +185,8 @@ func (r *Reward) setFields() [15]struct {
 		{"bundle", r.Bundle != nil},
 		{"multi_use", r.MultiUse},
 		{"points", r.Points != nil},
+		{"pay_exclude", r.PayExclude != nil},
+		{"cash_out_max", r.CashOutMax != 0},
 	}
 }
 
@@ -199,7 +201,7 @@ var allowedFields = map[RewardKind][]string{
 	RewardQuantityTiers: {"target", "tiers", "max_discount"},
 	RewardBundle:        {"bundle", "amount", "pick", "max_applications"},
 	RewardFreeShipping:  {"max_discount"},
-	RewardGiftCard:      {"multi_use"},
+	RewardGiftCard:      {"multi_use", "pay_exclude", "cash_out_max"},
 	RewardPoints:        {"points"},
 }
 
@@ -298,6 +300,12 @@ func (r *Reward) validate(p string, c *Campaign) error {
 	case RewardGiftCard:
 		if c.Trigger == TriggerAuto {
 			return protocol.FieldError("trigger", "a gift card cannot be automatic")
+		}
+		if r.CashOutMax < 0 || r.CashOutMax > MaxAmount {
+			return protocol.FieldError(p+".cash_out_max", "the cash-out limit is between 0 and %d minor units", int64(MaxAmount))
+		}
+		if r.PayExclude != nil {
+			return r.PayExclude.validate(p + ".pay_exclude")
 		}
 	case RewardPoints:
 		if r.Points == nil {

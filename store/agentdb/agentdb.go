@@ -293,6 +293,7 @@ const (
 	OpRedeem   Op = "redeem"
 	OpRollback Op = "rollback"
 	OpEarn     Op = "earn"
+	OpCard     Op = "giftcard" // a gift card sale or top-up (giftcards.go)
 )
 
 // Request is everything one POS request changes, committed atomically.
@@ -492,6 +493,9 @@ func (d *DB) applyFact(ctx context.Context, tx *sql.Tx, r Request, f Fact, rd pr
 		}
 	}
 	if err := recordEarnPeriod(ctx, tx, rd); err != nil {
+		return err
+	}
+	if err := recordLoad(ctx, tx, rd); err != nil { // giftcards.go
 		return err
 	}
 	body, err := protocol.EncMode.Marshal(rd)

@@ -52,7 +52,9 @@ func (c *Catalog) SnapshotWith(ctx context.Context, tenant protocol.TenantID, ag
 func snapshotCode(cd Code, key []byte, currency protocol.Currency, st protocol.CodeState) snapshot.Code {
 	sc := snapshot.Code{Code: snapshot.HashCode(key, cd.Key), Campaign: cd.Campaign, Uses: cd.Uses, Stores: cd.Stores, Group: cd.Group, Used: max(st.Used, 0)}
 	if cd.Balance != 0 {
-		sc.Balance = &protocol.Money{Amount: cd.Balance, Currency: currency}
+		// The balance loaded: the catalog's and the top-ups' (the
+		// ledger's Loaded, read with Spent).
+		sc.Balance = &protocol.Money{Amount: cd.Balance + max(st.Loaded, 0), Currency: currency}
 		sc.Spent = max(st.Spent, 0)
 	}
 	return sc

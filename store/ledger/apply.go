@@ -236,6 +236,8 @@ const ConflictRollbackForeign ConflictKind = "rollback_foreign"
 //     rollback of it has nothing left to reverse.
 func signs(s *state, fs factSet, r *protocol.Redemption) (sign, psign int64, kind ConflictKind, err error) {
 	switch r.Kind {
+	case protocol.KindIssue, protocol.KindTopUp, protocol.KindCashOut:
+		return 0, 0, "", nil // no count, no points: giftcards.go
 	case protocol.KindRedeem, protocol.KindEarn, protocol.KindBurn:
 		if fs.voided[key2{string(r.Tenant), string(r.ID.Agent)}][r.ID.Seq] {
 			return 0, 0, "", nil // its rollback arrived first
@@ -384,7 +386,7 @@ func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now ti
 	}
 	s.queueJournal(string(r.Tenant), entryName(r.Kind), string(r.ID.Agent), int64(r.ID.Seq), string(r.Store), r.TxnID,
 		string(r.Campaign), string(r.Code), string(r.Customer), r.OrderID, string(r.Currency),
-		r.Discount, r.Spend, r.Points, r.OrderTot, int64(r.HLC), r.Offline, refAgent, refSeq, int64(r.Snapshot), sign, psign, micros(now))
+		r.Discount, journalSpend(r), r.Points, r.OrderTot, int64(r.HLC), r.Offline, refAgent, refSeq, int64(r.Snapshot), sign, psign, micros(now))
 	if err := l.applyTier(s, &r, now); err != nil { // tiers.go
 		return nil, false, fmt.Errorf("tiers: %w", err)
 	}
@@ -402,6 +404,18 @@ func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now ti
 	}
 	cf, campKnown := facts.camps[key2{string(r.Tenant), string(r.Campaign)}]
 	kf, codeKnown := facts.codes[key2{string(r.Tenant), string(r.Code)}]
+	if r.Kind.Loads() {
+		if err := applyLoad(s, r, conflict); err != nil { // giftcards.go
+			return nil, false, err
+		}
+		return insertConflicts(s, cs)
+	}
+	if r.Kind == protocol.KindCashOut {
+		if err := applyCashOut(s, r, kf, codeKnown, conflict); err != nil { // giftcards.go
+			return nil, false, err
+		}
+		return insertConflicts(s, cs)
+	}
 
 	if r.HLC != 0 && l.hlcTime(r.HLC).After(now.Add(MaxClockSkew)) {
 		conflict(ConflictFutureTime, nil, "redemption time %s is ahead of the hub's %s", l.hlcTime(r.HLC).UTC().Format(timeFormat), now.UTC().Format(timeFormat))
@@ -458,7 +472,13 @@ func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now ti
 			}
 			g.v += sign * r.Spend
 			if sign > 0 && codeKnown && kf.GiftCard && g.v > kf.InitialBalance {
-				conflict(ConflictGiftCardOverdraw, other(g.last), "gift card of %d spent to %d", kf.InitialBalance, g.v)
+				loaded, err := cardLoaded(s, r.Tenant, r.Code) // giftcards.go
+				if err != nil {
+					return nil, false, err
+				}
+				if g.v > kf.InitialBalance+loaded {
+					conflict(ConflictGiftCardOverdraw, other(g.last), "gift card of %d spent to %d", kf.InitialBalance+loaded, g.v)
+				}
 			}
 			if sign > 0 { // r.Spend > 0: amounts are never negative
 				g.last = r.ID

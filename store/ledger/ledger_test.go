@@ -218,7 +218,13 @@ func TestApplyBatch(t *testing.T) {
 	}{
 		{"QuarantineOtherAgent", func(r *protocol.Redemption) { r.ID.Agent = "till-2" }, protocol.CodeForbidden, "id.agent"},
 		{"QuarantineOtherTenant", func(r *protocol.Redemption) { r.Tenant = "evil" }, protocol.CodeForbidden, "tenant"},
-		{"QuarantineKind", func(r *protocol.Redemption) { r.Kind = 9 }, protocol.CodeInvalidInput, "kind"},
+		{"QuarantineKind", func(r *protocol.Redemption) { r.Kind = 99 }, protocol.CodeInvalidInput, "kind"},
+		// Gift card facts (giftcards.go): a top-up of nothing, a load on
+		// a redeem, a sale with no card, a cash-out of nothing.
+		{"QuarantineTopUpZero", func(r *protocol.Redemption) { r.Kind, r.Code, r.Points = protocol.KindTopUp, "CARD1", 0 }, protocol.CodeInvalidInput, "load"},
+		{"QuarantineLoadOnRedeem", func(r *protocol.Redemption) { r.Load = 5 }, protocol.CodeInvalidInput, "load"},
+		{"QuarantineIssueNoCode", func(r *protocol.Redemption) { r.Kind, r.Load, r.Points = protocol.KindIssue, 5_00, 0 }, protocol.CodeInvalidInput, "code"},
+		{"QuarantineCashOutZero", func(r *protocol.Redemption) { r.Kind, r.Code, r.Points = protocol.KindCashOut, "CARD1", 0 }, protocol.CodeInvalidInput, "spend"},
 		{"QuarantineNegativeDiscount", func(r *protocol.Redemption) { r.Discount = -5 }, protocol.CodeInvalidInput, "discount"},
 		{"QuarantineRollbackWithoutRef", func(r *protocol.Redemption) { r.Kind = protocol.KindRollback }, protocol.CodeInvalidInput, "ref"},
 		{"QuarantineBadCampaign", func(r *protocol.Redemption) { r.Campaign = "a/b" }, protocol.CodeInvalidInput, "campaign"},

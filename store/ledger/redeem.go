@@ -57,6 +57,19 @@ func (l *Ledger) checkOnline(s *state, facts factSet, r protocol.Redemption, now
 		if !ok {
 			return protocol.NewError(protocol.CodeUnknownCode)
 		}
+		if r.Kind == protocol.KindCashOut { // giftcards.go: never beyond the balance
+			spent, err := s.card(r.Tenant, r.Code)
+			if err != nil {
+				return wrap("redeem", err)
+			}
+			loaded, err := cardLoaded(s, r.Tenant, r.Code)
+			if err != nil {
+				return wrap("redeem", err)
+			}
+			if !kf.GiftCard || spent.v+r.Spend > kf.InitialBalance+loaded {
+				return protocol.NewError(protocol.CodeInsufficientFunds)
+			}
+		}
 		if r.Kind == protocol.KindRedeem {
 			uses, err := s.code(r.Tenant, r.Code)
 			if err != nil {
@@ -71,7 +84,13 @@ func (l *Ledger) checkOnline(s *state, facts factSet, r protocol.Redemption, now
 					return wrap("redeem", err)
 				}
 				if spent.v+r.Spend > kf.InitialBalance {
-					return protocol.NewError(protocol.CodeInsufficientFunds)
+					loaded, err := cardLoaded(s, r.Tenant, r.Code) // giftcards.go
+					if err != nil {
+						return wrap("redeem", err)
+					}
+					if spent.v+r.Spend > kf.InitialBalance+loaded {
+						return protocol.NewError(protocol.CodeInsufficientFunds)
+					}
 				}
 			}
 		}
@@ -230,6 +249,14 @@ func scanRedemption(row interface{ Scan(...any) error }) (protocol.Redemption, b
 		if entryName(k) == entry {
 			r.Kind = k
 		}
+	}
+	for _, k := range []protocol.RedemptionKind{protocol.KindIssue, protocol.KindTopUp} {
+		if entryName(k) == entry { // giftcards.go: the load rides in spend
+			r.Kind, r.Load, r.Spend = k, r.Spend, 0
+		}
+	}
+	if entry == entryName(protocol.KindCashOut) {
+		r.Kind = protocol.KindCashOut
 	}
 	if refAgent.Valid {
 		r.Ref = &protocol.RedemptionID{Agent: protocol.AgentID(refAgent.String), Seq: uint64(refSeq.Int64)}

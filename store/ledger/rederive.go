@@ -126,6 +126,26 @@ func (rd *rederiver) check(r *protocol.Redemption) (string, error) {
 	if r.Kind == protocol.KindBurn {
 		return "a till records no points burn", nil
 	}
+	if r.Kind == protocol.KindCashOut { // the campaign pays out this much
+		rs, err := rd.rulesAt(r.Tenant, r.Snapshot)
+		if err != nil {
+			return "", err
+		}
+		if _, err := decide.CheckCashOut(rs, r.Campaign, r.Spend); err != nil {
+			return "gift card cash-out: " + err.Error(), nil
+		}
+		return "", nil
+	}
+	if r.Kind.Loads() { // a gift card sale or top-up: no sale to re-run
+		rs, err := rd.rulesAt(r.Tenant, r.Snapshot)
+		if err != nil {
+			return "", err
+		}
+		if _, err := decide.CheckLoad(rs, r.Campaign, r.Currency, r.Load); err != nil {
+			return "gift card " + r.Kind.String() + ": " + err.Error(), nil
+		}
+		return "", nil
+	}
 	if r.Sale == nil {
 		return "the fact carries no sale to re-derive it from", nil
 	}

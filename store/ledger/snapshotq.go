@@ -54,6 +54,13 @@ func allCodeStates(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID) (m
 	}); err != nil {
 		return nil, wrap("code states", err)
 	}
+	if err := codeStates(ctx, tx, `SELECT code, loaded FROM ledger_giftcards WHERE tenant = ? AND loaded != 0`, string(tenant), func(c protocol.CodeID, v int64) {
+		s := out[c]
+		s.Loaded = v
+		out[c] = s
+	}); err != nil {
+		return nil, wrap("code states", err)
+	}
 	return out, nil
 }
 
@@ -110,10 +117,10 @@ func (l *Ledger) CodeChanges(ctx context.Context, tenant protocol.TenantID, afte
 	if after > head {
 		return nil, head, false, nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT c.code, c.uses, COALESCE(g.spent, 0) FROM ledger_codes c
+	rows, err := tx.QueryContext(ctx, `SELECT c.code, c.uses, COALESCE(g.spent, 0), COALESCE(g.loaded, 0) FROM ledger_codes c
 			LEFT JOIN ledger_giftcards g ON g.tenant = c.tenant AND g.code = c.code WHERE c.tenant = ?1 AND c.useq > ?2
 		UNION
-		SELECT g.code, COALESCE(c.uses, 0), g.spent FROM ledger_giftcards g
+		SELECT g.code, COALESCE(c.uses, 0), g.spent, g.loaded FROM ledger_giftcards g
 			LEFT JOIN ledger_codes c ON c.tenant = g.tenant AND c.code = g.code WHERE g.tenant = ?1 AND g.useq > ?2
 		LIMIT ?3`, string(tenant), int64(after), limit+1)
 	if err != nil {
@@ -124,7 +131,7 @@ func (l *Ledger) CodeChanges(ctx context.Context, tenant protocol.TenantID, afte
 	for rows.Next() {
 		var code string
 		var st CodeState
-		if err := rows.Scan(&code, &st.Used, &st.Spent); err != nil {
+		if err := rows.Scan(&code, &st.Used, &st.Spent, &st.Loaded); err != nil {
 			return nil, 0, false, wrap("code changes", err)
 		}
 		states[protocol.CodeID(code)] = st

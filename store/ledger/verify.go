@@ -31,7 +31,15 @@ var checks = []balanceCheck{
 		`SELECT tenant, code, SUM(sign) FROM ledger_journal WHERE seq IS NOT NULL AND code != '' GROUP BY tenant, code`},
 	{"ledger_giftcards", 2, []string{"spent"},
 		`SELECT tenant, code, spent FROM ledger_giftcards`,
-		`SELECT tenant, code, SUM(sign * spend) FROM ledger_journal WHERE seq IS NOT NULL AND code != '' AND spend != 0 GROUP BY tenant, code`},
+		`SELECT tenant, code, SUM(CASE WHEN entry = 'giftcard_cashout' THEN spend ELSE sign * spend END) FROM ledger_journal
+		 WHERE seq IS NOT NULL AND code != '' AND spend != 0 GROUP BY tenant, code`},
+	{"ledger_giftcards", 2, []string{"loaded"},
+		`SELECT tenant, code, loaded FROM ledger_giftcards WHERE loaded != 0`,
+		// Every load but a card's first sale (its value is the card's
+		// catalog balance): giftcards.go.
+		`SELECT tenant, code, SUM(spend) - COALESCE((SELECT f.spend FROM ledger_journal f WHERE f.tenant = j.tenant AND f.code = j.code
+			AND f.entry = 'giftcard_issue' ORDER BY f.id LIMIT 1), 0) AS l
+		 FROM ledger_journal j WHERE seq IS NOT NULL AND entry IN ('giftcard_issue', 'giftcard_topup') GROUP BY tenant, code HAVING l != 0`},
 	{"ledger_customers", 2, []string{"points"},
 		`SELECT tenant, customer, points FROM ledger_customers`,
 		`SELECT tenant, customer, SUM(psign * points) FROM ledger_journal WHERE (seq IS NOT NULL OR entry = 'points_expired') AND customer != '' AND points != 0

@@ -1,0 +1,145 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/punchcard/punchcard/protocol"
+)
+
+// Gift card life (issue 12): a sale (protocol.KindIssue) or top-up
+// (protocol.KindTopUp) is journaled with its load in the spend column and
+// sign 0, so it counts as no use of the code or the campaign. A top-up
+// adds its load to the card's loaded figure (ledger_013_giftcards); a
+// card's first sale does not: its value is the balance the hub gives the
+// new code in the catalog. A second sale of the same code (a pre-printed
+// card sold at two offline tills) is recorded, its load added to loaded,
+// and flagged ConflictGiftCardReissued: the customer paid, the card holds
+// it.
+
+// ConflictGiftCardReissued: a gift card code sold a second time.
+const ConflictGiftCardReissued ConflictKind = "giftcard_reissued"
+
+// journalSpend is what a fact writes to the journal's spend column.
+func journalSpend(r protocol.Redemption) int64 {
+	if r.Kind.Loads() {
+		return r.Load
+	}
+	return r.Spend
+}
+
+const upLoaded = `INSERT INTO ledger_giftcards (tenant, code, loaded) VALUES (?, ?, ?)
+	ON CONFLICT (tenant, code) DO UPDATE SET loaded = loaded + excluded.loaded`
+
+// applyLoad records a sale's or top-up's effect on the card's balance.
+// The journal row is queued already.
+func applyLoad(s *state, r protocol.Redemption, conflict func(ConflictKind, *protocol.RedemptionID, string, ...any)) error {
+	add := r.Load
+	if r.Kind == protocol.KindIssue {
+		if err := s.flushJournal(); err != nil {
+			return err
+		}
+		var first sql.NullInt64
+		var fa sql.NullString
+		err := s.tx.QueryRowContext(s.ctx, `SELECT agent, seq FROM ledger_journal WHERE tenant = ? AND code = ? AND entry = ?
+			AND NOT (agent = ? AND seq = ?) ORDER BY id LIMIT 1`,
+			string(r.Tenant), string(r.Code), entryName(protocol.KindIssue), string(r.ID.Agent), int64(r.ID.Seq)).Scan(&fa, &first)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			add = 0 // the first sale: the catalog balance holds it
+		case err != nil:
+			return err
+		default:
+			o := protocol.RedemptionID{Agent: protocol.AgentID(fa.String), Seq: uint64(first.Int64)}
+			conflict(ConflictGiftCardReissued, &o, "gift card sold again for %d; added to its balance", r.Load)
+		}
+	}
+	if add == 0 {
+		return nil
+	}
+	_, err := s.tx.ExecContext(s.ctx, upLoaded, string(r.Tenant), string(r.Code), add)
+	return err
+}
+
+// applyCashOut takes a cash-out's Spend from the card (sign 0: no use
+// of the code or campaign); one beyond the balance is flagged
+// giftcard_overdrawn as a spend would be.
+func applyCashOut(s *state, r protocol.Redemption, kf CodeFacts, known bool, conflict func(ConflictKind, *protocol.RedemptionID, string, ...any)) error {
+	g, err := s.card(r.Tenant, r.Code)
+	if err != nil {
+		return err
+	}
+	g.v += r.Spend
+	if known && kf.GiftCard && g.v > kf.InitialBalance {
+		loaded, err := cardLoaded(s, r.Tenant, r.Code)
+		if err != nil {
+			return err
+		}
+		if g.v > kf.InitialBalance+loaded {
+			conflict(ConflictGiftCardOverdraw, other(g.last), "gift card of %d cashed out to %d", kf.InitialBalance+loaded, g.v)
+		}
+	}
+	g.last = r.ID
+	return nil
+}
+
+// insertConflicts records a gift card fact's conflicts, as applyOne does
+// for the others.
+func insertConflicts(s *state, cs []Conflict) ([]Conflict, bool, error) {
+	for i := range cs {
+		var err error
+		if cs[i].ID, err = insertConflict(s, cs[i]); err != nil {
+			return nil, false, err
+		}
+	}
+	return cs, true, nil
+}
+
+// cardLoaded is what top-ups loaded onto a card, in s's transaction.
+func cardLoaded(s *state, t protocol.TenantID, c protocol.CodeID) (int64, error) {
+	var v int64
+	err := s.tx.QueryRowContext(s.ctx, `SELECT loaded FROM ledger_giftcards WHERE tenant = ? AND code = ?`, string(t), string(c)).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return v, err
+}
+
+// GiftCardLoaded is what top-ups (and repeated sales) loaded onto a gift
+// card: its balance is its catalog balance plus this, less what was spent
+// (GiftCardSpent nets it out already).
+func (l *Ledger) GiftCardLoaded(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error) {
+	return l.scalar(ctx, `SELECT loaded FROM ledger_giftcards WHERE tenant = ? AND code = ?`, string(tenant), string(code))
+}
+
+// GiftCardLiability is what the tenant's cards sold or topped up through
+// facts (tills and the hub's sale route) still owe in currency: every
+// load, less what was spent from those cards, net of rollbacks. Cards
+// created at head office without a sale fact are not counted: their
+// value is a catalog figure.
+func (l *Ledger) GiftCardLiability(ctx context.Context, tenant protocol.TenantID, currency protocol.Currency) (int64, error) {
+	return l.scalar(ctx, `SELECT COALESCE(SUM(CASE WHEN entry IN ('giftcard_issue', 'giftcard_topup') THEN spend WHEN entry = 'giftcard_cashout' THEN -spend ELSE -sign * spend END), 0)
+		FROM ledger_journal WHERE tenant = ? AND currency = ? AND seq IS NOT NULL AND code IN
+		(SELECT code FROM ledger_journal WHERE tenant = ?1 AND entry = 'giftcard_issue')`, string(tenant), string(currency))
+}
+
+// HubFacts returns the hub's own facts recorded under a transaction id
+// (the online sale route finds the card an earlier try of the same
+// transaction sold, so that a retry sells no second card).
+func (l *Ledger) HubFacts(ctx context.Context, tenant protocol.TenantID, txn string) ([]protocol.Redemption, error) {
+	rows, err := l.db.QueryContext(ctx, qByTxn, string(tenant), string(protocol.HubSender), txn)
+	if err != nil {
+		return nil, wrap("hub facts", err)
+	}
+	defer rows.Close()
+	var out []protocol.Redemption
+	for rows.Next() {
+		r, _, err := scanRedemption(rows)
+		if err != nil {
+			return nil, wrap("hub facts", err)
+		}
+		out = append(out, r)
+	}
+	return out, wrap("hub facts", rows.Err())
+}
