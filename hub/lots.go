@@ -19,27 +19,16 @@ const (
 // it to be exact: burns and balances leave out what is due anyway; it
 // keeps the journal and the stored balances current.
 func (h *Hub) runPointsExpiry(interval time.Duration) {
-	if interval <= 0 || h.Ledger == nil {
+	if h.Ledger == nil {
 		return
 	}
-	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			n, p, err := h.Ledger.ExpireLots(h.ctx, time.Now(), 0)
-			switch {
-			case err != nil && h.ctx.Err() == nil:
-				h.opts.Logger.Error("hub: points expiry", slog.Any(logErr, err))
-			case n > 0:
-				h.opts.Logger.Info("hub: points expired", slog.Int64(logLots, n), slog.Int64(logPoints, p))
-			}
-			select {
-			case <-h.ctx.Done():
-				return
-			case <-t.C:
-			}
+	h.every(interval, func() {
+		n, p, err := h.Ledger.ExpireLots(h.ctx, time.Now(), 0)
+		switch {
+		case err != nil && h.ctx.Err() == nil:
+			h.opts.Logger.Error("hub: points expiry", slog.Any(logErr, err))
+		case n > 0:
+			h.opts.Logger.Info("hub: points expired", slog.Int64(logLots, n), slog.Int64(logPoints, p))
 		}
-	}()
+	})
 }

@@ -18,37 +18,26 @@ const logChanged = "changed"
 // "birthday this month") change with the clock, not with a fact. A tenant
 // whose segments changed gets its snapshot re-announced.
 func (h *Hub) runSegments(interval time.Duration) {
-	if interval <= 0 || h.Ledger == nil || h.Catalog == nil {
+	if h.Ledger == nil || h.Catalog == nil {
 		return
 	}
 	svc := segments.New(h.Catalog, h.Ledger)
-	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			ts, err := h.Catalog.Tenants(h.ctx)
-			if err != nil && h.ctx.Err() == nil {
-				h.opts.Logger.Error("hub: segments", slog.Any(logErr, err))
-			}
-			for _, tn := range ts {
-				n, err := svc.RunTenant(h.ctx, tn.ID, time.Now())
-				switch {
-				case err != nil && h.ctx.Err() == nil:
-					h.opts.Logger.Error("hub: segments", slog.String(logTenant, string(tn.ID)), slog.Any(logErr, err))
-				case n > 0:
-					h.opts.Logger.Info("hub: segments changed", slog.String(logTenant, string(tn.ID)), slog.Int(logChanged, n))
-					if v, err := h.Catalog.Version(h.ctx, tn.ID); err == nil {
-						h.announce(tn.ID, v)
-					}
+	h.every(interval, func() {
+		ts, err := h.Catalog.Tenants(h.ctx)
+		if err != nil && h.ctx.Err() == nil {
+			h.opts.Logger.Error("hub: segments", slog.Any(logErr, err))
+		}
+		for _, tn := range ts {
+			n, err := svc.RunTenant(h.ctx, tn.ID, time.Now())
+			switch {
+			case err != nil && h.ctx.Err() == nil:
+				h.opts.Logger.Error("hub: segments", slog.String(logTenant, string(tn.ID)), slog.Any(logErr, err))
+			case n > 0:
+				h.opts.Logger.Info("hub: segments changed", slog.String(logTenant, string(tn.ID)), slog.Int(logChanged, n))
+				if v, err := h.Catalog.Version(h.ctx, tn.ID); err == nil {
+					h.announce(tn.ID, v)
 				}
 			}
-			select {
-			case <-h.ctx.Done():
-				return
-			case <-t.C:
-			}
 		}
-	}()
+	})
 }

@@ -30,27 +30,16 @@ func (h *Hub) tierChanged(tenant protocol.TenantID, v uint64) {
 // every interval, until Close. A review is idempotent: a run that
 // overlaps another's work, or one after a crash, finds nothing due twice.
 func (h *Hub) runTierReview(interval time.Duration) {
-	if interval <= 0 || h.Ledger == nil {
+	if h.Ledger == nil {
 		return
 	}
-	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			n, err := h.Ledger.ReviewTiers(h.ctx, time.Now())
-			switch {
-			case err != nil && h.ctx.Err() == nil:
-				h.opts.Logger.Error("hub: tier review", slog.Any(logErr, err))
-			case n > 0:
-				h.opts.Logger.Info("hub: tiers lowered", slog.Int(logLowered, n))
-			}
-			select {
-			case <-h.ctx.Done():
-				return
-			case <-t.C:
-			}
+	h.every(interval, func() {
+		n, err := h.Ledger.ReviewTiers(h.ctx, time.Now())
+		switch {
+		case err != nil && h.ctx.Err() == nil:
+			h.opts.Logger.Error("hub: tier review", slog.Any(logErr, err))
+		case n > 0:
+			h.opts.Logger.Info("hub: tiers lowered", slog.Int(logLowered, n))
 		}
-	}()
+	})
 }
