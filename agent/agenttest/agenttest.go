@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punchcard/punchcard/internal/testutil"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/snapshot"
@@ -135,12 +136,6 @@ func Order(id string, total int64) protocol.Order {
 
 // Patience is how long a test waits for a condition: until a minute before
 // the test binary's own deadline (go test -timeout), so that a loaded CI
-// machine slows a test down without failing it; 10 minutes without one.
-func Patience(tb testing.TB) time.Duration {
-	if d, ok := tb.(interface{ Deadline() (time.Time, bool) }); ok {
-		if t, ok := d.Deadline(); ok {
-			return max(time.Until(t)-time.Minute, time.Second)
-		}
-	}
-	return 10 * time.Minute
-}
+// machine slows a test down without failing it; 10 minutes without one
+// (testutil.Patience, shared by every package's tests).
+func Patience(tb testing.TB) time.Duration { return testutil.Patience(tb) }

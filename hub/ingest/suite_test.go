@@ -21,6 +21,7 @@ import (
 	"github.com/punchcard/punchcard/agent/uplink/mqtttest"
 	"github.com/punchcard/punchcard/hub/broker"
 	"github.com/punchcard/punchcard/hub/ingest"
+	"github.com/punchcard/punchcard/internal/testutil"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/store/ledger"
 )
@@ -288,7 +289,7 @@ func (a *testAgent) next(typ protocol.MsgType, body any) {
 			}
 			return
 		case <-timeout:
-			a.tb.Fatalf("%s: no %s within 10s", a.id, typ)
+			a.tb.Fatalf("%s: no %s message within %s", a.id, typ, patience(a.tb))
 		}
 	}
 }
@@ -315,24 +316,11 @@ func (a *testAgent) quiet(d time.Duration) {
 // fixed figure that a loaded machine under -race can exceed (a 5,000
 // message burst took over 90 s there). The condition is tested, not the
 // time.
-func patience(tb testing.TB) time.Duration {
-	if d, ok := tb.(interface{ Deadline() (time.Time, bool) }); ok {
-		if t, ok := d.Deadline(); ok {
-			return max(time.Until(t)-time.Minute, time.Second)
-		}
-	}
-	return 10 * time.Minute
-}
+func patience(tb testing.TB) time.Duration { return testutil.Patience(tb) }
 
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(patience(tb))
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Until(tb, what, cond)
 }
 
 func TestIngestEmbedded(t *testing.T)  { runSuite(t, startEmbedded(t)) }
