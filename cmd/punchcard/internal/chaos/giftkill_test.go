@@ -23,11 +23,12 @@ type cardBook struct {
 	loaded map[string]int64 // card number → sale + top-ups answered
 	spent  map[string]int64
 	facts  []cluster.Acked
-	seen   map[int64]string // till seq → txn, to catch one fact told twice
+	seen   map[int64]string  // till seq → txn, to catch one fact told twice
+	seqOf  map[string]uint64 // txn → the seq its answer named
 }
 
 func newCardBook() *cardBook {
-	return &cardBook{loaded: map[string]int64{}, spent: map[string]int64{}, seen: map[int64]string{}}
+	return &cardBook{loaded: map[string]int64{}, spent: map[string]int64{}, seen: map[int64]string{}, seqOf: map[string]uint64{}}
 }
 
 // told records an answered sale or top-up. A retry answered from the
@@ -40,6 +41,10 @@ func (b *cardBook) told(t *testing.T, kind protocol.RedemptionKind, agentID prot
 		t.Errorf("%s %s: the answer names no fact (seq 0): %+v", kind, txn, out)
 		return
 	}
+	if prev, ok := b.seqOf[txn]; ok && prev != out.Seq {
+		t.Errorf("%s %s answered as fact %d, and again as fact %d: recorded twice", kind, txn, prev, out.Seq)
+	}
+	b.seqOf[txn] = out.Seq
 	if prev, ok := b.seen[int64(out.Seq)]; ok {
 		if prev != txn {
 			t.Errorf("seq %d answered for %s and for %s", out.Seq, prev, txn)
