@@ -6,6 +6,7 @@ import (
 	"sort"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/chaos"
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/cluster"
@@ -61,14 +62,16 @@ func (b *cardBook) told(t *testing.T, kind protocol.RedemptionKind, agentID prot
 // them up and takes payments from them; its agent is SIGKILLed right after
 // a sale and while sales and top-ups are in flight, restarted, and the POS
 // retries what got no answer under the same transaction. Then the link
-// comes back and the hub is SIGKILLed while it ingests the backlog (more
-// than one batch), and restarted. Afterwards every card's balance at the
+// comes back and the hub is SIGKILLed: in even rounds after it applied the
+// whole backlog while its acks were held up on the way back (the till
+// then sends all of it again to the restarted hub), in odd rounds while it
+// ingests the backlog (more than one batch); it is restarted. Afterwards every card's balance at the
 // hub is exactly what the POS was told (sales and top-ups less payments),
 // each sale and top-up is in the ledger exactly once (its own seq, no
 // second fact for its transaction), no conflict was recorded, and the
 // ledger verifies.
 func TestGiftCardsSurviveKills(t *testing.T) {
-	e := chaos.Setup(t, 1, 0, "")
+	e := chaos.SetupWith(t, 1, 0, cluster.Options{Metrics: true})
 	ctx := context.Background()
 	till := e.Agents[0]
 	gift := rules.Campaign{Schema: rules.SchemaVersion, ID: giftCampaign, Tenant: chaos.Tenant, Currency: chaos.Currency, Status: rules.StatusActive,
@@ -85,9 +88,9 @@ func TestGiftCardsSurviveKills(t *testing.T) {
 	}
 	// More facts than one batch (protocol.DefaultBatchSize, 256), so the
 	// hub's kill lands between batches of the backlog.
-	rounds, cards, topUps := 1, 30, 8
+	rounds, cards, topUps := 2, 30, 8
 	if chaos.Long() {
-		rounds = 3
+		rounds = 4
 	}
 	book := newCardBook()
 	sell := func(txn, code string, amount int64) error {
@@ -256,34 +259,81 @@ func TestGiftCardsSurviveKills(t *testing.T) {
 		}
 		t.Logf("round %d: %d gift card facts answered offline so far, %d retried after the kill", r, len(book.facts), len(retry))
 
-		// Back online: the hub is SIGKILLed while it ingests the backlog.
 		st, err := till.POS.Status(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		backlog := st.OutboxDepth
-		till.Heal()
-		waitOutboxBelow(t, ctx, till, int(backlog))
-		if err := e.C.Hub.Proc.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		testutil.Closed(t, "the hub to exit after SIGKILL", e.C.Hub.Proc.Done())
-		st, _ = till.POS.Status(ctx)
-		t.Logf("round %d: hub SIGKILLed with %d of %d facts still in the till's outbox", r, st.OutboxDepth, backlog)
-		if err := e.C.Hub.Restart(ctx); err != nil {
-			t.Fatal(err)
+		if r%2 == 0 {
+			// Back online with the hub's answers held up on the way back
+			// (netcut.Delay): the hub applies the whole backlog, its acks
+			// wait in the link; the hub is SIGKILLed then, the held acks
+			// are lost with the link, and the till sends everything again
+			// to the restarted hub, which must apply none of it twice.
+			till.MQTT.Delay(8 * time.Second)
+			till.Heal()
+			applied := false
+			testutil.Eventually(t, "the hub applies the backlog, or an ack gets through", func() (bool, string) {
+				if st, err := till.POS.Status(ctx); err == nil && st.OutboxDepth < backlog {
+					return true, ""
+				}
+				for _, code := range all {
+					g, err := e.Admin.GiftCard(ctx, chaos.Tenant, code)
+					if err != nil || g.Loaded != book.loaded[code] || g.Spent != book.spent[code] {
+						return false, fmt.Sprintf("%s: loaded %d spent %d, want %d %d (%v)", code, g.Loaded, g.Spent, book.loaded[code], book.spent[code], err)
+					}
+				}
+				applied = true
+				return true, ""
+			})
+			if err := e.C.Hub.Proc.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			till.MQTT.Cut(netcut.Reset) // the held acks die with the link
+			testutil.Closed(t, "the hub to exit after SIGKILL", e.C.Hub.Proc.Done())
+			st, _ = till.POS.Status(ctx)
+			if applied && st.OutboxDepth == backlog {
+				t.Logf("round %d: hub SIGKILLed after applying all %d facts, none of them acknowledged to the till", r, backlog)
+			} else {
+				t.Logf("round %d: an ack got through before the hub applied everything; hub SIGKILLed with %d of %d facts in the till's outbox", r, st.OutboxDepth, backlog)
+			}
+			if err := e.C.Hub.Restart(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// The answers are still held up: the till, hearing nothing
+			// back within its resend timeout, publishes its whole
+			// outbox again to the restarted hub, which holds all of it.
+			till.Heal()
+			testutil.Eventually(t, "the till sends the restarted hub its whole backlog again", func() (bool, string) {
+				n, err := e.C.Hub.Metric(ctx, "punchcard_ingest_redemptions_total")
+				return err == nil && n >= float64(backlog), fmt.Sprint(n, err)
+			})
+			till.MQTT.Delay(0)
+		} else {
+			// Back online: the hub is SIGKILLed while it ingests the
+			// backlog (more than one batch), and restarted.
+			till.Heal()
+			waitOutboxBelow(t, ctx, till, int(backlog))
+			if err := e.C.Hub.Proc.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			testutil.Closed(t, "the hub to exit after SIGKILL", e.C.Hub.Proc.Done())
+			st, _ = till.POS.Status(ctx)
+			t.Logf("round %d: hub SIGKILLed mid-ingest with %d of %d facts still in the till's outbox", r, st.OutboxDepth, backlog)
+			if err := e.C.Hub.Restart(ctx); err != nil {
+				t.Fatal(err)
+			}
 		}
 		e.Drain(ctx, testutil.Patience(t))
 	}
 
-	// Every card's balance at the hub is what the POS was told.
+	// Every card's balance at the hub is what the POS was told (the till's
+	// outbox is empty: the hub acknowledged, so applied, every fact).
 	for _, code := range all {
-		want := book.loaded[code] - book.spent[code]
-		testutil.Eventually(t, "the hub's balance of "+code, func() (bool, string) {
-			g, err := e.Admin.GiftCard(ctx, chaos.Tenant, code)
-			return err == nil && g.Balance.Amount == want && g.Loaded == book.loaded[code] && g.Spent == book.spent[code],
-				fmt.Sprintf("balance %d loaded %d spent %d, want %d %d %d (%v)", g.Balance.Amount, g.Loaded, g.Spent, want, book.loaded[code], book.spent[code], err)
-		})
+		g, err := e.Admin.GiftCard(ctx, chaos.Tenant, code)
+		if want := book.loaded[code] - book.spent[code]; err != nil || g.Balance.Amount != want || g.Loaded != book.loaded[code] || g.Spent != book.spent[code] {
+			t.Errorf("%s at the hub: balance %d loaded %d spent %d, want %d %d %d (%v)", code, g.Balance.Amount, g.Loaded, g.Spent, want, book.loaded[code], book.spent[code], err)
+		}
 	}
 	cs, err := e.Admin.Conflicts(ctx, chaos.Tenant)
 	if err != nil {
