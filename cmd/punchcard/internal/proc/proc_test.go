@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -89,10 +90,8 @@ func parent() int {
 		return 5
 	}
 	exe, _ := os.Executable()
-	port, _ := proc.FreePort()
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	c, err := s.StartReady(context.Background(), proc.Spec{Name: "grandchild", Path: exe, Args: []string{"-test.run=^$"},
-		Env: []string{helperEnv + "=serve", "HELPER_ADDR=" + addr}, ReadyURL: "http://" + addr + "/ready"})
+		Env: []string{helperEnv + "=serve", "HELPER_ADDR=127.0.0.1:0"}, ReadyLog: helperReady, ReadyURL: "http://{addr}/ready"})
 	if err != nil {
 		fmt.Println("parent:", err)
 		return 6
@@ -119,13 +118,13 @@ func mustSupervisor(tb testing.TB) *proc.Supervisor {
 	return s
 }
 
+// helperReady is the line a helper writes once it listens; the helper
+// binds port 0 and reports the port it got, so no port is picked, released
+// and handed to it (another process could take it meanwhile).
+var helperReady = regexp.MustCompile(`helper ready on (\S+)`)
+
 func helperSpec(tb testing.TB, name, mode string, extraEnv ...string) proc.Spec {
 	tb.Helper()
-	port, err := proc.FreePort()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	exe, err := os.Executable()
 	if err != nil {
 		tb.Fatal(err)
@@ -134,8 +133,9 @@ func helperSpec(tb testing.TB, name, mode string, extraEnv ...string) proc.Spec 
 		Name:         name,
 		Path:         exe,
 		Args:         []string{"-test.run=^$"},
-		Env:          append([]string{helperEnv + "=" + mode, "HELPER_ADDR=" + addr, "HELPER_GREETING=hello-from-env"}, extraEnv...),
-		ReadyURL:     "http://" + addr + "/ready",
+		Env:          append([]string{helperEnv + "=" + mode, "HELPER_ADDR=127.0.0.1:0", "HELPER_GREETING=hello-from-env"}, extraEnv...),
+		ReadyLog:     helperReady,
+		ReadyURL:     "http://{addr}/ready",
 		ReadyTimeout: 10 * time.Second,
 		StopTimeout:  2 * time.Second,
 	}
