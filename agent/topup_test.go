@@ -3,11 +3,13 @@ package agent_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/punchcard/punchcard/agent"
 	"github.com/punchcard/punchcard/agent/agenttest"
+	"github.com/punchcard/punchcard/internal/testutil"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/snapshot"
@@ -66,13 +68,10 @@ func TestRefreshAllowances(t *testing.T) {
 		if r := e.post(t, "/v1/redeem", redeem("T6", basket(100_00, agenttest.CodeSummer))); r.Status != 200 { // 2 left: low
 			t.Fatalf("redeem: %d %s", r.Status, r.Raw)
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for allowanceOf(t, e.db, agenttest.CampPercent).Count != 10 {
-			if time.Now().After(deadline) {
-				t.Fatalf("no background top-up: %+v", allowanceOf(t, e.db, agenttest.CampPercent))
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		testutil.Eventually(t, "the background top-up", func() (bool, string) {
+			al := allowanceOf(t, e.db, agenttest.CampPercent)
+			return al.Count == 10, fmt.Sprintf("%+v", al)
+		})
 	})
 	t.Run("Offline", func(t *testing.T) {
 		e := newEnv(t, agenttest.Small(1, 0))

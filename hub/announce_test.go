@@ -13,6 +13,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/punchcard/punchcard/hub"
+	"github.com/punchcard/punchcard/internal/testutil"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/store/catalog"
@@ -110,7 +111,7 @@ func (a *agentConn) send(t *testing.T, seq uint64, code protocol.CodeID) {
 			if ack.Watermark >= seq {
 				return
 			}
-		case <-time.After(10 * time.Second):
+		case <-time.After(testutil.Patience(t)):
 			t.Fatalf("no ack for seq %d", seq)
 		}
 	}
@@ -121,7 +122,7 @@ func (a *agentConn) nextAnnounce(t *testing.T) protocol.SnapshotAnnounce {
 	select {
 	case s := <-a.announce:
 		return s
-	case <-time.After(10 * time.Second):
+	case <-time.After(testutil.Patience(t)):
 		t.Fatal("no snapshot announcement")
 	}
 	return protocol.SnapshotAnnounce{}
@@ -207,7 +208,7 @@ func TestStopRecallsAllowance(t *testing.T) {
 		if r.Campaign != "summer" {
 			t.Fatalf("recall %+v", r)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(testutil.Patience(t)):
 		t.Fatal("no allowance recall after the kill switch")
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/punchcard/punchcard/agent"
 	"github.com/punchcard/punchcard/agent/uplink"
 	"github.com/punchcard/punchcard/hub"
+	"github.com/punchcard/punchcard/internal/testutil"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/protocol/wire"
@@ -75,13 +76,7 @@ func (g *giftTill) connect(t *testing.T, h *hub.Hub) {
 
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Until(t, what, ok)
 }
 
 func hubJSON(t *testing.T, h *hub.Hub, method, path string, body, out any) int {

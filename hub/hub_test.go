@@ -13,6 +13,7 @@ import (
 
 	"github.com/punchcard/punchcard/hub"
 	"github.com/punchcard/punchcard/hub/broker"
+	"github.com/punchcard/punchcard/internal/testutil"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/store/catalog"
@@ -121,7 +122,7 @@ func TestHub(t *testing.T) {
 		if ack.Watermark != 1 {
 			t.Fatalf("ack = %+v", ack)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(testutil.Patience(t)):
 		t.Fatal("no ack")
 	}
 	if b, _ := h.Ledger.Campaign(ctx, "acme", "c1"); b.Count != 1 {

@@ -2,12 +2,14 @@ package hub_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/punchcard/punchcard/hub"
+	"github.com/punchcard/punchcard/internal/testutil"
 	"github.com/punchcard/punchcard/protocol"
 	pledger "github.com/punchcard/punchcard/protocol/ledger"
 )
@@ -31,7 +33,7 @@ func TestPointsExpiryLoop(t *testing.T) {
 		Customer: "c1", Points: 25, Expires: exp.UnixMicro()}); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	testutil.Eventually(t, "the points_expired entry of the expiry loop", func() (bool, string) {
 		es, err := h.Ledger.CustomerEntries(ctx, "acme", "c1", 0, 10)
 		if err != nil {
 			t.Fatal(err)
@@ -40,14 +42,8 @@ func TestPointsExpiryLoop(t *testing.T) {
 		for _, e := range es {
 			found = found || (e.Entry == pledger.EntryPointsExpired && e.Points == -25)
 		}
-		if found && len(es) == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no points_expired entry: %+v", es)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return found && len(es) == 2, fmt.Sprintf("%+v", es)
+	})
 	if rep, err := h.Ledger.Verify(ctx); err != nil || !rep.OK() {
 		t.Fatalf("verify %+v, %v", rep, err)
 	}

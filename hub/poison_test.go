@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/punchcard/punchcard/agent"
 	"github.com/punchcard/punchcard/agent/uplink"
+	"github.com/punchcard/punchcard/internal/testutil"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/store"
@@ -119,20 +121,13 @@ func TestPoisonFactDoesNotStallTill(t *testing.T) {
 	defer c.Close()
 	a.SetLink(c)
 
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testutil.Eventually(t, "the outbox to drain up to seq 6", func() (bool, string) {
 		st, err := db.State(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.OutboxDepth == 0 && st.AckedWatermark == 6 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("outbox never drained: %+v, ingest %+v", st, h.Ingest.Stats())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return st.OutboxDepth == 0 && st.AckedWatermark == 6, fmt.Sprintf("%+v, ingest %+v", st, h.Ingest.Stats())
+	})
 	if p, _ := h.Ledger.Points(ctx, "acme", "c-1"); p != 40 {
 		t.Fatalf("points = %d, want 40 (the four good facts)", p)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/punchcard/punchcard/hub"
+	"github.com/punchcard/punchcard/internal/testutil"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/store/catalog"
 	"github.com/punchcard/punchcard/store/ledger"
@@ -84,8 +85,8 @@ func TestTierEarnedAtTheTill(t *testing.T) {
 				if ack.Watermark >= seq {
 					return
 				}
-			case <-time.After(10 * time.Second):
-				t.Fatalf("no ack for seq %d", seq)
+			case <-time.After(testutil.Patience(t)):
+				t.Fatalf("no ack for seq %d within %s", seq, testutil.Patience(t))
 			}
 		}
 	}
@@ -98,14 +99,7 @@ func TestTierEarnedAtTheTill(t *testing.T) {
 	if err != nil || cu.Tier != "gold" {
 		t.Fatalf("tier %q (%v) after 330 points, want gold", cu.Tier, err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if s := a.nextAnnounce(t); s.Version > v0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the upgrade was not announced")
-		}
-	}
+	testutil.Until(t, "the upgrade's snapshot announce", func() bool { return a.nextAnnounce(t).Version > v0 })
 	code, body = call(t, h, "GET", "/v1/tenants/acme/customers/c1/tier", "")
 	var st struct {
 		Current struct{ Tier string }

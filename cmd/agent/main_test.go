@@ -24,6 +24,7 @@ import (
 	"github.com/punchcard/punchcard/agent/uplink/mqtttest"
 	"github.com/punchcard/punchcard/hub/broker"
 	"github.com/punchcard/punchcard/hub/ingest"
+	"github.com/punchcard/punchcard/internal/testutil"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/store/ledger"
 )
@@ -243,14 +244,7 @@ func (p *proc) redeemCode(txn, code string) (seq uint64, ok bool, err error) {
 
 func waitFor(t testing.TB, what string, f func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if f() {
-			return
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	testutil.Until(t, what, f)
 }
 
 // noFacts is a ledger.Facts that knows no campaign or code: the ledger

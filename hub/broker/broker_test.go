@@ -13,6 +13,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/punchcard/punchcard/hub/broker"
+	"github.com/punchcard/punchcard/internal/testutil"
 	"github.com/punchcard/punchcard/protocol"
 )
 
@@ -118,7 +119,7 @@ func TestACL(t *testing.T) {
 			if topic != protocol.UpTopic("acme", "till-1") {
 				t.Fatalf("hub got %s", topic)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(testutil.Patience(t)):
 			t.Fatal("hub did not receive")
 		}
 	})
@@ -138,7 +139,7 @@ func TestACL(t *testing.T) {
 			if string(p) != "ack" {
 				t.Fatalf("got %q", p)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(testutil.Patience(t)):
 			t.Fatal("agent did not receive its down message")
 		}
 	})

@@ -16,6 +16,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/punchcard/punchcard/hub/broker"
+	"github.com/punchcard/punchcard/internal/testutil"
 	"github.com/punchcard/punchcard/protocol"
 )
 
@@ -64,13 +65,12 @@ func tillSession(tb testing.TB, b *broker.Broker, agent protocol.AgentID, got *a
 
 func eventually(tb testing.TB, what string, f func() bool, info func() string) {
 	tb.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !f() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s: %s", what, info())
+	testutil.Eventually(tb, what, func() (bool, string) {
+		if f() {
+			return true, ""
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false, info()
+	})
 }
 
 // TestOfflineQueueExpires: what the hub publishes to a till that is

@@ -12,6 +12,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/punchcard/punchcard/hub/broker"
+	"github.com/punchcard/punchcard/internal/testutil"
 	"github.com/punchcard/punchcard/protocol"
 )
 
@@ -107,7 +108,7 @@ func flush(t *testing.T, hub paho.Client, got chan paho.Message) []paho.Message 
 				return before
 			}
 			before = append(before, m)
-		case <-time.After(10 * time.Second):
+		case <-time.After(testutil.Patience(t)):
 			t.Fatal("marker not received")
 		}
 	}
@@ -229,7 +230,7 @@ func TestOversizePacketRefused(t *testing.T) {
 		if len(m.Payload()) != len(big) {
 			t.Fatalf("got %s of %d bytes", m.Topic(), len(m.Payload()))
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(testutil.Patience(t)):
 		t.Fatal("a maximum-size message was not delivered")
 	}
 }

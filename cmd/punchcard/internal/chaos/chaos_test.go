@@ -2,6 +2,7 @@ package chaos_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/chaos"
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/cluster"
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/netcut"
+	"github.com/punchcard/punchcard/internal/testutil"
 	"github.com/punchcard/punchcard/protocol"
 )
 
@@ -48,17 +50,10 @@ func sellUntil(ctx context.Context, e *chaos.Env, a *cluster.StoreAgent, n int, 
 func retryAll(t *testing.T, ctx context.Context, e *chaos.Env, a *cluster.StoreAgent, pending []string) {
 	t.Helper()
 	for _, txn := range pending {
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		testutil.Eventually(t, "an answer to the retry of "+txn, func() (bool, string) {
 			o, err := e.Retry(ctx, a, txn)
-			if o != chaos.Failed {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("retry of %s never answered: %v", txn, err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			return o != chaos.Failed, fmt.Sprint(err)
+		})
 	}
 }
 
@@ -245,31 +240,19 @@ func partitionBudget(t *testing.T, mode netcut.Mode) {
 
 func waitOnline(t *testing.T, ctx context.Context, a *cluster.StoreAgent, want bool) {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
+	testutil.Eventually(t, fmt.Sprintf("%s online=%v", a.ID, want), func() (bool, string) {
 		st, err := a.POS.Status(ctx)
-		if err == nil && st.Online == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s online=%v after 90s, want %v (%v)", a.ID, st.Online, want, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil && st.Online == want, fmt.Sprintf("online=%v %v", st.Online, err)
+	})
 }
 
 func waitOutboxBelow(t *testing.T, ctx context.Context, a *cluster.StoreAgent, n int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	if err := testutil.AwaitFor(testutil.Patience(t), fmt.Sprintf("%s's outbox to shrink below %d", a.ID, n), func() (bool, string) {
 		st, err := a.POS.Status(ctx)
-		if err == nil && st.OutboxDepth < int64(n) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s outbox never shrank below %d (%+v, %v)", a.ID, n, st, err)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return err == nil && st.OutboxDepth < int64(n), fmt.Sprintf("%+v %v", st, err)
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
 

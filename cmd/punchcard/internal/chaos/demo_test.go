@@ -11,10 +11,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/chaos"
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/demo"
+	"github.com/punchcard/punchcard/internal/testutil"
 )
 
 // TestDemoStory runs the whole demo (what make demo runs) against freshly
@@ -49,13 +49,11 @@ func TestDemoInterrupted(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- demo.Run(ctx, opts, &out) }()
 	// Interrupt once the tills run, mid-story.
-	deadline := time.Now().Add(time.Minute)
-	for !strings.Contains(out.String(), "[5/14]") {
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("the demo never reached step 5:\n%s", out.String())
-		}
-		time.Sleep(5 * time.Millisecond)
+	if err := testutil.Await(t, "the demo to reach step 5", func() (bool, string) {
+		return strings.Contains(out.String(), "[5/14]"), ""
+	}); err != nil {
+		cancel()
+		t.Fatalf("%v:\n%s", err, out.String())
 	}
 	if n := len(processesUnder(t, bin)); n != 4 {
 		t.Errorf("%d processes of the demo running before the interrupt, want 4 (hub and 3 tills)", n)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/punchcard/punchcard/agent"
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/cluster"
+	"github.com/punchcard/punchcard/internal/testutil"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/snapshot"
@@ -140,7 +141,7 @@ func SetupWith(tb testing.TB, n int, budget int64, opts cluster.Options) *Env {
 	opts.BinDir = Build(tb)
 	opts.Dir = tb.TempDir()
 	opts.Progress = tb.Logf
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), max(2*time.Minute, testutil.Patience(tb)))
 	defer cancel()
 	c, err := cluster.Start(ctx, opts)
 	if err != nil {
@@ -182,7 +183,7 @@ func SetupWith(tb testing.TB, n int, budget int64, opts cluster.Options) *Env {
 	tv, err := e.Admin.GetTenant(ctx, Tenant)
 	must(tb, err)
 	for _, a := range e.Agents {
-		must(tb, a.WaitSynced(ctx, tv.Version, time.Minute))
+		must(tb, a.WaitSynced(ctx, tv.Version, testutil.Patience(tb)))
 	}
 	return e
 }
@@ -305,20 +306,20 @@ func (e *Env) Acked() []cluster.Acked {
 	return append([]cluster.Acked(nil), e.acked...)
 }
 
-// Drain waits until every agent is online with an empty outbox.
+// Drain waits until every agent is online with an empty outbox: for at
+// least timeout, and as long as the test binary may run
+// (testutil.Patience), so that a loaded machine slows it without failing
+// it.
 func (e *Env) Drain(ctx context.Context, timeout time.Duration) {
 	e.TB.Helper()
-	deadline := time.Now().Add(timeout)
+	patience := max(timeout, testutil.Patience(e.TB))
 	for _, a := range e.Agents {
-		for {
+		err := testutil.AwaitFor(patience, "agent "+string(a.ID)+" to be online with an empty outbox", func() (bool, string) {
 			st, err := a.POS.Status(ctx)
-			if err == nil && st.Online && st.OutboxDepth == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				e.TB.Fatalf("agent %s did not drain within %s: %+v %v", a.ID, timeout, st, err)
-			}
-			time.Sleep(100 * time.Millisecond)
+			return err == nil && st.Online && st.OutboxDepth == 0, fmt.Sprintf("%+v %v", st, err)
+		})
+		if err != nil {
+			e.TB.Fatal(err)
 		}
 	}
 }

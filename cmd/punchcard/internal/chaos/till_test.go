@@ -10,6 +10,7 @@ import (
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/chaos"
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/cluster"
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/netcut"
+	"github.com/punchcard/punchcard/internal/testutil"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
 )
@@ -22,19 +23,13 @@ const (
 	giftCard     string              = "CARD-0001"
 )
 
-// waitFor polls cond until it holds or timeout passes.
+// waitFor polls cond until it holds, for at least timeout and as long as
+// the test binary may run (testutil.Patience): a loaded machine slows a
+// test down without failing it.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s (%s)", what, timeout, state)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := testutil.AwaitFor(max(timeout, testutil.Patience(t)), what, cond); err != nil {
+		t.Fatal(err)
 	}
 }
 

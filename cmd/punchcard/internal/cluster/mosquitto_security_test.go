@@ -13,6 +13,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/cluster"
+	"github.com/punchcard/punchcard/internal/testutil"
 	"github.com/punchcard/punchcard/protocol"
 )
 
@@ -99,7 +100,7 @@ func TestSecureMosquittoHoles(t *testing.T) {
 					return before
 				}
 				before = append(before, msg)
-			case <-time.After(5 * time.Second):
+			case <-time.After(testutil.Patience(t)):
 				t.Fatal("marker lost")
 			}
 		}

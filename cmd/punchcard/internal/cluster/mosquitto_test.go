@@ -12,6 +12,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/cluster"
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/proc"
+	"github.com/punchcard/punchcard/internal/testutil"
 )
 
 func mustSupervisor(tb testing.TB) *proc.Supervisor {
@@ -167,7 +168,7 @@ func TestSecureMosquitto(t *testing.T) {
 			if topic != "punchcard/v1/acme/till-1/down" {
 				t.Fatalf("till-1 received %s", topic)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(testutil.Patience(t)):
 			t.Fatal("till-1 did not receive its own message")
 		}
 		// till-2's message was published first; had the ACL let it through it

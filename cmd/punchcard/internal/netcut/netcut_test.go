@@ -3,6 +3,7 @@ package netcut_test
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/netcut"
+	"github.com/punchcard/punchcard/internal/testutil"
 )
 
 // echoServer is a real TCP server on loopback that echoes each line.
@@ -138,13 +140,10 @@ func TestProxy(t *testing.T) {
 			// The proxy counts a chunk after writing it, so the client may
 			// read it a moment before the counter moves.
 			want := int64(len("hello\nback\n"))
-			deadline := time.Now().Add(2 * time.Second)
-			for st := p.Stats(); st.BytesUp < want || st.BytesDn < want; st = p.Stats() {
-				if time.Now().After(deadline) {
-					t.Fatalf("stats bytes = %+v, want ≥ %d each way", st, want)
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
+			testutil.Eventually(t, fmt.Sprintf("the proxy to count ≥ %d bytes each way", want), func() (bool, string) {
+				st := p.Stats()
+				return st.BytesUp >= want && st.BytesDn >= want, fmt.Sprintf("%+v", st)
+			})
 		})
 	}
 }
@@ -224,7 +223,7 @@ func TestProxyClose(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Close = %v", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(testutil.Patience(t)):
 		t.Fatal("Close hung with open and held connections")
 	}
 	if _, err := roundTrip(c, "y", short); err == nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/proc"
+	"github.com/punchcard/punchcard/internal/testutil"
 )
 
 // The test binary doubles as the supervised program: with PROC_HELPER set it
@@ -366,29 +367,24 @@ func TestChildDiesWithSupervisor(t *testing.T) {
 		t.Fatal(err)
 	}
 	var child int
-	deadline := time.Now().Add(20 * time.Second)
-	for child == 0 {
+	testutil.Eventually(t, "the parent to report its child", func() (bool, string) {
 		for _, line := range strings.Split(proc.Tail(p.LogPath(), 20), "\n") {
 			fmt.Sscanf(line, "child pid %d", &child)
 		}
-		if !p.Running() || time.Now().After(deadline) {
-			t.Fatalf("parent never reported its child:\n%s", proc.Tail(p.LogPath(), 20))
+		if child == 0 && !p.Running() {
+			t.Fatalf("the parent exited without reporting its child:\n%s", proc.Tail(p.LogPath(), 20))
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return child != 0, proc.Tail(p.LogPath(), 20)
+	})
 	if err := syscall.Kill(child, 0); err != nil {
 		t.Fatalf("child %d not running: %v", child, err)
 	}
 	if err := p.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(10 * time.Second)
-	for alive(child) {
-		if time.Now().After(deadline) {
-			_ = syscall.Kill(child, syscall.SIGKILL)
-			t.Fatalf("child %d outlived its killed supervisor", child)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := testutil.Await(t, "the child to die with its killed supervisor", func() (bool, string) { return !alive(child), "" }); err != nil {
+		_ = syscall.Kill(child, syscall.SIGKILL)
+		t.Fatalf("child %d outlived its killed supervisor: %v", child, err)
 	}
 }
 
@@ -416,7 +412,7 @@ func TestSignal(t *testing.T) {
 		}
 		select {
 		case <-p.Done():
-		case <-time.After(10 * time.Second):
+		case <-time.After(testutil.Patience(t)):
 			t.Fatal("the helper did not exit on the signal")
 		}
 		log, _ := os.ReadFile(p.LogPath())
