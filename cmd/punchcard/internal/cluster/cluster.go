@@ -149,6 +149,9 @@ func (c *Cluster) Close() error {
 	for _, a := range c.Agents {
 		a.closeProxies()
 	}
+	if c.Hub != nil {
+		c.Hub.closeFronts()
+	}
 	return err
 }
 
@@ -168,6 +171,10 @@ type Hub struct {
 	MetricsAddr string // /metrics, when Options.Metrics
 	DataDir     string
 	PlatformKey string
+
+	// The proxies in front of the hub's ports (flags.go, front): every
+	// run binds port 0, and these forward to the current run.
+	httpFront, mqttFront, metricsFront *netcut.Proxy
 }
 
 // LedgerPath is the hub's ledger database file.
@@ -179,7 +186,10 @@ func (h *Hub) Restart(ctx context.Context) error {
 	if err := h.Proc.Restart(); err != nil {
 		return err
 	}
-	return h.Proc.WaitReady(ctx)
+	if err := h.Proc.WaitReady(ctx); err != nil {
+		return err
+	}
+	return h.front(h.metricsFront != nil, h.mqttFront != nil)
 }
 
 // StoreAgent is one till's agent, with the network links it talks through.
@@ -236,6 +246,9 @@ func (a *StoreAgent) Restart(ctx context.Context) error {
 	if err := a.Proc.WaitReady(ctx); err != nil {
 		return err
 	}
+	// The agent bound port 0 again and reported it (no port is released
+	// and handed back to it); the POS client follows.
+	a.URL = "http://" + a.Proc.Reported()[1]
 	return a.readPOSToken()
 }
 
@@ -288,12 +301,8 @@ func (c *Cluster) AddAgent(ctx context.Context, reg RegisteredAgent) (*StoreAgen
 		a.closeProxies()
 		return nil, err
 	}
-	// The agent bound port 0 and reported it; restarts pin that port.
-	listen := a.Proc.Reported()[1]
-	a.URL = "http://" + listen
-	if pinned, err := c.agentSpec(a, reg, listen); err == nil {
-		a.Proc.SetArgs(pinned.Args...)
-	}
+	// The agent bound port 0 and reported it, as it does on a restart.
+	a.URL = "http://" + a.Proc.Reported()[1]
 	if err := a.readPOSToken(); err != nil {
 		a.closeProxies()
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 
+	"github.com/punchcard/punchcard/cmd/punchcard/internal/netcut"
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/proc"
 )
 
@@ -22,7 +23,9 @@ func (c *Cluster) startHub(ctx context.Context) (*Hub, error) {
 	}
 	// The hub binds port 0 and logs the addresses it got: no port is
 	// picked, released and handed over for another process to take
-	// meanwhile. Restarts pin what the first run reported.
+	// meanwhile. A restarted hub binds port 0 again: the addresses the
+	// cluster hands out are its front proxies' (Hub.front), which
+	// this process holds for the cluster's life.
 	h := &Hub{
 		DataDir:     filepath.Join(c.opts.Dir, "hub"),
 		PlatformKey: randomSecret(),
@@ -55,29 +58,11 @@ func (c *Cluster) startHub(ctx context.Context) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.HTTPAddr = h.Proc.Reported()[1]
+	if err := h.front(c.opts.Metrics, c.opts.BrokerURL == ""); err != nil {
+		_ = h.Proc.Kill()
+		return nil, err
+	}
 	h.URL = "http://" + h.HTTPAddr
-	pin := map[string]string{"-http": h.HTTPAddr}
-	if c.opts.Metrics {
-		if m := h.Proc.FindLog(hubMetricsLine); m != nil {
-			h.MetricsAddr = m[1]
-			pin["-metrics"] = h.MetricsAddr
-		}
-	}
-	if c.opts.BrokerURL == "" {
-		m := h.Proc.FindLog(hubMQTTLine)
-		if m == nil {
-			return nil, fmt.Errorf("hub: no MQTT address in its log %s", h.Proc.LogPath())
-		}
-		h.MQTTAddr = m[1]
-		pin["-mqtt"] = h.MQTTAddr
-	}
-	for i := 0; i+1 < len(args); i++ {
-		if v, ok := pin[args[i]]; ok {
-			args[i+1] = v
-		}
-	}
-	h.Proc.SetArgs(args...)
 	return h, nil
 }
 
@@ -127,4 +112,55 @@ func trimScheme(u string) string {
 		}
 	}
 	return u
+}
+
+// front puts a proxy in front of each address the hub's current run
+// reported (its API, and its embedded broker and metrics where it has
+// them), so that those addresses stay the cluster's for its whole life.
+func (h *Hub) front(metrics, broker bool) error {
+	ends := []struct {
+		line *regexp.Regexp
+		p    **netcut.Proxy
+		addr *string
+	}{{hubHTTPLine, &h.httpFront, &h.HTTPAddr}}
+	if metrics {
+		ends = append(ends, struct {
+			line *regexp.Regexp
+			p    **netcut.Proxy
+			addr *string
+		}{hubMetricsLine, &h.metricsFront, &h.MetricsAddr})
+	}
+	if broker {
+		ends = append(ends, struct {
+			line *regexp.Regexp
+			p    **netcut.Proxy
+			addr *string
+		}{hubMQTTLine, &h.mqttFront, &h.MQTTAddr})
+	}
+	for _, e := range ends {
+		m := h.Proc.FindLog(e.line)
+		if m == nil {
+			h.closeFronts()
+			return fmt.Errorf("hub: no line matching %s in its log %s", e.line, h.Proc.LogPath())
+		}
+		if *e.p != nil {
+			(*e.p).Retarget(m[1])
+			continue
+		}
+		p, err := netcut.Listen("127.0.0.1:0", m[1])
+		if err != nil {
+			h.closeFronts()
+			return err
+		}
+		*e.p, *e.addr = p, p.Addr()
+	}
+	return nil
+}
+
+func (h *Hub) closeFronts() {
+	for _, p := range []*netcut.Proxy{h.httpFront, h.metricsFront, h.mqttFront} {
+		if p != nil {
+			p.Close()
+		}
+	}
 }

@@ -71,7 +71,7 @@ type Stats struct {
 
 // Proxy forwards TCP connections from its listen address to a target.
 type Proxy struct {
-	target string
+	target atomic.Pointer[string] // Retarget changes it
 	ln     net.Listener
 
 	mode atomic.Int32
@@ -121,7 +121,8 @@ func Listen(addr, target string) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netcut listen %s: %w", addr, err)
 	}
-	p := &Proxy{target: target, ln: ln, conns: make(map[*pair]struct{}), quit: make(chan struct{})}
+	p := &Proxy{ln: ln, conns: make(map[*pair]struct{}), quit: make(chan struct{})}
+	p.target.Store(&target)
 	p.wg.Add(1)
 	go p.acceptLoop()
 	return p, nil
@@ -131,7 +132,11 @@ func Listen(addr, target string) (*Proxy, error) {
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
 // Target is the address the proxy forwards to.
-func (p *Proxy) Target() string { return p.target }
+func (p *Proxy) Target() string { return *p.target.Load() }
+
+// Retarget forwards new connections to target from now on (a server
+// restarted on a port of its own); open connections keep theirs.
+func (p *Proxy) Retarget(target string) { p.target.Store(&target) }
 
 // Mode is the current link state.
 func (p *Proxy) Mode() Mode { return Mode(p.mode.Load()) }
@@ -286,7 +291,7 @@ func (p *Proxy) swallow(pr *pair) {
 
 func (p *Proxy) forward(c net.Conn) {
 	defer p.wg.Done()
-	t, err := net.Dial("tcp", p.target)
+	t, err := net.Dial("tcp", p.Target())
 	if err != nil {
 		// The target is down (a stopped broker): the client sees a reset,
 		// as it would connecting to it directly.
