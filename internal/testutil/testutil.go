@@ -9,6 +9,7 @@
 package testutil
 
 import (
+	"os"
 	"testing"
 	"time"
 )
@@ -119,4 +120,20 @@ func Closed[T any](tb testing.TB, what string, ch <-chan T) {
 			tb.Fatalf("timed out after %s waiting for %s", p, what)
 		}
 	}
+}
+
+// Long reports whether the long runs were asked for (PUNCHCARD_LONG=1,
+// make test-long; PUNCHCARD_CHAOS=1, make chaos, asks too).
+func Long() bool { return os.Getenv("PUNCHCARD_LONG") != "" || os.Getenv("PUNCHCARD_CHAOS") != "" }
+
+// Rounds is how many rounds (seeds, iterations) a long randomized test
+// runs: full without the race detector and in the long runs; under -race
+// in make test, short (at least 1): the same checks on fewer random
+// sequences, the full count left to go test without -race and to make
+// test-long.
+func Rounds(full, short int) int {
+	if Race && !Long() {
+		return max(short, 1)
+	}
+	return full
 }

@@ -78,7 +78,7 @@ var t0 = time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
 func MustOpen(tb testing.TB) (*ledger.Ledger, *clock) {
 	tb.Helper()
 	c := &clock{t: t0}
-	l, err := ledger.Open(context.Background(), filepath.Join(tb.TempDir(), "hub.db"), ledger.Options{Facts: MustFacts(tb), Now: c.Now})
+	l, err := ledger.Open(context.Background(), migratedCopy(tb), ledger.Options{Facts: MustFacts(tb), Now: c.Now})
 	if err != nil {
 		tb.Fatal(err)
 	}
