@@ -120,6 +120,10 @@ bench-catchup: ## one till drains a backlog of CATCHUP (1M) facts end to end, ag
 chaos: ## the long fault-test suite: kills, partitions, broker restarts (needs mosquitto)
 	$(GO) test -race -count=1 -timeout 60m -tags chaos -v ./cmd/punchcard/internal/chaos/
 
+.PHONY: test-long
+test-long: ## the randomized property tests with every seed under the race detector (make test runs fewer under -race; testutil.Rounds)
+	PUNCHCARD_LONG=1 $(GO) test -race -count=1 -timeout 60m ./store/ledger/
+
 clean: ## remove build output
 	rm -rf $(BIN)
 
