@@ -120,17 +120,21 @@ func TestGiftCardsSurviveKills(t *testing.T) {
 			return last == nil, fmt.Sprint(last)
 		})
 	}
-	killAgent := func(why string) {
+	kill := func(why string) {
 		t.Helper()
 		if err := till.Proc.Kill(); err != nil {
 			t.Fatal(err)
 		}
 		testutil.Closed(t, "the agent to exit after SIGKILL", till.Proc.Done())
 		t.Logf("agent SIGKILLed %s", why)
+	}
+	restart := func() {
+		t.Helper()
 		if err := till.Restart(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
+	killAgent := func(why string) { t.Helper(); kill(why); restart() }
 	var all []string // every card number, in order of sale
 	for r := range rounds {
 		till.Cut(netcut.Reset)
@@ -229,9 +233,10 @@ func TestGiftCardsSurviveKills(t *testing.T) {
 		for range lanes {
 			testutil.Receive(t, "a POS lane to sell", started)
 		}
-		killAgent("while four POS lanes sold and topped up")
+		kill("while four POS lanes sold and topped up")
 		close(stop)
-		wg.Wait()
+		wg.Wait() // the lanes read till.POS, which the restart replaces
+		restart()
 		close(pending)
 		var retry []req
 		for q := range pending {
