@@ -120,7 +120,14 @@ type state struct {
 	// tierProgs caches the tenants' tier programmes read in this
 	// transaction (nil: none).
 	tierProgs map[protocol.TenantID]*tiers.Program
+	// bought holds the orders whose purchase row this transaction wrote
+	// or found (recordPurchase): the basket's other facts of the same
+	// order skip the INSERT that would do nothing.
+	bought map[purchaseKey]bool
 }
+
+// purchaseKey is a row of ledger_purchases.
+type purchaseKey struct{ tenant, customer, store, txn string }
 
 // savepoint is the online writer's savepoint of one basket, opened lazily
 // before the basket's first write to the database.
