@@ -192,7 +192,9 @@ func (s *state) pendTxn(r protocol.Redemption) {
 	}
 	k := key2{string(r.Tenant), r.TxnID}
 	prev := s.pending[k]
-	s.pending[k] = append(prev[:len(prev):len(prev)], r)
+	// Appended in place: an undo puts back prev, shorter, whose elements
+	// this append does not change.
+	s.pending[k] = append(prev, r)
 	if s.epoch != 0 {
 		s.undoLog = append(s.undoLog, func() {
 			if len(prev) == 0 {
