@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql/driver"
+	"strings"
 
 	"modernc.org/sqlite"
 )
@@ -83,8 +84,24 @@ func (c *cachingConn) get(ctx context.Context, q string) *cachedStmt {
 	return cs
 }
 
-func (c *cachingConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+// cacheable reports whether q is kept prepared: a statement with
+// arguments, or one of the savepoint statements the ledger's online writer
+// runs around every basket (a text without arguments may be several
+// statements, which one prepared statement cannot hold).
+func cacheable(q string, args []driver.NamedValue) bool {
 	if len(args) > 0 {
+		return true
+	}
+	for _, p := range [...]string{"SAVEPOINT ", "RELEASE ", "ROLLBACK TO "} {
+		if strings.HasPrefix(q, p) && !strings.Contains(q, ";") {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *cachingConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	if cacheable(q, args) {
 		if cs := c.get(ctx, q); cs != nil {
 			return cs.st.ExecContext(ctx, args)
 		}

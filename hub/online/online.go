@@ -263,8 +263,9 @@ func (s *Service) Redeem(ctx context.Context, tenant protocol.TenantID, idem Ide
 
 // effects are the outcome's redemptions as the ledger records them.
 func (s *Service) effects(tenant protocol.TenantID, txn string, in Request, out *decide.Outcome) plan {
-	var p plan
-	for _, e := range out.Effects() {
+	effs := out.Effects()
+	p := plan{reds: make([]protocol.Redemption, 0, len(effs)), fields: make([]string, 0, len(effs))}
+	for _, e := range effs {
 		r := e.Redemption
 		r.Tenant, r.Store, r.TxnID, r.Customer, r.OrderID = tenant, in.Store.ID, txn, in.Customer, in.Order.ID
 		r.Currency, r.OrderTot = out.Decision.Currency, out.Decision.Subtotal

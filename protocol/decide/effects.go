@@ -28,7 +28,7 @@ type Effect struct {
 // (negative); an earn the points earned. Earnings of one program stay one
 // effect each, as the hub's re-derivation compares them.
 func (o *Outcome) Effects() []Effect {
-	var out []Effect
+	out := make([]Effect, 0, len(o.Decision.Results)+len(o.Decision.Earnings))
 	for _, res := range o.Decision.Results {
 		if !res.Applied {
 			continue

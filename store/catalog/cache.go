@@ -12,6 +12,7 @@ import (
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/codes"
+	"github.com/punchcard/punchcard/protocol/segment"
 )
 
 // The read cache of the online path. Every catalog change of a tenant bumps
@@ -54,6 +55,10 @@ type gen struct {
 	codeFacts map[protocol.CodeID]codeFactsEntry
 	codes     map[string]codeEntry // by normalized code
 	customers map[protocol.CustomerID]customerEntry
+	// segs is the tenant's segment definitions (SegmentDefs), read once
+	// per version: every online decision and purchase asks for them.
+	segs   []segment.Definition
+	segsOK bool
 }
 
 type (

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
@@ -82,7 +83,35 @@ func (c *Catalog) DeleteSegment(ctx context.Context, tenant protocol.TenantID, i
 
 // SegmentDefs lists a tenant's segment definitions in ID order
 // (ledger.SegmentFacts; at most segment.MaxTenantDef).
+// Every change of them bumps the tenant's version (write), so they are
+// cached per version like the campaigns; callers must not modify them.
 func (c *Catalog) SegmentDefs(ctx context.Context, tenant protocol.TenantID) ([]segment.Definition, error) {
+	g, err := c.current(ctx, tenant)
+	if err != nil && protocol.ErrorCode(err) != protocol.CodeNotFound {
+		return nil, err
+	}
+	if g == nil || err != nil {
+		return c.segmentDefs(ctx, tenant)
+	}
+	g.mu.RLock()
+	d, ok := g.segs, g.segsOK
+	g.mu.RUnlock()
+	if ok {
+		return d, nil
+	}
+	d, err = c.segmentDefs(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	d = slices.Clip(d) // an append by a caller copies
+	g.mu.Lock()
+	g.segs, g.segsOK = d, true
+	g.mu.Unlock()
+	return d, nil
+}
+
+// segmentDefs reads the definitions.
+func (c *Catalog) segmentDefs(ctx context.Context, tenant protocol.TenantID) ([]segment.Definition, error) {
 	rows, err := c.db.QueryContext(ctx, `SELECT doc FROM catalog_segments WHERE tenant = ? ORDER BY id`, string(tenant))
 	if err != nil {
 		return nil, fmt.Errorf("catalog: segments: %w", err)

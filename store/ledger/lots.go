@@ -42,8 +42,12 @@ import (
 const (
 	qLotsDue = `SELECT id, campaign, remaining, expires_at FROM ledger_points_lots
 		WHERE tenant = ? AND customer = ? AND remaining > 0 AND expires_at > 0 AND expires_at <= ? ORDER BY expires_at, id`
+	// qLotsLive compares expires_at with "? + 0", not "?": SQLite checks a
+	// bare parameter against the partial index ledger_points_lots_due's
+	// "expires_at > 0" when it plans, and then re-prepares the statement
+	// each time that parameter is bound anew (every burn).
 	qLotsLive = `SELECT id, remaining FROM ledger_points_lots
-		WHERE tenant = ? AND customer = ? AND remaining > 0 AND expires_at > ? ORDER BY expires_at, id`
+		WHERE tenant = ? AND customer = ? AND remaining > 0 AND expires_at > ? + 0 ORDER BY expires_at, id`
 	qLotsForever = `SELECT id, remaining FROM ledger_points_lots
 		WHERE tenant = ? AND customer = ? AND remaining > 0 AND expires_at = 0 ORDER BY id`
 	qLotDebt  = `SELECT id, remaining FROM ledger_points_lots WHERE tenant = ? AND customer = ? AND debt = 1`

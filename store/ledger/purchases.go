@@ -109,16 +109,25 @@ func (l *Ledger) recordPurchase(s *state, r *protocol.Redemption, now time.Time)
 			at = t // a till's clock, never ahead of the hub's
 		}
 	}
+	pk := purchaseKey{string(r.Tenant), string(r.Customer), string(r.Store), txn}
+	if s.bought[pk] {
+		return nil // an earlier fact of the order, in this transaction
+	}
 	if err := s.savepoint(); err != nil {
 		return err
 	}
 	atUS := micros(at)
-	res, err := s.exec(insPurchase, string(r.Tenant), string(r.Customer), string(r.Store), txn, atUS, r.OrderTot, string(r.Currency), string(r.ID.Agent), int64(r.ID.Seq))
+	res, err := s.exec(insPurchase, pk.tenant, pk.customer, pk.store, txn, atUS, r.OrderTot, string(r.Currency), string(r.ID.Agent), int64(r.ID.Seq))
 	if err != nil {
 		return err
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
+	n, err := res.RowsAffected()
+	if err != nil {
 		return err
+	}
+	s.markBought(pk)
+	if n == 0 {
+		return nil
 	}
 	if _, err := s.exec(upPurchaseDay, string(r.Tenant), string(r.Customer), floorDiv(atUS, usPerDay), r.OrderTot); err != nil {
 		return err
@@ -146,6 +155,18 @@ func (l *Ledger) recordPurchase(s *state, r *protocol.Redemption, now time.Time)
 	}
 	_, err = setSegments(s, r.Tenant, r.Customer, segment.Of(defs, q, h, attrs, now), now)
 	return err
+}
+
+// markBought records that pk's row is in the transaction; the online
+// writer's undo of a basket (whose savepoint takes the row back) forgets it.
+func (s *state) markBought(pk purchaseKey) {
+	if s.bought == nil {
+		s.bought = map[purchaseKey]bool{}
+	}
+	s.bought[pk] = true
+	if s.epoch != 0 {
+		s.undoLog = append(s.undoLog, func() { delete(s.bought, pk) })
+	}
 }
 
 // segmentDefs is the tenant's definitions, read once per transaction.

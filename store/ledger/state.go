@@ -120,7 +120,14 @@ type state struct {
 	// tierProgs caches the tenants' tier programmes read in this
 	// transaction (nil: none).
 	tierProgs map[protocol.TenantID]*tiers.Program
+	// bought holds the orders whose purchase row this transaction wrote
+	// or found (recordPurchase): the basket's other facts of the same
+	// order skip the INSERT that would do nothing.
+	bought map[purchaseKey]bool
 }
+
+// purchaseKey is a row of ledger_purchases.
+type purchaseKey struct{ tenant, customer, store, txn string }
 
 // savepoint is the online writer's savepoint of one basket, opened lazily
 // before the basket's first write to the database.
@@ -185,7 +192,9 @@ func (s *state) pendTxn(r protocol.Redemption) {
 	}
 	k := key2{string(r.Tenant), r.TxnID}
 	prev := s.pending[k]
-	s.pending[k] = append(prev[:len(prev):len(prev)], r)
+	// Appended in place: an undo puts back prev, shorter, whose elements
+	// this append does not change.
+	s.pending[k] = append(prev, r)
 	if s.epoch != 0 {
 		s.undoLog = append(s.undoLog, func() {
 			if len(prev) == 0 {
