@@ -94,6 +94,12 @@ type usesPositioner interface{ SnapshotUses() uint64 }
 
 var _ usesPositioner = (*agent.Agent)(nil)
 
+// customersPositioner is an agent that keeps the customer-state position
+// of its snapshot (agent.Agent.SnapshotCustomers).
+type customersPositioner interface{ SnapshotCustomers() uint64 }
+
+var _ customersPositioner = (*agent.Agent)(nil)
+
 // Outbox is the agent's durable outbox and counters (store/agentdb).
 type Outbox interface {
 	Pending(ctx context.Context, after uint64, limit int) ([]protocol.Redemption, error)
@@ -713,6 +719,11 @@ func (c *Client) fetchSnapshot(ctx context.Context, since uint64, etag string) e
 		uses = p.SnapshotUses() // only the codes changed after the agent's code-use position
 	}
 	u := c.opts.HubURL + wire.SnapshotPath(since, uses, hasUses && since > 0)
+	if cp, ok := c.agent.(customersPositioner); ok && since > 0 {
+		// Only the customers whose state changed after the agent's
+		// customer-state position.
+		u = c.opts.HubURL + wire.SnapshotPathCustomers(since, uses, hasUses, cp.SnapshotCustomers())
+	}
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err

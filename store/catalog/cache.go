@@ -54,6 +54,9 @@ type gen struct {
 	codeFacts map[protocol.CodeID]codeFactsEntry
 	codes     map[string]codeEntry // by normalized code
 	customers map[protocol.CustomerID]customerEntry
+	// custStamp moves with every customer-state change within the
+	// version (CustomerChanged): a customer read before it is not stored.
+	custStamp atomic.Uint64
 }
 
 type (
@@ -340,6 +343,7 @@ func (c *Catalog) Customer(ctx context.Context, tenant protocol.TenantID, id pro
 		}
 		return getCustomer(ctx, stmtQuerier{c}, tenant, id)
 	}
+	stamp := g.custStamp.Load()
 	e, err := lookup(g, &g.customers, id, func() (customerEntry, error) {
 		cu, err := getCustomer(ctx, stmtQuerier{c}, tenant, id)
 		if protocol.ErrorCode(err) == protocol.CodeNotFound {
@@ -347,6 +351,12 @@ func (c *Catalog) Customer(ctx context.Context, tenant protocol.TenantID, id pro
 		}
 		return customerEntry{cu, err == nil}, err
 	})
+	if err == nil && g.custStamp.Load() != stamp {
+		// A tier changed while this was read: keep nothing of that time.
+		g.mu.Lock()
+		delete(g.customers, id)
+		g.mu.Unlock()
+	}
 	if err != nil {
 		return Customer{}, err
 	}
@@ -410,4 +420,21 @@ func (c *Catalog) Authenticate(ctx context.Context, secret string) (Key, error) 
 		}
 	}
 	return k, nil
+}
+
+// CustomerChanged tells the read cache that customer state (a tier the
+// ledger set) changed in a committed transaction without moving the
+// tenant's catalog version: the customers cached at the version are read
+// again.
+func (c *Catalog) CustomerChanged(tenant protocol.TenantID) {
+	c.cache.mu.Lock()
+	g := c.cache.tenants[tenant]
+	c.cache.mu.Unlock()
+	if g == nil {
+		return
+	}
+	g.custStamp.Add(1)
+	g.mu.Lock()
+	g.customers = nil
+	g.mu.Unlock()
 }
