@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -54,6 +55,9 @@ type gen struct {
 	codeFacts map[protocol.CodeID]codeFactsEntry
 	codes     map[string]codeEntry // by normalized code
 	customers map[protocol.CustomerID]customerEntry
+	// agentSecrets are the agents' verified secret hashes (sha256) at
+	// the version: a key rotation or revocation moves the version.
+	agentSecrets map[protocol.AgentID][]byte
 	// custStamp moves with every customer-state change within the
 	// version (CustomerChanged): a customer read before it is not stored.
 	custStamp atomic.Uint64
@@ -436,5 +440,42 @@ func (c *Catalog) CustomerChanged(tenant protocol.TenantID) {
 	g.custStamp.Add(1)
 	g.mu.Lock()
 	g.customers = nil
+	g.mu.Unlock()
+}
+
+// cachedAgentSecret compares hash with the agent's secret hash verified
+// at the tenant's current version; found is false when none is kept.
+func (c *Catalog) cachedAgentSecret(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, hash []byte) (ok, found bool) {
+	g, err := c.current(ctx, tenant)
+	if err != nil || g == nil {
+		return false, false
+	}
+	g.mu.RLock()
+	h, found := g.agentSecrets[agent]
+	g.mu.RUnlock()
+	if !found {
+		return false, false
+	}
+	if subtle.ConstantTimeCompare(h, hash) == 1 {
+		return true, true
+	}
+	return false, false // another secret: read again (a rotation this process has not seen)
+}
+
+// cacheAgentSecret keeps an agent's verified secret hash, read with the
+// tenant's version v, in the generation of v.
+func (c *Catalog) cacheAgentSecret(tenant protocol.TenantID, agent protocol.AgentID, v uint64, hash []byte) {
+	if c.CacheTTL < 0 {
+		return
+	}
+	g := c.observe(tenant, v)
+	if g.version != v {
+		return
+	}
+	g.mu.Lock()
+	if g.agentSecrets == nil || len(g.agentSecrets) >= maxCached {
+		g.agentSecrets = map[protocol.AgentID][]byte{}
+	}
+	g.agentSecrets[agent] = hash
 	g.mu.Unlock()
 }
