@@ -143,9 +143,13 @@ type Options struct {
 	Window         int
 	HeartbeatEvery time.Duration
 	PollEvery      time.Duration
-	PublishTimeout time.Duration
-	HTTPRetries    int // default 4
-	Logger         *slog.Logger
+	// ReconnectFetchSpread is the window within which a reconnected
+	// client fetches its snapshot when no announcement came with the
+	// reconnect; default ReconnectFetchSpread.
+	ReconnectFetchSpread time.Duration
+	PublishTimeout       time.Duration
+	HTTPRetries          int // default 4
+	Logger               *slog.Logger
 	// TLS verifies the hub for an https:// HubURL and an ssl:// (tls://,
 	// mqtts://) BrokerURL, both with this one configuration (cmd/agent
 	// builds it with tlsconf.Client from -ca-file and -hub-cert-sha256);
@@ -169,6 +173,9 @@ type Options struct {
 }
 
 func (o *Options) ensureDefaults() {
+	if o.ReconnectFetchSpread <= 0 {
+		o.ReconnectFetchSpread = ReconnectFetchSpread
+	}
 	if o.ClientID == "" {
 		o.ClientID = string(o.Tenant) + "/" + string(o.Agent)
 	}
@@ -716,7 +723,7 @@ func (c *Client) reconnectFetch() {
 		c.triggerFetch()
 		return
 	}
-	time.AfterFunc(rand.N(ReconnectFetchSpread), func() {
+	time.AfterFunc(rand.N(c.opts.ReconnectFetchSpread), func() {
 		if c.announcedAt.Load() != gen && c.ctx.Err() == nil {
 			c.triggerFetch()
 		}
