@@ -31,7 +31,9 @@ func (l *segCountingLedger) SnapshotSegments(ctx context.Context, tenant protoco
 // customerStores is a catalog and ledger on one file with a tier
 // programme (gold from 100 points), customers c1..c3, a till and an
 // active campaign naming the segment "vip".
-func customerStores(t *testing.T) (*catalog.Catalog, *segCountingLedger) {
+func customerStores(t *testing.T) (*catalog.Catalog, *segCountingLedger) { return customerStoresB(t) }
+
+func customerStoresB(t testing.TB) (*catalog.Catalog, *segCountingLedger) {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "hub.db"), store.Options{Sync: store.SyncNormal})
@@ -75,7 +77,7 @@ func customerStores(t *testing.T) (*catalog.Catalog, *segCountingLedger) {
 	return cat, &segCountingLedger{Ledger: led}
 }
 
-func earnPoints(t *testing.T, led *ledger.Ledger, cu protocol.CustomerID, txn string, points int64) {
+func earnPoints(t testing.TB, led *ledger.Ledger, cu protocol.CustomerID, txn string, points int64) {
 	t.Helper()
 	if _, err := led.Redeem(context.Background(), protocol.Redemption{Kind: protocol.KindEarn, Tenant: "acme", Store: "web", TxnID: txn,
 		Customer: cu, Points: points, OrderTot: points * 10, Currency: "EUR"}); err != nil {
