@@ -169,6 +169,17 @@ func (a *Agent) SnapshotUses() uint64 {
 	return v.snap.Uses
 }
 
+// SnapshotCustomers is the customer-state position of the snapshot in use
+// (snapshot.Snapshot.Customers): the sync client asks for the customers
+// whose tier or segments changed after it.
+func (a *Agent) SnapshotCustomers() uint64 {
+	v := a.view.Load()
+	if v == nil {
+		return 0
+	}
+	return v.snap.Customers
+}
+
 // SetLink connects the agent to its sync client.
 func (a *Agent) SetLink(l Link) { a.link.Store(&linkBox{l}) }
 
@@ -311,18 +322,23 @@ func (v *view) full() *snapshot.Snapshot {
 func (a *Agent) incremental(v *view, d *snapshot.Snapshot) (*view, bool) {
 	b := v.snap
 	if !d.IsDelta() || d.Since != b.Version || len(d.Campaigns) > 0 || len(d.Withdrawn) > 0 || len(d.Revocations) > 0 ||
-		d.Tenant != b.Tenant || d.Agent != b.Agent || d.Store != b.Store || !bytes.Equal(d.CodeKey, b.CodeKey) || !snapshot.UsesFit(b, d) {
+		d.Tenant != b.Tenant || d.Agent != b.Agent || d.Store != b.Store || !bytes.Equal(d.CodeKey, b.CodeKey) || !snapshot.UsesFit(b, d) || !snapshot.CustomersFit(b, d) {
 		return nil, false
 	}
 	nv := *v
 	hdr := *b
 	hdr.Version, hdr.Uses, hdr.Keys, hdr.Allowances, hdr.Envelope, hdr.GeneratedAt = d.Version, d.Uses, d.Keys, d.Allowances, d.Envelope, d.GeneratedAt
 	hdr.Reflected = d.Reflected
-	hdr.Segments = d.Segments // always whole
-	nv.segs = segmentIndex(d.Segments)
-	if len(d.Tiers) > 0 {
-		hdr.Tiers = snapshot.MergeTiers(b.Tiers, d.Tiers)
-		nv.tiers = make(map[protocol.CustomerID]string, len(hdr.Tiers))
+	hdr.Customers, hdr.CustomersSince = d.Customers, 0
+	// Whole lists, a customer-state delta (laid over), or a hub before
+	// the sequence (tiers by catalog version, segments whole).
+	snapshot.MergeCustomers(&hdr, b, d)
+	nv.segs = segmentIndex(hdr.Segments)
+	if len(d.Tiers) > 0 || d.Customers > 0 {
+		nv.tiers = nil
+		if len(hdr.Tiers) > 0 {
+			nv.tiers = make(map[protocol.CustomerID]string, len(hdr.Tiers))
+		}
 		for _, t := range hdr.Tiers {
 			nv.tiers[t.Customer] = t.Tier
 		}

@@ -14,15 +14,16 @@ const DefaultTierReviewInterval = time.Hour
 const logLowered = "lowered"
 
 // tierChanged is the ledger's OnTier: a customer's tier changed in a
-// committed transaction, which moved the catalog to version v. The
-// catalog's read cache takes v at once (online decisions read the new
-// tier) and the tenant's tills are told, like any catalog change, so
-// their next snapshot delta carries the tier.
-func (h *Hub) tierChanged(tenant protocol.TenantID, v uint64) {
+// committed transaction. The catalog version does not move (customer
+// state has its own sequence, hub/snapshots): the catalog's read cache
+// reads the tenant's customers again (online decisions see the new tier)
+// and the tills take the tier with their next snapshot poll, as a
+// customer-state delta, instead of every till of the tenant fetching a
+// catalog delta at once.
+func (h *Hub) tierChanged(tenant protocol.TenantID, _ uint64) {
 	if h.Catalog != nil {
-		h.Catalog.Changed(tenant, v)
+		h.Catalog.CustomerChanged(tenant)
 	}
-	h.announce(tenant, v)
 }
 
 // runTierReview reviews the tiers that are due (ledger.ReviewTiers: kept

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/punchcard/punchcard/hub"
+	"github.com/punchcard/punchcard/hub/snapshots"
 	"github.com/punchcard/punchcard/internal/testutil"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/store/catalog"
@@ -43,8 +44,8 @@ func call(t *testing.T, h *hub.Hub, method, path, body string) (int, string) {
 // through the API; nothing earns, keeps or loses it": with a tier
 // programme set through the API, a till's earning fact that reaches the
 // threshold upgrades the customer in the ingest transaction (the catalog
-// profile, the ledger's tier and its history agree), and the tills are
-// told at once (a snapshot announcement of the version the upgrade made).
+// profile, the ledger's tier and its history agree), and the tills take
+// it as a customer-state delta (the catalog version does not move).
 // Bad programmes are refused with invalid_input and the field.
 func TestTierEarnedAtTheTill(t *testing.T) {
 	ctx := context.Background()
@@ -99,7 +100,22 @@ func TestTierEarnedAtTheTill(t *testing.T) {
 	if err != nil || cu.Tier != "gold" {
 		t.Fatalf("tier %q (%v) after 330 points, want gold", cu.Tier, err)
 	}
-	testutil.Until(t, "the upgrade's snapshot announce", func() bool { return a.nextAnnounce(t).Version > v0 })
+	// Deliberately changed (issue 10): the upgrade no longer moves the
+	// catalog version (no announcement makes every till fetch); the
+	// till's next poll takes it as a customer-state delta.
+	if v, err := h.Catalog.Version(ctx, "acme"); err != nil || v != v0 {
+		t.Fatalf("catalog version %d after the upgrade, want %d (%v)", v, v0, err)
+	}
+	full, err := h.Snapshots.Snapshot(ctx, snapshots.Request{Tenant: "acme", Agent: "till-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d snapshots.Answer
+	d, err = h.Snapshots.Snapshot(ctx, snapshots.Request{Tenant: "acme", Agent: "till-1", Since: v0, Uses: full.Snapshot.Uses, HasUses: true,
+		Customers: 0, HasCustomers: true})
+	if err != nil || d.Snapshot == nil || len(d.Snapshot.Tiers) != 1 || d.Snapshot.Tiers[0].Tier != "gold" || d.Snapshot.Customers == 0 || d.Snapshot.Since != v0 {
+		t.Fatalf("the till's customer-state delta %+v (%v), want c1 gold", d.Snapshot, err)
+	}
 	code, body = call(t, h, "GET", "/v1/tenants/acme/customers/c1/tier", "")
 	var st struct {
 		Current struct{ Tier string }

@@ -94,6 +94,12 @@ type usesPositioner interface{ SnapshotUses() uint64 }
 
 var _ usesPositioner = (*agent.Agent)(nil)
 
+// customersPositioner is an agent that keeps the customer-state position
+// of its snapshot (agent.Agent.SnapshotCustomers).
+type customersPositioner interface{ SnapshotCustomers() uint64 }
+
+var _ customersPositioner = (*agent.Agent)(nil)
+
 // Outbox is the agent's durable outbox and counters (store/agentdb).
 type Outbox interface {
 	Pending(ctx context.Context, after uint64, limit int) ([]protocol.Redemption, error)
@@ -137,9 +143,13 @@ type Options struct {
 	Window         int
 	HeartbeatEvery time.Duration
 	PollEvery      time.Duration
-	PublishTimeout time.Duration
-	HTTPRetries    int // default 4
-	Logger         *slog.Logger
+	// ReconnectFetchSpread is the window within which a reconnected
+	// client fetches its snapshot when no announcement came with the
+	// reconnect; default ReconnectFetchSpread.
+	ReconnectFetchSpread time.Duration
+	PublishTimeout       time.Duration
+	HTTPRetries          int // default 4
+	Logger               *slog.Logger
 	// TLS verifies the hub for an https:// HubURL and an ssl:// (tls://,
 	// mqtts://) BrokerURL, both with this one configuration (cmd/agent
 	// builds it with tlsconf.Client from -ca-file and -hub-cert-sha256);
@@ -163,6 +173,9 @@ type Options struct {
 }
 
 func (o *Options) ensureDefaults() {
+	if o.ReconnectFetchSpread <= 0 {
+		o.ReconnectFetchSpread = ReconnectFetchSpread
+	}
 	if o.ClientID == "" {
 		o.ClientID = string(o.Tenant) + "/" + string(o.Agent)
 	}
@@ -230,6 +243,14 @@ type Client struct {
 	acked       chan protocol.Ack
 	resends     chan protocol.Resend
 	reconnected chan struct{}
+	// reconnects counts reconnect attempts since the last connect
+	// (reconnectWait); connects counts connects and announcedAt is the
+	// connect an announcement last came in (reconnectFetch); lastAnn is
+	// the last announcement taken.
+	reconnects  atomic.Int64
+	connects    atomic.Uint64
+	announcedAt atomic.Uint64
+	lastAnn     atomic.Pointer[protocol.SnapshotAnnounce]
 	fetch       chan struct{}
 	fetchLater  atomic.Bool // a fetch is scheduled within an announcement's Spread
 	msgID       atomic.Uint64
@@ -307,7 +328,9 @@ func New(opts Options, a Agent, outbox Outbox) (*Client, error) {
 		SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(10 * time.Second).
-		SetKeepAlive(15 * time.Second).
+		SetKeepAlive(DefaultKeepAlive).
+		SetPingTimeout(DefaultPingTimeout).
+		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) { c.reconnectWait() }).
 		SetOnConnectHandler(c.onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			c.connected.Store(false)
@@ -359,12 +382,14 @@ func (c *Client) Kick() {
 func (c *Client) onConnect(m mqtt.Client) {
 	down := protocol.DownTopic(c.opts.Tenant, c.opts.Agent)
 	snap := protocol.SnapshotTopic(c.opts.Tenant, c.opts.Agent)
+	c.connects.Add(1) // before the retained announcement can arrive
 	t := m.SubscribeMultiple(map[string]byte{down: 1, snap: 1}, c.onMessage)
 	if !t.WaitTimeout(c.opts.PublishTimeout) || t.Error() != nil {
 		c.log.Warn("sync: subscribe failed", "err", t.Error())
 		return
 	}
 	c.connected.Store(true)
+	c.reconnects.Store(0)
 	c.log.Info("sync: connected", "broker", c.opts.BrokerURL)
 	c.events <- event{connected: true}
 }
@@ -446,7 +471,7 @@ func (c *Client) run() {
 		case <-c.reconnected:
 			w.reset(0)
 			synced, connectedAt = false, time.Now()
-			c.triggerFetch()
+			c.reconnectFetch()
 			c.heartbeat()
 		case a := <-c.acked:
 			w.ack(a.Watermark, a.Beyond, time.Now())
@@ -612,7 +637,17 @@ func (c *Client) handle(env protocol.Envelope) {
 		case <-c.ctx.Done():
 		}
 	case *protocol.SnapshotAnnounce:
-		if v, etag := c.agent.SnapshotVersion(); m.Version != v || (m.ETag != "" && m.ETag != etag) {
+		// The announcement after a reconnect (the retained one) replaces
+		// the reconnect's own fetch (reconnectFetch).
+		c.announcedAt.Store(c.connects.Load())
+		v, etag := c.agent.SnapshotVersion()
+		last := c.lastAnn.Swap(&protocol.SnapshotAnnounce{Version: m.Version, ETag: m.ETag})
+		if last != nil && last.Version == m.Version && last.ETag == m.ETag && v == m.Version && v != 0 {
+			// The retained announcement again, at the version in use: the
+			// till is current (the poll still revalidates).
+			return
+		}
+		if m.Version != v || (m.ETag != "" && m.ETag != etag) {
 			c.fetchWithin(time.Duration(m.Spread) * time.Millisecond)
 		}
 	case *protocol.AllowanceRecall:
@@ -637,6 +672,62 @@ func (c *Client) heartbeat() {
 		protocol.AgentState{SnapshotVersion: v, LastSeq: st.LastSeq, OutboxDepth: st.OutboxDepth, HLC: st.HLC}); err != nil {
 		c.log.Warn("sync: heartbeat", "err", err)
 	}
+}
+
+// Reconnect defaults: a hub that dropped thousands of tills at once (a
+// restart, a starved keepalive) must not get them all back, and all their
+// snapshot requests, in the same second.
+const (
+	// DefaultKeepAlive is the MQTT keepalive: long enough that a loaded
+	// hub answering pings late does not drop its tills (the broker waits
+	// 1.5 keepalives).
+	DefaultKeepAlive = 30 * time.Second
+	// DefaultPingTimeout is how long the client waits for a ping's answer
+	// before it calls the connection lost.
+	DefaultPingTimeout = 30 * time.Second
+	// ReconnectSpread is the first window a reconnect attempt waits a
+	// random moment within; it doubles with each failed attempt up to
+	// MaxReconnectSpread.
+	ReconnectSpread    = 5 * time.Second
+	MaxReconnectSpread = 30 * time.Second
+	// ReconnectFetchSpread is the window within which a reconnected
+	// client fetches its snapshot when no announcement came with the
+	// reconnect (the retained one says whether it is current).
+	ReconnectFetchSpread = 10 * time.Second
+)
+
+// reconnectWait runs before each reconnect attempt (paho's
+// ReconnectingHandler): it waits a random moment within a window that
+// doubles with each attempt (ReconnectSpread .. MaxReconnectSpread), so
+// that the tills a hub dropped at once come back spread out. Close ends
+// the wait.
+func (c *Client) reconnectWait() {
+	n := c.reconnects.Add(1)
+	spread := min(ReconnectSpread<<min(n-1, 8), MaxReconnectSpread)
+	t := time.NewTimer(rand.N(spread))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.ctx.Done():
+	}
+}
+
+// reconnectFetch schedules the snapshot check of a (re)connect: at once
+// without a snapshot, else at a random moment within
+// ReconnectFetchSpread unless an announcement arrives first (the retained
+// one is delivered on subscribe): that one says whether the till is
+// current, and fetches within its own spread when it is not.
+func (c *Client) reconnectFetch() {
+	gen := c.connects.Load()
+	if v, _ := c.agent.SnapshotVersion(); v == 0 {
+		c.triggerFetch()
+		return
+	}
+	time.AfterFunc(rand.N(c.opts.ReconnectFetchSpread), func() {
+		if c.announcedAt.Load() != gen && c.ctx.Err() == nil {
+			c.triggerFetch()
+		}
+	})
 }
 
 // fetchWithin asks for a fetch at a random moment within spread (at once
@@ -713,6 +804,11 @@ func (c *Client) fetchSnapshot(ctx context.Context, since uint64, etag string) e
 		uses = p.SnapshotUses() // only the codes changed after the agent's code-use position
 	}
 	u := c.opts.HubURL + wire.SnapshotPath(since, uses, hasUses && since > 0)
+	if cp, ok := c.agent.(customersPositioner); ok && since > 0 {
+		// Only the customers whose state changed after the agent's
+		// customer-state position.
+		u = c.opts.HubURL + wire.SnapshotPathCustomers(since, uses, hasUses, cp.SnapshotCustomers())
+	}
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err

@@ -20,10 +20,10 @@ import (
 // ContentTypeCBOR is the media type of snapshots.
 const ContentTypeCBOR = wire.ContentTypeCBOR
 
-// agentSnapshot serves GET /v1/agent/snapshot?since=V&uses=U: a full
+// agentSnapshot serves GET /v1/agent/snapshot?since=V&uses=U&customers=C: a full
 // snapshot (since absent or 0) or the delta after catalog version V, as
 // CBOR (JSON with Accept: application/json, for people). U is the agent's
-// code-use position. The Snapshots service assembles it (hub/snapshots);
+// code-use position, C its customer-state position. The Snapshots service assembles it (hub/snapshots);
 // this adapter reads the query and If-None-Match and writes ETag,
 // Cache-Control and X-Snapshot-Version.
 func (s *Server) agentSnapshot(c *fiber.Ctx, k manage.Key) error {
@@ -35,8 +35,13 @@ func (s *Server) agentSnapshot(c *fiber.Ctx, k manage.Key) error {
 	if err != nil {
 		return err
 	}
+	customers, err := queryInt(c, wire.QueryCustomers)
+	if err != nil {
+		return err
+	}
 	ans, err := s.snap.Snapshot(c.UserContext(), snapshots.Request{Tenant: k.Tenant, Agent: k.Agent, Since: uint64(since),
-		Uses: uint64(uses), HasUses: c.Query(wire.QueryUses) != "", IfNoneMatch: c.Get(fiber.HeaderIfNoneMatch)})
+		Uses: uint64(uses), HasUses: c.Query(wire.QueryUses) != "", IfNoneMatch: c.Get(fiber.HeaderIfNoneMatch),
+		Customers: uint64(customers), HasCustomers: c.Query(wire.QueryCustomers) != ""})
 	if err != nil {
 		if protocol.ErrorCode(err) == protocol.CodeUnavailable {
 			c.Set(fiber.HeaderRetryAfter, "2") // the turns are taken: back off

@@ -111,6 +111,10 @@ type Options struct {
 	// longer than the hub can serve does not grow without bound while its
 	// clients time out and ask again. Default DefaultMaxWait.
 	MaxWait time.Duration
+	// MaxCustomerChanges is how many changed customers a customer-state
+	// delta lists at most; an agent further behind gets the whole lists.
+	// Default DefaultMaxCustomerChanges.
+	MaxCustomerChanges int
 }
 
 // DefaultMaxWait is Options.MaxWait's default.
@@ -135,6 +139,9 @@ func (o *Options) ensureDefaults() {
 	if o.MaxConcurrent <= 0 {
 		o.MaxConcurrent = DefaultMaxConcurrent()
 	}
+	if o.MaxCustomerChanges <= 0 {
+		o.MaxCustomerChanges = DefaultMaxCustomerChanges
+	}
 	if o.MaxWait <= 0 {
 		o.MaxWait = DefaultMaxWait
 	}
@@ -142,10 +149,12 @@ func (o *Options) ensureDefaults() {
 
 // Service assembles snapshots. It is safe for concurrent use.
 type Service struct {
-	cat  Catalog
-	opts Options
-	led  CodeLedger      // nil without the code-use sequence
-	refl ReflectedLedger // nil: snapshots say nothing of the agent's facts
+	cat     Catalog
+	opts    Options
+	led     CodeLedger      // nil without the code-use sequence
+	refl    ReflectedLedger // nil: snapshots say nothing of the agent's facts
+	cust    CustomerLedger  // nil: customer state by catalog version, segments whole
+	tierCat TierCatalog
 
 	builds *buildCache   // catalog parts built per store, shared by its agents
 	agents sync.Map      // snapKey -> agentAt: each agent's record at a catalog version
@@ -166,6 +175,11 @@ func New(cat Catalog, opts Options) (*Service, error) {
 		snaps: map[snapKey]snapEntry{}, camps: map[protocol.TenantID]limitedCampaigns{}}
 	s.led, _ = opts.Ledger.(CodeLedger)
 	s.refl, _ = opts.Ledger.(ReflectedLedger)
+	if tc, ok := cat.(TierCatalog); ok {
+		if cl, ok := opts.Ledger.(CustomerLedger); ok {
+			s.cust, s.tierCat = cl, tc
+		}
+	}
 	if s.opts.Allowances == nil {
 		if st, ok := opts.Ledger.(allowance.Store); ok {
 			s.opts.Allowances = allowance.New(st)
@@ -185,6 +199,12 @@ type Request struct {
 	// code, as before the sequence).
 	Uses    uint64
 	HasUses bool
+	// Customers is the agent's customer-state position
+	// (snapshot.Snapshot.Customers); HasCustomers is false when it sent
+	// none (an agent before the sequence: its tiers follow the catalog
+	// version and its segments come whole).
+	Customers    uint64
+	HasCustomers bool
 	// IfNoneMatch is the agent's If-None-Match header, "" when none.
 	IfNoneMatch string
 }
@@ -263,8 +283,15 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 			return Answer{}, err
 		}
 	}
-	segs, err := s.segments(ctx, req.Tenant, version)
-	if err != nil {
+	var segs []snapshot.CustomerSegments
+	var custHead uint64
+	if s.cust != nil {
+		// Customer state has its own position: a poll reads it alone
+		// when nothing changed (customers.go).
+		if custHead, err = s.cust.CustomerHead(ctx, req.Tenant); err != nil {
+			return Answer{}, err
+		}
+	} else if segs, err = s.segments(ctx, req.Tenant, version); err != nil {
 		return Answer{}, err
 	}
 	ck := snapKey{req.Tenant, req.Agent}
@@ -274,7 +301,7 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 	s.mu.Unlock()
 	// The agent holds the body of ent.etag, so it is at ent's state.
 	hit = hit && ent.version == version && ent.head == head && now.Before(ent.validUntil) && slices.Equal(ent.allow, allow) &&
-		slices.EqualFunc(ent.segs, segs, sameSegments)
+		slices.EqualFunc(ent.segs, segs, sameSegments) && ent.cust == custHead
 	if hit && req.IfNoneMatch != "" && ETagMatch(req.IfNoneMatch, ent.etag) {
 		return Answer{NotModified: true, ETag: ent.etag, Version: ent.version}, nil
 	}
@@ -294,6 +321,19 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 	snap := *shared // shared lists are read only from here on
 	snap.Agent, snap.Envelope, snap.Allowances, snap.Reflected = req.Agent, ag.Envelope, allow, refl
 	snap.Segments = segs
+	if s.cust != nil {
+		if req.HasCustomers || snap.Since == 0 {
+			cs, err := s.customerState(ctx, req, version, custHead, snap.Since > 0 && snap.Since == version && snap.Version == version)
+			if err != nil {
+				return Answer{}, err
+			}
+			snap.Customers, snap.CustomersSince, snap.Tiers, snap.Segments = cs.head, cs.since, cs.tiers, cs.segs
+		} else if snap.Segments, err = s.segments(ctx, req.Tenant, version); err != nil {
+			// An agent before the sequence: tiers by catalog version
+			// (the part's), segments whole.
+			return Answer{}, err
+		}
+	}
 	generated := snap.GeneratedAt
 	snap.GeneratedAt = 0
 	body, err := snapshot.Encode(&snap)
@@ -303,7 +343,7 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 	etag := snapshot.ETag(body)
 	if snap.Version == version {
 		s.mu.Lock()
-		s.snaps[ck] = snapEntry{version: snap.Version, head: snap.Uses, allow: snap.Allowances, segs: segs, etag: etag, validUntil: keysValidUntil(&snap, now)}
+		s.snaps[ck] = snapEntry{version: snap.Version, head: snap.Uses, allow: snap.Allowances, segs: segs, cust: custHead, etag: etag, validUntil: keysValidUntil(&snap, now)}
 		s.mu.Unlock()
 	}
 	if req.IfNoneMatch != "" && ETagMatch(req.IfNoneMatch, etag) {
@@ -455,7 +495,8 @@ type snapEntry struct {
 	version    uint64
 	head       uint64 // the code-use position of the body
 	allow      []protocol.Allowance
-	segs       []snapshot.CustomerSegments
+	segs       []snapshot.CustomerSegments // without a CustomerLedger
+	cust       uint64                      // the customer-state position read before the body
 	etag       string
 	validUntil time.Time // a retired key drops out of the snapshot then
 }

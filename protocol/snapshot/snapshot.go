@@ -121,6 +121,70 @@ type Snapshot struct {
 	// more). The till's decision takes a listed customer's tier over the
 	// one the POS presents.
 	Tiers []CustomerTier `json:"tiers,omitempty" cbor:"19,keyasint,omitempty"`
+	// Customers is the customer-state position Tiers and Segments were
+	// read at: the tenant's count of customer-state changes (a tier, a
+	// segment membership) in the hub's ledger, which moves without the
+	// catalog Version. The agent keeps it and asks for the customers
+	// changed after it (the customers query parameter). 0: a hub before
+	// the sequence (Tiers then follow Since and Segments are whole).
+	// Additive (key 21).
+	Customers uint64 `json:"customers,omitempty" cbor:"21,keyasint,omitempty"`
+	// CustomersSince, with Customers set, is the customer-state position
+	// Tiers and Segments start from: they list only the customers whose
+	// state changed after it (a tier "" and an entry with no segments
+	// remove the customer's), to be laid over the agent's lists
+	// (MergeTiers, MergeSegments). 0: Tiers and Segments are whole, and
+	// replace the agent's. It may be set in a snapshot whose catalog part
+	// is current (Since == Version). Additive (key 22).
+	CustomersSince uint64 `json:"customers_since,omitempty" cbor:"22,keyasint,omitempty"`
+}
+
+// CustomersFit reports whether the customer state of delta d can be laid
+// over base: d lists every customer changed after base's position (it
+// starts at or before it) and was read no earlier. A delta whose
+// customer state is whole (CustomersSince 0) always fits.
+func CustomersFit(base, d *Snapshot) bool {
+	return d.CustomersSince == 0 || (d.CustomersSince <= base.Customers && d.Customers >= base.Customers)
+}
+
+// MergeCustomers sets out's Tiers and Segments from base's and d's: whole
+// from d when d's customer state is whole, laid over base's when it is a
+// customer-state delta (CustomersSince), and as before the sequence for
+// a hub without it (tiers merged by catalog version, segments whole).
+func MergeCustomers(out, base, d *Snapshot) {
+	switch {
+	case d.CustomersSince > 0:
+		out.Tiers = MergeTiers(base.Tiers, d.Tiers)
+		out.Segments = MergeSegments(base.Segments, d.Segments)
+	case d.Customers > 0:
+		out.Tiers, out.Segments = d.Tiers, d.Segments
+	default:
+		out.Tiers = MergeTiers(base.Tiers, d.Tiers)
+		out.Segments = d.Segments
+	}
+}
+
+// MergeSegments lays a customer-state delta's segment entries over a full
+// list: a listed customer takes the delta's segments, none removes them.
+func MergeSegments(base, d []CustomerSegments) []CustomerSegments {
+	if len(d) == 0 {
+		return base
+	}
+	m := make(map[protocol.CustomerID][]string, len(base)+len(d))
+	for _, c := range base {
+		m[c.Customer] = c.Segments
+	}
+	for _, c := range d {
+		m[c.Customer] = c.Segments
+	}
+	out := make([]CustomerSegments, 0, len(m))
+	for c, gs := range m {
+		if len(gs) > 0 {
+			out = append(out, CustomerSegments{Customer: c, Segments: gs})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Customer < out[j].Customer })
+	return out
 }
 
 // CustomerTier is one customer's current tier.
@@ -390,6 +454,9 @@ func (s *Snapshot) Validate() error {
 	if s.UsesSince > s.Uses || (s.UsesSince != 0 && !s.IsDelta()) {
 		return malformed("uses_since", "code uses since %d in a snapshot at %d (delta since %d)", s.UsesSince, s.Uses, s.Since)
 	}
+	if s.CustomersSince > s.Customers || (s.CustomersSince != 0 && !s.IsDelta()) {
+		return malformed("customers_since", "customer state since %d in a snapshot at %d (delta since %d)", s.CustomersSince, s.Customers, s.Since)
+	}
 	if err := checkID("tenant", string(s.Tenant)); err != nil {
 		return err
 	}
@@ -572,12 +639,13 @@ func Merge(base *Snapshot, d *Snapshot) (*Snapshot, error) {
 		// The base's codes are listed under other IDs.
 		return nil, ErrBaseMismatch
 	}
-	if !UsesFit(base, d) {
+	if !UsesFit(base, d) || !CustomersFit(base, d) {
 		return nil, ErrBaseMismatch
 	}
 	out := *d
 	out.Since = 0
 	out.UsesSince = 0
+	out.CustomersSince = 0
 	out.Withdrawn = nil
 	withdrawn := make(map[protocol.CampaignID]bool, len(d.Withdrawn))
 	for _, id := range d.Withdrawn {
@@ -634,7 +702,7 @@ func Merge(base *Snapshot, d *Snapshot) (*Snapshot, error) {
 	}
 	out.Keys = append([]PublicKey(nil), d.Keys...)
 	out.Allowances = append([]protocol.Allowance(nil), d.Allowances...)
-	out.Tiers = MergeTiers(base.Tiers, d.Tiers)
+	MergeCustomers(&out, base, d)
 	out.Normalize()
 	return &out, nil
 }

@@ -8,6 +8,7 @@ package wire
 
 import (
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
@@ -31,8 +32,9 @@ const (
 
 // Query parameters and headers of PathSnapshot.
 const (
-	QuerySince            = "since" // the catalog version the agent holds; absent or 0: a full snapshot
-	QueryUses             = "uses"  // the agent's code-use position (snapshot.Snapshot.Uses)
+	QuerySince            = "since"     // the catalog version the agent holds; absent or 0: a full snapshot
+	QueryUses             = "uses"      // the agent's code-use position (snapshot.Snapshot.Uses)
+	QueryCustomers        = "customers" // the agent's customer-state position (snapshot.Snapshot.Customers)
 	HeaderSnapshotVersion = "X-Snapshot-Version"
 )
 
@@ -56,6 +58,20 @@ func SnapshotPath(since, uses uint64, hasUses bool) string {
 		return PathSnapshot
 	}
 	return PathSnapshot + "?" + q.Encode()
+}
+
+// SnapshotPathCustomers is SnapshotPath with the agent's customer-state
+// position too (a delta only: since > 0).
+func SnapshotPathCustomers(since, uses uint64, hasUses bool, customers uint64) string {
+	p := SnapshotPath(since, uses, hasUses)
+	if since == 0 {
+		return p
+	}
+	sep := "?"
+	if strings.Contains(p, "?") {
+		sep = "&"
+	}
+	return p + sep + QueryCustomers + "=" + uitoa(customers)
 }
 
 func uitoa(v uint64) string {

@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -59,6 +60,12 @@ type gen struct {
 	// per version: every online decision and purchase asks for them.
 	segs   []segment.Definition
 	segsOK bool
+	// agentSecrets are the agents' verified secret hashes (sha256) at
+	// the version: a key rotation or revocation moves the version.
+	agentSecrets map[protocol.AgentID][]byte
+	// custStamp moves with every customer-state change within the
+	// version (CustomerChanged): a customer read before it is not stored.
+	custStamp atomic.Uint64
 }
 
 type (
@@ -345,6 +352,7 @@ func (c *Catalog) Customer(ctx context.Context, tenant protocol.TenantID, id pro
 		}
 		return getCustomer(ctx, stmtQuerier{c}, tenant, id)
 	}
+	stamp := g.custStamp.Load()
 	e, err := lookup(g, &g.customers, id, func() (customerEntry, error) {
 		cu, err := getCustomer(ctx, stmtQuerier{c}, tenant, id)
 		if protocol.ErrorCode(err) == protocol.CodeNotFound {
@@ -352,6 +360,12 @@ func (c *Catalog) Customer(ctx context.Context, tenant protocol.TenantID, id pro
 		}
 		return customerEntry{cu, err == nil}, err
 	})
+	if err == nil && g.custStamp.Load() != stamp {
+		// A tier changed while this was read: keep nothing of that time.
+		g.mu.Lock()
+		delete(g.customers, id)
+		g.mu.Unlock()
+	}
 	if err != nil {
 		return Customer{}, err
 	}
@@ -415,4 +429,58 @@ func (c *Catalog) Authenticate(ctx context.Context, secret string) (Key, error) 
 		}
 	}
 	return k, nil
+}
+
+// CustomerChanged tells the read cache that customer state (a tier the
+// ledger set) changed in a committed transaction without moving the
+// tenant's catalog version: the customers cached at the version are read
+// again.
+func (c *Catalog) CustomerChanged(tenant protocol.TenantID) {
+	c.cache.mu.Lock()
+	g := c.cache.tenants[tenant]
+	c.cache.mu.Unlock()
+	if g == nil {
+		return
+	}
+	g.custStamp.Add(1)
+	g.mu.Lock()
+	g.customers = nil
+	g.mu.Unlock()
+}
+
+// cachedAgentSecret compares hash with the agent's secret hash verified
+// at the tenant's current version; found is false when none is kept.
+func (c *Catalog) cachedAgentSecret(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, hash []byte) (ok, found bool) {
+	g, err := c.current(ctx, tenant)
+	if err != nil || g == nil {
+		return false, false
+	}
+	g.mu.RLock()
+	h, found := g.agentSecrets[agent]
+	g.mu.RUnlock()
+	if !found {
+		return false, false
+	}
+	if subtle.ConstantTimeCompare(h, hash) == 1 {
+		return true, true
+	}
+	return false, false // another secret: read again (a rotation this process has not seen)
+}
+
+// cacheAgentSecret keeps an agent's verified secret hash, read with the
+// tenant's version v, in the generation of v.
+func (c *Catalog) cacheAgentSecret(tenant protocol.TenantID, agent protocol.AgentID, v uint64, hash []byte) {
+	if c.CacheTTL < 0 {
+		return
+	}
+	g := c.observe(tenant, v)
+	if g.version != v {
+		return
+	}
+	g.mu.Lock()
+	if g.agentSecrets == nil || len(g.agentSecrets) >= maxCached {
+		g.agentSecrets = map[protocol.AgentID][]byte{}
+	}
+	g.agentSecrets[agent] = hash
+	g.mu.Unlock()
 }

@@ -185,14 +185,27 @@ func (c *Catalog) CheckAgentSecret(ctx context.Context, tenant protocol.TenantID
 	if secret == "" || len(secret) > 200 {
 		return false, nil
 	}
+	want := hashSecret(secret)
+	// A verified credential is kept per catalog version (agentSecrets):
+	// a reconnect storm of thousands of tills costs a map lookup each,
+	// not a database read competing with ingest for the pool.
+	if ok, found := c.cachedAgentSecret(ctx, tenant, agent, want); found {
+		return ok, nil
+	}
 	var hash []byte
-	err := c.db.QueryRowContext(ctx, `SELECT k.hash FROM catalog_agents a JOIN catalog_keys k ON k.id = a.key_id
-		WHERE a.tenant = ? AND a.id = ? AND k.revoked_at IS NULL`, string(tenant), string(agent)).Scan(&hash)
+	var v uint64
+	err := c.db.QueryRowContext(ctx, `SELECT k.hash, t.version FROM catalog_agents a JOIN catalog_keys k ON k.id = a.key_id
+		JOIN catalog_tenants t ON t.id = a.tenant
+		WHERE a.tenant = ? AND a.id = ? AND k.revoked_at IS NULL`, string(tenant), string(agent)).Scan(&hash, &v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("catalog: check agent secret: %w", err)
 	}
-	return subtle.ConstantTimeCompare(hash, hashSecret(secret)) == 1, nil
+	ok := subtle.ConstantTimeCompare(hash, want) == 1
+	if ok {
+		c.cacheAgentSecret(tenant, agent, v, want)
+	}
+	return ok, nil
 }

@@ -73,12 +73,17 @@ func (c *Catalog) TierProgramTx(ctx context.Context, tx *sql.Tx, tenant protocol
 }
 
 // SetCustomerTierTx sets a customer's tier as the ledger decided it, in
-// the ledger's transaction tx: a catalog change (the tenant's version
-// moves) that the next snapshot lists for the tills. v is a version this
-// transaction already moved the tenant to (several changes share it), 0
-// to move it now. It returns the version of the change, or 0 when the
-// catalog does not know the customer (or it was erased): nothing to tell
-// the tills then.
+// the ledger's transaction tx. It does not move the tenant's catalog
+// version: customer state travels to the tills by its own sequence (the
+// ledger's customer-state position, hub/snapshots), so a tier change does
+// not make every till of the tenant fetch a catalog delta. The tier is
+// marked for the catalog's own deltas at the next version (tier_version
+// = current + 1), so an agent that sends no customer-state position still
+// hears of it with the next catalog change. v is ignored (kept for the
+// ledger's interface). It returns the tenant's catalog version (not
+// moved) when the customer's tier was set, 0 when the catalog does not know the customer (or it was
+// erased): nothing to tell the tills then. The caller tells the read
+// cache after the commit (CustomerChanged).
 func (c *Catalog) SetCustomerTierTx(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, customer protocol.CustomerID, tier string, v uint64) (uint64, error) {
 	var erased sql.NullInt64
 	err := tx.QueryRowContext(ctx, `SELECT erased_at FROM catalog_customers WHERE tenant = ? AND id = ?`, string(tenant), string(customer)).Scan(&erased)
@@ -88,26 +93,55 @@ func (c *Catalog) SetCustomerTierTx(ctx context.Context, tx *sql.Tx, tenant prot
 	if err != nil {
 		return 0, fmt.Errorf("catalog: customer tier: %w", err)
 	}
-	now := c.now()
-	if v == 0 {
-		if v, err = bump(ctx, tx, tenant, now); err != nil {
-			return 0, err
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE catalog_customers SET tier = ?, tier_version = ?, updated_at = ? WHERE tenant = ? AND id = ?`,
-		tier, v, now.UnixMicro(), string(tenant), string(customer)); err != nil {
+	var cur uint64
+	if err := tx.QueryRowContext(ctx, `SELECT version FROM catalog_tenants WHERE id = ?`, string(tenant)).Scan(&cur); err != nil {
 		return 0, fmt.Errorf("catalog: customer tier: %w", err)
 	}
-	return v, nil
+	now := c.now()
+	if _, err := tx.ExecContext(ctx, `UPDATE catalog_customers SET tier = ?, tier_version = ?, updated_at = ? WHERE tenant = ? AND id = ?`,
+		tier, cur+1, now.UnixMicro(), string(tenant), string(customer)); err != nil {
+		return 0, fmt.Errorf("catalog: customer tier: %w", err)
+	}
+	return cur, nil
 }
 
 // Changed tells the catalog's read cache that the tenant's version is v
-// (a change committed by another service in the shared database, such as
-// a tier the ledger set), so it is read again at once.
+// (a change committed by another service in the shared database), so it
+// is read again at once.
 func (c *Catalog) Changed(tenant protocol.TenantID, v uint64) {
 	if c.CacheTTL >= 0 {
 		c.observe(tenant, v)
 	}
+}
+
+// CustomerTiers returns the tier of each of the customers ids as the
+// ledger's tier programme set it, one entry per customer ("" when it has
+// none, the catalog does not know it or it was erased): a customer-state
+// delta's Tiers (snapshot.MergeTiers).
+func (c *Catalog) CustomerTiers(ctx context.Context, tenant protocol.TenantID, ids []protocol.CustomerID) ([]snapshot.CustomerTier, error) {
+	out := make([]snapshot.CustomerTier, 0, len(ids))
+	for _, id := range ids {
+		ct := snapshot.CustomerTier{Customer: id}
+		err := c.db.QueryRowContext(ctx, `SELECT tier FROM catalog_customers WHERE tenant = ? AND id = ? AND tier_version > 0 AND erased_at IS NULL`,
+			string(tenant), string(id)).Scan(&ct.Tier)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("catalog: customer tiers: %w", err)
+		}
+		out = append(out, ct)
+	}
+	return out, nil
+}
+
+// AllCustomerTiers lists every customer with a tier the ledger's tier
+// programme set: a full snapshot's Tiers, read now (not at a version).
+func (c *Catalog) AllCustomerTiers(ctx context.Context, tenant protocol.TenantID) ([]snapshot.CustomerTier, error) {
+	var out []snapshot.CustomerTier
+	err := c.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = snapshotTiers(ctx, tx, tenant, 0)
+		return err
+	})
+	return out, err
 }
 
 // snapshotTiers lists the customers' tiers the ledger set after since

@@ -266,6 +266,9 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Ledger, error) {
 	}
 	l := &Ledger{db: db, facts: opts.Facts, policy: opts.Policy, now: opts.Now, hlcTime: opts.HLCTime, rules: opts.Rules, prepared: map[string]*sql.Stmt{}, reqRetention: opts.RequestRetention, segs: opts.Segments,
 		tierCat: opts.Tiers, onTier: opts.OnTier}
+	if _, ok := opts.Tiers.(customerChanger); ok && l.onTier == nil {
+		l.onTier = func(protocol.TenantID, uint64) {} // the catalog's cache is still told (tiersCommitted)
+	}
 	// Prepared here, before any transaction: preparing on the pool while
 	// a transaction holds a connection could wait for another one.
 	for _, q := range hotStatements() {

@@ -19,10 +19,18 @@ type TierCatalog interface {
 	// TierProgramTx is the tenant's tier programme; false when none.
 	TierProgramTx(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID) (tiers.Program, bool, error)
 	// SetCustomerTierTx records the customer's new tier where the tills
-	// read it (the snapshot), returning the catalog version of the change
-	// (0: the catalog does not know the customer). v is a version tx
-	// already moved the tenant to, shared by several changes; 0 moves it.
+	// read it (the snapshot), returning a non-zero catalog version (0:
+	// the catalog does not know the customer). store/catalog does not
+	// move the version (customer state has its own sequence,
+	// ledger_017); v is a version tx already moved the tenant to.
 	SetCustomerTierTx(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, customer protocol.CustomerID, tier string, v uint64) (uint64, error)
+}
+
+// customerChanger is a TierCatalog with a read cache of customers
+// (store/catalog): a tier change that does not move the catalog version
+// tells it after the commit.
+type customerChanger interface {
+	CustomerChanged(tenant protocol.TenantID)
 }
 
 // Tier history reasons.
@@ -59,7 +67,11 @@ func (l *Ledger) tiersCommitted() {
 	m := l.tierNotes.m
 	l.tierNotes.m = nil
 	l.tierNotes.mu.Unlock()
+	cc, _ := l.tierCat.(customerChanger)
 	for t, v := range m {
+		if cc != nil {
+			cc.CustomerChanged(t)
+		}
 		l.onTier(t, v)
 	}
 }

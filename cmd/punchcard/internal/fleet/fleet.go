@@ -32,6 +32,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/punchcard/punchcard/agent/uplink"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
 )
@@ -59,10 +60,10 @@ const (
 	DefaultResendAfter = 10 * time.Second
 	DefaultConnects    = 32
 	DefaultCustomers   = 2000
-	DefaultKeepAlive   = 15 * time.Second // as agent/uplink
-	DefaultMaxConns    = 512              // HTTP connections to the hub, shared by the tills
-	DefaultIdleConn    = 30 * time.Second // an idle HTTP connection is closed after this
-	DefaultPollEvery   = 30 * time.Second // agent/uplink.DefaultPollEvery
+	DefaultKeepAlive   = uplink.DefaultKeepAlive // as agent/uplink
+	DefaultMaxConns    = 512                     // HTTP connections to the hub, shared by the tills
+	DefaultIdleConn    = 30 * time.Second        // an idle HTTP connection is closed after this
+	DefaultPollEvery   = 30 * time.Second        // agent/uplink.DefaultPollEvery
 )
 
 // Options configure a Fleet.

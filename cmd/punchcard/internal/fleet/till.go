@@ -19,6 +19,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
+	"github.com/punchcard/punchcard/agent/uplink"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/snapshot"
@@ -45,9 +46,13 @@ type till struct {
 	fetchC chan struct{}
 	// fetchLater: a fetch is scheduled within an announcement's Spread.
 	fetchLater atomic.Bool
-	ackC       chan struct{} // signalled on every ack
-	resend     chan protocol.Resend
-	ready      chan struct{} // closed on the first subscription
+	// reconnects, connects, announcedAt: as uplink.Client's.
+	reconnects  atomic.Int64
+	connects    atomic.Uint64
+	announcedAt atomic.Uint64
+	ackC        chan struct{} // signalled on every ack
+	resend      chan protocol.Resend
+	ready       chan struct{} // closed on the first subscription
 
 	pmu sync.Mutex // serialises publishes: batches leave in seq order
 
@@ -69,8 +74,12 @@ type till struct {
 	codeCamp  protocol.CampaignID // Code's campaign in the snapshot, "" when not listed
 	limited   []protocol.CampaignID
 	budget    map[protocol.CampaignID]*rules.Budget
-	lastAnn   protocol.SnapshotAnnounce
-	readyOK   bool
+	// grantAfter: no allowance request for a campaign before this time,
+	// after one failed or granted nothing (an exhausted budget, a
+	// loaded hub), so that every sale does not ask again.
+	grantAfter map[protocol.CampaignID]time.Time
+	lastAnn    protocol.SnapshotAnnounce
+	readyOK    bool
 	// annSeen and fetchSeen hold, in increasing version order, when the
 	// till first saw an announcement of each version and applied it.
 	annSeen, fetchSeen []verAt
@@ -108,6 +117,7 @@ func (t *till) start(ctx context.Context) error {
 	o := paho.NewClientOptions().AddBroker(t.f.opts.BrokerURL).SetClientID(user).SetUsername(user).SetPassword(t.cred.Secret).
 		SetProtocolVersion(4).SetCleanSession(false).SetStore(nopStore{}).SetOrderMatters(false).
 		SetAutoReconnect(true).SetConnectRetry(false).SetMaxReconnectInterval(10 * time.Second).SetKeepAlive(DefaultKeepAlive).
+		SetPingTimeout(uplink.DefaultPingTimeout).SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) { t.reconnectWait() }).
 		SetConnectTimeout(30 * time.Second).SetOnConnectHandler(t.onConnect)
 	t.mq = paho.NewClient(o)
 	tok := t.mq.Connect()
@@ -139,6 +149,8 @@ func (t *till) start(ctx context.Context) error {
 }
 
 func (t *till) onConnect(c paho.Client) {
+	t.reconnects.Store(0)
+	gen := t.connects.Add(1) // before the retained announcement can arrive
 	tok := c.SubscribeMultiple(map[string]byte{
 		protocol.DownTopic(t.cred.Tenant, t.cred.Agent):     1,
 		protocol.SnapshotTopic(t.cred.Tenant, t.cred.Agent): 1,
@@ -154,7 +166,34 @@ func (t *till) onConnect(c paho.Client) {
 	if first {
 		close(t.ready)
 	} else {
-		t.requestFetch() // as the agent: a reconnect checks the snapshot
+		// As the agent (uplink.reconnectFetch): the retained announcement
+		// says whether the till is current; without one, a fetch within
+		// a spread.
+		t.mu.Lock()
+		d := time.Duration(t.rnd.Int64N(int64(uplink.ReconnectFetchSpread)))
+		t.mu.Unlock()
+		time.AfterFunc(d, func() {
+			if t.announcedAt.Load() != gen {
+				t.requestFetch()
+			}
+		})
+	}
+}
+
+// reconnectWait waits before a reconnect attempt as the agent does
+// (uplink's reconnectWait): a random moment within a window doubling
+// from uplink.ReconnectSpread to uplink.MaxReconnectSpread.
+func (t *till) reconnectWait() {
+	n := t.reconnects.Add(1)
+	spread := min(uplink.ReconnectSpread<<min(n-1, 8), uplink.MaxReconnectSpread)
+	t.mu.Lock()
+	d := time.Duration(t.rnd.Int64N(int64(spread)))
+	t.mu.Unlock()
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+	case <-t.f.ctx.Done():
 	}
 }
 
@@ -183,8 +222,10 @@ func (t *till) onMessage(_ paho.Client, m paho.Message) {
 		default:
 		}
 	case *protocol.SnapshotAnnounce:
+		t.announcedAt.Store(t.connects.Load())
 		t.mu.Lock()
 		t.announces++
+		again := t.lastAnn.Version == b.Version && t.lastAnn.ETag == b.ETag && t.version == b.Version
 		if n := len(t.annSeen); n == 0 || b.Version > t.annSeen[n-1].v {
 			t.annSeen = append(t.annSeen, verAt{b.Version, now})
 		}
@@ -192,7 +233,9 @@ func (t *till) onMessage(_ paho.Client, m paho.Message) {
 		var want bool
 		switch t.f.opts.Fetch {
 		case FetchAgent:
-			want = b.Version != t.version || (b.ETag != "" && b.ETag != t.etag)
+			// As the agent: the retained announcement again, at the
+			// version in use, needs no fetch.
+			want = !again && (b.Version != t.version || (b.ETag != "" && b.ETag != t.etag))
 		case FetchVersion:
 			want = b.Version > t.version
 		}
@@ -381,7 +424,11 @@ func (t *till) sale(ctx context.Context) (int, error) {
 	// HTTP, outside the lock).
 	t.mu.Lock()
 	var low []protocol.CampaignID
+	now := time.Now()
 	for _, c := range t.limited {
+		if now.Before(t.grantAfter[c]) {
+			continue
+		}
 		if b := t.budget[c]; b == nil || (b.Count >= 0 && b.Count < 2) || (b.Amount >= 0 && b.Amount < 10_000) {
 			low = append(low, c)
 		}
@@ -718,20 +765,19 @@ func (t *till) fetch(ctx context.Context, full bool) error {
 
 // grant requests an allowance of campaign and adds it to the till's.
 func (t *till) grant(ctx context.Context, campaign protocol.CampaignID) error {
-	in, _ := json.Marshal(map[string]any{"campaign": campaign})
-	resp, body, err := t.do(ctx, http.MethodPost, pathAllowance, in, map[string]string{"Content-Type": "application/json"})
+	a, err := t.requestGrant(ctx, campaign)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err != nil || (a.Count == 0 && a.Amount == 0) {
+		// Not again before a jittered while (grantRetry .. 2×).
+		if t.grantAfter == nil {
+			t.grantAfter = map[protocol.CampaignID]time.Time{}
+		}
+		t.grantAfter[campaign] = time.Now().Add(grantRetry + time.Duration(t.rnd.Int64N(int64(grantRetry))))
+	}
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("allowance: %s: %s", resp.Status, bytes.TrimSpace(body))
-	}
-	var a protocol.Allowance
-	if err := json.Unmarshal(body, &a); err != nil {
-		return err
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	t.grants++
 	b := t.budget[campaign]
 	if b == nil {
@@ -748,6 +794,26 @@ func (t *till) grant(ctx context.Context, campaign protocol.CampaignID) error {
 	add(&b.Count, a.Count)
 	add(&b.Amount, a.Amount)
 	return nil
+}
+
+// grantRetry is the least wait before a campaign's allowance is asked
+// again after a request failed or granted nothing.
+const grantRetry = 10 * time.Second
+
+func (t *till) requestGrant(ctx context.Context, campaign protocol.CampaignID) (protocol.Allowance, error) {
+	in, _ := json.Marshal(map[string]any{"campaign": campaign})
+	resp, body, err := t.do(ctx, http.MethodPost, pathAllowance, in, map[string]string{"Content-Type": "application/json"})
+	if err != nil {
+		return protocol.Allowance{}, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return protocol.Allowance{}, fmt.Errorf("allowance: %s: %s", resp.Status, bytes.TrimSpace(body))
+	}
+	var a protocol.Allowance
+	if err := json.Unmarshal(body, &a); err != nil {
+		return protocol.Allowance{}, err
+	}
+	return a, nil
 }
 
 // nopStore keeps no in-flight MQTT state, as agent/uplink's: the facts
