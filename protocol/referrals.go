@@ -59,7 +59,9 @@ func (r Referral) Validate() error {
 	}
 	if r.PointsCampaign != "" {
 		if err := ValidateID("referral.points_campaign", string(r.PointsCampaign)); err != nil {
-			return err
+			e := *PublicError(err)
+			e.Field = "referral.points_campaign"
+			return &e
 		}
 	}
 	return nil
