@@ -47,6 +47,9 @@ const (
 		VALUES (?, ?, ?, NULL, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)`
 )
 
+// referralStatements are the ones applyOne runs (hotStatements).
+var referralStatements = []string{qRefereeOrders, qRefereeDone, qReferrerN, qReferralOf, insReferral, delReferral, insReferralEntry}
+
 // referralFacts reads the guard's figures: the referee's purchases up to
 // at other than (store, txn), whether the referee was referred, and the
 // referrer's referees in total and after since.
@@ -73,8 +76,21 @@ func referralFacts(q querier, t protocol.TenantID, referee, referrer protocol.Cu
 // referred, and the referrer's referees in total and after since (Unix
 // microseconds). Referrer is left for the caller (the catalog knows it).
 func (l *Ledger) ReferralFacts(ctx context.Context, tenant protocol.TenantID, referee, referrer protocol.CustomerID, since int64) (protocol.ReferralFacts, error) {
-	f, err := referralFacts(dbq{ctx, l.db}, tenant, referee, referrer, "", "", micros(l.now())+1, since)
+	f, err := referralFacts(preparedq{dbq{ctx, l.db}, l.prepared}, tenant, referee, referrer, "", "", micros(l.now())+1, since)
 	return f, wrap("referral facts", err)
+}
+
+// preparedq is dbq using the statements New prepared on the pool.
+type preparedq struct {
+	dbq
+	prepared map[string]*sql.Stmt
+}
+
+func (p preparedq) queryRow(q string, dest []any, args ...any) error {
+	if st, ok := p.prepared[q]; ok {
+		return st.QueryRowContext(p.ctx, args...).Scan(dest...)
+	}
+	return p.dbq.queryRow(q, dest, args...)
 }
 
 // saleTime is when r's sale happened as recordPurchase dates it: a till's
