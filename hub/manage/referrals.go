@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/punchcard/punchcard/protocol"
-	"github.com/punchcard/punchcard/store/catalog"
+	"github.com/punchcard/punchcard/protocol/catalog"
 )
 
 // ReferralCode is a customer's referral code (protocol/referrals.go).

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
+	pcatalog "github.com/punchcard/punchcard/protocol/catalog"
 	"github.com/punchcard/punchcard/protocol/codes"
 	"github.com/punchcard/punchcard/protocol/rules"
 )
@@ -18,15 +19,8 @@ import (
 // agent can tell one from a voucher.
 const ReferralCodePrefix = "REF-"
 
-// ReferralCode is a customer's referral code of one referral campaign.
-type ReferralCode struct {
-	Customer  protocol.CustomerID `json:"customer"`
-	Campaign  protocol.CampaignID `json:"campaign"`
-	Code      string              `json:"code"` // printed form
-	CreatedAt time.Time           `json:"created_at"`
-	// Created is set when this call made the code (HTTP 201 rather than 200).
-	Created bool `json:"-"`
-}
+// ReferralCode is a customer's referral code (pcatalog.ReferralCode).
+type ReferralCode = pcatalog.ReferralCode
 
 const qReferralCode = `SELECT r.code, c.printed, r.created_at FROM catalog_referral_codes r
 	JOIN catalog_codes c ON c.tenant = r.tenant AND c.code = r.code
