@@ -1,6 +1,9 @@
 package protocol
 
-import "net/http"
+import (
+	"fmt"
+	"net/http"
+)
 
 // Referral programs (issue 12, Deliver 6). A referral program is a kind of
 // campaign: a code campaign whose Referral is set (rules.Campaign.Referral).
@@ -29,6 +32,25 @@ type Referral struct {
 	MaxPerPeriod int64 `json:"max_per_period,omitempty" cbor:"4,keyasint,omitempty"`
 	// PeriodDays is the window of MaxPerPeriod in days; 0 = DefaultReferralPeriodDays.
 	PeriodDays int64 `json:"period_days,omitempty" cbor:"5,keyasint,omitempty"`
+	// SameAttributes are customer attribute keys (an e-mail hash, a
+	// payment card's fingerprint, a device ID) whose values must differ
+	// between referee and referrer: a referee who shares one with the
+	// referrer is refused as a self-referral.
+	SameAttributes []string `json:"same_attributes,omitempty" cbor:"6,keyasint,omitempty"`
+}
+
+// MaxSameAttributes bounds Referral.SameAttributes.
+const MaxSameAttributes = 8
+
+// SharedAttribute is the first of keys whose value is set and equal in a
+// and b (the referee's and the referrer's attributes); "" when none.
+func SharedAttribute(keys []string, a, b map[string]string) string {
+	for _, k := range keys {
+		if v := a[k]; v != "" && v == b[k] {
+			return k
+		}
+	}
+	return ""
 }
 
 // DefaultReferralPeriodDays is Referral.PeriodDays when not set.
@@ -57,6 +79,14 @@ func (r Referral) Validate() error {
 	case r.PeriodDays < 0 || r.PeriodDays > 3660:
 		return FieldError("referral.period_days", "period_days must be 0..3660 (0 = %d)", DefaultReferralPeriodDays)
 	}
+	if len(r.SameAttributes) > MaxSameAttributes {
+		return FieldError("referral.same_attributes", "at most %d attributes", MaxSameAttributes)
+	}
+	for i, k := range r.SameAttributes {
+		if k == "" || len(k) > 64 {
+			return FieldError(fmt.Sprintf("referral.same_attributes[%d]", i), "an attribute key has 1 to 64 characters")
+		}
+	}
 	if r.PointsCampaign != "" {
 		if err := ValidateID("referral.points_campaign", string(r.PointsCampaign)); err != nil {
 			e := *PublicError(err)
@@ -80,6 +110,9 @@ type ReferralFacts struct {
 	// RefereeReferred: the referee was already rewarded as someone's
 	// referee.
 	RefereeReferred bool
+	// Shared is an attribute of Referral.SameAttributes the referee shares
+	// with the referrer (SharedAttribute); "" when none.
+	Shared string
 	// ReferrerTotal and ReferrerPeriod are the referees the referrer was
 	// rewarded for, in total and in the program's current window.
 	ReferrerTotal, ReferrerPeriod int64
@@ -98,6 +131,8 @@ func CheckReferral(p Referral, referee CustomerID, f ReferralFacts) *Error {
 		return Errorf(CodeUnknownCode, "this referral code belongs to no customer")
 	case f.Referrer == referee:
 		return NewError(CodeSelfReferral)
+	case f.Shared != "":
+		return Errorf(CodeSelfReferral, "the customer shares %s with the referrer: customers cannot use their own referral code", f.Shared)
 	case f.RefereeOrders > 0:
 		return NewError(CodeRefereeNotNew)
 	case f.RefereeReferred:

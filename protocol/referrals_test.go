@@ -30,6 +30,7 @@ func TestCheckReferral(t *testing.T) {
 		"ErrLimitTotal":         {p, "bob", protocol.ReferralFacts{Referrer: "alice", ReferrerTotal: 3}, protocol.CodeReferralLimit},
 		"ErrLimitPeriod":        {p, "bob", protocol.ReferralFacts{Referrer: "alice", ReferrerTotal: 2, ReferrerPeriod: 2}, protocol.CodeReferralLimit},
 		"ErrSelfBeforeNotNew":   {p, "alice", protocol.ReferralFacts{Referrer: "alice", RefereeOrders: 5}, protocol.CodeSelfReferral},
+		"ErrSharedAttribute":    {p, "bob", protocol.ReferralFacts{Referrer: "alice", Shared: "email_hash"}, protocol.CodeSelfReferral},
 		"ErrNotNewBeforeLimits": {p, "bob", protocol.ReferralFacts{Referrer: "alice", RefereeOrders: 1, ReferrerTotal: 9}, protocol.CodeRefereeNotNew},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -45,6 +46,24 @@ func TestCheckReferral(t *testing.T) {
 				t.Fatalf("CheckReferral = %v, want %q", e, c.want)
 			}
 		})
+	}
+}
+
+func TestSharedAttribute(t *testing.T) {
+	keys := []string{"email_hash", "card"}
+	for _, c := range []struct {
+		a, b map[string]string
+		want string
+	}{
+		{map[string]string{"email_hash": "x"}, map[string]string{"email_hash": "x"}, "email_hash"},
+		{map[string]string{"email_hash": "x", "card": "c"}, map[string]string{"email_hash": "y", "card": "c"}, "card"},
+		{map[string]string{"email_hash": ""}, map[string]string{"email_hash": ""}, ""},
+		{map[string]string{"phone": "1"}, map[string]string{"phone": "1"}, ""},
+		{nil, nil, ""},
+	} {
+		if got := protocol.SharedAttribute(keys, c.a, c.b); got != c.want {
+			t.Errorf("SharedAttribute(%v, %v) = %q, want %q", c.a, c.b, got, c.want)
+		}
 	}
 }
 

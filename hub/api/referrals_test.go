@@ -15,7 +15,7 @@ import (
 func referralDoc() map[string]any {
 	doc := campaignDoc("refer", "active", `{"kind":"amount_off","amount":1000}`, "")
 	doc["eligibility"] = map[string]any{"min_subtotal": 5000}
-	doc["referral"] = map[string]any{"referrer_points": 500, "max_referees": 2}
+	doc["referral"] = map[string]any{"referrer_points": 500, "max_referees": 2, "same_attributes": []string{"email_hash"}}
 	return doc
 }
 
@@ -23,7 +23,8 @@ func referralDoc() map[string]any {
 // customer gets one referral code (the same on every call); a new customer
 // presenting it on a qualifying first purchase gets the discount and the
 // referrer 500 points in the same transaction; self-referral, a referee who
-// bought before, an anonymous basket, a too small order and a referrer at
+// bought before, a second account of the referrer (the same e-mail hash),
+// an anonymous basket, a too small order and a referrer at
 // the limit are refused with their reason codes and reward nobody. On the
 // code before referrals the route is 404 and the campaign's "referral" is
 // refused.
@@ -34,8 +35,12 @@ func TestReferralProgram(t *testing.T) {
 	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns", mk, referralDoc()), 201, nil)
 	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns", mk, campaignDoc("summer", "active", percent10, "")), 201, nil)
 	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns/summer/codes/import", mk, map[string]any{"codes": []string{"SUMMER"}, "uses": -1}), 201, nil)
-	for _, c := range []string{"alice", "bob", "carol", "dave", "erin", "gus"} {
-		e.wantJSON(e.do("POST", "/v1/tenants/acme/customers", sup, map[string]any{"id": c}), 201, nil)
+	for _, c := range []string{"alice", "bob", "carol", "dave", "erin", "gus", "mallory"} {
+		cu := map[string]any{"id": c, "attributes": map[string]any{"email_hash": "h-" + c}}
+		if c == "mallory" { // alice's second account
+			cu["attributes"] = map[string]any{"email_hash": "h-alice"}
+		}
+		e.wantJSON(e.do("POST", "/v1/tenants/acme/customers", sup, cu), 201, nil)
 	}
 	var rc struct {
 		Customer string `json:"customer"`
@@ -96,6 +101,7 @@ func TestReferralProgram(t *testing.T) {
 		code protocol.Code
 	}{
 		"ErrSelfReferral": {basket("alice", 60_00, code), protocol.CodeSelfReferral},
+		"ErrSameEmail":    {basket("mallory", 60_00, code), protocol.CodeSelfReferral},
 		"ErrNotNew":       {basket("carol", 60_00, code), protocol.CodeRefereeNotNew},
 		"ErrBoughtBefore": {basket("bob", 60_00, code), protocol.CodeRefereeNotNew},
 		"ErrAnonymous":    {basket("", 60_00, code), protocol.CodeReferralCustomer},

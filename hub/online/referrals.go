@@ -36,6 +36,20 @@ func (f *Facts) Referral(ctx context.Context, code protocol.CodeID, referee prot
 		return protocol.ReferralFacts{}, err
 	}
 	rf, err := rl.ReferralFacts(ctx, f.tenant, referee, cf.Referrer, now-p.Period()*86_400_000_000)
+	if err != nil {
+		return rf, err
+	}
 	rf.Referrer = cf.Referrer
-	return rf, err
+	if len(p.SameAttributes) > 0 {
+		var attrs [2]map[string]string
+		for i, cu := range []protocol.CustomerID{referee, cf.Referrer} {
+			c, err := f.cat.Customer(ctx, f.tenant, cu)
+			if err != nil && protocol.ErrorCode(err) != protocol.CodeNotFound {
+				return rf, err
+			}
+			attrs[i] = c.Attributes
+		}
+		rf.Shared = protocol.SharedAttribute(p.SameAttributes, attrs[0], attrs[1])
+	}
+	return rf, nil
 }

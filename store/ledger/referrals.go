@@ -126,6 +126,15 @@ func (l *Ledger) applyReferral(s *state, r *protocol.Redemption, cf CampaignFact
 	if err != nil {
 		return fmt.Errorf("referrals: %w", err)
 	}
+	if len(p.SameAttributes) > 0 && l.segs != nil && kf.Referrer != "" {
+		var attrs [2]map[string]string
+		for i, cu := range []protocol.CustomerID{r.Customer, kf.Referrer} {
+			if attrs[i], err = l.segs.CustomerAttributes(s.ctx, r.Tenant, cu); err != nil {
+				return fmt.Errorf("referrals: customer attributes: %w", err)
+			}
+		}
+		f.Shared = protocol.SharedAttribute(p.SameAttributes, attrs[0], attrs[1])
+	}
 	if e := protocol.CheckReferral(p, r.Customer, f); e != nil {
 		conflict(ConflictReferralRefused, nil, "%s: %s", e.Code, e.Message)
 		return nil

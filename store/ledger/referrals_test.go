@@ -18,10 +18,14 @@ func openReferrals(tb testing.TB) (*ledger.Ledger, *clock) {
 	tb.Helper()
 	f := MustFacts(tb)
 	f.SetCampaign(tenant, "refer", ledger.CampaignFacts{Currency: "EUR",
-		Referral: &protocol.Referral{ReferrerPoints: 500, PointsCampaign: "points", MaxReferees: 2}})
+		Referral: &protocol.Referral{ReferrerPoints: 500, PointsCampaign: "points", MaxReferees: 2, SameAttributes: []string{"email_hash"}}})
 	f.SetCode(tenant, "REFALICE", ledger.CodeFacts{Referrer: "alice"})
+	segs := &ledger.MemSegments{}
+	segs.SetAttributes(tenant, "alice", map[string]string{"email_hash": "h-alice"})
+	segs.SetAttributes(tenant, "mallory", map[string]string{"email_hash": "h-alice"}) // alice's second account
+	segs.SetAttributes(tenant, "bob", map[string]string{"email_hash": "h-bob"})
 	c := &clock{t: t0}
-	l, err := ledger.Open(context.Background(), filepath.Join(tb.TempDir(), "hub.db"), ledger.Options{Facts: f, Now: c.Now})
+	l, err := ledger.Open(context.Background(), filepath.Join(tb.TempDir(), "hub.db"), ledger.Options{Facts: f, Segments: segs, Now: c.Now})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -44,7 +48,8 @@ func referral(agent protocol.AgentID, seq uint64, cu protocol.CustomerID) protoc
 
 // TestReferralTillFacts: a till's offline sale with a referral code
 // rewards the referrer once at ingest (a re-sent batch does not reward
-// twice); the guard's refusals are referral_refused conflicts naming the
+// twice); the guard's refusals (self-referral, also by a shared e-mail
+// hash; a referee not new; the referrer's limit) are referral_refused conflicts naming the
 // reason and reward nobody; a rollback of the referee's sale takes the
 // reward back. The ledger verifies throughout (MustOpen's cleanup).
 func TestReferralTillFacts(t *testing.T) {
@@ -93,6 +98,7 @@ func TestReferralTillFacts(t *testing.T) {
 	}
 
 	refused(apply(referral("till-1", 2, "alice")), protocol.CodeSelfReferral)
+	refused(apply(referral("till-1", 8, "mallory")), protocol.CodeSelfReferral) // the same e-mail hash
 	refused(apply(referral("till-1", 3, "carol")), protocol.CodeRefereeNotNew)
 	refused(apply(referral("till-3", 1, "bob")), protocol.CodeRefereeNotNew) // bob has bought since (his first sale)
 	if cs := apply(referral("till-1", 4, "dave")); len(cs) != 0 {
