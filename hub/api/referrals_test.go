@@ -25,7 +25,8 @@ func referralDoc() map[string]any {
 // referrer 500 points in the same transaction; self-referral, a referee who
 // bought before, a second account of the referrer (the same e-mail hash),
 // an anonymous basket, a too small order and a referrer at
-// the limit are refused with their reason codes and reward nobody. On the
+// the limit are refused with their reason codes and reward nobody; a
+// rollback of the referee's purchase takes the reward back. On the
 // code before referrals the route is 404 and the campaign's "referral" is
 // refused.
 func TestReferralProgram(t *testing.T) {
@@ -114,10 +115,21 @@ func TestReferralProgram(t *testing.T) {
 	if r.status < 400 {
 		t.Fatalf("dave's 20.00 order with a referral code: %d %s", r.status, r.body)
 	}
-	e.wantJSON(redeem(basket("dave", 60_00, code)), 200, nil)
+	var dave onlineOut
+	e.wantJSON(redeem(basket("dave", 60_00, code)), 200, &dave)
 	e.wantErr(redeem(basket("erin", 60_00, code)), 422, protocol.CodeReferralLimit, "redeemables[0]")
 	if got := points("alice"); got != 1000 {
 		t.Fatalf("alice has %d points, want 1000 (bob and dave)", got)
+	}
+	// dave's purchase is rolled back: alice loses his reward, and erin is
+	// within the limit again.
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/rollback", sup, map[string]any{"redemption": dave.Redemptions[0].ID}, "Idempotency-Key", "rb-dave"), 200, nil)
+	if got := points("alice"); got != 500 {
+		t.Fatalf("alice has %d points after dave's rollback, want 500", got)
+	}
+	e.wantJSON(redeem(basket("erin", 60_00, code)), 200, nil)
+	if got := points("alice"); got != 1000 {
+		t.Fatalf("alice has %d points, want 1000 (bob and erin)", got)
 	}
 	// Other tenants cannot use it; roles.
 	e.wantErr(e.do("POST", path, e.keys[catalog.RoleReadOnly], nil), 403, protocol.CodeForbidden, "")
