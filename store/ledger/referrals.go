@@ -170,8 +170,8 @@ func (l *Ledger) applyReferral(s *state, r *protocol.Redemption, cf CampaignFact
 
 // reverseReferral takes back the reward of the referral r rolls back, if
 // any: the referrer's points (from the reward's lot first, then as any
-// debit, into debt if they were spent) and the referral row, so that the
-// referee may be referred again.
+// debit, into debt if they were spent) and the referral row, so that it
+// no longer counts toward the referrer's limits.
 func (l *Ledger) reverseReferral(s *state, r *protocol.Redemption, now time.Time) error {
 	var referee, referrer, camp, code string
 	var pts, lot int64
