@@ -81,6 +81,11 @@ bench-tiers: ## tiers: an earn for a customer with 1,000 lots with a tier progra
 	$(GO) test -run '^$$' -bench 'BenchmarkTierEarn' -benchtime 300x -count $(BENCHCOUNT) ./store/catalog/
 	TIER_REVIEW_N=$(TIER_REVIEW_N) $(GO) test -run '^$$' -bench 'BenchmarkTierReview' -benchtime 1x -count $(BENCHCOUNT) -timeout 60m ./store/catalog/
 
+.PHONY: bench-referrals
+bench-referrals: ## referrals: an online redeem over HTTP with a referral code (guard + referrer's reward) vs the same redeem of a plain code, alternated; the decision step alone
+	$(GO) test -run '^$$' -bench 'BenchmarkRedeemReferral' -benchtime 300x -count $(BENCHCOUNT) ./hub/api/
+	$(GO) test -run '^$$' -bench 'BenchmarkDecideReferral' -benchmem -count $(BENCHCOUNT) ./protocol/decide/
+
 .PHONY: bench-rules bench-disk
 bench-rules: ## rules engine: 20 lines, 1,000 campaigns, 0/50/200 automatic (auto=0 and the frozen old engine are the same-run baselines)
 	$(GO) test -run '^$$' -bench 'BenchmarkEvaluate$$|BenchmarkEvaluateInterleaved' -benchmem -count $(BENCHCOUNT) ./protocol/rules/

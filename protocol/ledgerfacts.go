@@ -21,6 +21,9 @@ type CampaignFacts struct {
 	// redemption from a stopped window is flagged even after a restart
 	// cleared StoppedAt. An interval's To is zero while it is open.
 	Stops []StopInterval
+	// Referral is the campaign's referral program (referrals.go); nil
+	// for any other campaign.
+	Referral *Referral
 }
 
 // StopInterval is one period a campaign was stopped: [From, To).
@@ -35,6 +38,8 @@ type CodeFacts struct {
 	MaxUses        int64 // 1 for a single-use code, 0 = unlimited
 	GiftCard       bool
 	InitialBalance int64 // gift cards: the value loaded, minor units
+	// Referrer owns a referral code (referrals.go); empty otherwise.
+	Referrer CustomerID
 }
 
 // CodeState is what the ledger knows of one code, for the agents'

@@ -29,4 +29,8 @@ package protocol
 //	  earn's points expire as the rules engine computed it; the hub keeps
 //	  the earn as a points lot expiring then (an older till never sets
 //	  it: its lots never expire; an older hub ignores it).
+//	  Later, additive (issue 12, referrals): rules.Campaign.Referral
+//	  (campaign key 24) makes a code campaign a referral program; a till
+//	  that ignores it decides such a code as a plain code and the hub's
+//	  ingest checks the referral (referral_refused).
 const Version = 2

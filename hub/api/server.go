@@ -427,6 +427,7 @@ func (s *Server) routes() []route {
 		{method: "POST", path: t + "/earn", roles: rolesRedeem, handler: s.earn},
 		{method: "POST", path: t + wire.PathCustomerEvents, roles: rolesRedeem, handler: s.customerEvent},
 		{method: "POST", path: t + "/customers/:customer/points-statement", roles: rolesRedeem, handler: s.pointsStatement},
+		{method: "POST", path: t + "/customers/:customer/referral-code", roles: rolesRedeem, handler: s.referralCode}, // referrals.go
 		{method: "POST", path: t + wire.PathPointsAdjustments, roles: rolesRedeem, handler: s.adjustPoints},
 		{method: "POST", path: t + wire.PathRewardAfterSale, roles: rolesRedeem, handler: s.rewardAfterSale},
 		{method: "POST", path: t + "/giftcards", roles: rolesRedeem, handler: s.sellGiftCard},                  // giftcards.go

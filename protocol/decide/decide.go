@@ -188,6 +188,8 @@ type Item struct {
 	// Engine is the item's index among the engine's redeemables, -1 when
 	// refused.
 	Engine int
+	// Referral: a referral code (referrals.go).
+	Referral bool
 }
 
 // Outcome is a decision with everything the caller records or answers.
@@ -238,6 +240,9 @@ func Decide(ctx context.Context, src Source, rs *Rules, in Request) (*Outcome, e
 	for i, p := range in.Presented {
 		it, claims, err := resolve(ctx, src, rs, in, p, i, &keys)
 		if err != nil {
+			return nil, err
+		}
+		if err := rs.referral(ctx, src, req.Customer, in.Now.UnixMicro(), &it); err != nil { // referrals.go
 			return nil, err
 		}
 		it.Engine = -1

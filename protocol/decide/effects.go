@@ -91,6 +91,7 @@ const (
 	HubPoints      HubReason = "points"       // a points burn: the customer's balance is the hub's
 	HubUnknown     HubReason = "unknown"      // a code not in the till's snapshot: new since, or of a campaign its store does not admit
 	HubEarnCap     HubReason = "earn_cap"     // points of a period-capped earning rule: the customer's earnings elsewhere
+	HubReferral    HubReason = "referral"     // a referral code: the referee's purchases and the referrer's referees (referrals.go)
 )
 
 // NeedsHub lists why the applied results depend on what only the hub
@@ -115,6 +116,9 @@ func (o *Outcome) NeedsHub() []HubReason {
 				add(HubUnknown)
 			}
 			continue
+		}
+		if it.Referral {
+			add(HubReferral)
 		}
 		switch {
 		case it.Kind == rules.RedeemPoints:

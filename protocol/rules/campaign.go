@@ -114,6 +114,10 @@ type Campaign struct {
 	// PointsCost makes the campaign a catalog reward: redeeming it burns this
 	// many points of the customer's balance (Request.Points).
 	PointsCost int64 `json:"points_cost,omitempty" cbor:"14,keyasint,omitempty"`
+	// Referral makes the campaign a referral program (protocol/referrals.go):
+	// its codes are customers' referral codes, its reward the referee's,
+	// and the ledger rewards the referrer. Additive, key 24.
+	Referral *protocol.Referral `json:"referral,omitempty" cbor:"24,keyasint,omitempty"`
 }
 
 // Reward is what a campaign gives. Which fields apply depends on Kind; a

@@ -101,7 +101,25 @@ func (c *Campaign) Validate() error {
 	if c.Trigger == TriggerAuto && c.PointsCost > 0 {
 		return protocol.FieldError("points_cost", "an automatic campaign cannot cost points")
 	}
+	if c.Referral != nil {
+		return c.validateReferral()
+	}
 	return nil
+}
+
+// validateReferral checks a referral program (protocol/referrals.go): a
+// code campaign whose reward is a discount (or points) for the referee.
+func (c *Campaign) validateReferral() error {
+	if c.Trigger == TriggerAuto {
+		return protocol.FieldError("referral", "a referral program is presented as a code: trigger must be code")
+	}
+	if c.Reward.Kind == RewardGiftCard {
+		return protocol.FieldError("referral", "a referral program cannot be a gift card")
+	}
+	if c.PointsCost > 0 {
+		return protocol.FieldError("referral", "a referral program cannot cost points")
+	}
+	return c.Referral.Validate()
 }
 
 func field(path string, err error) error {

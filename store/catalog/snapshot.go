@@ -247,7 +247,7 @@ func (c *Catalog) campaignFacts(ctx context.Context, tenant protocol.TenantID, c
 	l := cp.Rules.Limits
 	f := protocol.CampaignFacts{
 		MaxCount: l.MaxRedemptions, MaxDiscount: l.MaxDiscount, MaxOrderValue: l.MaxOrderValue, PerCustomer: l.PerCustomer,
-		Currency: cp.Rules.Currency, StoppedAt: cp.StoppedAt,
+		Currency: cp.Rules.Currency, StoppedAt: cp.StoppedAt, Referral: cp.Rules.Referral,
 	}
 	if f.Stops, err = campaignStops(ctx, c.db, tenant, campaign); err != nil {
 		return protocol.CampaignFacts{}, false, err
@@ -265,10 +265,16 @@ func (c *Catalog) codeFacts(ctx context.Context, tenant protocol.TenantID, code 
 	cd, err := getCode(ctx, stmtQuerier{c}, tenant, string(code))
 	if err == nil {
 		f := protocol.CodeFacts{MaxUses: max(cd.Uses, 0), GiftCard: cd.Balance > 0, InitialBalance: cd.Balance}
-		if cp, err := getCampaign(ctx, stmtQuerier{c}, tenant, cd.Campaign); err == nil && cp.Rules.Reward.Kind == rules.RewardGiftCard {
+		cp, err := getCampaign(ctx, stmtQuerier{c}, tenant, cd.Campaign)
+		if err == nil && cp.Rules.Reward.Kind == rules.RewardGiftCard {
 			f.GiftCard = true
 			if cp.Rules.Reward.MultiUse {
 				f.MaxUses = 0
+			}
+		}
+		if err == nil && cp.Rules.Referral != nil {
+			if f.Referrer, err = c.referrer(ctx, tenant, cd.Key); err != nil { // referrals.go
+				return protocol.CodeFacts{}, false, err
 			}
 		}
 		return f, true, nil

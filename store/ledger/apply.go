@@ -517,6 +517,9 @@ func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now ti
 	} else if kind != "" {
 		conflict(kind, nil, "%s", d)
 	}
+	if err := l.applyReferral(s, &r, cf, campKnown, kf, sign, now, conflict); err != nil { // referrals.go
+		return nil, false, err
+	}
 	for i := range cs {
 		if cs[i].ID, err = insertConflict(s, cs[i]); err != nil {
 			return nil, false, err

@@ -298,6 +298,7 @@ func hotStatements() []string {
 		qPeriod, upPeriod, insEarnP, qEarnP}
 	qs = append(qs, lotStatements...)      // lots.go
 	qs = append(qs, purchaseStatements...) // purchases.go
+	qs = append(qs, referralStatements...) // referrals.go
 	for _, n := range journalChunks {
 		qs = append(qs, insertJournal[n])
 	}

@@ -42,7 +42,7 @@ var checks = []balanceCheck{
 		 FROM ledger_journal j WHERE seq IS NOT NULL AND entry IN ('giftcard_issue', 'giftcard_topup') GROUP BY tenant, code HAVING l != 0`},
 	{"ledger_customers", 2, []string{"points"},
 		`SELECT tenant, customer, points FROM ledger_customers`,
-		`SELECT tenant, customer, SUM(psign * points) FROM ledger_journal WHERE (seq IS NOT NULL OR entry = 'points_expired') AND customer != '' AND points != 0
+		`SELECT tenant, customer, SUM(psign * points) FROM ledger_journal WHERE (seq IS NOT NULL OR entry IN ('points_expired', 'referral_reward', 'referral_reversed')) AND customer != '' AND points != 0
 		 GROUP BY tenant, customer`},
 	// Points lots (lots.go): a balance is the sum of its lots, and what
 	// the lots say expired is what the journal's points_expired entries
