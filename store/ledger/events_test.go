@@ -1,0 +1,95 @@
+package ledger_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/store/ledger"
+)
+
+// TestEvents: a till's facts write their events in their transaction, a
+// fact sent again writes none, conflicts and budget thresholds write
+// theirs, in seq order after the cursor.
+func TestEvents(t *testing.T) {
+	ctx := context.Background()
+	l, _ := MustOpen(t)
+	var rs []protocol.Redemption
+	for seq := uint64(1); seq <= 4; seq++ {
+		rs = append(rs, red("till-1", seq, func(r *protocol.Redemption) { r.Campaign, r.Discount = "money", 2500 }))
+	}
+	if _, _, err := l.ApplyBatch(ctx, tenant, "till-1", rs); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.ApplyBatch(ctx, tenant, "till-1", rs); err != nil { // again: recorded, no event
+		t.Fatal(err)
+	}
+	es, err := l.EventsAfter(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	var thresholds []int
+	seen := map[string]bool{}
+	for i, e := range es {
+		count[e.Type]++
+		if seen[e.ID] || len(e.ID) != len("evt_")+24 {
+			t.Fatalf("event id %q repeated or malformed", e.ID)
+		}
+		seen[e.ID] = true
+		if i > 0 && e.Seq <= es[i-1].Seq {
+			t.Fatalf("events out of order: %d after %d", e.Seq, es[i-1].Seq)
+		}
+		if e.Tenant != tenant || e.V != ledger.EventVersion {
+			t.Fatalf("event %+v: wrong tenant or version", e)
+		}
+		if e.Type == ledger.EventBudgetThreshold {
+			var b struct {
+				Percent int    `json:"percent"`
+				Measure string `json:"measure"`
+			}
+			if err := json.Unmarshal(e.Body, &b); err != nil {
+				t.Fatal(err)
+			}
+			thresholds = append(thresholds, b.Percent)
+		}
+	}
+	if got, want := count["fact.redeem"], 4; got != want {
+		t.Errorf("fact.redeem events = %d, want %d", got, want)
+	}
+	if got, want := count[ledger.EventConflict], 4; got != want { // allowance overruns: the till had none
+		t.Errorf("conflict events = %d, want %d", got, want)
+	}
+	if got, want := len(thresholds), 3; got != want || thresholds[0] != 50 || thresholds[1] != 80 || thresholds[2] != 100 {
+		t.Errorf("thresholds = %v, want [50 80 100]", thresholds)
+	}
+	// The cursor reads on from the last seq.
+	rest, err := l.EventsAfter(ctx, es[len(es)-2].Seq, 100)
+	if err != nil || len(rest) != 1 || rest[0].ID != es[len(es)-1].ID {
+		t.Fatalf("after cursor: %v %v", rest, err)
+	}
+	got, ok, err := l.EventByID(ctx, tenant, es[0].ID)
+	if err != nil || !ok || got.Seq != es[0].Seq {
+		t.Fatalf("EventByID: %+v %v %v", got, ok, err)
+	}
+	if _, ok, _ := l.EventByID(ctx, "other", es[0].ID); ok {
+		t.Fatal("another tenant's event found")
+	}
+}
+
+// TestNoEvents: NoEvents writes none (the benchmarks' baseline).
+func TestNoEvents(t *testing.T) {
+	ctx := context.Background()
+	l, err := ledger.Open(ctx, t.TempDir()+"/hub.db", ledger.Options{Facts: MustFacts(t), NoEvents: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, _, err := l.ApplyBatch(ctx, tenant, "till-1", reds("till-1", 1, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if es, err := l.EventsAfter(ctx, 0, 10); err != nil || len(es) != 0 {
+		t.Fatalf("events %v, err %v", es, err)
+	}
+}
