@@ -29,15 +29,7 @@ const (
 const EventVersion = 1
 
 // Event is one row of an event log, as the relay reads it.
-type Event struct {
-	Seq    int64 // the log's order, per log
-	ID     string
-	Tenant protocol.TenantID
-	Type   string
-	At     time.Time
-	V      int
-	Body   json.RawMessage
-}
+type Event = protocol.Event
 
 // factEvent is the body of a fact.* event.
 type factEvent struct {
