@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/punchcard/punchcard/hub/api"
+	"github.com/punchcard/punchcard/hub/webhooks"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/store"
@@ -98,9 +99,17 @@ func newEnvStore(t testing.TB, so store.Options, mod ...func(*api.Config)) *env 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.led.Close() })
+	// The webhook service on its own file, not started: the routes
+	// manage endpoints; hub/webhooks and chaos test the deliveries.
+	wh, err := webhooks.Open(ctx, filepath.Join(t.TempDir(), "webhooks.db"), webhooks.Options{Sources: map[string]webhooks.Source{"ledger": e.led},
+		Replay: map[string]webhooks.ReplaySource{"ledger": e.led}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { wh.Close(context.Background()) })
 	var mu sync.Mutex
 	cfg := api.Config{
-		Catalog: cat, Ledger: e.led, Now: e.clk.Now,
+		Catalog: cat, Ledger: e.led, Now: e.clk.Now, Webhooks: wh,
 		Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, e.log}, nil)),
 		OnChange: func(_ protocol.TenantID, v uint64) {
 			mu.Lock()
