@@ -431,7 +431,9 @@ type deliverWorker struct {
 	s *Service
 }
 
-func (w *deliverWorker) Timeout(*river.Job[deliverArgs]) time.Duration { return w.s.opts.Timeout + 5*time.Second }
+func (w *deliverWorker) Timeout(*river.Job[deliverArgs]) time.Duration {
+	return w.s.opts.Timeout + 5*time.Second
+}
 
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[deliverArgs]) error {
 	s, a := w.s, job.Args
