@@ -138,6 +138,7 @@ func (o *Options) ensureDefaults() {
 	if o.RescueAfter <= 0 {
 		o.RescueAfter = o.Timeout + time.Minute
 	}
+	o.RescueAfter = max(o.RescueAfter, o.jobTimeout()+time.Second) // River refuses less
 	if o.Retention <= 0 {
 		o.Retention = DefaultRetention
 	}
@@ -236,7 +237,7 @@ func Open(ctx context.Context, path string, opts Options) (*Service, error) {
 		RetryPolicy:                 retryPolicy{base: opts.RetryBase, cap: opts.RetryCap, now: opts.Now},
 		FetchPollInterval:           opts.PollInterval,
 		FetchCooldown:               min(opts.PollInterval, 100*time.Millisecond),
-		JobTimeout:                  opts.Timeout + 5*time.Second,
+		JobTimeout:                  opts.jobTimeout(),
 		RescueStuckJobsAfter:        opts.RescueAfter,
 		CompletedJobRetentionPeriod: 24 * time.Hour,
 		CancelledJobRetentionPeriod: opts.Retention,
@@ -432,8 +433,12 @@ type deliverWorker struct {
 }
 
 func (w *deliverWorker) Timeout(*river.Job[deliverArgs]) time.Duration {
-	return w.s.opts.Timeout + 5*time.Second
+	return w.s.opts.jobTimeout()
 }
+
+// jobTimeout bounds a delivery job: the request's timeout and a little
+// for the delivery log.
+func (o *Options) jobTimeout() time.Duration { return o.Timeout + time.Second }
 
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[deliverArgs]) error {
 	s, a := w.s, job.Args
