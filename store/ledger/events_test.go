@@ -3,6 +3,8 @@ package ledger_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/punchcard/punchcard/protocol"
@@ -91,5 +93,33 @@ func TestNoEvents(t *testing.T) {
 	}
 	if es, err := l.EventsAfter(ctx, 0, 10); err != nil || len(es) != 0 {
 		t.Fatalf("events %v, err %v", es, err)
+	}
+}
+
+// TestEventsUndo: baskets the online writer refuses in a group commit
+// (a single-use code taken by another basket of the same group) leave no
+// event: the fact events are exactly the journal's rows.
+func TestEventsUndo(t *testing.T) {
+	ctx := context.Background()
+	l, _ := MustOpen(t)
+	var wg sync.WaitGroup
+	for i := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			txn := fmt.Sprint("basket-", i)
+			l.RedeemBasket(ctx, ledger.Basket{Tenant: tenant, Redemptions: []protocol.Redemption{
+				{Kind: protocol.KindRedeem, Store: "web", TxnID: txn, Campaign: "loyalty", Currency: "EUR", Discount: 100, OrderTot: 1000},
+				{Kind: protocol.KindRedeem, Store: "web", TxnID: txn, Campaign: "summer", Code: "ONCE-1", Customer: protocol.CustomerID(fmt.Sprint("c", i)), Currency: "EUR", Discount: 50, OrderTot: 1000},
+			}}) // all but one refused: the code is single-use
+		}()
+	}
+	wg.Wait()
+	var journal, facts int
+	if err := l.DB().QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM ledger_journal), (SELECT COUNT(*) FROM ledger_events WHERE type LIKE 'fact.%')`).Scan(&journal, &facts); err != nil {
+		t.Fatal(err)
+	}
+	if journal != 2 || facts != journal {
+		t.Fatalf("journal rows %d, fact events %d: want 2 and 2", journal, facts)
 	}
 }
