@@ -81,6 +81,11 @@ bench-tiers: ## tiers: an earn for a customer with 1,000 lots with a tier progra
 	$(GO) test -run '^$$' -bench 'BenchmarkTierEarn' -benchtime 300x -count $(BENCHCOUNT) ./store/catalog/
 	TIER_REVIEW_N=$(TIER_REVIEW_N) $(GO) test -run '^$$' -bench 'BenchmarkTierReview' -benchtime 1x -count $(BENCHCOUNT) -timeout 60m ./store/catalog/
 
+.PHONY: bench-events
+bench-events: ## events and webhooks: event-to-webhook latency p50/p99 with a healthy receiver (its round trip as baseline); ingest and online redeem with the event log vs without (interleaved, same run)
+	$(GO) test -run '^$$' -bench 'BenchmarkEventToWebhook' -benchtime 500x -count $(BENCHCOUNT) ./hub/webhooks/
+	$(GO) test -run '^$$' -bench 'BenchmarkEvents(Ingest|Online)' -benchtime 2000x -count $(BENCHCOUNT) ./store/ledger/
+
 .PHONY: bench-rules bench-disk
 bench-rules: ## rules engine: 20 lines, 1,000 campaigns, 0/50/200 automatic (auto=0 and the frozen old engine are the same-run baselines)
 	$(GO) test -run '^$$' -bench 'BenchmarkEvaluate$$|BenchmarkEvaluateInterleaved' -benchmem -count $(BENCHCOUNT) ./protocol/rules/

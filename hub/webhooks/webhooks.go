@@ -46,14 +46,14 @@ var migrations embed.FS
 
 // Defaults.
 const (
-	DefaultRelayInterval = 100 * time.Millisecond
-	DefaultPollInterval  = 100 * time.Millisecond
+	DefaultRelayInterval = 50 * time.Millisecond
+	DefaultPollInterval  = 50 * time.Millisecond
 	DefaultTimeout       = 15 * time.Second
 	DefaultRetryBase     = 2 * time.Second
 	DefaultRetryCap      = 2 * time.Hour
 	DefaultRetryWindow   = 72 * time.Hour
 	DefaultRetention     = 30 * 24 * time.Hour
-	DefaultWorkers       = 8
+	DefaultWorkers       = 32
 	// DefaultRelayBatch is the most events one relay transaction moves.
 	DefaultRelayBatch = 500
 	// MaxReplay bounds the events one replay queues.
