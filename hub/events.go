@@ -51,7 +51,7 @@ func (h *Hub) openWebhooks(ctx context.Context) error {
 			return err
 		},
 		RetryBase: o.RetryBase, RetryCap: o.RetryCap, RetryWindow: o.RetryWindow, RescueAfter: o.RescueAfter, Timeout: o.Timeout,
-		Retention: h.opts.EventRetention, Logger: h.opts.Logger, Sync: h.opts.Sync,
+		Retention: h.opts.EventRetention, Logger: h.opts.Logger,
 	})
 	return err
 }

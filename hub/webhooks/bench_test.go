@@ -13,6 +13,7 @@ import (
 
 	"github.com/punchcard/punchcard/hub/webhooks"
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/store"
 	"github.com/punchcard/punchcard/store/ledger"
 )
 
@@ -20,12 +21,17 @@ import (
 // message (two facts: two events) to the arrival of each event's
 // delivery at a healthy receiver on 127.0.0.1, at 50 messages a second
 // from 20 tills, with the default relay and River poll intervals
-// (poll=50ms) and with 20 ms ones. Reported: p50 and p99 in ms. The
-// same-run baseline is the receiver's own round trip (an empty POST
-// from the benchmark, rtt-p50-ms).
+// (poll=50ms) and with 20 ms ones, webhooks.db at synchronous NORMAL (the
+// default) and FULL. Reported: p50 and p99 in ms. The same-run baseline
+// is the receiver's own round trip (an empty POST from the benchmark,
+// rtt-p50-ms).
 func BenchmarkEventToWebhook(b *testing.B) {
-	for _, poll := range []time.Duration{webhooks.DefaultRelayInterval, 20 * time.Millisecond} {
-		b.Run(fmt.Sprintf("poll=%s", poll), func(b *testing.B) {
+	for _, c := range []struct {
+		poll time.Duration
+		sync store.Sync
+	}{{webhooks.DefaultRelayInterval, store.SyncNormal}, {webhooks.DefaultRelayInterval, store.SyncFull}, {20 * time.Millisecond, store.SyncNormal}} {
+		poll := c.poll
+		b.Run(fmt.Sprintf("poll=%s/sync=%s", poll, c.sync), func(b *testing.B) {
 			ctx := context.Background()
 			dir := b.TempDir()
 			l, err := ledger.Open(ctx, filepath.Join(dir, "hub.db"), ledger.Options{Facts: &ledger.MemFacts{}})
@@ -48,7 +54,7 @@ func BenchmarkEventToWebhook(b *testing.B) {
 			}))
 			defer srv.Close()
 			s, err := webhooks.Open(ctx, filepath.Join(dir, "webhooks.db"), webhooks.Options{Sources: map[string]webhooks.Source{"ledger": l},
-				RelayInterval: poll, PollInterval: poll})
+				RelayInterval: poll, PollInterval: poll, Sync: c.sync})
 			if err != nil {
 				b.Fatal(err)
 			}

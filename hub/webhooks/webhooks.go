@@ -110,7 +110,16 @@ type Options struct {
 	Workers   int // concurrent deliveries; default DefaultWorkers
 	Logger    *slog.Logger
 	Now       func() time.Time
-	Sync      store.Sync
+	// Sync is webhooks.db's SQLite synchronous; default store.SyncNormal.
+	// NORMAL in WAL mode keeps every transaction atomic and loses at most
+	// the last ones on a power cut (not on a crash of the process): the
+	// relay's cursor and its jobs go back together and the relay reads
+	// those events from the ledger (FULL) again; a lost completion is a
+	// delivery sent twice. What can be lost is a replay or an endpoint
+	// change acknowledged just before the cut. FULL fsyncs every
+	// completion and delivery record: more than doubled p99 latency at
+	// 100 events/s on this machine.
+	Sync store.Sync
 }
 
 func (o *Options) ensureDefaults() {
@@ -147,6 +156,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Sync == "" {
+		o.Sync = store.SyncNormal
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -199,7 +211,6 @@ type Service struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	poke   chan struct{}
 }
 
 // Open opens (creating and migrating) the webhook database at path; Start
@@ -216,7 +227,7 @@ func Open(ctx context.Context, path string, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{db: db, opts: opts, log: opts.Logger, poke: make(chan struct{}, 1),
+	s := &Service{db: db, opts: opts, log: opts.Logger,
 		maxAtt: MaxAttempts(opts.RetryBase, opts.RetryCap, opts.RetryWindow)}
 	drv := riversqlite.New(db)
 	m, err := rivermigrate.New(drv, &rivermigrate.Config{Logger: discard})
@@ -298,15 +309,6 @@ func (s *Service) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Poke makes the relay look at the logs now (after a commit that wrote
-// events), rather than at its next tick. It never blocks.
-func (s *Service) Poke() {
-	select {
-	case s.poke <- struct{}{}:
-	default:
-	}
-}
-
 // MaxAttempts is the attempts each delivery gets.
 func (s *Service) MaxAttempts() int { return s.maxAtt }
 
@@ -335,7 +337,6 @@ func (s *Service) relayLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-s.poke:
 		}
 	}
 }
