@@ -11,9 +11,10 @@ import (
 
 // EventsAfter lists up to limit events of the catalog's log
 // (catalog_008_events.sql) with seq > after, in seq order: the webhook
-// relay's read.
+// relay's read. An event's id is 'evt_c' || hex(seq) || '_' || salt
+// (catalog_008_events.sql).
 func (c *Catalog) EventsAfter(ctx context.Context, after int64, limit int) ([]protocol.Event, error) {
-	rows, err := c.db.QueryContext(ctx, `SELECT seq, id, tenant, type, at, v, body FROM catalog_events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	rows, err := c.db.QueryContext(ctx, `SELECT seq, printf('evt_c%x_%s', seq, salt), tenant, type, at, v, body FROM catalog_events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: events: %w", err)
 	}

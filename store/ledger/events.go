@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
@@ -91,6 +93,23 @@ type thresholdEvent struct {
 var BudgetThresholds = [...]int64{50, 80, 100}
 
 const insEvent = `INSERT INTO ledger_events (tenant, type, at, v, body) VALUES (?, ?, ?, ?, ?)`
+
+// eventID is the SQL of an event's public id (ledger_015_events.sql).
+const eventID = `printf('evt_l%x_%s', seq, salt)`
+
+// parseEventID splits a ledger event id into its seq and salt.
+func parseEventID(id string) (int64, string, bool) {
+	rest, ok := strings.CutPrefix(id, "evt_l")
+	if !ok {
+		return 0, "", false
+	}
+	h, salt, ok := strings.Cut(rest, "_")
+	seq, err := strconv.ParseInt(h, 16, 64)
+	if !ok || err != nil || seq <= 0 || salt == "" {
+		return 0, "", false
+	}
+	return seq, salt, true
+}
 
 // eventRow is a buffered event of a state, written by flush.
 type eventRow struct {
@@ -187,7 +206,7 @@ func (l *Ledger) AppendEvent(ctx context.Context, tenant protocol.TenantID, typ 
 		return "", fmt.Errorf("ledger: event %s: %w", typ, err)
 	}
 	var id string
-	err = l.db.QueryRowContext(ctx, insEvent+` RETURNING id`, string(tenant), typ, micros(l.now()), EventVersion, string(b)).Scan(&id)
+	err = l.db.QueryRowContext(ctx, insEvent+` RETURNING `+eventID, string(tenant), typ, micros(l.now()), EventVersion, string(b)).Scan(&id)
 	return id, wrap("append event", err)
 }
 
@@ -206,13 +225,17 @@ func insertEventTx(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, ty
 // EventsAfter lists up to limit events with seq > after, in seq order:
 // the relay's read.
 func (l *Ledger) EventsAfter(ctx context.Context, after int64, limit int) ([]Event, error) {
-	return eventsAfter(ctx, l.db, "ledger_events", after, limit)
+	rows, err := l.db.QueryContext(ctx, `SELECT seq, `+eventID+`, tenant, type, at, v, body FROM ledger_events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, wrap("events", err)
+	}
+	return scanEvents(rows)
 }
 
 // EventsBetween lists up to limit events of tenant written in [from, to),
 // in seq order, after seq after: a replay's read.
 func (l *Ledger) EventsBetween(ctx context.Context, tenant protocol.TenantID, from, to time.Time, after int64, limit int) ([]Event, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT seq, id, tenant, type, at, v, body FROM ledger_events
+	rows, err := l.db.QueryContext(ctx, `SELECT seq, `+eventID+`, tenant, type, at, v, body FROM ledger_events
 		WHERE at >= ? AND at < ? AND seq > ? AND tenant = ? ORDER BY seq LIMIT ?`, micros(from), micros(to), after, string(tenant), limit)
 	if err != nil {
 		return nil, wrap("events", err)
@@ -222,7 +245,11 @@ func (l *Ledger) EventsBetween(ctx context.Context, tenant protocol.TenantID, fr
 
 // EventByID finds one event of tenant by its id (ok false: none).
 func (l *Ledger) EventByID(ctx context.Context, tenant protocol.TenantID, id string) (Event, bool, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT seq, id, tenant, type, at, v, body FROM ledger_events WHERE id = ? AND tenant = ?`, id, string(tenant))
+	seq, salt, ok := parseEventID(id)
+	if !ok {
+		return Event{}, false, nil
+	}
+	rows, err := l.db.QueryContext(ctx, `SELECT seq, `+eventID+`, tenant, type, at, v, body FROM ledger_events WHERE seq = ? AND salt = ? AND tenant = ?`, seq, salt, string(tenant))
 	if err != nil {
 		return Event{}, false, wrap("event", err)
 	}
@@ -241,14 +268,6 @@ func (l *Ledger) PruneEvents(ctx context.Context, before time.Time, limit int) (
 		return 0, wrap("prune events", err)
 	}
 	return res.RowsAffected()
-}
-
-func eventsAfter(ctx context.Context, db *sql.DB, table string, after int64, limit int) ([]Event, error) {
-	rows, err := db.QueryContext(ctx, `SELECT seq, id, tenant, type, at, v, body FROM `+table+` WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
-	if err != nil {
-		return nil, wrap("events", err)
-	}
-	return scanEvents(rows)
 }
 
 func scanEvents(rows *sql.Rows) ([]Event, error) {

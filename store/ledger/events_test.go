@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -36,7 +37,7 @@ func TestEvents(t *testing.T) {
 	seen := map[string]bool{}
 	for i, e := range es {
 		count[e.Type]++
-		if seen[e.ID] || len(e.ID) != len("evt_")+24 {
+		if seen[e.ID] || !strings.HasPrefix(e.ID, "evt_l") || len(e.ID) < len("evt_l1_")+12 {
 			t.Fatalf("event id %q repeated or malformed", e.ID)
 		}
 		seen[e.ID] = true
@@ -77,6 +78,11 @@ func TestEvents(t *testing.T) {
 	}
 	if _, ok, _ := l.EventByID(ctx, "other", es[0].ID); ok {
 		t.Fatal("another tenant's event found")
+	}
+	for _, bad := range []string{"", "evt_l", "evt_lzz_abc", "evt_l1_", es[0].ID + "0", "evt_c1_" + es[0].ID[len(es[0].ID)-12:]} {
+		if _, ok, err := l.EventByID(ctx, tenant, bad); ok || err != nil {
+			t.Fatalf("EventByID(%q): %v %v", bad, ok, err)
+		}
 	}
 }
 

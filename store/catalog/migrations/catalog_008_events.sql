@@ -7,7 +7,7 @@
 -- ledger_events; the webhook relay reads both by cursors of its own.
 CREATE TABLE catalog_events (
     seq    INTEGER PRIMARY KEY AUTOINCREMENT,
-    id     TEXT    NOT NULL UNIQUE DEFAULT ('evt_' || lower(hex(randomblob(12)))),
+    salt   TEXT    NOT NULL DEFAULT (lower(hex(randomblob(6)))),
     tenant TEXT    NOT NULL,
     type   TEXT    NOT NULL,
     at     INTEGER NOT NULL, -- Unix microseconds, hub clock
