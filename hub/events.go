@@ -24,6 +24,9 @@ const (
 	DefaultEventRetention = 30 * 24 * time.Hour
 	// DefaultEventPruneInterval is how often the retention job runs.
 	DefaultEventPruneInterval = time.Hour
+	// DefaultTillStaleAfter is Options.TillStaleAfter's default: ten
+	// heartbeats of an agent (30 s each) missed.
+	DefaultTillStaleAfter = 5 * time.Minute
 )
 
 // WebhookOptions configure the webhook service (webhooks.Options); zero
@@ -59,6 +62,7 @@ func (h *Hub) openWebhooks(ctx context.Context) error {
 // runEvents starts the webhook service and the retention job of the
 // event logs and the delivery log.
 func (h *Hub) runEvents() {
+	h.runTillReview()
 	if h.Webhooks != nil {
 		if err := h.Webhooks.Start(h.ctx); err != nil {
 			h.opts.Logger.Error("hub: webhooks", slog.Any(logErr, err))
@@ -87,6 +91,24 @@ func (h *Hub) runEvents() {
 			if n == 0 || h.ctx.Err() != nil {
 				return
 			}
+		}
+	})
+}
+
+// runTillReview writes till.stale and till.back events (ledger.ReviewTills)
+// every minute, or every TillStaleAfter/4 when that is shorter.
+func (h *Hub) runTillReview() {
+	after := h.opts.TillStaleAfter
+	if after <= 0 {
+		return
+	}
+	h.every(min(time.Minute, max(after/4, 100*time.Millisecond)), func() {
+		s, b, err := h.Ledger.ReviewTills(h.ctx, time.Now(), after)
+		switch {
+		case err != nil && h.ctx.Err() == nil:
+			h.opts.Logger.Error("hub: till review", slog.Any(logErr, err))
+		case s+b > 0:
+			h.opts.Logger.Info("hub: tills stale or back", slog.Int64("stale", s), slog.Int64("back", b))
 		}
 	})
 }

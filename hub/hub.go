@@ -122,6 +122,10 @@ type Options struct {
 	// are kept; default DefaultEventRetention (hub/events.go).
 	EventRetention time.Duration
 	Webhooks       WebhookOptions // hub/events.go
+	// TillStaleAfter is how long a till may go unheard before a
+	// till.stale event (and till.back when it returns); default
+	// DefaultTillStaleAfter, negative: no such events (hub/events.go).
+	TillStaleAfter time.Duration
 }
 
 func (o *Options) ensureDefaults() {
@@ -160,6 +164,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.EventRetention <= 0 {
 		o.EventRetention = DefaultEventRetention
+	}
+	if o.TillStaleAfter == 0 {
+		o.TillStaleAfter = DefaultTillStaleAfter
 	}
 }
 

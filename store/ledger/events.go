@@ -285,3 +285,44 @@ func scanEvents(rows *sql.Rows) ([]Event, error) {
 	}
 	return out, wrap("events", rows.Err())
 }
+
+// Event types of the tills' liveness (ReviewTills).
+const (
+	EventTillStale = "till.stale"
+	EventTillBack  = "till.back"
+)
+
+// ReviewTills marks the tills not heard from (a heartbeat or a fact)
+// since now-after as stale, and the stale ones heard from since as back,
+// writing a till.stale or till.back event for each in the same
+// transaction. It reports how many went each way; run it periodically.
+func (l *Ledger) ReviewTills(ctx context.Context, now time.Time, after time.Duration) (stale, back int64, err error) {
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, 0, wrap("review tills", err)
+	}
+	defer tx.Rollback()
+	cut, at, hub, on := micros(now.Add(-after)), micros(now), string(protocol.HubSender), !l.noEvents
+	seen := `'last_seen', strftime('%Y-%m-%dT%H:%M:%fZ', seen_at / 1000000.0, 'unixepoch')`
+	for _, st := range []struct {
+		q    string
+		args []any
+		n    *int64
+	}{
+		{`INSERT INTO ledger_events (tenant, type, at, v, body) SELECT tenant, '` + EventTillStale + `', ?, 1, json_object('agent', agent, ` + seen + `)
+			FROM ledger_agents WHERE stale = 0 AND seen_at < ? AND agent != ? AND ? ORDER BY tenant, agent`, []any{at, cut, hub, on}, nil},
+		{`UPDATE ledger_agents SET stale = 1 WHERE stale = 0 AND seen_at < ? AND agent != ?`, []any{cut, hub}, &stale},
+		{`INSERT INTO ledger_events (tenant, type, at, v, body) SELECT tenant, '` + EventTillBack + `', ?, 1, json_object('agent', agent, ` + seen + `)
+			FROM ledger_agents WHERE stale = 1 AND seen_at >= ? AND ? ORDER BY tenant, agent`, []any{at, cut, on}, nil},
+		{`UPDATE ledger_agents SET stale = 0 WHERE stale = 1 AND seen_at >= ?`, []any{cut}, &back},
+	} {
+		res, err := tx.ExecContext(ctx, st.q, st.args...)
+		if err != nil {
+			return 0, 0, wrap("review tills", err)
+		}
+		if st.n != nil {
+			*st.n, _ = res.RowsAffected()
+		}
+	}
+	return stale, back, wrap("review tills: commit", tx.Commit())
+}

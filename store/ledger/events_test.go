@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/store/ledger"
@@ -127,5 +128,41 @@ func TestEventsUndo(t *testing.T) {
 	}
 	if journal != 2 || facts != journal {
 		t.Fatalf("journal rows %d, fact events %d: want 2 and 2", journal, facts)
+	}
+}
+
+// TestReviewTills: a till not heard from goes stale once (one till.stale
+// event), a fact brings it back (one till.back), the hub's own row never
+// counts.
+func TestReviewTills(t *testing.T) {
+	ctx := context.Background()
+	l, clk := MustOpen(t)
+	if _, _, err := l.ApplyBatch(ctx, tenant, "till-1", reds("till-1", 1)); err != nil {
+		t.Fatal(err)
+	}
+	count := func(typ string) int {
+		var n int
+		if err := l.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM ledger_events WHERE type = ?`, typ).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	review := func(wantStale, wantBack int64) {
+		t.Helper()
+		s, b, err := l.ReviewTills(ctx, clk.Now(), 10*time.Minute)
+		if err != nil || s != wantStale || b != wantBack {
+			t.Fatalf("ReviewTills = %d stale, %d back, %v; want %d, %d", s, b, err, wantStale, wantBack)
+		}
+	}
+	review(0, 0)
+	clk.Add(11 * time.Minute)
+	review(1, 0)
+	review(0, 0) // already stale: no second event
+	if _, _, err := l.ApplyBatch(ctx, tenant, "till-1", reds("till-1", 2)); err != nil {
+		t.Fatal(err)
+	}
+	review(0, 1)
+	if got, want := count(ledger.EventTillStale)*10+count(ledger.EventTillBack), 11; got != want {
+		t.Fatalf("till events (stale*10+back) = %d, want %d", got, want)
 	}
 }

@@ -20,3 +20,8 @@ CREATE TABLE ledger_events (
     body   TEXT    NOT NULL
 );
 CREATE INDEX ledger_events_at ON ledger_events (at);
+
+-- A till (ledger_agents row) goes stale when the hub has not heard from it
+-- for the hub's -till-stale-after; ReviewTills flips this flag and writes
+-- till.stale or till.back in the same transaction.
+ALTER TABLE ledger_agents ADD COLUMN stale INTEGER NOT NULL DEFAULT 0;
