@@ -292,8 +292,8 @@ func (s *Service) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the relay and River (waiting for running deliveries up to
-// ctx) and closes the database.
+// Close stops the relay and River (cancelling running deliveries, which
+// are retried later) and closes the database.
 func (s *Service) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.cancel != nil {
@@ -302,7 +302,9 @@ func (s *Service) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	s.wg.Wait()
 	var errs []error
-	if err := s.river.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	// Deliveries in flight are cancelled, not waited for: each is retried
+	// (at least once, the receiver may have got it).
+	if err := s.river.StopAndCancel(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		errs = append(errs, err)
 	}
 	errs = append(errs, s.db.Close())
