@@ -13,7 +13,7 @@ import (
 // rotate; another tenant's admin and a marketer cannot see it; bad bodies
 // are typed refusals.
 func TestWebhookRoutes(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, withWebhooks)
 	admin := e.keys[catalog.RoleAdmin]
 	var ep protocol.WebhookEndpoint
 	e.wantJSON(e.do("POST", "/v1/tenants/acme/webhooks", admin, map[string]any{"url": "https://example.test/hook", "types": []string{"fact.*", "campaign.stop"}}), 201, &ep)
@@ -74,7 +74,7 @@ func FuzzWebhookBodies(f *testing.F) {
 	} {
 		f.Add(s.route, []byte(s.body))
 	}
-	e := newEnv(f)
+	e := newEnv(f, withWebhooks)
 	admin := e.keys[catalog.RoleAdmin]
 	var ep protocol.WebhookEndpoint
 	e.wantJSON(e.do("POST", "/v1/tenants/acme/webhooks", admin, map[string]any{"url": "https://example.test/hook"}), 201, &ep)
