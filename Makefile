@@ -86,6 +86,11 @@ bench-referrals: ## referrals: an online redeem over HTTP with a referral code (
 	$(GO) test -run '^$$' -bench 'BenchmarkRedeemReferral' -benchtime 300x -count $(BENCHCOUNT) ./hub/api/
 	$(GO) test -run '^$$' -bench 'BenchmarkDecideReferral' -benchmem -count $(BENCHCOUNT) ./protocol/decide/
 
+.PHONY: bench-events
+bench-events: ## events and webhooks: event-to-webhook latency p50/p99 with a healthy receiver (its round trip as baseline); ingest and online redeem with the event log vs without (interleaved, same run)
+	$(GO) test -run '^$$' -bench 'BenchmarkEventToWebhook' -benchtime 500x -count $(BENCHCOUNT) ./hub/webhooks/
+	$(GO) test -run '^$$' -bench 'BenchmarkEvents(Ingest|Online)' -benchtime 2000x -count $(BENCHCOUNT) ./store/ledger/
+
 .PHONY: bench-rules bench-disk
 bench-rules: ## rules engine: 20 lines, 1,000 campaigns, 0/50/200 automatic (auto=0 and the frozen old engine are the same-run baselines)
 	$(GO) test -run '^$$' -bench 'BenchmarkEvaluate$$|BenchmarkEvaluateInterleaved' -benchmem -count $(BENCHCOUNT) ./protocol/rules/

@@ -27,6 +27,7 @@ import (
 	"github.com/punchcard/punchcard/hub/ingest"
 	"github.com/punchcard/punchcard/hub/manage"
 	"github.com/punchcard/punchcard/hub/snapshots"
+	"github.com/punchcard/punchcard/hub/webhooks"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/store"
 	"github.com/punchcard/punchcard/store/catalog"
@@ -117,6 +118,14 @@ type Options struct {
 	// whose validity and grace period are over (hub/tiers.go); default
 	// DefaultTierReviewInterval, negative: never (no tier is lowered).
 	TierReviewInterval time.Duration
+	// EventRetention is how long events (and webhook delivery records)
+	// are kept; default DefaultEventRetention (hub/events.go).
+	EventRetention time.Duration
+	Webhooks       WebhookOptions // hub/events.go
+	// TillStaleAfter is how long a till may go unheard before a
+	// till.stale event (and till.back when it returns); default
+	// DefaultTillStaleAfter, negative: no such events (hub/events.go).
+	TillStaleAfter time.Duration
 }
 
 func (o *Options) ensureDefaults() {
@@ -153,6 +162,12 @@ func (o *Options) ensureDefaults() {
 	if o.SegmentsInterval == 0 {
 		o.SegmentsInterval = DefaultSegmentsInterval
 	}
+	if o.EventRetention <= 0 {
+		o.EventRetention = DefaultEventRetention
+	}
+	if o.TillStaleAfter == 0 {
+		o.TillStaleAfter = DefaultTillStaleAfter
+	}
 }
 
 // Log attribute keys.
@@ -175,6 +190,7 @@ type Hub struct {
 	Manage    *manage.Service
 	Snapshots *snapshots.Service
 	Announcer *snapshots.Announcer
+	Webhooks  *webhooks.Service // nil with Options.Webhooks.Off
 
 	opts      Options
 	db        interface{ Close() error }
@@ -219,6 +235,9 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 		return nil, err
 	}
 	if h.Ledger, err = ledger.New(ctx, db, ledger.Options{Facts: h.Catalog, Rules: h.Catalog, Segments: h.Catalog, Tiers: h.Catalog, OnTier: h.tierChanged}); err != nil {
+		return nil, err
+	}
+	if err := h.openWebhooks(ctx); err != nil { // events.go
 		return nil, err
 	}
 	if _, secret, created, err := h.Catalog.Bootstrap(ctx, opts.BootstrapKey); err != nil {
@@ -275,7 +294,7 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	}
 	h.API, err = api.New(api.Config{Manage: h.Manage, Snapshots: h.Snapshots, Catalog: h.Catalog, Ledger: h.Ledger, Logger: log, OnChange: h.announce, OnStop: h.recall,
 		RateLimit: opts.RateLimit, TenantRateLimit: opts.TenantRateLimit, KeyRateLimits: opts.KeyRateLimits, TenantRateLimits: opts.TenantRateLimits,
-		HoldTTL: opts.HoldTTL, StatementMax: opts.StatementMax})
+		HoldTTL: opts.HoldTTL, StatementMax: opts.StatementMax, Webhooks: h.webhookAPI()})
 	if err != nil {
 		return nil, err
 	}
@@ -343,6 +362,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	h.runPointsExpiry(h.opts.PointsExpiryInterval)
 	h.runSegments(h.opts.SegmentsInterval)
 	h.runTierReview(h.opts.TierReviewInterval)
+	h.runEvents() // events.go
 	var err error
 	select {
 	case <-ctx.Done():
@@ -378,6 +398,7 @@ func (h *Hub) Close() error {
 			errs = append(errs, h.Announcer.Close())
 		}
 		h.wg.Wait()
+		errs = append(errs, h.closeWebhooks(ctx)) // events.go
 		if h.Ingest != nil {
 			errs = append(errs, h.Ingest.Close())
 		}

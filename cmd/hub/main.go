@@ -143,6 +143,18 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 		"how often to recompute every customer's segments for the time-based rules, e.g. 1h; negative: never (PUNCHCARD_SEGMENTS_EVERY)")
 	fs.DurationVar(&o.TierReviewInterval, "tier-review-every", envDuration(env("TIER_REVIEW_EVERY", ""), hub.DefaultTierReviewInterval),
 		"how often to review the customer tiers whose validity and grace are over (downgrades), e.g. 1h; negative: never (PUNCHCARD_TIER_REVIEW_EVERY)")
+	fs.DurationVar(&o.EventRetention, "event-retention", envDuration(env("EVENT_RETENTION", ""), hub.DefaultEventRetention),
+		"how long events and webhook delivery records are kept (and replayable), e.g. 720h (PUNCHCARD_EVENT_RETENTION)")
+	fs.DurationVar(&o.TillStaleAfter, "till-stale-after", envDuration(env("TILL_STALE_AFTER", ""), hub.DefaultTillStaleAfter),
+		"a till unheard this long is reported stale (event till.stale, then till.back); negative: never (PUNCHCARD_TILL_STALE_AFTER)")
+	fs.BoolVar(&o.Webhooks.Off, "webhooks-off", env("WEBHOOKS_OFF", "") == "1", "deliver no webhooks (events are still logged); the webhook routes answer 503 (PUNCHCARD_WEBHOOKS_OFF=1)")
+	fs.DurationVar(&o.Webhooks.RetryBase, "webhook-retry-base", envDuration(env("WEBHOOK_RETRY_BASE", ""), 0), "wait before a failed delivery's first retry, doubling to -webhook-retry-cap; 0 = 2s (PUNCHCARD_WEBHOOK_RETRY_BASE)")
+	fs.DurationVar(&o.Webhooks.RetryCap, "webhook-retry-cap", envDuration(env("WEBHOOK_RETRY_CAP", ""), 0), "longest wait between two delivery attempts; 0 = 2h (PUNCHCARD_WEBHOOK_RETRY_CAP)")
+	fs.DurationVar(&o.Webhooks.RetryWindow, "webhook-retry-window", envDuration(env("WEBHOOK_RETRY_WINDOW", ""), 0),
+		"how long a delivery is retried at least, and how long an endpoint may fail before it is disabled; 0 = 72h (PUNCHCARD_WEBHOOK_RETRY_WINDOW)")
+	fs.DurationVar(&o.Webhooks.Timeout, "webhook-timeout", envDuration(env("WEBHOOK_TIMEOUT", ""), 0), "one delivery's time limit; 0 = 15s (PUNCHCARD_WEBHOOK_TIMEOUT)")
+	fs.DurationVar(&o.Webhooks.RescueAfter, "webhook-rescue-after", envDuration(env("WEBHOOK_RESCUE_AFTER", ""), 0),
+		"when a delivery left running by a killed hub is tried again; 0 = the timeout + 1m (PUNCHCARD_WEBHOOK_RESCUE_AFTER)")
 	fs.StringVar(&m.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (PUNCHCARD_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/punchcard/punchcard/hub/api"
+	"github.com/punchcard/punchcard/hub/webhooks"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/store"
@@ -79,6 +80,12 @@ func newEnv(t testing.TB, mod ...func(*api.Config)) *env {
 	return newEnvStore(t, store.Options{Sync: store.SyncNormal}, mod...)
 }
 
+// withWebhooks gives newEnv a webhook service over its ledger (River's
+// migrations cost every other test too much to open one always).
+func withWebhooks(c *api.Config) { c.Webhooks = needWebhooks{} }
+
+type needWebhooks struct{ api.Webhooks }
+
 // newEnvStore is newEnv on a database opened with so.
 func newEnvStore(t testing.TB, so store.Options, mod ...func(*api.Config)) *env {
 	t.Helper()
@@ -110,6 +117,17 @@ func newEnvStore(t testing.TB, so store.Options, mod ...func(*api.Config)) *env 
 	}
 	for _, m := range mod {
 		m(&cfg)
+	}
+	if _, ok := cfg.Webhooks.(needWebhooks); ok {
+		// The webhook service on its own file, not started: the routes
+		// manage endpoints; hub/webhooks and chaos test the deliveries.
+		wh, err := webhooks.Open(ctx, filepath.Join(t.TempDir(), "webhooks.db"), webhooks.Options{Sources: map[string]webhooks.Source{"ledger": e.led},
+			Replay: map[string]webhooks.ReplaySource{"ledger": e.led}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { wh.Close(context.Background()) })
+		cfg.Webhooks = wh
 	}
 	if e.srv, err = api.New(cfg); err != nil {
 		t.Fatal(err)
@@ -343,7 +361,7 @@ func fillPath(p string) string {
 // TestRoles sends every route with a key of every role: a role not in the
 // route's list gets 403, one in it never gets 401 or 403.
 func TestRoles(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, withWebhooks)
 	roles := []catalog.Role{catalog.RolePlatform, catalog.RoleAdmin, catalog.RoleMarketer, catalog.RoleSupport, catalog.RoleAgent, catalog.RoleReadOnly}
 	for _, rt := range e.srv.Routes() {
 		if rt.Roles == nil {

@@ -128,6 +128,9 @@ type Config struct {
 	// makes (snapshots.Options).
 	MaxCodeChanges int
 	BuildMaxAge    time.Duration
+	// Webhooks serves the webhook routes (webhooks.go); nil: they answer
+	// 503 unavailable.
+	Webhooks Webhooks
 }
 
 func (c *Config) ensureDefaults() {
@@ -413,6 +416,15 @@ func (s *Server) routes() []route {
 		{method: "GET", path: t + "/customers/:customer/export", roles: rolesRead, handler: s.exportCustomer},
 		{method: "GET", path: t + "/customers/:customer/segments", roles: rolesRead, handler: s.customerSegments},
 		{method: "GET", path: t + "/customers/:customer/purchases", roles: rolesRead, handler: s.customerPurchases},
+		{method: "GET", path: t + "/webhooks", roles: rolesAdmin, handler: s.listWebhooks}, // webhooks.go
+		{method: "POST", path: t + "/webhooks", roles: rolesAdmin, handler: s.createWebhook},
+		{method: "GET", path: t + "/webhooks/:webhook", roles: rolesAdmin, handler: s.getWebhook},
+		{method: "PUT", path: t + "/webhooks/:webhook", roles: rolesAdmin, handler: s.putWebhook},
+		{method: "DELETE", path: t + "/webhooks/:webhook", roles: rolesAdmin, handler: s.deleteWebhook},
+		{method: "POST", path: t + "/webhooks/:webhook/rotate-secret", roles: rolesAdmin, handler: s.rotateWebhookSecret},
+		{method: "POST", path: t + "/webhooks/:webhook/enable", roles: rolesAdmin, handler: s.enableWebhook},
+		{method: "GET", path: t + "/webhooks/:webhook/deliveries", roles: rolesAdmin, handler: s.webhookDeliveries},
+		{method: "POST", path: t + "/webhooks/:webhook/replay", roles: rolesAdmin, handler: s.replayWebhook},
 		{method: "GET", path: t + "/segments", roles: rolesRead, handler: s.listSegments},
 		{method: "GET", path: t + "/segments/:segment", roles: rolesRead, handler: s.getSegment},
 		{method: "PUT", path: t + "/segments/:segment", roles: rolesMarketer, changes: true, handler: s.putSegment},

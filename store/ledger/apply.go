@@ -366,9 +366,23 @@ var insertJournal = func() map[int]string {
 // redemption already recorded. The journal row is buffered in s and
 // written by s.flushJournal, before any query that must see it.
 func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now time.Time) ([]Conflict, bool, error) {
+	cs, ok, err := l.applyFact(s, facts, r, now)
+	if err != nil || !ok || l.noEvents || len(cs) == 0 {
+		return cs, ok, err
+	}
+	return cs, ok, s.conflictEvents(cs, now) // events.go
+}
+
+// applyFact is applyOne but for the conflicts' events.
+func (l *Ledger) applyFact(s *state, facts factSet, r protocol.Redemption, now time.Time) ([]Conflict, bool, error) {
 	dup, err := s.recorded(r.Tenant, r.ID)
 	if err != nil || dup {
 		return nil, false, err
+	}
+	if !l.noEvents {
+		if err := s.factEvent(&r, now); err != nil { // events.go
+			return nil, false, err
+		}
 	}
 	sign, psign, rbKind, err := signs(s, facts, &r)
 	if err != nil {
@@ -430,9 +444,15 @@ func (l *Ledger) applyOne(s *state, facts factSet, r protocol.Redemption, now ti
 		if err != nil {
 			return nil, false, err
 		}
+		before := c.v
 		c.v.count += sign
 		c.v.discount += sign * r.Discount
 		c.v.orderValue += sign * r.OrderTot
+		if sign > 0 && campKnown && !l.noEvents {
+			if err := s.budgetEvents(&r, cf, before, c.v, now); err != nil { // events.go
+				return nil, false, err
+			}
+		}
 		if sign > 0 && campKnown && cf.MaxOrderValue > 0 && c.v.orderValue > cf.MaxOrderValue && r.ID.Agent != protocol.HubSender {
 			conflict(ConflictOrderValueExceeded, nil, "order value budget of %d spent to %d", cf.MaxOrderValue, c.v.orderValue)
 		}

@@ -204,6 +204,9 @@ type Options struct {
 	// the catalog version the change made (the hub announces it to the
 	// tills). It must not block.
 	OnTier func(protocol.TenantID, uint64)
+	// NoEvents turns the event log off (events.go): the benchmarks'
+	// baseline. Default false: every change writes its events.
+	NoEvents bool
 }
 
 // Ledger is the hub's ledger. It is safe for concurrent use.
@@ -226,6 +229,7 @@ type Ledger struct {
 	tierCat   TierCatalog                     // Options.Tiers
 	onTier    func(protocol.TenantID, uint64) // Options.OnTier
 	tierNotes tierNotes                       // tier changes to announce after commit
+	noEvents  bool                            // Options.NoEvents
 }
 
 // Open opens (creating and migrating) the ledger database at path.
@@ -265,7 +269,7 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Ledger, error) {
 		opts.RequestRetention = DefaultRequestRetention
 	}
 	l := &Ledger{db: db, facts: opts.Facts, policy: opts.Policy, now: opts.Now, hlcTime: opts.HLCTime, rules: opts.Rules, prepared: map[string]*sql.Stmt{}, reqRetention: opts.RequestRetention, segs: opts.Segments,
-		tierCat: opts.Tiers, onTier: opts.OnTier}
+		tierCat: opts.Tiers, onTier: opts.OnTier, noEvents: opts.NoEvents}
 	if _, ok := opts.Tiers.(customerChanger); ok && l.onTier == nil {
 		l.onTier = func(protocol.TenantID, uint64) {} // the catalog's cache is still told (tiersCommitted)
 	}
@@ -295,7 +299,7 @@ func hotStatements() []string {
 		upCampaign, upCode, upCard, upCustomer, upAllowance, qWatermark, qAfterWatermark, upWatermark,
 		qCodesIn, qCustCampsIn, qTxnFacts, qTxnFactsIn,
 		qByTxn, qReserved, qCodeUses, qCardSpent, qCustCount, qCampaignBalance,
-		qPeriod, upPeriod, insEarnP, qEarnP}
+		qPeriod, upPeriod, insEarnP, qEarnP, insEvent}
 	qs = append(qs, lotStatements...)      // lots.go
 	qs = append(qs, purchaseStatements...) // purchases.go
 	qs = append(qs, referralStatements...) // referrals.go

@@ -429,6 +429,11 @@ func (l *Ledger) expireChunk(ctx context.Context, now int64, chunk int) (n, poin
 			SELECT tenant, '` + pledger.EntryPointsExpired + `', ?, NULL, customer, campaign, -remaining, 1, (expires_at / 1000) << 16, id, ?
 			FROM temp.ledger_lots_due ORDER BY id`, []any{string(protocol.HubSender), now}},
 		{`UPDATE ledger_points_lots SET expired = expired + remaining, remaining = 0 WHERE id IN (SELECT id FROM temp.ledger_lots_due)`, nil},
+		// One points.expired event per customer and campaign (events.go); the
+		// WHERE keeps it out of a ledger opened with NoEvents.
+		{`INSERT INTO ledger_events (tenant, type, at, v, body)
+			SELECT tenant, '` + EventPointsExpired + `', ?, 1, json_object('customer', customer, 'campaign', campaign, 'points', SUM(remaining), 'lots', COUNT(*))
+			FROM temp.ledger_lots_due WHERE ? GROUP BY tenant, customer, campaign`, []any{now, !l.noEvents}},
 		{`INSERT INTO ledger_customers (tenant, customer, points)
 			SELECT tenant, customer, -SUM(remaining) FROM temp.ledger_lots_due WHERE true GROUP BY tenant, customer
 			ON CONFLICT (tenant, customer) DO UPDATE SET points = points + excluded.points`, nil},

@@ -104,6 +104,7 @@ type state struct {
 	stmts     map[string]*sql.Stmt     // bound to this transaction
 	journal   []any                    // buffered journal rows, journalArity values each
 	full      [][]any                  // buffered chunks of journalChunks[0] rows
+	events    []eventRow               // buffered events (events.go)
 	seen      map[key2]map[uint64]bool // redemption seqs met in this transaction
 	// The undo log of the online writer, which records several baskets
 	// in one state: while epoch is non-zero every cell a basket touches
@@ -556,6 +557,9 @@ func (s *state) allowance(t protocol.TenantID, a protocol.AgentID, c protocol.Ca
 // flush writes the buffered journal rows and every changed balance.
 func (s *state) flush() error {
 	if err := s.flushJournal(); err != nil {
+		return err
+	}
+	if err := s.flushEvents(); err != nil {
 		return err
 	}
 	exec := func(q string, args ...any) error {

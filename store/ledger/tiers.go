@@ -143,6 +143,15 @@ func (l *Ledger) setTier(ctx context.Context, tx *sql.Tx, p *tiers.Program, t pr
 		string(t), string(cu), micros(at), old.tier, tier, reason, srcAgent, srcSeq); err != nil {
 		return fmt.Errorf("tier history: %w", err)
 	}
+	if !l.noEvents {
+		e := tierEvent{Customer: string(cu), From: old.tier, To: tier, Reason: reason}
+		if src != nil {
+			e.Agent, e.Seq = string(src.Agent), src.Seq
+		}
+		if err := insertEventTx(ctx, tx, t, EventTierChanged, l.now(), e); err != nil { // events.go
+			return err
+		}
+	}
 	v, err := l.tierCat.SetCustomerTierTx(ctx, tx, t, cu, tier, versions[t])
 	if err != nil {
 		return err

@@ -1,0 +1,130 @@
+package hub
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/punchcard/punchcard/hub/api"
+	"github.com/punchcard/punchcard/hub/webhooks"
+	"github.com/punchcard/punchcard/protocol"
+)
+
+// The event log and webhooks (issue 13, docs/events.md): the ledger and
+// the catalog write events in their transactions; the webhook service
+// (hub/webhooks, River in WebhooksDBName beside the hub's database)
+// delivers them.
+
+// Defaults.
+const (
+	WebhooksDBName = "webhooks.db"
+	// DefaultEventRetention is how long events stay in the logs (and
+	// replayable); Options.EventRetention.
+	DefaultEventRetention = 30 * 24 * time.Hour
+	// DefaultEventPruneInterval is how often the retention job runs.
+	DefaultEventPruneInterval = time.Hour
+	// DefaultTillStaleAfter is Options.TillStaleAfter's default: ten
+	// heartbeats of an agent (30 s each) missed.
+	DefaultTillStaleAfter = 5 * time.Minute
+)
+
+// WebhookOptions configure the webhook service (webhooks.Options); zero
+// values take its defaults.
+type WebhookOptions struct {
+	Off         bool          // no webhook service (the routes answer unavailable)
+	RetryBase   time.Duration // first retry's wait; webhooks.DefaultRetryBase
+	RetryCap    time.Duration // longest wait; webhooks.DefaultRetryCap
+	RetryWindow time.Duration // retried at least this long; webhooks.DefaultRetryWindow
+	RescueAfter time.Duration // a killed hub's running deliveries run again after; Timeout + 1 min
+	Timeout     time.Duration // one delivery; webhooks.DefaultTimeout
+}
+
+func (h *Hub) openWebhooks(ctx context.Context) error {
+	o := h.opts.Webhooks
+	if o.Off {
+		return nil
+	}
+	var err error
+	h.Webhooks, err = webhooks.Open(ctx, filepath.Join(h.opts.DataDir, WebhooksDBName), webhooks.Options{
+		Sources: map[string]webhooks.Source{"ledger": h.Ledger, "catalog": h.Catalog},
+		Replay:  map[string]webhooks.ReplaySource{"ledger": h.Ledger},
+		OnDisabled: func(ctx context.Context, tenant protocol.TenantID, typ string, body any) error {
+			_, err := h.Ledger.AppendEvent(ctx, tenant, typ, body)
+			return err
+		},
+		RetryBase: o.RetryBase, RetryCap: o.RetryCap, RetryWindow: o.RetryWindow, RescueAfter: o.RescueAfter, Timeout: o.Timeout,
+		Retention: h.opts.EventRetention, Logger: h.opts.Logger,
+	})
+	return err
+}
+
+// runEvents starts the webhook service and the retention job of the
+// event logs and the delivery log.
+func (h *Hub) runEvents() {
+	h.runTillReview()
+	if h.Webhooks != nil {
+		if err := h.Webhooks.Start(h.ctx); err != nil {
+			h.opts.Logger.Error("hub: webhooks", slog.Any(logErr, err))
+		}
+	}
+	h.every(DefaultEventPruneInterval, func() {
+		before := time.Now().Add(-h.opts.EventRetention)
+		for {
+			n, err := h.Ledger.PruneEvents(h.ctx, before, 10000)
+			if err == nil {
+				var m int64
+				m, err = h.Catalog.PruneEvents(h.ctx, before, 10000)
+				n += m
+			}
+			if err == nil && h.Webhooks != nil {
+				var m int64
+				m, err = h.Webhooks.Prune(h.ctx)
+				n += m
+			}
+			if err != nil {
+				if h.ctx.Err() == nil {
+					h.opts.Logger.Error("hub: event retention", slog.Any(logErr, err))
+				}
+				return
+			}
+			if n == 0 || h.ctx.Err() != nil {
+				return
+			}
+		}
+	})
+}
+
+// runTillReview writes till.stale and till.back events (ledger.ReviewTills)
+// every minute, or every TillStaleAfter/4 when that is shorter.
+func (h *Hub) runTillReview() {
+	after := h.opts.TillStaleAfter
+	if after <= 0 {
+		return
+	}
+	h.every(min(time.Minute, max(after/4, 100*time.Millisecond)), func() {
+		s, b, err := h.Ledger.ReviewTills(h.ctx, time.Now(), after)
+		switch {
+		case err != nil && h.ctx.Err() == nil:
+			h.opts.Logger.Error("hub: till review", slog.Any(logErr, err))
+		case s+b > 0:
+			h.opts.Logger.Info("hub: tills stale or back", slog.Int64("stale", s), slog.Int64("back", b))
+		}
+	})
+}
+
+func (h *Hub) closeWebhooks(ctx context.Context) error {
+	if h.Webhooks == nil {
+		return nil
+	}
+	return h.Webhooks.Close(ctx)
+}
+
+// webhookAPI is the webhook service for the API, nil (not a typed nil)
+// without one.
+func (h *Hub) webhookAPI() api.Webhooks {
+	if h.Webhooks == nil {
+		return nil
+	}
+	return h.Webhooks
+}

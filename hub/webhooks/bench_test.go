@@ -1,0 +1,132 @@
+package webhooks_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/punchcard/punchcard/hub/webhooks"
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/store"
+	"github.com/punchcard/punchcard/store/ledger"
+)
+
+// BenchmarkEventToWebhook: the latency from the commit of a till's
+// message (two facts: two events) to the arrival of each event's
+// delivery at a healthy receiver on 127.0.0.1, at 50 messages a second
+// from 20 tills, with the default relay and River poll intervals
+// (poll=50ms) and with 20 ms ones, webhooks.db at synchronous NORMAL (the
+// default) and FULL. Reported: p50 and p99 in ms. The same-run baseline
+// is the receiver's own round trip (an empty POST from the benchmark,
+// rtt-p50-ms).
+func BenchmarkEventToWebhook(b *testing.B) {
+	for _, c := range []struct {
+		poll time.Duration
+		sync store.Sync
+	}{{webhooks.DefaultRelayInterval, store.SyncNormal}, {webhooks.DefaultRelayInterval, store.SyncFull}, {20 * time.Millisecond, store.SyncNormal}} {
+		poll := c.poll
+		b.Run(fmt.Sprintf("poll=%s/sync=%s", poll, c.sync), func(b *testing.B) {
+			ctx := context.Background()
+			dir := b.TempDir()
+			l, err := ledger.Open(ctx, filepath.Join(dir, "hub.db"), ledger.Options{Facts: &ledger.MemFacts{}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			var mu sync.Mutex
+			arrived := map[string]time.Time{}
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				now := time.Now()
+				mu.Lock()
+				if id := r.Header.Get("webhook-id"); id != "" {
+					if _, ok := arrived[id]; !ok {
+						arrived[id] = now
+					}
+				}
+				mu.Unlock()
+				w.WriteHeader(http.StatusNoContent)
+			}))
+			defer srv.Close()
+			s, err := webhooks.Open(ctx, filepath.Join(dir, "webhooks.db"), webhooks.Options{Sources: map[string]webhooks.Source{"ledger": l},
+				RelayInterval: poll, PollInterval: poll, Sync: c.sync})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := s.Start(ctx); err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close(ctx)
+			if _, err := s.CreateEndpoint(ctx, "acme", protocol.WebhookEndpointInput{URL: srv.URL}); err != nil {
+				b.Fatal(err)
+			}
+			// The baseline: the receiver's round trip alone.
+			var rtts []time.Duration
+			for range 50 {
+				t0 := time.Now()
+				resp, err := http.Post(srv.URL, "application/json", nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				resp.Body.Close()
+				rtts = append(rtts, time.Since(t0))
+			}
+			committed := map[string]time.Time{}
+			var last int64
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				<-tick.C
+				ag := protocol.AgentID(fmt.Sprint("till-", i%20))
+				seq := uint64(i/20)*2 + 1
+				var rs []protocol.Redemption
+				for k := range 2 {
+					rs = append(rs, protocol.Redemption{ID: protocol.RedemptionID{Agent: ag, Seq: seq + uint64(k)}, Kind: protocol.KindRedeem, Tenant: "acme",
+						Store: "s1", TxnID: fmt.Sprint(ag, "-", seq), Campaign: "c", Currency: "EUR", Discount: 100, OrderTot: 1000, HLC: ledger.HLCFromTime(time.Now())})
+				}
+				if _, _, err := l.ApplyBatch(ctx, "acme", ag, rs); err != nil {
+					b.Fatal(err)
+				}
+				at := time.Now()
+				es, err := l.EventsAfter(ctx, last, 100)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, e := range es {
+					committed[e.ID] = at
+					last = e.Seq
+				}
+			}
+			for {
+				mu.Lock()
+				n := len(arrived)
+				mu.Unlock()
+				if n >= len(committed) {
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			b.StopTimer()
+			var lat []time.Duration
+			mu.Lock()
+			for id, c := range committed {
+				lat = append(lat, arrived[id].Sub(c))
+			}
+			mu.Unlock()
+			slices.Sort(lat)
+			slices.Sort(rtts)
+			pct := func(d []time.Duration, p float64) float64 {
+				return float64(d[min(len(d)-1, int(p*float64(len(d))))].Microseconds()) / 1000
+			}
+			b.ReportMetric(pct(lat, 0.50), "p50-ms")
+			b.ReportMetric(pct(lat, 0.99), "p99-ms")
+			b.ReportMetric(pct(rtts, 0.50), "rtt-p50-ms")
+		})
+	}
+}
