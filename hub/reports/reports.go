@@ -9,6 +9,7 @@ package reports
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"time"
 
@@ -180,6 +181,9 @@ func (s *Service) Report(ctx context.Context, tenant protocol.TenantID, name, fr
 		}
 		res.Activity = make([]ActivityRow, 0, len(rows))
 		for _, r := range rows {
+			if r.Bucket < 0 || r.Bucket >= len(q.Buckets) {
+				return Result{}, fmt.Errorf("reports: the ledger answered period %d of %d", r.Bucket, len(q.Buckets))
+			}
 			b := q.Buckets[r.Bucket]
 			a := ActivityRow{Period: q.Labels[r.Bucket], Start: b.Start, End: b.End, Key: r.Key, Currency: r.Currency,
 				Redemptions: r.Redemptions, Rollbacks: r.Rollbacks, Discount: r.Discount, OrderValue: r.OrderValue,
@@ -196,6 +200,9 @@ func (s *Service) Report(ctx context.Context, tenant protocol.TenantID, name, fr
 		}
 		res.Conflicts = make([]ConflictRow, 0, len(rows))
 		for _, r := range rows {
+			if r.Bucket < 0 || r.Bucket >= len(q.Buckets) {
+				return Result{}, fmt.Errorf("reports: the ledger answered period %d of %d", r.Bucket, len(q.Buckets))
+			}
 			b := q.Buckets[r.Bucket]
 			res.Conflicts = append(res.Conflicts, ConflictRow{Period: q.Labels[r.Bucket], Start: b.Start, End: b.End, Kind: r.Kind, Count: r.Count})
 		}

@@ -2,7 +2,8 @@ package ledger
 
 import (
 	"context"
-		"strings"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
@@ -50,7 +51,8 @@ func bucketsCTE(bs []pledger.Bucket, conv func(time.Time) int64, args []any) (st
 		if i > 0 {
 			sb.WriteString(", ")
 		}
-		sb.WriteString("(?, ?, ?)")
+		n := len(args) // the args before are ?1..?n
+		fmt.Fprintf(&sb, "(?%d, ?%d, ?%d)", n+1, n+2, n+3)
 		args = append(args, i, conv(b.Start), conv(b.End))
 	}
 	sb.WriteString(") ")
@@ -233,4 +235,3 @@ func (l *Ledger) ExportFacts(ctx context.Context, tenant protocol.TenantID, from
 		}
 	}
 }
-
