@@ -334,3 +334,12 @@ func TestReportsReconcile(t *testing.T) {
 		t.Fatalf("points outstanding %d, want %d", res.Balances.PointsOutstanding, pointsBal)
 	}
 }
+
+func berlinLoc(t *testing.T) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
