@@ -68,6 +68,7 @@ type ExportWriter struct {
 	cw   *csv.Writer
 	rec  []string
 	buf  []byte
+	buf2 []byte
 	Mask func(string) string // applied to codes when set
 }
 
@@ -93,10 +94,10 @@ func (x *ExportWriter) Write(r *pledger.ExportRow) error {
 		refSeq = num(int64(r.RefSeq))
 	}
 	x.buf = r.At.AppendFormat(x.buf[:0], "2006-01-02T15:04:05.000Z07:00")
-	at := string(x.buf)
-	x.rec = append(x.rec[:0], at, r.Entry, string(r.Agent), num(int64(r.Seq)), string(r.Store), r.TxnID, string(r.Campaign),
+	x.buf2 = r.ReceivedAt.AppendFormat(x.buf2[:0], "2006-01-02T15:04:05.000000Z07:00")
+	x.rec = append(x.rec[:0], string(x.buf), r.Entry, string(r.Agent), num(int64(r.Seq)), string(r.Store), r.TxnID, string(r.Campaign),
 		code, string(r.Customer), r.OrderID, string(r.Currency), num(r.Discount), num(r.Spend), num(r.Points), num(r.OrderTotal),
-		off, num(r.Sign), string(r.RefAgent), refSeq, r.ReceivedAt.Format("2006-01-02T15:04:05.000000Z07:00"))
+		off, num(r.Sign), string(r.RefAgent), refSeq, string(x.buf2))
 	return x.cw.Write(x.rec)
 }
 

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -63,20 +64,10 @@ func bucketsCTE(bs []pledger.Bucket, conv func(time.Time) int64, args []any) (st
 // (pledger.ActivityRow). It reads the ledger_journal_report index alone: a
 // range scan per bucket.
 func (l *Ledger) Activity(ctx context.Context, tenant protocol.TenantID, q pledger.ActivityQuery) ([]pledger.ActivityRow, error) {
-	key, err := reportKey(q.Group)
+	text, args, err := activitySQL(tenant, q)
 	if err != nil {
 		return nil, err
 	}
-	cte, args, err := bucketsCTE(q.Buckets, hlcAt, []any{string(tenant)})
-	if err != nil {
-		return nil, err
-	}
-	text := cte + `SELECT b.i, ` + key + `, j.currency,
-		SUM(j.sign), SUM(j.entry = 'rollback' AND j.sign < 0), SUM(j.sign * j.discount), SUM(j.sign * j.order_total),
-		SUM(CASE WHEN j.offline THEN j.sign ELSE 0 END), SUM(j.psign * j.points),
-		SUM(CASE WHEN j.entry = '` + pledger.EntryPointsExpired + `' THEN -j.points ELSE 0 END)
-		FROM b JOIN ledger_journal j INDEXED BY ledger_journal_report ON j.tenant = ?1 AND j.hlc >= b.lo AND j.hlc < b.hi
-		GROUP BY b.i, ` + key + `, j.currency ORDER BY b.i, ` + key + `, j.currency`
 	rows, err := l.db.QueryContext(ctx, text, args...)
 	if err != nil {
 		return nil, wrap("activity", err)
@@ -94,6 +85,24 @@ func (l *Ledger) Activity(ctx context.Context, tenant protocol.TenantID, q pledg
 		out = append(out, r)
 	}
 	return out, wrap("activity", rows.Err())
+}
+
+// activitySQL is Activity's statement.
+func activitySQL(tenant protocol.TenantID, q pledger.ActivityQuery) (string, []any, error) {
+	key, err := reportKey(q.Group)
+	if err != nil {
+		return "", nil, err
+	}
+	cte, args, err := bucketsCTE(q.Buckets, hlcAt, []any{string(tenant)})
+	if err != nil {
+		return "", nil, err
+	}
+	return cte + `SELECT b.i, ` + key + `, j.currency,
+		SUM(j.sign), SUM(j.entry = 'rollback' AND j.sign < 0), SUM(j.sign * j.discount), SUM(j.sign * j.order_total),
+		SUM(CASE WHEN j.offline THEN j.sign ELSE 0 END), SUM(j.psign * j.points),
+		SUM(CASE WHEN j.entry = '` + pledger.EntryPointsExpired + `' THEN -j.points ELSE 0 END)
+		FROM b JOIN ledger_journal j INDEXED BY ledger_journal_report ON j.tenant = ?1 AND j.hlc >= b.lo AND j.hlc < b.hi
+		GROUP BY b.i, ` + key + `, j.currency ORDER BY b.i, ` + key + `, j.currency`, args, nil
 }
 
 // ConflictsByKind counts the tenant's conflicts per bucket and kind, by
@@ -183,6 +192,19 @@ func (l *Ledger) Balances(ctx context.Context, tenant protocol.TenantID, now tim
 	return b, wrap("balances", rows.Err())
 }
 
+// exportSQL is ExportFacts' statement for the page after (lastHLC,
+// lastID); 0, 0 for the first.
+func exportSQL(tenant protocol.TenantID, from, to time.Time, lastHLC, lastID int64) (string, []any) {
+	if lastHLC == 0 {
+		lastHLC, lastID = hlcAt(from)-1, 1<<62
+	}
+	return `SELECT id, hlc, entry, agent, seq, store, txn_id, campaign, code, customer, order_id, currency,
+			discount, spend, points, order_total, offline, sign, COALESCE(ref_agent, ''), COALESCE(ref_seq, 0), received_at
+			FROM ledger_journal INDEXED BY ledger_journal_report
+			WHERE tenant = ? AND (hlc, id) > (?, ?) AND hlc < ? AND hlc > 0 ORDER BY hlc, id LIMIT ?`,
+		[]any{string(tenant), lastHLC, lastID, hlcAt(to), ExportPage}
+}
+
 // ExportPage is how many facts ExportFacts reads per statement: between
 // pages no read transaction is held, so a slow reader of the export never
 // holds back the WAL's checkpoints for long.
@@ -193,33 +215,31 @@ const ExportPage = 5000
 // facts at a time (keyset paging on (hlc, id)): memory stays flat
 // whatever the range holds. fn's error stops the export and is returned.
 func (l *Ledger) ExportFacts(ctx context.Context, tenant protocol.TenantID, from, to time.Time, fn func(*pledger.ExportRow) error) error {
-	lastHLC, lastID, hi := hlcAt(from)-1, int64(1<<62), hlcAt(to)
+	lastHLC, lastID := int64(0), int64(0)
 	var r pledger.ExportRow
 	for {
-		rows, err := l.db.QueryContext(ctx, `SELECT id, hlc, entry, agent, seq, store, txn_id, campaign, code, customer, order_id, currency,
-			discount, spend, points, order_total, offline, sign, COALESCE(ref_agent, ''), COALESCE(ref_seq, 0), received_at
-			FROM ledger_journal INDEXED BY ledger_journal_report
-			WHERE tenant = ? AND (hlc, id) > (?, ?) AND hlc < ? AND hlc > 0 ORDER BY hlc, id LIMIT ?`,
-			string(tenant), lastHLC, lastID, hi, ExportPage)
+		text, args := exportSQL(tenant, from, to, lastHLC, lastID)
+		rows, err := l.db.QueryContext(ctx, text, args...)
 		if err != nil {
 			return wrap("export", err)
 		}
 		n := 0
+		// Plain destinations: database/sql converts into named string
+		// types through reflection, a third of the export's cost.
+		var hlc, refSeq, recv, offline int64
+		var seq sql.NullInt64
+		var entry, agent, store, txn, campaign, code, customer, order, currency, refAgent string
 		for rows.Next() {
-			var hlc, seq, refSeq, recv int64
-			var seqN *int64
-			if err := rows.Scan(&lastID, &hlc, &r.Entry, &r.Agent, &seqN, &r.Store, &r.TxnID, &r.Campaign, &r.Code, &r.Customer,
-				&r.OrderID, &r.Currency, &r.Discount, &r.Spend, &r.Points, &r.OrderTotal, &r.Offline, &r.Sign, &r.RefAgent, &refSeq, &recv); err != nil {
+			if err := rows.Scan(&lastID, &hlc, &entry, &agent, &seq, &store, &txn, &campaign, &code, &customer,
+				&order, &currency, &r.Discount, &r.Spend, &r.Points, &r.OrderTotal, &offline, &r.Sign, &refAgent, &refSeq, &recv); err != nil {
 				rows.Close()
 				return wrap("export", err)
 			}
-			seq = 0
-			if seqN != nil {
-				seq = *seqN
-			}
+			r.Entry, r.Agent, r.Store, r.TxnID, r.Campaign, r.Code = entry, protocol.AgentID(agent), protocol.StoreID(store), txn, protocol.CampaignID(campaign), protocol.CodeID(code)
+			r.Customer, r.OrderID, r.Currency, r.RefAgent, r.Offline = protocol.CustomerID(customer), order, protocol.Currency(currency), protocol.AgentID(refAgent), offline != 0
 			lastHLC = hlc
 			r.At = time.UnixMilli(hlc >> 16).UTC()
-			r.Seq, r.RefSeq, r.ReceivedAt = uint64(seq), uint64(refSeq), time.UnixMicro(recv).UTC()
+			r.Seq, r.RefSeq, r.ReceivedAt = uint64(seq.Int64), uint64(refSeq), time.UnixMicro(recv).UTC()
 			n++
 			if err := fn(&r); err != nil {
 				rows.Close()
