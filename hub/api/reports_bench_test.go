@@ -60,15 +60,22 @@ func median(ds []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-// BenchmarkReportMonth is a month's campaign report (October, by day and
-// campaign, Europe/Berlin, JSON over the API in-process) on a ledger of
-// REPORTS_N facts over a year; the same-run baseline is a plain SELECT
-// COUNT(*) of the same month's facts over the same index, alternated call
-// by call. Reported: ms/report, ms/count (medians of the op's calls) and
-// their ratio.
-func BenchmarkReportMonth(b *testing.B) {
+// BenchmarkReports runs its parts on one ledger of REPORTS_N facts over a
+// year (seeded once: a million facts take minutes to write on a loaded
+// machine). Each part reports medians over its b.N alternated calls.
+func BenchmarkReports(b *testing.B) {
 	e := newEnv(b)
 	seedReports(b, e, reportsN())
+	b.Run("Month", func(b *testing.B) { benchReportMonth(b, e) })
+	b.Run("ExportCSV", func(b *testing.B) { benchExportCSV(b, e) })
+}
+
+// benchReportMonth is a month's campaign report (October, by day and
+// campaign, Europe/Berlin, JSON over the API in-process); the same-run
+// baseline is a plain SELECT COUNT(*) of the same month's facts over the
+// same index, alternated call by call. Reported: ms/report, ms/count
+// (medians of the op's calls, wall and process CPU) and their ratio.
+func benchReportMonth(b *testing.B, e *env) {
 	ro, admin := e.keys[catalog.RoleReadOnly], e.keys[catalog.RoleAdmin]
 	e.wantJSON(e.do("PUT", "/v1/tenants/acme/time-zone", admin, map[string]any{"time_zone": "Europe/Berlin"}), 200, nil)
 	berlin, _ := time.LoadLocation("Europe/Berlin")
@@ -102,17 +109,15 @@ func BenchmarkReportMonth(b *testing.B) {
 	b.ReportMetric(float64(facts), "facts")
 }
 
-// BenchmarkExportCSV streams the whole ledger of REPORTS_N facts (the
+// benchExportCSV streams the whole ledger of REPORTS_N facts (the
 // year) as CSV over a real HTTP listener on 127.0.0.1, read by a client
 // that discards it; the same-run baseline is the plain SELECT of the same
 // rows (scanned, not written). Reported: rows/s of both and their ratio,
 // and the peak of the heap in use during the export above the heap
 // before it (sampled every 5 ms; flat memory: it does not grow with
 // REPORTS_N).
-func BenchmarkExportCSV(b *testing.B) {
-	e := newEnv(b)
+func benchExportCSV(b *testing.B, e *env) {
 	n := reportsN()
-	seedReports(b, e, n)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

@@ -55,17 +55,17 @@ func New(led Ledger, cat Catalog, now func() time.Time) *Service {
 	return &Service{led: led, cat: cat, now: now}
 }
 
-// Location is the tenant's time zone.
-func (s *Service) Location(ctx context.Context, tenant protocol.TenantID) (*time.Location, error) {
+// Location is the tenant's time zone and its name.
+func (s *Service) Location(ctx context.Context, tenant protocol.TenantID) (*time.Location, string, error) {
 	tz, err := s.cat.TenantTimeZone(ctx, tenant)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	loc, err := time.LoadLocation(tz)
 	if err != nil { // a zone this hub's database lost: say so rather than report in UTC
-		return nil, errors.Join(protocol.Errorf(protocol.CodeInternal, "time zone %q is not known to this hub", tz), err)
+		return nil, "", errors.Join(protocol.Errorf(protocol.CodeInternal, "time zone %q is not known to this hub", tz), err)
 	}
-	return loc, nil
+	return loc, tz, nil
 }
 
 // TimeZone is the tenant's time zone name.
@@ -157,11 +157,7 @@ type CampaignUse struct {
 // Report parses a request (ParseQuery) in the tenant's time zone and
 // runs it.
 func (s *Service) Report(ctx context.Context, tenant protocol.TenantID, name, from, to, by, group string) (Result, error) {
-	tz, err := s.cat.TenantTimeZone(ctx, tenant)
-	if err != nil {
-		return Result{}, err
-	}
-	loc, err := s.Location(ctx, tenant)
+	loc, tz, err := s.Location(ctx, tenant)
 	if err != nil {
 		return Result{}, err
 	}
@@ -266,7 +262,7 @@ const MaxExportDays = 3660
 // the export starts (an error after the first row cannot change the
 // status any more).
 func (s *Service) ExportRange(ctx context.Context, tenant protocol.TenantID, from, to string) (Query, error) {
-	loc, err := s.Location(ctx, tenant)
+	loc, _, err := s.Location(ctx, tenant)
 	if err != nil {
 		return Query{}, err
 	}
