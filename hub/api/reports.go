@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -20,6 +21,13 @@ import (
 // exportFlushRows is how many export rows are buffered before they are
 // sent: the client sees rows while the export runs.
 const exportFlushRows = 1000
+
+// exportWriteIdle is how long one flush of the export may wait for the
+// client. The server's WriteTimeout is set once per response, which would
+// cut every export longer than it (a million rows on a loaded machine);
+// each flush moves the deadline on instead, so that only a client that
+// stops reading is cut.
+const exportWriteIdle = time.Minute
 
 func (s *Server) reportsService() (*reports.Service, error) {
 	if s.reports == nil {
@@ -82,6 +90,7 @@ func (s *Server) exportRedemptions(c *fiber.Ctx, k manage.Key) error {
 	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="redemptions-`+c.Query("from")+`-`+c.Query("to")+`.csv"`)
 	log := s.cfg.Logger
+	conn := c.Context().Conn()
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		// The handler has returned: the request's context is gone, and
 		// a client that goes away shows as a failed write.
@@ -100,6 +109,9 @@ func (s *Server) exportRedemptions(c *fiber.Ctx, k manage.Key) error {
 			if n++; n%exportFlushRows == 0 {
 				if err := x.Flush(); err != nil {
 					return err
+				}
+				if conn != nil {
+					_ = conn.SetWriteDeadline(time.Now().Add(exportWriteIdle))
 				}
 				return w.Flush()
 			}
