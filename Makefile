@@ -75,6 +75,12 @@ bench-support: ## support desk: the history index's write cost (same batches wit
 	$(GO) test -run '^$$' -bench 'BenchmarkHistoryIndexApply' -benchtime 10000x -count $(BENCHCOUNT) -timeout 60m ./store/ledger/
 	$(GO) test -run '^$$' -bench 'BenchmarkCustomerActivity' -benchtime 30x -count $(BENCHCOUNT) -timeout 60m ./store/ledger/
 
+.PHONY: bench-reports
+REPORTS_N ?= 1000000
+bench-reports: ## reports on one ledger of REPORTS_N (1M) facts over a year, seeded once: a month's campaign report vs a plain COUNT of the month's facts, the whole ledger's CSV export over HTTP (rows/s, peak heap) vs a plain SELECT of the rows (medians of BENCHCOUNT alternated calls), and the covering index's write cost (same-run baselines)
+	REPORTS_N=$(REPORTS_N) $(GO) test -run '^$$' -bench 'BenchmarkReports$$' -benchtime $(BENCHCOUNT)x -count 1 -timeout 90m ./hub/api/
+	$(GO) test -run '^$$' -bench 'BenchmarkReportIndexApply' -benchtime 10000x -count $(BENCHCOUNT) ./store/ledger/
+
 .PHONY: bench-tiers
 TIER_REVIEW_N ?= 10000
 bench-tiers: ## tiers: an earn for a customer with 1,000 lots with a tier programme (points, spend) vs none, and the review of TIER_REVIEW_N (10,000) due tiers vs a plain indexed UPDATE (same-run baselines)

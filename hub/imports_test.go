@@ -28,6 +28,7 @@ func TestImportGraph(t *testing.T) {
 		{"online", []string{"store/", sqlPkg}},
 		{"allowance", []string{"store/", sqlPkg}},
 		{"ingest", []string{"store/", sqlPkg}},
+		{"reports", []string{"store/", sqlPkg}},
 		{"api", []string{"store/", sqlPkg}},
 		{"../store", []string{"agent/", "hub/"}},
 		{"../store/catalog", []string{"agent/", "hub/", "store/ledger"}},

@@ -39,6 +39,7 @@ import (
 	"github.com/punchcard/punchcard/hub/allowance"
 	"github.com/punchcard/punchcard/hub/manage"
 	"github.com/punchcard/punchcard/hub/online"
+	"github.com/punchcard/punchcard/hub/reports"
 	"github.com/punchcard/punchcard/hub/segments"
 	"github.com/punchcard/punchcard/hub/snapshots"
 	"github.com/punchcard/punchcard/protocol"
@@ -171,6 +172,8 @@ type Server struct {
 	online *online.Service // validate, redeem, rollback, earn
 
 	allow *allowance.Service // nil without a ledger that keeps allowances
+
+	reports *reports.Service // nil without stores that keep reports (reports.go)
 }
 
 // Log attribute keys.
@@ -180,6 +183,8 @@ const (
 	logKeyPath   = "path"
 	logKeyKey    = "key"
 	logKeyRed    = "redemption"
+	logKeyTenant = "tenant"
+	logKeyRows   = "rows"
 )
 
 // localKey is where wrap leaves the authenticated key for the error
@@ -203,6 +208,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	if st, ok := cfg.Ledger.(allowance.Store); ok {
 		s.allow = allowance.New(st)
+	}
+	if rl, ok := cfg.Ledger.(reports.Ledger); ok {
+		if rc, ok := cfg.Catalog.(reports.Catalog); ok {
+			s.reports = reports.New(rl, rc, cfg.Now)
+		}
 	}
 	if s.snap == nil {
 		opts := snapshots.Options{Now: cfg.Now, MaxCodeChanges: cfg.MaxCodeChanges, BuildMaxAge: cfg.BuildMaxAge}
@@ -446,6 +456,11 @@ func (s *Server) routes() []route {
 		{method: "POST", path: t + "/giftcards/:code/topup", roles: rolesRedeem, handler: s.topUpGiftCard},     // giftcards.go
 		{method: "GET", path: t + "/giftcards/:code", roles: rolesRead, handler: s.giftCardBalance},            // giftcards.go
 		{method: "POST", path: t + "/giftcards/:code/cashout", roles: rolesRedeem, handler: s.cashOutGiftCard}, // giftcards.go
+
+		{method: "GET", path: t + "/reports/:name", roles: rolesRead, handler: s.report},                  // reports.go
+		{method: "GET", path: t + "/exports/redemptions", roles: rolesRead, handler: s.exportRedemptions}, // reports.go
+		{method: "GET", path: t + "/time-zone", roles: rolesRead, handler: s.getTimeZone},                 // reports.go
+		{method: "PUT", path: t + "/time-zone", roles: rolesAdmin, handler: s.setTimeZone},                // reports.go
 
 		{method: "GET", path: "/v1/agent/snapshot", roles: rolesAgent, handler: s.agentSnapshot},
 		{method: "POST", path: "/v1/agent/allowances", roles: rolesAgent, handler: s.requestAllowance},
