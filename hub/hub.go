@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/punchcard/punchcard/hub/api"
@@ -117,6 +118,10 @@ type Options struct {
 	// whose validity and grace period are over (hub/tiers.go); default
 	// DefaultTierReviewInterval, negative: never (no tier is lowered).
 	TierReviewInterval time.Duration
+	// TillStaleAfter is how long a till may go unheard (no heartbeat, no
+	// facts) before punchcard_tills_stale counts it; default
+	// DefaultTillStaleAfter.
+	TillStaleAfter time.Duration
 }
 
 func (o *Options) ensureDefaults() {
@@ -153,6 +158,9 @@ func (o *Options) ensureDefaults() {
 	if o.SegmentsInterval == 0 {
 		o.SegmentsInterval = DefaultSegmentsInterval
 	}
+	if o.TillStaleAfter <= 0 {
+		o.TillStaleAfter = DefaultTillStaleAfter
+	}
 }
 
 // Log attribute keys.
@@ -181,6 +189,7 @@ type Hub struct {
 	httpLn    net.Listener
 	metricsLn net.Listener
 	metrics   *http.Server
+	backlog   atomic.Pointer[Backlog] // SetWebhookBacklog
 
 	ctx    context.Context // cancelled by Close, for background work
 	cancel context.CancelFunc
@@ -292,7 +301,7 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 			return nil, fmt.Errorf("hub: metrics listen: %w", err)
 		}
 		mux := http.NewServeMux()
-		mux.HandleFunc("GET /metrics", h.serveMetrics)
+		mux.Handle("GET /metrics", h.newMetricsHandler(log))
 		h.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	}
 	return h, nil
