@@ -25,6 +25,7 @@ import (
 
 	"github.com/punchcard/punchcard/hub/api"
 	"github.com/punchcard/punchcard/hub/broker"
+	"github.com/punchcard/punchcard/hub/distribute"
 	"github.com/punchcard/punchcard/hub/ingest"
 	"github.com/punchcard/punchcard/hub/manage"
 	"github.com/punchcard/punchcard/hub/snapshots"
@@ -183,6 +184,8 @@ type Hub struct {
 	Manage    *manage.Service
 	Snapshots *snapshots.Service
 	Announcer *snapshots.Announcer
+	// Distribute publishes and exports distributions (distributions.go).
+	Distribute *distribute.Service
 
 	opts      Options
 	db        interface{ Close() error }
@@ -282,7 +285,8 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if h.Snapshots, err = snapshots.New(h.Catalog, snapshots.Options{Ledger: h.Ledger}); err != nil {
 		return nil, err
 	}
-	h.API, err = api.New(api.Config{Manage: h.Manage, Snapshots: h.Snapshots, Catalog: h.Catalog, Ledger: h.Ledger, Logger: log, OnChange: h.announce, OnStop: h.recall,
+	h.Distribute = h.newDistribute(log)
+	h.API, err = api.New(api.Config{Distribute: h.Distribute, Manage: h.Manage, Snapshots: h.Snapshots, Catalog: h.Catalog, Ledger: h.Ledger, Logger: log, OnChange: h.announce, OnStop: h.recall,
 		RateLimit: opts.RateLimit, TenantRateLimit: opts.TenantRateLimit, KeyRateLimits: opts.KeyRateLimits, TenantRateLimits: opts.TenantRateLimits,
 		HoldTTL: opts.HoldTTL, StatementMax: opts.StatementMax})
 	if err != nil {
@@ -352,6 +356,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	h.runPointsExpiry(h.opts.PointsExpiryInterval)
 	h.runSegments(h.opts.SegmentsInterval)
 	h.runTierReview(h.opts.TierReviewInterval)
+	h.runDistributor()
 	var err error
 	select {
 	case <-ctx.Done():
