@@ -1,0 +1,279 @@
+package hub_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/punchcard/punchcard/hub"
+	"github.com/punchcard/punchcard/protocol"
+	pcatalog "github.com/punchcard/punchcard/protocol/catalog"
+	"github.com/punchcard/punchcard/protocol/token"
+	"github.com/punchcard/punchcard/store/catalog"
+)
+
+// dcall makes an API request with the platform key and returns the status
+// and body.
+func dcall(t *testing.T, h *hub.Hub, method, path, contentType string, body []byte) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+h.HTTPAddr()+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+bootstrapKey)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, raw
+}
+
+// distHub runs a hub with tenant acme, an active campaign "mail" and
+// customers c001…c0NN.
+func distHub(t *testing.T, customers int) *hub.Hub {
+	t.Helper()
+	ctx := context.Background()
+	h := MustRun(t)
+	get(t, "http://"+h.HTTPAddr()+"/healthz") // Run serves
+	if _, err := h.Catalog.CreateTenant(ctx, catalog.System, catalog.Tenant{ID: "acme", Name: "Acme", Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	doc := `{"schema":1,"id":"mail","tenant":"acme","status":"active","currency":"EUR","reward":{"kind":"percent_off","percent_bp":1000}}`
+	if _, err := h.Catalog.CreateCampaign(ctx, catalog.System, "acme", []byte(doc)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= customers; i++ {
+		if _, err := h.Catalog.CreateCustomer(ctx, catalog.System, "acme", catalog.Customer{ID: protocol.CustomerID(fmt.Sprintf("c%03d", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return h
+}
+
+func customerList(from, to int) []protocol.CustomerID {
+	var out []protocol.CustomerID
+	for i := from; i <= to; i++ {
+		out = append(out, protocol.CustomerID(fmt.Sprintf("c%03d", i)))
+	}
+	return out
+}
+
+// publish PUTs a distribution and waits (polling its state) until it is
+// done.
+func publish(t *testing.T, h *hub.Hub, id, query, contentType string, body []byte) pcatalog.Distribution {
+	t.Helper()
+	path := "/v1/tenants/acme/distributions/" + id
+	st, raw := dcall(t, h, "PUT", path+query, contentType, body)
+	if st != http.StatusAccepted && st != http.StatusOK {
+		t.Fatalf("PUT %s: %d %s", path, st, raw)
+	}
+	var d pcatalog.Distribution
+	waitFor(t, "distribution "+id+" done", func() bool {
+		st, raw := dcall(t, h, "GET", path, "", nil)
+		if st != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, st, raw)
+		}
+		if err := json.Unmarshal(raw, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.State == pcatalog.DistributionFailed {
+			t.Fatalf("distribution %s failed: %s", id, d.Error)
+		}
+		return d.State == pcatalog.DistributionDone
+	})
+	return d
+}
+
+func jsonBody(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func readCSV(t *testing.T, b []byte) [][]string {
+	t.Helper()
+	rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	if err != nil {
+		t.Fatalf("CSV: %v", err)
+	}
+	return rows
+}
+
+// zbarDecode decodes every PNG with the real zbarimg in one run and
+// returns the texts in the order of files.
+func zbarDecode(t *testing.T, files []string) []string {
+	t.Helper()
+	p, err := exec.LookPath("zbarimg")
+	if err != nil {
+		t.Fatalf("zbarimg not found (%v): install zbar-tools to run the QR tests", err)
+	}
+	var out []string
+	for _, f := range files { // one file a run: zbarimg's output names no file
+		cmd := exec.Command(p, "--raw", "-q", f)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		b, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("zbarimg %s: %v: %s", f, err, stderr.String())
+		}
+		out = append(out, strings.TrimSuffix(string(b), "\n"))
+	}
+	return out
+}
+
+// unzipQR checks the ZIP export against the CSV export: index.csv equals
+// the CSV export row for row plus the file column, and every PNG, decoded
+// by zbarimg, is its row's text. It returns the index rows.
+func unzipQR(t *testing.T, h *hub.Hub, id string) [][]string {
+	t.Helper()
+	st, zraw := dcall(t, h, "GET", "/v1/tenants/acme/distributions/"+id+"/qr.zip", "", nil)
+	if st != http.StatusOK {
+		t.Fatalf("qr.zip: %d %s", st, zraw)
+	}
+	st, craw := dcall(t, h, "GET", "/v1/tenants/acme/distributions/"+id+"/codes.csv", "", nil)
+	if st != http.StatusOK {
+		t.Fatalf("codes.csv: %d %s", st, craw)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(zraw), int64(len(zraw)))
+	if err != nil {
+		t.Fatalf("the export is not a ZIP: %v", err)
+	}
+	dir := t.TempDir()
+	var index [][]string
+	pngs := map[string]string{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Name == "index.csv" {
+			index = readCSV(t, b)
+			continue
+		}
+		if !strings.HasPrefix(f.Name, "qr/") || !strings.HasSuffix(f.Name, ".png") || strings.Contains(f.Name[3:], "/") {
+			t.Fatalf("unexpected file %q in the ZIP", f.Name)
+		}
+		p := filepath.Join(dir, filepath.Base(f.Name))
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		pngs[f.Name] = p
+	}
+	rows := readCSV(t, craw)
+	if len(index) != len(rows) || len(index) < 2 {
+		t.Fatalf("index.csv has %d rows, codes.csv %d", len(index), len(rows))
+	}
+	if !slices.Equal(index[0], []string{"n", "customer", "code", "text", "file"}) || !slices.Equal(rows[0], []string{"n", "customer", "code", "text"}) {
+		t.Fatalf("headers %v, %v", index[0], rows[0])
+	}
+	if len(pngs) != len(index)-1 {
+		t.Fatalf("%d PNGs for %d index rows", len(pngs), len(index)-1)
+	}
+	var files []string
+	for i, r := range index[1:] {
+		if !slices.Equal(r[:4], rows[i+1]) {
+			t.Fatalf("index row %d %v, CSV row %v", i+1, r, rows[i+1])
+		}
+		p, ok := pngs[r[4]]
+		if !ok {
+			t.Fatalf("index row %d names %q, not in the ZIP", i+1, r[4])
+		}
+		files = append(files, p)
+	}
+	for i, text := range zbarDecode(t, files) {
+		if want := index[i+1][3]; text != want {
+			t.Fatalf("zbarimg read %q from %s, index says %q", text, index[i+1][4], want)
+		}
+	}
+	return index[1:]
+}
+
+// TestDistributionTokensZIP publishes tokens to a list and reads every QR
+// code of the ZIP export back with zbarimg: each equals its index row and
+// verifies as a token of the campaign for its customer.
+func TestDistributionTokensZIP(t *testing.T) {
+	ctx := context.Background()
+	h := distHub(t, 12)
+	d := publish(t, h, "winter-mail", "", "application/json", jsonBody(t, pcatalog.DistributionRequest{Campaign: "mail", Kind: "token", Customers: customerList(1, 12)}))
+	if d.Total != 12 || d.Done != 12 {
+		t.Fatalf("distribution %+v", d)
+	}
+	keys := token.KeyMap{}
+	infos, err := h.Catalog.SigningKeys(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range infos {
+		keys.Add(token.PublicKey{Tenant: "acme", KeyID: k.KID, Key: ed25519.PublicKey(k.Public)})
+	}
+	for i, r := range unzipQR(t, h, "winter-mail") {
+		cl, err := token.Verify(keys, "acme", r[3], time.Now())
+		if err != nil {
+			t.Fatalf("row %d: token does not verify: %v", i, err)
+		}
+		if want := fmt.Sprintf("c%03d", i+1); r[1] != want || string(cl.Customer) != want || string(cl.Serial) != r[2] || cl.Campaign != "mail" {
+			t.Fatalf("row %d %v: claims %+v", i, r[:3], cl)
+		}
+	}
+	if n, err := h.Catalog.DistributedCodes(ctx, "acme", "mail", time.Time{}, time.Time{}); err != nil || n != 12 {
+		t.Fatalf("DistributedCodes = %d, %v; want 12", n, err)
+	}
+	if n, err := h.Catalog.DistributedCodes(ctx, "acme", "mail", time.Now().Add(time.Hour), time.Time{}); err != nil || n != 0 {
+		t.Fatalf("DistributedCodes from an hour on = %d, %v; want 0", n, err)
+	}
+}
+
+// TestDistributionCodesCSV publishes plain codes to a CSV list as a mail
+// merge tool exports it (a BOM, extra columns) and checks the ZIP with
+// zbarimg and that each code is a single-use code of the campaign.
+func TestDistributionCodesCSV(t *testing.T) {
+	ctx := context.Background()
+	h := distHub(t, 0)
+	list := "\ufeffEmail,Customer,Name\r\nann@example.com,ann,Ann\r\nbob@example.com,bob,Bob\r\n\r\ncy@example.com,cy,\"Cy, Jr.\"\r\n"
+	d := publish(t, h, "print-2", "?campaign=mail&kind=code", "text/csv; charset=utf-8", []byte(list))
+	if d.Total != 3 || d.Kind != "code" {
+		t.Fatalf("distribution %+v", d)
+	}
+	rows := unzipQR(t, h, "print-2")
+	codes, err := h.Catalog.Codes(ctx, "acme", "mail", "", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rows {
+		if want := []string{"ann", "bob", "cy"}[i]; r[1] != want || r[2] != r[3] {
+			t.Fatalf("row %d: %v", i, r)
+		}
+		if !slices.ContainsFunc(codes, func(c catalog.Code) bool { return c.Printed == r[2] && c.Uses == 1 }) {
+			t.Fatalf("code %q is not a single-use code of the campaign", r[2])
+		}
+	}
+}
