@@ -21,6 +21,7 @@ import (
 	"github.com/punchcard/punchcard/hub"
 	"github.com/punchcard/punchcard/protocol"
 	pcatalog "github.com/punchcard/punchcard/protocol/catalog"
+	"github.com/punchcard/punchcard/protocol/segment"
 	"github.com/punchcard/punchcard/protocol/token"
 	"github.com/punchcard/punchcard/store/catalog"
 )
@@ -275,5 +276,118 @@ func TestDistributionCodesCSV(t *testing.T) {
 		if !slices.ContainsFunc(codes, func(c catalog.Code) bool { return c.Printed == r[2] && c.Uses == 1 }) {
 			t.Fatalf("code %q is not a single-use code of the campaign", r[2])
 		}
+	}
+}
+
+// TestDistributionRepublish: publishing the same list again gives the same
+// codes (the CSV export is byte for byte the same); a longer list keeps
+// the first customers' codes and adds the new ones; a segment's members
+// are the list of a segment distribution.
+func TestDistributionRepublish(t *testing.T) {
+	ctx := context.Background()
+	h := distHub(t, 8)
+	req := pcatalog.DistributionRequest{Campaign: "mail", Kind: "code", Customers: customerList(1, 5)}
+	publish(t, h, "spring", "", "application/json", jsonBody(t, req))
+	csv1 := func() []byte {
+		st, raw := dcall(t, h, "GET", "/v1/tenants/acme/distributions/spring/codes.csv", "", nil)
+		if st != http.StatusOK {
+			t.Fatalf("codes.csv: %d %s", st, raw)
+		}
+		return raw
+	}
+	first := csv1()
+	d := publish(t, h, "spring", "", "application/json", jsonBody(t, req))
+	if again := csv1(); !bytes.Equal(first, again) || d.Total != 5 {
+		t.Fatalf("re-publish changed the codes:\n%s\n---\n%s", first, again)
+	}
+	// In another order, with three more: the five keep theirs.
+	req.Customers = append(customerList(6, 8), customerList(1, 5)...)
+	d = publish(t, h, "spring", "", "application/json", jsonBody(t, req))
+	longer := csv1()
+	if d.Total != 8 || !bytes.HasPrefix(longer, first) {
+		t.Fatalf("%+v; the longer list does not start with the first:\n%s", d, longer)
+	}
+	if rows := readCSV(t, longer); len(rows) != 9 || rows[8][1] != "c008" {
+		t.Fatalf("rows %v", rows)
+	}
+
+	// A segment: its members as the ledger last computed them.
+	if _, err := h.Catalog.PutSegment(ctx, "acme", segment.Definition{ID: "vip", Rules: []segment.Rule{{Kind: segment.KindLapsed, Days: 90}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Ledger.SetSegments(ctx, "acme", []segment.Update{{Customer: "c002", Segments: []string{"vip"}}, {Customer: "c007", Segments: []string{"vip"}}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	d = publish(t, h, "vip-mail", "", "application/json", jsonBody(t, pcatalog.DistributionRequest{Campaign: "mail", Kind: "token", Segment: "vip"}))
+	if d.Total != 2 || d.Segment != "vip" {
+		t.Fatalf("segment distribution %+v", d)
+	}
+	rows := unzipQR(t, h, "vip-mail")
+	if rows[0][1] != "c002" || rows[1][1] != "c007" {
+		t.Fatalf("segment rows %v", rows)
+	}
+}
+
+// TestDistributionBadInput: each bad request is refused with its reason
+// code and field, and changes nothing.
+func TestDistributionBadInput(t *testing.T) {
+	ctx := context.Background()
+	h := distHub(t, 2)
+	publish(t, h, "taken", "", "application/json", jsonBody(t, pcatalog.DistributionRequest{Campaign: "mail", Kind: "code", Customers: customerList(1, 2)}))
+	stopped := `{"schema":1,"id":"old","tenant":"acme","status":"active","currency":"EUR","reward":{"kind":"percent_off","percent_bp":1000}}`
+	if _, err := h.Catalog.CreateCampaign(ctx, catalog.System, "acme", []byte(stopped)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Catalog.StopCampaign(ctx, catalog.System, "acme", "old"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Catalog.CreateCampaign(ctx, catalog.System, "acme", []byte(strings.ReplaceAll(stopped, `"old"`, `"mail2"`))); err != nil {
+		t.Fatal(err)
+	}
+	const js = "application/json"
+	for _, c := range []struct {
+		name, id, query, ctype, body string
+		status                      int
+		code                        protocol.Code
+		field                       string
+	}{
+		{"ErrKind", "d1", "", js, `{"campaign":"mail","kind":"sms","customers":["c001"]}`, 400, protocol.CodeInvalidInput, "kind"},
+		{"ErrNoRecipients", "d1", "", js, `{"campaign":"mail","kind":"code"}`, 400, protocol.CodeInvalidInput, "customers"},
+		{"ErrBoth", "d1", "", js, `{"campaign":"mail","kind":"code","customers":["c001"],"segment":"vip"}`, 400, protocol.CodeInvalidInput, "customers"},
+		{"ErrTwice", "d1", "", js, `{"campaign":"mail","kind":"code","customers":["c001","c002","c001"]}`, 400, protocol.CodeInvalidInput, "customers[2]"},
+		{"ErrCustomerID", "d1", "", js, `{"campaign":"mail","kind":"code","customers":["c 1"]}`, 400, protocol.CodeInvalidInput, "customers[0]"},
+		{"ErrUnknownField", "d1", "", js, `{"campaign":"mail","kind":"code","customers":["c001"],"qr":true}`, 400, protocol.CodeInvalidInput, "qr"},
+		{"ErrID", "bad%20id", "", js, `{"campaign":"mail","kind":"code","customers":["c001"]}`, 400, protocol.CodeInvalidInput, "id"},
+		{"ErrCampaign", "d1", "", js, `{"campaign":"nope","kind":"code","customers":["c001"]}`, 404, protocol.CodeNotFound, "campaign"},
+		{"ErrStopped", "d1", "", js, `{"campaign":"old","kind":"code","customers":["c001"]}`, 422, protocol.CodeCampaignStopped, "campaign"},
+		{"ErrSegment", "d1", "", js, `{"campaign":"mail","kind":"code","segment":"nope"}`, 404, protocol.CodeNotFound, "segment"},
+		{"ErrTokenCustomer", "d1", "", js, `{"campaign":"mail","kind":"token","customers":["c001","ghost"]}`, 404, protocol.CodeNotFound, "customers[1]"},
+		{"ErrExpires", "d1", "", js, `{"campaign":"mail","kind":"token","customers":["c001"],"expires":"2001-01-01T00:00:00Z"}`, 400, protocol.CodeInvalidInput, "expires"},
+		{"ErrOtherCampaign", "taken", "", js, `{"campaign":"mail2","kind":"code","customers":["c001"]}`, 409, protocol.CodeConflict, "campaign"},
+		{"ErrOtherKind", "taken", "", js, `{"campaign":"mail","kind":"token","customers":["c001"]}`, 409, protocol.CodeConflict, "kind"},
+		{"ErrCSVNoColumn", "d1", "?campaign=mail&kind=code", "text/csv", "email\nann@example.com\n", 400, protocol.CodeInvalidInput, "customers"},
+		{"ErrCSVEmpty", "d1", "?campaign=mail&kind=code", "text/csv", "", 400, protocol.CodeInvalidInput, "customers"},
+		{"ErrCSVQuote", "d1", "?campaign=mail&kind=code", "text/csv", "customer\n\"c001\n", 400, protocol.CodeInvalidInput, "customers[0]"},
+		{"ErrCSVNoCampaign", "d1", "", "text/csv", "customer\nc001\n", 400, protocol.CodeInvalidInput, "campaign"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st, raw := dcall(t, h, "PUT", "/v1/tenants/acme/distributions/"+c.id+c.query, c.ctype, []byte(c.body))
+			var e protocol.Error
+			json.Unmarshal(raw, &e)
+			if st != c.status || e.Code != c.code || e.Field != c.field {
+				t.Fatalf("got %d %s", st, raw)
+			}
+		})
+	}
+	if st, raw := dcall(t, h, "GET", "/v1/tenants/acme/distributions/d1", "", nil); st != 404 {
+		t.Fatalf("a refused distribution exists: %d %s", st, raw)
+	}
+	for _, p := range []string{"/v1/tenants/acme/distributions/d1/codes.csv", "/v1/tenants/acme/distributions/d1/qr.zip"} {
+		if st, raw := dcall(t, h, "GET", p, "", nil); st != 404 {
+			t.Fatalf("GET %s: %d %s", p, st, raw)
+		}
+	}
+	if st, raw := dcall(t, h, "GET", "/v1/tenants/acme/distributions/taken/codes.csv", "", nil); st != 200 || len(readCSV(t, raw)) != 3 {
+		t.Fatalf("the refusals changed distribution taken: %d %s", st, raw)
 	}
 }
