@@ -347,9 +347,9 @@ func TestDistributionBadInput(t *testing.T) {
 	const js = "application/json"
 	for _, c := range []struct {
 		name, id, query, ctype, body string
-		status                      int
-		code                        protocol.Code
-		field                       string
+		status                       int
+		code                         protocol.Code
+		field                        string
 	}{
 		{"ErrKind", "d1", "", js, `{"campaign":"mail","kind":"sms","customers":["c001"]}`, 400, protocol.CodeInvalidInput, "kind"},
 		{"ErrNoRecipients", "d1", "", js, `{"campaign":"mail","kind":"code"}`, 400, protocol.CodeInvalidInput, "customers"},

@@ -15,9 +15,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/punchcard/punchcard/protocol"
 	pcatalog "github.com/punchcard/punchcard/protocol/catalog"
@@ -232,14 +235,26 @@ func (s *Service) ready(ctx context.Context, tenant protocol.TenantID, id string
 
 // each calls fn for every item of the distribution, a page at a time.
 func (s *Service) each(ctx context.Context, tenant protocol.TenantID, id string, fn func(pcatalog.DistributionItem) error) error {
+	return s.pages(ctx, tenant, id, func(page []pcatalog.DistributionItem) error {
+		for _, it := range page {
+			if err := fn(it); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// pages calls fn for every page of exportPage items of the distribution.
+func (s *Service) pages(ctx context.Context, tenant protocol.TenantID, id string, fn func([]pcatalog.DistributionItem) error) error {
 	var after int64
 	for {
 		page, err := s.cat.DistributionItems(ctx, tenant, id, after, exportPage)
 		if err != nil {
 			return err
 		}
-		for _, it := range page {
-			if err := fn(it); err != nil {
+		if len(page) > 0 {
+			if err := fn(page); err != nil {
 				return err
 			}
 		}
@@ -304,17 +319,37 @@ func (s *Service) WriteZIP(ctx context.Context, w io.Writer, tenant protocol.Ten
 	bw := bufio.NewWriterSize(w, 64<<10)
 	zw := zip.NewWriter(bw)
 	now := time.Now()
-	err := s.each(ctx, tenant, id, func(it pcatalog.DistributionItem) error {
-		png, err := s.QR.PNG(it.Text)
-		if err != nil {
-			return fmt.Errorf("distribute: qr of %d: %w", it.N, err)
+	// The QR codes of a page are drawn on every core (most of the
+	// export's time), then written in order; a page's PNGs (about 1 KB
+	// each) are all that is held.
+	pngs := make([][]byte, exportPage)
+	err := s.pages(ctx, tenant, id, func(page []pcatalog.DistributionItem) error {
+		var g errgroup.Group
+		g.SetLimit(runtime.GOMAXPROCS(0))
+		for i, it := range page {
+			g.Go(func() error {
+				png, err := s.QR.PNG(it.Text)
+				if err != nil {
+					return fmt.Errorf("distribute: qr of %d: %w", it.N, err)
+				}
+				pngs[i] = png
+				return nil
+			})
 		}
-		f, err := zw.CreateHeader(&zip.FileHeader{Name: PNGName(it), Method: zip.Store, Modified: now})
-		if err != nil {
+		if err := g.Wait(); err != nil {
 			return err
 		}
-		_, err = f.Write(png)
-		return err
+		for i, it := range page {
+			f, err := zw.CreateHeader(&zip.FileHeader{Name: PNGName(it), Method: zip.Store, Modified: now})
+			if err != nil {
+				return err
+			}
+			if _, err := f.Write(pngs[i]); err != nil {
+				return err
+			}
+			pngs[i] = nil
+		}
+		return nil
 	})
 	if err != nil {
 		return err
