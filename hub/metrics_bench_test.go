@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/punchcard/punchcard/hub"
 	"github.com/punchcard/punchcard/protocol"
@@ -72,6 +73,7 @@ func BenchmarkScrape(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			var n int64
+			cpu0 := cpuTime()
 			for b.Loop() {
 				resp, err := http.Get(c.url)
 				if err != nil {
@@ -85,6 +87,7 @@ func BenchmarkScrape(b *testing.B) {
 				n = k
 			}
 			b.ReportMetric(float64(n), "bytes/scrape")
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/scrape")
 		})
 	}
 }
