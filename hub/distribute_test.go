@@ -326,6 +326,19 @@ func TestDistributionRepublish(t *testing.T) {
 	if rows[0][1] != "c002" || rows[1][1] != "c007" {
 		t.Fatalf("segment rows %v", rows)
 	}
+	// Erasing c002 blanks the token distributed to them (a bearer
+	// credential naming them), as it does in the token list.
+	if _, err := h.Catalog.EraseCustomer(ctx, catalog.System, "acme", "c002"); err != nil {
+		t.Fatal(err)
+	}
+	st, raw := dcall(t, h, "GET", "/v1/tenants/acme/distributions/vip-mail/codes.csv", "", nil)
+	if rows := readCSV(t, raw); st != 200 || rows[1][1] != "c002" || rows[1][3] != "" || rows[2][3] == "" {
+		t.Fatalf("after the erasure: %d %v", st, rows)
+	}
+	st, raw = dcall(t, h, "GET", "/v1/tenants/acme/distributions/vip-mail/qr.zip", "", nil)
+	if zr, err := zip.NewReader(bytes.NewReader(raw), int64(len(raw))); st != 200 || err != nil || len(zr.File) != 2 {
+		t.Fatalf("after the erasure the ZIP has %v files (%d, %v), want one PNG and the index", zr, st, err)
+	}
 }
 
 // TestDistributionBadInput: each bad request is refused with its reason

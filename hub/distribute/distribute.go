@@ -297,7 +297,8 @@ func (s *Service) WriteCSV(ctx context.Context, w io.Writer, tenant protocol.Ten
 }
 
 // ZIPIndexHeader is the ZIP export's index.csv header: CSVHeader and the
-// PNG's file name in the archive.
+// PNG's file name in the archive (empty, and no PNG, for a token whose
+// customer was erased since: its text is blanked).
 var ZIPIndexHeader = []string{"n", "customer", "code", "text", "file"}
 
 // PNGName is the file name of item n's QR code in the ZIP export. Customer
@@ -327,6 +328,9 @@ func (s *Service) WriteZIP(ctx context.Context, w io.Writer, tenant protocol.Ten
 		var g errgroup.Group
 		g.SetLimit(runtime.GOMAXPROCS(0))
 		for i, it := range page {
+			if it.Text == "" {
+				continue // a token of a customer since erased: no QR code
+			}
 			g.Go(func() error {
 				png, err := s.QR.PNG(it.Text)
 				if err != nil {
@@ -340,6 +344,9 @@ func (s *Service) WriteZIP(ctx context.Context, w io.Writer, tenant protocol.Ten
 			return err
 		}
 		for i, it := range page {
+			if it.Text == "" {
+				continue
+			}
 			f, err := zw.CreateHeader(&zip.FileHeader{Name: PNGName(it), Method: zip.Store, Modified: now})
 			if err != nil {
 				return err
@@ -364,7 +371,11 @@ func (s *Service) WriteZIP(ctx context.Context, w io.Writer, tenant protocol.Ten
 	}
 	rec := make([]string, 5)
 	err = s.each(ctx, tenant, id, func(it pcatalog.DistributionItem) error {
-		rec[0], rec[1], rec[2], rec[3], rec[4] = strconv.FormatInt(it.N, 10), string(it.Customer), it.Code, it.Text, PNGName(it)
+		file := PNGName(it)
+		if it.Text == "" {
+			file = ""
+		}
+		rec[0], rec[1], rec[2], rec[3], rec[4] = strconv.FormatInt(it.N, 10), string(it.Customer), it.Code, it.Text, file
 		return cw.Write(rec)
 	})
 	cw.Flush()
