@@ -70,6 +70,15 @@ bench-lots: ## points lots: a burn from a customer with 1,000 lots vs 1 lot, and
 bench-segments: ## segments from behaviour: ingest of sales with the on-fact recomputation vs without definitions, and one decision's history reads for 10 / 365 (1 y) / 3,650 (10 y) orders (same-run baselines)
 	$(GO) test -run '^$$' -bench 'BenchmarkSegment' -benchtime 2000x -count $(BENCHCOUNT) ./store/ledger/
 
+.PHONY: bench-metrics
+bench-metrics: ## one Prometheus scrape of /metrics at 10,000 tills, 20 tenants, 200 budget campaigns vs the hand-written exposition it replaced (same run)
+	$(GO) test -run '^$$' -bench 'BenchmarkScrape' -benchmem -benchtime 50x -count $(BENCHCOUNT) -timeout 30m ./hub/
+
+.PHONY: bench-distribution
+BENCH_DIST ?= 100000
+bench-distribution: ## distribution exports: CSV and ZIP of QR PNGs of BENCH_DIST (100,000) codes vs 10,000 (same run): rows/s, peak live heap (flat memory), and the making of the codes
+	PUNCHCARD_BENCH_DIST=$(BENCH_DIST) $(GO) test -run '^$$' -bench 'BenchmarkDistributionExport' -benchmem -benchtime 1x -count $(BENCHCOUNT) -timeout 60m ./hub/
+
 .PHONY: bench-support
 bench-support: ## support desk: the history index's write cost (same batches with and without it) and a history page vs the export's read (same run)
 	$(GO) test -run '^$$' -bench 'BenchmarkHistoryIndexApply' -benchtime 10000x -count $(BENCHCOUNT) -timeout 60m ./store/ledger/

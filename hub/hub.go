@@ -20,10 +20,12 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/punchcard/punchcard/hub/api"
 	"github.com/punchcard/punchcard/hub/broker"
+	"github.com/punchcard/punchcard/hub/distribute"
 	"github.com/punchcard/punchcard/hub/ingest"
 	"github.com/punchcard/punchcard/hub/manage"
 	"github.com/punchcard/punchcard/hub/snapshots"
@@ -123,8 +125,9 @@ type Options struct {
 	EventRetention time.Duration
 	Webhooks       WebhookOptions // hub/events.go
 	// TillStaleAfter is how long a till may go unheard before a
-	// till.stale event (and till.back when it returns); default
-	// DefaultTillStaleAfter, negative: no such events (hub/events.go).
+	// till.stale event (and till.back when it returns) and before
+	// punchcard_tills_stale counts it; default DefaultTillStaleAfter,
+	// negative: no such events (hub/events.go), the gauge uses the default.
 	TillStaleAfter time.Duration
 }
 
@@ -191,12 +194,15 @@ type Hub struct {
 	Snapshots *snapshots.Service
 	Announcer *snapshots.Announcer
 	Webhooks  *webhooks.Service // nil with Options.Webhooks.Off
+	// Distribute publishes and exports distributions (distributions.go).
+	Distribute *distribute.Service
 
 	opts      Options
 	db        interface{ Close() error }
 	httpLn    net.Listener
 	metricsLn net.Listener
 	metrics   *http.Server
+	backlog   atomic.Pointer[Backlog] // SetWebhookBacklog
 
 	ctx    context.Context // cancelled by Close, for background work
 	cancel context.CancelFunc
@@ -239,6 +245,9 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	}
 	if err := h.openWebhooks(ctx); err != nil { // events.go
 		return nil, err
+	}
+	if h.Webhooks != nil {
+		h.SetWebhookBacklog(h.Webhooks) // punchcard_webhook_backlog
 	}
 	if _, secret, created, err := h.Catalog.Bootstrap(ctx, opts.BootstrapKey); err != nil {
 		return nil, err
@@ -292,7 +301,8 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if h.Snapshots, err = snapshots.New(h.Catalog, snapshots.Options{Ledger: h.Ledger}); err != nil {
 		return nil, err
 	}
-	h.API, err = api.New(api.Config{Manage: h.Manage, Snapshots: h.Snapshots, Catalog: h.Catalog, Ledger: h.Ledger, Logger: log, OnChange: h.announce, OnStop: h.recall,
+	h.Distribute = h.newDistribute(log)
+	h.API, err = api.New(api.Config{Distribute: h.Distribute, Manage: h.Manage, Snapshots: h.Snapshots, Catalog: h.Catalog, Ledger: h.Ledger, Logger: log, OnChange: h.announce, OnStop: h.recall,
 		RateLimit: opts.RateLimit, TenantRateLimit: opts.TenantRateLimit, KeyRateLimits: opts.KeyRateLimits, TenantRateLimits: opts.TenantRateLimits,
 		HoldTTL: opts.HoldTTL, StatementMax: opts.StatementMax, Webhooks: h.webhookAPI()})
 	if err != nil {
@@ -311,7 +321,7 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 			return nil, fmt.Errorf("hub: metrics listen: %w", err)
 		}
 		mux := http.NewServeMux()
-		mux.HandleFunc("GET /metrics", h.serveMetrics)
+		mux.Handle("GET /metrics", h.newMetricsHandler(log))
 		h.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	}
 	return h, nil
@@ -363,6 +373,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	h.runSegments(h.opts.SegmentsInterval)
 	h.runTierReview(h.opts.TierReviewInterval)
 	h.runEvents() // events.go
+	h.runDistributor()
 	var err error
 	select {
 	case <-ctx.Done():

@@ -27,6 +27,7 @@ func TestImportGraph(t *testing.T) {
 		{"snapshots", []string{"store/", sqlPkg}},
 		{"online", []string{"store/", sqlPkg}},
 		{"allowance", []string{"store/", sqlPkg}},
+		{"distribute", []string{"store/", sqlPkg}},
 		{"ingest", []string{"store/", sqlPkg}},
 		{"reports", []string{"store/", sqlPkg}},
 		{"api", []string{"store/", sqlPkg}},

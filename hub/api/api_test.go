@@ -22,6 +22,7 @@ import (
 
 	"github.com/punchcard/punchcard/hub/api"
 	"github.com/punchcard/punchcard/hub/webhooks"
+	"github.com/punchcard/punchcard/hub/distribute"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/store"
@@ -108,7 +109,8 @@ func newEnvStore(t testing.TB, so store.Options, mod ...func(*api.Config)) *env 
 	var mu sync.Mutex
 	cfg := api.Config{
 		Catalog: cat, Ledger: e.led, Now: e.clk.Now,
-		Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, e.log}, nil)),
+		Distribute: distribute.New(cat, e.led), // no Run: publishes stay running
+		Logger:     slog.New(slog.NewTextHandler(lockedWriter{&mu, e.log}, nil)),
 		OnChange: func(_ protocol.TenantID, v uint64) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -37,6 +37,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/punchcard/punchcard/hub/allowance"
+	"github.com/punchcard/punchcard/hub/distribute"
 	"github.com/punchcard/punchcard/hub/manage"
 	"github.com/punchcard/punchcard/hub/online"
 	"github.com/punchcard/punchcard/hub/reports"
@@ -132,6 +133,9 @@ type Config struct {
 	// Webhooks serves the webhook routes (webhooks.go); nil: they answer
 	// 503 unavailable.
 	Webhooks Webhooks
+	// Distribute serves the distribution routes (hub/distribute); nil
+	// answers them 503 unavailable.
+	Distribute *distribute.Service
 }
 
 func (c *Config) ensureDefaults() {
@@ -372,7 +376,7 @@ var (
 
 func (s *Server) routes() []route {
 	const t = "/v1/tenants/:tenant"
-	return []route{
+	return append([]route{
 		{method: "GET", path: "/healthz", handler: s.healthz},
 		{method: "GET", path: "/openapi.yaml", handler: s.openapi},
 
@@ -467,7 +471,7 @@ func (s *Server) routes() []route {
 		{method: "POST", path: decide.PathAuthorize, roles: rolesAgent, handler: s.authorize},
 		{method: "GET", path: wire.PathAgentGiftCard + "/:code", roles: rolesAgent, handler: s.agentGiftCard}, // giftcards.go
 		{method: "POST", path: "/v1/agent/allowances/return", roles: rolesAgent, handler: s.returnAllowance},
-	}
+	}, s.distributionRoutes()...) // distributions.go
 }
 
 // wrap authenticates, rate-limits and authorizes a request before its

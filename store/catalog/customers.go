@@ -145,6 +145,12 @@ func (c *Catalog) EraseCustomer(ctx context.Context, actor Actor, tenant protoco
 		if err != nil {
 			return fmt.Errorf("catalog: erase customer tokens: %w", err)
 		}
+		// The tokens distributed to them too (distributions.go): an export
+		// then has no text, and no QR code, for them.
+		_, err = tx.ExecContext(ctx, `UPDATE catalog_distribution_items SET text = '' WHERE tenant = ? AND customer = ? AND text IS NOT NULL AND text <> code`, string(tenant), string(id))
+		if err != nil {
+			return fmt.Errorf("catalog: erase customer distributions: %w", err)
+		}
 		out = Customer{ID: id, CreatedAt: old.CreatedAt, UpdatedAt: now, ErasedAt: now}
 		return audit(ctx, tx, tenant, actor, "customer.erase", "customer/"+string(id), nil, map[string]any{"erased": true}, v, now)
 	})

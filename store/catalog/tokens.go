@@ -31,74 +31,83 @@ func (c *Catalog) IssueToken(ctx context.Context, actor Actor, tenant protocol.T
 	}
 	var out Token
 	err := c.write(ctx, tenant, func(tx *sql.Tx, v uint64, now time.Time) error {
-		now = now.Truncate(time.Second)
-		if req.Expires.IsZero() {
-			req.Expires = now.Add(DefaultTokenTTL)
-		}
-		// One precision on the answer and on a later read.
-		req.Expires, req.NotBefore = protocol.APITime(req.Expires), protocol.APITime(req.NotBefore)
-		if !req.Expires.After(now) {
-			return protocol.FieldError("expires", "expires must be in the future")
-		}
-		if req.Expires.Sub(now) > c.MaxTokenTTL {
-			return protocol.FieldError("expires", "a token lives at most %s", c.MaxTokenTTL)
-		}
-		cp, err := getCampaign(ctx, tx, tenant, req.Campaign)
-		if err != nil {
-			if protocol.ErrorCode(err) == protocol.CodeNotFound {
-				return &protocol.Error{Code: protocol.CodeNotFound, Message: fmt.Sprintf("campaign %q not found", req.Campaign), Field: "campaign"}
-			}
-			return err
-		}
-		if cp.Rules.Status == rules.StatusStopped {
-			return &protocol.Error{Code: protocol.CodeCampaignStopped, Message: "the campaign is stopped; start it before issuing tokens", Field: "campaign"}
-		}
-		if limit, why := maxTokenUses(cp.Rules, req.Customer != ""); limit > 0 && int64(req.Uses) > limit {
-			return protocol.FieldError("uses", "the campaign allows at most %d uses of one token (%s)", limit, why)
-		}
-		claims := token.Claims{
-			Tenant: tenant, Customer: req.Customer, Expires: req.Expires, NotBefore: req.NotBefore, IssuedAt: now,
-			Campaign: req.Campaign, Uses: req.Uses, Value: req.Value, Store: req.Store, StoreGroup: req.StoreGroup,
-		}
-		if req.Customer != "" {
-			cu, err := getCustomer(ctx, tx, tenant, req.Customer)
-			if err != nil {
-				if protocol.ErrorCode(err) == protocol.CodeNotFound {
-					return &protocol.Error{Code: protocol.CodeNotFound, Message: fmt.Sprintf("customer %q not found", req.Customer), Field: "customer"}
-				}
-				return err
-			}
-			if !cu.ErasedAt.IsZero() {
-				return &protocol.Error{Code: protocol.CodeConflict, Message: "the customer's data has been erased", Field: "customer"}
-			}
-			claims.Tier, claims.Segment = cu.Tier, cu.Segment
-		}
-		r, err := c.random(10)
-		if err != nil {
-			return err
-		}
-		claims.Serial = protocol.CodeID("T" + strings.ToUpper(r))
-		key, err := currentSigningKey(ctx, tx, tenant)
-		if err != nil {
-			return err
-		}
-		text, err := token.Issue(key, claims)
-		if err != nil {
-			return err
-		}
-		out = Token{Serial: claims.Serial, Campaign: req.Campaign, Customer: req.Customer, KID: key.KeyID, Uses: int64(req.Uses),
-			Value: req.Value, Text: text, IssuedAt: now, Expires: req.Expires.UTC(), IssuedBy: actor.String(), Version: v}
-		_, err = tx.ExecContext(ctx, `INSERT INTO catalog_tokens (tenant, serial, campaign, customer, kid, uses, value, currency, text, issued_at, expires_at, issued_by, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			string(tenant), string(out.Serial), string(out.Campaign), string(out.Customer), string(out.KID), out.Uses, out.Value.Amount, string(out.Value.Currency),
-			out.Text, now.UnixMicro(), out.Expires.UnixMicro(), out.IssuedBy, v)
-		if err != nil {
-			return fmt.Errorf("catalog: store token: %w", err)
-		}
-		after := out
-		after.Text = "" // the token is a bearer credential: keep it out of the audit log
-		return audit(ctx, tx, tenant, actor, "token.issue", "token/"+string(out.Serial), nil, after, v, now)
+		var err error
+		out, err = c.issueToken(ctx, tx, actor, tenant, req, v, now)
+		return err
 	})
 	return out, err
+}
+
+// issueToken is IssueToken's work in the caller's transaction (a
+// distribution issues many in one).
+func (c *Catalog) issueToken(ctx context.Context, tx *sql.Tx, actor Actor, tenant protocol.TenantID, req TokenRequest, v uint64, now time.Time) (Token, error) {
+	var out Token
+	now = now.Truncate(time.Second)
+	if req.Expires.IsZero() {
+		req.Expires = now.Add(DefaultTokenTTL)
+	}
+	// One precision on the answer and on a later read.
+	req.Expires, req.NotBefore = protocol.APITime(req.Expires), protocol.APITime(req.NotBefore)
+	if !req.Expires.After(now) {
+		return Token{}, protocol.FieldError("expires", "expires must be in the future")
+	}
+	if req.Expires.Sub(now) > c.MaxTokenTTL {
+		return Token{}, protocol.FieldError("expires", "a token lives at most %s", c.MaxTokenTTL)
+	}
+	cp, err := getCampaign(ctx, tx, tenant, req.Campaign)
+	if err != nil {
+		if protocol.ErrorCode(err) == protocol.CodeNotFound {
+			return Token{}, &protocol.Error{Code: protocol.CodeNotFound, Message: fmt.Sprintf("campaign %q not found", req.Campaign), Field: "campaign"}
+		}
+		return Token{}, err
+	}
+	if cp.Rules.Status == rules.StatusStopped {
+		return Token{}, &protocol.Error{Code: protocol.CodeCampaignStopped, Message: "the campaign is stopped; start it before issuing tokens", Field: "campaign"}
+	}
+	if limit, why := maxTokenUses(cp.Rules, req.Customer != ""); limit > 0 && int64(req.Uses) > limit {
+		return Token{}, protocol.FieldError("uses", "the campaign allows at most %d uses of one token (%s)", limit, why)
+	}
+	claims := token.Claims{
+		Tenant: tenant, Customer: req.Customer, Expires: req.Expires, NotBefore: req.NotBefore, IssuedAt: now,
+		Campaign: req.Campaign, Uses: req.Uses, Value: req.Value, Store: req.Store, StoreGroup: req.StoreGroup,
+	}
+	if req.Customer != "" {
+		cu, err := getCustomer(ctx, tx, tenant, req.Customer)
+		if err != nil {
+			if protocol.ErrorCode(err) == protocol.CodeNotFound {
+				return Token{}, &protocol.Error{Code: protocol.CodeNotFound, Message: fmt.Sprintf("customer %q not found", req.Customer), Field: "customer"}
+			}
+			return Token{}, err
+		}
+		if !cu.ErasedAt.IsZero() {
+			return Token{}, &protocol.Error{Code: protocol.CodeConflict, Message: "the customer's data has been erased", Field: "customer"}
+		}
+		claims.Tier, claims.Segment = cu.Tier, cu.Segment
+	}
+	r, err := c.random(10)
+	if err != nil {
+		return Token{}, err
+	}
+	claims.Serial = protocol.CodeID("T" + strings.ToUpper(r))
+	key, err := currentSigningKey(ctx, tx, tenant)
+	if err != nil {
+		return Token{}, err
+	}
+	text, err := token.Issue(key, claims)
+	if err != nil {
+		return Token{}, err
+	}
+	out = Token{Serial: claims.Serial, Campaign: req.Campaign, Customer: req.Customer, KID: key.KeyID, Uses: int64(req.Uses),
+		Value: req.Value, Text: text, IssuedAt: now, Expires: req.Expires.UTC(), IssuedBy: actor.String(), Version: v}
+	_, err = tx.ExecContext(ctx, `INSERT INTO catalog_tokens (tenant, serial, campaign, customer, kid, uses, value, currency, text, issued_at, expires_at, issued_by, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		string(tenant), string(out.Serial), string(out.Campaign), string(out.Customer), string(out.KID), out.Uses, out.Value.Amount, string(out.Value.Currency),
+		out.Text, now.UnixMicro(), out.Expires.UnixMicro(), out.IssuedBy, v)
+	if err != nil {
+		return Token{}, fmt.Errorf("catalog: store token: %w", err)
+	}
+	after := out
+	after.Text = "" // the token is a bearer credential: keep it out of the audit log
+	return out, audit(ctx, tx, tenant, actor, "token.issue", "token/"+string(out.Serial), nil, after, v, now)
 }
 
 // maxTokenUses is the most uses a token of campaign cp may carry, and the
