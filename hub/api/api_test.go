@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/punchcard/punchcard/hub/api"
-	"github.com/punchcard/punchcard/hub/webhooks"
 	"github.com/punchcard/punchcard/hub/distribute"
+	"github.com/punchcard/punchcard/hub/webhooks"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/store"
