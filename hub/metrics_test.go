@@ -206,7 +206,13 @@ func TestMetricsPrometheus(t *testing.T) {
 			}
 		}
 	}
-	if _, ok := mfs["punchcard_webhook_backlog"]; ok {
+	// The hub's own webhook sender (nothing queued) until another is set;
+	// without one the series is absent, not a misleading 0.
+	if got, ok := value(t, mfs, "punchcard_webhook_backlog"); !ok || got != 0 {
+		t.Errorf("punchcard_webhook_backlog = %v (present %v) from the hub's webhook sender, want 0", got, ok)
+	}
+	h.SetWebhookBacklog(nil)
+	if _, ok := scrape(t, h)["punchcard_webhook_backlog"]; ok {
 		t.Error("punchcard_webhook_backlog without a webhook sender")
 	}
 	var bl backlog
