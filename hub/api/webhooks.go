@@ -60,32 +60,45 @@ func (s *Server) createWebhook(c *fiber.Ctx, _ manage.Key) error {
 	return created(c, ep)
 }
 
-func (s *Server) getWebhook(c *fiber.Ctx, _ manage.Key) error {
-	w, err := s.webhooks()
-	if err != nil {
-		return err
+// endpointRoute answers a route on one endpoint (the path's webhook id)
+// with what op returns for it.
+func (s *Server) endpointRoute(op func(w Webhooks, ctx context.Context, t protocol.TenantID, id string) (protocol.WebhookEndpoint, error)) func(*fiber.Ctx, manage.Key) error {
+	return func(c *fiber.Ctx, _ manage.Key) error {
+		w, err := s.webhooks()
+		if err != nil {
+			return err
+		}
+		ep, err := op(w, c.UserContext(), tenantOf(c), c.Params("webhook"))
+		if err != nil {
+			return err
+		}
+		return c.JSON(ep)
 	}
-	ep, err := w.Endpoint(c.UserContext(), tenantOf(c), c.Params("webhook"))
-	if err != nil {
-		return err
-	}
-	return c.JSON(ep)
 }
 
-func (s *Server) putWebhook(c *fiber.Ctx, _ manage.Key) error {
-	w, err := s.webhooks()
-	if err != nil {
+func (s *Server) getWebhook(c *fiber.Ctx, k manage.Key) error {
+	return s.endpointRoute(Webhooks.Endpoint)(c, k)
+}
+
+func (s *Server) rotateWebhookSecret(c *fiber.Ctx, k manage.Key) error {
+	return s.endpointRoute(Webhooks.RotateSecret)(c, k)
+}
+
+func (s *Server) enableWebhook(c *fiber.Ctx, k manage.Key) error {
+	return s.endpointRoute(Webhooks.Enable)(c, k)
+}
+
+func (s *Server) putWebhook(c *fiber.Ctx, k manage.Key) error {
+	if _, err := s.webhooks(); err != nil {
 		return err
 	}
 	var in protocol.WebhookEndpointInput
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	ep, err := w.UpdateEndpoint(c.UserContext(), tenantOf(c), c.Params("webhook"), in)
-	if err != nil {
-		return err
-	}
-	return c.JSON(ep)
+	return s.endpointRoute(func(w Webhooks, ctx context.Context, t protocol.TenantID, id string) (protocol.WebhookEndpoint, error) {
+		return w.UpdateEndpoint(ctx, t, id, in)
+	})(c, k)
 }
 
 func (s *Server) deleteWebhook(c *fiber.Ctx, _ manage.Key) error {
@@ -97,30 +110,6 @@ func (s *Server) deleteWebhook(c *fiber.Ctx, _ manage.Key) error {
 		return err
 	}
 	return c.SendStatus(http.StatusNoContent)
-}
-
-func (s *Server) rotateWebhookSecret(c *fiber.Ctx, _ manage.Key) error {
-	w, err := s.webhooks()
-	if err != nil {
-		return err
-	}
-	ep, err := w.RotateSecret(c.UserContext(), tenantOf(c), c.Params("webhook"))
-	if err != nil {
-		return err
-	}
-	return c.JSON(ep)
-}
-
-func (s *Server) enableWebhook(c *fiber.Ctx, _ manage.Key) error {
-	w, err := s.webhooks()
-	if err != nil {
-		return err
-	}
-	ep, err := w.Enable(c.UserContext(), tenantOf(c), c.Params("webhook"))
-	if err != nil {
-		return err
-	}
-	return c.JSON(ep)
 }
 
 func (s *Server) webhookDeliveries(c *fiber.Ctx, _ manage.Key) error {
