@@ -41,6 +41,18 @@ func (r Result) WriteCSV(w io.Writer) error {
 				}
 			}
 		}
+	case r.Report == ReportDistribution:
+		_ = cw.Write([]string{"campaign", "distribution", "distributed", "redeemed", "rate"})
+		for _, d := range r.Distribution {
+			_ = cw.Write([]string{string(d.Campaign), d.Distribution, i(d.Distributed, 10), i(d.Redeemed, 10), strconv.FormatFloat(d.Rate, 'f', 4, 64)})
+		}
+	case r.Report == ReportAOV:
+		_ = cw.Write([]string{"period", "start", "end", "currency", "orders_with_reward", "value_with_reward", "aov_with_reward",
+			"orders_without_reward", "value_without_reward", "aov_without_reward"})
+		for _, a := range r.AOV {
+			_ = cw.Write([]string{a.Period, ts(a.Start), ts(a.End), string(a.Currency), i(a.OrdersWithReward, 10), i(a.ValueWithReward, 10),
+				i(a.AOVWithReward, 10), i(a.OrdersWithoutReward, 10), i(a.ValueWithoutReward, 10), i(a.AOVWithoutReward, 10)})
+		}
 	case r.Report == ReportConflicts:
 		_ = cw.Write([]string{"period", "start", "end", "kind", "count"})
 		for _, c := range r.Conflicts {

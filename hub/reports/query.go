@@ -13,6 +13,12 @@ const (
 	ReportActivity  = "activity"  // redemptions, discount, order value, AOV, points per period and group
 	ReportConflicts = "conflicts" // conflicts per period and kind
 	ReportBalances  = "balances"  // liabilities now: gift cards, points, budgets
+	// ReportDistribution: codes distributed in the range per campaign and
+	// distribution, and how many of them were redeemed (distribution.go).
+	ReportDistribution = "distribution"
+	// ReportAOV: per period, orders of known customers with and without
+	// a reward and their average value (aov.go).
+	ReportAOV = "aov"
 )
 
 // Periods a report is cut into, in the tenant's time zone.
@@ -49,9 +55,9 @@ type Query struct {
 func ParseQuery(name, from, to, by, group string, loc *time.Location) (Query, error) {
 	q := Query{Report: name, By: by, Group: group, Loc: loc}
 	switch name {
-	case ReportActivity, ReportConflicts, ReportBalances:
+	case ReportActivity, ReportConflicts, ReportBalances, ReportDistribution, ReportAOV:
 	default:
-		return q, protocol.Errorf(protocol.CodeReportUnknown, "unknown report %q (activity, conflicts, balances)", clip(name))
+		return q, protocol.Errorf(protocol.CodeReportUnknown, "unknown report %q (activity, conflicts, balances, distribution, aov)", clip(name))
 	}
 	if q.By == "" {
 		q.By = ByDay
@@ -82,6 +88,12 @@ func ParseQuery(name, from, to, by, group string, loc *time.Location) (Query, er
 		return q, protocol.FieldError("to", "to (%s) is before from (%s)", to, from)
 	}
 	q.From, q.To = f, addDays(t, 1)
+	if name == ReportDistribution { // no periods: one figure per campaign and distribution over the range
+		if t.Sub(f) > MaxExportDays*24*time.Hour {
+			return q, protocol.Errorf(protocol.CodeReportRangeTooLong, "the distribution report covers at most %d days", MaxExportDays)
+		}
+		return q, nil
+	}
 	for start := f; start.Before(q.To); {
 		if len(q.Buckets) == MaxPeriods[q.By] {
 			return q, protocol.Errorf(protocol.CodeReportRangeTooLong, "more than %d %ss from %s to %s", MaxPeriods[q.By], q.By, from, to)

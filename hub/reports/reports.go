@@ -92,6 +92,10 @@ type Result struct {
 	Activity  []ActivityRow `json:"activity,omitempty"`
 	Conflicts []ConflictRow `json:"conflicts,omitempty"`
 	Balances  *Balances     `json:"balances,omitempty"`
+	// Distribution is the distribution report's rows (distribution.go).
+	Distribution []DistributionRow `json:"distribution,omitempty"`
+	// AOV is the aov report's rows (aov.go).
+	AOV []AOVRow `json:"aov,omitempty"`
 }
 
 // ActivityRow is one period's figures for one group key and currency.
@@ -169,6 +173,9 @@ func (s *Service) Report(ctx context.Context, tenant protocol.TenantID, name, fr
 	if q.Report != ReportBalances {
 		res.From, res.To, res.By, res.Group = q.From.Format(DateLayout), addDays(q.To, -1).Format(DateLayout), q.By, q.Group
 	}
+	if q.Report == ReportDistribution {
+		res.By = "" // one row per campaign and distribution over the whole range
+	}
 	switch q.Report {
 	case ReportActivity:
 		rows, err := s.led.Activity(ctx, tenant, pledger.ActivityQuery{Buckets: q.Buckets, Group: q.Group})
@@ -201,6 +208,14 @@ func (s *Service) Report(ctx context.Context, tenant protocol.TenantID, name, fr
 			}
 			b := q.Buckets[r.Bucket]
 			res.Conflicts = append(res.Conflicts, ConflictRow{Period: q.Labels[r.Bucket], Start: b.Start, End: b.End, Kind: r.Kind, Count: r.Count})
+		}
+	case ReportDistribution:
+		if res.Distribution, err = s.distribution(ctx, tenant, q); err != nil {
+			return Result{}, err
+		}
+	case ReportAOV:
+		if res.AOV, err = s.aov(ctx, tenant, q); err != nil {
+			return Result{}, err
 		}
 	case ReportBalances:
 		b, err := s.balances(ctx, tenant)
