@@ -102,7 +102,7 @@ func newEnvStore(t testing.TB, so store.Options, mod ...func(*api.Config)) *env 
 	}
 	e := &env{t: t, cat: cat, clk: &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}, log: &bytes.Buffer{}, keys: map[catalog.Role]string{}}
 	cat.Now = e.clk.Now
-	if e.led, err = ledger.New(ctx, db, ledger.Options{Facts: hookedFacts{cat, e}, Now: e.clk.Now}); err != nil {
+	if e.led, err = ledger.New(ctx, db, ledger.Options{Facts: hookedFacts{cat, e}, Tiers: cat, Now: e.clk.Now}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.led.Close() })

@@ -191,6 +191,8 @@ func TestSupportBadInput(t *testing.T) {
 		{"ErrReadOnly", p, ro, map[string]any{"points": 5, "reason": "goodwill"}, "k", 403, protocol.CodeForbidden, ""},
 		{"ErrInsufficient", p, sup, map[string]any{"points": -1, "reason": "fraud"}, "k", 422, protocol.CodeInsufficientPts, ""},
 		{"ErrCursor", "/v1/tenants/acme/customers/c1/history?cursor=x", sup, nil, "", 400, protocol.CodeInvalidInput, "cursor"},
+		{"ErrCursorTierZero", "/v1/tenants/acme/customers/c1/history?cursor=5.0.0", sup, nil, "", 400, protocol.CodeInvalidInput, "cursor"},
+		{"ErrCursorFourParts", "/v1/tenants/acme/customers/c1/history?cursor=5.0.1.2", sup, nil, "", 400, protocol.CodeInvalidInput, "cursor"},
 		{"ErrLimit", "/v1/tenants/acme/customers/c1/history?limit=0", sup, nil, "", 400, protocol.CodeInvalidInput, "limit"},
 		{"ErrLimitHigh", "/v1/tenants/acme/customers/c1/history?limit=201", sup, nil, "", 400, protocol.CodeInvalidInput, "limit"},
 	} {

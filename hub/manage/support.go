@@ -49,21 +49,28 @@ const (
 	MaxActivityLimit     = 200
 )
 
-// activityCursor is "<entry id>.<conflict id>": the page after holds
-// what lies below both (0: that list is done).
+// activityCursor is "<entry>.<conflict>[.<tier>]": the page after holds
+// the activity below the position (entry, tier) (ledger.HistoryQuery; a
+// tier part only when the page ended on a tier change) and the conflicts
+// below conflict. A 0 position or conflict: that list is done.
 func parseCursor(c string) (ledger.HistoryQuery, error) {
 	var q ledger.HistoryQuery
 	if c == "" {
 		return q, nil
 	}
-	e, k, ok := strings.Cut(c, ".")
-	var err1, err2 error
-	q.BeforeEntry, err1 = strconv.ParseInt(e, 10, 64)
-	q.BeforeConflict, err2 = strconv.ParseInt(k, 10, 64)
-	if !ok || err1 != nil || err2 != nil || q.BeforeEntry < 0 || q.BeforeConflict < 0 {
+	parts := strings.Split(c, ".")
+	bad := len(parts) < 2 || len(parts) > 3
+	nums := make([]int64, 3)
+	for i := 0; !bad && i < len(parts); i++ {
+		n, err := strconv.ParseInt(parts[i], 10, 64)
+		bad = err != nil || n < 0
+		nums[i] = n
+	}
+	if bad || (len(parts) == 3 && nums[2] == 0) {
 		return q, protocol.FieldError("cursor", "not a cursor of this history: pass next_cursor as it came")
 	}
-	if q.BeforeEntry == 0 {
+	q.BeforeEntry, q.BeforeConflict, q.BeforeTier = nums[0], nums[1], nums[2]
+	if q.BeforeEntry == 0 && q.BeforeTier == 0 {
 		q.BeforeEntry = -1 // done: nothing below
 	}
 	if q.BeforeConflict == 0 {
@@ -109,14 +116,17 @@ func (s *Service) CustomerActivity(ctx context.Context, tenant protocol.TenantID
 	if q.BeforeConflict >= 0 {
 		out.Conflicts = page.Conflicts
 	}
-	var ne, nc int64
+	var ne, nt, nc int64
 	if len(out.Entries) == limit {
-		ne = out.Entries[limit-1].ID
+		ne, nt = page.NextEntry, page.NextTier
 	}
 	if len(out.Conflicts) == limit {
 		nc = out.Conflicts[limit-1].ID
 	}
-	if ne != 0 || nc != 0 {
+	switch {
+	case nt != 0:
+		out.Next = fmt.Sprintf("%d.%d.%d", ne, nc, nt)
+	case ne != 0 || nc != 0:
 		out.Next = fmt.Sprintf("%d.%d", ne, nc)
 	}
 	return out, nil

@@ -71,10 +71,14 @@ type AdjustOnce struct {
 }
 
 // HistoryQuery asks for one page of a customer's activity, newest first:
-// journal entries with an ID below BeforeEntry and conflicts with an ID
-// below BeforeConflict (0: from the newest), at most Limit of each.
+// the activity below the position (BeforeEntry, BeforeTier) and conflicts
+// with an ID below BeforeConflict (0: from the newest), at most Limit of
+// each. The activity is one order across the journal and the tier
+// changes: a journal entry stands at (its ID, 0), a tier change at (the
+// newest journal ID when it was written, its own ID); both 0: the newest.
 type HistoryQuery struct {
 	BeforeEntry    int64
+	BeforeTier     int64
 	BeforeConflict int64
 	Limit          int
 }
@@ -94,6 +98,23 @@ type HistoryEntry struct {
 	Lot int64 `json:"lot,omitempty"`
 	// Adjustment holds a points_adjusted entry's reason and author.
 	Adjustment *AdjustmentInfo `json:"adjustment,omitempty"`
+	// Tier holds a tier_changed entry's change; its ID is the change's
+	// own (ledger_tier_history), not a journal ID.
+	Tier *TierChangeInfo `json:"tier,omitempty"`
+}
+
+// EntryTierChanged is the kind of a history entry that is a change of the
+// customer's tier (ledger_tier_history), not a journal entry.
+const EntryTierChanged = "tier_changed"
+
+// TierChangeInfo is a tier change in the history: from, to (either ""
+// for no tier), why ("upgrade", "downgrade") and the fact that caused an
+// upgrade (none for the review's changes).
+type TierChangeInfo struct {
+	From   string                 `json:"from"`
+	To     string                 `json:"to"`
+	Reason string                 `json:"reason"`
+	Fact   *protocol.RedemptionID `json:"fact,omitempty"`
 }
 
 // AdjustmentInfo is what the journal entry of an adjustment does not
@@ -110,4 +131,7 @@ type AdjustmentInfo struct {
 type HistoryPage struct {
 	Entries   []HistoryEntry
 	Conflicts []Conflict
+	// NextEntry and NextTier are the position of the last entry of the
+	// page (HistoryQuery), the following page's start.
+	NextEntry, NextTier int64
 }

@@ -33,6 +33,14 @@ const (
 		a.reason, a.note, a.reference, a.actor, a.expires_at
 		FROM ledger_journal j LEFT JOIN ledger_adjustments a ON a.tenant = j.tenant AND a.agent = j.agent AND a.seq = j.seq AND j.entry = '` + pledger.EntryPointsAdjusted + `'
 		WHERE j.tenant = ?1 AND j.customer = ?2 AND j.customer != '' AND j.id < ?3 ORDER BY j.id DESC LIMIT ?4`
+	// qHistoryTiers: ledger_tier_history_customer, and an upgrade's fact
+	// by ledger_journal_id; newest first in the activity's order: (anchor,
+	// id) below the position, the anchor being the fact's journal ID, or
+	// for the review's changes the newest journal ID when it was written
+	// (ledger_019_history_tiers.sql). A customer's tier changes are few.
+	qHistoryTiers = `SELECT h.id, coalesce(j.id, h.after_entry) AS anchor, h.at, h.from_tier, h.to_tier, h.reason, h.src_agent, h.src_seq
+		FROM ledger_tier_history h LEFT JOIN ledger_journal j ON h.src_seq IS NOT NULL AND j.tenant = h.tenant AND j.agent = h.src_agent AND j.seq = h.src_seq
+		WHERE h.tenant = ?1 AND h.customer = ?2 AND (coalesce(j.id, h.after_entry), h.id) < (?3, ?4) ORDER BY anchor DESC, h.id DESC LIMIT ?5`
 	// qRolledBackBy: ledger_journal_ref. Only a rollback by the
 	// redemption's own agent or by the hub voids it.
 	qRolledBackBy = `SELECT agent, seq FROM ledger_journal WHERE tenant = ?1 AND ref_agent = ?2 AND ref_seq = ?3 AND entry = 'rollback'
@@ -43,7 +51,7 @@ const (
 )
 
 // historyStatements are plan-checked (TestHistoryPlans).
-var historyStatements = []string{qHistoryEntries, qRolledBackBy, qHistoryConflicts, qSale}
+var historyStatements = []string{qHistoryEntries, qHistoryTiers, qRolledBackBy, qHistoryConflicts, qSale}
 
 // CustomerActivity returns one page of a customer's activity, newest
 // first: the journal entries naming them (redemptions online and at the
@@ -56,8 +64,14 @@ func (l *Ledger) CustomerActivity(ctx context.Context, tenant protocol.TenantID,
 		q.Limit = DefaultHistoryLimit
 	}
 	q.Limit = min(q.Limit, MaxHistoryLimit)
-	if q.BeforeEntry <= 0 {
-		q.BeforeEntry = 1 << 62
+	if q.BeforeEntry <= 0 && q.BeforeTier <= 0 {
+		q.BeforeEntry, q.BeforeTier = 1<<62, 0
+	}
+	// The journal entries below the position: below a tier change at
+	// (e, t) lies entry e itself.
+	beforeJournal := q.BeforeEntry
+	if q.BeforeTier > 0 {
+		beforeJournal++
 	}
 	if q.BeforeConflict <= 0 {
 		q.BeforeConflict = 1 << 62
@@ -67,7 +81,7 @@ func (l *Ledger) CustomerActivity(ctx context.Context, tenant protocol.TenantID,
 		return page, wrap("customer activity: begin", err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, qHistoryEntries, string(tenant), string(customer), q.BeforeEntry, q.Limit)
+	rows, err := tx.QueryContext(ctx, qHistoryEntries, string(tenant), string(customer), beforeJournal, q.Limit)
 	if err != nil {
 		return page, wrap("customer activity", err)
 	}
@@ -110,6 +124,9 @@ func (l *Ledger) CustomerActivity(ctx context.Context, tenant protocol.TenantID,
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return page, wrap("customer activity", err)
+	}
+	if err := mergeTiers(ctx, tx, tenant, customer, q, &page); err != nil {
+		return page, err
 	}
 	rb, err := tx.PrepareContext(ctx, qRolledBackBy)
 	if err != nil {
@@ -156,6 +173,60 @@ func (l *Ledger) CustomerActivity(ctx context.Context, tenant protocol.TenantID,
 		page.Conflicts = append(page.Conflicts, c)
 	}
 	return page, wrap("customer activity", crow.Err())
+}
+
+// mergeTiers reads the tier changes below q's position and merges them
+// into page.Entries (the journal's, newest first), keeping the newest
+// q.Limit of both, and sets the page's next position. A tier change at
+// (e, t) is newer than journal entry e and older than e+1.
+func mergeTiers(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID, customer protocol.CustomerID, q HistoryQuery, page *HistoryPage) error {
+	rows, err := tx.QueryContext(ctx, qHistoryTiers, string(tenant), string(customer), q.BeforeEntry, q.BeforeTier, q.Limit)
+	if err != nil {
+		return wrap("customer activity: tiers", err)
+	}
+	type tierAt struct {
+		after int64
+		e     HistoryEntry
+	}
+	var ts []tierAt
+	for rows.Next() {
+		var t tierAt
+		var at int64
+		var agent string
+		var seq sql.NullInt64
+		ch := &pledger.TierChangeInfo{}
+		if err := rows.Scan(&t.e.ID, &t.after, &at, &ch.From, &ch.To, &ch.Reason, &agent, &seq); err != nil {
+			rows.Close()
+			return wrap("customer activity: tiers", err)
+		}
+		if seq.Valid {
+			ch.Fact = &protocol.RedemptionID{Agent: protocol.AgentID(agent), Seq: uint64(seq.Int64)}
+		}
+		t.e.Entry, t.e.Tier, t.e.Channel, t.e.Agent = pledger.EntryTierChanged, ch, "hub", protocol.HubSender
+		t.e.At = time.UnixMicro(at).UTC()
+		t.e.ReceivedAt = t.e.At
+		ts = append(ts, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return wrap("customer activity: tiers", err)
+	}
+	js := page.Entries
+	out := make([]HistoryEntry, 0, min(q.Limit, len(js)+len(ts)))
+	i, k := 0, 0
+	for len(out) < q.Limit && (i < len(js) || k < len(ts)) {
+		if k == len(ts) || (i < len(js) && js[i].ID > ts[k].after) {
+			out = append(out, js[i])
+			page.NextEntry, page.NextTier = js[i].ID, 0
+			i++
+			continue
+		}
+		out = append(out, ts[k].e)
+		page.NextEntry, page.NextTier = ts[k].after, ts[k].e.ID
+		k++
+	}
+	page.Entries = out
+	return nil
 }
 
 // qSale is SaleRedemptions' statement (ledger_journal_txn).

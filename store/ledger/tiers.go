@@ -139,7 +139,8 @@ func (l *Ledger) setTier(ctx context.Context, tx *sql.Tx, p *tiers.Program, t pr
 	if src != nil {
 		srcAgent, srcSeq = string(src.Agent), int64(src.Seq)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_tier_history (tenant, customer, at, from_tier, to_tier, reason, src_agent, src_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_tier_history (tenant, customer, at, from_tier, to_tier, reason, src_agent, src_seq, after_entry)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(id), 0) FROM ledger_journal))`, // its place in the history (history.go)
 		string(t), string(cu), micros(at), old.tier, tier, reason, srcAgent, srcSeq); err != nil {
 		return fmt.Errorf("tier history: %w", err)
 	}
