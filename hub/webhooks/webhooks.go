@@ -9,9 +9,11 @@
 // reads a log after its cursor, then inserts the jobs and moves the cursor
 // in one transaction of webhooks.db, so that no event is lost or moved
 // twice, whatever crashes when. River retries a failed delivery with
-// exponential backoff and jitter (RetryPolicy) for at least RetryWindow,
-// rescues the jobs of a killed hub (RescueAfter) and cleans finished jobs
-// up; an endpoint that keeps failing is disabled, with an event.
+// exponential backoff and jitter (RetryPolicy) for at least RetryWindow
+// and cleans finished jobs up; the deliveries a killed hub left running
+// are handed back when the hub starts again. An endpoint gets the events
+// written from its creation on; one that keeps failing is disabled, with
+// an event.
 package webhooks
 
 import (
@@ -101,8 +103,9 @@ type Options struct {
 	// it is disabled. Defaults DefaultRetryBase, DefaultRetryCap,
 	// DefaultRetryWindow.
 	RetryBase, RetryCap, RetryWindow time.Duration
-	// RescueAfter is when River takes a running job for lost (its hub
-	// was killed) and runs it again; default Timeout + 1 min.
+	// RescueAfter is when River takes a running job for lost and runs
+	// it again (a delivery stuck in a live hub; a killed hub's are handed
+	// back at Start); default Timeout + 1 min.
 	RescueAfter time.Duration
 	// Retention is how long delivery records and finished jobs are
 	// kept; default DefaultRetention.
@@ -280,6 +283,9 @@ func (h levelHandler) Enabled(ctx context.Context, l slog.Level) bool {
 
 // Start starts River and the relay; Close stops them.
 func (s *Service) Start(ctx context.Context) error {
+	if err := s.handBack(ctx); err != nil {
+		return err
+	}
 	if err := s.river.Start(ctx); err != nil {
 		return fmt.Errorf("webhooks: river start: %w", err)
 	}
@@ -289,6 +295,23 @@ func (s *Service) Start(ctx context.Context) error {
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go s.relayLoop(rctx)
+	return nil
+}
+
+// handBack makes the deliveries a previous process left running (it was
+// killed) available again at once, before River starts: this hub is
+// webhooks.db's only user, so no running job belongs to a live process.
+// River's own rescue would wait for leadership (a killed leader's lease
+// runs out first) and RescueAfter. A delivery handed back may reach the
+// receiver twice, as at-least-once allows.
+func (s *Service) handBack(ctx context.Context) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE river_job SET state = 'available', scheduled_at = datetime('now', 'subsec') WHERE state = 'running'`)
+	if err != nil {
+		return fmt.Errorf("webhooks: hand back running deliveries: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		s.log.Warn("webhooks: deliveries left running by a stopped process handed back", slog.Int64("jobs", n))
+	}
 	return nil
 }
 
@@ -380,7 +403,11 @@ func (s *Service) RelayOnce(ctx context.Context, name string, src Source) (int, 
 			eps[e.Tenant] = list
 		}
 		for _, ep := range list {
-			if ep.matches(e.Type) {
+			// An endpoint gets the events written from its creation on,
+			// however late the relay reads them: a relay that ran just
+			// before the endpoint was created must not differ from one
+			// that ran just after.
+			if ep.matches(e.Type) && e.At.UnixMicro() >= ep.created {
 				params = append(params, river.InsertManyParams{Args: jobOf(ep.id, e)})
 			}
 		}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/punchcard/punchcard/hub/webhooks"
 	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/store"
 	"github.com/punchcard/punchcard/store/ledger"
 )
 
@@ -160,13 +161,20 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 type env struct {
-	l  *ledger.Ledger
-	s  *webhooks.Service
-	mu sync.Mutex
-	ev []string // endpoint_disabled events written
+	noStart bool // newEnv opens the service but does not start it
+	dir     string
+	l       *ledger.Ledger
+	s       *webhooks.Service
+	mu      sync.Mutex
+	ev      []string // endpoint_disabled events written
 }
 
 func newEnv(t *testing.T, mod func(*webhooks.Options)) *env {
+	t.Helper()
+	return openEnv(t, mod, false)
+}
+
+func openEnv(t *testing.T, mod func(*webhooks.Options), noStart bool) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -175,7 +183,7 @@ func newEnv(t *testing.T, mod func(*webhooks.Options)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	e := &env{l: l}
+	e := &env{l: l, noStart: noStart, dir: dir}
 	opts := webhooks.Options{Sources: map[string]webhooks.Source{"ledger": l}, Replay: map[string]webhooks.ReplaySource{"ledger": l},
 		RetryBase: 10 * time.Millisecond, RetryCap: 100 * time.Millisecond, RelayInterval: 20 * time.Millisecond, PollInterval: 20 * time.Millisecond,
 		Timeout: 5 * time.Second,
@@ -193,11 +201,14 @@ func newEnv(t *testing.T, mod func(*webhooks.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.s = s
+	if e.noStart {
+		return e
+	}
 	if err := s.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close(context.Background()) })
-	e.s = s
 	return e
 }
 
@@ -363,4 +374,85 @@ func TestEndpointInput(t *testing.T) {
 	if err := e.s.DeleteEndpoint(ctx, "acme", "ep_none"); protocol.ErrorCode(err) != protocol.CodeNotFound {
 		t.Fatalf("delete unknown: %v", err)
 	}
+}
+
+// TestEndpointGetsEventsFromItsCreation pins the defect behind chaos
+// TestWebhooksSurviveHubKill's hang under load: whether an endpoint got
+// the events written just before its creation depended on when the relay
+// last ran (a relay that ran in between had fanned them out to no
+// endpoint, one that ran after delivered them), so a receiver waiting for
+// them waited forever. Now an endpoint gets exactly the events written
+// from its creation on, however late the relay reads them.
+func TestEndpointGetsEventsFromItsCreation(t *testing.T) {
+	ctx := context.Background()
+	e := openEnv(t, nil, true)
+	before := e.facts(t, 1, 5) // written, not yet relayed
+	rcv := newReceiver(t, 0)
+	ep, err := e.s.CreateEndpoint(ctx, "acme", protocol.WebhookEndpointInput{URL: rcv.srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.setSecrets(ep.Secret)
+	if _, err := e.s.RelayOnce(ctx, "ledger", e.l); err != nil { // the relay reads them late
+		t.Fatal(err)
+	}
+	after := e.facts(t, 6, 5)
+	if err := e.s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.s.Close(context.Background()) })
+	waitFor(t, "the events written after the endpoint's creation", func() bool { return rcv.has(after) })
+	waitFor(t, "an empty backlog", func() bool { n, err := e.s.Backlog(ctx); return err == nil && n == 0 })
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	for _, id := range before {
+		if rcv.got[id] != 0 {
+			t.Errorf("event %s, written before the endpoint was created, was delivered to it", id)
+		}
+	}
+}
+
+// TestRunningHandedBackAtStart: deliveries a killed hub left running are
+// run again as soon as the hub starts, not after River's leader lease
+// and RescueAfter (set to an hour here) have run out.
+func TestRunningHandedBackAtStart(t *testing.T) {
+	ctx := context.Background()
+	e := openEnv(t, nil, true)
+	rcv := newReceiver(t, 0)
+	ep, err := e.s.CreateEndpoint(ctx, "acme", protocol.WebhookEndpointInput{URL: rcv.srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.setSecrets(ep.Secret)
+	ids := e.facts(t, 1, 5)
+	if n, err := e.s.RelayOnce(ctx, "ledger", e.l); err != nil || n != len(ids) {
+		t.Fatalf("relay: %d %v", n, err)
+	}
+	e.s.Close(ctx)
+	// What a SIGKILL in the middle of the deliveries leaves: running jobs
+	// of a process that is gone, and a leader lease not run out.
+	db, err := store.Open(ctx, filepath.Join(e.dir, "webhooks.db"), store.Options{MaxOpenConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`UPDATE river_job SET state = 'running', attempt = 1, attempted_at = datetime('now', 'subsec')`,
+		`INSERT INTO river_leader (elected_at, expires_at, leader_id) VALUES (datetime('now', 'subsec'), datetime('now', 'subsec', '+1 hour'), 'killed')`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(q, err)
+		}
+	}
+	db.Close()
+	s, err := webhooks.Open(ctx, filepath.Join(e.dir, "webhooks.db"), webhooks.Options{Sources: map[string]webhooks.Source{"ledger": e.l},
+		PollInterval: 20 * time.Millisecond, RelayInterval: 20 * time.Millisecond, RescueAfter: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	waitFor(t, "the deliveries left running delivered", func() bool { return rcv.has(ids) })
+	waitFor(t, "an empty backlog", func() bool { n, err := s.Backlog(ctx); return err == nil && n == 0 })
 }
