@@ -154,7 +154,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 		"how long a delivery is retried at least, and how long an endpoint may fail before it is disabled; 0 = 72h (PUNCHCARD_WEBHOOK_RETRY_WINDOW)")
 	fs.DurationVar(&o.Webhooks.Timeout, "webhook-timeout", envDuration(env("WEBHOOK_TIMEOUT", ""), 0), "one delivery's time limit; 0 = 15s (PUNCHCARD_WEBHOOK_TIMEOUT)")
 	fs.DurationVar(&o.Webhooks.RescueAfter, "webhook-rescue-after", envDuration(env("WEBHOOK_RESCUE_AFTER", ""), 0),
-		"when a delivery left running by a killed hub is tried again; 0 = the timeout + 1m (PUNCHCARD_WEBHOOK_RESCUE_AFTER)")
+		"when a delivery stuck in this running hub is tried again (one left running by a killed hub is handed back at start); 0 = the timeout + 1m (PUNCHCARD_WEBHOOK_RESCUE_AFTER)")
 	fs.StringVar(&m.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (PUNCHCARD_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return err
