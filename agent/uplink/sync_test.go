@@ -214,6 +214,13 @@ func TestRequestAllowance(t *testing.T) {
 	if hub.GrantRequests.Load() == 0 {
 		t.Fatal("no allowance requested")
 	}
+	// The fake hub counts a request before it answers: wait until the
+	// till adopted the last grant, or an answer still on its way would
+	// land after the recall and top the allowance up again.
+	eventually(t, "the last grant adopted", func() bool {
+		al, _, _ := n.db.Allowance(context.Background(), agenttest.CampPercent)
+		return al.Grant == uint64(1000+hub.GrantRequests.Load())
+	})
 	hub.Recall(agenttest.Agent, agenttest.CampPercent)
 	eventually(t, "recalled", func() bool {
 		al, _, _ := n.db.Allowance(context.Background(), agenttest.CampPercent)
