@@ -250,6 +250,7 @@ func (l *Ledger) commitGroup(batch []*job) {
 					failAll("redeem: rollback to savepoint", rerr)
 					return
 				}
+				g.s.requeueEarlier() // the earlier baskets' rows it dropped
 			}
 		} else {
 			g.s.commit()
@@ -260,7 +261,7 @@ func (l *Ledger) commitGroup(batch []*job) {
 				return
 			}
 		}
-		g.s.sp = savepoint{}
+		g.s.sp, g.s.spEarlier = savepoint{}, nil
 		if errors.Is(err, errOnceRecorded) {
 			err = nil
 		}

@@ -114,10 +114,13 @@ type state struct {
 	// pending holds the hub's redemptions recorded in this state and not
 	// yet in the journal, by transaction id (findTxn).
 	pending map[key2][]protocol.Redemption
-	resv    map[key2][]agentAllowance                  // storedAllowances
-	sp      savepoint                                  // the online writer's basket savepoint
-	mark    [2]int                                     // journal position at begin: len(full), len(journal)
-	segDefs map[protocol.TenantID][]segment.Definition // segmentDefs, per transaction (purchases.go)
+	resv    map[key2][]agentAllowance // storedAllowances
+	sp      savepoint                 // the online writer's basket savepoint
+	// spEarlier holds the earlier baskets' journal rows written inside
+	// the open basket savepoint (flushBasketJournal).
+	spEarlier []any
+	mark      [2]int                                     // journal position at begin: len(full), len(journal)
+	segDefs   map[protocol.TenantID][]segment.Definition // segmentDefs, per transaction (purchases.go)
 	// tierProgs caches the tenants' tier programmes read in this
 	// transaction (nil: none).
 	tierProgs map[protocol.TenantID]*tiers.Program
@@ -246,8 +249,16 @@ func (s *state) queueJournal(args ...any) {
 }
 
 // flushJournal writes the buffered journal rows, in chunks of
-// journalChunks rows.
+// journalChunks rows. In the middle of an online writer's basket (a
+// query that must see the journal: a tier measure on spend, a gift
+// card's first sale) the rows of the group's earlier baskets go before
+// the basket's savepoint and this basket's after it, so that a refused
+// basket's ROLLBACK TO drops its own rows and only those
+// (flushBasketJournal).
 func (s *state) flushJournal() error {
+	if s.sp.armed {
+		return s.flushBasketJournal()
+	}
 	for i, args := range s.full {
 		if _, err := s.exec(insertJournal[journalChunks[0]], args...); err != nil {
 			return fmt.Errorf("journal: %w", err)
@@ -255,7 +266,73 @@ func (s *state) flushJournal() error {
 		s.full[i] = nil
 	}
 	s.full = s.full[:0]
-	rows := len(s.journal) / journalArity
+	if err := s.writeJournal(s.journal); err != nil {
+		return err
+	}
+	clear(s.journal) // drop the references for the collector
+	s.journal = s.journal[:0]
+	return nil
+}
+
+// flushBasketJournal is flushJournal in the middle of a basket of the
+// online writer. The buffer holds the rows of the group's earlier
+// baskets (before s.mark), which this basket's refusal must keep, and
+// this basket's own (after s.mark), which it must drop. With the
+// savepoint not open yet the earlier rows are written first, outside
+// it; with it open (the basket wrote before) they are written inside it
+// and kept in s.spEarlier, which a ROLLBACK TO queues again
+// (requeueEarlier). The buffer is empty after, and s.mark its start.
+func (s *state) flushBasketJournal() error {
+	m0, m1 := s.mark[0], s.mark[1]
+	cur := s.journal // the buffer s.mark[1] indexes
+	if len(s.full) > m0 {
+		cur = s.full[m0]
+	}
+	var earlier, own []any
+	for _, c := range s.full[:min(m0, len(s.full))] {
+		earlier = append(earlier, c...)
+	}
+	earlier = append(earlier, cur[:m1]...)
+	own = append(own, cur[m1:]...)
+	if len(s.full) > m0 {
+		for _, c := range s.full[m0+1:] {
+			own = append(own, c...)
+		}
+		own = append(own, s.journal...)
+	}
+	wasOpen := s.sp.open
+	if err := s.writeJournal(earlier); err != nil {
+		return err
+	}
+	if wasOpen {
+		s.spEarlier = append(s.spEarlier, earlier...)
+	} else if err := s.savepoint(); err != nil {
+		return err
+	}
+	if err := s.writeJournal(own); err != nil {
+		return err
+	}
+	clear(s.full)
+	s.full = s.full[:0]
+	clear(s.journal)
+	s.journal = s.journal[:0]
+	s.mark = [2]int{}
+	return nil
+}
+
+// requeueEarlier queues again the earlier baskets' rows a refused
+// basket's ROLLBACK TO dropped (flushBasketJournal).
+func (s *state) requeueEarlier() {
+	for i := 0; i+journalArity <= len(s.spEarlier); i += journalArity {
+		s.queueJournal(s.spEarlier[i : i+journalArity]...)
+	}
+	s.spEarlier = nil
+}
+
+// writeJournal writes the rows of args (journalArity values each), in
+// chunks of journalChunks rows.
+func (s *state) writeJournal(args []any) error {
+	rows := len(args) / journalArity
 	for done := 0; done < rows; {
 		n := 1
 		for _, c := range journalChunks {
@@ -264,13 +341,11 @@ func (s *state) flushJournal() error {
 				break
 			}
 		}
-		if _, err := s.exec(insertJournal[n], s.journal[done*journalArity:(done+n)*journalArity]...); err != nil {
+		if _, err := s.exec(insertJournal[n], args[done*journalArity:(done+n)*journalArity]...); err != nil {
 			return fmt.Errorf("journal: %w", err)
 		}
 		done += n
 	}
-	clear(s.journal) // drop the references for the collector
-	s.journal = s.journal[:0]
 	return nil
 }
 
