@@ -32,12 +32,35 @@ const (
 // WebhookOptions configure the webhook service (webhooks.Options); zero
 // values take its defaults.
 type WebhookOptions struct {
-	Off         bool          // no webhook service (the routes answer unavailable)
-	RetryBase   time.Duration // first retry's wait; webhooks.DefaultRetryBase
-	RetryCap    time.Duration // longest wait; webhooks.DefaultRetryCap
-	RetryWindow time.Duration // retried at least this long; webhooks.DefaultRetryWindow
-	RescueAfter time.Duration // a killed hub's running deliveries run again after; Timeout + 1 min
-	Timeout     time.Duration // one delivery; webhooks.DefaultTimeout
+	Off bool // no webhook service (the routes answer unavailable)
+	// NoWake leaves the relay to its poll alone (every
+	// webhooks.DefaultRelayInterval unless RelayInterval): the
+	// benchmarks' baseline. By default the ledger's and the catalog's
+	// commits that write events wake it (webhooks.Options.Wake) and it
+	// polls every webhooks.DefaultWakeRelayInterval for other processes.
+	NoWake        bool
+	RelayInterval time.Duration // the relay's poll; see NoWake
+	RetryBase     time.Duration // first retry's wait; webhooks.DefaultRetryBase
+	RetryCap      time.Duration // longest wait; webhooks.DefaultRetryCap
+	RetryWindow   time.Duration // retried at least this long; webhooks.DefaultRetryWindow
+	RescueAfter   time.Duration // a killed hub's running deliveries run again after; Timeout + 1 min
+	Timeout       time.Duration // one delivery; webhooks.DefaultTimeout
+}
+
+// relayWake is the webhook relay's wake (webhooks.NewWake): signal is the
+// ledger's and the catalog's OnEvents, a no-op without a relay to wake.
+type relayWake struct {
+	c      <-chan struct{}
+	signal func()
+}
+
+func (h *Hub) newRelayWake() relayWake {
+	if h.opts.Webhooks.Off || h.opts.Webhooks.NoWake {
+		return relayWake{}
+	}
+	c, signal := webhooks.NewWake()
+	h.Catalog.OnEvents = signal
+	return relayWake{c: c, signal: signal}
 }
 
 func (h *Hub) openWebhooks(ctx context.Context) error {
@@ -53,6 +76,7 @@ func (h *Hub) openWebhooks(ctx context.Context) error {
 			_, err := h.Ledger.AppendEvent(ctx, tenant, typ, body)
 			return err
 		},
+		Wake: h.wake.c, RelayInterval: o.RelayInterval,
 		RetryBase: o.RetryBase, RetryCap: o.RetryCap, RetryWindow: o.RetryWindow, RescueAfter: o.RescueAfter, Timeout: o.Timeout,
 		Retention: h.opts.EventRetention, Logger: h.opts.Logger,
 	})

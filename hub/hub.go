@@ -203,6 +203,7 @@ type Hub struct {
 	metricsLn net.Listener
 	metrics   *http.Server
 	backlog   atomic.Pointer[Backlog] // SetWebhookBacklog
+	wake      relayWake               // events.go
 
 	ctx    context.Context // cancelled by Close, for background work
 	cancel context.CancelFunc
@@ -240,7 +241,9 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if h.Catalog, err = catalog.New(ctx, db); err != nil {
 		return nil, err
 	}
-	if h.Ledger, err = ledger.New(ctx, db, ledger.Options{Facts: h.Catalog, Rules: h.Catalog, Segments: h.Catalog, Tiers: h.Catalog, OnTier: h.tierChanged}); err != nil {
+	h.wake = h.newRelayWake() // events.go
+	if h.Ledger, err = ledger.New(ctx, db, ledger.Options{Facts: h.Catalog, Rules: h.Catalog, Segments: h.Catalog, Tiers: h.Catalog, OnTier: h.tierChanged,
+		OnEvents: h.wake.signal}); err != nil {
 		return nil, err
 	}
 	if err := h.openWebhooks(ctx); err != nil { // events.go

@@ -24,17 +24,30 @@ import (
 // (poll=50ms) and with 20 ms ones, webhooks.db at synchronous NORMAL (the
 // default) and FULL. Reported: p50 and p99 in ms. The same-run baseline
 // is the receiver's own round trip (an empty POST from the benchmark,
-// rtt-p50-ms).
+// rtt-p50-ms). wake=on: the ledger's commits wake the relay
+// (ledger.Options.OnEvents, webhooks.Options.Wake; the hub's default),
+// whose poll is then DefaultWakeRelayInterval; River's fetch poll stays
+// at poll.
 func BenchmarkEventToWebhook(b *testing.B) {
 	for _, c := range []struct {
 		poll time.Duration
 		sync store.Sync
-	}{{webhooks.DefaultRelayInterval, store.SyncNormal}, {webhooks.DefaultRelayInterval, store.SyncFull}, {20 * time.Millisecond, store.SyncNormal}} {
-		poll := c.poll
-		b.Run(fmt.Sprintf("poll=%s/sync=%s", poll, c.sync), func(b *testing.B) {
+		wake bool
+	}{{webhooks.DefaultRelayInterval, store.SyncNormal, true}, {webhooks.DefaultRelayInterval, store.SyncNormal, false},
+		{webhooks.DefaultRelayInterval, store.SyncFull, true}, {webhooks.DefaultRelayInterval, store.SyncFull, false},
+		{20 * time.Millisecond, store.SyncNormal, true}, {20 * time.Millisecond, store.SyncNormal, false}} {
+		poll, relay := c.poll, c.poll
+		var wake <-chan struct{}
+		var signal func()
+		name := "off"
+		if c.wake {
+			wake, signal = webhooks.NewWake()
+			relay, name = 0, "on"
+		}
+		b.Run(fmt.Sprintf("poll=%s/sync=%s/wake=%s", poll, c.sync, name), func(b *testing.B) {
 			ctx := context.Background()
 			dir := b.TempDir()
-			l, err := ledger.Open(ctx, filepath.Join(dir, "hub.db"), ledger.Options{Facts: &ledger.MemFacts{}})
+			l, err := ledger.Open(ctx, filepath.Join(dir, "hub.db"), ledger.Options{Facts: &ledger.MemFacts{}, OnEvents: signal})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -54,7 +67,7 @@ func BenchmarkEventToWebhook(b *testing.B) {
 			}))
 			defer srv.Close()
 			s, err := webhooks.Open(ctx, filepath.Join(dir, "webhooks.db"), webhooks.Options{Sources: map[string]webhooks.Source{"ledger": l},
-				RelayInterval: poll, PollInterval: poll, Sync: c.sync})
+				RelayInterval: relay, PollInterval: poll, Sync: c.sync, Wake: wake})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -49,13 +49,16 @@ var migrations embed.FS
 // Defaults.
 const (
 	DefaultRelayInterval = 50 * time.Millisecond
-	DefaultPollInterval  = 50 * time.Millisecond
-	DefaultTimeout       = 15 * time.Second
-	DefaultRetryBase     = 2 * time.Second
-	DefaultRetryCap      = 2 * time.Hour
-	DefaultRetryWindow   = 72 * time.Hour
-	DefaultRetention     = 30 * 24 * time.Hour
-	DefaultWorkers       = 32
+	// DefaultWakeRelayInterval is the relay's poll with a Wake: the
+	// fallback for events written by another process on the same file.
+	DefaultWakeRelayInterval = time.Second
+	DefaultPollInterval      = 50 * time.Millisecond
+	DefaultTimeout           = 15 * time.Second
+	DefaultRetryBase         = 2 * time.Second
+	DefaultRetryCap          = 2 * time.Hour
+	DefaultRetryWindow       = 72 * time.Hour
+	DefaultRetention         = 30 * 24 * time.Hour
+	DefaultWorkers           = 32
 	// DefaultRelayBatch is the most events one relay transaction moves.
 	DefaultRelayBatch = 500
 	// MaxReplay bounds the events one replay queues.
@@ -92,10 +95,16 @@ type Options struct {
 	// Timeout bounds one delivery, answer included. Default DefaultTimeout.
 	Timeout time.Duration
 	// RelayInterval is how often the relay polls the logs; default
-	// DefaultRelayInterval. PollInterval is River's fetch poll; default
-	// DefaultPollInterval.
+	// DefaultRelayInterval, or DefaultWakeRelayInterval with a Wake.
+	// PollInterval is River's fetch poll; default DefaultPollInterval.
 	RelayInterval time.Duration
-	PollInterval  time.Duration
+	// Wake, when set, makes the relay read the logs at once when it
+	// receives: the sources' writers in this process signal it after a
+	// commit that wrote events (ledger.Options.OnEvents,
+	// catalog.Catalog.OnEvents), with a non-blocking send on a channel of
+	// capacity 1. The poll stays for other processes' writes.
+	Wake         <-chan struct{}
+	PollInterval time.Duration
 	// RetryBase and RetryCap shape the backoff: attempt n waits
 	// min(RetryBase·2^(n-1), RetryCap), jittered by ±25 %. RetryWindow is
 	// how long a delivery is retried at least (MaxAttempts is computed
@@ -134,6 +143,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.RelayInterval <= 0 {
 		o.RelayInterval = DefaultRelayInterval
+		if o.Wake != nil {
+			o.RelayInterval = DefaultWakeRelayInterval
+		}
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = DefaultPollInterval
@@ -362,6 +374,7 @@ func (s *Service) relayLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-s.opts.Wake: // nil without a Wake: never ready
 		}
 	}
 }
@@ -929,4 +942,18 @@ func randomID() string {
 	s := strings.TrimPrefix(NewSecret(), SecretPrefix)
 	s = strings.NewReplacer("+", "", "/", "", "=", "").Replace(s)
 	return s[:20]
+}
+
+// NewWake returns a wake channel for Options.Wake and the function that
+// signals it without blocking (for ledger.Options.OnEvents and
+// catalog.Catalog.OnEvents): signals while the relay is busy fold into
+// one, which the relay takes after its round, so no commit goes unread.
+func NewWake() (<-chan struct{}, func()) {
+	c := make(chan struct{}, 1)
+	return c, func() {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
 }

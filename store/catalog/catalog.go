@@ -71,6 +71,12 @@ type Catalog struct {
 	// tenant's catalog version without reading it again; default
 	// DefaultCacheTTL, negative turns the cache off.
 	CacheTTL time.Duration
+	// OnEvents, when set, is called after each committed change of a
+	// tenant's catalog (the changes that write events do so in that
+	// transaction, catalog_008_events.sql), so that a reader in this
+	// process (the webhook relay) need not wait for its poll. A change
+	// without an event wakes it for one empty read. It must not block.
+	OnEvents func()
 
 	rules  rulesCache
 	stores sync.Map // agentKey -> rules.Store
@@ -143,6 +149,9 @@ func (c *Catalog) write(ctx context.Context, tenant protocol.TenantID, fn func(t
 	}
 	if tenant != "" && c.CacheTTL >= 0 {
 		c.observe(tenant, v) // this process's own change: drop the cache at once
+	}
+	if tenant != "" && c.OnEvents != nil {
+		c.OnEvents()
 	}
 	return nil
 }

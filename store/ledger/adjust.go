@@ -144,5 +144,6 @@ func (l *Ledger) AdjustPoints(ctx context.Context, a Adjustment, once AdjustOnce
 	if err := tx.Commit(); err != nil {
 		return pledger.Outcome{}, rec, wrap("adjust points: commit", err)
 	}
+	l.eventsCommitted() // events.go
 	return out, rec, nil
 }

@@ -156,6 +156,7 @@ func (l *Ledger) GrantAllowanceFor(ctx context.Context, tenant protocol.TenantID
 	if err := tx.Commit(); err != nil {
 		return a, wrap("grant: commit", err)
 	}
+	l.eventsCommitted() // events.go
 	return a, nil
 }
 
@@ -255,6 +256,7 @@ func (l *Ledger) ReturnAllowance(ctx context.Context, ret protocol.Allowance) (p
 	if err := tx.Commit(); err != nil {
 		return out, wrap("return: commit", err)
 	}
+	l.eventsCommitted() // events.go
 	return out, nil
 }
 

@@ -136,6 +136,7 @@ func (l *Ledger) ApplyPrepared(ctx context.Context, p *Prepared) ([]Result, erro
 		return nil, wrap("apply: commit", err)
 	}
 	l.tiersCommitted()
+	l.eventsCommitted() // events.go
 	return res, nil
 }
 

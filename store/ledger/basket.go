@@ -277,6 +277,7 @@ func (l *Ledger) commitGroup(batch []*job) {
 	if err == nil {
 		if err = tx.Commit(); err == nil {
 			l.tiersCommitted()
+			l.eventsCommitted() // events.go
 		}
 	}
 	if err != nil {

@@ -138,6 +138,9 @@ func (s *state) queueEvent(tenant protocol.TenantID, typ string, at time.Time, b
 
 // flushEvents writes the buffered events, one insert each.
 func (s *state) flushEvents() error {
+	if len(s.events) > 0 {
+		s.l.noteEvents()
+	}
 	for i, e := range s.events {
 		if _, err := s.exec(insEvent, e.tenant, e.typ, e.at, EventVersion, string(e.body)); err != nil {
 			return fmt.Errorf("event: %w", err)
@@ -207,6 +210,9 @@ func (l *Ledger) AppendEvent(ctx context.Context, tenant protocol.TenantID, typ 
 	}
 	var id string
 	err = l.db.QueryRowContext(ctx, insEvent+` RETURNING `+eventID, string(tenant), typ, micros(l.now()), EventVersion, string(b)).Scan(&id)
+	if err == nil && l.onEvents != nil {
+		l.onEvents()
+	}
 	return id, wrap("append event", err)
 }
 
@@ -324,5 +330,31 @@ func (l *Ledger) ReviewTills(ctx context.Context, now time.Time, after time.Dura
 			*st.n, _ = res.RowsAffected()
 		}
 	}
-	return stale, back, wrap("review tills: commit", tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return 0, 0, wrap("review tills: commit", err)
+	}
+	if on && stale+back > 0 && l.onEvents != nil {
+		l.onEvents()
+	}
+	return stale, back, nil
+}
+
+// noteEvents marks that the transaction open wrote events; eventsCommitted
+// calls Options.OnEvents after its commit. SQLite has one writer, so no
+// other transaction's commit comes between the note and that commit (as
+// with tiersCommitted); a note of a transaction rolled back wakes the
+// reader for nothing, which costs one empty read.
+func (l *Ledger) noteEvents() {
+	if l.onEvents != nil {
+		l.evNoted.Store(true)
+	}
+}
+
+// eventsCommitted calls Options.OnEvents when the transaction just
+// committed wrote events: one atomic swap per commit, one call when it
+// wrote some.
+func (l *Ledger) eventsCommitted() {
+	if l.onEvents != nil && l.evNoted.Swap(false) {
+		l.onEvents()
+	}
 }

@@ -14,7 +14,12 @@ import (
 
 func openEventsBench(b *testing.B, noEvents bool) *ledger.Ledger {
 	b.Helper()
-	l, err := ledger.Open(context.Background(), filepath.Join(b.TempDir(), "hub.db"), ledger.Options{Facts: MustFacts(b), NoEvents: noEvents})
+	return openEventsBenchWake(b, noEvents, nil)
+}
+
+func openEventsBenchWake(b *testing.B, noEvents bool, onEvents func()) *ledger.Ledger {
+	b.Helper()
+	l, err := ledger.Open(context.Background(), filepath.Join(b.TempDir(), "hub.db"), ledger.Options{Facts: MustFacts(b), NoEvents: noEvents, OnEvents: onEvents})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -44,8 +49,42 @@ func eventSale(till int, seq uint64, cust int) []protocol.Redemption {
 // alternating), to one with NoEvents: the baseline. Per message: CPU and
 // wall time of each, and their ratios.
 func BenchmarkEventsIngest(b *testing.B) {
-	ctx := context.Background()
 	with, without := openEventsBench(b, false), openEventsBench(b, true)
+	ingestPair(b, with, without)
+}
+
+// BenchmarkEventsIngestWake: BenchmarkEventsIngest's messages applied to
+// a ledger with the event log and the relay's wake (Options.OnEvents: a
+// non-blocking send on a channel of capacity 1 that a goroutine drains,
+// as the hub wires it) and, interleaved, to one with the event log and no
+// wake: the baseline. The ratios are the wake's cost.
+func BenchmarkEventsIngestWake(b *testing.B) {
+	c := make(chan struct{}, 1)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case <-c:
+			case <-done:
+				return
+			}
+		}
+	}()
+	wake := func() {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+	ingestPair(b, openEventsBenchWake(b, false, wake), openEventsBench(b, false))
+}
+
+// ingestPair applies till messages to with and without, interleaved
+// (order alternating), and reports each's CPU and wall time per message
+// and their ratios.
+func ingestPair(b *testing.B, with, without *ledger.Ledger) {
+	ctx := context.Background()
 	var cpu, wall [2]time.Duration
 	seqs := make([]uint64, 50)
 	b.ResetTimer()

@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync/atomic"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
@@ -207,6 +208,11 @@ type Options struct {
 	// NoEvents turns the event log off (events.go): the benchmarks'
 	// baseline. Default false: every change writes its events.
 	NoEvents bool
+	// OnEvents is called after a commit that wrote events to the log
+	// (events.go), so that a reader in this process (the webhook relay)
+	// need not wait for its poll. It must not block: a non-blocking
+	// channel send.
+	OnEvents func()
 }
 
 // Ledger is the hub's ledger. It is safe for concurrent use.
@@ -228,6 +234,8 @@ type Ledger struct {
 
 	tierCat   TierCatalog                     // Options.Tiers
 	onTier    func(protocol.TenantID, uint64) // Options.OnTier
+	onEvents  func()                          // Options.OnEvents
+	evNoted   atomic.Bool                     // events written by the transaction open (eventsCommitted)
 	tierNotes tierNotes                       // tier changes to announce after commit
 	noEvents  bool                            // Options.NoEvents
 }
@@ -269,7 +277,7 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Ledger, error) {
 		opts.RequestRetention = DefaultRequestRetention
 	}
 	l := &Ledger{db: db, facts: opts.Facts, policy: opts.Policy, now: opts.Now, hlcTime: opts.HLCTime, rules: opts.Rules, prepared: map[string]*sql.Stmt{}, reqRetention: opts.RequestRetention, segs: opts.Segments,
-		tierCat: opts.Tiers, onTier: opts.OnTier, noEvents: opts.NoEvents}
+		tierCat: opts.Tiers, onTier: opts.OnTier, onEvents: opts.OnEvents, noEvents: opts.NoEvents}
 	if _, ok := opts.Tiers.(customerChanger); ok && l.onTier == nil {
 		l.onTier = func(protocol.TenantID, uint64) {} // the catalog's cache is still told (tiersCommitted)
 	}

@@ -447,6 +447,9 @@ func (l *Ledger) expireChunk(ctx context.Context, now int64, chunk int) (n, poin
 	if err := tx.Commit(); err != nil {
 		return 0, 0, wrap("expire lots: commit", err)
 	}
+	if n > 0 && !l.noEvents && l.onEvents != nil {
+		l.onEvents() // points.expired events (events.go)
+	}
 	return n, points, nil
 }
 

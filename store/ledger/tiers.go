@@ -152,6 +152,7 @@ func (l *Ledger) setTier(ctx context.Context, tx *sql.Tx, p *tiers.Program, t pr
 		if err := insertEventTx(ctx, tx, t, EventTierChanged, l.now(), e); err != nil { // events.go
 			return err
 		}
+		l.noteEvents()
 	}
 	v, err := l.tierCat.SetCustomerTierTx(ctx, tx, t, cu, tier, versions[t])
 	if err != nil {
@@ -340,6 +341,7 @@ func (l *Ledger) reviewChunk(ctx context.Context, now time.Time, chunk int) (n, 
 		return 0, 0, wrap("review tiers: commit", err)
 	}
 	l.tiersCommitted()
+	l.eventsCommitted() // events.go
 	return len(dues), lowered, nil
 }
 
