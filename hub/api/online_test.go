@@ -433,6 +433,11 @@ func TestAgentSnapshot(t *testing.T) {
 			e.wantErr(e.do("GET", "/v1/agent/snapshot?since=1&"+q, e.agent, nil), 400, protocol.CodeInvalidInput, "uses")
 		}
 	})
+	t.Run("ErrCustomers", func(t *testing.T) {
+		for _, q := range []string{"customers=abc", "customers=-1", "customers=99999999999999999999"} {
+			e.wantErr(e.do("GET", "/v1/agent/snapshot?since=1&uses=0&"+q, e.agent, nil), 400, protocol.CodeInvalidInput, "customers")
+		}
+	})
 	t.Run("ErrNotAgent", func(t *testing.T) {
 		e.wantErr(e.do("GET", "/v1/agent/snapshot", e.keys[catalog.RoleAdmin], nil), 403, protocol.CodeForbidden, "")
 	})
