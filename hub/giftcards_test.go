@@ -146,10 +146,21 @@ func TestGiftCardSoldOfflineAtTill(t *testing.T) {
 	if st := hubJSON(t, h, "GET", "/v1/tenants/acme/giftcards/"+card.Code, nil, &bal); st != 200 || bal.Balance.Amount != 30_00 {
 		t.Fatalf("hub balance: %d %+v", st, bal)
 	}
-	waitFor(t, "till B knows the card", func() bool {
-		c, err := b.a.CardBalance(ctx, card.Code)
-		return err == nil && c.Balance.Amount == 30_00
+	// CardBalance answers from the hub while the till is online, so it
+	// can see the card before till B's snapshot carries it; a till does
+	// not record a code its snapshot cannot resolve (agent/onlinefirst.go,
+	// hubRefusals). Wait until B's own decision takes the card.
+	spendBasket := func(txn string, amount int64) agent.Basket {
+		return agent.Basket{Order: protocol.Order{ID: txn, Currency: "EUR", Lines: []protocol.Line{{SKU: "x", Quantity: 1, UnitPrice: 100_00}}},
+			Redeemables: []agent.Input{{Code: card.Code, Amount: amount}}}
+	}
+	waitFor(t, "till B's snapshot has the card", func() bool {
+		q, err := b.a.Validate(ctx, spendBasket("b-1", 5_00))
+		return err == nil && q.Error == nil
 	})
+	if c, err := b.a.CardBalance(ctx, card.Code); err != nil || c.Balance.Amount != 30_00 {
+		t.Fatalf("till B's balance of the card: %+v %v", c, err)
+	}
 	if _, err := spend(b, "b-1", 5_00); err != nil {
 		t.Fatalf("spend at another till: %v", err)
 	}
