@@ -105,6 +105,7 @@ var counters = []counter{
 	newCounter("punchcard_broker_quota_dropped_total", "Messages dropped on a full client inflight store.", func(m Metrics) int64 { return m.Broker.QuotaDropped }),
 	newCounter("punchcard_broker_expired_total", "Queued messages for offline tills that expired (by design; not drops).", func(m Metrics) int64 { return m.Broker.Expired }),
 	newCounter("punchcard_broker_auth_refused_total", "MQTT connections refused for bad credentials.", func(m Metrics) int64 { return m.Broker.AuthRefused }),
+	newCounter("punchcard_broker_auth_unavailable_total", "MQTT connections answered server unavailable: their credentials could not be checked in time.", func(m Metrics) int64 { return m.Broker.AuthUnavailable }),
 	newCounter("punchcard_broker_acl_denied_total", "Publishes or subscriptions refused by the ACL.", func(m Metrics) int64 { return m.Broker.ACLDenied }),
 	newCounter("punchcard_broker_wills_refused_total", "Agents' CONNECTs refused for carrying a Will, and Wills the ACL refused.", func(m Metrics) int64 { return m.Broker.WillsRefused }),
 	newCounter("punchcard_ingest_messages_total", "Up messages received.", func(m Metrics) int64 { return m.Ingest.Messages }),

@@ -41,6 +41,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -187,11 +188,15 @@ type Stats struct {
 	WriteDropped  int64 // messages dropped because a client's write queue was full
 	QuotaDropped  int64 // messages dropped because a client's inflight store was full
 	AuthRefused   int64 // connections refused for bad credentials, a client ID not the username, or a Will
-	WillsRefused  int64 // agents' CONNECTs refused for carrying a Will, plus Wills the ACL refused when due
-	ACLDenied     int64 // publishes, subscriptions or Wills refused by the ACL
-	Clients       int64 // connected now
-	MessagesRecvd int64
-	MessagesSent  int64
+	// AuthUnavailable counts connections answered "server unavailable"
+	// because their credentials could not be checked (AuthTimeout, a
+	// database error); clients retry them.
+	AuthUnavailable int64
+	WillsRefused    int64 // agents' CONNECTs refused for carrying a Will, plus Wills the ACL refused when due
+	ACLDenied       int64 // publishes, subscriptions or Wills refused by the ACL
+	Clients         int64 // connected now
+	MessagesRecvd   int64
+	MessagesSent    int64
 }
 
 // Broker is a running embedded broker.
@@ -234,6 +239,7 @@ func New(opts Options) (*Broker, error) {
 		SysTopicResendInterval:  60,
 	})
 	h := &hook{opts: opts}
+	h.srv.Store(srv)
 	if err := srv.AddHook(h, nil); err != nil {
 		return nil, fmt.Errorf("broker: hook: %w", err)
 	}
@@ -284,19 +290,20 @@ func (b *Broker) TLSURL() string {
 func (b *Broker) Stats() Stats {
 	info := b.srv.Info
 	s := Stats{
-		QosDropped:    b.hook.qosDropped.Load(),
-		QosDiscarded:  b.hook.qosDiscarded.Load(),
-		QueuedOffline: b.hook.queuedOffline.Load(),
-		Inflight:      atomic.LoadInt64(&info.Inflight),
-		Expired:       b.hook.expired.Load(),
-		WriteDropped:  atomic.LoadInt64(&info.MessagesDropped),
-		QuotaDropped:  atomic.LoadInt64(&info.InflightDropped),
-		AuthRefused:   b.hook.authRefused.Load(),
-		WillsRefused:  b.hook.willsRefused.Load(),
-		ACLDenied:     b.hook.aclDenied.Load(),
-		Clients:       atomic.LoadInt64(&info.ClientsConnected),
-		MessagesRecvd: atomic.LoadInt64(&info.MessagesReceived),
-		MessagesSent:  atomic.LoadInt64(&info.MessagesSent),
+		QosDropped:      b.hook.qosDropped.Load(),
+		QosDiscarded:    b.hook.qosDiscarded.Load(),
+		QueuedOffline:   b.hook.queuedOffline.Load(),
+		Inflight:        atomic.LoadInt64(&info.Inflight),
+		Expired:         b.hook.expired.Load(),
+		WriteDropped:    atomic.LoadInt64(&info.MessagesDropped),
+		QuotaDropped:    atomic.LoadInt64(&info.InflightDropped),
+		AuthRefused:     b.hook.authRefused.Load(),
+		AuthUnavailable: b.hook.authUnavailable.Load(),
+		WillsRefused:    b.hook.willsRefused.Load(),
+		ACLDenied:       b.hook.aclDenied.Load(),
+		Clients:         atomic.LoadInt64(&info.ClientsConnected),
+		MessagesRecvd:   atomic.LoadInt64(&info.MessagesReceived),
+		MessagesSent:    atomic.LoadInt64(&info.MessagesSent),
 	}
 	s.Dropped = s.QosDropped + s.WriteDropped + s.QuotaDropped
 	return s
@@ -357,20 +364,25 @@ func (b *Broker) closeClients(listener string) {
 // hook is the broker's auth, ACL and drop-counting hook.
 type hook struct {
 	mqtt.HookBase
-	opts          Options
-	qosDropped    atomic.Int64
-	qosDiscarded  atomic.Int64
-	authRefused   atomic.Int64
-	willsRefused  atomic.Int64
-	aclDenied     atomic.Int64
-	queuedOffline atomic.Int64
-	expired       atomic.Int64
+	opts         Options
+	qosDropped   atomic.Int64
+	qosDiscarded atomic.Int64
+	authRefused  atomic.Int64
+	// authUnavailable counts connections answered "server unavailable":
+	// their credentials could not be checked.
+	authUnavailable atomic.Int64
+	srv             atomic.Pointer[mqtt.Server] // for OnConnect's CONNACK
+	verdicts        sync.Map                    // *mqtt.Client -> authVerdict, from OnConnect to OnConnectAuthenticate
+	willsRefused    atomic.Int64
+	aclDenied       atomic.Int64
+	queuedOffline   atomic.Int64
+	expired         atomic.Int64
 }
 
 func (h *hook) ID() string { return "punchcard" }
 
 func (h *hook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnWill, mqtt.OnQosDropped, mqtt.OnPublish, mqtt.OnQosPublish}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnWill, mqtt.OnQosDropped, mqtt.OnPublish, mqtt.OnQosPublish}, []byte{b})
 }
 
 // Identity is who a connected client is, from its username.
@@ -401,42 +413,80 @@ func (h *hook) identity(username []byte) (Identity, bool) {
 	return Identity{Tenant: t, Agent: a}, ok
 }
 
+// OnConnect checks the credentials (authenticate) before mochi asks
+// OnConnectAuthenticate, so that a check that could not be made (the
+// catalog did not answer within AuthTimeout: an overloaded hub, a
+// database error) is answered "server unavailable", which clients retry,
+// and not "not authorized", which says the credentials are wrong.
+func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	v := h.authenticate(cl, pk)
+	if v == authUnavailable {
+		h.authUnavailable.Add(1)
+		h.opts.Logger.Warn("mqtt connection refused: credentials not checked in time", slog.String("username", string(pk.Connect.Username)),
+			slog.String("remote", cl.Net.Remote))
+		if srv := h.srv.Load(); srv != nil {
+			_ = srv.SendConnack(cl, packets.ErrServerUnavailable, false, nil)
+		}
+		return packets.ErrServerUnavailable
+	}
+	h.verdicts.Store(cl, v)
+	return nil
+}
+
 func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	ok := h.authenticate(cl, pk)
-	if !ok {
+	var v authVerdict
+	if x, ok := h.verdicts.LoadAndDelete(cl); ok {
+		v = x.(authVerdict)
+	} else {
+		v = h.authenticate(cl, pk) // not reached: OnConnect always runs first
+	}
+	if v != authOK {
 		h.authRefused.Add(1)
 		h.opts.Logger.Warn("mqtt connection refused", slog.String("username", string(pk.Connect.Username)), slog.String("remote", cl.Net.Remote))
 	}
-	return ok
+	return v == authOK
 }
 
-func (h *hook) authenticate(cl *mqtt.Client, pk packets.Packet) bool {
+// authVerdict is what a credential check concluded.
+type authVerdict int
+
+const (
+	authRefused     authVerdict = iota // wrong credentials, client ID or a Will
+	authOK                             // the credentials are right
+	authUnavailable                    // the check could not be made
+)
+
+func (h *hook) authenticate(cl *mqtt.Client, pk packets.Packet) authVerdict {
 	id, ok := h.identity(pk.Connect.Username)
 	if !ok {
-		return false
+		return authRefused
 	}
 	secret := pk.Connect.Password
 	if id.Hub {
-		return subtle.ConstantTimeCompare(secret, []byte(h.opts.HubSecret)) == 1
+		if subtle.ConstantTimeCompare(secret, []byte(h.opts.HubSecret)) == 1 {
+			return authOK
+		}
+		return authRefused
 	}
 	if pk.Connect.ClientIdentifier != Username(id.Tenant, id.Agent) {
-		return false
+		return authRefused
 	}
 	if pk.Connect.WillFlag {
 		h.willsRefused.Add(1)
 		h.opts.Logger.Warn("mqtt connection refused: agents may not set a Will", slog.String("username", string(pk.Connect.Username)),
 			slog.String("topic", pk.Connect.WillTopic))
-		return false
+		return authRefused
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.opts.AuthTimeout)
 	defer cancel()
 	if err := h.opts.Auth.AuthenticateAgent(ctx, id.Tenant, id.Agent, string(secret)); err != nil {
-		if protocol.ErrorCode(err) == protocol.CodeInternal {
-			h.opts.Logger.Error("mqtt credential check failed", slog.String("username", string(pk.Connect.Username)), slog.Any("error", err))
+		if code := protocol.ErrorCode(err); code == protocol.CodeUnauthenticated || code == protocol.CodeForbidden {
+			return authRefused
 		}
-		return false
+		h.opts.Logger.Error("mqtt credential check failed", slog.String("username", string(pk.Connect.Username)), slog.Any("error", err))
+		return authUnavailable
 	}
-	return true
+	return authOK
 }
 
 // OnWill puts a Will through the publish ACL when the broker is about to

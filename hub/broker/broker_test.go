@@ -11,6 +11,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/punchcard/punchcard/hub/broker"
 	"github.com/punchcard/punchcard/internal/testutil"
@@ -217,5 +218,48 @@ func TestBurst(t *testing.T) {
 		case <-done:
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// failingAuth is an Authenticator whose check cannot be made: the
+// catalog's database failed, or did not answer within AuthTimeout.
+type failingAuth struct{ err error }
+
+func (a failingAuth) AuthenticateAgent(ctx context.Context, _ protocol.TenantID, _ protocol.AgentID, _ string) error {
+	if a.err == nil {
+		<-ctx.Done() // an overloaded catalog: no answer within AuthTimeout
+		return fmt.Errorf("catalog: check agent secret: %w", ctx.Err())
+	}
+	return a.err
+}
+
+// TestAuthUnavailable: a credential check that could not be made is
+// answered "server unavailable" (MQTT 3.1.1 return code 3), which clients
+// retry, not "not authorized" (code 5), which says the secret is wrong;
+// the hub's own credentials do not depend on the catalog.
+func TestAuthUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		auth failingAuth
+	}{
+		{"DatabaseError", failingAuth{err: fmt.Errorf("catalog: check agent secret: disk I/O error")}},
+		{"Timeout", failingAuth{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := broker.New(broker.Options{Addr: "127.0.0.1:0", Auth: tc.auth, HubSecret: hubSecret, AuthTimeout: 50 * time.Millisecond,
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			_, err = connect(t, b, "acme/till-1", "acme/till-1", "s1")
+			if err != packets.ErrorRefusedServerUnavailable {
+				t.Fatalf("connect: %v, want %v", err, packets.ErrorRefusedServerUnavailable)
+			}
+			if st := b.Stats(); st.AuthUnavailable != 1 || st.AuthRefused != 0 {
+				t.Fatalf("unavailable %d, refused %d; want 1, 0", st.AuthUnavailable, st.AuthRefused)
+			}
+			mustConnect(t, b, "hub-1", broker.DefaultHubUsername, hubSecret)
+		})
 	}
 }

@@ -79,14 +79,14 @@ ack latency: p50 %s  p99 %s  max %s; p99 away from the change %s; p99 per 5 s (m
 hub RSS: idle %.0f MB, connected %.0f MB (%.1f KB per till), max under load %.0f MB, end %.0f MB, peak (VmHWM) %.0f MB
 CPU: hub %.2f cores, simulated tills %.2f cores; load average %s
 campaign change (version %d): every till announced after %s (median %s, %d missing), fetched after %s (median %s, %d missing)
-checks: %d pending, %d down messages refused, %d acks of unsent seqs, %d errors, %d HTTP requests retried (429, 5xx)`,
+checks: %d pending, %d down messages refused, %d acks of unsent seqs, %d errors, %d HTTP requests retried (429, 5xx), %d allowance top-ups failed after retries, %d connects retried (server unavailable)`,
 		r.Tills, r.Rate, r.Connect.Round(time.Millisecond),
 		r.Redemptions, s.Sent, s.Messages, s.Republish, s.Heartbeats, s.Announces, s.Fetches, s.NotMod, s.Grants,
 		s.AckP50.Round(10*time.Microsecond), s.AckP99.Round(10*time.Microsecond), s.AckMax.Round(time.Millisecond), r.AckP99Quiet.Round(10*time.Microsecond), r.Timeline,
 		mb(r.RSSIdle), mb(r.RSSConnected), float64(r.RSSConnected-r.RSSIdle)/1024/float64(max(r.Tills, 1)), mb(r.RSSMax), mb(r.RSSEnd), mb(r.HWM), r.HubCPU, r.FleetCPU, r.Load,
 		r.Version, r.AnnounceAll.Round(time.Millisecond), r.AnnounceP50.Round(time.Millisecond), r.MissingAnnounce,
 		r.FetchAll.Round(time.Millisecond), r.FetchP50.Round(time.Millisecond), r.MissingFetch,
-		s.Pending, s.Rejected, s.BadAcks, s.Errors, s.HTTPRetries)
+		s.Pending, s.Rejected, s.BadAcks, s.Errors, s.HTTPRetries, s.GrantFailures, s.ConnectRetries)
 }
 
 const benchTenant protocol.TenantID = "chain"

@@ -292,6 +292,13 @@ type Stats struct {
 	// HTTPRetries are agent requests retried after a 429, a 5xx or a
 	// transport error (the hub refused or failed; the agent retries too).
 	HTTPRetries int64
+	// GrantFailures are allowance top-ups that failed after their
+	// retries (an overloaded hub answers 503 by design); the till asks
+	// again later and sells meanwhile without the campaign.
+	GrantFailures int64
+	// ConnectRetries are MQTT connects the broker answered "server
+	// unavailable" (credentials not checked in time), retried.
+	ConnectRetries int64
 	// Ack latency from the publish of a fact's message to the Ack covering
 	// it, over every fact acknowledged.
 	AckP50, AckP99, AckMax time.Duration
@@ -319,6 +326,8 @@ func (f *Fleet) Stats() Stats {
 		s.BadAcks += t.badAcks
 		s.Errors += t.errors
 		s.HTTPRetries += t.httpRetries
+		s.GrantFailures += t.grantFailures
+		s.ConnectRetries += t.connectRetries
 		lat = append(lat, t.lat...)
 		t.mu.Unlock()
 	}

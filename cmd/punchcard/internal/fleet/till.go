@@ -90,6 +90,7 @@ type till struct {
 	sales, acked, republish, messages, heartbeats int64
 	announces, fetches, notMod, grants            int64
 	rejected, badAcks, errors, httpRetries        int64
+	grantFailures, connectRetries                 int64
 }
 
 type sentFact struct {
@@ -120,12 +121,24 @@ func (t *till) start(ctx context.Context) error {
 		SetPingTimeout(uplink.DefaultPingTimeout).SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) { t.reconnectWait() }).
 		SetConnectTimeout(30 * time.Second).SetOnConnectHandler(t.onConnect)
 	t.mq = paho.NewClient(o)
-	tok := t.mq.Connect()
-	if !tok.WaitTimeout(60 * time.Second) {
-		return fmt.Errorf("connect: timeout")
-	}
-	if err := tok.Error(); err != nil {
-		return fmt.Errorf("connect: %w", err)
+	for {
+		tok := t.mq.Connect()
+		if !tok.WaitTimeout(60 * time.Second) {
+			return fmt.Errorf("connect: timeout")
+		}
+		err := tok.Error()
+		if err == nil {
+			break
+		}
+		// As the agent (uplink: ConnectRetry): a broker that could not
+		// check the credentials in time answers "server unavailable";
+		// try again after the reconnect wait. Wrong credentials
+		// ("not authorized") end the start.
+		if err != packets.ErrorRefusedServerUnavailable || ctx.Err() != nil {
+			return fmt.Errorf("connect: %w", err)
+		}
+		t.count(&t.connectRetries)
+		t.reconnectWait()
 	}
 	select {
 	case <-t.ready:
@@ -437,8 +450,9 @@ func (t *till) sale(ctx context.Context) (int, error) {
 	for _, c := range low {
 		if err := t.grant(ctx, c); err != nil {
 			// As the agent: a failed top-up leaves the sale to what is
-			// left (the campaign then does not apply); it is counted.
-			t.count(&t.errors)
+			// left (the campaign then does not apply); it is counted
+			// apart from Errors: an overloaded hub answers 503 by design.
+			t.count(&t.grantFailures)
 			t.f.log.Warn("fleet: allowance", "agent", t.cred.Agent, "err", err)
 		}
 	}
