@@ -66,7 +66,7 @@ func BenchmarkEventToWebhook(b *testing.B) {
 				w.WriteHeader(http.StatusNoContent)
 			}))
 			defer srv.Close()
-			s, err := webhooks.Open(ctx, filepath.Join(dir, "webhooks.db"), webhooks.Options{Sources: map[string]webhooks.Source{"ledger": l},
+			s, err := webhooks.Open(ctx, filepath.Join(dir, "webhooks.db"), webhooks.Options{AllowPrivate: true, Sources: map[string]webhooks.Source{"ledger": l},
 				RelayInterval: relay, PollInterval: poll, Sync: c.sync, Wake: wake})
 			if err != nil {
 				b.Fatal(err)
