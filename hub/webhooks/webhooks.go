@@ -38,7 +38,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
 
@@ -55,13 +54,22 @@ const (
 	// DefaultWakeRelayInterval is the relay's poll with a Wake: the
 	// fallback for events written by another process on the same file.
 	DefaultWakeRelayInterval = time.Second
-	DefaultPollInterval      = 50 * time.Millisecond
-	DefaultTimeout           = 15 * time.Second
-	DefaultRetryBase         = 2 * time.Second
-	DefaultRetryCap          = 2 * time.Hour
-	DefaultRetryWindow       = 72 * time.Hour
-	DefaultRetention         = 30 * 24 * time.Hour
-	DefaultWorkers           = 32
+	// DefaultPollInterval is River's fetch poll: the fallback, since the
+	// relay wakes River's fetch after each insert (riverwake.go); it
+	// bounds how late a retry that came due starts.
+	DefaultPollInterval = time.Second
+	// DefaultNoWakePollInterval is River's fetch poll with NoRiverWake.
+	DefaultNoWakePollInterval = 50 * time.Millisecond
+	// DefaultFetchCooldown is the least time between two of River's
+	// fetches (River's FetchCooldown): wakes closer together fold into
+	// one fetch at its end.
+	DefaultFetchCooldown = 5 * time.Millisecond
+	DefaultTimeout       = 15 * time.Second
+	DefaultRetryBase     = 2 * time.Second
+	DefaultRetryCap      = 2 * time.Hour
+	DefaultRetryWindow   = 72 * time.Hour
+	DefaultRetention     = 30 * 24 * time.Hour
+	DefaultWorkers       = 32
 	// DefaultRelayBatch is the most events one relay transaction moves.
 	DefaultRelayBatch = 500
 	// MaxReplay bounds the events one replay queues.
@@ -115,7 +123,8 @@ type Options struct {
 	Timeout time.Duration
 	// RelayInterval is how often the relay polls the logs; default
 	// DefaultRelayInterval, or DefaultWakeRelayInterval with a Wake.
-	// PollInterval is River's fetch poll; default DefaultPollInterval.
+	// PollInterval is River's fetch poll; default DefaultPollInterval, or
+	// DefaultNoWakePollInterval with NoRiverWake.
 	RelayInterval time.Duration
 	// Wake, when set, makes the relay read the logs at once when it
 	// receives: the sources' writers in this process signal it after a
@@ -124,6 +133,10 @@ type Options struct {
 	// capacity 1. The poll stays for other processes' writes.
 	Wake         <-chan struct{}
 	PollInterval time.Duration
+	// NoRiverWake leaves new deliveries to River's fetch poll alone
+	// instead of waking the fetch after each relay round (riverwake.go):
+	// the benchmarks' baseline.
+	NoRiverWake bool
 	// RetryBase and RetryCap shape the backoff: attempt n waits
 	// min(RetryBase·2^(n-1), RetryCap), jittered by ±25 %. RetryWindow is
 	// how long a delivery is retried at least (MaxAttempts is computed
@@ -171,6 +184,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = DefaultPollInterval
+		if o.NoRiverWake {
+			o.PollInterval = DefaultNoWakePollInterval
+		}
 	}
 	if o.RetryBase <= 0 {
 		o.RetryBase = DefaultRetryBase
@@ -241,6 +257,7 @@ func (p retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
 type Service struct {
 	db     *sql.DB
 	river  *river.Client[*sql.Tx]
+	drv    *wakeDriver
 	opts   Options
 	log    *slog.Logger
 	maxAtt int
@@ -266,7 +283,8 @@ func Open(ctx context.Context, path string, opts Options) (*Service, error) {
 	}
 	s := &Service{db: db, opts: opts, log: opts.Logger,
 		maxAtt: MaxAttempts(opts.RetryBase, opts.RetryCap, opts.RetryWindow)}
-	drv := riversqlite.New(db)
+	drv := newWakeDriver(db)
+	s.drv = drv
 	m, err := rivermigrate.New(drv, &rivermigrate.Config{Logger: discard})
 	if err != nil {
 		db.Close()
@@ -284,7 +302,7 @@ func Open(ctx context.Context, path string, opts Options) (*Service, error) {
 		MaxAttempts:                 s.maxAtt,
 		RetryPolicy:                 retryPolicy{base: opts.RetryBase, cap: opts.RetryCap, now: opts.Now},
 		FetchPollInterval:           opts.PollInterval,
-		FetchCooldown:               min(opts.PollInterval, 100*time.Millisecond),
+		FetchCooldown:               min(opts.PollInterval, DefaultFetchCooldown),
 		JobTimeout:                  opts.jobTimeout(),
 		RescueStuckJobsAfter:        opts.RescueAfter,
 		CompletedJobRetentionPeriod: 24 * time.Hour,
@@ -458,6 +476,9 @@ func (s *Service) RelayOnce(ctx context.Context, name string, src Source) (int, 
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("webhooks: relay commit: %w", err)
+	}
+	if len(params) > 0 {
+		s.wakeRiver()
 	}
 	return len(es), nil
 }
@@ -952,6 +973,7 @@ func (s *Service) Replay(ctx context.Context, tenant protocol.TenantID, id strin
 		if _, err := s.river.InsertMany(ctx, params); err != nil {
 			return protocol.WebhookReplayResult{}, fmt.Errorf("webhooks: replay: %w", err)
 		}
+		s.wakeRiver()
 	}
 	return protocol.WebhookReplayResult{Queued: len(params)}, nil
 }
