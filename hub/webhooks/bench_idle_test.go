@@ -4,6 +4,8 @@ package webhooks_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -47,7 +49,7 @@ func BenchmarkIdleCPU(b *testing.B) {
 			defer l.Close()
 			if c.service {
 				s, err := webhooks.Open(ctx, filepath.Join(dir, "webhooks.db"), webhooks.Options{Sources: map[string]webhooks.Source{"ledger": l},
-					Wake: wake, NoRiverWake: !c.wake})
+					Wake: wake, NoRiverWake: !c.wake, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -3,6 +3,8 @@ package webhooks_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -32,6 +34,7 @@ import (
 // listener's 50 ms read of river_notification and polls every
 // DefaultNoWakePollInterval.
 func BenchmarkEventToWebhook(b *testing.B) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil)) // a delivery cut by the Close at the end logs an error
 	for _, c := range []struct {
 		sync             store.Sync
 		relayWake, river bool
@@ -69,7 +72,7 @@ func BenchmarkEventToWebhook(b *testing.B) {
 			}))
 			defer srv.Close()
 			s, err := webhooks.Open(ctx, filepath.Join(dir, "webhooks.db"), webhooks.Options{AllowPrivate: true, Sources: map[string]webhooks.Source{"ledger": l},
-				RelayInterval: relay, NoRiverWake: !c.river, Sync: c.sync, Wake: wake})
+				RelayInterval: relay, NoRiverWake: !c.river, Sync: c.sync, Wake: wake, Logger: quiet})
 			if err != nil {
 				b.Fatal(err)
 			}
