@@ -45,6 +45,11 @@ type WebhookOptions struct {
 	RetryWindow   time.Duration // retried at least this long; webhooks.DefaultRetryWindow
 	RescueAfter   time.Duration // a killed hub's running deliveries run again after; Timeout + 1 min
 	Timeout       time.Duration // one delivery; webhooks.DefaultTimeout
+	// AllowPrivate lets endpoint URLs name loopback, private, link-local
+	// and other internal addresses (webhooks.Options.AllowPrivate, flag
+	// -webhook-allow-private): tests, demos, receivers on the hub's own
+	// network.
+	AllowPrivate bool
 }
 
 // relayWake is the webhook relay's wake (webhooks.NewWake): signal is the
@@ -71,14 +76,14 @@ func (h *Hub) openWebhooks(ctx context.Context) error {
 	var err error
 	h.Webhooks, err = webhooks.Open(ctx, filepath.Join(h.opts.DataDir, WebhooksDBName), webhooks.Options{
 		Sources: map[string]webhooks.Source{"ledger": h.Ledger, "catalog": h.Catalog},
-		Replay:  map[string]webhooks.ReplaySource{"ledger": h.Ledger},
+		Replay:  map[string]webhooks.ReplaySource{"ledger": h.Ledger, "catalog": h.Catalog},
 		OnDisabled: func(ctx context.Context, tenant protocol.TenantID, typ string, body any) error {
 			_, err := h.Ledger.AppendEvent(ctx, tenant, typ, body)
 			return err
 		},
 		Wake: h.wake.c, RelayInterval: o.RelayInterval,
 		RetryBase: o.RetryBase, RetryCap: o.RetryCap, RetryWindow: o.RetryWindow, RescueAfter: o.RescueAfter, Timeout: o.Timeout,
-		Retention: h.opts.EventRetention, Logger: h.opts.Logger,
+		Retention: h.opts.EventRetention, Logger: h.opts.Logger, AllowPrivate: o.AllowPrivate,
 	})
 	return err
 }

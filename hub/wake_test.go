@@ -34,7 +34,7 @@ func TestRelayWakesOnCommit(t *testing.T) {
 	h, err := hub.Open(ctx, hub.Options{
 		DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "-",
 		BootstrapKey: bootstrapKey, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Webhooks: hub.WebhookOptions{RelayInterval: time.Hour},
+		Webhooks: hub.WebhookOptions{RelayInterval: time.Hour, AllowPrivate: true},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -148,6 +148,8 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.DurationVar(&o.TillStaleAfter, "till-stale-after", envDuration(env("TILL_STALE_AFTER", ""), hub.DefaultTillStaleAfter),
 		"a till unheard this long is reported stale (event till.stale, then till.back); negative: never (PUNCHCARD_TILL_STALE_AFTER)")
 	fs.BoolVar(&o.Webhooks.Off, "webhooks-off", env("WEBHOOKS_OFF", "") == "1", "deliver no webhooks (events are still logged); the webhook routes answer 503 (PUNCHCARD_WEBHOOKS_OFF=1)")
+	fs.BoolVar(&o.Webhooks.AllowPrivate, "webhook-allow-private", env("WEBHOOK_ALLOW_PRIVATE", "") == "1",
+		"let webhook URLs name loopback, private, link-local and other internal addresses (tests, demos, receivers on the hub's own network); by default they are refused (PUNCHCARD_WEBHOOK_ALLOW_PRIVATE=1)")
 	fs.DurationVar(&o.Webhooks.RetryBase, "webhook-retry-base", envDuration(env("WEBHOOK_RETRY_BASE", ""), 0), "wait before a failed delivery's first retry, doubling to -webhook-retry-cap; 0 = 2s (PUNCHCARD_WEBHOOK_RETRY_BASE)")
 	fs.DurationVar(&o.Webhooks.RetryCap, "webhook-retry-cap", envDuration(env("WEBHOOK_RETRY_CAP", ""), 0), "longest wait between two delivery attempts; 0 = 2h (PUNCHCARD_WEBHOOK_RETRY_CAP)")
 	fs.DurationVar(&o.Webhooks.RetryWindow, "webhook-retry-window", envDuration(env("WEBHOOK_RETRY_WINDOW", ""), 0),

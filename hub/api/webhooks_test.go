@@ -49,6 +49,10 @@ func TestWebhookRoutes(t *testing.T) {
 	e.wantErr(e.do("POST", "/v1/tenants/acme/webhooks/"+ep.ID+"/replay", admin, map[string]any{"event_id": "evt_none"}), 404, protocol.CodeNotFound, "")
 	e.wantErr(e.do("POST", "/v1/tenants/acme/webhooks", admin, map[string]any{"url": "ftp://x"}), 400, protocol.CodeInvalidInput, "url")
 	e.wantErr(e.do("POST", "/v1/tenants/acme/webhooks", admin, map[string]any{"url": "https://x/", "secret": "mine"}), 400, protocol.CodeInvalidInput, "secret")
+	// The URL guard (the test hub does not allow private receivers).
+	e.wantErr(e.do("POST", "/v1/tenants/acme/webhooks", admin, map[string]any{"url": "http://169.254.169.254/latest/meta-data"}), 422, protocol.CodeWebhookURLForbidden, "url")
+	e.wantErr(e.do("POST", "/v1/tenants/acme/webhooks", admin, map[string]any{"url": "http://localhost:8080/hook"}), 422, protocol.CodeWebhookURLForbidden, "url")
+	e.wantErr(e.do("PUT", "/v1/tenants/acme/webhooks/"+ep.ID, admin, map[string]any{"url": "http://[::1]/hook"}), 422, protocol.CodeWebhookURLForbidden, "url")
 	e.wantErr(e.do("GET", "/v1/tenants/other/webhooks/"+ep.ID, e.other, nil), 404, protocol.CodeNotFound, "")
 	e.wantErr(e.do("GET", "/v1/tenants/acme/webhooks/"+ep.ID, e.other, nil), 403, protocol.CodeForbidden, "")
 	e.wantErr(e.do("GET", "/v1/tenants/acme/webhooks", e.keys[catalog.RoleMarketer], nil), 403, protocol.CodeForbidden, "")

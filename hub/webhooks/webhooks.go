@@ -27,15 +27,17 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
 
@@ -52,13 +54,22 @@ const (
 	// DefaultWakeRelayInterval is the relay's poll with a Wake: the
 	// fallback for events written by another process on the same file.
 	DefaultWakeRelayInterval = time.Second
-	DefaultPollInterval      = 50 * time.Millisecond
-	DefaultTimeout           = 15 * time.Second
-	DefaultRetryBase         = 2 * time.Second
-	DefaultRetryCap          = 2 * time.Hour
-	DefaultRetryWindow       = 72 * time.Hour
-	DefaultRetention         = 30 * 24 * time.Hour
-	DefaultWorkers           = 32
+	// DefaultPollInterval is River's fetch poll: the fallback, since the
+	// relay wakes River's fetch after each insert (riverwake.go); it
+	// bounds how late a retry that came due starts.
+	DefaultPollInterval = time.Second
+	// DefaultNoWakePollInterval is River's fetch poll with NoRiverWake.
+	DefaultNoWakePollInterval = 50 * time.Millisecond
+	// DefaultFetchCooldown is the least time between two of River's
+	// fetches (River's FetchCooldown): wakes closer together fold into
+	// one fetch at its end.
+	DefaultFetchCooldown = 5 * time.Millisecond
+	DefaultTimeout       = 15 * time.Second
+	DefaultRetryBase     = 2 * time.Second
+	DefaultRetryCap      = 2 * time.Hour
+	DefaultRetryWindow   = 72 * time.Hour
+	DefaultRetention     = 30 * 24 * time.Hour
+	DefaultWorkers       = 32
 	// DefaultRelayBatch is the most events one relay transaction moves.
 	DefaultRelayBatch = 500
 	// MaxReplay bounds the events one replay queues.
@@ -75,7 +86,8 @@ type Source interface {
 	EventsAfter(ctx context.Context, after int64, limit int) ([]protocol.Event, error)
 }
 
-// ReplaySource finds events for a replay; the ledger's log is one.
+// ReplaySource finds events for a replay; the ledger's log and the
+// catalog's are.
 type ReplaySource interface {
 	EventByID(ctx context.Context, tenant protocol.TenantID, id string) (protocol.Event, bool, error)
 	EventsBetween(ctx context.Context, tenant protocol.TenantID, from, to time.Time, after int64, limit int) ([]protocol.Event, error)
@@ -86,17 +98,33 @@ type Options struct {
 	// Sources are the event logs the relay reads, by a name that keys its
 	// cursor ("ledger", "catalog"). Required.
 	Sources map[string]Source
-	// Replay finds the events of a replay, by name of Sources. Optional.
+	// Replay finds the events of a replay, by name of Sources: a replay
+	// covers all of them. Optional.
 	Replay map[string]ReplaySource
 	// OnDisabled writes the webhook.endpoint_disabled event (in the
 	// ledger's log). Optional.
 	OnDisabled func(ctx context.Context, tenant protocol.TenantID, typ string, body any) error
-	Client     *http.Client // default: a client with Timeout
+	// Client sends the deliveries; default: a client with Timeout that
+	// follows no redirect and, without AllowPrivate, dials public
+	// addresses only, with no proxy (guard.go). A Client given here is
+	// used as it is.
+	Client *http.Client
+	// AllowPrivate lets endpoints name loopback, private, link-local and
+	// other internal addresses (ForbiddenAddr): for tests, demos and
+	// receivers on the hub's own network (hub flag
+	// -webhook-allow-private). Without it such URLs are refused
+	// (webhook_url_forbidden) and each delivery checks the address it
+	// dials.
+	AllowPrivate bool
+	// Resolver resolves an endpoint's host name when it is created or
+	// changed; default net.DefaultResolver.
+	Resolver *net.Resolver
 	// Timeout bounds one delivery, answer included. Default DefaultTimeout.
 	Timeout time.Duration
 	// RelayInterval is how often the relay polls the logs; default
 	// DefaultRelayInterval, or DefaultWakeRelayInterval with a Wake.
-	// PollInterval is River's fetch poll; default DefaultPollInterval.
+	// PollInterval is River's fetch poll; default DefaultPollInterval, or
+	// DefaultNoWakePollInterval with NoRiverWake.
 	RelayInterval time.Duration
 	// Wake, when set, makes the relay read the logs at once when it
 	// receives: the sources' writers in this process signal it after a
@@ -105,6 +133,10 @@ type Options struct {
 	// capacity 1. The poll stays for other processes' writes.
 	Wake         <-chan struct{}
 	PollInterval time.Duration
+	// NoRiverWake leaves new deliveries to River's fetch poll alone
+	// instead of waking the fetch after each relay round (riverwake.go):
+	// the benchmarks' baseline.
+	NoRiverWake bool
 	// RetryBase and RetryCap shape the backoff: attempt n waits
 	// min(RetryBase·2^(n-1), RetryCap), jittered by ±25 %. RetryWindow is
 	// how long a delivery is retried at least (MaxAttempts is computed
@@ -139,7 +171,10 @@ func (o *Options) ensureDefaults() {
 		o.Timeout = DefaultTimeout
 	}
 	if o.Client == nil {
-		o.Client = &http.Client{Timeout: o.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		o.Client = newClient(o.Timeout, o.AllowPrivate)
+	}
+	if o.Resolver == nil {
+		o.Resolver = net.DefaultResolver
 	}
 	if o.RelayInterval <= 0 {
 		o.RelayInterval = DefaultRelayInterval
@@ -149,6 +184,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = DefaultPollInterval
+		if o.NoRiverWake {
+			o.PollInterval = DefaultNoWakePollInterval
+		}
 	}
 	if o.RetryBase <= 0 {
 		o.RetryBase = DefaultRetryBase
@@ -219,6 +257,7 @@ func (p retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
 type Service struct {
 	db     *sql.DB
 	river  *river.Client[*sql.Tx]
+	drv    *wakeDriver
 	opts   Options
 	log    *slog.Logger
 	maxAtt int
@@ -244,7 +283,8 @@ func Open(ctx context.Context, path string, opts Options) (*Service, error) {
 	}
 	s := &Service{db: db, opts: opts, log: opts.Logger,
 		maxAtt: MaxAttempts(opts.RetryBase, opts.RetryCap, opts.RetryWindow)}
-	drv := riversqlite.New(db)
+	drv := newWakeDriver(db)
+	s.drv = drv
 	m, err := rivermigrate.New(drv, &rivermigrate.Config{Logger: discard})
 	if err != nil {
 		db.Close()
@@ -262,7 +302,7 @@ func Open(ctx context.Context, path string, opts Options) (*Service, error) {
 		MaxAttempts:                 s.maxAtt,
 		RetryPolicy:                 retryPolicy{base: opts.RetryBase, cap: opts.RetryCap, now: opts.Now},
 		FetchPollInterval:           opts.PollInterval,
-		FetchCooldown:               min(opts.PollInterval, 100*time.Millisecond),
+		FetchCooldown:               min(opts.PollInterval, DefaultFetchCooldown),
 		JobTimeout:                  opts.jobTimeout(),
 		RescueStuckJobsAfter:        opts.RescueAfter,
 		CompletedJobRetentionPeriod: 24 * time.Hour,
@@ -436,6 +476,9 @@ func (s *Service) RelayOnce(ctx context.Context, name string, src Source) (int, 
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("webhooks: relay commit: %w", err)
+	}
+	if len(params) > 0 {
+		s.wakeRiver()
 	}
 	return len(es), nil
 }
@@ -677,6 +720,17 @@ func (s *Service) endpoint(ctx context.Context, q queryer, tenant protocol.Tenan
 	return es[0], nil
 }
 
+// validate checks an endpoint's input and, without AllowPrivate, that its
+// URL is not an internal address (checkURL). Reason codes: invalid_input,
+// webhook_url_forbidden.
+func (s *Service) validate(ctx context.Context, in protocol.WebhookEndpointInput) ([]string, error) {
+	types, err := validate(in)
+	if err != nil || s.opts.AllowPrivate {
+		return types, err
+	}
+	return types, checkURL(ctx, s.opts.Resolver, in.URL)
+}
+
 // validate checks an endpoint's input. Reason codes: invalid_input.
 func validate(in protocol.WebhookEndpointInput) ([]string, error) {
 	u, err := url.Parse(in.URL)
@@ -701,9 +755,9 @@ func validate(in protocol.WebhookEndpointInput) ([]string, error) {
 
 // CreateEndpoint adds an endpoint; the answer holds its secret, the only
 // time it is shown but for RotateSecret. Reason codes: invalid_input,
-// conflict (too many endpoints).
+// webhook_url_forbidden, conflict (too many endpoints).
 func (s *Service) CreateEndpoint(ctx context.Context, tenant protocol.TenantID, in protocol.WebhookEndpointInput) (protocol.WebhookEndpoint, error) {
-	types, err := validate(in)
+	types, err := s.validate(ctx, in)
 	if err != nil {
 		return protocol.WebhookEndpoint{}, err
 	}
@@ -737,9 +791,9 @@ func (s *Service) CreateEndpoint(ctx context.Context, tenant protocol.TenantID, 
 }
 
 // UpdateEndpoint changes an endpoint's URL, description and types.
-// Reason codes: invalid_input, not_found.
+// Reason codes: invalid_input, webhook_url_forbidden, not_found.
 func (s *Service) UpdateEndpoint(ctx context.Context, tenant protocol.TenantID, id string, in protocol.WebhookEndpointInput) (protocol.WebhookEndpoint, error) {
-	types, err := validate(in)
+	types, err := s.validate(ctx, in)
 	if err != nil {
 		return protocol.WebhookEndpoint{}, err
 	}
@@ -887,7 +941,10 @@ func (s *Service) Replay(ctx context.Context, tenant protocol.TenantID, id strin
 			return protocol.WebhookReplayResult{}, protocol.Errorf(protocol.CodeNotFound, "no event %q (events are kept for the retention period)", r.EventID)
 		}
 	case r.EventID == "" && r.From != nil && r.To != nil && r.From.Before(*r.To):
-		for _, src := range s.opts.Replay {
+		// Every log (the ledger's and the catalog's), in a fixed order;
+		// the events of the range in the order they were written.
+		for _, name := range slices.Sorted(maps.Keys(s.opts.Replay)) {
+			src := s.opts.Replay[name]
 			var after int64
 			for len(es) < MaxReplay {
 				page, err := src.EventsBetween(ctx, tenant, *r.From, *r.To, after, min(1000, MaxReplay-len(es)))
@@ -907,6 +964,7 @@ func (s *Service) Replay(ctx context.Context, tenant protocol.TenantID, id strin
 	if !ep.enabled {
 		return protocol.WebhookReplayResult{}, protocol.Errorf(protocol.CodeConflict, "the endpoint is disabled: enable it first")
 	}
+	slices.SortStableFunc(es, func(a, b protocol.Event) int { return a.At.Compare(b.At) })
 	params := make([]river.InsertManyParams, 0, len(es))
 	for _, e := range es {
 		params = append(params, river.InsertManyParams{Args: jobOf(ep.id, e)})
@@ -915,6 +973,7 @@ func (s *Service) Replay(ctx context.Context, tenant protocol.TenantID, id strin
 		if _, err := s.river.InsertMany(ctx, params); err != nil {
 			return protocol.WebhookReplayResult{}, fmt.Errorf("webhooks: replay: %w", err)
 		}
+		s.wakeRiver()
 	}
 	return protocol.WebhookReplayResult{Queued: len(params)}, nil
 }

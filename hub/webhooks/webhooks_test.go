@@ -184,7 +184,7 @@ func openEnv(t *testing.T, mod func(*webhooks.Options), noStart bool) *env {
 	}
 	t.Cleanup(func() { l.Close() })
 	e := &env{l: l, noStart: noStart, dir: dir}
-	opts := webhooks.Options{Sources: map[string]webhooks.Source{"ledger": l}, Replay: map[string]webhooks.ReplaySource{"ledger": l},
+	opts := webhooks.Options{AllowPrivate: true, Sources: map[string]webhooks.Source{"ledger": l}, Replay: map[string]webhooks.ReplaySource{"ledger": l},
 		RetryBase: 10 * time.Millisecond, RetryCap: 100 * time.Millisecond, RelayInterval: 20 * time.Millisecond, PollInterval: 20 * time.Millisecond,
 		Timeout: 5 * time.Second,
 		OnDisabled: func(ctx context.Context, tenant protocol.TenantID, typ string, body any) error {
@@ -444,7 +444,7 @@ func TestRunningHandedBackAtStart(t *testing.T) {
 		}
 	}
 	db.Close()
-	s, err := webhooks.Open(ctx, filepath.Join(e.dir, "webhooks.db"), webhooks.Options{Sources: map[string]webhooks.Source{"ledger": e.l},
+	s, err := webhooks.Open(ctx, filepath.Join(e.dir, "webhooks.db"), webhooks.Options{AllowPrivate: true, Sources: map[string]webhooks.Source{"ledger": e.l},
 		PollInterval: 20 * time.Millisecond, RelayInterval: 20 * time.Millisecond, RescueAfter: time.Hour})
 	if err != nil {
 		t.Fatal(err)

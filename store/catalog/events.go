@@ -2,8 +2,11 @@ package catalog
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
@@ -14,10 +17,48 @@ import (
 // relay's read. An event's id is 'evt_c' || hex(seq) || '_' || salt
 // (catalog_008_events.sql).
 func (c *Catalog) EventsAfter(ctx context.Context, after int64, limit int) ([]protocol.Event, error) {
-	rows, err := c.db.QueryContext(ctx, `SELECT seq, printf('evt_c%x_%s', seq, salt), tenant, type, at, v, body FROM catalog_events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	rows, err := c.db.QueryContext(ctx, `SELECT seq, `+catalogEventID+`, tenant, type, at, v, body FROM catalog_events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: events: %w", err)
 	}
+	return scanCatalogEvents(rows)
+}
+
+// catalogEventID is the SQL of an event's id (catalog_008_events.sql).
+const catalogEventID = `printf('evt_c%x_%s', seq, salt)`
+
+// EventsBetween lists up to limit events of tenant written in [from, to),
+// in seq order, after seq after: a webhook replay's read.
+func (c *Catalog) EventsBetween(ctx context.Context, tenant protocol.TenantID, from, to time.Time, after int64, limit int) ([]protocol.Event, error) {
+	rows, err := c.db.QueryContext(ctx, `SELECT seq, `+catalogEventID+`, tenant, type, at, v, body FROM catalog_events
+		WHERE at >= ? AND at < ? AND seq > ? AND tenant = ? ORDER BY seq LIMIT ?`, from.UnixMicro(), to.UnixMicro(), after, string(tenant), limit)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: events: %w", err)
+	}
+	return scanCatalogEvents(rows)
+}
+
+// EventByID finds one event of tenant by its id (ok false: none, or not
+// a catalog event's id).
+func (c *Catalog) EventByID(ctx context.Context, tenant protocol.TenantID, id string) (protocol.Event, bool, error) {
+	rest, ok := strings.CutPrefix(id, "evt_c")
+	h, salt, ok2 := strings.Cut(rest, "_")
+	seq, err := strconv.ParseInt(h, 16, 64)
+	if !ok || !ok2 || err != nil || seq <= 0 || salt == "" {
+		return protocol.Event{}, false, nil
+	}
+	rows, err := c.db.QueryContext(ctx, `SELECT seq, `+catalogEventID+`, tenant, type, at, v, body FROM catalog_events WHERE seq = ? AND salt = ? AND tenant = ?`, seq, salt, string(tenant))
+	if err != nil {
+		return protocol.Event{}, false, fmt.Errorf("catalog: event: %w", err)
+	}
+	es, err := scanCatalogEvents(rows)
+	if err != nil || len(es) == 0 {
+		return protocol.Event{}, false, err
+	}
+	return es[0], true, nil
+}
+
+func scanCatalogEvents(rows *sql.Rows) ([]protocol.Event, error) {
 	defer rows.Close()
 	var out []protocol.Event
 	for rows.Next() {

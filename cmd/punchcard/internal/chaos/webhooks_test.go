@@ -37,7 +37,7 @@ import (
 // verifies (the verifier below is written from the specification, not
 // taken from hub/webhooks).
 func TestWebhooksSurviveHubKill(t *testing.T) {
-	for k, v := range map[string]string{"WEBHOOK_RETRY_BASE": "50ms", "WEBHOOK_RETRY_CAP": "500ms", "WEBHOOK_TIMEOUT": "2s", "WEBHOOK_RESCUE_AFTER": "4s"} {
+	for k, v := range map[string]string{"WEBHOOK_RETRY_BASE": "50ms", "WEBHOOK_RETRY_CAP": "500ms", "WEBHOOK_TIMEOUT": "2s", "WEBHOOK_RESCUE_AFTER": "4s", "WEBHOOK_ALLOW_PRIVATE": "1"} {
 		t.Setenv("PUNCHCARD_"+k, v) // the hub process inherits them
 	}
 	e := chaos.Setup(t, 0, 0, "")
