@@ -310,7 +310,11 @@ func streamWithKills(t *testing.T, start func(dataDir string) *proc, code string
 	next := 0
 	for round := 0; round < rounds; round++ {
 		p := start(dataDir)
-		waitFor(t, "snapshot", func() bool { return p.status(t).SnapshotVersion > 0 })
+		// And the hub heard: a till killed before its first ack refuses
+		// sales with never_synced until the hub's watermark reaches it
+		// (agent.RequireWatermark), which a loaded hub may take longer
+		// than the 2 s a sale waits for it.
+		waitFor(t, "snapshot, the hub heard", func() bool { st := p.status(t); return st.SnapshotVersion > 0 && !st.NeverSynced })
 		type res struct {
 			lane int
 			txn  string
@@ -381,6 +385,7 @@ func streamWithKills(t *testing.T, start func(dataDir string) *proc, code string
 	}
 	// A last run drains the outbox; the in-flight txns are retried first.
 	p := start(dataDir)
+	waitFor(t, "snapshot, the hub heard", func() bool { st := p.status(t); return st.SnapshotVersion > 0 && !st.NeverSynced })
 	for _, txn := range pending {
 		if txn == "" {
 			continue
