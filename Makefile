@@ -86,8 +86,9 @@ bench-support: ## support desk: the history index's write cost (same batches wit
 
 .PHONY: bench-reports
 REPORTS_N ?= 1000000
+REPORTS_CACHE ?= /tmp/punchcard-bench-reports
 bench-reports: ## reports on one ledger of REPORTS_N (1M) facts over a year, seeded once: a month's campaign report vs a plain COUNT of the month's facts, the whole ledger's CSV export over HTTP (rows/s, peak heap) vs a plain SELECT of the rows (medians of BENCHCOUNT alternated calls), the covering index's write cost, and the distribution report over 100k distributed codes vs the catalog's COUNT of them (same-run baselines)
-	REPORTS_N=$(REPORTS_N) $(GO) test -run '^$$' -bench 'BenchmarkReports$$' -benchtime $(BENCHCOUNT)x -count 1 -timeout 90m ./hub/api/
+	REPORTS_N=$(REPORTS_N) REPORTS_CACHE=$(REPORTS_CACHE) $(GO) test -run '^$$' -bench 'BenchmarkReports$$' -benchtime $(BENCHCOUNT)x -count 1 -timeout 90m ./hub/api/
 	$(GO) test -run '^$$' -bench 'BenchmarkReportIndexApply' -benchtime 10000x -count $(BENCHCOUNT) ./store/ledger/
 	$(GO) test -run '^$$' -bench 'BenchmarkReportDistribution$$' -benchtime 5x -count $(BENCHCOUNT) ./hub/api/
 

@@ -90,8 +90,18 @@ type needWebhooks struct{ api.Webhooks }
 // newEnvStore is newEnv on a database opened with so.
 func newEnvStore(t testing.TB, so store.Options, mod ...func(*api.Config)) *env {
 	t.Helper()
+	e := openEnv(t, filepath.Join(t.TempDir(), "hub.db"), so, mod...)
+	e.bootstrap()
+	return e
+}
+
+// openEnv is the env's hub on the database file at path, without its
+// tenants and keys (bootstrap makes them; a copy of a bootstrapped file
+// has them already).
+func openEnv(t testing.TB, path string, so store.Options, mod ...func(*api.Config)) *env {
+	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "hub.db"), so)
+	db, err := store.Open(ctx, path, so)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +144,16 @@ func newEnvStore(t testing.TB, so store.Options, mod ...func(*api.Config)) *env 
 	if e.srv, err = api.New(cfg); err != nil {
 		t.Fatal(err)
 	}
-	_, e.platform, _, err = cat.Bootstrap(ctx, "")
+	return e
+}
+
+// bootstrap makes the platform key, tenants acme (a key per role and
+// agent till-1) and other.
+func (e *env) bootstrap() {
+	t := e.t
+	t.Helper()
+	var err error
+	_, e.platform, _, err = e.cat.Bootstrap(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +178,6 @@ func newEnvStore(t testing.TB, so store.Options, mod ...func(*api.Config)) *env 
 	e.agent = ag.Secret
 	e.keys[catalog.RolePlatform] = e.platform
 	e.keys[catalog.RoleAgent] = e.agent
-	return e
 }
 
 type lockedWriter struct {
