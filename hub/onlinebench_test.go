@@ -497,7 +497,8 @@ func (bl *baselines) writer() {
 // alternated in rounds (PUNCHCARD_BENCH_ROUNDS, default 3) so that both
 // see the same load; then a hub at synchronous=NORMAL (no fsync at all:
 // the upper bound of what taking the fsync off the path can gain) in the
-// same rounds (make bench-online-commit).
+// same rounds (make bench-online-commit; PUNCHCARD_BENCH_NOSYNC=off
+// leaves it out).
 func BenchmarkOnlineRedeemCommit(b *testing.B) {
 	base := openBaselines(b)
 	rows := benchRows()[0]
@@ -505,10 +506,17 @@ func BenchmarkOnlineRedeemCommit(b *testing.B) {
 	if n, err := strconv.Atoi(os.Getenv("PUNCHCARD_BENCH_ROUNDS")); err == nil && n > 0 {
 		rounds = n
 	}
+	modes := []string{"serial", "pipelined", "nosync"}
+	if os.Getenv("PUNCHCARD_BENCH_NOSYNC") == "off" { // no second pre-filled hub
+		modes = modes[:2]
+	}
 	full := openBenchHubSync(b, rows, store.SyncFull)
-	normal := openBenchHubSync(b, rows, store.SyncNormal)
+	var normal *benchHub
+	if len(modes) == 3 {
+		normal = openBenchHubSync(b, rows, store.SyncNormal)
+	}
 	for r := range rounds {
-		for _, mode := range []string{"serial", "pipelined", "nosync"} {
+		for _, mode := range modes {
 			bh := full
 			if mode == "nosync" {
 				bh = normal

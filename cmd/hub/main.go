@@ -147,6 +147,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 		"how long events and webhook delivery records are kept (and replayable), e.g. 720h (PUNCHCARD_EVENT_RETENTION)")
 	fs.DurationVar(&o.TillStaleAfter, "till-stale-after", envDuration(env("TILL_STALE_AFTER", ""), hub.DefaultTillStaleAfter),
 		"a till unheard this long is reported stale (event till.stale, then till.back); negative: never (PUNCHCARD_TILL_STALE_AFTER)")
+	fs.BoolVar(&o.SerialCommit, "serial-commit", env("SERIAL_COMMIT", "") == "1", "the online writer fsyncs inside each group's commit and waits for it, instead of syncing while it records the next group (PUNCHCARD_SERIAL_COMMIT=1)")
 	fs.BoolVar(&o.Webhooks.Off, "webhooks-off", env("WEBHOOKS_OFF", "") == "1", "deliver no webhooks (events are still logged); the webhook routes answer 503 (PUNCHCARD_WEBHOOKS_OFF=1)")
 	fs.DurationVar(&o.Webhooks.RetryBase, "webhook-retry-base", envDuration(env("WEBHOOK_RETRY_BASE", ""), 0), "wait before a failed delivery's first retry, doubling to -webhook-retry-cap; 0 = 2s (PUNCHCARD_WEBHOOK_RETRY_BASE)")
 	fs.DurationVar(&o.Webhooks.RetryCap, "webhook-retry-cap", envDuration(env("WEBHOOK_RETRY_CAP", ""), 0), "longest wait between two delivery attempts; 0 = 2h (PUNCHCARD_WEBHOOK_RETRY_CAP)")

@@ -67,6 +67,8 @@ type writer struct {
 	walPath    string // the database's WAL file
 	syncq      chan syncGroup
 	synced     chan struct{} // closed when the syncer is done
+	inflight   atomic.Int64  // groups handed to the syncer, not yet answered
+	syncIdle   chan struct{} // the syncer answered what it had (more)
 	serial     atomic.Bool   // SetSerialCommit: commit with the fsync in it, as before
 	timing     writerTiming
 }
@@ -118,7 +120,7 @@ func (w *writer) dropConn() {
 
 func (l *Ledger) startWriter(queue, group int) {
 	l.w = &writer{q: make(chan *job, queue), group: group, stop: make(chan struct{}), done: make(chan struct{}),
-		syncq: make(chan syncGroup, syncQueue), synced: make(chan struct{})}
+		syncq: make(chan syncGroup, syncQueue), synced: make(chan struct{}), syncIdle: make(chan struct{}, 1)}
 	l.w.serial.Store(l.serialCommit)
 	go l.runSyncer() // writersync.go
 	go l.runWriter()
@@ -176,7 +178,8 @@ func (l *Ledger) runWriter() {
 			}
 		}
 		t0 := time.Now()
-		pending := l.commitGroup(batch)
+		var pending bool
+		batch, pending = l.commitGroup(batch, w.more)
 		w.timing.busy.Add(int64(time.Since(t0)))
 		idle.Reset(writerIdle)
 		w.groups.Add(1)
@@ -184,6 +187,7 @@ func (l *Ledger) runWriter() {
 		if pending {
 			// Committed without its fsync: the syncer answers the group
 			// once the WAL is on disk, while this goroutine goes on.
+			w.inflight.Add(1)
 			w.syncq <- syncGroup{jobs: slices.Clone(batch), wal: w.walPath}
 			continue
 		}
@@ -198,8 +202,11 @@ func (l *Ledger) runWriter() {
 // leaves neither rows nor balance changes behind. It reports pending when
 // the group committed on the writer's connection at synchronous=NORMAL:
 // then the baskets must not be answered before a sync of the WAL
-// (writersync.go).
-func (l *Ledger) commitGroup(batch []*job) (pending bool) {
+// (writersync.go). With more set, the group takes in baskets more hands
+// it after those of batch (the baskets that arrive while the previous
+// group's fsync runs) until more returns nil; it returns the baskets of
+// the group.
+func (l *Ledger) commitGroup(batch []*job, more func(n int) *job) (_ []*job, pending bool) {
 	ctx := context.Background() // one caller's cancel must not undo the others
 	var tx *sql.Tx
 	var err error
@@ -216,11 +223,11 @@ func (l *Ledger) commitGroup(batch []*job) (pending bool) {
 				j.err = ErrQueueFull
 			}
 		}
-		return false
+		return batch, false
 	}
 	lowered := l.w.lowered && l.w.conn != nil // this group's tx is on the writer's connection
 	defer tx.Rollback()
-	g := &group{s: l.newState(ctx, tx), wm: map[protocol.TenantID]int64{}, versions: map[protocol.TenantID]uint64{}}
+	g := &group{s: l.newState(ctx, tx), wm: map[protocol.TenantID]int64{}, pre: map[protocol.TenantID]int64{}, versions: map[protocol.TenantID]uint64{}}
 	failAll := func(what string, err error) {
 		for _, o := range batch {
 			if o.err == nil {
@@ -231,7 +238,16 @@ func (l *Ledger) commitGroup(batch []*job) (pending bool) {
 	for _, j := range batch {
 		g.rows += len(j.b.Redemptions)
 	}
-	for _, j := range batch {
+	for i := 0; ; i++ {
+		if i == len(batch) && more != nil && l.w.lowered {
+			if j := more(len(batch)); j != nil {
+				batch = append(batch, j)
+			}
+		}
+		if i == len(batch) {
+			break
+		}
+		j := batch[i]
 		if j.ctx.Err() != nil {
 			j.err = j.ctx.Err() // the caller is gone: record nothing
 			continue
@@ -245,7 +261,7 @@ func (l *Ledger) commitGroup(batch []*job) (pending bool) {
 			// first, outside this basket's savepoint.
 			if err := g.s.flush(); err != nil {
 				failAll("redeem", err)
-				return false
+				return batch, false
 			}
 			g.s.close()
 			g.s = l.newState(ctx, tx)
@@ -279,7 +295,7 @@ func (l *Ledger) commitGroup(batch []*job) (pending bool) {
 				if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO basket`); rerr != nil {
 					// The transaction is unusable: fail the whole group.
 					failAll("redeem: rollback to savepoint", rerr)
-					return false
+					return batch, false
 				}
 				g.s.requeueEarlier() // the earlier baskets' rows it dropped
 			}
@@ -289,7 +305,7 @@ func (l *Ledger) commitGroup(batch []*job) (pending bool) {
 		if g.s.sp.open {
 			if _, rerr := tx.ExecContext(ctx, `RELEASE basket`); rerr != nil {
 				failAll("redeem: release savepoint", rerr)
-				return false
+				return batch, false
 			}
 		}
 		g.s.sp, g.s.spEarlier = savepoint{}, nil
@@ -310,7 +326,7 @@ func (l *Ledger) commitGroup(batch []*job) (pending bool) {
 		err = tx.Commit()
 		l.w.timing.commit.Add(int64(time.Since(c0)))
 		if err == nil && lowered {
-			return true // the syncer tells tiers and events after the sync
+			return batch, true // the syncer tells tiers and events after the sync
 		}
 		if err == nil {
 			l.tiersCommitted()
@@ -324,7 +340,7 @@ func (l *Ledger) commitGroup(batch []*job) (pending bool) {
 			}
 		}
 	}
-	return false
+	return batch, false
 }
 
 // group is what the baskets of one group commit share.
@@ -332,6 +348,7 @@ type group struct {
 	s        *state
 	rows     int                          // redemptions in the group, at most
 	wm       map[protocol.TenantID]int64  // the hub's last seq per tenant, as assigned so far
+	pre      map[protocol.TenantID]int64  // the hub's seqs known free up to (prefetchRange)
 	applied  map[protocol.TenantID]bool   // tenants whose watermark moves
 	versions map[protocol.TenantID]uint64 // facts versions read in the transaction
 }
@@ -511,7 +528,15 @@ func (l *Ledger) applyBasket(ctx context.Context, g *group, j *job) ([]protocol.
 		if err := s.prefetchRange(b.Tenant, protocol.HubSender, uint64(wm)+1, uint64(wm+int64(g.rows))); err != nil {
 			return nil, false, wrap("redeem: seq", err)
 		}
-		g.wm[b.Tenant] = wm
+		g.wm[b.Tenant], g.pre[b.Tenant] = wm, wm+int64(g.rows)
+	}
+	if need := wm + int64(len(b.Redemptions)); need > g.pre[b.Tenant] {
+		// A basket taken in after the group began (commitGroup's more):
+		// its seqs in one query too.
+		if err := s.prefetchRange(b.Tenant, protocol.HubSender, uint64(max(wm, g.pre[b.Tenant]))+1, uint64(need)); err != nil {
+			return nil, false, wrap("redeem: seq", err)
+		}
+		g.pre[b.Tenant] = need
 	}
 	applied := false
 	for i := range out {

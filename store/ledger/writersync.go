@@ -22,8 +22,10 @@ import (
 // commits at synchronous=NORMAL (the frames are written to the WAL, not
 // synced) and hands the group to the syncer goroutine, which fsyncs the
 // WAL file and only then answers the group's baskets; meanwhile the
-// writer records the next group. The syncer takes every group queued
-// behind one sync, so one fsync may cover several groups.
+// writer records the next group, taking in the baskets that arrive until
+// the sync is done (writer.more), and commits it then. The syncer takes
+// every group queued behind one sync, so one fsync may cover several
+// groups.
 //
 // What holds: no basket is answered (not a redemption, not a refusal, not
 // a replayed answer) before its group's commit is on disk; groups are
@@ -163,6 +165,11 @@ func (l *Ledger) runSyncer() {
 		}
 		l.tiersCommitted()
 		l.eventsCommitted() // events.go
+		w.inflight.Add(-int64(len(groups)))
+		select {
+		case w.syncIdle <- struct{}{}: // wakes more: the writer commits its open group
+		default:
+		}
 		for _, g := range groups {
 			for _, j := range g.jobs {
 				if err != nil && j.err == nil {
@@ -172,6 +179,34 @@ func (l *Ledger) runSyncer() {
 			l.answer(g.jobs)
 		}
 		clear(groups)
+	}
+}
+
+// more hands the writer's open group another basket while the previous
+// group's fsync runs, waiting for one if none is queued: the decisions
+// of group N+1 are recorded while group N syncs, and the group grows by
+// what arrives meanwhile instead of being committed at once (small
+// groups cost more commits per basket). It returns nil, and the writer
+// commits, once nothing is syncing, at the writer's group bound n, or
+// when the writer stops.
+func (w *writer) more(n int) *job {
+	if n >= w.group {
+		return nil
+	}
+	if w.inflight.Load() == 0 {
+		select {
+		case <-w.syncIdle: // a stale wake: drop it
+		default:
+		}
+		return nil
+	}
+	select {
+	case j := <-w.q:
+		return j
+	case <-w.syncIdle:
+		return nil
+	case <-w.stop:
+		return nil
 	}
 }
 
