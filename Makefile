@@ -56,6 +56,11 @@ BENCH_ONLINE_TIME ?= 1000x
 bench-online: ## online redeem at 1/16/64 clients over HTTP, ledger pre-filled to BENCH_ONLINE_ROWS, with same-run baselines
 	PUNCHCARD_BENCH_ROWS=$(BENCH_ONLINE_ROWS) $(GO) test -run '^$$' -bench 'BenchmarkOnlineRedeem' -benchtime $(BENCH_ONLINE_TIME) -count $(BENCHCOUNT) -timeout 60m ./hub/
 
+.PHONY: bench-online-commit
+BENCH_ONLINE_ROUNDS ?= 5
+bench-online-commit: ## online redeem at 16 clients: the writer's commit serial (fsync in the commit), pipelined (the syncer fsyncs while the writer goes on) and without fsync, alternated in BENCH_ONLINE_ROUNDS rounds on a ledger of the first of BENCH_ONLINE_ROWS rows
+	PUNCHCARD_BENCH_ROWS=$(BENCH_ONLINE_ROWS) PUNCHCARD_BENCH_ROUNDS=$(BENCH_ONLINE_ROUNDS) $(GO) test -run '^$$' -bench 'BenchmarkOnlineRedeemCommit' -benchtime $(BENCH_ONLINE_TIME) -count 1 -timeout 60m ./hub/
+
 .PHONY: bench-onlinefirst
 bench-onlinefirst: ## till decisions against the real hub on loopback: the loopback round trip itself, a multi-use code's validate and redeem online (local), a single-use redeem online first vs offline
 	$(GO) test -run '^$$' -bench 'BenchmarkTillOnline' -benchtime 2000x -count $(BENCHCOUNT) -timeout 60m ./cmd/agent/

@@ -51,6 +51,11 @@ import (
 
 const benchCustomers = 1000
 
+type benchKey struct {
+	rows int
+	sync store.Sync
+}
+
 // benchHub is one pre-filled hub, shared by every run of a -count.
 type benchHub struct {
 	h      *hub.Hub
@@ -60,7 +65,7 @@ type benchHub struct {
 
 var (
 	benchMu   sync.Mutex
-	benchHubs = map[int]*benchHub{}
+	benchHubs = map[benchKey]*benchHub{}
 )
 
 func benchRows() []int {
@@ -124,9 +129,13 @@ func mustDo(tb testing.TB, want int, method, url, secret string, body any) []byt
 // watermark past them. Balances are set from the filled journal, so
 // Verify stays clean.
 func openBenchHub(b *testing.B, rows int) *benchHub {
+	return openBenchHubSync(b, rows, store.SyncFull)
+}
+
+func openBenchHubSync(b *testing.B, rows int, sync store.Sync) *benchHub {
 	benchMu.Lock()
 	defer benchMu.Unlock()
-	if bh := benchHubs[rows]; bh != nil {
+	if bh := benchHubs[benchKey{rows, sync}]; bh != nil {
 		return bh
 	}
 	dir, err := os.MkdirTemp("", "punchcard-bench-online-")
@@ -135,7 +144,7 @@ func openBenchHub(b *testing.B, rows int) *benchHub {
 	}
 	h, err := hub.Open(context.Background(), hub.Options{
 		DataDir: dir, HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "-",
-		BootstrapKey: bootstrapKey, RateLimit: 1 << 30,
+		BootstrapKey: bootstrapKey, RateLimit: 1 << 30, Sync: sync,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -188,7 +197,7 @@ func openBenchHub(b *testing.B, rows int) *benchHub {
 	}
 	b.Logf("pre-filled %d ledger rows in %s", rows, time.Since(start).Round(time.Millisecond))
 	bh := &benchHub{h: h, url: url, secret: sup}
-	benchHubs[rows] = bh
+	benchHubs[benchKey{rows, sync}] = bh
 	return bh
 }
 
@@ -308,41 +317,7 @@ func BenchmarkOnlineRedeem(b *testing.B) {
 		bh := openBenchHub(b, rows)
 		for _, clients := range []int{1, 16, 64} {
 			b.Run(fmt.Sprintf("rows=%d/clients=%d/redeem", rows, clients), func(b *testing.B) {
-				run := benchRun.Add(1)
-				// The group-commit baseline at the same clients right
-				// before, so that the ratio is taken under the same load.
-				gb := measure(clients, b.N, base.do("group"))
-				if gb.errs > 0 {
-					b.Fatalf("baseline: %v", gb.firstErr)
-				}
-				defer func() {
-					if r := b.Elapsed(); r > 0 {
-						b.ReportMetric(gb.rate, "group-rows/s")
-						b.ReportMetric(float64(b.N)/r.Seconds()/gb.rate, "x-group")
-					}
-				}()
-				g0, b0 := bh.h.Ledger.WriterStats()
-				defer func() {
-					g1, b1 := bh.h.Ledger.WriterStats()
-					if g1 > g0 {
-						b.ReportMetric(float64(b1-b0)/float64(g1-g0), "baskets/commit")
-					}
-				}()
-				load(b, clients, "redeems", func(i int) error {
-					body := map[string]any{
-						"store":    map[string]any{"id": "web", "time_zone": "Europe/Berlin"},
-						"customer": fmt.Sprintf("c%d", i%benchCustomers),
-						"order": map[string]any{"id": fmt.Sprintf("o-%d-%d", run, i), "currency": "EUR", "lines": []any{
-							map[string]any{"sku": "shirt", "quantity": 2, "unit_price": 25_00},
-							map[string]any{"sku": "socks", "quantity": 1, "unit_price": 50_00}}},
-						"redeemables": []any{map[string]any{"code": "PROMO"}, map[string]any{"campaign": "club", "amount": 100}},
-					}
-					st, out := benchDo(b, "POST", bh.url+"/v1/tenants/shop/redeem", bh.secret, body, "Idempotency-Key", fmt.Sprintf("b-%d-%d", run, i))
-					if st != 200 {
-						return fmt.Errorf("%d %s", st, out)
-					}
-					return nil
-				})
+				benchRedeem(b, base, bh, clients)
 			})
 		}
 	}
@@ -353,6 +328,58 @@ func BenchmarkOnlineRedeem(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchRedeem is one run of baskets against bh from clients clients,
+// preceded by the group-commit baseline at the same clients and count.
+func benchRedeem(b *testing.B, base *baselines, bh *benchHub, clients int) {
+	run := benchRun.Add(1)
+	// The group-commit baseline at the same clients right
+	// before, so that the ratio is taken under the same load.
+	gb := measure(clients, b.N, base.do("group"))
+	if gb.errs > 0 {
+		b.Fatalf("baseline: %v", gb.firstErr)
+	}
+	defer func() {
+		if r := b.Elapsed(); r > 0 {
+			b.ReportMetric(gb.rate, "group-rows/s")
+			b.ReportMetric(float64(b.N)/r.Seconds()/gb.rate, "x-group")
+		}
+	}()
+	g0, b0 := bh.h.Ledger.WriterStats()
+	busy0, commit0, sync0, syncs0 := bh.h.Ledger.WriterTimes()
+	defer func() {
+		g1, b1 := bh.h.Ledger.WriterStats()
+		if g1 > g0 {
+			b.ReportMetric(float64(b1-b0)/float64(g1-g0), "baskets/commit")
+		}
+		// The writer's share of the run's wall time, and the share of
+		// that spent in COMMIT: a writer busy ~100 % of the time is the
+		// bottleneck.
+		busy1, commit1, sync1, syncs1 := bh.h.Ledger.WriterTimes()
+		if el := b.Elapsed(); el > 0 && busy1 > busy0 {
+			b.ReportMetric(100*float64(busy1-busy0)/float64(el), "writer-busy-%")
+			b.ReportMetric(100*float64(commit1-commit0)/float64(busy1-busy0), "commit-%")
+		}
+		if syncs1 > syncs0 {
+			b.ReportMetric(float64((sync1-sync0).Microseconds())/1000/float64(syncs1-syncs0), "ms/fsync")
+		}
+	}()
+	load(b, clients, "redeems", func(i int) error {
+		body := map[string]any{
+			"store":    map[string]any{"id": "web", "time_zone": "Europe/Berlin"},
+			"customer": fmt.Sprintf("c%d", i%benchCustomers),
+			"order": map[string]any{"id": fmt.Sprintf("o-%d-%d", run, i), "currency": "EUR", "lines": []any{
+				map[string]any{"sku": "shirt", "quantity": 2, "unit_price": 25_00},
+				map[string]any{"sku": "socks", "quantity": 1, "unit_price": 50_00}}},
+			"redeemables": []any{map[string]any{"code": "PROMO"}, map[string]any{"campaign": "club", "amount": 100}},
+		}
+		st, out := benchDo(b, "POST", bh.url+"/v1/tenants/shop/redeem", bh.secret, body, "Idempotency-Key", fmt.Sprintf("b-%d-%d", run, i))
+		if st != 200 {
+			return fmt.Errorf("%d %s", st, out)
+		}
+		return nil
+	})
 }
 
 // do is one request to the baseline mode ("fsync" or "group").
@@ -460,4 +487,45 @@ func (bl *baselines) writer() {
 			d <- err
 		}
 	}
+}
+
+// BenchmarkOnlineRedeemCommit answers whether the online writer waits on
+// its commits' fsyncs: the same baskets at 16 clients against one hub,
+// its writer committing serially (each group's fsync inside its commit,
+// the writer waiting for it: the code before the pipelined commit) and
+// pipelined (the syncer fsyncs while the writer records the next group),
+// alternated in rounds (PUNCHCARD_BENCH_ROUNDS, default 3) so that both
+// see the same load; then a hub at synchronous=NORMAL (no fsync at all:
+// the upper bound of what taking the fsync off the path can gain) in the
+// same rounds (make bench-online-commit; PUNCHCARD_BENCH_NOSYNC=off
+// leaves it out).
+func BenchmarkOnlineRedeemCommit(b *testing.B) {
+	base := openBaselines(b)
+	rows := benchRows()[0]
+	rounds := 3
+	if n, err := strconv.Atoi(os.Getenv("PUNCHCARD_BENCH_ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
+	modes := []string{"serial", "pipelined", "nosync"}
+	if os.Getenv("PUNCHCARD_BENCH_NOSYNC") == "off" { // no second pre-filled hub
+		modes = modes[:2]
+	}
+	full := openBenchHubSync(b, rows, store.SyncFull)
+	var normal *benchHub
+	if len(modes) == 3 {
+		normal = openBenchHubSync(b, rows, store.SyncNormal)
+	}
+	for r := range rounds {
+		for _, mode := range modes {
+			bh := full
+			if mode == "nosync" {
+				bh = normal
+			}
+			b.Run(fmt.Sprintf("rows=%d/clients=16/round=%d/commit=%s", rows, r, mode), func(b *testing.B) {
+				bh.h.Ledger.SetSerialCommit(mode == "serial")
+				benchRedeem(b, base, bh, 16)
+			})
+		}
+	}
+	full.h.Ledger.SetSerialCommit(false)
 }

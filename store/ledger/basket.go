@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +58,19 @@ type writer struct {
 	// conn is the writer's own connection (beginGroup), used only by the
 	// writer goroutine; nil until the first group, or after an error.
 	conn *sql.Conn
+	// The pipelined commit (writersync.go): with lowered set, conn
+	// commits at synchronous=NORMAL (no fsync in the commit) and the
+	// syncer makes each group durable before its baskets are answered.
+	lowered    bool
+	connSerial bool   // serial was on when conn was taken
+	poolSync   int    // conn's synchronous setting as the pool set it
+	walPath    string // the database's WAL file
+	syncq      chan syncGroup
+	synced     chan struct{} // closed when the syncer is done
+	inflight   atomic.Int64  // groups handed to the syncer, not yet answered
+	syncIdle   chan struct{} // the syncer answered what it had (more)
+	serial     atomic.Bool   // SetSerialCommit: commit with the fsync in it, as before
+	timing     writerTiming
 }
 
 // beginGroup begins a group's transaction on the writer's own connection,
@@ -70,6 +84,9 @@ type writer struct {
 // Without its connection (it could not be had) the group runs on the pool.
 func (l *Ledger) beginGroup(ctx context.Context) (*sql.Tx, error) {
 	w := l.w
+	if w.conn != nil && w.connSerial != w.serial.Load() {
+		w.dropConn() // SetSerialCommit changed: a fresh connection takes it
+	}
 	if w.conn == nil {
 		c, err := l.db.Conn(ctx)
 		if err != nil {
@@ -80,6 +97,7 @@ func (l *Ledger) beginGroup(ctx context.Context) (*sql.Tx, error) {
 			return l.db.BeginTx(ctx, nil)
 		}
 		w.conn = c
+		w.lowerSync(ctx) // writersync.go
 	}
 	tx, err := w.conn.BeginTx(ctx, nil)
 	if err != nil && !IsBusy(err) {
@@ -95,12 +113,16 @@ func (w *writer) dropConn() {
 		return
 	}
 	w.conn.ExecContext(context.Background(), `PRAGMA temp_store = DEFAULT`)
+	w.restoreSync()
 	w.conn.Close()
 	w.conn = nil
 }
 
 func (l *Ledger) startWriter(queue, group int) {
-	l.w = &writer{q: make(chan *job, queue), group: group, stop: make(chan struct{}), done: make(chan struct{})}
+	l.w = &writer{q: make(chan *job, queue), group: group, stop: make(chan struct{}), done: make(chan struct{}),
+		syncq: make(chan syncGroup, syncQueue), synced: make(chan struct{}), syncIdle: make(chan struct{}, 1)}
+	l.w.serial.Store(l.serialCommit)
+	go l.runSyncer() // writersync.go
 	go l.runWriter()
 }
 
@@ -123,6 +145,7 @@ func (l *Ledger) WriterStats() (groups, baskets int64) {
 func (l *Ledger) runWriter() {
 	w := l.w
 	defer close(w.done)
+	defer func() { close(w.syncq); <-w.synced }() // every group answered
 	defer w.dropConn()
 	batch := make([]*job, 0, w.group)
 	idle := time.NewTimer(writerIdle)
@@ -154,13 +177,21 @@ func (l *Ledger) runWriter() {
 				break fill
 			}
 		}
-		l.commitGroup(batch)
+		t0 := time.Now()
+		var pending bool
+		batch, pending = l.commitGroup(batch, w.more)
+		w.timing.busy.Add(int64(time.Since(t0)))
 		idle.Reset(writerIdle)
 		w.groups.Add(1)
 		w.baskets.Add(int64(len(batch)))
-		for _, j := range batch {
-			close(j.done)
+		if pending {
+			// Committed without its fsync: the syncer answers the group
+			// once the WAL is on disk, while this goroutine goes on.
+			w.inflight.Add(1)
+			w.syncq <- syncGroup{jobs: slices.Clone(batch), wal: w.walPath}
+			continue
 		}
+		l.answer(batch)
 	}
 }
 
@@ -168,8 +199,14 @@ func (l *Ledger) runWriter() {
 // state: the balances they touch are read once and written once for the
 // whole group, and their journal rows go in together. Each basket runs
 // in its own savepoint with the state's undo log, so a refused basket
-// leaves neither rows nor balance changes behind.
-func (l *Ledger) commitGroup(batch []*job) {
+// leaves neither rows nor balance changes behind. It reports pending when
+// the group committed on the writer's connection at synchronous=NORMAL:
+// then the baskets must not be answered before a sync of the WAL
+// (writersync.go). With more set, the group takes in baskets more hands
+// it after those of batch (the baskets that arrive while the previous
+// group's fsync runs) until more returns nil; it returns the baskets of
+// the group.
+func (l *Ledger) commitGroup(batch []*job, more func(n int) *job) (_ []*job, pending bool) {
 	ctx := context.Background() // one caller's cancel must not undo the others
 	var tx *sql.Tx
 	var err error
@@ -186,10 +223,11 @@ func (l *Ledger) commitGroup(batch []*job) {
 				j.err = ErrQueueFull
 			}
 		}
-		return
+		return batch, false
 	}
+	lowered := l.w.lowered && l.w.conn != nil // this group's tx is on the writer's connection
 	defer tx.Rollback()
-	g := &group{s: l.newState(ctx, tx), wm: map[protocol.TenantID]int64{}, versions: map[protocol.TenantID]uint64{}}
+	g := &group{s: l.newState(ctx, tx), wm: map[protocol.TenantID]int64{}, pre: map[protocol.TenantID]int64{}, versions: map[protocol.TenantID]uint64{}}
 	failAll := func(what string, err error) {
 		for _, o := range batch {
 			if o.err == nil {
@@ -200,7 +238,16 @@ func (l *Ledger) commitGroup(batch []*job) {
 	for _, j := range batch {
 		g.rows += len(j.b.Redemptions)
 	}
-	for _, j := range batch {
+	for i := 0; ; i++ {
+		if i == len(batch) && more != nil && l.w.lowered {
+			if j := more(len(batch)); j != nil {
+				batch = append(batch, j)
+			}
+		}
+		if i == len(batch) {
+			break
+		}
+		j := batch[i]
 		if j.ctx.Err() != nil {
 			j.err = j.ctx.Err() // the caller is gone: record nothing
 			continue
@@ -214,7 +261,7 @@ func (l *Ledger) commitGroup(batch []*job) {
 			// first, outside this basket's savepoint.
 			if err := g.s.flush(); err != nil {
 				failAll("redeem", err)
-				return
+				return batch, false
 			}
 			g.s.close()
 			g.s = l.newState(ctx, tx)
@@ -248,7 +295,7 @@ func (l *Ledger) commitGroup(batch []*job) {
 				if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO basket`); rerr != nil {
 					// The transaction is unusable: fail the whole group.
 					failAll("redeem: rollback to savepoint", rerr)
-					return
+					return batch, false
 				}
 				g.s.requeueEarlier() // the earlier baskets' rows it dropped
 			}
@@ -258,7 +305,7 @@ func (l *Ledger) commitGroup(batch []*job) {
 		if g.s.sp.open {
 			if _, rerr := tx.ExecContext(ctx, `RELEASE basket`); rerr != nil {
 				failAll("redeem: release savepoint", rerr)
-				return
+				return batch, false
 			}
 		}
 		g.s.sp, g.s.spEarlier = savepoint{}, nil
@@ -275,7 +322,13 @@ func (l *Ledger) commitGroup(batch []*job) {
 	}
 	g.s.close()
 	if err == nil {
-		if err = tx.Commit(); err == nil {
+		c0 := time.Now()
+		err = tx.Commit()
+		l.w.timing.commit.Add(int64(time.Since(c0)))
+		if err == nil && lowered {
+			return batch, true // the syncer tells tiers and events after the sync
+		}
+		if err == nil {
 			l.tiersCommitted()
 			l.eventsCommitted() // events.go
 		}
@@ -287,6 +340,7 @@ func (l *Ledger) commitGroup(batch []*job) {
 			}
 		}
 	}
+	return batch, false
 }
 
 // group is what the baskets of one group commit share.
@@ -294,6 +348,7 @@ type group struct {
 	s        *state
 	rows     int                          // redemptions in the group, at most
 	wm       map[protocol.TenantID]int64  // the hub's last seq per tenant, as assigned so far
+	pre      map[protocol.TenantID]int64  // the hub's seqs known free up to (prefetchRange)
 	applied  map[protocol.TenantID]bool   // tenants whose watermark moves
 	versions map[protocol.TenantID]uint64 // facts versions read in the transaction
 }
@@ -473,7 +528,15 @@ func (l *Ledger) applyBasket(ctx context.Context, g *group, j *job) ([]protocol.
 		if err := s.prefetchRange(b.Tenant, protocol.HubSender, uint64(wm)+1, uint64(wm+int64(g.rows))); err != nil {
 			return nil, false, wrap("redeem: seq", err)
 		}
-		g.wm[b.Tenant] = wm
+		g.wm[b.Tenant], g.pre[b.Tenant] = wm, wm+int64(g.rows)
+	}
+	if need := wm + int64(len(b.Redemptions)); need > g.pre[b.Tenant] {
+		// A basket taken in after the group began (commitGroup's more):
+		// its seqs in one query too.
+		if err := s.prefetchRange(b.Tenant, protocol.HubSender, uint64(max(wm, g.pre[b.Tenant]))+1, uint64(need)); err != nil {
+			return nil, false, wrap("redeem: seq", err)
+		}
+		g.pre[b.Tenant] = need
 	}
 	applied := false
 	for i := range out {

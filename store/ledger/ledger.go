@@ -213,6 +213,10 @@ type Options struct {
 	// need not wait for its poll. It must not block: a non-blocking
 	// channel send.
 	OnEvents func()
+	// SerialCommit has the online writer fsync in each group's commit and
+	// wait for it before the next group, instead of the pipelined commit
+	// (writersync.go). Default false: pipelined.
+	SerialCommit bool
 }
 
 // Ledger is the hub's ledger. It is safe for concurrent use.
@@ -238,6 +242,8 @@ type Ledger struct {
 	evNoted   atomic.Bool                     // events written by the transaction open (eventsCommitted)
 	tierNotes tierNotes                       // tier changes to announce after commit
 	noEvents  bool                            // Options.NoEvents
+	// serialCommit is Options.SerialCommit.
+	serialCommit bool
 }
 
 // Open opens (creating and migrating) the ledger database at path.
@@ -277,7 +283,8 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Ledger, error) {
 		opts.RequestRetention = DefaultRequestRetention
 	}
 	l := &Ledger{db: db, facts: opts.Facts, policy: opts.Policy, now: opts.Now, hlcTime: opts.HLCTime, rules: opts.Rules, prepared: map[string]*sql.Stmt{}, reqRetention: opts.RequestRetention, segs: opts.Segments,
-		tierCat: opts.Tiers, onTier: opts.OnTier, onEvents: opts.OnEvents, noEvents: opts.NoEvents}
+		tierCat: opts.Tiers, onTier: opts.OnTier, onEvents: opts.OnEvents, noEvents: opts.NoEvents,
+		serialCommit: opts.SerialCommit}
 	if _, ok := opts.Tiers.(customerChanger); ok && l.onTier == nil {
 		l.onTier = func(protocol.TenantID, uint64) {} // the catalog's cache is still told (tiersCommitted)
 	}

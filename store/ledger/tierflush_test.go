@@ -45,7 +45,7 @@ func commitGroupNow(t *testing.T, l *Ledger, baskets ...Basket) []error {
 		}
 		batch[i] = j
 	}
-	l.commitGroup(batch)
+	l.commitGroup(batch, nil)
 	errs := make([]error, len(batch))
 	for i, j := range batch {
 		errs[i] = j.err
