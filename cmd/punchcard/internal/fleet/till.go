@@ -112,6 +112,9 @@ func (t *till) count(p *int64) {
 // start connects as the agent does (persistent session, its client ID
 // and credentials), subscribes to the down and snapshot topics, fetches
 // a full snapshot and requests the limited campaigns' allowances.
+// firstConnectTries bounds the tries of a till's first connect.
+const firstConnectTries = 5
+
 func (t *till) start(ctx context.Context) error {
 	user := string(t.cred.Tenant) + "/" + string(t.cred.Agent)
 	o := paho.NewClientOptions().AddBroker(t.f.opts.BrokerURL).SetClientID(user).SetUsername(user).SetPassword(t.cred.Secret).
@@ -120,12 +123,28 @@ func (t *till) start(ctx context.Context) error {
 		SetPingTimeout(uplink.DefaultPingTimeout).SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) { t.reconnectWait() }).
 		SetConnectTimeout(30 * time.Second).SetOnConnectHandler(t.onConnect)
 	t.mq = paho.NewClient(o)
-	tok := t.mq.Connect()
-	if !tok.WaitTimeout(60 * time.Second) {
-		return fmt.Errorf("connect: timeout")
-	}
-	if err := tok.Error(); err != nil {
-		return fmt.Errorf("connect: %w", err)
+	// A refused first connect is tried again, as the agent does (a
+	// credential check that timed out on a loaded hub refuses it too);
+	// a credential that is really wrong fails after firstConnectTries.
+	for try := 1; ; try++ {
+		tok := t.mq.Connect()
+		if !tok.WaitTimeout(60 * time.Second) {
+			return fmt.Errorf("connect: timeout")
+		}
+		err := tok.Error()
+		if err == nil {
+			break
+		}
+		if try == firstConnectTries {
+			return fmt.Errorf("connect (%d tries): %w", try, err)
+		}
+		t.f.log.Warn("fleet: connect refused, trying again", "agent", string(t.cred.Agent), "error", err)
+		t.mu.Lock()
+		d := time.Second + time.Duration(t.rnd.Int64N(int64(2*time.Second)))
+		t.mu.Unlock()
+		if err := sleepCtx(ctx, d); err != nil {
+			return err
+		}
 	}
 	select {
 	case <-t.ready:
