@@ -122,6 +122,28 @@ var counters = []counter{
 	newCounter("punchcard_ingest_errors_total", "Ledger or publish failures.", func(m Metrics) int64 { return m.Ingest.Errors }),
 }
 
+// timeCounters are ingest's time sums (ingest.Stats: where an Ack's time
+// goes), in seconds; with punchcard_ingest_drains_total they give the
+// mean of each stage per drain, and the queue wait per message.
+var timeCounters = []struct {
+	desc *prometheus.Desc
+	v    func(Metrics) time.Duration
+}{
+	{prometheus.NewDesc("punchcard_ingest_queue_wait_seconds_total", "Sum over up messages of their wait in ingest's queue before a drain took them.", nil, nil),
+		func(m Metrics) time.Duration { return m.Ingest.QueueWait }},
+	{prometheus.NewDesc("punchcard_ingest_prepare_seconds_total", "Time spent re-deriving drains' batches before their transaction.", nil, nil),
+		func(m Metrics) time.Duration { return m.Ingest.Prepare }},
+	{prometheus.NewDesc("punchcard_ingest_handoff_seconds_total", "Time prepared drains waited for the writer.", nil, nil),
+		func(m Metrics) time.Duration { return m.Ingest.Handoff }},
+	{prometheus.NewDesc("punchcard_ingest_apply_seconds_total", "Time in the writer's transactions (batches and heartbeats), commits included.", nil, nil),
+		func(m Metrics) time.Duration { return m.Ingest.Apply }},
+	{prometheus.NewDesc("punchcard_ingest_publish_seconds_total", "Time from a drain's commit to its last Ack handed to the broker.", nil, nil),
+		func(m Metrics) time.Duration { return m.Ingest.Publish }},
+}
+
+var ingestDrains = newCounter("punchcard_ingest_drains_total", "Drains of ingest's queue (each one writer transaction for its batches, one for its heartbeats).",
+	func(m Metrics) int64 { return m.Ingest.Drains })
+
 var brokerClients = prometheus.NewDesc("punchcard_broker_clients", "Connected MQTT clients.", nil, nil)
 
 // counterCollector reads the broker's and ingest's counters once per
@@ -133,6 +155,10 @@ func (c counterCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, k := range counters {
 		ch <- k.desc
 	}
+	for _, k := range timeCounters {
+		ch <- k.desc
+	}
+	ch <- ingestDrains.desc
 	ch <- brokerClients
 }
 
@@ -141,6 +167,10 @@ func (c counterCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, k := range counters {
 		ch <- prometheus.MustNewConstMetric(k.desc, prometheus.CounterValue, float64(k.v(m)))
 	}
+	for _, k := range timeCounters {
+		ch <- prometheus.MustNewConstMetric(k.desc, prometheus.CounterValue, k.v(m).Seconds())
+	}
+	ch <- prometheus.MustNewConstMetric(ingestDrains.desc, prometheus.CounterValue, float64(ingestDrains.v(m)))
 	ch <- prometheus.MustNewConstMetric(brokerClients, prometheus.GaugeValue, float64(m.Broker.Clients))
 }
 

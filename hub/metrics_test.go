@@ -165,7 +165,9 @@ func TestMetricsPrometheus(t *testing.T) {
 		"punchcard_broker_auth_refused_total", "punchcard_broker_acl_denied_total", "punchcard_broker_wills_refused_total",
 		"punchcard_ingest_messages_total", "punchcard_ingest_batches_total", "punchcard_ingest_redemptions_total", "punchcard_ingest_refused_total",
 		"punchcard_ingest_malformed_total", "punchcard_ingest_quarantined_total", "punchcard_ingest_oversize_total", "punchcard_ingest_shed_total",
-		"punchcard_ingest_conflicts_total", "punchcard_ingest_acks_total", "punchcard_ingest_resends_total", "punchcard_ingest_errors_total"} {
+		"punchcard_ingest_conflicts_total", "punchcard_ingest_acks_total", "punchcard_ingest_resends_total", "punchcard_ingest_errors_total",
+		"punchcard_ingest_drains_total", "punchcard_ingest_queue_wait_seconds_total", "punchcard_ingest_prepare_seconds_total",
+		"punchcard_ingest_handoff_seconds_total", "punchcard_ingest_apply_seconds_total", "punchcard_ingest_publish_seconds_total"} {
 		if mf, ok := mfs[name]; !ok || mf.GetType() != dto.MetricType_COUNTER {
 			t.Errorf("%s: missing or not a counter", name)
 		}

@@ -176,11 +176,26 @@ type Stats struct {
 	Acks        int64 // Acks published
 	Resends     int64 // Resends published
 	Errors      int64 // ledger or publish failures (the message is retried by the agent)
+	// Where an Ack's time goes (issue 10): Drains is the drains that
+	// carried batches or heartbeats; the rest are sums over them.
+	// QueueWait sums, per message, the time from its receipt to its
+	// drain; Prepare the re-derivation of each drain (Ledger.PrepareDrain);
+	// Handoff the prepared drains' wait for the writer; Apply the writer's
+	// transactions, commit included (batches: ApplyDrain, heartbeats:
+	// RecordAgentStates); Publish the time from a commit to its last Ack
+	// handed to the broker (the wait behind earlier commits' Acks, signing
+	// and publishing).
+	Drains                                      int64
+	QueueWait, Prepare, Handoff, Apply, Publish time.Duration
 }
 
 type counters struct {
 	messages, batches, redemptions, states, refused, malformed, oversize, quarantined, conflicts, acks, resends, errors, shed atomic.Int64
+	drains, queueNs, prepareNs, handoffNs, applyNs, publishNs                                                                 atomic.Int64
 }
+
+// since adds the time since t to a nanosecond sum.
+func since(sum *atomic.Int64, t time.Time) { sum.Add(int64(time.Since(t))) }
 
 type message struct {
 	topic   string
@@ -190,6 +205,7 @@ type message struct {
 // down is one message the publisher goroutine signs and publishes: an Ack
 // (with the Resend its gap asks for, if any), in commit order.
 type down struct {
+	at     time.Time // the commit (the first of a commit's Acks carries it)
 	k      agentKey
 	ack    protocol.Ack
 	resend bool // ask for the ack's gap (throttled by shouldResend)
@@ -337,7 +353,9 @@ func (in *Ingest) Stats() Stats {
 	c := &in.c
 	return Stats{Messages: c.messages.Load(), Batches: c.batches.Load(), Redemptions: c.redemptions.Load(), States: c.states.Load(),
 		Refused: c.refused.Load(), Malformed: c.malformed.Load(), Oversize: c.oversize.Load(), Shed: c.shed.Load(), Quarantined: c.quarantined.Load(), Conflicts: c.conflicts.Load(), Acks: c.acks.Load(),
-		Resends: c.resends.Load(), Errors: c.errors.Load()}
+		Resends: c.resends.Load(), Errors: c.errors.Load(), Drains: c.drains.Load(), QueueWait: time.Duration(c.queueNs.Load()),
+		Prepare: time.Duration(c.prepareNs.Load()), Handoff: time.Duration(c.handoffNs.Load()), Apply: time.Duration(c.applyNs.Load()),
+		Publish: time.Duration(c.publishNs.Load())}
 }
 
 // receive runs on paho's goroutine: it decodes and checks the message
@@ -369,6 +387,7 @@ func (in *Ingest) receiveInline(topic string, payload []byte) {
 	if !ok {
 		return
 	}
+	u.at = time.Now()
 	if in.client != nil {
 		// paho: blocking pushes back on the broker through the session.
 		select {
@@ -430,7 +449,9 @@ func (in *Ingest) run(ctx context.Context) {
 			}
 		}
 		j := job{after: inflight}
+		now := time.Now()
 		for _, u := range buf {
+			in.c.queueNs.Add(int64(now.Sub(u.at)))
 			switch {
 			case u.batch != nil:
 				j.batches = append(j.batches, *u.batch)
@@ -438,20 +459,26 @@ func (in *Ingest) run(ctx context.Context) {
 				j.states = append(j.states, ledger.StateRecord{Tenant: u.tenant, Agent: u.agent, State: *u.state})
 			}
 		}
+		in.c.drains.Add(1)
 		if len(j.batches) > 0 {
 			var err error
-			if j.prep, err = in.ledger.PrepareDrain(ctx, j.batches, inflight); err != nil {
+			t0 := time.Now()
+			j.prep, err = in.ledger.PrepareDrain(ctx, j.batches, inflight)
+			since(&in.c.prepareNs, t0)
+			if err != nil {
 				// Nothing is recorded or acknowledged: the agents publish again.
 				in.c.errors.Add(1)
 				in.opts.Logger.Error("ingest: prepare batches", slog.Int("batches", len(j.batches)), slog.Any(logError, err))
 				j.batches = nil
 			}
 		}
+		t0 := time.Now()
 		select {
 		case in.jobs <- j:
 		case <-ctx.Done():
 			return
 		}
+		since(&in.c.handoffNs, t0)
 		inflight = j.prep
 	}
 }
@@ -469,6 +496,7 @@ func (in *Ingest) write(ctx context.Context) {
 		case j = <-in.jobs:
 		}
 		var out []down
+		t0 := time.Now()
 		if len(j.states) > 0 {
 			out = in.recordStates(ctx, j.states, out)
 		}
@@ -488,9 +516,11 @@ func (in *Ingest) write(ctx context.Context) {
 			}
 		}
 		prevFailed = failed
+		since(&in.c.applyNs, t0)
 		if len(out) == 0 {
 			continue
 		}
+		out[0].at = time.Now()
 		select {
 		case in.acks <- out:
 		case <-ctx.Done():
@@ -501,6 +531,7 @@ func (in *Ingest) write(ctx context.Context) {
 
 // up is one decoded, identity-checked up message.
 type up struct {
+	at     time.Time // received
 	tenant protocol.TenantID
 	agent  protocol.AgentID
 	batch  *ledger.Batch
@@ -679,6 +710,9 @@ func (in *Ingest) publisher(ctx context.Context) {
 						in.c.resends.Add(1)
 					}
 				}
+			}
+			if len(ds) > 0 {
+				since(&in.c.publishNs, ds[0].at)
 			}
 		}
 	}

@@ -105,12 +105,13 @@ func figuresSQL(tenant protocol.TenantID, q FiguresQuery, now int64) (string, []
 	}
 	for _, c := range q.Campaigns {
 		// The balance row once (not a subquery per column; absent when
-		// never redeemed), and the allowances' two sums in one aggregate.
+		// never redeemed), and the allowances' two sums (the one row of
+		// ledger_allowance_totals, through an aggregate so that a row
+		// comes back when none was granted).
 		p := param(string(c))
 		part(`SELECT 'b', ` + p + `, count, discount, order_value FROM ledger_campaigns WHERE tenant = ?1 AND campaign = ` + p)
-		part(`SELECT 'r', ` + p + `, COALESCE(SUM(MAX(0, granted_count - returned_count - used_count)), 0),
-			COALESCE(SUM(MAX(0, granted_amount - returned_amount - used_amount)), 0), 0
-			FROM ledger_allowances WHERE tenant = ?1 AND campaign = ` + p)
+		part(`SELECT 'r', ` + p + `, COALESCE(SUM(outstanding_count), 0), COALESCE(SUM(outstanding_amount), 0), 0
+			FROM ledger_allowance_totals WHERE tenant = ?1 AND campaign = ` + p)
 	}
 	return sb.String(), args
 }

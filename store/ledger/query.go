@@ -24,8 +24,8 @@ const qCampaignBalance = `SELECT
 	COALESCE((SELECT count FROM ledger_campaigns WHERE tenant = ?1 AND campaign = ?2), 0),
 	COALESCE((SELECT discount FROM ledger_campaigns WHERE tenant = ?1 AND campaign = ?2), 0),
 	COALESCE((SELECT order_value FROM ledger_campaigns WHERE tenant = ?1 AND campaign = ?2), 0),
-	COALESCE((SELECT SUM(MAX(0, granted_count - returned_count - used_count)) FROM ledger_allowances WHERE tenant = ?1 AND campaign = ?2), 0),
-	COALESCE((SELECT SUM(MAX(0, granted_amount - returned_amount - used_amount)) FROM ledger_allowances WHERE tenant = ?1 AND campaign = ?2), 0)`
+	COALESCE((SELECT outstanding_count FROM ledger_allowance_totals WHERE tenant = ?1 AND campaign = ?2), 0),
+	COALESCE((SELECT outstanding_amount FROM ledger_allowance_totals WHERE tenant = ?1 AND campaign = ?2), 0)`
 
 // CodeUses is how often a code has been redeemed, net of rollbacks.
 func (l *Ledger) CodeUses(ctx context.Context, tenant protocol.TenantID, code protocol.CodeID) (int64, error) {

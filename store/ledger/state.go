@@ -114,8 +114,8 @@ type state struct {
 	// pending holds the hub's redemptions recorded in this state and not
 	// yet in the journal, by transaction id (findTxn).
 	pending map[key2][]protocol.Redemption
-	resv    map[key2][]agentAllowance // storedAllowances
-	sp      savepoint                 // the online writer's basket savepoint
+	resv    map[key2]reservedSum // storedReserved
+	sp      savepoint            // the online writer's basket savepoint
 	// spEarlier holds the earlier baskets' journal rows written inside
 	// the open basket savepoint (flushBasketJournal).
 	spEarlier []any
@@ -706,74 +706,49 @@ func (s *state) flush() error {
 	return nil
 }
 
-// qReserved lists a campaign's allowances (ledger_allowances_campaign).
-const qReserved = `SELECT agent, grants, granted_count, granted_amount, returned_count, returned_amount, used_count, used_amount
-		FROM ledger_allowances WHERE tenant = ? AND campaign = ?`
+// qReserved reads a campaign's outstanding allowances summed over its
+// agents (ledger_allowance_totals, kept by triggers: ledger_021_fleet).
+const qReserved = `SELECT outstanding_count, outstanding_amount FROM ledger_allowance_totals WHERE tenant = ? AND campaign = ?`
 
 // reserved is the sum of every agent's outstanding allowance of a
-// campaign, in count and amount, including changes not yet flushed.
+// campaign, in count and amount, including changes not yet flushed: the
+// stored sum, moved by each of this state's allowance cells from what
+// its row holds (orig: a state writes its cells once, at flush) to what
+// it holds now. One row read, however many tills hold an allowance.
 func (s *state) reserved(t protocol.TenantID, c protocol.CampaignID) (count, amount int64, err error) {
-	stored, err := s.storedAllowances(t, c)
+	stored, err := s.storedReserved(t, c)
 	if err != nil {
 		return 0, 0, err
 	}
-	seen := map[string]bool{}
-	for _, a := range stored {
-		b := a.b
-		if x, ok := s.allows[key3{string(t), a.agent, string(c)}]; ok {
-			b = x.v
-		}
-		seen[a.agent] = true
-		count += max(0, b.outstandingCount())
-		amount += max(0, b.outstandingAmount())
-	}
+	count, amount = stored.count, stored.amount
 	for k, x := range s.allows {
-		if k.tenant == string(t) && k.b == string(c) && !seen[k.a] {
-			count += max(0, x.v.outstandingCount())
-			amount += max(0, x.v.outstandingAmount())
+		if k.tenant == string(t) && k.b == string(c) && x.v != x.orig {
+			count += max(0, x.v.outstandingCount()) - max(0, x.orig.outstandingCount())
+			amount += max(0, x.v.outstandingAmount()) - max(0, x.orig.outstandingAmount())
 		}
 	}
 	return count, amount, nil
 }
 
-type agentAllowance struct {
-	agent string
-	b     allowBal
-}
+type reservedSum struct{ count, amount int64 }
 
-// storedAllowances lists a campaign's allowance rows as stored, read once
-// per state: only this state's own changes (s.allows) move them while it
-// holds the write lock, and reserved applies those on top.
-func (s *state) storedAllowances(t protocol.TenantID, c protocol.CampaignID) ([]agentAllowance, error) {
+// storedReserved reads a campaign's stored sum once per state: while the
+// state holds the write lock only its own flush moves it, and reserved
+// applies the state's changes on top.
+func (s *state) storedReserved(t protocol.TenantID, c protocol.CampaignID) (reservedSum, error) {
 	k := key2{string(t), string(c)}
 	if a, ok := s.resv[k]; ok {
 		return a, nil
 	}
-	st, err := s.stmt(qReserved)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := st.QueryContext(s.ctx, string(t), string(c))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []agentAllowance
-	for rows.Next() {
-		var a agentAllowance
-		if err := rows.Scan(&a.agent, &a.b.grants, &a.b.grantedCount, &a.b.grantedAmount, &a.b.returnedCount, &a.b.returnedAmount, &a.b.usedCount, &a.b.usedAmount); err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
+	var r reservedSum
+	if err := s.queryRow(qReserved, []any{&r.count, &r.amount}, k.tenant, k.id); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return r, err
 	}
 	if s.resv == nil {
-		s.resv = map[key2][]agentAllowance{}
+		s.resv = map[key2]reservedSum{}
 	}
-	s.resv[k] = out
-	return out, nil
+	s.resv[k] = r
+	return r, nil
 }
 
 // upsertChunks are the row counts of the multi-row balance upserts, largest

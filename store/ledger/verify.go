@@ -68,6 +68,11 @@ var checks = []balanceCheck{
 			SUM(CASE WHEN seq IS NOT NULL THEN sign ELSE 0 END),
 			SUM(CASE WHEN seq IS NOT NULL THEN sign * discount ELSE 0 END)
 		 FROM ledger_journal WHERE campaign != '' AND agent != '` + hubAgent + `' GROUP BY tenant, agent, campaign`},
+	// The campaigns' summed allowances (ledger_021_fleet) against their rows.
+	{"ledger_allowance_totals", 2, []string{"outstanding_count", "outstanding_amount"},
+		`SELECT tenant, campaign, outstanding_count, outstanding_amount FROM ledger_allowance_totals`,
+		`SELECT tenant, campaign, SUM(MAX(0, granted_count - returned_count - used_count)),
+			SUM(MAX(0, granted_amount - returned_amount - used_amount)) FROM ledger_allowances GROUP BY tenant, campaign`},
 	{"ledger_customer_periods", 6, []string{"points"},
 		`SELECT tenant, customer, campaign, rule, period, start, points FROM ledger_customer_periods`,
 		`SELECT p.tenant, p.customer, p.campaign, p.rule, p.period, p.start, SUM(CASE WHEN p.rule = '' THEN j.sign ELSE j.psign * j.points END)

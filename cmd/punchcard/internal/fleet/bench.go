@@ -68,6 +68,12 @@ type Report struct {
 	// excluded); Timeline is the ack p99 (ms) of each 5 s of the load.
 	AckP99Quiet time.Duration
 	Timeline    []float64
+	// MemIdle and MemConnected are the hub's Go heap and goroutine stacks
+	// in use before any till connected and with every till connected
+	// (what each connection costs the broker, by kind); Ingest is where
+	// ingest spent an Ack's time over the measured load.
+	MemIdle, MemConnected Memory
+	Ingest                Ingest
 }
 
 func (r Report) String() string {
@@ -79,14 +85,19 @@ ack latency: p50 %s  p99 %s  max %s; p99 away from the change %s; p99 per 5 s (m
 hub RSS: idle %.0f MB, connected %.0f MB (%.1f KB per till), max under load %.0f MB, end %.0f MB, peak (VmHWM) %.0f MB
 CPU: hub %.2f cores, simulated tills %.2f cores; load average %s
 campaign change (version %d): every till announced after %s (median %s, %d missing), fetched after %s (median %s, %d missing)
-checks: %d pending, %d down messages refused, %d acks of unsent seqs, %d errors, %d HTTP requests retried (429, 5xx), %d allowance top-ups failed after retries, %d connects retried (server unavailable)`,
+checks: %d pending, %d down messages refused, %d acks of unsent seqs, %d errors, %d HTTP requests retried (429, 5xx), %d allowance top-ups failed after retries, %d connects retried (server unavailable)
+hub Go memory per connected till: heap %.1f KB, goroutine stacks %.1f KB (connected: heap %.0f MB, stacks %.0f MB)
+ingest: %s`,
 		r.Tills, r.Rate, r.Connect.Round(time.Millisecond),
 		r.Redemptions, s.Sent, s.Messages, s.Republish, s.Heartbeats, s.Announces, s.Fetches, s.NotMod, s.Grants,
 		s.AckP50.Round(10*time.Microsecond), s.AckP99.Round(10*time.Microsecond), s.AckMax.Round(time.Millisecond), r.AckP99Quiet.Round(10*time.Microsecond), r.Timeline,
 		mb(r.RSSIdle), mb(r.RSSConnected), float64(r.RSSConnected-r.RSSIdle)/1024/float64(max(r.Tills, 1)), mb(r.RSSMax), mb(r.RSSEnd), mb(r.HWM), r.HubCPU, r.FleetCPU, r.Load,
 		r.Version, r.AnnounceAll.Round(time.Millisecond), r.AnnounceP50.Round(time.Millisecond), r.MissingAnnounce,
 		r.FetchAll.Round(time.Millisecond), r.FetchP50.Round(time.Millisecond), r.MissingFetch,
-		s.Pending, s.Rejected, s.BadAcks, s.Errors, s.HTTPRetries, s.GrantFailures, s.ConnectRetries)
+		s.Pending, s.Rejected, s.BadAcks, s.Errors, s.HTTPRetries, s.GrantFailures, s.ConnectRetries,
+		float64(r.MemConnected.HeapInuse-r.MemIdle.HeapInuse)/1024/float64(max(r.Tills, 1)),
+		float64(r.MemConnected.StackInuse-r.MemIdle.StackInuse)/1024/float64(max(r.Tills, 1)),
+		mb(r.MemConnected.HeapInuse), mb(r.MemConnected.StackInuse), r.Ingest)
 }
 
 const benchTenant protocol.TenantID = "chain"
@@ -134,6 +145,7 @@ func Bench(ctx context.Context, o BenchOptions) (Report, error) {
 	}
 	defer hp.stop()
 	r.RSSIdle, _ = hp.rss()
+	r.MemIdle = hp.metrics.memory(ctx)
 
 	f, err := New(Options{BrokerURL: hp.broker, HubURL: hp.http, HubKey: setup.HubKey, Tills: setup.Tills, Fetch: o.Fetch})
 	if err != nil {
@@ -146,6 +158,7 @@ func Bench(ctx context.Context, o BenchOptions) (Report, error) {
 	}
 	r.Connect = time.Since(t0)
 	r.RSSConnected, _ = hp.rss()
+	r.MemConnected = hp.metrics.memory(ctx)
 	say("%d tills connected, synced and holding allowances in %s; hub RSS %d MB", o.Tills, r.Connect.Round(time.Millisecond), r.RSSConnected>>20)
 
 	f.SetRate(o.Rate)
@@ -156,6 +169,7 @@ func Bench(ctx context.Context, o BenchOptions) (Report, error) {
 	before := f.Stats()
 	cpu0, _ := hp.cpu()
 	self0, _ := procCPU(os.Getpid())
+	m0, _ := hp.metrics.scrape(ctx)
 	sampler := hp.sample()
 	start := time.Now()
 	if err := sleepCtx(ctx, o.Duration/2); err != nil {
@@ -187,6 +201,9 @@ func Bench(ctx context.Context, o BenchOptions) (Report, error) {
 		}
 	}
 	elapsed := time.Since(start)
+	if m1, err := hp.metrics.scrape(ctx); err == nil && m0 != nil {
+		r.Ingest = ingestBetween(m0, m1, elapsed)
+	}
 	cpu1, _ := hp.cpu()
 	self1, _ := procCPU(os.Getpid())
 	r.FleetCPU = (self1 - self0).Seconds() / elapsed.Seconds()
@@ -282,6 +299,7 @@ type hubProc struct {
 	http, broker string
 	logPath      string
 	done         chan struct{}
+	metrics      hubMetrics
 }
 
 // startHub starts bin with its listeners on 127.0.0.1 port 0 and reads the
@@ -292,7 +310,7 @@ func startHub(ctx context.Context, bin, dir, key string) (*hubProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "-data", dir, "-http", "127.0.0.1:0", "-mqtt", "127.0.0.1:0", "-metrics", "-", "-bootstrap-key", key, "-log-level", "info")
+	cmd := exec.Command(bin, "-data", dir, "-http", "127.0.0.1:0", "-mqtt", "127.0.0.1:0", "-metrics", "127.0.0.1:0", "-bootstrap-key", key, "-log-level", "info")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		lf.Close()
@@ -313,7 +331,9 @@ func startHub(ctx context.Context, bin, dir, key string) (*hubProc, error) {
 			line := sc.Bytes()
 			lf.Write(append(line, '\n'))
 			var m struct{ Msg, Addr string }
-			if json.Unmarshal(line, &m) == nil && m.Addr != "" {
+			if json.Unmarshal(line, &m) == nil && m.Addr != "" && strings.Contains(m.Msg, "metrics listening") {
+				p.metrics.set(m.Addr)
+			} else if m.Addr != "" {
 				select {
 				case addrs <- [2]string{m.Msg, m.Addr}:
 				default:
