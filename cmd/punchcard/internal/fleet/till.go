@@ -113,7 +113,6 @@ func (t *till) count(p *int64) {
 // start connects as the agent does (persistent session, its client ID
 // and credentials), subscribes to the down and snapshot topics, fetches
 // a full snapshot and requests the limited campaigns' allowances.
-
 func (t *till) start(ctx context.Context) error {
 	user := string(t.cred.Tenant) + "/" + string(t.cred.Agent)
 	o := paho.NewClientOptions().AddBroker(t.f.opts.BrokerURL).SetClientID(user).SetUsername(user).SetPassword(t.cred.Secret).
