@@ -112,9 +112,9 @@ func refusal(err error) protocol.Code {
 // the hub's record of the code (decide.AuthorizeResponse.Codes): a gift
 // card sold at another till a moment ago, a single-use code imported
 // since its snapshot (held for it, so another till is refused: used
-// exactly once). A code of a campaign its snapshot lacks stays refused
-// code_unknown, and the till fetches its snapshot at once, after which it
-// takes the code. Offline, a code the snapshot does not carry is
+// exactly once), a customer's referral code made just now. A code of a
+// campaign its snapshot lacks stays refused code_unknown, and the till
+// fetches its snapshot, after which it takes the code. Offline, a code the snapshot does not carry is
 // code_unknown as before. The facts reconcile at the hub without a
 // conflict and the ledger verifies. On the code before (30762bb) the
 // till refused the card and the code code_unknown.
@@ -127,8 +127,14 @@ func TestFreshCodeAtOnlineTill(t *testing.T) {
 	for _, doc := range []string{
 		`{"schema":1,"id":"gift","tenant":"acme","status":"active","currency":"EUR","reward":{"kind":"gift_card","multi_use":true}}`,
 		`{"schema":1,"id":"promo","tenant":"acme","status":"active","currency":"EUR","reward":{"kind":"percent_off","percent_bp":1000}}`,
+		`{"schema":1,"id":"refer","tenant":"acme","status":"active","trigger":"code","currency":"EUR","reward":{"kind":"amount_off","amount":700},"referral":{"referrer_points":500}}`,
 	} {
 		if _, err := h.Catalog.CreateCampaign(ctx, catalog.System, "acme", []byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []protocol.CustomerID{"alice", "bob"} {
+		if _, err := h.Catalog.CreateCustomer(ctx, catalog.System, "acme", catalog.Customer{ID: id}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -191,6 +197,21 @@ func TestFreshCodeAtOnlineTill(t *testing.T) {
 			t.Fatalf("the code again at till B: %v, want code_already_used", err)
 		}
 	})
+	t.Run("ReferralCodeMadeJustNow", func(t *testing.T) {
+		rc, err := h.Manage.ReferralCode(ctx, catalog.System, "acme", "alice", "refer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := basket("b-ref", rc.Code, 0)
+		in.Customer = &protocol.Customer{ID: "bob"}
+		r, err := b.a.Redeem(ctx, agent.RedeemRequest{TxnID: "b-ref", Basket: in})
+		if err != nil {
+			t.Fatalf("alice's referral code, made after till B's snapshot, for bob: %v", err)
+		}
+		if r.Offline || len(r.Facts) != 1 || r.Facts[0].Discount != 7_00 || r.Facts[0].Campaign != "refer" {
+			t.Fatalf("receipt: %+v", r)
+		}
+	})
 	if v, _ := b.a.SnapshotVersion(); v != bVersion {
 		t.Fatalf("till B's snapshot moved from %d to %d behind a shut gate", bVersion, v)
 	}
@@ -206,10 +227,14 @@ func TestFreshCodeAtOnlineTill(t *testing.T) {
 		if err != nil || q.Error == nil || q.Error.Code != protocol.CodeUnknownCode || !strings.Contains(q.Error.Message, "fetching") {
 			t.Fatalf("a code of a campaign till B does not have: %+v %v", q.Error, err)
 		}
-		// The till asked for its snapshot (refused behind the gate); once
-		// it gets through, the till takes the code. Nothing else fetches
-		// it here: the till polls hourly and the announcement of the new
-		// campaign came while the gate was shut.
+		// The till asks for its snapshot at once (refused behind the
+		// gate; the campaign's announcement may be what asks too): once
+		// fetches get through, the till takes the code.
+		before := gate.fetches.Load()
+		if _, err := b.a.Validate(ctx, basket("b-4", "LATE-1", 0)); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "till B asks for its snapshot", func() bool { return gate.fetches.Load() > before })
 		gate.shut.Store(false)
 		waitFor(t, "till B takes the late campaign's code", func() bool {
 			q, err := b.a.Validate(ctx, basket("b-4", "LATE-1", 0))
@@ -228,7 +253,11 @@ func TestFreshCodeAtOnlineTill(t *testing.T) {
 	}
 	waitFor(t, "till B's outbox drained", func() bool {
 		st, err := b.db.State(ctx)
-		return err == nil && st.OutboxDepth == 0 && st.AckedWatermark == 2
+		return err == nil && st.OutboxDepth == 0 && st.AckedWatermark == 3
+	})
+	waitFor(t, "alice's referrer points", func() bool {
+		pts, err := h.Ledger.Points(ctx, "acme", "alice")
+		return err == nil && pts == 500
 	})
 	b.c.Close()
 	t.Run("OfflineUnknown", func(t *testing.T) {
