@@ -146,10 +146,11 @@ func TestGiftCardSoldOfflineAtTill(t *testing.T) {
 	if st := hubJSON(t, h, "GET", "/v1/tenants/acme/giftcards/"+card.Code, nil, &bal); st != 200 || bal.Balance.Amount != 30_00 {
 		t.Fatalf("hub balance: %d %+v", st, bal)
 	}
-	// CardBalance answers from the hub while the till is online, so it
-	// can see the card before till B's snapshot carries it; a till does
-	// not record a code its snapshot cannot resolve (agent/onlinefirst.go,
-	// hubRefusals). Wait until B's own decision takes the card.
+	// Till B takes the card once the hub has it: online with the hub's
+	// record of it (agent/fresh.go) or with its snapshot. Its decision
+	// asks the hub within its online timeout, which a loaded machine can
+	// miss (it then decides offline, where the card is code_unknown until
+	// the snapshot carries it): wait until B's own decision takes it.
 	spendBasket := func(txn string, amount int64) agent.Basket {
 		return agent.Basket{Order: protocol.Order{ID: txn, Currency: "EUR", Lines: []protocol.Line{{SKU: "x", Quantity: 1, UnitPrice: 100_00}}},
 			Redeemables: []agent.Input{{Code: card.Code, Amount: amount}}}
