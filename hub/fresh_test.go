@@ -31,9 +31,19 @@ import (
 // the hub, deterministically, while its other exchanges (authorize, gift
 // card balance) get through. Its MQTT session goes to the broker directly.
 type snapshotGate struct {
-	srv     *httptest.Server
-	shut    atomic.Bool
-	fetches atomic.Int64 // snapshot GETs seen, refused or not
+	srv      *httptest.Server
+	shut     atomic.Bool
+	fetches  atomic.Int64 // snapshot GETs seen, refused or not
+	inflight atomic.Int64 // snapshot GETs let through and not yet answered
+}
+
+// close shuts the gate and waits until no snapshot fetch let through
+// before is still on its way: a change made after close is in no
+// snapshot the till gets.
+func (g *snapshotGate) close(t *testing.T) {
+	t.Helper()
+	g.shut.Store(true)
+	waitFor(t, "no snapshot fetch in flight", func() bool { return g.inflight.Load() == 0 })
 }
 
 func newSnapshotGate(t *testing.T, h *hub.Hub) *snapshotGate {
@@ -47,6 +57,8 @@ func newSnapshotGate(t *testing.T, h *hub.Hub) *snapshotGate {
 	g.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, wire.PathSnapshot) {
 			g.fetches.Add(1)
+			g.inflight.Add(1)
+			defer g.inflight.Add(-1)
 			if g.shut.Load() {
 				http.Error(w, `{"code":"not_found","message":"gate shut"}`, http.StatusNotFound)
 				return
@@ -58,10 +70,13 @@ func newSnapshotGate(t *testing.T, h *hub.Hub) *snapshotGate {
 	return g
 }
 
-// startGatedTill is startGiftTill through a snapshot gate, polling only
-// hourly (so it stays online while its fetches fail: the snapshot it has
-// was confirmed at start), and waiting for the hub as long as a loaded
-// machine needs (the product's OnlineTimeout, set for the test).
+// startGatedTill is startGiftTill through a snapshot gate, polling and
+// probing only hourly and counting the hub reachable and its snapshot
+// confirmed for an hour (so it stays online while its fetches fail, and
+// a loaded machine does not turn it offline between two steps), and
+// waiting for the hub as long as a loaded machine needs (the product's
+// OnlineTimeout, set for the test): each step of the test that must be
+// decided online is.
 func startGatedTill(t *testing.T, h *hub.Hub, id protocol.AgentID, store protocol.StoreID, gate *snapshotGate) *giftTill {
 	t.Helper()
 	ctx := context.Background()
@@ -87,7 +102,7 @@ func startGatedTill(t *testing.T, h *hub.Hub, id protocol.AgentID, store protoco
 	}
 	c, err := uplink.New(uplink.Options{Tenant: "acme", Agent: id, BrokerURL: h.Broker.URL(), HubURL: gate.srv.URL,
 		Secret: secret, HubKey: hubKey, FlushEvery: 20 * time.Millisecond, ResendAfter: 500 * time.Millisecond, PollEvery: time.Hour,
-		HTTPRetries: 1, Logger: a.Logger}, a, db)
+		ProbeEvery: time.Hour, HTTPMaxAge: time.Hour, OnlineMaxAge: time.Hour, HTTPRetries: 1, Logger: a.Logger}, a, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,11 +153,10 @@ func TestFreshCodeAtOnlineTill(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	a := startGiftTill(t, h, "till-a", "s1")
-	a.a.OnlineTimeout = time.Minute
+	a := startGatedTill(t, h, "till-a", "s1", newSnapshotGate(t, h)) // its gate stays open
 	gate := newSnapshotGate(t, h)
 	b := startGatedTill(t, h, "till-b", "s2", gate)
-	gate.shut.Store(true)
+	gate.close(t)
 	bVersion, _ := b.a.SnapshotVersion()
 
 	basket := func(txn, code string, amount int64) agent.Basket {
@@ -247,7 +261,7 @@ func TestFreshCodeAtOnlineTill(t *testing.T) {
 	}
 	// A code imported behind the shut gate again; till B's facts reach
 	// the hub; then it goes offline.
-	gate.shut.Store(true)
+	gate.close(t)
 	if _, err := h.Catalog.ImportCodes(ctx, catalog.System, "acme", "promo", []string{"FRESH-3"}, catalog.CodeSpec{Uses: -1}); err != nil {
 		t.Fatal(err)
 	}
