@@ -150,12 +150,26 @@ func TestGiftCardSoldOfflineAtTill(t *testing.T) {
 	// record of it (agent/fresh.go) or with its snapshot. Its decision
 	// asks the hub within its online timeout, which a loaded machine can
 	// miss (it then decides offline, where the card is code_unknown until
-	// the snapshot carries it): wait until B's own decision takes it.
+	// the snapshot carries it, and its balance is the snapshot's): wait
+	// until B's snapshot carries the card and A's spending (the catalog
+	// version and code-use position the hub is at now) and B's own
+	// decision takes it.
 	spendBasket := func(txn string, amount int64) agent.Basket {
 		return agent.Basket{Order: protocol.Order{ID: txn, Currency: "EUR", Lines: []protocol.Line{{SKU: "x", Quantity: 1, UnitPrice: 100_00}}},
 			Redeemables: []agent.Input{{Code: card.Code, Amount: amount}}}
 	}
+	catVersion, err := h.Catalog.Version(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	codeHead, err := h.Ledger.CodeHead(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "till B's snapshot has the card", func() bool {
+		if v, _ := b.a.SnapshotVersion(); v < catVersion || b.a.SnapshotUses() < codeHead {
+			return false
+		}
 		q, err := b.a.Validate(ctx, spendBasket("b-1", 5_00))
 		return err == nil && q.Error == nil
 	})
