@@ -624,6 +624,7 @@ func (a *Agent) evaluateWith(ctx context.Context, b Basket, noEarn bool, opts ev
 	if opts.hub != nil {
 		d.hubRef = opts.hub.Ref
 		d.hubRefusals(opts.hub.Decision)
+		d.laggingCodes(opts.hub) // fresh.go
 	}
 	return d, nil
 }

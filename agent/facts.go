@@ -47,6 +47,10 @@ func (f *tillFacts) Code(ctx context.Context, key protocol.CodeID) (decide.Code,
 		if err == nil && ok {
 			err = f.ownTopUps(ctx, &dc)
 		}
+		if err == nil && !ok {
+			// One the hub knows, newer than the snapshot (fresh.go).
+			dc, ok = f.hubCode(key)
+		}
 		return dc, ok, err
 	}
 	dc := decide.Code{Key: key, Campaign: c.Campaign, MaxUses: c.Uses, Stores: c.Stores, Group: c.Group}

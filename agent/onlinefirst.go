@@ -46,7 +46,7 @@ func (a *Agent) onlineFirst(ctx context.Context, b Basket, d *decision, txn stri
 	if !on || !ok {
 		return d, nil
 	}
-	req := decide.AuthorizeRequest{TxnID: txn, Order: b.Order, Customer: b.Customer, Hold: hold && txn != ""}
+	req := decide.AuthorizeRequest{TxnID: txn, Order: b.Order, Customer: b.Customer, Hold: hold && txn != "", Unknown: d.unknownIndexes()}
 	for _, in := range b.Redeemables {
 		req.Redeemables = append(req.Redeemables, decide.AuthorizeInput{Code: in.Code, Campaign: in.Campaign, Amount: in.Amount})
 	}
@@ -65,6 +65,7 @@ func (a *Agent) onlineFirst(ctx context.Context, b Basket, d *decision, txn stri
 		return a.evaluateWith(ctx, b, false, evalOpts{offline: true})
 	}
 	a.kept.keep(&resp)
+	a.refreshFor(link, &resp) // fresh.go
 	return a.evaluateWith(ctx, b, false, evalOpts{hub: &resp})
 }
 
@@ -72,10 +73,12 @@ func (a *Agent) onlineFirst(ctx context.Context, b Basket, d *decision, txn stri
 // may not yet (a code used or revoked since, a customer's redemptions
 // elsewhere). A code the till does not know takes the hub's reason (a
 // campaign its store does not admit is not in its snapshot: wrong_store
-// at the hub); one the hub applies stays refused here, as the till cannot
-// record a code it cannot resolve. A budget is the till's own to spend
-// (its allowance, escrowed by the hub, which the hub's online budget no
-// longer counts): the hub's budget_exhausted is not adopted.
+// at the hub); one the hub applies the till resolves with the record the
+// hub sends (fresh.go), unless its snapshot lacks the code's campaign:
+// then it stays refused, as the till cannot evaluate rules it does not
+// have. A budget is the till's own to spend (its allowance, escrowed by
+// the hub, which the hub's online budget no longer counts): the hub's
+// budget_exhausted is not adopted.
 func (d *decision) hubRefusals(hub rules.Decision) {
 	for _, hr := range hub.Results {
 		if hr.Index < 0 || hr.Applied || hr.Reason == "" || hr.Reason == protocol.CodeBudgetExhausted {

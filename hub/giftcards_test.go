@@ -146,15 +146,30 @@ func TestGiftCardSoldOfflineAtTill(t *testing.T) {
 	if st := hubJSON(t, h, "GET", "/v1/tenants/acme/giftcards/"+card.Code, nil, &bal); st != 200 || bal.Balance.Amount != 30_00 {
 		t.Fatalf("hub balance: %d %+v", st, bal)
 	}
-	// CardBalance answers from the hub while the till is online, so it
-	// can see the card before till B's snapshot carries it; a till does
-	// not record a code its snapshot cannot resolve (agent/onlinefirst.go,
-	// hubRefusals). Wait until B's own decision takes the card.
+	// Till B takes the card once the hub has it: online with the hub's
+	// record of it (agent/fresh.go) or with its snapshot. Its decision
+	// asks the hub within its online timeout, which a loaded machine can
+	// miss (it then decides offline, where the card is code_unknown until
+	// the snapshot carries it, and its balance is the snapshot's): wait
+	// until B's snapshot carries the card and A's spending (the catalog
+	// version and code-use position the hub is at now) and B's own
+	// decision takes it.
 	spendBasket := func(txn string, amount int64) agent.Basket {
 		return agent.Basket{Order: protocol.Order{ID: txn, Currency: "EUR", Lines: []protocol.Line{{SKU: "x", Quantity: 1, UnitPrice: 100_00}}},
 			Redeemables: []agent.Input{{Code: card.Code, Amount: amount}}}
 	}
+	catVersion, err := h.Catalog.Version(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	codeHead, err := h.Ledger.CodeHead(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "till B's snapshot has the card", func() bool {
+		if v, _ := b.a.SnapshotVersion(); v < catVersion || b.a.SnapshotUses() < codeHead {
+			return false
+		}
 		q, err := b.a.Validate(ctx, spendBasket("b-1", 5_00))
 		return err == nil && q.Error == nil
 	})

@@ -29,12 +29,16 @@ const DefaultHoldTTL = 2 * time.Minute
 // is counted twice.
 //
 // Reason codes: those of Validate (a customer the hub does not know is
-// taken as the till presents it, with no points).
+// taken as the till presents it, with no points); invalid_input (field
+// "unknown", fresh.go).
 func (s *Service) Authorize(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, st snapshot.Store, in decide.AuthorizeRequest) (decide.AuthorizeResponse, error) {
 	if in.Hold {
 		if err := protocol.ValidateID("txn_id", in.TxnID); err != nil || in.TxnID == "" {
 			return decide.AuthorizeResponse{}, protocol.FieldError("txn_id", "a hold needs the till's txn_id")
 		}
+	}
+	if err := checkUnknown(in); err != nil { // fresh.go
+		return decide.AuthorizeResponse{}, err
 	}
 	where, err := s.store(Store{ID: st.ID, Region: st.Region, TimeZone: st.TimeZone})
 	if err != nil {
@@ -67,6 +71,9 @@ func (s *Service) Authorize(ctx context.Context, tenant protocol.TenantID, agent
 		return decide.AuthorizeResponse{}, err
 	}
 	resp := decide.AuthorizeResponse{Ref: owner, Decision: out.Decision, CustomerUses: out.Request.CustomerUses, Points: out.Request.Points}
+	if resp.Codes, err = unknownCodes(ctx, f, in, out); err != nil { // fresh.go: codes newer than the till's snapshot
+		return decide.AuthorizeResponse{}, err
+	}
 	for _, it := range out.Items {
 		k := decide.Known{Uses: it.Known.Uses, Spent: it.Known.Spent}
 		if refl != nil {

@@ -31,6 +31,43 @@ type AuthorizeRequest struct {
 	Customer    *protocol.Customer `json:"customer,omitempty"`
 	Redeemables []AuthorizeInput   `json:"redeemables,omitempty"`
 	Hold        bool               `json:"hold,omitempty"`
+	// Unknown are the indexes of Redeemables the till's snapshot does not
+	// resolve (code_unknown there): the hub answers the record of each it
+	// knows and applies (AuthorizeResponse.Codes). Additive: an older till
+	// sends none, an older hub ignores it.
+	Unknown []int `json:"unknown,omitempty"`
+}
+
+// HubCode is a plain code or gift card as the hub knows it (Code), sent
+// to a till whose snapshot does not carry it yet (a card sold at another
+// till, a code generated or imported, a referral code made since the
+// till's last snapshot): the till resolves it with this record, decides
+// with its own pipeline and records its fact as usual, provided its
+// snapshot has the code's campaign (fresh.go in agent).
+type HubCode struct {
+	// Index is the presented thing's index (AuthorizeRequest.Unknown).
+	Index    int                 `json:"index"`
+	Key      protocol.CodeID     `json:"key"`
+	Campaign protocol.CampaignID `json:"campaign"`
+	MaxUses  int64               `json:"max_uses,omitempty"`
+	GiftCard bool                `json:"gift_card,omitempty"`
+	// Balance is a gift card's balance loaded, top-ups included.
+	Balance int64              `json:"balance,omitempty"`
+	Stores  []protocol.StoreID `json:"stores,omitempty"`
+	Group   string             `json:"group,omitempty"`
+	Revoked bool               `json:"revoked,omitempty"`
+}
+
+// CodeOf is the pipeline's record of c.
+func (c HubCode) CodeOf() Code {
+	return Code{Key: c.Key, Campaign: c.Campaign, MaxUses: c.MaxUses, GiftCard: c.GiftCard, Balance: c.Balance,
+		Stores: c.Stores, Group: c.Group, Revoked: c.Revoked}
+}
+
+// HubCodeOf is the wire record of c, presented at index i.
+func HubCodeOf(i int, c Code) HubCode {
+	return HubCode{Index: i, Key: c.Key, Campaign: c.Campaign, MaxUses: c.MaxUses, GiftCard: c.GiftCard, Balance: c.Balance,
+		Stores: c.Stores, Group: c.Group, Revoked: c.Revoked}
 }
 
 // Known is the hub's figure of one presented thing's uses and spending,
@@ -71,4 +108,8 @@ type AuthorizeResponse struct {
 	// the asking till's own holds, as Known): the till adds its own facts
 	// outside Reflected. Additive; nil from a hub before period caps.
 	Earned []PeriodFigure `json:"earned,omitempty"`
+	// Codes are the records of the codes the till named Unknown that the
+	// hub knows and applied, by presented index. Additive: nil from an
+	// older hub (the till then refuses code_unknown, as before).
+	Codes []HubCode `json:"codes,omitempty"`
 }
