@@ -105,8 +105,10 @@ func (c *Cluster) agentSpec(a *StoreAgent, reg RegisteredAgent, listen string) (
 	}, nil
 }
 
+// trimScheme turns a broker URL into what a netcut.Proxy forwards to:
+// host:port, or a unix socket's path ("unix:///…/mosquitto.sock").
 func trimScheme(u string) string {
-	for _, p := range []string{"tcp://", "mqtt://"} {
+	for _, p := range []string{"tcp://", "mqtt://", "unix://"} {
 		if len(u) > len(p) && u[:len(p)] == p {
 			return u[len(p):]
 		}

@@ -2,7 +2,7 @@ package cluster_test
 
 import (
 	"context"
-	"net"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,16 +27,17 @@ func mustSupervisor(tb testing.TB) *proc.Supervisor {
 }
 
 // mqttConnect sends a minimal MQTT 3.1.1 CONNECT and returns the CONNACK's
-// return code: proof the broker speaks MQTT on that port, not only that it
-// accepts TCP.
-func mqttConnect(t *testing.T, addr string) byte {
+// return code: proof the broker speaks MQTT on its socket, not only that
+// it accepts a connection. It waits for the answer as long as the test
+// binary may run: a loaded machine can be slow, and a broker that closes
+// the connection instead fails the test.
+func mqttConnect(t *testing.T, m *cluster.Mosquitto) byte {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+	c, err := m.Dial()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
 	id := "probe"
 	vh := []byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 30} // clean session, keepalive 30 s
 	payload := append([]byte{0, byte(len(id))}, id...)
@@ -45,7 +46,7 @@ func mqttConnect(t *testing.T, addr string) byte {
 		t.Fatal(err)
 	}
 	ack := make([]byte, 4)
-	if _, err := c.Read(ack); err != nil {
+	if _, err := io.ReadFull(c, ack); err != nil {
 		t.Fatalf("read CONNACK: %v", err)
 	}
 	if ack[0] != 0x20 {
@@ -73,7 +74,7 @@ func TestMosquitto(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rc := mqttConnect(t, m.Addr); rc != 0 {
+			if rc := mqttConnect(t, m); rc != 0 {
 				t.Fatalf("CONNACK rc = %d", rc)
 			}
 			if err := m.Restart(context.Background(), tt.crash); err != nil {
@@ -82,7 +83,7 @@ func TestMosquitto(t *testing.T) {
 			if got, want := m.Proc.Runs(), 2; got != want {
 				t.Fatalf("runs = %d, want %d", got, want)
 			}
-			if rc := mqttConnect(t, m.Addr); rc != 0 {
+			if rc := mqttConnect(t, m); rc != 0 {
 				t.Fatalf("after restart CONNACK rc = %d", rc)
 			}
 			log, _ := os.ReadFile(filepath.Join(dir, "mosquitto.log"))
