@@ -122,6 +122,9 @@ type MosquittoOptions struct {
 	// (max_queued_messages 1000): a QoS 1 burst to a client beyond them is
 	// dropped, the fault the tests recover from. Anonymous brokers only.
 	DefaultQueues bool
+	// ReadyDeadline, when set, is how long its start and restarts are
+	// waited for (proc.Spec.ReadyDeadline); else proc's default timeout.
+	ReadyDeadline time.Time
 	// crashSafe writes the database on every change (the tests SIGKILL
 	// the broker); otherwise Mosquitto saves it on exit and every 30 min.
 	crashSafe bool
@@ -240,7 +243,8 @@ func startMosquitto(ctx context.Context, sup *proc.Supervisor, opts MosquittoOpt
 		LogPath: logPath,
 		// Its own log says it listens ("Opening unix listen socket
 		// on path …", then "running").
-		ReadyLog: mosquittoRunning,
+		ReadyLog:      mosquittoRunning,
+		ReadyDeadline: opts.ReadyDeadline,
 	})
 	if err != nil {
 		return nil, err

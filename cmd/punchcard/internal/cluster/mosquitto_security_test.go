@@ -73,12 +73,12 @@ func TestSecureMosquittoHoles(t *testing.T) {
 	}
 	ctx := context.Background()
 	m, err := cluster.StartSecureMosquitto(ctx, mustSupervisor(t), cluster.MosquittoOptions{
-		Dir: t.TempDir(), HubUser: cluster.HubMQTTUser, HubPassword: "hub-pass"})
+		Dir: t.TempDir(), HubUser: cluster.HubMQTTUser, HubPassword: "hub-pass", ReadyDeadline: time.Now().Add(testutil.Patience(t))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for u, p := range map[string]string{"acme/till-1": "s1", "acme/till-10": "s10"} {
-		if err := m.AddUser(ctx, u, p, 10*time.Second); err != nil {
+		if err := m.AddUser(ctx, u, p, testutil.Patience(t)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -70,7 +70,8 @@ func TestMosquitto(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			sup := mustSupervisor(t)
 			dir := t.TempDir()
-			m, err := cluster.StartMosquitto(context.Background(), sup, dir, tt.persistent)
+			m, err := cluster.StartMosquittoWith(context.Background(), sup, cluster.MosquittoOptions{Dir: dir, Persistent: tt.persistent,
+				ReadyDeadline: time.Now().Add(testutil.Patience(t))})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,7 +108,8 @@ func TestSecureMosquitto(t *testing.T) {
 	sup := mustSupervisor(t)
 	ctx := context.Background()
 	m, err := cluster.StartSecureMosquitto(ctx, sup, cluster.MosquittoOptions{
-		Dir: t.TempDir(), HubUser: cluster.HubMQTTUser, HubPassword: "hub-pass", Persistent: true})
+		Dir: t.TempDir(), HubUser: cluster.HubMQTTUser, HubPassword: "hub-pass", Persistent: true,
+		ReadyDeadline: time.Now().Add(testutil.Patience(t))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +136,7 @@ func TestSecureMosquitto(t *testing.T) {
 	})
 	t.Run("OKAddUser", func(t *testing.T) {
 		for u, p := range map[string]string{a: "secret-1", b: "secret-2"} {
-			if err := m.AddUser(ctx, u, p, 10*time.Second); err != nil {
+			if err := m.AddUser(ctx, u, p, testutil.Patience(t)); err != nil {
 				t.Fatal(err)
 			}
 		}
