@@ -84,7 +84,7 @@ func TestSecureMosquittoHoles(t *testing.T) {
 	}
 	hub := connect(t, m.URL(), cluster.HubMQTTUser, "hub-pass")
 	got := make(chan mqtt.Message, 16)
-	if tok := hub.Subscribe("punchcard/#", 1, func(_ mqtt.Client, msg mqtt.Message) { got <- msg }); !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
+	if tok := hub.Subscribe("punchcard/#", 1, func(_ mqtt.Client, msg mqtt.Message) { got <- msg }); !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	// flush returns what the hub received before a marker it publishes.
@@ -127,7 +127,7 @@ func TestSecureMosquittoHoles(t *testing.T) {
 		_ = thief
 		// use_username_as_clientid: the thief is client acme/till-1, so the
 		// victim keeps its connection.
-		if tok := victim.Publish(protocol.UpTopic("acme", "till-10"), 1, false, []byte("x")); !tok.WaitTimeout(3*time.Second) || tok.Error() != nil || !victim.IsConnectionOpen() {
+		if tok := victim.Publish(protocol.UpTopic("acme", "till-10"), 1, false, []byte("x")); !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil || !victim.IsConnectionOpen() {
 			t.Fatalf("victim kicked off: %v", tok.Error())
 		}
 		flush(t)
@@ -157,7 +157,7 @@ func connectAs(t *testing.T, url, clientID, user, pass string) mqtt.Client {
 	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(clientID).SetUsername(user).SetPassword(pass).
 		SetCleanSession(true).SetAutoReconnect(false)
 	c := mqtt.NewClient(o)
-	if tok := c.Connect(); !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
+	if tok := c.Connect(); !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 		t.Fatalf("connect as %s: %v", user, tok.Error())
 	}
 	t.Cleanup(func() { c.Disconnect(0) })

@@ -155,14 +155,14 @@ func TestSecureMosquitto(t *testing.T) {
 		sub := connect(t, m.URL(), a, "secret-1")
 		for _, topic := range []string{"punchcard/v1/acme/till-1/down", "punchcard/v1/acme/till-2/down"} {
 			tok := sub.Subscribe(topic, 1, func(_ mqtt.Client, msg mqtt.Message) { got <- msg.Topic() })
-			if !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
+			if !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 				t.Fatalf("subscribe %s: %v", topic, tok.Error())
 			}
 		}
 		hub := connect(t, m.URL(), cluster.HubMQTTUser, "hub-pass")
 		for _, topic := range []string{"punchcard/v1/acme/till-2/down", "punchcard/v1/acme/till-1/down"} {
 			tok := hub.Publish(topic, 1, false, []byte("x"))
-			if !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
+			if !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 				t.Fatalf("publish %s: %v", topic, tok.Error())
 			}
 		}
@@ -189,7 +189,7 @@ func connect(t *testing.T, url, user, pass string) mqtt.Client {
 	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(user + "-test").SetUsername(user).SetPassword(pass).
 		SetCleanSession(true).SetAutoReconnect(false).SetOrderMatters(true)
 	c := mqtt.NewClient(o)
-	if tok := c.Connect(); !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
+	if tok := c.Connect(); !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 		t.Fatalf("connect as %s: %v", user, tok.Error())
 	}
 	t.Cleanup(func() { c.Disconnect(0) })
