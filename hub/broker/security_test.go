@@ -70,7 +70,7 @@ func rawConnect(t *testing.T, b *broker.Broker, clientID, user, pass, willTopic 
 	if _, err := conn.Write(append(pkt, body...)); err != nil {
 		t.Fatal(err)
 	}
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	conn.SetReadDeadline(time.Now().Add(testutil.Patience(t)))
 	ack := make([]byte, 4)
 	if _, err := io.ReadFull(conn, ack); err != nil {
 		return conn, 0, err
@@ -208,7 +208,7 @@ func TestOversizePacketRefused(t *testing.T) {
 	}
 	// The broker hangs up at once; a broker that reads on would keep the
 	// connection open, waiting for the rest of the 100 MB.
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	conn.SetReadDeadline(time.Now().Add(testutil.Patience(t)))
 	_, err = bufio.NewReader(conn).ReadByte()
 	var ne net.Error
 	if err == nil || (errors.As(err, &ne) && ne.Timeout()) {

@@ -69,9 +69,9 @@ func Embedded(tb testing.TB, addr string) *broker.Broker {
 }
 
 // FreeAddr returns a loopback address with a port that was free a moment
-// ago. Use it only for an address where nothing must listen (a dead
-// broker); never hand it to a process that should bind it, since another
-// process can take it meanwhile (see StartMosquitto).
+// ago. Another process can take it meanwhile: never hand it to a process
+// that should bind it (see StartMosquitto), and prefer DeadAddr for an
+// address where nothing must answer.
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -79,6 +79,32 @@ func FreeAddr(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	defer l.Close()
+	return l.Addr().String()
+}
+
+// DeadAddr returns a loopback address where nothing answers: a listener
+// this test holds until it ends, which closes every connection at once.
+// A till pointed at it is offline (its dial succeeds, the broker or hub
+// hangs up), and no other process can take the port meanwhile, as it could
+// one picked and released (FreeAddr).
+func DeadAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	tb.Cleanup(func() { l.Close(); <-done })
 	return l.Addr().String()
 }
 

@@ -140,7 +140,7 @@ func TestSecureMosquittoHoles(t *testing.T) {
 		topic := protocol.UpTopic("acme", "till-1")
 		hdr := append([]byte{0x30}, mqttLen(2+len(topic)+(100<<20))...)
 		conn.Write(append(append(hdr, mqttStr(topic)...), make([]byte, 4096)...))
-		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		conn.SetReadDeadline(time.Now().Add(testutil.Patience(t)))
 		_, err := bufio.NewReader(conn).ReadByte()
 		var ne net.Error
 		if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
