@@ -310,7 +310,14 @@ func streamWithKills(t *testing.T, start func(dataDir string) *proc, code string
 	next := 0
 	for round := 0; round < rounds; round++ {
 		p := start(dataDir)
-		waitFor(t, "snapshot", func() bool { return p.status(t).SnapshotVersion > 0 })
+		// Ready to sell: the snapshot (over HTTP) and the hub's watermark
+		// (the Ack to its first heartbeat, over MQTT) both arrived. The
+		// snapshot alone raced the Ack: a redeem in between was refused
+		// never_synced (TestKillAgent/Mosquitto, -race at load ~20).
+		waitFor(t, "snapshot and the hub's watermark", func() bool {
+			st := p.status(t)
+			return st.SnapshotVersion > 0 && !st.NeverSynced
+		})
 		type res struct {
 			lane int
 			txn  string
