@@ -63,7 +63,7 @@ func runWithAgent(t *testing.T, interval time.Duration) (*hub.Hub, *agentConn) {
 		SetProtocolVersion(4).SetAutoReconnect(false)
 	a := &agentConn{c: paho.NewClient(o), announce: make(chan protocol.SnapshotAnnounce, 100), recall: make(chan protocol.AllowanceRecall, 10),
 		acks: make(chan protocol.Ack, 100)}
-	if tok := a.c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if tok := a.c.Connect(); !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 		t.Fatal("connect", tok.Error())
 	}
 	t.Cleanup(func() { a.c.Disconnect(100) })

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/punchcard/punchcard/internal/testutil"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/store/catalog"
@@ -55,7 +57,7 @@ func TestOversizeNeverReachesIngest(t *testing.T) {
 	defer conn.Close()
 	body := append(append(mqttStr("MQTT"), 4, 0x80|0x40|0x02, 0, 60), append(append(mqttStr("acme/till-1"), mqttStr("acme/till-1")...), mqttStr(secret)...)...)
 	conn.Write(append(append([]byte{0x10}, mqttLen(len(body))...), body...))
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	conn.SetReadDeadline(time.Now().Add(testutil.Patience(t)))
 	ack := make([]byte, 4)
 	if _, err := io.ReadFull(conn, ack); err != nil || ack[3] != 0 {
 		t.Fatalf("connect: %x %v", ack, err)
@@ -71,7 +73,7 @@ func TestOversizeNeverReachesIngest(t *testing.T) {
 
 	o := paho.NewClientOptions().AddBroker(h.Broker.URL()).SetClientID("acme/till-1").SetUsername("acme/till-1").SetPassword(secret).SetAutoReconnect(false)
 	c := paho.NewClient(o)
-	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if tok := c.Connect(); !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer c.Disconnect(100)
@@ -80,12 +82,10 @@ func TestOversizeNeverReachesIngest(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Publish(topic, 1, false, p).WaitTimeout(10 * time.Second)
-	for i := 0; h.Ingest.Stats().States != 1; i++ {
-		if i > 1000 {
-			t.Fatalf("ingest %+v", h.Ingest.Stats())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, "the heartbeat counted", func() (bool, string) {
+		s := h.Ingest.Stats()
+		return s.States == 1, fmt.Sprintf("ingest %+v", s)
+	})
 	if s := h.Ingest.Stats(); s.Messages != 1 || s.Oversize != 0 || s.Malformed != 0 {
 		t.Fatalf("ingest saw more than the one normal message: %+v", s)
 	}

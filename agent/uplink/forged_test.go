@@ -12,6 +12,7 @@ import (
 	"github.com/punchcard/punchcard/agent/agenttest"
 	"github.com/punchcard/punchcard/agent/uplink/mqtttest"
 	"github.com/punchcard/punchcard/hub/broker"
+	"github.com/punchcard/punchcard/internal/testutil"
 	"github.com/punchcard/punchcard/protocol"
 )
 
@@ -35,7 +36,7 @@ func TestForgedDownMessages(t *testing.T) {
 	o := paho.NewClientOptions().AddBroker(b.URL()).SetClientID("forger").SetUsername(broker.DefaultHubUsername).
 		SetPassword(mqtttest.HubSecret).SetAutoReconnect(false)
 	forger := paho.NewClient(o)
-	if tok := forger.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if tok := forger.Connect(); !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer forger.Disconnect(100)
@@ -73,7 +74,7 @@ func TestForgedDownMessages(t *testing.T) {
 	gets, received, returns := hub.SnapshotGets.Load(), hub.Received.Load(), hub.Returns.Load()
 	rejected := n.client.Rejected.Load()
 	for _, f := range forged {
-		if tok := forger.Publish(f.topic, 1, true, f.payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		if tok := forger.Publish(f.topic, 1, true, f.payload); !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 			t.Fatalf("%s: %v", f.name, tok.Error())
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/punchcard/punchcard/agent/agenttest"
 	"github.com/punchcard/punchcard/agent/uplink"
 	"github.com/punchcard/punchcard/agent/uplink/mqtttest"
+	"github.com/punchcard/punchcard/internal/testutil"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/store/agentdb"
 )
@@ -57,7 +58,7 @@ func TestReconnectCurrent(t *testing.T) {
 		o := paho.NewClientOptions().AddBroker(b.URL()).SetClientID(string(agenttest.Tenant) + "/" + string(agenttest.Agent)).
 			SetUsername(string(agenttest.Tenant) + "/" + string(agenttest.Agent)).SetPassword(mqtttest.AgentSecret).SetAutoReconnect(false)
 		k := paho.NewClient(o)
-		if tok := k.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		if tok := k.Connect(); !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 			t.Fatal("kick", tok.Error())
 		}
 		// The till, dropped, reconnects (taking the session back) and

@@ -164,8 +164,8 @@ func suite(t *testing.T, newBroker func(t *testing.T) string) {
 		eventually(t, "first snapshot", n.a.Synced)
 		n.close()
 		// Restart with the hub unreachable: the stored snapshot serves.
-		dead := "tcp://" + mqtttest.FreeAddr(t)
-		n = startAgent(t, dir, dead, "http://"+mqtttest.FreeAddr(t))
+		dead := "tcp://" + mqtttest.DeadAddr(t)
+		n = startAgent(t, dir, dead, "http://"+mqtttest.DeadAddr(t))
 		if n.client.Online() || !n.a.Synced() {
 			t.Fatalf("online=%v synced=%v", n.client.Online(), n.a.Synced())
 		}
@@ -277,7 +277,7 @@ func TestLargeSales(t *testing.T) {
 	n := startAgent(t, dir, url, hub.URL)
 	eventually(t, "first snapshot", n.a.Synced)
 	n.close()
-	n = startAgent(t, dir, "tcp://"+mqtttest.FreeAddr(t), "http://"+mqtttest.FreeAddr(t))
+	n = startAgent(t, dir, "tcp://"+mqtttest.DeadAddr(t), "http://"+mqtttest.DeadAddr(t))
 	const sales = 80
 	for i := range sales {
 		o := agenttest.Order(fmt.Sprintf("o-%d", i), 100_00)

@@ -12,6 +12,7 @@ import (
 	"github.com/punchcard/punchcard/agent"
 	"github.com/punchcard/punchcard/agent/agenttest"
 	"github.com/punchcard/punchcard/hub"
+	"github.com/punchcard/punchcard/internal/testutil"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/store/catalog"
 	"github.com/punchcard/punchcard/store/ledger"
@@ -222,7 +223,7 @@ func publish(t *testing.T, h *hub.Hub, secret string, groups [][]protocol.Redemp
 	id := string(agenttest.Tenant) + "/" + string(agenttest.Agent)
 	c := paho.NewClient(paho.NewClientOptions().AddBroker(h.Broker.URL()).SetClientID(id).SetUsername(id).SetPassword(secret).
 		SetProtocolVersion(4).SetAutoReconnect(false))
-	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if tok := c.Connect(); !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 		t.Fatalf("connect: %v", tok.Error())
 	}
 	defer c.Disconnect(100)
@@ -231,7 +232,7 @@ func publish(t *testing.T, h *hub.Hub, secret string, groups [][]protocol.Redemp
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tok := c.Publish(protocol.UpTopic(agenttest.Tenant, agenttest.Agent), 1, false, b); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		if tok := c.Publish(protocol.UpTopic(agenttest.Tenant, agenttest.Agent), 1, false, b); !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 			t.Fatalf("publish: %v", tok.Error())
 		}
 	}

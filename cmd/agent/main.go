@@ -410,12 +410,15 @@ func tlsURL(u string) bool {
 }
 
 // plainRemote reports whether u is a plaintext URL to a host beyond
-// loopback.
+// loopback (a unix:// broker socket is on this machine).
 func plainRemote(u string) bool {
 	if tlsURL(u) {
 		return false
 	}
-	_, rest, _ := strings.Cut(u, "://")
+	scheme, rest, _ := strings.Cut(u, "://")
+	if strings.EqualFold(scheme, "unix") {
+		return false
+	}
 	host, _, _ := strings.Cut(rest, "/")
 	return !loopbackListen(host) && !loopbackListen(host+":0")
 }

@@ -310,11 +310,14 @@ func streamWithKills(t *testing.T, start func(dataDir string) *proc, code string
 	next := 0
 	for round := 0; round < rounds; round++ {
 		p := start(dataDir)
-		// And the hub heard: a till killed before its first ack refuses
-		// sales with never_synced until the hub's watermark reaches it
-		// (agent.RequireWatermark), which a loaded hub may take longer
-		// than the 2 s a sale waits for it.
-		waitFor(t, "snapshot, the hub heard", func() bool { st := p.status(t); return st.SnapshotVersion > 0 && !st.NeverSynced })
+		// Ready to sell: the snapshot (over HTTP) and the hub's watermark
+		// (the Ack to its first heartbeat, over MQTT) both arrived. The
+		// snapshot alone raced the Ack: a redeem in between was refused
+		// never_synced (TestKillAgent/Mosquitto, -race at load ~20).
+		waitFor(t, "snapshot and the hub's watermark", func() bool {
+			st := p.status(t)
+			return st.SnapshotVersion > 0 && !st.NeverSynced
+		})
 		type res struct {
 			lane int
 			txn  string

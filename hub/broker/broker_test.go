@@ -54,7 +54,7 @@ func connect(tb testing.TB, b *broker.Broker, clientID, user, pass string) (paho
 		SetMaxResumePubInFlight(0).SetProtocolVersion(4)
 	c := paho.NewClient(o)
 	tok := c.Connect()
-	if !tok.WaitTimeout(10 * time.Second) {
+	if !tok.WaitTimeout(testutil.Patience(tb)) {
 		return nil, fmt.Errorf("connect timeout")
 	}
 	if err := tok.Error(); err != nil {
@@ -107,12 +107,12 @@ func TestACL(t *testing.T) {
 	b := MustStart(t)
 	hub := mustConnect(t, b, "hub", broker.DefaultHubUsername, hubSecret)
 	got := make(chan string, 10)
-	if tok := hub.Subscribe(protocol.UpFilter(""), 1, func(_ paho.Client, m paho.Message) { got <- m.Topic() }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := hub.Subscribe(protocol.UpFilter(""), 1, func(_ paho.Client, m paho.Message) { got <- m.Topic() }); !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	t.Run("OKOwnUp", func(t *testing.T) {
 		c := mustConnect(t, b, "acme/till-1", "acme/till-1", "s1")
-		if tok := c.Publish(protocol.UpTopic("acme", "till-1"), 1, false, []byte("x")); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		if tok := c.Publish(protocol.UpTopic("acme", "till-1"), 1, false, []byte("x")); !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 			t.Fatal(tok.Error())
 		}
 		select {
@@ -128,7 +128,7 @@ func TestACL(t *testing.T) {
 		c := mustConnect(t, b, "acme/till-1", "acme/till-1", "s1")
 		down := make(chan []byte, 1)
 		tok := c.Subscribe(protocol.DownTopic("acme", "till-1"), 1, func(_ paho.Client, m paho.Message) { down <- m.Payload() })
-		if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		if !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 			t.Fatal(tok.Error())
 		}
 		if r := tok.(*paho.SubscribeToken).Result()[protocol.DownTopic("acme", "till-1")]; r != 1 {
@@ -190,7 +190,7 @@ func TestBurst(t *testing.T) {
 			}
 		}
 	})
-	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	agent := mustConnect(t, b, "acme/till-1", "acme/till-1", "s1")
@@ -201,7 +201,7 @@ func TestBurst(t *testing.T) {
 	}
 	wg.Wait()
 	for i, tok := range toks {
-		if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+		if !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 			t.Fatalf("publish %d: %v", i, tok.Error())
 		}
 	}

@@ -52,12 +52,12 @@ func tillSession(tb testing.TB, b *broker.Broker, agent protocol.AgentID, got *a
 		SetAutoReconnect(false).SetCleanSession(false).SetProtocolVersion(4).SetConnectTimeout(10 * time.Second)
 	o.SetDefaultPublishHandler(func(paho.Client, paho.Message) { got.Add(1) })
 	c := paho.NewClient(o)
-	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if tok := c.Connect(); !tok.WaitTimeout(testutil.Patience(tb)) || tok.Error() != nil {
 		tb.Fatalf("connect %s: %v", user, tok.Error())
 	}
 	tok := c.SubscribeMultiple(map[string]byte{protocol.DownTopic("acme", agent): 1, protocol.SnapshotTopic("acme", agent): 1},
 		func(paho.Client, paho.Message) { got.Add(1) })
-	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if !tok.WaitTimeout(testutil.Patience(tb)) || tok.Error() != nil {
 		tb.Fatalf("subscribe %s: %v", user, tok.Error())
 	}
 	return c
@@ -95,7 +95,7 @@ func TestOfflineQueueExpires(t *testing.T) {
 		if retain {
 			topic = protocol.SnapshotTopic("acme", "till-1")
 		}
-		if tok := hub.Publish(topic, 1, retain, []byte(fmt.Sprint(i))); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		if tok := hub.Publish(topic, 1, retain, []byte(fmt.Sprint(i))); !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 			t.Fatal(tok.Error())
 		}
 	}
@@ -117,7 +117,7 @@ func TestOfflineQueueExpires(t *testing.T) {
 	// A down message published now proves the session delivers; by the
 	// time it arrives (in order, after anything still queued) nothing
 	// else may have come.
-	if tok := hub.Publish(protocol.DownTopic("acme", "till-1"), 1, false, []byte("now")); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if tok := hub.Publish(protocol.DownTopic("acme", "till-1"), 1, false, []byte("now")); !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	eventually(t, "the live message", func() bool { return got.Load() >= 2 }, func() string { return fmt.Sprint(got.Load()) })
@@ -218,11 +218,11 @@ func clientSideBytes(tb testing.TB, n int) float64 {
 		o := paho.NewClientOptions().AddBroker("tcp://" + ln.Addr().String()).SetClientID(user).SetUsername(user).SetPassword("s").
 			SetAutoReconnect(false).SetCleanSession(false).SetProtocolVersion(4).SetConnectTimeout(10 * time.Second)
 		c := paho.NewClient(o)
-		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		if tok := c.Connect(); !tok.WaitTimeout(testutil.Patience(tb)) || tok.Error() != nil {
 			tb.Fatalf("connect: %v", tok.Error())
 		}
 		tok := c.SubscribeMultiple(map[string]byte{protocol.DownTopic("acme", protocol.AgentID(fmt.Sprintf("till-%d", i))): 1}, func(paho.Client, paho.Message) {})
-		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		if !tok.WaitTimeout(testutil.Patience(tb)) || tok.Error() != nil {
 			tb.Fatalf("subscribe: %v", tok.Error())
 		}
 		cs = append(cs, c)

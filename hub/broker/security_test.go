@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -69,7 +70,7 @@ func rawConnect(t *testing.T, b *broker.Broker, clientID, user, pass, willTopic 
 	if _, err := conn.Write(append(pkt, body...)); err != nil {
 		t.Fatal(err)
 	}
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	conn.SetReadDeadline(time.Now().Add(testutil.Patience(t)))
 	ack := make([]byte, 4)
 	if _, err := io.ReadFull(conn, ack); err != nil {
 		return conn, 0, err
@@ -85,7 +86,7 @@ func rawConnect(t *testing.T, b *broker.Broker, clientID, user, pass, willTopic 
 func spy(t *testing.T, b *broker.Broker) (paho.Client, chan paho.Message) {
 	hub := mustConnect(t, b, "hub-spy", broker.DefaultHubUsername, hubSecret)
 	got := make(chan paho.Message, 100)
-	if tok := hub.Subscribe("#", 1, func(_ paho.Client, m paho.Message) { got <- m }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := hub.Subscribe("#", 1, func(_ paho.Client, m paho.Message) { got <- m }); !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	return hub, got
@@ -97,7 +98,7 @@ func spy(t *testing.T, b *broker.Broker) (paho.Client, chan paho.Message) {
 func flush(t *testing.T, hub paho.Client, got chan paho.Message) []paho.Message {
 	t.Helper()
 	marker := "punchcard/v1/test/marker/" + time.Now().Format(time.RFC3339Nano)
-	if tok := hub.Publish(marker, 1, false, "marker"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := hub.Publish(marker, 1, false, "marker"); !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	var before []paho.Message
@@ -117,12 +118,10 @@ func flush(t *testing.T, hub paho.Client, got chan paho.Message) []paho.Message 
 // waitClients waits until the broker has n clients connected.
 func waitClients(t *testing.T, b *broker.Broker, n int64) {
 	t.Helper()
-	for i := 0; b.Stats().Clients != n; i++ {
-		if i > 1000 {
-			t.Fatalf("clients = %d, want %d", b.Stats().Clients, n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, fmt.Sprintf("%d clients connected", n), func() (bool, string) {
+		c := b.Stats().Clients
+		return c == n, fmt.Sprintf("%d clients", c)
+	})
 }
 
 // TestWillRefused: an agent may not leave a Will, on another tenant's up
@@ -184,7 +183,7 @@ func TestClientIDTakeover(t *testing.T) {
 		t.Fatal("acme/till-1 connected as client acme/till-10")
 	}
 	// The victim is still connected: its session was not taken.
-	if tok := victim.Publish(protocol.UpTopic("acme", "till-10"), 1, false, "x"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil || !victim.IsConnectionOpen() {
+	if tok := victim.Publish(protocol.UpTopic("acme", "till-10"), 1, false, "x"); !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil || !victim.IsConnectionOpen() {
 		t.Fatalf("victim lost its connection: %v", tok.Error())
 	}
 }
@@ -209,7 +208,7 @@ func TestOversizePacketRefused(t *testing.T) {
 	}
 	// The broker hangs up at once; a broker that reads on would keep the
 	// connection open, waiting for the rest of the 100 MB.
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	conn.SetReadDeadline(time.Now().Add(testutil.Patience(t)))
 	_, err = bufio.NewReader(conn).ReadByte()
 	var ne net.Error
 	if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
@@ -222,7 +221,7 @@ func TestOversizePacketRefused(t *testing.T) {
 	// A packet of the maximum size still passes.
 	c := mustConnect(t, b, "acme/till-1", "acme/till-1", "s1")
 	big := make([]byte, protocol.MaxMessageBytes)
-	if tok := c.Publish(topic, 1, false, big); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if tok := c.Publish(topic, 1, false, big); !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	select {

@@ -1,10 +1,11 @@
 package ingest_test
 
 import (
+	"fmt"
 	"testing"
-	"time"
 
 	"github.com/punchcard/punchcard/hub/broker"
+	"github.com/punchcard/punchcard/internal/testutil"
 	"github.com/punchcard/punchcard/protocol"
 )
 
@@ -29,12 +30,10 @@ func TestOversizeDropped(t *testing.T) {
 	if ack.Watermark != 1 {
 		t.Fatalf("ack %+v", ack)
 	}
-	for i := 0; h.ingest.Stats().Oversize != 1; i++ {
-		if i > 500 {
-			t.Fatalf("stats %+v", h.ingest.Stats())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, "the oversize message counted", func() (bool, string) {
+		s := h.ingest.Stats()
+		return s.Oversize == 1, fmt.Sprintf("%+v", s)
+	})
 	if s := h.ingest.Stats(); s.Malformed != 0 {
 		t.Fatalf("the oversize payload reached the decoder: %+v", s)
 	}

@@ -85,8 +85,7 @@ func startInline(tb testing.TB) brokerEnv {
 // raised from its default of 1000 so that a burst to the hub's subscriber
 // (or a hub that is briefly away, with its persistent session) is queued,
 // not dropped; max_inflight_messages 0 lifts the per-client QoS 1 window.
-const mosquittoConf = `listener %d 127.0.0.1
-allow_anonymous false
+const mosquittoConf = `allow_anonymous false
 password_file %s
 acl_file %s
 persistence false
@@ -106,7 +105,7 @@ pattern read punchcard/v1/%u/down
 pattern read punchcard/v1/%u/snapshot
 `
 
-// startMosquitto runs /usr/sbin/mosquitto on a free loopback port with a
+// startMosquitto runs /usr/sbin/mosquitto on a unix socket with a
 // generated configuration, password file and ACL.
 func startMosquitto(tb testing.TB) brokerEnv {
 	tb.Helper()
@@ -134,11 +133,9 @@ func startMosquitto(tb testing.TB) brokerEnv {
 	if err := os.WriteFile(acl, []byte(mosquittoACL), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	// Mosquitto cannot bind port 0 and report it: StartMosquitto proves
-	// from Mosquitto's own log that it bound the port it was given, and
-	// tries another when the port was taken meanwhile.
-	addr := mqtttest.StartMosquitto(tb, func(port int) string { return fmt.Sprintf(mosquittoConf, port, pw, acl) })
-	return brokerEnv{url: "tcp://" + addr, hubUser: broker.DefaultHubUsername, hubPass: "hub-pass", agentPwd: agentPassword}
+	// On a unix socket of the test's own: no port is picked and released.
+	sock := mqtttest.StartMosquitto(tb, fmt.Sprintf(mosquittoConf, pw, acl))
+	return brokerEnv{url: "unix://" + sock, hubUser: broker.DefaultHubUsername, hubPass: "hub-pass", agentPwd: agentPassword}
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

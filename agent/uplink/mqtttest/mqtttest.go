@@ -17,9 +17,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -67,9 +69,9 @@ func Embedded(tb testing.TB, addr string) *broker.Broker {
 }
 
 // FreeAddr returns a loopback address with a port that was free a moment
-// ago. Use it only for an address where nothing must listen (a dead
-// broker); never hand it to a process that should bind it, since another
-// process can take it meanwhile (see StartMosquitto).
+// ago. Another process can take it meanwhile: never hand it to a process
+// that should bind it (see StartMosquitto), and prefer DeadAddr for an
+// address where nothing must answer.
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -80,63 +82,96 @@ func FreeAddr(tb testing.TB) string {
 	return l.Addr().String()
 }
 
+// DeadAddr returns a loopback address where nothing answers: a listener
+// this test holds until it ends, which closes every connection at once.
+// A till pointed at it is offline (its dial succeeds, the broker or hub
+// hangs up), and no other process can take the port meanwhile, as it could
+// one picked and released (FreeAddr).
+func DeadAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	tb.Cleanup(func() { l.Close(); <-done })
+	return l.Addr().String()
+}
+
 // MosquittoPath is where the tests look for Mosquitto.
 var MosquittoPath = "/usr/sbin/mosquitto"
 
-// Mosquitto starts a Mosquitto process on a free loopback port and returns
-// its URL; it is killed when tb ends. The test is skipped when Mosquitto is
-// not installed.
+// Mosquitto starts a Mosquitto process listening on a unix socket and
+// returns its URL ("unix:///…/mosquitto.sock"); it is killed when tb ends.
+// The test is skipped when Mosquitto is not installed.
 func Mosquitto(tb testing.TB) string {
 	tb.Helper()
 	if _, err := os.Stat(MosquittoPath); err != nil {
 		tb.Skip("mosquitto not installed")
 	}
-	return "tcp://" + StartMosquitto(tb, func(port int) string {
-		return fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n", port)
-	})
+	return "unix://" + StartMosquitto(tb, "allow_anonymous true\npersistence false\nmax_queued_messages 100000\n")
 }
 
-// StartMosquitto runs Mosquitto with the configuration conf(port) (without
-// log settings) on a loopback port and returns its address once it
-// listens; it is killed when tb ends. Mosquitto cannot bind port 0 and
-// report it, so a port is picked, and Mosquitto's own log proves that it
-// bound that port: "Opening ipv4 listen socket on port N", then "running".
-// When another process took the port in between, Mosquitto logs "Address
-// already in use" and exits, and another port is tried. There is no time
-// limit but the test binary's: the condition is waited for.
-func StartMosquitto(tb testing.TB, conf func(port int) string) string {
+// SocketDir makes a short temporary directory for a unix socket (a
+// socket's path is limited to 107 bytes, and tb.TempDir's names grow with
+// the test's), removed when tb ends.
+func SocketDir(tb testing.TB) string {
 	tb.Helper()
-	dir := tb.TempDir()
-	for attempt := 0; ; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		path := filepath.Join(dir, fmt.Sprintf("mosquitto-%d.conf", attempt))
-		text := conf(port) + "log_dest stderr\nlog_type error\nlog_type information\n"
-		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-			tb.Fatal(err)
-		}
-		log := &mosquittoLog{ready: make(chan struct{})}
-		cmd := exec.Command(MosquittoPath, "-c", path)
-		cmd.Stderr = log
-		if err := cmd.Start(); err != nil {
-			tb.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		select {
-		case <-log.ready:
-			tb.Cleanup(func() { cmd.Process.Kill(); <-exited })
-			return fmt.Sprintf("127.0.0.1:%d", port)
-		case <-exited:
-			if attempt >= 20 {
-				tb.Fatalf("mosquitto did not start:\n%s", log.String())
-			}
-			// The port was taken between pick and bind: another one.
-		}
+	dir, err := os.MkdirTemp("", "pcmq")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// StartMosquitto runs Mosquitto with the configuration conf (without a
+// listener and log settings) listening on a unix socket, and returns the
+// socket's path once Mosquitto's own log says it is running; it is killed
+// when tb ends. A unix socket in a directory of the test's own needs no
+// port: none is picked, released and handed to Mosquitto for another
+// process to take meanwhile (Mosquitto cannot bind port 0 and report it).
+// There is no time limit but the test binary's: the condition is waited
+// for, and Mosquitto exiting instead fails the test with its log.
+func StartMosquitto(tb testing.TB, conf string) string {
+	tb.Helper()
+	dir := SocketDir(tb)
+	sock := filepath.Join(dir, "mosquitto.sock")
+	path := filepath.Join(dir, "mosquitto.conf")
+	text := fmt.Sprintf("listener 0 %s\n", sock) + conf + "log_dest stderr\nlog_type error\nlog_type information\n"
+	if u, err := user.Current(); err == nil && !strings.Contains(conf, "\nuser ") && !strings.HasPrefix(conf, "user ") {
+		// Started as root, Mosquitto would switch to the user "mosquitto",
+		// which cannot make a socket in this directory; stay who we are.
+		text += "user " + u.Username + "\n"
+	}
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	log := &mosquittoLog{ready: make(chan struct{})}
+	cmd := exec.Command(MosquittoPath, "-c", path)
+	cmd.Stderr = log
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	select {
+	case <-log.ready:
+		tb.Cleanup(func() { cmd.Process.Kill(); <-exited })
+		return sock
+	case <-exited:
+		tb.Fatalf("mosquitto exited before it ran:\n%s", log.String())
+		return ""
 	}
 }
 

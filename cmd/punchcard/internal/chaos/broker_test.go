@@ -10,6 +10,7 @@ import (
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/chaos"
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/cluster"
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/proc"
+	"github.com/punchcard/punchcard/internal/testutil"
 )
 
 // TestBrokerRestart runs the hub on an external Mosquitto and kills the
@@ -40,7 +41,7 @@ func TestBrokerRestart(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = sup.StopAll() })
 			ctx := context.Background()
-			mq, err := cluster.StartMosquitto(ctx, sup, filepath.Join(t.TempDir(), "mosquitto"), tt.persistent)
+			mq, err := cluster.StartMosquittoWith(ctx, sup, cluster.MosquittoOptions{Dir: filepath.Join(t.TempDir(), "mosquitto"), Persistent: tt.persistent, ReadyDeadline: time.Now().Add(testutil.Patience(t))})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -25,6 +25,7 @@ func TestDemoStory(t *testing.T) {
 	}
 	opts := demo.DefaultOptions()
 	opts.BinDir, opts.OutDir = chaos.Build(t), filepath.Join(t.TempDir(), "demo-out")
+	opts.StepTimeout = testutil.Patience(t) // a loaded machine is slow, not wrong
 	var out bytes.Buffer
 	if err := demo.Run(context.Background(), opts, &out); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
@@ -44,6 +45,7 @@ func TestDemoInterrupted(t *testing.T) {
 	bin := chaos.Build(t)
 	opts := demo.DefaultOptions()
 	opts.BinDir, opts.OutDir = bin, filepath.Join(t.TempDir(), "demo-out")
+	opts.StepTimeout = testutil.Patience(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
 	done := make(chan error, 1)

@@ -141,6 +141,11 @@ func SetupWith(tb testing.TB, n int, budget int64, opts cluster.Options) *Env {
 	opts.BinDir = Build(tb)
 	opts.Dir = tb.TempDir()
 	opts.Progress = tb.Logf
+	if opts.ReadyDeadline.IsZero() {
+		// Starts and restarts are waited for until a minute before the test
+		// binary's deadline, not for a fixed figure a loaded machine exceeds.
+		opts.ReadyDeadline = time.Now().Add(testutil.Patience(tb))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), max(2*time.Minute, testutil.Patience(tb)))
 	defer cancel()
 	c, err := cluster.Start(ctx, opts)

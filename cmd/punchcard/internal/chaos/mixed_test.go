@@ -12,6 +12,7 @@ import (
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/cluster"
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/netcut"
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/proc"
+	"github.com/punchcard/punchcard/internal/testutil"
 )
 
 // TestMixedFaults (long suite) runs three tills on an external Mosquitto
@@ -33,7 +34,7 @@ func TestMixedFaults(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = sup.StopAll() })
 	ctx := context.Background()
-	mq, err := cluster.StartMosquitto(ctx, sup, filepath.Join(t.TempDir(), "mosquitto"), true)
+	mq, err := cluster.StartMosquittoWith(ctx, sup, cluster.MosquittoOptions{Dir: filepath.Join(t.TempDir(), "mosquitto"), Persistent: true, ReadyDeadline: time.Now().Add(testutil.Patience(t))})
 	if err != nil {
 		t.Fatal(err)
 	}

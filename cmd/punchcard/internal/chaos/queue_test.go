@@ -13,6 +13,7 @@ import (
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/chaos"
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/cluster"
 	"github.com/punchcard/punchcard/cmd/punchcard/internal/proc"
+	"github.com/punchcard/punchcard/internal/testutil"
 )
 
 // mosquittoDropped is what Mosquitto logs when a client's queue is full
@@ -43,7 +44,7 @@ func TestBrokerQueueLimit(t *testing.T) {
 	t.Setenv("PUNCHCARD_SYNC_WINDOW", "1000000")
 	ctx := context.Background()
 	mqDir := filepath.Join(t.TempDir(), "mosquitto")
-	mq, err := cluster.StartMosquittoWith(ctx, sup, cluster.MosquittoOptions{Dir: mqDir, DefaultQueues: true})
+	mq, err := cluster.StartMosquittoWith(ctx, sup, cluster.MosquittoOptions{Dir: mqDir, DefaultQueues: true, ReadyDeadline: time.Now().Add(testutil.Patience(t))})
 	if err != nil {
 		t.Fatal(err)
 	}

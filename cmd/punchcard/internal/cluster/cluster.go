@@ -51,6 +51,11 @@ type Options struct {
 	Progress func(format string, args ...any)
 	// ReadyTimeout bounds each process's start (default 30 s).
 	ReadyTimeout time.Duration
+	// ReadyDeadline, when set, replaces ReadyTimeout: each start and
+	// restart is waited for until the process is ready, exits, or this
+	// moment passes (proc.Spec.ReadyDeadline). Tests set it a minute
+	// before the test binary's deadline (testutil.Patience).
+	ReadyDeadline time.Time
 	// AgentArgs are added to every agent's command line (cmd/agent -h),
 	// e.g. {"-online-max-age", "2s"}.
 	AgentArgs []string
@@ -125,7 +130,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			Dir:     filepath.Join(opts.Dir, "mosquitto"),
 			LogPath: filepath.Join(opts.LogDir, "mosquitto.log"),
 			HubUser: HubMQTTUser, HubPassword: c.hubMQTTPassword,
-			Persistent: true,
+			Persistent: true, ReadyDeadline: opts.ReadyDeadline,
 		})
 		if err != nil {
 			_ = sup.StopAll()
@@ -292,7 +297,11 @@ func (c *Cluster) AddAgent(ctx context.Context, reg RegisteredAgent) (*StoreAgen
 	if c.Mosquitto != nil {
 		// What an operator does when a till is registered: its login goes
 		// into the broker's password file.
-		if err := c.Mosquitto.AddUser(ctx, string(reg.Tenant)+"/"+string(reg.ID), reg.Secret, c.opts.ReadyTimeout); err != nil {
+		wait := c.opts.ReadyTimeout
+		if !c.opts.ReadyDeadline.IsZero() {
+			wait = time.Until(c.opts.ReadyDeadline)
+		}
+		if err := c.Mosquitto.AddUser(ctx, string(reg.Tenant)+"/"+string(reg.ID), reg.Secret, wait); err != nil {
 			a.closeProxies()
 			return nil, err
 		}

@@ -47,13 +47,14 @@ func (c *Cluster) startHub(ctx context.Context) (*Hub, error) {
 		args = append(args, "-mqtt", "127.0.0.1:0")
 	}
 	h.Proc, err = c.Sup.StartReady(ctx, proc.Spec{
-		Name:         "hub",
-		Path:         bin,
-		Args:         args,
-		Env:          env,
-		ReadyLog:     hubHTTPLine,
-		ReadyURL:     "http://{addr}/healthz",
-		ReadyTimeout: c.opts.ReadyTimeout,
+		Name:          "hub",
+		Path:          bin,
+		Args:          args,
+		Env:           env,
+		ReadyLog:      hubHTTPLine,
+		ReadyURL:      "http://{addr}/healthz",
+		ReadyTimeout:  c.opts.ReadyTimeout,
+		ReadyDeadline: c.opts.ReadyDeadline,
 	})
 	if err != nil {
 		return nil, err
@@ -99,14 +100,17 @@ func (c *Cluster) agentSpec(a *StoreAgent, reg RegisteredAgent, listen string) (
 		// answer, is pinned to verify everything the hub sends down.
 		Env: []string{"PUNCHCARD_SECRET=" + reg.Secret, "PUNCHCARD_HUB_KEY=" + reg.HubKey,
 			"PUNCHCARD_FAULT_CLOCK_FILE=" + a.ClockFile},
-		ReadyLog:     agentListenLine,
-		ReadyURL:     "http://{addr}/healthz",
-		ReadyTimeout: c.opts.ReadyTimeout,
+		ReadyLog:      agentListenLine,
+		ReadyURL:      "http://{addr}/healthz",
+		ReadyTimeout:  c.opts.ReadyTimeout,
+		ReadyDeadline: c.opts.ReadyDeadline,
 	}, nil
 }
 
+// trimScheme turns a broker URL into what a netcut.Proxy forwards to:
+// host:port, or a unix socket's path ("unix:///…/mosquitto.sock").
 func trimScheme(u string) string {
-	for _, p := range []string{"tcp://", "mqtt://"} {
+	for _, p := range []string{"tcp://", "mqtt://", "unix://"} {
 		if len(u) > len(p) && u[:len(p)] == p {
 			return u[len(p):]
 		}

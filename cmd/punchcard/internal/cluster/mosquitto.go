@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -45,7 +46,11 @@ func FindMosquitto() (string, error) {
 // -broker mosquitto.
 type Mosquitto struct {
 	Proc *proc.Process
-	Addr string // 127.0.0.1:port
+	// Addr is the unix socket the broker listens on (no port: Mosquitto
+	// cannot bind port 0 and report it, and a port picked and released
+	// could be taken by another process before Mosquitto binds it). A
+	// netcut.Proxy forwards to it like to a host:port.
+	Addr string
 	// Persistent says whether the broker keeps sessions and queued messages
 	// on disk across restarts (persistence true).
 	Persistent bool
@@ -65,10 +70,30 @@ type mosquittoAuth struct {
 	users     map[string]string
 }
 
-// URL is the broker address as an MQTT client option wants it.
-func (m *Mosquitto) URL() string { return "tcp://" + m.Addr }
+// URL is the broker address as an MQTT client option wants it:
+// "unix:///…/mosquitto.sock" (the hub, cmd/agent and paho accept it).
+func (m *Mosquitto) URL() string { return "unix://" + m.Addr }
 
-// StartMosquitto runs mosquitto on a free loopback port with its config,
+// Dial opens a connection to the broker's socket, for a test that speaks
+// raw MQTT.
+func (m *Mosquitto) Dial() (net.Conn, error) { return net.Dial("unix", m.Addr) }
+
+// socketPath is where the broker under dir listens: dir/mosquitto.sock,
+// or, when that path is too long for a unix socket (107 bytes), a short
+// temporary directory's.
+func socketPath(dir string) (string, error) {
+	p := filepath.Join(dir, "mosquitto.sock")
+	if len(p) <= 100 {
+		return p, nil
+	}
+	short, err := os.MkdirTemp("", "pcmq")
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(short, "mosquitto.sock"), nil
+}
+
+// StartMosquitto runs mosquitto on a unix socket with its config,
 // data and log under dir. Anonymous clients are allowed: the broker is on
 // loopback for a test, and identity is checked by the hub on every message.
 func StartMosquitto(ctx context.Context, sup *proc.Supervisor, dir string, persistent bool) (*Mosquitto, error) {
@@ -97,6 +122,9 @@ type MosquittoOptions struct {
 	// (max_queued_messages 1000): a QoS 1 burst to a client beyond them is
 	// dropped, the fault the tests recover from. Anonymous brokers only.
 	DefaultQueues bool
+	// ReadyDeadline, when set, is how long its start and restarts are
+	// waited for (proc.Spec.ReadyDeadline); else proc's default timeout.
+	ReadyDeadline time.Time
 	// crashSafe writes the database on every change (the tests SIGKILL
 	// the broker); otherwise Mosquitto saves it on exit and every 30 min.
 	crashSafe bool
@@ -117,7 +145,8 @@ pattern read punchcard/v1/%%u/snapshot
 // for production — no anonymous clients, a password file made with
 // mosquitto_passwd, the ACL, queue limits lifted — on a free loopback
 // port. Agents' logins are added with AddUser as they are registered, the
-// operator's job with an external broker.
+// operator's job with an external broker. It listens on a unix socket
+// (Mosquitto.Addr) where production would listen on a port.
 func StartSecureMosquitto(ctx context.Context, sup *proc.Supervisor, opts MosquittoOptions) (*Mosquitto, error) {
 	if opts.HubUser == "" || opts.HubPassword == "" {
 		return nil, errors.New("mosquitto: the hub's user and password are required")
@@ -149,87 +178,78 @@ func startMosquitto(ctx context.Context, sup *proc.Supervisor, opts MosquittoOpt
 			return nil, err
 		}
 	}
-	// Mosquitto cannot bind port 0 and report it: a port is picked and
-	// released, and when another process took it meanwhile Mosquitto logs
-	// "Address already in use" and exits; then another port is tried.
-	try := func() error {
-		port, err := proc.FreePort()
-		if err != nil {
-			return err
-		}
-		m.Addr = fmt.Sprintf("127.0.0.1:%d", port)
-		var conf strings.Builder
-		fmt.Fprintf(&conf, "listener %d 127.0.0.1\n", port)
-		if m.auth != nil {
-			conf.WriteString("allow_anonymous false\n")
-			fmt.Fprintf(&conf, "password_file %s\n", m.auth.file)
-			fmt.Fprintf(&conf, "acl_file %s\n", filepath.Join(dir, "punchcard.acl"))
-			// Started as root, mosquitto would switch to the user "mosquitto",
-			// which cannot read the files made here; stay who we are.
-			if u, err := user.Current(); err == nil {
-				fmt.Fprintf(&conf, "user %s\n", u.Username)
-			}
-			// docs/operations.md: queue a QoS 1 burst to the hub, do not drop it.
-			conf.WriteString("max_queued_messages 1000000\nmax_queued_bytes 0\nmax_inflight_messages 0\n")
-			// docs/operations.md: bound what waits for a till that stays
-			// offline (Mosquitto cannot expire MQTT 3.1.1 messages).
-			conf.WriteString("persistent_client_expiration 1d\n")
-			// docs/operations.md: the client ID is the username, so no agent
-			// can take over another's session (acme/till-1 as acme/till-10).
-			conf.WriteString("use_username_as_clientid true\n")
-		} else {
-			conf.WriteString("allow_anonymous true\n")
-			if !opts.DefaultQueues {
-				conf.WriteString("max_queued_messages 100000\n")
-			}
-		}
-		// docs/operations.md: refuse a packet over protocol.MaxPacketBytes
-		// (an envelope of protocol.MaxMessageBytes with topic and headers).
-		fmt.Fprintf(&conf, "max_packet_size %d\n", protocol.MaxPacketBytes)
-		// stderr: Mosquitto buffers its stdout into a file, and the "running"
-		// line is how startMosquitto knows it listens.
-		conf.WriteString("log_dest stderr\n")
-		conf.WriteString("log_type error\nlog_type warning\nlog_type notice\nlog_type information\n")
-		if opts.Persistent {
-			conf.WriteString("persistence true\n")
-			fmt.Fprintf(&conf, "persistence_location %s/\n", dir)
-			if opts.crashSafe {
-				// Write the database on every change, so a SIGKILL loses
-				// nothing the broker acknowledged: the tests kill it.
-				conf.WriteString("autosave_interval 1\nautosave_on_changes true\n")
-			}
-		} else {
-			conf.WriteString("persistence false\n")
-		}
-		cfgPath := filepath.Join(dir, "mosquitto.conf")
-		if err := os.WriteFile(cfgPath, []byte(conf.String()), 0o644); err != nil {
-			return err
-		}
-		logPath := opts.LogPath
-		if logPath == "" {
-			logPath = filepath.Join(dir, "mosquitto.log")
-		}
-		m.Proc, err = sup.StartReady(ctx, proc.Spec{
-			Name:    "mosquitto",
-			Path:    bin,
-			Args:    []string{"-c", cfgPath},
-			LogPath: logPath,
-			// Its own log says it bound the port ("Opening ... on port N",
-			// then "running"), not a connection that another process on a
-			// port taken meanwhile could answer.
-			ReadyLog: mosquittoRunning,
-		})
-		return err
+	// A unix socket of its own, not a port: Mosquitto cannot bind port 0
+	// and report it, and a port picked and released could be taken by
+	// another process before Mosquitto binds it.
+	if m.Addr, err = socketPath(dir); err != nil {
+		return nil, err
 	}
-	for attempt := 0; ; attempt++ {
-		err := try()
-		if err == nil {
-			return m, nil
-		}
-		if attempt >= 10 || !errors.Is(err, proc.ErrExited) || !strings.Contains(err.Error(), "Address already in use") {
-			return nil, err
+	var conf strings.Builder
+	fmt.Fprintf(&conf, "listener 0 %s\n", m.Addr)
+	// Started as root, mosquitto would switch to the user "mosquitto",
+	// which cannot make its socket or read the files made here; stay
+	// who we are.
+	if u, err := user.Current(); err == nil {
+		fmt.Fprintf(&conf, "user %s\n", u.Username)
+	}
+	if m.auth != nil {
+		conf.WriteString("allow_anonymous false\n")
+		fmt.Fprintf(&conf, "password_file %s\n", m.auth.file)
+		fmt.Fprintf(&conf, "acl_file %s\n", filepath.Join(dir, "punchcard.acl"))
+		// docs/operations.md: queue a QoS 1 burst to the hub, do not drop it.
+		conf.WriteString("max_queued_messages 1000000\nmax_queued_bytes 0\nmax_inflight_messages 0\n")
+		// docs/operations.md: bound what waits for a till that stays
+		// offline (Mosquitto cannot expire MQTT 3.1.1 messages).
+		conf.WriteString("persistent_client_expiration 1d\n")
+		// docs/operations.md: the client ID is the username, so no agent
+		// can take over another's session (acme/till-1 as acme/till-10).
+		conf.WriteString("use_username_as_clientid true\n")
+	} else {
+		conf.WriteString("allow_anonymous true\n")
+		if !opts.DefaultQueues {
+			conf.WriteString("max_queued_messages 100000\n")
 		}
 	}
+	// docs/operations.md: refuse a packet over protocol.MaxPacketBytes
+	// (an envelope of protocol.MaxMessageBytes with topic and headers).
+	fmt.Fprintf(&conf, "max_packet_size %d\n", protocol.MaxPacketBytes)
+	// stderr: Mosquitto buffers its stdout into a file, and the "running"
+	// line is how startMosquitto knows it listens.
+	conf.WriteString("log_dest stderr\n")
+	conf.WriteString("log_type error\nlog_type warning\nlog_type notice\nlog_type information\n")
+	if opts.Persistent {
+		conf.WriteString("persistence true\n")
+		fmt.Fprintf(&conf, "persistence_location %s/\n", dir)
+		if opts.crashSafe {
+			// Write the database on every change, so a SIGKILL loses
+			// nothing the broker acknowledged: the tests kill it.
+			conf.WriteString("autosave_interval 1\nautosave_on_changes true\n")
+		}
+	} else {
+		conf.WriteString("persistence false\n")
+	}
+	cfgPath := filepath.Join(dir, "mosquitto.conf")
+	if err := os.WriteFile(cfgPath, []byte(conf.String()), 0o644); err != nil {
+		return nil, err
+	}
+	logPath := opts.LogPath
+	if logPath == "" {
+		logPath = filepath.Join(dir, "mosquitto.log")
+	}
+	m.Proc, err = sup.StartReady(ctx, proc.Spec{
+		Name:    "mosquitto",
+		Path:    bin,
+		Args:    []string{"-c", cfgPath},
+		LogPath: logPath,
+		// Its own log says it listens ("Opening unix listen socket
+		// on path …", then "running").
+		ReadyLog:      mosquittoRunning,
+		ReadyDeadline: opts.ReadyDeadline,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // mosquittoRunning is Mosquitto's log line once it listens.

@@ -2,7 +2,7 @@ package cluster_test
 
 import (
 	"context"
-	"net"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,16 +27,17 @@ func mustSupervisor(tb testing.TB) *proc.Supervisor {
 }
 
 // mqttConnect sends a minimal MQTT 3.1.1 CONNECT and returns the CONNACK's
-// return code: proof the broker speaks MQTT on that port, not only that it
-// accepts TCP.
-func mqttConnect(t *testing.T, addr string) byte {
+// return code: proof the broker speaks MQTT on its socket, not only that
+// it accepts a connection. It waits for the answer as long as the test
+// binary may run: a loaded machine can be slow, and a broker that closes
+// the connection instead fails the test.
+func mqttConnect(t *testing.T, m *cluster.Mosquitto) byte {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+	c, err := m.Dial()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
 	id := "probe"
 	vh := []byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 30} // clean session, keepalive 30 s
 	payload := append([]byte{0, byte(len(id))}, id...)
@@ -45,7 +46,7 @@ func mqttConnect(t *testing.T, addr string) byte {
 		t.Fatal(err)
 	}
 	ack := make([]byte, 4)
-	if _, err := c.Read(ack); err != nil {
+	if _, err := io.ReadFull(c, ack); err != nil {
 		t.Fatalf("read CONNACK: %v", err)
 	}
 	if ack[0] != 0x20 {
@@ -69,11 +70,12 @@ func TestMosquitto(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			sup := mustSupervisor(t)
 			dir := t.TempDir()
-			m, err := cluster.StartMosquitto(context.Background(), sup, dir, tt.persistent)
+			m, err := cluster.StartMosquittoWith(context.Background(), sup, cluster.MosquittoOptions{Dir: dir, Persistent: tt.persistent,
+				ReadyDeadline: time.Now().Add(testutil.Patience(t))})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rc := mqttConnect(t, m.Addr); rc != 0 {
+			if rc := mqttConnect(t, m); rc != 0 {
 				t.Fatalf("CONNACK rc = %d", rc)
 			}
 			if err := m.Restart(context.Background(), tt.crash); err != nil {
@@ -82,7 +84,7 @@ func TestMosquitto(t *testing.T) {
 			if got, want := m.Proc.Runs(), 2; got != want {
 				t.Fatalf("runs = %d, want %d", got, want)
 			}
-			if rc := mqttConnect(t, m.Addr); rc != 0 {
+			if rc := mqttConnect(t, m); rc != 0 {
 				t.Fatalf("after restart CONNACK rc = %d", rc)
 			}
 			log, _ := os.ReadFile(filepath.Join(dir, "mosquitto.log"))
@@ -106,7 +108,8 @@ func TestSecureMosquitto(t *testing.T) {
 	sup := mustSupervisor(t)
 	ctx := context.Background()
 	m, err := cluster.StartSecureMosquitto(ctx, sup, cluster.MosquittoOptions{
-		Dir: t.TempDir(), HubUser: cluster.HubMQTTUser, HubPassword: "hub-pass", Persistent: true})
+		Dir: t.TempDir(), HubUser: cluster.HubMQTTUser, HubPassword: "hub-pass", Persistent: true,
+		ReadyDeadline: time.Now().Add(testutil.Patience(t))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +136,7 @@ func TestSecureMosquitto(t *testing.T) {
 	})
 	t.Run("OKAddUser", func(t *testing.T) {
 		for u, p := range map[string]string{a: "secret-1", b: "secret-2"} {
-			if err := m.AddUser(ctx, u, p, 10*time.Second); err != nil {
+			if err := m.AddUser(ctx, u, p, testutil.Patience(t)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -152,14 +155,14 @@ func TestSecureMosquitto(t *testing.T) {
 		sub := connect(t, m.URL(), a, "secret-1")
 		for _, topic := range []string{"punchcard/v1/acme/till-1/down", "punchcard/v1/acme/till-2/down"} {
 			tok := sub.Subscribe(topic, 1, func(_ mqtt.Client, msg mqtt.Message) { got <- msg.Topic() })
-			if !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
+			if !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 				t.Fatalf("subscribe %s: %v", topic, tok.Error())
 			}
 		}
 		hub := connect(t, m.URL(), cluster.HubMQTTUser, "hub-pass")
 		for _, topic := range []string{"punchcard/v1/acme/till-2/down", "punchcard/v1/acme/till-1/down"} {
 			tok := hub.Publish(topic, 1, false, []byte("x"))
-			if !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
+			if !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 				t.Fatalf("publish %s: %v", topic, tok.Error())
 			}
 		}
@@ -186,7 +189,7 @@ func connect(t *testing.T, url, user, pass string) mqtt.Client {
 	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(user + "-test").SetUsername(user).SetPassword(pass).
 		SetCleanSession(true).SetAutoReconnect(false).SetOrderMatters(true)
 	c := mqtt.NewClient(o)
-	if tok := c.Connect(); !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
+	if tok := c.Connect(); !tok.WaitTimeout(testutil.Patience(t)) || tok.Error() != nil {
 		t.Fatalf("connect as %s: %v", user, tok.Error())
 	}
 	t.Cleanup(func() { c.Disconnect(0) })

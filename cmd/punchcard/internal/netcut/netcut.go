@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -131,7 +132,17 @@ func Listen(addr, target string) (*Proxy, error) {
 // Addr is the address clients connect to, e.g. "127.0.0.1:41234".
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
-// Target is the address the proxy forwards to.
+// dialTarget connects to a target: host:port over TCP, or a unix socket
+// given by its absolute path (a Mosquitto the tests run on one).
+func dialTarget(target string) (net.Conn, error) {
+	if strings.HasPrefix(target, "/") {
+		return net.Dial("unix", target)
+	}
+	return net.Dial("tcp", target)
+}
+
+// Target is the address the proxy forwards to: host:port, or the absolute
+// path of a unix socket.
 func (p *Proxy) Target() string { return *p.target.Load() }
 
 // Retarget forwards new connections to target from now on (a server
@@ -291,7 +302,7 @@ func (p *Proxy) swallow(pr *pair) {
 
 func (p *Proxy) forward(c net.Conn) {
 	defer p.wg.Done()
-	t, err := net.Dial("tcp", p.Target())
+	t, err := dialTarget(p.Target())
 	if err != nil {
 		// The target is down (a stopped broker): the client sees a reset,
 		// as it would connecting to it directly.

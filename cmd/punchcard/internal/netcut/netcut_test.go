@@ -63,7 +63,7 @@ func roundTrip(c net.Conn, msg string, d time.Duration) (string, error) {
 
 func dial(tb testing.TB, addr string) net.Conn {
 	tb.Helper()
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+	c, err := net.DialTimeout("tcp", addr, testutil.Patience(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -76,6 +76,9 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// short is how long a check that nothing arrives (a blackhole) waits. A
+// check that something arrives — data, or a reset — waits testutil.Patience:
+// a loaded machine delays it, and must not fail it.
 const short = 300 * time.Millisecond
 
 func TestProxy(t *testing.T) {
@@ -86,12 +89,16 @@ func TestProxy(t *testing.T) {
 		wantOpenErr func(error) bool
 		// what a new connection sees during the cut
 		wantNewErr func(error) bool
+		// patient: the cut's answer arrives (a reset), so wait for it as
+		// long as the test may run; else a blackhole's silence, short.
+		patient bool
 	}{
 		{
 			name:        "ErrReset",
 			cut:         netcut.Reset,
 			wantOpenErr: func(err error) bool { return err != nil && !isTimeout(err) },
 			wantNewErr:  func(err error) bool { return err != nil && !isTimeout(err) },
+			patient:     true,
 		},
 		{
 			name:        "ErrBlackhole",
@@ -104,7 +111,11 @@ func TestProxy(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := mustProxy(t, echoServer(t))
 			before := dial(t, p.Addr())
-			if got, err := roundTrip(before, "hello", time.Second); err != nil || got != "hello" {
+			during := short
+			if tt.patient {
+				during = testutil.Patience(t)
+			}
+			if got, err := roundTrip(before, "hello", testutil.Patience(t)); err != nil || got != "hello" {
 				t.Fatalf("up: got %q, %v", got, err)
 			}
 
@@ -112,13 +123,13 @@ func TestProxy(t *testing.T) {
 			if got, want := p.Mode(), tt.cut; got != want {
 				t.Fatalf("mode = %v, want %v", got, want)
 			}
-			if _, err := roundTrip(before, "during", short); !tt.wantOpenErr(err) {
+			if _, err := roundTrip(before, "during", during); !tt.wantOpenErr(err) {
 				t.Fatalf("open connection during %v cut: err = %v", tt.cut, err)
 			}
 			// A new connection may be accepted by the kernel (the listener is
 			// still there) but must never carry data.
-			if c, err := net.DialTimeout("tcp", p.Addr(), time.Second); err == nil {
-				if got, err := roundTrip(c, "new", short); !tt.wantNewErr(err) {
+			if c, err := net.DialTimeout("tcp", p.Addr(), testutil.Patience(t)); err == nil {
+				if got, err := roundTrip(c, "new", during); !tt.wantNewErr(err) {
 					t.Fatalf("new connection during %v cut: got %q, err = %v", tt.cut, got, err)
 				}
 				c.Close()
@@ -129,7 +140,7 @@ func TestProxy(t *testing.T) {
 
 			p.Heal()
 			after := dial(t, p.Addr())
-			if got, err := roundTrip(after, "back", time.Second); err != nil || got != "back" {
+			if got, err := roundTrip(after, "back", testutil.Patience(t)); err != nil || got != "back" {
 				t.Fatalf("after heal: got %q, %v", got, err)
 			}
 			// The connection that lived through the cut is closed by now, so
@@ -158,7 +169,7 @@ func TestProxyTargetDown(t *testing.T) {
 	p := mustProxy(t, target)
 	// The reset may reach the client while it is still connecting, or on
 	// its first read: either way, never data and never a hang.
-	c, err := net.DialTimeout("tcp", p.Addr(), time.Second)
+	c, err := net.DialTimeout("tcp", p.Addr(), testutil.Patience(t))
 	if err != nil {
 		if isTimeout(err) {
 			t.Fatalf("dial = %v, want a reset", err)
@@ -166,7 +177,7 @@ func TestProxyTargetDown(t *testing.T) {
 		return
 	}
 	defer c.Close()
-	if _, err := roundTrip(c, "anyone?", time.Second); err == nil || isTimeout(err) {
+	if _, err := roundTrip(c, "anyone?", testutil.Patience(t)); err == nil || isTimeout(err) {
 		t.Fatalf("err = %v, want a reset from a down target", err)
 	}
 }
@@ -177,8 +188,8 @@ func TestProxyHTTP(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	p := mustProxy(t, strings.TrimPrefix(srv.URL, "http://"))
-	client := &http.Client{Timeout: short}
-	get := func() (string, error) {
+	get := func(timeout time.Duration) (string, error) {
+		client := &http.Client{Timeout: timeout}
 		resp, err := client.Get("http://" + p.Addr() + "/")
 		if err != nil {
 			return "", err
@@ -187,19 +198,19 @@ func TestProxyHTTP(t *testing.T) {
 		b, err := io.ReadAll(resp.Body)
 		return string(b), err
 	}
-	if got, err := get(); err != nil || got != "till ok" {
+	if got, err := get(testutil.Patience(t)); err != nil || got != "till ok" {
 		t.Fatalf("up: %q, %v", got, err)
 	}
 	p.Cut(netcut.Reset)
-	if _, err := get(); err == nil {
+	if _, err := get(short); err == nil {
 		t.Fatal("GET through a reset link succeeded")
 	}
 	p.Cut(netcut.Blackhole)
-	if _, err := get(); err == nil {
+	if _, err := get(short); err == nil {
 		t.Fatal("GET through a blackholed link succeeded")
 	}
 	p.Heal()
-	if got, err := get(); err != nil || got != "till ok" {
+	if got, err := get(testutil.Patience(t)); err != nil || got != "till ok" {
 		t.Fatalf("healed: %q, %v", got, err)
 	}
 }
@@ -210,7 +221,7 @@ func TestProxyClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := dial(t, p.Addr())
-	if _, err := roundTrip(c, "x", time.Second); err != nil {
+	if _, err := roundTrip(c, "x", testutil.Patience(t)); err != nil {
 		t.Fatal(err)
 	}
 	p.Cut(netcut.Blackhole)
@@ -260,21 +271,24 @@ func BenchmarkProxyRoundTrip(b *testing.B) {
 func TestProxyDelay(t *testing.T) {
 	p := mustProxy(t, echoServer(t))
 	c := dial(t, p.Addr())
-	if got, err := roundTrip(c, "hello", time.Second); err != nil || got != "hello" {
+	if got, err := roundTrip(c, "hello", testutil.Patience(t)); err != nil || got != "hello" {
 		t.Fatalf("up: got %q, %v", got, err)
 	}
 	p.Delay(time.Second)
 	if _, err := roundTrip(c, "slow", short); !isTimeout(err) {
 		t.Fatalf("answer within %s through a 1s delay: err = %v, want a timeout", short, err)
 	}
-	if got := p.Stats().BytesUp; got < int64(len("hello\nslow\n")) {
-		t.Fatalf("bytes up = %d: the request did not pass", got)
-	}
+	// The request passes (the delay holds the answer): the proxy counts it
+	// a moment after forwarding it.
+	testutil.Eventually(t, "the request to pass the delayed link", func() (bool, string) {
+		got := p.Stats().BytesUp
+		return got >= int64(len("hello\nslow\n")), fmt.Sprintf("bytes up = %d", got)
+	})
 	// The held answer arrives late on a fresh connection with a patient
 	// client.
 	c2 := dial(t, p.Addr())
 	start := time.Now()
-	if got, err := roundTrip(c2, "late", 10*time.Second); err != nil || got != "late" {
+	if got, err := roundTrip(c2, "late", testutil.Patience(t)); err != nil || got != "late" {
 		t.Fatalf("patient client: got %q, %v", got, err)
 	}
 	if waited := time.Since(start); waited < time.Second {
@@ -282,7 +296,7 @@ func TestProxyDelay(t *testing.T) {
 	}
 	p.Delay(0)
 	c3 := dial(t, p.Addr())
-	if got, err := roundTrip(c3, "fast", 10*time.Second); err != nil || got != "fast" {
+	if got, err := roundTrip(c3, "fast", testutil.Patience(t)); err != nil || got != "fast" {
 		t.Fatalf("delay ended: got %q, %v", got, err)
 	}
 }

@@ -78,8 +78,16 @@ type Spec struct {
 	// handed over for another process to take meanwhile. A ReadyURL is
 	// then polled too, with "{addr}" replaced by the first submatch.
 	ReadyLog *regexp.Regexp
-	// ReadyTimeout bounds the wait for ReadyURL (DefaultReadyTimeout).
+	// ReadyTimeout bounds the wait for readiness (DefaultReadyTimeout).
 	ReadyTimeout time.Duration
+	// ReadyDeadline, when set, replaces ReadyTimeout: every wait for
+	// readiness (the start and each restart) lasts until the process is
+	// ready, exits, or this moment passes. Tests set it a little before
+	// the test binary's own deadline (testutil.Patience), so that a slow
+	// start on a loaded machine is waited for rather than failed after a
+	// fixed figure, and a process that cannot start is reported when it
+	// exits.
+	ReadyDeadline time.Time
 	// StopTimeout is how long Stop waits after SIGTERM before SIGKILL
 	// (DefaultStopTimeout).
 	StopTimeout time.Duration
@@ -370,7 +378,9 @@ func (p *Process) ExitErr() error {
 }
 
 // WaitReady polls the spec's ReadyURL until it answers 2xx, the process
-// exits (ErrExited), ReadyTimeout passes (ErrNotReady) or ctx ends. While it
+// exits (ErrExited), ReadyTimeout (or ReadyDeadline) or ctx's deadline
+// passes (ErrNotReady, saying how long it waited and what it last saw), or
+// ctx is cancelled. While it
 // waits it reports progress through the Supervisor. Errors quote the end of
 // the process's log.
 func (p *Process) WaitReady(ctx context.Context) error {
@@ -399,7 +409,12 @@ func (p *Process) WaitReady(ctx context.Context) error {
 		check = func(ctx context.Context) (bool, string) { return dialProbe(ctx, p.spec.ReadyAddr) }
 	}
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, p.spec.ReadyTimeout)
+	var cancel context.CancelFunc
+	if p.spec.ReadyDeadline.IsZero() {
+		ctx, cancel = context.WithTimeout(ctx, p.spec.ReadyTimeout)
+	} else {
+		ctx, cancel = context.WithDeadline(ctx, p.spec.ReadyDeadline)
+	}
 	defer cancel()
 	every := p.sup.ProgressEvery
 	if every <= 0 {
@@ -421,7 +436,7 @@ func (p *Process) WaitReady(ctx context.Context) error {
 			return fmt.Errorf("%s %w before it was ready (%s)%s", p.spec.Name, ErrExited, exitText(p.ExitErr()), p.tailForError())
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("%s %w after %s at %s (last: %s)%s", p.spec.Name, ErrNotReady, p.spec.ReadyTimeout, target, last, p.tailForError())
+				return fmt.Errorf("%s %w after %s at %s (last: %s)%s", p.spec.Name, ErrNotReady, time.Since(start).Round(time.Millisecond), target, last, p.tailForError())
 			}
 			return ctx.Err()
 		case now := <-tick.C:

@@ -92,7 +92,9 @@ func parent() int {
 	}
 	exe, _ := os.Executable()
 	c, err := s.StartReady(context.Background(), proc.Spec{Name: "grandchild", Path: exe, Args: []string{"-test.run=^$"},
-		Env: []string{helperEnv + "=serve", "HELPER_ADDR=127.0.0.1:0"}, ReadyLog: helperReady, ReadyURL: "http://{addr}/ready"})
+		Env: []string{helperEnv + "=serve", "HELPER_ADDR=127.0.0.1:0"}, ReadyLog: helperReady, ReadyURL: "http://{addr}/ready",
+		// No fixed figure: the test waits for this outcome on its own patience.
+		ReadyTimeout: time.Hour})
 	if err != nil {
 		fmt.Println("parent:", err)
 		return 6
@@ -131,14 +133,16 @@ func helperSpec(tb testing.TB, name, mode string, extraEnv ...string) proc.Spec 
 		tb.Fatal(err)
 	}
 	return proc.Spec{
-		Name:         name,
-		Path:         exe,
-		Args:         []string{"-test.run=^$"},
-		Env:          append([]string{helperEnv + "=" + mode, "HELPER_ADDR=127.0.0.1:0", "HELPER_GREETING=hello-from-env"}, extraEnv...),
-		ReadyLog:     helperReady,
-		ReadyURL:     "http://{addr}/ready",
-		ReadyTimeout: 10 * time.Second,
-		StopTimeout:  2 * time.Second,
+		Name:     name,
+		Path:     exe,
+		Args:     []string{"-test.run=^$"},
+		Env:      append([]string{helperEnv + "=" + mode, "HELPER_ADDR=127.0.0.1:0", "HELPER_GREETING=hello-from-env"}, extraEnv...),
+		ReadyLog: helperReady,
+		ReadyURL: "http://{addr}/ready",
+		// Ready when it is, however loaded the machine: until a minute
+		// before the test binary's deadline, not a fixed figure.
+		ReadyDeadline: time.Now().Add(testutil.Patience(tb)),
+		StopTimeout:   2 * time.Second,
 	}
 }
 
@@ -148,11 +152,16 @@ func TestStartReady(t *testing.T) {
 		mode    string
 		env     []string
 		timeout time.Duration
-		wantErr error
-		wantLog string // must appear in the error (log tail) or the log
+		// deadlineOverTimeout: ReadyTimeout this short, ReadyDeadline kept.
+		deadlineOverTimeout time.Duration
+		wantErr             error
+		wantLog             string // must appear in the error (log tail) or the log
 	}{
 		{name: "OK", mode: "serve", wantLog: "hello-from-env"},
 		{name: "OKSlowStart", mode: "slow", env: []string{"HELPER_DELAY=400ms"}, wantLog: "helper ready"},
+		// ReadyDeadline replaces ReadyTimeout: a start slower than the
+		// timeout is waited for.
+		{name: "OKSlowerThanReadyTimeout", mode: "slow", env: []string{"HELPER_DELAY=400ms"}, deadlineOverTimeout: 50 * time.Millisecond, wantLog: "helper ready"},
 		{name: "ErrExitedBeforeReady", mode: "crash", wantErr: proc.ErrExited, wantLog: "disk on fire"},
 		{name: "ErrNotReadyNoListener", mode: "silent", timeout: 500 * time.Millisecond, wantErr: proc.ErrNotReady, wantLog: "mode silent"},
 		{name: "ErrNotReady503", mode: "notready", timeout: 500 * time.Millisecond, wantErr: proc.ErrNotReady, wantLog: "503"},
@@ -162,7 +171,10 @@ func TestStartReady(t *testing.T) {
 			s := mustSupervisor(t)
 			spec := helperSpec(t, "helper-"+tt.mode, tt.mode, tt.env...)
 			if tt.timeout > 0 {
-				spec.ReadyTimeout = tt.timeout
+				spec.ReadyTimeout, spec.ReadyDeadline = tt.timeout, time.Time{}
+			}
+			if tt.deadlineOverTimeout > 0 {
+				spec.ReadyTimeout = tt.deadlineOverTimeout
 			}
 			p, err := s.StartReady(context.Background(), spec)
 			if tt.wantErr != nil {
