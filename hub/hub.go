@@ -79,9 +79,12 @@ type Options struct {
 	BootstrapKey string
 	Sync         store.Sync   // SQLite synchronous; default store.SyncFull
 	Logger       *slog.Logger // default slog.Default()
-	// SerialCommit turns the online writer's pipelined commit off
-	// (ledger.Options.SerialCommit). Default false.
-	SerialCommit bool
+	// PipelinedCommit has the online writer sync the WAL while it
+	// records the next group (ledger.Options.SerialCommit false). Default
+	// false: the fsync stays in each group's commit, so no other reader
+	// sees a group before it is on disk; on this machine's quiet runs the
+	// pipeline gained nothing (docs/operations.md, "Pipelined commit").
+	PipelinedCommit bool
 	// AnnounceInterval is the least time between two snapshot
 	// announcements to one tenant's agents; changes in between are
 	// coalesced into one announcement at its end, so a busy store's
@@ -246,7 +249,7 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	}
 	h.wake = h.newRelayWake() // events.go
 	if h.Ledger, err = ledger.New(ctx, db, ledger.Options{Facts: h.Catalog, Rules: h.Catalog, Segments: h.Catalog, Tiers: h.Catalog, OnTier: h.tierChanged,
-		OnEvents: h.wake.signal, SerialCommit: opts.SerialCommit}); err != nil {
+		OnEvents: h.wake.signal, SerialCommit: !opts.PipelinedCommit}); err != nil {
 		return nil, err
 	}
 	if err := h.openWebhooks(ctx); err != nil { // events.go
