@@ -28,6 +28,7 @@ import (
 	"context"
 	_ "embed"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -178,6 +179,8 @@ type Server struct {
 	allow *allowance.Service // nil without a ledger that keeps allowances
 
 	reports *reports.Service // nil without stores that keep reports (reports.go)
+
+	open inflight // requests being handled, named by a Shutdown that timed out
 }
 
 // Log attribute keys.
@@ -280,8 +283,14 @@ func (s *Server) Serve(ln net.Listener) error {
 	return s.app.Listener(patientListener{Listener: ln, log: s.cfg.Logger})
 }
 
-// Shutdown stops accepting connections and waits for open requests.
-func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+// Shutdown stops accepting connections and waits for open requests. When
+// ctx ends first, its error names the handlers still running.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if err := s.app.ShutdownWithContext(ctx); err != nil {
+		return fmt.Errorf("api: shutdown: %w: %s", err, s.open.describe())
+	}
+	return nil
+}
 
 // Test runs one request through the server in-process, for tests of other
 // packages (cmd/hub, the demo) that do not want a listener.
@@ -478,6 +487,8 @@ func (s *Server) routes() []route {
 // handler runs. The services report catalog changes themselves.
 func (s *Server) wrap(r route) fiber.Handler {
 	return func(c *fiber.Ctx) error {
+		id := s.open.add(r.method, r.path)
+		defer s.open.done(id)
 		if r.roles == nil {
 			if err := s.limitAnon(c); err != nil {
 				return err
