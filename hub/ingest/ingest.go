@@ -17,8 +17,8 @@
 // pipeline of three goroutines takes each drain of it (up to
 // MaxMessagesPerTx messages of any tills): the first re-derives the
 // batches' decisions (Ledger.PrepareDrain) while the second records the
-// previous drain in one transaction (Ledger.ApplyDrain; the heartbeats
-// in one RecordAgentStates call), so that a burst costs few commits; the
+// previous drain, batches and heartbeats, in one transaction
+// (Ledger.ApplyDrainStates), so that a burst costs few commits; the
 // third signs and publishes the Acks, in commit order. The Ack is
 // published only after the commit: an agent deletes outbox rows on the
 // hub's Ack, never on the broker's PUBACK.
@@ -63,6 +63,11 @@ type Ledger interface {
 	// RecordAgentStates records heartbeats in one unit of work and
 	// returns each agent's watermark, in order.
 	RecordAgentStates(ctx context.Context, sts []ledger.StateRecord) ([]ledger.StateResult, error)
+	// ApplyDrainStates is ApplyDrain of p (nil: no batches) and
+	// RecordAgentStates of sts in ONE unit of work (one commit): each
+	// heartbeat's watermark includes the drain's batches. A returned
+	// error means nothing was recorded.
+	ApplyDrainStates(ctx context.Context, p ledger.Prepared, sts []ledger.StateRecord) ([]ledger.Result, []ledger.StateResult, error)
 }
 
 // Inline is a broker in the hub's own process (hub/broker), reached
@@ -181,8 +186,8 @@ type Stats struct {
 	// QueueWait sums, per message, the time from its receipt to its
 	// drain; Prepare the re-derivation of each drain (Ledger.PrepareDrain);
 	// Handoff the prepared drains' wait for the writer; Apply the writer's
-	// transactions, commit included (batches: ApplyDrain, heartbeats:
-	// RecordAgentStates); Publish the time from a commit to its last Ack
+	// transaction, commit included (ApplyDrainStates: batches and
+	// heartbeats); Publish the time from a commit to its last Ack
 	// handed to the broker (the wait behind earlier commits' Acks, signing
 	// and publishing).
 	Drains                                      int64
@@ -497,23 +502,18 @@ func (in *Ingest) write(ctx context.Context) {
 		}
 		var out []down
 		t0 := time.Now()
-		if len(j.states) > 0 {
-			out = in.recordStates(ctx, j.states, out)
+		if j.prep != nil && j.after != nil && prevFailed {
+			// Prepared counting on facts that were not recorded.
+			var err error
+			if j.prep, err = in.ledger.PrepareDrain(ctx, j.batches, nil); err != nil {
+				in.c.errors.Add(1)
+				in.opts.Logger.Error("ingest: prepare batches", slog.Int("batches", len(j.batches)), slog.Any(logError, err))
+				j.prep = nil
+			}
 		}
 		failed := false
-		if j.prep != nil {
-			if j.after != nil && prevFailed {
-				// Prepared counting on facts that were not recorded.
-				var err error
-				if j.prep, err = in.ledger.PrepareDrain(ctx, j.batches, nil); err != nil {
-					in.c.errors.Add(1)
-					in.opts.Logger.Error("ingest: prepare batches", slog.Int("batches", len(j.batches)), slog.Any(logError, err))
-					j.prep = nil
-				}
-			}
-			if j.prep != nil {
-				out, failed = in.applyBatches(ctx, j.batches, j.prep, out)
-			}
+		if j.prep != nil || len(j.states) > 0 {
+			out, failed = in.applyDrain(ctx, j, out)
 		}
 		prevFailed = failed
 		since(&in.c.applyNs, t0)
@@ -609,6 +609,42 @@ func (in *Ingest) decode(m message) (up, bool) {
 	return u, true
 }
 
+// applyDrain records a drain's batches (j.prep, if any) and heartbeats
+// in one transaction and answers them: the heartbeats first, then one
+// Ack per agent of the batches. failed reports that the batches were
+// not recorded; should the transaction fail, the heartbeats are
+// recorded on their own (their Acks tell a reconnecting till where it
+// stands), the batches are published again by their tills.
+func (in *Ingest) applyDrain(ctx context.Context, j job, out []down) (_ []down, failed bool) {
+	var p ledger.Prepared
+	if j.prep != nil {
+		p = j.prep
+	}
+	res, sres, err := in.ledger.ApplyDrainStates(ctx, p, j.states)
+	if err != nil {
+		if len(j.states) > 0 && p != nil {
+			in.opts.Logger.Error("ingest: apply drain", slog.Int("batches", len(j.batches)), slog.Int("states", len(j.states)), slog.Any(logError, err))
+			out = in.recordStates(ctx, j.states, out)
+		} else if p == nil {
+			in.c.errors.Add(int64(len(j.states)))
+			in.opts.Logger.Error("ingest: agent states", slog.Int("states", len(j.states)), slog.Any(logError, err))
+			return out, false
+		}
+		if p != nil {
+			// Nothing was recorded and nothing is acknowledged: the
+			// agents publish again.
+			in.c.errors.Add(1)
+			in.opts.Logger.Error("ingest: apply batches", slog.Int("batches", len(j.batches)), slog.Any(logError, err))
+		}
+		return out, p != nil
+	}
+	out = in.answerStates(j.states, sres, out)
+	if p != nil {
+		out = in.answerBatches(j.batches, res, out)
+	}
+	return out, false
+}
+
 // recordStates records heartbeats in one transaction and answers each
 // with an Ack carrying the agent's watermark, so that an agent learns what
 // the hub holds of it as soon as it connects, before it has published
@@ -623,6 +659,12 @@ func (in *Ingest) recordStates(ctx context.Context, states []ledger.StateRecord,
 		in.opts.Logger.Error("ingest: agent states", slog.Int("states", len(states)), slog.Any(logError, err))
 		return out
 	}
+	return in.answerStates(states, res, out)
+}
+
+// answerStates answers recorded heartbeats, each with an Ack carrying
+// the agent's watermark.
+func (in *Ingest) answerStates(states []ledger.StateRecord, res []ledger.StateResult, out []down) []down {
 	for i, s := range states {
 		if err := res[i].Err; err != nil {
 			in.c.errors.Add(1)
@@ -635,16 +677,9 @@ func (in *Ingest) recordStates(ctx context.Context, states []ledger.StateRecord,
 	return out
 }
 
-// applyBatches records prepared batches; failed reports that nothing was.
-func (in *Ingest) applyBatches(ctx context.Context, batches []ledger.Batch, p ledger.Prepared, out []down) (_ []down, failed bool) {
-	res, err := in.ledger.ApplyDrain(ctx, p)
-	if err != nil {
-		// Nothing was recorded and nothing is acknowledged: the agents
-		// publish again.
-		in.c.errors.Add(1)
-		in.opts.Logger.Error("ingest: apply batches", slog.Int("batches", len(batches)), slog.Any(logError, err))
-		return out, true
-	}
+// answerBatches answers recorded batches (res from the ledger, in
+// order): one Ack per agent.
+func (in *Ingest) answerBatches(batches []ledger.Batch, res []ledger.Result, out []down) []down {
 	// One Ack per agent: the last result holds its latest watermark.
 	last := map[agentKey]int{}
 	var order []agentKey
@@ -685,7 +720,7 @@ func (in *Ingest) applyBatches(ctx context.Context, batches []ledger.Batch, p le
 	for _, k := range order {
 		out = append(out, down{k: k, ack: res[last[k]].Ack, resend: true})
 	}
-	return out, false
+	return out
 }
 
 // publisher signs and publishes the Acks of each commit, in commit order,

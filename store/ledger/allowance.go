@@ -79,31 +79,52 @@ func (l *Ledger) GrantAllowanceFor(ctx context.Context, tenant protocol.TenantID
 	if !cf.Limited() {
 		return a, nil // nothing to escrow
 	}
-	tx, err := l.db.BeginTx(ctx, nil)
-	if err != nil {
-		return a, wrap("grant: begin", err)
+	// Decided and recorded under the write lock, in a group commit with
+	// the other requests of the moment (grantgroup.go).
+	r := &grantReq{ctx: ctx, tenant: tenant, agent: agent, campaign: campaign, requestID: requestID, cf: cf}
+	l.grant(r)
+	if r.err != nil && r.a.Tenant == "" {
+		return a, r.err
 	}
-	defer tx.Rollback()
-	s := l.newState(ctx, tx)
-	defer s.close()
+	return r.a, r.err
+}
 
+// grantIn decides r in the group's transaction and records it there,
+// setting r.a and r.err (a reason code); a returned error is the
+// database's and fails the group.
+func (l *Ledger) grantIn(s *state, r *grantReq) error {
+	tenant, agent, campaign, requestID, cf, a := r.tenant, r.agent, r.campaign, r.requestID, r.cf, &r.a
+	if requestID != "" {
+		prev, ok, err := grantOfTx(s, r)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if prev.Campaign != campaign {
+				r.err = protocol.NewError(protocol.CodeIdempotencyReuse)
+				return nil
+			}
+			r.a = prev
+			return nil
+		}
+	}
+	now := l.now()
 	used, err := s.campaign(tenant, campaign)
 	if err != nil {
-		return a, wrap("grant", err)
+		return wrap("grant", err)
 	}
 	resCount, resAmount, err := s.reserved(tenant, campaign)
 	if err != nil {
-		return a, wrap("grant", err)
+		return wrap("grant", err)
 	}
 	mine, err := s.allowance(tenant, agent, campaign)
 	if err != nil {
-		return a, wrap("grant", err)
+		return wrap("grant", err)
 	}
 	var recentCount, recentAmount int64
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(discount), 0) FROM ledger_journal
-		WHERE tenant = ? AND agent = ? AND campaign = ? AND entry = 'redeem' AND received_at >= ?`,
-		string(tenant), string(agent), string(campaign), micros(now.Add(-l.policy.Window))).Scan(&recentCount, &recentAmount); err != nil {
-		return a, wrap("grant: rate", err)
+	if err := s.queryRow(qGrantRate, []any{&recentCount, &recentAmount},
+		string(tenant), string(agent), string(campaign), micros(now.Add(-l.policy.Window))); err != nil {
+		return wrap("grant: rate", err)
 	}
 	p := l.policy
 	exhausted := false
@@ -121,9 +142,9 @@ func (l *Ledger) GrantAllowanceFor(ctx context.Context, tenant protocol.TenantID
 	}
 	if a.Count <= 0 && a.Amount <= 0 {
 		if exhausted {
-			return a, protocol.NewError(protocol.CodeBudgetExhausted)
+			r.err = protocol.NewError(protocol.CodeBudgetExhausted)
 		}
-		return a, nil // no grant: no number (the till keeps what it holds)
+		return nil // no grant: no number (the till keeps what it holds)
 	}
 	mine.v.grants++
 	mine.v.grantedCount += max(0, a.Count)
@@ -135,30 +156,33 @@ func (l *Ledger) GrantAllowanceFor(ctx context.Context, tenant protocol.TenantID
 		// dropped here, with its next recorded grant: the table holds at
 		// most one retention period of grants per agent, plus the last
 		// ones of an agent that asked nothing since.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM ledger_allowance_requests WHERE tenant = ? AND agent = ? AND created_at < ?`,
-			string(tenant), string(agent), micros(now.Add(-l.reqRetention))); err != nil {
-			return a, wrap("grant: prune requests", err)
+		if _, err := s.exec(delGrantRequests, string(tenant), string(agent), micros(now.Add(-l.reqRetention))); err != nil {
+			return wrap("grant: prune requests", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_allowance_requests (tenant, agent, request_id, campaign, grant_no, count, amount, granted_count, granted_amount, currency, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, string(tenant), string(agent), requestID, string(campaign), int64(a.Grant), a.Count, a.Amount,
+		if _, err := s.exec(insGrantRequest, string(tenant), string(agent), requestID, string(campaign), int64(a.Grant), a.Count, a.Amount,
 			a.GrantedCount, a.GrantedAmount, string(cf.Currency), micros(now)); err != nil {
-			return a, wrap("grant: request", err)
+			return wrap("grant: request", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_journal (tenant, entry, agent, campaign, currency, count, discount, received_at)
-		VALUES (?, 'allowance_grant', ?, ?, ?, ?, ?, ?)`, string(tenant), string(agent), string(campaign), string(cf.Currency),
+	if _, err := s.exec(insGrantJournal, string(tenant), string(agent), string(campaign), string(cf.Currency),
 		max(0, a.Count), max(0, a.Amount), micros(now)); err != nil {
-		return a, wrap("grant", err)
+		return wrap("grant", err)
 	}
-	if err := s.flush(); err != nil {
-		return a, wrap("grant", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return a, wrap("grant: commit", err)
-	}
-	l.eventsCommitted() // events.go
-	return a, nil
+	return nil
 }
+
+// The statements of a grant.
+const (
+	qGrantRate = `SELECT COUNT(*), COALESCE(SUM(discount), 0) FROM ledger_journal
+		WHERE tenant = ? AND agent = ? AND campaign = ? AND entry = 'redeem' AND received_at >= ?`
+	qGrantOf = `SELECT campaign, grant_no, count, amount, granted_count, granted_amount, currency FROM ledger_allowance_requests
+		WHERE tenant = ? AND agent = ? AND request_id = ?`
+	delGrantRequests = `DELETE FROM ledger_allowance_requests WHERE tenant = ? AND agent = ? AND created_at < ?`
+	insGrantRequest  = `INSERT INTO ledger_allowance_requests (tenant, agent, request_id, campaign, grant_no, count, amount, granted_count, granted_amount, currency, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insGrantJournal = `INSERT INTO ledger_journal (tenant, entry, agent, campaign, currency, count, discount, received_at)
+		VALUES (?, 'allowance_grant', ?, ?, ?, ?, ?, ?)`
+)
 
 // granted is a cumulative grant as answered: -1 for a dimension the
 // campaign does not limit.
@@ -173,8 +197,7 @@ func (l *Ledger) grantOf(ctx context.Context, tenant protocol.TenantID, agent pr
 	a := protocol.Allowance{Tenant: tenant, Agent: agent}
 	var c, cur string
 	var g int64
-	err := l.db.QueryRowContext(ctx, `SELECT campaign, grant_no, count, amount, granted_count, granted_amount, currency FROM ledger_allowance_requests
-		WHERE tenant = ? AND agent = ? AND request_id = ?`, string(tenant), string(agent), requestID).
+	err := l.db.QueryRowContext(ctx, qGrantOf, string(tenant), string(agent), requestID).
 		Scan(&c, &g, &a.Count, &a.Amount, &a.GrantedCount, &a.GrantedAmount, &cur)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, false, nil
@@ -226,6 +249,8 @@ func (l *Ledger) ReturnAllowance(ctx context.Context, ret protocol.Allowance) (p
 	if err := validateAllowanceIDs(ret.Tenant, ret.Agent, ret.Campaign); err != nil {
 		return out, err
 	}
+	l.gate.lock() // writegate.go
+	defer l.gate.unlock()
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return out, wrap("return: begin", err)

@@ -75,47 +75,97 @@ func (l *Ledger) PrepareBatches(ctx context.Context, bs []Batch, inflight *Prepa
 // as ApplyBatches does. Results are in the order of the prepared batches.
 // A returned error means nothing was recorded.
 func (l *Ledger) ApplyPrepared(ctx context.Context, p *Prepared) ([]Result, error) {
-	bs, bad := p.bs, p.bad
-	res := slices.Clone(p.res)
-	facts, err := l.lookupFacts(ctx, bs, res)
-	if err != nil {
-		return nil, err
+	res, _, err := l.applyDrain(ctx, p, nil)
+	return res, err
+}
+
+// applyDrain records p (nil: no batches) and the heartbeats sts in one
+// transaction (drain.go): the batches first, so that each heartbeat's
+// watermark includes them. A returned error means nothing was recorded.
+func (l *Ledger) applyDrain(ctx context.Context, p *Prepared, sts []StateRecord) ([]Result, []StateResult, error) {
+	sres, states := validateStates(sts)
+	var (
+		res   []Result
+		facts factSet
+	)
+	if p != nil {
+		res = slices.Clone(p.res)
+		var err error
+		if facts, err = l.lookupFacts(ctx, p.bs, res); err != nil {
+			return nil, nil, err
+		}
+		facts.mismatch = p.mismatch
 	}
-	facts.mismatch = p.mismatch
+	if p == nil && !states {
+		return res, sres, nil
+	}
+	l.gate.lock() // writegate.go
+	locked := true
+	defer func() {
+		if locked {
+			l.gate.unlock()
+		}
+	}()
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, wrap("apply: begin", err)
+		return nil, nil, wrap("apply: begin", err)
 	}
 	defer tx.Rollback()
 	s := l.newState(ctx, tx)
 	defer s.close()
 	now := l.now()
+	if p != nil {
+		if err := l.applyPreparedIn(s, p, res, facts, now); err != nil {
+			return nil, nil, err
+		}
+	}
+	if states {
+		if err := recordStatesIn(s, sts, sres, now); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, nil, wrap("apply: commit", err)
+	}
+	l.gate.unlock()
+	locked = false
+	if p != nil {
+		l.tiersCommitted()
+	}
+	l.eventsCommitted() // events.go
+	return res, sres, nil
+}
+
+// applyPreparedIn records p's batches in s's transaction, filling res.
+func (l *Ledger) applyPreparedIn(s *state, p *Prepared, res []Result, facts factSet, now time.Time) error {
+	bs, bad := p.bs, p.bad
+	var err error
 	for i, b := range bs {
 		if res[i].Err != nil {
 			continue
 		}
 		if err := s.prefetch(b.Tenant, b.Agent, b.Redemptions); err != nil {
-			return nil, wrap("apply", err)
+			return wrap("apply", err)
 		}
 		if err := s.prefetchBalances(b.Redemptions); err != nil {
-			return nil, wrap("apply", err)
+			return wrap("apply", err)
 		}
 		if err := loadVoided(s, facts, b.Tenant, b.Agent, b.Redemptions); err != nil {
-			return nil, wrap("apply", err)
+			return wrap("apply", err)
 		}
 		for _, r := range b.Redemptions {
 			cs, _, err := l.applyOne(s, facts, r, now)
 			if err != nil {
-				return nil, wrap("apply", err)
+				return wrap("apply", err)
 			}
 			res[i].Conflicts = append(res[i].Conflicts, cs...)
 		}
 		if res[i].Quarantined, err = quarantine(s, bad[i], now); err != nil {
-			return nil, wrap("apply: quarantine", err)
+			return wrap("apply: quarantine", err)
 		}
 	}
 	if err := s.flush(); err != nil {
-		return nil, wrap("apply", err)
+		return wrap("apply", err)
 	}
 	acks := map[key2]protocol.Ack{} // once per agent, after all its batches
 	for i, b := range bs {
@@ -126,18 +176,13 @@ func (l *Ledger) ApplyPrepared(ctx context.Context, p *Prepared) ([]Result, erro
 		ack, ok := acks[k]
 		if !ok {
 			if ack, err = advanceWatermark(s, b.Tenant, b.Agent, now); err != nil {
-				return nil, wrap("apply: watermark", err)
+				return wrap("apply: watermark", err)
 			}
 			acks[k] = ack
 		}
 		res[i].Ack = ack
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, wrap("apply: commit", err)
-	}
-	l.tiersCommitted()
-	l.eventsCommitted() // events.go
-	return res, nil
+	return nil
 }
 
 // validateBatch checks what is refused of a batch as a whole: the

@@ -36,6 +36,22 @@ func (l *Ledger) ApplyDrain(ctx context.Context, p pledger.Prepared) ([]Result, 
 	return l.ApplyPrepared(ctx, pp)
 }
 
+// ApplyDrainStates records a prepared drain (p nil: none) and the
+// drain's heartbeats in one transaction, one commit (and fsync) for
+// both: ApplyDrain and RecordAgentStates in one. Each heartbeat's
+// watermark is read after the drain's batches are recorded. A returned
+// error means nothing was recorded.
+func (l *Ledger) ApplyDrainStates(ctx context.Context, p pledger.Prepared, sts []StateRecord) ([]Result, []StateResult, error) {
+	var pp *Prepared
+	if p != nil {
+		var ok bool
+		if pp, ok = p.(*Prepared); !ok || pp == nil {
+			return nil, nil, fmt.Errorf("ledger: apply: a %T is not this ledger's", p)
+		}
+	}
+	return l.applyDrain(ctx, pp, sts) // apply.go
+}
+
 // Gap returns the Resend to ask for when ack shows missing seqs below
 // the ones applied out of order (pledger.Gap).
 func Gap(ack protocol.Ack) (protocol.Resend, bool) { return pledger.Gap(ack) }

@@ -244,6 +244,8 @@ type Ledger struct {
 	noEvents  bool                            // Options.NoEvents
 	// serialCommit is Options.SerialCommit.
 	serialCommit bool
+	gate         writeGate  // writegate.go
+	grants       grantGroup // grantgroup.go
 }
 
 // Open opens (creating and migrating) the ledger database at path.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/punchcard/punchcard/protocol"
 )
@@ -16,49 +17,42 @@ import (
 // same agent may appear more than once: the last record wins, as with
 // RecordAgentState called in order.
 func (l *Ledger) RecordAgentStates(ctx context.Context, sts []StateRecord) ([]StateResult, error) {
-	res := make([]StateResult, len(sts))
-	ok := false
+	_, res, err := l.applyDrain(ctx, nil, sts) // apply.go
+	return res, err
+}
+
+// validateStates checks each heartbeat; ok reports that one is valid.
+func validateStates(sts []StateRecord) (res []StateResult, ok bool) {
+	if len(sts) == 0 {
+		return nil, false
+	}
+	res = make([]StateResult, len(sts))
 	for i, s := range sts {
 		res[i].Err = validateState(s.Tenant, s.Agent, s.State)
 		ok = ok || res[i].Err == nil
 	}
-	if !ok {
-		return res, nil
-	}
-	tx, err := l.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, wrap("agent states: begin", err)
-	}
-	defer tx.Rollback()
-	up, err := tx.PrepareContext(ctx, upAgentState)
-	if err != nil {
-		return nil, wrap("agent states", err)
-	}
-	defer up.Close()
-	get, err := tx.PrepareContext(ctx, qWatermark)
-	if err != nil {
-		return nil, wrap("agent states", err)
-	}
-	defer get.Close()
-	now := micros(l.now())
-	for i, s := range sts {
+	return res, ok
+}
+
+// recordStatesIn records the valid heartbeats of sts in s's transaction
+// and reads each one's watermark there into res.
+func recordStatesIn(s *state, sts []StateRecord, res []StateResult, now time.Time) error {
+	at := micros(now)
+	for i, r := range sts {
 		if res[i].Err != nil {
 			continue
 		}
-		st := s.State
-		if _, err := up.ExecContext(ctx, string(s.Tenant), string(s.Agent), int64(st.SnapshotVersion), int64(st.LastSeq), st.OutboxDepth, int64(st.HLC), now); err != nil {
-			return nil, wrap("agent states", err)
+		st := r.State
+		if _, err := s.exec(upAgentState, string(r.Tenant), string(r.Agent), int64(st.SnapshotVersion), int64(st.LastSeq), st.OutboxDepth, int64(st.HLC), at); err != nil {
+			return wrap("agent states", err)
 		}
 		var wm int64
-		if err := get.QueryRowContext(ctx, string(s.Tenant), string(s.Agent)).Scan(&wm); err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, wrap("agent states", err)
+		if err := s.queryRow(qWatermark, []any{&wm}, string(r.Tenant), string(r.Agent)); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return wrap("agent states", err)
 		}
 		res[i].Watermark = uint64(wm)
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, wrap("agent states: commit", err)
-	}
-	return res, nil
+	return nil
 }
 
 // upAgentState records a heartbeat; the watermark is ingest's, left alone.

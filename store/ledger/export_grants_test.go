@@ -1,0 +1,20 @@
+package ledger
+
+// What the external tests see of the grant groups (grantgroup.go) and
+// the write gate (writegate.go).
+
+// GrantTxs is the grant group transactions committed so far.
+func GrantTxs(l *Ledger) int64 { return l.grants.txs.Load() }
+
+// GrantsWaiting is the grant requests waiting for a group.
+func GrantsWaiting(l *Ledger) int {
+	l.grants.mu.Lock()
+	defer l.grants.mu.Unlock()
+	return len(l.grants.pending)
+}
+
+// HoldWriteGate takes the write gate until the returned func is called.
+func HoldWriteGate(l *Ledger) (release func()) {
+	l.gate.lock()
+	return l.gate.unlock
+}
