@@ -18,3 +18,12 @@ func HoldWriteGate(l *Ledger) (release func()) {
 	l.gate.lock()
 	return l.gate.unlock
 }
+
+// SetGrantGroupMax bounds the grant groups (1: a transaction per grant,
+// as before group commit) until restore is called. Not safe while grants
+// run.
+func SetGrantGroupMax(n int) (restore func()) {
+	old := maxGrantGroup
+	maxGrantGroup = n
+	return func() { maxGrantGroup = old }
+}

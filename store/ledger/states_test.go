@@ -53,3 +53,42 @@ func TestRecordAgentStates(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyDrainStates: a drain's batches and heartbeats in one
+// transaction: each heartbeat's watermark includes the drain's batches
+// (till-1's batch moves it from 0 to 3), a bad heartbeat is refused alone,
+// and heartbeats alone (no batches) are recorded too.
+func TestApplyDrainStates(t *testing.T) {
+	ctx := context.Background()
+	l, _ := MustOpen(t)
+	p, err := l.PrepareDrain(ctx, []ledger.Batch{{Tenant: tenant, Agent: "till-1", Redemptions: reds("till-1", 1, 2, 3)}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, sres, err := l.ApplyDrainStates(ctx, p, []ledger.StateRecord{
+		{Tenant: tenant, Agent: "till-1", State: protocol.AgentState{SnapshotVersion: 4, LastSeq: 3}},
+		{Tenant: tenant, Agent: "bad agent"},
+		{Tenant: tenant, Agent: "till-2", State: protocol.AgentState{SnapshotVersion: 5}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 || res[0].Err != nil || res[0].Ack.Watermark != 3 {
+		t.Fatalf("batch results %+v: want one, watermark 3", res)
+	}
+	if len(sres) != 3 || sres[0].Watermark != 3 || sres[0].Err != nil || sres[1].Err == nil || sres[2].Err != nil || sres[2].Watermark != 0 {
+		t.Fatalf("heartbeat results %+v: want till-1 at 3, the bad one refused, till-2 at 0", sres)
+	}
+	_, sres, err = l.ApplyDrainStates(ctx, nil, []ledger.StateRecord{{Tenant: tenant, Agent: "till-2", State: protocol.AgentState{SnapshotVersion: 7}}})
+	if err != nil || len(sres) != 1 || sres[0].Err != nil {
+		t.Fatalf("heartbeats alone: %+v, %v", sres, err)
+	}
+	for id, v := range map[protocol.AgentID]uint64{"till-1": 4, "till-2": 7} {
+		if a, err := l.Agent(ctx, tenant, id); err != nil || a.State.SnapshotVersion != v || a.SeenAt.IsZero() {
+			t.Fatalf("%s = %+v, %v: want snapshot version %d", id, a, err, v)
+		}
+	}
+	if a, err := l.Agent(ctx, tenant, "till-1"); err != nil || a.Watermark != 3 {
+		t.Fatalf("till-1 = %+v, %v: want watermark 3", a, err)
+	}
+}
