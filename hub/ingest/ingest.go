@@ -177,6 +177,7 @@ type Stats struct {
 	Quarantined int64 // facts recorded in quarantine (not valid, but naming their seq): acked, not applied
 	Oversize    int64 // payloads over protocol.MaxMessageBytes, dropped before decoding
 	Shed        int64 // in-process deliveries dropped after DefaultInlineWait with the queue full (the till publishes again)
+	Damped      int64 // batches re-sent while the same facts were queued or being recorded: dropped, the first one's Ack answers both
 	Conflicts   int64 // conflicts the ledger found
 	Acks        int64 // Acks published
 	Resends     int64 // Resends published
@@ -195,8 +196,8 @@ type Stats struct {
 }
 
 type counters struct {
-	messages, batches, redemptions, states, refused, malformed, oversize, quarantined, conflicts, acks, resends, errors, shed atomic.Int64
-	drains, queueNs, prepareNs, handoffNs, applyNs, publishNs                                                                 atomic.Int64
+	messages, batches, redemptions, states, refused, malformed, oversize, quarantined, conflicts, acks, resends, errors, shed, damped atomic.Int64
+	drains, queueNs, prepareNs, handoffNs, applyNs, publishNs                                                                         atomic.Int64
 }
 
 // since adds the time since t to a nanosecond sum.
@@ -238,7 +239,13 @@ type Ingest struct {
 
 	mu          sync.Mutex
 	lastResends map[agentKey]resendMark
+
+	qmu    sync.Mutex
+	queued map[agentKey][]span // seqs in jobs not yet recorded (damp)
 }
+
+// span is a run of one agent's seqs in the job numbered job.
+type span struct{ lo, hi, job uint64 }
 
 type agentKey struct {
 	t protocol.TenantID
@@ -269,6 +276,7 @@ func New(l Ledger, opts Options) (*Ingest, error) {
 		done:        make(chan struct{}),
 		idBase:      fmt.Sprintf("%x", opts.Now().UnixNano()),
 		lastResends: map[agentKey]resendMark{},
+		queued:      map[agentKey][]span{},
 	}
 	if opts.Inline != nil {
 		unsub, err := opts.Inline.Subscribe(protocol.UpFilter(""), in.receiveInline)
@@ -357,7 +365,7 @@ func (in *Ingest) Close() error {
 func (in *Ingest) Stats() Stats {
 	c := &in.c
 	return Stats{Messages: c.messages.Load(), Batches: c.batches.Load(), Redemptions: c.redemptions.Load(), States: c.states.Load(),
-		Refused: c.refused.Load(), Malformed: c.malformed.Load(), Oversize: c.oversize.Load(), Shed: c.shed.Load(), Quarantined: c.quarantined.Load(), Conflicts: c.conflicts.Load(), Acks: c.acks.Load(),
+		Refused: c.refused.Load(), Malformed: c.malformed.Load(), Oversize: c.oversize.Load(), Shed: c.shed.Load(), Damped: c.damped.Load(), Quarantined: c.quarantined.Load(), Conflicts: c.conflicts.Load(), Acks: c.acks.Load(),
 		Resends: c.resends.Load(), Errors: c.errors.Load(), Drains: c.drains.Load(), QueueWait: time.Duration(c.queueNs.Load()),
 		Prepare: time.Duration(c.prepareNs.Load()), Handoff: time.Duration(c.handoffNs.Load()), Apply: time.Duration(c.applyNs.Load()),
 		Publish: time.Duration(c.publishNs.Load())}
@@ -418,6 +426,8 @@ func (in *Ingest) receiveInline(topic string, payload []byte) {
 
 // job is one drain of the queue, prepared, for the writer.
 type job struct {
+	id      uint64     // numbers the jobs (damp)
+	marked  []agentKey // the agents whose seqs it marked queued
 	states  []ledger.StateRecord
 	batches []ledger.Batch
 	prep    ledger.Prepared // nil without batches, or when preparing failed
@@ -433,6 +443,7 @@ func (in *Ingest) run(ctx context.Context) {
 	defer in.wg.Done()
 	buf := make([]up, 0, in.opts.MaxMessagesPerTx)
 	var inflight ledger.Prepared
+	var jobs uint64
 	for {
 		buf = buf[:0]
 		n := 0
@@ -453,16 +464,24 @@ func (in *Ingest) run(ctx context.Context) {
 				break drain
 			}
 		}
-		j := job{after: inflight}
+		jobs++
+		j := job{id: jobs, after: inflight}
 		now := time.Now()
 		for _, u := range buf {
 			in.c.queueNs.Add(int64(now.Sub(u.at)))
 			switch {
 			case u.batch != nil:
+				if in.damp(&j, u) {
+					in.c.damped.Add(1)
+					continue
+				}
 				j.batches = append(j.batches, *u.batch)
 			case u.state != nil:
 				j.states = append(j.states, ledger.StateRecord{Tenant: u.tenant, Agent: u.agent, State: *u.state})
 			}
+		}
+		if len(j.batches) == 0 && len(j.states) == 0 {
+			continue // all damped: nothing for the writer
 		}
 		in.c.drains.Add(1)
 		if len(j.batches) > 0 {
@@ -475,6 +494,8 @@ func (in *Ingest) run(ctx context.Context) {
 				in.c.errors.Add(1)
 				in.opts.Logger.Error("ingest: prepare batches", slog.Int("batches", len(j.batches)), slog.Any(logError, err))
 				j.batches = nil
+				in.unmark(j)
+				j.marked = nil
 			}
 		}
 		t0 := time.Now()
@@ -515,6 +536,7 @@ func (in *Ingest) write(ctx context.Context) {
 		if j.prep != nil || len(j.states) > 0 {
 			out, failed = in.applyDrain(ctx, j, out)
 		}
+		in.unmark(j) // recorded (a re-send is applied, a no-op, and acked) or failed (applied again)
 		prevFailed = failed
 		since(&in.c.applyNs, t0)
 		if len(out) == 0 {
@@ -525,6 +547,77 @@ func (in *Ingest) write(ctx context.Context) {
 		case in.acks <- out:
 		case <-ctx.Done():
 			return
+		}
+	}
+}
+
+// damp reports whether u's batch only re-sends facts that are queued in
+// a job not yet recorded (the till published again while its first
+// message waited: under load, after its ack timeout), so that it need not
+// be prepared and recorded twice: the first one's Ack, published after
+// its commit, answers both. A first one that fails is unmarked and the
+// re-sends after it are applied. Otherwise it marks u's seqs as queued in
+// j (when they are one contiguous run, as a till's outbox sends them).
+func (in *Ingest) damp(j *job, u up) bool {
+	rs := u.batch.Redemptions
+	if len(rs) == 0 {
+		return false
+	}
+	lo, hi := rs[0].ID.Seq, rs[0].ID.Seq
+	for _, r := range rs {
+		lo, hi = min(lo, r.ID.Seq), max(hi, r.ID.Seq)
+	}
+	k := agentKey{u.tenant, u.agent}
+	in.qmu.Lock()
+	defer in.qmu.Unlock()
+	spans := in.queued[k]
+	if lo > 0 {
+		all := true
+		for _, r := range rs {
+			found := false
+			for _, sp := range spans {
+				if r.ID.Seq >= sp.lo && r.ID.Seq <= sp.hi {
+					found = true
+					break
+				}
+			}
+			if !found {
+				all = false
+				break
+			}
+		}
+		if all {
+			return true
+		}
+	}
+	if lo == 0 || hi-lo+1 != uint64(len(rs)) {
+		return false // not one run of usable seqs: not marked
+	}
+	if len(spans) == 0 || spans[len(spans)-1].job != j.id {
+		j.marked = append(j.marked, k)
+	}
+	in.queued[k] = append(spans, span{lo: lo, hi: hi, job: j.id})
+	return false
+}
+
+// unmark forgets the seqs j marked queued.
+func (in *Ingest) unmark(j job) {
+	if len(j.marked) == 0 {
+		return
+	}
+	in.qmu.Lock()
+	defer in.qmu.Unlock()
+	for _, k := range j.marked {
+		spans := in.queued[k][:0]
+		for _, sp := range in.queued[k] {
+			if sp.job != j.id {
+				spans = append(spans, sp)
+			}
+		}
+		if len(spans) == 0 {
+			delete(in.queued, k)
+		} else {
+			in.queued[k] = spans
 		}
 	}
 }
