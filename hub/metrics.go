@@ -116,6 +116,7 @@ var counters = []counter{
 	newCounter("punchcard_ingest_quarantined_total", "Facts quarantined (not valid, but naming their seq): acked, kept, not applied.", func(m Metrics) int64 { return m.Ingest.Quarantined }),
 	newCounter("punchcard_ingest_oversize_total", "Messages over the size limit, dropped before decoding.", func(m Metrics) int64 { return m.Ingest.Oversize }),
 	newCounter("punchcard_ingest_shed_total", "Messages shed with the ingest queue full (the agent publishes again).", func(m Metrics) int64 { return m.Ingest.Shed }),
+	newCounter("punchcard_ingest_damped_total", "Batches re-sent while the same facts waited to be recorded: dropped, the first one's Ack answers both.", func(m Metrics) int64 { return m.Ingest.Damped }),
 	newCounter("punchcard_ingest_conflicts_total", "Conflicts found at reconciliation.", func(m Metrics) int64 { return m.Ingest.Conflicts }),
 	newCounter("punchcard_ingest_acks_total", "Acks published.", func(m Metrics) int64 { return m.Ingest.Acks }),
 	newCounter("punchcard_ingest_resends_total", "Resends published.", func(m Metrics) int64 { return m.Ingest.Resends }),
