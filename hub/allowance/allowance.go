@@ -16,7 +16,10 @@ import (
 // Store keeps the allowances: store/ledger implements it.
 type Store interface {
 	// GrantAllowanceFor grants agent more of campaign under the till's
-	// request id (a retry with the same id gets the same grant). Reason
+	// request id (a retry with the same id gets the same grant, also
+	// one that arrives while the first is being decided). It answers
+	// only after the grant's commit; concurrent requests may share one
+	// (store/ledger group-commits them). Reason
 	// codes: invalid_input, campaign_unknown, campaign_stopped,
 	// budget_exhausted, idempotency_key_reused.
 	GrantAllowanceFor(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, campaign protocol.CampaignID, requestID string) (protocol.Allowance, error)
