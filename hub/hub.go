@@ -80,7 +80,8 @@ type Options struct {
 	Sync         store.Sync   // SQLite synchronous; default store.SyncFull
 	Logger       *slog.Logger // default slog.Default()
 	// PipelinedCommit has the online writer sync the WAL while it
-	// records the next group (ledger.Options.SerialCommit false). Default
+	// records the next group, and ingest sync it before it publishes a
+	// drain's Acks (ledger.Options.SerialCommit false). Default
 	// false: the fsync stays in each group's commit, so no other reader
 	// sees a group before it is on disk; on this machine's quiet runs the
 	// pipeline gained nothing (docs/operations.md, "Pipelined commit").

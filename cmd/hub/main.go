@@ -147,7 +147,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 		"how long events and webhook delivery records are kept (and replayable), e.g. 720h (PUNCHCARD_EVENT_RETENTION)")
 	fs.DurationVar(&o.TillStaleAfter, "till-stale-after", envDuration(env("TILL_STALE_AFTER", ""), hub.DefaultTillStaleAfter),
 		"a till unheard this long is reported stale (event till.stale, then till.back); negative: never (PUNCHCARD_TILL_STALE_AFTER)")
-	fs.BoolVar(&o.PipelinedCommit, "pipelined-commit", env("PIPELINED_COMMIT", "") == "1", "the online writer syncs the WAL while it records the next group instead of inside each group's commit; for disks with slow fsync (PUNCHCARD_PIPELINED_COMMIT=1)")
+	fs.BoolVar(&o.PipelinedCommit, "pipelined-commit", env("PIPELINED_COMMIT", "") == "1", "the online writer syncs the WAL while it records the next group, and ingest before it publishes a drain's Acks, instead of inside each commit; for disks with slow fsync (PUNCHCARD_PIPELINED_COMMIT=1)")
 	fs.BoolVar(&o.Webhooks.Off, "webhooks-off", env("WEBHOOKS_OFF", "") == "1", "deliver no webhooks (events are still logged); the webhook routes answer 503 (PUNCHCARD_WEBHOOKS_OFF=1)")
 	fs.BoolVar(&o.Webhooks.AllowPrivate, "webhook-allow-private", env("WEBHOOK_ALLOW_PRIVATE", "") == "1",
 		"let webhook URLs name loopback, private, link-local and other internal addresses (tests, demos, receivers on the hub's own network); by default they are refused (PUNCHCARD_WEBHOOK_ALLOW_PRIVATE=1)")

@@ -60,6 +60,7 @@ func TestResendDamped(t *testing.T) {
 	if ack := a.ack(); ack.Watermark != 3 {
 		t.Fatalf("ack %+v, want watermark 3", ack)
 	}
+	waitFor(t, "the second Ack counted", func() bool { return in.Stats().Acks == 2 })
 	s := in.Stats()
 	if s.Batches != 2 || s.Damped != 2 || s.Acks != 2 || s.Errors != 0 {
 		t.Fatalf("stats %+v: want 2 batches recorded, 2 damped, 2 acks", s)

@@ -20,8 +20,9 @@
 // previous drain, batches and heartbeats, in one transaction
 // (Ledger.ApplyDrainStates), so that a burst costs few commits; the
 // third signs and publishes the Acks, in commit order. The Ack is
-// published only after the commit: an agent deletes outbox rows on the
-// hub's Ack, never on the broker's PUBACK.
+// published only after the commit is durable (with a pipelined commit,
+// after Ledger.SyncDrains): an agent deletes outbox rows on the hub's
+// Ack, never on the broker's PUBACK.
 //
 // With the embedded broker (Options.Inline) ingest subscribes and
 // publishes in-process, through the broker's inline client: no MQTT
@@ -68,6 +69,11 @@ type Ledger interface {
 	// heartbeat's watermark includes the drain's batches. A returned
 	// error means nothing was recorded.
 	ApplyDrainStates(ctx context.Context, p ledger.Prepared, sts []ledger.StateRecord) ([]ledger.Result, []ledger.StateResult, error)
+	// SyncDrains makes every unit of work recorded so far durable, for a
+	// store whose commits are not (a pipelined commit); nil at once
+	// otherwise. Ingest publishes a commit's Acks only after it returns
+	// nil.
+	SyncDrains(ctx context.Context) error
 }
 
 // Inline is a broker in the hub's own process (hub/broker), reached
@@ -189,8 +195,8 @@ type Stats struct {
 	// Handoff the prepared drains' wait for the writer; Apply the writer's
 	// transaction, commit included (ApplyDrainStates: batches and
 	// heartbeats); Publish the time from a commit to its last Ack
-	// handed to the broker (the wait behind earlier commits' Acks, signing
-	// and publishing).
+	// handed to the broker (the wait behind earlier commits' Acks, the
+	// sync of a pipelined commit, signing and publishing).
 	Drains                                      int64
 	QueueWait, Prepare, Handoff, Apply, Publish time.Duration
 }
@@ -825,6 +831,12 @@ func (in *Ingest) publisher(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case ds := <-in.acks:
+			if err := in.ledger.SyncDrains(ctx); err != nil {
+				// Not acknowledged: the agents publish again.
+				in.c.errors.Add(1)
+				in.opts.Logger.Error("ingest: sync", slog.Int("acks", len(ds)), slog.Any(logError, err))
+				continue
+			}
 			for _, d := range ds {
 				if err := in.publish(d.k.t, d.k.a, protocol.MsgAck, d.ack); err != nil {
 					continue

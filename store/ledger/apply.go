@@ -106,26 +106,43 @@ func (l *Ledger) applyDrain(ctx context.Context, p *Prepared, sts []StateRecord)
 			l.gate.unlock()
 		}
 	}()
-	tx, err := l.db.BeginTx(ctx, nil)
+	// With the pipelined commit (drainsync.go) on the drains' own
+	// connection at synchronous=NORMAL: the caller syncs (SyncDrains)
+	// before it acknowledges.
+	conn := l.drainConn(ctx)
+	var tx *sql.Tx
+	var err error
+	if conn != nil {
+		tx, err = conn.BeginTx(ctx, nil)
+	} else {
+		tx, err = l.db.BeginTx(ctx, nil)
+	}
+	if conn != nil {
+		defer l.releaseDrainConn(conn) // after the Rollback below
+	}
 	if err != nil {
 		return nil, nil, wrap("apply: begin", err)
 	}
 	defer tx.Rollback()
 	s := l.newState(ctx, tx)
 	defer s.close()
+	fail := func(err error) ([]Result, []StateResult, error) { return nil, nil, err }
 	now := l.now()
 	if p != nil {
 		if err := l.applyPreparedIn(s, p, res, facts, now); err != nil {
-			return nil, nil, err
+			return fail(err)
 		}
 	}
 	if states {
 		if err := recordStatesIn(s, sts, sres, now); err != nil {
-			return nil, nil, err
+			return fail(err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, nil, wrap("apply: commit", err)
+		return fail(wrap("apply: commit", err))
+	}
+	if conn != nil {
+		l.drains.commits.Add(1)
 	}
 	l.gate.unlock()
 	locked = false

@@ -27,3 +27,10 @@ func SetGrantGroupMax(n int) (restore func()) {
 	maxGrantGroup = n
 	return func() { maxGrantGroup = old }
 }
+
+// DrainSyncs is the drains committed at NORMAL, those a SyncDrains
+// covered, and SyncDrains' fsyncs (drainsync.go).
+func DrainSyncs(l *Ledger) (commits, synced uint64, syncs int64) {
+	d := &l.drains
+	return d.commits.Load(), d.synced.Load(), d.syncs.Load()
+}

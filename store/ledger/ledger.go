@@ -215,7 +215,8 @@ type Options struct {
 	OnEvents func()
 	// SerialCommit has the online writer fsync in each group's commit and
 	// wait for it before the next group, instead of the pipelined commit
-	// (writersync.go). Default false: pipelined.
+	// (writersync.go), and ingest's drains fsync in their commits instead
+	// of in SyncDrains (drainsync.go). Default false: pipelined.
 	SerialCommit bool
 }
 
@@ -246,6 +247,7 @@ type Ledger struct {
 	serialCommit bool
 	gate         writeGate  // writegate.go
 	grants       grantGroup // grantgroup.go
+	drains       drainSync  // drainsync.go
 }
 
 // Open opens (creating and migrating) the ledger database at path.

@@ -1,0 +1,82 @@
+package ledger_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/punchcard/punchcard/protocol"
+	"github.com/punchcard/punchcard/store"
+	"github.com/punchcard/punchcard/store/ledger"
+)
+
+// TestDrainPipelinedCommit: with the pipelined commit (the ledger's
+// default) a drain commits without its own fsync and SyncDrains makes it
+// durable with one fsync for every drain committed before it, and none
+// when nothing was committed since; every pooled connection is back at
+// FULL afterwards. With SerialCommit each drain's commit syncs itself and
+// SyncDrains has nothing to do.
+func TestDrainPipelinedCommit(t *testing.T) {
+	ctx := context.Background()
+	for _, serial := range []bool{false, true} {
+		t.Run(fmt.Sprintf("serial=%v", serial), func(t *testing.T) {
+			db, err := store.Open(ctx, filepath.Join(t.TempDir(), "hub.db"), store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			l, err := ledger.New(ctx, db, ledger.Options{Facts: MustFacts(t), SerialCommit: serial})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			drain := func(agent protocol.AgentID, seqs ...uint64) {
+				t.Helper()
+				p, err := l.PrepareDrain(ctx, []ledger.Batch{{Tenant: tenant, Agent: agent, Redemptions: reds(agent, seqs...)}}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, sres, err := l.ApplyDrainStates(ctx, p, []ledger.StateRecord{{Tenant: tenant, Agent: agent}})
+				if err != nil || res[0].Ack.Watermark != seqs[len(seqs)-1] || sres[0].Watermark != seqs[len(seqs)-1] {
+					t.Fatalf("drain: %+v %+v %v", res, sres, err)
+				}
+			}
+			drain("till-1", 1, 2)
+			drain("till-2", 1)
+			commits, synced, syncs := ledger.DrainSyncs(l)
+			if want := map[bool]uint64{false: 2, true: 0}[serial]; commits != want || synced != 0 || syncs != 0 {
+				t.Fatalf("before SyncDrains: %d commits at NORMAL, %d synced, %d fsyncs; want %d, 0, 0", commits, synced, syncs, want)
+			}
+			for range 2 {
+				if err := l.SyncDrains(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			commits, synced, syncs = ledger.DrainSyncs(l)
+			if want := map[bool]int64{false: 1, true: 0}[serial]; synced != commits || syncs != want {
+				t.Fatalf("after SyncDrains twice: %d commits at NORMAL, %d synced, %d fsyncs; want all synced by %d", commits, synced, syncs, want)
+			}
+			// Every pooled connection is at FULL (2): hold them all at once.
+			var conns []*sql.Conn
+			for range store.DefaultMaxOpenConns {
+				c, err := db.Conn(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				conns = append(conns, c)
+				var n int
+				if err := c.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&n); err != nil || n != 2 {
+					t.Fatalf("pooled connection %d at synchronous %d (%v), want 2", len(conns), n, err)
+				}
+			}
+			for _, c := range conns {
+				c.Close()
+			}
+			if a, err := l.Agent(ctx, tenant, "till-1"); err != nil || a.Watermark != 2 {
+				t.Fatalf("till-1 %+v %v", a, err)
+			}
+		})
+	}
+}
