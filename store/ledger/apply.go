@@ -75,14 +75,17 @@ func (l *Ledger) PrepareBatches(ctx context.Context, bs []Batch, inflight *Prepa
 // as ApplyBatches does. Results are in the order of the prepared batches.
 // A returned error means nothing was recorded.
 func (l *Ledger) ApplyPrepared(ctx context.Context, p *Prepared) ([]Result, error) {
-	res, _, err := l.applyDrain(ctx, p, nil)
+	res, _, err := l.applyDrain(ctx, p, nil, false)
 	return res, err
 }
 
 // applyDrain records p (nil: no batches) and the heartbeats sts in one
 // transaction (drain.go): the batches first, so that each heartbeat's
 // watermark includes them. A returned error means nothing was recorded.
-func (l *Ledger) applyDrain(ctx context.Context, p *Prepared, sts []StateRecord) ([]Result, []StateResult, error) {
+// With pipelined, and the ledger's commit pipelined (drainsync.go), the
+// commit is not synced: the caller calls SyncDrains before it tells
+// anyone outside; otherwise it is durable when applyDrain returns.
+func (l *Ledger) applyDrain(ctx context.Context, p *Prepared, sts []StateRecord, pipelined bool) ([]Result, []StateResult, error) {
 	sres, states := validateStates(sts)
 	var (
 		res   []Result
@@ -109,7 +112,10 @@ func (l *Ledger) applyDrain(ctx context.Context, p *Prepared, sts []StateRecord)
 	// With the pipelined commit (drainsync.go) on the drains' own
 	// connection at synchronous=NORMAL: the caller syncs (SyncDrains)
 	// before it acknowledges.
-	conn := l.drainConn(ctx)
+	var conn *sql.Conn
+	if pipelined {
+		conn = l.drainConn(ctx)
+	}
 	var tx *sql.Tx
 	var err error
 	if conn != nil {

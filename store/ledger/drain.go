@@ -40,7 +40,11 @@ func (l *Ledger) ApplyDrain(ctx context.Context, p pledger.Prepared) ([]Result, 
 // drain's heartbeats in one transaction, one commit (and fsync) for
 // both: ApplyDrain and RecordAgentStates in one. Each heartbeat's
 // watermark is read after the drain's batches are recorded. A returned
-// error means nothing was recorded.
+// error means nothing was recorded. With the pipelined commit
+// (Options.SerialCommit false) the commit is durable only once
+// SyncDrains returns: call it before acknowledging anything recorded
+// (drainsync.go). ApplyDrain, ApplyBatches and RecordAgentStates are
+// durable when they return.
 func (l *Ledger) ApplyDrainStates(ctx context.Context, p pledger.Prepared, sts []StateRecord) ([]Result, []StateResult, error) {
 	var pp *Prepared
 	if p != nil {
@@ -49,7 +53,7 @@ func (l *Ledger) ApplyDrainStates(ctx context.Context, p pledger.Prepared, sts [
 			return nil, nil, fmt.Errorf("ledger: apply: a %T is not this ledger's", p)
 		}
 	}
-	return l.applyDrain(ctx, pp, sts) // apply.go
+	return l.applyDrain(ctx, pp, sts, true) // apply.go
 }
 
 // Gap returns the Resend to ask for when ack shows missing seqs below

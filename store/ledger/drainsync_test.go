@@ -16,7 +16,7 @@ import (
 // default) a drain commits without its own fsync and SyncDrains makes it
 // durable with one fsync for every drain committed before it, and none
 // when nothing was committed since; every pooled connection is back at
-// FULL afterwards. With SerialCommit each drain's commit syncs itself and
+// FULL afterwards; ApplyBatch stays out of the pipeline. With SerialCommit each drain's commit syncs itself and
 // SyncDrains has nothing to do.
 func TestDrainPipelinedCommit(t *testing.T) {
 	ctx := context.Background()
@@ -58,6 +58,14 @@ func TestDrainPipelinedCommit(t *testing.T) {
 			if want := map[bool]int64{false: 1, true: 0}[serial]; synced != commits || syncs != want {
 				t.Fatalf("after SyncDrains twice: %d commits at NORMAL, %d synced, %d fsyncs; want all synced by %d", commits, synced, syncs, want)
 			}
+			// ApplyBatch (and ApplyDrain, RecordAgentStates) commit
+			// durably, outside the pipeline.
+			if _, _, err := l.ApplyBatch(ctx, tenant, "till-1", reds("till-1", 3)); err != nil {
+				t.Fatal(err)
+			}
+			if c, _, _ := ledger.DrainSyncs(l); c != commits {
+				t.Fatalf("ApplyBatch committed in the pipeline: %d commits at NORMAL, want %d", c, commits)
+			}
 			// Every pooled connection is at FULL (2): hold them all at once.
 			var conns []*sql.Conn
 			for range store.DefaultMaxOpenConns {
@@ -74,7 +82,7 @@ func TestDrainPipelinedCommit(t *testing.T) {
 			for _, c := range conns {
 				c.Close()
 			}
-			if a, err := l.Agent(ctx, tenant, "till-1"); err != nil || a.Watermark != 2 {
+			if a, err := l.Agent(ctx, tenant, "till-1"); err != nil || a.Watermark != 3 {
 				t.Fatalf("till-1 %+v %v", a, err)
 			}
 		})

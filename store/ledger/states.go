@@ -17,7 +17,7 @@ import (
 // same agent may appear more than once: the last record wins, as with
 // RecordAgentState called in order.
 func (l *Ledger) RecordAgentStates(ctx context.Context, sts []StateRecord) ([]StateResult, error) {
-	_, res, err := l.applyDrain(ctx, nil, sts) // apply.go
+	_, res, err := l.applyDrain(ctx, nil, sts, false) // apply.go
 	return res, err
 }
 
