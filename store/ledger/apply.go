@@ -90,14 +90,32 @@ func (l *Ledger) ApplyPrepared(ctx context.Context, p *Prepared) ([]Result, erro
 	s := l.newState(ctx, tx)
 	defer s.close()
 	now := l.now()
+	// The balances of the whole drain's facts, a few IN queries for all
+	// (rows.go); then per batch its seqs and rollbacks.
+	var all []protocol.Redemption
+	var agents []key2
+	seenAgent := map[key2]bool{}
+	for i, b := range bs {
+		if res[i].Err != nil {
+			continue
+		}
+		all = append(all, b.Redemptions...)
+		if k := (key2{string(b.Tenant), string(b.Agent)}); !seenAgent[k] {
+			seenAgent[k] = true
+			agents = append(agents, k)
+		}
+	}
+	if err := s.prefetchBalances(all); err != nil {
+		return nil, wrap("apply", err)
+	}
+	if err := s.prefetchAgentBalances(all); err != nil {
+		return nil, wrap("apply", err)
+	}
 	for i, b := range bs {
 		if res[i].Err != nil {
 			continue
 		}
 		if err := s.prefetch(b.Tenant, b.Agent, b.Redemptions); err != nil {
-			return nil, wrap("apply", err)
-		}
-		if err := s.prefetchBalances(b.Redemptions); err != nil {
 			return nil, wrap("apply", err)
 		}
 		if err := loadVoided(s, facts, b.Tenant, b.Agent, b.Redemptions); err != nil {
@@ -117,20 +135,14 @@ func (l *Ledger) ApplyPrepared(ctx context.Context, p *Prepared) ([]Result, erro
 	if err := s.flush(); err != nil {
 		return nil, wrap("apply", err)
 	}
-	acks := map[key2]protocol.Ack{} // once per agent, after all its batches
+	acks, err := advanceWatermarks(s, agents, now) // once per agent, after all its batches
+	if err != nil {
+		return nil, wrap("apply: watermark", err)
+	}
 	for i, b := range bs {
-		if res[i].Err != nil {
-			continue
+		if res[i].Err == nil {
+			res[i].Ack = acks[key2{string(b.Tenant), string(b.Agent)}]
 		}
-		k := key2{string(b.Tenant), string(b.Agent)}
-		ack, ok := acks[k]
-		if !ok {
-			if ack, err = advanceWatermark(s, b.Tenant, b.Agent, now); err != nil {
-				return nil, wrap("apply: watermark", err)
-			}
-			acks[k] = ack
-		}
-		res[i].Ack = ack
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, wrap("apply: commit", err)
@@ -599,22 +611,38 @@ func advanceWatermark(s *state, t protocol.TenantID, a protocol.AgentID, now tim
 		return protocol.Ack{}, err
 	}
 	orig := wm
+	wm, beyond, err := watermarkFrom(s, t, a, wm)
+	if err != nil {
+		return protocol.Ack{}, err
+	}
+	if wm != orig {
+		if _, err := s.exec(upWatermark, string(t), string(a), wm, micros(now)); err != nil {
+			return protocol.Ack{}, err
+		}
+	}
+	return protocol.Ack{Watermark: uint64(wm), Beyond: beyond}, nil
+}
+
+// watermarkFrom moves a stored watermark wm over the agent's seqs
+// recorded after it, contiguous, and lists (sorted, at most MaxAckBeyond)
+// the seqs recorded beyond the new one.
+func watermarkFrom(s *state, t protocol.TenantID, a protocol.AgentID, wm int64) (int64, []uint64, error) {
 	var beyond []uint64
 	for {
 		st, err := s.stmt(qAfterWatermark)
 		if err != nil {
-			return protocol.Ack{}, err
+			return 0, nil, err
 		}
 		rows, err := st.QueryContext(s.ctx, string(t), string(a), wm)
 		if err != nil {
-			return protocol.Ack{}, err
+			return 0, nil, err
 		}
 		n, contiguous := 0, true
 		for rows.Next() {
 			var seq int64
 			if err := rows.Scan(&seq); err != nil {
 				rows.Close()
-				return protocol.Ack{}, err
+				return 0, nil, err
 			}
 			n++
 			if contiguous && seq == wm+1 {
@@ -628,17 +656,12 @@ func advanceWatermark(s *state, t protocol.TenantID, a protocol.AgentID, now tim
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return protocol.Ack{}, err
+			return 0, nil, err
 		}
 		if !contiguous || n < 4096 {
 			break
 		}
 	}
-	if wm != orig {
-		if _, err := s.exec(upWatermark, string(t), string(a), wm, micros(now)); err != nil {
-			return protocol.Ack{}, err
-		}
-	}
 	sort.Slice(beyond, func(i, j int) bool { return beyond[i] < beyond[j] })
-	return protocol.Ack{Watermark: uint64(wm), Beyond: beyond}, nil
+	return wm, beyond, nil
 }

@@ -318,11 +318,12 @@ func hotStatements() []string {
 	qs = append(qs, lotStatements...)      // lots.go
 	qs = append(qs, purchaseStatements...) // purchases.go
 	qs = append(qs, referralStatements...) // referrals.go
+	qs = append(qs, rowsStatements()...)   // rows.go
 	for _, n := range journalChunks {
 		qs = append(qs, insertJournal[n])
 	}
 	for _, n := range upsertChunks {
-		qs = append(qs, upCustCampN[n], addCustCampN[n])
+		qs = append(qs, upCustCampN[n], addCustCampN[n], insEventN[n])
 	}
 	return qs
 }

@@ -666,14 +666,16 @@ func (s *state) flush() error {
 			}
 		}
 	}
+	var rows []any
 	for k, c := range s.custs {
 		if c.v != c.orig {
-			if err := exec(upCustomer, k.tenant, k.id, c.v); err != nil {
-				return fmt.Errorf("customer balance: %w", err)
-			}
+			rows = append(rows, k.tenant, k.id, c.v)
 		}
 	}
-	var rows []any
+	if err := s.execRows(upCustomerN, 3, rows); err != nil {
+		return fmt.Errorf("customer balance: %w", err)
+	}
+	rows = rows[:0]
 	for k, c := range s.custCamps {
 		if c.changed() {
 			la, ls := lastArgs(c.last)
