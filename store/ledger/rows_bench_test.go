@@ -47,7 +47,9 @@ func fleetSale(till int, seq uint64, i int) ([]protocol.Redemption, uint64) {
 	}
 	add(func(r *protocol.Redemption) { r.Kind, r.Campaign, r.Discount = protocol.KindRedeem, "loyalty", 150 })
 	if i%4 < 2 {
-		add(func(r *protocol.Redemption) { r.Kind, r.Campaign, r.Code, r.Discount = protocol.KindRedeem, "loyalty", "MULTI", 300 })
+		add(func(r *protocol.Redemption) {
+			r.Kind, r.Campaign, r.Code, r.Discount = protocol.KindRedeem, "loyalty", "MULTI", 300
+		})
 	}
 	if base.Customer != "" {
 		add(func(r *protocol.Redemption) {
