@@ -111,11 +111,17 @@ func (l *Ledger) ApplyPrepared(ctx context.Context, p *Prepared) ([]Result, erro
 	if err := s.prefetchAgentBalances(all); err != nil {
 		return nil, wrap("apply", err)
 	}
+	marks, err := s.loadAgents(agents)
+	if err != nil {
+		return nil, wrap("apply", err)
+	}
 	for i, b := range bs {
 		if res[i].Err != nil {
 			continue
 		}
-		if err := s.prefetch(b.Tenant, b.Agent, b.Redemptions); err != nil {
+		if k := (key2{string(b.Tenant), string(b.Agent)}); marks[k].known {
+			s.markSeqs(k, marks[k], b.Redemptions, bad[i])
+		} else if err := s.prefetch(b.Tenant, b.Agent, b.Redemptions); err != nil {
 			return nil, wrap("apply", err)
 		}
 		if err := loadVoided(s, facts, b.Tenant, b.Agent, b.Redemptions); err != nil {
@@ -135,7 +141,7 @@ func (l *Ledger) ApplyPrepared(ctx context.Context, p *Prepared) ([]Result, erro
 	if err := s.flush(); err != nil {
 		return nil, wrap("apply", err)
 	}
-	acks, err := advanceWatermarks(s, agents, now) // once per agent, after all its batches
+	acks, err := advanceWatermarks(s, agents, marks, now) // once per agent, after all its batches
 	if err != nil {
 		return nil, wrap("apply: watermark", err)
 	}
@@ -596,7 +602,7 @@ func insertConflict(s *state, c Conflict) (int64, error) {
 const (
 	qWatermark      = `SELECT watermark FROM ledger_agents WHERE tenant = ? AND agent = ?`
 	qAfterWatermark = `SELECT seq FROM ledger_journal WHERE tenant = ?1 AND agent = ?2 AND seq > ?3
-		UNION ALL SELECT seq FROM ledger_quarantine WHERE tenant = ?1 AND agent = ?2 AND seq > ?3 ORDER BY seq LIMIT 4096`
+		UNION ALL SELECT seq FROM ledger_quarantine WHERE tenant = ?1 AND agent = ?2 AND seq > ?3 ORDER BY seq LIMIT 4096` // afterWatermarkPage
 	upWatermark = `INSERT INTO ledger_agents (tenant, agent, watermark, seen_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (tenant, agent) DO UPDATE SET watermark = excluded.watermark, seen_at = excluded.seen_at`
 )
@@ -658,7 +664,7 @@ func watermarkFrom(s *state, t protocol.TenantID, a protocol.AgentID, wm int64) 
 		if err := rows.Err(); err != nil {
 			return 0, nil, err
 		}
-		if !contiguous || n < 4096 {
+		if !contiguous || n < afterWatermarkPage {
 			break
 		}
 	}

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"database/sql"
+	"slices"
 	"strings"
 	"time"
 
@@ -148,15 +149,30 @@ func (s *state) prefetchAgentBalances(rs []protocol.Redemption) error {
 	return nil
 }
 
-// advanceWatermarks is advanceWatermark for several agents (each once):
-// their stored watermarks read with one query per balanceChunk agents,
-// and the ones that moved written with one multi-row upsert.
-func advanceWatermarks(s *state, agents []key2, now time.Time) (map[key2]protocol.Ack, error) {
+// agentMark is what loadAgents learned of an agent before its batches
+// apply: its stored watermark, and whether every seq recorded after it is
+// now in the state's seen set (the list was shorter than one page of
+// qAfterWatermark), so that its seqs need no other read and its new
+// watermark is computed without one.
+type agentMark struct {
+	wm    int64
+	known bool
+}
+
+// loadAgents reads the stored watermarks of agents (each once), with one
+// query per balanceChunk agents, and for each the seqs recorded after
+// its watermark (qAfterWatermark: a till's outbox is contiguous, so
+// usually none). Every seq at or below a watermark is recorded (it is
+// the contiguous end of what the journal and quarantine hold, and
+// neither loses rows), so with the list complete the state knows each
+// seq of the agent: markSeqs notes a batch's, advanceWatermarks computes
+// the new watermark from them.
+func (s *state) loadAgents(agents []key2) (map[key2]agentMark, error) {
 	byTenant := map[string][]string{}
 	for _, k := range agents {
 		byTenant[k.tenant] = append(byTenant[k.tenant], k.id)
 	}
-	stored := make(map[key2]int64, len(agents))
+	marks := make(map[key2]agentMark, len(agents))
 	for t, ids := range byTenant {
 		err := s.queryIn(qWatermarksIn, []any{t}, ids, func(rows *sql.Rows) error {
 			var a string
@@ -164,23 +180,95 @@ func advanceWatermarks(s *state, agents []key2, now time.Time) (map[key2]protoco
 			if err := rows.Scan(&a, &wm); err != nil {
 				return err
 			}
-			stored[key2{t, a}] = wm
+			marks[key2{t, a}] = agentMark{wm: wm}
 			return nil
 		})
 		if err != nil {
 			return nil, err
 		}
 	}
+	st, err := s.stmt(qAfterWatermark)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range agents {
+		mk := marks[k]
+		m := s.seen[k]
+		if m == nil {
+			m = map[uint64]bool{}
+			s.seen[k] = m
+		}
+		rows, err := st.QueryContext(s.ctx, k.tenant, k.id, mk.wm)
+		if err != nil {
+			return nil, err
+		}
+		n := 0
+		for rows.Next() {
+			var seq int64
+			if err := rows.Scan(&seq); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			m[uint64(seq)] = true
+			n++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		mk.known = n < afterWatermarkPage
+		marks[k] = mk
+	}
+	return marks, nil
+}
+
+// afterWatermarkPage is qAfterWatermark's LIMIT.
+const afterWatermarkPage = 4096
+
+// markSeqs notes, for an agent whose recorded seqs loadAgents listed
+// completely, which of rs's seqs (and of the quarantined facts' of the
+// same agent) are recorded: those at or below the watermark and those
+// listed. It is what prefetch learns with a query.
+func (s *state) markSeqs(k key2, mk agentMark, rs []protocol.Redemption, bad []Quarantined) {
+	m := s.seen[k]
+	note := func(seq uint64) {
+		if _, ok := m[seq]; !ok {
+			m[seq] = seq <= uint64(mk.wm)
+		}
+	}
+	for _, r := range rs {
+		note(r.ID.Seq)
+	}
+	for _, q := range bad {
+		if string(q.Tenant) == k.tenant && string(q.Agent) == k.id {
+			note(q.Seq)
+		}
+	}
+}
+
+// advanceWatermarks is advanceWatermark for the agents of a drain (each
+// once), after their batches applied: for an agent loadAgents listed
+// completely the new watermark and the seqs beyond it come from the
+// state's seen set (the seqs recorded before, listed, and those recorded
+// now), for the others from qAfterWatermark; the watermarks that moved
+// are written with one multi-row upsert.
+func advanceWatermarks(s *state, agents []key2, marks map[key2]agentMark, now time.Time) (map[key2]protocol.Ack, error) {
 	acks := make(map[key2]protocol.Ack, len(agents))
 	var up []any
 	at := micros(now)
 	for _, k := range agents {
-		orig := stored[k]
-		wm, beyond, err := watermarkFrom(s, protocol.TenantID(k.tenant), protocol.AgentID(k.id), orig)
-		if err != nil {
-			return nil, err
+		mk := marks[k]
+		var wm int64
+		var beyond []uint64
+		if mk.known {
+			wm, beyond = watermarkSeen(s.seen[k], mk.wm)
+		} else {
+			var err error
+			if wm, beyond, err = watermarkFrom(s, protocol.TenantID(k.tenant), protocol.AgentID(k.id), mk.wm); err != nil {
+				return nil, err
+			}
 		}
-		if wm != orig {
+		if wm != mk.wm {
 			up = append(up, k.tenant, k.id, wm, at)
 		}
 		acks[k] = protocol.Ack{Watermark: uint64(wm), Beyond: beyond}
@@ -189,4 +277,24 @@ func advanceWatermarks(s *state, agents []key2, now time.Time) (map[key2]protoco
 		return nil, err
 	}
 	return acks, nil
+}
+
+// watermarkSeen is watermarkFrom over a complete seen set m: the
+// contiguous end from wm on, and the (at most MaxAckBeyond, smallest)
+// recorded seqs beyond it, sorted.
+func watermarkSeen(m map[uint64]bool, wm int64) (int64, []uint64) {
+	for m[uint64(wm+1)] {
+		wm++
+	}
+	var beyond []uint64
+	for seq, rec := range m {
+		if rec && seq > uint64(wm) {
+			beyond = append(beyond, seq)
+		}
+	}
+	slices.Sort(beyond)
+	if len(beyond) > MaxAckBeyond {
+		beyond = beyond[:MaxAckBeyond:MaxAckBeyond]
+	}
+	return wm, beyond
 }
