@@ -311,7 +311,7 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Ledger, error) {
 // hotStatements are the statements ApplyBatches runs in every transaction.
 func hotStatements() []string {
 	qs := []string{qRecorded, qPrefetch, qCampaign, qCode, qCard, qCustomer, qCustCamp, qAllowance,
-		upCampaign, upCode, upCard, upCustomer, upAllowance, qWatermark, qAfterWatermark, upWatermark,
+		upCampaign, upCode, upCard, qWatermark, qAfterWatermark, upWatermark,
 		qCodesIn, qCustCampsIn, qTxnFacts, qTxnFactsIn,
 		qByTxn, qReserved, qCodeUses, qCardSpent, qCustCount, qCampaignBalance,
 		qPeriod, upPeriod, insEarnP, qEarnP, insEvent}

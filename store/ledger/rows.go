@@ -36,11 +36,25 @@ var upCustomerN = upsertN(`INSERT INTO ledger_customers (tenant, customer, point
 var upWatermarkN = upsertN(`INSERT INTO ledger_agents (tenant, agent, watermark, seen_at) VALUES `, 4,
 	` ON CONFLICT (tenant, agent) DO UPDATE SET watermark = excluded.watermark, seen_at = excluded.seen_at`)
 
+// upAllowanceN is upAllowance for n rows, by row count: a drain changes
+// the allowance of each of its tills.
+var upAllowanceN = upsertN(`INSERT INTO ledger_allowances (tenant, agent, campaign, grants, granted_count, granted_amount, returned_count, returned_amount, used_count, used_amount)
+	VALUES `, 10, ` ON CONFLICT (tenant, agent, campaign) DO UPDATE SET grants = excluded.grants,
+		granted_count = excluded.granted_count, granted_amount = excluded.granted_amount,
+		returned_count = excluded.returned_count, returned_amount = excluded.returned_amount,
+		used_count = excluded.used_count, used_amount = excluded.used_amount`)
+
+// upPurchaseStores counts an order in its customer's first and last
+// purchase per store: its store's row and the overall row (store ''), in
+// one statement (purchases.go).
+const upPurchaseStores = `INSERT INTO ledger_purchase_stores (tenant, customer, store, first_at, last_at, orders) VALUES (?1, ?2, ?3, ?4, ?4, 1), (?1, ?2, '', ?4, ?4, 1)
+	ON CONFLICT (tenant, customer, store) DO UPDATE SET first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at), orders = orders + 1`
+
 // rowsStatements are this file's hot statements (hotStatements).
 func rowsStatements() []string {
 	qs := []string{qAllowancesIn, qCustomersIn, qWatermarksIn}
 	for _, n := range upsertChunks {
-		qs = append(qs, upCustomerN[n], upWatermarkN[n])
+		qs = append(qs, upCustomerN[n], upWatermarkN[n], upAllowanceN[n])
 	}
 	return qs
 }
