@@ -93,3 +93,88 @@ func TestDrainWatermarks(t *testing.T) {
 		}
 	}
 }
+
+// TestPurchaseAggregates pins the purchase history written at flush
+// (rows.go: a drain's or a group's orders in multi-row statements): after
+// till drains (orders repeated within a drain, in a later drain and
+// resent, several stores per customer) and online baskets committed in
+// groups with refused ones among them, the per-day and per-store
+// aggregates equal what the purchase rows sum to, and each order is one
+// row.
+func TestPurchaseAggregates(t *testing.T) {
+	ctx := context.Background()
+	l, _ := MustOpen(t)
+	order := func(ag protocol.AgentID, seq uint64, cust, txn string, value int64) protocol.Redemption {
+		return red(ag, seq, func(r *protocol.Redemption) {
+			r.Customer, r.TxnID, r.OrderTot = protocol.CustomerID(cust), txn, value
+			if seq%2 == 0 {
+				r.Kind, r.Discount, r.Points = protocol.KindEarn, 0, 5
+			}
+		})
+	}
+	var drains [][]ledger.Batch
+	for d := range 4 {
+		var bs []ledger.Batch
+		for i := range 5 {
+			ag := protocol.AgentID(fmt.Sprintf("pa-%d", i))
+			seq := uint64(d*2 + 1)
+			cust := fmt.Sprintf("pc-%d", (d/2+i)%3)
+			bs = append(bs, ledger.Batch{Tenant: tenant, Agent: ag, Redemptions: []protocol.Redemption{
+				order(ag, seq, cust, fmt.Sprintf("x-%d-%d", i, d/2), 100+int64(d)), // an order's facts over two drains
+				order(ag, seq+1, cust, fmt.Sprintf("x-%d-%d", i, d/2), 100+int64(d)),
+			}})
+		}
+		drains = append(drains, bs)
+	}
+	for _, bs := range append(drains, drains[1]) { // the last one resent
+		if _, err := l.ApplyBatches(ctx, bs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Online: 24 baskets at once, every other one refused (a customer
+	// limit of 1 on "summer": the second basket of a customer).
+	errs := make(chan error, 24)
+	for i := range 24 {
+		go func() {
+			cust := protocol.CustomerID(fmt.Sprintf("po-%d", i/2))
+			txn := fmt.Sprint("web-", i)
+			_, _, err := l.RedeemBasket(ctx, ledger.Basket{Tenant: tenant, Redemptions: []protocol.Redemption{
+				{Kind: protocol.KindRedeem, Store: "web", TxnID: txn, Campaign: "loyalty", Customer: cust, Currency: "EUR", Discount: 10, OrderTot: 1000 + int64(i)},
+				{Kind: protocol.KindRedeem, Store: "web", TxnID: txn, Campaign: "summer", Customer: cust, Currency: "EUR", Discount: 10, OrderTot: 1000 + int64(i)},
+			}})
+			errs <- err
+		}()
+	}
+	refused := 0
+	for range 24 {
+		if err := <-errs; err != nil {
+			refused++
+		}
+	}
+	if refused != 12 {
+		t.Fatalf("%d baskets refused, want 12", refused)
+	}
+	db := l.DB()
+	count := func(q string) int {
+		t.Helper()
+		var n int
+		if err := db.QueryRowContext(ctx, q).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if got, want := count(`SELECT COUNT(*) FROM ledger_purchases`), 5*2+12; got != want {
+		t.Fatalf("%d purchase rows, want %d", got, want)
+	}
+	for _, q := range []string{
+		`SELECT COUNT(*) FROM (SELECT tenant, customer, at / 86400000000 AS day, SUM(value) AS v, COUNT(*) AS n FROM ledger_purchases GROUP BY 1, 2, 3) p
+			FULL JOIN ledger_purchase_days d USING (tenant, customer, day) WHERE p.v IS NOT d.value OR p.n IS NOT d.orders`,
+		`SELECT COUNT(*) FROM (SELECT tenant, customer, store, MIN(at) AS f, MAX(at) AS l, COUNT(*) AS n FROM ledger_purchases GROUP BY 1, 2, 3
+			UNION ALL SELECT tenant, customer, '', MIN(at), MAX(at), COUNT(*) FROM ledger_purchases GROUP BY 1, 2) p
+			FULL JOIN ledger_purchase_stores s USING (tenant, customer, store) WHERE p.f IS NOT s.first_at OR p.l IS NOT s.last_at OR p.n IS NOT s.orders`,
+	} {
+		if n := count(q); n != 0 {
+			t.Fatalf("%d aggregate rows differ from the purchases: %s", n, q)
+		}
+	}
+}
