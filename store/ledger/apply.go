@@ -111,7 +111,7 @@ func (l *Ledger) ApplyPrepared(ctx context.Context, p *Prepared) ([]Result, erro
 	if err := s.prefetchAgentBalances(all); err != nil {
 		return nil, wrap("apply", err)
 	}
-	marks, err := s.loadAgents(agents)
+	marks, err := s.loadAgents(facts, agents)
 	if err != nil {
 		return nil, wrap("apply", err)
 	}
@@ -120,12 +120,14 @@ func (l *Ledger) ApplyPrepared(ctx context.Context, p *Prepared) ([]Result, erro
 			continue
 		}
 		if k := (key2{string(b.Tenant), string(b.Agent)}); marks[k].known {
-			s.markSeqs(k, marks[k], b.Redemptions, bad[i])
-		} else if err := s.prefetch(b.Tenant, b.Agent, b.Redemptions); err != nil {
-			return nil, wrap("apply", err)
-		}
-		if err := loadVoided(s, facts, b.Tenant, b.Agent, b.Redemptions); err != nil {
-			return nil, wrap("apply", err)
+			s.markSeqs(k, marks[k], b.Redemptions, bad[i]) // its voided seqs too (loadAgents)
+		} else {
+			if err := s.prefetch(b.Tenant, b.Agent, b.Redemptions); err != nil {
+				return nil, wrap("apply", err)
+			}
+			if err := loadVoided(s, facts, b.Tenant, b.Agent, b.Redemptions); err != nil {
+				return nil, wrap("apply", err)
+			}
 		}
 		for _, r := range b.Redemptions {
 			cs, _, err := l.applyOne(s, facts, r, now)

@@ -52,7 +52,7 @@ const upPurchaseStores = `INSERT INTO ledger_purchase_stores (tenant, customer, 
 
 // rowsStatements are this file's hot statements (hotStatements).
 func rowsStatements() []string {
-	qs := []string{qAllowancesIn, qCustomersIn, qWatermarksIn}
+	qs := []string{qAllowancesIn, qCustomersIn, qWatermarksIn, qAgentSeqs}
 	for _, n := range upsertChunks {
 		qs = append(qs, upCustomerN[n], upWatermarkN[n], upAllowanceN[n])
 	}
@@ -175,13 +175,15 @@ type agentMark struct {
 
 // loadAgents reads the stored watermarks of agents (each once), with one
 // query per balanceChunk agents, and for each the seqs recorded after
-// its watermark (qAfterWatermark: a till's outbox is contiguous, so
-// usually none). Every seq at or below a watermark is recorded (it is
+// its watermark (qAgentSeqs: a till's outbox is contiguous, so usually
+// none) and, into fs.voided, the seqs after it that an earlier rollback
+// names (seqs at or below it are recorded already: their batches are
+// repeats, which no voiding changes). Every seq at or below a watermark is recorded (it is
 // the contiguous end of what the journal and quarantine hold, and
 // neither loses rows), so with the list complete the state knows each
 // seq of the agent: markSeqs notes a batch's, advanceWatermarks computes
 // the new watermark from them.
-func (s *state) loadAgents(agents []key2) (map[key2]agentMark, error) {
+func (s *state) loadAgents(fs factSet, agents []key2) (map[key2]agentMark, error) {
 	byTenant := map[string][]string{}
 	for _, k := range agents {
 		byTenant[k.tenant] = append(byTenant[k.tenant], k.id)
@@ -201,7 +203,7 @@ func (s *state) loadAgents(agents []key2) (map[key2]agentMark, error) {
 			return nil, err
 		}
 	}
-	st, err := s.stmt(qAfterWatermark)
+	st, err := s.stmt(qAgentSeqs)
 	if err != nil {
 		return nil, err
 	}
@@ -217,13 +219,18 @@ func (s *state) loadAgents(agents []key2) (map[key2]agentMark, error) {
 			return nil, err
 		}
 		n := 0
+		var voided []uint64
 		for rows.Next() {
-			var seq int64
-			if err := rows.Scan(&seq); err != nil {
+			var kind, seq int64
+			if err := rows.Scan(&kind, &seq); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			m[uint64(seq)] = true
+			if kind == 0 {
+				m[uint64(seq)] = true
+			} else {
+				voided = append(voided, uint64(seq))
+			}
 			n++
 		}
 		rows.Close()
@@ -232,12 +239,30 @@ func (s *state) loadAgents(agents []key2) (map[key2]agentMark, error) {
 		}
 		mk.known = n < afterWatermarkPage
 		marks[k] = mk
+		if mk.known && len(voided) > 0 {
+			if fs.voided[k] == nil {
+				fs.voided[k] = map[uint64]bool{}
+			}
+			for _, seq := range voided {
+				fs.voided[k][seq] = true
+			}
+		}
 	}
 	return marks, nil
 }
 
-// afterWatermarkPage is qAfterWatermark's LIMIT.
+// afterWatermarkPage is qAfterWatermark's and qAgentSeqs' LIMIT.
 const afterWatermarkPage = 4096
+
+// qAgentSeqs is what loadAgents reads of an agent in one statement: the
+// seqs recorded after its watermark (kind 0: journal, quarantine) and the
+// seqs after it that a rollback of the agent recorded before them names
+// (kind 1: loadVoided's rows, which a drain's batches of the agent then
+// need not read each).
+const qAgentSeqs = `SELECT 0, seq FROM ledger_journal WHERE tenant = ?1 AND agent = ?2 AND seq > ?3
+	UNION ALL SELECT 0, seq FROM ledger_quarantine WHERE tenant = ?1 AND agent = ?2 AND seq > ?3
+	UNION ALL SELECT 1, ref_seq FROM ledger_journal WHERE tenant = ?1 AND ref_agent = ?2 AND ref_seq > ?3 AND agent = ref_agent AND entry = 'rollback'
+	LIMIT 4096` // afterWatermarkPage
 
 // markSeqs notes, for an agent whose recorded seqs loadAgents listed
 // completely, which of rs's seqs (and of the quarantined facts' of the
