@@ -45,7 +45,7 @@ var upAllowanceN = upsertN(`INSERT INTO ledger_allowances (tenant, agent, campai
 		used_count = excluded.used_count, used_amount = excluded.used_amount`)
 
 // upPurchaseStores counts an order in its customer's first and last
-// purchase per store: its store's row and the overall row (store ”), in
+// purchase per store: its store's row and the overall row (the empty store), in
 // one statement (purchases.go).
 const upPurchaseStores = `INSERT INTO ledger_purchase_stores (tenant, customer, store, first_at, last_at, orders) VALUES (?1, ?2, ?3, ?4, ?4, 1), (?1, ?2, '', ?4, ?4, 1)
 	ON CONFLICT (tenant, customer, store) DO UPDATE SET first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at), orders = orders + 1`
