@@ -104,6 +104,9 @@ func BenchmarkRowsIngest(b *testing.B) {
 		}
 		if countPages {
 			b.StopTimer()
+			if dumpPages && done+fleetDrain >= b.N && b.N >= 100 {
+				walPagesByTree(b, db) // the last drain's
+			}
 			frames += walFrames(b, db)
 			b.StartTimer()
 		}
@@ -174,6 +177,64 @@ func BenchmarkRowsOnline(b *testing.B) {
 // each transaction (pages/op then reads 0), so that SQLite's automatic
 // checkpoint runs inside the commits, as in the hub.
 var countPages = os.Getenv("PUNCHCARD_ROWS_PAGES") != "0"
+
+// dumpPages (PUNCHCARD_ROWS_DUMP=2) prints which B-trees the last
+// drain's WAL frames belong to.
+var dumpPages = os.Getenv("PUNCHCARD_ROWS_DUMP") == "2"
+
+// walPagesByTree prints, per table and index, how many of the WAL's
+// frames (pages written since the last checkpoint) belong to it: the
+// frame headers' page numbers, mapped by dbstat.
+func walPagesByTree(tb testing.TB, db *sql.DB) {
+	tb.Helper()
+	var file string
+	if err := db.QueryRow(`SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&file); err != nil {
+		tb.Fatal(err)
+	}
+	wal, err := os.ReadFile(file + "-wal")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	const pageSize = 4096
+	owner := map[int64]string{}
+	rows, err := db.Query(`SELECT name, pageno FROM dbstat`)
+	if err != nil {
+		tb.Logf("dbstat: %v", err)
+		return
+	}
+	for rows.Next() {
+		var name string
+		var pg int64
+		if err := rows.Scan(&name, &pg); err != nil {
+			tb.Fatal(err)
+		}
+		owner[pg] = name
+	}
+	rows.Close()
+	count := map[string]int{}
+	total := 0
+	for off := 32; off+24+pageSize <= len(wal); off += 24 + pageSize {
+		pg := int64(wal[off])<<24 | int64(wal[off+1])<<16 | int64(wal[off+2])<<8 | int64(wal[off+3])
+		if pg == 0 || string(wal[off+8:off+16]) != string(wal[16:24]) {
+			break // a frame of an earlier generation of the WAL (salts differ)
+		}
+		n := owner[pg]
+		if n == "" {
+			n = "(free or new)"
+		}
+		count[n]++
+		total++
+	}
+	names := make([]string, 0, len(count))
+	for n := range count {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return count[names[i]] > count[names[j]] })
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "%-40s %4d pages\n", n, count[n])
+	}
+	fmt.Fprintf(os.Stderr, "%-40s %4d pages (the WAL's frames)\n", "TOTAL", total)
+}
 
 // walFrames is the number of frames (pages) in the WAL, checkpointed
 // after: with no reader in the way the next writer restarts the WAL, so
