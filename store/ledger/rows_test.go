@@ -178,3 +178,42 @@ func TestPurchaseAggregates(t *testing.T) {
 		}
 	}
 }
+
+// TestDrainWatermarksPastOnePage: a till with more seqs recorded beyond
+// its watermark than one page of qAgentSeqs (4,096) takes the reading
+// path (prefetch, loadVoided, watermarkFrom), within the same drain as
+// tills that do not, and its watermark still moves over all of them.
+func TestDrainWatermarksPastOnePage(t *testing.T) {
+	ctx := context.Background()
+	l, _ := MustOpen(t)
+	const n = 4200
+	for lo := uint64(2); lo <= n; lo += 700 {
+		var seqs []uint64
+		for s := lo; s < lo+700 && s <= n; s++ {
+			seqs = append(seqs, s)
+		}
+		ack, _, err := l.ApplyBatch(ctx, tenant, "page-till", reds("page-till", seqs...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ack.Watermark != 0 || len(ack.Beyond) != min(int(seqs[len(seqs)-1]-1), ledger.MaxAckBeyond) {
+			t.Fatalf("ack %d, %d beyond", ack.Watermark, len(ack.Beyond))
+		}
+	}
+	res, err := l.ApplyBatches(ctx, []ledger.Batch{
+		{Tenant: tenant, Agent: "page-other", Redemptions: reds("page-other", 1, 2)},
+		{Tenant: tenant, Agent: "page-till", Redemptions: reds("page-till", 1, 7, n+1)}, // the gap, a repeat, the next
+		{Tenant: tenant, Agent: "page-other", Redemptions: reds("page-other", 4)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := res[1].Ack; a.Watermark != n+1 || len(a.Beyond) != 0 {
+		t.Fatalf("page-till ack %d beyond %v; want %d", a.Watermark, a.Beyond, n+1)
+	}
+	for _, i := range []int{0, 2} {
+		if a := res[i].Ack; a.Watermark != 2 || !slices.Equal(a.Beyond, []uint64{4}) {
+			t.Fatalf("page-other ack %d beyond %v; want 2 beyond [4]", a.Watermark, a.Beyond)
+		}
+	}
+}
