@@ -26,6 +26,7 @@ var (
 		FROM ledger_allowances WHERE tenant = ? AND campaign = ? AND agent IN (` + inList + `)`
 	qCustomersIn  = `SELECT customer, points FROM ledger_customers WHERE tenant = ? AND customer IN (` + inList + `)`
 	qWatermarksIn = `SELECT agent, watermark FROM ledger_agents WHERE tenant = ? AND agent IN (` + inList + `)`
+	qDebtsIn      = `SELECT customer FROM ledger_points_lots WHERE tenant = ? AND debt = 1 AND customer IN (` + inList + `)`
 )
 
 // upCustomerN is upCustomer for n rows, by row count.
@@ -52,7 +53,7 @@ const upPurchaseStores = `INSERT INTO ledger_purchase_stores (tenant, customer, 
 
 // rowsStatements are this file's hot statements (hotStatements).
 func rowsStatements() []string {
-	qs := []string{qAllowancesIn, qCustomersIn, qWatermarksIn, qAgentSeqs}
+	qs := []string{qAllowancesIn, qCustomersIn, qWatermarksIn, qAgentSeqs, qDebtsIn}
 	for _, n := range upsertChunks {
 		qs = append(qs, upCustomerN[n], upWatermarkN[n], upAllowanceN[n])
 	}
@@ -96,15 +97,16 @@ func (s *state) queryIn(q string, prefix []any, ids []string, scan func(*sql.Row
 // prefetchAgentBalances loads, with one query per balanceChunk keys, the
 // allowances of the tills whose redeems rs holds and the points balances
 // of the customers whose earns and burns it holds, that this state has
-// not loaded yet. A key the query does not return has no row yet: its
+// not loaded yet, and notes which earning customers have no debt lot
+// (noDebt: their earns then skip qLotDebt). A key the query does not return has no row yet: its
 // cell starts at zero, as allowance and customer would start it. A
 // balance loaded and then not touched (a redeem voided on arrival) is
 // not written back: flush writes changed cells only.
 func (s *state) prefetchAgentBalances(rs []protocol.Redemption) error {
 	type group struct{ tenant, campaign string }
 	allows := map[group][]string{}
-	custs := map[string][]string{}
-	seenA, seenC := map[key3]bool{}, map[key2]bool{}
+	custs, earns := map[string][]string{}, map[string][]string{}
+	seenA, seenC, seenE := map[key3]bool{}, map[key2]bool{}, map[key2]bool{}
 	for _, r := range rs {
 		if r.Kind == protocol.KindRedeem && r.Campaign != "" && r.ID.Agent != protocol.HubSender {
 			k := key3{string(r.Tenant), string(r.ID.Agent), string(r.Campaign)}
@@ -119,6 +121,32 @@ func (s *state) prefetchAgentBalances(rs []protocol.Redemption) error {
 			if _, ok := s.custs[k]; !ok && !seenC[k] {
 				seenC[k] = true
 				custs[k.tenant] = append(custs[k.tenant], k.id)
+			}
+			if r.Kind == protocol.KindEarn && r.Points > 0 && !s.noDebt[k] && !seenE[k] {
+				seenE[k] = true
+				earns[k.tenant] = append(earns[k.tenant], k.id)
+			}
+		}
+	}
+	for t, ids := range earns {
+		debts := map[string]bool{}
+		err := s.queryIn(qDebtsIn, []any{t}, ids, func(rows *sql.Rows) error {
+			var c string
+			if err := rows.Scan(&c); err != nil {
+				return err
+			}
+			debts[c] = true
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if s.noDebt == nil {
+			s.noDebt = map[key2]bool{}
+		}
+		for _, id := range ids {
+			if !debts[id] {
+				s.noDebt[key2{t, id}] = true
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/store/ledger"
@@ -214,6 +215,50 @@ func TestDrainWatermarksPastOnePage(t *testing.T) {
 	for _, i := range []int{0, 2} {
 		if a := res[i].Ack; a.Watermark != 2 || !slices.Equal(a.Beyond, []uint64{4}) {
 			t.Fatalf("page-other ack %d beyond %v; want 2 beyond [4]", a.Watermark, a.Beyond)
+		}
+	}
+}
+
+// TestDrainDebtLot pins the earns of a drain that the prefetch found
+// without a debt lot (rows.go: noDebt): when a burn in the same drain
+// overdraws the customer into a debt lot, a later earn of the drain
+// still pays the debt first, and a customer already in debt is never
+// taken as without one. Verify (MustOpen) checks points = Σ lots.
+func TestDrainDebtLot(t *testing.T) {
+	ctx := context.Background()
+	l, _ := MustOpen(t)
+	burn := func(ag protocol.AgentID, seq uint64, cu protocol.CustomerID, n int64) protocol.Redemption {
+		return red(ag, seq, func(r *protocol.Redemption) { r.Kind, r.Customer, r.Points, r.Discount = protocol.KindBurn, cu, -n, 0 })
+	}
+	// d-2 goes into debt in an earlier drain.
+	if _, err := l.ApplyBatches(ctx, []ledger.Batch{{Tenant: tenant, Agent: "debt-b", Redemptions: []protocol.Redemption{burn("debt-b", 1, "d-2", 15)}}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := l.ApplyBatches(ctx, []ledger.Batch{
+		{Tenant: tenant, Agent: "debt-a", Redemptions: []protocol.Redemption{earnAt("debt-a", 1, "d-1", 10, t0, time.Time{})}},
+		{Tenant: tenant, Agent: "debt-b", Redemptions: []protocol.Redemption{burn("debt-b", 2, "d-1", 30), earnAt("debt-b", 3, "d-2", 40, t0, time.Time{})}},
+		{Tenant: tenant, Agent: "debt-c", Redemptions: []protocol.Redemption{earnAt("debt-c", 1, "d-1", 50, t0, time.Time{})}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	for cu, want := range map[protocol.CustomerID]int64{"d-1": 10 - 30 + 50, "d-2": -15 + 40} {
+		got, err := l.Points(ctx, tenant, cu)
+		if err != nil || got != want {
+			t.Fatalf("%s: points %d, %v; want %d", cu, got, err, want)
+		}
+		var debt int64
+		if err := l.DB().QueryRowContext(ctx, `SELECT COALESCE(SUM(remaining), 0) FROM ledger_points_lots WHERE tenant = ? AND customer = ? AND debt = 1`,
+			string(tenant), string(cu)).Scan(&debt); err != nil {
+			t.Fatal(err)
+		}
+		if debt != 0 {
+			t.Fatalf("%s: debt lot holds %d after the earns; want it paid", cu, debt)
 		}
 	}
 }

@@ -121,6 +121,10 @@ type state struct {
 	// or found (recordPurchase): the basket's other facts of the same
 	// order skip the INSERT that would do nothing.
 	bought map[purchaseKey]bool
+	// noDebt holds customers known to have no debt lot in this
+	// transaction (prefetchAgentBalances), whose earns need not look for
+	// one; creating a debt lot takes the customer out (lots.go).
+	noDebt map[key2]bool
 }
 
 // purchaseKey is a row of ledger_purchases.
