@@ -71,6 +71,10 @@ bench-lots: ## points lots: a burn from a customer with 1,000 lots vs 1 lot, and
 	$(GO) test -run '^$$' -bench 'BenchmarkLotsBurn' -benchmem -benchtime 2000x -count $(BENCHCOUNT) ./store/ledger/
 	LOTS_EXPIRY_N=$(LOTS_EXPIRY_N) $(GO) test -run '^$$' -bench 'BenchmarkLotsExpiry' -benchtime 1x -count $(BENCHCOUNT) -timeout 60m ./store/ledger/
 
+.PHONY: bench-rows
+bench-rows: ## the ledger's write path: fleet-shaped ingest drains (CPU and WAL pages per message) and online baskets in group commits (CPU per basket)
+	$(GO) test -run '^$$' -bench 'BenchmarkRows' -benchtime 5600x -count $(BENCHCOUNT) ./store/ledger/
+
 .PHONY: bench-segments
 bench-segments: ## segments from behaviour: ingest of sales with the on-fact recomputation vs without definitions, and one decision's history reads for 10 / 365 (1 y) / 3,650 (10 y) orders (same-run baselines)
 	$(GO) test -run '^$$' -bench 'BenchmarkSegment' -benchtime 2000x -count $(BENCHCOUNT) ./store/ledger/

@@ -163,18 +163,44 @@ func (l *Ledger) applyDrain(ctx context.Context, p *Prepared, sts []StateRecord,
 func (l *Ledger) applyPreparedIn(s *state, p *Prepared, res []Result, facts factSet, now time.Time) error {
 	bs, bad := p.bs, p.bad
 	var err error
+	// The balances of the whole drain's facts, a few IN queries for all
+	// (rows.go); then per batch its seqs and rollbacks.
+	var all []protocol.Redemption
+	var agents []key2
+	seenAgent := map[key2]bool{}
 	for i, b := range bs {
 		if res[i].Err != nil {
 			continue
 		}
-		if err := s.prefetch(b.Tenant, b.Agent, b.Redemptions); err != nil {
-			return wrap("apply", err)
+		all = append(all, b.Redemptions...)
+		if k := (key2{string(b.Tenant), string(b.Agent)}); !seenAgent[k] {
+			seenAgent[k] = true
+			agents = append(agents, k)
 		}
-		if err := s.prefetchBalances(b.Redemptions); err != nil {
-			return wrap("apply", err)
+	}
+	if err := s.prefetchBalances(all); err != nil {
+		return wrap("apply", err)
+	}
+	if err := s.prefetchAgentBalances(all); err != nil {
+		return wrap("apply", err)
+	}
+	marks, err := s.loadAgents(facts, agents)
+	if err != nil {
+		return wrap("apply", err)
+	}
+	for i, b := range bs {
+		if res[i].Err != nil {
+			continue
 		}
-		if err := loadVoided(s, facts, b.Tenant, b.Agent, b.Redemptions); err != nil {
-			return wrap("apply", err)
+		if k := (key2{string(b.Tenant), string(b.Agent)}); marks[k].known {
+			s.markSeqs(k, marks[k], b.Redemptions, bad[i]) // its voided seqs too (loadAgents)
+		} else {
+			if err := s.prefetch(b.Tenant, b.Agent, b.Redemptions); err != nil {
+				return wrap("apply", err)
+			}
+			if err := loadVoided(s, facts, b.Tenant, b.Agent, b.Redemptions); err != nil {
+				return wrap("apply", err)
+			}
 		}
 		for _, r := range b.Redemptions {
 			cs, _, err := l.applyOne(s, facts, r, now)
@@ -190,20 +216,14 @@ func (l *Ledger) applyPreparedIn(s *state, p *Prepared, res []Result, facts fact
 	if err := s.flush(); err != nil {
 		return wrap("apply", err)
 	}
-	acks := map[key2]protocol.Ack{} // once per agent, after all its batches
+	acks, err := advanceWatermarks(s, agents, marks, now) // once per agent, after all its batches
+	if err != nil {
+		return wrap("apply: watermark", err)
+	}
 	for i, b := range bs {
-		if res[i].Err != nil {
-			continue
+		if res[i].Err == nil {
+			res[i].Ack = acks[key2{string(b.Tenant), string(b.Agent)}]
 		}
-		k := key2{string(b.Tenant), string(b.Agent)}
-		ack, ok := acks[k]
-		if !ok {
-			if ack, err = advanceWatermark(s, b.Tenant, b.Agent, now); err != nil {
-				return wrap("apply: watermark", err)
-			}
-			acks[k] = ack
-		}
-		res[i].Ack = ack
 	}
 	return nil
 }
@@ -652,7 +672,7 @@ func insertConflict(s *state, c Conflict) (int64, error) {
 const (
 	qWatermark      = `SELECT watermark FROM ledger_agents WHERE tenant = ? AND agent = ?`
 	qAfterWatermark = `SELECT seq FROM ledger_journal WHERE tenant = ?1 AND agent = ?2 AND seq > ?3
-		UNION ALL SELECT seq FROM ledger_quarantine WHERE tenant = ?1 AND agent = ?2 AND seq > ?3 ORDER BY seq LIMIT 4096`
+		UNION ALL SELECT seq FROM ledger_quarantine WHERE tenant = ?1 AND agent = ?2 AND seq > ?3 ORDER BY seq LIMIT 4096` // afterWatermarkPage
 	upWatermark = `INSERT INTO ledger_agents (tenant, agent, watermark, seen_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (tenant, agent) DO UPDATE SET watermark = excluded.watermark, seen_at = excluded.seen_at`
 )
@@ -667,22 +687,38 @@ func advanceWatermark(s *state, t protocol.TenantID, a protocol.AgentID, now tim
 		return protocol.Ack{}, err
 	}
 	orig := wm
+	wm, beyond, err := watermarkFrom(s, t, a, wm)
+	if err != nil {
+		return protocol.Ack{}, err
+	}
+	if wm != orig {
+		if _, err := s.exec(upWatermark, string(t), string(a), wm, micros(now)); err != nil {
+			return protocol.Ack{}, err
+		}
+	}
+	return protocol.Ack{Watermark: uint64(wm), Beyond: beyond}, nil
+}
+
+// watermarkFrom moves a stored watermark wm over the agent's seqs
+// recorded after it, contiguous, and lists (sorted, at most MaxAckBeyond)
+// the seqs recorded beyond the new one.
+func watermarkFrom(s *state, t protocol.TenantID, a protocol.AgentID, wm int64) (int64, []uint64, error) {
 	var beyond []uint64
 	for {
 		st, err := s.stmt(qAfterWatermark)
 		if err != nil {
-			return protocol.Ack{}, err
+			return 0, nil, err
 		}
 		rows, err := st.QueryContext(s.ctx, string(t), string(a), wm)
 		if err != nil {
-			return protocol.Ack{}, err
+			return 0, nil, err
 		}
 		n, contiguous := 0, true
 		for rows.Next() {
 			var seq int64
 			if err := rows.Scan(&seq); err != nil {
 				rows.Close()
-				return protocol.Ack{}, err
+				return 0, nil, err
 			}
 			n++
 			if contiguous && seq == wm+1 {
@@ -696,17 +732,12 @@ func advanceWatermark(s *state, t protocol.TenantID, a protocol.AgentID, now tim
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return protocol.Ack{}, err
+			return 0, nil, err
 		}
-		if !contiguous || n < 4096 {
+		if !contiguous || n < afterWatermarkPage {
 			break
 		}
 	}
-	if wm != orig {
-		if _, err := s.exec(upWatermark, string(t), string(a), wm, micros(now)); err != nil {
-			return protocol.Ack{}, err
-		}
-	}
 	sort.Slice(beyond, func(i, j int) bool { return beyond[i] < beyond[j] })
-	return protocol.Ack{Watermark: uint64(wm), Beyond: beyond}, nil
+	return wm, beyond, nil
 }

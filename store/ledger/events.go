@@ -136,18 +136,26 @@ func (s *state) queueEvent(tenant protocol.TenantID, typ string, at time.Time, b
 	return nil
 }
 
-// flushEvents writes the buffered events, one insert each.
+// insEventN is the INSERT of n events, by row count (upsertChunks): a
+// drain's or a group's events go in a few statements, in their order (one
+// AUTOINCREMENT update per statement, not per event).
+var insEventN = upsertN(`INSERT INTO ledger_events (tenant, type, at, v, body) VALUES `, 5, ``)
+
+// flushEvents writes the buffered events, in order, several per insert.
 func (s *state) flushEvents() error {
-	if len(s.events) > 0 {
-		s.l.noteEvents()
+	if len(s.events) == 0 {
+		return nil
 	}
+	s.l.noteEvents()
+	args := make([]any, 0, 5*len(s.events))
 	for i, e := range s.events {
-		if _, err := s.exec(insEvent, e.tenant, e.typ, e.at, EventVersion, string(e.body)); err != nil {
-			return fmt.Errorf("event: %w", err)
-		}
+		args = append(args, e.tenant, e.typ, e.at, EventVersion, string(e.body))
 		s.events[i] = eventRow{}
 	}
 	s.events = s.events[:0]
+	if err := s.execRows(insEventN, 5, args); err != nil {
+		return fmt.Errorf("event: %w", err)
+	}
 	return nil
 }
 

@@ -315,18 +315,19 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Ledger, error) {
 // hotStatements are the statements ApplyBatches runs in every transaction.
 func hotStatements() []string {
 	qs := []string{qRecorded, qPrefetch, qCampaign, qCode, qCard, qCustomer, qCustCamp, qAllowance,
-		upCampaign, upCode, upCard, upCustomer, upAllowance, qWatermark, qAfterWatermark, upWatermark,
+		upCampaign, upCode, upCard, qWatermark, qAfterWatermark, upWatermark,
 		qCodesIn, qCustCampsIn, qTxnFacts, qTxnFactsIn,
 		qByTxn, qReserved, qCodeUses, qCardSpent, qCustCount, qCampaignBalance,
 		qPeriod, upPeriod, insEarnP, qEarnP, insEvent}
 	qs = append(qs, lotStatements...)      // lots.go
 	qs = append(qs, purchaseStatements...) // purchases.go
 	qs = append(qs, referralStatements...) // referrals.go
+	qs = append(qs, rowsStatements()...)   // rows.go
 	for _, n := range journalChunks {
 		qs = append(qs, insertJournal[n])
 	}
 	for _, n := range upsertChunks {
-		qs = append(qs, upCustCampN[n], addCustCampN[n])
+		qs = append(qs, upCustCampN[n], addCustCampN[n], insEventN[n])
 	}
 	return qs
 }

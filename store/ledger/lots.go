@@ -132,9 +132,11 @@ func (l *Ledger) applyLots(s *state, r *protocol.Redemption, psign int64, now ti
 // debt lot first. A lot already due (a late fact) expires at once.
 func (s *state) addLot(t protocol.TenantID, cu protocol.CustomerID, camp protocol.CampaignID, n, earned, expires int64, src protocol.RedemptionID, now int64) (int64, error) {
 	var debtID, debt int64
-	err := s.queryRow(qLotDebt, []any{&debtID, &debt}, string(t), string(cu))
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, err
+	if !s.noDebt[key2{string(t), string(cu)}] { // known without a debt lot (rows.go)
+		err := s.queryRow(qLotDebt, []any{&debtID, &debt}, string(t), string(cu))
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return 0, err
+		}
 	}
 	remaining := n
 	if debt < 0 {
@@ -220,6 +222,7 @@ func (s *state) takePoints(t protocol.TenantID, cu protocol.CustomerID, by proto
 		err := s.queryRow(qLotDebt, []any{&debtID, &debt}, string(t), string(cu))
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
+			delete(s.noDebt, key2{string(t), string(cu)})
 			res, err := s.exec(insLot, string(t), string(cu), "", 0, 0, now, 0, "", nil, 1)
 			if err != nil {
 				return err
@@ -288,6 +291,7 @@ func (s *state) giveBack(t protocol.TenantID, cu protocol.CustomerID, camp proto
 			var debt int64
 			err := s.queryRow(qLotDebt, []any{&lot, &debt}, string(t), string(cu))
 			if errors.Is(err, sql.ErrNoRows) {
+				delete(s.noDebt, key2{string(t), string(cu)})
 				res, err := s.exec(insLot, string(t), string(cu), "", 0, 0, now, 0, "", nil, 1)
 				if err != nil {
 					return err

@@ -36,8 +36,6 @@ const (
 		ON CONFLICT (tenant, customer, store, txn) DO NOTHING`
 	upPurchaseDay = `INSERT INTO ledger_purchase_days (tenant, customer, day, value, orders) VALUES (?, ?, ?, ?, 1)
 		ON CONFLICT (tenant, customer, day) DO UPDATE SET value = value + excluded.value, orders = orders + 1`
-	upPurchaseStore = `INSERT INTO ledger_purchase_stores (tenant, customer, store, first_at, last_at, orders) VALUES (?, ?, ?, ?, ?, 1)
-		ON CONFLICT (tenant, customer, store) DO UPDATE SET first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at), orders = orders + 1`
 	qSpendDays  = `SELECT COALESCE(SUM(value), 0) FROM ledger_purchase_days WHERE tenant = ? AND customer = ? AND day >= ?`
 	qSpendEdge  = `SELECT COALESCE(SUM(value), 0) FROM ledger_purchases WHERE tenant = ? AND customer = ? AND at >= ? AND at < ?`
 	qLastAt     = `SELECT last_at FROM ledger_purchase_stores WHERE tenant = ? AND customer = ? AND store = ?`
@@ -49,7 +47,7 @@ const (
 )
 
 // purchaseStatements are the ones applyOne runs (hotStatements).
-var purchaseStatements = []string{insPurchase, upPurchaseDay, upPurchaseStore, qSpendDays, qSpendEdge, qLastAt, qSegsOf, insSegOf, delSegOf}
+var purchaseStatements = []string{insPurchase, upPurchaseDay, upPurchaseStores, qSpendDays, qSpendEdge, qLastAt, qSegsOf, insSegOf, delSegOf}
 
 // querier is a transaction's or the pool's statements.
 type querier interface {
@@ -132,10 +130,8 @@ func (l *Ledger) recordPurchase(s *state, r *protocol.Redemption, now time.Time)
 	if _, err := s.exec(upPurchaseDay, string(r.Tenant), string(r.Customer), floorDiv(atUS, usPerDay), r.OrderTot); err != nil {
 		return err
 	}
-	for _, st := range []string{string(r.Store), ""} {
-		if _, err := s.exec(upPurchaseStore, string(r.Tenant), string(r.Customer), st, atUS, atUS); err != nil {
-			return err
-		}
+	if _, err := s.exec(upPurchaseStores, string(r.Tenant), string(r.Customer), string(r.Store), atUS); err != nil { // rows.go
+		return err
 	}
 	if l.segs == nil {
 		return nil

@@ -33,13 +33,6 @@ const (
 		ON CONFLICT (tenant, code) DO UPDATE SET uses = excluded.uses, last_agent = excluded.last_agent, last_seq = excluded.last_seq`
 	upCard = `INSERT INTO ledger_giftcards (tenant, code, spent, last_agent, last_seq) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (tenant, code) DO UPDATE SET spent = excluded.spent, last_agent = excluded.last_agent, last_seq = excluded.last_seq`
-	upCustomer  = `INSERT INTO ledger_customers (tenant, customer, points) VALUES (?, ?, ?) ON CONFLICT (tenant, customer) DO UPDATE SET points = excluded.points`
-	upAllowance = `INSERT INTO ledger_allowances (tenant, agent, campaign, grants, granted_count, granted_amount, returned_count, returned_amount, used_count, used_amount)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (tenant, agent, campaign) DO UPDATE SET grants = excluded.grants,
-				granted_count = excluded.granted_count, granted_amount = excluded.granted_amount,
-				returned_count = excluded.returned_count, returned_amount = excluded.returned_amount,
-				used_count = excluded.used_count, used_amount = excluded.used_amount`
 )
 
 // Keys of the balance tables.
@@ -128,6 +121,10 @@ type state struct {
 	// or found (recordPurchase): the basket's other facts of the same
 	// order skip the INSERT that would do nothing.
 	bought map[purchaseKey]bool
+	// noDebt holds customers known to have no debt lot in this
+	// transaction (prefetchAgentBalances), whose earns need not look for
+	// one; creating a debt lot takes the customer out (lots.go).
+	noDebt map[key2]bool
 }
 
 // purchaseKey is a row of ledger_purchases.
@@ -666,14 +663,16 @@ func (s *state) flush() error {
 			}
 		}
 	}
+	var rows []any
 	for k, c := range s.custs {
 		if c.v != c.orig {
-			if err := exec(upCustomer, k.tenant, k.id, c.v); err != nil {
-				return fmt.Errorf("customer balance: %w", err)
-			}
+			rows = append(rows, k.tenant, k.id, c.v)
 		}
 	}
-	var rows []any
+	if err := s.execRows(upCustomerN, 3, rows); err != nil {
+		return fmt.Errorf("customer balance: %w", err)
+	}
+	rows = rows[:0]
 	for k, c := range s.custCamps {
 		if c.changed() {
 			la, ls := lastArgs(c.last)
@@ -693,15 +692,16 @@ func (s *state) flush() error {
 	if err := s.execRows(addCustCampN, 6, rows); err != nil {
 		return fmt.Errorf("customer campaign balance: %w", err)
 	}
+	rows = rows[:0]
 	for k, c := range s.allows {
 		if c.v == c.orig {
 			continue
 		}
 		b := c.v
-		if err := exec(upAllowance,
-			k.tenant, k.a, k.b, b.grants, b.grantedCount, b.grantedAmount, b.returnedCount, b.returnedAmount, b.usedCount, b.usedAmount); err != nil {
-			return fmt.Errorf("allowance balance: %w", err)
-		}
+		rows = append(rows, k.tenant, k.a, k.b, b.grants, b.grantedCount, b.grantedAmount, b.returnedCount, b.returnedAmount, b.usedCount, b.usedAmount)
+	}
+	if err := s.execRows(upAllowanceN, 10, rows); err != nil { // rows.go
+		return fmt.Errorf("allowance balance: %w", err)
 	}
 	return nil
 }
