@@ -58,8 +58,8 @@ type BenchOptions struct {
 const DefaultBenchGCPercent = 400
 
 // DefaultBenchVerifyEvery is BenchOptions.VerifyEvery's default: each
-// till verifies the signature of its first VerifyFirst down messages and
-// of every 16th after them.
+// till verifies the signature of its first down message, and the fleet
+// every 16th of the others.
 const DefaultBenchVerifyEvery = 16
 
 // Report is what Bench measured.

@@ -230,7 +230,8 @@ func (t *till) close() {
 func (t *till) onMessage(_ paho.Client, m paho.Message) {
 	t.mu.Lock()
 	t.downs++
-	verify := t.downs <= VerifyFirst || (t.downs-VerifyFirst)%int64(t.f.opts.VerifyEvery) == 0
+	// Each till's first message, and every VerifyEvery-th of the fleet's.
+	verify := t.downs <= VerifyFirst || t.f.downs.Add(1)%uint64(t.f.opts.VerifyEvery) == 0
 	if verify {
 		t.verified++
 	}
