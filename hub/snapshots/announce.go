@@ -30,17 +30,9 @@ type Agents interface {
 const DefaultAnnounceInterval = 2 * time.Second
 
 // Defaults of the fetch spread (AnnouncerOptions.FetchRate, MaxSpread).
-//
-// DefaultMaxSpread was 8 s: at 10,000 tills that asked for 1,250
-// fetches a second after a campaign change (10,000 ÷ 500 = 20 s, capped),
-// on top of ingest at 0.1 redemptions per till per second, and the fleet
-// benchmark's ack p99 never came back from that burst on a 2-core hub
-// (p99 per 5 s 441, 1,522 … 2,868 ms after the change) while every till
-// still had the rules after 16.7–21.9 s. 12 s asks for 833 a second and
-// keeps the 30 s target for new rules.
 const (
 	DefaultFetchRate = 500
-	DefaultMaxSpread = 12 * time.Second
+	DefaultMaxSpread = 8 * time.Second
 )
 
 // AnnouncerOptions configure NewAnnouncer.
