@@ -128,9 +128,12 @@ type Options struct {
 	DownExpiry       time.Duration // whole seconds; default DefaultDownExpiry
 	SnapshotExpiry   time.Duration // whole seconds; default DefaultSnapshotExpiry
 	SessionExpiry    time.Duration // whole seconds; default DefaultSessionExpiry
-	AuthTimeout      time.Duration // default DefaultAuthTimeout
-	MaxPacketSize    uint32        // bytes; default DefaultMaxPacketSize
-	Logger           *slog.Logger  // default slog.Default()
+	// SweepEvery is how often expired sessions and retained messages are
+	// looked for; default DefaultSweepEvery, negative: mochi's second.
+	SweepEvery    time.Duration
+	AuthTimeout   time.Duration // default DefaultAuthTimeout
+	MaxPacketSize uint32        // bytes; default DefaultMaxPacketSize
+	Logger        *slog.Logger  // default slog.Default()
 	// TLS, when set, adds a listener speaking MQTT over TLS on TLSAddr
 	// (default DefaultTLSAddr), for agents across a network; the plain
 	// listener on Addr stays for the hub's own client on loopback.
@@ -156,6 +159,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.MaxInflight == 0 {
 		o.MaxInflight = DefaultMaxInflight
+	}
+	if o.SweepEvery == 0 {
+		o.SweepEvery = DefaultSweepEvery
 	}
 	if o.DownExpiry < time.Second {
 		o.DownExpiry = DefaultDownExpiry
@@ -258,6 +264,9 @@ func New(opts Options) (*Broker, error) {
 	if err := srv.Serve(); err != nil {
 		srv.Close()
 		return nil, fmt.Errorf("broker: serve: %w", err)
+	}
+	if opts.SweepEvery > 0 && !slowSweeps(srv, opts.SweepEvery) {
+		opts.Logger.Warn("broker: mochi's expiry sweeps not found; they stay at every second")
 	}
 	return &Broker{srv: srv, tcp: tcp, tls: tlsl, hook: h}, nil
 }

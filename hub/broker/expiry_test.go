@@ -298,46 +298,56 @@ func raiseFileLimit(tb testing.TB, n int) {
 // hub announces to all of them every 2 s as the old hub did on every
 // ingested batch: cpu-ms/s of the whole test process over 5 s after the
 // queues settle. tills=0 (a broker with no sessions) is the same-run
-// baseline.
+// baseline; sweep=1s is mochi's own once-a-second expiry sweep of every
+// session and retained message (Options.SweepEvery -1), sweep=30s the
+// broker's default (DefaultSweepEvery).
 func BenchmarkIdleOffline(b *testing.B) {
 	for _, n := range []int{0, 1000, 10000} {
-		b.Run(fmt.Sprintf("tills=%d", n), func(b *testing.B) {
-			raiseFileLimit(b, 64)
-			var cpu []float64
-			for range b.N {
-				br := startQuiet(b, broker.Options{})
-				// Register n sessions, a few at a time (one client at a time).
-				var dummy atomic.Int64
-				for i := range n {
-					c := tillSession(b, br, protocol.AgentID(fmt.Sprintf("till-%d", i)), &dummy)
-					c.Disconnect(0)
-				}
-				eventually(b, "all offline", func() bool { return br.Stats().Clients == 0 }, func() string { return fmt.Sprint(br.Stats()) })
-				hub := mustConnect(b, br, "punchcard-hub", broker.DefaultHubUsername, hubSecret)
-				// Three rounds of announcements, 2 s apart.
-				for round := range 3 {
-					if n == 0 {
-						break
-					}
-					var last paho.Token
-					for i := range n {
-						a := protocol.AgentID(fmt.Sprintf("till-%d", i))
-						last = hub.Publish(protocol.SnapshotTopic("acme", a), 1, true, []byte(fmt.Sprint("announce ", round)))
-					}
-					last.Wait()
-					time.Sleep(2 * time.Second)
-				}
-				// Let the queued copies expire (DefaultSnapshotExpiry), then measure.
-				eventually(b, "queues expired", func() bool { return br.Stats().Inflight == 0 }, func() string { return fmt.Sprint(br.Stats()) })
-				t0, c0 := time.Now(), cpuTime()
-				time.Sleep(5 * time.Second)
-				cpu = append(cpu, float64((cpuTime()-c0).Milliseconds())/time.Since(t0).Seconds())
-				hub.Disconnect(0)
+		for _, sweep := range []time.Duration{-1, broker.DefaultSweepEvery} {
+			name := "sweep=1s"
+			if sweep > 0 {
+				name = "sweep=" + sweep.String()
 			}
-			slices.Sort(cpu)
-			b.ReportMetric(cpu[len(cpu)/2], "cpu-ms/s")
-		})
+			b.Run(fmt.Sprintf("tills=%d/%s", n, name), func(b *testing.B) { idleOffline(b, n, sweep) })
+		}
 	}
+}
+
+func idleOffline(b *testing.B, n int, sweep time.Duration) {
+	raiseFileLimit(b, 64)
+	var cpu []float64
+	for range b.N {
+		br := startQuiet(b, broker.Options{SweepEvery: sweep})
+		// Register n sessions, a few at a time (one client at a time).
+		var dummy atomic.Int64
+		for i := range n {
+			c := tillSession(b, br, protocol.AgentID(fmt.Sprintf("till-%d", i)), &dummy)
+			c.Disconnect(0)
+		}
+		eventually(b, "all offline", func() bool { return br.Stats().Clients == 0 }, func() string { return fmt.Sprint(br.Stats()) })
+		hub := mustConnect(b, br, "punchcard-hub", broker.DefaultHubUsername, hubSecret)
+		// Three rounds of announcements, 2 s apart.
+		for round := range 3 {
+			if n == 0 {
+				break
+			}
+			var last paho.Token
+			for i := range n {
+				a := protocol.AgentID(fmt.Sprintf("till-%d", i))
+				last = hub.Publish(protocol.SnapshotTopic("acme", a), 1, true, []byte(fmt.Sprint("announce ", round)))
+			}
+			last.Wait()
+			time.Sleep(2 * time.Second)
+		}
+		// Let the queued copies expire (DefaultSnapshotExpiry), then measure.
+		eventually(b, "queues expired", func() bool { return br.Stats().Inflight == 0 }, func() string { return fmt.Sprint(br.Stats()) })
+		t0, c0 := time.Now(), cpuTime()
+		time.Sleep(5 * time.Second)
+		cpu = append(cpu, float64((cpuTime()-c0).Milliseconds())/time.Since(t0).Seconds())
+		hub.Disconnect(0)
+	}
+	slices.Sort(cpu)
+	b.ReportMetric(cpu[len(cpu)/2], "cpu-ms/s")
 }
 
 func cpuTime() time.Duration {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,8 +41,26 @@ type BenchOptions struct {
 	// an error.
 	Settle time.Duration
 	Fetch  FetchMode // default FetchAgent
-	Log    io.Writer // progress lines; nil for none
+	// VerifyEvery is Options.VerifyEvery: default DefaultBenchVerifyEvery
+	// (the simulated tills share the hub's cores; a real till verifies
+	// every down message on its own).
+	VerifyEvery int
+	// GCPercent is the simulating process's GOGC while Bench runs
+	// (debug.SetGCPercent; restored after): default
+	// DefaultBenchGCPercent. The tills' garbage is collected on the
+	// hub's cores, where a real till's is not; memory is not what the
+	// benchmark measures of the simulator. Negative: leave it.
+	GCPercent int
+	Log       io.Writer // progress lines; nil for none
 }
+
+// DefaultBenchGCPercent is BenchOptions.GCPercent's default.
+const DefaultBenchGCPercent = 400
+
+// DefaultBenchVerifyEvery is BenchOptions.VerifyEvery's default: each
+// till verifies the signature of its first down message, and the fleet
+// every 16th of the others.
+const DefaultBenchVerifyEvery = 16
 
 // Report is what Bench measured.
 type Report struct {
@@ -85,7 +104,7 @@ ack latency: p50 %s  p99 %s  max %s; p99 away from the change %s; p99 per 5 s (m
 hub RSS: idle %.0f MB, connected %.0f MB (%.1f KB per till), max under load %.0f MB, end %.0f MB, peak (VmHWM) %.0f MB
 CPU: hub %.2f cores, simulated tills %.2f cores; load average %s
 campaign change (version %d): every till announced after %s (median %s, %d missing), fetched after %s (median %s, %d missing)
-checks: %d pending, %d down messages refused, %d acks of unsent seqs, %d errors, %d HTTP requests retried (429, 5xx), %d allowance top-ups failed after retries, %d connects retried (server unavailable)
+checks: %d pending, %d down messages refused (%d signatures verified), %d acks of unsent seqs, %d errors, %d HTTP requests retried (429, 5xx), %d allowance top-ups failed after retries, %d connects retried (server unavailable)
 hub Go memory per connected till: heap %.1f KB, goroutine stacks %.1f KB (connected: heap %.0f MB, stacks %.0f MB)
 ingest: %s`,
 		r.Tills, r.Rate, r.Connect.Round(time.Millisecond),
@@ -94,7 +113,7 @@ ingest: %s`,
 		mb(r.RSSIdle), mb(r.RSSConnected), float64(r.RSSConnected-r.RSSIdle)/1024/float64(max(r.Tills, 1)), mb(r.RSSMax), mb(r.RSSEnd), mb(r.HWM), r.HubCPU, r.FleetCPU, r.Load,
 		r.Version, r.AnnounceAll.Round(time.Millisecond), r.AnnounceP50.Round(time.Millisecond), r.MissingAnnounce,
 		r.FetchAll.Round(time.Millisecond), r.FetchP50.Round(time.Millisecond), r.MissingFetch,
-		s.Pending, s.Rejected, s.BadAcks, s.Errors, s.HTTPRetries, s.GrantFailures, s.ConnectRetries,
+		s.Pending, s.Rejected, s.Verified, s.BadAcks, s.Errors, s.HTTPRetries, s.GrantFailures, s.ConnectRetries,
 		float64(r.MemConnected.HeapInuse-r.MemIdle.HeapInuse)/1024/float64(max(r.Tills, 1)),
 		float64(r.MemConnected.StackInuse-r.MemIdle.StackInuse)/1024/float64(max(r.Tills, 1)),
 		mb(r.MemConnected.HeapInuse), mb(r.MemConnected.StackInuse), r.Ingest)
@@ -128,6 +147,15 @@ func Bench(ctx context.Context, o BenchOptions) (Report, error) {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
+	if o.VerifyEvery <= 0 {
+		o.VerifyEvery = DefaultBenchVerifyEvery
+	}
+	if o.GCPercent == 0 {
+		o.GCPercent = DefaultBenchGCPercent
+	}
+	if o.GCPercent > 0 {
+		defer debug.SetGCPercent(debug.SetGCPercent(o.GCPercent))
+	}
 	r := Report{Tills: o.Tills, Rate: o.Rate}
 	const key = "fleet-bench-bootstrap-key-0123456789"
 	say := func(format string, args ...any) { fmt.Fprintf(o.Log, "fleet: "+format+"\n", args...) }
@@ -147,7 +175,7 @@ func Bench(ctx context.Context, o BenchOptions) (Report, error) {
 	r.RSSIdle, _ = hp.rss()
 	r.MemIdle = hp.metrics.memory(ctx)
 
-	f, err := New(Options{BrokerURL: hp.broker, HubURL: hp.http, HubKey: setup.HubKey, Tills: setup.Tills, Fetch: o.Fetch})
+	f, err := New(Options{BrokerURL: hp.broker, HubURL: hp.http, HubKey: setup.HubKey, Tills: setup.Tills, Fetch: o.Fetch, VerifyEvery: o.VerifyEvery})
 	if err != nil {
 		return r, err
 	}
