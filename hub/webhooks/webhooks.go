@@ -133,6 +133,10 @@ type Options struct {
 	// capacity 1. The poll stays for other processes' writes.
 	Wake         <-chan struct{}
 	PollInterval time.Duration
+	// CursorSave is how long the relay keeps a cursor moved by rounds
+	// that inserted no job in memory before it writes it (relay.go);
+	// default CursorSaveInterval.
+	CursorSave time.Duration
 	// NoRiverWake leaves new deliveries to River's fetch poll alone
 	// instead of waking the fetch after each relay round (riverwake.go):
 	// the benchmarks' baseline.
@@ -187,6 +191,9 @@ func (o *Options) ensureDefaults() {
 		if o.NoRiverWake {
 			o.PollInterval = DefaultNoWakePollInterval
 		}
+	}
+	if o.CursorSave <= 0 {
+		o.CursorSave = CursorSaveInterval
 	}
 	if o.RetryBase <= 0 {
 		o.RetryBase = DefaultRetryBase
@@ -265,6 +272,8 @@ type Service struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	relay relayState // relay.go
 }
 
 // Open opens (creating and migrating) the webhook database at path; Start
@@ -283,6 +292,7 @@ func Open(ctx context.Context, path string, opts Options) (*Service, error) {
 	}
 	s := &Service{db: db, opts: opts, log: opts.Logger,
 		maxAtt: MaxAttempts(opts.RetryBase, opts.RetryCap, opts.RetryWindow)}
+	s.relay.init()
 	drv := newWakeDriver(db)
 	s.drv = drv
 	m, err := rivermigrate.New(drv, &rivermigrate.Config{Logger: discard})
@@ -377,6 +387,10 @@ func (s *Service) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	s.wg.Wait()
 	var errs []error
+	// The cursors the relay moved in memory only (relay.go).
+	if err := s.saveCursors(context.WithoutCancel(ctx), true); err != nil {
+		errs = append(errs, err)
+	}
 	// Deliveries in flight are cancelled, not waited for: each is retried
 	// (at least once, the receiver may have got it).
 	if err := s.river.StopAndCancel(ctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -388,100 +402,6 @@ func (s *Service) Close(ctx context.Context) error {
 
 // MaxAttempts is the attempts each delivery gets.
 func (s *Service) MaxAttempts() int { return s.maxAtt }
-
-// --- the relay ---------------------------------------------------------------
-
-func (s *Service) relayLoop(ctx context.Context) {
-	defer s.wg.Done()
-	t := time.NewTicker(s.opts.RelayInterval)
-	defer t.Stop()
-	for {
-		for name, src := range s.opts.Sources {
-			for {
-				n, err := s.RelayOnce(ctx, name, src)
-				if err != nil {
-					if ctx.Err() == nil {
-						s.log.Error("webhooks: relay", slog.String("source", name), slog.Any("err", err))
-					}
-					break
-				}
-				if n < DefaultRelayBatch {
-					break
-				}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-s.opts.Wake: // nil without a Wake: never ready
-		}
-	}
-}
-
-// RelayOnce moves the next events of one log into jobs: the cursor's
-// move and the jobs' inserts are one transaction. It reports how many
-// events it moved.
-func (s *Service) RelayOnce(ctx context.Context, name string, src Source) (int, error) {
-	var cursor int64
-	if err := s.db.QueryRowContext(ctx, `SELECT seq FROM webhook_cursors WHERE source = ?`, name).Scan(&cursor); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("webhooks: cursor: %w", err)
-	}
-	es, err := src.EventsAfter(ctx, cursor, DefaultRelayBatch)
-	if err != nil || len(es) == 0 {
-		return 0, err
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("webhooks: relay: %w", err)
-	}
-	defer tx.Rollback()
-	// Read again under the write lock: another hub on this file may have
-	// moved it meanwhile.
-	var again int64
-	if err := tx.QueryRowContext(ctx, `SELECT seq FROM webhook_cursors WHERE source = ?`, name).Scan(&again); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("webhooks: cursor: %w", err)
-	}
-	if again != cursor {
-		return 0, nil // the next round reads on from there
-	}
-	eps := map[protocol.TenantID][]endpointRow{}
-	var params []river.InsertManyParams
-	for _, e := range es {
-		list, ok := eps[e.Tenant]
-		if !ok {
-			if list, err = enabledEndpoints(ctx, tx, e.Tenant); err != nil {
-				return 0, err
-			}
-			eps[e.Tenant] = list
-		}
-		for _, ep := range list {
-			// An endpoint gets the events written from its creation on,
-			// however late the relay reads them: a relay that ran just
-			// before the endpoint was created must not differ from one
-			// that ran just after.
-			if ep.matches(e.Type) && e.At.UnixMicro() >= ep.created {
-				params = append(params, river.InsertManyParams{Args: jobOf(ep.id, e)})
-			}
-		}
-	}
-	if len(params) > 0 {
-		if _, err := s.river.InsertManyTx(ctx, tx, params); err != nil {
-			return 0, fmt.Errorf("webhooks: relay insert: %w", err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_cursors (source, seq) VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET seq = excluded.seq`,
-		name, es[len(es)-1].Seq); err != nil {
-		return 0, fmt.Errorf("webhooks: cursor: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("webhooks: relay commit: %w", err)
-	}
-	if len(params) > 0 {
-		s.wakeRiver()
-	}
-	return len(es), nil
-}
 
 // --- delivery ----------------------------------------------------------------
 
@@ -617,6 +537,7 @@ func (s *Service) disable(ctx context.Context, ep endpointRow, reason string) er
 	if err != nil {
 		return fmt.Errorf("webhooks: disable: %w", err)
 	}
+	s.relay.endpoints.Store(endpointsUnknown) // perhaps none left
 	if n, _ := res.RowsAffected(); n == 0 || s.opts.OnDisabled == nil {
 		return nil
 	}
@@ -765,24 +686,29 @@ func (s *Service) CreateEndpoint(ctx context.Context, tenant protocol.TenantID, 
 	id := "ep_" + randomID()
 	secret := NewSecret()
 	now := s.opts.Now().UnixMicro()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return protocol.WebhookEndpoint{}, fmt.Errorf("webhooks: create: %w", err)
-	}
-	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhook_endpoints WHERE tenant = ?`, string(tenant)).Scan(&n); err != nil {
-		return protocol.WebhookEndpoint{}, fmt.Errorf("webhooks: create: %w", err)
-	}
-	if n >= MaxEndpoints {
-		return protocol.WebhookEndpoint{}, protocol.Errorf(protocol.CodeConflict, "a tenant has at most %d webhook endpoints", MaxEndpoints)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_endpoints (id, tenant, url, description, types, secret, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, string(tenant), in.URL, in.Description, string(tb), secret, now, now); err != nil {
-		return protocol.WebhookEndpoint{}, fmt.Errorf("webhooks: create: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return protocol.WebhookEndpoint{}, fmt.Errorf("webhooks: create: %w", err)
+	if err := s.endpointChange(ctx, true, func() error {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("webhooks: create: %w", err)
+		}
+		defer tx.Rollback()
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhook_endpoints WHERE tenant = ?`, string(tenant)).Scan(&n); err != nil {
+			return fmt.Errorf("webhooks: create: %w", err)
+		}
+		if n >= MaxEndpoints {
+			return protocol.Errorf(protocol.CodeConflict, "a tenant has at most %d webhook endpoints", MaxEndpoints)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_endpoints (id, tenant, url, description, types, secret, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			id, string(tenant), in.URL, in.Description, string(tb), secret, now, now); err != nil {
+			return fmt.Errorf("webhooks: create: %w", err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("webhooks: create: %w", err)
+		}
+		return nil
+	}); err != nil {
+		return protocol.WebhookEndpoint{}, err
 	}
 	e := endpointRow{id: id, tenant: string(tenant), url: in.URL, desc: in.Description, types: types, secret: secret, enabled: true, created: now, updated: now}
 	out := e.public()
@@ -798,8 +724,12 @@ func (s *Service) UpdateEndpoint(ctx context.Context, tenant protocol.TenantID, 
 		return protocol.WebhookEndpoint{}, err
 	}
 	tb, _ := json.Marshal(types)
-	res, err := s.db.ExecContext(ctx, `UPDATE webhook_endpoints SET url = ?, description = ?, types = ?, updated_at = ? WHERE id = ? AND tenant = ?`,
-		in.URL, in.Description, string(tb), s.opts.Now().UnixMicro(), id, string(tenant))
+	var res sql.Result
+	err = s.endpointChange(ctx, true, func() (err error) {
+		res, err = s.db.ExecContext(ctx, `UPDATE webhook_endpoints SET url = ?, description = ?, types = ?, updated_at = ? WHERE id = ? AND tenant = ?`,
+			in.URL, in.Description, string(tb), s.opts.Now().UnixMicro(), id, string(tenant))
+		return err
+	})
 	if err != nil {
 		return protocol.WebhookEndpoint{}, fmt.Errorf("webhooks: update: %w", err)
 	}
@@ -838,7 +768,11 @@ func (s *Service) Endpoints(ctx context.Context, tenant protocol.TenantID) ([]pr
 // DeleteEndpoint removes an endpoint; its queued deliveries are cancelled
 // when they come up. Reason codes: not_found.
 func (s *Service) DeleteEndpoint(ctx context.Context, tenant protocol.TenantID, id string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM webhook_endpoints WHERE id = ? AND tenant = ?`, id, string(tenant))
+	var res sql.Result
+	err := s.endpointChange(ctx, false, func() (err error) {
+		res, err = s.db.ExecContext(ctx, `DELETE FROM webhook_endpoints WHERE id = ? AND tenant = ?`, id, string(tenant))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("webhooks: delete: %w", err)
 	}
@@ -873,8 +807,12 @@ func (s *Service) RotateSecret(ctx context.Context, tenant protocol.TenantID, id
 // Enable turns a disabled endpoint on again; replay what it missed.
 // Reason codes: not_found.
 func (s *Service) Enable(ctx context.Context, tenant protocol.TenantID, id string) (protocol.WebhookEndpoint, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE webhook_endpoints SET enabled = 1, disabled_reason = '', failing_since = 0, updated_at = ? WHERE id = ? AND tenant = ?`,
-		s.opts.Now().UnixMicro(), id, string(tenant))
+	var res sql.Result
+	err := s.endpointChange(ctx, true, func() (err error) {
+		res, err = s.db.ExecContext(ctx, `UPDATE webhook_endpoints SET enabled = 1, disabled_reason = '', failing_since = 0, updated_at = ? WHERE id = ? AND tenant = ?`,
+			s.opts.Now().UnixMicro(), id, string(tenant))
+		return err
+	})
 	if err != nil {
 		return protocol.WebhookEndpoint{}, fmt.Errorf("webhooks: enable: %w", err)
 	}
