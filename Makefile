@@ -116,6 +116,7 @@ bench-referrals: ## referrals: an online redeem over HTTP with a referral code (
 bench-events: ## events and webhooks: event-to-webhook latency p50/p99 with a healthy receiver (its round trip and River's fetch unwoken as baselines); the webhook service's idle CPU; ingest and online redeem with the event log vs without (interleaved, same run)
 	$(GO) test -run '^$$' -bench 'BenchmarkEventToWebhook' -benchtime 500x -count $(BENCHCOUNT) ./hub/webhooks/
 	$(GO) test -run '^$$' -bench 'BenchmarkIdleCPU' -benchtime 3x -count $(BENCHCOUNT) ./hub/webhooks/
+	$(GO) test -run '^$$' -bench 'BenchmarkRelayOnline' -benchtime 1000x -count $(BENCHCOUNT) ./hub/webhooks/
 	$(GO) test -run '^$$' -bench 'BenchmarkEvents(Ingest|Online)' -benchtime 2000x -count $(BENCHCOUNT) ./store/ledger/
 
 .PHONY: bench-rules bench-disk
