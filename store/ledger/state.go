@@ -866,39 +866,18 @@ func (s *state) prefetchBalances(rs []protocol.Redemption) error {
 }
 
 // loadIn runs q (prefix arguments, then balanceChunk keys) over ids, chunk
-// by chunk, and hands each row to found.
+// by chunk (queryIn), and hands each row's key, value and last redemption
+// to found.
 func (s *state) loadIn(q string, prefix []any, ids []string, found func(id string, v int64, last protocol.RedemptionID)) error {
-	st, err := s.stmt(q)
-	if err != nil {
-		return err
-	}
-	args := make([]any, len(prefix)+balanceChunk)
-	copy(args, prefix)
-	for len(ids) > 0 {
-		n := min(len(ids), balanceChunk)
-		for i := range balanceChunk {
-			args[len(prefix)+i] = ids[min(i, n-1)]
-		}
-		ids = ids[n:]
-		rows, err := st.QueryContext(s.ctx, args...)
-		if err != nil {
+	return s.queryIn(q, prefix, ids, func(rows *sql.Rows) error {
+		var id string
+		var v int64
+		var la sql.NullString
+		var ls sql.NullInt64
+		if err := rows.Scan(&id, &v, &la, &ls); err != nil {
 			return err
 		}
-		for rows.Next() {
-			var id string
-			var v int64
-			var la sql.NullString
-			var ls sql.NullInt64
-			if err := rows.Scan(&id, &v, &la, &ls); err != nil {
-				rows.Close()
-				return err
-			}
-			found(id, v, lastID(la, ls))
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-	}
-	return nil
+		found(id, v, lastID(la, ls))
+		return nil
+	})
 }
