@@ -419,7 +419,12 @@ func (h *Hub) Close() error {
 			errs = append(errs, h.Announcer.Close())
 		}
 		h.wg.Wait()
-		errs = append(errs, h.closeWebhooks(ctx)) // events.go
+		// The webhook service gets its own DefaultShutdownTimeout: slow HTTP
+		// clients that used up the API's must not leave it no time to stop
+		// its workers and save the relay's cursor.
+		wctx, wcancel := context.WithTimeout(context.Background(), DefaultShutdownTimeout)
+		defer wcancel()
+		errs = append(errs, h.closeWebhooks(wctx)) // events.go
 		if h.Ingest != nil {
 			errs = append(errs, h.Ingest.Close())
 		}
