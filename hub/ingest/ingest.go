@@ -199,11 +199,46 @@ type Stats struct {
 	// sync of a pipelined commit, signing and publishing).
 	Drains                                      int64
 	QueueWait, Prepare, Handoff, Apply, Publish time.Duration
+	// ApplyBuckets[i] counts the drains whose writer transaction
+	// (Apply) took at most ApplyBuckets[i] and more than the bound
+	// before it (not cumulative); SlowApplies those of SlowApply or
+	// more, each also logged with what it held.
+	ApplyBuckets [len(ApplyBuckets)]int64
+	SlowApplies  int64
 }
+
+// ApplyBuckets are the upper bounds of Stats.ApplyBuckets.
+var ApplyBuckets = [...]time.Duration{time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond,
+	50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2500 * time.Millisecond}
+
+// SlowApply is the writer transaction Stats counts as slow and logs.
+const SlowApply = 100 * time.Millisecond
 
 type counters struct {
 	messages, batches, redemptions, states, refused, malformed, oversize, quarantined, conflicts, acks, resends, errors, shed, damped atomic.Int64
 	drains, queueNs, prepareNs, handoffNs, applyNs, publishNs                                                                         atomic.Int64
+	applyBuckets                                                                                                                      [len(ApplyBuckets)]atomic.Int64
+	slowApplies                                                                                                                       atomic.Int64
+}
+
+// applied counts a writer transaction of d and logs a slow one.
+func (in *Ingest) applied(j job, d time.Duration) {
+	for i, b := range ApplyBuckets {
+		if d <= b {
+			in.c.applyBuckets[i].Add(1)
+			break
+		}
+	}
+	if d < SlowApply {
+		return
+	}
+	in.c.slowApplies.Add(1)
+	n := 0
+	for _, b := range j.batches {
+		n += len(b.Redemptions)
+	}
+	in.opts.Logger.Warn("ingest: slow writer transaction", slog.Duration("took", d), slog.Int("batches", len(j.batches)),
+		slog.Int("redemptions", n), slog.Int("states", len(j.states)))
 }
 
 // since adds the time since t to a nanosecond sum.
@@ -370,11 +405,15 @@ func (in *Ingest) Close() error {
 // Stats returns ingest's counters.
 func (in *Ingest) Stats() Stats {
 	c := &in.c
-	return Stats{Messages: c.messages.Load(), Batches: c.batches.Load(), Redemptions: c.redemptions.Load(), States: c.states.Load(),
+	s := Stats{Messages: c.messages.Load(), Batches: c.batches.Load(), Redemptions: c.redemptions.Load(), States: c.states.Load(),
 		Refused: c.refused.Load(), Malformed: c.malformed.Load(), Oversize: c.oversize.Load(), Shed: c.shed.Load(), Damped: c.damped.Load(), Quarantined: c.quarantined.Load(), Conflicts: c.conflicts.Load(), Acks: c.acks.Load(),
 		Resends: c.resends.Load(), Errors: c.errors.Load(), Drains: c.drains.Load(), QueueWait: time.Duration(c.queueNs.Load()),
 		Prepare: time.Duration(c.prepareNs.Load()), Handoff: time.Duration(c.handoffNs.Load()), Apply: time.Duration(c.applyNs.Load()),
-		Publish: time.Duration(c.publishNs.Load())}
+		Publish: time.Duration(c.publishNs.Load()), SlowApplies: c.slowApplies.Load()}
+	for i := range c.applyBuckets {
+		s.ApplyBuckets[i] = c.applyBuckets[i].Load()
+	}
+	return s
 }
 
 // receive runs on paho's goroutine: it decodes and checks the message
@@ -540,7 +579,9 @@ func (in *Ingest) write(ctx context.Context) {
 		}
 		failed := false
 		if j.prep != nil || len(j.states) > 0 {
+			t1 := time.Now()
 			out, failed = in.applyDrain(ctx, j, out)
+			in.applied(j, time.Since(t1))
 		}
 		in.unmark(j) // recorded (a re-send is applied, a no-op, and acked) or failed (applied again)
 		prevFailed = failed

@@ -52,6 +52,11 @@ type BenchOptions struct {
 	// benchmark measures of the simulator. Negative: leave it.
 	GCPercent int
 	Log       io.Writer // progress lines; nil for none
+	// Timeline samples the hub and this process every second of the
+	// measured load and writes a line per second to Log at the end
+	// (timeline.go; FLEET_TIMELINE=1). Each sample scrapes the hub's
+	// /metrics, which costs the hub a little CPU.
+	Timeline bool
 }
 
 // DefaultBenchGCPercent is BenchOptions.GCPercent's default.
@@ -200,6 +205,10 @@ func Bench(ctx context.Context, o BenchOptions) (Report, error) {
 	m0, _ := hp.metrics.scrape(ctx)
 	sampler := hp.sample()
 	start := time.Now()
+	var tl *timeline
+	if o.Timeline {
+		tl = startTimeline(ctx, f, hp, o.Dir)
+	}
 	if err := sleepCtx(ctx, o.Duration/2); err != nil {
 		return r, err
 	}
@@ -243,7 +252,11 @@ func Bench(ctx context.Context, o BenchOptions) (Report, error) {
 	r.HWM, _ = hp.status("VmHWM")
 	r.HubCPU = (cpu1 - cpu0).Seconds() / elapsed.Seconds()
 	after := f.Stats()
-	r.AckP99Quiet, r.Timeline = ackTimeline(f.Acks(), start, changedAt)
+	acks := f.Acks()
+	r.AckP99Quiet, r.Timeline = ackTimeline(acks, start, changedAt)
+	if tl != nil {
+		writeTimeline(o.Log, tl.stop(), acks, start, changedAt)
+	}
 	r.Redemptions = float64(after.Acked-before.Acked) / elapsed.Seconds()
 	f.SetRate(0)
 	drain, cancel := context.WithTimeout(ctx, 2*time.Minute)
