@@ -31,6 +31,7 @@ type tick struct {
 	selfCPU   time.Duration
 	selfGC    uint64  // GC cycles of this process
 	selfGCCPU float64 // CPU seconds this process spent in GC
+	selfHeap  uint64  // this process's heap objects, bytes
 	counts    counts
 	wal       int64  // the hub database's WAL file, bytes
 	psi       uint64 // /proc/pressure/cpu "some" total, µs
@@ -88,7 +89,7 @@ func startTimeline(ctx context.Context, f *Fleet, hp *hubProc, dir string) *time
 	return tl
 }
 
-var selfGCMetrics = []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
+var selfGCMetrics = []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/memory/classes/heap/objects:bytes"}}
 
 func (tl *timeline) sample(ctx context.Context) tick {
 	k := tick{at: time.Now()}
@@ -102,6 +103,9 @@ func (tl *timeline) sample(ctx context.Context) tick {
 	}
 	if ms[1].Value.Kind() == metrics.KindFloat64 {
 		k.selfGCCPU = ms[1].Value.Float64()
+	}
+	if ms[2].Value.Kind() == metrics.KindUint64 {
+		k.selfHeap = ms[2].Value.Uint64()
 	}
 	k.counts = tl.f.counts()
 	if st, err := os.Stat(filepath.Join(tl.dir, "hub.db-wal")); err == nil {
@@ -157,7 +161,7 @@ func writeTimeline(w io.Writer, ticks []tick, acks []AckSample, start, changedAt
 			secs[i].lat = append(secs[i].lat, a.Latency)
 		}
 	}
-	fmt.Fprintf(w, "timeline (per second; change at %+.1fs): t acks p99ms | hub: cpu drains msg/dr qwait-ms apply-ms/dr apply>=100ms gatewait-ms gate>=100ms gc gcpause-ms heapMB gor | walMB psi%% | grants fetches msgs beats resent | sim: cpu gc gccpu\n",
+	fmt.Fprintf(w, "timeline (per second; change at %+.1fs): t acks p99ms | hub: cpu drains msg/dr qwait-ms apply-ms/dr apply>=100ms gatewait-ms gate>=100ms gc gcpause-ms heapMB gor | walMB psi%% | grants fetches msgs beats resent | sim: cpu gc gccpu heapMB\n",
 		changedAt.Sub(start).Seconds())
 	for i := 1; i < len(ticks); i++ {
 		a, b := ticks[i-1], ticks[i]
@@ -189,7 +193,7 @@ func writeTimeline(w io.Writer, ticks []tick, acks []AckSample, start, changedAt
 		}
 		msgs := d("punchcard_ingest_messages_total")
 		slow := d("punchcard_ingest_slow_applies_total")
-		fmt.Fprintf(w, "%5.0f %5d %6.0f | %4.2f %4.0f %4.1f %6.1f %6.2f %3.0f %6.1f %3.0f %2.0f %5.1f %4.0f %5.0f | %5.1f %3.0f | %4d %4d %5d %5d %4d | %4.2f %2d %4.2f\n",
+		fmt.Fprintf(w, "%5.0f %5d %6.0f | %4.2f %4.0f %4.1f %6.1f %6.2f %3.0f %6.1f %3.0f %2.0f %5.1f %4.0f %5.0f | %5.1f %3.0f | %4d %4d %5d %5d %4d | %4.2f %2d %4.2f %5.0f\n",
 			b.at.Sub(start).Seconds(), len(l), p99,
 			(b.hubCPU-a.hubCPU).Seconds()/el, drains, ratio(msgs, drains), per("punchcard_ingest_queue_wait_seconds_total", msgs),
 			per("punchcard_ingest_apply_seconds_total", drains), slow,
@@ -198,7 +202,7 @@ func writeTimeline(w io.Writer, ticks []tick, acks []AckSample, start, changedAt
 			float64(b.wal)/(1<<20), float64(b.psi-a.psi)/1e4/el,
 			b.counts.grants-a.counts.grants, b.counts.fetches-a.counts.fetches, b.counts.messages-a.counts.messages,
 			b.counts.heartbeats-a.counts.heartbeats, b.counts.republish-a.counts.republish,
-			(b.selfCPU-a.selfCPU).Seconds()/el, b.selfGC-a.selfGC, b.selfGCCPU-a.selfGCCPU)
+			(b.selfCPU-a.selfCPU).Seconds()/el, b.selfGC-a.selfGC, b.selfGCCPU-a.selfGCCPU, float64(b.selfHeap)/(1<<20))
 	}
 }
 
