@@ -24,14 +24,24 @@ var (
 		"The hub's pooled ledger write transactions (ingest, allowance grants, returns), commit included.", nil, nil)
 	descGateSlow = prometheus.NewDesc("punchcard_ledger_gate_slow_total",
 		"Pooled ledger write transactions of 100 ms or more.", nil, nil)
+	descCkptRounds = prometheus.NewDesc("punchcard_db_checkpoints_total",
+		"Background WAL checkpoints of the hub database that copied frames (none in commits).", nil, nil)
+	descCkptFrames = prometheus.NewDesc("punchcard_db_checkpoint_frames_total",
+		"WAL frames (pages) the background checkpoints copied into the hub database.", nil, nil)
+	descCkptSeconds = prometheus.NewDesc("punchcard_db_checkpoint_seconds_total",
+		"Time in background checkpoints that copied frames.", nil, nil)
+	descCkptBusy = prometheus.NewDesc("punchcard_db_checkpoint_busy_total",
+		"Background checkpoints that left frames for the next (a reader still needed them).", nil, nil)
 )
+
+// (and the background checkpointer's rounds: hub.go, store.Checkpointer.)
 
 // stallCollector exports them (read at scrape time from counters kept by
 // ingest and the ledger).
 type stallCollector struct{ h *Hub }
 
 func (c stallCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descApplySeconds, descSlowApplies, descGateWait, descGateHold, descGateSlow} {
+	for _, d := range []*prometheus.Desc{descApplySeconds, descSlowApplies, descGateWait, descGateHold, descGateSlow, descCkptRounds, descCkptFrames, descCkptSeconds, descCkptBusy} {
 		ch <- d
 	}
 }
@@ -59,5 +69,12 @@ func (c stallCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descGateWait, prometheus.CounterValue, g.Wait.Seconds())
 		ch <- histogram(descGateHold, ledger.GateBuckets[:], g.Buckets[:], g.Holds, g.Hold)
 		ch <- prometheus.MustNewConstMetric(descGateSlow, prometheus.CounterValue, float64(g.Slow))
+	}
+	if c.h.ckpt != nil {
+		s := c.h.ckpt.Stats()
+		ch <- prometheus.MustNewConstMetric(descCkptRounds, prometheus.CounterValue, float64(s.Rounds))
+		ch <- prometheus.MustNewConstMetric(descCkptFrames, prometheus.CounterValue, float64(s.Frames))
+		ch <- prometheus.MustNewConstMetric(descCkptSeconds, prometheus.CounterValue, s.Time.Seconds())
+		ch <- prometheus.MustNewConstMetric(descCkptBusy, prometheus.CounterValue, float64(s.Busy))
 	}
 }

@@ -80,3 +80,13 @@ func (l *Ledger) GateStats() GateStats {
 	}
 	return s
 }
+
+// HoldWriters holds back this process's pooled ledger writers (the
+// write gate: ingest's drains, grant groups, returns) until release is
+// called; the hub's background checkpointer (store.Checkpointer's
+// Quiesce) finishes a round under it, so that the next writer starts the
+// WAL over. The hold counts in GateStats like a transaction.
+func (l *Ledger) HoldWriters() (release func()) {
+	l.gate.lock()
+	return l.gate.unlock
+}

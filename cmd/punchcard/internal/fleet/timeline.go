@@ -161,7 +161,7 @@ func writeTimeline(w io.Writer, ticks []tick, acks []AckSample, start, changedAt
 			secs[i].lat = append(secs[i].lat, a.Latency)
 		}
 	}
-	fmt.Fprintf(w, "timeline (per second; change at %+.1fs): t acks p99ms | hub: cpu drains msg/dr qwait-ms apply-ms/dr apply>=100ms gatewait-ms gate>=100ms gc gcpause-ms heapMB gor | walMB psi%% | grants fetches msgs beats resent | sim: cpu gc gccpu heapMB\n",
+	fmt.Fprintf(w, "timeline (per second; change at %+.1fs): t acks p99ms | hub: cpu drains msg/dr qwait-ms apply-ms/dr apply>=100ms gatewait-ms gate>=100ms gc gcpause-ms heapMB gor | walMB ckpt-pages ckpt-ms psi%% | grants fetches msgs beats resent | sim: cpu gc gccpu heapMB\n",
 		changedAt.Sub(start).Seconds())
 	for i := 1; i < len(ticks); i++ {
 		a, b := ticks[i-1], ticks[i]
@@ -193,13 +193,13 @@ func writeTimeline(w io.Writer, ticks []tick, acks []AckSample, start, changedAt
 		}
 		msgs := d("punchcard_ingest_messages_total")
 		slow := d("punchcard_ingest_slow_applies_total")
-		fmt.Fprintf(w, "%5.0f %5d %6.0f | %4.2f %4.0f %4.1f %6.1f %6.2f %3.0f %6.1f %3.0f %2.0f %5.1f %4.0f %5.0f | %5.1f %3.0f | %4d %4d %5d %5d %4d | %4.2f %2d %4.2f %5.0f\n",
+		fmt.Fprintf(w, "%5.0f %5d %6.0f | %4.2f %4.0f %4.1f %6.1f %6.2f %3.0f %6.1f %3.0f %2.0f %5.1f %4.0f %5.0f | %5.1f %5.0f %4.0f %3.0f | %4d %4d %5d %5d %4d | %4.2f %2d %4.2f %5.0f\n",
 			b.at.Sub(start).Seconds(), len(l), p99,
 			(b.hubCPU-a.hubCPU).Seconds()/el, drains, ratio(msgs, drains), per("punchcard_ingest_queue_wait_seconds_total", msgs),
 			per("punchcard_ingest_apply_seconds_total", drains), slow,
 			d("punchcard_ledger_gate_wait_seconds_total")*1000, d("punchcard_ledger_gate_slow_total"),
 			d("go_gc_duration_seconds_count"), d("go_gc_duration_seconds_sum")*1000, g("go_memstats_heap_alloc_bytes")/(1<<20), g("go_goroutines"),
-			float64(b.wal)/(1<<20), float64(b.psi-a.psi)/1e4/el,
+			float64(b.wal)/(1<<20), d("punchcard_db_checkpoint_frames_total"), d("punchcard_db_checkpoint_seconds_total")*1000, float64(b.psi-a.psi)/1e4/el,
 			b.counts.grants-a.counts.grants, b.counts.fetches-a.counts.fetches, b.counts.messages-a.counts.messages,
 			b.counts.heartbeats-a.counts.heartbeats, b.counts.republish-a.counts.republish,
 			(b.selfCPU-a.selfCPU).Seconds()/el, b.selfGC-a.selfGC, b.selfGCCPU-a.selfGCCPU, float64(b.selfHeap)/(1<<20))
