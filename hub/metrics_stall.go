@@ -47,27 +47,27 @@ func (c stallCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // histogram is a const histogram of per-bucket (not cumulative) counts
-// under bounds, total counting the ones beyond the last bound too.
-func histogram(d *prometheus.Desc, bounds []time.Duration, counts []int64, total int64, sum time.Duration) prometheus.Metric {
+// under bounds, with one more count for those beyond the last bound.
+func histogram(d *prometheus.Desc, bounds []time.Duration, counts []int64, sum time.Duration) prometheus.Metric {
 	b := make(map[float64]uint64, len(bounds))
 	var cum int64
 	for i, le := range bounds {
 		cum += counts[i]
 		b[le.Seconds()] = uint64(cum)
 	}
-	return prometheus.MustNewConstHistogram(d, uint64(max(total, cum)), sum.Seconds(), b)
+	return prometheus.MustNewConstHistogram(d, uint64(cum+counts[len(bounds)]), sum.Seconds(), b)
 }
 
 func (c stallCollector) Collect(ch chan<- prometheus.Metric) {
 	if in := c.h.Ingest; in != nil {
 		s := in.Stats()
-		ch <- histogram(descApplySeconds, ingest.ApplyBuckets[:], s.ApplyBuckets[:], s.Drains, s.Apply)
+		ch <- histogram(descApplySeconds, ingest.ApplyBuckets[:], s.ApplyBuckets[:], s.Apply)
 		ch <- prometheus.MustNewConstMetric(descSlowApplies, prometheus.CounterValue, float64(s.SlowApplies))
 	}
 	if l := c.h.Ledger; l != nil {
 		g := l.GateStats()
 		ch <- prometheus.MustNewConstMetric(descGateWait, prometheus.CounterValue, g.Wait.Seconds())
-		ch <- histogram(descGateHold, ledger.GateBuckets[:], g.Buckets[:], g.Holds, g.Hold)
+		ch <- histogram(descGateHold, ledger.GateBuckets[:], g.Buckets[:], g.Hold)
 		ch <- prometheus.MustNewConstMetric(descGateSlow, prometheus.CounterValue, float64(g.Slow))
 	}
 	if c.h.ckpt != nil {

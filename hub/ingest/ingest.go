@@ -201,9 +201,10 @@ type Stats struct {
 	QueueWait, Prepare, Handoff, Apply, Publish time.Duration
 	// ApplyBuckets[i] counts the drains whose writer transaction
 	// (Apply) took at most ApplyBuckets[i] and more than the bound
-	// before it (not cumulative); SlowApplies those of SlowApply or
-	// more, each also logged with what it held.
-	ApplyBuckets [len(ApplyBuckets)]int64
+	// before it (not cumulative), the last one those beyond every bound;
+	// SlowApplies those of SlowApply or more, each also logged with what
+	// it held.
+	ApplyBuckets [len(ApplyBuckets) + 1]int64
 	SlowApplies  int64
 }
 
@@ -217,18 +218,17 @@ const SlowApply = 100 * time.Millisecond
 type counters struct {
 	messages, batches, redemptions, states, refused, malformed, oversize, quarantined, conflicts, acks, resends, errors, shed, damped atomic.Int64
 	drains, queueNs, prepareNs, handoffNs, applyNs, publishNs                                                                         atomic.Int64
-	applyBuckets                                                                                                                      [len(ApplyBuckets)]atomic.Int64
+	applyBuckets                                                                                                                      [len(ApplyBuckets) + 1]atomic.Int64
 	slowApplies                                                                                                                       atomic.Int64
 }
 
 // applied counts a writer transaction of d and logs a slow one.
 func (in *Ingest) applied(j job, d time.Duration) {
-	for i, b := range ApplyBuckets {
-		if d <= b {
-			in.c.applyBuckets[i].Add(1)
-			break
-		}
+	i := 0
+	for i < len(ApplyBuckets) && d > ApplyBuckets[i] {
+		i++
 	}
+	in.c.applyBuckets[i].Add(1) // the last: beyond every bound
 	if d < SlowApply {
 		return
 	}

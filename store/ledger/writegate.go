@@ -25,7 +25,7 @@ type writeGate struct {
 	taken time.Time // under mu: when the holder took it
 
 	waitNs, holdNs, holds, slow atomic.Int64
-	buckets                     [len(GateBuckets)]atomic.Int64 // holds of at most GateBuckets[i] (not cumulative)
+	buckets                     [len(GateBuckets) + 1]atomic.Int64 // holds of at most GateBuckets[i] (not cumulative); the last: longer
 }
 
 // GateBuckets are the upper bounds of GateStats.Buckets.
@@ -49,12 +49,11 @@ func (g *writeGate) unlock() {
 	if d >= int64(SlowGateHold) {
 		g.slow.Add(1)
 	}
-	for i, b := range GateBuckets {
-		if d <= int64(b) {
-			g.buckets[i].Add(1)
-			break
-		}
+	i := 0
+	for i < len(GateBuckets) && d > int64(GateBuckets[i]) {
+		i++
 	}
+	g.buckets[i].Add(1)
 	g.mu.Unlock()
 }
 
@@ -66,9 +65,9 @@ type GateStats struct {
 	Holds, Slow int64         // holds, and those of SlowGateHold or more
 	Wait, Hold  time.Duration // sums
 	// Buckets[i] counts the holds of at most GateBuckets[i] and more
-	// than the bound before it (not cumulative); longer ones are in
-	// Holds only.
-	Buckets [len(GateBuckets)]int64
+	// than the bound before it (not cumulative); the last one counts
+	// the longer ones.
+	Buckets [len(GateBuckets) + 1]int64
 }
 
 // GateStats returns the write gate's counters.

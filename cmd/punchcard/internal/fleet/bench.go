@@ -280,7 +280,9 @@ func Bench(ctx context.Context, o BenchOptions) (Report, error) {
 	acks := f.Acks()
 	r.AckP99Quiet, r.Timeline = ackTimeline(acks, start, changedAt)
 	if tl != nil {
-		writeTimeline(o.Log, tl.stop(), acks, start, changedAt)
+		ticks := tl.stop()
+		writeTimeline(o.Log, ticks, acks, start, changedAt)
+		writeHistograms(o.Log, ticks)
 	}
 	r.Redemptions = float64(after.Acked-before.Acked) / elapsed.Seconds()
 	f.SetRate(0)

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -211,4 +212,45 @@ func ratio(a, b float64) float64 {
 		return 0
 	}
 	return a / b
+}
+
+// writeHistograms prints, from the first and last tick, how the hub's
+// writer transactions and write-gate holds spread over their buckets
+// during the load (punchcard_ingest_apply_seconds,
+// punchcard_ledger_gate_hold_seconds; absent from an older hub).
+func writeHistograms(w io.Writer, ticks []tick) {
+	if len(ticks) < 2 || ticks[0].hub == nil || ticks[len(ticks)-1].hub == nil {
+		return
+	}
+	a, b := ticks[0].hub, ticks[len(ticks)-1].hub
+	for _, name := range []string{"punchcard_ingest_apply_seconds", "punchcard_ledger_gate_hold_seconds"} {
+		type bucket struct {
+			le string
+			n  float64
+		}
+		var bs []bucket
+		for k, v := range b {
+			le, ok := strings.CutPrefix(k, name+`_bucket{le="`)
+			if !ok {
+				continue
+			}
+			bs = append(bs, bucket{strings.TrimSuffix(le, `"}`), v - a[k]})
+		}
+		if len(bs) == 0 {
+			continue
+		}
+		f := func(s string) float64 {
+			if s == "+Inf" {
+				return 1e300
+			}
+			x, _ := strconv.ParseFloat(s, 64)
+			return x
+		}
+		slices.SortFunc(bs, func(x, y bucket) int { return cmp.Compare(f(x.le), f(y.le)) })
+		fmt.Fprintf(w, "%s (cumulative, over the load):", name)
+		for _, x := range bs {
+			fmt.Fprintf(w, " <=%s:%.0f", x.le, x.n)
+		}
+		fmt.Fprintln(w)
+	}
 }
