@@ -16,6 +16,8 @@ import (
 var (
 	descApplySeconds = prometheus.NewDesc("punchcard_ingest_apply_seconds",
 		"Ingest's writer transactions (a drain's batches and heartbeats, the wait for the write gate and the commit included).", nil, nil)
+	descAckSeconds = prometheus.NewDesc("punchcard_ingest_ack_seconds",
+		"From a recorded batch message's receipt to its Ack handed to the broker (the hub's part of a till's ack latency).", nil, nil)
 	descSlowApplies = prometheus.NewDesc("punchcard_ingest_slow_applies_total",
 		"Ingest writer transactions of 100 ms or more (each one logged).", nil, nil)
 	descGateWait = prometheus.NewDesc("punchcard_ledger_gate_wait_seconds_total",
@@ -41,7 +43,7 @@ var (
 type stallCollector struct{ h *Hub }
 
 func (c stallCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descApplySeconds, descSlowApplies, descGateWait, descGateHold, descGateSlow, descCkptRounds, descCkptFrames, descCkptSeconds, descCkptBusy} {
+	for _, d := range []*prometheus.Desc{descApplySeconds, descAckSeconds, descSlowApplies, descGateWait, descGateHold, descGateSlow, descCkptRounds, descCkptFrames, descCkptSeconds, descCkptBusy} {
 		ch <- d
 	}
 }
@@ -62,6 +64,7 @@ func (c stallCollector) Collect(ch chan<- prometheus.Metric) {
 	if in := c.h.Ingest; in != nil {
 		s := in.Stats()
 		ch <- histogram(descApplySeconds, ingest.ApplyBuckets[:], s.ApplyBuckets[:], s.Apply)
+		ch <- histogram(descAckSeconds, ingest.ApplyBuckets[:], s.AckBuckets[:], s.AckTime)
 		ch <- prometheus.MustNewConstMetric(descSlowApplies, prometheus.CounterValue, float64(s.SlowApplies))
 	}
 	if l := c.h.Ledger; l != nil {

@@ -206,6 +206,12 @@ type Stats struct {
 	// it held.
 	ApplyBuckets [len(ApplyBuckets) + 1]int64
 	SlowApplies  int64
+	// AckBuckets counts the recorded batch messages by the time from
+	// their receipt to their Ack handed to the broker (the hub's part of
+	// a till's ack latency), in the buckets of ApplyBuckets; AckTime
+	// sums it.
+	AckBuckets [len(ApplyBuckets) + 1]int64
+	AckTime    time.Duration
 }
 
 // ApplyBuckets are the upper bounds of Stats.ApplyBuckets.
@@ -220,6 +226,22 @@ type counters struct {
 	drains, queueNs, prepareNs, handoffNs, applyNs, publishNs                                                                         atomic.Int64
 	applyBuckets                                                                                                                      [len(ApplyBuckets) + 1]atomic.Int64
 	slowApplies                                                                                                                       atomic.Int64
+	ackBuckets                                                                                                                        [len(ApplyBuckets) + 1]atomic.Int64
+	ackNs                                                                                                                             atomic.Int64
+}
+
+// acked counts the hub's time of the batch messages received at recv,
+// whose Acks were handed to the broker at now.
+func (in *Ingest) acked(recv []time.Time, now time.Time) {
+	for _, t := range recv {
+		d := now.Sub(t)
+		i := 0
+		for i < len(ApplyBuckets) && d > ApplyBuckets[i] {
+			i++
+		}
+		in.c.ackBuckets[i].Add(1)
+		in.c.ackNs.Add(int64(d))
+	}
 }
 
 // applied counts a writer transaction of d and logs a slow one.
@@ -252,7 +274,8 @@ type message struct {
 // down is one message the publisher goroutine signs and publishes: an Ack
 // (with the Resend its gap asks for, if any), in commit order.
 type down struct {
-	at     time.Time // the commit (the first of a commit's Acks carries it)
+	at     time.Time   // the commit (the first of a commit's Acks carries it)
+	recv   []time.Time // the receipt of the commit's batch messages (the first carries it)
 	k      agentKey
 	ack    protocol.Ack
 	resend bool // ask for the ack's gap (throttled by shouldResend)
@@ -412,7 +435,9 @@ func (in *Ingest) Stats() Stats {
 		Publish: time.Duration(c.publishNs.Load()), SlowApplies: c.slowApplies.Load()}
 	for i := range c.applyBuckets {
 		s.ApplyBuckets[i] = c.applyBuckets[i].Load()
+		s.AckBuckets[i] = c.ackBuckets[i].Load()
 	}
+	s.AckTime = time.Duration(c.ackNs.Load())
 	return s
 }
 
@@ -471,8 +496,9 @@ func (in *Ingest) receiveInline(topic string, payload []byte) {
 
 // job is one drain of the queue, prepared, for the writer.
 type job struct {
-	id      uint64     // numbers the jobs (damp)
-	marked  []agentKey // the agents whose seqs it marked queued
+	id      uint64      // numbers the jobs (damp)
+	marked  []agentKey  // the agents whose seqs it marked queued
+	recv    []time.Time // the receipt of each of batches
 	states  []ledger.StateRecord
 	batches []ledger.Batch
 	prep    ledger.Prepared // nil without batches, or when preparing failed
@@ -521,6 +547,7 @@ func (in *Ingest) run(ctx context.Context) {
 					continue
 				}
 				j.batches = append(j.batches, *u.batch)
+				j.recv = append(j.recv, u.at)
 			case u.state != nil:
 				j.states = append(j.states, ledger.StateRecord{Tenant: u.tenant, Agent: u.agent, State: *u.state})
 			}
@@ -590,6 +617,9 @@ func (in *Ingest) write(ctx context.Context) {
 			continue
 		}
 		out[0].at = time.Now()
+		if !failed && j.prep != nil {
+			out[0].recv = j.recv
+		}
 		select {
 		case in.acks <- out:
 		case <-ctx.Done():
@@ -894,6 +924,7 @@ func (in *Ingest) publisher(ctx context.Context) {
 			}
 			if len(ds) > 0 {
 				since(&in.c.publishNs, ds[0].at)
+				in.acked(ds[0].recv, time.Now())
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/metrics"
@@ -162,7 +163,7 @@ func writeTimeline(w io.Writer, ticks []tick, acks []AckSample, start, changedAt
 			secs[i].lat = append(secs[i].lat, a.Latency)
 		}
 	}
-	fmt.Fprintf(w, "timeline (per second; change at %+.1fs): t acks p99ms | hub: cpu drains msg/dr qwait-ms apply-ms/dr apply>=100ms gatewait-ms gate>=100ms gc gcpause-ms heapMB gor | walMB ckpt-pages ckpt-ms psi%% | grants fetches msgs beats resent | sim: cpu gc gccpu heapMB\n",
+	fmt.Fprintf(w, "timeline (per second; change at %+.1fs): t acks p99ms | hub: ack-p99<=ms cpu drains msg/dr qwait-ms apply-ms/dr apply>=100ms gatewait-ms gate>=100ms gc gcpause-ms heapMB gor | walMB ckpt-pages ckpt-ms psi%% | grants fetches msgs beats resent | sim: cpu gc gccpu heapMB\n",
 		changedAt.Sub(start).Seconds())
 	for i := 1; i < len(ticks); i++ {
 		a, b := ticks[i-1], ticks[i]
@@ -194,8 +195,8 @@ func writeTimeline(w io.Writer, ticks []tick, acks []AckSample, start, changedAt
 		}
 		msgs := d("punchcard_ingest_messages_total")
 		slow := d("punchcard_ingest_slow_applies_total")
-		fmt.Fprintf(w, "%5.0f %5d %6.0f | %4.2f %4.0f %4.1f %6.1f %6.2f %3.0f %6.1f %3.0f %2.0f %5.1f %4.0f %5.0f | %5.1f %5.0f %4.0f %3.0f | %4d %4d %5d %5d %4d | %4.2f %2d %4.2f %5.0f\n",
-			b.at.Sub(start).Seconds(), len(l), p99,
+		fmt.Fprintf(w, "%5.0f %5d %6.0f | %5.0f %4.2f %4.0f %4.1f %6.1f %6.2f %3.0f %6.1f %3.0f %2.0f %5.1f %4.0f %5.0f | %5.1f %5.0f %4.0f %3.0f | %4d %4d %5d %5d %4d | %4.2f %2d %4.2f %5.0f\n",
+			b.at.Sub(start).Seconds(), len(l), p99, bucketP99(a.hub, b.hub, "punchcard_ingest_ack_seconds"),
 			(b.hubCPU-a.hubCPU).Seconds()/el, drains, ratio(msgs, drains), per("punchcard_ingest_queue_wait_seconds_total", msgs),
 			per("punchcard_ingest_apply_seconds_total", drains), slow,
 			d("punchcard_ledger_gate_wait_seconds_total")*1000, d("punchcard_ledger_gate_slow_total"),
@@ -223,7 +224,7 @@ func writeHistograms(w io.Writer, ticks []tick) {
 		return
 	}
 	a, b := ticks[0].hub, ticks[len(ticks)-1].hub
-	for _, name := range []string{"punchcard_ingest_apply_seconds", "punchcard_ledger_gate_hold_seconds"} {
+	for _, name := range []string{"punchcard_ingest_ack_seconds", "punchcard_ingest_apply_seconds", "punchcard_ledger_gate_hold_seconds"} {
 		type bucket struct {
 			le string
 			n  float64
@@ -253,4 +254,35 @@ func writeHistograms(w io.Writer, ticks []tick) {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// bucketP99 is the bound (ms) of the bucket holding the p99 of a hub
+// histogram's observations between two scrapes: 0 without any, -1 past
+// the last bound.
+func bucketP99(a, b map[string]float64, name string) float64 {
+	if a == nil || b == nil {
+		return 0
+	}
+	total := b[name+"_count"] - a[name+"_count"]
+	if total <= 0 {
+		return 0
+	}
+	best := math.Inf(1)
+	for k, v := range b {
+		le, ok := strings.CutPrefix(k, name+`_bucket{le="`)
+		if !ok {
+			continue
+		}
+		x, err := strconv.ParseFloat(strings.TrimSuffix(le, `"}`), 64)
+		if err != nil || math.IsInf(x, 1) {
+			continue
+		}
+		if v-a[k] >= 0.99*total && x < best {
+			best = x
+		}
+	}
+	if math.IsInf(best, 1) {
+		return -1
+	}
+	return best * 1000
 }
