@@ -86,6 +86,11 @@ type Options struct {
 	// sees a group before it is on disk; on this machine's quiet runs the
 	// pipeline gained nothing (docs/operations.md, "Pipelined commit").
 	PipelinedCommit bool
+	// CommitCheckpoint leaves the WAL checkpoint in the commit that
+	// takes the WAL past 1,000 pages, as SQLite does by default (the
+	// ingest writer's, at fleet load). Default false: no commit
+	// checkpoints, a background checkpointer does (store.Checkpointer).
+	CommitCheckpoint bool
 	// AnnounceInterval is the least time between two snapshot
 	// announcements to one tenant's agents; changes in between are
 	// coalesced into one announcement at its end, so a busy store's
@@ -211,6 +216,7 @@ type Hub struct {
 	metrics   *http.Server
 	backlog   atomic.Pointer[Backlog] // SetWebhookBacklog
 	wake      relayWake               // events.go
+	ckpt      *store.Checkpointer     // nil with Options.CommitCheckpoint
 
 	ctx    context.Context // cancelled by Close, for background work
 	cancel context.CancelFunc
@@ -240,7 +246,8 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if err := os.MkdirAll(opts.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("hub: data dir: %w", err)
 	}
-	db, err := store.Open(ctx, filepath.Join(opts.DataDir, DefaultDBName), store.Options{Sync: opts.Sync, SecureDelete: true, MaxOpenConns: DefaultDBConns})
+	db, err := store.Open(ctx, filepath.Join(opts.DataDir, DefaultDBName), store.Options{Sync: opts.Sync, SecureDelete: true, MaxOpenConns: DefaultDBConns,
+		NoAutoCheckpoint: !opts.CommitCheckpoint})
 	if err != nil {
 		return nil, err
 	}
@@ -252,6 +259,9 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if h.Ledger, err = ledger.New(ctx, db, ledger.Options{Facts: h.Catalog, Rules: h.Catalog, Segments: h.Catalog, Tiers: h.Catalog, OnTier: h.tierChanged,
 		OnEvents: h.wake.signal, SerialCommit: !opts.PipelinedCommit}); err != nil {
 		return nil, err
+	}
+	if !opts.CommitCheckpoint {
+		h.ckpt = store.StartCheckpointer(db, store.CheckpointerOptions{Logger: log, Quiesce: h.Ledger.HoldWriters})
 	}
 	if err := h.openWebhooks(ctx); err != nil { // events.go
 		return nil, err
@@ -433,6 +443,9 @@ func (h *Hub) Close() error {
 		}
 		if h.Ledger != nil {
 			errs = append(errs, h.Ledger.Close()) // stops the online writer
+		}
+		if h.ckpt != nil {
+			errs = append(errs, h.ckpt.Close())
 		}
 		if h.db != nil {
 			errs = append(errs, h.db.Close())

@@ -172,6 +172,20 @@ func TestMetricsPrometheus(t *testing.T) {
 			t.Errorf("%s: missing or not a counter", name)
 		}
 	}
+	// Where a stalled writer shows (metrics_stall.go).
+	for name, typ := range map[string]dto.MetricType{"punchcard_ingest_apply_seconds": dto.MetricType_HISTOGRAM, "punchcard_ingest_ack_seconds": dto.MetricType_HISTOGRAM,
+		"punchcard_ingest_slow_applies_total": dto.MetricType_COUNTER, "punchcard_ledger_gate_wait_seconds_total": dto.MetricType_COUNTER,
+		"punchcard_ledger_gate_hold_seconds": dto.MetricType_HISTOGRAM, "punchcard_ledger_gate_slow_total": dto.MetricType_COUNTER,
+		"punchcard_db_checkpoints_total": dto.MetricType_COUNTER, "punchcard_db_checkpoint_frames_total": dto.MetricType_COUNTER,
+		"punchcard_db_checkpoint_seconds_total": dto.MetricType_COUNTER, "punchcard_db_checkpoint_busy_total": dto.MetricType_COUNTER} {
+		if mf, ok := mfs[name]; !ok || mf.GetType() != typ {
+			t.Errorf("%s: missing or not a %s", name, typ)
+		}
+	}
+	// The grant and the heartbeats above held the write gate.
+	if mf := mfs["punchcard_ledger_gate_hold_seconds"]; mf == nil || mf.GetMetric()[0].GetHistogram().GetSampleCount() < 2 {
+		t.Errorf("punchcard_ledger_gate_hold_seconds: want the grant's and the heartbeats' holds counted: %v", mf)
+	}
 	if mf, ok := mfs["punchcard_broker_clients"]; !ok || mf.GetType() != dto.MetricType_GAUGE {
 		t.Error("punchcard_broker_clients: missing or not a gauge")
 	}

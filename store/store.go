@@ -43,6 +43,11 @@ type Options struct {
 	// not linger in free space of the file. It costs some write I/O; the
 	// hub turns it on, the agent does not need it. Default off.
 	SecureDelete bool
+	// NoAutoCheckpoint turns SQLite's checkpoint on commit off
+	// (PRAGMA wal_autocheckpoint=0 on every connection): no committing
+	// writer copies the WAL into the database file. The WAL then grows
+	// without bound unless a Checkpointer (checkpointer.go) runs.
+	NoAutoCheckpoint bool
 	// Trace, when set, is called with the text of every statement the
 	// database prepares or runs, on the caller's goroutine: tests use it
 	// to check the query plan of every statement a path runs. Default nil.
@@ -81,6 +86,9 @@ func Open(ctx context.Context, path string, opts Options) (*sql.DB, error) {
 	q.Add("_pragma", "synchronous("+string(opts.Sync)+")")
 	if opts.SecureDelete {
 		q.Add("_pragma", "secure_delete(ON)")
+	}
+	if opts.NoAutoCheckpoint {
+		q.Add("_pragma", "wal_autocheckpoint(0)")
 	}
 	q.Add("_txlock", "immediate")
 	dsn := "file:" + path + "?" + q.Encode()

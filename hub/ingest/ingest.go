@@ -199,11 +199,68 @@ type Stats struct {
 	// sync of a pipelined commit, signing and publishing).
 	Drains                                      int64
 	QueueWait, Prepare, Handoff, Apply, Publish time.Duration
+	// ApplyBuckets[i] counts the drains whose writer transaction
+	// (Apply) took at most ApplyBuckets[i] and more than the bound
+	// before it (not cumulative), the last one those beyond every bound;
+	// SlowApplies those of SlowApply or more, each also logged with what
+	// it held.
+	ApplyBuckets [len(ApplyBuckets) + 1]int64
+	SlowApplies  int64
+	// AckBuckets counts the recorded batch messages by the time from
+	// their receipt to their Ack handed to the broker (the hub's part of
+	// a till's ack latency), in the buckets of ApplyBuckets; AckTime
+	// sums it.
+	AckBuckets [len(ApplyBuckets) + 1]int64
+	AckTime    time.Duration
 }
+
+// ApplyBuckets are the upper bounds of Stats.ApplyBuckets.
+var ApplyBuckets = [...]time.Duration{time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond,
+	50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2500 * time.Millisecond}
+
+// SlowApply is the writer transaction Stats counts as slow and logs.
+const SlowApply = 100 * time.Millisecond
 
 type counters struct {
 	messages, batches, redemptions, states, refused, malformed, oversize, quarantined, conflicts, acks, resends, errors, shed, damped atomic.Int64
 	drains, queueNs, prepareNs, handoffNs, applyNs, publishNs                                                                         atomic.Int64
+	applyBuckets                                                                                                                      [len(ApplyBuckets) + 1]atomic.Int64
+	slowApplies                                                                                                                       atomic.Int64
+	ackBuckets                                                                                                                        [len(ApplyBuckets) + 1]atomic.Int64
+	ackNs                                                                                                                             atomic.Int64
+}
+
+// acked counts the hub's time of the batch messages received at recv,
+// whose Acks were handed to the broker at now.
+func (in *Ingest) acked(recv []time.Time, now time.Time) {
+	for _, t := range recv {
+		d := now.Sub(t)
+		i := 0
+		for i < len(ApplyBuckets) && d > ApplyBuckets[i] {
+			i++
+		}
+		in.c.ackBuckets[i].Add(1)
+		in.c.ackNs.Add(int64(d))
+	}
+}
+
+// applied counts a writer transaction of d and logs a slow one.
+func (in *Ingest) applied(j job, d time.Duration) {
+	i := 0
+	for i < len(ApplyBuckets) && d > ApplyBuckets[i] {
+		i++
+	}
+	in.c.applyBuckets[i].Add(1) // the last: beyond every bound
+	if d < SlowApply {
+		return
+	}
+	in.c.slowApplies.Add(1)
+	n := 0
+	for _, b := range j.batches {
+		n += len(b.Redemptions)
+	}
+	in.opts.Logger.Warn("ingest: slow writer transaction", slog.Duration("took", d), slog.Int("batches", len(j.batches)),
+		slog.Int("redemptions", n), slog.Int("states", len(j.states)))
 }
 
 // since adds the time since t to a nanosecond sum.
@@ -217,7 +274,8 @@ type message struct {
 // down is one message the publisher goroutine signs and publishes: an Ack
 // (with the Resend its gap asks for, if any), in commit order.
 type down struct {
-	at     time.Time // the commit (the first of a commit's Acks carries it)
+	at     time.Time   // the commit (the first of a commit's Acks carries it)
+	recv   []time.Time // the receipt of the commit's batch messages (the first carries it)
 	k      agentKey
 	ack    protocol.Ack
 	resend bool // ask for the ack's gap (throttled by shouldResend)
@@ -370,11 +428,17 @@ func (in *Ingest) Close() error {
 // Stats returns ingest's counters.
 func (in *Ingest) Stats() Stats {
 	c := &in.c
-	return Stats{Messages: c.messages.Load(), Batches: c.batches.Load(), Redemptions: c.redemptions.Load(), States: c.states.Load(),
+	s := Stats{Messages: c.messages.Load(), Batches: c.batches.Load(), Redemptions: c.redemptions.Load(), States: c.states.Load(),
 		Refused: c.refused.Load(), Malformed: c.malformed.Load(), Oversize: c.oversize.Load(), Shed: c.shed.Load(), Damped: c.damped.Load(), Quarantined: c.quarantined.Load(), Conflicts: c.conflicts.Load(), Acks: c.acks.Load(),
 		Resends: c.resends.Load(), Errors: c.errors.Load(), Drains: c.drains.Load(), QueueWait: time.Duration(c.queueNs.Load()),
 		Prepare: time.Duration(c.prepareNs.Load()), Handoff: time.Duration(c.handoffNs.Load()), Apply: time.Duration(c.applyNs.Load()),
-		Publish: time.Duration(c.publishNs.Load())}
+		Publish: time.Duration(c.publishNs.Load()), SlowApplies: c.slowApplies.Load()}
+	for i := range c.applyBuckets {
+		s.ApplyBuckets[i] = c.applyBuckets[i].Load()
+		s.AckBuckets[i] = c.ackBuckets[i].Load()
+	}
+	s.AckTime = time.Duration(c.ackNs.Load())
+	return s
 }
 
 // receive runs on paho's goroutine: it decodes and checks the message
@@ -432,8 +496,9 @@ func (in *Ingest) receiveInline(topic string, payload []byte) {
 
 // job is one drain of the queue, prepared, for the writer.
 type job struct {
-	id      uint64     // numbers the jobs (damp)
-	marked  []agentKey // the agents whose seqs it marked queued
+	id      uint64      // numbers the jobs (damp)
+	marked  []agentKey  // the agents whose seqs it marked queued
+	recv    []time.Time // the receipt of each of batches
 	states  []ledger.StateRecord
 	batches []ledger.Batch
 	prep    ledger.Prepared // nil without batches, or when preparing failed
@@ -482,6 +547,7 @@ func (in *Ingest) run(ctx context.Context) {
 					continue
 				}
 				j.batches = append(j.batches, *u.batch)
+				j.recv = append(j.recv, u.at)
 			case u.state != nil:
 				j.states = append(j.states, ledger.StateRecord{Tenant: u.tenant, Agent: u.agent, State: *u.state})
 			}
@@ -540,7 +606,9 @@ func (in *Ingest) write(ctx context.Context) {
 		}
 		failed := false
 		if j.prep != nil || len(j.states) > 0 {
+			t1 := time.Now()
 			out, failed = in.applyDrain(ctx, j, out)
+			in.applied(j, time.Since(t1))
 		}
 		in.unmark(j) // recorded (a re-send is applied, a no-op, and acked) or failed (applied again)
 		prevFailed = failed
@@ -549,6 +617,9 @@ func (in *Ingest) write(ctx context.Context) {
 			continue
 		}
 		out[0].at = time.Now()
+		if !failed && j.prep != nil {
+			out[0].recv = j.recv
+		}
 		select {
 		case in.acks <- out:
 		case <-ctx.Done():
@@ -853,6 +924,7 @@ func (in *Ingest) publisher(ctx context.Context) {
 			}
 			if len(ds) > 0 {
 				since(&in.c.publishNs, ds[0].at)
+				in.acked(ds[0].recv, time.Now())
 			}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -51,11 +52,32 @@ type BenchOptions struct {
 	// hub's cores, where a real till's is not; memory is not what the
 	// benchmark measures of the simulator. Negative: leave it.
 	GCPercent int
-	Log       io.Writer // progress lines; nil for none
+	// WindowGC keeps the simulating process's GC on (at GCPercent)
+	// through the measured load. By default it is collected once when
+	// the load starts (runtime.GC) and then off (debug.SetGCPercent(-1))
+	// under a soft memory limit of WindowMemLimit, restored after: one
+	// of its GC cycles at 10,000 tills took about a core for a second
+	// on the hub's 2 cores, and its assists held back the tills' receive
+	// path, which showed as a spike of the acks' latency that no real
+	// till's GC causes (FLEET_WINDOW_GC=1 for the old behaviour).
+	WindowGC bool
+	// WindowMemLimit is the simulating process's soft memory limit
+	// while its GC is off; default DefaultWindowMemLimit. Reaching it
+	// runs the GC again.
+	WindowMemLimit int64
+	Log            io.Writer // progress lines; nil for none
+	// Timeline samples the hub and this process every second of the
+	// measured load and writes a line per second to Log at the end
+	// (timeline.go; FLEET_TIMELINE=1). Each sample scrapes the hub's
+	// /metrics, which costs the hub a little CPU.
+	Timeline bool
 }
 
 // DefaultBenchGCPercent is BenchOptions.GCPercent's default.
 const DefaultBenchGCPercent = 400
+
+// DefaultWindowMemLimit is BenchOptions.WindowMemLimit's default.
+const DefaultWindowMemLimit = 4 << 30
 
 // DefaultBenchVerifyEvery is BenchOptions.VerifyEvery's default: each
 // till verifies the signature of its first down message, and the fleet
@@ -193,6 +215,14 @@ func Bench(ctx context.Context, o BenchOptions) (Report, error) {
 	if err := sleepCtx(ctx, o.Warmup); err != nil {
 		return r, err
 	}
+	if !o.WindowGC {
+		runtime.GC()
+		if o.WindowMemLimit <= 0 {
+			o.WindowMemLimit = DefaultWindowMemLimit
+		}
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(o.WindowMemLimit))
+		defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	}
 	f.ResetLatency()
 	before := f.Stats()
 	cpu0, _ := hp.cpu()
@@ -200,6 +230,10 @@ func Bench(ctx context.Context, o BenchOptions) (Report, error) {
 	m0, _ := hp.metrics.scrape(ctx)
 	sampler := hp.sample()
 	start := time.Now()
+	var tl *timeline
+	if o.Timeline {
+		tl = startTimeline(ctx, f, hp, o.Dir)
+	}
 	if err := sleepCtx(ctx, o.Duration/2); err != nil {
 		return r, err
 	}
@@ -243,7 +277,13 @@ func Bench(ctx context.Context, o BenchOptions) (Report, error) {
 	r.HWM, _ = hp.status("VmHWM")
 	r.HubCPU = (cpu1 - cpu0).Seconds() / elapsed.Seconds()
 	after := f.Stats()
-	r.AckP99Quiet, r.Timeline = ackTimeline(f.Acks(), start, changedAt)
+	acks := f.Acks()
+	r.AckP99Quiet, r.Timeline = ackTimeline(acks, start, changedAt)
+	if tl != nil {
+		ticks := tl.stop()
+		writeTimeline(o.Log, ticks, acks, start, changedAt)
+		writeHistograms(o.Log, ticks)
+	}
 	r.Redemptions = float64(after.Acked-before.Acked) / elapsed.Seconds()
 	f.SetRate(0)
 	drain, cancel := context.WithTimeout(ctx, 2*time.Minute)

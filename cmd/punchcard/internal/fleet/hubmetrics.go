@@ -44,7 +44,8 @@ func (m *hubMetrics) set(addr string) {
 	m.mu.Unlock()
 }
 
-// scrape reads the hub's unlabelled metrics (name value lines).
+// scrape reads the hub's metrics: name value lines, a labelled one
+// under its name with its labels (name{le="0.1"}).
 func (m *hubMetrics) scrape(ctx context.Context) (map[string]float64, error) {
 	m.mu.Lock()
 	addr := m.addr
@@ -68,13 +69,15 @@ func (m *hubMetrics) scrape(ctx context.Context) (map[string]float64, error) {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		l := sc.Text()
-		if l == "" || l[0] == '#' || strings.ContainsRune(l, '{') {
+		if l == "" || l[0] == '#' {
 			continue
 		}
-		name, v, ok := strings.Cut(l, " ")
-		if !ok {
+		// name value, or name{labels} value (kept whole as the key).
+		i := strings.LastIndexByte(l, ' ')
+		if i < 0 {
 			continue
 		}
+		name, v := l[:i], l[i+1:]
 		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
 			out[name] = f
 		}
