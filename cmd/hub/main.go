@@ -165,6 +165,14 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "memory-limit" {
+			m.memory.budget = false // asked for, even if it equals the budget
+		}
+	})
+	if env("MEMORY_LIMIT", "") != "" {
+		m.memory.budget = false
+	}
 	if err := m.memory.check(); err != nil {
 		return err
 	}

@@ -27,7 +27,7 @@ func TestMemoryFlags(t *testing.T) {
 	if m.memory.gcPercent != 0 || m.memory.memoryLimit != "" || m.memory.budget {
 		t.Errorf("with GOGC and GOMEMLIMIT set: %+v, want Go's", m.memory)
 	}
-	for _, args := range [][]string{{"-memory-limit", "900MiB"}, {"-memory-limit", "off"}} {
+	for _, args := range [][]string{{"-memory-limit", "900MiB"}, {"-memory-limit", "off"}, {"-memory-limit", DefaultMemoryBudget}} {
 		m = &Main{Stderr: discard{}}
 		if err := m.ParseFlags(args, noenv); err != nil || m.memory.budget || m.memory.memoryLimit != args[1] {
 			t.Errorf("%v: %+v, %v", args, m.memory, err)
