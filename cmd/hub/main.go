@@ -74,7 +74,7 @@ func (m *Main) Main(ctx context.Context, args []string, getenv func(string) stri
 	if m.Verify {
 		return m.RunVerify(ctx)
 	}
-	if err := m.memory.apply(); err != nil {
+	if err := m.memory.apply(ctx, m.Options.Logger); err != nil {
 		return 2, err
 	}
 	if m.Pprof != "" {
@@ -137,8 +137,8 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.DurationVar(&o.PointsExpiryInterval, "points-expiry-every", envDuration(env("POINTS_EXPIRY_EVERY", ""), hub.DefaultPointsExpiryInterval),
 		"how often to expire the points lots that are due, e.g. 1h; negative: never (PUNCHCARD_POINTS_EXPIRY_EVERY)")
 	m.memory.defaults(getenv)
-	fs.IntVar(&m.memory.gcPercent, "gc-percent", envInt(env("GC_PERCENT", ""), m.memory.gcPercent), "the collector's target heap growth in percent, -1 off; default 50, or Go's GOGC when set (PUNCHCARD_GC_PERCENT)")
-	fs.StringVar(&m.memory.memoryLimit, "memory-limit", env("MEMORY_LIMIT", ""), "soft memory limit, e.g. 900MiB: the collector works harder near it; default none, or Go's GOMEMLIMIT (PUNCHCARD_MEMORY_LIMIT)")
+	fs.IntVar(&m.memory.gcPercent, "gc-percent", envInt(env("GC_PERCENT", ""), m.memory.gcPercent), "the collector's target heap growth in percent, -1 off; default 100, or Go's GOGC when set (PUNCHCARD_GC_PERCENT)")
+	fs.StringVar(&m.memory.memoryLimit, "memory-limit", env("MEMORY_LIMIT", m.memory.memoryLimit), "soft memory limit, e.g. 900MiB, or off: the collector works harder near it; default "+DefaultMemoryBudget+" (a budget never collecting more often than -gc-percent 50), or Go's GOMEMLIMIT when set (PUNCHCARD_MEMORY_LIMIT)")
 	fs.DurationVar(&o.SegmentsInterval, "segments-every", envDuration(env("SEGMENTS_EVERY", ""), hub.DefaultSegmentsInterval),
 		"how often to recompute every customer's segments for the time-based rules, e.g. 1h; negative: never (PUNCHCARD_SEGMENTS_EVERY)")
 	fs.DurationVar(&o.TierReviewInterval, "tier-review-every", envDuration(env("TIER_REVIEW_EVERY", ""), hub.DefaultTierReviewInterval),
@@ -165,10 +165,16 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if m.memory.memoryLimit != "" {
-		if _, err := parseBytes(m.memory.memoryLimit); err != nil {
-			return fmt.Errorf("-memory-limit: %w", err)
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "memory-limit" {
+			m.memory.budget = false // asked for, even if it equals the budget
 		}
+	})
+	if env("MEMORY_LIMIT", "") != "" {
+		m.memory.budget = false
+	}
+	if err := m.memory.check(); err != nil {
+		return err
 	}
 	kl, err := parseLimits(*keyLimits)
 	if err != nil {

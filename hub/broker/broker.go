@@ -129,7 +129,9 @@ type Options struct {
 	SnapshotExpiry   time.Duration // whole seconds; default DefaultSnapshotExpiry
 	SessionExpiry    time.Duration // whole seconds; default DefaultSessionExpiry
 	// SweepEvery is how often expired sessions and retained messages are
-	// looked for; default DefaultSweepEvery, negative: mochi's second.
+	// looked for; default DefaultSweepEvery, negative: mochi's second
+	// (and for queued copies too, which are otherwise looked for every
+	// min(SnapshotExpiry, DownExpiry): slowInflightSweep).
 	SweepEvery    time.Duration
 	AuthTimeout   time.Duration // default DefaultAuthTimeout
 	MaxPacketSize uint32        // bytes; default DefaultMaxPacketSize
@@ -267,6 +269,9 @@ func New(opts Options) (*Broker, error) {
 	}
 	if opts.SweepEvery > 0 && !slowSweeps(srv, opts.SweepEvery) {
 		opts.Logger.Warn("broker: mochi's expiry sweeps not found; they stay at every second")
+	}
+	if every := min(opts.SnapshotExpiry, opts.DownExpiry); opts.SweepEvery > 0 && every > time.Second && !slowInflightSweep(srv, every) {
+		opts.Logger.Warn("broker: mochi's inflight expiry sweep not found; it stays at every second")
 	}
 	return &Broker{srv: srv, tcp: tcp, tls: tlsl, hook: h}, nil
 }

@@ -29,6 +29,15 @@ func TestSlowSweeps(t *testing.T) {
 		t.Fatal("the retained-message sweep fired within a second after a reset to an hour")
 	case <-time.After(1100 * time.Millisecond):
 	}
+	if !slowInflightSweep(srv, time.Hour) {
+		t.Fatal("mochi's inflight expiry ticker not found")
+	}
+	inflight := (*time.Ticker)(loop.FieldByName("inflightExpiry").UnsafePointer())
+	select {
+	case <-inflight.C:
+		t.Fatal("the inflight sweep fired within a second after a reset to an hour")
+	case <-time.After(1100 * time.Millisecond):
+	}
 	if slowSweeps(nil, time.Second) || slowSweeps(srv, 0) {
 		t.Fatal("slowSweeps accepted a nil server or a zero period")
 	}

@@ -194,7 +194,7 @@ func loadLocation(name string) (*time.Location, error) {
 	if len(name) > 64 || name == "Local" {
 		return nil, protocol.FieldError("store.time_zone", "%q is not an IANA time zone name", name)
 	}
-	loc, err := time.LoadLocation(name)
+	loc, err := sharedLocation(name)
 	if err != nil {
 		return nil, protocol.FieldError("store.time_zone", "unknown time zone %q", name)
 	}
