@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/punchcard/punchcard/hub/allowance"
@@ -115,6 +116,12 @@ type Options struct {
 	// delta lists at most; an agent further behind gets the whole lists.
 	// Default DefaultMaxCustomerChanges.
 	MaxCustomerChanges int
+	// QuietMaxAge is how long a poll may be answered 304 although code
+	// uses or the agent's allowance figures moved, when nothing moved
+	// that the agent acts on (quiet.go), counted from when the body the
+	// agent holds was built. Default DefaultQuietMaxAge; negative: a poll
+	// is 304 only when nothing at all moved.
+	QuietMaxAge time.Duration
 }
 
 // DefaultMaxWait is Options.MaxWait's default.
@@ -145,6 +152,9 @@ func (o *Options) ensureDefaults() {
 	if o.MaxWait <= 0 {
 		o.MaxWait = DefaultMaxWait
 	}
+	if o.QuietMaxAge == 0 {
+		o.QuietMaxAge = DefaultQuietMaxAge
+	}
 }
 
 // Service assembles snapshots. It is safe for concurrent use.
@@ -155,6 +165,13 @@ type Service struct {
 	refl    ReflectedLedger // nil: snapshots say nothing of the agent's facts
 	cust    CustomerLedger  // nil: customer state by catalog version, segments whole
 	tierCat TierCatalog
+	pos     PositionLedger   // nil: no quiet 304 (quiet.go)
+	news    CodeFactsCatalog // nil: no quiet 304
+
+	tenantNews sync.Map // tenant -> *codeNews
+	// Quiet counts the polls answered 304 by the quiet path: the
+	// positions read, the allowances not (quiet.go).
+	Quiet atomic.Int64
 
 	builds *buildCache   // catalog parts built per store, shared by its agents
 	agents sync.Map      // snapKey -> agentAt: each agent's record at a catalog version
@@ -175,6 +192,8 @@ func New(cat Catalog, opts Options) (*Service, error) {
 		snaps: map[snapKey]snapEntry{}, camps: map[protocol.TenantID]limitedCampaigns{}}
 	s.led, _ = opts.Ledger.(CodeLedger)
 	s.refl, _ = opts.Ledger.(ReflectedLedger)
+	s.pos, _ = opts.Ledger.(PositionLedger)
+	s.news, _ = cat.(CodeFactsCatalog)
 	if tc, ok := cat.(TierCatalog); ok {
 		if cl, ok := opts.Ledger.(CustomerLedger); ok {
 			s.cust, s.tierCat = cl, tc
@@ -259,6 +278,10 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 		return Answer{}, err
 	}
 	version, camps := lc.version, lc.camps
+	now := s.opts.Now()
+	if ans, ok, err := s.quiet(ctx, req, version, now); ok || err != nil {
+		return ans, err
+	}
 	eff := req.Since
 	if eff > version {
 		eff = 0 // as the catalog does: an unknown future version gets a full snapshot
@@ -295,7 +318,6 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 		return Answer{}, err
 	}
 	ck := snapKey{req.Tenant, req.Agent}
-	now := s.opts.Now()
 	s.mu.Lock()
 	ent, hit := s.snaps[ck]
 	s.mu.Unlock()
@@ -343,7 +365,7 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 	etag := snapshot.ETag(body)
 	if snap.Version == version {
 		s.mu.Lock()
-		s.snaps[ck] = snapEntry{version: snap.Version, head: snap.Uses, allow: snap.Allowances, segs: segs, cust: custHead, etag: etag, validUntil: keysValidUntil(&snap, now)}
+		s.snaps[ck] = snapEntry{version: snap.Version, head: snap.Uses, allow: snap.Allowances, segs: segs, cust: custHead, etag: etag, at: now, validUntil: keysValidUntil(&snap, now)}
 		s.mu.Unlock()
 	}
 	if req.IfNoneMatch != "" && ETagMatch(req.IfNoneMatch, etag) {
@@ -498,6 +520,7 @@ type snapEntry struct {
 	segs       []snapshot.CustomerSegments // without a CustomerLedger
 	cust       uint64                      // the customer-state position read before the body
 	etag       string
+	at         time.Time // when the body was built (Options.QuietMaxAge)
 	validUntil time.Time // a retired key drops out of the snapshot then
 }
 

@@ -165,3 +165,50 @@ func codeHead(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID) (uint64
 	}
 	return uint64(h), err
 }
+
+// Positions returns the tenant's code-use position (CodeHead) and its
+// customer-state position (CustomerHead) and, when the code-use position
+// is beyond after, each code whose uses or gift card spending changed
+// after it, with the position of its last change (at most limit; ok is
+// false when more changed, or after is beyond the position: a position of
+// another database): what a snapshot poll reads of the ledger to find
+// that nothing a till acts on moved (hub/snapshots, quiet.go). It is one
+// statement, so one read snapshot without a transaction of its own:
+// database/sql starts a goroutine per transaction, and the first read
+// after another connection's commit reloads the connection's pages, which
+// a busy hub does between any two polls.
+func (l *Ledger) Positions(ctx context.Context, tenant protocol.TenantID, after uint64, limit int) (codes, customers uint64, changed map[protocol.CodeID]uint64, ok bool, err error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT 0, '', COALESCE((SELECT seq FROM ledger_code_seq WHERE tenant = ?1), 0),
+			COALESCE((SELECT seq FROM ledger_customer_seq WHERE tenant = ?1), 0)
+		UNION ALL SELECT 1, code, useq, 0 FROM (SELECT code, useq FROM ledger_codes WHERE tenant = ?1 AND useq > ?2
+			UNION ALL SELECT code, useq FROM ledger_giftcards WHERE tenant = ?1 AND useq > ?2 LIMIT ?3)`, string(tenant), int64(after), limit+1)
+	if err != nil {
+		return 0, 0, nil, false, wrap("positions", err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var kind int
+		var code string
+		var a, b int64
+		if err := rows.Scan(&kind, &code, &a, &b); err != nil {
+			return 0, 0, nil, false, wrap("positions", err)
+		}
+		if kind == 0 {
+			codes, customers = uint64(a), uint64(b)
+			continue
+		}
+		if changed == nil {
+			changed = map[protocol.CodeID]uint64{}
+		}
+		changed[protocol.CodeID(code)] = max(changed[protocol.CodeID(code)], uint64(a))
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return 0, 0, nil, false, wrap("positions", err)
+	}
+	if n > limit || after > codes {
+		return codes, customers, nil, false, nil
+	}
+	return codes, customers, changed, true, nil
+}
