@@ -7,9 +7,11 @@ import (
 )
 
 // The stores implement what a quiet snapshot poll reads (hub/snapshots,
-// quiet.go); kept apart from wiring.go's list so that the branches that
+// quiet.go) and the catalog lists a tenant's agents at once (agents.go); kept apart from wiring.go's list so that the branches that
 // add to either merge without conflict.
 var (
 	_ snapshots.PositionLedger   = (*ledger.Ledger)(nil)
 	_ snapshots.CodeFactsCatalog = (*catalog.Catalog)(nil)
+	_ snapshots.AgentLister      = (*catalog.Catalog)(nil)
+	_ snapshots.SnapshotReader   = (*ledger.Ledger)(nil)
 )

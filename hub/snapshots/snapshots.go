@@ -22,6 +22,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/punchcard/punchcard/hub/allowance"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/catalog"
@@ -54,6 +56,14 @@ type CodeLedger interface {
 	CodeHead(ctx context.Context, tenant protocol.TenantID) (uint64, error)
 	CodeStatesAt(ctx context.Context, tenant protocol.TenantID) (map[protocol.CodeID]protocol.CodeState, uint64, error)
 	CodeChanges(ctx context.Context, tenant protocol.TenantID, after uint64, limit int) (map[protocol.CodeID]protocol.CodeState, uint64, bool, error)
+}
+
+// SnapshotReader reads what a snapshot body needs of the ledger in one
+// read at one position (store/ledger.SnapshotRead): the code-use and
+// customer-state positions, Reflected, and the codes changed after the
+// agent's position (changes; at most limit).
+type SnapshotReader interface {
+	SnapshotRead(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, after uint64, changes bool, limit int) (protocol.SnapshotRead, error)
 }
 
 // ReflectedLedger tells which of an agent's facts the code states at a
@@ -173,9 +183,13 @@ type Service struct {
 	// positions read, the allowances not (quiet.go).
 	Quiet atomic.Int64
 
-	builds *buildCache   // catalog parts built per store, shared by its agents
-	agents sync.Map      // snapKey -> agentAt: each agent's record at a catalog version
-	turns  chan struct{} // Options.MaxConcurrent requests at once
+	builds  *buildCache        // catalog parts built per store, shared by its agents
+	agents  sync.Map           // snapKey -> agentAt: each agent's record at a catalog version
+	reader  SnapshotReader     // nil: the ledger's reads one by one
+	lister  AgentLister        // nil: each agent's record read on its own (agents.go)
+	lists   sync.Map           // tenant -> *tenantAgents
+	listing singleflight.Group // one list read per tenant and version
+	turns   chan struct{}      // Options.MaxConcurrent requests at once
 
 	mu    sync.Mutex
 	snaps map[snapKey]snapEntry                  // each agent's last ETag
@@ -194,6 +208,8 @@ func New(cat Catalog, opts Options) (*Service, error) {
 	s.refl, _ = opts.Ledger.(ReflectedLedger)
 	s.pos, _ = opts.Ledger.(PositionLedger)
 	s.news, _ = cat.(CodeFactsCatalog)
+	s.lister, _ = cat.(AgentLister)
+	s.reader, _ = opts.Ledger.(SnapshotReader)
 	if tc, ok := cat.(TierCatalog); ok {
 		if cl, ok := opts.Ledger.(CustomerLedger); ok {
 			s.cust, s.tierCat = cl, tc
@@ -294,7 +310,18 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 		}
 	}
 	var refl *snapshot.Reflected
-	if s.refl != nil && s.led != nil {
+	var pre *protocol.SnapshotRead
+	if s.reader != nil && s.refl != nil && s.led != nil {
+		// The positions, Reflected and the codes changed after the
+		// agent's position, in one read at one position (quiet.go's
+		// reasons: no transaction, one page reload).
+		r, err := s.reader.SnapshotRead(ctx, req.Tenant, req.Agent, req.Uses, eff > 0 && req.HasUses, s.opts.MaxCodeChanges)
+		if err != nil {
+			return Answer{}, err
+		}
+		pre, head = &r, r.Codes
+		refl = &snapshot.Reflected{Watermark: r.Watermark, Beyond: r.Beyond}
+	} else if s.refl != nil && s.led != nil {
 		// The code-use position and which of this agent's facts the code
 		// states there count, read together (ledger.Reflected).
 		refl = &snapshot.Reflected{}
@@ -308,7 +335,9 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 	}
 	var segs []snapshot.CustomerSegments
 	var custHead uint64
-	if s.cust != nil {
+	if s.cust != nil && pre != nil {
+		custHead = pre.Customers
+	} else if s.cust != nil {
 		// Customer state has its own position: a poll reads it alone
 		// when nothing changed (customers.go).
 		if custHead, err = s.cust.CustomerHead(ctx, req.Tenant); err != nil {
@@ -336,7 +365,7 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 		// Shared by every store that excludes the same campaigns.
 		bk.store, bk.exclusion = snapshot.Store{}, sig
 	}
-	shared, err := s.compose(ctx, req.Agent, ag.Store, bk, req.Uses, req.HasUses, now)
+	shared, err := s.compose(ctx, req.Agent, ag.Store, bk, req.Uses, req.HasUses, pre, now)
 	if err != nil {
 		return Answer{}, err
 	}
@@ -379,20 +408,6 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 type agentAt struct {
 	version uint64
 	ag      catalog.Agent
-}
-
-// agent returns the agent's record, read again only when the tenant's
-// catalog version moved from version (a change to it moves the version).
-func (s *Service) agent(ctx context.Context, k snapKey, version uint64) (catalog.Agent, error) {
-	if e, ok := s.agents.Load(k); ok && e.(agentAt).version == version {
-		return e.(agentAt).ag, nil
-	}
-	ag, err := s.cat.Agent(ctx, k.tenant, k.agent)
-	if err != nil {
-		return catalog.Agent{}, err
-	}
-	s.agents.Store(k, agentAt{version: version, ag: ag})
-	return ag, nil
 }
 
 // limitedCampaigns are a tenant's active campaigns with a budget that
