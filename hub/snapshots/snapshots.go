@@ -61,9 +61,10 @@ type CodeLedger interface {
 // SnapshotReader reads what a snapshot body needs of the ledger in one
 // read at one position (store/ledger.SnapshotRead): the code-use and
 // customer-state positions, Reflected, and the codes changed after the
-// agent's position (changes; at most limit).
+// agent's position (changes; at most limit) and the agent's escrow
+// (escrow).
 type SnapshotReader interface {
-	SnapshotRead(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, after uint64, changes bool, limit int) (protocol.SnapshotRead, error)
+	SnapshotRead(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, after uint64, changes, escrow bool, limit int) (protocol.SnapshotRead, error)
 }
 
 // ReflectedLedger tells which of an agent's facts the code states at a
@@ -186,6 +187,7 @@ type Service struct {
 	builds  *buildCache        // catalog parts built per store, shared by its agents
 	agents  sync.Map           // snapKey -> agentAt: each agent's record at a catalog version
 	reader  SnapshotReader     // nil: the ledger's reads one by one
+	escrow  allowance.Store    // the default Allowances' store: SnapshotRead reads its escrow (held.go)
 	lister  AgentLister        // nil: each agent's record read on its own (agents.go)
 	lists   sync.Map           // tenant -> *tenantAgents
 	listing singleflight.Group // one list read per tenant and version
@@ -218,6 +220,7 @@ func New(cat Catalog, opts Options) (*Service, error) {
 	if s.opts.Allowances == nil {
 		if st, ok := opts.Ledger.(allowance.Store); ok {
 			s.opts.Allowances = allowance.New(st)
+			s.escrow = st
 		}
 	}
 	return s, nil
@@ -304,31 +307,34 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 	}
 	var allow []protocol.Allowance
 	var head uint64
-	if s.opts.Ledger != nil {
-		if allow, err = s.allowances(ctx, req.Tenant, req.Agent, camps); err != nil {
-			return Answer{}, err
-		}
-	}
 	var refl *snapshot.Reflected
 	var pre *protocol.SnapshotRead
 	if s.reader != nil && s.refl != nil && s.led != nil {
-		// The positions, Reflected and the codes changed after the
-		// agent's position, in one read at one position (quiet.go's
-		// reasons: no transaction, one page reload).
-		r, err := s.reader.SnapshotRead(ctx, req.Tenant, req.Agent, req.Uses, eff > 0 && req.HasUses, s.opts.MaxCodeChanges)
+		// The positions, Reflected, the codes changed after the agent's
+		// position and (held.go) its allowances, in one read at one
+		// position (quiet.go's reasons: no transaction, one page reload).
+		r, err := s.reader.SnapshotRead(ctx, req.Tenant, req.Agent, req.Uses, eff > 0 && req.HasUses, s.escrow != nil, s.opts.MaxCodeChanges)
 		if err != nil {
 			return Answer{}, err
 		}
 		pre, head = &r, r.Codes
 		refl = &snapshot.Reflected{Watermark: r.Watermark, Beyond: r.Beyond}
-	} else if s.refl != nil && s.led != nil {
+	}
+	if s.opts.Ledger != nil {
+		if allow, err = s.allowances(ctx, req.Tenant, req.Agent, camps, pre); err != nil {
+			return Answer{}, err
+		}
+	}
+	switch {
+	case pre != nil: // read above
+	case s.refl != nil && s.led != nil:
 		// The code-use position and which of this agent's facts the code
 		// states there count, read together (ledger.Reflected).
 		refl = &snapshot.Reflected{}
 		if head, refl.Watermark, refl.Beyond, err = s.refl.Reflected(ctx, req.Tenant, req.Agent); err != nil {
 			return Answer{}, err
 		}
-	} else if s.led != nil {
+	case s.led != nil:
 		if head, err = s.led.CodeHead(ctx, req.Tenant); err != nil {
 			return Answer{}, err
 		}
@@ -491,12 +497,17 @@ func (s *Service) campaignsAt(ctx context.Context, tenant protocol.TenantID) (li
 
 // allowances lists what the agent holds of every active limited campaign,
 // as the hub sees it (granted − returned − used and synced), by campaign.
-func (s *Service) allowances(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, camps []catalog.Campaign) ([]protocol.Allowance, error) {
+// pre, when not nil and it carries them, is the ledger's read of the
+// agent's escrow (held.go).
+func (s *Service) allowances(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, camps []catalog.Campaign, pre *protocol.SnapshotRead) ([]protocol.Allowance, error) {
 	if s.opts.Allowances != nil {
 		lim := make([]allowance.Limited, 0, len(camps))
 		for _, cp := range camps {
 			l := cp.Rules.Limits
 			lim = append(lim, allowance.Limited{ID: cp.Rules.ID, Currency: cp.Rules.Currency, Count: l.MaxRedemptions > 0, Amount: l.MaxDiscount > 0})
+		}
+		if pre != nil && s.escrow != nil {
+			return allowance.New(heldStore{Store: s.escrow, held: pre.Escrow}).ForSnapshot(ctx, tenant, agent, lim)
 		}
 		return s.opts.Allowances.ForSnapshot(ctx, tenant, agent, lim)
 	}

@@ -218,27 +218,36 @@ func (l *Ledger) Positions(ctx context.Context, tenant protocol.TenantID, after 
 // agent's facts the code states count (Reflected's watermark and the
 // seqs applied beyond it, at most MaxAckBeyond), and, with changes, the
 // state of each code whose uses or gift card spending changed after the
-// code-use position after (CodeChanges, at most limit). It replaces
-// Reflected, CustomerHead and CodeChanges, three read transactions, on
-// the path of every snapshot body.
-func (l *Ledger) SnapshotRead(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, after uint64, changes bool, limit int) (protocol.SnapshotRead, error) {
+// code-use position after (CodeChanges, at most limit), and, with escrow,
+// the agent's allowances (Escrow). It replaces Reflected, CustomerHead,
+// CodeChanges and Escrow, three read transactions and a query, on the
+// path of every snapshot body.
+func (l *Ledger) SnapshotRead(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, after uint64, changes, escrow bool, limit int) (protocol.SnapshotRead, error) {
 	var r protocol.SnapshotRead
 	codeLimit := 0 // LIMIT 0: no states
 	if changes {
 		codeLimit = limit + 1
 	}
+	escrowLimit := 0
+	if escrow {
+		escrowLimit = -1 // every campaign
+	}
 	rows, err := l.db.QueryContext(ctx, `SELECT 0, '', COALESCE((SELECT seq FROM ledger_code_seq WHERE tenant = ?1), 0),
 			COALESCE((SELECT seq FROM ledger_customer_seq WHERE tenant = ?1), 0),
-			COALESCE((SELECT watermark FROM ledger_agents WHERE tenant = ?1 AND agent = ?2), 0), 0
-		UNION ALL SELECT 1, '', seq, 0, 0, 0 FROM (SELECT DISTINCT seq FROM ledger_journal WHERE tenant = ?1 AND agent = ?2
+			COALESCE((SELECT watermark FROM ledger_agents WHERE tenant = ?1 AND agent = ?2), 0), 0, 0
+		UNION ALL SELECT 3, campaign, grants, granted_count, granted_amount, outstanding_count, outstanding_amount FROM (
+			SELECT campaign, grants, granted_count, granted_amount, granted_count - returned_count - used_count AS outstanding_count,
+				granted_amount - returned_amount - used_amount AS outstanding_amount
+			FROM ledger_allowances WHERE tenant = ?1 AND agent = ?2 ORDER BY campaign LIMIT ?6)
+		UNION ALL SELECT 1, '', seq, 0, 0, 0, 0 FROM (SELECT DISTINCT seq FROM ledger_journal WHERE tenant = ?1 AND agent = ?2
 			AND seq > COALESCE((SELECT watermark FROM ledger_agents WHERE tenant = ?1 AND agent = ?2), 0) ORDER BY seq LIMIT ?3)
-		UNION ALL SELECT 2, code, uses, spent, loaded, 0 FROM (
+		UNION ALL SELECT 2, code, uses, spent, loaded, 0, 0 FROM (
 			SELECT c.code, c.uses, COALESCE(g.spent, 0) AS spent, COALESCE(g.loaded, 0) AS loaded FROM ledger_codes c
 				LEFT JOIN ledger_giftcards g ON g.tenant = c.tenant AND g.code = c.code WHERE c.tenant = ?1 AND c.useq > ?4
 			UNION
 			SELECT g.code, COALESCE(c.uses, 0), g.spent, g.loaded FROM ledger_giftcards g
 				LEFT JOIN ledger_codes c ON c.tenant = g.tenant AND c.code = g.code WHERE g.tenant = ?1 AND g.useq > ?4
-			LIMIT ?5)`, string(tenant), string(agent), MaxAckBeyond, int64(after), codeLimit)
+			LIMIT ?5)`, string(tenant), string(agent), MaxAckBeyond, int64(after), codeLimit, escrowLimit)
 	if err != nil {
 		return r, wrap("snapshot read", err)
 	}
@@ -247,8 +256,8 @@ func (l *Ledger) SnapshotRead(ctx context.Context, tenant protocol.TenantID, age
 	for rows.Next() {
 		var kind int
 		var code string
-		var a, b, c, d int64
-		if err := rows.Scan(&kind, &code, &a, &b, &c, &d); err != nil {
+		var a, b, c, d, e int64
+		if err := rows.Scan(&kind, &code, &a, &b, &c, &d, &e); err != nil {
 			return r, wrap("snapshot read", err)
 		}
 		switch kind {
@@ -256,6 +265,9 @@ func (l *Ledger) SnapshotRead(ctx context.Context, tenant protocol.TenantID, age
 			r.Codes, r.Customers, r.Watermark = uint64(a), uint64(b), uint64(c)
 		case 1:
 			r.Beyond = append(r.Beyond, uint64(a))
+		case 3:
+			r.Escrow = append(r.Escrow, protocol.Allowance{Tenant: tenant, Agent: agent, Campaign: protocol.CampaignID(code), Grant: uint64(a),
+				GrantedCount: b, GrantedAmount: c, Count: d, Amount: e})
 		default:
 			if r.States == nil {
 				r.States = map[protocol.CodeID]CodeState{}

@@ -35,7 +35,7 @@ func TestSnapshotRead(t *testing.T) {
 		}
 		for after := uint64(0); after <= head+1; after++ {
 			for _, limit := range []int{1, 2, 100} {
-				got, err := l.SnapshotRead(ctx, tenant, agent, after, true, limit)
+				got, err := l.SnapshotRead(ctx, tenant, agent, after, true, true, limit)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -65,11 +65,23 @@ func TestSnapshotRead(t *testing.T) {
 				}
 			}
 		}
-		if got, err := l.SnapshotRead(ctx, tenant, agent, 0, false, 100); err != nil || got.StatesOK || got.States != nil || got.Codes != head {
-			t.Fatalf("without changes: %+v %v", got, err)
+		if got, err := l.SnapshotRead(ctx, tenant, agent, 0, false, false, 100); err != nil || got.StatesOK || got.States != nil || got.Escrow != nil || got.Codes != head {
+			t.Fatalf("without changes and escrow: %+v %v", got, err)
+		}
+		esc, err := l.Escrow(ctx, tenant, agent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := l.SnapshotRead(ctx, tenant, agent, 0, false, true, 100); err != nil || !slices.Equal(got.Escrow, esc) {
+			t.Fatalf("escrow %+v %v, want %+v", got.Escrow, err, esc)
 		}
 	}
 	t.Run("OK/Empty", func(t *testing.T) { check(t, "till-1") })
+	for _, c := range []protocol.CampaignID{"budget100", "money"} {
+		if _, err := l.GrantAllowance(ctx, tenant, "till-1", c); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, b := range batches {
 		if _, _, err := l.ApplyBatch(ctx, tenant, b[0].ID.Agent, b); err != nil {
 			t.Fatal(err)
@@ -78,6 +90,9 @@ func TestSnapshotRead(t *testing.T) {
 	t.Run("OK/Gap", func(t *testing.T) {
 		if _, wm, beyond, _ := l.Reflected(ctx, tenant, "till-1"); wm != 2 || len(beyond) == 0 {
 			t.Fatalf("setup: watermark %d beyond %v, want a gap", wm, beyond)
+		}
+		if esc, _ := l.Escrow(ctx, tenant, "till-1"); len(esc) != 3 {
+			t.Fatalf("setup: escrow %+v, want three campaigns", esc)
 		}
 		check(t, "till-1")
 	})
