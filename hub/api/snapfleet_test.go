@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/punchcard/punchcard/hub/api"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/protocol/wire"
@@ -36,7 +37,7 @@ type snapTill struct {
 func snapFleet(b *testing.B, tills int) (*env, []*snapTill) {
 	b.Helper()
 	ctx := context.Background()
-	e := newEnv(b)
+	e := newEnv(b, func(c *api.Config) { c.AnonRateLimit = 1 << 30 }) // the harness is one client
 	mk := e.keys[catalog.RoleMarketer]
 	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns", mk, campaignDoc("everyday", "active", percent10, `{"max_redemptions":1000000000}`)), 201, nil)
 	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns", mk, campaignDoc("welcome", "active", `{"kind":"amount_off","amount":200}`, "")), 201, nil)
@@ -115,13 +116,15 @@ func (t *snapTill) sale(b *testing.B, e *env) {
 // of its polls, so each poll finds its own allowance and the tenant's
 // code-use position moved (Poll); and, in Change, every till fetches the
 // delta of a campaign change (the burst after an announcement) while the
-// sales go on. The hub's clock moves 30 s per round of the tills. Each op is one sale (not measured) and one fetch;
+// sales go on; Baseline is the harness's own cost per request (GET
+// /healthz in place of the fetch), to subtract. The hub's clock moves 30 s
+// per round of the tills. Each op is one sale (not measured) and one fetch;
 // fetch-cpu-µs is the process CPU time (user+sys) spent in the fetches
 // alone, the figure to compare between builds of the hub (alternated,
 // same machine).
 func BenchmarkSnapshotFleet(b *testing.B) {
 	const tills = 100
-	for _, mode := range []string{"Poll", "Change"} {
+	for _, mode := range []string{"Baseline", "Poll", "Change"} {
 		b.Run(mode, func(b *testing.B) {
 			e, ts := snapFleet(b, tills)
 			mk := e.keys[catalog.RoleMarketer]
@@ -138,6 +141,16 @@ func BenchmarkSnapshotFleet(b *testing.B) {
 				ts[(i+tills/2)%tills].sale(b, e)
 				t := ts[i%tills]
 				i++
+				if mode == "Baseline" {
+					// The same request's cost in this harness without the
+					// route's work: GET /healthz.
+					c0 := cpuTime()
+					if r := e.do("GET", "/healthz", "", nil); r.status != http.StatusOK {
+						b.Fatalf("healthz: %d", r.status)
+					}
+					cpu += cpuTime() - c0
+					continue
+				}
 				status, n := t.fetch(b, e, &cpu)
 				bytes += n
 				if status == http.StatusNotModified {
