@@ -2,6 +2,8 @@ package snapshots_test
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/punchcard/punchcard/hub/snapshots"
@@ -10,14 +12,27 @@ import (
 	"github.com/punchcard/punchcard/store/catalog"
 )
 
-// TestAgentsListedPerVersion: the agents' records come from one list per
-// tenant and catalog version, so a change to one agent (which moves the
+// singleAgents counts the agent records read one at a time.
+type singleAgents struct {
+	*catalog.Catalog
+	n atomic.Int64
+}
+
+func (c *singleAgents) Agent(ctx context.Context, tenant protocol.TenantID, id protocol.AgentID) (catalog.Agent, error) {
+	c.n.Add(1)
+	return c.Catalog.Agent(ctx, tenant, id)
+}
+
+// TestAgentsListedPerVersion: after BulkAfter requests at a catalog
+// version read their agent's record on their own, the others come from
+// one list per tenant and version; a change to one agent (which moves the
 // version) reaches its next snapshot, and an agent registered after the
 // list was read gets its own.
 func TestAgentsListedPerVersion(t *testing.T) {
 	ctx := context.Background()
-	cat, led := mustStores(t)
-	storeFleet(t, cat, 3)
+	c, led := mustStores(t)
+	storeFleet(t, c, 3)
+	cat := &singleAgents{Catalog: c}
 	s, err := snapshots.New(cat, snapshots.Options{Ledger: led})
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +45,20 @@ func TestAgentsListedPerVersion(t *testing.T) {
 		}
 		return a.Snapshot
 	}
-	get("till-1")
+	// BulkAfter agents read one at a time, then the list for the others.
+	for i := range snapshots.BulkAfter + 3 {
+		id := fmt.Sprintf("bulk-%d", i)
+		if _, _, err := c.RegisterAgent(ctx, catalog.System, catalog.Agent{Tenant: "acme", ID: protocol.AgentID(id), Store: snapshot.Store{ID: "s1"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range snapshots.BulkAfter + 3 {
+		get(fmt.Sprintf("bulk-%d", i))
+		get(fmt.Sprintf("bulk-%d", i)) // its own record, kept
+	}
+	if n := cat.n.Load(); n != snapshots.BulkAfter {
+		t.Fatalf("%d records read one at a time, want %d", n, snapshots.BulkAfter)
+	}
 	if got := get("till-2"); got.Agent != "till-2" || got.Envelope.Count == 7 {
 		t.Fatalf("till-2: %+v", got.Envelope)
 	}

@@ -190,6 +190,7 @@ type Service struct {
 	escrow  allowance.Store    // the default Allowances' store: SnapshotRead reads its escrow (held.go)
 	lister  AgentLister        // nil: each agent's record read on its own (agents.go)
 	lists   sync.Map           // tenant -> *tenantAgents
+	misses  sync.Map           // tenant -> *agentMisses
 	listing singleflight.Group // one list read per tenant and version
 	turns   chan struct{}      // Options.MaxConcurrent requests at once
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
@@ -13,9 +14,42 @@ import (
 // within the announcement's spread, and each request authenticates with
 // the till's key, which the cache kept at the old version (keyEntry: any
 // change of the tenant moves past it, a revocation among them). Instead of
-// one read per key, the first request that finds its key's entry behind
-// the tenant's version reads every key of the tenant once, at the new
-// version, for the others (reloadKeys).
+// one read per key, once enough keys were read again one at a time at the
+// new version (BulkKeysAfter, or an eighth of the keys the last such read
+// found), the next request reads every key of the tenant once, at the new
+// version, for the others (reloadKeys). A version that few keys are used
+// at (one of many changes made one after the other) costs no such read.
+
+// BulkKeysAfter is how many of a tenant's keys at least are read again one
+// at a time at a catalog version before all of them are.
+const BulkKeysAfter = 32
+
+// keyMisses counts a tenant's keys read again one at a time at version;
+// live is how many keys the tenant's last bulk read found.
+type keyMisses struct {
+	version uint64
+	n       atomic.Int64
+	live    atomic.Int64
+}
+
+// keyMissed counts one key of tenant read again on its own at version and
+// reports whether enough were to read all of them instead.
+func (c *Catalog) keyMissed(tenant protocol.TenantID, version uint64) bool {
+	m, _ := c.cache.keyMisses.Load(tenant)
+	var live int64
+	if m != nil {
+		live = m.(*keyMisses).live.Load()
+	}
+	if m == nil || m.(*keyMisses).version != version {
+		fresh := &keyMisses{version: version}
+		fresh.live.Store(live)
+		if m == nil || m.(*keyMisses).version < version {
+			c.cache.keyMisses.Store(tenant, fresh)
+		}
+		m = fresh
+	}
+	return m.(*keyMisses).n.Add(1) > max(BulkKeysAfter, live/8)
+}
 
 const queryTenantKeys = `SELECT k.hash, k.id, k.tenant, k.role, k.name, k.agent, k.created_at, k.revoked_at, COALESCE(t.version, 0)
 	FROM catalog_keys k LEFT JOIN catalog_tenants t ON t.id = k.tenant WHERE k.tenant = ?`
@@ -66,6 +100,9 @@ func (c *Catalog) loadKeys(ctx context.Context, tenant protocol.TenantID) error 
 	g := c.observe(tenant, v)
 	if g.version != v {
 		return nil // a newer version was seen meanwhile: these may be stale
+	}
+	if m, ok := c.cache.keyMisses.Load(tenant); ok && m.(*keyMisses).version == v {
+		m.(*keyMisses).live.Store(int64(len(live)))
 	}
 	c.cache.mu.Lock()
 	defer c.cache.mu.Unlock()
