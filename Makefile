@@ -166,7 +166,8 @@ clean: ## remove build output
 	rm -rf $(BIN)
 
 .PHONY: bench-snapshot
-bench-snapshot: ## snapshots at scale: a till online vs offline under hub load (1,000 tills' traffic, campaign changes), delta sizes and build times at 0/10k/100k used codes
+bench-snapshot: ## snapshots at scale: a till online vs offline under hub load (1,000 tills' traffic, campaign changes), delta sizes and build times at 0/10k/100k used codes, CPU per fetch as the fleet polls
 	PUNCHCARD_LARGE=1 $(GO) test -count=1 -run 'TestSnapshotDeltaSize' -v ./hub/api/ | grep -E 'codes used|^(---|ok|FAIL)'
 	PUNCHCARD_LARGE=1 $(GO) test -run '^$$' -bench 'BenchmarkSnapshotDelta' -benchtime 5x -count $(BENCHCOUNT) ./hub/api/
 	$(GO) test -run '^$$' -bench 'BenchmarkTillOnlineVsOffline' -benchtime 1x -count $(BENCHCOUNT) -timeout 60m ./hub/
+	$(GO) test -run '^$$' -bench 'BenchmarkSnapshotFleet' -benchtime 3000x -count $(BENCHCOUNT) ./hub/api/

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/punchcard/punchcard/hub/api"
+	"github.com/punchcard/punchcard/hub/snapshots"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/snapshot"
@@ -373,6 +374,13 @@ func TestAgentSnapshot(t *testing.T) {
 		before := get(0, "")
 		var a protocol.Allowance
 		e.wantJSON(e.do("POST", "/v1/agent/allowances", e.agent, map[string]any{"campaign": "summer"}), 200, &a)
+		// The grant's answer carries it: a poll within QuietMaxAge of the
+		// body is quiet (hub/snapshots, quiet.go), the next one after it
+		// is not.
+		if r := get(0, before.header.Get("ETag")); r.status != 304 {
+			t.Fatalf("a new allowance within QuietMaxAge: %d, want 304", r.status)
+		}
+		e.clk.Add(snapshots.DefaultQuietMaxAge)
 		if r := get(0, before.header.Get("ETag")); r.status != 200 {
 			t.Fatalf("a new allowance kept the old ETag: %d", r.status)
 		}

@@ -22,7 +22,10 @@ import (
 // they are at or after its position: an agent's fact they count beyond
 // Reflected the agent counts twice, the safe side (it never counts one
 // the figures miss).
-func (s *Service) compose(ctx context.Context, agent protocol.AgentID, store snapshot.Store, bk buildKey, uses uint64, hasUses bool, now time.Time) (*snapshot.Snapshot, error) {
+//
+// pre, when not nil, is the ledger's read for the request (SnapshotReader),
+// with the codes changed after uses when it asked for them.
+func (s *Service) compose(ctx context.Context, agent protocol.AgentID, store snapshot.Store, bk buildKey, uses uint64, hasUses bool, pre *protocol.SnapshotRead, now time.Time) (*snapshot.Snapshot, error) {
 	since, usesSince := bk.since, uint64(0)
 	var states map[protocol.CodeID]protocol.CodeState
 	var head uint64
@@ -35,7 +38,9 @@ func (s *Service) compose(ctx context.Context, agent protocol.AgentID, store sna
 	if s.led != nil {
 		ok := false
 		if since > 0 && hasUses {
-			if states, head, ok, err = s.led.CodeChanges(ctx, bk.tenant, uses, s.opts.MaxCodeChanges); err != nil {
+			if pre != nil {
+				states, head, ok = pre.States, pre.Codes, pre.StatesOK
+			} else if states, head, ok, err = s.led.CodeChanges(ctx, bk.tenant, uses, s.opts.MaxCodeChanges); err != nil {
 				return nil, err
 			}
 			usesSince = uses

@@ -19,7 +19,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/punchcard/punchcard/hub/allowance"
 	"github.com/punchcard/punchcard/protocol"
@@ -53,6 +56,15 @@ type CodeLedger interface {
 	CodeHead(ctx context.Context, tenant protocol.TenantID) (uint64, error)
 	CodeStatesAt(ctx context.Context, tenant protocol.TenantID) (map[protocol.CodeID]protocol.CodeState, uint64, error)
 	CodeChanges(ctx context.Context, tenant protocol.TenantID, after uint64, limit int) (map[protocol.CodeID]protocol.CodeState, uint64, bool, error)
+}
+
+// SnapshotReader reads what a snapshot body needs of the ledger in one
+// read at one position (store/ledger.SnapshotRead): the code-use and
+// customer-state positions, Reflected, and the codes changed after the
+// agent's position (changes; at most limit) and the agent's escrow
+// (escrow).
+type SnapshotReader interface {
+	SnapshotRead(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, after uint64, changes, escrow bool, limit int) (protocol.SnapshotRead, error)
 }
 
 // ReflectedLedger tells which of an agent's facts the code states at a
@@ -115,6 +127,12 @@ type Options struct {
 	// delta lists at most; an agent further behind gets the whole lists.
 	// Default DefaultMaxCustomerChanges.
 	MaxCustomerChanges int
+	// QuietMaxAge is how long a poll may be answered 304 although code
+	// uses or the agent's allowance figures moved, when nothing moved
+	// that the agent acts on (quiet.go), counted from when the body the
+	// agent holds was built. Default DefaultQuietMaxAge; negative: a poll
+	// is 304 only when nothing at all moved.
+	QuietMaxAge time.Duration
 }
 
 // DefaultMaxWait is Options.MaxWait's default.
@@ -145,6 +163,9 @@ func (o *Options) ensureDefaults() {
 	if o.MaxWait <= 0 {
 		o.MaxWait = DefaultMaxWait
 	}
+	if o.QuietMaxAge == 0 {
+		o.QuietMaxAge = DefaultQuietMaxAge
+	}
 }
 
 // Service assembles snapshots. It is safe for concurrent use.
@@ -155,10 +176,23 @@ type Service struct {
 	refl    ReflectedLedger // nil: snapshots say nothing of the agent's facts
 	cust    CustomerLedger  // nil: customer state by catalog version, segments whole
 	tierCat TierCatalog
+	pos     PositionLedger   // nil: no quiet 304 (quiet.go)
+	news    CodeFactsCatalog // nil: no quiet 304
 
-	builds *buildCache   // catalog parts built per store, shared by its agents
-	agents sync.Map      // snapKey -> agentAt: each agent's record at a catalog version
-	turns  chan struct{} // Options.MaxConcurrent requests at once
+	tenantNews sync.Map // tenant -> *codeNews
+	// Quiet counts the polls answered 304 by the quiet path: the
+	// positions read, the allowances not (quiet.go).
+	Quiet atomic.Int64
+
+	builds  *buildCache        // catalog parts built per store, shared by its agents
+	agents  sync.Map           // snapKey -> agentAt: each agent's record at a catalog version
+	reader  SnapshotReader     // nil: the ledger's reads one by one
+	escrow  allowance.Store    // the default Allowances' store: SnapshotRead reads its escrow (held.go)
+	lister  AgentLister        // nil: each agent's record read on its own (agents.go)
+	lists   sync.Map           // tenant -> *tenantAgents
+	misses  sync.Map           // tenant -> *agentMisses
+	listing singleflight.Group // one list read per tenant and version
+	turns   chan struct{}      // Options.MaxConcurrent requests at once
 
 	mu    sync.Mutex
 	snaps map[snapKey]snapEntry                  // each agent's last ETag
@@ -175,6 +209,10 @@ func New(cat Catalog, opts Options) (*Service, error) {
 		snaps: map[snapKey]snapEntry{}, camps: map[protocol.TenantID]limitedCampaigns{}}
 	s.led, _ = opts.Ledger.(CodeLedger)
 	s.refl, _ = opts.Ledger.(ReflectedLedger)
+	s.pos, _ = opts.Ledger.(PositionLedger)
+	s.news, _ = cat.(CodeFactsCatalog)
+	s.lister, _ = cat.(AgentLister)
+	s.reader, _ = opts.Ledger.(SnapshotReader)
 	if tc, ok := cat.(TierCatalog); ok {
 		if cl, ok := opts.Ledger.(CustomerLedger); ok {
 			s.cust, s.tierCat = cl, tc
@@ -183,6 +221,7 @@ func New(cat Catalog, opts Options) (*Service, error) {
 	if s.opts.Allowances == nil {
 		if st, ok := opts.Ledger.(allowance.Store); ok {
 			s.opts.Allowances = allowance.New(st)
+			s.escrow = st
 		}
 	}
 	return s, nil
@@ -259,33 +298,53 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 		return Answer{}, err
 	}
 	version, camps := lc.version, lc.camps
+	now := s.opts.Now()
+	if ans, ok, err := s.quiet(ctx, req, version, now); ok || err != nil {
+		return ans, err
+	}
 	eff := req.Since
 	if eff > version {
 		eff = 0 // as the catalog does: an unknown future version gets a full snapshot
 	}
 	var allow []protocol.Allowance
 	var head uint64
+	var refl *snapshot.Reflected
+	var pre *protocol.SnapshotRead
+	if s.reader != nil && s.refl != nil && s.led != nil {
+		// The positions, Reflected, the codes changed after the agent's
+		// position and (held.go) its allowances, in one read at one
+		// position (quiet.go's reasons: no transaction, one page reload).
+		r, err := s.reader.SnapshotRead(ctx, req.Tenant, req.Agent, req.Uses, eff > 0 && req.HasUses, s.escrow != nil, s.opts.MaxCodeChanges)
+		if err != nil {
+			return Answer{}, err
+		}
+		pre, head = &r, r.Codes
+		refl = &snapshot.Reflected{Watermark: r.Watermark, Beyond: r.Beyond}
+	}
 	if s.opts.Ledger != nil {
-		if allow, err = s.allowances(ctx, req.Tenant, req.Agent, camps); err != nil {
+		if allow, err = s.allowances(ctx, req.Tenant, req.Agent, camps, pre); err != nil {
 			return Answer{}, err
 		}
 	}
-	var refl *snapshot.Reflected
-	if s.refl != nil && s.led != nil {
+	switch {
+	case pre != nil: // read above
+	case s.refl != nil && s.led != nil:
 		// The code-use position and which of this agent's facts the code
 		// states there count, read together (ledger.Reflected).
 		refl = &snapshot.Reflected{}
 		if head, refl.Watermark, refl.Beyond, err = s.refl.Reflected(ctx, req.Tenant, req.Agent); err != nil {
 			return Answer{}, err
 		}
-	} else if s.led != nil {
+	case s.led != nil:
 		if head, err = s.led.CodeHead(ctx, req.Tenant); err != nil {
 			return Answer{}, err
 		}
 	}
 	var segs []snapshot.CustomerSegments
 	var custHead uint64
-	if s.cust != nil {
+	if s.cust != nil && pre != nil {
+		custHead = pre.Customers
+	} else if s.cust != nil {
 		// Customer state has its own position: a poll reads it alone
 		// when nothing changed (customers.go).
 		if custHead, err = s.cust.CustomerHead(ctx, req.Tenant); err != nil {
@@ -295,7 +354,6 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 		return Answer{}, err
 	}
 	ck := snapKey{req.Tenant, req.Agent}
-	now := s.opts.Now()
 	s.mu.Lock()
 	ent, hit := s.snaps[ck]
 	s.mu.Unlock()
@@ -314,7 +372,7 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 		// Shared by every store that excludes the same campaigns.
 		bk.store, bk.exclusion = snapshot.Store{}, sig
 	}
-	shared, err := s.compose(ctx, req.Agent, ag.Store, bk, req.Uses, req.HasUses, now)
+	shared, err := s.compose(ctx, req.Agent, ag.Store, bk, req.Uses, req.HasUses, pre, now)
 	if err != nil {
 		return Answer{}, err
 	}
@@ -343,7 +401,7 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 	etag := snapshot.ETag(body)
 	if snap.Version == version {
 		s.mu.Lock()
-		s.snaps[ck] = snapEntry{version: snap.Version, head: snap.Uses, allow: snap.Allowances, segs: segs, cust: custHead, etag: etag, validUntil: keysValidUntil(&snap, now)}
+		s.snaps[ck] = snapEntry{version: snap.Version, head: snap.Uses, allow: snap.Allowances, segs: segs, cust: custHead, etag: etag, at: now, validUntil: keysValidUntil(&snap, now)}
 		s.mu.Unlock()
 	}
 	if req.IfNoneMatch != "" && ETagMatch(req.IfNoneMatch, etag) {
@@ -357,20 +415,6 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 type agentAt struct {
 	version uint64
 	ag      catalog.Agent
-}
-
-// agent returns the agent's record, read again only when the tenant's
-// catalog version moved from version (a change to it moves the version).
-func (s *Service) agent(ctx context.Context, k snapKey, version uint64) (catalog.Agent, error) {
-	if e, ok := s.agents.Load(k); ok && e.(agentAt).version == version {
-		return e.(agentAt).ag, nil
-	}
-	ag, err := s.cat.Agent(ctx, k.tenant, k.agent)
-	if err != nil {
-		return catalog.Agent{}, err
-	}
-	s.agents.Store(k, agentAt{version: version, ag: ag})
-	return ag, nil
 }
 
 // limitedCampaigns are a tenant's active campaigns with a budget that
@@ -454,12 +498,17 @@ func (s *Service) campaignsAt(ctx context.Context, tenant protocol.TenantID) (li
 
 // allowances lists what the agent holds of every active limited campaign,
 // as the hub sees it (granted − returned − used and synced), by campaign.
-func (s *Service) allowances(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, camps []catalog.Campaign) ([]protocol.Allowance, error) {
+// pre, when not nil and it carries them, is the ledger's read of the
+// agent's escrow (held.go).
+func (s *Service) allowances(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, camps []catalog.Campaign, pre *protocol.SnapshotRead) ([]protocol.Allowance, error) {
 	if s.opts.Allowances != nil {
 		lim := make([]allowance.Limited, 0, len(camps))
 		for _, cp := range camps {
 			l := cp.Rules.Limits
 			lim = append(lim, allowance.Limited{ID: cp.Rules.ID, Currency: cp.Rules.Currency, Count: l.MaxRedemptions > 0, Amount: l.MaxDiscount > 0})
+		}
+		if pre != nil && s.escrow != nil {
+			return allowance.New(heldStore{Store: s.escrow, held: pre.Escrow}).ForSnapshot(ctx, tenant, agent, lim)
 		}
 		return s.opts.Allowances.ForSnapshot(ctx, tenant, agent, lim)
 	}
@@ -498,6 +547,7 @@ type snapEntry struct {
 	segs       []snapshot.CustomerSegments // without a CustomerLedger
 	cust       uint64                      // the customer-state position read before the body
 	etag       string
+	at         time.Time // when the body was built (Options.QuietMaxAge)
 	validUntil time.Time // a retired key drops out of the snapshot then
 }
 

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/punchcard/punchcard/hub/snapshots"
 	"github.com/punchcard/punchcard/protocol"
@@ -47,11 +48,14 @@ func mustStores(tb testing.TB) (*catalog.Catalog, *ledger.Ledger) {
 }
 
 // TestSnapshot: a full snapshot, a 304 while nothing changed for the
-// agent, a new body once its allowance or the catalog changed.
+// agent, still a 304 after a grant alone until QuietMaxAge (quiet.go: the
+// grant's answer carries it), then a new body; a new body at once when
+// the catalog changed.
 func TestSnapshot(t *testing.T) {
 	ctx := context.Background()
 	cat, led := mustStores(t)
-	s, err := snapshots.New(cat, snapshots.Options{Ledger: led})
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	s, err := snapshots.New(cat, snapshots.Options{Ledger: led, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,6 +82,14 @@ func TestSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	quiet, err := s.Snapshot(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !quiet.NotModified || quiet.ETag != a.ETag || s.Quiet.Load() != 2 {
+		t.Fatalf("a grant alone within QuietMaxAge: %+v (quiet %d), want NotModified with %s", quiet, s.Quiet.Load(), a.ETag)
+	}
+	now = now.Add(snapshots.DefaultQuietMaxAge)
 	c, err := s.Snapshot(ctx, req)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/codes"
 	"github.com/punchcard/punchcard/protocol/segment"
@@ -102,6 +104,10 @@ type readCache struct {
 	tenants map[protocol.TenantID]*gen
 	keys    map[[32]byte]keyEntry
 	stmts   sync.Map // query -> *sql.Stmt, prepared on the pool
+	// keyLoads coalesces the reads of a tenant's keys, keyMisses counts
+	// the keys read one at a time per tenant and version (keybulk.go).
+	keyLoads  singleflight.Group
+	keyMisses sync.Map // tenant -> *keyMisses
 }
 
 func (c *Catalog) ttl() time.Duration {
@@ -398,6 +404,18 @@ func (c *Catalog) Authenticate(ctx context.Context, secret string) (Key, error) 
 			g, err := c.current(ctx, e.k.Tenant)
 			if err == nil && g == e.g {
 				return e.k, nil
+			}
+			if err == nil && g != nil && g.version > e.g.version && c.keyMissed(e.k.Tenant, g.version) {
+				// Kept at an older version, like enough others: the
+				// tenant's keys are read again at once for every till
+				// that asks next (keybulk.go).
+				c.reloadKeys(ctx, e.k.Tenant, g)
+				c.cache.mu.Lock()
+				e, ok = c.cache.keys[h]
+				c.cache.mu.Unlock()
+				if ok && e.g == g {
+					return e.k, nil
+				}
 			}
 		}
 	}

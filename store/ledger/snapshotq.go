@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 
 	"github.com/punchcard/punchcard/protocol"
 )
@@ -164,4 +165,126 @@ func codeHead(ctx context.Context, tx *sql.Tx, tenant protocol.TenantID) (uint64
 		return 0, nil
 	}
 	return uint64(h), err
+}
+
+// Positions returns the tenant's code-use position (CodeHead) and its
+// customer-state position (CustomerHead) and, when the code-use position
+// is beyond after, each code whose uses or gift card spending changed
+// after it, with the position of its last change (at most limit; ok is
+// false when more changed, or after is beyond the position: a position of
+// another database): what a snapshot poll reads of the ledger to find
+// that nothing a till acts on moved (hub/snapshots, quiet.go). It is one
+// statement, so one read snapshot without a transaction of its own:
+// database/sql starts a goroutine per transaction, and the first read
+// after another connection's commit reloads the connection's pages, which
+// a busy hub does between any two polls.
+func (l *Ledger) Positions(ctx context.Context, tenant protocol.TenantID, after uint64, limit int) (codes, customers uint64, changed map[protocol.CodeID]uint64, ok bool, err error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT 0, '', COALESCE((SELECT seq FROM ledger_code_seq WHERE tenant = ?1), 0),
+			COALESCE((SELECT seq FROM ledger_customer_seq WHERE tenant = ?1), 0)
+		UNION ALL SELECT 1, code, useq, 0 FROM (SELECT code, useq FROM ledger_codes WHERE tenant = ?1 AND useq > ?2
+			UNION ALL SELECT code, useq FROM ledger_giftcards WHERE tenant = ?1 AND useq > ?2 LIMIT ?3)`, string(tenant), int64(after), 2*limit+2) // a code may have a row in each
+	if err != nil {
+		return 0, 0, nil, false, wrap("positions", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind int
+		var code string
+		var a, b int64
+		if err := rows.Scan(&kind, &code, &a, &b); err != nil {
+			return 0, 0, nil, false, wrap("positions", err)
+		}
+		if kind == 0 {
+			codes, customers = uint64(a), uint64(b)
+			continue
+		}
+		if changed == nil {
+			changed = map[protocol.CodeID]uint64{}
+		}
+		changed[protocol.CodeID(code)] = max(changed[protocol.CodeID(code)], uint64(a))
+	}
+	if err := rows.Err(); err != nil {
+		return 0, 0, nil, false, wrap("positions", err)
+	}
+	if len(changed) > limit || after > codes {
+		return codes, customers, nil, false, nil
+	}
+	return codes, customers, changed, true, nil
+}
+
+// SnapshotRead reads what a snapshot body for agent needs of the ledger
+// in one statement, so at one position and without a transaction of its
+// own: the tenant's code-use and customer-state positions, which of the
+// agent's facts the code states count (Reflected's watermark and the
+// seqs applied beyond it, at most MaxAckBeyond), and, with changes, the
+// state of each code whose uses or gift card spending changed after the
+// code-use position after (CodeChanges, at most limit), and, with escrow,
+// the agent's allowances (Escrow). It replaces Reflected, CustomerHead,
+// CodeChanges and Escrow, three read transactions and a query, on the
+// path of every snapshot body.
+func (l *Ledger) SnapshotRead(ctx context.Context, tenant protocol.TenantID, agent protocol.AgentID, after uint64, changes, escrow bool, limit int) (protocol.SnapshotRead, error) {
+	var r protocol.SnapshotRead
+	codeLimit := 0 // LIMIT 0: no states
+	if changes {
+		codeLimit = limit + 1
+	}
+	escrowLimit := 0
+	if escrow {
+		escrowLimit = -1 // every campaign
+	}
+	rows, err := l.db.QueryContext(ctx, `SELECT 0, '', COALESCE((SELECT seq FROM ledger_code_seq WHERE tenant = ?1), 0),
+			COALESCE((SELECT seq FROM ledger_customer_seq WHERE tenant = ?1), 0),
+			COALESCE((SELECT watermark FROM ledger_agents WHERE tenant = ?1 AND agent = ?2), 0), 0, 0
+		UNION ALL SELECT 3, campaign, grants, granted_count, granted_amount, outstanding_count, outstanding_amount FROM (
+			SELECT campaign, grants, granted_count, granted_amount, granted_count - returned_count - used_count AS outstanding_count,
+				granted_amount - returned_amount - used_amount AS outstanding_amount
+			FROM ledger_allowances WHERE tenant = ?1 AND agent = ?2 ORDER BY campaign LIMIT ?6)
+		UNION ALL SELECT 1, '', seq, 0, 0, 0, 0 FROM (SELECT DISTINCT seq FROM ledger_journal WHERE tenant = ?1 AND agent = ?2
+			AND seq > COALESCE((SELECT watermark FROM ledger_agents WHERE tenant = ?1 AND agent = ?2), 0) ORDER BY seq LIMIT ?3)
+		UNION ALL SELECT 2, code, uses, spent, loaded, 0, 0 FROM (
+			SELECT c.code, c.uses, COALESCE(g.spent, 0) AS spent, COALESCE(g.loaded, 0) AS loaded FROM ledger_codes c
+				LEFT JOIN ledger_giftcards g ON g.tenant = c.tenant AND g.code = c.code WHERE c.tenant = ?1 AND c.useq > ?4
+			UNION
+			SELECT g.code, COALESCE(c.uses, 0), g.spent, g.loaded FROM ledger_giftcards g
+				LEFT JOIN ledger_codes c ON c.tenant = g.tenant AND c.code = g.code WHERE g.tenant = ?1 AND g.useq > ?4
+			LIMIT ?5)`, string(tenant), string(agent), MaxAckBeyond, int64(after), codeLimit, escrowLimit)
+	if err != nil {
+		return r, wrap("snapshot read", err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var kind int
+		var code string
+		var a, b, c, d, e int64
+		if err := rows.Scan(&kind, &code, &a, &b, &c, &d, &e); err != nil {
+			return r, wrap("snapshot read", err)
+		}
+		switch kind {
+		case 0:
+			r.Codes, r.Customers, r.Watermark = uint64(a), uint64(b), uint64(c)
+		case 1:
+			r.Beyond = append(r.Beyond, uint64(a))
+		case 3:
+			r.Escrow = append(r.Escrow, protocol.Allowance{Tenant: tenant, Agent: agent, Campaign: protocol.CampaignID(code), Grant: uint64(a),
+				GrantedCount: b, GrantedAmount: c, Count: d, Amount: e})
+		default:
+			if r.States == nil {
+				r.States = map[protocol.CodeID]CodeState{}
+			}
+			r.States[protocol.CodeID(code)] = CodeState{Used: a, Spent: b, Loaded: c}
+			n++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return r, wrap("snapshot read", err)
+	}
+	slices.Sort(r.Beyond)
+	r.StatesOK = changes && n <= limit && after <= r.Codes
+	if !r.StatesOK {
+		r.States = nil
+	} else if r.States == nil {
+		r.States = map[protocol.CodeID]CodeState{}
+	}
+	return r, nil
 }
