@@ -125,6 +125,9 @@ type state struct {
 	// transaction (prefetchAgentBalances), whose earns need not look for
 	// one; creating a debt lot takes the customer out (lots.go).
 	noDebt map[key2]bool
+	// expiredAt holds, per customer, the latest now at which expireDue
+	// expired the due lots in this transaction (lots.go).
+	expiredAt map[key2]int64
 }
 
 // purchaseKey is a row of ledger_purchases.
