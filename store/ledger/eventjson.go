@@ -1,10 +1,10 @@
 package ledger
 
 import (
-	"encoding/json"
 	"math/rand/v2"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/punchcard/punchcard/internal/jsonq"
 )
 
 // The body of a fact.* event, encoded without reflection: every fact the
@@ -18,11 +18,11 @@ import (
 // appendJSON appends e as json.Marshal encodes it.
 func (e *factEvent) appendJSON(b []byte) []byte {
 	b = append(b, `{"agent":`...)
-	b = appendJSONString(b, e.Agent)
+	b = jsonq.AppendString(b, e.Agent)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendUint(b, e.Seq, 10)
 	b = append(b, `,"kind":`...)
-	b = appendJSONString(b, e.Kind)
+	b = jsonq.AppendString(b, e.Kind)
 	b = appendField(b, `,"store":`, e.Store)
 	b = appendField(b, `,"campaign":`, e.Campaign)
 	b = appendField(b, `,"code":`, e.Code)
@@ -51,7 +51,7 @@ func appendField(b []byte, key, v string) []byte {
 	if v == "" {
 		return b
 	}
-	return appendJSONString(append(b, key...), v)
+	return jsonq.AppendString(append(b, key...), v)
 }
 
 // appendInt appends an omitempty integer field.
@@ -60,27 +60,6 @@ func appendInt(b []byte, key string, v int64) []byte {
 		return b
 	}
 	return strconv.AppendInt(append(b, key...), v, 10)
-}
-
-// appendJSONString appends s quoted as encoding/json quotes it. Printable
-// ASCII other than the characters json escapes (quote, backslash, and
-// <, >, & for HTML safety) is copied as it is; a string with anything
-// else goes through json.Marshal, so that escapes, invalid UTF-8 and
-// U+2028/U+2029 come out exactly as encoding/json writes them.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, err := json.Marshal(s)
-			if err != nil { // cannot be: every string encodes
-				return append(b, `""`...)
-			}
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
 
 // eventSalt is a new event's salt as the column's DEFAULT makes it
