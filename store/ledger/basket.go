@@ -572,7 +572,7 @@ func (l *Ledger) applyBasket(ctx context.Context, g *group, j *job) ([]protocol.
 		if _, _, err := l.applyOne(s, j.facts, r, now); err != nil {
 			return nil, false, wrap("redeem", err)
 		}
-		s.pendTxn(r)
+		s.pendTxn(r, len(b.Redemptions))
 		out[i] = r
 		applied = true
 	}
