@@ -139,6 +139,11 @@ type purchaseKey struct{ tenant, customer, store, txn string }
 type savepoint struct {
 	armed bool // open it before the first write (the online writer)
 	open  bool
+	// optimistic: the basket runs without a savepoint (optimistic.go);
+	// the first write only sets wrote, and a refusal after it has the
+	// writer record the group again, with savepoints.
+	optimistic bool
+	wrote      bool
 }
 
 // savepoint opens the basket's savepoint if it is due and not open yet.
@@ -146,6 +151,10 @@ type savepoint struct {
 // calls it first.
 func (s *state) savepoint() error {
 	if s.sp.open || !s.sp.armed {
+		return nil
+	}
+	if s.sp.optimistic {
+		s.sp.wrote = true
 		return nil
 	}
 	if _, err := s.tx.ExecContext(s.ctx, `SAVEPOINT basket`); err != nil {
