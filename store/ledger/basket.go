@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"slices"
@@ -72,7 +71,6 @@ type writer struct {
 	syncIdle   chan struct{} // the syncer answered what it had (more)
 	serial     atomic.Bool   // SetSerialCommit: commit with the fsync in it, as before
 	timing     writerTiming
-	poolCache  int // conn's cache_size as the pool set it (raiseCache)
 	// Optimistic groups (optimistic.go): groups still to run with
 	// savepoints after a restart, and the restarts so far.
 	safeLeft int
@@ -104,48 +102,12 @@ func (l *Ledger) beginGroup(ctx context.Context) (*sql.Tx, error) {
 		}
 		w.conn = c
 		w.lowerSync(ctx) // writersync.go
-		w.raiseCache(ctx)
 	}
 	tx, err := w.conn.BeginTx(ctx, nil)
 	if err != nil && !IsBusy(err) {
 		w.dropConn() // the next group takes a fresh one
 	}
 	return tx, err
-}
-
-// writerCacheKiB is the page cache of the writer's own connection
-// (SQLite's default, which the pool's connections keep, is 2 MiB). On a
-// ledger of a million journal rows a group's baskets touch, besides the
-// tails of the journal and its indexes, a leaf per customer in each
-// customer-keyed tree (the journal's customer index, lots, purchases,
-// balances): more than 2 MiB across groups, so the writer read pages
-// back from the file, a system call each, that a larger cache keeps.
-// Allocated as pages are read, and given back with the connection
-// (dropConn) after writerIdle without baskets.
-const writerCacheKiB = 16 << 10
-
-// raiseCache sets the writer's new connection's cache to writerCacheKiB.
-func (w *writer) raiseCache(ctx context.Context) {
-	w.poolCache = 0
-	var n int
-	if err := w.conn.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&n); err != nil || n == 0 {
-		return
-	}
-	if _, err := w.conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA cache_size = -%d`, writerCacheKiB)); err == nil {
-		w.poolCache = n
-	}
-}
-
-// restoreCache puts the pool's cache size back on the writer's
-// connection, which frees what it holds beyond it.
-func (w *writer) restoreCache() {
-	if w.poolCache == 0 {
-		return
-	}
-	if _, err := w.conn.ExecContext(context.Background(), fmt.Sprintf(`PRAGMA cache_size = %d`, w.poolCache)); err != nil {
-		w.conn.Raw(func(any) error { return driver.ErrBadConn }) // discarded, not pooled
-	}
-	w.poolCache = 0
 }
 
 // dropConn gives the writer's connection back to the pool, with the
@@ -155,7 +117,6 @@ func (w *writer) dropConn() {
 		return
 	}
 	w.conn.ExecContext(context.Background(), `PRAGMA temp_store = DEFAULT`)
-	w.restoreCache()
 	w.restoreSync()
 	w.conn.Close()
 	w.conn = nil
