@@ -367,12 +367,11 @@ func (p plan) body(head []byte, recorded []protocol.Redemption) ([]byte, error) 
 		b = b[:len(b)-1]
 		return append(b, '}'), nil
 	}
-	rs, err := json.Marshal(recorded)
+	b = append(b, `"redemptions":`...)
+	b, err := appendRedemptions(b, recorded) // answerjson.go
 	if err != nil {
 		return nil, err
 	}
-	b = append(b, `"redemptions":`...)
-	b = append(b, rs...)
 	return append(b, '}'), nil
 }
 

@@ -71,6 +71,10 @@ type writer struct {
 	syncIdle   chan struct{} // the syncer answered what it had (more)
 	serial     atomic.Bool   // SetSerialCommit: commit with the fsync in it, as before
 	timing     writerTiming
+	// Optimistic groups (optimistic.go): groups still to run with
+	// savepoints after a restart, and the restarts so far.
+	safeLeft int
+	restarts atomic.Int64
 }
 
 // beginGroup begins a group's transaction on the writer's own connection,
@@ -207,6 +211,24 @@ func (l *Ledger) runWriter() {
 // group's fsync runs) until more returns nil; it returns the baskets of
 // the group.
 func (l *Ledger) commitGroup(batch []*job, more func(n int) *job) (_ []*job, pending bool) {
+	optimistic := l.w.optimistic() // optimistic.go
+	batch, pending, again := l.recordGroup(batch, more, optimistic)
+	if again {
+		l.w.restarted()
+		for _, j := range batch {
+			j.out, j.replayed, j.err, j.status, j.body = nil, false, nil, 0, nil
+		}
+		batch, pending, _ = l.recordGroup(batch, more, false)
+	}
+	return batch, pending
+}
+
+// recordGroup is one attempt at commitGroup. With optimistic set the
+// baskets (but those with a rollback) run without savepoints; if one is
+// refused after it wrote to the database, recordGroup rolls the whole
+// transaction back and reports again: the caller records the group anew,
+// with savepoints.
+func (l *Ledger) recordGroup(batch []*job, more func(n int) *job, optimistic bool) (_ []*job, pending, again bool) {
 	ctx := context.Background() // one caller's cancel must not undo the others
 	var tx *sql.Tx
 	var err error
@@ -223,7 +245,7 @@ func (l *Ledger) commitGroup(batch []*job, more func(n int) *job) (_ []*job, pen
 				j.err = ErrQueueFull
 			}
 		}
-		return batch, false
+		return batch, false, false
 	}
 	lowered := l.w.lowered && l.w.conn != nil // this group's tx is on the writer's connection
 	defer tx.Rollback()
@@ -261,7 +283,7 @@ func (l *Ledger) commitGroup(batch []*job, more func(n int) *job) (_ []*job, pen
 			// first, outside this basket's savepoint.
 			if err := g.s.flush(); err != nil {
 				failAll("redeem", err)
-				return batch, false
+				return batch, false, false
 			}
 			g.s.close()
 			g.s = l.newState(ctx, tx)
@@ -270,7 +292,7 @@ func (l *Ledger) commitGroup(batch []*job, more func(n int) *job) (_ []*job, pen
 		// its Remember (one statement, the last): its savepoint is opened
 		// before the first conflict row (state.savepoint), or at once for
 		// a rollback, which reads and writes the journal.
-		g.s.sp = savepoint{armed: true}
+		g.s.sp = savepoint{armed: true, optimistic: optimistic && !j.rollbacks}
 		if j.rollbacks {
 			if err := g.s.savepoint(); err != nil {
 				j.err = wrap("redeem: savepoint", err)
@@ -284,6 +306,12 @@ func (l *Ledger) commitGroup(batch []*job, more func(n int) *job) (_ []*job, pen
 			// The key was recorded before: undo this basket, answer the record.
 			out, replayed = nil, true
 		}
+		if err != nil && g.s.sp.wrote {
+			// Refused after it wrote, with no savepoint to undo it by:
+			// the whole group again (commitGroup), after the rollback.
+			g.s.close()
+			return batch, false, true
+		}
 		if err != nil {
 			g.s.undo()
 			if hadWM {
@@ -295,7 +323,7 @@ func (l *Ledger) commitGroup(batch []*job, more func(n int) *job) (_ []*job, pen
 				if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO basket`); rerr != nil {
 					// The transaction is unusable: fail the whole group.
 					failAll("redeem: rollback to savepoint", rerr)
-					return batch, false
+					return batch, false, false
 				}
 				g.s.requeueEarlier() // the earlier baskets' rows it dropped
 			}
@@ -305,7 +333,7 @@ func (l *Ledger) commitGroup(batch []*job, more func(n int) *job) (_ []*job, pen
 		if g.s.sp.open {
 			if _, rerr := tx.ExecContext(ctx, `RELEASE basket`); rerr != nil {
 				failAll("redeem: release savepoint", rerr)
-				return batch, false
+				return batch, false, false
 			}
 		}
 		g.s.sp, g.s.spEarlier = savepoint{}, nil
@@ -326,7 +354,7 @@ func (l *Ledger) commitGroup(batch []*job, more func(n int) *job) (_ []*job, pen
 		err = tx.Commit()
 		l.w.timing.commit.Add(int64(time.Since(c0)))
 		if err == nil && lowered {
-			return batch, true // the syncer tells tiers and events after the sync
+			return batch, true, false // the syncer tells tiers and events after the sync
 		}
 		if err == nil {
 			l.tiersCommitted()
@@ -340,7 +368,7 @@ func (l *Ledger) commitGroup(batch []*job, more func(n int) *job) (_ []*job, pen
 			}
 		}
 	}
-	return batch, false
+	return batch, false, false
 }
 
 // group is what the baskets of one group commit share.
@@ -572,7 +600,7 @@ func (l *Ledger) applyBasket(ctx context.Context, g *group, j *job) ([]protocol.
 		if _, _, err := l.applyOne(s, j.facts, r, now); err != nil {
 			return nil, false, wrap("redeem", err)
 		}
-		s.pendTxn(r)
+		s.pendTxn(r, len(b.Redemptions))
 		out[i] = r
 		applied = true
 	}

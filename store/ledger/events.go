@@ -125,6 +125,12 @@ func (s *state) queueEvent(tenant protocol.TenantID, typ string, at time.Time, b
 	if err != nil {
 		return fmt.Errorf("event %s: %w", typ, err)
 	}
+	s.queueEventBody(tenant, typ, at, b)
+	return nil
+}
+
+// queueEventBody is queueEvent with the body encoded.
+func (s *state) queueEventBody(tenant protocol.TenantID, typ string, at time.Time, b []byte) {
 	n := len(s.events)
 	s.events = append(s.events, eventRow{string(tenant), typ, micros(at), b})
 	if s.epoch != 0 {
@@ -133,13 +139,14 @@ func (s *state) queueEvent(tenant protocol.TenantID, typ string, at time.Time, b
 			s.events = s.events[:n]
 		})
 	}
-	return nil
 }
 
 // insEventN is the INSERT of n events, by row count (upsertChunks): a
 // drain's or a group's events go in a few statements, in their order (one
 // AUTOINCREMENT update per statement, not per event).
-var insEventN = upsertN(`INSERT INTO ledger_events (tenant, type, at, v, body) VALUES `, 5, ``)
+// Each row's salt comes from Go (eventSalt) rather than the column's
+// DEFAULT, which SQLite evaluates per row (randomblob, hex, lower).
+var insEventN = upsertN(`INSERT INTO ledger_events (tenant, type, at, v, body, salt) VALUES `, 6, ``)
 
 // flushEvents writes the buffered events, in order, several per insert.
 func (s *state) flushEvents() error {
@@ -147,13 +154,13 @@ func (s *state) flushEvents() error {
 		return nil
 	}
 	s.l.noteEvents()
-	args := make([]any, 0, 5*len(s.events))
+	args := make([]any, 0, 6*len(s.events))
 	for i, e := range s.events {
-		args = append(args, e.tenant, e.typ, e.at, EventVersion, string(e.body))
+		args = append(args, e.tenant, e.typ, e.at, EventVersion, string(e.body), eventSalt())
 		s.events[i] = eventRow{}
 	}
 	s.events = s.events[:0]
-	if err := s.execRows(insEventN, 5, args); err != nil {
+	if err := s.execRows(insEventN, 6, args); err != nil {
 		return fmt.Errorf("event: %w", err)
 	}
 	return nil
@@ -170,7 +177,8 @@ func (s *state) factEvent(r *protocol.Redemption, now time.Time) error {
 	if r.Ref != nil {
 		e.RefAgent, e.RefSeq = string(r.Ref.Agent), r.Ref.Seq
 	}
-	return s.queueEvent(r.Tenant, EventFactPrefix+e.Kind, now, e)
+	s.queueEventBody(r.Tenant, EventFactPrefix+e.Kind, now, e.appendJSON(make([]byte, 0, 256))) // eventjson.go
+	return nil
 }
 
 // conflictEvents queues a conflict.recorded event for each of cs.

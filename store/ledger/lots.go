@@ -321,7 +321,36 @@ func (s *state) giveBack(t protocol.TenantID, cu protocol.CustomerID, camp proto
 }
 
 // expireDue expires the customer's lots that are due at now, journaled.
+// Once done in a transaction it is not done again for a now no later:
+// no live lot becomes due meanwhile, as every path that adds or gives
+// back points to a lot already due expires it at once (addLot,
+// giveBack). A burn checked online asks twice (checkOnline, applyLots).
 func (s *state) expireDue(t protocol.TenantID, cu protocol.CustomerID, now int64) error {
+	k := key2{string(t), string(cu)}
+	prev, done := s.expiredAt[k]
+	if done && prev >= now {
+		return nil
+	}
+	if err := s.expireDueQuery(t, cu, now); err != nil {
+		return err
+	}
+	if s.expiredAt == nil {
+		s.expiredAt = map[key2]int64{}
+	}
+	s.expiredAt[k] = now
+	if s.epoch != 0 { // the online writer's basket: undone with it
+		s.undoLog = append(s.undoLog, func() {
+			if done {
+				s.expiredAt[k] = prev
+			} else {
+				delete(s.expiredAt, k)
+			}
+		})
+	}
+	return nil
+}
+
+func (s *state) expireDueQuery(t protocol.TenantID, cu protocol.CustomerID, now int64) error {
 	st, err := s.stmt(qLotsDue)
 	if err != nil {
 		return err

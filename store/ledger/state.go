@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/segment"
@@ -125,6 +126,9 @@ type state struct {
 	// transaction (prefetchAgentBalances), whose earns need not look for
 	// one; creating a debt lot takes the customer out (lots.go).
 	noDebt map[key2]bool
+	// expiredAt holds, per customer, the latest now at which expireDue
+	// expired the due lots in this transaction (lots.go).
+	expiredAt map[key2]int64
 }
 
 // purchaseKey is a row of ledger_purchases.
@@ -135,6 +139,11 @@ type purchaseKey struct{ tenant, customer, store, txn string }
 type savepoint struct {
 	armed bool // open it before the first write (the online writer)
 	open  bool
+	// optimistic: the basket runs without a savepoint (optimistic.go);
+	// the first write only sets wrote, and a refusal after it has the
+	// writer record the group again, with savepoints.
+	optimistic bool
+	wrote      bool
 }
 
 // savepoint opens the basket's savepoint if it is due and not open yet.
@@ -142,6 +151,10 @@ type savepoint struct {
 // calls it first.
 func (s *state) savepoint() error {
 	if s.sp.open || !s.sp.armed {
+		return nil
+	}
+	if s.sp.optimistic {
+		s.sp.wrote = true
 		return nil
 	}
 	if _, err := s.tx.ExecContext(s.ctx, `SAVEPOINT basket`); err != nil {
@@ -184,7 +197,7 @@ func (s *state) undo() {
 
 // pendTxn notes a redemption of the hub recorded in this state, for
 // findTxn, until the state is flushed.
-func (s *state) pendTxn(r protocol.Redemption) {
+func (s *state) pendTxn(r protocol.Redemption, basket int) {
 	if r.TxnID == "" {
 		return
 	}
@@ -193,6 +206,9 @@ func (s *state) pendTxn(r protocol.Redemption) {
 	}
 	k := key2{string(r.Tenant), r.TxnID}
 	prev := s.pending[k]
+	if prev == nil {
+		prev = make([]protocol.Redemption, 0, basket) // the basket's facts, at most: one allocation
+	}
 	// Appended in place: an undo puts back prev, shorter, whose elements
 	// this append does not change.
 	s.pending[k] = append(prev, r)
@@ -236,7 +252,7 @@ func (l *Ledger) newState(ctx context.Context, tx *sql.Tx) *state {
 // transaction of thousands of rows never copies a growing buffer.
 func (s *state) queueJournal(args ...any) {
 	if s.journal == nil {
-		s.journal = make([]any, 0, journalChunks[0]*journalArity)
+		s.journal = (*journalBufs.Get().(*[]any))[:0]
 	}
 	s.journal = append(s.journal, args...)
 	if len(s.journal) == journalChunks[0]*journalArity {
@@ -458,7 +474,21 @@ func (s *state) close() {
 	for _, st := range s.stmts {
 		st.Close()
 	}
+	if cap(s.journal) == journalChunks[0]*journalArity {
+		clear(s.journal[:cap(s.journal)])
+		b := s.journal[:0]
+		journalBufs.Put(&b)
+		s.journal = nil
+	}
 }
+
+// journalBufs holds journal buffers (queueJournal) of closed states: the
+// online writer's groups and ingest's drains each took a new one, about
+// 26 KiB a transaction.
+var journalBufs = sync.Pool{New: func() any {
+	b := make([]any, 0, journalChunks[0]*journalArity)
+	return &b
+}}
 
 // stmt returns q prepared on the transaction. A batch runs the same few
 // statements thousands of times. The hot ones (hotStatements) were
