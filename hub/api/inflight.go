@@ -38,6 +38,13 @@ func (f *inflight) done(id uint64) {
 	f.mu.Unlock()
 }
 
+// running is the number of handlers running.
+func (f *inflight) running() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.reqs)
+}
+
 // describe lists the open requests, oldest first, at most 10.
 func (f *inflight) describe() string {
 	f.mu.Lock()

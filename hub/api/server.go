@@ -180,7 +180,8 @@ type Server struct {
 
 	reports *reports.Service // nil without stores that keep reports (reports.go)
 
-	open inflight // requests being handled, named by a Shutdown that timed out
+	open  inflight // requests being handled, named by a Shutdown that timed out
+	conns conns    // open connections, closed by Shutdown once no handler runs (conns.go)
 }
 
 // Log attribute keys.
@@ -261,6 +262,7 @@ func New(cfg Config) (*Server, error) {
 		WriteTimeout:          60 * time.Second,
 		IdleTimeout:           120 * time.Second,
 	})
+	s.app.Server().ConnState = s.conns.track
 	for _, r := range s.routes() {
 		s.app.Add(r.method, r.path, s.wrap(r))
 	}
@@ -285,12 +287,40 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown stops accepting connections and waits for open requests. When
 // ctx ends first, its error names the handlers still running.
+//
+// Once no handler has run for shutdownIdleTicks checks in a row, the
+// connections still open are closed (conns.go): they carry no request a
+// handler took, and a client whose request was cut off retries it.
 func (s *Server) Shutdown(ctx context.Context) error {
-	if err := s.app.ShutdownWithContext(ctx); err != nil {
-		return fmt.Errorf("api: shutdown: %w: %s", err, s.open.describe())
+	done := make(chan error, 1)
+	go func() { done <- s.app.ShutdownWithContext(ctx) }()
+	tick := time.NewTicker(shutdownCheck)
+	defer tick.Stop()
+	idle := 0
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("api: shutdown: %w: %s", err, s.open.describe())
+			}
+			return nil
+		case <-tick.C:
+			if s.open.running() > 0 {
+				idle = 0
+				continue
+			}
+			if idle++; idle >= shutdownIdleTicks {
+				s.conns.closeAll()
+			}
+		}
 	}
-	return nil
 }
+
+// Shutdown's checks for connections no handler uses.
+const (
+	shutdownCheck     = 100 * time.Millisecond
+	shutdownIdleTicks = 5
+)
 
 // Test runs one request through the server in-process, for tests of other
 // packages (cmd/hub, the demo) that do not want a listener.
