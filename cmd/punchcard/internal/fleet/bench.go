@@ -53,8 +53,8 @@ type BenchOptions struct {
 	// benchmark measures of the simulator. Negative: leave it.
 	GCPercent int
 	// WindowGC keeps the simulating process's GC on (at GCPercent)
-	// through the measured load. By default it is collected once when
-	// the load starts (runtime.GC) and then off (debug.SetGCPercent(-1))
+	// through the measured load. By default it is collected once before
+	// the warm-up (runtime.GC) and then off (debug.SetGCPercent(-1))
 	// under a soft memory limit of WindowMemLimit, restored after: one
 	// of its GC cycles at 10,000 tills took about a core for a second
 	// on the hub's 2 cores, and its assists held back the tills' receive
@@ -211,10 +211,10 @@ func Bench(ctx context.Context, o BenchOptions) (Report, error) {
 	r.MemConnected = hp.metrics.memory(ctx)
 	say("%d tills connected, synced and holding allowances in %s; hub RSS %d MB", o.Tills, r.Connect.Round(time.Millisecond), r.RSSConnected>>20)
 
-	f.SetRate(o.Rate)
-	if err := sleepCtx(ctx, o.Warmup); err != nil {
-		return r, err
-	}
+	// The simulator's collection comes before the warm-up, not at its end:
+	// a forced collection of the connected fleet's heap slowed the tills'
+	// own receipt of Acks for about a second and showed as a 0.7-1 s p99
+	// in the measured load's first 5 s, whatever the hub.
 	if !o.WindowGC {
 		runtime.GC()
 		if o.WindowMemLimit <= 0 {
@@ -222,6 +222,10 @@ func Bench(ctx context.Context, o BenchOptions) (Report, error) {
 		}
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(o.WindowMemLimit))
 		defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	}
+	f.SetRate(o.Rate)
+	if err := sleepCtx(ctx, o.Warmup); err != nil {
+		return r, err
 	}
 	f.ResetLatency()
 	before := f.Stats()
