@@ -19,7 +19,11 @@
 // batches' decisions (Ledger.PrepareDrain) while the second records the
 // previous drain, batches and heartbeats, in one transaction
 // (Ledger.ApplyDrainStates), so that a burst costs few commits; the
-// third signs and publishes the Acks, in commit order. The Ack is
+// third signs and publishes the Acks, in commit order. The first stage
+// takes each drain when the writer's previous one is about to end (its
+// expected duration less a preparation, or when the writer says it is
+// free: pace.go), so that what arrives during a transaction joins the
+// next drain, not the one after it. The Ack is
 // published only after the commit is durable (with a pipelined commit,
 // after Ledger.SyncDrains): an agent deletes outbox rows on the hub's
 // Ack, never on the broker's PUBACK.
@@ -196,9 +200,11 @@ type Stats struct {
 	// transaction, commit included (ApplyDrainStates: batches and
 	// heartbeats); Publish the time from a commit to its last Ack
 	// handed to the broker (the wait behind earlier commits' Acks, the
-	// sync of a pipelined commit, signing and publishing).
-	Drains                                      int64
-	QueueWait, Prepare, Handoff, Apply, Publish time.Duration
+	// sync of a pipelined commit, signing and publishing); Pace the
+	// first stage's waits, before a drain, for the writer's previous
+	// drain to near its end (pace.go; part of QueueWait).
+	Drains                                            int64
+	QueueWait, Prepare, Handoff, Apply, Publish, Pace time.Duration
 	// ApplyBuckets[i] counts the drains whose writer transaction
 	// (Apply) took at most ApplyBuckets[i] and more than the bound
 	// before it (not cumulative), the last one those beyond every bound;
@@ -223,7 +229,7 @@ const SlowApply = 100 * time.Millisecond
 
 type counters struct {
 	messages, batches, redemptions, states, refused, malformed, oversize, quarantined, conflicts, acks, resends, errors, shed, damped atomic.Int64
-	drains, queueNs, prepareNs, handoffNs, applyNs, publishNs                                                                         atomic.Int64
+	drains, queueNs, prepareNs, handoffNs, applyNs, publishNs, paceNs                                                                 atomic.Int64
 	applyBuckets                                                                                                                      [len(ApplyBuckets) + 1]atomic.Int64
 	slowApplies                                                                                                                       atomic.Int64
 	ackBuckets                                                                                                                        [len(ApplyBuckets) + 1]atomic.Int64
@@ -293,6 +299,8 @@ type Ingest struct {
 	unsub  func()      // the inline subscription's end; nil without
 	queue  chan up
 	jobs   chan job      // drains prepared by run, for write
+	free   chan struct{} // the writer is free (pace.go)
+	pace   pacer
 	acks   chan []down   // to the publisher goroutine
 	done   chan struct{} // closed by Close: receive stops blocking
 	cancel context.CancelFunc
@@ -336,6 +344,7 @@ func New(l Ledger, opts Options) (*Ingest, error) {
 		opts: opts, ledger: l, cancel: cancel,
 		queue:       make(chan up, opts.QueueSize),
 		jobs:        make(chan job),
+		free:        make(chan struct{}, 1),
 		acks:        make(chan []down, DefaultAckQueue),
 		done:        make(chan struct{}),
 		idBase:      fmt.Sprintf("%x", opts.Now().UnixNano()),
@@ -432,7 +441,7 @@ func (in *Ingest) Stats() Stats {
 		Refused: c.refused.Load(), Malformed: c.malformed.Load(), Oversize: c.oversize.Load(), Shed: c.shed.Load(), Damped: c.damped.Load(), Quarantined: c.quarantined.Load(), Conflicts: c.conflicts.Load(), Acks: c.acks.Load(),
 		Resends: c.resends.Load(), Errors: c.errors.Load(), Drains: c.drains.Load(), QueueWait: time.Duration(c.queueNs.Load()),
 		Prepare: time.Duration(c.prepareNs.Load()), Handoff: time.Duration(c.handoffNs.Load()), Apply: time.Duration(c.applyNs.Load()),
-		Publish: time.Duration(c.publishNs.Load()), SlowApplies: c.slowApplies.Load()}
+		Publish: time.Duration(c.publishNs.Load()), Pace: time.Duration(c.paceNs.Load()), SlowApplies: c.slowApplies.Load()}
 	for i := range c.applyBuckets {
 		s.ApplyBuckets[i] = c.applyBuckets[i].Load()
 		s.AckBuckets[i] = c.ackBuckets[i].Load()
@@ -509,12 +518,15 @@ type job struct {
 
 // run is the pipeline's first stage: it drains the queue and re-derives
 // the batches (Ledger.PrepareDrain) while the writer records the
-// previous drain, then hands the drain over when the writer is free.
+// previous drain, then hands the drain over when the writer is free. It
+// drains when the writer is about to be free, not as soon as it took the
+// previous drain (pace.go).
 func (in *Ingest) run(ctx context.Context) {
 	defer in.wg.Done()
 	buf := make([]up, 0, in.opts.MaxMessagesPerTx)
 	var inflight ledger.Prepared
 	var jobs uint64
+	var until time.Time // when to drain next (the writer's previous drain about to end); zero: at once
 	for {
 		buf = buf[:0]
 		n := 0
@@ -525,6 +537,14 @@ func (in *Ingest) run(ctx context.Context) {
 			buf = append(buf, u)
 			n += u.size()
 		}
+		if !until.IsZero() && len(in.queue)+1 < cap(buf) {
+			t0 := time.Now()
+			if !pace(ctx, in.free, until) {
+				return
+			}
+			since(&in.c.paceNs, t0)
+		}
+		until = time.Time{}
 	drain:
 		for len(buf) < cap(buf) && n < in.opts.MaxRedemptionsPerTx {
 			select {
@@ -560,6 +580,7 @@ func (in *Ingest) run(ctx context.Context) {
 			var err error
 			t0 := time.Now()
 			j.prep, err = in.ledger.PrepareDrain(ctx, j.batches, inflight)
+			in.pace.prepared(time.Since(t0))
 			since(&in.c.prepareNs, t0)
 			if err != nil {
 				// Nothing is recorded or acknowledged: the agents publish again.
@@ -576,10 +597,23 @@ func (in *Ingest) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		since(&in.c.handoffNs, t0)
+		taken := time.Now()
+		in.c.handoffNs.Add(int64(taken.Sub(t0)))
 		inflight = j.prep
+		// The writer is recording j now: a free signal still held is
+		// from the drain before it.
+		select {
+		case <-in.free:
+		default:
+		}
+		if lead := in.pace.lead(j.size()); lead > 0 {
+			until = taken.Add(lead)
+		}
 	}
 }
+
+// size is what the writer records of j: batches and heartbeats.
+func (j *job) size() int { return len(j.batches) + len(j.states) }
 
 // write is the pipeline's second stage: it records each drain, heartbeats
 // and batches, and hands the Acks to the publisher.
@@ -587,6 +621,11 @@ func (in *Ingest) write(ctx context.Context) {
 	defer in.wg.Done()
 	prevFailed := false
 	for {
+		// Free: the first stage need not wait any longer to drain.
+		select {
+		case in.free <- struct{}{}:
+		default:
+		}
 		var j job
 		select {
 		case <-ctx.Done():
@@ -612,7 +651,11 @@ func (in *Ingest) write(ctx context.Context) {
 		}
 		in.unmark(j) // recorded (a re-send is applied, a no-op, and acked) or failed (applied again)
 		prevFailed = failed
-		since(&in.c.applyNs, t0)
+		took := time.Since(t0)
+		in.c.applyNs.Add(int64(took))
+		if !failed {
+			in.pace.applied(j.size(), took)
+		}
 		if len(out) == 0 {
 			continue
 		}
@@ -780,8 +823,9 @@ func (in *Ingest) decode(m message) (up, bool) {
 }
 
 // applyDrain records a drain's batches (j.prep, if any) and heartbeats
-// in one transaction and answers them: the heartbeats first, then one
-// Ack per agent of the batches. failed reports that the batches were
+// in one transaction and answers them: one Ack per agent of the
+// batches first (what the tills' outboxes wait for: each Ack is signed in
+// turn), then the heartbeats. failed reports that the batches were
 // not recorded; should the transaction fail, the heartbeats are
 // recorded on their own (their Acks tell a reconnecting till where it
 // stands), the batches are published again by their tills.
@@ -808,11 +852,10 @@ func (in *Ingest) applyDrain(ctx context.Context, j job, out []down) (_ []down, 
 		}
 		return out, p != nil
 	}
-	out = in.answerStates(j.states, sres, out)
 	if p != nil {
 		out = in.answerBatches(j.batches, res, out)
 	}
-	return out, false
+	return in.answerStates(j.states, sres, out), false
 }
 
 // recordStates records heartbeats in one transaction and answers each
@@ -908,7 +951,18 @@ func (in *Ingest) publisher(ctx context.Context) {
 				in.opts.Logger.Error("ingest: sync", slog.Int("acks", len(ds)), slog.Any(logError, err))
 				continue
 			}
-			for _, d := range ds {
+			// The batches' Acks come first (applyDrain): their messages'
+			// time ends with the last of them.
+			lastBatch := -1
+			for i, d := range ds {
+				if d.resend {
+					lastBatch = i
+				}
+			}
+			for i, d := range ds {
+				if i == lastBatch+1 && i > 0 {
+					in.acked(ds[0].recv, time.Now())
+				}
 				if err := in.publish(d.k.t, d.k.a, protocol.MsgAck, d.ack); err != nil {
 					continue
 				}
@@ -923,8 +977,10 @@ func (in *Ingest) publisher(ctx context.Context) {
 				}
 			}
 			if len(ds) > 0 {
+				if lastBatch == len(ds)-1 {
+					in.acked(ds[0].recv, time.Now())
+				}
 				since(&in.c.publishNs, ds[0].at)
-				in.acked(ds[0].recv, time.Now())
 			}
 		}
 	}
