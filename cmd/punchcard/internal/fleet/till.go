@@ -374,6 +374,7 @@ func (t *till) run() {
 	t.mu.Unlock()
 	beat := time.NewTimer(first)
 	defer beat.Stop()
+	due := time.Now().Add(first) // the heartbeat's phase
 	check := time.NewTicker(t.f.opts.ResendAfter / 2)
 	defer check.Stop()
 	// The agent's poll (agent/uplink's PollEvery), FetchAgent only.
@@ -435,7 +436,8 @@ func (t *till) run() {
 			t.f.saleMu.RUnlock()
 		case <-beat.C:
 			t.heartbeat()
-			beat.Reset(t.f.opts.Heartbeat)
+			due = nextBeat(due, t.f.opts.Heartbeat, time.Now())
+			beat.Reset(time.Until(due))
 		case <-check.C:
 			t.checkResend()
 		case <-pollC:
@@ -650,6 +652,24 @@ func (t *till) heartbeat() {
 		return
 	}
 	t.count(&t.heartbeats)
+}
+
+// nextBeat is when the heartbeat after the one due at due goes out, at
+// now, every period: as the agent's time.Ticker (agent/uplink), on the
+// till's own phase whatever the publish took (it waits for the broker's
+// PUBACK, late on a loaded hub), and once at once for the ticks missed
+// meanwhile (a ticker holds one). Timed from the end of the publish
+// instead, every till held up in the same stall beat in the same second
+// ever after: waves of heartbeats the agent does not make.
+func nextBeat(due time.Time, period time.Duration, now time.Time) time.Time {
+	due = due.Add(period)
+	if due.After(now) {
+		return due
+	}
+	for due.Add(period).Before(now) {
+		due = due.Add(period)
+	}
+	return due // in the past: at once
 }
 
 // maxRTO bounds a till's backed-off republish wait (agent/uplink's
