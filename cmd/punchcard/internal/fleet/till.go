@@ -70,6 +70,7 @@ type till struct {
 	lastRepub time.Time
 	version   uint64
 	uses      uint64 // the snapshot's code-use position (snapshot.Snapshot.Uses)
+	customers uint64 // and its customer-state position (snapshot.Snapshot.Customers)
 	etag      string
 	store     rules.Store
 	codeCamp  protocol.CampaignID // Code's campaign in the snapshot, "" when not listed
@@ -772,7 +773,7 @@ func (t *till) do(ctx context.Context, method, path string, body []byte, hdr map
 // not know the delta's rules yet).
 func (t *till) fetch(ctx context.Context, full bool) error {
 	t.mu.Lock()
-	since, etag, uses := t.version, t.etag, t.uses
+	since, etag, uses, customers := t.version, t.etag, t.uses, t.customers
 	t.mu.Unlock()
 	if full {
 		since, etag = 0, ""
@@ -781,8 +782,9 @@ func (t *till) fetch(ctx context.Context, full bool) error {
 	if etag != "" {
 		hdr["If-None-Match"] = etag
 	}
-	// As the agent: a delta lists the codes changed after its position.
-	resp, body, err := t.do(ctx, http.MethodGet, wire.SnapshotPath(since, uses, since > 0), nil, hdr)
+	// As the agent: a delta lists the codes, and the customers' state,
+	// changed after its positions.
+	resp, body, err := t.do(ctx, http.MethodGet, wire.SnapshotPathCustomers(since, uses, since > 0, customers), nil, hdr)
 	if err != nil {
 		return err
 	}
@@ -818,7 +820,7 @@ func (t *till) fetch(ctx context.Context, full bool) error {
 	if snap.Version < t.version {
 		return nil // an older answer overtaken by a newer one
 	}
-	t.version, t.etag, t.store, t.uses = snap.Version, resp.Header.Get("ETag"), st, snap.Uses
+	t.version, t.etag, t.store, t.uses, t.customers = snap.Version, resp.Header.Get("ETag"), st, snap.Uses, snap.Customers
 	if n := len(t.fetchSeen); n == 0 || snap.Version > t.fetchSeen[n-1].v {
 		t.fetchSeen = append(t.fetchSeen, verAt{snap.Version, now})
 	}
