@@ -303,8 +303,6 @@ type Ingest struct {
 	unsub  func()      // the inline subscription's end; nil without
 	queue  chan up
 	jobs   chan job      // drains prepared by run, for write
-	free   chan struct{} // the writer is free (pace.go)
-	pace   pacer
 	acks   chan []down   // to the publisher goroutine
 	done   chan struct{} // closed by Close: receive stops blocking
 	cancel context.CancelFunc
@@ -312,6 +310,11 @@ type Ingest struct {
 	c      counters
 	seq    atomic.Uint64
 	idBase string
+
+	// Pacing the drains (pace.go).
+	free     chan struct{} // the writer is free
+	finished atomic.Uint64 // the id of the last job the writer recorded
+	pace     pacer
 
 	mu          sync.Mutex
 	lastResends map[agentKey]resendMark
@@ -531,6 +534,7 @@ func (in *Ingest) run(ctx context.Context) {
 	var inflight ledger.Prepared
 	var jobs uint64
 	var until time.Time // when to drain next (the writer's previous drain about to end); zero: at once
+	var handed uint64   // the last job handed to the writer
 	for {
 		buf = buf[:0]
 		n := 0
@@ -543,7 +547,7 @@ func (in *Ingest) run(ctx context.Context) {
 		}
 		if !until.IsZero() && len(in.queue)+1 < cap(buf) {
 			t0 := time.Now()
-			if !pace(ctx, in.free, until) {
+			if !pace(ctx, in.free, until, func() bool { return in.finished.Load() >= handed }) {
 				return
 			}
 			since(&in.c.paceNs, t0)
@@ -604,12 +608,7 @@ func (in *Ingest) run(ctx context.Context) {
 		taken := time.Now()
 		in.c.handoffNs.Add(int64(taken.Sub(t0)))
 		inflight = j.prep
-		// The writer is recording j now: a free signal still held is
-		// from the drain before it.
-		select {
-		case <-in.free:
-		default:
-		}
+		handed = j.id
 		if lead := in.pace.lead(j.size()); lead > 0 && !in.opts.Eager {
 			until = taken.Add(lead)
 		}
@@ -624,8 +623,10 @@ func (j *job) size() int { return len(j.batches) + len(j.states) }
 func (in *Ingest) write(ctx context.Context) {
 	defer in.wg.Done()
 	prevFailed := false
+	var last uint64 // the last job recorded
 	for {
 		// Free: the first stage need not wait any longer to drain.
+		in.finished.Store(last)
 		select {
 		case in.free <- struct{}{}:
 		default:
@@ -655,6 +656,7 @@ func (in *Ingest) write(ctx context.Context) {
 		}
 		in.unmark(j) // recorded (a re-send is applied, a no-op, and acked) or failed (applied again)
 		prevFailed = failed
+		last = j.id
 		took := time.Since(t0)
 		in.c.applyNs.Add(int64(took))
 		if !failed {

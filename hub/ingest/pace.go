@@ -88,19 +88,27 @@ func (p *pacer) lead(n int) time.Duration {
 }
 
 // pace waits, before the first stage drains the queue, until the writer
-// is free (a signal on free), until, or until ctx ends (false).
-func pace(ctx context.Context, free <-chan struct{}, until time.Time) bool {
-	d := time.Until(until)
-	if d <= 0 {
-		return ctx.Err() == nil
+// is done with the drain it was handed (done, checked on every signal on
+// free), until, or until ctx ends (false). A signal left over from an
+// earlier drain only makes it check again.
+func pace(ctx context.Context, free <-chan struct{}, until time.Time, done func() bool) bool {
+	var t *time.Timer
+	for !done() {
+		d := time.Until(until)
+		if d <= 0 {
+			break
+		}
+		if t == nil {
+			t = time.NewTimer(d)
+			defer t.Stop()
+		}
+		select {
+		case <-free:
+		case <-t.C:
+			return true
+		case <-ctx.Done():
+			return false
+		}
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-free:
-	case <-t.C:
-	case <-ctx.Done():
-		return false
-	}
-	return true
+	return ctx.Err() == nil
 }

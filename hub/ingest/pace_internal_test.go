@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -37,6 +38,42 @@ func TestPacerLead(t *testing.T) {
 			got := p.lead(c.n)
 			if diff := got - c.want; diff < -c.want/20 || diff > c.want/20 {
 				t.Fatalf("lead(%d) = %v, want %v", c.n, got, c.want)
+			}
+		})
+	}
+}
+
+// TestPace: the first stage's wait ends when the writer is done with
+// the drain it was handed (a signal left over from an earlier drain only
+// makes it check again), when the estimate is reached, or when ingest
+// stops; none of the cases waits for a clock.
+func TestPace(t *testing.T) {
+	far := time.Now().Add(time.Hour)
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, c := range []struct {
+		name    string
+		ctx     context.Context
+		until   time.Time
+		signals int // left on free before the wait
+		doneAt  int // done() is true from its doneAt-th call on (0: never)
+		want    bool
+		calls   int // done() calls expected
+	}{
+		{"writer already done", context.Background(), far, 0, 1, true, 1},
+		{"a left-over signal, then the writer's own", context.Background(), far, 1, 2, true, 2},
+		{"estimate reached", context.Background(), time.Now(), 0, 0, true, 1},
+		{"stopped", cancelled, far, 0, 0, false, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			free := make(chan struct{}, 1)
+			for range c.signals {
+				free <- struct{}{}
+			}
+			calls := 0
+			done := func() bool { calls++; return c.doneAt > 0 && calls >= c.doneAt }
+			if got := pace(c.ctx, free, c.until, done); got != c.want || calls != c.calls {
+				t.Fatalf("pace = %v after %d checks, want %v after %d", got, calls, c.want, c.calls)
 			}
 		})
 	}
