@@ -261,7 +261,7 @@ func (l *Ledger) recordGroup(batch []*job, more func(n int) *job, optimistic boo
 		g.rows += len(j.b.Redemptions)
 	}
 	for i := 0; ; i++ {
-		if i == len(batch) && more != nil && l.w.lowered {
+		if i == len(batch) && more != nil {
 			if j := more(len(batch)); j != nil {
 				batch = append(batch, j)
 			}
