@@ -140,10 +140,6 @@ func (l *Ledger) stopWriter() {
 
 var errClosed = errors.New("ledger: closed")
 
-// beforeBegin, when set (tests), is called as the writer begins each
-// group's transaction.
-var beforeBegin func()
-
 // WriterStats reports how many group commits the online writer made and
 // how many baskets they held, for benchmarks and metrics.
 func (l *Ledger) WriterStats() (groups, baskets int64) {
@@ -211,9 +207,9 @@ func (l *Ledger) runWriter() {
 // the group committed on the writer's connection at synchronous=NORMAL:
 // then the baskets must not be answered before a sync of the WAL
 // (writersync.go). With more set, the group takes in baskets more hands
-// it after those of batch (the baskets queued while it is recorded, and
-// those that arrive while the previous group's fsync runs) until more
-// returns nil; it returns the baskets of the group.
+// it after those of batch (the baskets that arrive while the previous
+// group's fsync runs) until more returns nil; it returns the baskets of
+// the group.
 func (l *Ledger) commitGroup(batch []*job, more func(n int) *job) (_ []*job, pending bool) {
 	optimistic := l.w.optimistic() // optimistic.go
 	batch, pending, again := l.recordGroup(batch, more, optimistic)
@@ -236,9 +232,6 @@ func (l *Ledger) recordGroup(batch []*job, more func(n int) *job, optimistic boo
 	ctx := context.Background() // one caller's cancel must not undo the others
 	var tx *sql.Tx
 	var err error
-	if beforeBegin != nil {
-		beforeBegin()
-	}
 	for deadline := time.Now().Add(writerBusyRetry); ; {
 		tx, err = l.beginGroup(ctx)
 		if !IsBusy(err) || time.Now().After(deadline) {
@@ -268,7 +261,7 @@ func (l *Ledger) recordGroup(batch []*job, more func(n int) *job, optimistic boo
 		g.rows += len(j.b.Redemptions)
 	}
 	for i := 0; ; i++ {
-		if i == len(batch) && more != nil {
+		if i == len(batch) && more != nil && l.w.lowered {
 			if j := more(len(batch)); j != nil {
 				batch = append(batch, j)
 			}

@@ -182,16 +182,13 @@ func (l *Ledger) runSyncer() {
 	}
 }
 
-// more hands the writer's open group another basket, n baskets in: one
-// queued since the group began, or, while the previous group's fsync
-// runs (the pipelined commit), one that arrives before it is done: the
-// decisions of group N+1 are recorded while group N syncs. Either way
-// the group grows by what arrives while it is recorded instead of
-// leaving it to the next group (small groups cost more commits and
-// fsyncs per basket, and the baskets that arrived meanwhile waited for
-// a whole group more). It returns nil, and the writer commits, when
-// nothing is queued and nothing is syncing, at the writer's group bound,
-// or when the writer stops.
+// more hands the writer's open group another basket while the previous
+// group's fsync runs, waiting for one if none is queued: the decisions
+// of group N+1 are recorded while group N syncs, and the group grows by
+// what arrives meanwhile instead of being committed at once (small
+// groups cost more commits per basket). It returns nil, and the writer
+// commits, once nothing is syncing, at the writer's group bound n, or
+// when the writer stops.
 func (w *writer) more(n int) *job {
 	if n >= w.group {
 		return nil
@@ -201,12 +198,7 @@ func (w *writer) more(n int) *job {
 		case <-w.syncIdle: // a stale wake: drop it
 		default:
 		}
-		select {
-		case j := <-w.q:
-			return j
-		default:
-			return nil
-		}
+		return nil
 	}
 	select {
 	case j := <-w.q:

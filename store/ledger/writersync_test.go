@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/store"
@@ -121,66 +120,5 @@ func TestSyncFile(t *testing.T) {
 	l.Close()
 	if err := syncFile(db + "-wal"); err != nil { // removed at close
 		t.Fatal(err)
-	}
-}
-
-// TestGroupTakesInQueued: baskets queued while the online writer records
-// a group join that group (writer.more), at serial commit as well as
-// pipelined, instead of waiting for the next group's commit and fsync.
-// The writer takes basket A and is held at its BEGIN (another
-// transaction has the write lock) while n more are queued: once the lock
-// is free, A and the n others commit in one group.
-func TestGroupTakesInQueued(t *testing.T) {
-	const tn = protocol.TenantID("acme")
-	for _, serial := range []bool{true, false} {
-		t.Run(fmt.Sprint("serial=", serial), func(t *testing.T) {
-			ctx := context.Background()
-			begins := make(chan struct{}, 1)
-			beforeBegin = func() {
-				select {
-				case begins <- struct{}{}:
-				default:
-				}
-			}
-			defer func() { beforeBegin = nil }()
-			f := &MemFacts{}
-			f.SetCampaign(tn, "loyalty", CampaignFacts{Currency: "EUR"})
-			l, err := Open(ctx, filepath.Join(t.TempDir(), "l.db"), Options{Facts: f, SerialCommit: serial, Store: store.Options{Sync: store.SyncFull}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l.Close()
-			hold, err := l.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock
-			if err != nil {
-				t.Fatal(err)
-			}
-			const n = 8
-			errs := make(chan error, n+1)
-			redeem := func(i int) {
-				_, _, err := l.RedeemBasket(ctx, Basket{Tenant: tn, Redemptions: []protocol.Redemption{{Kind: protocol.KindRedeem, Store: "web",
-					TxnID: fmt.Sprint("t", i), Campaign: "loyalty", Customer: protocol.CustomerID(fmt.Sprint("c", i)), Currency: "EUR", Discount: 10, OrderTot: 100}}})
-				errs <- err
-			}
-			g0, b0 := l.WriterStats()
-			go redeem(0)
-			<-begins // the writer took A and begins its group
-			for i := 1; i <= n; i++ {
-				go redeem(i)
-			}
-			for len(l.w.q) < n {
-				time.Sleep(time.Millisecond)
-			}
-			if err := hold.Rollback(); err != nil {
-				t.Fatal(err)
-			}
-			for range n + 1 {
-				if err := <-errs; err != nil {
-					t.Fatal(err)
-				}
-			}
-			if g1, b1 := l.WriterStats(); g1-g0 != 1 || b1-b0 != n+1 {
-				t.Errorf("%d baskets in %d groups, want %d in 1", b1-b0, g1-g0, n+1)
-			}
-		})
 	}
 }
