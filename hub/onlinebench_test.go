@@ -127,12 +127,12 @@ func mustDo(tb testing.TB, want int, method, url, secret string, body any) []byt
 // the campaign the benchmark redeems, by the hub's own sender, with
 // distinct transaction ids, spread over the customers, and the hub's
 // watermark past them. Balances are set from the filled journal, so
-// Verify stays clean.
-func openBenchHub(b *testing.B, rows int) *benchHub {
+// Verify stays clean (it is checked).
+func openBenchHub(b testing.TB, rows int) *benchHub {
 	return openBenchHubSync(b, rows, store.SyncFull)
 }
 
-func openBenchHubSync(b *testing.B, rows int, sync store.Sync) *benchHub {
+func openBenchHubSync(b testing.TB, rows int, sync store.Sync) *benchHub {
 	benchMu.Lock()
 	defer benchMu.Unlock()
 	if bh := benchHubs[benchKey{rows, sync}]; bh != nil {
@@ -142,6 +142,15 @@ func openBenchHubSync(b *testing.B, rows int, sync store.Sync) *benchHub {
 	if err != nil {
 		b.Fatal(err)
 	}
+	bh := startBenchHub(context.Background(), b, dir, rows, sync)
+	benchHubs[benchKey{rows, sync}] = bh
+	return bh
+}
+
+// startBenchHub opens the benchmark's hub in dir, serving until ctx is
+// done, with its tenant, campaigns and customers, and its ledger
+// pre-filled to rows rows and verified.
+func startBenchHub(ctx context.Context, b testing.TB, dir string, rows int, sync store.Sync) *benchHub {
 	h, err := hub.Open(context.Background(), hub.Options{
 		DataDir: dir, HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "-",
 		BootstrapKey: bootstrapKey, RateLimit: 1 << 30, Sync: sync,
@@ -150,7 +159,7 @@ func openBenchHubSync(b *testing.B, rows int, sync store.Sync) *benchHub {
 	if err != nil {
 		b.Fatal(err)
 	}
-	go h.Run(context.Background()) // runs until the process ends
+	go h.Run(ctx) // the benchmarks': until the process ends
 	url := h.HTTPURL()
 	for i := 0; ; i++ { // Run starts serving asynchronously
 		if c, err := net.Dial("tcp", h.HTTPAddr()); err == nil {
@@ -196,14 +205,16 @@ func openBenchHubSync(b *testing.B, rows int, sync store.Sync) *benchHub {
 		b.Fatal(err)
 	}
 	b.Logf("pre-filled %d ledger rows in %s", rows, time.Since(start).Round(time.Millisecond))
-	bh := &benchHub{h: h, url: url, secret: sup}
-	benchHubs[benchKey{rows, sync}] = bh
-	return bh
+	if rep, err := h.Ledger.Verify(context.Background()); err != nil || !rep.OK() {
+		b.Fatalf("the pre-filled ledger does not verify: %v, %d differences, the first: %+v", err, len(rep.Diffs), rep.Diffs[:min(len(rep.Diffs), 3)])
+	}
+	return &benchHub{h: h, url: url, secret: sup}
 }
 
 // fillLedger writes rows journal entries in one transaction with a
-// recursive CTE, then sets the balances the entries imply and gives every
-// customer points to burn (an earn entry each).
+// recursive CTE, then gives every customer points to burn (an earn entry
+// and its points lot each) and sets the balances the entries imply, so
+// that the ledger verifies (openBenchHub checks it).
 func fillLedger(db *sql.DB, rows int) error {
 	ctx := context.Background()
 	tx, err := db.BeginTx(ctx, nil)
@@ -223,11 +234,16 @@ func fillLedger(db *sql.DB, rows int) error {
 		SELECT 'shop', 'earn', ?2, ?1 + 1 + i, 'web', 'earn-' || i, 'club', 'c' || i, 'EUR', 1000000000, ?4, 1, 1, ?5 FROM s`,
 		`INSERT INTO ledger_agents (tenant, agent, watermark, seen_at) VALUES ('shop', ?2, ?1 + ?3, ?5)`,
 		`INSERT INTO ledger_campaigns (tenant, campaign, count, discount, order_value)
-		SELECT tenant, campaign, COUNT(*), SUM(discount), SUM(order_total) FROM ledger_journal WHERE entry = 'redeem' GROUP BY tenant, campaign`,
+		SELECT tenant, campaign, COUNT(*), SUM(discount), SUM(order_total) FROM ledger_journal GROUP BY tenant, campaign`,
 		`INSERT INTO ledger_codes (tenant, code, uses) SELECT tenant, code, COUNT(*) FROM ledger_journal WHERE entry = 'redeem' GROUP BY tenant, code`,
 		`INSERT INTO ledger_customer_campaigns (tenant, customer, campaign, count)
-		SELECT tenant, customer, campaign, COUNT(*) FROM ledger_journal WHERE entry = 'redeem' GROUP BY tenant, customer, campaign`,
+		SELECT tenant, customer, campaign, COUNT(*) FROM ledger_journal GROUP BY tenant, customer, campaign`,
 		`INSERT INTO ledger_customers (tenant, customer, points) SELECT tenant, customer, SUM(points) FROM ledger_journal WHERE entry = 'earn' GROUP BY tenant, customer`,
+		// Each earn is a lot, as a real earn's is (lots.go addLot): the
+		// burns take from it, not from a debt lot, and the balances equal
+		// the lots (Verify).
+		`INSERT INTO ledger_points_lots (tenant, customer, campaign, amount, remaining, earned_at, expires_at, src_agent, src_seq, debt)
+		SELECT tenant, customer, campaign, points, points, ?5, 0, agent, seq, 0 FROM ledger_journal WHERE entry = 'earn'`,
 	}
 	for _, q := range stmts {
 		if rows == 0 && strings.Contains(q, "'redeem', ?2") {
@@ -365,21 +381,57 @@ func benchRedeem(b *testing.B, base *baselines, bh *benchHub, clients int) {
 			b.ReportMetric(float64((sync1-sync0).Microseconds())/1000/float64(syncs1-syncs0), "ms/fsync")
 		}
 	}()
-	load(b, clients, "redeems", func(i int) error {
-		body := map[string]any{
-			"store":    map[string]any{"id": "web", "time_zone": "Europe/Berlin"},
-			"customer": fmt.Sprintf("c%d", i%benchCustomers),
-			"order": map[string]any{"id": fmt.Sprintf("o-%d-%d", run, i), "currency": "EUR", "lines": []any{
-				map[string]any{"sku": "shirt", "quantity": 2, "unit_price": 25_00},
-				map[string]any{"sku": "socks", "quantity": 1, "unit_price": 50_00}}},
-			"redeemables": []any{map[string]any{"code": "PROMO"}, map[string]any{"campaign": "club", "amount": 100}},
+	load(b, clients, "redeems", func(i int) error { return bh.redeem(b, run, i) })
+}
+
+// redeem posts the benchmark's basket i of run run: the code PROMO and
+// a burn of 100 points of customer i % benchCustomers.
+func (bh *benchHub) redeem(tb testing.TB, run int64, i int) error {
+	body := map[string]any{
+		"store":    map[string]any{"id": "web", "time_zone": "Europe/Berlin"},
+		"customer": fmt.Sprintf("c%d", i%benchCustomers),
+		"order": map[string]any{"id": fmt.Sprintf("o-%d-%d", run, i), "currency": "EUR", "lines": []any{
+			map[string]any{"sku": "shirt", "quantity": 2, "unit_price": 25_00},
+			map[string]any{"sku": "socks", "quantity": 1, "unit_price": 50_00}}},
+		"redeemables": []any{map[string]any{"code": "PROMO"}, map[string]any{"campaign": "club", "amount": 100}},
+	}
+	st, out := benchDo(tb, "POST", bh.url+"/v1/tenants/shop/redeem", bh.secret, body, "Idempotency-Key", fmt.Sprintf("b-%d-%d", run, i))
+	if st != 200 {
+		return fmt.Errorf("%d %s", st, out)
+	}
+	return nil
+}
+
+// TestBenchLedgerVerifies checks the benchmark's pre-filled ledger: it
+// verifies (every balance equals its lots), and the baskets' burns take
+// from the earns' lots, not from a debt lot, and leave it verifying.
+func TestBenchLedgerVerifies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a hub with 1,000 customers")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	bh := startBenchHub(ctx, t, t.TempDir(), 2000, store.SyncFull)
+	t.Cleanup(func() { cancel(); bh.h.Close() })
+	for i := range 20 {
+		if err := bh.redeem(t, 0, i); err != nil {
+			t.Fatal(err)
 		}
-		st, out := benchDo(b, "POST", bh.url+"/v1/tenants/shop/redeem", bh.secret, body, "Idempotency-Key", fmt.Sprintf("b-%d-%d", run, i))
-		if st != 200 {
-			return fmt.Errorf("%d %s", st, out)
-		}
-		return nil
-	})
+	}
+	rep, err := bh.h.Ledger.Verify(ctx)
+	if err != nil || !rep.OK() {
+		t.Fatalf("after the baskets: %v, %d differences, the first: %+v", err, len(rep.Diffs), rep.Diffs[:min(len(rep.Diffs), 3)])
+	}
+	var debts, taken int
+	db := bh.h.Ledger.DB()
+	if err := db.QueryRow(`SELECT COUNT(*) FROM ledger_points_lots WHERE debt = 1`).Scan(&debts); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(`SELECT COUNT(*) FROM ledger_points_lots WHERE debt = 0 AND remaining < amount`).Scan(&taken); err != nil {
+		t.Fatal(err)
+	}
+	if debts != 0 || taken != 20 {
+		t.Errorf("debt lots %d, earns' lots burned from %d; want 0 and 20", debts, taken)
+	}
 }
 
 // do is one request to the baseline mode ("fsync" or "group").
