@@ -172,9 +172,13 @@ func (l *Ledger) recordPurchase(s *state, r *protocol.Redemption, now time.Time)
 }
 
 // insPurchaseN is insPurchase for n orders, by row count (upsertChunks),
-// returning the orders it inserted (not those recorded before).
-var insPurchaseN = upsertN(`INSERT INTO ledger_purchases (tenant, customer, store, txn, at, value, currency, agent, seq) VALUES `, 9,
-	` ON CONFLICT (tenant, customer, store, txn) DO NOTHING RETURNING tenant, customer, store, at, value`)
+// returning the orders it inserted (not those recorded before). OR
+// IGNORE rather than ON CONFLICT DO NOTHING: the same for the primary
+// key, and no NOT NULL column is ever bound to NULL, but a multi-row
+// statement that may abort has SQLite keep a statement journal (a copy
+// of every page it changes).
+var insPurchaseN = upsertN(`INSERT OR IGNORE INTO ledger_purchases (tenant, customer, store, txn, at, value, currency, agent, seq) VALUES `, 9,
+	` RETURNING tenant, customer, store, at, value`)
 
 // upPurchaseDayN is upPurchaseDay for n rows (tenant, customer, day,
 // value, orders), by row count; rows of the same day add up in turn.
