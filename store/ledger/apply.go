@@ -431,11 +431,9 @@ const journalArity = 23
 // journalChunks are the row counts of the multi-row journal INSERTs, largest
 // first: the per-statement cost of database/sql and the driver is paid once
 // per chunk, and a batch of any size is written with few statements (256
-// rows: 4; 255 rows: 3 + 5; an ingest drain's ~28: 3). Powers of two, so
-// that a remainder takes one statement per bit: with 64, 16, 4, 1 a drain's
-// 28 rows took 16 + 4 + 4 + 4. Each size is a hot statement, prepared once
-// per connection.
-var journalChunks = [...]int{64, 32, 16, 8, 4, 2, 1}
+// rows: 4; 255 rows: 3 + 3 + 3 + 3). Each size is a hot statement, prepared
+// once per connection.
+var journalChunks = [...]int{64, 16, 4, 1}
 
 // insertJournalN is the INSERT of n rows. OR IGNORE rather than ABORT: the
 // (tenant, agent, seq) duplicates it would skip were already excluded by

@@ -788,11 +788,8 @@ func (s *state) storedReserved(t protocol.TenantID, c protocol.CampaignID) (rese
 
 // upsertChunks are the row counts of the multi-row balance upserts, largest
 // first: a batch's customers are mostly distinct, and one statement per
-// balance row cost as much as their journal rows. Powers of two, so that
-// n rows take one statement per bit of n: an ingest drain's 14 tills'
-// watermarks and allowances, 7 customers' balances and 28 events took
-// 7, 7 and 7 statements with sizes 32, 8, 1 (8 + 1 + 1 ...), now 3 each.
-var upsertChunks = [...]int{32, 16, 8, 4, 2, 1}
+// balance row cost as much as their journal rows.
+var upsertChunks = [...]int{32, 8, 1}
 
 // addCustCampN adds to customer-campaign balances (customerCampaignAdd),
 // by row count; a NULL last redemption keeps the stored one.
