@@ -162,7 +162,6 @@ func (l *Ledger) applyDrain(ctx context.Context, p *Prepared, sts []StateRecord,
 // applyPreparedIn records p's batches in s's transaction, filling res.
 func (l *Ledger) applyPreparedIn(s *state, p *Prepared, res []Result, facts factSet, now time.Time) error {
 	bs, bad := p.bs, p.bad
-	s.drain = true // recordPurchase may defer to flushPurchases
 	var err error
 	// The balances of the whole drain's facts, a few IN queries for all
 	// (rows.go); then per batch its seqs and rollbacks.
@@ -213,9 +212,6 @@ func (l *Ledger) applyPreparedIn(s *state, p *Prepared, res []Result, facts fact
 		if res[i].Quarantined, err = quarantine(s, bad[i], now); err != nil {
 			return wrap("apply: quarantine", err)
 		}
-	}
-	if err := s.flushPurchases(); err != nil { // purchases.go
-		return wrap("apply: purchase history", err)
 	}
 	if err := s.flush(); err != nil {
 		return wrap("apply", err)
@@ -629,11 +625,6 @@ func (l *Ledger) applyFact(s *state, facts factSet, r protocol.Redemption, now t
 		return nil, false, err
 	} else if kind != "" {
 		conflict(kind, nil, "%s", d)
-	}
-	if cf.Referral != nil && len(s.purchases) > 0 { // it reads the referee's purchases
-		if err := s.flushPurchases(); err != nil {
-			return nil, false, fmt.Errorf("purchase history: %w", err)
-		}
 	}
 	if err := l.applyReferral(s, &r, cf, campKnown, kf, sign, now, conflict); err != nil { // referrals.go
 		return nil, false, err

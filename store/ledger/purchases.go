@@ -90,10 +90,6 @@ func (s *state) query(q string, args ...any) (*sql.Rows, error) {
 // an online basket). A rollback does not remove it: the customer came and
 // bought (a refund that should not count is a documented limit). On a new
 // purchase the customer's segments are recomputed in the same transaction.
-// In an ingest drain, an order of a tenant without segment definitions
-// (nothing to recompute) is written with the drain's others at its end
-// (flushPurchases): three multi-row statements for the drain rather than
-// three statements an order.
 func (l *Ledger) recordPurchase(s *state, r *protocol.Redemption, now time.Time) error {
 	if r.Customer == "" || r.Kind == protocol.KindRollback {
 		return nil
@@ -115,24 +111,10 @@ func (l *Ledger) recordPurchase(s *state, r *protocol.Redemption, now time.Time)
 	if s.bought[pk] {
 		return nil // an earlier fact of the order, in this transaction
 	}
-	atUS := micros(at)
-	if s.drain {
-		var defs []segment.Definition
-		if l.segs != nil {
-			var err error
-			if defs, err = s.segmentDefs(l.segs, r.Tenant); err != nil {
-				return err
-			}
-		}
-		if len(defs) == 0 { // no segments to recompute now: write it with the drain's others
-			s.markBought(pk)
-			s.purchases = append(s.purchases, pk.tenant, pk.customer, pk.store, txn, atUS, r.OrderTot, string(r.Currency), string(r.ID.Agent), int64(r.ID.Seq))
-			return nil
-		}
-	}
 	if err := s.savepoint(); err != nil {
 		return err
 	}
+	atUS := micros(at)
 	res, err := s.exec(insPurchase, pk.tenant, pk.customer, pk.store, txn, atUS, r.OrderTot, string(r.Currency), string(r.ID.Agent), int64(r.ID.Seq))
 	if err != nil {
 		return err
@@ -169,72 +151,6 @@ func (l *Ledger) recordPurchase(s *state, r *protocol.Redemption, now time.Time)
 	}
 	_, err = setSegments(s, r.Tenant, r.Customer, segment.Of(defs, q, h, attrs, now), now)
 	return err
-}
-
-// insPurchaseN is insPurchase for n orders, by row count (upsertChunks),
-// returning the orders it inserted (not those recorded before). OR
-// IGNORE rather than ON CONFLICT DO NOTHING: the same for the primary
-// key, and no NOT NULL column is ever bound to NULL, but a multi-row
-// statement that may abort has SQLite keep a statement journal (a copy
-// of every page it changes).
-var insPurchaseN = upsertN(`INSERT OR IGNORE INTO ledger_purchases (tenant, customer, store, txn, at, value, currency, agent, seq) VALUES `, 9,
-	` RETURNING tenant, customer, store, at, value`)
-
-// upPurchaseDayN is upPurchaseDay for n rows (tenant, customer, day,
-// value, orders), by row count; rows of the same day add up in turn.
-var upPurchaseDayN = upsertN(`INSERT INTO ledger_purchase_days (tenant, customer, day, value, orders) VALUES `, 5,
-	` ON CONFLICT (tenant, customer, day) DO UPDATE SET value = value + excluded.value, orders = orders + excluded.orders`)
-
-// upPurchaseStoresN is upPurchaseStores for n rows (tenant, customer,
-// store, first_at, last_at, orders), by row count.
-var upPurchaseStoresN = upsertN(`INSERT INTO ledger_purchase_stores (tenant, customer, store, first_at, last_at, orders) VALUES `, 6,
-	` ON CONFLICT (tenant, customer, store) DO UPDATE SET first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at),
-		orders = orders + excluded.orders`)
-
-// flushPurchases writes the orders an ingest drain deferred (s.drain:
-// those of tenants without segment definitions, whose segments need no
-// recomputation on the fact) in multi-row statements: the purchase rows,
-// and for the ones that were new the day and store aggregates, as
-// recordPurchase would one by one. It runs before anything in the drain
-// reads the purchase history (applyReferral's referee orders) and at
-// the drain's flush.
-func (s *state) flushPurchases() error {
-	const w = 9
-	var days, stores []any
-	for args := s.purchases; len(args) > 0; {
-		rows := len(args) / w
-		n := 1
-		for _, c := range upsertChunks {
-			if rows >= c {
-				n = c
-				break
-			}
-		}
-		res, err := s.query(insPurchaseN[n], args[:n*w]...)
-		if err != nil {
-			return err
-		}
-		for res.Next() {
-			var t, cu, st string
-			var at, value int64
-			if err := res.Scan(&t, &cu, &st, &at, &value); err != nil {
-				res.Close()
-				return err
-			}
-			days = append(days, t, cu, floorDiv(at, usPerDay), value, 1)
-			stores = append(stores, t, cu, st, at, at, 1, t, cu, "", at, at, 1)
-		}
-		res.Close()
-		if err := res.Err(); err != nil {
-			return err
-		}
-		args = args[n*w:]
-	}
-	s.purchases = s.purchases[:0]
-	if err := s.execRows(upPurchaseDayN, 5, days); err != nil {
-		return err
-	}
-	return s.execRows(upPurchaseStoresN, 6, stores)
 }
 
 // markBought records that pk's row is in the transaction; the online

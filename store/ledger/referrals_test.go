@@ -149,10 +149,10 @@ func TestReferralAlreadyReferred(t *testing.T) {
 	}
 }
 
-// TestReferralSameDrainOrder: an ingest drain writes its orders' purchase
-// rows together at its end (flushPurchases), but a referral redeem in
-// the drain still sees the referee's order from an earlier batch of the
-// same drain: the referee is not new, and nobody is rewarded.
+// TestReferralSameDrainOrder: a referral redeem in an ingest drain sees
+// the referee's order from an earlier batch of the same drain (a guard
+// for any deferral of the drain's purchase rows to its end): the referee
+// is not new, and nobody is rewarded.
 func TestReferralSameDrainOrder(t *testing.T) {
 	ctx := context.Background()
 	l, _ := openReferrals(t)

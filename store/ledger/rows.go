@@ -63,7 +63,7 @@ const upPurchaseStores = `INSERT INTO ledger_purchase_stores (tenant, customer, 
 func rowsStatements() []string {
 	qs := []string{qAllowancesIn, qCustomersIn, qWatermarksIn, qAgentSeqs, qDebtsIn}
 	for _, n := range upsertChunks {
-		qs = append(qs, upCustomerN[n], upWatermarkN[n], upAllowanceN[n], insPurchaseN[n], upPurchaseDayN[n], upPurchaseStoresN[n])
+		qs = append(qs, upCustomerN[n], upWatermarkN[n], upAllowanceN[n])
 	}
 	return qs
 }

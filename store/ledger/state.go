@@ -122,11 +122,6 @@ type state struct {
 	// or found (recordPurchase): the basket's other facts of the same
 	// order skip the INSERT that would do nothing.
 	bought map[purchaseKey]bool
-	// drain is set for an ingest drain (applyPreparedIn): recordPurchase
-	// may then leave an order's rows to flushPurchases, in purchases,
-	// 9 values each (purchases.go).
-	drain     bool
-	purchases []any
 	// noDebt holds customers known to have no debt lot in this
 	// transaction (prefetchAgentBalances), whose earns need not look for
 	// one; creating a debt lot takes the customer out (lots.go).
