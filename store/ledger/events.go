@@ -146,7 +146,11 @@ func (s *state) queueEventBody(tenant protocol.TenantID, typ string, at time.Tim
 // AUTOINCREMENT update per statement, not per event).
 // Each row's salt comes from Go (eventSalt) rather than the column's
 // DEFAULT, which SQLite evaluates per row (randomblob, hex, lower).
-var insEventN = upsertN(`INSERT INTO ledger_events (tenant, type, at, v, body, salt) VALUES `, 6, ``)
+// OR IGNORE, as in insertJournalN: a multi-row statement that may abort
+// half-way has SQLite copy every page it changes into a statement
+// journal first; no column is ever bound to NULL and seq is the only
+// key, so no row is ever ignored.
+var insEventN = upsertN(`INSERT OR IGNORE INTO ledger_events (tenant, type, at, v, body, salt) VALUES `, 6, ``)
 
 // flushEvents writes the buffered events, in order, several per insert.
 func (s *state) flushEvents() error {

@@ -51,7 +51,7 @@ const (
 	qLotsForever = `SELECT id, remaining FROM ledger_points_lots
 		WHERE tenant = ? AND customer = ? AND remaining > 0 AND expires_at = 0 ORDER BY id`
 	qLotDebt  = `SELECT id, remaining FROM ledger_points_lots WHERE tenant = ? AND customer = ? AND debt = 1`
-	qLotBySrc = `SELECT id, remaining, expired FROM ledger_points_lots WHERE tenant = ? AND src_agent = ? AND src_seq = ? AND debt = 0`
+	qLotBySrc = `SELECT id, remaining, expired FROM ledger_points_lots WHERE tenant = ? AND customer = ? AND src_seq = ? AND src_agent = ? AND debt = 0`
 	qLot      = `SELECT remaining, expires_at, voided, campaign FROM ledger_points_lots WHERE id = ?`
 	insLot    = `INSERT INTO ledger_points_lots (tenant, customer, campaign, amount, remaining, earned_at, expires_at, src_agent, src_seq, debt)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -107,7 +107,9 @@ func (l *Ledger) applyLots(s *state, r *protocol.Redemption, psign int64, now ti
 			return err
 		}
 		var id, remaining, expired int64
-		err := s.queryRow(qLotBySrc, []any{&id, &remaining, &expired}, string(r.Tenant), string(r.Ref.Agent), int64(r.Ref.Seq))
+		// r.Customer is the earn's, read from the journal by signs: the lot
+		// is found among the customer's (ledger_022_lots_src).
+		err := s.queryRow(qLotBySrc, []any{&id, &remaining, &expired}, string(r.Tenant), string(r.Customer), int64(r.Ref.Seq), string(r.Ref.Agent))
 		switch {
 		case errors.Is(err, sql.ErrNoRows): // earned before lots: take it all back
 			id = 0

@@ -148,3 +148,28 @@ func TestReferralAlreadyReferred(t *testing.T) {
 		t.Fatalf("alice has %d points, want 500", p)
 	}
 }
+
+// TestReferralSameDrainOrder: a referral redeem in an ingest drain sees
+// the referee's order from an earlier batch of the same drain (a guard
+// for any deferral of the drain's purchase rows to its end): the referee
+// is not new, and nobody is rewarded.
+func TestReferralSameDrainOrder(t *testing.T) {
+	ctx := context.Background()
+	l, _ := openReferrals(t)
+	sale := red("till-1", 1, func(r *protocol.Redemption) { r.Customer = "dave" })
+	sale.HLC = ledger.HLCFromTime(t0.Add(-time.Hour))
+	res, err := l.ApplyBatches(ctx, []ledger.Batch{
+		{Tenant: tenant, Agent: "till-1", Redemptions: []protocol.Redemption{sale}},
+		{Tenant: tenant, Agent: "till-2", Redemptions: []protocol.Redemption{referral("till-2", 1, "dave")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs := res[1].Conflicts; len(cs) != 1 || cs[0].Kind != ledger.ConflictReferralRefused ||
+		!strings.HasPrefix(cs[0].Detail, string(protocol.CodeRefereeNotNew)+":") {
+		t.Fatalf("conflicts %+v, want one %s (%s)", cs, ledger.ConflictReferralRefused, protocol.CodeRefereeNotNew)
+	}
+	if p, err := l.Points(ctx, tenant, "alice"); err != nil || p != 0 {
+		t.Fatalf("alice's points %d (%v), want 0", p, err)
+	}
+}

@@ -24,9 +24,17 @@ var inList = strings.TrimSuffix(strings.Repeat("?, ", balanceChunk), ", ")
 var (
 	qAllowancesIn = `SELECT agent, grants, granted_count, granted_amount, returned_count, returned_amount, used_count, used_amount
 		FROM ledger_allowances WHERE tenant = ? AND campaign = ? AND agent IN (` + inList + `)`
-	qCustomersIn  = `SELECT customer, points FROM ledger_customers WHERE tenant = ? AND customer IN (` + inList + `)`
-	qWatermarksIn = `SELECT agent, watermark FROM ledger_agents WHERE tenant = ? AND agent IN (` + inList + `)`
-	qDebtsIn      = `SELECT customer FROM ledger_points_lots WHERE tenant = ? AND debt = 1 AND customer IN (` + inList + `)`
+	qCustomersIn = `SELECT customer, points FROM ledger_customers WHERE tenant = ? AND customer IN (` + inList + `)`
+	// qWatermarksIn also says whether anything is recorded after each
+	// watermark (qAgentSeqs' three parts, as EXISTS): at a fleet's steady
+	// state nothing is, and loadAgents then needs no qAgentSeqs per till.
+	qWatermarksIn = `SELECT a.agent, a.watermark,
+			EXISTS (SELECT 1 FROM ledger_journal j WHERE j.tenant = a.tenant AND j.agent = a.agent AND j.seq > a.watermark)
+			OR EXISTS (SELECT 1 FROM ledger_quarantine q WHERE q.tenant = a.tenant AND q.agent = a.agent AND q.seq > a.watermark)
+			OR EXISTS (SELECT 1 FROM ledger_journal r WHERE r.tenant = a.tenant AND r.ref_agent = a.agent AND r.ref_seq > a.watermark
+				AND r.agent = r.ref_agent AND r.entry = 'rollback')
+		FROM ledger_agents a WHERE a.tenant = ? AND a.agent IN (` + inList + `)`
+	qDebtsIn = `SELECT customer FROM ledger_points_lots WHERE tenant = ? AND debt = 1 AND customer IN (` + inList + `)`
 )
 
 // upCustomerN is upCustomer for n rows, by row count.
@@ -199,12 +207,15 @@ func (s *state) prefetchAgentBalances(rs []protocol.Redemption) error {
 type agentMark struct {
 	wm    int64
 	known bool
+	found bool // qWatermarksIn returned the agent's row
+	after bool // and something is recorded after its watermark
 }
 
 // loadAgents reads the stored watermarks of agents (each once), with one
-// query per balanceChunk agents, and for each the seqs recorded after
-// its watermark (qAgentSeqs: a till's outbox is contiguous, so usually
-// none) and, into fs.voided, the seqs after it that an earlier rollback
+// query per balanceChunk agents that also tells whether anything is
+// recorded after each (a till's outbox is contiguous, so usually not),
+// and for each agent with something after it or no row yet the seqs
+// recorded after its watermark (qAgentSeqs) and, into fs.voided, the seqs after it that an earlier rollback
 // names (seqs at or below it are recorded already: their batches are
 // repeats, which no voiding changes). Every seq at or below a watermark is recorded (it is
 // the contiguous end of what the journal and quarantine hold, and
@@ -221,10 +232,11 @@ func (s *state) loadAgents(fs factSet, agents []key2) (map[key2]agentMark, error
 		err := s.queryIn(qWatermarksIn, []any{t}, ids, func(rows *sql.Rows) error {
 			var a string
 			var wm int64
-			if err := rows.Scan(&a, &wm); err != nil {
+			var after bool
+			if err := rows.Scan(&a, &wm, &after); err != nil {
 				return err
 			}
-			marks[key2{t, a}] = agentMark{wm: wm}
+			marks[key2{t, a}] = agentMark{wm: wm, found: true, after: after}
 			return nil
 		})
 		if err != nil {
@@ -241,6 +253,11 @@ func (s *state) loadAgents(fs factSet, agents []key2) (map[key2]agentMark, error
 		if m == nil {
 			m = map[uint64]bool{}
 			s.seen[k] = m
+		}
+		if mk.found && !mk.after {
+			mk.known = true // nothing after the watermark: nothing to list
+			marks[k] = mk
+			continue
 		}
 		rows, err := st.QueryContext(s.ctx, k.tenant, k.id, mk.wm)
 		if err != nil {

@@ -262,3 +262,108 @@ func TestDrainDebtLot(t *testing.T) {
 		}
 	}
 }
+
+// TestDrainRollbackAheadOfWatermark pins loadAgents' shortcut (rows.go:
+// qWatermarksIn says whether anything is recorded after a till's
+// watermark, and a till with nothing after it skips qAgentSeqs): a
+// rollback recorded in one drain voids the original that arrives in a
+// later drain, also when the till's watermark has passed the rollback
+// but not the seq it names (nothing in the journal is after the
+// watermark then, only the rollback's reference), and when a gap holds
+// the watermark back.
+func TestDrainRollbackAheadOfWatermark(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name         string
+		first, later []uint64 // seqs of redeems (and the rollback, rb) per drain
+		rb, ref      uint64   // the rollback's seq and the seq it names
+		count        int64    // the campaign's count after both drains
+		wm           uint64   // the till's watermark after both drains
+	}{
+		// 1 redeem, 2 rolls back 4: watermark 2, nothing after it but
+		// the reference; 3 and 4 arrive later, 4 voided on arrival.
+		{"RefBeyondWatermark", []uint64{1}, []uint64{3, 4}, 2, 4, 2, 4},
+		// A gap at 2: the rollback (3) is after the watermark (1).
+		{"Gap", []uint64{1}, []uint64{2, 4}, 3, 4, 2, 4},
+		// The original first: the rollback voids it (no shortcut in play).
+		{"OriginalFirst", []uint64{1, 4}, []uint64{2, 3}, 5, 4, 3, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, _ := MustOpen(t)
+			const till = protocol.AgentID("rb-till")
+			other := protocol.AgentID("rb-other") // another till in the same drains
+			rb := red(till, tc.rb, func(r *protocol.Redemption) {
+				r.Kind, r.Ref = protocol.KindRollback, &protocol.RedemptionID{Agent: till, Seq: tc.ref}
+			})
+			drain := func(seqs []uint64, withRB bool, otherSeq uint64) ledger.Result {
+				rs := reds(till, seqs...)
+				if withRB {
+					rs = append(rs, rb)
+				}
+				res, err := l.ApplyBatches(ctx, []ledger.Batch{
+					{Tenant: tenant, Agent: other, Redemptions: reds(other, otherSeq)},
+					{Tenant: tenant, Agent: till, Redemptions: rs},
+				})
+				if err != nil || res[1].Err != nil {
+					t.Fatalf("apply %v: %v %v", seqs, err, res)
+				}
+				return res[1]
+			}
+			drain(tc.first, tc.rb < tc.ref, 1)
+			r := drain(tc.later, tc.rb > tc.ref, 2)
+			if r.Ack.Watermark != tc.wm {
+				t.Errorf("watermark %d, want %d", r.Ack.Watermark, tc.wm)
+			}
+			var n int64
+			if err := l.DB().QueryRowContext(ctx, `SELECT COALESCE(SUM(sign), 0) FROM ledger_journal WHERE tenant = ? AND agent = ?`,
+				string(tenant), string(till)).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != tc.count {
+				t.Errorf("the till's counted redeems: %d, want %d", n, tc.count)
+			}
+		})
+	}
+}
+
+// TestEarnRollbackInLaterDrain pins the rollback of an earn finding its
+// lot among its customer's lots (ledger_022_lots_src: by customer and
+// source seq, then agent): two tills earn for the same customer with
+// the same seq, one rolls its earn back in a later drain; only its lot
+// is voided and the customer keeps the other's points.
+func TestEarnRollbackInLaterDrain(t *testing.T) {
+	ctx := context.Background()
+	l, _ := MustOpen(t)
+	earn := func(a protocol.AgentID, seq uint64, pts int64) protocol.Redemption {
+		return red(a, seq, func(r *protocol.Redemption) {
+			r.Kind, r.Customer, r.Points, r.Discount = protocol.KindEarn, "alice", pts, 0
+		})
+	}
+	if _, err := l.ApplyBatches(ctx, []ledger.Batch{
+		{Tenant: tenant, Agent: "e-till-1", Redemptions: []protocol.Redemption{earn("e-till-1", 1, 10)}},
+		{Tenant: tenant, Agent: "e-till-2", Redemptions: []protocol.Redemption{earn("e-till-2", 1, 7), earn("e-till-2", 2, 5)}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	undo := red("e-till-2", 3, func(r *protocol.Redemption) {
+		r.Kind, r.Ref = protocol.KindRollback, &protocol.RedemptionID{Agent: "e-till-2", Seq: 1}
+	})
+	if res, err := l.ApplyBatches(ctx, []ledger.Batch{{Tenant: tenant, Agent: "e-till-2", Redemptions: []protocol.Redemption{undo}}}); err != nil || res[0].Err != nil {
+		t.Fatalf("rollback: %v %v", err, res)
+	}
+	if pts, err := l.Points(ctx, tenant, "alice"); err != nil || pts != 15 {
+		t.Fatalf("points %d (%v), want 15", pts, err)
+	}
+	lots, err := l.PointsLots(ctx, tenant, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, lt := range lots {
+		got = append(got, fmt.Sprintf("%d/%d", lt.Amount, lt.Remaining))
+	}
+	slices.Sort(got)
+	if want := []string{"10/10", "5/5"}; !slices.Equal(got, want) {
+		t.Fatalf("lots %v, want %v", got, want)
+	}
+}
