@@ -257,6 +257,10 @@ type Answer struct {
 	// Snapshot is the snapshot with its generation time; the ETag covers
 	// everything but that time.
 	Snapshot *snapshot.Snapshot
+	// Body is Snapshot's canonical CBOR (snapshot.Encode's bytes, with
+	// the time): encoded once for the ETag and stamped (snapshot.Stamp),
+	// not encoded again to be sent.
+	Body []byte
 }
 
 // Snapshot assembles the snapshot req asks for: a full snapshot or the
@@ -408,7 +412,10 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 		return Answer{NotModified: true, ETag: etag, Version: snap.Version}, nil
 	}
 	snap.GeneratedAt = generated
-	return Answer{ETag: etag, Version: snap.Version, Snapshot: &snap}, nil
+	if body, err = snapshot.Stamp(body, generated); err != nil {
+		return Answer{}, err
+	}
+	return Answer{ETag: etag, Version: snap.Version, Snapshot: &snap, Body: body}, nil
 }
 
 // agentAt is an agent's record read at (or after) a catalog version.
