@@ -73,6 +73,7 @@ func (h *Hub) newMetricsHandler(log *slog.Logger) http.Handler {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		counterCollector{h},
 		businessCollector{h},
+		snapshotCollector{h},
 		stallCollector{h}, // metrics_stall.go
 	)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{

@@ -57,9 +57,11 @@ func (s *Server) agentSnapshot(c *fiber.Ctx, k manage.Key) error {
 	if strings.Contains(c.Get(fiber.HeaderAccept), fiber.MIMEApplicationJSON) {
 		return c.JSON(ans.Snapshot)
 	}
-	body, err := snapshot.Encode(ans.Snapshot)
-	if err != nil {
-		return err
+	body := ans.Body
+	if body == nil {
+		if body, err = snapshot.Encode(ans.Snapshot); err != nil {
+			return err
+		}
 	}
 	c.Set(fiber.HeaderContentType, ContentTypeCBOR)
 	return c.Send(body)

@@ -381,3 +381,98 @@ func TestSnapshotTurns(t *testing.T) {
 		t.Fatalf("after the turn is free: %v", err)
 	}
 }
+
+// agentPublisher records each agent's announcements in order; the first
+// announcement of version hold waits for release.
+type agentPublisher struct {
+	mu      sync.Mutex
+	byAgent map[protocol.AgentID][]protocol.SnapshotAnnounce
+	order   []protocol.SnapshotAnnounce
+	hold    uint64
+	held    chan struct{} // closed when the held announcement arrives
+	release chan struct{}
+}
+
+func (p *agentPublisher) AnnounceSnapshot(_ context.Context, _ protocol.TenantID, ag protocol.AgentID, ann protocol.SnapshotAnnounce) error {
+	p.mu.Lock()
+	first := ann.Version == p.hold && p.held != nil
+	if first {
+		close(p.held)
+		p.held = nil
+	}
+	p.mu.Unlock()
+	if first {
+		<-p.release
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.byAgent[ag] = append(p.byAgent[ag], ann)
+	p.order = append(p.order, ann)
+	return nil
+}
+
+func (p *agentPublisher) RecallAllowance(context.Context, protocol.TenantID, protocol.AgentID, protocol.CampaignID) error {
+	return nil
+}
+
+// TestAnnouncePaced: a paced announcement tells every agent, in groups of
+// AnnounceRate × 20 ms, each group with what is left of the window (the
+// first the whole window, none longer than the one before); and a later
+// announcement to the tenant, started while one is being paced, ends it:
+// every agent's last announcement is the later version, and none is told
+// the older version after the newer one.
+func TestAnnouncePaced(t *testing.T) {
+	ctx := context.Background()
+	cat, _ := mustStores(t)
+	storeFleet(t, cat, 10) // 12 agents in all
+	// Groups of 4 (200 a second, every 20 ms), a window of 1.2 s.
+	opts := snapshots.AnnouncerOptions{FetchRate: 10, AnnounceRate: 200}
+
+	pub := &agentPublisher{byAgent: map[protocol.AgentID][]protocol.SnapshotAnnounce{}}
+	a := snapshots.NewAnnouncer(cat, pub, opts)
+	if err := a.Announce(ctx, "acme", 7); err != nil {
+		t.Fatal(err)
+	}
+	if len(pub.order) != 12 || len(pub.byAgent) != 12 || a.Sent.Load() != 12 {
+		t.Fatalf("%d announcements to %d agents (%d counted), want 12 to 12", len(pub.order), len(pub.byAgent), a.Sent.Load())
+	}
+	if pub.order[0].Spread != 1200 || pub.order[3].Spread != 1200 {
+		t.Errorf("the first group's spread: %d, %d ms, want the whole window (1200 ms)", pub.order[0].Spread, pub.order[3].Spread)
+	}
+	for i := 1; i < len(pub.order); i++ {
+		if pub.order[i].Spread > pub.order[i-1].Spread {
+			t.Errorf("announcement %d: spread %d ms after %d ms: a later group asks for more than what is left", i, pub.order[i].Spread, pub.order[i-1].Spread)
+		}
+	}
+	a.Close()
+
+	pub = &agentPublisher{byAgent: map[protocol.AgentID][]protocol.SnapshotAnnounce{}, hold: 8, held: make(chan struct{}), release: make(chan struct{})}
+	a = snapshots.NewAnnouncer(cat, pub, opts)
+	defer a.Close()
+	older := make(chan error, 1)
+	held := pub.held
+	go func() { older <- a.Announce(ctx, "acme", 8) }()
+	<-held // version 8's first group is being sent
+	newer := make(chan error, 1)
+	go func() { newer <- a.Announce(ctx, "acme", 9) }()
+	close(pub.release)
+	if err := <-older; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-newer; err != nil {
+		t.Fatal(err)
+	}
+	if len(pub.byAgent) != 12 {
+		t.Fatalf("%d agents told, want 12", len(pub.byAgent))
+	}
+	for ag, anns := range pub.byAgent {
+		if anns[len(anns)-1].Version != 9 {
+			t.Errorf("%s: announcements %+v, want version 9 last", ag, anns)
+		}
+		for i := 1; i < len(anns); i++ {
+			if anns[i].Version < anns[i-1].Version {
+				t.Errorf("%s: told version %d after %d", ag, anns[i].Version, anns[i-1].Version)
+			}
+		}
+	}
+}

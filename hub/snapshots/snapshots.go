@@ -183,6 +183,10 @@ type Service struct {
 	// Quiet counts the polls answered 304 by the quiet path: the
 	// positions read, the allowances not (quiet.go).
 	Quiet atomic.Int64
+	// Unchanged counts the other 304s (the agent's ETag matched what it
+	// would get now), Bodies the snapshots answered with a body, and Busy
+	// the requests refused for want of a turn (MaxWait).
+	Unchanged, Bodies, Busy atomic.Int64
 
 	builds  *buildCache        // catalog parts built per store, shared by its agents
 	agents  sync.Map           // snapKey -> agentAt: each agent's record at a catalog version
@@ -257,6 +261,10 @@ type Answer struct {
 	// Snapshot is the snapshot with its generation time; the ETag covers
 	// everything but that time.
 	Snapshot *snapshot.Snapshot
+	// Body is Snapshot's canonical CBOR (snapshot.Encode's bytes, with
+	// the time): encoded once for the ETag and stamped (snapshot.Stamp),
+	// not encoded again to be sent.
+	Body []byte
 }
 
 // Snapshot assembles the snapshot req asks for: a full snapshot or the
@@ -286,6 +294,7 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 		case s.turns <- struct{}{}:
 			wait.Stop()
 		case <-wait.C:
+			s.Busy.Add(1)
 			return Answer{}, protocol.Errorf(protocol.CodeUnavailable, "too many snapshot requests at once; retry later")
 		case <-ctx.Done():
 			wait.Stop()
@@ -361,6 +370,7 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 	hit = hit && ent.version == version && ent.head == head && now.Before(ent.validUntil) && slices.Equal(ent.allow, allow) &&
 		slices.EqualFunc(ent.segs, segs, sameSegments) && ent.cust == custHead
 	if hit && req.IfNoneMatch != "" && ETagMatch(req.IfNoneMatch, ent.etag) {
+		s.Unchanged.Add(1)
 		return Answer{NotModified: true, ETag: ent.etag, Version: ent.version}, nil
 	}
 	ag, err := s.agent(ctx, ck, version)
@@ -405,10 +415,15 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 		s.mu.Unlock()
 	}
 	if req.IfNoneMatch != "" && ETagMatch(req.IfNoneMatch, etag) {
+		s.Unchanged.Add(1)
 		return Answer{NotModified: true, ETag: etag, Version: snap.Version}, nil
 	}
 	snap.GeneratedAt = generated
-	return Answer{ETag: etag, Version: snap.Version, Snapshot: &snap}, nil
+	if body, err = snapshot.Stamp(body, generated); err != nil {
+		return Answer{}, err
+	}
+	s.Bodies.Add(1)
+	return Answer{ETag: etag, Version: snap.Version, Snapshot: &snap, Body: body}, nil
 }
 
 // agentAt is an agent's record read at (or after) a catalog version.

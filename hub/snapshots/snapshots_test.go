@@ -1,6 +1,7 @@
 package snapshots_test
 
 import (
+	"bytes"
 	"context"
 	"path/filepath"
 	"sync"
@@ -107,6 +108,27 @@ func TestSnapshot(t *testing.T) {
 	}
 	if d.NotModified || d.Version <= c.Version || len(d.Snapshot.Allowances) != 0 {
 		t.Fatalf("after the stop: %+v", d)
+	}
+	for name, ans := range map[string]snapshots.Answer{"first": a, "after the grant": c, "after the stop": d} {
+		checkBody(t, name, ans)
+	}
+}
+
+// checkBody: an answer's Body is its snapshot's encoding, with its time,
+// and its ETag that of the encoding without the time.
+func checkBody(t *testing.T, name string, ans snapshots.Answer) {
+	t.Helper()
+	want, err := snapshot.Encode(ans.Snapshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ans.Snapshot.GeneratedAt == 0 || !bytes.Equal(ans.Body, want) {
+		t.Errorf("%s: body\n%x\nwant the snapshot's encoding\n%x", name, ans.Body, want)
+	}
+	untimed := *ans.Snapshot
+	untimed.GeneratedAt = 0
+	if b, err := snapshot.Encode(&untimed); err != nil || snapshot.ETag(b) != ans.ETag {
+		t.Errorf("%s: ETag %s, want that of the body without its time (%v)", name, ans.ETag, err)
 	}
 }
 
