@@ -73,28 +73,28 @@ func sigInputSize(env Envelope) int {
 func appendSigInput(b []byte, env Envelope) []byte {
 	b = append(b, downSigContext...)
 	b = append(b, 0x88) // array of 8
-	b = appendCBORHead(b, 0, uint64(env.Type))
-	b = appendCBORHead(b, 0, uint64(env.Version))
+	b = AppendCBORHead(b, 0, uint64(env.Type))
+	b = AppendCBORHead(b, 0, uint64(env.Version))
 	b = appendCBORText(b, env.ID)
 	b = appendCBORText(b, string(env.Tenant))
 	b = appendCBORText(b, string(env.Sender))
 	b = appendCBORText(b, string(env.To))
 	if env.Sent >= 0 {
-		b = appendCBORHead(b, 0, uint64(env.Sent))
+		b = AppendCBORHead(b, 0, uint64(env.Sent))
 	} else {
-		b = appendCBORHead(b, 1, uint64(-(env.Sent + 1)))
+		b = AppendCBORHead(b, 1, uint64(-(env.Sent + 1)))
 	}
-	b = appendCBORHead(b, 2, uint64(len(env.Body)))
+	b = AppendCBORHead(b, 2, uint64(len(env.Body)))
 	return append(b, env.Body...)
 }
 
 func appendCBORText(b []byte, s string) []byte {
-	return append(appendCBORHead(b, 3, uint64(len(s))), s...)
+	return append(AppendCBORHead(b, 3, uint64(len(s))), s...)
 }
 
-// appendCBORHead appends a CBOR item head of major type major and argument
+// AppendCBORHead appends a CBOR item head of major type major and argument
 // n in its shortest form (RFC 8949, 4.2.1).
-func appendCBORHead(b []byte, major byte, n uint64) []byte {
+func AppendCBORHead(b []byte, major byte, n uint64) []byte {
 	m := major << 5
 	switch {
 	case n < 24:

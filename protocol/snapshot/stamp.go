@@ -1,7 +1,6 @@
 package snapshot
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/punchcard/punchcard/protocol"
@@ -28,9 +27,9 @@ func Stamp(encoded []byte, at int64) ([]byte, error) {
 	out := make([]byte, 0, len(encoded)+9)
 	out = append(out, encoded[:i]...)
 	if at >= 0 {
-		out = appendHead(out, 0, uint64(at))
+		out = protocol.AppendCBORHead(out, 0, uint64(at))
 	} else {
-		out = appendHead(out, 1, uint64(-(at + 1)))
+		out = protocol.AppendCBORHead(out, 1, uint64(-(at + 1)))
 	}
 	out = append(out, encoded[end:]...)
 	if len(out) > protocol.MaxSnapshotBytes {
@@ -126,21 +125,4 @@ func skipItem(b []byte, i int) (int, error) {
 		}
 	}
 	return next, nil
-}
-
-// appendHead appends a CBOR item head in its shortest form, as the
-// canonical encoding writes it.
-func appendHead(b []byte, major byte, v uint64) []byte {
-	m := major << 5
-	switch {
-	case v < 24:
-		return append(b, m|byte(v))
-	case v <= 0xff:
-		return append(b, m|24, byte(v))
-	case v <= 0xffff:
-		return binary.BigEndian.AppendUint16(append(b, m|25), uint16(v))
-	case v <= 0xffffffff:
-		return binary.BigEndian.AppendUint32(append(b, m|26), uint32(v))
-	}
-	return binary.BigEndian.AppendUint64(append(b, m|27), v)
 }
