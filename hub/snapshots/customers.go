@@ -2,6 +2,10 @@ package snapshots
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/snapshot"
@@ -44,9 +48,10 @@ type customerState struct {
 // the request read first): the customers changed after req.Customers when
 // the agent sent its position, its catalog part is current (a catalog
 // change can name other segments) and the ledger has the changes within
-// MaxCustomerChanges; else the whole lists. The lists are read after head,
-// so they are at or after it (a change listed twice costs nothing).
-func (s *Service) customerState(ctx context.Context, req Request, version, head uint64, deltaOK bool) (customerState, error) {
+// MaxCustomerChanges; else the whole lists (kept per tenant and
+// positions, wholeCustomers). The lists are read after head, so they are
+// at or after it (a change listed twice costs nothing).
+func (s *Service) customerState(ctx context.Context, req Request, version, head uint64, deltaOK bool, now time.Time) (customerState, error) {
 	cs := customerState{head: head}
 	lc := s.campsOf(req.Tenant)
 	named := lc.segs
@@ -74,14 +79,72 @@ func (s *Service) customerState(ctx context.Context, req Request, version, head 
 			return cs, nil
 		}
 	}
-	var err error
-	if cs.tiers, err = s.tierCat.AllCustomerTiers(ctx, req.Tenant); err != nil {
+	w, err := s.wholeCustomers(ctx, req.Tenant, version, head, now)
+	if err != nil {
 		return customerState{}, err
 	}
-	if cs.segs, err = s.segments(ctx, req.Tenant, version); err != nil {
-		return customerState{}, err
-	}
+	cs.tiers, cs.segs = w.tiers, w.segs
 	return cs, nil
+}
+
+// wholeLists are a tenant's whole customer lists, every tier and the
+// memberships of the segments its active campaigns name, read at or after
+// catalog version and customer-state position head. A tier or membership
+// the ledger sets moves head (ledger_017's triggers) and one a person sets
+// in the catalog (a profile's tier, an erasure) moves the version, so
+// lists read at or after (version, head) serve every request that read
+// those two positions, as the lists it would read itself would: after a
+// catalog change every till's fetch takes the whole lists (its catalog
+// part is not current), 10,000 reads of the same lists in the seconds of
+// the fetch wave, where one does.
+type wholeLists struct {
+	version, head uint64
+	at            time.Time
+	tiers         []snapshot.CustomerTier     // sorted by customer, read only
+	segs          []snapshot.CustomerSegments // read only
+}
+
+// wholeCustomers returns the tenant's whole customer lists for a request
+// that read catalog version and customer-state position head: the ones
+// kept for the tenant when read at those positions less than
+// Options.BuildMaxAge ago, else read now (concurrent requests at the same
+// positions share one read).
+func (s *Service) wholeCustomers(ctx context.Context, tenant protocol.TenantID, version, head uint64, now time.Time) (*wholeLists, error) {
+	if v, ok := s.wholes.Load(tenant); ok {
+		if w := v.(*wholeLists); w.version == version && w.head == head && now.Sub(w.at) < s.opts.BuildMaxAge {
+			return w, nil
+		}
+	}
+	name := fmt.Sprintf("%s\x00%d\x00%d", tenant, version, head)
+	ch := s.wholeReads.DoChan(name, func() (any, error) {
+		// Detached from the first caller's request: the others wait on it.
+		ctx := context.WithoutCancel(ctx)
+		tiers, err := s.tierCat.AllCustomerTiers(ctx, tenant)
+		if err != nil {
+			return nil, err
+		}
+		segs, err := s.segments(ctx, tenant, version)
+		if err != nil {
+			return nil, err
+		}
+		// Sorted here, so that the shared list is never sorted in place
+		// (snapshot.Normalize sorts an unsorted one).
+		slices.SortFunc(tiers, func(a, b snapshot.CustomerTier) int { return strings.Compare(string(a.Customer), string(b.Customer)) })
+		w := &wholeLists{version: version, head: head, at: now, tiers: tiers, segs: segs}
+		if s.opts.BuildMaxAge > 0 {
+			s.wholes.Store(tenant, w)
+		}
+		return w, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*wholeLists), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 func (s *Service) campsOf(tenant protocol.TenantID) limitedCampaigns {

@@ -202,3 +202,73 @@ func TestCustomerStateDelta(t *testing.T) {
 		t.Fatalf("old agent's delta %+v, %v", old.Snapshot, err)
 	}
 }
+
+// TestWholeCustomersShared: after a catalog change every till's fetch
+// takes the whole customer lists; the tills that read the same catalog
+// version and customer-state position share one read of them, and a
+// change of either position (a tier the ledger sets, a customer erased in
+// the catalog) is in the next fetch's lists. On the old code each fetch
+// read the lists (the second till's fetch read the memberships again).
+func TestWholeCustomersShared(t *testing.T) {
+	ctx := context.Background()
+	cat, led := customerStores(t)
+	if _, _, err := cat.RegisterAgent(ctx, catalog.System, catalog.Agent{Tenant: "acme", ID: "till-2", Store: snapshot.Store{ID: "s1"}}); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := snapshots.New(cat, snapshots.Options{Ledger: led})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := map[protocol.AgentID]*snapshot.Snapshot{}
+	for _, a := range []protocol.AgentID{"till-1", "till-2"} {
+		ans, err := svc.Snapshot(ctx, snapshots.Request{Tenant: "acme", Agent: a})
+		if err != nil {
+			t.Fatal(err)
+		}
+		held[a] = ans.Snapshot
+	}
+	doc := `{"schema":1,"id":"other","tenant":"acme","status":"active","currency":"EUR","reward":{"kind":"percent_off","percent_bp":500}}`
+	if _, err := cat.CreateCampaign(ctx, catalog.System, "acme", []byte(doc)); err != nil {
+		t.Fatal(err)
+	}
+	fetch := func(a protocol.AgentID) *snapshot.Snapshot {
+		t.Helper()
+		h := held[a]
+		ans, err := svc.Snapshot(ctx, snapshots.Request{Tenant: "acme", Agent: a, Since: h.Version, Uses: h.Uses, HasUses: true,
+			Customers: h.Customers, HasCustomers: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := ans.Snapshot; s == nil || s.Since != h.Version || s.CustomersSince != 0 {
+			t.Fatalf("%s: %+v, want a catalog delta with whole customer lists", a, s)
+		}
+		return ans.Snapshot
+	}
+	tiersOf := func(s *snapshot.Snapshot) map[protocol.CustomerID]string {
+		out := map[protocol.CustomerID]string{}
+		for _, ct := range s.Tiers {
+			out[ct.Customer] = ct.Tier
+		}
+		return out
+	}
+	reads := led.whole.Load()
+	for _, a := range []protocol.AgentID{"till-1", "till-2"} {
+		s := fetch(a)
+		if got := tiersOf(s); len(got) != 1 || got["c3"] != "gold" || len(s.Segments) != 1 || s.Segments[0].Customer != "c3" {
+			t.Fatalf("%s: tiers %v, segments %+v, want c3 gold and vip", a, got, s.Segments)
+		}
+	}
+	if got := led.whole.Load() - reads; got != 1 {
+		t.Errorf("two fetches at the same positions read the memberships %d times, want 1", got)
+	}
+	earnPoints(t, led.Ledger, "c1", "t1", 150) // the ledger makes c1 gold: the customer-state position moves
+	if got := tiersOf(fetch("till-1")); len(got) != 2 || got["c1"] != "gold" {
+		t.Errorf("after c1's tier change: tiers %v, want c1 and c3 gold", got)
+	}
+	if _, err := cat.EraseCustomer(ctx, catalog.System, "acme", "c3"); err != nil { // the catalog version moves
+		t.Fatal(err)
+	}
+	if got := tiersOf(fetch("till-2")); len(got) != 1 || got["c1"] != "gold" {
+		t.Errorf("after c3's erasure: tiers %v, want c1 gold alone", got)
+	}
+}

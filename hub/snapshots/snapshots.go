@@ -196,7 +196,12 @@ type Service struct {
 	lists   sync.Map           // tenant -> *tenantAgents
 	misses  sync.Map           // tenant -> *agentMisses
 	listing singleflight.Group // one list read per tenant and version
-	turns   chan struct{}      // Options.MaxConcurrent requests at once
+	// wholes keeps each tenant's whole customer lists at the last
+	// positions they were read at (customers.go); wholeReads coalesces
+	// the reads.
+	wholes     sync.Map // tenant -> *wholeLists
+	wholeReads singleflight.Group
+	turns      chan struct{} // Options.MaxConcurrent requests at once
 
 	mu    sync.Mutex
 	snaps map[snapKey]snapEntry                  // each agent's last ETag
@@ -391,7 +396,7 @@ func (s *Service) Snapshot(ctx context.Context, req Request) (Answer, error) {
 	snap.Segments = segs
 	if s.cust != nil {
 		if req.HasCustomers || snap.Since == 0 {
-			cs, err := s.customerState(ctx, req, version, custHead, snap.Since > 0 && snap.Since == version && snap.Version == version)
+			cs, err := s.customerState(ctx, req, version, custHead, snap.Since > 0 && snap.Since == version && snap.Version == version, now)
 			if err != nil {
 				return Answer{}, err
 			}
