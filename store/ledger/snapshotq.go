@@ -244,9 +244,9 @@ func (l *Ledger) SnapshotRead(ctx context.Context, tenant protocol.TenantID, age
 		UNION ALL SELECT 2, code, uses, spent, loaded, 0, 0 FROM (
 			SELECT c.code, c.uses, COALESCE(g.spent, 0) AS spent, COALESCE(g.loaded, 0) AS loaded FROM ledger_codes c
 				LEFT JOIN ledger_giftcards g ON g.tenant = c.tenant AND g.code = c.code WHERE c.tenant = ?1 AND c.useq > ?4
-			UNION
+			UNION ALL
 			SELECT g.code, COALESCE(c.uses, 0), g.spent, g.loaded FROM ledger_giftcards g
-				LEFT JOIN ledger_codes c ON c.tenant = g.tenant AND c.code = g.code WHERE g.tenant = ?1 AND g.useq > ?4
+				LEFT JOIN ledger_codes c ON c.tenant = g.tenant AND c.code = g.code WHERE g.tenant = ?1 AND g.useq > ?4 AND COALESCE(c.useq, 0) <= ?4
 			LIMIT ?5)`, string(tenant), string(agent), MaxAckBeyond, int64(after), codeLimit, escrowLimit)
 	if err != nil {
 		return r, wrap("snapshot read", err)
