@@ -503,7 +503,7 @@ func (t *till) sale(ctx context.Context) (int, error) {
 	t.mu.Lock()
 	var out []protocol.CampaignID
 	for _, c := range t.limited {
-		if b := t.budget[c]; b != nil && (b.Count == 0 || b.Amount == 0) {
+		if b := t.budget[c]; b == nil || b.Count == 0 || b.Amount == 0 {
 			out = append(out, c)
 		}
 	}
@@ -624,7 +624,7 @@ func (t *till) topUp(ctx context.Context, camps []protocol.CampaignID) {
 	for _, c := range camps {
 		t.mu.Lock()
 		b := t.budget[c]
-		filled := b != nil && b.Count != 0 && b.Amount != 0
+		filled := b != nil && b.Count != 0 && b.Amount != 0 // -1: unlimited
 		t.mu.Unlock()
 		if filled {
 			continue
@@ -661,9 +661,13 @@ func (t *till) decide(now time.Time) ([]protocol.Redemption, error) {
 		req.Redeemables = []rules.Redeemable{{Kind: rules.RedeemCode, Code: Code, Campaign: t.codeCamp}}
 	}
 	for _, c := range t.limited {
-		if b := t.budget[c]; b != nil {
-			req.Budgets[c] = *b
+		// As the agent's: a limited campaign it holds no allowance of
+		// has nothing left (agent/facts.go's Budget).
+		var b rules.Budget
+		if have := t.budget[c]; have != nil {
+			b = *have
 		}
+		req.Budgets[c] = b
 	}
 	// The decision is read here only (its figures are copied into the
 	// facts): into a pooled Buffer, so that thousands of simulated tills
