@@ -8,7 +8,8 @@
 // snapshot fetches over HTTP as the agent does them (a full one on
 // connect, then on every announcement whose version or ETag differs, with
 // If-None-Match), an allowance of the limited campaign requested over HTTP
-// and topped up when used, and sales decided with protocol/rules on the
+// and topped up as the agent does (at its low-water mark, in the
+// background after a sale and after every sync), and sales decided with protocol/rules on the
 // fetched rules: 1-2 redemptions per message (the automatic promotion,
 // plus the code in about half the sales), each fact carrying its Sale so
 // the hub re-derives it, customers on half the sales. What it leaves out is

@@ -113,6 +113,12 @@ func TestFleet(t *testing.T) {
 	if s.Heartbeats == 0 || s.Grants < int64(s.Tills) || s.Fetches < int64(2*s.Tills) {
 		t.Errorf("heartbeats %d, allowance grants %d, fetches %d", s.Heartbeats, s.Grants, s.Fetches)
 	}
+	// The tills ask for allowance as the agent does, under request ids
+	// the hub records with each grant (a simulator without them cost the
+	// hub less per grant than a real till).
+	if n := p.grantRequests(t); n < int64(s.Tills) || n > s.Grants {
+		t.Errorf("hub recorded %d allowance requests with an id; tills got %d answers (%d tills)", n, s.Grants, s.Tills)
+	}
 	// The hub's side: every fact once, none quarantined, no effect
 	// mismatch (the tills decided with the rules the hub re-derives with),
 	// code and customers recorded.
@@ -157,6 +163,23 @@ func (p *inProcess) ledgerFacts(tb testing.TB) (rows, distinct int64) {
 		tb.Fatal(err)
 	}
 	return rows, distinct
+}
+
+// grantRequests counts the allowance grants the hub recorded under a
+// till's request id.
+func (p *inProcess) grantRequests(tb testing.TB) int64 {
+	tb.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(p.dir, hub.DefaultDBName), store.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	var n int64
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM ledger_allowance_requests WHERE tenant = ?`, string(p.setup.Tenant)).Scan(&n); err != nil {
+		tb.Fatal(err)
+	}
+	return n
 }
 
 func waitFor(t *testing.T, ctx context.Context, f *fleet.Fleet, what string, cond func() bool) {

@@ -20,11 +20,13 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
+	"github.com/punchcard/punchcard/agent"
 	"github.com/punchcard/punchcard/agent/uplink"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/rules"
 	"github.com/punchcard/punchcard/protocol/snapshot"
 	"github.com/punchcard/punchcard/protocol/wire"
+	"github.com/punchcard/punchcard/store/agentdb"
 )
 
 // The agent's HTTP paths (protocol/wire).
@@ -76,12 +78,23 @@ type till struct {
 	codeCamp  protocol.CampaignID // Code's campaign in the snapshot, "" when not listed
 	limited   []protocol.CampaignID
 	budget    map[protocol.CampaignID]*rules.Budget
-	// grantAfter: no allowance request for a campaign before this time,
-	// after one failed or granted nothing (an exhausted budget, a
-	// loaded hub), so that every sale does not ask again.
-	grantAfter map[protocol.CampaignID]time.Time
-	lastAnn    protocol.SnapshotAnnounce
-	readyOK    bool
+	// lastGrant is the size of each campaign's last grant (-1 unlimited,
+	// 0 unknown): the base of the low-water mark, as the agent's
+	// (agentdb.AllowanceLeft's LastCount and LastAmount).
+	lastGrant map[protocol.CampaignID]rules.Budget
+	// reqID is each campaign's allowance request id awaiting an answer:
+	// a retry after a lost answer reuses it, as the agent's
+	// (agent/uplink's RequestAllowance).
+	reqID  map[protocol.CampaignID]string
+	idBase string // the till's request ids' prefix, as the agent's
+	reqN   uint64
+	// allowTurn is the till's one allowance exchange with the hub at a
+	// time, and refilling its background top-up (the agent's allowTurn
+	// and refilling).
+	allowTurn chan struct{}
+	refilling atomic.Bool
+	lastAnn   protocol.SnapshotAnnounce
+	readyOK   bool
 	// annSeen and fetchSeen hold, in increasing version order, when the
 	// till first saw an announcement of each version and applied it.
 	annSeen, fetchSeen []verAt
@@ -104,7 +117,8 @@ type sentFact struct {
 func newTill(f *Fleet, i int, c Cred) *till {
 	return &till{f: f, cred: c, rnd: rand.New(rand.NewPCG(uint64(i)+1, 0x9e3779b97f4a7c15)), fetchC: make(chan struct{}, 1), ackC: make(chan struct{}, 1),
 		resend: make(chan protocol.Resend, 16), ready: make(chan struct{}), pending: map[uint64]*sentFact{},
-		budget: map[protocol.CampaignID]*rules.Budget{}}
+		budget: map[protocol.CampaignID]*rules.Budget{}, lastGrant: map[protocol.CampaignID]rules.Budget{}, reqID: map[protocol.CampaignID]string{},
+		allowTurn: make(chan struct{}, 1), idBase: strconv.FormatInt(time.Now().UnixNano(), 36)}
 }
 
 func (t *till) count(p *int64) {
@@ -159,15 +173,9 @@ func (t *till) start(ctx context.Context) error {
 	if err := t.fetch(ctx, true); err != nil {
 		return err
 	}
-	t.mu.Lock()
-	limited := slices.Clone(t.limited)
-	t.mu.Unlock()
-	for _, c := range limited {
-		if err := t.grant(ctx, c); err != nil {
-			return err
-		}
-	}
-	return nil
+	// As the agent after every sync: every limited campaign's allowance.
+	// Here a failure ends the start: the fleet starts holding them all.
+	return t.refreshAllowances(ctx, true)
 }
 
 func (t *till) onConnect(c paho.Client) {
@@ -445,10 +453,18 @@ func (t *till) run() {
 			poll.Reset(every)
 			t.requestFetch()
 		case <-t.fetchC:
-			if err := t.fetch(t.f.ctx, false); err != nil && t.f.ctx.Err() == nil {
-				t.count(&t.errors)
-				t.f.log.Warn("fleet: snapshot", "agent", t.cred.Agent, "err", err)
+			if err := t.fetch(t.f.ctx, false); err != nil {
+				if t.f.ctx.Err() == nil {
+					t.count(&t.errors)
+					t.f.log.Warn("fleet: snapshot", "agent", t.cred.Agent, "err", err)
+				}
+				break
 			}
+			// As the agent's fetcher: after every sync (a snapshot
+			// applied or confirmed), the allowances lacking or low.
+			ctx, cancel := context.WithTimeout(t.f.ctx, refreshTimeout)
+			t.refreshAllowances(ctx, false)
+			cancel()
 		case r := <-t.resend:
 			t.republishRange(r.From, r.To)
 		}
@@ -479,34 +495,147 @@ func (t *till) saleAndWait(ctx context.Context) error {
 // sale decides one sale with the till's rules and publishes its facts as
 // one message. It returns the number of facts.
 func (t *till) sale(ctx context.Context) (int, error) {
-	// Top up an allowance running low first, as the agent does (over
-	// HTTP, outside the lock).
+	// As the agent's topUp: a limited campaign whose allowance is used
+	// up is asked for at once, the sale waiting for it (at most
+	// allowanceWait). The agent asks when the decision refused the
+	// campaign for its budget; every sale of the fleet gets the
+	// automatic campaign, so that is when its allowance is used up.
 	t.mu.Lock()
-	var low []protocol.CampaignID
-	now := time.Now()
+	var out []protocol.CampaignID
 	for _, c := range t.limited {
-		if now.Before(t.grantAfter[c]) {
-			continue
-		}
-		if b := t.budget[c]; b == nil || (b.Count >= 0 && b.Count < 2) || (b.Amount >= 0 && b.Amount < 10_000) {
-			low = append(low, c)
+		if b := t.budget[c]; b == nil || b.Count == 0 || b.Amount == 0 {
+			out = append(out, c)
 		}
 	}
 	t.mu.Unlock()
-	for _, c := range low {
-		if err := t.grant(ctx, c); err != nil {
-			// As the agent: a failed top-up leaves the sale to what is
-			// left (the campaign then does not apply); it is counted
-			// apart from Errors: an overloaded hub answers 503 by design.
-			t.count(&t.grantFailures)
-			t.f.log.Warn("fleet: allowance", "agent", t.cred.Agent, "err", err)
-		}
+	if len(out) > 0 {
+		t.topUp(ctx, out)
 	}
 	rs, err := t.decide(time.Now())
 	if err != nil || len(rs) == 0 {
 		return 0, err
 	}
-	return len(rs), t.publishBatch(rs, true)
+	err = t.publishBatch(rs, true)
+	// As the agent after a sale that used an allowance: a top-up in the
+	// background if what is left has fallen to the low-water mark.
+	if t.usesAllowance(rs) {
+		t.kickRefresh()
+	}
+	return len(rs), err
+}
+
+// usesAllowance reports whether rs redeem a limited campaign.
+func (t *till) usesAllowance(rs []protocol.Redemption) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, r := range rs {
+		if r.Kind == protocol.KindRedeem && slices.Contains(t.limited, r.Campaign) {
+			return true
+		}
+	}
+	return false
+}
+
+// The agent's allowance timing (agent: DefaultLowWater,
+// DefaultAllowanceWait, and its refresh's timeout).
+const (
+	lowWater       = agent.DefaultLowWater
+	allowanceWait  = agent.DefaultAllowanceWait
+	refreshTimeout = 30 * time.Second
+)
+
+// lowLocked reports whether the till holds no allowance of campaign c or
+// what is left has fallen to the low-water mark of the last grant, as
+// agentdb.AllowanceLeft.Low (grants do not expire: the hub sets no
+// Expires). Called under mu.
+func (t *till) lowLocked(c protocol.CampaignID) bool {
+	b := t.budget[c]
+	if b == nil {
+		return true
+	}
+	last := t.lastGrant[c]
+	return agentdb.AllowanceLeft{Count: b.Count, Amount: b.Amount, LastCount: last.Count, LastAmount: last.Amount}.Low(lowWater, 0)
+}
+
+// kickRefresh runs refreshAllowances in the background, once at a time,
+// as the agent's kickRefresh.
+func (t *till) kickRefresh() {
+	if !t.refilling.CompareAndSwap(false, true) {
+		return
+	}
+	t.f.wg.Add(1) // called from run, which holds the group open
+	go func() {
+		defer t.f.wg.Done()
+		defer t.refilling.Store(false)
+		ctx, cancel := context.WithTimeout(t.f.ctx, refreshTimeout)
+		defer cancel()
+		t.refreshAllowances(ctx, false)
+	}()
+}
+
+// refreshAllowances asks for every limited campaign the till holds none
+// of or runs low on, as the agent's RefreshAllowances, in its turn. With
+// strict the first failure is returned at once (the fleet's start);
+// otherwise failures are counted (an overloaded hub answers 503 by
+// design) and the sale goes on with what is left, as the agent's.
+func (t *till) refreshAllowances(ctx context.Context, strict bool) error {
+	select {
+	case t.allowTurn <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-t.allowTurn }()
+	t.mu.Lock()
+	ids := slices.Clone(t.limited)
+	t.mu.Unlock()
+	slices.Sort(ids)
+	for _, c := range ids {
+		t.mu.Lock()
+		low := t.lowLocked(c)
+		t.mu.Unlock()
+		if !low {
+			continue
+		}
+		if err := t.grant(ctx, c); err != nil {
+			if strict {
+				return err
+			}
+			t.count(&t.grantFailures)
+			if t.f.ctx.Err() == nil {
+				t.f.log.Warn("fleet: allowance", "agent", t.cred.Agent, "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+// topUp asks for the campaigns whose allowance is used up, as the agent's
+// topUp: in the till's turn, skipping one a background refresh filled
+// meanwhile, within allowanceWait.
+func (t *till) topUp(ctx context.Context, camps []protocol.CampaignID) {
+	ctx, cancel := context.WithTimeout(ctx, allowanceWait)
+	defer cancel()
+	select {
+	case t.allowTurn <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	defer func() { <-t.allowTurn }()
+	for _, c := range camps {
+		t.mu.Lock()
+		b := t.budget[c]
+		filled := b != nil && b.Count != 0 && b.Amount != 0 // -1: unlimited
+		t.mu.Unlock()
+		if filled {
+			continue
+		}
+		if err := t.grant(ctx, c); err != nil {
+			t.count(&t.grantFailures)
+			if t.f.ctx.Err() == nil {
+				t.f.log.Warn("fleet: allowance", "agent", t.cred.Agent, "err", err)
+			}
+		}
+	}
 }
 
 // decide evaluates a random basket and returns its facts, seqs assigned.
@@ -532,9 +661,13 @@ func (t *till) decide(now time.Time) ([]protocol.Redemption, error) {
 		req.Redeemables = []rules.Redeemable{{Kind: rules.RedeemCode, Code: Code, Campaign: t.codeCamp}}
 	}
 	for _, c := range t.limited {
-		if b := t.budget[c]; b != nil {
-			req.Budgets[c] = *b
+		// As the agent's: a limited campaign it holds no allowance of
+		// has nothing left (agent/facts.go's Budget).
+		var b rules.Budget
+		if have := t.budget[c]; have != nil {
+			b = *have
 		}
+		req.Budgets[c] = b
 	}
 	// The decision is read here only (its figures are copied into the
 	// facts): into a pooled Buffer, so that thousands of simulated tills
@@ -842,22 +975,20 @@ func (t *till) fetch(ctx context.Context, full bool) error {
 	return nil
 }
 
-// grant requests an allowance of campaign and adds it to the till's.
+// grant requests an allowance of campaign and adds it to the till's, as
+// the agent's RequestAllowance and agentdb.DB.Grant: a zero grant adds
+// nothing and leaves the low-water base as it was.
 func (t *till) grant(ctx context.Context, campaign protocol.CampaignID) error {
 	a, err := t.requestGrant(ctx, campaign)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if err != nil || (a.Count == 0 && a.Amount == 0) {
-		// Not again before a jittered while (grantRetry .. 2×).
-		if t.grantAfter == nil {
-			t.grantAfter = map[protocol.CampaignID]time.Time{}
-		}
-		t.grantAfter[campaign] = time.Now().Add(grantRetry + time.Duration(t.rnd.Int64N(int64(grantRetry))))
-	}
 	if err != nil {
 		return err
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.grants++
+	if a.Grant == 0 {
+		return nil
+	}
 	b := t.budget[campaign]
 	if b == nil {
 		b = &rules.Budget{}
@@ -872,19 +1003,33 @@ func (t *till) grant(ctx context.Context, campaign protocol.CampaignID) error {
 	}
 	add(&b.Count, a.Count)
 	add(&b.Amount, a.Amount)
+	if a.Count != 0 || a.Amount != 0 {
+		t.lastGrant[campaign] = rules.Budget{Count: a.Count, Amount: a.Amount}
+	}
 	return nil
 }
 
-// grantRetry is the least wait before a campaign's allowance is asked
-// again after a request failed or granted nothing.
-const grantRetry = 10 * time.Second
-
+// requestGrant posts the request under the campaign's pending request id,
+// as agent/uplink's RequestAllowance: a new id once the last one was
+// answered (a grant or a refusal), the same again after a transport
+// failure or an unavailable hub (the grant may have been made).
 func (t *till) requestGrant(ctx context.Context, campaign protocol.CampaignID) (protocol.Allowance, error) {
-	in, _ := json.Marshal(map[string]any{"campaign": campaign})
+	t.mu.Lock()
+	id, ok := t.reqID[campaign]
+	if !ok {
+		t.reqN++
+		id = t.idBase + "-a" + strconv.FormatUint(t.reqN, 36)
+		t.reqID[campaign] = id
+	}
+	t.mu.Unlock()
+	in, _ := json.Marshal(wire.AllowanceRequest{Campaign: campaign, RequestID: id})
 	resp, body, err := t.do(ctx, http.MethodPost, pathAllowance, in, map[string]string{"Content-Type": "application/json"})
 	if err != nil {
 		return protocol.Allowance{}, err
 	}
+	t.mu.Lock()
+	delete(t.reqID, campaign) // answered
+	t.mu.Unlock()
 	if resp.StatusCode != http.StatusOK {
 		return protocol.Allowance{}, fmt.Errorf("allowance: %s: %s", resp.Status, bytes.TrimSpace(body))
 	}
