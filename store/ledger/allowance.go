@@ -173,8 +173,18 @@ func (l *Ledger) grantIn(s *state, r *grantReq) error {
 
 // The statements of a grant.
 const (
+	// qGrantRate counts the agent's redemptions of the campaign received
+	// in the window (?4 on). It reads only the agent's journal rows from
+	// the window on, by seq: the subquery walks the agent's seqs down from
+	// its last to the first received before the window (a till sends in
+	// seq order, so received_at rises with seq but for the few seqs a
+	// resend reorders), and the count reads from there up. Before, it
+	// read every row the agent ever made, inside the write gate, on every
+	// grant: a cost growing with the till's age.
 	qGrantRate = `SELECT COUNT(*), COALESCE(SUM(discount), 0) FROM ledger_journal
-		WHERE tenant = ? AND agent = ? AND campaign = ? AND entry = 'redeem' AND received_at >= ?`
+		WHERE tenant = ?1 AND agent = ?2 AND seq > COALESCE((SELECT seq FROM ledger_journal
+			WHERE tenant = ?1 AND agent = ?2 AND seq IS NOT NULL AND received_at < ?4 ORDER BY seq DESC LIMIT 1), -1)
+		AND campaign = ?3 AND entry = 'redeem' AND received_at >= ?4`
 	qGrantOf = `SELECT campaign, grant_no, count, amount, granted_count, granted_amount, currency FROM ledger_allowance_requests
 		WHERE tenant = ? AND agent = ? AND request_id = ?`
 	delGrantRequests = `DELETE FROM ledger_allowance_requests WHERE tenant = ? AND agent = ? AND created_at < ?`

@@ -711,6 +711,34 @@ func TestGrantAllowance(t *testing.T) {
 			t.Fatalf("third grant = %+v, %v; want count 0", a, err)
 		}
 	})
+	t.Run("RateWindow", func(t *testing.T) {
+		// Only the redemptions received in the last hour size a grant:
+		// 6 received 2 h ago and 3 a minute ago → 3 × 4h/1h = 12.
+		l, c := MustOpen(t)
+		if _, err := l.GrantAllowance(ctx, tenant, "till-1", "budget100"); err != nil {
+			t.Fatal(err)
+		}
+		apply := func(from, to uint64) {
+			var batch []protocol.Redemption
+			for i := from; i <= to; i++ {
+				batch = append(batch, red("till-1", i, func(r *protocol.Redemption) { r.Campaign = "budget100" }))
+			}
+			if _, _, err := l.ApplyBatch(ctx, tenant, "till-1", batch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		apply(1, 6)
+		c.Add(2 * time.Hour)
+		apply(7, 9)
+		c.Add(time.Minute)
+		a, err := l.GrantAllowance(ctx, tenant, "till-1", "budget100")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Count != 12 {
+			t.Fatalf("grant = %+v, want count 12 (3 redemptions in the window)", a)
+		}
+	})
 	t.Run("Amount", func(t *testing.T) {
 		l, _ := MustOpen(t)
 		a, err := l.GrantAllowance(ctx, tenant, "till-1", "money")
