@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/store"
@@ -121,4 +123,64 @@ func TestSyncFile(t *testing.T) {
 	if err := syncFile(db + "-wal"); err != nil { // removed at close
 		t.Fatal(err)
 	}
+}
+
+// TestWriterTakeIn: the writer's group takes in baskets queued after it
+// began only while its take-in is on (writer.more), and the take-in is on
+// for the windows of groups after the one that measured the higher rate
+// of baskets a second, but for one window in takeInExplore, which tries
+// the other choice (takeIn.tally).
+func TestWriterTakeIn(t *testing.T) {
+	const basket = 10 * time.Millisecond // each group: 1 basket in 10 ms (on: 2)
+	for _, tc := range []struct {
+		name    string
+		perOn   int   // baskets a group while on
+		windows int   // windows tallied
+		ons     []int // the windows run with the take-in on
+	}{
+		{"OnPays", 2, 12, []int{1, 2, 3, 4, 5, 6, 7, 9, 10, 11}},
+		{"OnCosts", 0, 12, []int{1, 8}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ti takeIn
+			now := time.Unix(0, 0)
+			ti.tally(1, now) // the first group starts the clock
+			var ons []int
+			for win := range tc.windows {
+				if ti.on {
+					ons = append(ons, win)
+				}
+				for range takeInWindow {
+					now = now.Add(basket)
+					n := 1
+					if ti.on {
+						n = tc.perOn
+						if n == 0 { // taking in costs: a group of one in twice the time
+							n, now = 1, now.Add(basket)
+						}
+					}
+					ti.tally(n, now)
+				}
+			}
+			if !slices.Equal(ons, tc.ons) {
+				t.Errorf("windows with the take-in on %v, want %v", ons, tc.ons)
+			}
+		})
+	}
+	t.Run("More", func(t *testing.T) {
+		for _, on := range []bool{false, true} {
+			w := &writer{q: make(chan *job, 4), group: 256}
+			w.takeIn.on = on
+			for range 3 {
+				w.q <- &job{}
+			}
+			taken := 0
+			for w.more(1+taken) != nil {
+				taken++
+			}
+			if want := map[bool]int{false: 0, true: 3}[on]; taken != want {
+				t.Errorf("on %v: took in %d of 3 queued, want %d", on, taken, want)
+			}
+		}
+	})
 }
