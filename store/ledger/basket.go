@@ -272,10 +272,6 @@ func (l *Ledger) recordGroup(batch []*job, more func(n int) *job, optimistic boo
 	for _, j := range batch {
 		g.rows += len(j.b.Redemptions)
 	}
-	if err := l.prefetchGroup(g.s, batch); err != nil {
-		failAll("redeem: prefetch", err)
-		return batch, false, false
-	}
 	for i := 0; ; i++ {
 		if i == len(batch) && more != nil {
 			if j := more(len(batch)); j != nil {
@@ -669,40 +665,4 @@ func (l *Ledger) rememberOnce(ctx context.Context, tx *sql.Tx, j *job, recorded 
 	}
 	j.status, j.body = st, body
 	return errOnceRecorded
-}
-
-// prefetchGroup reads the balances the group's baskets will check and
-// move (their codes' uses, their customers' counts of the campaigns they
-// redeem and points balances, and whether an earning customer has a debt
-// lot) for the whole group, one statement per kind and tenant, as ingest
-// does for a drain (prefetchBalances, prefetchAgentBalances), instead of
-// one statement per basket and balance. The cells are the state's, as if
-// the group's first basket had read them.
-func (l *Ledger) prefetchGroup(s *state, batch []*job) error {
-	if len(batch) < 2 {
-		return nil // one basket reads what it checks: as cheap
-	}
-	var rs, checked []protocol.Redemption
-	for _, j := range batch {
-		if j.rollbacks || (j.once != nil && j.once.Answer == nil) {
-			continue // a rollback's state is a fresh one; a lookup moves nothing
-		}
-		for _, r := range j.b.Redemptions {
-			r.Tenant = j.b.Tenant
-			r.ID = protocol.RedemptionID{Agent: protocol.HubSender} // no till's allowance
-			rs = append(rs, r)
-			// A customer's count of a campaign without a per-customer
-			// limit is added to blind (customerCampaignAdd): not read.
-			if cf, ok := j.facts.camps[key2{string(r.Tenant), string(r.Campaign)}]; !ok || cf.PerCustomer <= 0 || r.Kind != protocol.KindRedeem {
-				r.Campaign = ""
-			}
-			if r.Code != "" || r.Campaign != "" {
-				checked = append(checked, r)
-			}
-		}
-	}
-	if err := s.prefetchBalances(checked); err != nil {
-		return err
-	}
-	return s.prefetchAgentBalances(rs)
 }

@@ -10,12 +10,11 @@ import (
 	"github.com/punchcard/punchcard/protocol"
 )
 
-// TestGroupPrefetch: a group of baskets whose balances the writer read
-// for the whole group at once (prefetchGroup) answers as baskets that
-// read them one by one: a customer at the per-customer limit is refused,
-// two baskets of one customer see each other's count and points, an
-// earn of a customer without a row makes one, and the ledger verifies.
-func TestGroupPrefetch(t *testing.T) {
+// TestGroupBalances: the baskets of one group share the balances they
+// check and move: a customer at the per-customer limit is refused, two
+// baskets of one customer see each other's count and points, an earn of
+// a customer without a row makes one, and the ledger verifies.
+func TestGroupBalances(t *testing.T) {
 	const tn = protocol.TenantID("acme")
 	ctx := context.Background()
 	f := &MemFacts{}
