@@ -215,8 +215,8 @@ func (l *Ledger) runWriter() {
 // the group committed on the writer's connection at synchronous=NORMAL:
 // then the baskets must not be answered before a sync of the WAL
 // (writersync.go). With more set, the group takes in baskets more hands
-// it after those of batch (those queued while it is recorded, up to the
-// writer's take-in bound, and those that arrive while the previous
+// it after those of batch (those queued while it is recorded, when the
+// writer's take-in is on, and those that arrive while the previous
 // group's fsync runs) until more returns nil; it returns the baskets of
 // the group.
 func (l *Ledger) commitGroup(batch []*job, more func(n int) *job) (_ []*job, pending bool) {
