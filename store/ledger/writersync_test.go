@@ -127,19 +127,22 @@ func TestSyncFile(t *testing.T) {
 
 // TestWriterTakeIn: the writer's group takes in baskets queued after it
 // began only while its take-in is on (writer.more), and the take-in is on
-// for the windows of groups after the one that measured the higher rate
-// of baskets a second, but for one window in takeInExplore, which tries
-// the other choice (takeIn.tally).
+// for the windows of groups after it measured a rate of baskets a second
+// more than takeInMargin above the rate without, but for one window in
+// takeInExplore, which tries the other choice (takeIn.tally).
 func TestWriterTakeIn(t *testing.T) {
-	const basket = 10 * time.Millisecond // each group: 1 basket in 10 ms (on: 2)
+	const basket = 10 * time.Millisecond // a group off: 1 basket in 10 ms
 	for _, tc := range []struct {
 		name    string
-		perOn   int   // baskets a group while on
-		windows int   // windows tallied
-		ons     []int // the windows run with the take-in on
+		onN     int           // baskets a group while on
+		onTime  time.Duration // a group's time while on
+		windows int           // windows tallied
+		ons     []int         // the windows run with the take-in on
 	}{
-		{"OnPays", 2, 12, []int{1, 2, 3, 4, 5, 6, 7, 9, 10, 11}},
-		{"OnCosts", 0, 12, []int{1, 8}},
+		{"OnPays", 2, basket, 12, []int{1, 2, 3, 4, 5, 6, 7, 9, 10, 11}},
+		{"OnCosts", 1, 2 * basket, 12, []int{1, 8}},
+		{"OnWithinMargin", 1, basket * 98 / 100, 12, []int{1, 8}}, // 2 % faster
+		{"OnBeyondMargin", 1, basket * 90 / 100, 12, []int{1, 2, 3, 4, 5, 6, 7, 9, 10, 11}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var ti takeIn
@@ -151,14 +154,11 @@ func TestWriterTakeIn(t *testing.T) {
 					ons = append(ons, win)
 				}
 				for range takeInWindow {
-					now = now.Add(basket)
-					n := 1
+					n, d := 1, basket
 					if ti.on {
-						n = tc.perOn
-						if n == 0 { // taking in costs: a group of one in twice the time
-							n, now = 1, now.Add(basket)
-						}
+						n, d = tc.onN, tc.onTime
 					}
+					now = now.Add(d)
 					ti.tally(n, now)
 				}
 			}
