@@ -550,7 +550,8 @@ func (bl *baselines) writer() {
 // see the same load; then a hub at synchronous=NORMAL (no fsync at all:
 // the upper bound of what taking the fsync off the path can gain) in the
 // same rounds (make bench-online-commit; PUNCHCARD_BENCH_NOSYNC=off
-// leaves it out).
+// leaves it out; PUNCHCARD_BENCH_MODES, e.g. "serial", runs only the
+// modes it names).
 func BenchmarkOnlineRedeemCommit(b *testing.B) {
 	base := openBaselines(b)
 	rows := benchRows()[0]
@@ -562,9 +563,12 @@ func BenchmarkOnlineRedeemCommit(b *testing.B) {
 	if os.Getenv("PUNCHCARD_BENCH_NOSYNC") == "off" { // no second pre-filled hub
 		modes = modes[:2]
 	}
+	if m := os.Getenv("PUNCHCARD_BENCH_MODES"); m != "" { // e.g. "serial"
+		modes = slices.DeleteFunc(strings.Split(m, ","), func(s string) bool { return !slices.Contains(modes, s) })
+	}
 	full := openBenchHubSync(b, rows, store.SyncFull)
 	var normal *benchHub
-	if len(modes) == 3 {
+	if slices.Contains(modes, "nosync") {
 		normal = openBenchHubSync(b, rows, store.SyncNormal)
 	}
 	for r := range rounds {

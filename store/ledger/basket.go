@@ -75,6 +75,9 @@ type writer struct {
 	// savepoints after a restart, and the restarts so far.
 	safeLeft int
 	restarts atomic.Int64
+	// Whether groups take in the baskets queued while they are recorded
+	// (takein.go).
+	takeIn takeIn
 }
 
 // beginGroup begins a group's transaction on the writer's own connection,
@@ -140,6 +143,10 @@ func (l *Ledger) stopWriter() {
 
 var errClosed = errors.New("ledger: closed")
 
+// beforeBegin, when set (tests), is called as the writer begins each
+// group's transaction.
+var beforeBegin func()
+
 // WriterStats reports how many group commits the online writer made and
 // how many baskets they held, for benchmarks and metrics.
 func (l *Ledger) WriterStats() (groups, baskets int64) {
@@ -188,6 +195,7 @@ func (l *Ledger) runWriter() {
 		idle.Reset(writerIdle)
 		w.groups.Add(1)
 		w.baskets.Add(int64(len(batch)))
+		w.takeIn.tally(len(batch), time.Now()) // takein.go
 		if pending {
 			// Committed without its fsync: the syncer answers the group
 			// once the WAL is on disk, while this goroutine goes on.
@@ -207,7 +215,8 @@ func (l *Ledger) runWriter() {
 // the group committed on the writer's connection at synchronous=NORMAL:
 // then the baskets must not be answered before a sync of the WAL
 // (writersync.go). With more set, the group takes in baskets more hands
-// it after those of batch (the baskets that arrive while the previous
+// it after those of batch (those queued while it is recorded, when the
+// writer's take-in is on, and those that arrive while the previous
 // group's fsync runs) until more returns nil; it returns the baskets of
 // the group.
 func (l *Ledger) commitGroup(batch []*job, more func(n int) *job) (_ []*job, pending bool) {
@@ -232,6 +241,9 @@ func (l *Ledger) recordGroup(batch []*job, more func(n int) *job, optimistic boo
 	ctx := context.Background() // one caller's cancel must not undo the others
 	var tx *sql.Tx
 	var err error
+	if beforeBegin != nil {
+		beforeBegin()
+	}
 	for deadline := time.Now().Add(writerBusyRetry); ; {
 		tx, err = l.beginGroup(ctx)
 		if !IsBusy(err) || time.Now().After(deadline) {
@@ -261,7 +273,7 @@ func (l *Ledger) recordGroup(batch []*job, more func(n int) *job, optimistic boo
 		g.rows += len(j.b.Redemptions)
 	}
 	for i := 0; ; i++ {
-		if i == len(batch) && more != nil && l.w.lowered {
+		if i == len(batch) && more != nil {
 			if j := more(len(batch)); j != nil {
 				batch = append(batch, j)
 			}

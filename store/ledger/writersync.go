@@ -182,13 +182,15 @@ func (l *Ledger) runSyncer() {
 	}
 }
 
-// more hands the writer's open group another basket while the previous
-// group's fsync runs, waiting for one if none is queued: the decisions
-// of group N+1 are recorded while group N syncs, and the group grows by
-// what arrives meanwhile instead of being committed at once (small
-// groups cost more commits per basket). It returns nil, and the writer
-// commits, once nothing is syncing, at the writer's group bound n, or
-// when the writer stops.
+// more hands the writer's open group another basket, n baskets in. While
+// the previous group's fsync runs (the pipelined commit) it waits for one
+// to arrive: the decisions of group N+1 are recorded while group N syncs,
+// and the group grows by what arrives meanwhile instead of being
+// committed at once (small groups cost more commits per basket).
+// Otherwise it takes in a basket queued since the group began when the
+// writer's take-in is on (takein.go). It returns nil, and the writer
+// commits, when there is none, at the writer's group bound, or when the
+// writer stops.
 func (w *writer) more(n int) *job {
 	if n >= w.group {
 		return nil
@@ -198,7 +200,15 @@ func (w *writer) more(n int) *job {
 		case <-w.syncIdle: // a stale wake: drop it
 		default:
 		}
-		return nil
+		if !w.takeIn.on {
+			return nil
+		}
+		select {
+		case j := <-w.q:
+			return j
+		default:
+			return nil
+		}
 	}
 	select {
 	case j := <-w.q:

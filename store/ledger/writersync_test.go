@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/store"
@@ -121,4 +123,64 @@ func TestSyncFile(t *testing.T) {
 	if err := syncFile(db + "-wal"); err != nil { // removed at close
 		t.Fatal(err)
 	}
+}
+
+// TestWriterTakeIn: the writer's group takes in baskets queued after it
+// began only while its take-in is on (writer.more), and the take-in is on
+// for the windows of groups after it measured a rate of baskets a second
+// more than takeInMargin above the rate without, but for one window in
+// takeInExplore, which tries the other choice (takeIn.tally).
+func TestWriterTakeIn(t *testing.T) {
+	const basket = 10 * time.Millisecond // a group off: 1 basket in 10 ms
+	for _, tc := range []struct {
+		name    string
+		onN     int           // baskets a group while on
+		onTime  time.Duration // a group's time while on
+		windows int           // windows tallied
+		ons     []int         // the windows run with the take-in on
+	}{
+		{"OnPays", 2, basket, 12, []int{1, 2, 3, 4, 5, 6, 7, 9, 10, 11}},
+		{"OnCosts", 1, 2 * basket, 12, []int{1, 8}},
+		{"OnWithinMargin", 1, basket * 98 / 100, 12, []int{1, 8}}, // 2 % faster
+		{"OnBeyondMargin", 1, basket * 90 / 100, 12, []int{1, 2, 3, 4, 5, 6, 7, 9, 10, 11}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ti takeIn
+			now := time.Unix(0, 0)
+			ti.tally(1, now) // the first group starts the clock
+			var ons []int
+			for win := range tc.windows {
+				if ti.on {
+					ons = append(ons, win)
+				}
+				for range takeInWindow {
+					n, d := 1, basket
+					if ti.on {
+						n, d = tc.onN, tc.onTime
+					}
+					now = now.Add(d)
+					ti.tally(n, now)
+				}
+			}
+			if !slices.Equal(ons, tc.ons) {
+				t.Errorf("windows with the take-in on %v, want %v", ons, tc.ons)
+			}
+		})
+	}
+	t.Run("More", func(t *testing.T) {
+		for _, on := range []bool{false, true} {
+			w := &writer{q: make(chan *job, 4), group: 256}
+			w.takeIn.on = on
+			for range 3 {
+				w.q <- &job{}
+			}
+			taken := 0
+			for w.more(1+taken) != nil {
+				taken++
+			}
+			if want := map[bool]int{false: 0, true: 3}[on]; taken != want {
+				t.Errorf("on %v: took in %d of 3 queued, want %d", on, taken, want)
+			}
+		}
+	})
 }

@@ -1,0 +1,107 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/punchcard/punchcard/protocol"
+)
+
+// TestGroupBalances: the baskets of one group share the balances they
+// check and move: a customer at the per-customer limit is refused, two
+// baskets of one customer see each other's count and points, an earn of
+// a customer without a row makes one, and the ledger verifies.
+func TestGroupBalances(t *testing.T) {
+	const tn = protocol.TenantID("acme")
+	ctx := context.Background()
+	f := &MemFacts{}
+	f.SetCampaign(tn, "promo", CampaignFacts{Currency: "EUR", PerCustomer: 1})
+	f.SetCampaign(tn, "club", CampaignFacts{Currency: "EUR"})
+	l, err := Open(ctx, filepath.Join(t.TempDir(), "l.db"), Options{Facts: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	red := func(kind protocol.RedemptionKind, camp protocol.CampaignID, cu protocol.CustomerID, points int64) protocol.Redemption {
+		r := protocol.Redemption{Kind: kind, Store: "web", Campaign: camp, Customer: cu, Currency: "EUR", Points: points, OrderTot: 100}
+		if kind == protocol.KindRedeem {
+			r.Discount = 10
+		}
+		return r
+	}
+	redeem := func(txn string, r protocol.Redemption) error {
+		r.TxnID = txn
+		_, _, err := l.RedeemBasket(ctx, Basket{Tenant: tn, Redemptions: []protocol.Redemption{r}})
+		return err
+	}
+	// Before: c1 used promo once, c2 has 50 points.
+	for i, r := range []protocol.Redemption{red(protocol.KindRedeem, "promo", "c1", 0), red(protocol.KindEarn, "club", "c2", 50)} {
+		if err := redeem(fmt.Sprint("pre", i), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	baskets := []struct {
+		r    protocol.Redemption
+		want protocol.Code // "" for recorded
+	}{
+		{red(protocol.KindRedeem, "promo", "c1", 0), protocol.CodeCustomerLimit},
+		{red(protocol.KindBurn, "club", "c2", -30), ""},
+		{red(protocol.KindBurn, "club", "c2", -30), protocol.CodeInsufficientPts},
+		{red(protocol.KindRedeem, "promo", "c3", 0), ""},
+		{red(protocol.KindRedeem, "promo", "c3", 0), protocol.CodeCustomerLimit},
+		{red(protocol.KindEarn, "club", "c4", 10), ""},
+	}
+	// The writer takes a first basket and waits for the write lock held
+	// here; the baskets queued meanwhile make the next group, in order.
+	begins := make(chan struct{}, 1)
+	beforeBegin = func() {
+		select {
+		case begins <- struct{}{}:
+		default:
+		}
+	}
+	defer func() { beforeBegin = nil }()
+	hold, err := l.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	g0, _ := l.WriterStats()
+	first := make(chan error, 1)
+	go func() { first <- redeem("first", red(protocol.KindEarn, "club", "c9", 1)) }()
+	<-begins // the writer took it and begins its group
+	errs := make([]chan error, len(baskets))
+	for i, b := range baskets {
+		errs[i] = make(chan error, 1)
+		go func() { errs[i] <- redeem(fmt.Sprint("b", i), b.r) }()
+		for len(l.w.q) < i+1 { // queued in this order
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if err := hold.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range baskets {
+		err := <-errs[i]
+		if got := protocol.ErrorCode(err); got != b.want || (b.want == "" && err != nil) {
+			t.Errorf("basket %d: %v, want %q", i, err, b.want)
+		}
+	}
+	if g1, _ := l.WriterStats(); g1-g0 != 2 {
+		t.Errorf("%d groups, want the baskets in one group after the first", g1-g0)
+	}
+	for cu, want := range map[protocol.CustomerID]int64{"c2": 20, "c4": 10} {
+		if p, err := l.Points(ctx, tn, cu); err != nil || p != want {
+			t.Errorf("points of %s: %d, %v; want %d", cu, p, err, want)
+		}
+	}
+	rep, err := l.Verify(ctx)
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %v %+v", err, rep.Diffs)
+	}
+}
