@@ -15,8 +15,9 @@ import (
 // TestHotStatementPlans checks with EXPLAIN QUERY PLAN that every statement
 // prepared for the apply and online paths (hotStatements, which New
 // prepares before any trace in hub/api's TestOnlinePathQueryPlans could see
-// them) and the online path's own queries reach their tables by an index
-// search, never a scan that grows with the journal.
+// them), the online path's own queries and a grant's reach their tables
+// by an index search, never a scan that grows with the journal, nor a
+// search of the journal by tenant or till alone.
 func TestHotStatementPlans(t *testing.T) {
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "l.db"), store.Options{Migrations: Migrations()})
@@ -33,8 +34,11 @@ func TestHotStatementPlans(t *testing.T) {
 		`SELECT COUNT(*) FROM ledger_journal WHERE tenant = ? AND ref_agent = ? AND ref_seq = ? AND entry = 'rollback'
 		AND (agent = ref_agent OR agent = ?)`)
 	fq, _ := figuresSQL("t", FiguresQuery{Customer: "c", Codes: []protocol.CodeID{"A", "B"}, Cards: []protocol.CodeID{"B"}, Counts: []protocol.CampaignID{"x"}, Campaigns: []protocol.CampaignID{"x", "y"}}, 1)
-	qs = append(qs, fq)
+	qs = append(qs, fq, qGrantRate, qGrantOf, delGrantRequests)
 	scan := regexp.MustCompile(`(^|\s)SCAN (\S+)`)
+	// A search of the journal by tenant (and agent) alone reads every row
+	// of the tenant (the till) ever recorded: a read growing with history.
+	wholeHistory := regexp.MustCompile(`SEARCH ledger_journal .*\((tenant=\?|tenant=\? AND agent=\?)\)$`)
 	for _, q := range qs {
 		var args []any
 		for _, m := range regexp.MustCompile(`\?(\d*)`).FindAllStringSubmatch(q, -1) {
@@ -61,6 +65,10 @@ func TestHotStatementPlans(t *testing.T) {
 		for _, d := range plan {
 			if m := scan.FindStringSubmatch(d); m != nil && m[2] != "CONSTANT" && !strings.Contains(d, "VALUES CLAUSE") {
 				t.Errorf("a scan:\n%s\nplan:\n  %s", q, strings.Join(plan, "\n  "))
+				break
+			}
+			if wholeHistory.MatchString(d) {
+				t.Errorf("a read of the whole journal of a tenant or till:\n%s\nplan:\n  %s", q, strings.Join(plan, "\n  "))
 				break
 			}
 		}
