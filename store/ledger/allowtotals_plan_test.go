@@ -1,13 +1,10 @@
 package ledger
 
 import (
-	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/punchcard/punchcard/protocol"
-	"github.com/punchcard/punchcard/store"
 )
 
 // TestAllowanceSumReadsOneRow pins the fleet's escrow read (issue 10): the
@@ -18,12 +15,7 @@ import (
 // 10,000 rows each, and connecting the fleet spent most of the hub's CPU
 // there).
 func TestAllowanceSumReadsOneRow(t *testing.T) {
-	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "l.db"), store.Options{Migrations: Migrations()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := planDB(t)
 	fq, fargs := figuresSQL("t", FiguresQuery{Campaigns: []protocol.CampaignID{"x", "y"}}, 1)
 	for _, q := range []struct {
 		name, sql string
@@ -33,20 +25,7 @@ func TestAllowanceSumReadsOneRow(t *testing.T) {
 		{"Campaign", qCampaignBalance, []any{"t", "x"}},
 		{"Figures", fq, fargs},
 	} {
-		rows, err := db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q.sql, q.args...)
-		if err != nil {
-			t.Fatalf("%s: explain: %v", q.name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
+		plan := queryPlan(t, db, q.sql, q.args...)
 		p := strings.Join(plan, "; ")
 		if strings.Contains(p, "ledger_allowances ") || !strings.Contains(p, "ledger_allowance_totals USING PRIMARY KEY") {
 			t.Errorf("%s reads the allowances of every till: %s", q.name, p)

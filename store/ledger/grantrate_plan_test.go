@@ -1,12 +1,8 @@
 package ledger
 
 import (
-	"context"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/punchcard/punchcard/store"
 )
 
 // TestGrantRatePlan: the grant's rate query reads the agent's journal
@@ -16,29 +12,7 @@ import (
 // before, a read growing with the till's age, on every grant, inside the
 // write gate).
 func TestGrantRatePlan(t *testing.T) {
-	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "l.db"), store.Options{Migrations: Migrations()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+qGrantRate, "t", "a", "c", int64(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, notused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	plan := queryPlan(t, planDB(t), qGrantRate, "t", "a", "c", int64(0))
 	searches := 0
 	for _, d := range plan {
 		if !strings.Contains(d, "ledger_journal") || !strings.HasPrefix(strings.TrimSpace(d), "SEARCH") {

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -19,12 +20,7 @@ import (
 // by an index search, never a scan that grows with the journal, nor a
 // search of the journal by tenant or till alone.
 func TestHotStatementPlans(t *testing.T) {
-	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "l.db"), store.Options{Migrations: Migrations()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := planDB(t)
 	qs := append(hotStatements(),
 		selectRedemption+` WHERE tenant = ? AND agent = ? AND txn_id = ? AND entry = ? AND campaign = ? AND code = ? LIMIT 1`,
 		selectRedemption+` WHERE tenant = ? AND agent = ? AND txn_id = ? AND entry = ? AND ref_agent = ? AND ref_seq = ? LIMIT 1`,
@@ -48,20 +44,7 @@ func TestHotStatementPlans(t *testing.T) {
 				args = append(args, make([]any, i-len(args))...)
 			}
 		}
-		rows, err := db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
-		if err != nil {
-			t.Fatalf("explain %s: %v", q, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
+		plan := queryPlan(t, db, q, args...)
 		for _, d := range plan {
 			if m := scan.FindStringSubmatch(d); m != nil && m[2] != "CONSTANT" && !strings.Contains(d, "VALUES CLAUSE") {
 				t.Errorf("a scan:\n%s\nplan:\n  %s", q, strings.Join(plan, "\n  "))
@@ -73,4 +56,38 @@ func TestHotStatementPlans(t *testing.T) {
 			}
 		}
 	}
+}
+
+// planDB is an empty, migrated ledger file for EXPLAIN QUERY PLAN.
+func planDB(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "l.db"), store.Options{Migrations: Migrations()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// queryPlan is the detail lines of q's EXPLAIN QUERY PLAN.
+func queryPlan(t *testing.T, db *sql.DB, q string, args ...any) []string {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		t.Fatalf("explain %s: %v", q, err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
 }
