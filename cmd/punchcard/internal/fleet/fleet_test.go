@@ -151,23 +151,14 @@ func (w testWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return le
 // SQLite file.
 func (p *inProcess) ledgerFacts(tb testing.TB) (rows, distinct int64) {
 	tb.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(p.dir, hub.DefaultDBName), store.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*), COUNT(DISTINCT agent || '/' || seq) FROM ledger_journal
+	p.hubQuery(tb, `SELECT COUNT(*), COUNT(DISTINCT agent || '/' || seq) FROM ledger_journal
 		WHERE tenant = ? AND agent LIKE 'till-%' AND seq IS NOT NULL AND entry IN ('redeem', 'earn', 'burn', 'rollback')`,
-		string(p.setup.Tenant)).Scan(&rows, &distinct); err != nil {
-		tb.Fatal(err)
-	}
+		[]any{string(p.setup.Tenant)}, &rows, &distinct)
 	return rows, distinct
 }
 
-// grantRequests counts the allowance grants the hub recorded under a
-// till's request id.
-func (p *inProcess) grantRequests(tb testing.TB) int64 {
+// hubQuery scans the one row q reads from the hub's SQLite file into dest.
+func (p *inProcess) hubQuery(tb testing.TB, q string, args []any, dest ...any) {
 	tb.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(p.dir, hub.DefaultDBName), store.Options{})
@@ -175,10 +166,17 @@ func (p *inProcess) grantRequests(tb testing.TB) int64 {
 		tb.Fatal(err)
 	}
 	defer db.Close()
-	var n int64
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM ledger_allowance_requests WHERE tenant = ?`, string(p.setup.Tenant)).Scan(&n); err != nil {
+	if err := db.QueryRowContext(ctx, q, args...).Scan(dest...); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// grantRequests counts the allowance grants the hub recorded under a
+// till's request id.
+func (p *inProcess) grantRequests(tb testing.TB) int64 {
+	tb.Helper()
+	var n int64
+	p.hubQuery(tb, `SELECT COUNT(*) FROM ledger_allowance_requests WHERE tenant = ?`, []any{string(p.setup.Tenant)}, &n)
 	return n
 }
 
