@@ -312,7 +312,7 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if err != nil {
 		return nil, err
 	}
-	h.Announcer = snapshots.NewAnnouncer(h.Catalog, h.Ingest, snapshots.AnnouncerOptions{Interval: opts.AnnounceInterval, Logger: log})
+	h.Announcer = snapshots.NewAnnouncer(h.Catalog, h.Ingest, snapshots.AnnouncerOptions{Interval: opts.AnnounceInterval, Listed: h.shareAgents, Logger: log})
 	// The services every adapter calls: the HTTP API today, the console
 	// and webhooks next.
 	if h.Manage, err = manage.New(h.Catalog, manage.Options{Ledger: h.Ledger, OnChange: h.announce, OnStop: h.recall}); err != nil {

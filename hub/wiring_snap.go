@@ -4,6 +4,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/punchcard/punchcard/hub/snapshots"
+	"github.com/punchcard/punchcard/protocol"
+	pcatalog "github.com/punchcard/punchcard/protocol/catalog"
 	"github.com/punchcard/punchcard/store/catalog"
 	"github.com/punchcard/punchcard/store/ledger"
 )
@@ -17,6 +19,15 @@ var (
 	_ snapshots.AgentLister      = (*catalog.Catalog)(nil)
 	_ snapshots.SnapshotReader   = (*ledger.Ledger)(nil)
 )
+
+// shareAgents hands the agents a change is announced to to the snapshot
+// service (snapshots.AnnouncerOptions.Listed, Service.ShareAgents), for
+// the fetches the announcement brings.
+func (h *Hub) shareAgents(tenant protocol.TenantID, version uint64, agents []pcatalog.Agent) {
+	if h.Snapshots != nil {
+		h.Snapshots.ShareAgents(tenant, version, agents)
+	}
+}
 
 // snapshotCounters are the snapshot service's and the announcer's
 // counters (docs/operations.md, "Metrics"), read at scrape time.

@@ -80,3 +80,77 @@ func TestAgentsListedPerVersion(t *testing.T) {
 		t.Fatal("an unknown agent got a snapshot")
 	}
 }
+
+// TestAgentsSharedByAnnouncer: the agents a change is announced to
+// (AnnouncerOptions.Listed, wired to Service.ShareAgents as the hub does)
+// serve the fetches the announcement brings: no agent's record is read
+// again, on its own or in another list, and each snapshot carries the
+// record at the new version. An announcement made without the version
+// read before the list (Announce) shares nothing.
+func TestAgentsSharedByAnnouncer(t *testing.T) {
+	cases := []struct {
+		name    string
+		changed bool // announced as a change is (Changed), else Announce
+		reads   int64
+	}{
+		{"change", true, 0},
+		{"announce", false, snapshots.BulkAfter},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			c, led := mustStores(t)
+			storeFleet(t, c, 3)
+			const n = snapshots.BulkAfter + 8
+			for i := range n {
+				if _, _, err := c.RegisterAgent(ctx, catalog.System, catalog.Agent{Tenant: "acme", ID: protocol.AgentID(fmt.Sprintf("bulk-%d", i)), Store: snapshot.Store{ID: "s1"}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cat := &singleAgents{Catalog: c}
+			s, err := snapshots.New(cat, snapshots.Options{Ledger: led})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ags, err := c.Agents(ctx, "acme")
+			if err != nil {
+				t.Fatal(err)
+			}
+			pub := &publisher{sent: make(chan struct{}, len(ags))}
+			a := snapshots.NewAnnouncer(cat, pub, snapshots.AnnouncerOptions{Listed: s.ShareAgents, AnnounceRate: -1})
+			t.Cleanup(func() { a.Close() })
+			env := snapshot.RiskEnvelope{Currency: "EUR", PerRedemption: 100, PerCampaign: 500, TotalAmount: 1000, Count: 7, MaxStaleSeconds: 3600}
+			if _, err := cat.SetEnvelope(ctx, catalog.System, "acme", "bulk-3", env); err != nil {
+				t.Fatal(err)
+			}
+			v, err := cat.Version(ctx, "acme")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.changed {
+				a.Changed("acme", v)
+			} else if err := a.Announce(ctx, "acme", v); err != nil {
+				t.Fatal(err)
+			}
+			for range ags {
+				<-pub.sent
+			}
+			for i := range n {
+				id := protocol.AgentID(fmt.Sprintf("bulk-%d", i))
+				ans, err := s.Snapshot(ctx, snapshots.Request{Tenant: "acme", Agent: id})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ans.Snapshot.Version != v || ans.Snapshot.Agent != id {
+					t.Fatalf("%s: snapshot of %s at version %d, want version %d", id, ans.Snapshot.Agent, ans.Snapshot.Version, v)
+				}
+				if id == "bulk-3" && ans.Snapshot.Envelope != env {
+					t.Fatalf("bulk-3's envelope %+v, want %+v", ans.Snapshot.Envelope, env)
+				}
+			}
+			if got := cat.n.Load(); got != tc.reads {
+				t.Fatalf("%d records read one at a time, want %d", got, tc.reads)
+			}
+		})
+	}
+}

@@ -67,7 +67,13 @@ type AnnouncerOptions struct {
 	// clients woke at once. Default DefaultAnnounceRate; negative: every
 	// agent at once.
 	AnnounceRate int
-	Logger       *slog.Logger // default slog.Default()
+	// Listed, when set, is handed the agents a change is announced to,
+	// with the catalog version read before them (so the list is at or
+	// after it), before the first announcement goes out: the snapshot
+	// service keeps it (Service.ShareAgents) for the fetches the
+	// announcement brings, instead of reading the same records again.
+	Listed func(tenant protocol.TenantID, version uint64, agents []catalog.Agent)
+	Logger *slog.Logger // default slog.Default()
 }
 
 // announceStep is how often a paced Announce sends its next group.
@@ -187,7 +193,7 @@ func (a *Announcer) Changed(tenant protocol.TenantID, v uint64) {
 		a.mu.Unlock()
 		v, err := a.agents.Version(a.ctx, tenant)
 		if err == nil {
-			err = a.Announce(a.ctx, tenant, v)
+			err = a.announce(a.ctx, tenant, v, a.opts.Listed)
 		}
 		if err == nil {
 			a.mu.Lock()
@@ -212,6 +218,12 @@ func (a *Announcer) Changed(tenant protocol.TenantID, v uint64) {
 // would fetch anyway) ends this one before its next group: no agent is
 // told an older version after a newer one.
 func (a *Announcer) Announce(ctx context.Context, tenant protocol.TenantID, v uint64) error {
+	return a.announce(ctx, tenant, v, nil)
+}
+
+// announce is Announce; listed, when not nil, is handed the agents read
+// (Options.Listed: only where v was read from the catalog before them).
+func (a *Announcer) announce(ctx context.Context, tenant protocol.TenantID, v uint64, listed func(protocol.TenantID, uint64, []catalog.Agent)) error {
 	a.mu.Lock()
 	a.gen[tenant]++
 	gen := a.gen[tenant]
@@ -219,6 +231,9 @@ func (a *Announcer) Announce(ctx context.Context, tenant protocol.TenantID, v ui
 	agents, err := a.agents.Agents(ctx, tenant)
 	if err != nil {
 		return err
+	}
+	if listed != nil {
+		listed(tenant, v, agents)
 	}
 	start := time.Now()
 	window := a.opts.spread(len(agents))

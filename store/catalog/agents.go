@@ -142,7 +142,47 @@ func (c *Catalog) Agents(ctx context.Context, tenant protocol.TenantID) ([]Agent
 	if err != nil {
 		return nil, fmt.Errorf("catalog: agents: %w", err)
 	}
-	return collect(rows, scanAgent)
+	// The rows are read first and their envelopes decoded after, each
+	// distinct text once (a chain's tills mostly share one): decoding
+	// every envelope between the rows' steps took ~3/4 of the ~100 ms
+	// that reading 10,000 agents kept its read snapshot open, and the
+	// hub's WAL cannot be checkpointed past a read in progress.
+	type row struct {
+		a       Agent
+		env     string
+		created int64
+	}
+	var raw []row
+	for rows.Next() {
+		var r row
+		a := &r.a
+		if err := rows.Scan(&a.Tenant, &a.ID, &a.Store.ID, &a.Store.Region, &a.Store.TimeZone, &a.Store.Group, &r.env, &a.KeyID, &r.created); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("catalog: agent: %w", err)
+		}
+		raw = append(raw, r)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("catalog: agents: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("catalog: agents: %w", err)
+	}
+	out := make([]Agent, 0, len(raw))
+	envs := map[string]snapshot.RiskEnvelope{}
+	for _, r := range raw {
+		env, ok := envs[r.env]
+		if !ok {
+			if err := json.Unmarshal([]byte(r.env), &env); err != nil {
+				return nil, fmt.Errorf("catalog: agent %s envelope: %w", r.a.ID, err)
+			}
+			envs[r.env] = env
+		}
+		r.a.Envelope = env
+		r.a.CreatedAt = time.UnixMicro(r.created).UTC()
+		out = append(out, r.a)
+	}
+	return out, nil
 }
 
 // RotateAgentSecret revokes the agent's credential and returns a new
