@@ -582,6 +582,34 @@ func TestAgents(t *testing.T) {
 		_, err := c.SetEnvelope(ctx, admin, "acme", "till-1", snapshot.RiskEnvelope{Count: -3})
 		wantCode(t, err, protocol.CodeInvalidInput, "envelope.count")
 	})
+	t.Run("List", func(t *testing.T) {
+		// The list decodes each distinct envelope once: every agent still
+		// gets its own, as its own read has it.
+		for _, id := range []protocol.AgentID{"till-2", "till-3"} {
+			if _, _, err := c.RegisterAgent(ctx, admin, catalog.Agent{Tenant: "acme", ID: id, Store: snapshot.Store{ID: "berlin-2"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := c.SetEnvelope(ctx, admin, "acme", "till-3", snapshot.RiskEnvelope{Currency: "EUR", PerRedemption: 20_00, Count: 9, MaxStaleSeconds: 60}); err != nil {
+			t.Fatal(err)
+		}
+		list, err := c.Agents(ctx, "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 3 {
+			t.Fatalf("%d agents listed, want 3", len(list))
+		}
+		for _, got := range list {
+			want, err := c.Agent(ctx, "acme", got.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Fatalf("listed %+v, read alone %+v", got, want)
+			}
+		}
+	})
 	t.Run("ErrRegister", func(t *testing.T) {
 		_, _, err := c.RegisterAgent(ctx, admin, catalog.Agent{Tenant: "acme", ID: "till-1", Store: snapshot.Store{ID: "s"}})
 		wantCode(t, err, protocol.CodeConflict, "id")
