@@ -194,6 +194,16 @@ const (
 		VALUES (?, 'allowance_grant', ?, ?, ?, ?, ?, ?)`
 )
 
+// grantStatements are a grant's statements, prepared once on the pool
+// (hotStatements) like ingest's: a group's transaction binds them
+// instead of preparing them again, and the request id's check before
+// the group uses the pool's. Prepared in each group's transaction (under
+// the write gate), a wave of top-ups (2,000 tills topped up after 4
+// sales, 3 alternated rounds, medians) took 453 µs of CPU a grant in
+// groups of ~2.5 grants and 188 µs in groups of ~40; prepared once, 328
+// and 164 µs (0.72× and 0.87×).
+var grantStatements = []string{qGrantOf, qGrantRate, delGrantRequests, insGrantRequest, insGrantJournal}
+
 // granted is a cumulative grant as answered: -1 for a dimension the
 // campaign does not limit.
 func granted(limit, v int64) int64 {
@@ -207,7 +217,7 @@ func (l *Ledger) grantOf(ctx context.Context, tenant protocol.TenantID, agent pr
 	a := protocol.Allowance{Tenant: tenant, Agent: agent}
 	var c, cur string
 	var g int64
-	err := l.db.QueryRowContext(ctx, qGrantOf, string(tenant), string(agent), requestID).
+	err := l.prepared[qGrantOf].QueryRowContext(ctx, string(tenant), string(agent), requestID).
 		Scan(&c, &g, &a.Count, &a.Amount, &a.GrantedCount, &a.GrantedAmount, &cur)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, false, nil

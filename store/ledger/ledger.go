@@ -320,6 +320,7 @@ func hotStatements() []string {
 		qByTxn, qReserved, qCodeUses, qCardSpent, qCustCount, qCampaignBalance,
 		qPeriod, upPeriod, insEarnP, qEarnP, insEvent}
 	qs = append(qs, lotStatements...)      // lots.go
+	qs = append(qs, grantStatements...)    // allowance.go
 	qs = append(qs, purchaseStatements...) // purchases.go
 	qs = append(qs, referralStatements...) // referrals.go
 	qs = append(qs, rowsStatements()...)   // rows.go
