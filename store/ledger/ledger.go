@@ -327,7 +327,8 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Ledger, error) {
 	return l, nil
 }
 
-// hotStatements are the statements ApplyBatches runs in every transaction.
+// hotStatements are the statements ApplyBatches runs in every transaction,
+// and a grant group's (grantStatements).
 func hotStatements() []string {
 	qs := []string{qRecorded, qPrefetch, qCampaign, qCode, qCard, qCustomer, qCustCamp, qAllowance,
 		upCampaign, upCode, upCard, qWatermark, qAfterWatermark, upWatermark,
