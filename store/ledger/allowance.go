@@ -205,10 +205,10 @@ const (
 // (hotStatements) like ingest's: a group's transaction binds them
 // instead of preparing them again, and the request id's check before
 // the group uses the pool's. Prepared in each group's transaction (under
-// the write gate), a wave of top-ups (2,000 tills topped up after 4
-// sales, 3 alternated rounds, medians) took 453 µs of CPU a grant in
-// groups of ~2.5 grants and 188 µs in groups of ~40; prepared once, 328
-// and 164 µs (0.72× and 0.87×).
+// the write gate), a wave of top-ups (BenchmarkGrantTopUps: 2,000 tills
+// topped up after 4 sales; 3 alternated rounds, medians) took 453 µs of
+// CPU a grant in groups of ~2.5 grants and 188 µs in groups of ~40;
+// prepared once, 328 and 164 µs (0.72× and 0.87×).
 var grantStatements = []string{qGrantOf, qGrantRate, delGrantRequests, insGrantRequest, insGrantJournal}
 
 // granted is a cumulative grant as answered: -1 for a dimension the
