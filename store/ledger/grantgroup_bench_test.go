@@ -110,3 +110,68 @@ func BenchmarkGrantGroups(b *testing.B) {
 	b.ReportMetric(med(group.grantMs)/med(one.grantMs), "ratio-grant-ms")
 	b.ReportMetric(med(group.batchMs)/med(one.batchMs), "ratio-ingest-batch")
 }
+
+// BenchmarkGrantTopUps: a wave of allowance top-ups as a fleet makes
+// them after a launch: 2,000 tills, each granted the minimum (FirstShare
+// off) and then 4 sales of the campaign, ask for more at once, with 4 or
+// 64 requests in flight (grant groups of ~2.5 and ~40). One op is the
+// whole wave; it reports process CPU µs per grant (the group's decision
+// and commit under the write gate, and the request-id check before it)
+// and grants per group transaction. The figures in allowance.go's
+// grantStatements come from it.
+func BenchmarkGrantTopUps(b *testing.B) {
+	for _, inFlight := range []int{4, 64} {
+		b.Run(fmt.Sprint("inflight=", inFlight), func(b *testing.B) {
+			ctx := context.Background()
+			f := MustFacts(b)
+			f.SetCampaign(tenant, "fleet", ledger.CampaignFacts{MaxCount: 1 << 40, Currency: "EUR"})
+			l, err := ledger.Open(ctx, filepath.Join(b.TempDir(), "hub.db"), ledger.Options{Facts: f, Policy: ledger.AllowancePolicy{FirstShare: -1}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { l.Close() })
+			const tills = 2000
+			var cpu time.Duration
+			var grants, txs int64
+			for n := range b.N {
+				b.StopTimer()
+				base := n * tills
+				for i := range tills {
+					a := protocol.AgentID(fmt.Sprintf("till-%07d", base+i))
+					if _, err := l.GrantAllowanceFor(ctx, tenant, a, "fleet", "r0"); err != nil {
+						b.Fatal(err)
+					}
+					var sales []protocol.Redemption
+					for seq := uint64(1); seq <= 4; seq++ {
+						sales = append(sales, red(a, seq, func(r *protocol.Redemption) { r.Campaign = "fleet" }))
+					}
+					if _, _, err := l.ApplyBatch(ctx, tenant, a, sales); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StartTimer()
+				c0, tx0 := processCPU(), ledger.GrantTxs(l)
+				var wg sync.WaitGroup
+				sem := make(chan struct{}, inFlight)
+				for i := range tills {
+					wg.Add(1)
+					sem <- struct{}{}
+					go func() {
+						defer wg.Done()
+						defer func() { <-sem }()
+						a := protocol.AgentID(fmt.Sprintf("till-%07d", base+i))
+						if g, err := l.GrantAllowanceFor(ctx, tenant, a, "fleet", "r1"); err != nil || g.Count <= 0 {
+							b.Errorf("top-up: %+v, %v", g, err)
+						}
+					}()
+				}
+				wg.Wait()
+				cpu += processCPU() - c0
+				grants += tills
+				txs += ledger.GrantTxs(l) - tx0
+			}
+			b.ReportMetric(float64(cpu.Microseconds())/float64(grants), "CPU-µs/grant")
+			b.ReportMetric(float64(grants)/float64(max(txs, 1)), "grants/tx")
+		})
+	}
+}

@@ -123,7 +123,10 @@ type VersionedFacts interface {
 //
 // so an agent holds enough to cover Horizon of offline selling at its recent
 // pace, never less than Min (a quiet till can still sell) nor more than Max
-// (one till cannot hoard a budget), and never more than is left.
+// (one till cannot hoard a budget), and never more than is left. A till's
+// first grant of a campaign (it has no pace of it yet) has a target of at
+// least (budget − used − all outstanding) / FirstShare within Min and Max:
+// see allowance.go's firstTarget.
 type AllowancePolicy struct {
 	Window    time.Duration // default DefaultAllowanceWindow
 	Horizon   time.Duration // default DefaultAllowanceHorizon
@@ -131,6 +134,10 @@ type AllowancePolicy struct {
 	MaxCount  int64         // default DefaultAllowanceMaxCount
 	MinAmount int64         // minor units, default DefaultAllowanceMinAmount
 	MaxAmount int64         // minor units, default DefaultAllowanceMaxAmount
+	// FirstShare divides what is left of a budget for a till's first
+	// grant of the campaign; default DefaultAllowanceFirstShare; negative:
+	// first grants are sized like any other (Min for a till with no pace).
+	FirstShare int64
 }
 
 // Allowance policy defaults.
@@ -141,6 +148,11 @@ const (
 	DefaultAllowanceMaxCount  = 500
 	DefaultAllowanceMinAmount = 50_00
 	DefaultAllowanceMaxAmount = 5_000_00
+	// DefaultAllowanceFirstShare: a first grant takes at most 1/100,000
+	// of what is left, so 10,000 tills' first grants escrow at most ~10 %
+	// of it, and a budget changes a first grant only from Min × 100,000
+	// on (500,000 redemptions; 5,000,000.00 of discount).
+	DefaultAllowanceFirstShare = 100_000
 )
 
 func (p *AllowancePolicy) ensureDefaults() {
@@ -161,6 +173,9 @@ func (p *AllowancePolicy) ensureDefaults() {
 	}
 	if p.MaxAmount <= 0 {
 		p.MaxAmount = DefaultAllowanceMaxAmount
+	}
+	if p.FirstShare == 0 {
+		p.FirstShare = DefaultAllowanceFirstShare
 	}
 	p.MaxCount = max(p.MaxCount, p.MinCount)
 	p.MaxAmount = max(p.MaxAmount, p.MinAmount)
@@ -312,7 +327,8 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Ledger, error) {
 	return l, nil
 }
 
-// hotStatements are the statements ApplyBatches runs in every transaction.
+// hotStatements are the statements ApplyBatches runs in every transaction,
+// and a grant group's (grantStatements).
 func hotStatements() []string {
 	qs := []string{qRecorded, qPrefetch, qCampaign, qCode, qCard, qCustomer, qCustCamp, qAllowance,
 		upCampaign, upCode, upCard, qWatermark, qAfterWatermark, upWatermark,
@@ -320,6 +336,7 @@ func hotStatements() []string {
 		qByTxn, qReserved, qCodeUses, qCardSpent, qCustCount, qCampaignBalance,
 		qPeriod, upPeriod, insEarnP, qEarnP, insEvent}
 	qs = append(qs, lotStatements...)      // lots.go
+	qs = append(qs, grantStatements...)    // allowance.go
 	qs = append(qs, purchaseStatements...) // purchases.go
 	qs = append(qs, referralStatements...) // referrals.go
 	qs = append(qs, rowsStatements()...)   // rows.go
