@@ -34,6 +34,10 @@ var (
 		"Time in background checkpoints that copied frames.", nil, nil)
 	descCkptBusy = prometheus.NewDesc("punchcard_db_checkpoint_busy_total",
 		"Background checkpoints that left frames for the next (a reader still needed them).", nil, nil)
+	descCkptHeld = prometheus.NewDesc("punchcard_db_checkpoint_held_seconds_total",
+		"Time the background checkpointer held the ledger's writers back to finish a round.", nil, nil)
+	descCkptDeferred = prometheus.NewDesc("punchcard_db_checkpoint_deferred_total",
+		"Background checkpoint rounds that did not hold the writers back because too many frames were left (a reader in the way, or a backlog to copy first).", nil, nil)
 )
 
 // (and the background checkpointer's rounds: hub.go, store.Checkpointer.)
@@ -43,7 +47,7 @@ var (
 type stallCollector struct{ h *Hub }
 
 func (c stallCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descApplySeconds, descAckSeconds, descSlowApplies, descGateWait, descGateHold, descGateSlow, descCkptRounds, descCkptFrames, descCkptSeconds, descCkptBusy} {
+	for _, d := range []*prometheus.Desc{descApplySeconds, descAckSeconds, descSlowApplies, descGateWait, descGateHold, descGateSlow, descCkptRounds, descCkptFrames, descCkptSeconds, descCkptBusy, descCkptHeld, descCkptDeferred} {
 		ch <- d
 	}
 }
@@ -79,5 +83,7 @@ func (c stallCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descCkptFrames, prometheus.CounterValue, float64(s.Frames))
 		ch <- prometheus.MustNewConstMetric(descCkptSeconds, prometheus.CounterValue, s.Time.Seconds())
 		ch <- prometheus.MustNewConstMetric(descCkptBusy, prometheus.CounterValue, float64(s.Busy))
+		ch <- prometheus.MustNewConstMetric(descCkptHeld, prometheus.CounterValue, s.HeldTime.Seconds())
+		ch <- prometheus.MustNewConstMetric(descCkptDeferred, prometheus.CounterValue, float64(s.Deferred))
 	}
 }

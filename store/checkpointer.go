@@ -33,6 +33,20 @@ import (
 // write gate), copies the few frames committed meanwhile: that hold is
 // one small checkpoint, where SQLite's own one in a commit copied all
 // 1,000 pages and fsynced the database file in the committing writer.
+//
+// It is small only if the round beside the writers copied nearly
+// everything. A long read (at fleet scale, a list of every till: 100-270
+// ms) pins the frames committed after it began: a round beside it stops
+// there, and a round under Quiesce either stops there too (the writers
+// held back for nothing: the WAL cannot start over while the reader
+// needs it) or, if the reader ended meanwhile, copies the whole backlog
+// with the writers held (at the fleet, 10 such holds in the 8 s after a
+// campaign change kept ingest's writer waiting 0.85 s). So a round holds
+// the writers back only when at most FinishPages were left after the
+// copy beside them; otherwise the next round, beside the writers, copies
+// the backlog first. Holding back is deferred at most MaxDeferred rounds
+// in a row, so that a writer faster than the copy cannot keep the WAL
+// growing without bound.
 
 // DefaultCheckpointEvery is CheckpointerOptions.Every's default: at the
 // fleet's ~5,000 WAL pages a second, a round copies a few hundred pages.
@@ -41,6 +55,14 @@ const DefaultCheckpointEvery = 100 * time.Millisecond
 // DefaultRestartPages is CheckpointerOptions.RestartPages's default:
 // SQLite's own wal_autocheckpoint.
 const DefaultRestartPages = 1000
+
+// DefaultFinishPages is CheckpointerOptions.FinishPages's default: what
+// the fleet's ingest commits in about 50 ms.
+const DefaultFinishPages = 256
+
+// DefaultMaxDeferred is CheckpointerOptions.MaxDeferred's default: a
+// second of rounds at DefaultCheckpointEvery.
+const DefaultMaxDeferred = 10
 
 // CheckpointerOptions configure StartCheckpointer.
 type CheckpointerOptions struct {
@@ -51,7 +73,15 @@ type CheckpointerOptions struct {
 	// RestartPages is the WAL size (frames) from which a round finishes
 	// under Quiesce; default DefaultRestartPages.
 	RestartPages int64
-	Logger       *slog.Logger // a failed round is logged (at most once a minute); default slog.Default()
+	// FinishPages is the most frames a round may have left uncopied
+	// beside the writers and still finish under Quiesce (see above);
+	// default DefaultFinishPages.
+	FinishPages int64
+	// MaxDeferred is the most rounds in a row that may skip finishing
+	// under Quiesce because more than FinishPages were left; the next one
+	// finishes whatever is left. Default DefaultMaxDeferred.
+	MaxDeferred int
+	Logger      *slog.Logger // a failed round is logged (at most once a minute); default slog.Default()
 }
 
 // Checkpointer runs PASSIVE checkpoints of a database in the background.
@@ -62,10 +92,11 @@ type Checkpointer struct {
 	wg     sync.WaitGroup
 
 	rounds, copied, busy, errors, ns, passes, held, restarts atomic.Int64
-	heldNs                                                   atomic.Int64
+	heldNs, deferredN                                        atomic.Int64
 
 	mu                sync.Mutex // Round's
 	prevLog, prevDone int64
+	deferred          int       // rounds in a row that did not finish under Quiesce
 	lastLog           time.Time // the loop's own
 }
 
@@ -78,6 +109,11 @@ type CheckpointStats struct {
 	Time   time.Duration // spent in rounds that had frames to copy
 	Passes int64         // rounds run, whether they copied or not
 	Held   int64         // rounds finished with the writers held back (Quiesce)
+	// Deferred counts the rounds that did not finish under Quiesce
+	// although the WAL held RestartPages or more, because more than
+	// FinishPages were left after the copy beside the writers (a reader
+	// in the way, or a backlog to copy first).
+	Deferred int64
 	// HeldTime is the time writers were held back by them (from the
 	// moment Quiesce returned).
 	HeldTime time.Duration
@@ -98,6 +134,12 @@ func StartCheckpointer(db *sql.DB, opts CheckpointerOptions) *Checkpointer {
 	}
 	if opts.RestartPages <= 0 {
 		opts.RestartPages = DefaultRestartPages
+	}
+	if opts.FinishPages <= 0 {
+		opts.FinishPages = DefaultFinishPages
+	}
+	if opts.MaxDeferred <= 0 {
+		opts.MaxDeferred = DefaultMaxDeferred
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Checkpointer{db: db, opts: opts, cancel: cancel}
@@ -127,29 +169,43 @@ func (c *Checkpointer) loop(ctx context.Context) {
 }
 
 // Round runs one round now (the loop calls it): a PASSIVE checkpoint
-// and, when the WAL holds RestartPages or more, another with the writers
-// held back.
+// and, when the WAL holds RestartPages or more of which at most
+// FinishPages are left uncopied, another with the writers held back
+// (see above).
 func (c *Checkpointer) Round(ctx context.Context) error {
 	defer c.passes.Add(1)
-	log, err := c.passive(ctx)
+	log, done, err := c.passive(ctx)
 	if err != nil || log < c.opts.RestartPages || c.opts.Quiesce == nil {
 		return err
 	}
+	c.mu.Lock()
+	deferred := log-done > c.opts.FinishPages && c.deferred < c.opts.MaxDeferred
+	if deferred {
+		c.deferred++
+	} else {
+		c.deferred = 0
+	}
+	c.mu.Unlock()
+	if deferred {
+		c.deferredN.Add(1)
+		return nil
+	}
 	release := c.opts.Quiesce()
 	t0 := time.Now()
-	_, err = c.passive(ctx)
+	_, _, err = c.passive(ctx)
 	release()
 	c.held.Add(1)
 	c.heldNs.Add(int64(time.Since(t0)))
 	return err
 }
 
-// passive runs one PASSIVE checkpoint and returns the WAL's frames.
-func (c *Checkpointer) passive(ctx context.Context) (int64, error) {
+// passive runs one PASSIVE checkpoint and returns the WAL's frames and
+// how many of them are copied.
+func (c *Checkpointer) passive(ctx context.Context) (log, done int64, err error) {
 	t0 := time.Now()
-	var busy, log, done int64
+	var busy int64
 	if err := c.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &done); err != nil {
-		return 0, fmt.Errorf("store: checkpoint: %w", err)
+		return 0, 0, fmt.Errorf("store: checkpoint: %w", err)
 	}
 	d := time.Since(t0)
 	if busy != 0 || (log >= 0 && done < log) {
@@ -172,14 +228,14 @@ func (c *Checkpointer) passive(ctx context.Context) (int64, error) {
 		c.copied.Add(n)
 		c.ns.Add(int64(d))
 	}
-	return log, nil
+	return log, done, nil
 }
 
 // Stats returns the counters.
 func (c *Checkpointer) Stats() CheckpointStats {
 	return CheckpointStats{Rounds: c.rounds.Load(), Frames: c.copied.Load(), Busy: c.busy.Load(), Errors: c.errors.Load(), Time: time.Duration(c.ns.Load()),
 		Passes: c.passes.Load(), Held: c.held.Load(), HeldTime: time.Duration(c.heldNs.Load()),
-		Restarts: c.restarts.Load()}
+		Restarts: c.restarts.Load(), Deferred: c.deferredN.Load()}
 }
 
 // Close stops the checkpointer (a round under way finishes first).

@@ -144,3 +144,58 @@ func TestCheckpointerBoundsWAL(t *testing.T) {
 	}
 	t.Logf("%d pages written, WAL file %d pages; %+v", pages, walFilePages(t, path), s)
 }
+
+// A round does not hold the writers back while a reader pins the WAL (a
+// long read, such as a list of every till, began before the frames to
+// copy): the copy beside the writers stops at the reader, and one under
+// Quiesce could not go further, so holding the writers would only make
+// them wait. It defers at most MaxDeferred rounds in a row, then holds
+// them anyway; once the reader is gone, a round copies everything beside
+// the writers and finishes under Quiesce. Fails on a checkpointer that
+// holds the writers whenever the WAL holds RestartPages.
+func TestCheckpointerDefersBehindReader(t *testing.T) {
+	db, _ := openT(t, store.Options{NoAutoCheckpoint: true})
+	ctx := context.Background()
+	quiesced := 0
+	c := store.StartCheckpointer(db, store.CheckpointerOptions{Every: time.Hour, RestartPages: 100, FinishPages: 50, MaxDeferred: 3,
+		Quiesce: func() func() { quiesced++; return func() {} }})
+	defer c.Close()
+
+	writePages(t, db, 20, nil)
+	reader, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	if _, err := reader.ExecContext(ctx, `BEGIN`); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := reader.QueryRowContext(ctx, `SELECT count(*) FROM t`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	writePages(t, db, 300, nil) // beyond the reader's snapshot
+
+	round := func() store.CheckpointStats {
+		t.Helper()
+		if err := c.Round(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return c.Stats()
+	}
+	for i := 1; i <= 3; i++ {
+		if s := round(); quiesced != 0 || s.Deferred != int64(i) || s.Held != 0 {
+			t.Fatalf("round %d behind a reader: writers held back %d times, stats %+v; want 0 and %d deferred", i, quiesced, s, i)
+		}
+	}
+	if s := round(); quiesced != 1 || s.Held != 1 || s.Deferred != 3 {
+		t.Fatalf("round after 3 deferred: writers held back %d times, stats %+v; want once", quiesced, s)
+	}
+
+	if _, err := reader.ExecContext(ctx, `ROLLBACK`); err != nil {
+		t.Fatal(err)
+	}
+	if s := round(); quiesced != 2 || s.Held != 2 || s.Deferred != 3 {
+		t.Fatalf("round with the reader gone: writers held back %d times, stats %+v; want a second time, nothing deferred", quiesced, s)
+	}
+}
