@@ -128,7 +128,7 @@ bench-disk: ## till disk per sale over 100,000 sales past the retention window, 
 
 FLEET_TILLS ?= 10000
 .PHONY: bench-fleet
-bench-fleet: build ## the fleet benchmark: FLEET_TILLS (10000) simulated tills against bin/hub; FLEET_RATE, FLEET_DURATION, FLEET_WARMUP, FLEET_FETCH (docs/operations.md)
+bench-fleet: build ## the fleet benchmark: FLEET_TILLS (10000) simulated tills against bin/hub; FLEET_RATE, FLEET_DURATION, FLEET_WARMUP, FLEET_FETCH, FLEET_BUDGET (docs/operations.md)
 	PUNCHCARD_FLEET_BENCH=1 FLEET_TILLS=$(FLEET_TILLS) FLEET_HUB_BIN=$(abspath $(BIN))/hub \
 	  $(GO) test -run '^$$' -bench '^BenchmarkFleet$$' -benchtime 1x -count 1 -timeout 60m ./cmd/punchcard/internal/fleet/
 

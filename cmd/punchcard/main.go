@@ -122,6 +122,7 @@ func ParseFleetFlags(args []string, stderr io.Writer) (fleet.BenchOptions, error
 	fs.IntVar(&o.Tills, "tills", o.Tills, "simulated tills, each with its own MQTT connection and credentials")
 	fs.IntVar(&o.Stores, "stores", 0, "stores the tills are spread over (default tills/10)")
 	fs.Float64Var(&o.Rate, "rate", o.Rate, "redemptions per till per second")
+	fs.Int64Var(&o.Budget, "budget", fleet.AutoBudget, "the automatic campaign's max_redemptions (under 500000 every till is granted the minimum first and tops up after its 4th sale)")
 	fs.DurationVar(&o.Warmup, "warmup", o.Warmup, "load before latencies count")
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "measured load; the campaign changes in its middle")
 	fs.DurationVar(&o.Settle, "settle", o.Settle, "longest wait for every till to get the new rules")

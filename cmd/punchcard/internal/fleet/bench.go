@@ -30,10 +30,14 @@ import (
 // process of its own (so its memory is its own), Tills simulated tills in
 // this process.
 type BenchOptions struct {
-	HubBin   string        // the cmd/hub binary
-	Dir      string        // data directory and hub.log; must be empty or new
-	Tills    int           // default 10,000
-	Stores   int           // default Tills/10
+	HubBin string // the cmd/hub binary
+	Dir    string // data directory and hub.log; must be empty or new
+	Tills  int    // default 10,000
+	Stores int    // default Tills/10
+	// Budget is the automatic campaign's max_redemptions; default
+	// AutoBudget (ample: no top-ups in a run). Under 500,000, tills are
+	// granted the minimum first and all top up after their 4th sale.
+	Budget   int64
 	Rate     float64       // redemptions per till per second; default 0.1
 	Warmup   time.Duration // load before latencies count; default 20 s
 	Duration time.Duration // measured load, the campaign change in its middle; default 60 s
@@ -183,7 +187,7 @@ func Bench(ctx context.Context, o BenchOptions) (Report, error) {
 	say := func(format string, args ...any) { fmt.Fprintf(o.Log, "fleet: "+format+"\n", args...) }
 
 	t0 := time.Now()
-	setup, err := provisionDir(ctx, o.Dir, key, o.Tills, o.Stores)
+	setup, err := provisionDir(ctx, o.Dir, key, o.Tills, o.Stores, o.Budget)
 	if err != nil {
 		return r, err
 	}
@@ -241,7 +245,7 @@ func Bench(ctx context.Context, o BenchOptions) (Report, error) {
 	if err := sleepCtx(ctx, o.Duration/2); err != nil {
 		return r, err
 	}
-	changedAt, v, err := changeCampaign(ctx, hp.http, key, 700)
+	changedAt, v, err := changeCampaign(ctx, hp.http, key, 700, o.Budget)
 	if err != nil {
 		return r, err
 	}
@@ -323,13 +327,13 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // provisionDir opens a hub on dir in-process, provisions the chain and
 // closes it again.
-func provisionDir(ctx context.Context, dir, key string, tills, stores int) (Setup, error) {
+func provisionDir(ctx context.Context, dir, key string, tills, stores int, budget int64) (Setup, error) {
 	h, err := hub.Open(ctx, hub.Options{DataDir: dir, HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "-", BootstrapKey: key,
 		Sync: store.SyncNormal, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return Setup{}, err
 	}
-	s, err := Provision(ctx, h.Catalog, benchTenant, tills, stores)
+	s, err := Provision(ctx, h.Catalog, benchTenant, tills, stores, budget)
 	if cerr := h.Close(); err == nil {
 		err = cerr
 	}
@@ -338,9 +342,9 @@ func provisionDir(ctx context.Context, dir, key string, tills, stores int) (Setu
 
 // changeCampaign changes AutoCampaign's percentage over the admin API, as
 // a marketer would, and returns when the hub answered and the new version.
-func changeCampaign(ctx context.Context, base, key string, bp int) (time.Time, uint64, error) {
+func changeCampaign(ctx context.Context, base, key string, bp int, budget int64) (time.Time, uint64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, base+"/v1/tenants/"+string(benchTenant)+"/campaigns/"+string(AutoCampaign),
-		bytes.NewReader(AutoCampaignDoc(benchTenant, bp)))
+		bytes.NewReader(AutoCampaignDoc(benchTenant, bp, budget)))
 	if err != nil {
 		return time.Time{}, 0, err
 	}

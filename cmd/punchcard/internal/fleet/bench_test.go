@@ -34,7 +34,7 @@ func BenchmarkFleet(b *testing.B) {
 	if os.Getenv("PUNCHCARD_FLEET_BENCH") != "1" {
 		b.Skip("the fleet benchmark runs with make bench-fleet (PUNCHCARD_FLEET_BENCH=1)")
 	}
-	o := fleet.BenchOptions{Tills: envInt(b, "FLEET_TILLS", 10_000), Rate: envFloat(b, "FLEET_RATE", 0.1),
+	o := fleet.BenchOptions{Tills: envInt(b, "FLEET_TILLS", 10_000), Budget: int64(envInt(b, "FLEET_BUDGET", 0)), Rate: envFloat(b, "FLEET_RATE", 0.1),
 		Warmup: envDur(b, "FLEET_WARMUP", 20*time.Second), Duration: envDur(b, "FLEET_DURATION", 60*time.Second),
 		Fetch: fleet.FetchMode(os.Getenv("FLEET_FETCH")), VerifyEvery: envInt(b, "FLEET_VERIFY_EVERY", 0), GCPercent: envInt(b, "FLEET_GC_PERCENT", 0), HubBin: os.Getenv("FLEET_HUB_BIN"), Dir: os.Getenv("FLEET_DIR"), Log: os.Stderr,
 		Timeline: os.Getenv("FLEET_TIMELINE") == "1", WindowGC: os.Getenv("FLEET_WINDOW_GC") == "1"}

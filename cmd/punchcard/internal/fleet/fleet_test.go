@@ -42,7 +42,7 @@ func startHub(tb testing.TB, tills int, announce time.Duration) *inProcess {
 			tb.Error(err)
 		}
 	})
-	s, err := fleet.Provision(ctx, h.Catalog, "acme", tills, 5)
+	s, err := fleet.Provision(ctx, h.Catalog, "acme", tills, 5, 0)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestFleet(t *testing.T) {
 
 	f.SetRate(5) // 5 redemptions per till per second: a short run
 	waitFor(t, ctx, f, "60 facts acknowledged", func() bool { return f.Stats().Acked >= 60 })
-	c, err := p.h.Catalog.UpdateCampaign(ctx, catalog.System, "acme", fleet.AutoCampaign, fleet.AutoCampaignDoc("acme", 700))
+	c, err := p.h.Catalog.UpdateCampaign(ctx, catalog.System, "acme", fleet.AutoCampaign, fleet.AutoCampaignDoc("acme", 700, 0))
 	if err != nil {
 		t.Fatal(err)
 	}

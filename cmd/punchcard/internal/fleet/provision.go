@@ -23,15 +23,23 @@ const (
 	CodeCampaign protocol.CampaignID = "welcome"
 	// Code is the multi-use code presented in about half of the sales.
 	Code protocol.CodeID = "WELCOME5"
-	// AutoBudget is AutoCampaign's max_redemptions: limited, so tills
-	// escrow allowances, but never exhausted in a run.
+	// AutoBudget is AutoCampaign's default max_redemptions: limited, so
+	// tills escrow allowances, but never exhausted in a run. Ample: a
+	// till's first grant is the policy's maximum (a share of what is
+	// left, ledger.AllowancePolicy.FirstShare), so tills do not top up
+	// within a run; a budget under 500,000 keeps first grants at the
+	// minimum, and every till tops up after its 4th sale.
 	AutoBudget = 1_000_000_000
 )
 
-// AutoCampaignDoc is AutoCampaign's JSON at percentBP basis points off.
-func AutoCampaignDoc(tenant protocol.TenantID, percentBP int) []byte {
+// AutoCampaignDoc is AutoCampaign's JSON at percentBP basis points off,
+// with budget as its max_redemptions (AutoBudget when not positive).
+func AutoCampaignDoc(tenant protocol.TenantID, percentBP int, budget int64) []byte {
+	if budget <= 0 {
+		budget = AutoBudget
+	}
 	return fmt.Appendf(nil, `{"schema":1,"id":%q,"tenant":%q,"status":"active","currency":%q,"trigger":"auto",`+
-		`"reward":{"kind":"percent_off","percent_bp":%d},"limits":{"max_redemptions":%d}}`, AutoCampaign, tenant, Currency, percentBP, AutoBudget)
+		`"reward":{"kind":"percent_off","percent_bp":%d},"limits":{"max_redemptions":%d}}`, AutoCampaign, tenant, Currency, percentBP, budget)
 }
 
 func codeCampaignDoc(tenant protocol.TenantID) []byte {
@@ -52,8 +60,8 @@ type Setup struct {
 // catalog: registering ten thousand tills over the admin API would take
 // minutes of rate-limited requests, and the benchmark measures the fleet,
 // not the registration. Each registration is one catalog write, as over
-// the API.
-func Provision(ctx context.Context, cat *catalog.Catalog, tenant protocol.TenantID, tills, stores int) (Setup, error) {
+// the API. budget is AutoCampaign's (AutoCampaignDoc).
+func Provision(ctx context.Context, cat *catalog.Catalog, tenant protocol.TenantID, tills, stores int, budget int64) (Setup, error) {
 	s := Setup{Tenant: tenant}
 	if stores < 1 {
 		stores = 1
@@ -61,7 +69,7 @@ func Provision(ctx context.Context, cat *catalog.Catalog, tenant protocol.Tenant
 	if _, err := cat.CreateTenant(ctx, catalog.System, catalog.Tenant{ID: tenant, Name: string(tenant), Currency: Currency}); err != nil {
 		return s, fmt.Errorf("fleet: tenant: %w", err)
 	}
-	if _, err := cat.CreateCampaign(ctx, catalog.System, tenant, AutoCampaignDoc(tenant, 500)); err != nil {
+	if _, err := cat.CreateCampaign(ctx, catalog.System, tenant, AutoCampaignDoc(tenant, 500, budget)); err != nil {
 		return s, fmt.Errorf("fleet: campaign: %w", err)
 	}
 	if _, err := cat.CreateCampaign(ctx, catalog.System, tenant, codeCampaignDoc(tenant)); err != nil {
