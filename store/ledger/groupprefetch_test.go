@@ -1,0 +1,166 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/punchcard/punchcard/protocol"
+)
+
+// TestGroupPrefetch: a group loads its baskets' points balances, debt
+// lots and per-customer counts with one query per kind (prefetchGroup),
+// and what it loaded gives every basket the answer it had when each read
+// its own: an earn of a customer in debt pays the debt off first, a
+// customer at the per-customer limit is refused, a burn sees the balance,
+// and the ledger verifies.
+func TestGroupPrefetch(t *testing.T) {
+	const tn = protocol.TenantID("acme")
+	ctx := context.Background()
+	f := &MemFacts{}
+	f.SetCampaign(tn, "promo", CampaignFacts{Currency: "EUR", PerCustomer: 2})
+	f.SetCampaign(tn, "club", CampaignFacts{Currency: "EUR"})
+	l, err := Open(ctx, filepath.Join(t.TempDir(), "l.db"), Options{Facts: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	red := func(kind protocol.RedemptionKind, camp protocol.CampaignID, cu protocol.CustomerID, points int64) protocol.Redemption {
+		r := protocol.Redemption{Kind: kind, Store: "web", Campaign: camp, Customer: cu, Currency: "EUR", Points: points, OrderTot: 100}
+		if kind == protocol.KindRedeem {
+			r.Discount = 10
+		}
+		return r
+	}
+	redeem := func(txn string, r protocol.Redemption) error {
+		r.TxnID = txn
+		_, _, err := l.RedeemBasket(ctx, Basket{Tenant: tn, Redemptions: []protocol.Redemption{r}})
+		return err
+	}
+	// Before: c1 owes 50 points (its debt lot, as a till's overdrawn
+	// burn leaves it), c2 has 100 points, c3 used promo once.
+	if _, err := l.db.ExecContext(ctx, `INSERT INTO ledger_journal (tenant, entry, agent, seq, customer, points, psign, received_at)
+		VALUES (?, 'earn', 'old', 1, 'c1', -50, 1, 0)`, string(tn)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.db.ExecContext(ctx, `INSERT INTO ledger_customers (tenant, customer, points) VALUES (?, 'c1', -50)`, string(tn)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.db.ExecContext(ctx, `INSERT INTO ledger_points_lots (tenant, customer, amount, remaining, earned_at, expires_at, debt)
+		VALUES (?, 'c1', 0, -50, 0, 0, 1)`, string(tn)); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range []protocol.Redemption{red(protocol.KindEarn, "club", "c2", 100), red(protocol.KindRedeem, "promo", "c3", 0)} {
+		if err := redeem(fmt.Sprint("pre", i), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	baskets := []struct {
+		r    protocol.Redemption
+		want protocol.Code // "" for recorded
+	}{
+		{red(protocol.KindEarn, "club", "c1", 30), ""},
+		{red(protocol.KindBurn, "club", "c2", -40), ""},
+		{red(protocol.KindBurn, "club", "c2", -70), protocol.CodeInsufficientPts},
+		{red(protocol.KindRedeem, "promo", "c3", 0), ""},
+		{red(protocol.KindRedeem, "promo", "c3", 0), protocol.CodeCustomerLimit},
+		{red(protocol.KindEarn, "club", "c4", 10), ""},
+		{red(protocol.KindRedeem, "promo", "c4", 0), ""},
+	}
+	// The writer takes a first basket and waits for the write lock held
+	// here; the baskets queued meanwhile make the next group, in order.
+	begins := make(chan struct{}, 1)
+	beforeBegin = func() {
+		select {
+		case begins <- struct{}{}:
+		default:
+		}
+	}
+	defer func() { beforeBegin = nil }()
+	hold, err := l.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	g0, _ := l.WriterStats()
+	first := make(chan error, 1)
+	go func() { first <- redeem("first", red(protocol.KindEarn, "club", "c9", 1)) }()
+	<-begins
+	errs := make([]chan error, len(baskets))
+	for i, b := range baskets {
+		errs[i] = make(chan error, 1)
+		go func() { errs[i] <- redeem(fmt.Sprint("b", i), b.r) }()
+		for len(l.w.q) < i+1 { // queued in this order
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if err := hold.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range baskets {
+		err := <-errs[i]
+		if got := protocol.ErrorCode(err); got != b.want || (b.want == "" && err != nil) {
+			t.Errorf("basket %d: %v, want %q", i, err, b.want)
+		}
+	}
+	if g1, _ := l.WriterStats(); g1-g0 != 2 {
+		t.Errorf("%d groups, want the baskets in one group after the first", g1-g0)
+	}
+	for cu, want := range map[protocol.CustomerID]int64{"c1": -20, "c2": 60, "c4": 10} {
+		if p, err := l.Points(ctx, tn, cu); err != nil || p != want {
+			t.Errorf("points of %s: %d, %v; want %d", cu, p, err, want)
+		}
+	}
+	var debt int64
+	if err := l.db.QueryRowContext(ctx, `SELECT remaining FROM ledger_points_lots WHERE tenant = ? AND customer = 'c1' AND debt = 1`, string(tn)).Scan(&debt); err != nil || debt != -20 {
+		t.Errorf("c1's debt lot: %d, %v; want -20 (the earn paid 30 of it)", debt, err)
+	}
+	rep, err := l.Verify(ctx)
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %v %+v", err, rep.Diffs)
+	}
+
+	// What prefetchGroup loads, read in a transaction of its own.
+	t.Run("Loaded", func(t *testing.T) {
+		tx, err := l.db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		s := l.newState(ctx, tx)
+		defer s.close()
+		var jobs []*job
+		for i, b := range baskets {
+			j := &job{ctx: ctx, b: Basket{Tenant: tn, Redemptions: []protocol.Redemption{b.r}},
+				facts: factSet{camps: map[key2]CampaignFacts{}, codes: map[key2]CodeFacts{}}}
+			seenC, seenK := map[key2]bool{}, map[key2]bool{}
+			r := b.r
+			r.Tenant = tn
+			if err := j.facts.add(ctx, l.facts, r, seenC, seenK); err != nil {
+				t.Fatalf("basket %d: %v", i, err)
+			}
+			jobs = append(jobs, j)
+		}
+		if err := s.prefetchGroup(jobs); err != nil {
+			t.Fatal(err)
+		}
+		for cu, want := range map[string]int64{"c1": -20, "c2": 60, "c4": 10} {
+			if c, ok := s.custs[key2{string(tn), cu}]; !ok || c.v != want {
+				t.Errorf("points of %s loaded: %v (%v), want %d", cu, c, ok, want)
+			}
+		}
+		if s.noDebt[key2{string(tn), "c1"}] || !s.noDebt[key2{string(tn), "c4"}] {
+			t.Errorf("noDebt %v: want c4 (no debt lot) and not c1 (its debt lot)", s.noDebt)
+		}
+		if c, ok := s.custCamps[key3{string(tn), "c3", "promo"}]; !ok || c.v != 2 {
+			t.Errorf("c3's promo count loaded: %v (%v), want 2", c, ok)
+		}
+		if _, ok := s.custCamps[key3{string(tn), "c1", "club"}]; ok {
+			t.Error("a count nobody checks (club, no per-customer limit) was loaded")
+		}
+	})
+}
