@@ -138,7 +138,7 @@ func openBenchHubSync(b testing.TB, rows int, sync store.Sync) *benchHub {
 	if bh := benchHubs[benchKey{rows, sync}]; bh != nil {
 		return bh
 	}
-	dir, err := os.MkdirTemp("", "punchcard-bench-online-")
+	dir, err := benchTempDir("punchcard-bench-online-")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -501,7 +501,7 @@ var (
 
 func openBaselines(b *testing.B) *baselines {
 	baseOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "punchcard-bench-baseline-")
+		dir, err := benchTempDir("punchcard-bench-baseline-")
 		if err != nil {
 			b.Fatal(err)
 		}
