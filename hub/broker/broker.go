@@ -69,15 +69,20 @@ const (
 	// be written to the socket (mochi's MaximumClientWritesPending; its own
 	// default is 8192). It is a channel of pointers made when a connection
 	// is accepted, before its CONNECT says who it is, so mochi v2 sizes it
-	// alike for every client: 1024 costs 8 KiB per connected till (32768,
-	// the old setting, cost 256 KiB). A till is sent a few Acks at a time.
-	// 128 (1 KiB) stalled hub/ingest's Burst test: a till publishing
-	// faster than its Acks are written loses Acks and Resends it waits for.
-	// The hub's subscriber takes every till's burst, but it reads into its
-	// own queues (ingest.Options.QueueSize, twice) before this one fills;
-	// a message dropped beyond that is one the till publishes again when
-	// the hub's Ack does not come (agent/uplink's retransmission timeout).
-	DefaultMaxPendingWrites = 1024
+	// alike for every client: 256 costs 2 KiB per connected till (1024
+	// cost 8 KiB, 32768 256 KiB). The channel is scanned by every garbage
+	// collection, whatever it holds: at 10,000 tills 1024 was 80 MB, 40%
+	// of the hub's live heap. A till is sent a few Acks at a time, at most
+	// an Ack and a Resend for each of the batches it has in flight
+	// (agent/uplink's DefaultWindow, 64). 128 (1 KiB) stalled hub/ingest's
+	// Burst test: a till publishing faster than its Acks are written loses
+	// Acks and Resends it waits for. A hub reading through an MQTT
+	// connection of its own (ingest over paho, for an external broker)
+	// takes every till's messages on that one connection: give a broker
+	// it uses a deep queue (Options.MaxPendingWrites); a message dropped
+	// beyond it is one the till publishes again when the hub's Ack does
+	// not come (agent/uplink's retransmission timeout).
+	DefaultMaxPendingWrites = 256
 	// DefaultReadBufferSize is each connection's read buffer (mochi's
 	// ClientNetReadBufferSize; its own default is 2 KiB). A till's messages
 	// are a few hundred bytes; a bigger packet is read past the buffer,

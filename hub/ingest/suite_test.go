@@ -56,9 +56,13 @@ func (secrets) AuthenticateAgent(_ context.Context, t protocol.TenantID, a proto
 	return protocol.NewError(protocol.CodeUnauthenticated)
 }
 
+// startEmbedded is the embedded broker with the hub as its MQTT client
+// (paho). The hub's client takes every agent's messages on its one
+// connection, so this broker gets the deep write queue a broker for a
+// paho hub needs (broker.DefaultMaxPendingWrites is sized for tills).
 func startEmbedded(tb testing.TB) brokerEnv {
 	tb.Helper()
-	b, err := broker.New(broker.Options{Addr: "127.0.0.1:0", Auth: secrets{}, HubSecret: "hub-pass", Logger: discard()})
+	b, err := broker.New(broker.Options{Addr: "127.0.0.1:0", Auth: secrets{}, HubSecret: "hub-pass", Logger: discard(), MaxPendingWrites: 32768})
 	if err != nil {
 		tb.Fatal(err)
 	}

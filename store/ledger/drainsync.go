@@ -82,7 +82,7 @@ func (l *Ledger) drainConn(ctx context.Context) *sql.Conn {
 		d.poolSync = n
 		d.wal.Store(file + "-wal")
 	}
-	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
+	if _, err := conn.ExecContext(stmtContext(ctx), `PRAGMA synchronous = NORMAL`); err != nil {
 		l.releaseDrainConn(conn)
 		return nil
 	}

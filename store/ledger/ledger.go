@@ -340,6 +340,7 @@ func hotStatements() []string {
 	qs = append(qs, purchaseStatements...) // purchases.go
 	qs = append(qs, referralStatements...) // referrals.go
 	qs = append(qs, rowsStatements()...)   // rows.go
+	qs = append(qs, inStatements()...)     // inchunks.go
 	for _, n := range journalChunks {
 		qs = append(qs, insertJournal[n])
 	}

@@ -508,18 +508,18 @@ func (rd *rederiver) prefetchTxns(bs []Batch, res []Result) error {
 			byAgent[ak] = append(byAgent[ak], r.TxnID)
 		}
 	}
-	st := rd.l.prepared[qTxnFactsIn]
 	args := make([]any, 2+balanceChunk)
 	for _, ak := range order {
 		ids := byAgent[ak]
 		args[0], args[1] = string(ak.tenant), string(ak.agent)
 		for len(ids) > 0 {
 			n := min(len(ids), balanceChunk)
-			for i := range balanceChunk {
+			q, c := inChunk(qTxnFactsIn, n) // inchunks.go
+			for i := range c {
 				args[2+i] = ids[min(i, n-1)]
 			}
 			ids = ids[n:]
-			if err := rd.scanTxnFacts(st, args, ak.tenant, ak.agent); err != nil {
+			if err := rd.scanTxnFacts(rd.l.prepared[q], args[:2+c], ak.tenant, ak.agent); err != nil {
 				return err
 			}
 		}

@@ -69,22 +69,24 @@ func rowsStatements() []string {
 }
 
 // queryIn runs q (prefix arguments, then balanceChunk keys) over ids,
-// chunk by chunk (a short chunk padded with its last key), and hands each
-// row to scan.
+// chunk by chunk (a short chunk in the variant of q for the fewest keys
+// that hold it, inChunk, padded with its last key), and hands each row
+// to scan.
 func (s *state) queryIn(q string, prefix []any, ids []string, scan func(*sql.Rows) error) error {
-	st, err := s.stmt(q)
-	if err != nil {
-		return err
-	}
 	args := make([]any, len(prefix)+balanceChunk)
 	copy(args, prefix)
 	for len(ids) > 0 {
 		n := min(len(ids), balanceChunk)
-		for i := range balanceChunk {
+		qc, c := inChunk(q, n) // inchunks.go: the statement for c >= n keys
+		st, err := s.stmt(qc)
+		if err != nil {
+			return err
+		}
+		for i := range c {
 			args[len(prefix)+i] = ids[min(i, n-1)]
 		}
 		ids = ids[n:]
-		rows, err := st.QueryContext(s.ctx, args...)
+		rows, err := st.QueryContext(s.ctx, args[:len(prefix)+c]...)
 		if err != nil {
 			return err
 		}
