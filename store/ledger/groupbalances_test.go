@@ -17,14 +17,56 @@ import (
 func TestGroupBalances(t *testing.T) {
 	const tn = protocol.TenantID("acme")
 	ctx := context.Background()
+	l, red, redeem := groupLedger(t, tn, 1)
+	// Before: c1 used promo once, c2 has 50 points.
+	for i, r := range []protocol.Redemption{red(protocol.KindRedeem, "promo", "c1", 0), red(protocol.KindEarn, "club", "c2", 50)} {
+		if err := redeem(fmt.Sprint("pre", i), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	baskets := []groupBasket{
+		{red(protocol.KindRedeem, "promo", "c1", 0), protocol.CodeCustomerLimit},
+		{red(protocol.KindBurn, "club", "c2", -30), ""},
+		{red(protocol.KindBurn, "club", "c2", -30), protocol.CodeInsufficientPts},
+		{red(protocol.KindRedeem, "promo", "c3", 0), ""},
+		{red(protocol.KindRedeem, "promo", "c3", 0), protocol.CodeCustomerLimit},
+		{red(protocol.KindEarn, "club", "c4", 10), ""},
+	}
+	runGroup(t, l, red(protocol.KindEarn, "club", "c9", 1), redeem, baskets)
+	for cu, want := range map[protocol.CustomerID]int64{"c2": 20, "c4": 10} {
+		if p, err := l.Points(ctx, tn, cu); err != nil || p != want {
+			t.Errorf("points of %s: %d, %v; want %d", cu, p, err, want)
+		}
+	}
+	rep, err := l.Verify(ctx)
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %v %+v", err, rep.Diffs)
+	}
+}
+
+// groupBasket is a basket of a group test and the answer it wants: ""
+// for recorded, else the refusal's code.
+type groupBasket struct {
+	r    protocol.Redemption
+	want protocol.Code
+}
+
+// groupLedger opens a ledger whose "promo" campaign allows perCustomer
+// uses a customer and whose "club" campaign has no limit, and returns it
+// with a Redemption builder and a one-redemption basket recorder.
+func groupLedger(t *testing.T, tn protocol.TenantID, perCustomer int64) (*Ledger,
+	func(kind protocol.RedemptionKind, camp protocol.CampaignID, cu protocol.CustomerID, points int64) protocol.Redemption,
+	func(txn string, r protocol.Redemption) error) {
+	t.Helper()
+	ctx := context.Background()
 	f := &MemFacts{}
-	f.SetCampaign(tn, "promo", CampaignFacts{Currency: "EUR", PerCustomer: 1})
+	f.SetCampaign(tn, "promo", CampaignFacts{Currency: "EUR", PerCustomer: perCustomer})
 	f.SetCampaign(tn, "club", CampaignFacts{Currency: "EUR"})
 	l, err := Open(ctx, filepath.Join(t.TempDir(), "l.db"), Options{Facts: f})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { l.Close() })
 	red := func(kind protocol.RedemptionKind, camp protocol.CampaignID, cu protocol.CustomerID, points int64) protocol.Redemption {
 		r := protocol.Redemption{Kind: kind, Store: "web", Campaign: camp, Customer: cu, Currency: "EUR", Points: points, OrderTot: 100}
 		if kind == protocol.KindRedeem {
@@ -37,25 +79,16 @@ func TestGroupBalances(t *testing.T) {
 		_, _, err := l.RedeemBasket(ctx, Basket{Tenant: tn, Redemptions: []protocol.Redemption{r}})
 		return err
 	}
-	// Before: c1 used promo once, c2 has 50 points.
-	for i, r := range []protocol.Redemption{red(protocol.KindRedeem, "promo", "c1", 0), red(protocol.KindEarn, "club", "c2", 50)} {
-		if err := redeem(fmt.Sprint("pre", i), r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	baskets := []struct {
-		r    protocol.Redemption
-		want protocol.Code // "" for recorded
-	}{
-		{red(protocol.KindRedeem, "promo", "c1", 0), protocol.CodeCustomerLimit},
-		{red(protocol.KindBurn, "club", "c2", -30), ""},
-		{red(protocol.KindBurn, "club", "c2", -30), protocol.CodeInsufficientPts},
-		{red(protocol.KindRedeem, "promo", "c3", 0), ""},
-		{red(protocol.KindRedeem, "promo", "c3", 0), protocol.CodeCustomerLimit},
-		{red(protocol.KindEarn, "club", "c4", 10), ""},
-	}
-	// The writer takes a first basket and waits for the write lock held
-	// here; the baskets queued meanwhile make the next group, in order.
+	return l, red, redeem
+}
+
+// runGroup records baskets as one group of l's online writer, in order,
+// and checks each answer: the writer takes a first basket and waits for
+// the write lock held here; the baskets queued meanwhile make the next
+// group.
+func runGroup(t *testing.T, l *Ledger, first protocol.Redemption, redeem func(string, protocol.Redemption) error, baskets []groupBasket) {
+	t.Helper()
+	ctx := context.Background()
 	begins := make(chan struct{}, 1)
 	beforeBegin = func() {
 		select {
@@ -69,8 +102,8 @@ func TestGroupBalances(t *testing.T) {
 		t.Fatal(err)
 	}
 	g0, _ := l.WriterStats()
-	first := make(chan error, 1)
-	go func() { first <- redeem("first", red(protocol.KindEarn, "club", "c9", 1)) }()
+	firstErr := make(chan error, 1)
+	go func() { firstErr <- redeem("first", first) }()
 	<-begins // the writer took it and begins its group
 	errs := make([]chan error, len(baskets))
 	for i, b := range baskets {
@@ -83,7 +116,7 @@ func TestGroupBalances(t *testing.T) {
 	if err := hold.Rollback(); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-first; err != nil {
+	if err := <-firstErr; err != nil {
 		t.Fatal(err)
 	}
 	for i, b := range baskets {
@@ -94,14 +127,5 @@ func TestGroupBalances(t *testing.T) {
 	}
 	if g1, _ := l.WriterStats(); g1-g0 != 2 {
 		t.Errorf("%d groups, want the baskets in one group after the first", g1-g0)
-	}
-	for cu, want := range map[protocol.CustomerID]int64{"c2": 20, "c4": 10} {
-		if p, err := l.Points(ctx, tn, cu); err != nil || p != want {
-			t.Errorf("points of %s: %d, %v; want %d", cu, p, err, want)
-		}
-	}
-	rep, err := l.Verify(ctx)
-	if err != nil || !rep.OK() {
-		t.Fatalf("verify: %v %+v", err, rep.Diffs)
 	}
 }

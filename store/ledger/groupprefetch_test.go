@@ -3,9 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/punchcard/punchcard/protocol"
 )
@@ -19,26 +17,7 @@ import (
 func TestGroupPrefetch(t *testing.T) {
 	const tn = protocol.TenantID("acme")
 	ctx := context.Background()
-	f := &MemFacts{}
-	f.SetCampaign(tn, "promo", CampaignFacts{Currency: "EUR", PerCustomer: 2})
-	f.SetCampaign(tn, "club", CampaignFacts{Currency: "EUR"})
-	l, err := Open(ctx, filepath.Join(t.TempDir(), "l.db"), Options{Facts: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	red := func(kind protocol.RedemptionKind, camp protocol.CampaignID, cu protocol.CustomerID, points int64) protocol.Redemption {
-		r := protocol.Redemption{Kind: kind, Store: "web", Campaign: camp, Customer: cu, Currency: "EUR", Points: points, OrderTot: 100}
-		if kind == protocol.KindRedeem {
-			r.Discount = 10
-		}
-		return r
-	}
-	redeem := func(txn string, r protocol.Redemption) error {
-		r.TxnID = txn
-		_, _, err := l.RedeemBasket(ctx, Basket{Tenant: tn, Redemptions: []protocol.Redemption{r}})
-		return err
-	}
+	l, red, redeem := groupLedger(t, tn, 2)
 	// Before: c1 owes 50 points (its debt lot, as a till's overdrawn
 	// burn leaves it), c2 has 100 points, c3 used promo once.
 	if _, err := l.db.ExecContext(ctx, `INSERT INTO ledger_journal (tenant, entry, agent, seq, customer, points, psign, received_at)
@@ -57,10 +36,7 @@ func TestGroupPrefetch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	baskets := []struct {
-		r    protocol.Redemption
-		want protocol.Code // "" for recorded
-	}{
+	baskets := []groupBasket{
 		{red(protocol.KindEarn, "club", "c1", 30), ""},
 		{red(protocol.KindBurn, "club", "c2", -40), ""},
 		{red(protocol.KindBurn, "club", "c2", -70), protocol.CodeInsufficientPts},
@@ -69,47 +45,7 @@ func TestGroupPrefetch(t *testing.T) {
 		{red(protocol.KindEarn, "club", "c4", 10), ""},
 		{red(protocol.KindRedeem, "promo", "c4", 0), ""},
 	}
-	// The writer takes a first basket and waits for the write lock held
-	// here; the baskets queued meanwhile make the next group, in order.
-	begins := make(chan struct{}, 1)
-	beforeBegin = func() {
-		select {
-		case begins <- struct{}{}:
-		default:
-		}
-	}
-	defer func() { beforeBegin = nil }()
-	hold, err := l.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock
-	if err != nil {
-		t.Fatal(err)
-	}
-	g0, _ := l.WriterStats()
-	first := make(chan error, 1)
-	go func() { first <- redeem("first", red(protocol.KindEarn, "club", "c9", 1)) }()
-	<-begins
-	errs := make([]chan error, len(baskets))
-	for i, b := range baskets {
-		errs[i] = make(chan error, 1)
-		go func() { errs[i] <- redeem(fmt.Sprint("b", i), b.r) }()
-		for len(l.w.q) < i+1 { // queued in this order
-			time.Sleep(time.Millisecond)
-		}
-	}
-	if err := hold.Rollback(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-first; err != nil {
-		t.Fatal(err)
-	}
-	for i, b := range baskets {
-		err := <-errs[i]
-		if got := protocol.ErrorCode(err); got != b.want || (b.want == "" && err != nil) {
-			t.Errorf("basket %d: %v, want %q", i, err, b.want)
-		}
-	}
-	if g1, _ := l.WriterStats(); g1-g0 != 2 {
-		t.Errorf("%d groups, want the baskets in one group after the first", g1-g0)
-	}
+	runGroup(t, l, red(protocol.KindEarn, "club", "c9", 1), redeem, baskets)
 	for cu, want := range map[protocol.CustomerID]int64{"c1": -20, "c2": 60, "c4": 10} {
 		if p, err := l.Points(ctx, tn, cu); err != nil || p != want {
 			t.Errorf("points of %s: %d, %v; want %d", cu, p, err, want)
