@@ -305,13 +305,21 @@ func TestGiftCardsSurviveKills(t *testing.T) {
 			if err := e.C.Hub.Restart(ctx); err != nil {
 				t.Fatal(err)
 			}
-			// The answers are still held up: the till, hearing nothing
-			// back within its resend timeout, publishes its whole
+			// The answers are still held up: the till publishes its
 			// outbox again to the restarted hub, which holds all of it.
+			// It sends the whole backlog, unless the restarted hub's
+			// first (delayed) ack reaches it first: that ack's watermark
+			// covers every fact the hub holds, so the till rightly sends
+			// no more (seen in CI: 256 of 297 resent, the outbox empty).
+			// Either way the checks below find every fact exactly once.
 			till.Heal()
-			testutil.Eventually(t, "the till sends the restarted hub its whole backlog again", func() (bool, string) {
+			testutil.Eventually(t, "the till sends the restarted hub its backlog again, or hears from it that it holds all of it", func() (bool, string) {
 				n, err := e.C.Hub.Metric(ctx, "punchcard_ingest_redemptions_total")
-				return err == nil && n >= float64(backlog), fmt.Sprint(n, err)
+				if err == nil && n >= float64(backlog) {
+					return true, ""
+				}
+				st, serr := till.POS.Status(ctx)
+				return serr == nil && n > 0 && st.OutboxDepth == 0, fmt.Sprintf("%v resent (%v), outbox %d (%v)", n, err, st.OutboxDepth, serr)
 			})
 			till.MQTT.Delay(0)
 		} else {
