@@ -131,8 +131,9 @@ func (l *Ledger) applyDrain(ctx context.Context, p *Prepared, sts []StateRecord,
 	} else {
 		tx, err = l.db.BeginTx(ctx, nil)
 	}
+	committed := false
 	if conn != nil {
-		defer l.releaseDrainConn(conn) // after the Rollback below
+		defer func() { l.releaseDrainConn(conn, committed) }() // after the Rollback below
 	}
 	if err != nil {
 		return nil, nil, wrap("apply: begin", err)
@@ -155,6 +156,7 @@ func (l *Ledger) applyDrain(ctx context.Context, p *Prepared, sts []StateRecord,
 	if err := tx.Commit(); err != nil {
 		return fail(wrap("apply: commit", err))
 	}
+	committed = true
 	if conn != nil {
 		l.drains.commits.Add(1)
 	}

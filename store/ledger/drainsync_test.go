@@ -66,9 +66,27 @@ func TestDrainPipelinedCommit(t *testing.T) {
 			if c, _, _ := ledger.DrainSyncs(l); c != commits {
 				t.Fatalf("ApplyBatch committed in the pipeline: %d commits at NORMAL, want %d", c, commits)
 			}
-			// Every pooled connection is at FULL (2): hold them all at once.
+			// With the pipelined commit the ledger keeps one connection for
+			// the drains, at NORMAL (1) with its larger page cache; every
+			// other pooled connection is at FULL (2): hold them all at once.
+			pooled := store.DefaultMaxOpenConns
+			if kept := ledger.DrainConn(l); !serial {
+				if kept == nil {
+					t.Fatal("no connection kept for the drains")
+				}
+				var syncMode, cache int
+				if err := kept.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&syncMode); err != nil || syncMode != 1 {
+					t.Fatalf("the drains' connection at synchronous %d (%v), want 1", syncMode, err)
+				}
+				if err := kept.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&cache); err != nil || cache != -ledger.DrainCacheKiB {
+					t.Fatalf("the drains' connection's cache_size %d (%v), want %d", cache, err, -ledger.DrainCacheKiB)
+				}
+				pooled--
+			} else if kept != nil {
+				t.Fatal("a connection kept for the drains with the serial commit")
+			}
 			var conns []*sql.Conn
-			for range store.DefaultMaxOpenConns {
+			for range pooled {
 				c, err := db.Conn(ctx)
 				if err != nil {
 					t.Fatal(err)
@@ -84,6 +102,19 @@ func TestDrainPipelinedCommit(t *testing.T) {
 			}
 			if a, err := l.Agent(ctx, tenant, "till-1"); err != nil || a.Watermark != 3 {
 				t.Fatalf("till-1 %+v %v", a, err)
+			}
+			// The next drain runs on the same kept connection, although
+			// readers took pooled ones meanwhile; Close gives it up.
+			kept := ledger.DrainConn(l)
+			drain("till-3", 1)
+			if again := ledger.DrainConn(l); again != kept {
+				t.Fatalf("the drains' connection changed between drains: %p, then %p", kept, again)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if st := db.Stats(); st.InUse != 0 {
+				t.Fatalf("after Close %d connections in use, want 0", st.InUse)
 			}
 		})
 	}

@@ -1,5 +1,7 @@
 package ledger
 
+import "database/sql"
+
 // What the external tests see of the grant groups (grantgroup.go) and
 // the write gate (writegate.go).
 
@@ -33,4 +35,12 @@ func SetGrantGroupMax(n int) (restore func()) {
 func DrainSyncs(l *Ledger) (commits, synced uint64, syncs int64) {
 	d := &l.drains
 	return d.commits.Load(), d.synced.Load(), d.syncs.Load()
+}
+
+// DrainConn is the drains' own connection the ledger keeps between
+// drains (nil when none is kept).
+func DrainConn(l *Ledger) *sql.Conn {
+	l.gate.lock()
+	defer l.gate.unlock()
+	return l.drains.conn
 }

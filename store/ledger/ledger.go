@@ -360,6 +360,9 @@ func (l *Ledger) closeStatements() {
 // it.
 func (l *Ledger) Close() error {
 	l.stopWriter()
+	l.gate.lock()
+	l.dropDrainConn() // drainsync.go
+	l.gate.unlock()
 	l.closeStatements()
 	if l.ownsDB {
 		return l.db.Close()
