@@ -117,13 +117,11 @@ func (l *Ledger) applyDrain(ctx context.Context, p *Prepared, sts []StateRecord,
 			l.gate.unlock()
 		}
 	}()
-	// With the pipelined commit (drainsync.go) on the drains' own
-	// connection at synchronous=NORMAL: the caller syncs (SyncDrains)
-	// before it acknowledges.
-	var conn *sql.Conn
-	if pipelined {
-		conn = l.drainConn(ctx)
-	}
+	// On the drains' own connection, kept from drain to drain
+	// (drainsync.go); with the pipelined commit it is at
+	// synchronous=NORMAL: the caller syncs (SyncDrains) before it
+	// acknowledges.
+	conn, normal := l.drainConn(ctx, pipelined)
 	var tx *sql.Tx
 	var err error
 	if conn != nil {
@@ -157,7 +155,7 @@ func (l *Ledger) applyDrain(ctx context.Context, p *Prepared, sts []StateRecord,
 		return fail(wrap("apply: commit", err))
 	}
 	committed = true
-	if conn != nil {
+	if normal {
 		l.drains.commits.Add(1)
 	}
 	l.gate.unlock()

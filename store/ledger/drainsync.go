@@ -33,14 +33,15 @@ type drainSync struct {
 	// Guarded by the write gate:
 	checked  bool // the pool's setting and the WAL file were looked up
 	off      bool // nothing to take off the path: drains commit on the pool
-	poolSync int  // the pool's synchronous setting
+	normal   bool // conn is at synchronous=NORMAL (the pipelined commit)
 	// conn is the drains' own connection, kept from one drain to the
 	// next at synchronous=NORMAL with a larger page cache (DrainCacheKiB):
 	// a pooled connection taken per drain was most often one the readers
 	// had used meanwhile, whose page cache SQLite drops when another
 	// connection wrote since its last transaction, so every drain read its
 	// B-trees' pages again (pread: ~5 % of the drains' CPU at 10,000
-	// tills). nil until the first drain, after dropDrainConn.
+	// tills). With the serial commit it keeps the pool's synchronous
+	// setting. nil until the first drain, after dropDrainConn.
 	conn *sql.Conn
 
 	wal     atomic.Value  // string: the WAL file to sync
@@ -56,22 +57,39 @@ type drainSync struct {
 // C memory of the hub's process (RSS), not Go heap.
 const DrainCacheKiB = 16 << 10
 
-// drainConn returns the drains' own connection, set to
-// synchronous=NORMAL, or nil when drains commit on the pool as it is
-// (serial commit, a pool at NORMAL or OFF already, an in-memory
-// database). The connection is kept for the next drain (releaseDrainConn
-// drops it after a failed one). Called under the write gate.
-func (l *Ledger) drainConn(ctx context.Context) *sql.Conn {
+// drainConn returns the drains' own connection, kept from one drain to
+// the next, and whether it is at synchronous=NORMAL for the pipelined
+// commit (the caller then syncs before it acknowledges). With the serial
+// commit, or when the pool is at NORMAL or OFF already or the database is
+// in memory, it keeps the pool's setting. A commit that must be durable
+// by itself (pipelined false) while the connection is at NORMAL runs on
+// the pool: nil. nil too when no connection can be had. releaseDrainConn
+// drops it after a failed drain. Called under the write gate.
+func (l *Ledger) drainConn(ctx context.Context, pipelined bool) (conn *sql.Conn, normal bool) {
 	d := &l.drains
-	if l.serialCommit || d.off {
-		return nil
+	if d.conn == nil {
+		d.conn, d.normal = l.openDrainConn(ctx)
 	}
-	if d.conn != nil {
-		return d.conn
+	if d.conn == nil || (d.normal && !pipelined) {
+		return nil, false
 	}
+	return d.conn, d.normal
+}
+
+// openDrainConn takes the drains' own connection from the pool and sets
+// its page cache and, for the pipelined commit, synchronous=NORMAL.
+func (l *Ledger) openDrainConn(ctx context.Context) (*sql.Conn, bool) {
+	d := &l.drains
 	conn, err := l.db.Conn(ctx)
 	if err != nil {
-		return nil
+		return nil, false
+	}
+	if _, err := conn.ExecContext(stmtContext(ctx), fmt.Sprintf(`PRAGMA cache_size = -%d`, DrainCacheKiB)); err != nil {
+		discardConn(conn)
+		return nil, false
+	}
+	if l.serialCommit || d.off {
+		return conn, false
 	}
 	if !d.checked {
 		d.checked = true
@@ -94,18 +112,15 @@ func (l *Ledger) drainConn(ctx context.Context) *sql.Conn {
 		}
 		if !ok {
 			d.off = true
-			conn.Close()
-			return nil
+			return conn, false
 		}
-		d.poolSync = n
 		d.wal.Store(file + "-wal")
 	}
-	if _, err := conn.ExecContext(stmtContext(ctx), fmt.Sprintf(`PRAGMA synchronous = NORMAL; PRAGMA cache_size = -%d`, DrainCacheKiB)); err != nil {
+	if _, err := conn.ExecContext(stmtContext(ctx), `PRAGMA synchronous = NORMAL`); err != nil {
 		discardConn(conn)
-		return nil
+		return nil, false
 	}
-	d.conn = conn
-	return conn
+	return conn, true
 }
 
 // releaseDrainConn ends a drain on conn: kept for the next drain, unless

@@ -66,25 +66,22 @@ func TestDrainPipelinedCommit(t *testing.T) {
 			if c, _, _ := ledger.DrainSyncs(l); c != commits {
 				t.Fatalf("ApplyBatch committed in the pipeline: %d commits at NORMAL, want %d", c, commits)
 			}
-			// With the pipelined commit the ledger keeps one connection for
-			// the drains, at NORMAL (1) with its larger page cache; every
-			// other pooled connection is at FULL (2): hold them all at once.
-			pooled := store.DefaultMaxOpenConns
-			if kept := ledger.DrainConn(l); !serial {
-				if kept == nil {
-					t.Fatal("no connection kept for the drains")
-				}
-				var syncMode, cache int
-				if err := kept.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&syncMode); err != nil || syncMode != 1 {
-					t.Fatalf("the drains' connection at synchronous %d (%v), want 1", syncMode, err)
-				}
-				if err := kept.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&cache); err != nil || cache != -ledger.DrainCacheKiB {
-					t.Fatalf("the drains' connection's cache_size %d (%v), want %d", cache, err, -ledger.DrainCacheKiB)
-				}
-				pooled--
-			} else if kept != nil {
-				t.Fatal("a connection kept for the drains with the serial commit")
+			// The ledger keeps one connection for the drains, with its
+			// larger page cache, at NORMAL (1) with the pipelined commit
+			// and at the pool's FULL (2) with the serial one; every other
+			// pooled connection is at FULL: hold them all at once.
+			kept := ledger.DrainConn(l)
+			if kept == nil {
+				t.Fatal("no connection kept for the drains")
 			}
+			var syncMode, cache int
+			if err := kept.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&syncMode); err != nil || syncMode != map[bool]int{false: 1, true: 2}[serial] {
+				t.Fatalf("the drains' connection at synchronous %d (%v)", syncMode, err)
+			}
+			if err := kept.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&cache); err != nil || cache != -ledger.DrainCacheKiB {
+				t.Fatalf("the drains' connection's cache_size %d (%v), want %d", cache, err, -ledger.DrainCacheKiB)
+			}
+			pooled := store.DefaultMaxOpenConns - 1
 			var conns []*sql.Conn
 			for range pooled {
 				c, err := db.Conn(ctx)
@@ -105,7 +102,6 @@ func TestDrainPipelinedCommit(t *testing.T) {
 			}
 			// The next drain runs on the same kept connection, although
 			// readers took pooled ones meanwhile; Close gives it up.
-			kept := ledger.DrainConn(l)
 			drain("till-3", 1)
 			if again := ledger.DrainConn(l); again != kept {
 				t.Fatalf("the drains' connection changed between drains: %p, then %p", kept, again)
