@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"fmt"
 	"sync"
 	"sync/atomic"
 )
@@ -28,20 +27,23 @@ import (
 // its sync. A failed fsync is returned (ingest drops those Acks; the tills
 // publish again), and every later SyncDrains fsyncs again.
 
-// drainSync is the state of ingest's pipelined commit.
+// drainSync is the state of ingest's drains' connection and pipelined
+// commit.
 type drainSync struct {
 	// Guarded by the write gate:
-	checked  bool // the pool's setting and the WAL file were looked up
-	off      bool // nothing to take off the path: drains commit on the pool
-	normal   bool // conn is at synchronous=NORMAL (the pipelined commit)
+	checked bool // the pool's setting and the WAL file were looked up
+	off     bool // nothing to take off the path: drains commit on the pool
+	normal  bool // conn is at synchronous=NORMAL (the pipelined commit)
 	// conn is the drains' own connection, kept from one drain to the
-	// next at synchronous=NORMAL with a larger page cache (DrainCacheKiB):
-	// a pooled connection taken per drain was most often one the readers
-	// had used meanwhile, whose page cache SQLite drops when another
-	// connection wrote since its last transaction, so every drain read its
-	// B-trees' pages again (pread: ~5 % of the drains' CPU at 10,000
-	// tills). With the serial commit it keeps the pool's synchronous
-	// setting. nil until the first drain, after dropDrainConn.
+	// next so that its page cache stays warm: a pooled connection taken
+	// per drain was most often one the readers had used meanwhile, whose
+	// page cache SQLite drops when another connection wrote since its
+	// last transaction, so every drain read its B-trees' pages again
+	// (pread: ~6 % of the drains' CPU at 10,000 tills). A larger cache
+	// than SQLite's 2,000 KiB did not pay: SQLite scans the cache's hash
+	// table at the end of each write transaction. At synchronous=NORMAL
+	// with the pipelined commit, at the pool's setting with the serial
+	// one. nil until the first drain, after dropDrainConn.
 	conn *sql.Conn
 
 	wal     atomic.Value  // string: the WAL file to sync
@@ -50,12 +52,6 @@ type drainSync struct {
 	synced  atomic.Uint64 // commits covered by a good fsync
 	syncs   atomic.Int64  // fsyncs made by SyncDrains
 }
-
-// DrainCacheKiB is the page cache of the drains' own connection, in KiB
-// (SQLite's default is 2,000 KiB per connection): the B-tree pages that
-// 10,000 tills' facts touch stay in it from one drain to the next. It is
-// C memory of the hub's process (RSS), not Go heap.
-const DrainCacheKiB = 16 << 10
 
 // drainConn returns the drains' own connection, kept from one drain to
 // the next, and whether it is at synchronous=NORMAL for the pipelined
@@ -77,15 +73,11 @@ func (l *Ledger) drainConn(ctx context.Context, pipelined bool) (conn *sql.Conn,
 }
 
 // openDrainConn takes the drains' own connection from the pool and sets
-// its page cache and, for the pipelined commit, synchronous=NORMAL.
+// it to synchronous=NORMAL for the pipelined commit.
 func (l *Ledger) openDrainConn(ctx context.Context) (*sql.Conn, bool) {
 	d := &l.drains
 	conn, err := l.db.Conn(ctx)
 	if err != nil {
-		return nil, false
-	}
-	if _, err := conn.ExecContext(stmtContext(ctx), fmt.Sprintf(`PRAGMA cache_size = -%d`, DrainCacheKiB)); err != nil {
-		discardConn(conn)
 		return nil, false
 	}
 	if l.serialCommit || d.off {
