@@ -134,7 +134,7 @@ func (o *AnnouncerOptions) pace(agents int) pacing {
 		}
 	}
 	if rate > 0 {
-		p.step = max(1, int(math.Ceil(rate*announceStep.Seconds())))
+		p.step = max(1, int(math.Ceil(rate*announceStep.Seconds()-1e-9))) // 2,000 a second: 40, not 41 for a rounding
 		p.every = time.Duration(float64(p.step) / rate * float64(time.Second))
 	}
 	return p
