@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,16 +32,20 @@ type Agents interface {
 const DefaultAnnounceInterval = 2 * time.Second
 
 // Defaults of the fetch spread (AnnouncerOptions.FetchRate, MaxSpread)
-// and of the announcement's pace (AnnounceRate). At 10,000 tills the
-// fetches spread over 16 s (625 a second; over 8 s, 1,250 a second took
-// the CPU the acks needed on a 2-core hub), and the announcements go out
-// over 5 s, each asking for the rest of the window, so that every till is
-// on the new rules about 16 s after the change (plus the fetch), well
-// within the 30 s a change may take.
+// and of the announcements' pace (AnnounceRate, Tail). At 10,000 tills
+// the announcements go out at an even 500 a second over 20 s, each asking
+// its agent to fetch within 2 s, so that the fetches run at an even ~500
+// a second and every till is on the new rules about 22 s after the change
+// (plus the fetch), within the 30 s a change may take. Before, every
+// agent was told within 5 s (2,000 a second, each with what was left of a
+// 16 s window): the signing of 10,000 announcements in those 5 s and the
+// fetches ramping to ~750 a second made the 5 s after a change the
+// fleet's worst for acks on a 2-core hub (docs/operations.md).
 const (
-	DefaultFetchRate    = 500
-	DefaultMaxSpread    = 16 * time.Second
+	DefaultFetchRate    = 450
+	DefaultMaxSpread    = 22 * time.Second
 	DefaultAnnounceRate = 2000
+	DefaultTail         = 2 * time.Second
 )
 
 // AnnouncerOptions configure NewAnnouncer.
@@ -60,13 +65,22 @@ type AnnouncerOptions struct {
 	// DefaultMaxSpread.
 	MaxSpread time.Duration
 	// AnnounceRate is the announcements per second one Announce sends
-	// at most: the agents are told in steps (every announceStep), and
-	// each announcement's Spread is what is left of the window when it
-	// is sent, so the fetches still end within it. Telling 10,000 tills
-	// at once signed and queued 10,000 messages in one burst, and their
-	// clients woke at once. Default DefaultAnnounceRate; negative: every
-	// agent at once.
+	// at most: the agents are told in steps (about every announceStep),
+	// and each announcement's Spread is at most what is left of the
+	// window when it is sent, so the fetches still end within it.
+	// Telling 10,000 tills at once signed and queued 10,000 messages in
+	// one burst, and their clients woke at once. Default
+	// DefaultAnnounceRate; negative: every agent at once.
 	AnnounceRate int
+	// Tail is the spread of each announcement when the window is longer
+	// than twice Tail: the agents are then told at an even pace over the
+	// window less Tail (at most AnnounceRate a second), each asked to
+	// fetch within Tail, so that both the announcements (one Ed25519
+	// signature each) and the fetches they bring run at an even rate
+	// over the whole window. Default DefaultTail; negative: the agents
+	// are told at AnnounceRate, each with what is left of the window
+	// (their fetches then ramp up while the announcements go out).
+	Tail time.Duration
 	// Listed, when set, is handed the agents a change is announced to,
 	// with the catalog version read before them (so the list is at or
 	// after it), before the first announcement goes out: the snapshot
@@ -76,7 +90,7 @@ type AnnouncerOptions struct {
 	Logger *slog.Logger // default slog.Default()
 }
 
-// announceStep is how often a paced Announce sends its next group.
+// announceStep is about how often a paced Announce sends its next group.
 const announceStep = 20 * time.Millisecond
 
 // spread is the window the agents of one announcement fetch within.
@@ -85,6 +99,45 @@ func (o *AnnouncerOptions) spread(agents int) time.Duration {
 		return 0
 	}
 	return min(o.MaxSpread, time.Duration(agents)*time.Second/time.Duration(o.FetchRate))
+}
+
+// pacing is how one Announce tells its agents: step agents per group, a
+// group every every, and the Spread of an announcement sent elapsed after
+// the first.
+type pacing struct {
+	step   int
+	every  time.Duration
+	window time.Duration
+	tail   time.Duration // > 0: each announcement's spread is at most tail
+}
+
+func (p pacing) spread(elapsed time.Duration) time.Duration {
+	d := max(0, p.window-elapsed)
+	if p.tail > 0 {
+		d = min(d, p.tail)
+	}
+	return d
+}
+
+// pace is the pacing of an announcement to agents agents: at
+// AnnounceRate a second at most, and, when the window is longer than
+// twice Tail, at an even rate over the window less Tail, each asked to
+// fetch within Tail.
+func (o *AnnouncerOptions) pace(agents int) pacing {
+	p := pacing{step: max(1, agents), window: o.spread(agents)}
+	rate := float64(o.AnnounceRate) // per second; <= 0: unpaced
+	if o.Tail > 0 && p.window > 2*o.Tail {
+		p.tail = o.Tail
+		even := float64(agents) / (p.window - o.Tail).Seconds()
+		if rate <= 0 || even < rate {
+			rate = even
+		}
+	}
+	if rate > 0 {
+		p.step = max(1, int(math.Ceil(rate*announceStep.Seconds()-1e-9))) // 2,000 a second: 40, not 41 for a rounding
+		p.every = time.Duration(float64(p.step) / rate * float64(time.Second))
+	}
+	return p
 }
 
 // Log attribute keys.
@@ -146,6 +199,9 @@ func NewAnnouncer(agents Agents, pub Publisher, opts AnnouncerOptions) *Announce
 	}
 	if opts.AnnounceRate == 0 {
 		opts.AnnounceRate = DefaultAnnounceRate
+	}
+	if opts.Tail == 0 {
+		opts.Tail = DefaultTail
 	}
 	a := &Announcer{agents: agents, pub: pub, opts: opts, lastAnn: map[protocol.TenantID]time.Time{},
 		pending: map[protocol.TenantID]bool{}, sentVer: map[protocol.TenantID]uint64{}, gen: map[protocol.TenantID]uint64{}}
@@ -236,22 +292,18 @@ func (a *Announcer) announce(ctx context.Context, tenant protocol.TenantID, v ui
 		listed(tenant, v, agents)
 	}
 	start := time.Now()
-	window := a.opts.spread(len(agents))
-	ann := protocol.SnapshotAnnounce{Version: v, ETag: fmt.Sprintf(`"C%d"`, v), Spread: uint32(window / time.Millisecond)}
-	step := max(1, len(agents)) // agents told per group
-	if a.opts.AnnounceRate > 0 {
-		step = max(1, int(int64(a.opts.AnnounceRate)*int64(announceStep)/int64(time.Second)))
-	}
+	p := a.opts.pace(len(agents))
+	ann := protocol.SnapshotAnnounce{Version: v, ETag: fmt.Sprintf(`"C%d"`, v), Spread: uint32(p.spread(0) / time.Millisecond)}
 	var errs []error
-	for i := 0; i < len(agents); i += step {
+	for i, g := 0, 0; i < len(agents); i, g = i+p.step, g+1 {
 		if i > 0 {
-			if err := sleepUntil(ctx, start.Add(time.Duration(i/step)*announceStep)); err != nil {
+			if err := sleepUntil(ctx, start.Add(time.Duration(g)*p.every)); err != nil {
 				errs = append(errs, err)
 				break
 			}
-			ann.Spread = uint32(max(0, window-time.Since(start)) / time.Millisecond)
+			ann.Spread = uint32(p.spread(time.Since(start)) / time.Millisecond)
 		}
-		if !a.sendGroup(ctx, tenant, gen, agents[i:min(i+step, len(agents))], ann, &errs) {
+		if !a.sendGroup(ctx, tenant, gen, agents[i:min(i+p.step, len(agents))], ann, &errs) {
 			break // the later one tells the rest
 		}
 	}

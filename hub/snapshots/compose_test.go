@@ -334,6 +334,49 @@ func TestAnnounceSpread(t *testing.T) {
 	}
 }
 
+// TestAnnounceEven: when the fetch window is longer than twice Tail, an
+// announcement asks every agent to fetch within Tail (the first too), so
+// the agents, told at an even pace over the window less Tail, fetch at an
+// even rate; a window up to twice Tail keeps the announcements' spread to
+// what is left of it, the first the whole window.
+func TestAnnounceEven(t *testing.T) {
+	ctx := context.Background()
+	cat, _ := mustStores(t)
+	storeFleet(t, cat, 10) // 12 agents in all
+	for _, c := range []struct {
+		name        string
+		opts        snapshots.AnnouncerOptions
+		first, most uint32 // ms
+	}{
+		// A window of 600 ms: the agents are told over 500 ms, each to
+		// fetch within 100 ms.
+		{"Even", snapshots.AnnouncerOptions{FetchRate: 20, Tail: 100 * time.Millisecond}, 100, 100},
+		// A window of 120 ms, not longer than twice Tail.
+		{"Short", snapshots.AnnouncerOptions{FetchRate: 100, Tail: 100 * time.Millisecond}, 120, 120},
+		{"TailOff", snapshots.AnnouncerOptions{FetchRate: 20, Tail: -1}, 600, 600},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			pub := &agentPublisher{byAgent: map[protocol.AgentID][]protocol.SnapshotAnnounce{}}
+			a := snapshots.NewAnnouncer(cat, pub, c.opts)
+			defer a.Close()
+			if err := a.Announce(ctx, "acme", 7); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := len(pub.byAgent), 12; got != want {
+				t.Fatalf("%d agents told, want %d", got, want)
+			}
+			if got := pub.order[0].Spread; got != c.first {
+				t.Errorf("the first announcement's spread: %d ms, want %d", got, c.first)
+			}
+			for i, ann := range pub.order {
+				if ann.Spread > c.most {
+					t.Errorf("announcement %d: spread %d ms, want at most %d", i, ann.Spread, c.most)
+				}
+			}
+		})
+	}
+}
+
 // gatedCatalog is the real catalog whose builds wait for the gate.
 type gatedCatalog struct {
 	*catalog.Catalog
