@@ -43,8 +43,8 @@ func TestIdemBodies(t *testing.T) {
 		random[i] = byte(rand.IntN(255) + 1) // no NUL
 	}
 	for _, tc := range []struct {
-		name     string
-		body     []byte
+		name       string
+		body       []byte
 		compressed bool // stored compressed, in less than half its length
 	}{
 		{"Empty", []byte{}, false},

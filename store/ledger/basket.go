@@ -279,7 +279,13 @@ func (l *Ledger) recordGroup(batch []*job, more func(n int) *job, optimistic boo
 	for i := 0; ; i++ {
 		if i == len(batch) && more != nil {
 			if j := more(len(batch)); j != nil {
-				batch = append(batch, j)
+				// Taken in with those queued behind it, and their rows
+				// loaded together as the group's first were (takein.go).
+				batch = l.w.takeQueued(append(batch, j))
+				if err := g.s.prefetchGroup(batch[i:]); err != nil {
+					failAll("redeem: prefetch", err)
+					return batch, false, false
+				}
 			}
 		}
 		if i == len(batch) {

@@ -15,9 +15,17 @@ import (
 // customer at the per-customer limit is refused, a burn sees the balance,
 // and the ledger verifies.
 func TestGroupPrefetch(t *testing.T) {
+	t.Run("Group", func(t *testing.T) { testGroupPrefetch(t, false) })
+	t.Run("TakenIn", func(t *testing.T) { testGroupPrefetch(t, true) })
+}
+
+func testGroupPrefetch(t *testing.T, takeIn bool) {
 	const tn = protocol.TenantID("acme")
 	ctx := context.Background()
 	l, red, redeem := groupLedger(t, tn, 2)
+	if takeIn {
+		takeInGroups(l)
+	}
 	// Before: c1 owes 50 points (its debt lot, as a till's overdrawn
 	// burn leaves it), c2 has 100 points, c3 used promo once.
 	if _, err := l.db.ExecContext(ctx, `INSERT INTO ledger_journal (tenant, entry, agent, seq, customer, points, psign, received_at)
@@ -108,9 +116,17 @@ func TestGroupPrefetch(t *testing.T) {
 // amounts is answered with the record and recorded once; with other
 // amounts it is refused.
 func TestGroupTxnPrefetch(t *testing.T) {
+	t.Run("Group", func(t *testing.T) { testGroupTxnPrefetch(t, false) })
+	t.Run("TakenIn", func(t *testing.T) { testGroupTxnPrefetch(t, true) })
+}
+
+func testGroupTxnPrefetch(t *testing.T, takeIn bool) {
 	const tn = protocol.TenantID("acme")
 	ctx := context.Background()
 	l, red, redeemAs := groupLedger(t, tn, 0)
+	if takeIn {
+		takeInGroups(l)
+	}
 	redeem := func(txn string, r protocol.Redemption) error { // the basket's order names its transaction
 		if r.OrderID != "" {
 			txn, r.OrderID = r.OrderID, ""
