@@ -15,9 +15,17 @@ import (
 // customer at the per-customer limit is refused, a burn sees the balance,
 // and the ledger verifies.
 func TestGroupPrefetch(t *testing.T) {
+	t.Run("Group", func(t *testing.T) { testGroupPrefetch(t, false) })
+	t.Run("TakenIn", func(t *testing.T) { testGroupPrefetch(t, true) })
+}
+
+func testGroupPrefetch(t *testing.T, takeIn bool) {
 	const tn = protocol.TenantID("acme")
 	ctx := context.Background()
 	l, red, redeem := groupLedger(t, tn, 2)
+	if takeIn {
+		takeInGroups(l)
+	}
 	// Before: c1 owes 50 points (its debt lot, as a till's overdrawn
 	// burn leaves it), c2 has 100 points, c3 used promo once.
 	if _, err := l.db.ExecContext(ctx, `INSERT INTO ledger_journal (tenant, entry, agent, seq, customer, points, psign, received_at)
@@ -97,6 +105,88 @@ func TestGroupPrefetch(t *testing.T) {
 		}
 		if _, ok := s.custCamps[key3{string(tn), "c1", "club"}]; ok {
 			t.Error("a count nobody checks (club, no per-customer limit) was loaded")
+		}
+	})
+}
+
+// TestGroupTxnPrefetch: a group loads the journal rows of its baskets'
+// transaction ids with one query (prefetchTxns), and each basket gets
+// the answer it had when it read its own (findTxn): a repeat of a
+// transaction recorded before the group, or earlier in it, with the same
+// amounts is answered with the record and recorded once; with other
+// amounts it is refused.
+func TestGroupTxnPrefetch(t *testing.T) {
+	t.Run("Group", func(t *testing.T) { testGroupTxnPrefetch(t, false) })
+	t.Run("TakenIn", func(t *testing.T) { testGroupTxnPrefetch(t, true) })
+}
+
+func testGroupTxnPrefetch(t *testing.T, takeIn bool) {
+	const tn = protocol.TenantID("acme")
+	ctx := context.Background()
+	l, red, redeemAs := groupLedger(t, tn, 0)
+	if takeIn {
+		takeInGroups(l)
+	}
+	redeem := func(txn string, r protocol.Redemption) error { // the basket's order names its transaction
+		if r.OrderID != "" {
+			txn, r.OrderID = r.OrderID, ""
+		}
+		return redeemAs(txn, r)
+	}
+	in := func(txn string, r protocol.Redemption) protocol.Redemption {
+		r.OrderID = txn
+		return r
+	}
+	if err := redeem("o1", red(protocol.KindEarn, "club", "c2", 100)); err != nil {
+		t.Fatal(err)
+	}
+	baskets := []groupBasket{
+		{in("o1", red(protocol.KindEarn, "club", "c2", 100)), ""},
+		{in("o1", red(protocol.KindEarn, "club", "c2", 50)), protocol.CodeIdempotencyReuse},
+		{in("o2", red(protocol.KindEarn, "club", "c3", 10)), ""},
+		{in("o2", red(protocol.KindEarn, "club", "c3", 10)), ""},
+		{in("o2", red(protocol.KindEarn, "club", "c3", 20)), protocol.CodeIdempotencyReuse},
+		{in("o3", red(protocol.KindEarn, "club", "c4", 5)), ""},
+	}
+	runGroup(t, l, red(protocol.KindEarn, "club", "c9", 1), redeem, baskets)
+	for txn, want := range map[string]int{"o1": 1, "o2": 1, "o3": 1} {
+		var n int
+		if err := l.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM ledger_journal WHERE tenant = ? AND txn_id = ?`, string(tn), txn).Scan(&n); err != nil || n != want {
+			t.Errorf("journal rows of %s: %d, %v; want %d", txn, n, err, want)
+		}
+	}
+	for cu, want := range map[protocol.CustomerID]int64{"c2": 100, "c3": 10, "c4": 5} {
+		if p, err := l.Points(ctx, tn, cu); err != nil || p != want {
+			t.Errorf("points of %s: %d, %v; want %d", cu, p, err, want)
+		}
+	}
+
+	// What prefetchTxns loads, read in a transaction of its own.
+	t.Run("Loaded", func(t *testing.T) {
+		tx, err := l.db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		s := l.newState(ctx, tx)
+		defer s.close()
+		var rs []protocol.Redemption
+		for _, txn := range []string{"o1", "o3", "o4", "o1"} {
+			r := red(protocol.KindEarn, "club", "c2", 1)
+			r.Tenant, r.TxnID = tn, txn
+			rs = append(rs, r)
+		}
+		if err := s.prefetchTxns(rs); err != nil {
+			t.Fatal(err)
+		}
+		for txn, want := range map[string]int64{"o1": 100, "o3": 5, "o4": 0} {
+			got, ok := s.txns[key2{string(tn), txn}]
+			switch {
+			case !ok:
+				t.Errorf("%s not loaded", txn)
+			case want == 0 && len(got) != 0, want != 0 && (len(got) != 1 || got[0].Points != want || got[0].TxnID != txn):
+				t.Errorf("%s loaded %+v, want one row of %d points (none for 0)", txn, got, want)
+			}
 		}
 	})
 }

@@ -24,7 +24,7 @@ var inChunks = []int{1, 2, 4, 8, 16, balanceChunk}
 // variant for each of inChunks (by index). Built once at start; read-only.
 var inVariants = func() map[string][]string {
 	m := map[string][]string{}
-	for _, q := range []string{qAllowancesIn, qCustomersIn, qWatermarksIn, qDebtsIn, qCodesIn, qCustCampsIn, qTxnFactsIn} {
+	for _, q := range []string{qAllowancesIn, qCustomersIn, qWatermarksIn, qDebtsIn, qCodesIn, qCustCampsIn, qTxnFactsIn, qByTxnIn} {
 		full := "(" + inList + ")"
 		if strings.Count(q, full) != 1 {
 			continue // not one list to shorten: q serves every list (TestInChunks)

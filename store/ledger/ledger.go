@@ -332,7 +332,7 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Ledger, error) {
 func hotStatements() []string {
 	qs := []string{qRecorded, qPrefetch, qCampaign, qCode, qCard, qCustomer, qCustCamp, qAllowance,
 		upCampaign, upCode, upCard, qWatermark, qAfterWatermark, upWatermark,
-		qCodesIn, qCustCampsIn, qTxnFacts, qTxnFactsIn,
+		qCodesIn, qCustCampsIn, qTxnFacts, qTxnFactsIn, qByTxnIn,
 		qByTxn, qReserved, qCodeUses, qCardSpent, qCustCount, qCampaignBalance,
 		qPeriod, upPeriod, insEarnP, qEarnP, insEvent}
 	qs = append(qs, lotStatements...)      // lots.go

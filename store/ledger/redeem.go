@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/punchcard/punchcard/protocol"
@@ -178,9 +179,18 @@ func (l *Ledger) rollbackSource(s *state, r protocol.Redemption) (protocol.Redem
 // on every basket; indexed by ledger_journal_txn).
 const qByTxn = selectRedemption + ` WHERE tenant = ? AND agent = ? AND txn_id = ?`
 
+// qByTxnIn is qByTxn for balanceChunk transaction ids at once (the online
+// writer's group prefetch, prefetchTxns).
+var qByTxnIn = selectRedemption + ` WHERE tenant = ? AND agent = ? AND txn_id IN (` + inList + `)`
+
 // findTxn returns the hub's redemptions recorded under a transaction id:
 // those in the journal and those of this transaction not yet written.
+// The journal's are those prefetchTxns loaded for the group, if it did.
 func findTxn(s *state, t protocol.TenantID, txn string) ([]protocol.Redemption, error) {
+	k := key2{string(t), txn}
+	if rs, ok := s.txns[k]; ok {
+		return slices.Concat(rs, s.pending[k]), nil
+	}
 	st, err := s.stmt(qByTxn)
 	if err != nil {
 		return nil, err
@@ -201,7 +211,47 @@ func findTxn(s *state, t protocol.TenantID, txn string) ([]protocol.Redemption, 
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	return append(out, s.pending[key2{string(t), txn}]...), nil
+	return append(out, s.pending[k]...), nil
+}
+
+// prefetchTxns loads, with one IN query per tenant for the whole group,
+// the hub's journal rows under the transaction ids the group's baskets
+// name, which findTxn would read one query per basket (a new order's id
+// almost always, that finds none). Only the rows written before the
+// group are read: what the group records is in s.pending until its state
+// is flushed, and a flush mid-group (a rollback's) starts a new state,
+// without these.
+func (s *state) prefetchTxns(rs []protocol.Redemption) error {
+	ids := map[string][]string{}
+	for _, r := range rs {
+		k := key2{string(r.Tenant), r.TxnID}
+		if r.TxnID == "" {
+			continue
+		}
+		if _, ok := s.txns[k]; ok {
+			continue
+		}
+		if s.txns == nil {
+			s.txns = map[key2][]protocol.Redemption{}
+		}
+		s.txns[k] = nil // loaded: none unless the query finds some
+		ids[k.tenant] = append(ids[k.tenant], k.id)
+	}
+	for t, txns := range ids {
+		err := s.queryIn(qByTxnIn, []any{t, string(protocol.HubSender)}, txns, func(rows *sql.Rows) error {
+			r, _, err := scanRedemption(rows)
+			if err != nil {
+				return err
+			}
+			k := key2{t, r.TxnID}
+			s.txns[k] = append(s.txns[k], r)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // matchTxn finds r's earlier record among rs: the same kind and campaign

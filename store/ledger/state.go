@@ -129,6 +129,10 @@ type state struct {
 	// expiredAt holds, per customer, the latest now at which expireDue
 	// expired the due lots in this transaction (lots.go).
 	expiredAt map[key2]int64
+	// txns holds the hub's journal rows by transaction id as the online
+	// writer's group prefetch loaded them (prefetchTxns); a key present
+	// with no rows: none.
+	txns map[key2][]protocol.Redemption
 }
 
 // purchaseKey is a row of ledger_purchases.

@@ -97,3 +97,22 @@ func choice(on bool) int {
 	}
 	return 0
 }
+
+// takeQueued appends to batch, a group taking in (writer.more returned a
+// basket), the baskets queued now, up to the group's size, without
+// waiting: the group then loads their rows (prefetchGroup) with one query
+// per kind for all of them, where each basket taken in alone read its
+// customer's points, debt lot, per-customer count and transaction id one
+// query each (at 16 clients about 0.4 of every basket was taken in).
+// Only the writer goroutine calls it.
+func (w *writer) takeQueued(batch []*job) []*job {
+	for len(batch) < w.group {
+		select {
+		case j := <-w.q:
+			batch = append(batch, j)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
