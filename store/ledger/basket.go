@@ -179,15 +179,7 @@ func (l *Ledger) runWriter() {
 				}
 			}
 		}
-	fill:
-		for len(batch) < w.group {
-			select {
-			case j := <-w.q:
-				batch = append(batch, j)
-			default:
-				break fill
-			}
-		}
+		batch = w.takeQueued(batch) // takein.go
 		t0 := time.Now()
 		var pending bool
 		batch, pending = l.commitGroup(batch, w.more)

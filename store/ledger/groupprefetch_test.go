@@ -15,8 +15,7 @@ import (
 // customer at the per-customer limit is refused, a burn sees the balance,
 // and the ledger verifies.
 func TestGroupPrefetch(t *testing.T) {
-	t.Run("Group", func(t *testing.T) { testGroupPrefetch(t, false) })
-	t.Run("TakenIn", func(t *testing.T) { testGroupPrefetch(t, true) })
+	inGroupModes(t, testGroupPrefetch)
 }
 
 func testGroupPrefetch(t *testing.T, takeIn bool) {
@@ -116,8 +115,7 @@ func testGroupPrefetch(t *testing.T, takeIn bool) {
 // amounts is answered with the record and recorded once; with other
 // amounts it is refused.
 func TestGroupTxnPrefetch(t *testing.T) {
-	t.Run("Group", func(t *testing.T) { testGroupTxnPrefetch(t, false) })
-	t.Run("TakenIn", func(t *testing.T) { testGroupTxnPrefetch(t, true) })
+	inGroupModes(t, testGroupTxnPrefetch)
 }
 
 func testGroupTxnPrefetch(t *testing.T, takeIn bool) {
@@ -189,4 +187,11 @@ func testGroupTxnPrefetch(t *testing.T, takeIn bool) {
 			}
 		}
 	})
+}
+
+// inGroupModes runs test as a group takes its baskets in when it begins
+// (Group), and with every basket taken into the first group (TakenIn).
+func inGroupModes(t *testing.T, test func(t *testing.T, takeIn bool)) {
+	t.Run("Group", func(t *testing.T) { test(t, false) })
+	t.Run("TakenIn", func(t *testing.T) { test(t, true) })
 }
