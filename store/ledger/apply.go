@@ -139,6 +139,9 @@ func (l *Ledger) applyDrain(ctx context.Context, p *Prepared, sts []StateRecord,
 	defer tx.Rollback()
 	s := l.newState(sctx, tx)
 	defer s.close()
+	if s.raw = l.rawDrain(conn); s.raw != nil { // drainraw.go
+		s.txCtx = ctx
+	}
 	fail := func(err error) ([]Result, []StateResult, error) { return nil, nil, err }
 	now := l.now()
 	if p != nil {

@@ -45,6 +45,9 @@ type drainSync struct {
 	// with the pipelined commit, at the pool's setting with the serial
 	// one. nil until the first drain, after dropDrainConn.
 	conn *sql.Conn
+	// raw is conn's driver statements of the drains' hot writes
+	// (drainraw.go); nil until the first.
+	raw *rawStmts
 
 	wal     atomic.Value  // string: the WAL file to sync
 	commits atomic.Uint64 // drains committed at NORMAL
@@ -109,7 +112,7 @@ func (l *Ledger) openDrainConn(ctx context.Context) (*sql.Conn, bool) {
 		d.wal.Store(file + "-wal")
 	}
 	if _, err := conn.ExecContext(stmtContext(ctx), `PRAGMA synchronous = NORMAL`); err != nil {
-		discardConn(conn)
+		discardConn(conn, nil)
 		return nil, false
 	}
 	return conn, true
@@ -129,15 +132,21 @@ func (l *Ledger) releaseDrainConn(conn *sql.Conn, ok bool) {
 // or when the ledger closes.
 func (l *Ledger) dropDrainConn() {
 	if c := l.drains.conn; c != nil {
-		l.drains.conn = nil
-		discardConn(c)
+		raw := l.drains.raw
+		l.drains.conn, l.drains.raw = nil, nil
+		discardConn(c, raw)
 	}
 }
 
 // discardConn closes a connection taken from the pool without giving it
-// back to it.
-func discardConn(conn *sql.Conn) {
-	conn.Raw(func(any) error { return driver.ErrBadConn })
+// back to it, and raw's statements on it first (raw nil: none).
+func discardConn(conn *sql.Conn, raw *rawStmts) {
+	conn.Raw(func(any) error {
+		if raw != nil {
+			raw.close()
+		}
+		return driver.ErrBadConn
+	})
 	conn.Close()
 }
 

@@ -69,7 +69,16 @@ func fleetSale(till int, seq uint64, i int) ([]protocol.Redemption, uint64) {
 // of the timing, lets the next one start the WAL afresh).
 // PUNCHCARD_ROWS_DUMP=1 also logs every table's and index's entries and
 // bytes per fact (dbstat).
-func BenchmarkRowsIngest(b *testing.B) {
+func BenchmarkRowsIngest(b *testing.B) { benchRowsIngest(b, false) }
+
+// BenchmarkRowsDrain is BenchmarkRowsIngest through ingest's path:
+// PrepareDrain, ApplyDrainStates (on the drains' own connection, with
+// the pipelined commit) and SyncDrains per transaction, the CPU of all
+// three. With -benchmem it gives what the hub's ledger allocates per
+// message at fleet load (issue 10: its garbage collections delayed Acks).
+func BenchmarkRowsDrain(b *testing.B) { benchRowsIngest(b, true) }
+
+func benchRowsIngest(b *testing.B, drain bool) {
 	ctx := context.Background()
 	l, _ := MustOpen(b)
 	db := l.DB()
@@ -92,7 +101,13 @@ func BenchmarkRowsIngest(b *testing.B) {
 			bs[k] = ledger.Batch{Tenant: tenant, Agent: rs[0].ID.Agent, Redemptions: rs}
 		}
 		c0 := ledgertest.CPUTime()
-		res, err := l.ApplyBatches(ctx, bs)
+		var res []ledger.Result
+		var err error
+		if drain {
+			res, err = applyDrain(ctx, l, bs)
+		} else {
+			res, err = l.ApplyBatches(ctx, bs)
+		}
 		cpu += ledgertest.CPUTime() - c0
 		if err != nil {
 			b.Fatal(err)
@@ -119,6 +134,19 @@ func BenchmarkRowsIngest(b *testing.B) {
 	if os.Getenv("PUNCHCARD_ROWS_DUMP") != "" && b.N >= 100 {
 		dumpRows(b, db, facts)
 	}
+}
+
+// applyDrain applies bs as ingest does a drain without heartbeats.
+func applyDrain(ctx context.Context, l *ledger.Ledger, bs []ledger.Batch) ([]ledger.Result, error) {
+	p, err := l.PrepareDrain(ctx, bs, nil)
+	if err != nil {
+		return nil, err
+	}
+	res, _, err := l.ApplyDrainStates(ctx, p, nil)
+	if err != nil {
+		return nil, err
+	}
+	return res, l.SyncDrains(ctx)
 }
 
 // BenchmarkRowsOnline is the online writer's basket alone: one op is one

@@ -85,9 +85,14 @@ func lastArgs(id protocol.RedemptionID) (agent, seq any) {
 // written back once at the end, so that a batch of N redemptions costs N
 // journal inserts plus one upsert per distinct balance row.
 type state struct {
-	l         *Ledger
-	ctx       context.Context
-	tx        *sql.Tx
+	l   *Ledger
+	ctx context.Context
+	tx  *sql.Tx
+	// raw runs the hot writes on the drains' own connection without
+	// database/sql (drainraw.go), inside tx, begun with txCtx; nil for
+	// any other transaction.
+	raw       *rawStmts
+	txCtx     context.Context
 	camps     map[key2]*cell[campBal]
 	codes     map[key2]*cell[int64]
 	cards     map[key2]*cell[int64]
@@ -526,6 +531,11 @@ func (s *state) queryRow(q string, dest []any, args ...any) error {
 }
 
 func (s *state) exec(q string, args ...any) (sql.Result, error) {
+	if s.raw != nil {
+		if res, ok, err := s.raw.exec(s.txCtx, s.ctx, s.l, q, args); ok { // drainraw.go
+			return res, err
+		}
+	}
 	st, err := s.stmt(q)
 	if err != nil {
 		return nil, err
