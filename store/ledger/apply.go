@@ -192,7 +192,11 @@ func (l *Ledger) applyPreparedIn(s *state, p *Prepared, res []Result, facts fact
 	var err error
 	// The balances of the whole drain's facts, a few IN queries for all
 	// (rows.go); then per batch its seqs and rollbacks.
-	var all []protocol.Redemption
+	all := l.drains.all[:0] // under the write gate: one buffer for every drain
+	defer func() {
+		clear(all)
+		l.drains.all = all[:0]
+	}()
 	var agents []key2
 	seenAgent := map[key2]bool{}
 	for i, b := range bs {

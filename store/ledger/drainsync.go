@@ -6,6 +6,8 @@ import (
 	"database/sql/driver"
 	"sync"
 	"sync/atomic"
+
+	"github.com/punchcard/punchcard/protocol"
 )
 
 // Ingest's pipelined commit (with the online writer's: Options.
@@ -48,6 +50,9 @@ type drainSync struct {
 	// raw is conn's driver statements of the drains' hot writes
 	// (drainraw.go); nil until the first.
 	raw *rawStmts
+	// all is applyPreparedIn's list of a drain's facts, kept from one
+	// transaction to the next (a copy of every fact: ~1.5 KB a message).
+	all []protocol.Redemption
 
 	wal     atomic.Value  // string: the WAL file to sync
 	commits atomic.Uint64 // drains committed at NORMAL

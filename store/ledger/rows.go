@@ -73,7 +73,8 @@ func rowsStatements() []string {
 // that hold it, inChunk, padded with its last key), and hands each row
 // to scan.
 func (s *state) queryIn(q string, prefix []any, ids []string, scan func(*sql.Rows) error) error {
-	args := make([]any, len(prefix)+balanceChunk)
+	_, most := inChunk(q, min(len(ids), balanceChunk)) // the first chunk is the largest
+	args := make([]any, len(prefix)+most)
 	copy(args, prefix)
 	for len(ids) > 0 {
 		n := min(len(ids), balanceChunk)
