@@ -3,8 +3,10 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"testing"
 
@@ -123,4 +125,57 @@ func TestDrainRawWrites(t *testing.T) {
 			t.Fatalf("%d rows after a new connection, want 1", got)
 		}
 	})
+}
+
+// TestRawRowScan: a raw query's row assigns what database/sql's Scan
+// would for the destinations the drain's reads use, and refuses what it
+// would refuse (NULL into a plain value).
+func TestRawRowScan(t *testing.T) {
+	type named string
+	type count int64
+	for _, tc := range []struct {
+		name string
+		v    any // driver value
+		dest any
+		want any // *dest after the scan
+		err  bool
+	}{
+		{name: "String", v: "a", dest: new(string), want: "a"},
+		{name: "StringFromBytes", v: []byte("b"), dest: new(string), want: "b"},
+		{name: "Int64", v: int64(-7), dest: new(int64), want: int64(-7)},
+		{name: "Int", v: int64(9), dest: new(int), want: 9},
+		{name: "Bool", v: int64(1), dest: new(bool), want: true},
+		{name: "BoolFalse", v: int64(0), dest: new(bool), want: false},
+		{name: "Float", v: int64(2), dest: new(float64), want: 2.0},
+		{name: "Bytes", v: []byte{1, 2}, dest: new([]byte), want: []byte{1, 2}},
+		{name: "BytesNull", v: nil, dest: new([]byte), want: []byte(nil)},
+		{name: "Any", v: int64(3), dest: new(any), want: any(int64(3))},
+		{name: "NullString", v: "x", dest: new(sql.NullString), want: sql.NullString{String: "x", Valid: true}},
+		{name: "NullStringNull", v: nil, dest: new(sql.NullString), want: sql.NullString{}},
+		{name: "NullInt64", v: int64(4), dest: new(sql.NullInt64), want: sql.NullInt64{Int64: 4, Valid: true}},
+		{name: "NamedString", v: "n", dest: new(named), want: named("n")},
+		{name: "NamedInt", v: int64(5), dest: new(count), want: count(5)},
+		{name: "Uint64", v: int64(6), dest: new(uint64), want: uint64(6)},
+		{name: "ErrNullString", v: nil, dest: new(string), err: true},
+		{name: "ErrNullInt64", v: nil, dest: new(int64), err: true},
+		{name: "ErrStringToInt", v: "1", dest: new(int64), err: true},
+		{name: "ErrNegativeUint", v: int64(-1), dest: new(uint64), err: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			row := rawRow{vals: []driver.Value{tc.v}}
+			err := row.Scan(tc.dest)
+			if (err != nil) != tc.err {
+				t.Fatalf("Scan: %v, want error %v", err, tc.err)
+			}
+			if tc.err {
+				return
+			}
+			if got := reflect.ValueOf(tc.dest).Elem().Interface(); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("scanned %#v, want %#v", got, tc.want)
+			}
+		})
+	}
+	if err := (&rawRow{vals: []driver.Value{int64(1)}}).Scan(new(int64), new(int64)); err == nil {
+		t.Fatal("two destinations for one column scanned")
+	}
 }

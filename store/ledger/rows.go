@@ -73,32 +73,66 @@ func rowsStatements() []string {
 // that hold it, inChunk, padded with its last key), and hands each row
 // to scan.
 func (s *state) queryIn(q string, prefix []any, ids []string, scan func(*sql.Rows) error) error {
+	return s.inChunks(q, prefix, ids, func(qc string, args []any) error {
+		return s.querySQL(qc, args, func(rows *sql.Rows) error { return scan(rows) })
+	})
+}
+
+// queryRows is queryIn whose scan takes only the row's Scan: on the
+// drains' own connection its hot statements run without database/sql
+// (drainraw.go), and scan must then not use the database.
+func (s *state) queryRows(q string, prefix []any, ids []string, scan func(rowScanner) error) error {
+	return s.inChunks(q, prefix, ids, func(qc string, args []any) error {
+		return s.queryScan(qc, args, scan)
+	})
+}
+
+// query runs q with args and hands each row to scan: without
+// database/sql for a hot statement on the drains' own connection
+// (drainraw.go; scan must then not use the database).
+func (s *state) queryScan(q string, args []any, scan func(rowScanner) error) error {
+	if s.raw != nil {
+		if ok, err := s.raw.query(s.txCtx, s.ctx, s.l, q, args, scan); ok {
+			return err
+		}
+	}
+	return s.querySQL(q, args, func(rows *sql.Rows) error { return scan(rows) })
+}
+
+// querySQL runs q with args through database/sql and hands each row to
+// scan.
+func (s *state) querySQL(q string, args []any, scan func(*sql.Rows) error) error {
+	st, err := s.stmt(q)
+	if err != nil {
+		return err
+	}
+	rows, err := st.QueryContext(s.ctx, args...)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			rows.Close()
+			return err
+		}
+	}
+	rows.Close()
+	return rows.Err()
+}
+
+// inChunks calls run with each chunk's statement and arguments (queryIn).
+func (s *state) inChunks(q string, prefix []any, ids []string, run func(qc string, args []any) error) error {
 	_, most := inChunk(q, min(len(ids), balanceChunk)) // the first chunk is the largest
 	args := make([]any, len(prefix)+most)
 	copy(args, prefix)
 	for len(ids) > 0 {
 		n := min(len(ids), balanceChunk)
 		qc, c := inChunk(q, n) // inchunks.go: the statement for c >= n keys
-		st, err := s.stmt(qc)
-		if err != nil {
-			return err
-		}
 		for i := range c {
 			args[len(prefix)+i] = ids[min(i, n-1)]
 		}
 		ids = ids[n:]
-		rows, err := st.QueryContext(s.ctx, args[:len(prefix)+c]...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			if err := scan(rows); err != nil {
-				rows.Close()
-				return err
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err := run(qc, args[:len(prefix)+c]); err != nil {
 			return err
 		}
 	}
@@ -141,7 +175,7 @@ func (s *state) prefetchAgentBalances(rs []protocol.Redemption) error {
 	}
 	for t, ids := range earns {
 		debts := map[string]bool{}
-		err := s.queryIn(qDebtsIn, []any{t}, ids, func(rows *sql.Rows) error {
+		err := s.queryRows(qDebtsIn, []any{t}, ids, func(rows rowScanner) error {
 			var c string
 			if err := rows.Scan(&c); err != nil {
 				return err
@@ -162,7 +196,7 @@ func (s *state) prefetchAgentBalances(rs []protocol.Redemption) error {
 		}
 	}
 	for g, ids := range allows {
-		err := s.queryIn(qAllowancesIn, []any{g.tenant, g.campaign}, ids, func(rows *sql.Rows) error {
+		err := s.queryRows(qAllowancesIn, []any{g.tenant, g.campaign}, ids, func(rows rowScanner) error {
 			var a string
 			var b allowBal
 			if err := rows.Scan(&a, &b.grants, &b.grantedCount, &b.grantedAmount, &b.returnedCount, &b.returnedAmount, &b.usedCount, &b.usedAmount); err != nil {
@@ -181,7 +215,7 @@ func (s *state) prefetchAgentBalances(rs []protocol.Redemption) error {
 		}
 	}
 	for t, ids := range custs {
-		err := s.queryIn(qCustomersIn, []any{t}, ids, func(rows *sql.Rows) error {
+		err := s.queryRows(qCustomersIn, []any{t}, ids, func(rows rowScanner) error {
 			var c string
 			var v int64
 			if err := rows.Scan(&c, &v); err != nil {
@@ -232,7 +266,7 @@ func (s *state) loadAgents(fs factSet, agents []key2) (map[key2]agentMark, error
 	}
 	marks := make(map[key2]agentMark, len(agents))
 	for t, ids := range byTenant {
-		err := s.queryIn(qWatermarksIn, []any{t}, ids, func(rows *sql.Rows) error {
+		err := s.queryRows(qWatermarksIn, []any{t}, ids, func(rows rowScanner) error {
 			var a string
 			var wm int64
 			var after bool

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -71,7 +72,9 @@ func fleetSale(till int, seq uint64, i int) ([]protocol.Redemption, uint64) {
 // bytes per fact (dbstat).
 func BenchmarkRowsIngest(b *testing.B) { benchRowsIngest(b, false) }
 
-// BenchmarkRowsDrain is BenchmarkRowsIngest through ingest's path:
+// BenchmarkRowsDrain is BenchmarkRowsIngest through ingest's path
+// (PUNCHCARD_BENCH_DRAIN sets the messages per drain, 14 by default; the
+// fleet's drains at 10,000 tills hold ~2):
 // PrepareDrain, ApplyDrainStates (on the drains' own connection, with
 // the pipelined commit) and SyncDrains per transaction, the CPU of all
 // three. With -benchmem it gives what the hub's ledger allocates per
@@ -80,6 +83,10 @@ func BenchmarkRowsDrain(b *testing.B) { benchRowsIngest(b, true) }
 
 func benchRowsIngest(b *testing.B, drain bool) {
 	ctx := context.Background()
+	fleetDrain := fleetDrain
+	if v, err := strconv.Atoi(os.Getenv("PUNCHCARD_BENCH_DRAIN")); err == nil && v > 0 {
+		fleetDrain = v // messages per transaction: ~2 in the fleet's drains at 10,000 tills
+	}
 	l, _ := MustOpen(b)
 	db := l.DB()
 	seqs := make([]uint64, fleetTills)

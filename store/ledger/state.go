@@ -523,6 +523,22 @@ func (s *state) stmt(q string) (*sql.Stmt, error) {
 }
 
 func (s *state) queryRow(q string, dest []any, args ...any) error {
+	if s.raw != nil { // the drains' own connection: drainraw.go
+		found := false
+		ok, err := s.raw.query(s.txCtx, s.ctx, s.l, q, args, func(row rowScanner) error {
+			if found {
+				return nil // QueryRow's first row
+			}
+			found = true
+			return row.Scan(dest...)
+		})
+		if ok {
+			if err == nil && !found {
+				err = sql.ErrNoRows
+			}
+			return err
+		}
+	}
 	st, err := s.stmt(q)
 	if err != nil {
 		return err
@@ -913,7 +929,7 @@ func (s *state) prefetchBalances(rs []protocol.Redemption) error {
 // by chunk (queryIn), and hands each row's key, value and last redemption
 // to found.
 func (s *state) loadIn(q string, prefix []any, ids []string, found func(id string, v int64, last protocol.RedemptionID)) error {
-	return s.queryIn(q, prefix, ids, func(rows *sql.Rows) error {
+	return s.queryRows(q, prefix, ids, func(rows rowScanner) error {
 		var id string
 		var v int64
 		var la sql.NullString
