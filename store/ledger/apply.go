@@ -195,6 +195,9 @@ func (l *Ledger) applyPreparedIn(s *state, p *Prepared, res []Result, facts fact
 	all := l.drains.all[:0] // under the write gate: one buffer for every drain
 	defer func() {
 		clear(all)
+		if cap(all) > maxKeptFacts {
+			all = nil // a burst's list is not kept
+		}
 		l.drains.all = all[:0]
 	}()
 	var agents []key2

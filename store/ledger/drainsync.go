@@ -51,7 +51,8 @@ type drainSync struct {
 	// (drainraw.go); nil until the first.
 	raw *rawStmts
 	// all is applyPreparedIn's list of a drain's facts, kept from one
-	// transaction to the next (a copy of every fact: ~1.5 KB a message).
+	// transaction to the next (a copy of every fact: ~1.5 KB a message),
+	// unless it grew past maxKeptFacts.
 	all []protocol.Redemption
 
 	wal     atomic.Value  // string: the WAL file to sync
@@ -60,6 +61,11 @@ type drainSync struct {
 	synced  atomic.Uint64 // commits covered by a good fsync
 	syncs   atomic.Int64  // fsyncs made by SyncDrains
 }
+
+// maxKeptFacts bounds the list of a drain's facts kept for the next one:
+// a drain of up to DefaultMaxRedemptionsPerTx (16,384) facts would keep
+// ~7 MB.
+const maxKeptFacts = 1024
 
 // drainConn returns the drains' own connection, kept from one drain to
 // the next, and whether it is at synchronous=NORMAL for the pipelined
