@@ -1,0 +1,235 @@
+package ledger_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/punchcard/punchcard/protocol"
+	pledger "github.com/punchcard/punchcard/protocol/ledger"
+	"github.com/punchcard/punchcard/store"
+	"github.com/punchcard/punchcard/store/catalog"
+	"github.com/punchcard/punchcard/store/ledger"
+	"github.com/punchcard/punchcard/store/ledger/ledgertest"
+)
+
+// treeCuts are the B-trees an online basket writes, each with the
+// statement that takes it out of a ledger for BenchmarkOnlineTreeCost:
+// an index dropped, or a table's inserts skipped by a trigger (RAISE
+// (IGNORE): the statement still runs, its row goes nowhere, so the
+// difference is the B-tree writes of the row and its indexes, not the
+// statement's binding). A ledger so cut answers wrongly: these are
+// measurements, never a configuration.
+var treeCuts = []struct{ name, sql string }{
+	{"journal_report", `DROP INDEX ledger_journal_report`},
+	{"journal_txn", `DROP INDEX ledger_journal_txn`},
+	{"journal_customer_id", `DROP INDEX ledger_journal_customer_id`},
+	{"journal_id", `DROP INDEX ledger_journal_id`},
+	{"events_at", `DROP INDEX ledger_events_at`},
+	{"events", `CREATE TRIGGER cut BEFORE INSERT ON ledger_events BEGIN SELECT RAISE(IGNORE); END`},
+	{"purchases_at", `DROP INDEX ledger_purchases_at`},
+	{"purchases_report", `DROP INDEX ledger_purchases_report`},
+	{"purchases", `CREATE TRIGGER cut BEFORE INSERT ON ledger_purchases BEGIN SELECT RAISE(IGNORE); END`},
+	{"purchase_stores", `CREATE TRIGGER cut BEFORE INSERT ON ledger_purchase_stores BEGIN SELECT RAISE(IGNORE); END`},
+	{"purchase_days", `CREATE TRIGGER cut BEFORE INSERT ON ledger_purchase_days BEGIN SELECT RAISE(IGNORE); END`},
+	{"lots_customer", `DROP INDEX ledger_points_lots_customer`},
+	{"lots_customer_src", `DROP INDEX ledger_points_lots_customer_src`},
+	{"points_takes_entry", `DROP INDEX ledger_points_takes_entry`},
+	{"points_takes", `CREATE TRIGGER cut BEFORE INSERT ON ledger_points_takes BEGIN SELECT RAISE(IGNORE); END`},
+	{"customer_campaigns", `CREATE TRIGGER cut BEFORE INSERT ON ledger_customer_campaigns BEGIN SELECT RAISE(IGNORE); END`},
+	{"idempotency_norowid", `DROP TABLE catalog_idempotency; CREATE TABLE catalog_idempotency (tenant TEXT NOT NULL, key TEXT NOT NULL,
+		request BLOB NOT NULL, status INTEGER NOT NULL, body BLOB NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (tenant, key)) STRICT, WITHOUT ROWID`},
+	{"journal", `CREATE TRIGGER cut BEFORE INSERT ON ledger_journal BEGIN SELECT RAISE(IGNORE); END`},
+	{"journal_report_narrow", `DROP INDEX ledger_journal_report; CREATE INDEX ledger_journal_report ON ledger_journal (tenant, hlc)`},
+	{"purchases_report_narrow", `DROP INDEX ledger_purchases_report; CREATE INDEX ledger_purchases_report ON ledger_purchases (tenant, at)`},
+	{"none", ``},
+}
+
+// BenchmarkOnlineTreeCost is what each B-tree of an online basket costs
+// the writer: the same baskets as BenchmarkRowsOnline's (an automatic
+// promotion, a multi-use code and an earn of one of 2,000 customers,
+// from 16 goroutines) plus an idempotency record of their answer
+// (RedeemOnce, as the hub's redeem), run chunk by chunk alternately
+// against two ledgers, one with the tree and one without (treeCuts), in
+// the same run. One op is one basket. It reports the process's CPU per
+// basket of each (cpu-ns/basket, cut-cpu-ns/basket) and their
+// difference (tree-us/basket), each writer's mean group
+// (baskets/commit, cut-baskets/commit: a ledger making smaller groups
+// spends more per basket, whatever its trees), and the WAL frames each wrote per basket
+// (frames/basket, cut-frames/basket: both ledgers checkpoint outside the
+// timing after every chunk, so the next chunk starts the WAL over).
+// Ledgers start empty, and the baskets' 2,000 customers keep the trees
+// keyed by customer small (a group's baskets share their pages);
+// PUNCHCARD_BENCH_PREFILL=n starts both from a copy of one ledger with a
+// basket for each of n customers, and the baskets are theirs. PUNCHCARD_BENCH_CUTS=a,b runs
+// only the cuts it names; "none" cuts nothing (the noise floor).
+// PUNCHCARD_ROWS_DUMP=2 prints which B-trees the last chunk's WAL frames
+// belong to (the ledger with every tree).
+func BenchmarkOnlineTreeCost(b *testing.B) {
+	only := map[string]bool{}
+	for _, n := range strings.Split(os.Getenv("PUNCHCARD_BENCH_CUTS"), ",") {
+		if n != "" {
+			only[n] = true
+		}
+	}
+	customers, template := fleetCustomers, ""
+	if v := os.Getenv("PUNCHCARD_BENCH_PREFILL"); v != "" {
+		var err error
+		if customers, err = strconv.Atoi(v); err != nil || customers <= 0 {
+			b.Fatalf("PUNCHCARD_BENCH_PREFILL=%q: want a number of customers", v)
+		}
+		template = prefilledLedger(b, customers)
+	}
+	for _, c := range treeCuts {
+		if len(only) > 0 && !only[c.name] {
+			continue
+		}
+		b.Run(c.name, func(b *testing.B) { benchTreeCut(b, c.sql, customers, template) })
+	}
+}
+
+// openTreeLedger opens a ledger at path for BenchmarkOnlineTreeCost, with
+// the catalog's tables (the idempotency records) and the hub's serial
+// commit; its WAL is checkpointed only when the benchmark says so.
+func openTreeLedger(tb testing.TB, path string) *ledger.Ledger {
+	tb.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, path, store.Options{Migrations: catalog.Migrations})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	db.Close()
+	l, err := ledger.Open(ctx, path, ledger.Options{Facts: MustFacts(tb), SerialCommit: true,
+		Store: store.Options{NoAutoCheckpoint: true}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return l
+}
+
+// prefilledLedger writes one basket for each of customers customers into
+// a ledger file and returns its path, checkpointed and closed: each
+// ledger of BenchmarkOnlineTreeCost then starts from a copy, so that its
+// baskets touch existing customers spread over trees of that size.
+func prefilledLedger(b *testing.B, customers int) string {
+	path := filepath.Join(b.TempDir(), "template.db")
+	l := openTreeLedger(b, path)
+	defer l.Close()
+	onlineBaskets(b, l, 0, customers, customers, "pre-")
+	if _, err := l.DB().Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+func benchTreeCut(b *testing.B, cut string, customers int, template string) {
+	ctx := context.Background()
+	open := func(name string) *ledger.Ledger {
+		path := filepath.Join(b.TempDir(), name+".db")
+		if template != "" {
+			if err := copyFile(template, path); err != nil {
+				b.Fatal(err)
+			}
+		}
+		l := openTreeLedger(b, path)
+		b.Cleanup(func() { l.Close() })
+		return l
+	}
+	var with, without *ledger.Ledger
+	if os.Getenv("PUNCHCARD_BENCH_SWAP") != "" {
+		without = open("without")
+		with = open("with")
+	} else {
+		with, without = open("with"), open("without")
+	}
+	if cut != "" {
+		if _, err := without.DB().ExecContext(ctx, cut); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const chunk = 128
+	var cpu [2]time.Duration
+	var frames [2]int64
+	b.ResetTimer()
+	for done := 0; done < b.N; done += chunk {
+		n := min(chunk, b.N-done)
+		for k := range 2 {
+			i := k
+			if (done/chunk)%2 == 1 { // alternate which goes first
+				i = 1 - k
+			}
+			l := []*ledger.Ledger{with, without}[i]
+			c0 := ledgertest.CPUTime()
+			onlineBaskets(b, l, done, n, customers, "")
+			cpu[i] += ledgertest.CPUTime() - c0
+			b.StopTimer()
+			if dumpPages && i == 0 && done+chunk >= b.N {
+				walPagesByTree(b, l.DB()) // the last chunk's
+			}
+			frames[i] += walFrames(b, l.DB())
+			b.StartTimer()
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(cpu[0].Nanoseconds())/float64(b.N), "cpu-ns/basket")
+	b.ReportMetric(float64(cpu[1].Nanoseconds())/float64(b.N), "cut-cpu-ns/basket")
+	b.ReportMetric(float64((cpu[0]-cpu[1]).Microseconds())/float64(b.N), "tree-us/basket")
+	b.ReportMetric(float64(frames[0])/float64(b.N), "frames/basket")
+	b.ReportMetric(float64(frames[1])/float64(b.N), "cut-frames/basket")
+	for i, l := range []*ledger.Ledger{with, without} {
+		groups, baskets := l.WriterStats()
+		b.ReportMetric(float64(baskets)/float64(groups), []string{"baskets/commit", "cut-baskets/commit"}[i])
+	}
+}
+
+// onlineBaskets runs baskets from..from+n-1 through l's writer from 16
+// goroutines, each under an idempotency key with its answer recorded,
+// basket i for customer (i*7919) % customers; prefix makes the baskets'
+// transaction ids and keys differ from another run's.
+func onlineBaskets(tb testing.TB, l *ledger.Ledger, from, n, customers int, prefix string) {
+	tb.Helper()
+	const clients = 16
+	ctx := context.Background()
+	var next atomic.Int64
+	errs := make(chan error, clients)
+	for range clients {
+		go func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					errs <- nil
+					return
+				}
+				i += from
+				cust := protocol.CustomerID(fmt.Sprintf("c%d", (i*7919)%customers))
+				txn := fmt.Sprint(prefix, "web-", i)
+				basket := ledger.Basket{Tenant: tenant, Redemptions: []protocol.Redemption{
+					{Kind: protocol.KindRedeem, Store: "web", TxnID: txn, Campaign: "loyalty", Customer: cust, Currency: "EUR", Discount: 100, OrderTot: 42_00},
+					{Kind: protocol.KindRedeem, Store: "web", TxnID: txn, Campaign: "loyalty", Code: "MULTI", Customer: cust, Currency: "EUR", Discount: 100, OrderTot: 42_00},
+					{Kind: protocol.KindEarn, Store: "web", TxnID: txn, Campaign: "loyalty", Customer: cust, Currency: "EUR", Points: 42, OrderTot: 42_00},
+				}}
+				once := pledger.Once{Key: fmt.Sprintf("%skey-%08x", prefix, uint32(i)*2654435761), Request: []byte("0123456789abcdef0123456789abcdef"), At: time.Now(),
+					Answer: func(rec []protocol.Redemption) (int, []byte, error) {
+						body, err := json.Marshal(map[string]any{"redemptions": rec, "basket": basket.Redemptions})
+						return 200, body, err
+					}}
+				if out, err := l.RedeemOnce(ctx, basket, once); err != nil || out.Replayed {
+					errs <- fmt.Errorf("basket %d: replayed %v: %w", i, out.Replayed, err)
+					return
+				}
+			}
+		}()
+	}
+	for range clients {
+		if err := <-errs; err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
