@@ -61,38 +61,58 @@ var treeCuts = []struct{ name, sql string }{
 // the same run. One op is one basket. It reports the process's CPU per
 // basket of each (cpu-ns/basket, cut-cpu-ns/basket) and their
 // difference (tree-us/basket), each writer's mean group
-// (baskets/commit, cut-baskets/commit: a ledger making smaller groups
-// spends more per basket, whatever its trees), and the WAL frames each wrote per basket
-// (frames/basket, cut-frames/basket: both ledgers checkpoint outside the
-// timing after every chunk, so the next chunk starts the WAL over).
-// Ledgers start empty, and the baskets' 2,000 customers keep the trees
-// keyed by customer small (a group's baskets share their pages);
+// (baskets/commit, cut-baskets/commit: a writer making smaller groups
+// spends more per basket, whatever its trees), and the WAL frames each
+// wrote per basket (frames/basket, cut-frames/basket: both ledgers
+// checkpoint outside the timing after every chunk, so the next chunk
+// starts the WAL over). PUNCHCARD_ROWS_DUMP=2 prints which B-trees the
+// frames of the ledger with every tree belong to, per basket.
+//
+// Ledgers start empty, and 2,000 customers keep the trees keyed by
+// customer small (a group's baskets share their pages):
 // PUNCHCARD_BENCH_PREFILL=n starts both from a copy of one ledger with a
-// basket for each of n customers, and the baskets are theirs. PUNCHCARD_BENCH_CUTS=a,b runs
-// only the cuts it names; "none" cuts nothing (the noise floor).
-// PUNCHCARD_ROWS_DUMP=2 prints which B-trees the last chunk's WAL frames
-// belong to (the ledger with every tree).
+// basket for each of n customers, and the baskets are theirs.
+// PUNCHCARD_BENCH_CUTS=a,b runs only the cuts it names; "none" cuts
+// nothing (the noise floor).
 func BenchmarkOnlineTreeCost(b *testing.B) {
+	customers, template := treeCostSetup(b)
+	for _, c := range selectedCuts() {
+		b.Run(c.name, func(b *testing.B) { benchTreeCut(b, c.sql, customers, template) })
+	}
+}
+
+// selectedCuts are the treeCuts PUNCHCARD_BENCH_CUTS names, or all.
+func selectedCuts() []struct{ name, sql string } {
 	only := map[string]bool{}
 	for _, n := range strings.Split(os.Getenv("PUNCHCARD_BENCH_CUTS"), ",") {
 		if n != "" {
 			only[n] = true
 		}
 	}
-	customers, template := fleetCustomers, ""
-	if v := os.Getenv("PUNCHCARD_BENCH_PREFILL"); v != "" {
-		var err error
-		if customers, err = strconv.Atoi(v); err != nil || customers <= 0 {
-			b.Fatalf("PUNCHCARD_BENCH_PREFILL=%q: want a number of customers", v)
-		}
-		template = prefilledLedger(b, customers)
+	if len(only) == 0 {
+		return treeCuts
 	}
+	var cs []struct{ name, sql string }
 	for _, c := range treeCuts {
-		if len(only) > 0 && !only[c.name] {
-			continue
+		if only[c.name] {
+			cs = append(cs, c)
 		}
-		b.Run(c.name, func(b *testing.B) { benchTreeCut(b, c.sql, customers, template) })
 	}
+	return cs
+}
+
+// treeCostSetup reads PUNCHCARD_BENCH_PREFILL: the customers of the
+// baskets, and the ledger file to copy ("": start empty).
+func treeCostSetup(b *testing.B) (customers int, template string) {
+	v := os.Getenv("PUNCHCARD_BENCH_PREFILL")
+	if v == "" {
+		return fleetCustomers, ""
+	}
+	customers, err := strconv.Atoi(v)
+	if err != nil || customers <= 0 {
+		b.Fatalf("PUNCHCARD_BENCH_PREFILL=%q: want a number of customers", v)
+	}
+	return customers, prefilledLedger(b, customers)
 }
 
 // openTreeLedger opens a ledger at path for BenchmarkOnlineTreeCost, with
@@ -129,8 +149,9 @@ func prefilledLedger(b *testing.B, customers int) string {
 	return path
 }
 
-func benchTreeCut(b *testing.B, cut string, customers int, template string) {
-	ctx := context.Background()
+// cutLedgers opens the two ledgers of a cut, empty or copies of
+// template, and cuts the second.
+func cutLedgers(b *testing.B, cut, template string) (with, without *ledger.Ledger) {
 	open := func(name string) *ledger.Ledger {
 		path := filepath.Join(b.TempDir(), name+".db")
 		if template != "" {
@@ -142,21 +163,21 @@ func benchTreeCut(b *testing.B, cut string, customers int, template string) {
 		b.Cleanup(func() { l.Close() })
 		return l
 	}
-	var with, without *ledger.Ledger
-	if os.Getenv("PUNCHCARD_BENCH_SWAP") != "" {
-		without = open("without")
-		with = open("with")
-	} else {
-		with, without = open("with"), open("without")
-	}
+	with, without = open("with"), open("without")
 	if cut != "" {
-		if _, err := without.DB().ExecContext(ctx, cut); err != nil {
+		if _, err := without.DB().ExecContext(context.Background(), cut); err != nil {
 			b.Fatal(err)
 		}
 	}
+	return with, without
+}
+
+func benchTreeCut(b *testing.B, cut string, customers int, template string) {
+	with, without := cutLedgers(b, cut, template)
 	const chunk = 128
 	var cpu [2]time.Duration
 	var frames [2]int64
+	byTree := map[string]int{}
 	b.ResetTimer()
 	for done := 0; done < b.N; done += chunk {
 		n := min(chunk, b.N-done)
@@ -170,14 +191,19 @@ func benchTreeCut(b *testing.B, cut string, customers int, template string) {
 			onlineBaskets(b, l, done, n, customers, "")
 			cpu[i] += ledgertest.CPUTime() - c0
 			b.StopTimer()
-			if dumpPages && i == 0 && done+chunk >= b.N {
-				walPagesByTree(b, l.DB()) // the last chunk's
+			if dumpPages && i == 0 {
+				for n, c := range walFramesByTree(b, l.DB()) {
+					byTree[n] += c
+				}
 			}
 			frames[i] += walFrames(b, l.DB())
 			b.StartTimer()
 		}
 	}
 	b.StopTimer()
+	if dumpPages {
+		printTrees(byTree, float64(b.N), "frames/basket")
+	}
 	b.ReportMetric(float64(cpu[0].Nanoseconds())/float64(b.N), "cpu-ns/basket")
 	b.ReportMetric(float64(cpu[1].Nanoseconds())/float64(b.N), "cut-cpu-ns/basket")
 	b.ReportMetric(float64((cpu[0]-cpu[1]).Microseconds())/float64(b.N), "tree-us/basket")
@@ -232,4 +258,77 @@ func onlineBaskets(tb testing.TB, l *ledger.Ledger, from, n, customers int, pref
 			tb.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkIngestTreeCost is BenchmarkOnlineTreeCost's cuts on ingest's
+// path, where nothing depends on timing: BenchmarkRowsIngest's till
+// messages (fleetSale, customers as PUNCHCARD_BENCH_PREFILL's, or
+// 2,000 of them on empty ledgers), a drain of 14 at a time through
+// ApplyBatches, alternately on the ledger with every tree and on the cut
+// one. One op is one message; it reports the CPU per fact of each around
+// ApplyBatches (cpu-ns/fact, cut-cpu-ns/fact, and tree-ns/fact their
+// difference), and the WAL frames per message of each (a checkpoint
+// after every drain, outside the timing).
+func BenchmarkIngestTreeCost(b *testing.B) {
+	customers, template := treeCostSetup(b)
+	for _, c := range selectedCuts() {
+		b.Run(c.name, func(b *testing.B) { benchIngestCut(b, c.sql, customers, template) })
+	}
+}
+
+func benchIngestCut(b *testing.B, cut string, customers int, template string) {
+	ctx := context.Background()
+	with, without := cutLedgers(b, cut, template)
+	seqs := make([]uint64, fleetTills)
+	for i := range seqs {
+		seqs[i] = 1
+	}
+	var cpu [2]time.Duration
+	var frames [2]int64
+	var facts int64
+	b.ResetTimer()
+	for done := 0; done < b.N; done += fleetDrain {
+		n := min(fleetDrain, b.N-done)
+		bs := make([]ledger.Batch, n)
+		for k := range n {
+			i := done + k
+			till := (i * 131) % fleetTills
+			var rs []protocol.Redemption
+			rs, seqs[till] = fleetSale(till, seqs[till], i)
+			for j := range rs {
+				if rs[j].Customer != "" {
+					rs[j].Customer = protocol.CustomerID(fmt.Sprintf("c%d", (i*7919)%customers))
+				}
+			}
+			facts += int64(len(rs))
+			bs[k] = ledger.Batch{Tenant: tenant, Agent: rs[0].ID.Agent, Redemptions: rs}
+		}
+		for k := range 2 {
+			i := k
+			if (done/fleetDrain)%2 == 1 { // alternate which goes first
+				i = 1 - k
+			}
+			l := []*ledger.Ledger{with, without}[i]
+			c0 := ledgertest.CPUTime()
+			res, err := l.ApplyBatches(ctx, bs)
+			cpu[i] += ledgertest.CPUTime() - c0
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, r := range res {
+				if r.Err != nil {
+					b.Fatalf("result %+v", r)
+				}
+			}
+			b.StopTimer()
+			frames[i] += walFrames(b, l.DB())
+			b.StartTimer()
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(cpu[0].Nanoseconds())/float64(facts), "cpu-ns/fact")
+	b.ReportMetric(float64(cpu[1].Nanoseconds())/float64(facts), "cut-cpu-ns/fact")
+	b.ReportMetric(float64((cpu[0]-cpu[1]).Nanoseconds())/float64(facts), "tree-ns/fact")
+	b.ReportMetric(float64(frames[0])/float64(b.N), "pages/msg")
+	b.ReportMetric(float64(frames[1])/float64(b.N), "cut-pages/msg")
 }
