@@ -71,7 +71,8 @@ var treeCuts = []struct{ name, sql string }{
 // Ledgers start empty, and 2,000 customers keep the trees keyed by
 // customer small (a group's baskets share their pages):
 // PUNCHCARD_BENCH_PREFILL=n starts both from a copy of one ledger with a
-// basket for each of n customers, and the baskets are theirs.
+// basket for each of n customers, and the baskets are theirs, each with
+// a burn of 10 points besides (as the hub benchmark's baskets).
 // PUNCHCARD_BENCH_CUTS=a,b runs only the cuts it names; "none" cuts
 // nothing (the noise floor).
 func BenchmarkOnlineTreeCost(b *testing.B) {
@@ -142,7 +143,7 @@ func prefilledLedger(b *testing.B, customers int) string {
 	path := filepath.Join(b.TempDir(), "template.db")
 	l := openTreeLedger(b, path)
 	defer l.Close()
-	onlineBaskets(b, l, 0, customers, customers, "pre-")
+	onlineBaskets(b, l, 0, customers, customers, "pre-", false)
 	if _, err := l.DB().Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		b.Fatal(err)
 	}
@@ -188,7 +189,7 @@ func benchTreeCut(b *testing.B, cut string, customers int, template string) {
 			}
 			l := []*ledger.Ledger{with, without}[i]
 			c0 := ledgertest.CPUTime()
-			onlineBaskets(b, l, done, n, customers, "")
+			onlineBaskets(b, l, done, n, customers, "", template != "")
 			cpu[i] += ledgertest.CPUTime() - c0
 			b.StopTimer()
 			if dumpPages && i == 0 {
@@ -218,8 +219,10 @@ func benchTreeCut(b *testing.B, cut string, customers int, template string) {
 // onlineBaskets runs baskets from..from+n-1 through l's writer from 16
 // goroutines, each under an idempotency key with its answer recorded,
 // basket i for customer (i*7919) % customers; prefix makes the baskets'
-// transaction ids and keys differ from another run's.
-func onlineBaskets(tb testing.TB, l *ledger.Ledger, from, n, customers int, prefix string) {
+// transaction ids and keys differ from another run's. With burn each
+// basket also burns 10 points (the hub benchmark's basket burns), which
+// its customer must hold before it.
+func onlineBaskets(tb testing.TB, l *ledger.Ledger, from, n, customers int, prefix string, burn bool) {
 	tb.Helper()
 	const clients = 16
 	ctx := context.Background()
@@ -241,6 +244,10 @@ func onlineBaskets(tb testing.TB, l *ledger.Ledger, from, n, customers int, pref
 					{Kind: protocol.KindRedeem, Store: "web", TxnID: txn, Campaign: "loyalty", Code: "MULTI", Customer: cust, Currency: "EUR", Discount: 100, OrderTot: 42_00},
 					{Kind: protocol.KindEarn, Store: "web", TxnID: txn, Campaign: "loyalty", Customer: cust, Currency: "EUR", Points: 42, OrderTot: 42_00},
 				}}
+				if burn {
+					basket.Redemptions = append(basket.Redemptions, protocol.Redemption{Kind: protocol.KindBurn, Store: "web", TxnID: txn,
+						Campaign: "loyalty", Customer: cust, Currency: "EUR", Points: -10})
+				}
 				once := pledger.Once{Key: fmt.Sprintf("%skey-%08x", prefix, uint32(i)*2654435761), Request: []byte("0123456789abcdef0123456789abcdef"), At: time.Now(),
 					Answer: func(rec []protocol.Redemption) (int, []byte, error) {
 						body, err := json.Marshal(map[string]any{"redemptions": rec, "basket": basket.Redemptions})
