@@ -74,7 +74,8 @@ var treeCuts = []struct{ name, sql string }{
 // basket for each of n customers, and the baskets are theirs, each with
 // a burn of 10 points besides (as the hub benchmark's baskets).
 // PUNCHCARD_BENCH_CUTS=a,b runs only the cuts it names; "none" cuts
-// nothing (the noise floor).
+// nothing (the noise floor). PUNCHCARD_BENCH_CHUNK sets the baskets a
+// chunk (default 128; b.N runs one ledger's baskets after the other's).
 func BenchmarkOnlineTreeCost(b *testing.B) {
 	customers, template := treeCostSetup(b)
 	for _, c := range selectedCuts() {
@@ -175,7 +176,10 @@ func cutLedgers(b *testing.B, cut, template string) (with, without *ledger.Ledge
 
 func benchTreeCut(b *testing.B, cut string, customers int, template string) {
 	with, without := cutLedgers(b, cut, template)
-	const chunk = 128
+	chunk := 128
+	if v, err := strconv.Atoi(os.Getenv("PUNCHCARD_BENCH_CHUNK")); err == nil && v > 0 {
+		chunk = v
+	}
 	var cpu [2]time.Duration
 	var frames [2]int64
 	byTree := map[string]int{}
