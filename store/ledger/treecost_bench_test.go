@@ -221,7 +221,8 @@ func benchTreeCut(b *testing.B, cut string, customers int, template string) {
 }
 
 // onlineBaskets runs baskets from..from+n-1 through l's writer from 16
-// goroutines, each under an idempotency key with its answer recorded,
+// goroutines, each under an idempotency key with its answer recorded
+// and the key its transaction id (as the hub's redeem),
 // basket i for customer (i*7919) % customers; prefix makes the baskets'
 // transaction ids and keys differ from another run's. With burn each
 // basket also burns 10 points (the hub benchmark's basket burns), which
@@ -242,17 +243,17 @@ func onlineBaskets(tb testing.TB, l *ledger.Ledger, from, n, customers int, pref
 				}
 				i += from
 				cust := protocol.CustomerID(fmt.Sprintf("c%d", (i*7919)%customers))
-				txn := fmt.Sprint(prefix, "web-", i)
+				key := fmt.Sprintf("%skey-%08x", prefix, uint32(i)*2654435761) // random, as a client's
 				basket := ledger.Basket{Tenant: tenant, Redemptions: []protocol.Redemption{
-					{Kind: protocol.KindRedeem, Store: "web", TxnID: txn, Campaign: "loyalty", Customer: cust, Currency: "EUR", Discount: 100, OrderTot: 42_00},
-					{Kind: protocol.KindRedeem, Store: "web", TxnID: txn, Campaign: "loyalty", Code: "MULTI", Customer: cust, Currency: "EUR", Discount: 100, OrderTot: 42_00},
-					{Kind: protocol.KindEarn, Store: "web", TxnID: txn, Campaign: "loyalty", Customer: cust, Currency: "EUR", Points: 42, OrderTot: 42_00},
+					{Kind: protocol.KindRedeem, Store: "web", TxnID: key, Campaign: "loyalty", Customer: cust, Currency: "EUR", Discount: 100, OrderTot: 42_00},
+					{Kind: protocol.KindRedeem, Store: "web", TxnID: key, Campaign: "loyalty", Code: "MULTI", Customer: cust, Currency: "EUR", Discount: 100, OrderTot: 42_00},
+					{Kind: protocol.KindEarn, Store: "web", TxnID: key, Campaign: "loyalty", Customer: cust, Currency: "EUR", Points: 42, OrderTot: 42_00},
 				}}
 				if burn {
-					basket.Redemptions = append(basket.Redemptions, protocol.Redemption{Kind: protocol.KindBurn, Store: "web", TxnID: txn,
+					basket.Redemptions = append(basket.Redemptions, protocol.Redemption{Kind: protocol.KindBurn, Store: "web", TxnID: key,
 						Campaign: "loyalty", Customer: cust, Currency: "EUR", Points: -10})
 				}
-				once := pledger.Once{Key: fmt.Sprintf("%skey-%08x", prefix, uint32(i)*2654435761), Request: []byte("0123456789abcdef0123456789abcdef"), At: time.Now(),
+				once := pledger.Once{Key: key, Request: []byte("0123456789abcdef0123456789abcdef"), At: time.Now(),
 					Answer: func(rec []protocol.Redemption) (int, []byte, error) {
 						body, err := json.Marshal(map[string]any{"redemptions": rec, "basket": basket.Redemptions})
 						return 200, body, err
