@@ -222,6 +222,12 @@ var dumpPages = os.Getenv("PUNCHCARD_ROWS_DUMP") == "2"
 // frame headers' page numbers, mapped by dbstat.
 func walPagesByTree(tb testing.TB, db *sql.DB) {
 	tb.Helper()
+	printTrees(walFramesByTree(tb, db), 1, "pages")
+}
+
+// walFramesByTree counts the WAL's frames per table and index.
+func walFramesByTree(tb testing.TB, db *sql.DB) map[string]int {
+	tb.Helper()
 	var file string
 	if err := db.QueryRow(`SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&file); err != nil {
 		tb.Fatal(err)
@@ -235,7 +241,7 @@ func walPagesByTree(tb testing.TB, db *sql.DB) {
 	rows, err := db.Query(`SELECT name, pageno FROM dbstat`)
 	if err != nil {
 		tb.Logf("dbstat: %v", err)
-		return
+		return nil
 	}
 	for rows.Next() {
 		var name string
@@ -247,7 +253,6 @@ func walPagesByTree(tb testing.TB, db *sql.DB) {
 	}
 	rows.Close()
 	count := map[string]int{}
-	total := 0
 	for off := 32; off+24+pageSize <= len(wal); off += 24 + pageSize {
 		pg := int64(wal[off])<<24 | int64(wal[off+1])<<16 | int64(wal[off+2])<<8 | int64(wal[off+3])
 		if pg == 0 || string(wal[off+8:off+16]) != string(wal[16:24]) {
@@ -258,17 +263,24 @@ func walPagesByTree(tb testing.TB, db *sql.DB) {
 			n = "(free or new)"
 		}
 		count[n]++
-		total++
 	}
+	return count
+}
+
+// printTrees prints count per tree, most first, each divided by per
+// (the units: baskets, say), and their total.
+func printTrees(count map[string]int, per float64, unit string) {
 	names := make([]string, 0, len(count))
-	for n := range count {
+	total := 0
+	for n, c := range count {
 		names = append(names, n)
+		total += c
 	}
 	sort.Slice(names, func(i, j int) bool { return count[names[i]] > count[names[j]] })
 	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "%-40s %4d pages\n", n, count[n])
+		fmt.Fprintf(os.Stderr, "%-40s %7.2f %s\n", n, float64(count[n])/per, unit)
 	}
-	fmt.Fprintf(os.Stderr, "%-40s %4d pages (the WAL's frames)\n", "TOTAL", total)
+	fmt.Fprintf(os.Stderr, "%-40s %7.2f %s (the WAL's frames)\n", "TOTAL", float64(total)/per, unit)
 }
 
 // walFrames is the number of frames (pages) in the WAL, checkpointed
