@@ -32,6 +32,13 @@ func journalSpend(r protocol.Redemption) int64 {
 const upLoaded = `INSERT INTO ledger_giftcards (tenant, code, loaded) VALUES (?, ?, ?)
 	ON CONFLICT (tenant, code) DO UPDATE SET loaded = loaded + excluded.loaded`
 
+// qCardIssued finds a card's earlier sale. The entry is a literal, not
+// an argument: only then can SQLite use the partial index of sales
+// (ledger_023_card_issue); with a bound entry the sale searched the
+// tenant's whole journal.
+const qCardIssued = `SELECT agent, seq FROM ledger_journal WHERE tenant = ? AND code = ? AND entry = 'giftcard_issue'
+	AND NOT (agent = ? AND seq = ?) ORDER BY id LIMIT 1`
+
 // applyLoad records a sale's or top-up's effect on the card's balance.
 // The journal row is queued already.
 func applyLoad(s *state, r protocol.Redemption, conflict func(ConflictKind, *protocol.RedemptionID, string, ...any)) error {
@@ -42,9 +49,8 @@ func applyLoad(s *state, r protocol.Redemption, conflict func(ConflictKind, *pro
 		}
 		var first sql.NullInt64
 		var fa sql.NullString
-		err := s.tx.QueryRowContext(s.ctx, `SELECT agent, seq FROM ledger_journal WHERE tenant = ? AND code = ? AND entry = ?
-			AND NOT (agent = ? AND seq = ?) ORDER BY id LIMIT 1`,
-			string(r.Tenant), string(r.Code), entryName(protocol.KindIssue), string(r.ID.Agent), int64(r.ID.Seq)).Scan(&fa, &first)
+		err := s.tx.QueryRowContext(s.ctx, qCardIssued,
+			string(r.Tenant), string(r.Code), string(r.ID.Agent), int64(r.ID.Seq)).Scan(&fa, &first)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			add = 0 // the first sale: the catalog balance holds it

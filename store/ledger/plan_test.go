@@ -30,7 +30,7 @@ func TestHotStatementPlans(t *testing.T) {
 		`SELECT COUNT(*) FROM ledger_journal WHERE tenant = ? AND ref_agent = ? AND ref_seq = ? AND entry = 'rollback'
 		AND (agent = ref_agent OR agent = ?)`)
 	fq, _ := figuresSQL("t", FiguresQuery{Customer: "c", Codes: []protocol.CodeID{"A", "B"}, Cards: []protocol.CodeID{"B"}, Counts: []protocol.CampaignID{"x"}, Campaigns: []protocol.CampaignID{"x", "y"}}, 1)
-	qs = append(qs, fq, qGrantRate, qGrantOf, delGrantRequests)
+	qs = append(qs, fq, qGrantRate, qGrantOf, delGrantRequests, qCardIssued)
 	scan := regexp.MustCompile(`(^|\s)SCAN (\S+)`)
 	// A search of the journal by tenant (and agent) alone reads every row
 	// of the tenant (the till) ever recorded: a read growing with history.
