@@ -22,8 +22,20 @@ const (
 	// DefaultEventRetention is how long events stay in the logs (and
 	// replayable); Options.EventRetention.
 	DefaultEventRetention = 30 * 24 * time.Hour
-	// DefaultEventPruneInterval is how often the retention job runs.
+	// DefaultEventPruneInterval is how often the retention jobs run.
 	DefaultEventPruneInterval = time.Hour
+	// DefaultIdempotencyRetention is how long the APIs' idempotency
+	// records (an answer kept under its Idempotency-Key) are kept;
+	// Options.IdempotencyRetention. Three days, as a till keeps a POS
+	// request's (agentdb.DefaultIdempotencyRetention): a client retries
+	// within seconds or minutes, or after a weekend's outage. An online
+	// redeem retried after it is still not recorded twice (the ledger
+	// finds its transaction id); other requests run again.
+	DefaultIdempotencyRetention = 72 * time.Hour
+	// idemPruneBatch is how many idempotency records one statement of the
+	// retention job deletes: each is a short write beside the online
+	// writer's, not one long one.
+	idemPruneBatch = 1000
 	// DefaultTillStaleAfter is Options.TillStaleAfter's default: ten
 	// heartbeats of an agent (30 s each) missed.
 	DefaultTillStaleAfter = 5 * time.Minute
@@ -92,6 +104,7 @@ func (h *Hub) openWebhooks(ctx context.Context) error {
 // event logs and the delivery log.
 func (h *Hub) runEvents() {
 	h.runTillReview()
+	h.runIdempotencyRetention()
 	if h.Webhooks != nil {
 		if err := h.Webhooks.Start(h.ctx); err != nil {
 			h.opts.Logger.Error("hub: webhooks", slog.Any(logErr, err))
@@ -120,6 +133,32 @@ func (h *Hub) runEvents() {
 			if n == 0 || h.ctx.Err() != nil {
 				return
 			}
+		}
+	})
+}
+
+// runIdempotencyRetention deletes the idempotency records older than
+// Options.IdempotencyRetention every DefaultEventPruneInterval, in
+// batches of idemPruneBatch.
+func (h *Hub) runIdempotencyRetention() {
+	h.every(DefaultEventPruneInterval, func() {
+		before := time.Now().Add(-h.opts.IdempotencyRetention)
+		var total int64
+		for h.ctx.Err() == nil {
+			n, err := h.Catalog.PruneIdempotency(h.ctx, before, idemPruneBatch)
+			if err != nil {
+				if h.ctx.Err() == nil {
+					h.opts.Logger.Error("hub: idempotency retention", slog.Any(logErr, err))
+				}
+				return
+			}
+			total += n
+			if n < idemPruneBatch {
+				break
+			}
+		}
+		if total > 0 {
+			h.opts.Logger.Info("hub: idempotency records pruned", slog.Int64("deleted", total))
 		}
 	})
 }

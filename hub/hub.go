@@ -135,7 +135,10 @@ type Options struct {
 	// EventRetention is how long events (and webhook delivery records)
 	// are kept; default DefaultEventRetention (hub/events.go).
 	EventRetention time.Duration
-	Webhooks       WebhookOptions // hub/events.go
+	// IdempotencyRetention is how long the APIs' idempotency records are
+	// kept; default DefaultIdempotencyRetention (hub/events.go).
+	IdempotencyRetention time.Duration
+	Webhooks             WebhookOptions // hub/events.go
 	// TillStaleAfter is how long a till may go unheard before a
 	// till.stale event (and till.back when it returns) and before
 	// punchcard_tills_stale counts it; default DefaultTillStaleAfter,
@@ -179,6 +182,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.EventRetention <= 0 {
 		o.EventRetention = DefaultEventRetention
+	}
+	if o.IdempotencyRetention <= 0 {
+		o.IdempotencyRetention = DefaultIdempotencyRetention
 	}
 	if o.TillStaleAfter == 0 {
 		o.TillStaleAfter = DefaultTillStaleAfter

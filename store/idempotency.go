@@ -40,6 +40,35 @@ const (
 	QueryRemember = `INSERT INTO catalog_idempotency (tenant, key, request, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
 )
 
+// QueryPruneIdem deletes the records written before ?1 among the first ?2
+// in the order they were written (rowid: SQLite gives a new row the
+// largest rowid plus one), up to the first one not yet due. It reads at
+// most ?2 rows and deletes a range of rowids: no index on created_at for
+// every basket's commit to write, and no scan of the table when nothing is
+// due. A record stamped by a clock that jumped ahead holds the ones
+// written after it until it is due itself.
+const QueryPruneIdem = `WITH head AS (SELECT rowid AS r, created_at FROM catalog_idempotency ORDER BY rowid LIMIT ?2)
+	DELETE FROM catalog_idempotency WHERE rowid <= (SELECT MAX(r) FROM head)
+	AND rowid < COALESCE((SELECT MIN(r) FROM head WHERE created_at >= ?1), 9223372036854775807)`
+
+// PruneIdem deletes up to limit idempotency records written before
+// before, oldest first, and reports how many it deleted: the hub's
+// retention job (Options.IdempotencyRetention) runs it until it deletes
+// none. A retry after its record is gone is a new request; an online
+// redeem's is still found by its transaction id in the ledger (its
+// Idempotency-Key) and not recorded twice.
+func PruneIdem(ctx context.Context, q Querier, before time.Time, limit int) (int64, error) {
+	res, err := q.ExecContext(ctx, QueryPruneIdem, before.UnixMicro(), limit)
+	if err != nil {
+		return 0, fmt.Errorf("idempotency: prune: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("idempotency: prune: %w", err)
+	}
+	return n, nil
+}
+
 // RecallIdem returns the answer recorded for a tenant's idempotency key;
 // found is false for a new key. A key recorded for another request (its
 // hash differs) is refused with CodeIdempotencyReuse.

@@ -6,6 +6,8 @@ import (
 	"database/sql"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -115,5 +117,62 @@ func TestIdemRecordsBefore(t *testing.T) {
 	// The hash still decides before the body is read.
 	if _, _, _, err := store.RecallIdem(ctx, db, "t", "UnknownFormat", []byte("other")); protocol.ErrorCode(err) != protocol.CodeIdempotencyReuse {
 		t.Errorf("another request: %v, want %s", err, protocol.CodeIdempotencyReuse)
+	}
+}
+
+// TestPruneIdem checks that the retention job deletes the records due,
+// oldest first, at most limit a call, stops at the first record not yet
+// due in the order written, and leaves the others answering.
+func TestPruneIdem(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name   string
+		ages   []int // hours after t0 each record was written, in the order written
+		before int   // the cutoff, hours after t0
+		limit  int
+		want   []int64 // deleted by each call until one deletes none
+		kept   []int   // indexes of ages still answering
+	}{
+		{"NoneDue", []int{5, 6, 7}, 5, 10, []int64{0}, []int{0, 1, 2}},
+		{"AllDue", []int{1, 2, 3}, 10, 10, []int64{3, 0}, nil},
+		{"Prefix", []int{1, 2, 3, 8, 9}, 5, 10, []int64{3, 0}, []int{3, 4}},
+		{"ByLimit", []int{1, 2, 3, 4, 5}, 10, 2, []int64{2, 2, 1, 0}, nil},
+		// A record stamped ahead (a clock that jumped) holds the later
+		// ones until it is due.
+		{"ClockAhead", []int{1, 9, 2, 3}, 5, 10, []int64{1, 0}, []int{1, 2, 3}},
+		{"Empty", nil, 5, 10, []int64{0}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := idemDB(t)
+			for i, h := range tc.ages {
+				if _, err := store.RememberIdem(ctx, db, "t", strconv.Itoa(i), []byte("req"), 200, []byte("{}"), t0.Add(time.Duration(h)*time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got []int64
+			for {
+				n, err := store.PruneIdem(ctx, db, t0.Add(time.Duration(tc.before)*time.Hour), tc.limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, n)
+				if n == 0 || len(got) > len(tc.ages)+1 {
+					break
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("deleted per call %v, want %v", got, tc.want)
+			}
+			for i := range tc.ages {
+				_, _, found, err := store.RecallIdem(ctx, db, "t", strconv.Itoa(i), []byte("req"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := slices.Contains(tc.kept, i); found != want {
+					t.Errorf("record %d (written at +%dh) found %v, want %v", i, tc.ages[i], found, want)
+				}
+			}
+		})
 	}
 }

@@ -145,6 +145,8 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 		"how often to review the customer tiers whose validity and grace are over (downgrades), e.g. 1h; negative: never (PUNCHCARD_TIER_REVIEW_EVERY)")
 	fs.DurationVar(&o.EventRetention, "event-retention", envDuration(env("EVENT_RETENTION", ""), hub.DefaultEventRetention),
 		"how long events and webhook delivery records are kept (and replayable), e.g. 720h (PUNCHCARD_EVENT_RETENTION)")
+	fs.DurationVar(&o.IdempotencyRetention, "idempotency-retention", envDuration(env("IDEMPOTENCY_RETENTION", ""), hub.DefaultIdempotencyRetention),
+		"how long the APIs' answers are kept under their Idempotency-Key, e.g. 72h; a retry after it runs again, but an online redeem is never recorded twice (PUNCHCARD_IDEMPOTENCY_RETENTION)")
 	fs.DurationVar(&o.TillStaleAfter, "till-stale-after", envDuration(env("TILL_STALE_AFTER", ""), hub.DefaultTillStaleAfter),
 		"a till unheard this long is reported stale (event till.stale, then till.back); negative: never (PUNCHCARD_TILL_STALE_AFTER)")
 	fs.BoolVar(&o.PipelinedCommit, "pipelined-commit", env("PIPELINED_COMMIT", "") == "1", "the online writer syncs the WAL while it records the next group, and ingest before it publishes a drain's Acks, instead of inside each commit; for disks with slow fsync (PUNCHCARD_PIPELINED_COMMIT=1)")

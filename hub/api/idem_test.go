@@ -2,10 +2,12 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/store/catalog"
@@ -132,4 +134,42 @@ func TestIdempotencyRetryAfterChange(t *testing.T) {
 	retry("after the code's campaign stopped")
 	other := map[string]any{"store": web, "order": order(50_00), "customer": "c1", "redeemables": []any{map[string]any{"code": "MANY"}}}
 	e.wantErr(e.do("POST", "/v1/tenants/acme/redeem", sup, other, "Idempotency-Key", "k1"), 422, protocol.CodeIdempotencyReuse, "")
+}
+
+// TestIdempotencyRetryAfterPrune checks that an online redeem retried
+// after the retention job deleted its idempotency record is not recorded
+// twice: the ledger finds its transaction id (the Idempotency-Key).
+func TestIdempotencyRetryAfterPrune(t *testing.T) {
+	e := newEnv(t)
+	mk, sup := e.keys[catalog.RoleMarketer], e.keys[catalog.RoleSupport]
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns", mk, campaignDoc("summer", "active", percent10, "")), 201, nil)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/campaigns/summer/codes/import", mk, map[string]any{"codes": []string{"MANY"}, "uses": -1}), 201, nil)
+	e.wantJSON(e.do("POST", "/v1/tenants/acme/customers", sup, map[string]any{"id": "c1"}), 201, nil)
+	body := map[string]any{"store": web, "order": order(100_00), "customer": "c1", "redeemables": []any{map[string]any{"code": "MANY"}}}
+	first := e.do("POST", "/v1/tenants/acme/redeem", sup, body, "Idempotency-Key", "k1")
+	if first.status != 200 {
+		t.Fatalf("first: %d %s", first.status, first.body)
+	}
+	rows := func() int {
+		var n int
+		if err := e.cat.DB().QueryRow(`SELECT COUNT(*) FROM ledger_journal WHERE txn_id = 'k1'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	n := rows()
+	if n == 0 {
+		t.Fatal("the first redeem recorded nothing")
+	}
+	pruned, err := e.cat.PruneIdempotency(context.Background(), time.Now().Add(time.Hour), 1000)
+	if err != nil || pruned == 0 {
+		t.Fatalf("prune: %d, %v", pruned, err)
+	}
+	r := e.do("POST", "/v1/tenants/acme/redeem", sup, body, "Idempotency-Key", "k1")
+	if r.status != 200 || r.header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("retry after the prune: %d %s", r.status, r.body)
+	}
+	if got := rows(); got != n {
+		t.Fatalf("retry after the prune: %d journal rows, want %d\nfirst %s\nretry %s", got, n, first.body, r.body)
+	}
 }

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"time"
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/store"
@@ -22,4 +23,11 @@ func (c *Catalog) Recall(ctx context.Context, tenant protocol.TenantID, key stri
 func (c *Catalog) Remember(ctx context.Context, tenant protocol.TenantID, key string, request []byte, r Remembered) error {
 	_, err := store.RememberIdem(ctx, c.db, tenant, key, request, r.Status, r.Body, c.now())
 	return err
+}
+
+// PruneIdempotency deletes up to limit idempotency records written
+// before before (the catalog's and the ledger's: one table), oldest
+// first, and reports how many it deleted (store.PruneIdem).
+func (c *Catalog) PruneIdempotency(ctx context.Context, before time.Time, limit int) (int64, error) {
+	return store.PruneIdem(ctx, c.db, before, limit)
 }
