@@ -50,6 +50,18 @@ type Prepared struct {
 	mismatch map[factKey]string
 }
 
+// facts is how many facts p's batches hold (0 for a nil p).
+func (p *Prepared) facts() int {
+	if p == nil {
+		return 0
+	}
+	n := 0
+	for _, b := range p.bs {
+		n += len(b.Redemptions)
+	}
+	return n
+}
+
 // PrepareBatches does the read-only half of ApplyBatches, without the
 // write lock, so that ingest re-derives the next messages while the
 // previous ones are written (a pipeline: the re-derivation is about a
@@ -125,6 +137,7 @@ func (l *Ledger) applyDrain(ctx context.Context, p *Prepared, sts []StateRecord,
 	var tx *sql.Tx
 	var err error
 	if conn != nil {
+		l.sizeDrainCache(sctx, conn, p.facts()) // drainsync.go
 		tx, err = conn.BeginTx(ctx, nil)
 	} else {
 		tx, err = l.db.BeginTx(ctx, nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -50,6 +51,11 @@ type drainSync struct {
 	// raw is conn's driver statements of the drains' hot writes
 	// (drainraw.go); nil until the first.
 	raw *rawStmts
+	// bigCache: conn's page cache is drainCacheKiB for a large drain
+	// (sizeDrainCache); cacheSetting is its cache_size before, to go
+	// back to.
+	bigCache     bool
+	cacheSetting int64
 	// all is applyPreparedIn's list of a drain's facts, kept from one
 	// transaction to the next (a copy of every fact: ~1.5 KB a message),
 	// unless it grew past maxKeptFacts.
@@ -66,6 +72,48 @@ type drainSync struct {
 // a drain of up to DefaultMaxRedemptionsPerTx (16,384) facts would keep
 // ~7 MB.
 const maxKeptFacts = 1024
+
+// A large drain's page cache (sizeDrainCache). The trees keyed by
+// customer (the journal's, the purchases', the lots') take each
+// customer's rows at that customer's own leaf, so a large drain dirties
+// a leaf per customer and tree: a catch-up's drain of 16,384 facts of
+// 1,000 customers dirties ~11,500 pages (46 MB). In SQLite's default
+// cache of 2,000 KiB (500 pages) most of them were written to the WAL
+// before the commit (a spill) and read back at the customer's next fact:
+// at 1M facts 2.2M reads and 3.5M writes in the drains' system calls
+// against 1.0M and 2.4M with this cache (docs/operations.md, make
+// bench-catchup). A drain of at least bigDrainFacts facts gets
+// drainCacheKiB on the drains' own connection; smaller ones (the
+// fleet's: a few facts a message) keep the connection's setting, which
+// measured best for them (see drainSync.conn).
+const (
+	bigDrainFacts = 4096
+	drainCacheKiB = 64 << 10
+)
+
+// sizeDrainCache gives the drains' own connection conn the page cache of
+// a drain of n facts: drainCacheKiB from bigDrainFacts on, otherwise the
+// setting it had. A pragma that fails leaves the cache as it was (the
+// drain only runs slower). Called under the write gate, before the
+// drain's transaction begins.
+func (l *Ledger) sizeDrainCache(ctx context.Context, conn *sql.Conn, n int) {
+	d := &l.drains
+	if conn == nil || conn != d.conn || (n >= bigDrainFacts) == d.bigCache {
+		return
+	}
+	if !d.bigCache {
+		if err := conn.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&d.cacheSetting); err != nil {
+			return
+		}
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA cache_size = %d`, -drainCacheKiB)); err == nil {
+			d.bigCache = true
+		}
+		return
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA cache_size = %d`, d.cacheSetting)); err == nil {
+		d.bigCache = false
+	}
+}
 
 // drainConn returns the drains' own connection, kept from one drain to
 // the next, and whether it is at synchronous=NORMAL for the pipelined
@@ -144,7 +192,7 @@ func (l *Ledger) releaseDrainConn(conn *sql.Conn, ok bool) {
 func (l *Ledger) dropDrainConn() {
 	if c := l.drains.conn; c != nil {
 		raw := l.drains.raw
-		l.drains.conn, l.drains.raw = nil, nil
+		l.drains.conn, l.drains.raw, l.drains.bigCache = nil, nil, false
 		discardConn(c, raw)
 	}
 }

@@ -111,3 +111,57 @@ func TestDrainPipelinedCommit(t *testing.T) {
 		})
 	}
 }
+
+// TestDrainCacheSize: a drain of BigDrainFacts facts or more runs with
+// DrainCacheKiB of page cache on the drains' own connection, a smaller one
+// with the connection's own setting (SQLite's default), so that a
+// catch-up's drain, which dirties about a page a fact, keeps its pages in
+// memory until its commit while the fleet's small drains keep the cache
+// that measured best for them.
+func TestDrainCacheSize(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "hub.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	l, err := ledger.New(ctx, db, ledger.Options{Facts: MustFacts(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var def int64
+	if err := db.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&def); err != nil {
+		t.Fatal(err)
+	}
+	next := uint64(1)
+	drain := func(n int) int64 {
+		t.Helper()
+		seqs := make([]uint64, n)
+		for i := range seqs {
+			seqs[i] = next
+			next++
+		}
+		p, err := l.PrepareDrain(ctx, []ledger.Batch{{Tenant: tenant, Agent: "till-1", Redemptions: reds("till-1", seqs...)}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, _, err := l.ApplyDrainStates(ctx, p, nil); err != nil || res[0].Ack.Watermark != next-1 {
+			t.Fatalf("drain of %d: %+v %v", n, res, err)
+		}
+		size, ok, err := ledger.DrainCacheSize(l)
+		if err != nil || !ok {
+			t.Fatalf("drains' connection: %v %v", ok, err)
+		}
+		return size
+	}
+	if got := drain(2); got != def {
+		t.Errorf("cache after a drain of 2 facts = %d, want the default %d", got, def)
+	}
+	if got, want := drain(ledger.BigDrainFacts), int64(-ledger.DrainCacheKiB); got != want {
+		t.Errorf("cache after a drain of %d facts = %d, want %d", ledger.BigDrainFacts, got, want)
+	}
+	if got := drain(3); got != def {
+		t.Errorf("cache after a small drain again = %d, want the default %d", got, def)
+	}
+}

@@ -1,6 +1,9 @@
 package ledger
 
-import "database/sql"
+import (
+	"context"
+	"database/sql"
+)
 
 // What the external tests see of the grant groups (grantgroup.go) and
 // the write gate (writegate.go).
@@ -35,6 +38,25 @@ func SetGrantGroupMax(n int) (restore func()) {
 func DrainSyncs(l *Ledger) (commits, synced uint64, syncs int64) {
 	d := &l.drains
 	return d.commits.Load(), d.synced.Load(), d.syncs.Load()
+}
+
+// The large drains' page cache (drainsync.go).
+const (
+	BigDrainFacts = bigDrainFacts
+	DrainCacheKiB = drainCacheKiB
+)
+
+// DrainCacheSize is PRAGMA cache_size on the drains' own connection (ok
+// false: no connection is kept).
+func DrainCacheSize(l *Ledger) (n int64, ok bool, err error) {
+	l.gate.lock()
+	defer l.gate.unlock()
+	c := l.drains.conn
+	if c == nil {
+		return 0, false, nil
+	}
+	err = c.QueryRowContext(context.Background(), `PRAGMA cache_size`).Scan(&n)
+	return n, true, err
 }
 
 // DrainConn is the drains' own connection the ledger keeps between
