@@ -57,8 +57,12 @@ const (
 	DefaultMaxRTO      = 60 * time.Second       // ceiling of the timeout and of its backoff
 	// DefaultWindow is the batches in flight (published, not yet acked by
 	// the hub): 64 of DefaultBatchSize is what the hub's ingest takes into
-	// one ledger transaction (ingest.DefaultMaxRedemptionsPerTx), so one
-	// window is in the hub's queue while the previous one commits.
+	// one ledger transaction (ingest.DefaultMaxRedemptionsPerTx). A window
+	// is one drain: while it commits the till has nothing more in flight,
+	// so the hub cannot prepare the next drain meanwhile (a catch-up of 1M
+	// measured 39.3 / 41.9 s at 128 against 47.5 / 43.3 s at 64; 128 would
+	// fill the broker's per-till queue of 256 with an Ack and a Resend a
+	// batch, so it is left at 64: docs/operations.md, "make bench-catchup").
 	DefaultWindow         = 64
 	DefaultHeartbeatEvery = 30 * time.Second
 	// DefaultPollEvery is how often the client asks for the snapshot
