@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -387,10 +388,40 @@ func benchRedeem(b *testing.B, base *baselines, bh *benchHub, clients int) {
 			b.ReportMetric(float64((sync1-sync0).Microseconds())/1000/float64(syncs1-syncs0), "ms/fsync")
 		}
 	}()
+	stop := profileRedeems(b)
 	load(b, clients, "redeems", func(i int) error { return bh.redeem(b, run, i) })
+	stop()
 	if os.Getenv("PUNCHCARD_BENCH_TREES") != "" && b.N >= 100 {
 		_, b1 := bh.h.Ledger.WriterStats()
 		dumpTrees(b, bh.h.Ledger.DB(), b1)
+	}
+}
+
+// profileRedeems (PUNCHCARD_BENCH_PROFILE=file) writes a CPU profile of
+// the redeems alone to file (the run's name appended when several runs
+// write one), leaving out the pre-fill and the baseline that
+// -cpuprofile would count. It returns the function that stops it.
+func profileRedeems(b *testing.B) (stop func()) {
+	path := os.Getenv("PUNCHCARD_BENCH_PROFILE")
+	if path == "" {
+		return func() {}
+	}
+	if _, err := os.Stat(path); err == nil {
+		path += "." + strings.NewReplacer("/", "_", "=", "").Replace(b.Name())
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
 	}
 }
 
@@ -601,7 +632,10 @@ func BenchmarkOnlineRedeemCommit(b *testing.B) {
 		modes = modes[:2]
 	}
 	if m := os.Getenv("PUNCHCARD_BENCH_MODES"); m != "" { // e.g. "serial"
-		modes = slices.DeleteFunc(strings.Split(m, ","), func(s string) bool { return !slices.Contains(modes, s) })
+		// sqldb, only when named: serial, with the writer's hot
+		// statements through database/sql (Ledger.SetWriterRaw(false)).
+		all := append(slices.Clone(modes), "sqldb")
+		modes = slices.DeleteFunc(strings.Split(m, ","), func(s string) bool { return !slices.Contains(all, s) })
 	}
 	full := openBenchHubSync(b, rows, store.SyncFull)
 	var normal *benchHub
@@ -615,10 +649,12 @@ func BenchmarkOnlineRedeemCommit(b *testing.B) {
 				bh = normal
 			}
 			b.Run(fmt.Sprintf("rows=%d/clients=16/round=%d/commit=%s", rows, r, mode), func(b *testing.B) {
-				bh.h.Ledger.SetSerialCommit(mode == "serial")
+				bh.h.Ledger.SetSerialCommit(mode == "serial" || mode == "sqldb")
+				bh.h.Ledger.SetWriterRaw(mode != "sqldb")
 				benchRedeem(b, base, bh, 16)
 			})
 		}
 	}
 	full.h.Ledger.SetSerialCommit(false)
+	full.h.Ledger.SetWriterRaw(true)
 }

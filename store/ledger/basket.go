@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"slices"
@@ -78,6 +79,11 @@ type writer struct {
 	// Whether groups take in the baskets queued while they are recorded
 	// (takein.go).
 	takeIn takeIn
+	// raw is conn's driver statements (drainraw.go): a group on conn runs
+	// its hot statements without database/sql, as ingest's drains do.
+	// Kept with conn, closed before conn goes back to the pool.
+	raw    *rawStmts
+	rawOff atomic.Bool // SetWriterRaw(false)
 }
 
 // beginGroup begins a group's transaction on the writer's own connection,
@@ -118,6 +124,12 @@ func (l *Ledger) beginGroup(ctx context.Context) (*sql.Tx, error) {
 func (w *writer) dropConn() {
 	if w.conn == nil {
 		return
+	}
+	if w.raw != nil {
+		// Finalized on their own connection, which then goes back to the
+		// pool without them.
+		w.conn.Raw(func(any) error { w.raw.close(); return nil })
+		w.raw = nil
 	}
 	w.conn.ExecContext(context.Background(), `PRAGMA temp_store = DEFAULT`)
 	w.restoreSync()
@@ -253,7 +265,7 @@ func (l *Ledger) recordGroup(batch []*job, more func(n int) *job, optimistic boo
 	}
 	lowered := l.w.lowered && l.w.conn != nil // this group's tx is on the writer's connection
 	defer tx.Rollback()
-	g := &group{s: l.newState(ctx, tx), wm: map[protocol.TenantID]int64{}, pre: map[protocol.TenantID]int64{}, versions: map[protocol.TenantID]uint64{}}
+	g := &group{s: l.groupState(ctx, tx), wm: map[protocol.TenantID]int64{}, pre: map[protocol.TenantID]int64{}, versions: map[protocol.TenantID]uint64{}}
 	failAll := func(what string, err error) {
 		for _, o := range batch {
 			if o.err == nil {
@@ -300,7 +312,7 @@ func (l *Ledger) recordGroup(batch []*job, more func(n int) *job, optimistic boo
 				return batch, false, false
 			}
 			g.s.close()
-			g.s = l.newState(ctx, tx)
+			g.s = l.groupState(ctx, tx)
 		}
 		// A basket writes to the database only through a conflict row or
 		// its Remember (one statement, the last): its savepoint is opened
@@ -383,6 +395,29 @@ func (l *Ledger) recordGroup(batch []*job, more func(n int) *job, optimistic boo
 		}
 	}
 	return batch, false, false
+}
+
+// SetWriterRaw turns the online writer's driver statements (groupState)
+// off or back on (the default), from its next group: for benchmarks
+// comparing the two in one process.
+func (l *Ledger) SetWriterRaw(on bool) { l.w.rawOff.Store(!on) }
+
+// groupState is a group's state on tx. When tx is on the writer's own
+// connection, its hot statements run on that connection's driver
+// statements (drainraw.go), kept from group to group: database/sql's
+// copies of each statement's arguments, its per-transaction statement
+// wrappers and its results cost the writer as they cost the drains. ctx
+// is the group's, never cancelled, so the raw statements' check that the
+// transaction is not over never refuses.
+func (l *Ledger) groupState(ctx context.Context, tx *sql.Tx) *state {
+	s := l.newState(ctx, tx)
+	if w := l.w; w.conn != nil && !w.rawOff.Load() {
+		if w.raw == nil || w.raw.conn != w.conn {
+			w.raw = &rawStmts{conn: w.conn, stmts: map[string]driver.Stmt{}}
+		}
+		s.raw, s.txCtx = w.raw, ctx
+	}
+	return s
 }
 
 // prefetchGroup loads, with one IN query per kind for the whole group

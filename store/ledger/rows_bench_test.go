@@ -161,13 +161,33 @@ func applyDrain(ctx context.Context, l *ledger.Ledger, bs []ledger.Batch) ([]led
 // of 2,000 customers) through RedeemBasket, from 16 goroutines at once as
 // the hub's 16 clients, so that the writer commits them in groups. It
 // reports the process's CPU per basket (the writer's and the callers').
-func BenchmarkRowsOnline(b *testing.B) {
+func BenchmarkRowsOnline(b *testing.B) { rowsOnline(b, true) }
+
+// BenchmarkOnlineWriterRaw is BenchmarkRowsOnline with the writer's hot
+// statements through database/sql (raw=false) and as driver statements
+// on its connection (raw=true, the default; Ledger.SetWriterRaw),
+// alternated in rounds (PUNCHCARD_BENCH_ROUNDS, default 3), each on a
+// fresh ledger.
+func BenchmarkOnlineWriterRaw(b *testing.B) {
+	rounds := 3
+	if n, err := strconv.Atoi(os.Getenv("PUNCHCARD_BENCH_ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
+	for r := range rounds {
+		for _, raw := range []bool{false, true} {
+			b.Run(fmt.Sprintf("round=%d/raw=%v", r, raw), func(b *testing.B) { rowsOnline(b, raw) })
+		}
+	}
+}
+
+func rowsOnline(b *testing.B, raw bool) {
 	ctx := context.Background()
 	l, err := ledger.Open(ctx, filepath.Join(b.TempDir(), "hub.db"), ledger.Options{Facts: MustFacts(b)})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer l.Close()
+	l.SetWriterRaw(raw)
 	const clients = 16
 	var next atomic.Int64
 	errs := make(chan error, clients)
