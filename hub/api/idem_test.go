@@ -107,13 +107,7 @@ func TestIdempotencyRetryAfterChange(t *testing.T) {
 	if first.status != 200 || first.header.Get("Idempotent-Replayed") != "" {
 		t.Fatalf("first: %d %s", first.status, first.body)
 	}
-	rows := func() int {
-		var n int
-		if err := e.cat.DB().QueryRow(`SELECT COUNT(*) FROM ledger_journal WHERE txn_id = 'k1'`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	rows := func() int { return journalRows(t, e, "k1") }
 	n := rows()
 	retry := func(what string) {
 		t.Helper()
@@ -150,13 +144,7 @@ func TestIdempotencyRetryAfterPrune(t *testing.T) {
 	if first.status != 200 {
 		t.Fatalf("first: %d %s", first.status, first.body)
 	}
-	rows := func() int {
-		var n int
-		if err := e.cat.DB().QueryRow(`SELECT COUNT(*) FROM ledger_journal WHERE txn_id = 'k1'`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	rows := func() int { return journalRows(t, e, "k1") }
 	n := rows()
 	if n == 0 {
 		t.Fatal("the first redeem recorded nothing")
@@ -172,4 +160,14 @@ func TestIdempotencyRetryAfterPrune(t *testing.T) {
 	if got := rows(); got != n {
 		t.Fatalf("retry after the prune: %d journal rows, want %d\nfirst %s\nretry %s", got, n, first.body, r.body)
 	}
+}
+
+// journalRows is how many journal rows carry transaction id txn.
+func journalRows(t *testing.T, e *env, txn string) int {
+	t.Helper()
+	var n int
+	if err := e.cat.DB().QueryRow(`SELECT COUNT(*) FROM ledger_journal WHERE txn_id = ?`, txn).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

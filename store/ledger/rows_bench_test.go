@@ -97,16 +97,8 @@ func benchRowsIngest(b *testing.B, drain bool) {
 	var facts, frames int64
 	b.ResetTimer()
 	for done := 0; done < b.N; done += fleetDrain {
-		n := min(fleetDrain, b.N-done)
-		bs := make([]ledger.Batch, n)
-		for k := range n {
-			i := done + k
-			till := (i * 131) % fleetTills
-			var rs []protocol.Redemption
-			rs, seqs[till] = fleetSale(till, seqs[till], i)
-			facts += int64(len(rs))
-			bs[k] = ledger.Batch{Tenant: tenant, Agent: rs[0].ID.Agent, Redemptions: rs}
-		}
+		bs, nf := fleetBatches(seqs, done, min(fleetDrain, b.N-done), nil)
+		facts += nf
 		c0 := ledgertest.CPUTime()
 		var res []ledger.Result
 		var err error
@@ -349,4 +341,29 @@ func dumpRows(tb testing.TB, db *sql.DB, units int64) {
 			float64(x.payload)/float64(units), float64(x.size)/float64(units))
 	}
 	fmt.Fprintf(os.Stderr, "%-40s %8.2f entries/unit %8.1f payload B/unit\n", "TOTAL", float64(tc)/float64(units), float64(tp)/float64(units))
+}
+
+// fleetBatches is a fleet drain of n messages, from message done on: a
+// batch a message, each the next sale of a till (fleetSale, advancing
+// seqs). customer, when not nil, names the customer of message i's facts
+// that have one. It returns the batches and how many facts they hold.
+func fleetBatches(seqs []uint64, done, n int, customer func(i int) protocol.CustomerID) ([]ledger.Batch, int64) {
+	bs := make([]ledger.Batch, n)
+	var facts int64
+	for k := range n {
+		i := done + k
+		till := (i * 131) % fleetTills
+		var rs []protocol.Redemption
+		rs, seqs[till] = fleetSale(till, seqs[till], i)
+		if customer != nil {
+			for j := range rs {
+				if rs[j].Customer != "" {
+					rs[j].Customer = customer(i)
+				}
+			}
+		}
+		facts += int64(len(rs))
+		bs[k] = ledger.Batch{Tenant: tenant, Agent: rs[0].ID.Agent, Redemptions: rs}
+	}
+	return bs, facts
 }

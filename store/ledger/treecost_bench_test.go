@@ -300,21 +300,10 @@ func benchIngestCut(b *testing.B, cut string, customers int, template string) {
 	var facts int64
 	b.ResetTimer()
 	for done := 0; done < b.N; done += fleetDrain {
-		n := min(fleetDrain, b.N-done)
-		bs := make([]ledger.Batch, n)
-		for k := range n {
-			i := done + k
-			till := (i * 131) % fleetTills
-			var rs []protocol.Redemption
-			rs, seqs[till] = fleetSale(till, seqs[till], i)
-			for j := range rs {
-				if rs[j].Customer != "" {
-					rs[j].Customer = protocol.CustomerID(fmt.Sprintf("c%d", (i*7919)%customers))
-				}
-			}
-			facts += int64(len(rs))
-			bs[k] = ledger.Batch{Tenant: tenant, Agent: rs[0].ID.Agent, Redemptions: rs}
-		}
+		bs, nf := fleetBatches(seqs, done, min(fleetDrain, b.N-done), func(i int) protocol.CustomerID {
+			return protocol.CustomerID(fmt.Sprintf("c%d", (i*7919)%customers))
+		})
+		facts += nf
 		for k := range 2 {
 			i := k
 			if (done/fleetDrain)%2 == 1 { // alternate which goes first
