@@ -18,21 +18,7 @@ func TestGroupBalances(t *testing.T) {
 	const tn = protocol.TenantID("acme")
 	ctx := context.Background()
 	l, red, redeem := groupLedger(t, tn, 1)
-	// Before: c1 used promo once, c2 has 50 points.
-	for i, r := range []protocol.Redemption{red(protocol.KindRedeem, "promo", "c1", 0), red(protocol.KindEarn, "club", "c2", 50)} {
-		if err := redeem(fmt.Sprint("pre", i), r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	baskets := []groupBasket{
-		{red(protocol.KindRedeem, "promo", "c1", 0), protocol.CodeCustomerLimit},
-		{red(protocol.KindBurn, "club", "c2", -30), ""},
-		{red(protocol.KindBurn, "club", "c2", -30), protocol.CodeInsufficientPts},
-		{red(protocol.KindRedeem, "promo", "c3", 0), ""},
-		{red(protocol.KindRedeem, "promo", "c3", 0), protocol.CodeCustomerLimit},
-		{red(protocol.KindEarn, "club", "c4", 10), ""},
-	}
-	runGroup(t, l, red(protocol.KindEarn, "club", "c9", 1), redeem, baskets)
+	balancesGroup(t, l, red, redeem)
 	for cu, want := range map[protocol.CustomerID]int64{"c2": 20, "c4": 10} {
 		if p, err := l.Points(ctx, tn, cu); err != nil || p != want {
 			t.Errorf("points of %s: %d, %v; want %d", cu, p, err, want)
@@ -42,6 +28,27 @@ func TestGroupBalances(t *testing.T) {
 	if err != nil || !rep.OK() {
 		t.Fatalf("verify: %v %+v", err, rep.Diffs)
 	}
+}
+
+// balancesGroup records TestGroupBalances' baskets on l (of groupLedger,
+// per customer 1): before, c1 uses promo once and c2 earns 50 points;
+// then one group of baskets, some refused after others wrote.
+func balancesGroup(t *testing.T, l *Ledger, red func(protocol.RedemptionKind, protocol.CampaignID, protocol.CustomerID, int64) protocol.Redemption,
+	redeem func(string, protocol.Redemption) error) {
+	t.Helper()
+	for i, r := range []protocol.Redemption{red(protocol.KindRedeem, "promo", "c1", 0), red(protocol.KindEarn, "club", "c2", 50)} {
+		if err := redeem(fmt.Sprint("pre", i), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runGroup(t, l, red(protocol.KindEarn, "club", "c9", 1), redeem, []groupBasket{
+		{red(protocol.KindRedeem, "promo", "c1", 0), protocol.CodeCustomerLimit},
+		{red(protocol.KindBurn, "club", "c2", -30), ""},
+		{red(protocol.KindBurn, "club", "c2", -30), protocol.CodeInsufficientPts},
+		{red(protocol.KindRedeem, "promo", "c3", 0), ""},
+		{red(protocol.KindRedeem, "promo", "c3", 0), protocol.CodeCustomerLimit},
+		{red(protocol.KindEarn, "club", "c4", 10), ""},
+	})
 }
 
 // groupBasket is a basket of a group test and the answer it wants: ""
@@ -58,11 +65,20 @@ func groupLedger(t *testing.T, tn protocol.TenantID, perCustomer int64) (*Ledger
 	func(kind protocol.RedemptionKind, camp protocol.CampaignID, cu protocol.CustomerID, points int64) protocol.Redemption,
 	func(txn string, r protocol.Redemption) error) {
 	t.Helper()
+	return groupLedgerAt(t, tn, perCustomer, nil)
+}
+
+// groupLedgerAt is groupLedger with the ledger's clock now (nil: the
+// wall clock).
+func groupLedgerAt(t *testing.T, tn protocol.TenantID, perCustomer int64, now func() time.Time) (*Ledger,
+	func(kind protocol.RedemptionKind, camp protocol.CampaignID, cu protocol.CustomerID, points int64) protocol.Redemption,
+	func(txn string, r protocol.Redemption) error) {
+	t.Helper()
 	ctx := context.Background()
 	f := &MemFacts{}
 	f.SetCampaign(tn, "promo", CampaignFacts{Currency: "EUR", PerCustomer: perCustomer})
 	f.SetCampaign(tn, "club", CampaignFacts{Currency: "EUR"})
-	l, err := Open(ctx, filepath.Join(t.TempDir(), "l.db"), Options{Facts: f})
+	l, err := Open(ctx, filepath.Join(t.TempDir(), "l.db"), Options{Facts: f, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

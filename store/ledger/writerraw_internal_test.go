@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,48 +15,18 @@ import (
 // whether their hot statements run as driver statements on its
 // connection (groupState, the default) or through database/sql: one
 // group of baskets, some refused after others wrote (their savepoints
-// rolled back around the raw statements), on two ledgers with one
-// clock, every table compared row by row. And the raw run did use its
-// driver statements.
+// rolled back around the raw statements: TestGroupBalances' group), on
+// two ledgers with one clock, every table compared row by row. And the
+// raw run did use its driver statements.
 func TestWriterRawSame(t *testing.T) {
 	const tn = protocol.TenantID("acme")
 	at := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
 	dumps := map[bool]string{}
 	for _, raw := range []bool{false, true} {
 		ctx := context.Background()
-		f := &MemFacts{}
-		f.SetCampaign(tn, "promo", CampaignFacts{Currency: "EUR", PerCustomer: 1})
-		f.SetCampaign(tn, "club", CampaignFacts{Currency: "EUR"})
-		l, err := Open(ctx, filepath.Join(t.TempDir(), "l.db"), Options{Facts: f, Now: func() time.Time { return at }})
-		if err != nil {
-			t.Fatal(err)
-		}
+		l, red, redeem := groupLedgerAt(t, tn, 1, func() time.Time { return at })
 		l.SetWriterRaw(raw)
-		red := func(kind protocol.RedemptionKind, camp protocol.CampaignID, cu protocol.CustomerID, points int64) protocol.Redemption {
-			r := protocol.Redemption{Kind: kind, Store: "web", Campaign: camp, Customer: cu, Currency: "EUR", Points: points, OrderTot: 100}
-			if kind == protocol.KindRedeem {
-				r.Discount = 10
-			}
-			return r
-		}
-		redeem := func(txn string, r protocol.Redemption) error {
-			r.TxnID = txn
-			_, _, err := l.RedeemBasket(ctx, Basket{Tenant: tn, Redemptions: []protocol.Redemption{r}})
-			return err
-		}
-		for i, r := range []protocol.Redemption{red(protocol.KindRedeem, "promo", "c1", 0), red(protocol.KindEarn, "club", "c2", 50)} {
-			if err := redeem(fmt.Sprint("pre", i), r); err != nil {
-				t.Fatal(err)
-			}
-		}
-		runGroup(t, l, red(protocol.KindEarn, "club", "c9", 1), redeem, []groupBasket{
-			{red(protocol.KindRedeem, "promo", "c1", 0), protocol.CodeCustomerLimit},
-			{red(protocol.KindBurn, "club", "c2", -30), ""},
-			{red(protocol.KindBurn, "club", "c2", -30), protocol.CodeInsufficientPts},
-			{red(protocol.KindRedeem, "promo", "c3", 0), ""},
-			{red(protocol.KindRedeem, "promo", "c3", 0), protocol.CodeCustomerLimit},
-			{red(protocol.KindEarn, "club", "c4", 10), ""},
-		})
+		balancesGroup(t, l, red, redeem)
 		if used := l.w.raw != nil && len(l.w.raw.stmts) > 0; used != raw {
 			t.Errorf("raw %v: the writer's driver statements used: %v", raw, used)
 		}
@@ -65,7 +34,6 @@ func TestWriterRawSame(t *testing.T) {
 			t.Fatalf("raw %v: verify: %v %+v", raw, err, rep.Diffs)
 		}
 		dumps[raw] = dumpTables(t, l)
-		l.Close()
 	}
 	if dumps[false] != dumps[true] {
 		t.Errorf("the rows differ:\n--- database/sql\n%s\n--- raw\n%s", dumps[false], dumps[true])
