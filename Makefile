@@ -149,6 +149,11 @@ demo: build ## run the end-to-end story with real processes (docs/demo.md); QR P
 demo-mosquitto: build ## the same story with Debian's Mosquitto as the broker (passwords, ACL; docs/demo.md)
 	$(BIN)/punchcard demo -bin $(BIN) -out demo-out -broker mosquitto
 
+.PHONY: bench-layout
+LAYOUT_HISTORY ?= 200000
+bench-layout: ## the ledger's layout: SQLite's cost a basket (CPU, wall, WAL bytes) of today's trees vs one row a basket and one a customer, after LAYOUT_HISTORY baskets (a design benchmark: store/ledger/layout)
+	PUNCHCARD_LAYOUT_BENCH=1 PUNCHCARD_LAYOUT_HISTORY=$(LAYOUT_HISTORY) $(GO) test -run '^$$' -bench BenchmarkLayout -benchtime 3000x -count 1 -timeout 60m ./store/ledger/layout/
+
 .PHONY: bench-catchup
 CATCHUP ?= 1000000
 bench-catchup: ## one till drains a backlog of CATCHUP (1M) facts end to end, against the ledger's own ApplyBatches (BENCHCOUNT runs)

@@ -1,0 +1,27 @@
+// Package layout holds a design benchmark, not code the hub runs: what
+// SQLite alone costs the online writer a basket under the ledger's
+// layout of today, and under the layouts considered for it (issue 10's
+// online figure; docs/design.md, "Ledger").
+//
+// Today an online basket writes ~45 B-tree entries in ~25 trees, about
+// ten of them at a random key (the customer's, the transaction's, the
+// idempotency key's): BenchmarkOnlineRedeem's PUNCHCARD_BENCH_TREES dump
+// lists them. Each random key dirties a leaf page of its own, and every
+// dirty page is a 4 KiB frame in the WAL at the group's commit.
+// BenchmarkLayout records the same entries, with the same key shapes and
+// payloads, from one writer in groups of 8 baskets at synchronous=FULL,
+// and next to it the same baskets under other layouts:
+//
+//   - events-by-ref: the fact events one row a basket that names it,
+//     its JSON rendered when read;
+//   - journal-per-basket: the journal one row a basket (its facts in one
+//     column), the report index replaced by per-campaign-day rollups;
+//   - both of those;
+//   - basket+customer: one row a basket (its facts and its answer, which
+//     is also its idempotency record) and one clustered row of state a
+//     customer (points, lots, per-campaign counts, purchase history),
+//     with rollups for the reports.
+//
+// It runs only with PUNCHCARD_LAYOUT_BENCH=1 (make bench-layout): the
+// history it builds first takes minutes.
+package layout
