@@ -20,7 +20,9 @@
 //   - basket+customer: one row a basket (its facts and its answer, which
 //     is also its idempotency record) and one clustered row of state a
 //     customer (points, lots, per-campaign counts, purchase history),
-//     with rollups for the reports.
+//     with rollups for the reports;
+//   - basket+customer+lots: the same with the points lots out of line, in
+//     a table clustered by customer.
 //
 // It runs only with PUNCHCARD_LAYOUT_BENCH=1 (make bench-layout): the
 // history it builds first takes minutes.

@@ -295,6 +295,37 @@ CREATE TABLE camps (tenant TEXT, campaign TEXT, n INTEGER, discount INTEGER, PRI
 	},
 }
 
+// basketCustomerLots is basketCustomer with the customer's points lots
+// out of line, in a table clustered by customer (a customer with many
+// active lots would otherwise rewrite them all with every basket): a
+// lot added a basket, one in three baskets taking from one.
+var basketCustomerLots = func() layout {
+	l := basketCustomer
+	l.name = "basket+customer+lots"
+	l.schema += `CREATE TABLE lots (tenant TEXT, customer TEXT, expires INTEGER, id INTEGER, remaining INTEGER, PRIMARY KEY (tenant, customer, expires, id)) WITHOUT ROWID;
+`
+	l.stmts = maps.Clone(basketCustomer.stmts)
+	l.stmts["rLots"] = `SELECT id, remaining FROM lots WHERE tenant = ? AND customer = ? AND remaining > 0 ORDER BY expires LIMIT 4`
+	l.stmts["lot"] = `INSERT INTO lots VALUES ('t', ?, ?, ?, 10)`
+	l.stmts["lotTake"] = `UPDATE lots SET remaining = remaining - 1 WHERE tenant = 't' AND customer = ? AND expires = (SELECT min(expires) FROM lots WHERE tenant = 't' AND customer = ?1 AND remaining > 0)`
+	l.basket = func(w *writer, at int64) error {
+		c := "cust-" + strconv.Itoa(w.rng.IntN(customers))
+		if err := w.read("rLots", "t", c); err != nil {
+			return err
+		}
+		if err := w.exec("lot", c, at+365*86400e6, w.seq); err != nil {
+			return err
+		}
+		if w.rng.IntN(3) == 0 {
+			if err := w.exec("lotTake", c); err != nil {
+				return err
+			}
+		}
+		return basketCustomer.basket(w, at)
+	}
+	return l
+}()
+
 func open(b *testing.B, l layout) *writer {
 	ctx := context.Background()
 	path := filepath.Join(b.TempDir(), "ledger.db")
@@ -371,7 +402,7 @@ func BenchmarkLayout(b *testing.B) {
 	hist := envInt("PUNCHCARD_LAYOUT_HISTORY", 200_000)
 	rounds := envInt("PUNCHCARD_LAYOUT_ROUNDS", 3)
 	all := []layout{today, variant("events-by-ref", false, true), variant("journal-per-basket", true, false),
-		variant("journal+events-per-basket", true, true), basketCustomer}
+		variant("journal+events-per-basket", true, true), basketCustomer, basketCustomerLots}
 	type fixture struct {
 		w  *writer
 		at int64
