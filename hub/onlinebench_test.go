@@ -31,7 +31,7 @@ import (
 // over real HTTP on loopback against a hub whose ledger is pre-filled to
 // 0, 100k and 1M rows, at 1, 16 and 64 concurrent clients. Each basket
 // names a multi-use code (a campaign with a per-customer limit and a
-// budget) and a points burn for one of 1,000 customers, and gets two
+// budget) and a points burn for one of 100,000 customers, and gets two
 // automatic promotions: four ledger rows per basket. Two baselines run in
 // the same process, over the same kind of HTTP (net/http on loopback), one
 // row per request into a table of their own in a SQLite file with
@@ -42,15 +42,30 @@ import (
 // Metrics: baskets/commit (the online writer's mean group), redeems/s (or rows/s), p50-ms and p99-ms per request, errors
 // (any non-200; the benchmark fails on one), and cpu-us/op: the process's
 // CPU time (user and system, server and client together) per request,
-// which other load on the machine disturbs less than the rate does.
+// which other load on the machine disturbs less than the rate does, and
+// written-KB/op: what the process wrote a request (the WAL's frames and
+// the checkpoints' copies, besides the sockets), which does not move with
+// other load at all.
 // Every redeem run is preceded by the group-commit baseline at the same
 // clients and the same count (group-rows/s), and reports its rate over
 // that baseline's (x-group): a ratio taken under the same load.
 //
 // PUNCHCARD_BENCH_ROWS (e.g. "0,100000,1000000", as make bench-online
 // sets it) replaces the pre-fill sizes, by default 0 and 100k.
+//
+// PUNCHCARD_BENCH_CUSTOMERS (100,000) is the number of customers the
+// baskets burn points of, consecutive baskets' customers far apart in key
+// order, as a shop's arrive. PUNCHCARD_BENCH_SCATTER=0 gives basket i
+// customer i mod the customers instead: neighbours (c1, c2, ...), whose
+// rows share pages, and the shape of the figures before session 27
+// (1,000 customers in that order).
 
-const benchCustomers = 1000
+var benchCustomers = func() int {
+	if n, err := strconv.Atoi(os.Getenv("PUNCHCARD_BENCH_CUSTOMERS")); err == nil && n > 0 {
+		return n
+	}
+	return 100_000
+}()
 
 type benchKey struct {
 	rows int
@@ -59,9 +74,10 @@ type benchKey struct {
 
 // benchHub is one pre-filled hub, shared by every run of a -count.
 type benchHub struct {
-	h      *hub.Hub
-	url    string
-	secret string // a support key of tenant "shop"
+	h         *hub.Hub
+	url       string
+	secret    string // a support key of tenant "shop"
+	customers int
 }
 
 var (
@@ -143,15 +159,15 @@ func openBenchHubSync(b testing.TB, rows int, sync store.Sync) *benchHub {
 	if err != nil {
 		b.Fatal(err)
 	}
-	bh := startBenchHub(context.Background(), b, dir, rows, sync)
+	bh := startBenchHub(context.Background(), b, dir, rows, benchCustomers, sync)
 	benchHubs[benchKey{rows, sync}] = bh
 	return bh
 }
 
 // startBenchHub opens the benchmark's hub in dir, serving until ctx is
 // done, with its tenant, campaigns and customers, and its ledger
-// pre-filled to rows rows and verified.
-func startBenchHub(ctx context.Context, b testing.TB, dir string, rows int, sync store.Sync) *benchHub {
+// pre-filled to rows rows and verified, with customers customers.
+func startBenchHub(ctx context.Context, b testing.TB, dir string, rows, customers int, sync store.Sync) *benchHub {
 	h, err := hub.Open(context.Background(), hub.Options{
 		DataDir: dir, HTTPAddr: "127.0.0.1:0", MQTTAddr: "127.0.0.1:0", MetricsAddr: "-",
 		BootstrapKey: bootstrapKey, RateLimit: 1 << 30, Sync: sync,
@@ -198,25 +214,31 @@ func startBenchHub(ctx context.Context, b testing.TB, dir string, rows int, sync
 	camp("auto-b", "auto", `{"kind":"percent_off","percent_bp":200}`, "")
 	camp("club", "auto", `{"kind":"points","points":{"earn":[{"id":"spend","on":"spend","per_amount":100,"milli_points":1000}],"burn_points":100,"burn_value":100}}`, "")
 	mustDo(b, 201, "POST", url+"/v1/tenants/shop/campaigns/promo/codes/import", mk, map[string]any{"codes": []string{"PROMO"}, "uses": -1})
-	for i := range benchCustomers {
+	for i := range min(customers, 1000) {
 		mustDo(b, 201, "POST", url+"/v1/tenants/shop/customers", sup, map[string]any{"id": fmt.Sprintf("c%d", i)})
 	}
+	if customers > 1000 { // the rest directly: the API takes ~1 ms each
+		if _, err := h.Ledger.DB().Exec(`WITH RECURSIVE s(i) AS (SELECT 1000 UNION ALL SELECT i + 1 FROM s WHERE i < ?1 - 1)
+			INSERT INTO catalog_customers (tenant, id, created_at, updated_at) SELECT 'shop', 'c' || i, ?2, ?2 FROM s`, customers, time.Now().UnixMicro()); err != nil {
+			b.Fatal(err)
+		}
+	}
 	start := time.Now()
-	if err := fillLedger(h.Ledger.DB(), rows); err != nil {
+	if err := fillLedger(h.Ledger.DB(), rows, customers); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("pre-filled %d ledger rows in %s", rows, time.Since(start).Round(time.Millisecond))
 	if rep, err := h.Ledger.Verify(context.Background()); err != nil || !rep.OK() {
 		b.Fatalf("the pre-filled ledger does not verify: %v, %d differences, the first: %+v", err, len(rep.Diffs), rep.Diffs[:min(len(rep.Diffs), 3)])
 	}
-	return &benchHub{h: h, url: url, secret: sup}
+	return &benchHub{h: h, url: url, secret: sup, customers: customers}
 }
 
 // fillLedger writes rows journal entries in one transaction with a
 // recursive CTE, then gives every customer points to burn (an earn entry
 // and its points lot each) and sets the balances the entries imply, so
 // that the ledger verifies (openBenchHub checks it).
-func fillLedger(db *sql.DB, rows int) error {
+func fillLedger(db *sql.DB, rows, customers int) error {
 	ctx := context.Background()
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
@@ -250,7 +272,7 @@ func fillLedger(db *sql.DB, rows int) error {
 		if rows == 0 && strings.Contains(q, "'redeem', ?2") {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, q, rows, string(protocol.HubSender), benchCustomers, int64(hlc), now); err != nil {
+		if _, err := tx.ExecContext(ctx, q, rows, string(protocol.HubSender), customers, int64(hlc), now); err != nil {
 			return fmt.Errorf("fill: %w\n%s", err, q)
 		}
 	}
@@ -264,6 +286,9 @@ func load(b *testing.B, clients int, unit string, do func(i int) error) {
 	r := measure(clients, b.N, do)
 	b.StopTimer()
 	b.ReportMetric(r.cpuPerOp, "cpu-us/op")
+	if r.writtenPerOp > 0 {
+		b.ReportMetric(r.writtenPerOp/1024, "written-KB/op")
+	}
 	b.ReportMetric(r.rate, unit+"/s")
 	b.ReportMetric(r.p50, "p50-ms")
 	b.ReportMetric(r.p99, "p99-ms")
@@ -276,8 +301,11 @@ func load(b *testing.B, clients int, unit string, do func(i int) error) {
 // measured is one load's figures.
 type measured struct {
 	rate, p50, p99, cpuPerOp float64
-	errs                     int64
-	firstErr                 any
+	// writtenPerOp is the bytes the process wrote a request (WAL frames,
+	// checkpoints, sockets): unlike the rate, not moved by other load.
+	writtenPerOp float64
+	errs         int64
+	firstErr     any
 }
 
 // measure runs n requests from clients goroutines with do.
@@ -286,7 +314,7 @@ func measure(clients, n int, do func(i int) error) measured {
 	var next, errs atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
-	cpu0 := cpuTime()
+	cpu0, w0 := cpuTime(), written()
 	start := time.Now()
 	for range clients {
 		wg.Add(1)
@@ -308,10 +336,10 @@ func measure(clients, n int, do func(i int) error) measured {
 	}
 	wg.Wait()
 	el := time.Since(start)
-	cpu := cpuTime() - cpu0
+	cpu, w := cpuTime()-cpu0, written()-w0
 	slices.Sort(lat)
 	return measured{
-		rate: float64(n) / el.Seconds(), cpuPerOp: float64(cpu.Microseconds()) / float64(n),
+		rate: float64(n) / el.Seconds(), cpuPerOp: float64(cpu.Microseconds()) / float64(n), writtenPerOp: float64(w) / float64(n),
 		p50: float64(lat[n/2].Microseconds()) / 1000, p99: float64(lat[min(n-1, n*99/100)].Microseconds()) / 1000,
 		errs: errs.Load(), firstErr: firstErr.Load(),
 	}
@@ -324,6 +352,23 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// written is the bytes the process has written so far (/proc/self/io's
+// wchar: every write and pwrite, to files and sockets), 0 where there is
+// no /proc.
+func written() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "wchar: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 var benchRun atomic.Int64 // makes idempotency keys unique across runs
@@ -452,12 +497,22 @@ func dumpTrees(tb testing.TB, db *sql.DB, baskets int64) {
 	tb.Log(sb.String())
 }
 
+// customer is basket i's customer: i*7919 mod the customers, so that
+// consecutive baskets' are far apart in key order (7919 is prime), or i
+// mod the customers with PUNCHCARD_BENCH_SCATTER=0.
+func (bh *benchHub) customer(i int) int {
+	if os.Getenv("PUNCHCARD_BENCH_SCATTER") == "0" {
+		return i % bh.customers
+	}
+	return i * 7919 % bh.customers
+}
+
 // redeem posts the benchmark's basket i of run run: the code PROMO and
-// a burn of 100 points of customer i % benchCustomers.
+// a burn of 100 points of customer bh.customer(i).
 func (bh *benchHub) redeem(tb testing.TB, run int64, i int) error {
 	body := map[string]any{
 		"store":    map[string]any{"id": "web", "time_zone": "Europe/Berlin"},
-		"customer": fmt.Sprintf("c%d", i%benchCustomers),
+		"customer": fmt.Sprintf("c%d", bh.customer(i)),
 		"order": map[string]any{"id": fmt.Sprintf("o-%d-%d", run, i), "currency": "EUR", "lines": []any{
 			map[string]any{"sku": "shirt", "quantity": 2, "unit_price": 25_00},
 			map[string]any{"sku": "socks", "quantity": 1, "unit_price": 50_00}}},
@@ -478,7 +533,7 @@ func TestBenchLedgerVerifies(t *testing.T) {
 		t.Skip("starts a hub with 1,000 customers")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	bh := startBenchHub(ctx, t, t.TempDir(), 2000, store.SyncFull)
+	bh := startBenchHub(ctx, t, t.TempDir(), 2000, 1000, store.SyncFull)
 	t.Cleanup(func() { cancel(); bh.h.Close() })
 	for i := range 20 {
 		if err := bh.redeem(t, 0, i); err != nil {

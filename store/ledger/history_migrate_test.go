@@ -2,11 +2,8 @@ package ledger
 
 import (
 	"context"
-	"io/fs"
 	"path/filepath"
-	"strings"
 	"testing"
-	"testing/fstest"
 
 	"github.com/punchcard/punchcard/store"
 )
@@ -16,22 +13,8 @@ import (
 // hub had received by then (0: none).
 func TestHistoryTiersMigration(t *testing.T) {
 	ctx := context.Background()
-	before := fstest.MapFS{}
+	before := migrationsBefore(t, "ledger_019_")
 	all := Migrations()
-	names, err := fs.Glob(all, "*.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range names {
-		if strings.HasPrefix(n, "ledger_019_") {
-			continue
-		}
-		b, err := fs.ReadFile(all, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		before[n] = &fstest.MapFile{Data: b}
-	}
 	path := filepath.Join(t.TempDir(), "l.db")
 	db, err := store.Open(ctx, path, store.Options{Migrations: before})
 	if err != nil {

@@ -469,9 +469,9 @@ func (l *Ledger) expireChunk(ctx context.Context, now int64, chunk int) (n, poin
 		{`INSERT INTO ledger_events (tenant, type, at, v, body)
 			SELECT tenant, '` + EventPointsExpired + `', ?, 1, json_object('customer', customer, 'campaign', campaign, 'points', SUM(remaining), 'lots', COUNT(*))
 			FROM temp.ledger_lots_due WHERE ? GROUP BY tenant, customer, campaign`, []any{now, !l.noEvents}},
-		{`INSERT INTO ledger_customers (tenant, customer, points)
-			SELECT tenant, customer, -SUM(remaining) FROM temp.ledger_lots_due WHERE true GROUP BY tenant, customer
-			ON CONFLICT (tenant, customer) DO UPDATE SET points = points + excluded.points`, nil},
+		{`INSERT INTO ledger_customer_rows (tenant, customer, kind, n1)
+			SELECT tenant, customer, 0, -SUM(remaining) FROM temp.ledger_lots_due WHERE true GROUP BY tenant, customer
+			ON CONFLICT (tenant, customer, kind, k1, k2) DO UPDATE SET n1 = n1 + excluded.n1`, nil},
 		{`DELETE FROM temp.ledger_lots_due`, nil},
 	}
 	for _, st := range stmts {

@@ -32,10 +32,13 @@ const usPerDay = int64(24 * time.Hour / time.Microsecond)
 // The purchase statements: every one a primary-key or index lookup, or a
 // range of at most a window's days.
 const (
-	insPurchase = `INSERT INTO ledger_purchases (tenant, customer, store, txn, at, value, currency, agent, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (tenant, customer, store, txn) DO NOTHING`
-	upPurchaseDay = `INSERT INTO ledger_purchase_days (tenant, customer, day, value, orders) VALUES (?, ?, ?, ?, 1)
-		ON CONFLICT (tenant, customer, day) DO UPDATE SET value = value + excluded.value, orders = orders + 1`
+	// A purchase and a purchase day are rows of ledger_customer_rows
+	// (kinds 4 and 3, ledger_024_customer_rows.sql); the reads go through
+	// the views of the old tables' names.
+	insPurchase = `INSERT INTO ledger_customer_rows (tenant, customer, kind, k1, k2, n1, n2, s1, s2, n3) VALUES (?, ?, 4, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (tenant, customer, kind, k1, k2) DO NOTHING`
+	upPurchaseDay = `INSERT INTO ledger_customer_rows (tenant, customer, kind, k2, n1, n3) VALUES (?, ?, 3, ?, ?, 1)
+		ON CONFLICT (tenant, customer, kind, k1, k2) DO UPDATE SET n1 = n1 + excluded.n1, n3 = n3 + 1`
 	qSpendDays  = `SELECT COALESCE(SUM(value), 0) FROM ledger_purchase_days WHERE tenant = ? AND customer = ? AND day >= ?`
 	qSpendEdge  = `SELECT COALESCE(SUM(value), 0) FROM ledger_purchases WHERE tenant = ? AND customer = ? AND at >= ? AND at < ?`
 	qLastAt     = `SELECT last_at FROM ledger_purchase_stores WHERE tenant = ? AND customer = ? AND store = ?`

@@ -42,11 +42,13 @@ func aovSQL(tenant protocol.TenantID, bs []pledger.Bucket) (string, []any, error
 	if err != nil {
 		return "", nil, err
 	}
-	return cte + `, o(i, currency, value, rewarded) AS (SELECT b.i, p.currency, p.value,
+	// The purchases are ledger_customer_rows of kind 4 (n1 at, n2 value,
+	// s1 currency, s2 agent, k2 txn): a view takes no INDEXED BY.
+	return cte + `, o(i, currency, value, rewarded) AS (SELECT b.i, p.s1, p.n2,
 			EXISTS (SELECT 1 FROM ledger_journal j INDEXED BY ledger_journal_txn
-				WHERE j.tenant = p.tenant AND j.agent = p.agent AND j.txn_id = p.txn AND j.entry = 'redeem' AND j.sign > 0
+				WHERE j.tenant = p.tenant AND j.agent = p.s2 AND j.txn_id = p.k2 AND j.entry = 'redeem' AND j.sign > 0
 				AND NOT EXISTS (SELECT 1 FROM ledger_journal r INDEXED BY ledger_journal_ref
 					WHERE r.tenant = j.tenant AND r.ref_agent = j.agent AND r.ref_seq = j.seq AND r.sign < 0))
-			FROM b JOIN ledger_purchases p INDEXED BY ledger_purchases_report ON p.tenant = ?1 AND p.at >= b.lo AND p.at < b.hi)
+			FROM b JOIN ledger_customer_rows p INDEXED BY ledger_purchases_report ON p.tenant = ?1 AND p.kind = 4 AND p.n1 >= b.lo AND p.n1 < b.hi)
 		SELECT i, currency, rewarded, COUNT(*), SUM(value) FROM o GROUP BY i, currency, rewarded ORDER BY i, currency, rewarded`, args, nil
 }

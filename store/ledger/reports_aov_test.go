@@ -21,7 +21,7 @@ func TestAOVPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	plan := explain(t, l, text, args...)
-	for _, want := range []string{"SEARCH p USING COVERING INDEX ledger_purchases_report (tenant=? AND at>? AND at<?)",
+	for _, want := range []string{"SEARCH p USING COVERING INDEX ledger_purchases_report (tenant=? AND n1>? AND n1<?)",
 		"SEARCH j USING INDEX ledger_journal_txn", "SEARCH r USING INDEX ledger_journal_ref"} {
 		if !strings.Contains(plan, want) {
 			t.Fatalf("plan lacks %q:\n%s", want, plan)

@@ -38,8 +38,9 @@ var (
 )
 
 // upCustomerN is upCustomer for n rows, by row count.
-var upCustomerN = upsertN(`INSERT INTO ledger_customers (tenant, customer, points) VALUES `, 3,
-	` ON CONFLICT (tenant, customer) DO UPDATE SET points = excluded.points`)
+// The rows are ledger_customer_rows' of kind 0 (ledger_024_customer_rows.sql).
+var upCustomerN = upsertRowsN(`INSERT INTO ledger_customer_rows (tenant, customer, kind, n1) VALUES `, `(?, ?, 0, ?)`,
+	` ON CONFLICT (tenant, customer, kind, k1, k2) DO UPDATE SET n1 = excluded.n1`)
 
 // upWatermarkN is upWatermark for n agents, by row count.
 var upWatermarkN = upsertN(`INSERT INTO ledger_agents (tenant, agent, watermark, seen_at) VALUES `, 4,
@@ -56,8 +57,10 @@ var upAllowanceN = upsertN(`INSERT INTO ledger_allowances (tenant, agent, campai
 // upPurchaseStores counts an order in its customer's first and last
 // purchase per store: its store's row and the overall row (the empty store), in
 // one statement (purchases.go).
-const upPurchaseStores = `INSERT INTO ledger_purchase_stores (tenant, customer, store, first_at, last_at, orders) VALUES (?1, ?2, ?3, ?4, ?4, 1), (?1, ?2, '', ?4, ?4, 1)
-	ON CONFLICT (tenant, customer, store) DO UPDATE SET first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at), orders = orders + 1`
+// The rows are ledger_customer_rows' of kind 2: n1 first_at, n2 last_at,
+// n3 orders.
+const upPurchaseStores = `INSERT INTO ledger_customer_rows (tenant, customer, kind, k1, n1, n2, n3) VALUES (?1, ?2, 2, ?3, ?4, ?4, 1), (?1, ?2, 2, '', ?4, ?4, 1)
+	ON CONFLICT (tenant, customer, kind, k1, k2) DO UPDATE SET n1 = min(n1, excluded.n1), n2 = max(n2, excluded.n2), n3 = n3 + 1`
 
 // rowsStatements are this file's hot statements (hotStatements).
 func rowsStatements() []string {

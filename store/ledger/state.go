@@ -818,18 +818,25 @@ var upsertChunks = [...]int{32, 8, 1}
 
 // addCustCampN adds to customer-campaign balances (customerCampaignAdd),
 // by row count; a NULL last redemption keeps the stored one.
-var addCustCampN = upsertN(`INSERT INTO ledger_customer_campaigns (tenant, customer, campaign, count, last_agent, last_seq) VALUES `, 6,
-	` ON CONFLICT (tenant, customer, campaign) DO UPDATE SET count = count + excluded.count,
-		last_agent = COALESCE(excluded.last_agent, last_agent), last_seq = COALESCE(excluded.last_seq, last_seq)`)
+// The rows are ledger_customer_rows' of kind 1 (n1 count, s1 last_agent,
+// n2 last_seq), their arguments in ledger_customer_campaigns' order.
+var addCustCampN = upsertRowsN(`INSERT INTO ledger_customer_rows (tenant, customer, kind, k1, n1, s1, n2) VALUES `, `(?, ?, 1, ?, ?, ?, ?)`,
+	` ON CONFLICT (tenant, customer, kind, k1, k2) DO UPDATE SET n1 = n1 + excluded.n1,
+		s1 = COALESCE(excluded.s1, s1), n2 = COALESCE(excluded.n2, n2)`)
 
 // upCustCampN is the upsert of customer-campaign balances, by row count.
-var upCustCampN = upsertN(`INSERT INTO ledger_customer_campaigns (tenant, customer, campaign, count, last_agent, last_seq) VALUES `, 6,
-	` ON CONFLICT (tenant, customer, campaign) DO UPDATE SET count = excluded.count, last_agent = excluded.last_agent, last_seq = excluded.last_seq`)
+var upCustCampN = upsertRowsN(`INSERT INTO ledger_customer_rows (tenant, customer, kind, k1, n1, s1, n2) VALUES `, `(?, ?, 1, ?, ?, ?, ?)`,
+	` ON CONFLICT (tenant, customer, kind, k1, k2) DO UPDATE SET n1 = excluded.n1, s1 = excluded.s1, n2 = excluded.n2`)
 
 // upsertN returns, for every n in upsertChunks, head + n rows of width
 // placeholders + tail.
 func upsertN(head string, width int, tail string) map[int]string {
-	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
+	return upsertRowsN(head, "("+strings.TrimSuffix(strings.Repeat("?, ", width), ", ")+")", tail)
+}
+
+// upsertRowsN returns, for every n in upsertChunks, head + n copies of row
+// + tail: row may hold constants besides its placeholders.
+func upsertRowsN(head, row, tail string) map[int]string {
 	m := map[int]string{}
 	for _, n := range upsertChunks {
 		m[n] = head + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") + tail

@@ -22,7 +22,16 @@
 //     customer (points, lots, per-campaign counts, purchase history),
 //     with rollups for the reports;
 //   - basket+customer+lots: the same with the points lots out of line, in
-//     a table clustered by customer.
+//     a table clustered by customer;
+//   - clustered: today's, with the points lots and the purchases in
+//     tables clustered by customer and their customer indexes gone;
+//   - customer-kv: today's, with every customer-keyed table (points,
+//     per-campaign counts, lots, purchases, their stores and days) one
+//     table clustered by (customer, kind, key), as ledger_024 does for
+//     all but the lots;
+//   - no-X: today's without one part (the fact events, one journal
+//     index, the idempotency record, the purchases, the lots, the
+//     per-customer counts): what that part costs.
 //
 // It runs only with PUNCHCARD_LAYOUT_BENCH=1 (make bench-layout): the
 // history it builds first takes minutes.

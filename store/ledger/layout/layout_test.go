@@ -38,6 +38,8 @@ type layout struct {
 	// Variants of today's: the journal one row a basket, the fact events
 	// one row a basket.
 	jBasket, eRef bool
+	// skip: statements an ablation leaves out.
+	skip map[string]bool
 }
 
 // writer records baskets on one connection, as the online writer does.
@@ -62,6 +64,9 @@ func (w *writer) stmt(name string) *sql.Stmt {
 }
 
 func (w *writer) exec(name string, args ...any) error {
+	if w.l.skip[name] {
+		return nil
+	}
 	if _, err := w.stmt(name).Exec(args...); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
@@ -69,6 +74,9 @@ func (w *writer) exec(name string, args ...any) error {
 }
 
 func (w *writer) read(name string, args ...any) error {
+	if w.l.skip[name] {
+		return nil
+	}
 	rows, err := w.stmt(name).Query(args...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
@@ -326,6 +334,152 @@ var basketCustomerLots = func() layout {
 	return l
 }()
 
+// clustered is today's layout with the points lots and the purchases
+// clustered by customer (WITHOUT ROWID tables keyed by tenant and
+// customer first), so that their customer indexes go: the lots'
+// (tenant, customer, expires) and (tenant, customer, src_seq), the
+// purchases' (tenant, customer, at). Reads scan the customer's range.
+var clustered = func() layout {
+	l := today
+	l.name = "clustered"
+	l.schema = strings.NewReplacer(
+		`CREATE TABLE lots (id INTEGER PRIMARY KEY, tenant TEXT, customer TEXT, src_seq INTEGER, expires INTEGER, remaining INTEGER);
+CREATE INDEX lots_customer ON lots (tenant, customer, expires) WHERE remaining > 0;
+CREATE INDEX lots_customer_src ON lots (tenant, customer, src_seq);`,
+		`CREATE TABLE lots (tenant TEXT, customer TEXT, id INTEGER, src_seq INTEGER, expires INTEGER, remaining INTEGER, PRIMARY KEY (tenant, customer, id)) WITHOUT ROWID;`,
+		`CREATE INDEX purchases_at ON purchases (tenant, customer, at);`, ``).Replace(l.schema)
+	l.stmts = maps.Clone(today.stmts)
+	l.stmts["rLots"] = `SELECT id, remaining FROM lots WHERE tenant = ? AND customer = ? AND remaining > 0 ORDER BY expires LIMIT 4`
+	l.stmts["lot"] = `INSERT INTO lots VALUES ('t', ?1, ?2, ?2, ?3, 10)`
+	l.stmts["lotTake"] = `UPDATE lots SET remaining = remaining - 1 WHERE tenant = 't' AND customer = ?1 AND id = (SELECT min(id) FROM lots WHERE tenant = 't' AND customer = ?1 AND remaining > 0)`
+	l.basket = func(w *writer, at int64) error { return customerBasket(w, at, false) }
+	return l
+}()
+
+// custKV is today's layout with every customer-keyed table (the
+// customer's points, per-campaign counts, points lots, purchases, their
+// stores and days) one clustered table keyed by (tenant, customer, kind,
+// key): a customer's state is adjacent, so a basket dirties one leaf page
+// for all of it instead of one a table and index. The purchases' report
+// index stays (a partial index by time: appended).
+var custKV = func() layout {
+	l := today
+	l.name = "customer-kv"
+	var keep []string
+	for _, q := range strings.Split(strings.TrimSpace(today.schema), "\n") {
+		if strings.Contains(q, " journal ") || strings.Contains(q, " events ") || strings.Contains(q, " idem ") || strings.Contains(q, " camps ") || strings.Contains(q, " takes ") {
+			keep = append(keep, q)
+		}
+	}
+	l.schema = strings.Join(keep, "\n") + `
+CREATE TABLE ckv (tenant TEXT, customer TEXT, kind INTEGER, k TEXT, a INTEGER, b INTEGER, c TEXT, PRIMARY KEY (tenant, customer, kind, k)) WITHOUT ROWID;
+CREATE INDEX ckv_report ON ckv (tenant, b, a, c) WHERE kind = 3;
+`
+	l.stmts = maps.Clone(today.stmts)
+	for _, k := range []string{"rCust", "rCC", "rLots"} {
+		delete(l.stmts, k)
+	}
+	l.stmts["rState"] = `SELECT kind, k, a, b FROM ckv WHERE tenant = ? AND customer = ? AND kind < 3`
+	l.stmts["lot"] = `INSERT INTO ckv VALUES ('t', ?1, 1, printf('%020d', ?2), 10, ?3, NULL)`
+	l.stmts["lotTake"] = `UPDATE ckv SET a = a - 1 WHERE tenant = 't' AND customer = ?1 AND kind = 1 AND k = (SELECT min(k) FROM ckv WHERE tenant = 't' AND customer = ?1 AND kind = 1 AND a > 0)`
+	l.stmts["cc"] = `INSERT INTO ckv VALUES ('t', ?, 2, ?, 1, ?, NULL) ON CONFLICT DO UPDATE SET a = a + 1, b = excluded.b`
+	l.stmts["purchase"] = `INSERT OR IGNORE INTO ckv VALUES ('t', ?1, 3, ?2 || '/' || ?3, 1000, ?4, 'hub/' || ?5)`
+	l.stmts["pstore"] = `INSERT INTO ckv VALUES ('t', ?, 4, ?, 1, ?, NULL) ON CONFLICT DO UPDATE SET b = excluded.b`
+	l.stmts["pday"] = `INSERT INTO ckv VALUES ('t', ?, 5, ?, 1000, 1, NULL) ON CONFLICT DO UPDATE SET a = a + 1000`
+	l.stmts["cust"] = `INSERT INTO ckv VALUES ('t', ?, 0, '', 5, 0, NULL) ON CONFLICT DO UPDATE SET a = a + 5`
+	l.basket = func(w *writer, at int64) error { return customerBasket(w, at, true) }
+	return l
+}()
+
+// customerBasket is todayBasket's baskets for clustered and custKV: the
+// same rows, the customer's read as one range (kv) or per table, a taken
+// lot found within the customer's.
+func customerBasket(w *writer, at int64, kv bool) error {
+	c, txn, key := w.keys()
+	store := "store-" + strconv.Itoa(w.rng.IntN(stores))
+	reads := [][]any{{"rTxn", "hub", txn}, {"rIdem", key}}
+	if kv {
+		reads = append(reads, []any{"rState", c})
+	} else {
+		reads = append(reads, []any{"rCust", c}, []any{"rCC", c, w.campaign()}, []any{"rLots", c})
+	}
+	for _, r := range reads {
+		if err := w.read(r[0].(string), append([]any{"t"}, r[1:]...)...); err != nil {
+			return err
+		}
+	}
+	var jargs, eargs []any
+	for i := range 5 {
+		w.seq++
+		cp := w.campaign()
+		jargs = append(jargs, w.seq, c, txn, cp, store, at, pad(10))
+		eargs = append(eargs, at, factEvent)
+		if i < 2 {
+			if err := w.exec("camp", cp); err != nil {
+				return err
+			}
+		}
+	}
+	if err := w.exec("journal", jargs...); err != nil {
+		return err
+	}
+	if err := w.exec("event", eargs...); err != nil {
+		return err
+	}
+	if err := w.exec("lot", c, w.seq, at+365*86400e6); err != nil {
+		return err
+	}
+	if w.rng.IntN(3) == 0 && w.seq > 100 {
+		if err := w.exec("lotTake", c); err != nil {
+			return err
+		}
+	}
+	if err := w.exec("take", w.seq, w.seq/5); err != nil {
+		return err
+	}
+	for range 1 + w.rng.IntN(3)/2 {
+		if err := w.exec("cc", c, w.campaign(), w.seq); err != nil {
+			return err
+		}
+	}
+	if err := w.exec("idem", key, pad(32), answer, at); err != nil {
+		return err
+	}
+	if err := w.exec("purchase", c, store, txn, at, w.seq); err != nil {
+		return err
+	}
+	if w.rng.IntN(3) < 2 {
+		if err := w.exec("pstore", c, store, at); err != nil {
+			return err
+		}
+	}
+	if w.rng.IntN(3) == 0 {
+		if err := w.exec("pday", c, at/86400e6); err != nil {
+			return err
+		}
+	}
+	return w.exec("cust", c)
+}
+
+// ablate is today's layout without the statements skip and the schema
+// lines that contain drop: what one part of a basket costs.
+func ablate(name string, drop []string, skip ...string) layout {
+	l := today
+	l.name = "no-" + name
+	var keep []string
+	for _, q := range strings.Split(strings.TrimSpace(today.schema), "\n") {
+		if !slices.ContainsFunc(drop, func(d string) bool { return strings.Contains(q, d) }) {
+			keep = append(keep, q)
+		}
+	}
+	l.schema = strings.Join(keep, "\n")
+	l.skip = map[string]bool{}
+	for _, k := range skip {
+		l.skip[k] = true
+	}
+	return l
+}
+
 func open(b *testing.B, l layout) *writer {
 	ctx := context.Background()
 	path := filepath.Join(b.TempDir(), "ledger.db")
@@ -402,7 +556,10 @@ func BenchmarkLayout(b *testing.B) {
 	hist := envInt("PUNCHCARD_LAYOUT_HISTORY", 200_000)
 	rounds := envInt("PUNCHCARD_LAYOUT_ROUNDS", 3)
 	all := []layout{today, variant("events-by-ref", false, true), variant("journal-per-basket", true, false),
-		variant("journal+events-per-basket", true, true), basketCustomer, basketCustomerLots}
+		variant("journal+events-per-basket", true, true), basketCustomer, basketCustomerLots, clustered, custKV,
+		ablate("events", nil, "event"), ablate("j-report", []string{"j_report"}), ablate("j-cust", []string{"j_cust"}),
+		ablate("j-txn", []string{"j_txn"}, "rTxn"), ablate("idem", nil, "idem"), ablate("purchases", nil, "purchase"),
+		ablate("lots", nil, "lot", "lotTake", "take"), ablate("cust-counts", nil, "cc", "pstore", "pday", "cust")}
 	type fixture struct {
 		w  *writer
 		at int64
