@@ -44,8 +44,9 @@ import (
 // CPU time (user and system, server and client together) per request,
 // which other load on the machine disturbs less than the rate does, and
 // written-KB/op: what the process wrote a request (the WAL's frames and
-// the checkpoints' copies, besides the sockets), which does not move with
-// other load at all.
+// the checkpoints' copies, besides the sockets), which other load moves
+// far less than the rate (the writer's groups and how many commits land
+// between two checkpoint rounds still depend on timing).
 // Every redeem run is preceded by the group-commit baseline at the same
 // clients and the same count (group-rows/s), and reports its rate over
 // that baseline's (x-group): a ratio taken under the same load.
@@ -302,7 +303,7 @@ func load(b *testing.B, clients int, unit string, do func(i int) error) {
 type measured struct {
 	rate, p50, p99, cpuPerOp float64
 	// writtenPerOp is the bytes the process wrote a request (WAL frames,
-	// checkpoints, sockets): unlike the rate, not moved by other load.
+	// checkpoints, sockets): other load moves it far less than the rate.
 	writtenPerOp float64
 	errs         int64
 	firstErr     any
