@@ -40,16 +40,18 @@ import (
 //     the customer's debt lot; the next earns pay it off first.
 
 const (
+	// A customer's live lots are "(remaining > 0) = 1", the key of
+	// ledger_points_lots_customer_live (ledger_025_lots_live.sql).
 	qLotsDue = `SELECT id, campaign, remaining, expires_at FROM ledger_points_lots
-		WHERE tenant = ? AND customer = ? AND remaining > 0 AND expires_at > 0 AND expires_at <= ? ORDER BY expires_at, id`
+		WHERE tenant = ? AND customer = ? AND (remaining > 0) = 1 AND expires_at > 0 AND expires_at <= ? ORDER BY expires_at, id`
 	// qLotsLive compares expires_at with "? + 0", not "?": SQLite checks a
 	// bare parameter against the partial index ledger_points_lots_due's
 	// "expires_at > 0" when it plans, and then re-prepares the statement
 	// each time that parameter is bound anew (every burn).
 	qLotsLive = `SELECT id, remaining FROM ledger_points_lots
-		WHERE tenant = ? AND customer = ? AND remaining > 0 AND expires_at > ? + 0 ORDER BY expires_at, id`
+		WHERE tenant = ? AND customer = ? AND (remaining > 0) = 1 AND expires_at > ? + 0 ORDER BY expires_at, id`
 	qLotsForever = `SELECT id, remaining FROM ledger_points_lots
-		WHERE tenant = ? AND customer = ? AND remaining > 0 AND expires_at = 0 ORDER BY id`
+		WHERE tenant = ? AND customer = ? AND (remaining > 0) = 1 AND expires_at = 0 ORDER BY id`
 	qLotDebt  = `SELECT id, remaining FROM ledger_points_lots WHERE tenant = ? AND customer = ? AND debt = 1`
 	qLotBySrc = `SELECT id, remaining, expired FROM ledger_points_lots WHERE tenant = ? AND customer = ? AND src_seq = ? AND src_agent = ? AND debt = 0`
 	qLot      = `SELECT remaining, expires_at, voided, campaign FROM ledger_points_lots WHERE id = ?`
@@ -65,7 +67,7 @@ const (
 	// qPointsLive is Points: the balance less what is due and not yet
 	// expired by the job.
 	qPointsLive = `SELECT points - COALESCE((SELECT SUM(remaining) FROM ledger_points_lots
-		WHERE tenant = ?1 AND customer = ?2 AND remaining > 0 AND expires_at > 0 AND expires_at <= ?3), 0)
+		WHERE tenant = ?1 AND customer = ?2 AND (remaining > 0) = 1 AND expires_at > 0 AND expires_at <= ?3), 0)
 		FROM ledger_customers WHERE tenant = ?1 AND customer = ?2`
 )
 

@@ -91,3 +91,17 @@ func queryPlan(t *testing.T, db *sql.DB, q string, args ...any) []string {
 	}
 	return plan
 }
+
+// TestLotsLivePlan: a burn, the expiry and the balance read a customer's
+// live lots by the live key of ledger_points_lots_customer_live
+// (ledger_025_lots_live.sql), not all of the customer's lots: a read that
+// would grow with every lot the customer ever spent.
+func TestLotsLivePlan(t *testing.T) {
+	db := planDB(t)
+	for _, q := range []string{qLotsLive, qLotsForever, qLotsDue, qPointsLive} {
+		plan := strings.Join(queryPlan(t, db, q, "t", "c", 1), "\n  ")
+		if !strings.Contains(plan, "USING INDEX ledger_points_lots_customer_live (tenant=? AND customer=? AND <expr>=? AND expires_at") {
+			t.Errorf("not by the live key:\n%s\nplan:\n  %s", q, plan)
+		}
+	}
+}
