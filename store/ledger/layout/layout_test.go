@@ -38,6 +38,10 @@ type layout struct {
 	// Variants of today's: the journal one row a basket, the fact events
 	// one row a basket.
 	jBasket, eRef bool
+	// Variants with a customer's lots found within the customer's rows
+	// (a taken lot by customer, not by id), and with all of a customer's
+	// state read as one range (kv).
+	custKeyed, kv bool
 	// skip: statements an ablation leaves out.
 	skip map[string]bool
 }
@@ -158,7 +162,11 @@ CREATE TABLE camps (tenant TEXT, campaign TEXT, n INTEGER, discount INTEGER, PRI
 func todayBasket(w *writer, at int64) error {
 	c, txn, key := w.keys()
 	store := "store-" + strconv.Itoa(w.rng.IntN(stores))
-	for _, r := range [][]any{{"rCust", c}, {"rCC", c, w.campaign()}, {"rLots", c}, {"rTxn", "hub", txn}, {"rIdem", key}} {
+	reads := [][]any{{"rCust", c}, {"rCC", c, w.campaign()}, {"rLots", c}}
+	if w.l.kv {
+		reads = [][]any{{"rState", c}}
+	}
+	for _, r := range append(reads, []any{"rTxn", "hub", txn}, []any{"rIdem", key}) {
 		if err := w.read(r[0].(string), append([]any{"t"}, r[1:]...)...); err != nil {
 			return err
 		}
@@ -198,7 +206,11 @@ func todayBasket(w *writer, at int64) error {
 		return err
 	}
 	if w.rng.IntN(3) == 0 && w.seq > 100 {
-		if err := w.exec("lotTake", w.rng.Int64N(w.seq/5)+1); err != nil {
+		var lot any = c
+		if !w.l.custKeyed {
+			lot = w.rng.Int64N(w.seq/5) + 1
+		}
+		if err := w.exec("lotTake", lot); err != nil {
 			return err
 		}
 	}
@@ -352,7 +364,7 @@ CREATE INDEX lots_customer_src ON lots (tenant, customer, src_seq);`,
 	l.stmts["rLots"] = `SELECT id, remaining FROM lots WHERE tenant = ? AND customer = ? AND remaining > 0 ORDER BY expires LIMIT 4`
 	l.stmts["lot"] = `INSERT INTO lots VALUES ('t', ?1, ?2, ?2, ?3, 10)`
 	l.stmts["lotTake"] = `UPDATE lots SET remaining = remaining - 1 WHERE tenant = 't' AND customer = ?1 AND id = (SELECT min(id) FROM lots WHERE tenant = 't' AND customer = ?1 AND remaining > 0)`
-	l.basket = func(w *writer, at int64) error { return customerBasket(w, at, false) }
+	l.custKeyed = true
 	return l
 }()
 
@@ -387,79 +399,9 @@ CREATE INDEX ckv_report ON ckv (tenant, b, a, c) WHERE kind = 3;
 	l.stmts["pstore"] = `INSERT INTO ckv VALUES ('t', ?, 4, ?, 1, ?, NULL) ON CONFLICT DO UPDATE SET b = excluded.b`
 	l.stmts["pday"] = `INSERT INTO ckv VALUES ('t', ?, 5, ?, 1000, 1, NULL) ON CONFLICT DO UPDATE SET a = a + 1000`
 	l.stmts["cust"] = `INSERT INTO ckv VALUES ('t', ?, 0, '', 5, 0, NULL) ON CONFLICT DO UPDATE SET a = a + 5`
-	l.basket = func(w *writer, at int64) error { return customerBasket(w, at, true) }
+	l.custKeyed, l.kv = true, true
 	return l
 }()
-
-// customerBasket is todayBasket's baskets for clustered and custKV: the
-// same rows, the customer's read as one range (kv) or per table, a taken
-// lot found within the customer's.
-func customerBasket(w *writer, at int64, kv bool) error {
-	c, txn, key := w.keys()
-	store := "store-" + strconv.Itoa(w.rng.IntN(stores))
-	reads := [][]any{{"rTxn", "hub", txn}, {"rIdem", key}}
-	if kv {
-		reads = append(reads, []any{"rState", c})
-	} else {
-		reads = append(reads, []any{"rCust", c}, []any{"rCC", c, w.campaign()}, []any{"rLots", c})
-	}
-	for _, r := range reads {
-		if err := w.read(r[0].(string), append([]any{"t"}, r[1:]...)...); err != nil {
-			return err
-		}
-	}
-	var jargs, eargs []any
-	for i := range 5 {
-		w.seq++
-		cp := w.campaign()
-		jargs = append(jargs, w.seq, c, txn, cp, store, at, pad(10))
-		eargs = append(eargs, at, factEvent)
-		if i < 2 {
-			if err := w.exec("camp", cp); err != nil {
-				return err
-			}
-		}
-	}
-	if err := w.exec("journal", jargs...); err != nil {
-		return err
-	}
-	if err := w.exec("event", eargs...); err != nil {
-		return err
-	}
-	if err := w.exec("lot", c, w.seq, at+365*86400e6); err != nil {
-		return err
-	}
-	if w.rng.IntN(3) == 0 && w.seq > 100 {
-		if err := w.exec("lotTake", c); err != nil {
-			return err
-		}
-	}
-	if err := w.exec("take", w.seq, w.seq/5); err != nil {
-		return err
-	}
-	for range 1 + w.rng.IntN(3)/2 {
-		if err := w.exec("cc", c, w.campaign(), w.seq); err != nil {
-			return err
-		}
-	}
-	if err := w.exec("idem", key, pad(32), answer, at); err != nil {
-		return err
-	}
-	if err := w.exec("purchase", c, store, txn, at, w.seq); err != nil {
-		return err
-	}
-	if w.rng.IntN(3) < 2 {
-		if err := w.exec("pstore", c, store, at); err != nil {
-			return err
-		}
-	}
-	if w.rng.IntN(3) == 0 {
-		if err := w.exec("pday", c, at/86400e6); err != nil {
-			return err
-		}
-	}
-	return w.exec("cust", c)
-}
 
 // ablate is today's layout without the statements skip and the schema
 // lines that contain drop: what one part of a basket costs.
