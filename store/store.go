@@ -134,10 +134,66 @@ func Migrate(ctx context.Context, db *sql.DB, migrations fs.FS) error {
 		return fmt.Errorf("store: list migrations: %w", err)
 	}
 	sort.Strings(names)
+	if err := refuseNewer(ctx, db, names); err != nil {
+		return err
+	}
 	for _, name := range names {
 		if err := migrateOne(ctx, db, migrations, name); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// ErrSchemaNewer: the database records a migration of this binary's
+// families that the binary does not have. It was migrated by a newer
+// Punchcard; this one would run its statements against tables and views
+// it does not know. Open and Migrate refuse it before they change
+// anything.
+var ErrSchemaNewer = errors.New("store: database schema is newer than this binary")
+
+// migrationFamily is a migration's name up to its first digit
+// ("ledger_", "catalog_"; "" for the agent's): the databases the hub
+// shares between packages keep each package's migrations apart by it.
+func migrationFamily(name string) string {
+	if i := strings.IndexAny(name, "0123456789"); i >= 0 {
+		return name[:i]
+	}
+	return name
+}
+
+// refuseNewer returns ErrSchemaNewer, naming the migrations, when the
+// database records one of names' families that names does not hold: a
+// downgrade. Migrations of other families (another package's, in the
+// same file) are not this call's to judge.
+func refuseNewer(ctx context.Context, db *sql.DB, names []string) error {
+	known := make(map[string]bool, len(names))
+	families := map[string]bool{}
+	for _, n := range names {
+		known[n] = true
+		families[migrationFamily(n)] = true
+	}
+	rows, err := db.QueryContext(ctx, `SELECT name FROM schema_migrations ORDER BY name`)
+	if err != nil {
+		return fmt.Errorf("store: read migrations: %w", err)
+	}
+	defer rows.Close()
+	var unknown []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return fmt.Errorf("store: read migrations: %w", err)
+		}
+		if families[migrationFamily(n)] && !known[n] {
+			unknown = append(unknown, n)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: read migrations: %w", err)
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("%w: it records %s, which this binary does not have (a newer Punchcard migrated it); run that version, or restore a backup taken before the upgrade",
+			ErrSchemaNewer, strings.Join(unknown, ", "))
 	}
 	return nil
 }

@@ -2,8 +2,11 @@ package store_test
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/punchcard/punchcard/store"
@@ -77,5 +80,66 @@ func TestSecureDeleteAndCheckpoint(t *testing.T) {
 			t.Fatalf("checkpoint: %v %v", done, err)
 		}
 		db.Close()
+	}
+}
+
+// TestMigrateRefusesNewerSchema: a binary whose migrations lack one the
+// database records (a downgrade) refuses the database with
+// ErrSchemaNewer and changes nothing; another family's migrations in the
+// same file (the hub's catalog and ledger share one) are not its to
+// judge, and a database behind the binary migrates forward.
+func TestMigrateRefusesNewerSchema(t *testing.T) {
+	write := func(t *testing.T, dir string, files map[string]string) fs.FS {
+		t.Helper()
+		for name, body := range files {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return os.DirFS(dir)
+	}
+	v1 := map[string]string{"ledger_001_a.sql": "CREATE TABLE a (x)", "catalog_001_c.sql": "CREATE TABLE c (x)"}
+	v2 := map[string]string{"ledger_001_a.sql": "CREATE TABLE a (x)", "ledger_002_b.sql": "CREATE TABLE b (x)", "catalog_001_c.sql": "CREATE TABLE c (x)"}
+	ledgerV1 := map[string]string{"ledger_001_a.sql": "CREATE TABLE a (x)", "ledger_003_d.sql": "CREATE TABLE d (x)"}
+	catalogV1 := map[string]string{"catalog_001_c.sql": "CREATE TABLE c (x)"}
+	for _, tc := range []struct {
+		name        string
+		first, then map[string]string
+		newer       string // the migration named in the refusal; "" to migrate
+	}{
+		{"same", v2, v2, ""},
+		{"forward", v1, v2, ""},
+		{"downgrade", v2, v1, "ledger_002_b.sql"},
+		{"downgrade with a new one of its own", v2, ledgerV1, "ledger_002_b.sql"},
+		{"another family only", v2, catalogV1, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "t.db")
+			db, err := store.Open(ctx, path, store.Options{Migrations: write(t, t.TempDir(), tc.first)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			db, err = store.Open(ctx, path, store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			err = store.Migrate(ctx, db, write(t, t.TempDir(), tc.then))
+			if tc.newer == "" {
+				if err != nil {
+					t.Fatalf("migrate: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, store.ErrSchemaNewer) || !strings.Contains(err.Error(), tc.newer) {
+				t.Fatalf("migrate = %v, want ErrSchemaNewer naming %s", err, tc.newer)
+			}
+			var n int
+			if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_schema WHERE name = 'd'`).Scan(&n); err != nil || n != 0 {
+				t.Fatalf("the refused binary's own migration ran: %d tables d (%v)", n, err)
+			}
+		})
 	}
 }
