@@ -71,6 +71,11 @@ bench-lots: ## points lots: a burn from a customer with 1,000 lots vs 1 lot, and
 	$(GO) test -run '^$$' -bench 'BenchmarkLotsBurn' -benchmem -benchtime 2000x -count $(BENCHCOUNT) ./store/ledger/
 	LOTS_EXPIRY_N=$(LOTS_EXPIRY_N) $(GO) test -run '^$$' -bench 'BenchmarkLotsExpiry' -benchtime 1x -count $(BENCHCOUNT) -timeout 60m ./store/ledger/
 
+.PHONY: bench-liability
+BENCH_LIABILITY_HISTORY ?= 1000000
+bench-liability: ## the gift card liability (balances report) read from 200 sold cards vs summed over a journal of BENCH_LIABILITY_HISTORY (1M) rows (same run)
+	PUNCHCARD_BENCH_HISTORY=$(BENCH_LIABILITY_HISTORY) $(GO) test -run '^$$' -bench 'BenchmarkGiftCardLiability' -benchtime 10x -count $(BENCHCOUNT) -timeout 30m ./store/ledger/
+
 .PHONY: bench-rows
 bench-rows: ## the ledger's write path: fleet-shaped ingest drains (CPU and WAL pages per message) and online baskets in group commits (CPU per basket)
 	$(GO) test -run '^$$' -bench 'BenchmarkRows' -benchtime 5600x -count $(BENCHCOUNT) ./store/ledger/

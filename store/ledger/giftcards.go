@@ -123,12 +123,31 @@ func (l *Ledger) GiftCardLoaded(ctx context.Context, tenant protocol.TenantID, c
 // facts (tills and the hub's sale route) still owe in currency: every
 // load, less what was spent from those cards, net of rollbacks. Cards
 // created at head office without a sale fact are not counted: their
-// value is a catalog figure.
+// value is a catalog figure. A card's liability is in the currency of
+// its first sale.
 func (l *Ledger) GiftCardLiability(ctx context.Context, tenant protocol.TenantID, currency protocol.Currency) (int64, error) {
-	return l.scalar(ctx, `SELECT COALESCE(SUM(CASE WHEN entry IN ('giftcard_issue', 'giftcard_topup') THEN spend WHEN entry = 'giftcard_cashout' THEN -spend ELSE -sign * spend END), 0)
-		FROM ledger_journal WHERE tenant = ? AND currency = ? AND seq IS NOT NULL AND code IN
-		(SELECT code FROM ledger_journal WHERE tenant = ?1 AND entry = 'giftcard_issue')`, string(tenant), string(currency))
+	return l.scalar(ctx, qLiability, string(tenant), string(currency))
 }
+
+// What the sold cards owe, read per card, not per journal row: the
+// journal's sum (every load of a sold card, less its cash-outs and its
+// spends net of rollbacks; Verify's "liability") grows with every use of
+// a card, the cards' balances do not. soldCards is each card's first
+// sale (ledger_journal_card_issue, whose entry is a literal for the
+// partial index) with its balance row; cardOwes is the sale's load, plus
+// what top-ups and repeated sales loaded since (loaded), less what was
+// cashed out and spent (spent). Verify checks it against the journal's
+// sum, tenant by tenant.
+const (
+	soldCards = `ledger_journal f INDEXED BY ledger_journal_card_issue
+		LEFT JOIN ledger_giftcards g ON g.tenant = f.tenant AND g.code = f.code
+		WHERE f.entry = 'giftcard_issue' AND NOT EXISTS (SELECT 1 FROM ledger_journal e INDEXED BY ledger_journal_card_issue
+			WHERE e.tenant = f.tenant AND e.code = f.code AND e.entry = 'giftcard_issue' AND e.id < f.id)`
+	cardOwes = `f.spend + COALESCE(g.loaded, 0) - COALESCE(g.spent, 0)`
+
+	qLiability   = `SELECT COALESCE(SUM(` + cardOwes + `), 0) FROM ` + soldCards + ` AND f.tenant = ? AND f.currency = ?`
+	qLiabilities = `SELECT f.currency, SUM(` + cardOwes + `) FROM ` + soldCards + ` AND f.tenant = ? GROUP BY f.currency`
+)
 
 // HubFacts returns the hub's own facts recorded under a transaction id
 // (the online sale route finds the card an earlier try of the same

@@ -137,9 +137,7 @@ func (l *Ledger) ConflictsByKind(ctx context.Context, tenant protocol.TenantID, 
 func (l *Ledger) Balances(ctx context.Context, tenant protocol.TenantID, now time.Time) (pledger.Balances, error) {
 	b := pledger.Balances{GiftCardLiability: map[protocol.Currency]int64{}, Campaigns: map[protocol.CampaignID]pledger.BudgetUse{}}
 	t := string(tenant)
-	rows, err := l.db.QueryContext(ctx, `SELECT currency, SUM(CASE WHEN entry IN ('giftcard_issue', 'giftcard_topup') THEN spend WHEN entry = 'giftcard_cashout' THEN -spend ELSE -sign * spend END)
-		FROM ledger_journal WHERE tenant = ?1 AND seq IS NOT NULL AND code IN
-		(SELECT code FROM ledger_journal WHERE tenant = ?1 AND entry = 'giftcard_issue') GROUP BY currency`, t)
+	rows, err := l.db.QueryContext(ctx, qLiabilities, t)
 	if err != nil {
 		return b, wrap("balances", err)
 	}

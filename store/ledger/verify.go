@@ -40,6 +40,15 @@ var checks = []balanceCheck{
 		`SELECT tenant, code, SUM(spend) - COALESCE((SELECT f.spend FROM ledger_journal f WHERE f.tenant = j.tenant AND f.code = j.code
 			AND f.entry = 'giftcard_issue' ORDER BY f.id LIMIT 1), 0) AS l
 		 FROM ledger_journal j WHERE seq IS NOT NULL AND entry IN ('giftcard_issue', 'giftcard_topup') GROUP BY tenant, code HAVING l != 0`},
+	// What the sold cards owe (giftcards.go), per tenant: the cards'
+	// figures against the journal's sum over every row of a sold card
+	// (per tenant, not per currency: the cards count a card in its
+	// sale's currency, the journal each row in its own).
+	{"ledger_giftcards", 1, []string{"liability"},
+		`SELECT f.tenant, SUM(` + cardOwes + `) FROM ` + soldCards + ` GROUP BY f.tenant`,
+		`SELECT j.tenant, SUM(CASE WHEN j.entry IN ('giftcard_issue', 'giftcard_topup') THEN j.spend WHEN j.entry = 'giftcard_cashout' THEN -j.spend ELSE -j.sign * j.spend END)
+		 FROM ledger_journal j WHERE j.seq IS NOT NULL AND j.code IN (SELECT f.code FROM ledger_journal f WHERE f.tenant = j.tenant AND f.entry = 'giftcard_issue')
+		 GROUP BY j.tenant`},
 	{"ledger_customers", 2, []string{"points"},
 		`SELECT tenant, customer, points FROM ledger_customers`,
 		`SELECT tenant, customer, SUM(psign * points) FROM ledger_journal WHERE (seq IS NOT NULL OR entry IN ('points_expired', 'referral_reward', 'referral_reversed')) AND customer != '' AND points != 0
