@@ -71,10 +71,12 @@ bench-lots: ## points lots: a burn from a customer with 1,000 lots vs 1 lot, and
 	$(GO) test -run '^$$' -bench 'BenchmarkLotsBurn' -benchmem -benchtime 2000x -count $(BENCHCOUNT) ./store/ledger/
 	LOTS_EXPIRY_N=$(LOTS_EXPIRY_N) $(GO) test -run '^$$' -bench 'BenchmarkLotsExpiry' -benchtime 1x -count $(BENCHCOUNT) -timeout 60m ./store/ledger/
 
-.PHONY: bench-liability
+.PHONY: bench-balances
 BENCH_LIABILITY_HISTORY ?= 1000000
-bench-liability: ## the gift card liability (balances report) read from 200 sold cards vs summed over a journal of BENCH_LIABILITY_HISTORY (1M) rows (same run)
+BENCH_POINTS_CUSTOMERS ?= 100000
+bench-balances: ## the balances report: the gift card liability read from 200 sold cards vs summed over a journal of BENCH_LIABILITY_HISTORY (1M) rows, and the points outstanding from the tenant's total vs summed over BENCH_POINTS_CUSTOMERS (100,000) customers' rows (same run)
 	PUNCHCARD_BENCH_HISTORY=$(BENCH_LIABILITY_HISTORY) $(GO) test -run '^$$' -bench 'BenchmarkGiftCardLiability' -benchtime 10x -count $(BENCHCOUNT) -timeout 30m ./store/ledger/
+	PUNCHCARD_BENCH_CUSTOMERS=$(BENCH_POINTS_CUSTOMERS) $(GO) test -run '^$$' -bench 'BenchmarkPointsOutstanding' -benchtime 10x -count $(BENCHCOUNT) -timeout 30m ./store/ledger/
 
 .PHONY: bench-rows
 bench-rows: ## the ledger's write path: fleet-shaped ingest drains (CPU and WAL pages per message) and online baskets in group commits (CPU per basket)

@@ -130,6 +130,11 @@ func (l *Ledger) ConflictsByKind(ctx context.Context, tenant protocol.TenantID, 
 	return out, wrap("conflicts by kind", rows.Err())
 }
 
+// qPointsTotal is the points a tenant's customers hold, in all: one row
+// a tenant that triggers keep (ledger_026_points_totals), not a sum over
+// every customer's rows.
+const qPointsTotal = `SELECT COALESCE((SELECT points FROM ledger_points_totals WHERE tenant = ?), 0)`
+
 // Balances reads the tenant's liabilities at now: gift card liability per
 // currency (GiftCardLiability's rule), points outstanding (the sum of
 // ledger_customers) and expiring within 30 and 90 days, and each
@@ -154,7 +159,7 @@ func (l *Ledger) Balances(ctx context.Context, tenant protocol.TenantID, now tim
 	if err := rows.Err(); err != nil {
 		return b, wrap("balances", err)
 	}
-	if b.PointsOutstanding, err = l.scalar(ctx, `SELECT COALESCE(SUM(points), 0) FROM ledger_customers WHERE tenant = ?`, t); err != nil {
+	if b.PointsOutstanding, err = l.scalar(ctx, qPointsTotal, t); err != nil {
 		return b, err
 	}
 	due := func(d time.Duration) (int64, error) {

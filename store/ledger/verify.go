@@ -53,6 +53,10 @@ var checks = []balanceCheck{
 		`SELECT tenant, customer, points FROM ledger_customers`,
 		`SELECT tenant, customer, SUM(psign * points) FROM ledger_journal WHERE (seq IS NOT NULL OR entry IN ('points_expired', 'referral_reward', 'referral_reversed')) AND customer != '' AND points != 0
 		 GROUP BY tenant, customer`},
+	// The tenant's points in all (ledger_026), kept by triggers.
+	{"ledger_points_totals", 1, []string{"points"},
+		`SELECT tenant, points FROM ledger_points_totals WHERE points != 0`,
+		`SELECT tenant, SUM(points) FROM ledger_customers GROUP BY tenant HAVING SUM(points) != 0`},
 	// Points lots (lots.go): a balance is the sum of its lots, and what
 	// the lots say expired is what the journal's points_expired entries
 	// took.

@@ -1,0 +1,79 @@
+package ledger
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/punchcard/punchcard/store"
+)
+
+// TestPointsTotals: ledger_026_points_totals.sql fills each tenant's
+// total from its customers' balances, and its triggers follow every later
+// change (an insert through the view, the writers' upsert, an update of
+// another kind's row, a delete); the balances report reads the one row.
+func TestPointsTotals(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "l.db")
+	db, err := store.Open(ctx, path, store.Options{Migrations: migrationsBefore(t, "ledger_026_")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	exec := func(q string) {
+		t.Helper()
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(`INSERT INTO ledger_customers (tenant, customer, points) VALUES ('t', 'c1', 40), ('t', 'c2', -5), ('u', 'c1', 7)`)
+	exec(`INSERT INTO ledger_customer_rows (tenant, customer, kind, k1, n1, n2, n3) VALUES ('t', 'c1', 2, 's1', 100, 300, 2)`)
+	if err := store.Migrate(ctx, db, Migrations()); err != nil {
+		t.Fatal(err)
+	}
+	want := func(step string, totals map[string]int64) {
+		t.Helper()
+		for tenant, w := range totals {
+			var got int64
+			if err := db.QueryRowContext(ctx, qPointsTotal, tenant).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			var sum int64
+			if err := db.QueryRowContext(ctx, `SELECT COALESCE(SUM(points), 0) FROM ledger_customers WHERE tenant = ?`, tenant).Scan(&sum); err != nil {
+				t.Fatal(err)
+			}
+			if got != w || sum != w {
+				t.Fatalf("%s: tenant %s total %d, customers' sum %d, want %d", step, tenant, got, sum, w)
+			}
+		}
+	}
+	want("migrated", map[string]int64{"t": 35, "u": 7, "v": 0})
+	exec(`INSERT INTO ledger_customers (tenant, customer, points) VALUES ('v', 'c9', 12)`)
+	want("an insert through the view", map[string]int64{"t": 35, "u": 7, "v": 12})
+	exec(`INSERT INTO ledger_customer_rows (tenant, customer, kind, n1) VALUES ('t', 'c1', 0, 50), ('t', 'c3', 0, 4)
+		ON CONFLICT (tenant, customer, kind, k1, k2) DO UPDATE SET n1 = excluded.n1`)
+	want("the writers' upsert", map[string]int64{"t": 49, "u": 7})
+	exec(`UPDATE ledger_customer_rows SET n1 = n1 + 1000 WHERE tenant = 't' AND kind = 2`)
+	want("another kind's row", map[string]int64{"t": 49})
+	exec(`DELETE FROM ledger_customer_rows WHERE tenant = 't' AND customer = 'c2'`)
+	want("a delete", map[string]int64{"t": 54})
+
+	rows, err := db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+qPointsTotal, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan strings.Builder
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(detail + "\n")
+	}
+	if !strings.Contains(plan.String(), "SEARCH ledger_points_totals USING PRIMARY KEY (tenant=?)") || strings.Contains(plan.String(), "customer_rows") {
+		t.Fatalf("plan:\n%s", plan.String())
+	}
+}
