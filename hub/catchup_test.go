@@ -404,9 +404,11 @@ func BenchmarkCatchUp(b *testing.B) {
 		path := tillWithBacklog(b, facts)
 		b.StartTimer()
 		t0, c0 := time.Now(), ledgertest.CPUTime()
+		stop := profileRedeems(b) // PUNCHCARD_BENCH_PROFILE: the drain alone
 		d := startDrain(b, h, path, secret, func(o *uplink.Options) { o.Window = window })
 		d.drained(b, h, n)
 		el := time.Since(t0)
+		stop()
 		cpu = append(cpu, (ledgertest.CPUTime() - c0).Seconds())
 		b.StopTimer()
 		d.close()

@@ -444,9 +444,10 @@ func benchRedeem(b *testing.B, base *baselines, bh *benchHub, clients int) {
 }
 
 // profileRedeems (PUNCHCARD_BENCH_PROFILE=file) writes a CPU profile of
-// the redeems alone to file (the run's name appended when several runs
-// write one), leaving out the pre-fill and the baseline that
-// -cpuprofile would count. It returns the function that stops it.
+// the redeems (or the catch-up's drain) alone to file (the run's name
+// appended when several runs write one), leaving out the pre-fill and
+// the baseline that -cpuprofile would count. It returns the function
+// that stops it.
 func profileRedeems(b *testing.B) (stop func()) {
 	path := os.Getenv("PUNCHCARD_BENCH_PROFILE")
 	if path == "" {

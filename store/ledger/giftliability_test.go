@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/store/ledger"
@@ -134,4 +135,48 @@ func TestGiftCardLiabilityPlan(t *testing.T) {
 			t.Fatalf("plan scans:\n%s", plan)
 		}
 	}
+}
+
+// TestPointsOutstanding: the balances report's points outstanding (the
+// tenant's total, ledger_026) follows every writer of a customer's
+// balance: a till's earns (a drain), an online burn (and one refused),
+// and the expiry job.
+func TestPointsOutstanding(t *testing.T) {
+	ctx := context.Background()
+	l, clk := MustOpen(t)
+	want := func(step string, n int64) {
+		t.Helper()
+		b, err := l.Balances(ctx, tenant, clk.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum int64
+		if err := l.DB().QueryRow(`SELECT COALESCE(SUM(points), 0) FROM ledger_customers WHERE tenant = ?`, tenant).Scan(&sum); err != nil {
+			t.Fatal(err)
+		}
+		if b.PointsOutstanding != n || sum != n {
+			t.Fatalf("after %s: points outstanding %d, customers' sum %d, want %d", step, b.PointsOutstanding, sum, n)
+		}
+	}
+	want("nothing", 0)
+	exp := t0.AddDate(1, 0, 0)
+	if _, _, err := l.ApplyBatch(ctx, tenant, "till-1", []protocol.Redemption{
+		earnAt("till-1", 1, "c1", 100, t0, exp), earnAt("till-1", 2, "c2", 40, t0, time.Time{}), earnAt("till-1", 3, "c1", 5, t0, time.Time{}),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want("a till's earns", 145)
+	if _, err := onlineBurn(l, "c1", 30, "b1"); err != nil {
+		t.Fatal(err)
+	}
+	want("an online burn", 115)
+	if _, err := onlineBurn(l, "c2", 1_000, "b2"); err == nil {
+		t.Fatal("a burn beyond the balance was recorded")
+	}
+	want("a refused burn", 115)
+	clk.t = exp
+	if n, p, err := l.ExpireLots(ctx, clk.Now(), 0); err != nil || n != 1 || p != 70 {
+		t.Fatalf("expired %d lots, %d points, %v; want 1 lot of 70", n, p, err)
+	}
+	want("the expiry", 45)
 }

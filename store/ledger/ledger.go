@@ -334,7 +334,7 @@ func hotStatements() []string {
 		upCampaign, upCode, upCard, qWatermark, qAfterWatermark, upWatermark,
 		qCodesIn, qCustCampsIn, qTxnFacts, qTxnFactsIn, qByTxnIn,
 		qByTxn, qReserved, qCodeUses, qCardSpent, qCustCount, qCampaignBalance,
-		qPeriod, upPeriod, insEarnP, qEarnP, insEvent}
+		qPeriod, upPeriod, insEarnP, qEarnP, insEvent, upPointsTotal}
 	qs = append(qs, lotStatements...)      // lots.go
 	qs = append(qs, grantStatements...)    // allowance.go
 	qs = append(qs, purchaseStatements...) // purchases.go

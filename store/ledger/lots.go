@@ -474,6 +474,9 @@ func (l *Ledger) expireChunk(ctx context.Context, now int64, chunk int) (n, poin
 		{`INSERT INTO ledger_customer_rows (tenant, customer, kind, n1)
 			SELECT tenant, customer, 0, -SUM(remaining) FROM temp.ledger_lots_due WHERE true GROUP BY tenant, customer
 			ON CONFLICT (tenant, customer, kind, k1, k2) DO UPDATE SET n1 = n1 + excluded.n1`, nil},
+		{`INSERT INTO ledger_points_totals (tenant, points)
+			SELECT tenant, -SUM(remaining) FROM temp.ledger_lots_due WHERE true GROUP BY tenant
+			ON CONFLICT (tenant) DO UPDATE SET points = points + excluded.points`, nil},
 		{`DELETE FROM temp.ledger_lots_due`, nil},
 	}
 	for _, st := range stmts {

@@ -42,6 +42,13 @@ var (
 var upCustomerN = upsertRowsN(`INSERT INTO ledger_customer_rows (tenant, customer, kind, n1) VALUES `, `(?, ?, 0, ?)`,
 	` ON CONFLICT (tenant, customer, kind, k1, k2) DO UPDATE SET n1 = excluded.n1`)
 
+// upPointsTotal adds a transaction's change of its customers' points to
+// their tenant's total (ledger_026_points_totals.sql): one statement a
+// tenant and transaction, where a trigger on every customer's row cost
+// the drains ~5 µs a row.
+const upPointsTotal = `INSERT INTO ledger_points_totals (tenant, points) VALUES (?, ?)
+	ON CONFLICT (tenant) DO UPDATE SET points = points + excluded.points`
+
 // upWatermarkN is upWatermark for n agents, by row count.
 var upWatermarkN = upsertN(`INSERT INTO ledger_agents (tenant, agent, watermark, seen_at) VALUES `, 4,
 	` ON CONFLICT (tenant, agent) DO UPDATE SET watermark = excluded.watermark, seen_at = excluded.seen_at`)

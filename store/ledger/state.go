@@ -724,13 +724,26 @@ func (s *state) flush() error {
 		}
 	}
 	var rows []any
+	var totals map[string]int64 // the change of each tenant's points total
 	for k, c := range s.custs {
 		if c.v != c.orig {
 			rows = append(rows, k.tenant, k.id, c.v)
+			if totals == nil {
+				totals = map[string]int64{}
+			}
+			totals[k.tenant] += c.v - c.orig
 		}
 	}
 	if err := s.execRows(upCustomerN, 3, rows); err != nil {
 		return fmt.Errorf("customer balance: %w", err)
+	}
+	for t, d := range totals {
+		if d == 0 {
+			continue
+		}
+		if err := exec(upPointsTotal, t, d); err != nil {
+			return fmt.Errorf("points total: %w", err)
+		}
 	}
 	rows = rows[:0]
 	for k, c := range s.custCamps {
