@@ -1,4 +1,4 @@
 package ledger
 
-// The gift card liability's queries, for their plan test.
-var LiabilitySQL, LiabilitiesSQL = qLiability, qLiabilities
+// The balances report's queries, for their plan test.
+var LiabilitySQL, LiabilitiesSQL, PointsTotalSQL = qLiability, qLiabilities, qPointsTotal

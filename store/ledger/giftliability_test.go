@@ -117,9 +117,10 @@ func TestGiftCardLiability(t *testing.T) {
 	}
 }
 
-// TestGiftCardLiabilityPlan: the liability reads each sold card once,
-// through the partial index of sales, and never scans the journal.
-func TestGiftCardLiabilityPlan(t *testing.T) {
+// TestBalancesPlan: the liability reads each sold card once, through
+// the partial index of sales, and never scans the journal; the points
+// outstanding read the tenant's one row.
+func TestBalancesPlan(t *testing.T) {
 	l, _ := MustOpen(t)
 	for _, q := range []struct {
 		text string
@@ -134,6 +135,10 @@ func TestGiftCardLiabilityPlan(t *testing.T) {
 		if strings.Contains(plan, "SCAN") {
 			t.Fatalf("plan scans:\n%s", plan)
 		}
+	}
+	if plan := explain(t, l, ledger.PointsTotalSQL, tenant); !strings.Contains(plan, "SEARCH ledger_points_totals USING PRIMARY KEY (tenant=?)") ||
+		strings.Contains(plan, "customer_rows") {
+		t.Fatalf("points outstanding plan:\n%s", plan)
 	}
 }
 
