@@ -22,3 +22,6 @@ func (s *Service) RelayCursor(name string) int64 {
 	defer s.relay.mu.Unlock()
 	return s.relay.cursor[name]
 }
+
+// RelayReads is how many times the relay read a log's events.
+func (s *Service) RelayReads() int64 { return s.relay.rounds.Load() }

@@ -51,7 +51,14 @@ import (
 // logs at its poll only (RelayInterval), where it also checks
 // webhook_endpoints again for another process's changes, so its cursor
 // stays near the end of the logs. This process's endpoint changes wake the
-// relay at once.
+// relay at once. A poll that finds no enabled endpoint does not read the
+// events either: it moves the cursor to the log's last event (a
+// HeadSource's EventsHead), in memory as a round without jobs does. That
+// is what reading them would do, since none can match: the endpoints are
+// checked and the cursor moved under relayState.mu, and an endpoint
+// created later gets only the events written from its creation on.
+// (Reading the events only to pass them was ~4 % of the CPU in a
+// catch-up's profile.)
 
 // CursorSaveInterval is how long the relay keeps a cursor moved by rounds
 // without jobs in memory before it writes it (Options.CursorSave).
@@ -122,10 +129,17 @@ func (s *Service) relayRound(ctx context.Context, poll bool) {
 			s.relay.endpoints.Store(endpointsNone)
 		}
 	}
-	if !poll && s.relay.endpoints.Load() == endpointsNone {
+	none := s.relay.endpoints.Load() == endpointsNone
+	if !poll && none {
 		return
 	}
 	for name, src := range s.opts.Sources {
+		if hs, ok := src.(HeadSource); ok && none {
+			if err := s.skipToHead(ctx, name, hs); err != nil && ctx.Err() == nil {
+				s.log.Error("webhooks: relay", slog.String("source", name), slog.Any("err", err))
+			}
+			continue
+		}
 		for {
 			n, err := s.relayOnce(ctx, name, src)
 			if err != nil {
@@ -156,14 +170,41 @@ func (s *Service) RelayOnce(ctx context.Context, name string, src Source) (int, 
 	return s.relayOnce(ctx, name, src)
 }
 
-func (s *Service) relayOnce(ctx context.Context, name string, src Source) (int, error) {
-	s.relay.rounds.Add(1)
+// cursorOf is the source's cursor, read from webhook_cursors the first
+// time. The caller holds relay.mu.
+func (s *Service) cursorOf(ctx context.Context, name string) (int64, error) {
 	cursor, ok := s.relay.cursor[name]
 	if !ok {
 		if err := s.db.QueryRowContext(ctx, `SELECT seq FROM webhook_cursors WHERE source = ?`, name).Scan(&cursor); err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return 0, fmt.Errorf("webhooks: cursor: %w", err)
 		}
 		s.relay.cursor[name], s.relay.saved[name] = cursor, cursor
+	}
+	return cursor, nil
+}
+
+// skipToHead moves the source's cursor, in memory, to its last event: a
+// poll's round with no enabled endpoint. The caller holds relay.mu.
+func (s *Service) skipToHead(ctx context.Context, name string, src HeadSource) error {
+	cursor, err := s.cursorOf(ctx, name)
+	if err != nil {
+		return err
+	}
+	head, err := src.EventsHead(ctx)
+	if err != nil {
+		return fmt.Errorf("webhooks: events head: %w", err)
+	}
+	if head > cursor {
+		s.moveCursor(name, head)
+	}
+	return nil
+}
+
+func (s *Service) relayOnce(ctx context.Context, name string, src Source) (int, error) {
+	s.relay.rounds.Add(1)
+	cursor, err := s.cursorOf(ctx, name)
+	if err != nil {
+		return 0, err
 	}
 	es, err := src.EventsAfter(ctx, cursor, DefaultRelayBatch)
 	if err != nil || len(es) == 0 {

@@ -86,6 +86,15 @@ type Source interface {
 	EventsAfter(ctx context.Context, after int64, limit int) ([]protocol.Event, error)
 }
 
+// HeadSource is a Source that tells the seq of its last event: at a poll
+// that finds no enabled endpoint, the relay moves its cursor there
+// without reading the events, which could match nothing (relay.go). The
+// ledger's log and the catalog's are.
+type HeadSource interface {
+	Source
+	EventsHead(ctx context.Context) (int64, error)
+}
+
 // ReplaySource finds events for a replay; the ledger's log and the
 // catalog's are.
 type ReplaySource interface {

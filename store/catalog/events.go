@@ -24,6 +24,16 @@ func (c *Catalog) EventsAfter(ctx context.Context, after int64, limit int) ([]pr
 	return scanCatalogEvents(rows)
 }
 
+// EventsHead is the seq of the catalog log's last event (0: none):
+// where a webhook relay with no endpoint to feed moves its cursor.
+func (c *Catalog) EventsHead(ctx context.Context) (int64, error) {
+	var seq int64
+	if err := c.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM catalog_events`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("catalog: events head: %w", err)
+	}
+	return seq, nil
+}
+
 // catalogEventID is the SQL of an event's id (catalog_008_events.sql).
 const catalogEventID = `printf('evt_c%x_%s', seq, salt)`
 

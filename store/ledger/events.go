@@ -258,6 +258,12 @@ func (l *Ledger) EventsAfter(ctx context.Context, after int64, limit int) ([]Eve
 	return scanEvents(rows)
 }
 
+// EventsHead is the seq of the log's last event (0: none): where a relay
+// with no endpoint to feed moves its cursor.
+func (l *Ledger) EventsHead(ctx context.Context) (int64, error) {
+	return l.scalar(ctx, `SELECT COALESCE(MAX(seq), 0) FROM ledger_events`)
+}
+
 // EventsBetween lists up to limit events of tenant written in [from, to),
 // in seq order, after seq after: a replay's read.
 func (l *Ledger) EventsBetween(ctx context.Context, tenant protocol.TenantID, from, to time.Time, after int64, limit int) ([]Event, error) {
