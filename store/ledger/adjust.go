@@ -96,7 +96,7 @@ func (l *Ledger) AdjustPoints(ctx context.Context, a Adjustment, once AdjustOnce
 	if !a.ExpiresAt.IsZero() {
 		expires = micros(a.ExpiresAt)
 	}
-	if err := s.expireDue(a.Tenant, a.Customer, nowUS); err != nil {
+	if err := s.expireDue(a.Tenant, a.Customer, nowUS, max(-a.Points, 0)); err != nil {
 		return pledger.Outcome{}, rec, wrap("adjust points: lots", err)
 	}
 	c, err := s.customer(a.Tenant, a.Customer)

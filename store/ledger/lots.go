@@ -40,18 +40,14 @@ import (
 //     the customer's debt lot; the next earns pay it off first.
 
 const (
-	// A customer's live lots are "(remaining > 0) = 1", the key of
-	// ledger_points_lots_customer_live (ledger_025_lots_live.sql).
-	qLotsDue = `SELECT id, campaign, remaining, expires_at FROM ledger_points_lots
-		WHERE tenant = ? AND customer = ? AND (remaining > 0) = 1 AND expires_at > 0 AND expires_at <= ? ORDER BY expires_at, id`
-	// qLotsLive compares expires_at with "? + 0", not "?": SQLite checks a
-	// bare parameter against the partial index ledger_points_lots_due's
-	// "expires_at > 0" when it plans, and then re-prepares the statement
-	// each time that parameter is bound anew (every burn).
-	qLotsLive = `SELECT id, remaining FROM ledger_points_lots
-		WHERE tenant = ? AND customer = ? AND (remaining > 0) = 1 AND expires_at > ? + 0 ORDER BY expires_at, id`
-	qLotsForever = `SELECT id, remaining FROM ledger_points_lots
-		WHERE tenant = ? AND customer = ? AND (remaining > 0) = 1 AND expires_at = 0 ORDER BY id`
+	// qLotsStream is a customer's live lots ("(remaining > 0) = 1") in
+	// the order a burn reaches them, the order of the key of
+	// ledger_points_lots_customer_live (ledger_027_lots_order.sql): lots
+	// that expire, soonest first (those already due among them), then
+	// lots that never expire, by id. One range read serves the due lots'
+	// expiry and the burn's takes, and stops at what the burn needs.
+	qLotsStream = `SELECT id, campaign, remaining, expires_at FROM ledger_points_lots
+		WHERE tenant = ? AND customer = ? AND (remaining > 0) = 1 ORDER BY expires_at = 0, expires_at, id`
 	qLotDebt  = `SELECT id, remaining FROM ledger_points_lots WHERE tenant = ? AND customer = ? AND debt = 1`
 	qLotBySrc = `SELECT id, remaining, expired FROM ledger_points_lots WHERE tenant = ? AND customer = ? AND src_seq = ? AND src_agent = ? AND debt = 0`
 	qLot      = `SELECT remaining, expires_at, voided, campaign FROM ledger_points_lots WHERE id = ?`
@@ -67,13 +63,13 @@ const (
 	// qPointsLive is Points: the balance less what is due and not yet
 	// expired by the job.
 	qPointsLive = `SELECT points - COALESCE((SELECT SUM(remaining) FROM ledger_points_lots
-		WHERE tenant = ?1 AND customer = ?2 AND (remaining > 0) = 1 AND expires_at > 0 AND expires_at <= ?3), 0)
+		WHERE tenant = ?1 AND customer = ?2 AND (remaining > 0) = 1 AND (expires_at = 0) = 0 AND expires_at <= ?3), 0)
 		FROM ledger_customers WHERE tenant = ?1 AND customer = ?2`
 )
 
 // lotStatements are the lots' statements of the apply and online paths,
 // prepared once per connection (hotStatements) and plan-checked with them.
-var lotStatements = []string{qLotsDue, qLotsLive, qLotsForever, qLotDebt, qLotBySrc, qLot, insLot, upLotAdd, upLotExpire,
+var lotStatements = []string{qLotsStream, qLotDebt, qLotBySrc, qLot, insLot, upLotAdd, upLotExpire,
 	upLotVoid, insTake, qTakes, insExpired, qPointsLive}
 
 // applyLots records r's effect on its customer's lots, before applyOne
@@ -98,14 +94,14 @@ func (l *Ledger) applyLots(s *state, r *protocol.Redemption, psign int64, now ti
 		_, err := s.addLot(r.Tenant, r.Customer, r.Campaign, delta, micros(earned), r.Expires, r.ID, nowUS)
 		return err
 	case r.Kind != protocol.KindRollback: // a burn (or a redeem paid in points)
-		if err := s.expireDue(r.Tenant, r.Customer, nowUS); err != nil {
+		if err := s.expireDue(r.Tenant, r.Customer, nowUS, -delta); err != nil {
 			return err
 		}
 		return s.takePoints(r.Tenant, r.Customer, r.ID, -delta, 0, nowUS)
 	case delta > 0: // a rollback of a burn: give back what it took
 		return s.giveBack(r.Tenant, r.Customer, r.Campaign, *r.Ref, r.ID, delta, nowUS)
 	default: // a rollback of an earn
-		if err := s.expireDue(r.Tenant, r.Customer, nowUS); err != nil {
+		if err := s.expireDue(r.Tenant, r.Customer, nowUS, 0); err != nil {
 			return err
 		}
 		var id, remaining, expired int64
@@ -118,6 +114,7 @@ func (l *Ledger) applyLots(s *state, r *protocol.Redemption, psign int64, now ti
 		case err != nil:
 			return err
 		default:
+			s.lotsChanged()
 			if _, err := s.exec(upLotVoid, id); err != nil {
 				return err
 			}
@@ -135,6 +132,7 @@ func (l *Ledger) applyLots(s *state, r *protocol.Redemption, psign int64, now ti
 // addLot records a new lot of n points (n > 0), paying off the customer's
 // debt lot first. A lot already due (a late fact) expires at once.
 func (s *state) addLot(t protocol.TenantID, cu protocol.CustomerID, camp protocol.CampaignID, n, earned, expires int64, src protocol.RedemptionID, now int64) (int64, error) {
+	s.lotsChanged()
 	var debtID, debt int64
 	if !s.noDebt[key2{string(t), string(cu)}] { // known without a debt lot (rows.go)
 		err := s.queryRow(qLotDebt, []any{&debtID, &debt}, string(t), string(cu))
@@ -188,37 +186,24 @@ func (s *state) takePoints(t protocol.TenantID, cu protocol.CustomerID, by proto
 			left -= p
 		}
 	}
-	for _, q := range []struct {
-		sql  string
-		args []any
-	}{{qLotsLive, []any{string(t), string(cu), now}}, {qLotsForever, []any{string(t), string(cu)}}} {
-		if left == 0 {
-			break
-		}
-		st, err := s.stmt(q.sql)
-		if err != nil {
-			return err
-		}
-		rows, err := st.QueryContext(s.ctx, q.args...)
-		if err != nil {
-			return err
-		}
-		for left > 0 && rows.Next() {
-			var id, rem int64
-			if err := rows.Scan(&id, &rem); err != nil {
-				rows.Close()
+	if left > 0 {
+		lots, ok := s.takeLotsRead(t, cu, now, left, prefer)
+		if !ok {
+			var err error
+			if lots, _, _, err = s.readLots(t, cu, now, left, prefer); err != nil {
 				return err
 			}
-			if id == prefer {
+		}
+		for _, lt := range lots {
+			if left == 0 {
+				break
+			}
+			if lt.id == prefer {
 				continue
 			}
-			p := min(rem, left)
-			takes = append(takes, take{id, p})
+			p := min(lt.rem, left)
+			takes = append(takes, take{lt.id, p})
 			left -= p
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
 		}
 	}
 	if left > 0 { // beyond the live lots: the debt lot
@@ -239,6 +224,7 @@ func (s *state) takePoints(t protocol.TenantID, cu protocol.CustomerID, by proto
 		}
 		takes = append(takes, take{debtID, left})
 	}
+	s.lotsChanged()
 	for _, tk := range takes {
 		if _, err := s.exec(upLotAdd, -tk.points, tk.lot); err != nil {
 			return err
@@ -256,6 +242,7 @@ func (s *state) takePoints(t protocol.TenantID, cu protocol.CustomerID, by proto
 // before lots existed (no takes recorded) comes back as a new lot that
 // never expires.
 func (s *state) giveBack(t protocol.TenantID, cu protocol.CustomerID, camp protocol.CampaignID, ref, by protocol.RedemptionID, n, now int64) error {
+	s.lotsChanged()
 	st, err := s.stmt(qTakes)
 	if err != nil {
 		return err
@@ -329,13 +316,13 @@ func (s *state) giveBack(t protocol.TenantID, cu protocol.CustomerID, camp proto
 // no live lot becomes due meanwhile, as every path that adds or gives
 // back points to a lot already due expires it at once (addLot,
 // giveBack). A burn checked online asks twice (checkOnline, applyLots).
-func (s *state) expireDue(t protocol.TenantID, cu protocol.CustomerID, now int64) error {
+func (s *state) expireDue(t protocol.TenantID, cu protocol.CustomerID, now, need int64) error {
 	k := key2{string(t), string(cu)}
 	prev, done := s.expiredAt[k]
 	if done && prev >= now {
 		return nil
 	}
-	if err := s.expireDueQuery(t, cu, now); err != nil {
+	if err := s.expireDueQuery(t, cu, now, need); err != nil {
 		return err
 	}
 	if s.expiredAt == nil {
@@ -354,43 +341,99 @@ func (s *state) expireDue(t protocol.TenantID, cu protocol.CustomerID, now int64
 	return nil
 }
 
-func (s *state) expireDueQuery(t protocol.TenantID, cu protocol.CustomerID, now int64) error {
-	st, err := s.stmt(qLotsDue)
+func (s *state) expireDueQuery(t protocol.TenantID, cu protocol.CustomerID, now, need int64) error {
+	lots, due, complete, err := s.readLots(t, cu, now, need, 0)
 	if err != nil {
 		return err
 	}
-	rows, err := st.QueryContext(s.ctx, string(t), string(cu), now)
-	if err != nil {
-		return err
-	}
-	type due struct {
-		id, rem, exp int64
-		camp         string
-	}
-	var ds []due
-	for rows.Next() {
-		var d due
-		if err := rows.Scan(&d.id, &d.camp, &d.rem, &d.exp); err != nil {
-			rows.Close()
-			return err
-		}
-		ds = append(ds, d)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, d := range ds {
+	for _, d := range due {
 		if err := s.expireLot(t, cu, protocol.CampaignID(d.camp), d.id, d.rem, d.exp, now); err != nil {
 			return err
 		}
 	}
+	s.lotsRead = &lotsRead{k: key2{string(t), string(cu)}, now: now, lots: lots, complete: complete}
 	return nil
+}
+
+// liveLot is one live lot as qLotsStream reads it.
+type liveLot struct {
+	id, rem, exp int64
+	camp         string
+}
+
+// lotsRead is what the customer's last expireDue read of its live lots
+// after the due ones: the burn's takes that follow it in the same basket
+// (takePoints) take from it instead of reading again. Any write to a lot
+// drops it (lotsChanged).
+type lotsRead struct {
+	k        key2
+	now      int64
+	lots     []liveLot
+	complete bool // every live lot, not only up to the need
+}
+
+// lotsChanged drops the lots read: a lot was written.
+func (s *state) lotsChanged() { s.lotsRead = nil }
+
+// takeLotsRead returns the lots expireDue read for the customer at now,
+// if they hold the n points a burn takes (besides lot skip) or are every
+// live lot.
+func (s *state) takeLotsRead(t protocol.TenantID, cu protocol.CustomerID, now, n, skip int64) ([]liveLot, bool) {
+	r := s.lotsRead
+	if r == nil || r.k != (key2{string(t), string(cu)}) || r.now != now {
+		return nil, false
+	}
+	if r.complete {
+		return r.lots, true
+	}
+	var sum int64
+	for _, lt := range r.lots {
+		if lt.id != skip {
+			sum += lt.rem
+		}
+	}
+	return r.lots, sum >= n
+}
+
+// errLotsEnough stops readLots's read.
+var errLotsEnough = errors.New("ledger: lots enough")
+
+// readLots reads the customer's live lots in the order a burn reaches
+// them (qLotsStream): the ones due at now apart, then the others until
+// they hold need points besides lot skip (need 0: none of them).
+// complete is whether the read reached the last live lot.
+func (s *state) readLots(t protocol.TenantID, cu protocol.CustomerID, now, need, skip int64) (lots, due []liveLot, complete bool, err error) {
+	var sum int64
+	complete = true
+	err = s.queryScan(qLotsStream, []any{string(t), string(cu)}, func(row rowScanner) error {
+		var lt liveLot
+		if err := row.Scan(&lt.id, &lt.camp, &lt.rem, &lt.exp); err != nil {
+			return err
+		}
+		if lt.exp != 0 && lt.exp <= now {
+			due = append(due, lt)
+			return nil
+		}
+		if sum >= need {
+			complete = false
+			return errLotsEnough
+		}
+		lots = append(lots, lt)
+		if lt.id != skip {
+			sum += lt.rem
+		}
+		return nil
+	})
+	if errors.Is(err, errLotsEnough) {
+		err = nil
+	}
+	return lots, due, complete, err
 }
 
 // expireLot zeroes lot (rem points left, due at exp), journals it, and
 // takes the points off the customer's balance cell.
 func (s *state) expireLot(t protocol.TenantID, cu protocol.CustomerID, camp protocol.CampaignID, lot, rem, exp, now int64) error {
+	s.lotsChanged()
 	if rem <= 0 {
 		return nil
 	}

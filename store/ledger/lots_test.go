@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -456,4 +457,95 @@ func TestLotsExpiryRacesBurn(t *testing.T) {
 		t.Fatalf("burned %d + expired %d != earned 500", burned, expired)
 	}
 	mustPoints(t, l, "c1", 0)
+}
+
+// TestLotsBasketReadsOnce: a burn reads the customer's live lots once,
+// for the due lots' expiry and its takes together (lots.go, readLots),
+// and what it read is never used after a lot changed: an earn before the
+// burn in the same basket, two burns in one basket, a burn refused after
+// the due lots expired (the basket undone), and a burn whose read stopped
+// at what it needed, then a larger one. After each step the lots hold
+// what taking soonest expiry first, never-expiring last, gives, and the
+// ledger verifies.
+func TestLotsBasketReadsOnce(t *testing.T) {
+	ctx := context.Background()
+	l, clk := MustOpen(t)
+	now := clk.Now()
+	hour := func(h int) time.Time { return now.Add(time.Duration(h) * time.Hour) }
+	if _, _, err := l.ApplyBatch(ctx, tenant, "till-1", []protocol.Redemption{
+		earnAt("till-1", 1, "c1", 40, now, time.Time{}), // never expires
+		earnAt("till-1", 2, "c1", 30, now, hour(48)),
+		earnAt("till-1", 3, "c1", 20, now, hour(24)),
+		earnAt("till-1", 4, "c1", 7, now, hour(2)), // due at step "refused"
+	}); err != nil {
+		t.Fatal(err)
+	}
+	earn := func(n int64, exp time.Time) protocol.Redemption {
+		return protocol.Redemption{Kind: protocol.KindEarn, Tenant: tenant, Store: "web", Campaign: "loyalty", Customer: "c1",
+			Currency: "EUR", Points: n, Expires: exp.UnixMicro()}
+	}
+	burn := func(n int64) protocol.Redemption {
+		return protocol.Redemption{Kind: protocol.KindBurn, Tenant: tenant, Store: "web", Campaign: "loyalty", Customer: "c1",
+			Currency: "EUR", Points: -n}
+	}
+	basket := func(txn string, rs ...protocol.Redemption) error {
+		for i := range rs {
+			rs[i].TxnID = txn
+		}
+		_, _, err := l.RedeemBasket(ctx, ledger.Basket{Tenant: tenant, Redemptions: rs})
+		return err
+	}
+	// remaining lists the live lots' remaining points in the order a burn
+	// takes them.
+	remaining := func() []int64 {
+		t.Helper()
+		lots, err := l.PointsLots(ctx, tenant, "c1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int64
+		for _, lt := range lots {
+			if lt.Remaining > 0 && (lt.ExpiresAt.IsZero() || lt.ExpiresAt.After(clk.Now())) {
+				out = append(out, lt.Remaining)
+			}
+		}
+		return out
+	}
+	steps := []struct {
+		name   string
+		run    func() error
+		code   protocol.Code
+		points int64
+		want   []int64
+	}{
+		// The earn's lot (1 h) is the soonest: the burn that follows it in
+		// the basket takes it first, then 3 of the 7 (2 h).
+		{"earn then burn", func() error { return basket("b1", earn(10, hour(1)), burn(13)) }, "", 94, []int64{4, 20, 30, 40}},
+		// Two burns in one basket: the second takes after the first (what
+		// the first read holds 4; the second must not take 3 of it again).
+		{"two burns", func() error { return basket("b2", burn(3), burn(3)) }, "", 88, []int64{18, 30, 40}},
+		// Two hours on: nothing is due (the 2 h lot is empty). A burn
+		// that stops at what it needs, then one past the expiring lots.
+		{"small burn", func() error { clk.t = hour(3); return basket("b3", burn(5)) }, "", 83, []int64{13, 30, 40}},
+		{"large burn", func() error { return basket("b4", burn(45)) }, "", 38, []int64{38}},
+		// A lot that will be due, then a burn refused after the due lot
+		// expired in its basket: the basket (the expiry and the read) is
+		// undone, and the next burn expires the lot again.
+		{"earn to expire", func() error { return basket("b5", earn(8, hour(4))) }, "", 46, []int64{8, 38}},
+		{"refused", func() error { clk.t = hour(5); return basket("b6", burn(40)) }, protocol.CodeInsufficientPts, 38, []int64{38}},
+		{"after refused", func() error { return basket("b7", earn(5, hour(6)), burn(6)) }, "", 37, []int64{37}},
+	}
+	for _, st := range steps {
+		err := st.run()
+		if got := protocol.ErrorCode(err); got != st.code {
+			t.Fatalf("%s: %v, want code %q", st.name, err, st.code)
+		}
+		mustPoints(t, l, "c1", st.points)
+		if got := remaining(); !slices.Equal(got, st.want) {
+			t.Fatalf("%s: live lots %v, want %v", st.name, got, st.want)
+		}
+		if rep, err := l.Verify(ctx); err != nil || !rep.OK() {
+			t.Fatalf("%s: verify %+v, %v", st.name, rep, err)
+		}
+	}
 }

@@ -117,7 +117,7 @@ func (l *Ledger) checkOnline(s *state, facts factSet, r protocol.Redemption, now
 		if err := s.savepoint(); err != nil {
 			return wrap("redeem", err)
 		}
-		if err := s.expireDue(r.Tenant, r.Customer, micros(now)); err != nil {
+		if err := s.expireDue(r.Tenant, r.Customer, micros(now), -r.Points); err != nil {
 			return wrap("redeem: points lots", err)
 		}
 		p, err := s.customer(r.Tenant, r.Customer)

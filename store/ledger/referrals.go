@@ -145,7 +145,7 @@ func (l *Ledger) applyReferral(s *state, r *protocol.Redemption, cf CampaignFact
 	nowUS := micros(now)
 	var lot int64
 	if p.ReferrerPoints > 0 {
-		if err := s.expireDue(r.Tenant, kf.Referrer, nowUS); err != nil {
+		if err := s.expireDue(r.Tenant, kf.Referrer, nowUS, 0); err != nil {
 			return fmt.Errorf("referrals: %w", err)
 		}
 		if lot, err = s.addLot(r.Tenant, kf.Referrer, p.PointsCampaign, p.ReferrerPoints, nowUS, 0, protocol.RedemptionID{}, nowUS); err != nil {
@@ -188,7 +188,7 @@ func (l *Ledger) reverseReferral(s *state, r *protocol.Redemption, now time.Time
 	nowUS := micros(now)
 	if pts > 0 {
 		cu := protocol.CustomerID(referrer)
-		if err := s.expireDue(r.Tenant, cu, nowUS); err != nil {
+		if err := s.expireDue(r.Tenant, cu, nowUS, pts); err != nil {
 			return fmt.Errorf("referrals: %w", err)
 		}
 		if err := s.takePoints(r.Tenant, cu, r.ID, pts, lot, nowUS); err != nil {

@@ -15,7 +15,7 @@ import (
 // column, with the same operator, with a constant. SQLite checks such a
 // parameter's bound value against the index's constant while it plans,
 // and then re-prepares the statement every time the parameter is bound
-// anew: qLotsLive's "expires_at > ?" against ledger_points_lots_due's
+// anew: the lots query's "expires_at > ?" against ledger_points_lots_due's
 // "expires_at > 0" re-prepared the lots query on every points burn (5% of
 // the hub's CPU at 16 online clients). "? + 0" is not a bare parameter.
 func TestNoRepreparedStatements(t *testing.T) {

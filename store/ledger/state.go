@@ -134,6 +134,8 @@ type state struct {
 	// expiredAt holds, per customer, the latest now at which expireDue
 	// expired the due lots in this transaction (lots.go).
 	expiredAt map[key2]int64
+	// lotsRead is the live lots expireDue read last (lots.go).
+	lotsRead *lotsRead
 	// txns holds the hub's journal rows by transaction id as the online
 	// writer's group prefetch loaded them (prefetchTxns); a key present
 	// with no rows: none.
@@ -189,6 +191,7 @@ func (s *state) commit() {
 // undo reverts every cell, seq mark and journal row since begin. The
 // database side (conflict rows) is the caller's savepoint's job.
 func (s *state) undo() {
+	s.lotsChanged()
 	for i := len(s.undoLog) - 1; i >= 0; i-- {
 		s.undoLog[i]()
 	}
