@@ -37,8 +37,6 @@ const (
 	// the views of the old tables' names.
 	insPurchase = `INSERT INTO ledger_customer_rows (tenant, customer, kind, k1, k2, n1, n2, s1, s2, n3) VALUES (?, ?, 4, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tenant, customer, kind, k1, k2) DO NOTHING`
-	upPurchaseDay = `INSERT INTO ledger_customer_rows (tenant, customer, kind, k2, n1, n3) VALUES (?, ?, 3, ?, ?, 1)
-		ON CONFLICT (tenant, customer, kind, k1, k2) DO UPDATE SET n1 = n1 + excluded.n1, n3 = n3 + 1`
 	qSpendDays  = `SELECT COALESCE(SUM(value), 0) FROM ledger_purchase_days WHERE tenant = ? AND customer = ? AND day >= ?`
 	qSpendEdge  = `SELECT COALESCE(SUM(value), 0) FROM ledger_purchases WHERE tenant = ? AND customer = ? AND at >= ? AND at < ?`
 	qLastAt     = `SELECT last_at FROM ledger_purchase_stores WHERE tenant = ? AND customer = ? AND store = ?`
@@ -50,7 +48,7 @@ const (
 )
 
 // purchaseStatements are the ones applyOne runs (hotStatements).
-var purchaseStatements = []string{insPurchase, upPurchaseDay, upPurchaseStores, qSpendDays, qSpendEdge, qLastAt, qSegsOf, insSegOf, delSegOf}
+var purchaseStatements = []string{insPurchase, upPurchaseDayStores, qSpendDays, qSpendEdge, qLastAt, qSegsOf, insSegOf, delSegOf}
 
 // querier is a transaction's or the pool's statements.
 type querier interface {
@@ -130,10 +128,8 @@ func (l *Ledger) recordPurchase(s *state, r *protocol.Redemption, now time.Time)
 	if n == 0 {
 		return nil
 	}
-	if _, err := s.exec(upPurchaseDay, string(r.Tenant), string(r.Customer), floorDiv(atUS, usPerDay), r.OrderTot); err != nil {
-		return err
-	}
-	if _, err := s.exec(upPurchaseStores, string(r.Tenant), string(r.Customer), string(r.Store), atUS); err != nil { // rows.go
+	if _, err := s.exec(upPurchaseDayStores, string(r.Tenant), string(r.Customer), string(r.Store), atUS, // rows.go
+		floorDiv(atUS, usPerDay), r.OrderTot); err != nil {
 		return err
 	}
 	if l.segs == nil {

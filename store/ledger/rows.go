@@ -61,13 +61,18 @@ var upAllowanceN = upsertN(`INSERT INTO ledger_allowances (tenant, agent, campai
 		returned_count = excluded.returned_count, returned_amount = excluded.returned_amount,
 		used_count = excluded.used_count, used_amount = excluded.used_amount`)
 
-// upPurchaseStores counts an order in its customer's first and last
-// purchase per store: its store's row and the overall row (the empty store), in
-// one statement (purchases.go).
-// The rows are ledger_customer_rows' of kind 2: n1 first_at, n2 last_at,
-// n3 orders.
-const upPurchaseStores = `INSERT INTO ledger_customer_rows (tenant, customer, kind, k1, n1, n2, n3) VALUES (?1, ?2, 2, ?3, ?4, ?4, 1), (?1, ?2, 2, '', ?4, ?4, 1)
-	ON CONFLICT (tenant, customer, kind, k1, k2) DO UPDATE SET n1 = min(n1, excluded.n1), n2 = max(n2, excluded.n2), n3 = n3 + 1`
+// upPurchaseDayStores counts a new order (?4 its time, ?5 its day, ?6
+// its value) in its customer's purchase day and in its first and last
+// purchase per store (its store ?3 and the overall row, the empty store),
+// in one statement (purchases.go). The rows are ledger_customer_rows':
+// a day is kind 3 (k2 the day, n1 the value, n3 the orders), a store kind
+// 2 (n1 first_at, n2 last_at, n3 orders).
+const upPurchaseDayStores = `INSERT INTO ledger_customer_rows (tenant, customer, kind, k1, k2, n1, n2, n3)
+	VALUES (?1, ?2, 3, '', ?5, ?6, NULL, 1), (?1, ?2, 2, ?3, '', ?4, ?4, 1), (?1, ?2, 2, '', '', ?4, ?4, 1)
+	ON CONFLICT (tenant, customer, kind, k1, k2) DO UPDATE SET
+		n1 = CASE kind WHEN 3 THEN n1 + excluded.n1 ELSE min(n1, excluded.n1) END,
+		n2 = CASE kind WHEN 3 THEN n2 ELSE max(n2, excluded.n2) END,
+		n3 = n3 + 1`
 
 // rowsStatements are this file's hot statements (hotStatements).
 func rowsStatements() []string {
