@@ -85,10 +85,11 @@ func figuresSQL(tenant protocol.TenantID, q FiguresQuery, now int64) (string, []
 		return "?" + strconv.Itoa(len(args))
 	}
 	if q.Customer != "" {
-		// The balance less the lots due and not yet expired (lots.go).
+		// The balance less the lots due and not yet expired (lots.go,
+		// qPointsLive: a range of the live key).
 		args = append(args, now)
 		part(`SELECT 'p', '', points - COALESCE((SELECT SUM(remaining) FROM ledger_points_lots
-			WHERE tenant = ?1 AND customer = ?2 AND (remaining > 0) = 1 AND expires_at > 0 AND expires_at <= ?3), 0), 0, 0
+			WHERE tenant = ?1 AND customer = ?2 AND (remaining > 0) = 1 AND (expires_at = 0) = 0 AND expires_at <= ?3), 0), 0, 0
 			FROM ledger_customers WHERE tenant = ?1 AND customer = ?2`)
 	}
 	for _, c := range q.Codes {

@@ -109,8 +109,12 @@ func TestLotsLivePlan(t *testing.T) {
 			t.Errorf("sorted, not read in the key's order:\n%s\nplan:\n  %s", q, plan)
 		}
 	}
-	// The balance's due lots: a range of the whole key.
-	if plan := strings.Join(queryPlan(t, db, qPointsLive, "t", "c", 1), "\n  "); !strings.Contains(plan, "<expr>=? AND <expr>=? AND expires_at<?") {
-		t.Errorf("the due lots not a range of the key:\n  %s", plan)
+	// The balance's due lots (Points, and Figures for a decision): a
+	// range of the whole key.
+	fq, _ := figuresSQL("t", FiguresQuery{Customer: "c"}, 1)
+	for _, q := range []string{qPointsLive, fq} {
+		if plan := strings.Join(queryPlan(t, db, q, "t", "c", 1), "\n  "); !strings.Contains(plan, "<expr>=? AND <expr>=? AND expires_at<?") {
+			t.Errorf("the due lots not a range of the key:\n%s\nplan:\n  %s", q, plan)
+		}
 	}
 }
