@@ -54,6 +54,11 @@ import (
 // PUNCHCARD_BENCH_ROWS (e.g. "0,100000,1000000", as make bench-online
 // sets it) replaces the pre-fill sizes, by default 0 and 100k.
 //
+// PUNCHCARD_BENCH_CUT, SQL run on the ledger after its pre-fill (e.g. a
+// trigger that drops the journal's inserts: "CREATE TRIGGER cut BEFORE
+// INSERT ON ledger_journal BEGIN SELECT RAISE(IGNORE); END"), measures
+// what some trees cost the whole request; a ledger so cut answers wrongly.
+//
 // PUNCHCARD_BENCH_CUSTOMERS (100,000) is the number of customers the
 // baskets burn points of, consecutive baskets' customers far apart in key
 // order, as a shop's arrive. PUNCHCARD_BENCH_SCATTER=0 gives basket i
@@ -231,6 +236,15 @@ func startBenchHub(ctx context.Context, b testing.TB, dir string, rows, customer
 	b.Logf("pre-filled %d ledger rows in %s", rows, time.Since(start).Round(time.Millisecond))
 	if rep, err := h.Ledger.Verify(context.Background()); err != nil || !rep.OK() {
 		b.Fatalf("the pre-filled ledger does not verify: %v, %d differences, the first: %+v", err, len(rep.Diffs), rep.Diffs[:min(len(rep.Diffs), 3)])
+	}
+	if cut := os.Getenv("PUNCHCARD_BENCH_CUT"); cut != "" {
+		// A measurement of what some trees cost the whole request (the
+		// ledger package's treeCuts do it for the writer alone): a ledger
+		// so cut answers wrongly, never a configuration.
+		if _, err := h.Ledger.DB().Exec(cut); err != nil {
+			b.Fatalf("PUNCHCARD_BENCH_CUT: %v", err)
+		}
+		b.Logf("cut: %s", cut)
 	}
 	return &benchHub{h: h, url: url, secret: sup, customers: customers}
 }
