@@ -316,6 +316,9 @@ func (s *state) giveBack(t protocol.TenantID, cu protocol.CustomerID, camp proto
 // no live lot becomes due meanwhile, as every path that adds or gives
 // back points to a lot already due expires it at once (addLot,
 // giveBack). A burn checked online asks twice (checkOnline, applyLots).
+// need is what a burn that follows will take (0: none): the read of
+// the due lots goes on through the live ones until they hold it, and
+// the burn's takes use that read (readLots, takeLotsRead).
 func (s *state) expireDue(t protocol.TenantID, cu protocol.CustomerID, now, need int64) error {
 	k := key2{string(t), string(cu)}
 	prev, done := s.expiredAt[k]
