@@ -25,6 +25,7 @@ import (
 	"github.com/punchcard/punchcard/hub"
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/store"
+	"github.com/punchcard/punchcard/store/ledger"
 )
 
 // The online-redeem benchmark (make bench-online): a web shop's baskets
@@ -58,6 +59,10 @@ import (
 // trigger that drops the journal's inserts: "CREATE TRIGGER cut BEFORE
 // INSERT ON ledger_journal BEGIN SELECT RAISE(IGNORE); END"), measures
 // what some trees cost the whole request; a ledger so cut answers wrongly.
+//
+// PUNCHCARD_BENCH_STMTS=1 prints, after each redeem run, the writers'
+// statements with their executions and wall time per basket
+// (dumpStatements); the accounting costs the writer a clock read each.
 //
 // PUNCHCARD_BENCH_CUSTOMERS (100,000) is the number of customers the
 // baskets burn points of, consecutive baskets' customers far apart in key
@@ -449,12 +454,46 @@ func benchRedeem(b *testing.B, base *baselines, bh *benchHub, clients int) {
 		}
 	}()
 	stop := profileRedeems(b)
+	_, s0 := bh.h.Ledger.WriterStats()
+	counting := os.Getenv("PUNCHCARD_BENCH_STMTS") != "" && b.N >= 100
+	bh.h.Ledger.CountStatements(counting)
 	load(b, clients, "redeems", func(i int) error { return bh.redeem(b, run, i) })
 	stop()
+	if counting {
+		bh.h.Ledger.CountStatements(false)
+		_, s1 := bh.h.Ledger.WriterStats()
+		dumpStatements(b, bh.h.Ledger.StatementCounts(), s1-s0)
+	}
 	if os.Getenv("PUNCHCARD_BENCH_TREES") != "" && b.N >= 100 {
 		_, b1 := bh.h.Ledger.WriterStats()
 		dumpTrees(b, bh.h.Ledger.DB(), b1)
 	}
+}
+
+// dumpStatements (PUNCHCARD_BENCH_STMTS=1) prints what the writers'
+// statements cost the run, per basket: executions and wall time of each,
+// the costliest first (ledger.CountStatements). The writer's time beyond
+// their sum (writer-us/basket) is its Go work and its waits for a core.
+func dumpStatements(b *testing.B, counts []ledger.StatementCount, baskets int64) {
+	if baskets <= 0 {
+		return
+	}
+	var n int64
+	var d time.Duration
+	for _, c := range counts {
+		n += c.Count
+		d += c.Time
+	}
+	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(baskets) }
+	fmt.Printf("%-9s %12s %12s  statement (%d baskets)\n", "a basket", "µs a basket", "µs each", baskets)
+	for _, c := range counts {
+		q := c.SQL
+		if len(q) > 110 {
+			q = q[:110] + "…"
+		}
+		fmt.Printf("%9.2f %12.1f %12.1f  %s\n", float64(c.Count)/float64(baskets), per(c.Time), float64(c.Time.Nanoseconds())/1e3/float64(c.Count), q)
+	}
+	fmt.Printf("%9.2f %12.1f %12s  in all\n", float64(n)/float64(baskets), per(d), "")
 }
 
 // profileRedeems (PUNCHCARD_BENCH_PROFILE=file) writes a CPU profile of

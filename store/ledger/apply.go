@@ -752,11 +752,7 @@ func advanceWatermark(s *state, t protocol.TenantID, a protocol.AgentID, now tim
 func watermarkFrom(s *state, t protocol.TenantID, a protocol.AgentID, wm int64) (int64, []uint64, error) {
 	var beyond []uint64
 	for {
-		st, err := s.stmt(qAfterWatermark)
-		if err != nil {
-			return 0, nil, err
-		}
-		rows, err := st.QueryContext(s.ctx, string(t), string(a), wm)
+		rows, err := s.query(qAfterWatermark, string(t), string(a), wm)
 		if err != nil {
 			return 0, nil, err
 		}

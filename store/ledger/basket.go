@@ -379,6 +379,9 @@ func (l *Ledger) recordGroup(batch []*job, more func(n int) *job, optimistic boo
 		c0 := time.Now()
 		err = tx.Commit()
 		l.w.timing.commit.Add(int64(time.Since(c0)))
+		if l.stmts.counting() {
+			l.stmts.note("COMMIT", c0) // stmtstats.go
+		}
 		if err == nil && lowered {
 			return batch, true, false // the syncer tells tiers and events after the sync
 		}

@@ -263,6 +263,7 @@ type Ledger struct {
 	gate         writeGate  // writegate.go
 	grants       grantGroup // grantgroup.go
 	drains       drainSync  // drainsync.go
+	stmts        stmtStats  // stmtstats.go
 }
 
 // Open opens (creating and migrating) the ledger database at path.

@@ -78,6 +78,9 @@ func (d dbq) exec(q string, args ...any) (sql.Result, error) {
 }
 
 func (s *state) query(q string, args ...any) (*sql.Rows, error) {
+	if s.l.stmts.counting() {
+		defer s.l.stmts.note(q, time.Now()) // the query, not the reading of its rows
+	}
 	st, err := s.stmt(q)
 	if err != nil {
 		return nil, err

@@ -107,7 +107,14 @@ func (s *state) queryRows(q string, prefix []any, ids []string, scan func(rowSca
 // (drainraw.go; scan must then not use the database).
 func (s *state) queryScan(q string, args []any, scan func(rowScanner) error) error {
 	if s.raw != nil {
+		var t0 time.Time
+		if s.l.stmts.counting() {
+			t0 = time.Now()
+		}
 		if ok, err := s.raw.query(s.txCtx, s.ctx, s.l, q, args, scan); ok {
+			if !t0.IsZero() {
+				s.l.stmts.note(q, t0) // stmtstats.go
+			}
 			return err
 		}
 	}
@@ -117,6 +124,9 @@ func (s *state) queryScan(q string, args []any, scan func(rowScanner) error) err
 // querySQL runs q with args through database/sql and hands each row to
 // scan.
 func (s *state) querySQL(q string, args []any, scan func(*sql.Rows) error) error {
+	if s.l.stmts.counting() {
+		defer s.l.stmts.note(q, time.Now())
+	}
 	st, err := s.stmt(q)
 	if err != nil {
 		return err

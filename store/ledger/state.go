@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/punchcard/punchcard/protocol"
 	"github.com/punchcard/punchcard/protocol/segment"
@@ -526,6 +527,9 @@ func (s *state) stmt(q string) (*sql.Stmt, error) {
 }
 
 func (s *state) queryRow(q string, dest []any, args ...any) error {
+	if s.l.stmts.counting() {
+		defer s.l.stmts.note(q, time.Now()) // stmtstats.go
+	}
 	if s.raw != nil { // the drains' own connection: drainraw.go
 		found := false
 		ok, err := s.raw.query(s.txCtx, s.ctx, s.l, q, args, func(row rowScanner) error {
@@ -550,6 +554,9 @@ func (s *state) queryRow(q string, dest []any, args ...any) error {
 }
 
 func (s *state) exec(q string, args ...any) (sql.Result, error) {
+	if s.l.stmts.counting() {
+		defer s.l.stmts.note(q, time.Now())
+	}
 	if s.raw != nil {
 		if res, ok, err := s.raw.exec(s.txCtx, s.ctx, s.l, q, args); ok { // drainraw.go
 			return res, err
