@@ -379,7 +379,8 @@ func TestCatchUpLosses(t *testing.T) {
 // CPU time of the whole process (till and hub) during the drain and
 // base-cpu-s the baseline's: on a machine shared with other work the wall
 // times stretch, while cpu-s/drain ÷ 2 bounds from below what the drain
-// takes on an idle 2-core machine.
+// takes on an idle 2-core machine. PUNCHCARD_BENCH_STMTS=1 prints the
+// drain's statements, executions and wall time a fact (dumpStatements).
 func BenchmarkCatchUp(b *testing.B) {
 	n := 50_000
 	if s := os.Getenv("PUNCHCARD_CATCHUP"); s != "" {
@@ -405,10 +406,16 @@ func BenchmarkCatchUp(b *testing.B) {
 		b.StartTimer()
 		t0, c0 := time.Now(), ledgertest.CPUTime()
 		stop := profileRedeems(b) // PUNCHCARD_BENCH_PROFILE: the drain alone
+		counting := os.Getenv("PUNCHCARD_BENCH_STMTS") != ""
+		h.Ledger.CountStatements(counting)
 		d := startDrain(b, h, path, secret, func(o *uplink.Options) { o.Window = window })
 		d.drained(b, h, n)
 		el := time.Since(t0)
 		stop()
+		if counting { // PUNCHCARD_BENCH_STMTS: the drain's statements a fact
+			h.Ledger.CountStatements(false)
+			dumpStatements(h.Ledger.StatementCounts(), int64(n), "fact")
+		}
 		cpu = append(cpu, (ledgertest.CPUTime() - c0).Seconds())
 		b.StopTimer()
 		d.close()

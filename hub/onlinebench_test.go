@@ -62,7 +62,8 @@ import (
 //
 // PUNCHCARD_BENCH_STMTS=1 prints, after each redeem run, the writers'
 // statements with their executions and wall time per basket
-// (dumpStatements); the accounting costs the writer a clock read each.
+// (dumpStatements; BenchmarkCatchUp too, per fact); the accounting costs
+// the writer a clock read each.
 //
 // PUNCHCARD_BENCH_CUSTOMERS (100,000) is the number of customers the
 // baskets burn points of, consecutive baskets' customers far apart in key
@@ -462,7 +463,7 @@ func benchRedeem(b *testing.B, base *baselines, bh *benchHub, clients int) {
 	if counting {
 		bh.h.Ledger.CountStatements(false)
 		_, s1 := bh.h.Ledger.WriterStats()
-		dumpStatements(b, bh.h.Ledger.StatementCounts(), s1-s0)
+		dumpStatements(bh.h.Ledger.StatementCounts(), s1-s0, "basket")
 	}
 	if os.Getenv("PUNCHCARD_BENCH_TREES") != "" && b.N >= 100 {
 		_, b1 := bh.h.Ledger.WriterStats()
@@ -471,29 +472,30 @@ func benchRedeem(b *testing.B, base *baselines, bh *benchHub, clients int) {
 }
 
 // dumpStatements (PUNCHCARD_BENCH_STMTS=1) prints what the writers'
-// statements cost the run, per basket: executions and wall time of each,
-// the costliest first (ledger.CountStatements). The writer's time beyond
-// their sum (writer-us/basket) is its Go work and its waits for a core.
-func dumpStatements(b *testing.B, counts []ledger.StatementCount, baskets int64) {
-	if baskets <= 0 {
+// statements cost a run of n units (baskets, facts): executions and wall
+// time of each per unit, the costliest first (ledger.CountStatements).
+// The online writer's time beyond their sum (writer-us/basket) is its Go
+// work and its waits for a core.
+func dumpStatements(counts []ledger.StatementCount, n int64, unit string) {
+	if n <= 0 {
 		return
 	}
-	var n int64
+	var runs int64
 	var d time.Duration
 	for _, c := range counts {
-		n += c.Count
+		runs += c.Count
 		d += c.Time
 	}
-	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(baskets) }
-	fmt.Printf("%-9s %12s %12s  statement (%d baskets)\n", "a basket", "µs a basket", "µs each", baskets)
+	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(n) }
+	fmt.Printf("%9s %12s %12s  statement (%d %ss)\n", "a "+unit, "µs a "+unit, "µs each", n, unit)
 	for _, c := range counts {
 		q := c.SQL
 		if len(q) > 110 {
 			q = q[:110] + "…"
 		}
-		fmt.Printf("%9.2f %12.1f %12.1f  %s\n", float64(c.Count)/float64(baskets), per(c.Time), float64(c.Time.Nanoseconds())/1e3/float64(c.Count), q)
+		fmt.Printf("%9.2f %12.1f %12.1f  %s\n", float64(c.Count)/float64(n), per(c.Time), float64(c.Time.Nanoseconds())/1e3/float64(c.Count), q)
 	}
-	fmt.Printf("%9.2f %12.1f %12s  in all\n", float64(n)/float64(baskets), per(d), "")
+	fmt.Printf("%9.2f %12.1f %12s  in all\n", float64(runs)/float64(n), per(d), "")
 }
 
 // profileRedeems (PUNCHCARD_BENCH_PROFILE=file) writes a CPU profile of
