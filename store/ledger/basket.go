@@ -690,14 +690,25 @@ func (l *Ledger) applyBasket(ctx context.Context, g *group, j *job) ([]protocol.
 				return nil, false, &ItemError{Index: i, Err: err}
 			}
 		}
-		wm++
-		r.ID = protocol.RedemptionID{Agent: protocol.HubSender, Seq: uint64(wm)}
 		if r.HLC == 0 {
 			r.HLC = HLCFromTime(now)
 		}
 		r.Offline = false
-		if _, _, err := l.applyOne(s, j.facts, r, now); err != nil {
-			return nil, false, wrap("redeem", err)
+		for {
+			wm++
+			r.ID = protocol.RedemptionID{Agent: protocol.HubSender, Seq: uint64(wm)}
+			_, ok, err := l.applyOne(s, j.facts, r, now)
+			if err != nil {
+				return nil, false, wrap("redeem", err)
+			}
+			if ok {
+				break
+			}
+			// The seq is in the journal already: the stored watermark is
+			// behind it (a ledger restored or edited by hand, or another
+			// writer). The fact takes the next free seq rather than
+			// going unrecorded under an older fact's ID; the group's
+			// advanceWatermark then moves the stored one over both.
 		}
 		s.pendTxn(r, len(b.Redemptions))
 		out[i] = r
