@@ -710,8 +710,8 @@ func (l *Ledger) applyBasket(ctx context.Context, g *group, j *job) ([]protocol.
 			// The seq is in the journal already: the stored watermark is
 			// behind it (a ledger restored or edited by hand, or another
 			// writer). The fact takes the next free seq rather than
-			// going unrecorded under an older fact's ID; the group's
-			// advanceWatermark then moves the stored one over both.
+			// going unrecorded under an older fact's ID; the group then
+			// stores the last seq it gave as the watermark (recordGroup).
 		}
 		s.pendTxn(r, len(b.Redemptions))
 		out[i] = r
