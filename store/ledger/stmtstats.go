@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"sync"
@@ -50,10 +51,7 @@ func (l *Ledger) StatementCounts() []StatementCount {
 		out = append(out, *c)
 	}
 	slices.SortFunc(out, func(a, b StatementCount) int {
-		if a.Time != b.Time {
-			return int(b.Time - a.Time)
-		}
-		return strings.Compare(a.SQL, b.SQL)
+		return cmp.Or(cmp.Compare(b.Time, a.Time), strings.Compare(a.SQL, b.SQL))
 	})
 	return out
 }
