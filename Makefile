@@ -159,7 +159,12 @@ demo-mosquitto: build ## the same story with Debian's Mosquitto as the broker (p
 .PHONY: bench-layout
 LAYOUT_HISTORY ?= 200000
 bench-layout: ## the ledger's layout: SQLite's cost a basket (CPU, wall, WAL bytes) of today's trees vs one row a basket and one a customer, after LAYOUT_HISTORY baskets (a design benchmark: store/ledger/layout)
-	PUNCHCARD_LAYOUT_BENCH=1 PUNCHCARD_LAYOUT_HISTORY=$(LAYOUT_HISTORY) $(GO) test -run '^$$' -bench BenchmarkLayout -benchtime 3000x -count 1 -timeout 60m ./store/ledger/layout/
+	PUNCHCARD_LAYOUT_BENCH=1 PUNCHCARD_LAYOUT_HISTORY=$(LAYOUT_HISTORY) $(GO) test -run '^$$' -bench '^BenchmarkLayout$$' -benchtime 3000x -count 1 -timeout 60m ./store/ledger/layout/
+
+.PHONY: bench-layout-pg
+LAYOUT_PG_HISTORY ?= 50000
+bench-layout-pg: ## the same baskets in PostgreSQL (a server of its own on a Unix socket; needs PostgreSQL installed): concurrent writers, today's layout vs one row a basket and one a customer, against SQLite's one writer (a design benchmark: store/ledger/layout)
+	PUNCHCARD_LAYOUT_PG=1 PUNCHCARD_LAYOUT_HISTORY=$(LAYOUT_PG_HISTORY) $(GO) test -run '^$$' -bench '^BenchmarkLayoutPostgres$$' -benchtime 3000x -count 1 -timeout 60m ./store/ledger/layout/
 
 .PHONY: bench-catchup
 CATCHUP ?= 1000000

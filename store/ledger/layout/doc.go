@@ -35,4 +35,16 @@
 //
 // It runs only with PUNCHCARD_LAYOUT_BENCH=1 (make bench-layout): the
 // history it builds first takes minutes.
+//
+// BenchmarkLayoutPostgres records the same baskets in PostgreSQL, as a
+// PostgreSQL ledger behind the hub's interfaces would (docs/design.md,
+// "Ledger", option (B)): concurrent clients, one durable transaction a
+// basket, its reads one at a time and its writes sent together, the
+// rows many baskets share (campaign balances, and a tenant's total in
+// the +totals layouts) written last; today's layout and basket+customer,
+// against SQLite's one writer in the same run. It starts a server of its
+// own (initdb and pg_ctl, in a temporary directory, on a Unix socket
+// only; as root it runs the server as the postgres user) and runs only
+// with PUNCHCARD_LAYOUT_PG=1 (make bench-layout-pg); without PostgreSQL
+// installed it is skipped.
 package layout
