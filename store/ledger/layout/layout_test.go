@@ -465,6 +465,17 @@ func (w *writer) group(n int, at *int64) error {
 	return tx.Commit()
 }
 
+// history records n baskets in groups of 1,000, without syncing.
+func (w *writer) history(b *testing.B, n int, at *int64) {
+	w.pragma(b, "PRAGMA synchronous = OFF")
+	for done := 0; done < n; done += 1000 {
+		if err := w.group(min(1000, n-done), at); err != nil {
+			b.Fatal(err)
+		}
+	}
+	w.pragma(b, "PRAGMA synchronous = FULL")
+}
+
 func (w *writer) pragma(b *testing.B, q string) {
 	if _, err := w.conn.ExecContext(context.Background(), q); err != nil {
 		b.Fatalf("%s: %v", q, err)
@@ -514,13 +525,7 @@ func BenchmarkLayout(b *testing.B) {
 		w := open(b, l)
 		f := &fixture{w: w, at: time.Now().UnixMicro()}
 		t0 := time.Now()
-		w.pragma(b, "PRAGMA synchronous = OFF")
-		for done := 0; done < hist; done += 1000 {
-			if err := w.group(min(1000, hist-done), &f.at); err != nil {
-				b.Fatal(err)
-			}
-		}
-		w.pragma(b, "PRAGMA synchronous = FULL")
+		w.history(b, hist, &f.at)
 		var pages int64
 		if err := w.conn.QueryRowContext(context.Background(), "PRAGMA page_count").Scan(&pages); err != nil {
 			b.Fatal(err)

@@ -581,13 +581,7 @@ func BenchmarkLayoutPostgres(b *testing.B) {
 	}
 	sq := open(b, today) // the SQLite baseline, BenchmarkLayout's today
 	sqAt := time.Now().UnixMicro()
-	sq.pragma(b, "PRAGMA synchronous = OFF")
-	for done := 0; done < hist; done += 1000 {
-		if err := sq.group(min(1000, hist-done), &sqAt); err != nil {
-			b.Fatal(err)
-		}
-	}
-	sq.pragma(b, "PRAGMA synchronous = FULL")
+	sq.history(b, hist, &sqAt)
 	for r := range rounds {
 		var sqRate float64
 		b.Run(fmt.Sprintf("round=%d/sqlite-today/clients=1", r), func(b *testing.B) {
