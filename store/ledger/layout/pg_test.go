@@ -368,15 +368,20 @@ func startPostgres(b *testing.B) *pgServer {
 	if err := s.run("initdb", "-D", s.data, "-A", "trust", "-U", "punchcard", "-E", "UTF8", "--no-sync", "--no-instructions"); err != nil {
 		b.Fatal(err)
 	}
-	opts := fmt.Sprintf("-c listen_addresses='' -k %s -c shared_buffers=256MB -c max_connections=120 -c fsync=on -c synchronous_commit=on -c max_wal_size=4GB", dir)
-	if err := s.run("pg_ctl", "-D", s.data, "-l", filepath.Join(dir, "server.log"), "-w", "-o", opts, "start"); err != nil {
-		b.Fatal(err)
-	}
+	// Registered before the start, so that a server that came up while
+	// pg_ctl failed (a wait that timed out) is stopped too.
 	b.Cleanup(func() {
+		if _, err := os.Stat(filepath.Join(s.data, "postmaster.pid")); err != nil {
+			return // not running
+		}
 		if err := s.run("pg_ctl", "-D", s.data, "-m", "fast", "-w", "stop"); err != nil {
 			b.Error(err)
 		}
 	})
+	opts := fmt.Sprintf("-c listen_addresses='' -k %s -c shared_buffers=256MB -c max_connections=120 -c fsync=on -c synchronous_commit=on -c max_wal_size=4GB", dir)
+	if err := s.run("pg_ctl", "-D", s.data, "-l", filepath.Join(dir, "server.log"), "-w", "-o", opts, "start"); err != nil {
+		b.Fatal(err)
+	}
 	return s
 }
 
